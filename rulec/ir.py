@@ -1,0 +1,139 @@
+"""The typed workflow: what a Rulefile means, checked. Frozen dataclasses, no behaviour."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping, Union
+
+from .pattern import Pattern
+from .source import Span
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Dimension:
+    name: str
+    values: tuple[str, ...]
+    fields: tuple[str, ...]  # field names every value carries
+    table: Mapping[str, Mapping[str, str]]  # value -> field -> text
+    span: Span
+    origin: str = "list"  # "list" | "block" | "glob"
+
+
+@dataclass(frozen=True, slots=True)
+class PathSpec:
+    """One output or log entry of a rule."""
+
+    name: str | None
+    pattern: Pattern
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class InputSpec:
+    """One input entry. ``kind`` "one": a single pattern formatted with the job's wildcards;
+    "expand"/"zip": the pattern over ``combos`` of the ``expanded`` wildcards (product or pairs),
+    the other wildcards taking the job's value."""
+
+    name: str | None
+    pattern: Pattern
+    span: Span
+    kind: str = "one"
+    expanded: tuple[str, ...] = ()
+    combos: tuple[tuple[str, ...], ...] = ()
+
+
+ParamValue = Union[int, float, bool, str, Pattern, tuple]
+
+
+@dataclass(frozen=True, slots=True)
+class Resources:
+    cpus: int = 1
+    mem_mb: int | None = None
+    time_s: int | None = None
+    gpus: int = 0
+    custom: tuple[tuple[str, int | float], ...] = ()
+
+    def as_dict(self) -> dict[str, int | float]:
+        out: dict[str, int | float] = {"cpus": self.cpus}
+        if self.mem_mb is not None:
+            out["mem_mb"] = self.mem_mb
+        if self.time_s is not None:
+            out["time_s"] = self.time_s
+        if self.gpus:
+            out["gpus"] = self.gpus
+        out.update(self.custom)
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Ref:
+    """A ``{...}`` reference inside a shell command."""
+
+    kind: str  # input|output|log|params|resources|wildcard|field|rule|jobid|threads
+    key: str | None  # entry name, wildcard name, param name...
+    attr: str | None  # the field of a dimension value
+    index: int | None
+    raw: bool
+    offset: int
+    length: int
+
+
+@dataclass(frozen=True, slots=True)
+class ShellTemplate:
+    text: str
+    parts: tuple[Union[str, Ref], ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    name: str
+    index: int
+    span: Span
+    wildcards: tuple[str, ...]  # from the outputs, in order of first appearance: the job id order
+    wildcard_regex: tuple[tuple[str, str], ...]  # per wildcard: dimension trie, constraint or default
+    outputs: tuple[PathSpec, ...]
+    logs: tuple[PathSpec, ...]
+    inputs: tuple[InputSpec, ...]
+    params: tuple[tuple[str, ParamValue], ...]
+    resources: Resources
+    label: str | None
+    shell: ShellTemplate | None
+    persist: bool = False
+    priority: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Label:
+    name: str
+    span: Span
+    limit: int | None = None
+    slurm: tuple[tuple[str, str], ...] = ()
+    lsf: tuple[tuple[str, str], ...] = ()
+    jbsub: str | None = None
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Workflow:
+    file: str  # the top Rulefile
+    workdir: str  # paths are relative to this folder
+    files: tuple[str, ...]  # every Rulefile read, includes too
+    dimensions: Mapping[str, Dimension]
+    rules: tuple[Rule, ...]
+    labels: Mapping[str, Label]
+    precedence: frozenset[tuple[str, str]] = field(default_factory=frozenset)  # (winner, loser)
+    default_target: str | None = None
+
+    def rule(self, name: str) -> Rule:
+        for rule in self.rules:
+            if rule.name == name:
+                return rule
+        raise KeyError(name)
+
+    def beats(self, a: Rule, b: Rule) -> bool:
+        """True when ``a`` wins over ``b`` for a path both can make."""
+        if (a.name, b.name) in self.precedence:
+            return True
+        if (b.name, a.name) in self.precedence:
+            return False
+        return a.priority > b.priority

@@ -1,0 +1,337 @@
+"""Path patterns such as ``"bld/{dataset}_{model}.json"``: compile, match, format. Pure.
+
+A pattern is literal text with *slots*:
+
+- ``{name}``         a wildcard; a dimension's name matches only that dimension's values,
+                     any other name matches ``[^/]+``;
+- ``{name,REGEX}``   a wildcard constrained by a regular expression;
+- ``{name.field}``   a field of a dimension value (not allowed in outputs);
+- ``{{`` and ``}}``  literal braces.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from dataclasses import dataclass
+from typing import Callable, Iterable, Mapping
+
+FREE = r"[^/]+"
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+class PatternError(ValueError):
+    """A malformed pattern; ``offset``/``length`` locate the problem inside the text."""
+
+    def __init__(self, message: str, offset: int, length: int = 1):
+        super().__init__(message)
+        self.message = message
+        self.offset = offset
+        self.length = length
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    name: str
+    field: str | None
+    regex: str | None
+    offset: int  # where ``{`` is in the pattern text
+    length: int  # up to and including ``}``
+
+
+@dataclass(frozen=True, slots=True)
+class Pattern:
+    text: str
+    parts: tuple  # str | Slot
+    wildcards: tuple[str, ...]  # distinct wildcard names, in order of first appearance
+
+    @property
+    def slots(self) -> tuple[Slot, ...]:
+        return tuple(p for p in self.parts if isinstance(p, Slot))
+
+    @property
+    def constant(self) -> bool:
+        return not any(isinstance(p, Slot) for p in self.parts)
+
+    def prefix(self) -> str:
+        """The literal text before the first slot."""
+        return self.parts[0] if self.parts and isinstance(self.parts[0], str) else ""
+
+    def suffix(self) -> str:
+        """The literal text after the last slot (the whole text if there is no slot)."""
+        if self.constant:
+            return self.parts[0] if self.parts else ""
+        return self.parts[-1] if self.parts and isinstance(self.parts[-1], str) else ""
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def compile(text: str) -> Pattern:
+    """Split ``text`` into literal parts and slots, or raise ``PatternError``."""
+    parts: list = []
+    wildcards: list[str] = []
+    buf: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch == "{":
+            if i + 1 < n and text[i + 1] == "{":
+                buf.append("{")
+                i += 2
+                continue
+            end = _closing_brace(text, i)
+            body = text[i + 1 : end]
+            slot = _slot(body, i, end - i + 1)
+            if buf:
+                parts.append("".join(buf))
+                buf = []
+            parts.append(slot)
+            if slot.field is None and slot.name not in wildcards:
+                wildcards.append(slot.name)
+            i = end + 1
+        elif ch == "}":
+            if i + 1 < n and text[i + 1] == "}":
+                buf.append("}")
+                i += 2
+                continue
+            raise PatternError("unmatched '}' (write '}}' for a literal brace)", i)
+        else:
+            buf.append(ch)
+            i += 1
+    if buf:
+        parts.append("".join(buf))
+    return Pattern(text, tuple(parts), tuple(wildcards))
+
+
+def _closing_brace(text: str, start: int) -> int:
+    depth = 0
+    i = start
+    while i < len(text):
+        ch = text[i]
+        if ch == "\\":
+            i += 2
+            continue
+        if ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+            if depth == 0:
+                return i
+        i += 1
+    raise PatternError("unclosed '{' in pattern (write '{{' for a literal brace)", start)
+
+
+def _slot(body: str, offset: int, length: int) -> Slot:
+    name, sep, regex = body.partition(",")
+    name = name.strip()
+    field = None
+    if "." in name:
+        name, _, field = name.partition(".")
+    if not _NAME.match(name or "-") or (field is not None and not _NAME.match(field or "-")):
+        raise PatternError(f"bad wildcard {{{body}}}: expected {{name}}, {{name,regex}} or {{name.field}}", offset, length)
+    if sep:
+        if field is not None:
+            raise PatternError(f"a field reference cannot carry a regex: {{{body}}}", offset, length)
+        regex = regex.strip()
+        if not regex:
+            raise PatternError(f"empty regex in {{{body}}}", offset, length)
+        try:
+            re.compile(regex)
+        except re.error as exc:
+            raise PatternError(f"bad regex in {{{body}}}: {exc}", offset, length) from None
+        return Slot(name, None, regex, offset, length)
+    return Slot(name, field, None, offset, length)
+
+
+# --------------------------------------------------------------------------- formatting
+
+
+def formatter(pattern: Pattern, order: tuple[str, ...], fields: Mapping[tuple[str, str], Mapping[str, str]] | None = None) -> Callable[[tuple], str]:
+    """A fast function ``values -> path``; ``values`` follow ``order`` (wildcard names).
+
+    ``fields[(dim, field)]`` maps a dimension value to that field's text, for ``{dim.field}``.
+    """
+    if pattern.constant:
+        text = pattern.parts[0] if pattern.parts else ""
+        return lambda values: text
+    fmt: list[str] = []
+    extra: list[tuple[int, Mapping[str, str]]] = []
+    index = {name: i for i, name in enumerate(order)}
+    for part in pattern.parts:
+        if isinstance(part, str):
+            fmt.append(part.replace("{", "{{").replace("}", "}}"))
+        elif part.field is None:
+            fmt.append("{%d}" % index[part.name])
+        else:
+            table = (fields or {})[(part.name, part.field)]
+            extra.append((index[part.name], table))
+            fmt.append("{%d}" % (len(order) + len(extra) - 1))
+    template = "".join(fmt).format
+    if not extra:
+        return lambda values: template(*values)
+    return lambda values: template(*values, *(table[values[i]] for i, table in extra))
+
+
+# --------------------------------------------------------------------------- matching
+
+
+def trie_regex(values: Iterable[str]) -> str:
+    """A regex matching exactly ``values``, shaped as a trie so matching costs O(length)."""
+    trie: dict = {}
+    for value in values:
+        node = trie
+        for ch in value:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+    return _trie_to_regex(trie) if trie else "(?!)"
+
+
+def _trie_to_regex(node: dict) -> str:
+    alts = []
+    optional = False
+    for ch in sorted(node):
+        if ch == "":
+            optional = True
+            continue
+        alts.append(re.escape(ch) + _trie_to_regex(node[ch]))
+    if not alts:
+        return ""
+    if len(alts) == 1 and not optional:
+        return alts[0]
+    body = "(?:" + "|".join(alts) + ")"
+    return body + "?" if optional else body
+
+
+def regex_for(pattern: Pattern, wildcard_regex: Mapping[str, str]) -> str:
+    """The full regex for ``pattern``; ``wildcard_regex`` gives each wildcard's regex."""
+    out = []
+    seen: set[str] = set()
+    for part in pattern.parts:
+        if isinstance(part, str):
+            out.append(re.escape(part))
+        elif part.name in seen:
+            out.append(f"(?P={part.name})")
+        else:
+            seen.add(part.name)
+            regex = part.regex or wildcard_regex.get(part.name, FREE)
+            out.append(f"(?P<{part.name}>{regex})")
+    return "".join(out)
+
+
+class Matcher:
+    """Matches paths against one output pattern, giving wildcard values in ``order``."""
+
+    __slots__ = ("pattern", "order", "_match", "_groups")
+
+    def __init__(self, pattern: Pattern, wildcard_regex: Mapping[str, str], order: tuple[str, ...] | None = None):
+        self.pattern = pattern
+        self.order = order or pattern.wildcards
+        self._match = re.compile(regex_for(pattern, wildcard_regex), re.DOTALL).fullmatch
+        self._groups = self.order
+
+    def match(self, path: str) -> tuple[str, ...] | None:
+        m = self._match(path)
+        if m is None:
+            return None
+        return m.group(*self._groups) if len(self._groups) > 1 else ((m.group(self._groups[0]),) if self._groups else ())
+
+
+# --------------------------------------------------------------------------- overlap
+
+
+_ANY = None  # an NFA edge that takes any character but '/'
+
+
+def _nfa(pattern: Pattern, choices: Mapping[str, tuple[str, ...] | None]):
+    """A small NFA for ``pattern``: edges[state] = [(char or _ANY, next)], final state last.
+
+    A wildcard with a finite set of values becomes branches of literal characters; any other
+    wildcard (free or regex-constrained) becomes "one or more of any character but '/'",
+    an over-approximation that the caller checks against the real regexes.
+    """
+    edges: list[list] = [[]]
+
+    def new() -> int:
+        edges.append([])
+        return len(edges) - 1
+
+    cur = 0
+    for part in pattern.parts:
+        if isinstance(part, str):
+            for ch in part:
+                nxt = new()
+                edges[cur].append((ch, nxt))
+                cur = nxt
+            continue
+        values = choices.get(part.name) if part.regex is None else None
+        if values is not None:
+            end = new()
+            for value in values:
+                state = cur
+                for k, ch in enumerate(value):
+                    nxt = end if k == len(value) - 1 else new()
+                    edges[state].append((ch, nxt))
+                    state = nxt
+            cur = end
+        else:
+            loop = new()
+            edges[cur].append((_ANY, loop))
+            edges[loop].append((_ANY, loop))
+            cur = loop
+    return edges, cur
+
+
+def overlap(a: Pattern, b: Pattern, choices: Mapping[str, tuple[str, ...] | None], verify: Callable[[str], bool]) -> str | None:
+    """A shortest path that both patterns can produce, or None.
+
+    ``choices`` gives the finite value set of dimension wildcards (None for free ones);
+    ``verify`` checks a candidate against both real regexes (constraints may be narrower
+    than the automaton's approximation).
+    """
+    ea, fa = _nfa(a, choices)
+    eb, fb = _nfa(b, choices)
+    start = (0, 0)
+    parent: dict = {start: None}
+    queue = deque([start])
+    fillers = "x0aX_1"
+    found = []
+    while queue:
+        state = queue.popleft()
+        sa, sb = state
+        if sa == fa and sb == fb:
+            found.append(state)
+            break
+        for ca, na in ea[sa]:
+            for cb, nb in eb[sb]:
+                if ca is _ANY and cb is _ANY:
+                    ch = "\0"
+                elif ca is _ANY:
+                    if cb == "/":
+                        continue
+                    ch = cb
+                elif cb is _ANY:
+                    if ca == "/":
+                        continue
+                    ch = ca
+                elif ca == cb:
+                    ch = ca
+                else:
+                    continue
+                nxt = (na, nb)
+                if nxt not in parent:
+                    parent[nxt] = (state, ch)
+                    queue.append(nxt)
+    if not found:
+        return None
+    chars = []
+    state = found[0]
+    while parent[state] is not None:
+        state, ch = parent[state]
+        chars.append(ch)
+    witness = "".join(reversed(chars))
+    for filler in fillers:  # constrained wildcards may need other characters
+        candidate = witness.replace("\0", filler)
+        if verify(candidate):
+            return candidate
+    return None

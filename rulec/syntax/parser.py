@@ -1,0 +1,301 @@
+"""Rulefile text -> declarations (``decls.Module``), with precise syntax errors.
+
+The lark parser is built once per process and cached on disk by lark (``cache=True``), so
+only the first run after an install pays for building the LALR tables.
+"""
+
+from __future__ import annotations
+
+import ast
+from functools import lru_cache
+
+from lark import Lark, Token, Transformer, Tree, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.indenter import Indenter
+
+from ..errors import ErrorGroup, SyntaxError_
+from ..resources import data_dir
+from ..source import Span, register_text
+from . import decls as d
+
+MAX_ERRORS = 20
+
+
+class _RulefileIndenter(Indenter):
+    NL_type = "_NL"
+    OPEN_PAREN_types = ["LPAR", "LSQB"]
+    CLOSE_PAREN_types = ["RPAR", "RSQB"]
+    INDENT_type = "_INDENT"
+    DEDENT_type = "_DEDENT"
+    tab_len = 8
+
+
+@lru_cache(maxsize=1)
+def _lark() -> Lark:
+    grammar = (data_dir("grammar") / "rulefile.lark").read_text(encoding="utf-8")
+    return Lark(
+        grammar,
+        parser="lalr",
+        postlex=_RulefileIndenter(),
+        propagate_positions=True,
+        maybe_placeholders=False,
+        cache=True,
+    )
+
+
+def parse_file(path: str) -> d.Module:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except FileNotFoundError:
+        raise SyntaxError_(f"no Rulefile at {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SyntaxError_(f"cannot read {path}: {exc}") from None
+    return parse(text, path, _registered=False)
+
+
+def parse(text: str, file: str = "<string>", _registered: bool = True) -> d.Module:
+    """Parse Rulefile ``text``; ``file`` is the name used in spans and messages.
+
+    On syntax errors, the broken top-level statement is blanked out and parsing goes on, so
+    several independent errors in one file are all reported.
+    """
+    if _registered:
+        register_text(file, text)
+    if not text.endswith("\n"):
+        text += "\n"
+    text = text.replace("\r\n", "\n")
+    errors: list[SyntaxError_] = []
+    while True:
+        try:
+            tree = _lark().parse(text)
+        except UnexpectedInput as exc:
+            errors.append(_syntax_error(exc, file, text))
+            blanked = _blank_statement(text, exc)
+            if blanked is None or len(errors) >= MAX_ERRORS:
+                break
+            text = blanked
+            continue
+        if errors:
+            break
+        return _ToDecls(file).transform(tree)
+    if len(errors) == 1:
+        raise errors[0]
+    raise ErrorGroup(errors)
+
+
+def _blank_statement(text: str, exc: UnexpectedInput) -> str | None:
+    """The text with the top-level statement holding the error replaced by empty lines."""
+    lines = text.split("\n")
+    err_line = getattr(exc, "line", -1)
+    if not isinstance(err_line, int) or err_line < 1:
+        return None
+    err = min(err_line - 1, len(lines) - 1)
+
+    def top(i: int) -> bool:
+        s = lines[i]
+        return bool(s) and not s[0].isspace() and not s.startswith("#")
+
+    start = err
+    while start > 0 and not top(start):
+        start -= 1
+    end = err + 1
+    while end < len(lines) and not top(end):
+        end += 1
+    if all(not lines[i].strip() for i in range(start, end)):
+        return None
+    for i in range(start, end):
+        lines[i] = ""
+    return "\n".join(lines)
+
+
+_HUMAN = {
+    "NAME": "a name",
+    "STRING": "a string",
+    "LONG_STRING": 'a """block"""',
+    "NUMBER": "a number",
+    "_NL": "end of line",
+    "_INDENT": "an indented block",
+    "_DEDENT": "the end of the block",
+    "COLON": "':'",
+    "COMMA": "','",
+    "EQUAL": "'='",
+    "LSQB": "'['",
+    "RSQB": "']'",
+    "LPAR": "'('",
+    "RPAR": "')'",
+    "MORETHAN": "'>'",
+    "$END": "end of file",
+}
+
+
+def _describe_expected(expected) -> str:
+    names = []
+    for term in sorted(expected):
+        if term in _HUMAN:
+            names.append(_HUMAN[term])
+        elif term.isupper() and term.replace("_", "").isalpha() and not term.startswith("_"):
+            names.append(f"'{term.lower()}'")  # keywords: DIMENSION -> 'dimension'
+    names = list(dict.fromkeys(names))
+    if not names:
+        return ""
+    if len(names) == 1:
+        return names[0]
+    return ", ".join(names[:-1]) + " or " + names[-1]
+
+
+def _syntax_error(exc: UnexpectedInput, file: str, text: str) -> SyntaxError_:
+    line = getattr(exc, "line", 1) or 1
+    col = getattr(exc, "column", 1) or 1
+    if isinstance(exc, UnexpectedToken) and exc.token.type == "$END":
+        lines = text.rstrip("\n").split("\n")
+        line, col = len(lines), len(lines[-1]) + 1
+    if isinstance(exc, UnexpectedToken):
+        tok = exc.token
+        if tok.type == "_NL":
+            what = "end of line"
+            # The newline token starts at the end of the previous line.
+        elif tok.type == "_INDENT":
+            what = "unexpected indentation"
+        elif tok.type == "_DEDENT":
+            what = "end of the block"
+        elif tok.type == "$END":
+            what = "end of file"
+        else:
+            what = repr(str(tok))
+        length = len(str(tok)) if tok.type not in ("_NL", "_INDENT", "_DEDENT", "$END") else 1
+        expected = _describe_expected(exc.accepts or exc.expected)
+        message = f"unexpected {what}" if what.startswith("unexpected") else f"unexpected {what}"
+        if expected:
+            message += f"; expected {expected}"
+        span = Span(file, line, col, line, col + length)
+        return SyntaxError_(message, span)
+    if isinstance(exc, UnexpectedCharacters):
+        ch = text.split("\n")[line - 1][col - 1 : col] if line - 1 < len(text.split("\n")) else ""
+        if ch in ('"', "'"):
+            message = "unterminated string"
+        else:
+            message = f"unexpected character {ch!r}"
+        expected = _describe_expected(exc.allowed or ())
+        if expected and ch not in ('"', "'"):
+            message += f"; expected {expected}"
+        return SyntaxError_(message, Span(file, line, col, line, col + 1))
+    if isinstance(exc, UnexpectedEOF):
+        return SyntaxError_("unexpected end of file", Span(file, line, col, line, col + 1))
+    return SyntaxError_(str(exc).splitlines()[0], Span(file, line, col, line, col + 1))
+
+
+def _unquote(token: Token, file: str) -> str:
+    raw = str(token)
+    try:
+        value = ast.literal_eval(raw)
+    except (ValueError, SyntaxError) as exc:
+        span = Span(file, token.line, token.column, token.end_line, token.end_column)
+        raise SyntaxError_(f"bad string literal: {exc.msg if hasattr(exc, 'msg') else exc}", span) from None
+    if not isinstance(value, str):  # pragma: no cover - the grammar only admits strings
+        raise SyntaxError_("expected a string", Span(file, token.line, token.column))
+    return value
+
+
+@v_args(meta=True)
+class _ToDecls(Transformer):
+    def __init__(self, file: str):
+        super().__init__()
+        self.file = file
+
+    # spans ---------------------------------------------------------------
+    def _span(self, meta) -> Span:
+        return Span(self.file, meta.line, meta.column, meta.end_line, meta.end_column)
+
+    def _tspan(self, tok: Token) -> Span:
+        return Span(self.file, tok.line, tok.column, tok.end_line, tok.end_column)
+
+    # top level -------------------------------------------------------------
+    def start(self, meta, children):
+        return d.Module(self.file, tuple(children))
+
+    def dimension_expr(self, meta, children):
+        name, expr = children
+        return d.DimensionDecl(str(name), self._span(meta), self._tspan(name), expr=expr)
+
+    def dimension_block(self, meta, children):
+        name, *entries = children
+        return d.DimensionDecl(str(name), self._span(meta), self._tspan(name), entries=tuple(entries))
+
+    def dim_value(self, meta, children):
+        key = children[0]
+        fields = children[1] if len(children) > 1 else ()
+        if isinstance(key, Token):
+            if key.type == "STRING":
+                text = _unquote(key, self.file)
+            else:
+                text = str(key)
+            span = self._tspan(key)
+        else:  # pragma: no cover
+            text, span = str(key), self._span(meta)
+        return d.DimEntry(text, tuple(fields), span)
+
+    def rule(self, meta, children):
+        name, *fields = children
+        return d.RuleDecl(str(name), tuple(fields), self._span(meta), self._tspan(name))
+
+    def label(self, meta, children):
+        name, *fields = children
+        return d.LabelDecl(str(name), tuple(fields), self._span(meta), self._tspan(name))
+
+    def field(self, meta, children):
+        name, items = children
+        return d.Field(str(name), tuple(items), self._span(meta), self._tspan(name))
+
+    def field_block(self, meta, children):
+        name, *groups = children
+        items = tuple(item for group in groups for item in group)
+        return d.Field(str(name), items, self._span(meta), self._tspan(name))
+
+    def ruleorder(self, meta, children):
+        return d.RuleorderDecl(tuple((str(t), self._tspan(t)) for t in children), self._span(meta))
+
+    def include(self, meta, children):
+        (tok,) = children
+        path = d.Str(_unquote(tok, self.file), self._tspan(tok))
+        return d.IncludeDecl(path, self._span(meta))
+
+    # values ----------------------------------------------------------------
+    def items(self, meta, children):
+        return tuple(children)
+
+    def named(self, meta, children):
+        name, value = children
+        return d.Named(str(name), value, self._span(meta), self._tspan(name))
+
+    def string(self, meta, children):
+        (tok,) = children
+        return d.Str(_unquote(tok, self.file), self._tspan(tok))
+
+    def long_string(self, meta, children):
+        (tok,) = children
+        return d.Str(_unquote(tok, self.file), self._tspan(tok), long=True)
+
+    def number(self, meta, children):
+        (tok,) = children
+        text = str(tok)
+        value: int | float
+        try:
+            value = int(text)
+        except ValueError:
+            value = float(text)
+        return d.Num(value, self._tspan(tok))
+
+    def word(self, meta, children):
+        (tok,) = children
+        return d.Word(str(tok), self._tspan(tok))
+
+    def list(self, meta, children):
+        return d.ListV(tuple(c for c in children if c is not None), self._span(meta))
+
+    def call(self, meta, children):
+        func, *args = children
+        return d.Call(str(func), tuple(a for a in args if a is not None), self._span(meta), self._tspan(func))
+
+    def __default__(self, data, children, meta):  # pragma: no cover - every rule is handled
+        return Tree(data, children, meta)
