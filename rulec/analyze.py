@@ -24,7 +24,7 @@ LABEL_FIELDS = ("limit", "slurm", "lsf", "jbsub")
 SHELL_OBJECTS = ("input", "output", "log", "params", "resources", "wildcards", "rule", "jobid", "threads")
 
 
-def load(rulefile: str, workdir: str | None = None) -> ir.Workflow:
+def load(rulefile: str, workdir: str | None = None, overrides: dict[str, tuple[str, ...]] | None = None) -> ir.Workflow:
     """Parse ``rulefile`` and everything it includes, and analyze it.
 
     Paths in the Rulefile are relative to ``workdir``, by default the Rulefile's folder.
@@ -64,13 +64,14 @@ def load(rulefile: str, workdir: str | None = None) -> ir.Workflow:
     visit(top, (), None)
     if errors:
         _raise(errors)
-    return analyze(modules, workdir)
+    return analyze(modules, workdir, overrides)
 
 
-def analyze(modules: list[d.Module] | d.Module, workdir: str = ".") -> ir.Workflow:
+def analyze(modules: list[d.Module] | d.Module, workdir: str = ".", overrides: dict[str, tuple[str, ...]] | None = None) -> ir.Workflow:
+    """``overrides`` restricts dimensions to some of their values (``--set dim=a,b``)."""
     if isinstance(modules, d.Module):
         modules = [modules]
-    return _Analyzer(modules, workdir).run()
+    return _Analyzer(modules, workdir, overrides or {}).run()
 
 
 def _raise(errors: list[RulecError]):
@@ -85,8 +86,9 @@ def _suggest(name: str, choices: Iterable[str]) -> str:
 
 
 class _Analyzer:
-    def __init__(self, modules: list[d.Module], workdir: str):
+    def __init__(self, modules: list[d.Module], workdir: str, overrides: dict[str, tuple[str, ...]]):
         self.modules = modules
+        self.overrides = overrides
         self.workdir = workdir
         self.errors: list[RulecError] = []
         self.dimensions: dict[str, ir.Dimension] = {}
@@ -98,6 +100,10 @@ class _Analyzer:
     # ------------------------------------------------------------------ driver
     def run(self) -> ir.Workflow:
         decls = [x for m in self.modules for x in m.decls]
+        declared = {x.name for x in decls if isinstance(x, d.DimensionDecl)}
+        for name in self.overrides:
+            if name not in declared:
+                self.errors.append(AnalysisError(f"--set {name}=...: no dimension named {name}{_suggest(name, declared)}"))
         seen: dict[tuple[str, str], Span] = {}
         for decl in decls:
             if isinstance(decl, (d.DimensionDecl, d.RuleDecl, d.LabelDecl)):
@@ -112,6 +118,8 @@ class _Analyzer:
         for decl in decls:
             if isinstance(decl, d.DimensionDecl) and decl.name not in self.dimensions:
                 dim = self.dimension(decl)
+                if dim is not None and dim.name in self.overrides:
+                    dim = self.restrict(dim, self.overrides[dim.name]) or dim
                 if dim is not None:
                     self.dimensions[dim.name] = dim
                     self.trie[dim.name] = pat.trie_regex(dim.values)
@@ -215,6 +223,16 @@ class _Analyzer:
             _span_of(expr) if expr is not None else decl.span,
         )
         return None
+
+    def restrict(self, dim: ir.Dimension, values: tuple[str, ...]) -> ir.Dimension | None:
+        unknown = [v for v in values if v not in dim.table]
+        if unknown:
+            self.errors.append(AnalysisError(
+                f"--set {dim.name}={','.join(values)}: {', '.join(repr(v) for v in unknown)} "
+                f"{'is not a value' if len(unknown) == 1 else 'are not values'} of dimension {dim.name} "
+                f"(its values: {', '.join(dim.values[:12])}{', ...' if len(dim.values) > 12 else ''})"))
+            return None
+        return ir.Dimension(dim.name, tuple(values), dim.fields, {v: dim.table[v] for v in values}, dim.span, dim.origin)
 
     def glob_dimension(self, decl: d.DimensionDecl, call: d.Call) -> ir.Dimension | None:
         if len(call.args) != 1 or not isinstance(call.args[0], d.Str):

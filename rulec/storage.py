@@ -39,3 +39,41 @@ def glob_values(pattern: pat.Pattern, name: str, workdir: str) -> list[str]:
         if m:
             values.add(m.group(name))
     return sorted(values)
+
+
+def stat_many(urls: list[str]) -> dict[str, tuple[int, int]]:
+    """(mtime ns, size) of the remote ``urls`` that exist: one listing per parent prefix."""
+    import fsspec
+
+    by_parent: dict[tuple[str, str], set[str]] = {}
+    for url in urls:
+        protocol, _, rest = url.partition("://")
+        parent = rest.rsplit("/", 1)[0] if "/" in rest else rest
+        by_parent.setdefault((protocol, parent), set()).add(url)
+    out: dict[str, tuple[int, int]] = {}
+    for (protocol, parent), wanted in by_parent.items():
+        fs = fsspec.filesystem(protocol)
+        try:
+            entries = fs.ls(f"{protocol}://{parent}", detail=True)
+        except (FileNotFoundError, OSError):
+            continue
+        for entry in entries:
+            name = entry.get("name", "")
+            url = name if "://" in name else f"{protocol}://{name}"
+            if url in wanted and entry.get("type", "file") != "directory":
+                out[url] = (_mtime_ns(entry), int(entry.get("size") or 0))
+    return out
+
+
+def _mtime_ns(entry: dict) -> int:
+    for key in ("mtime", "LastModified", "last_modified", "created"):
+        value = entry.get(key)
+        if value is None:
+            continue
+        if hasattr(value, "timestamp"):
+            return int(value.timestamp() * 1e9)
+        try:
+            return int(float(value) * 1e9)
+        except (TypeError, ValueError):
+            continue
+    return 0

@@ -59,9 +59,14 @@ MARKER_VAR=RULEC_LOCAL_SLURM   # env marker put on our daemons (and inherited
 log() { printf 'local-slurm: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
+# usage [EXIT_CODE]: print the header comment.
 usage() {
     sed -n '2,/^$/{s/^# \{0,1\}//;p}' "$0" >&2
-    exit 2
+    exit "${1:-2}"
+}
+
+need_root() {
+    ((EUID == 0)) || die "must run as root (the daemons run as root: SlurmUser=root)"
 }
 
 now() { date +%s.%N; }
@@ -436,6 +441,7 @@ start_slurm_daemon() {
 cmd_start() {
     local t0 conf_text
     t0="$(now)"
+    need_root
     set_paths create
     take_lock
     install_packages
@@ -510,6 +516,7 @@ do_stop() {
 cmd_stop() {
     local t0
     t0="$(now)"
+    need_root
     set_paths
     if [[ ! -d "$STATE_DIR" ]]; then
         log "not running"
@@ -551,6 +558,6 @@ case "${1:-}" in
 start) cmd_start ;;
 stop) cmd_stop ;;
 status) cmd_status ;;
--h | --help | help) usage ;;
+-h | --help | help) usage 0 ;;
 *) usage ;;
 esac

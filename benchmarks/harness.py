@@ -1,0 +1,410 @@
+#!/usr/bin/env python3
+"""Benchmark rulec against GNU make (and Snakemake, when installed) on generated workflows.
+
+Modes:
+
+  dry (default)  For each scale, two phases:
+                   scratch  no outputs exist: every job must run   (rulec dryrun / make -n / snakemake -n)
+                   noop     every output is up to date by mtime    (rulec dryrun / make -q / snakemake -n)
+                 plus, once generate.record_rulec_history() works, "noop-hist" (rulec with a History).
+  throughput     Really run the workflow from scratch with -j N (rulec run / make -j / snakemake -c),
+                 deleting bld/ and tool state before every run; report jobs per second.
+
+Repetitions alternate the tools round-robin (rotating the order each repetition) so machine
+noise hits all tools alike. Wall time is measured around each child; peak RSS comes from
+os.wait4's rusage of that child (ru_maxrss, KiB on Linux).
+
+    python benchmarks/harness.py --scales 1.1k,11k,51k
+    python benchmarks/harness.py --scales 202k --tools make --reps 1 --json out.json
+    python benchmarks/harness.py throughput --scales 1.1k,11k -j 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+import generate  # noqa: E402
+
+# ------------------------------------------------------------------ command lines (adjust here)
+# "{rulec}" becomes `rulec` if it is on PATH, else `<python> -m rulec` (with the repo on
+# PYTHONPATH); override it with the RULEC environment variable, e.g. RULEC="rulec --no-color".
+RULEC_DRYRUN = "{rulec} dryrun -q Rulefile"
+RULEC_RUN = "{rulec} run -j {jobs} -q Rulefile"
+# HOOK: a rulec command recording the touched state in the History, without running jobs
+# (e.g. "{rulec} touch -q Rulefile"). None = not available yet; see generate.record_rulec_history.
+RULEC_MARK: str | None = None
+MAKE_DRYRUN = "make -n -f Makefile"
+MAKE_QUESTION = "make -q -f Makefile"
+MAKE_RUN = "make -j {jobs} -f Makefile"
+SNAKEMAKE_DRYRUN = "snakemake -n -c1 -s Snakefile"
+SNAKEMAKE_RUN = "snakemake -c {jobs} -s Snakefile"
+# Not a CLI: rulec's parse + analyze + resolve in-process, as a preview while `dryrun` is missing.
+RULEC_RESOLVE = "{python} -c 'from rulec import analyze, dag; dag.resolve(analyze.load(\"Rulefile\", \".\"))'"
+
+ALL_TOOLS = ("rulec", "make", "snakemake", "rulec-resolve")
+DEFAULT_TOOLS = "rulec,make,snakemake"
+DEFAULT_SCALES = "1.1k,11k,51k"
+
+
+# ------------------------------------------------------------------ environment
+
+
+def rulec_prefix() -> str:
+    if os.environ.get("RULEC"):
+        return os.environ["RULEC"]
+    if shutil.which("rulec"):
+        return "rulec"
+    return f"{shlex.quote(sys.executable)} -m rulec"
+
+
+def child_env() -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = REPO + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env.setdefault("LC_ALL", "C")
+    env["NO_COLOR"] = "1"
+    return env
+
+
+def expand(template: str, jobs: int = 1) -> list[str]:
+    return shlex.split(template.format(rulec=rulec_prefix(), python=shlex.quote(sys.executable), jobs=jobs))
+
+
+def available(tool: str) -> tuple[bool, str]:
+    """Whether a tool can be benchmarked here, and why not."""
+    env = child_env()
+    if tool == "make":
+        return (shutil.which("make") is not None, "make not on PATH")
+    if tool == "snakemake":
+        return (shutil.which("snakemake") is not None, "snakemake not on PATH")
+    if tool == "rulec-resolve":
+        ok = subprocess.run([sys.executable, "-c", "import rulec.analyze, rulec.dag"], env=env,
+                            capture_output=True).returncode == 0
+        return ok, "rulec.analyze / rulec.dag not importable"
+    if tool == "rulec":
+        argv = expand(RULEC_DRYRUN)
+        probe = argv[: argv.index("dryrun") + 1] + ["--help"] if "dryrun" in argv else argv + ["--help"]
+        r = subprocess.run(probe, env=env, capture_output=True, text=True, cwd=REPO)
+        why = (r.stderr or r.stdout).strip().splitlines()
+        return r.returncode == 0, f"`{shlex.join(probe)}` failed: {why[-1] if why else r.returncode}"
+    return False, f"unknown tool {tool}"
+
+
+def tool_versions(tools) -> dict:
+    out = {}
+    for tool, argv in (("make", ["make", "--version"]), ("snakemake", ["snakemake", "--version"])):
+        if tool in tools:
+            try:
+                r = subprocess.run(argv, capture_output=True, text=True)
+                out[tool] = (r.stdout.splitlines() or [""])[0].strip()
+            except OSError:
+                pass
+    if "rulec" in tools or "rulec-resolve" in tools:
+        out["rulec"] = rulec_prefix()
+        try:
+            r = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+            out["rulec_commit"] = r.stdout.strip()
+        except OSError:
+            pass
+    return out
+
+
+# ------------------------------------------------------------------ measuring one run
+
+
+class ToolFailed(RuntimeError):
+    pass
+
+
+def measure(argv: list[str], cwd: str, ok_codes=(0,), timeout: float | None = None) -> dict:
+    """Run argv in cwd (stdout discarded); return wall seconds, peak RSS and exit status."""
+    with tempfile.TemporaryFile() as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=err, env=child_env())
+        timer = None
+        if timeout:
+            timer = threading.Timer(timeout, proc.kill)
+            timer.start()
+        _, status, ru = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped: keep Popen from waiting/killing
+        if timer:
+            timer.cancel()
+        code = proc.returncode
+        if code not in ok_codes:
+            err.seek(0)
+            tail = err.read()[-4000:].decode("utf-8", "replace")
+            how = f"killed after {timeout:.0f}s timeout" if code == -9 and timeout else f"exit status {code}"
+            raise ToolFailed(f"`{shlex.join(argv)}` in {cwd}: {how}\n--- stderr tail ---\n{tail}".rstrip())
+    return {"seconds": wall, "rss_kb": ru.ru_maxrss, "exit": code,
+            "user": ru.ru_utime, "sys": ru.ru_stime}
+
+
+# ------------------------------------------------------------------ workflows
+
+
+def prepare_workflow(workdir: str, scale: str, regenerate: bool = False) -> dict:
+    d, m = generate.SCALES[scale]
+    out = os.path.join(workdir, scale)
+    meta = generate.read_stamp(out)
+    if regenerate or not meta or (meta["datasets"], meta["models"]) != (d, m):
+        t0 = time.perf_counter()
+        meta = generate.generate(out, d, m, scale)
+        print(f"[{scale}] generated {meta['jobs']} jobs into {out} in {time.perf_counter() - t0:.1f}s",
+              flush=True)
+    meta["dir"] = out
+    return meta
+
+
+def set_scratch(meta: dict) -> None:
+    generate.clean(meta["dir"])
+
+
+def set_noop(meta: dict) -> None:
+    generate.clean(meta["dir"])
+    t0 = time.perf_counter()
+    n = generate.touch_outputs(meta["dir"], meta["datasets"], meta["models"])
+    print(f"[{meta['scale']}] touched {n} outputs in {time.perf_counter() - t0:.1f}s", flush=True)
+
+
+def set_noop_history(meta: dict) -> bool:
+    """Touched outputs plus a rulec History recording them; False if rulec cannot do it yet."""
+    set_noop(meta)
+    if RULEC_MARK is not None:
+        measure(expand(RULEC_MARK), meta["dir"])
+        return True
+    return generate.record_rulec_history(meta["dir"])
+
+
+def dry_commands(phase: str) -> dict[str, tuple[str, tuple[int, ...], bool]]:
+    """tool -> (command template, accepted exit codes, wipe the tool's state before each run)."""
+    if phase == "scratch":
+        return {
+            "rulec": (RULEC_DRYRUN, (0,), True),
+            "make": (MAKE_DRYRUN, (0,), False),
+            "snakemake": (SNAKEMAKE_DRYRUN, (0,), True),
+            "rulec-resolve": (RULEC_RESOLVE, (0,), False),
+        }
+    if phase == "noop":
+        return {
+            "rulec": (RULEC_DRYRUN, (0,), True),  # no History: plain mtime comparison
+            "make": (MAKE_QUESTION, (0, 1), False),  # 0 = up to date, 1 = something to do
+            "snakemake": (SNAKEMAKE_DRYRUN, (0,), False),
+            "rulec-resolve": (RULEC_RESOLVE, (0,), False),
+        }
+    if phase == "noop-hist":
+        return {"rulec": (RULEC_DRYRUN, (0,), False)}
+    raise ValueError(phase)
+
+
+STATE_DIRS = {"rulec": ".rulec", "snakemake": ".snakemake"}
+
+
+def wipe_state(meta: dict, tool: str) -> None:
+    name = STATE_DIRS.get(tool)
+    if name:
+        shutil.rmtree(os.path.join(meta["dir"], name), ignore_errors=True)
+
+
+def rotations(tools: list[str], reps: int):
+    for r in range(reps):
+        k = r % len(tools)
+        yield r, tools[k:] + tools[:k]
+
+
+def run_phase(meta: dict, phase: str, tools: list[str], reps: int, timeout: float | None) -> list[dict]:
+    cmds = dry_commands(phase)
+    tools = [t for t in tools if t in cmds]
+    runs: dict[str, list[dict]] = {t: [] for t in tools}
+    for r, order in rotations(tools, reps):
+        for tool in order:
+            template, ok, wipe = cmds[tool]
+            if wipe:
+                wipe_state(meta, tool)
+            argv = expand(template)
+            res = measure(argv, meta["dir"], ok, timeout)
+            runs[tool].append(res)
+            print(f"[{meta['scale']}] {phase:9s} rep {r + 1}/{reps} {tool:13s} {res['seconds']:8.3f}s "
+                  f"{res['rss_kb'] / 1024:8.1f} MB  exit {res['exit']}", flush=True)
+    return [summarize(meta, phase, t, cmds[t][0], runs[t]) for t in tools]
+
+
+def summarize(meta: dict, phase: str, tool: str, template: str, runs: list[dict], jobs_flag: int = 1) -> dict:
+    times = [x["seconds"] for x in runs]
+    med = statistics.median(times)
+    return {
+        "scale": meta["scale"], "jobs": meta["jobs"], "datasets": meta["datasets"], "models": meta["models"],
+        "phase": phase, "tool": tool, "command": shlex.join(expand(template, jobs_flag)),
+        "seconds": times, "rss_kb": [x["rss_kb"] for x in runs],
+        "user_seconds": [x["user"] for x in runs], "sys_seconds": [x["sys"] for x in runs],
+        "exit": [x["exit"] for x in runs],
+        "median_s": med, "min_s": min(times), "peak_rss_mb": max(x["rss_kb"] for x in runs) / 1024,
+        "us_per_job": med / meta["jobs"] * 1e6, "jobs_per_s": meta["jobs"] / med if med else None,
+    }
+
+
+def add_ratios(rows: list[dict]) -> None:
+    base = {(r["scale"], r["phase"]): r["median_s"] for r in rows if r["tool"] == "make"}
+    for r in rows:
+        b = base.get((r["scale"], r["phase"]))
+        r["ratio_to_make"] = r["median_s"] / b if b else None
+
+
+def print_table(rows: list[dict], throughput: bool = False) -> None:
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["scale"], r["phase"]), []).append(r)
+    for (scale, phase), rs in groups.items():
+        jobs = rs[0]["jobs"]
+        print(f"\n{scale} ({jobs:,} jobs: {rs[0]['datasets']} datasets x {rs[0]['models']} models) - {phase}")
+        last = "jobs/s" if throughput else "us/job"
+        print(f"  {'tool':14s} {'median s':>10s} {'min s':>10s} {'peak RSS MB':>12s} {last:>10s} {'x make':>8s}")
+        for r in rs:
+            ratio = f"{r['ratio_to_make']:.2f}" if r.get("ratio_to_make") is not None else "-"
+            per = f"{r['jobs_per_s']:.0f}" if throughput else f"{r['us_per_job']:.1f}"
+            print(f"  {r['tool']:14s} {r['median_s']:10.3f} {r['min_s']:10.3f} {r['peak_rss_mb']:12.1f} "
+                  f"{per:>10s} {ratio:>8s}")
+
+
+# ------------------------------------------------------------------ throughput
+
+
+def run_commands(jobs_flag: int) -> dict[str, str]:
+    return {"rulec": RULEC_RUN, "make": MAKE_RUN, "snakemake": SNAKEMAKE_RUN}
+
+
+def check_built(meta: dict, tool: str) -> None:
+    """The report must hold one line per fit job (each fit writes its model name)."""
+    path = os.path.join(meta["dir"], generate.REPORT)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            lines = sum(1 for _ in fh)
+    except OSError as exc:
+        raise ToolFailed(f"{tool} exited 0 but {generate.REPORT} is missing: {exc}") from None
+    want = meta["datasets"] * meta["models"]
+    if lines != want:
+        raise ToolFailed(f"{tool}: {generate.REPORT} has {lines} lines, expected {want}")
+
+
+def run_throughput(meta: dict, tools: list[str], reps: int, jobs_flag: int, timeout: float | None) -> list[dict]:
+    cmds = run_commands(jobs_flag)
+    tools = [t for t in tools if t in cmds]
+    runs: dict[str, list[dict]] = {t: [] for t in tools}
+    for r, order in rotations(tools, reps):
+        for tool in order:
+            generate.clean(meta["dir"])  # bld/, .rulec/, .snakemake/
+            res = measure(expand(cmds[tool], jobs_flag), meta["dir"], (0,), timeout)
+            check_built(meta, tool)
+            runs[tool].append(res)
+            print(f"[{meta['scale']}] run -j{jobs_flag} rep {r + 1}/{reps} {tool:10s} {res['seconds']:8.3f}s "
+                  f"{meta['jobs'] / res['seconds']:8.0f} jobs/s {res['rss_kb'] / 1024:8.1f} MB", flush=True)
+    generate.clean(meta["dir"])
+    return [summarize(meta, f"run -j{jobs_flag}", t, cmds[t], runs[t], jobs_flag) for t in tools]
+
+
+# ------------------------------------------------------------------ main
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog=__doc__.split("\n\n", 1)[1])
+    ap.add_argument("mode", nargs="?", choices=("dry", "throughput"), default="dry")
+    ap.add_argument("--scales", default=None,
+                    help=f"comma-separated presets from {', '.join(generate.SCALES)} "
+                         f"(default {DEFAULT_SCALES}; throughput: 1.1k)")
+    ap.add_argument("--tools", default=DEFAULT_TOOLS,
+                    help=f"comma-separated subset of {', '.join(ALL_TOOLS)} (default {DEFAULT_TOOLS}); "
+                         "unavailable tools are skipped with a note")
+    ap.add_argument("--phases", default="scratch,noop,noop-hist",
+                    help="dry mode: comma-separated subset of scratch,noop,noop-hist")
+    ap.add_argument("--reps", type=int, default=3, help="repetitions per tool (default 3)")
+    ap.add_argument("-j", "--jobs", type=int, default=2, help="throughput: parallel jobs (default 2)")
+    ap.add_argument("--workdir", default=os.path.join(HERE, "work"), help="where workflows are generated")
+    ap.add_argument("--regenerate", action="store_true", help="rewrite the workflow files even if present")
+    ap.add_argument("--timeout", type=float, default=3600, help="seconds per run before it counts as failed")
+    ap.add_argument("--json", help="write all results to this JSON file")
+    args = ap.parse_args(argv)
+
+    scales = (args.scales or (DEFAULT_SCALES if args.mode == "dry" else "1.1k")).split(",")
+    for s in scales:
+        if s not in generate.SCALES:
+            ap.error(f"unknown scale {s!r}; choose from {', '.join(generate.SCALES)}")
+    if args.mode == "throughput" and any(generate.SCALES[s][0] > 5000 for s in scales):
+        print("note: make cannot execute `cat $^` for summarize beyond ~5k datasets (128 KiB argument limit)",
+              file=sys.stderr)
+    tools = []
+    for t in args.tools.split(","):
+        t = t.strip()
+        if t not in ALL_TOOLS:
+            ap.error(f"unknown tool {t!r}; choose from {', '.join(ALL_TOOLS)}")
+        ok, why = available(t)
+        if ok:
+            tools.append(t)
+        else:
+            print(f"skipping {t}: {why}", file=sys.stderr)
+    if not tools:
+        print("no tool available", file=sys.stderr)
+        return 2
+    phases = [p.strip() for p in args.phases.split(",")]
+    os.makedirs(args.workdir, exist_ok=True)
+
+    rows: list[dict] = []
+    t_start = time.time()
+    try:
+        for scale in scales:
+            meta = prepare_workflow(args.workdir, scale, args.regenerate)
+            if args.mode == "throughput":
+                rows += run_throughput(meta, tools, args.reps, args.jobs, args.timeout)
+                continue
+            if "scratch" in phases:
+                set_scratch(meta)
+                rows += run_phase(meta, "scratch", tools, args.reps, args.timeout)
+            if "noop" in phases:
+                set_noop(meta)
+                rows += run_phase(meta, "noop", tools, args.reps, args.timeout)
+            if "noop-hist" in phases and "rulec" in tools:
+                if set_noop_history(meta):
+                    rows += run_phase(meta, "noop-hist", ["rulec"], args.reps, args.timeout)
+                else:
+                    print(f"[{scale}] noop-hist skipped: no way to record a rulec History yet "
+                          "(set RULEC_MARK in harness.py)", file=sys.stderr)
+    except ToolFailed as exc:
+        print(f"\nFAILED: {exc}", file=sys.stderr)
+        if rows:
+            add_ratios(rows)
+            print_table(rows, args.mode == "throughput")
+        return 1
+
+    add_ratios(rows)
+    print_table(rows, args.mode == "throughput")
+    if args.json:
+        doc = {
+            "mode": args.mode, "reps": args.reps, "jobs_flag": args.jobs if args.mode == "throughput" else None,
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(t_start)),
+            "host": platform.node(), "platform": platform.platform(), "cpus": os.cpu_count(),
+            "python": sys.version.split()[0], "versions": tool_versions(tools), "results": rows,
+        }
+        with open(args.json, "w", encoding="utf-8") as fh:
+            json.dump(doc, fh, indent=1)
+            fh.write("\n")
+        print(f"\nwrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,72 @@
+"""The stages wired together: Rulefile -> Workflow -> JobGraph -> Snapshot + History -> Plan.
+
+The CLI builds a ``Target`` and ``PlanOptions`` and calls these; tests can too.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from . import analyze, dag, ir
+from .errors import RulecError
+from .history import History
+from .plan import Plan, PlanOptions, plan as make_plan
+from .state import snapshot
+
+
+@dataclass(frozen=True)
+class Target:
+    """What to build: which Rulefile, from which folder, which targets."""
+
+    rulefile: str = "Rulefile"
+    workdir: str | None = None  # default: the Rulefile's folder
+    targets: tuple[str, ...] = ()
+    select: str | None = None  # -k EXPR
+    overrides: tuple[tuple[str, tuple[str, ...]], ...] = ()  # --set dim=a,b
+
+
+@dataclass
+class Planned:
+    workflow: ir.Workflow
+    graph: dag.JobGraph
+    plan: Plan
+    history: History
+    stats: dict = field(default_factory=dict)
+
+
+def load(target: Target) -> ir.Workflow:
+    rulefile = target.rulefile
+    if os.path.isdir(rulefile):
+        rulefile = os.path.join(rulefile, "Rulefile")
+    workdir = os.path.abspath(target.workdir) if target.workdir else None
+    return analyze.load(rulefile, workdir, dict(target.overrides))
+
+
+def graph_of(workflow: ir.Workflow, target: Target) -> dag.JobGraph:
+    graph = dag.resolve(workflow, target.targets)
+    if target.select:
+        from .select import compile_expr
+
+        keep = compile_expr(target.select)
+        chosen = [j for j in graph.order if keep(graph.job_id(j))]
+        if not chosen:
+            raise RulecError(f"-k {target.select!r} selects no job")
+        graph = graph.subgraph_of(chosen)
+    return graph
+
+
+def paths_of(graph: dag.JobGraph) -> set[str]:
+    paths = set(graph.sources)
+    for outs in graph.outputs:
+        paths.update(outs)
+    return paths
+
+
+def plan(target: Target, options: PlanOptions = PlanOptions(), history: History | None = None) -> Planned:
+    workflow = load(target)
+    graph = graph_of(workflow, target)
+    snap = snapshot(paths_of(graph), workflow.workdir, options.tolerance_ns)
+    history = history if history is not None else History.open(workflow.workdir)
+    result = make_plan(graph, snap, history, options)
+    return Planned(workflow, graph, result, history, {"snapshot": snap})

@@ -1,0 +1,206 @@
+"""The command line: parse arguments, call the API, report. No logic of its own."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from . import __version__
+
+COMMANDS = {
+    "check": "check a Rulefile and summarize it",
+    "dryrun": "show what would run, and why",
+    "run": "run the jobs that are out of date",
+    "status": "how many jobs of each rule are done, outdated or missing",
+    "dag": "write the rule graph (or the job graph) as dot or mermaid",
+    "emit": "write a cluster submission bundle (SLURM, LSF, jbsub)",
+    "clean": "remove the outputs (and records) of the selected jobs",
+    "unlock": "remove a stale lock left by a killed rulec",
+}
+
+
+def _looks_like_rulefile(arg: str) -> bool:
+    base = os.path.basename(arg.rstrip("/"))
+    if os.path.isdir(arg):
+        return os.path.isfile(os.path.join(arg, "Rulefile"))
+    return base == "Rulefile" or base.endswith((".rules", ".Rulefile", ".rulefile"))
+
+
+def _target_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("args", nargs="*", metavar="[RULEFILE] TARGET",
+                   help="a Rulefile (or a folder holding one; default ./Rulefile), then targets: paths, rule names or job ids like estimate[data_0,logit]")
+    p.add_argument("-f", "--rulefile", help="the Rulefile, when its name is not Rulefile")
+    p.add_argument("-d", "--directory", help="the working folder paths are relative to (default: the Rulefile's folder)")
+    p.add_argument("-k", dest="select", metavar="EXPR", help="select jobs by id: 'estimate and data_0 and not tree'")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="DIM=V1,V2", help="restrict a dimension to some values for this invocation")
+
+
+def _plan_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--force", action="append", default=[], metavar="RULE|ID", help="run these jobs whatever their state")
+    p.add_argument("--force-all", action="store_true", help="run every job")
+    p.add_argument("--why", action="store_true", help="show every reason, with a diff for changed commands")
+    p.add_argument("--json", action="store_true", help="write the plan as JSON")
+    p.add_argument("-q", "--quiet", action="store_true", help="only the summary (and errors)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rulec", description="A rule compiler for data-analysis pipelines: local runs, SLURM, LSF and jbsub.")
+    parser.add_argument("--version", action="version", version=f"rulec {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("check", help=COMMANDS["check"])
+    _target_args(p)
+
+    for name in ("dryrun", "run"):
+        p = sub.add_parser(name, help=COMMANDS[name])
+        _target_args(p)
+        _plan_args(p)
+        p.add_argument("-n", "--dry-run", action="store_true", help="print the plan, run nothing")
+        if name == "run":
+            p.add_argument("-j", "--cores", type=int, default=None, help="jobs and cores to use at once (default: all cores)")
+            p.add_argument("--mem", default=None, help="memory jobs may use at once, e.g. 16G (default: the machine's)")
+            p.add_argument("--resources", action="append", default=[], metavar="NAME=N", help="a custom resource pool, e.g. io=2")
+            p.add_argument("--keep-going", action="store_true", help="after a failure, go on with independent jobs")
+            p.add_argument("--executor", choices=("local", "slurm"), default="local", help="where jobs run")
+            p.add_argument("--profile", help="cluster settings (TOML) for --executor slurm")
+            p.add_argument("--bundle", help="where the SLURM bundle is written (default .rulec/slurm/<run>)")
+            p.add_argument("--poll", type=float, default=None, help="seconds between status queries (SLURM)")
+
+    p = sub.add_parser("status", help=COMMANDS["status"])
+    _target_args(p)
+    p.add_argument("-v", "--verbose", action="store_true", help="one line per job, with its log")
+
+    p = sub.add_parser("dag", help=COMMANDS["dag"])
+    _target_args(p)
+    p.add_argument("--format", choices=("dot", "mermaid"), default="dot")
+    p.add_argument("--jobs", action="store_true", help="the job graph instead of the rule graph")
+
+    p = sub.add_parser("emit", help=COMMANDS["emit"])
+    _target_args(p)
+    _plan_args(p)
+    group = p.add_mutually_exclusive_group(required=True)
+    group.add_argument("--slurm", action="store_true")
+    group.add_argument("--lsf", action="store_true")
+    group.add_argument("--jbsub", action="store_true")
+    p.add_argument("-o", "--output", default=None, help="the bundle folder (default: rulec-<backend>)")
+    p.add_argument("--profile", help="cluster settings (TOML)")
+
+    p = sub.add_parser("clean", help=COMMANDS["clean"])
+    _target_args(p)
+    p.add_argument("--yes", action="store_true", help="do not ask")
+
+    p = sub.add_parser("unlock", help=COMMANDS["unlock"])
+    _target_args(p)
+    return parser
+
+
+def _target(ns):
+    from .api import Target
+    from .errors import RulecError
+
+    args = list(ns.args)
+    rulefile = ns.rulefile
+    if rulefile is None:
+        if args and _looks_like_rulefile(args[0]):
+            rulefile = args.pop(0)
+        else:
+            rulefile = "Rulefile"
+    overrides = []
+    for item in ns.overrides:
+        name, sep, values = item.partition("=")
+        if not sep or not name or not values:
+            raise RulecError(f"--set {item!r}: expected DIM=VALUE[,VALUE...]")
+        overrides.append((name.strip(), tuple(v.strip() for v in values.split(",") if v.strip())))
+    return Target(rulefile, ns.directory, tuple(args), ns.select, tuple(overrides))
+
+
+def _plan_options(ns):
+    from .plan import PlanOptions
+
+    return PlanOptions(force=frozenset(ns.force), force_all=ns.force_all, explain=ns.why or getattr(ns, "json", False))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    ns = parser.parse_args(argv)
+    if ns.command is None:
+        parser.print_help()
+        return 2
+    from .errors import RulecError
+    from . import report
+
+    try:
+        return _dispatch(ns)
+    except RulecError as err:
+        report.error(err)
+        return err.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+def _dispatch(ns) -> int:
+    from . import api, report
+
+    target = _target(ns)
+    if ns.command == "check":
+        workflow = api.load(target)
+        graph = api.graph_of(workflow, target)
+        report.check_summary(workflow, graph)
+        return 0
+    if ns.command in ("dryrun",) or (ns.command == "run" and ns.dry_run):
+        planned = api.plan(target, _plan_options(ns))
+        _show_plan(planned, ns)
+        return 0
+    if ns.command == "run":
+        from .exec import run as runmod
+
+        return runmod.main(target, ns)
+    if ns.command == "status":
+        from . import status
+
+        return status.main(target, ns)
+    if ns.command == "dag":
+        from . import graphviz
+
+        workflow = api.load(target)
+        graph = api.graph_of(workflow, target)
+        sys.stdout.write(graphviz.render(graph, ns.format, ns.jobs))
+        return 0
+    if ns.command == "emit":
+        from .backends import emit
+
+        return emit.main(target, ns)
+    if ns.command == "clean":
+        from .exec import clean
+
+        return clean.main(target, ns)
+    if ns.command == "unlock":
+        from .exec import lock
+
+        return lock.unlock_main(target, ns)
+    raise AssertionError(ns.command)  # pragma: no cover
+
+
+def _show_plan(planned, ns) -> None:
+    from . import report, shell
+
+    renderers = None
+
+    def commands(job):
+        nonlocal renderers
+        if renderers is None:
+            renderers = shell.renderers(planned.graph)
+        return shell.command_of(planned.graph, renderers, job)
+
+    if getattr(ns, "json", False):
+        sys.stdout.write(report.plan_json(planned.plan, commands) + "\n")
+        return
+    report.plan_summary(planned.plan, quiet=ns.quiet, why=ns.why, history=planned.history, commands=commands)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Execution: the local runner (the only place that spawns local processes), locks, records."""

@@ -1,0 +1,50 @@
+"""What to write into the state store when a job has succeeded, shared by every executor."""
+
+from __future__ import annotations
+
+import os
+
+from .. import shell
+from ..dag import JobGraph
+from ..history import Finished
+from ..plan import input_signature, inputs_hash
+from ..state import snapshot
+
+
+class Recorder:
+    """Builds ``history.Finished`` records for jobs of one graph."""
+
+    def __init__(self, graph: JobGraph):
+        self.graph = graph
+        self.renderers = shell.renderers(graph)
+        self.workdir = graph.workflow.workdir
+
+    def command(self, job: int) -> str:
+        return shell.command_of(self.graph, self.renderers, job)
+
+    def finished(self, job: int, log: str | None = None, started: float | None = None, stats=None) -> Finished:
+        """The record for ``job``; inputs are stat'ed now (or taken from ``stats``)."""
+        g = self.graph
+        inputs = g.inputs[job]
+        snap = stats if stats is not None else snapshot(inputs, self.workdir)
+        get = snap.get
+        r = self.renderers[g.rule[job]]
+        command = self.command(job)
+        return Finished(
+            job_id=g.job_id(job),
+            rule=g.rule_of(job).name,
+            cmd_hash=shell.command_hash(command),
+            params_hash=shell.params_hash(r, g.values[job]),
+            inputs_hash=inputs_hash(inputs),
+            input_sig=input_signature(inputs, get),
+            command=command,
+            inputs=[(p, *(get(p) or (0, -1))[::-1]) for p in inputs] if len(inputs) <= 10000 else [],
+            outputs=g.outputs[job],
+            log=log,
+            started=started,
+        )
+
+
+def default_log(graph: JobGraph, job: int) -> str:
+    """Where a job's stdout/stderr go when the rule has no ``log:``."""
+    return os.path.join(".rulec", "logs", graph.rule_of(job).name, graph.job_id(job) + ".log")

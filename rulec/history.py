@@ -1,0 +1,245 @@
+"""The state store: what rulec recorded when it last built each job's outputs.
+
+SQLite at ``.rulec/state.db`` (embedded, no server). Writes are transactions, so an
+interrupted rulec never leaves a half-written record. Planning reads every record with one
+query; the bulky details (command text, input list) are read only to explain a decision.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from dataclasses import dataclass
+from typing import Iterable, NamedTuple
+
+from .errors import StateError
+
+SCHEMA_VERSION = 1
+STATE_DIR = ".rulec"
+DB_NAME = "state.db"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS jobs (
+    job_id      TEXT PRIMARY KEY,
+    rule        TEXT NOT NULL,
+    status      TEXT NOT NULL,          -- 'running' (started, not finished) or 'ok'
+    cmd_hash    TEXT NOT NULL,
+    params_hash TEXT NOT NULL,
+    inputs_hash TEXT NOT NULL,          -- the list of input paths
+    input_sig   TEXT NOT NULL,          -- sizes and mtimes of the inputs when it ran
+    command     TEXT NOT NULL,          -- the expanded command, for --why diffs
+    inputs      TEXT NOT NULL,          -- JSON [[path, size, mtime_ns], ...]
+    log         TEXT,
+    started     REAL,
+    finished    REAL
+);
+CREATE TABLE IF NOT EXISTS outputs (
+    path   TEXT PRIMARY KEY,
+    job_id TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outputs_job ON outputs(job_id);
+"""
+
+
+class Record(NamedTuple):
+    job_id: str
+    rule: str
+    status: str
+    cmd_hash: str
+    params_hash: str
+    inputs_hash: str
+    input_sig: str
+
+
+@dataclass(frozen=True)
+class Detail:
+    command: str
+    inputs: list[tuple[str, int, int]]
+    log: str | None
+    started: float | None
+    finished: float | None
+
+
+@dataclass(frozen=True)
+class Finished:
+    """What to record for a job that succeeded."""
+
+    job_id: str
+    rule: str
+    cmd_hash: str
+    params_hash: str
+    inputs_hash: str
+    input_sig: str
+    command: str
+    inputs: list[tuple[str, int, int]]
+    outputs: tuple[str, ...]
+    log: str | None = None
+    started: float | None = None
+
+
+class History:
+    """Records by job id. ``History.empty()`` for tests and for a folder rulec never ran in."""
+
+    def __init__(self, records: dict[str, Record] | None = None, db: sqlite3.Connection | None = None, path: str | None = None):
+        self._records = records if records is not None else {}
+        self._db = db
+        self.path = path
+
+    @classmethod
+    def empty(cls) -> "History":
+        return cls({})
+
+    @classmethod
+    def of(cls, records: Iterable[Record]) -> "History":
+        return cls({r.job_id: r for r in records})
+
+    @classmethod
+    def open(cls, workdir: str, write: bool = False) -> "History":
+        """Open the store of ``workdir``; without ``write``, a missing store is an empty one."""
+        path = os.path.join(workdir, STATE_DIR, DB_NAME)
+        if not write and not os.path.exists(path):
+            return cls({}, None, path)
+        if write:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+        try:
+            db = sqlite3.connect(path, timeout=30, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            if write:
+                db.executescript(_SCHEMA)
+            version = _schema_version(db, write)
+            if version > SCHEMA_VERSION:
+                db.close()
+                raise StateError(
+                    f"{path} was written by a newer rulec (state schema {version}; this rulec reads up to {SCHEMA_VERSION}). "
+                    "Upgrade rulec, or move .rulec/ away to start afresh."
+                )
+            records = _load(db) if version else {}
+        except sqlite3.DatabaseError as exc:
+            raise StateError(f"cannot read the state store {path}: {exc}. Move .rulec/state.db away to start afresh.") from None
+        return cls(records, db, path)
+
+    # reading ------------------------------------------------------------------
+    def get(self, job_id: str) -> Record | None:
+        return self._records.get(job_id)
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def records(self) -> dict[str, Record]:
+        return self._records
+
+    def detail(self, job_id: str) -> Detail | None:
+        if self._db is None:
+            return None
+        row = self._db.execute("SELECT command, inputs, log, started, finished FROM jobs WHERE job_id=?", (job_id,)).fetchone()
+        if row is None:
+            return None
+        return Detail(row[0], [tuple(x) for x in json.loads(row[1])], row[2], row[3], row[4])
+
+    def log_path(self, job_id: str) -> str | None:
+        if self._db is None:
+            return None
+        row = self._db.execute("SELECT log FROM jobs WHERE job_id=?", (job_id,)).fetchone()
+        return row[0] if row else None
+
+    def jobs_of_outputs(self, paths: Iterable[str]) -> dict[str, str]:
+        if self._db is None:
+            return {}
+        out = {}
+        for path in paths:
+            row = self._db.execute("SELECT job_id FROM outputs WHERE path=?", (path,)).fetchone()
+            if row:
+                out[path] = row[0]
+        return out
+
+    # writing ------------------------------------------------------------------
+    def _need_db(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise StateError("the state store is open read-only")
+        return self._db
+
+    def mark_started(self, jobs: Iterable[tuple[str, str, tuple[str, ...]]], log: dict[str, str] | None = None) -> None:
+        """Record jobs (id, rule, outputs) as started and not finished, in one transaction."""
+        db = self._need_db()
+        now = time.time()
+        with _transaction(db):
+            for job_id, rule, outputs in jobs:
+                db.execute(
+                    "INSERT INTO jobs(job_id, rule, status, cmd_hash, params_hash, inputs_hash, input_sig, command, inputs, log, started) "
+                    "VALUES (?, ?, 'running', '', '', '', '', '', '[]', ?, ?) "
+                    "ON CONFLICT(job_id) DO UPDATE SET status='running', started=excluded.started, log=excluded.log",
+                    (job_id, rule, (log or {}).get(job_id), now),
+                )
+                db.executemany("INSERT OR REPLACE INTO outputs(path, job_id) VALUES (?, ?)", [(p, job_id) for p in outputs])
+                old = self._records.get(job_id)
+                self._records[job_id] = Record(job_id, rule, "running", *(old[3:] if old else ("", "", "", "")))
+
+    def record(self, done: Iterable[Finished]) -> None:
+        """Record finished jobs, in one transaction."""
+        db = self._need_db()
+        now = time.time()
+        with _transaction(db):
+            for f in done:
+                db.execute(
+                    "INSERT OR REPLACE INTO jobs(job_id, rule, status, cmd_hash, params_hash, inputs_hash, input_sig, command, inputs, log, started, finished) "
+                    "VALUES (?, ?, 'ok', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (f.job_id, f.rule, f.cmd_hash, f.params_hash, f.inputs_hash, f.input_sig, f.command,
+                     json.dumps(f.inputs, separators=(",", ":")), f.log, f.started, now),
+                )
+                db.executemany("INSERT OR REPLACE INTO outputs(path, job_id) VALUES (?, ?)", [(p, f.job_id) for p in f.outputs])
+                self._records[f.job_id] = Record(f.job_id, f.rule, "ok", f.cmd_hash, f.params_hash, f.inputs_hash, f.input_sig)
+
+    def forget(self, job_ids: Iterable[str]) -> None:
+        """Drop the records of jobs (their outputs were removed, or the job failed)."""
+        db = self._need_db()
+        with _transaction(db):
+            for job_id in job_ids:
+                db.execute("DELETE FROM jobs WHERE job_id=?", (job_id,))
+                db.execute("DELETE FROM outputs WHERE job_id=?", (job_id,))
+                self._records.pop(job_id, None)
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+
+class _transaction:
+    def __init__(self, db: sqlite3.Connection):
+        self.db = db
+
+    def __enter__(self):
+        self.db.execute("BEGIN IMMEDIATE")
+        return self.db
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.db.execute("COMMIT")
+        else:
+            self.db.execute("ROLLBACK")
+        return False
+
+
+def _schema_version(db: sqlite3.Connection, write: bool) -> int:
+    try:
+        row = db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+    except sqlite3.OperationalError:
+        return 0
+    if row is None:
+        if write:
+            db.execute("INSERT INTO meta(key, value) VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+            return SCHEMA_VERSION
+        return 0
+    try:
+        return int(row[0])
+    except ValueError:
+        raise StateError(f"the state store has a bad schema version {row[0]!r}") from None
+
+
+def _load(db: sqlite3.Connection) -> dict[str, Record]:
+    rows = db.execute("SELECT job_id, rule, status, cmd_hash, params_hash, inputs_hash, input_sig FROM jobs").fetchall()
+    return {row[0]: Record(*row) for row in rows}

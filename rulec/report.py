@@ -1,0 +1,176 @@
+"""Everything rulec shows a person: plans and reasons, errors, summaries, progress.
+
+rich is imported here (and in cli.py) only, and lazily: a plain dry run of 100k jobs writes
+its job lines straight to the stream, as make -n does.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import sys
+from collections import Counter
+from typing import IO
+
+from .plan import Plan, Reason, Why
+
+
+def console(stderr: bool = False):
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+def error(err, stream: IO[str] | None = None) -> None:
+    stream = stream or sys.stderr
+    text = err.render() if hasattr(err, "render") else str(err)
+    stream.write(text + "\n")
+    stream.flush()
+
+
+def warn(message: str) -> None:
+    sys.stderr.write(f"warning: {message}\n")
+
+
+# --------------------------------------------------------------------------- reasons
+
+def reason_text(reason: Reason) -> str:
+    w = reason.why
+    if w is Why.OUTPUT_MISSING:
+        return f"output missing: {reason.path}"
+    if w is Why.FORCED:
+        return "forced"
+    if w is Why.NO_OUTPUTS:
+        return "no outputs: always runs"
+    if w is Why.INCOMPLETE:
+        return "incomplete: the last run started it and never finished"
+    if w is Why.UPSTREAM:
+        return f"upstream job runs: {reason.job}"
+    if w is Why.INPUT_SET_CHANGED:
+        return "the set of inputs changed"
+    if w is Why.INPUT_CHANGED:
+        return f"input changed since the last run: {reason.path}" if reason.path else "input changed since the last run"
+    if w is Why.INPUT_NEWER:
+        return f"input newer than output: {reason.path}"
+    if w is Why.COMMAND_CHANGED:
+        return "command changed"
+    if w is Why.PARAMS_CHANGED:
+        return "params changed"
+    return w.value  # pragma: no cover
+
+
+# --------------------------------------------------------------------------- check
+
+def check_summary(workflow, graph, out: IO[str] | None = None) -> None:
+    from rich.table import Table
+
+    con = console()
+    con.print(f"[bold green]ok[/] {workflow.file}: {len(workflow.rules)} rules, "
+              f"{len(workflow.dimensions)} dimensions, default target "
+              f"[bold]{workflow.default_target}[/] expands to [bold]{len(graph)}[/] jobs")
+    if workflow.dimensions:
+        table = Table(title=None, box=None, pad_edge=False)
+        table.add_column("dimension")
+        table.add_column("values", justify="right")
+        table.add_column("first values")
+        for dim in workflow.dimensions.values():
+            first = ", ".join(dim.values[:4]) + (", ..." if len(dim.values) > 4 else "")
+            table.add_row(dim.name, str(len(dim.values)), first)
+        con.print(table)
+    counts = Counter(graph.rule[j] for j in graph.order)
+    table = Table(box=None, pad_edge=False)
+    table.add_column("rule")
+    table.add_column("jobs", justify="right")
+    table.add_column("wildcards")
+    table.add_column("label")
+    for rule in workflow.rules:
+        table.add_row(rule.name, str(counts.get(rule.index, 0)), ", ".join(rule.wildcards), rule.label or "")
+    con.print(table)
+
+
+# --------------------------------------------------------------------------- plan
+
+def plan_summary(plan: Plan, quiet: bool = False, why: bool = False, history=None, commands=None, stream: IO[str] | None = None) -> None:
+    """Per rule how many jobs run, then each job with its first reason (all with ``why``)."""
+    graph = plan.graph
+    stream = stream or sys.stdout
+    rules = graph.workflow.rules
+    total = Counter(graph.rule[j] for j in graph.order if j not in set(plan.groups))
+    running = Counter(graph.rule[j] for j in plan.run)
+    n_jobs = sum(total.values())
+    lines = []
+    if not plan.run:
+        lines.append(f"Nothing to do: all {n_jobs} jobs are up to date.")
+        stream.write("\n".join(lines) + "\n")
+        return
+    lines.append(f"{len(plan.run)} of {n_jobs} jobs to run:")
+    width = max(len(r.name) for r in rules)
+    for rule in rules:
+        if total.get(rule.index):
+            lines.append(f"  {rule.name:<{width}}  {running.get(rule.index, 0):>7} of {total[rule.index]:>7}")
+    stream.write("\n".join(lines) + "\n")
+    if quiet:
+        return
+    out = []
+    job_id = graph.job_id
+    reasons = plan.reasons
+    if why:
+        for job in plan.run:
+            out.append(f"{job_id(job)}")
+            for reason in reasons[job]:
+                out.append(f"    {reason_text(reason)}")
+                if reason.why is Why.COMMAND_CHANGED and history is not None and commands is not None:
+                    detail = history.detail(job_id(job))
+                    if detail is not None:
+                        out.extend("      " + line for line in command_diff(detail.command, commands(job)))
+    else:
+        ids = [job_id(j) for j in plan.run]
+        w = min(max(len(i) for i in ids), 60)
+        for job, jid in zip(plan.run, ids):
+            out.append(f"  {jid:<{w}}  {reason_text(reasons[job][0])}")
+    stream.write("\n".join(out) + "\n")
+
+
+def command_diff(old: str, new: str) -> list[str]:
+    return list(difflib.unified_diff(old.splitlines(), new.splitlines(), "last run", "now", lineterm="", n=1))
+
+
+def plan_json(plan: Plan, commands) -> str:
+    graph = plan.graph
+    jobs = []
+    for job in plan.run:
+        jobs.append({
+            "id": graph.job_id(job),
+            "rule": graph.rule_of(job).name,
+            "wildcards": dict(zip(graph.rule_of(job).wildcards, graph.values[job])),
+            "reasons": [{"why": r.why.value, **({"path": r.path} if r.path else {}), **({"job": r.job} if r.job else {})} for r in plan.reasons[job]],
+            "outputs": list(graph.declared_outputs(job)),
+            "logs": list(graph.logs(job)),
+            "inputs": list(graph.inputs[job]),
+            "deps": [graph.job_id(d) for d in graph.deps[job]],
+            "command": commands(job),
+        })
+    return json.dumps({"jobs_total": len(graph) - len(plan.groups), "jobs_to_run": len(plan.run), "jobs": jobs}, indent=1)
+
+
+# --------------------------------------------------------------------------- status
+
+def status_table(rows, per_job=None) -> None:
+    """rows: (rule, done, outdated, missing); per_job: (job id, state, reason, log path)."""
+    from rich.table import Table
+
+    con = console()
+    table = Table(box=None, pad_edge=False)
+    for col, justify in (("rule", "left"), ("done", "right"), ("outdated", "right"), ("missing", "right")):
+        table.add_column(col, justify=justify)
+    for rule, done, outdated, missing in rows:
+        table.add_row(rule, f"[green]{done}[/]" if done else "0", f"[yellow]{outdated}[/]" if outdated else "0", f"[red]{missing}[/]" if missing else "0")
+    con.print(table)
+    if per_job:
+        jobs = Table(box=None, pad_edge=False)
+        for col in ("job", "state", "reason", "log"):
+            jobs.add_column(col)
+        for jid, state, reason, log in per_job:
+            color = {"done": "green", "outdated": "yellow", "missing": "red"}.get(state, "")
+            jobs.add_row(jid, f"[{color}]{state}[/]", reason, log or "")
+        con.print(jobs)
