@@ -64,10 +64,17 @@ DEFAULT_SCALES = "1.1k,11k,51k"
 
 
 def rulec_prefix() -> str:
+    """How to start rulec: $RULEC, else the `rulec` script of this interpreter, else one on
+    PATH that is not a pyenv/asdf shim (a shim is a bash script adding ~60 ms per start),
+    else `<python> -m rulec`."""
     if os.environ.get("RULEC"):
         return os.environ["RULEC"]
-    if shutil.which("rulec"):
-        return "rulec"
+    here = os.path.join(os.path.dirname(sys.executable), "rulec")
+    if os.access(here, os.X_OK):
+        return shlex.quote(here)
+    found = shutil.which("rulec")
+    if found and os.sep + "shims" + os.sep not in found:
+        return shlex.quote(found)
     return f"{shlex.quote(sys.executable)} -m rulec"
 
 

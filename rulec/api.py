@@ -70,3 +70,12 @@ def plan(target: Target, options: PlanOptions = PlanOptions(), history: History 
     history = history if history is not None else History.open(workflow.workdir)
     result = make_plan(graph, snap, history, options)
     return Planned(workflow, graph, result, history, {"snapshot": snap})
+
+
+def workdir_of(target: Target) -> str:
+    if target.workdir:
+        return os.path.abspath(target.workdir)
+    rulefile = target.rulefile
+    if os.path.isdir(rulefile):
+        return os.path.abspath(rulefile)
+    return os.path.dirname(os.path.abspath(rulefile))

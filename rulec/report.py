@@ -174,3 +174,32 @@ def status_table(rows, per_job=None) -> None:
             color = {"done": "green", "outdated": "yellow", "missing": "red"}.get(state, "")
             jobs.add_row(jid, f"[{color}]{state}[/]", reason, log or "")
         con.print(jobs)
+
+
+# --------------------------------------------------------------------------- run results
+
+def tail(path: str, lines: int = 10) -> list[str]:
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, 2)
+            size = fh.tell()
+            fh.seek(max(size - 8192, 0))
+            data = fh.read().decode("utf-8", "replace")
+    except OSError:
+        return []
+    return data.splitlines()[-lines:]
+
+
+def run_failures(failures, done: int, not_run: int, workdir: str, stream: IO[str] | None = None) -> None:
+    import os
+
+    stream = stream or sys.stderr
+    out = [f"{len(failures)} job(s) failed, {done} succeeded, {not_run} not run:"]
+    for f in failures:
+        out.append(f"  {f.job_id}: {f.why}")
+        if f.log:
+            out.append(f"    log: {f.log}")
+            for line in tail(os.path.join(workdir, f.log)):
+                out.append(f"    | {line}")
+    stream.write("\n".join(out) + "\n")
+    stream.flush()

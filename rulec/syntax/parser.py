@@ -10,7 +10,7 @@ import ast
 from functools import lru_cache
 
 from lark import Lark, Token, Transformer, Tree, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 from lark.indenter import Indenter
 
 from ..errors import ErrorGroup, SyntaxError_
@@ -21,6 +21,17 @@ from . import decls as d
 MAX_ERRORS = 20
 
 
+class _BadDedent(LarkError):
+    """A line indented less than its block but more than the block around it."""
+
+    def __init__(self, line: int, column: int, indent: int, levels: list[int]):
+        super().__init__(f"bad dedent at {line}:{column}")
+        self.line = line
+        self.column = column
+        self.indent = indent
+        self.levels = levels
+
+
 class _RulefileIndenter(Indenter):
     NL_type = "_NL"
     OPEN_PAREN_types = ["LPAR", "LSQB"]
@@ -28,6 +39,25 @@ class _RulefileIndenter(Indenter):
     INDENT_type = "_INDENT"
     DEDENT_type = "_DEDENT"
     tab_len = 8
+
+    def handle_NL(self, token: Token):
+        # lark's version raises a DedentError without a position; this one says where.
+        if self.paren_level > 0:
+            return
+        yield token
+        indent_str = token.rsplit("\n", 1)[1]
+        indent = indent_str.count(" ") + indent_str.count("\t") * self.tab_len
+        if indent > self.indent_level[-1]:
+            self.indent_level.append(indent)
+            yield Token.new_borrow_pos(self.INDENT_type, indent_str, token)
+            return
+        levels = list(self.indent_level)
+        while indent < self.indent_level[-1]:
+            self.indent_level.pop()
+            yield Token.new_borrow_pos(self.DEDENT_type, indent_str, token)
+        if indent != self.indent_level[-1]:
+            line = (token.end_line or token.line or 1)
+            raise _BadDedent(line, len(indent_str) + 1, indent, levels)
 
 
 @lru_cache(maxsize=1)
@@ -69,7 +99,7 @@ def parse(text: str, file: str = "<string>", _registered: bool = True) -> d.Modu
     while True:
         try:
             tree = _lark().parse(text)
-        except UnexpectedInput as exc:
+        except (UnexpectedInput, _BadDedent) as exc:
             errors.append(_syntax_error(exc, file, text))
             blanked = _blank_statement(text, exc)
             if blanked is None or len(errors) >= MAX_ERRORS:
@@ -84,7 +114,7 @@ def parse(text: str, file: str = "<string>", _registered: bool = True) -> d.Modu
     raise ErrorGroup(errors)
 
 
-def _blank_statement(text: str, exc: UnexpectedInput) -> str | None:
+def _blank_statement(text: str, exc: UnexpectedInput | _BadDedent) -> str | None:
     """The text with the top-level statement holding the error replaced by empty lines."""
     lines = text.split("\n")
     err_line = getattr(exc, "line", -1)
@@ -144,9 +174,18 @@ def _describe_expected(expected) -> str:
     return ", ".join(names[:-1]) + " or " + names[-1]
 
 
-def _syntax_error(exc: UnexpectedInput, file: str, text: str) -> SyntaxError_:
+def _syntax_error(exc: UnexpectedInput | _BadDedent, file: str, text: str) -> SyntaxError_:
     line = getattr(exc, "line", 1) or 1
     col = getattr(exc, "column", 1) or 1
+    if isinstance(exc, _BadDedent):
+        outer = [lv for lv in exc.levels if lv < exc.indent]
+        inner = [lv for lv in exc.levels if lv > exc.indent]
+        message = (
+            f"this line is indented by {exc.indent}, which matches no enclosing block: "
+            f"indent it by {inner[0] if inner else exc.indent} to stay in the block, "
+            f"or by {outer[-1] if outer else 0} to end it"
+        )
+        return SyntaxError_(message, Span(file, line, 1, line, max(col, 2)))
     if isinstance(exc, UnexpectedToken) and exc.token.type == "$END":
         lines = text.rstrip("\n").split("\n")
         line, col = len(lines), len(lines[-1]) + 1

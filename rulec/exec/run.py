@@ -1,0 +1,248 @@
+"""``rulec run``: the run loop over a Plan (ninja's builder as the model).
+
+Plan -> Scheduler (which job may start) -> local processes -> results into the state store.
+A job fails on a non-zero exit, or on exit 0 without every declared output; its outputs are
+then removed, its dependents are skipped, the other running jobs finish (and keep their
+outputs), and rulec exits 1 with a summary. SIGINT/SIGTERM stop the running jobs' process
+groups, remove their partial outputs, record nothing as complete and exit 130.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from dataclasses import dataclass
+
+from .. import api, report
+from ..errors import EXIT_INTERRUPTED, EXIT_JOB_FAILED, Interrupted, RulecError
+from ..history import History
+from ..plan import PlanOptions
+from ..schedule import Pools, Scheduler
+from . import local
+from .lock import Lock
+from .record import Recorder, default_log
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    cores: int
+    mem_mb: int | None
+    gpus: int = 0
+    custom: tuple[tuple[str, float], ...] = ()
+    keep_going: bool = False
+    quiet: bool = False
+    grace: float = 5.0
+
+
+@dataclass
+class Failure:
+    job_id: str
+    why: str
+    log: str | None
+
+
+def _machine_mem_mb() -> int | None:
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) // 1024
+    except OSError:
+        pass
+    return None
+
+
+def run_options(ns) -> RunOptions:
+    from ..analyze import _MEM, _MEM_UNITS
+
+    cores = ns.cores if ns.cores else (os.cpu_count() or 1)
+    if cores < 1:
+        raise RulecError("-j/--cores must be at least 1")
+    mem = _machine_mem_mb()
+    if ns.mem:
+        m = _MEM.fullmatch(ns.mem.strip())
+        if not m:
+            raise RulecError(f"--mem {ns.mem!r}: expected a number with a unit K, M, G or T, e.g. 16G")
+        mem = int(float(m.group(1)) * _MEM_UNITS[m.group(2).upper()])
+    gpus = 0
+    custom = []
+    for item in ns.resources:
+        name, sep, value = item.partition("=")
+        try:
+            amount = float(value)
+        except ValueError:
+            amount = -1
+        if not sep or not name or amount < 0:
+            raise RulecError(f"--resources {item!r}: expected NAME=NUMBER, e.g. io=2")
+        if name == "gpus":
+            gpus = int(amount)
+        elif name == "cpus":
+            cores = int(amount)
+        else:
+            custom.append((name, amount))
+    return RunOptions(cores, mem, gpus, tuple(custom), ns.keep_going, ns.quiet)
+
+
+def main(target: api.Target, ns) -> int:
+    options = PlanOptions(force=frozenset(ns.force), force_all=ns.force_all)
+    workflow = api.load(target)
+    if getattr(ns, "executor", "local") == "slurm":
+        from ..backends import slurm
+
+        graph = api.graph_of(workflow, target)
+        return slurm.run_workflow(workflow, graph, options, ns)
+    opts = run_options(ns)
+    with Lock(workflow.workdir) as lock:
+        if lock.warning:
+            report.warn(lock.warning)
+        history = History.open(workflow.workdir, write=True)
+        try:
+            graph = api.graph_of(workflow, target)
+            from ..plan import plan as make_plan
+            from ..state import snapshot
+
+            snap = snapshot(api.paths_of(graph), workflow.workdir)
+            plan = make_plan(graph, snap, history, options)
+            if not plan.run:
+                if not opts.quiet:
+                    print(f"Nothing to do: all {len(graph) - len(plan.groups)} jobs are up to date.")
+                return 0
+            return Runner(graph, plan, history, opts).run()
+        finally:
+            history.close()
+
+
+class Runner:
+    def __init__(self, graph, plan, history: History, opts: RunOptions):
+        self.graph = graph
+        self.plan = plan
+        self.history = history
+        self.opts = opts
+        self.workdir = graph.workflow.workdir
+        self.recorder = Recorder(graph)
+        self.procs: dict[int, local.Proc] = {}
+        self.failures: list[Failure] = []
+
+    def log_of(self, job: int) -> str:
+        logs = self.graph.logs(job)
+        return logs[0] if logs else default_log(self.graph, job)
+
+    def run(self) -> int:
+        graph = self.graph
+        sched = Scheduler(graph, self.plan, Pools(self.opts.cores, self.opts.mem_mb, self.opts.gpus, self.opts.custom), self.opts.keep_going)
+        progress_ = _progress(len(self.plan.run), self.opts.quiet)
+        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+        started_at: dict[int, float] = {}
+        try:
+            while not sched.finished_all():
+                starts = sched.startable()
+                if starts:
+                    self._launch(starts, started_at, progress_)
+                if not self.procs:
+                    if sched.ready and not sched.stopping:
+                        continue
+                    break
+                done = []
+                for proc, code in local.wait_any(self.procs):
+                    job = proc.job
+                    jid = graph.job_id(job)
+                    missing = [p for p in graph.declared_outputs(job) if not os.path.exists(os.path.join(self.workdir, p))] if code == 0 else []
+                    if code == 0 and not missing:
+                        done.append(self.recorder.finished(job, log=proc.log, started=started_at.get(job)))
+                        sched.finished(job, True)
+                        progress_.success(jid)
+                        continue
+                    why = _exit_text(code) if code != 0 else "exited 0 but did not create " + ", ".join(missing)
+                    self._remove_outputs(job)
+                    self.history.forget([jid])
+                    self.failures.append(Failure(jid, why, proc.log))
+                    progress_.failure(jid, f"{why} (log: {proc.log})")
+                    skipped = sched.finished(job, False)
+                    progress_.skip([graph.job_id(j) for j in skipped])
+                if done:
+                    self.history.record(done)
+        except (KeyboardInterrupt, Interrupted):
+            running = list(self.procs.values())
+            progress_.close()
+            local.stop_all(running, self.opts.grace)
+            for proc in running:
+                self._remove_outputs(proc.job)
+            self.history.forget([graph.job_id(p.job) for p in running])
+            self.procs.clear()
+            report.error(f"interrupted: stopped {len(running)} running job(s) and removed their outputs")
+            return EXIT_INTERRUPTED
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+            progress_.close()
+        if self.failures:
+            not_run = len(self.plan.run) - len(sched.done) - len(self.failures)
+            report.run_failures(self.failures, len(sched.done), not_run, self.workdir)
+            return EXIT_JOB_FAILED
+        if not self.opts.quiet:
+            print(f"Done: {len(sched.done)} job(s) ran.")
+        return 0
+
+    def _launch(self, jobs: list[int], started_at: dict[int, float], progress_) -> None:
+        graph = self.graph
+        items = []
+        for job in jobs:
+            log = self.log_of(job)
+            self._prepare(job, log)
+            items.append((graph.job_id(job), graph.rule_of(job).name, graph.outputs[job]))
+        self.history.mark_started(items, {jid: self.log_of(j) for j, (jid, _, _) in zip(jobs, items)})
+        now = time.time()
+        for job, (jid, _, _) in zip(jobs, items):
+            command = self.recorder.command(job)
+            started_at[job] = now
+            proc = local.spawn(job, jid, command, self.workdir, self.log_of(job))
+            self.procs[proc.pid] = proc
+            progress_.start(jid)
+
+    def _prepare(self, job: int, log: str) -> None:
+        """Make the output and log folders; remove stale outputs so a failing command
+        cannot leave an old file looking new."""
+        for path in self.graph.outputs[job] + (log,):
+            full = os.path.join(self.workdir, path)
+            folder = os.path.dirname(full)
+            if folder:
+                os.makedirs(folder, exist_ok=True)
+            if path in self.graph.outputs[job]:
+                _remove(full)
+        _remove(os.path.join(self.workdir, log))
+
+    def _remove_outputs(self, job: int) -> None:
+        for path in self.graph.declared_outputs(job):
+            _remove(os.path.join(self.workdir, path))
+
+
+def _remove(path: str) -> None:
+    try:
+        if os.path.isdir(path) and not os.path.islink(path):
+            import shutil
+
+            shutil.rmtree(path)
+        else:
+            os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def _exit_text(code: int) -> str:
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = str(-code)
+        return f"killed by signal {name}"
+    return f"exit status {code}"
+
+
+def _raise_interrupt(signum, frame):
+    raise Interrupted("terminated")
+
+
+def _progress(total: int, quiet: bool):
+    from .progress import Progress
+
+    return Progress(total, quiet)

@@ -1,0 +1,170 @@
+"""Which planned jobs may start now: a ready queue over resource pools. No processes. Pure.
+
+Pools: cores, memory (MB), gpus, custom resources, and each label's ``limit``. A job starts
+only when every job it depends on (in this plan) has succeeded and its needs fit the pools.
+A failed job's dependents are skipped, transitively.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from .dag import JobGraph
+from .errors import RulecError
+from .plan import Plan
+
+
+@dataclass(frozen=True)
+class Pools:
+    cores: int
+    mem_mb: int | None = None  # None: not limited
+    gpus: int = 0
+    custom: tuple[tuple[str, float], ...] = ()
+
+
+@dataclass
+class Need:
+    cores: int
+    mem_mb: int
+    gpus: int
+    custom: tuple[tuple[str, float], ...]
+    label: str | None
+
+
+class Scheduler:
+    def __init__(self, graph: JobGraph, plan: Plan, pools: Pools, keep_going: bool = False):
+        self.graph = graph
+        self.pools = pools
+        self.keep_going = keep_going
+        wf = graph.workflow
+        self.limits = {name: label.limit for name, label in wf.labels.items() if label.limit}
+        self.free_cores = pools.cores
+        self.free_mem = pools.mem_mb
+        self.free_gpus = pools.gpus
+        self.free_custom = dict(pools.custom)
+        self.label_running: dict[str, int] = {}
+        in_plan = set(plan.run)
+        self.waiting: dict[int, int] = {}  # job -> unfinished planned deps
+        self.dependents: dict[int, list[int]] = {}
+        self.ready: deque[int] = deque()
+        self.needs: dict[int, Need] = {}
+        rule_needs: dict[int, Need] = {}
+        for job in plan.run:
+            r = graph.rule[job]
+            need = rule_needs.get(r)
+            if need is None:
+                need = rule_needs[r] = self._need(graph.rule_of(job))
+            self.needs[job] = need
+            n = 0
+            for d in graph.deps[job]:
+                if d in in_plan:
+                    n += 1
+                    self.dependents.setdefault(d, []).append(job)
+            if n:
+                self.waiting[job] = n
+            else:
+                self.ready.append(job)
+        self.running: set[int] = set()
+        self.done: set[int] = set()
+        self.failed: set[int] = set()
+        self.skipped: set[int] = set()
+        self.stopping = False
+        self.total = len(plan.run)
+
+    def _need(self, rule) -> Need:
+        res = rule.resources
+        cores = min(res.cpus, self.pools.cores)  # a job never waits for more cores than exist
+        mem = res.mem_mb or 0
+        if self.pools.mem_mb is not None and mem > self.pools.mem_mb:
+            raise RulecError(f"rule {rule.name} needs {mem} MB of memory, more than the {self.pools.mem_mb} MB available (--mem)", rule.span)
+        if res.gpus > self.pools.gpus:
+            raise RulecError(f"rule {rule.name} needs {res.gpus} GPU(s) but {self.pools.gpus} are available", rule.span,
+                             hint="give the GPUs to use with --resources gpus=N")
+        pools = dict(self.pools.custom)
+        for name, amount in res.custom:
+            if name in pools and amount > pools[name]:
+                raise RulecError(f"rule {rule.name} needs {amount} of '{name}', more than the {pools[name]} available", rule.span)
+        custom = tuple((n, a) for n, a in res.custom if n in pools)
+        return Need(cores, mem, res.gpus, custom, rule.label if rule.label in self.limits else None)
+
+    def _fits(self, need: Need) -> bool:
+        if need.cores > self.free_cores or need.gpus > self.free_gpus:
+            return False
+        if self.free_mem is not None and need.mem_mb > self.free_mem:
+            return False
+        for name, amount in need.custom:
+            if amount > self.free_custom[name]:
+                return False
+        if need.label is not None and self.label_running.get(need.label, 0) >= self.limits[need.label]:
+            return False
+        return True
+
+    def startable(self) -> list[int]:
+        """Jobs to start now, taken from the ready queue in plan order; their resources are held."""
+        if self.stopping:
+            return []
+        out = []
+        if not self.ready:
+            return out
+        kept: deque[int] = deque()
+        ready = self.ready
+        while ready and self.free_cores > 0:
+            job = ready.popleft()
+            need = self.needs[job]
+            if self._fits(need):
+                self._take(need, 1)
+                self.running.add(job)
+                out.append(job)
+            else:
+                kept.append(job)
+        kept.extend(ready)
+        self.ready = kept
+        return out
+
+    def _take(self, need: Need, sign: int) -> None:
+        self.free_cores -= sign * need.cores
+        if self.free_mem is not None:
+            self.free_mem -= sign * need.mem_mb
+        self.free_gpus -= sign * need.gpus
+        for name, amount in need.custom:
+            self.free_custom[name] -= sign * amount
+        if need.label is not None:
+            self.label_running[need.label] = self.label_running.get(need.label, 0) + sign
+
+    def finished(self, job: int, ok: bool) -> list[int]:
+        """Release the job's resources; returns the jobs skipped because it failed."""
+        self.running.discard(job)
+        self._take(self.needs[job], -1)
+        if ok:
+            self.done.add(job)
+            for dep in self.dependents.get(job, ()):
+                left = self.waiting[dep] - 1
+                self.waiting[dep] = left
+                if left == 0 and dep not in self.skipped:
+                    del self.waiting[dep]
+                    self.ready.append(dep)
+            return []
+        self.failed.add(job)
+        if not self.keep_going:
+            self.stopping = True
+        skipped = []
+        stack = list(self.dependents.get(job, ()))
+        while stack:
+            j = stack.pop()
+            if j in self.skipped:
+                continue
+            self.skipped.add(j)
+            skipped.append(j)
+            stack.extend(self.dependents.get(j, ()))
+        return skipped
+
+    def stop(self) -> None:
+        self.stopping = True
+
+    def finished_all(self) -> bool:
+        if self.running:
+            return False
+        if self.stopping:
+            return True
+        return not self.ready
