@@ -18,7 +18,15 @@ from .plan import Plan, Reason, Why
 def console(stderr: bool = False):
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+    stream = sys.stderr if stderr else sys.stdout
+    width = None if stream.isatty() else 200  # pipes and CI logs: do not fold lines at 80
+    return Console(stderr=stderr, highlight=False, soft_wrap=True, width=width)
+
+
+def _esc(text) -> str:
+    from rich.markup import escape
+
+    return escape(str(text))
 
 
 def error(err, stream: IO[str] | None = None) -> None:
@@ -65,7 +73,7 @@ def check_summary(workflow, graph, out: IO[str] | None = None) -> None:
     from rich.table import Table
 
     con = console()
-    con.print(f"[bold green]ok[/] {workflow.file}: {len(workflow.rules)} rules, "
+    con.print(f"[bold green]ok[/] {_esc(workflow.file)}: {len(workflow.rules)} rules, "
               f"{len(workflow.dimensions)} dimensions, default target "
               f"[bold]{workflow.default_target}[/] expands to [bold]{len(graph)}[/] jobs")
     if workflow.dimensions:
@@ -75,7 +83,7 @@ def check_summary(workflow, graph, out: IO[str] | None = None) -> None:
         table.add_column("first values")
         for dim in workflow.dimensions.values():
             first = ", ".join(dim.values[:4]) + (", ..." if len(dim.values) > 4 else "")
-            table.add_row(dim.name, str(len(dim.values)), first)
+            table.add_row(_esc(dim.name), str(len(dim.values)), _esc(first))
         con.print(table)
     counts = Counter(graph.rule[j] for j in graph.order)
     table = Table(box=None, pad_edge=False)
@@ -84,7 +92,7 @@ def check_summary(workflow, graph, out: IO[str] | None = None) -> None:
     table.add_column("wildcards")
     table.add_column("label")
     for rule in workflow.rules:
-        table.add_row(rule.name, str(counts.get(rule.index, 0)), ", ".join(rule.wildcards), rule.label or "")
+        table.add_row(_esc(rule.name), str(counts.get(rule.index, 0)), _esc(", ".join(rule.wildcards)), _esc(rule.label or ""))
     con.print(table)
 
 
@@ -164,7 +172,7 @@ def status_table(rows, per_job=None) -> None:
     for col, justify in (("rule", "left"), ("done", "right"), ("outdated", "right"), ("missing", "right")):
         table.add_column(col, justify=justify)
     for rule, done, outdated, missing in rows:
-        table.add_row(rule, f"[green]{done}[/]" if done else "0", f"[yellow]{outdated}[/]" if outdated else "0", f"[red]{missing}[/]" if missing else "0")
+        table.add_row(_esc(rule), f"[green]{done}[/]" if done else "0", f"[yellow]{outdated}[/]" if outdated else "0", f"[red]{missing}[/]" if missing else "0")
     con.print(table)
     if per_job:
         jobs = Table(box=None, pad_edge=False)
@@ -172,7 +180,7 @@ def status_table(rows, per_job=None) -> None:
             jobs.add_column(col)
         for jid, state, reason, log in per_job:
             color = {"done": "green", "outdated": "yellow", "missing": "red"}.get(state, "")
-            jobs.add_row(jid, f"[{color}]{state}[/]", reason, log or "")
+            jobs.add_row(_esc(jid), f"[{color}]{state}[/]", _esc(reason), _esc(log or ""))
         con.print(jobs)
 
 

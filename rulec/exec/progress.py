@@ -48,7 +48,9 @@ class Progress:
         self.failed += 1
         line = f"FAILED {job_id}: {why}"
         if self._live is not None:
-            self._live.console.print(f"[bold red]{line}[/]")
+            from ..report import _esc
+
+            self._live.console.print(f"[bold red]{_esc(line)}[/]")
             self._refresh()
         else:
             sys.stderr.write(line + "\n")
@@ -63,7 +65,9 @@ class Progress:
         if self.quiet:
             return
         if self._live is not None:
-            self._live.console.print(text)
+            from ..report import _esc
+
+            self._live.console.print(_esc(text))
         else:
             self.stream.write(text + "\n")
 
