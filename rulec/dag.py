@@ -184,6 +184,68 @@ class _Index:
         return found
 
 
+def _links(workflow: ir.Workflow, plans: Sequence[RulePlan]) -> list[list | None]:
+    """Per rule and flattened input position: (producer rule, positions, combo) when the
+    input's pattern is, letter for letter, one rule's output pattern and no other rule can
+    make any of its paths. Then the producer job follows from the values directly: no regex
+    matching (the common datasets x models case)."""
+    by_text: dict[str, list[tuple[ir.Rule, ir.PathSpec]]] = {}
+    for rule in workflow.rules:
+        for spec in rule.outputs + rule.logs:
+            by_text.setdefault(spec.pattern.text, []).append((rule, spec))
+    dims = workflow.dimensions
+    choices = {name: dim.values for name, dim in dims.items()}
+    safe: dict[tuple[str, str], bool] = {}
+
+    def default_regex(rule: ir.Rule, w: str) -> bool:
+        # A dimension wildcard cannot carry a constraint (the analyzer refuses it).
+        return w in dims or dict(rule.wildcard_regex).get(w) == pat.FREE
+
+    def only_maker(text: str, producer: ir.Rule, pattern: pat.Pattern) -> bool:
+        key = (text, producer.name)
+        if key not in safe:
+            ok = True
+            pre, suf = pattern.prefix(), pattern.suffix()
+            for rule in workflow.rules:
+                if rule is producer or not ok:
+                    continue
+                for spec in rule.outputs + rule.logs:
+                    p2 = spec.pattern
+                    pre2, suf2 = p2.prefix(), p2.suffix()
+                    if not (pre.startswith(pre2) or pre2.startswith(pre)) or not (suf.endswith(suf2) or suf2.endswith(suf)):
+                        continue
+                    if pat.overlap(pattern, p2, choices, lambda s: True) is not None:
+                        ok = False
+                        break
+            safe[key] = ok
+        return safe[key]
+
+    out: list[list | None] = []
+    for plan in plans:
+        rule = plan.rule
+        links: list = []
+        any_link = False
+        for spec, (_, combos) in zip(rule.inputs, plan.inputs):
+            makers = by_text.get(spec.pattern.text, ())
+            link = None
+            if len(makers) == 1 and not any(s.field for s in spec.pattern.slots):
+                producer, ospec = makers[0]
+                full = rule.wildcards + spec.expanded
+                if (set(ospec.pattern.wildcards) == set(producer.wildcards)
+                        and all(default_regex(producer, w) for w in producer.wildcards)
+                        and all(w in dims or default_regex(rule, w) for w in rule.wildcards if w in producer.wildcards)
+                        and all(w in dims for w in spec.expanded)
+                        and only_maker(spec.pattern.text, producer, spec.pattern)):
+                    link = (producer, tuple(full.index(w) for w in producer.wildcards))
+            if spec.kind == "one":
+                links.append((link[0], link[1], ()) if link else None)
+            else:
+                links.extend([(link[0], link[1], combo) for combo in combos] if link else [None] * len(combos))
+            any_link = any_link or link is not None
+        out.append(links if any_link else None)
+    return out
+
+
 def resolve(
     workflow: ir.Workflow,
     targets: Sequence[str] = (),
@@ -196,6 +258,7 @@ def resolve(
     plans = plans if plans is not None else compile_rules(workflow)
     graph = JobGraph(workflow, plans)
     index = _Index(workflow, plans)
+    links = _links(workflow, plans)
     exists = exists or (lambda p: os.path.exists(os.path.join(workflow.workdir, p)))
     rules_by_name = {r.name: r for r in workflow.rules}
     if not targets:
@@ -217,7 +280,6 @@ def resolve(
         if job is not None:
             return job
         plan = plans[rule.index]
-        values = tuple(intern(v) for v in values)
         job = len(g_rule)
         key_of[key] = job
         outs = [f(values) for f in plan.outputs]
@@ -289,7 +351,16 @@ def resolve(
             if i < len(paths):
                 stack[-1] = (job, i + 1)
                 path = paths[i]
-                dep = producer_of(path, job)
+                dep = producer.get(path)
+                if dep is None:
+                    link = links[g_rule[job]]
+                    link = link[i] if link is not None else None
+                    if link is not None:
+                        maker, positions, combo = link
+                        full = g_values[job] + combo if combo else g_values[job]
+                        dep = new_job(maker, tuple([full[k] for k in positions]), job)
+                    else:
+                        dep = producer_of(path, job)
                 if dep is None:
                     if path not in graph.sources:
                         graph.sources[path] = job

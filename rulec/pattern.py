@@ -222,15 +222,18 @@ def regex_for(pattern: Pattern, wildcard_regex: Mapping[str, str]) -> str:
 class Matcher:
     """Matches paths against one output pattern, giving wildcard values in ``order``."""
 
-    __slots__ = ("pattern", "order", "_match", "_groups")
+    __slots__ = ("pattern", "order", "_match", "_groups", "_regex")
 
     def __init__(self, pattern: Pattern, wildcard_regex: Mapping[str, str], order: tuple[str, ...] | None = None):
         self.pattern = pattern
         self.order = order or pattern.wildcards
-        self._match = re.compile(regex_for(pattern, wildcard_regex), re.DOTALL).fullmatch
+        self._regex = wildcard_regex
+        self._match = None  # compiled on first use: big dimensions make big regexes
         self._groups = self.order
 
     def match(self, path: str) -> tuple[str, ...] | None:
+        if self._match is None:
+            self._match = re.compile(regex_for(self.pattern, self._regex), re.DOTALL).fullmatch
         m = self._match(path)
         if m is None:
             return None
