@@ -1,0 +1,40 @@
+"""Small builders shared by the unit tests: a Workflow from Rulefile text, no disk needed."""
+
+from __future__ import annotations
+
+from rulec.analyze import analyze
+from rulec.dag import resolve
+from rulec.syntax import parse
+
+SMALL = '''
+dimension dataset = ["d0", "d1"]
+dimension model = ["m0", "m1"]
+
+rule all:
+    input: expand("bld/summary/{model}.csv")
+
+rule prepare:
+    input:  "src/data.csv"
+    output: "bld/prepared/{dataset}.csv"
+    shell:  "cp {input} {output}"
+
+rule fit:
+    input:  data="bld/prepared/{dataset}.csv"
+    output: "bld/fit/{dataset}_{model}.json"
+    params: seed=42
+    shell:  "echo {model} {params.seed} > {output}"
+
+rule summarize:
+    input:  expand("bld/fit/{dataset}_{model}.json")
+    output: "bld/summary/{model}.csv"
+    shell:  "cat {input} > {output}"
+'''
+
+
+def workflow(text: str = SMALL, workdir: str = "/nonexistent"):
+    return analyze(parse(text, "Rulefile"), workdir)
+
+
+def graph(text: str = SMALL, targets=(), exists=lambda p: False):
+    wf = workflow(text)
+    return resolve(wf, targets, exists=exists)

@@ -1,0 +1,182 @@
+"""plan() is pure: literal snapshots and histories, no disk."""
+
+import pytest
+
+from rulec import shell
+from rulec.errors import ResolveError
+from rulec.history import History, Record
+from rulec.plan import PlanOptions, Why, input_signature, inputs_hash, plan
+from rulec.state import Snapshot
+
+from helpers import SMALL, graph
+
+T = 1_000_000_000  # one second in ns
+
+
+def all_paths(g):
+    return {p for outs in g.outputs for p in outs}
+
+
+def fresh_snapshot(g, t=10 * T):
+    """Every output exists and is newer than every source."""
+    stats = {p: (t, 1) for p in all_paths(g)}
+    stats["src/data.csv"] = (T, 1)
+    return Snapshot(stats)
+
+
+def records_for(g, snap, **override):
+    """A history saying every job was built from the current state."""
+    renderers = shell.renderers(g)
+    out = []
+    for job in g.order:
+        if not g.outputs[job]:
+            continue
+        jid = g.job_id(job)
+        r = renderers[g.rule[job]]
+        rec = Record(
+            jid, g.rule_of(job).name, "ok",
+            shell.command_hash(shell.command_of(g, renderers, job)),
+            shell.params_hash(r, g.values[job]),
+            inputs_hash(g.inputs[job]),
+            input_signature(g.inputs[job], snap.get),
+        )
+        out.append(rec._replace(**override.get(jid, {})))
+    return History.of(out)
+
+
+def whys(p, g):
+    return {g.job_id(j): [r.why for r in p.reasons[j]] for j in p.run}
+
+
+def test_nothing_exists_every_job_runs_because_its_output_is_missing():
+    g = graph()
+    p = plan(g, Snapshot({"src/data.csv": (T, 1)}), History.empty())
+    assert len(p.run) == 8
+    assert all(w == [Why.OUTPUT_MISSING] for w in whys(p, g).values())
+    assert p.reasons[p.run[0]][0].path == "bld/prepared/d0.csv"
+    assert [g.job_id(j) for j in p.groups] == ["all"]
+
+
+def test_missing_source_is_an_error_naming_the_file_and_the_job():
+    g = graph()
+    with pytest.raises(ResolveError, match=r"missing input 'src/data.csv', needed by prepare\[d0\], and no rule makes it"):
+        plan(g, Snapshot({}), History.empty())
+
+
+def test_up_to_date_without_history_by_mtime_like_make():
+    g = graph()
+    p = plan(g, fresh_snapshot(g), History.empty())
+    assert p.run == []
+
+
+def test_input_newer_without_history_reruns_it_and_everything_downstream():
+    g = graph()
+    snap = fresh_snapshot(g)
+    snap.update("bld/prepared/d1.csv", (20 * T, 1))
+    p = plan(g, snap, History.empty())
+    w = whys(p, g)
+    assert w == {
+        "fit[d1,m0]": [Why.INPUT_NEWER],
+        "fit[d1,m1]": [Why.INPUT_NEWER],
+        "summarize[m0]": [Why.UPSTREAM],
+        "summarize[m1]": [Why.UPSTREAM],
+    }
+
+
+def test_with_history_everything_recorded_is_up_to_date():
+    g = graph()
+    snap = fresh_snapshot(g)
+    assert plan(g, snap, records_for(g, snap)).run == []
+
+
+def test_with_history_a_changed_input_signature_reruns_even_if_older():
+    g = graph()
+    snap = fresh_snapshot(g)
+    hist = records_for(g, snap)
+    snap.update("src/data.csv", (T // 2, 7))  # replaced by an older file of another size
+    p = plan(g, snap, hist)
+    w = whys(p, g)
+    assert w["prepare[d0]"] == [Why.INPUT_CHANGED]
+    assert w["fit[d0,m0]"] == [Why.UPSTREAM]
+    assert len(p.run) == 8
+
+
+def test_command_params_and_input_set_changes():
+    g = graph()
+    snap = fresh_snapshot(g)
+    hist = records_for(g, snap, **{
+        "fit[d0,m0]": {"cmd_hash": "old"},
+        "fit[d1,m1]": {"params_hash": "old"},
+        "summarize[m0]": {"inputs_hash": "old"},
+    })
+    w = whys(plan(g, snap, hist), g)
+    assert w == {
+        "fit[d0,m0]": [Why.COMMAND_CHANGED],
+        "fit[d1,m1]": [Why.PARAMS_CHANGED],
+        "summarize[m0]": [Why.UPSTREAM],
+        "summarize[m1]": [Why.UPSTREAM],
+    }
+
+
+def test_incomplete_job_from_a_crashed_run():
+    g = graph()
+    snap = fresh_snapshot(g)
+    hist = records_for(g, snap, **{"prepare[d0]": {"status": "running"}})
+    w = whys(plan(g, snap, hist), g)
+    assert w["prepare[d0]"] == [Why.INCOMPLETE]
+    assert w["fit[d0,m1]"] == [Why.UPSTREAM]
+    assert "prepare[d1]" not in w
+
+
+def test_force_rule_id_and_all():
+    g = graph()
+    snap = fresh_snapshot(g)
+    hist = records_for(g, snap)
+    w = whys(plan(g, snap, hist, PlanOptions(force=frozenset({"summarize"}))), g)
+    assert w == {"summarize[m0]": [Why.FORCED], "summarize[m1]": [Why.FORCED]}
+    w = whys(plan(g, snap, hist, PlanOptions(force=frozenset({"fit[d1,m0]"}))), g)
+    assert w == {"fit[d1,m0]": [Why.FORCED], "summarize[m0]": [Why.UPSTREAM]}
+    assert len(plan(g, snap, hist, PlanOptions(force_all=True)).run) == 8
+
+
+def test_explain_collects_every_reason():
+    g = graph()
+    snap = fresh_snapshot(g)
+    hist = records_for(g, snap, **{"fit[d0,m0]": {"cmd_hash": "old", "params_hash": "old"}})
+    snap.update("bld/fit/d0_m0.json", None)
+    p = plan(g, snap, hist, PlanOptions(explain=True))
+    job = g.find(2, ("d0", "m0"))
+    assert [r.why for r in p.reasons[job]] == [Why.OUTPUT_MISSING, Why.COMMAND_CHANGED, Why.PARAMS_CHANGED]
+
+
+def test_persist_ignores_input_changes_but_not_missing_outputs():
+    text = SMALL.replace('    shell:  "cp {input} {output}"', '    shell:  "cp {input} {output}"\n    persist: true')
+    g = graph(text)
+    snap = fresh_snapshot(g)
+    snap.update("src/data.csv", (99 * T, 1))
+    assert whys(plan(g, snap, History.empty()), g) == {}
+    snap.update("bld/prepared/d0.csv", None)
+    assert whys(plan(g, snap, History.empty()), g)["prepare[d0]"] == [Why.OUTPUT_MISSING]
+
+
+def test_tolerance_for_coarse_clocks():
+    g = graph()
+    snap = fresh_snapshot(g)
+    snap.update("src/data.csv", (10 * T + T // 2, 1))  # half a second newer
+    assert len(plan(g, snap, History.empty()).run) > 0
+    assert plan(g, snap, History.empty(), PlanOptions(tolerance_ns=T)).run == []
+
+
+def test_a_rule_without_outputs_but_with_a_command_always_runs():
+    text = '''
+rule hello:
+    shell: "echo hello"
+'''
+    g = graph(text)
+    p = plan(g, Snapshot({}), History.empty())
+    assert whys(p, g) == {"hello": [Why.NO_OUTPUTS]}
+
+
+def test_whitespace_only_command_edits_do_not_count():
+    assert shell.command_hash("echo  a\n   b") == shell.command_hash("echo a b")
+    assert shell.command_hash("echo a b") != shell.command_hash("echo a c")
