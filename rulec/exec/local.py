@@ -40,22 +40,34 @@ def script_path(workdir: str, job_id: str) -> str:
     return os.path.join(workdir, ".rulec", "jobs", name + ".sh")
 
 
+# Longer commands go through a script file: one argument may not exceed 128 KiB on Linux.
+INLINE_LIMIT = 64 * 1024
+
+
 def spawn(job: int, job_id: str, command: str, workdir: str, log: str) -> Proc:
-    """Write the command to its script and start it; stdout and stderr go to ``log``."""
-    script = script_path(workdir, job_id)
-    os.makedirs(os.path.dirname(script), exist_ok=True)
-    with open(script, "w", encoding="utf-8", errors="surrogateescape") as fh:
-        fh.write(f"# {job_id}\n{command}\n")
+    """Start ``bash -euo pipefail -c COMMAND`` (or a script file holding a long command);
+    stdout and stderr go to ``log``."""
+    if len(command) < INLINE_LIMIT and "\0" not in command:
+        argv = ["-c", command, job_id]
+    else:
+        script = script_path(workdir, job_id)
+        os.makedirs(os.path.dirname(script), exist_ok=True)
+        with open(script, "w", encoding="utf-8", errors="surrogateescape") as fh:
+            fh.write(f"# {job_id}\n{command}\n")
+        argv = [script]
     log_abs = os.path.join(workdir, log)
-    with open(log_abs, "ab", buffering=0) as out:
-        popen = _bash()[script].popen(
+    fd = os.open(log_abs, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        popen = _bash()[argv].popen(
             cwd=workdir,
             stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=out,
+            stdout=fd,
+            stderr=fd,
             start_new_session=True,
             close_fds=True,
         )
+    finally:
+        os.close(fd)
     return Proc(job, popen.pid, popen, time.monotonic(), log)
 
 

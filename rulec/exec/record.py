@@ -22,14 +22,15 @@ class Recorder:
     def command(self, job: int) -> str:
         return shell.command_of(self.graph, self.renderers, job)
 
-    def finished(self, job: int, log: str | None = None, started: float | None = None, stats=None) -> Finished:
+    def finished(self, job: int, log: str | None = None, started: float | None = None, stats=None, command: str | None = None) -> Finished:
         """The record for ``job``; inputs are stat'ed now (or taken from ``stats``)."""
         g = self.graph
         inputs = g.inputs[job]
         snap = stats if stats is not None else snapshot(inputs, self.workdir)
         get = snap.get
         r = self.renderers[g.rule[job]]
-        command = self.command(job)
+        if command is None:
+            command = self.command(job)
         return Finished(
             job_id=g.job_id(job),
             rule=g.rule_of(job).name,

@@ -123,6 +123,8 @@ class Runner:
         self.recorder = Recorder(graph)
         self.procs: dict[int, local.Proc] = {}
         self.failures: list[Failure] = []
+        self.folders: set[str] = set()  # folders known to exist
+        self.commands: dict[int, str] = {}  # commands of running jobs, for their records
 
     def log_of(self, job: int) -> str:
         logs = self.graph.logs(job)
@@ -149,7 +151,7 @@ class Runner:
                     jid = graph.job_id(job)
                     missing = [p for p in graph.declared_outputs(job) if not os.path.exists(os.path.join(self.workdir, p))] if code == 0 else []
                     if code == 0 and not missing:
-                        done.append(self.recorder.finished(job, log=proc.log, started=started_at.get(job)))
+                        done.append(self.recorder.finished(job, log=proc.log, started=started_at.get(job), command=self.commands.pop(job, None)))
                         sched.finished(job, True)
                         progress_.success(jid)
                         continue
@@ -193,7 +195,7 @@ class Runner:
         self.history.mark_started(items, {jid: self.log_of(j) for j, (jid, _, _) in zip(jobs, items)})
         now = time.time()
         for job, (jid, _, _) in zip(jobs, items):
-            command = self.recorder.command(job)
+            command = self.commands[job] = self.recorder.command(job)
             started_at[job] = now
             proc = local.spawn(job, jid, command, self.workdir, self.log_of(job))
             self.procs[proc.pid] = proc
@@ -202,14 +204,14 @@ class Runner:
     def _prepare(self, job: int, log: str) -> None:
         """Make the output and log folders; remove stale outputs so a failing command
         cannot leave an old file looking new."""
-        for path in self.graph.outputs[job] + (log,):
+        outputs = self.graph.outputs[job]
+        for path in outputs if log in outputs else outputs + (log,):
             full = os.path.join(self.workdir, path)
             folder = os.path.dirname(full)
-            if folder:
+            if folder and folder not in self.folders:
                 os.makedirs(folder, exist_ok=True)
-            if path in self.graph.outputs[job]:
-                _remove(full)
-        _remove(os.path.join(self.workdir, log))
+                self.folders.add(folder)
+            _remove(full)
 
     def _remove_outputs(self, job: int) -> None:
         for path in self.graph.declared_outputs(job):
@@ -218,14 +220,16 @@ class Runner:
 
 def _remove(path: str) -> None:
     try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except (IsADirectoryError, PermissionError):
         if os.path.isdir(path) and not os.path.islink(path):
             import shutil
 
             shutil.rmtree(path)
         else:
-            os.unlink(path)
-    except FileNotFoundError:
-        pass
+            raise
 
 
 def _exit_text(code: int) -> str:
