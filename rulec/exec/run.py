@@ -85,7 +85,8 @@ def run_options(ns) -> RunOptions:
 
 
 def main(target: api.Target, ns) -> int:
-    options = PlanOptions(force=frozenset(ns.force), force_all=ns.force_all)
+    # --touch records every job (even those up to date by mtime alone), so later plans use the records.
+    options = PlanOptions(force=frozenset(ns.force), force_all=ns.force_all or getattr(ns, "touch", False))
     workflow = api.load(target)
     if getattr(ns, "executor", "local") == "slurm":
         from ..backends import slurm
@@ -108,6 +109,8 @@ def main(target: api.Target, ns) -> int:
                 if not opts.quiet:
                     print(f"Nothing to do: all {len(graph) - len(plan.groups)} jobs are up to date.")
                 return 0
+            if getattr(ns, "touch", False):
+                return touch(graph, plan, history, opts.quiet)
             return Runner(graph, plan, history, opts).run()
         finally:
             history.close()
@@ -216,6 +219,28 @@ class Runner:
     def _remove_outputs(self, job: int) -> None:
         for path in self.graph.declared_outputs(job):
             _remove(os.path.join(self.workdir, path))
+
+
+def touch(graph, plan, history: History, quiet: bool = False) -> int:
+    """``rulec run --touch``: record the planned jobs as built from the current inputs and
+    touch their outputs in dependency order, running nothing (make -t). A missing output
+    is an error: rulec never invents content."""
+    workdir = graph.workflow.workdir
+    missing = [(graph.job_id(j), p) for j in plan.run for p in graph.declared_outputs(j)
+               if not os.path.exists(os.path.join(workdir, p))]
+    if missing:
+        jid, path = missing[0]
+        raise RulecError(f"--touch: output {path!r} of {jid} does not exist ({len(missing)} missing in all); run the job instead")
+    recorder = Recorder(graph)
+    records = []
+    for job in plan.run:
+        for path in graph.declared_outputs(job):
+            os.utime(os.path.join(workdir, path))
+        records.append(recorder.finished(job))
+    history.record(records)
+    if not quiet:
+        print(f"Touched {len(records)} job(s).")
+    return 0
 
 
 def _remove(path: str) -> None:
