@@ -7,10 +7,11 @@ only the first run after an install pays for building the LALR tables.
 from __future__ import annotations
 
 import ast
+import warnings
 from functools import lru_cache
 
 from lark import Lark, Token, Transformer, Tree, v_args
-from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.exceptions import LarkError, UnexpectedCharacters, VisitError, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 from lark.indenter import Indenter
 
 from ..errors import ErrorGroup, SyntaxError_
@@ -62,7 +63,9 @@ class _RulefileIndenter(Indenter):
 
 @lru_cache(maxsize=1)
 def _lark() -> Lark:
-    grammar = (data_dir("grammar") / "rulefile.lark").read_text(encoding="utf-8")
+    from .cache import grammar_text
+
+    grammar = grammar_text()
     return Lark(
         grammar,
         parser="lalr",
@@ -73,17 +76,6 @@ def _lark() -> Lark:
     )
 
 
-def parse_file(path: str) -> d.Module:
-    try:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read()
-    except FileNotFoundError:
-        raise SyntaxError_(f"no Rulefile at {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SyntaxError_(f"cannot read {path}: {exc}") from None
-    return parse(text, path, _registered=False)
-
-
 def parse(text: str, file: str = "<string>", _registered: bool = True) -> d.Module:
     """Parse Rulefile ``text``; ``file`` is the name used in spans and messages.
 
@@ -92,6 +84,8 @@ def parse(text: str, file: str = "<string>", _registered: bool = True) -> d.Modu
     """
     if _registered:
         register_text(file, text)
+    if text.startswith("\ufeff"):  # a byte order mark, as some editors write
+        text = text[1:]
     if not text.endswith("\n"):
         text += "\n"
     text = text.replace("\r\n", "\n")
@@ -108,7 +102,12 @@ def parse(text: str, file: str = "<string>", _registered: bool = True) -> d.Modu
             continue
         if errors:
             break
-        return _ToDecls(file).transform(tree)
+        try:
+            return _ToDecls(file).transform(tree)
+        except VisitError as exc:  # lark wraps what a transformer method raises
+            if isinstance(exc.orig_exc, SyntaxError_):
+                raise exc.orig_exc from None
+            raise
     if len(errors) == 1:
         raise errors[0]
     raise ErrorGroup(errors)
@@ -129,6 +128,13 @@ def _blank_statement(text: str, exc: UnexpectedInput | _BadDedent) -> str | None
     start = err
     while start > 0 and not top(start):
         start -= 1
+    err_col = getattr(exc, "column", 0)
+    if start == err and err_col == 1 and start > 0:
+        # The error is at the first word of a statement: the statement before it is the
+        # unfinished one (a missing block, an unclosed bracket); blank both, report once.
+        start -= 1
+        while start > 0 and not top(start):
+            start -= 1
     end = err + 1
     while end < len(lines) and not top(end):
         end += 1
@@ -167,6 +173,9 @@ def _describe_expected(expected) -> str:
         elif term.isupper() and term.replace("_", "").isalpha() and not term.startswith("_"):
             names.append(f"'{term.lower()}'")  # keywords: DIMENSION -> 'dimension'
     names = list(dict.fromkeys(names))
+    if any(n.startswith("'") and n[1:-1].isalpha() and n[1:-1].islower() for n in names):
+        # At the top level blank lines and the end of the file are always fine: no news.
+        names = [n for n in names if n not in ("end of line", "end of file")]
     if not names:
         return ""
     if len(names) == 1:
@@ -191,22 +200,49 @@ def _syntax_error(exc: UnexpectedInput | _BadDedent, file: str, text: str) -> Sy
         line, col = len(lines), len(lines[-1]) + 1
     if isinstance(exc, UnexpectedToken):
         tok = exc.token
+        length = 1
         if tok.type == "_NL":
+            # The newline token starts at the end of the previous line (or at its comment).
             what = "end of line"
-            # The newline token starts at the end of the previous line.
         elif tok.type == "_INDENT":
-            what = "unexpected indentation"
+            # Point at the indented text, not at the end of the line before it.
+            what = "indentation"
+            line, col = tok.end_line or line, 1
+            length = max(len(str(tok)), 1)
         elif tok.type == "_DEDENT":
             what = "end of the block"
         elif tok.type == "$END":
             what = "end of file"
+        elif tok.type in ("STRING", "LONG_STRING"):
+            first = str(tok).split("\n", 1)[0]
+            what = f"string {first if len(first) <= 40 else first[:37] + '...'}"
+            length = len(first)
+        elif tok.type == "NUMBER":
+            what = f"number {tok}"
+            length = len(str(tok))
         else:
             what = repr(str(tok))
-        length = len(str(tok)) if tok.type not in ("_NL", "_INDENT", "_DEDENT", "$END") else 1
-        expected = _describe_expected(exc.accepts or exc.expected)
-        message = f"unexpected {what}" if what.startswith("unexpected") else f"unexpected {what}"
+            length = len(str(tok))
+        accepts = set(exc.accepts or exc.expected)
+        if accepts == {"_INDENT"}:
+            # "rule r:" (or "output:") with nothing indented below it: point at that line.
+            lines = text.split("\n")
+            k = (tok.line or line) - 1 if tok.type not in ("_NL", "_DEDENT", "$END") else line
+            k -= 1
+            while k >= 0 and (not lines[k].strip() or lines[k].lstrip().startswith("#")):
+                k -= 1
+            if k >= 0 and k + 1 <= line:
+                where = "" if tok.type in ("_NL", "_DEDENT", "$END") else f" on line {tok.line}"
+                end = len(lines[k].rstrip()) + 1
+                found = "the end of the block" if tok.type == "_DEDENT" else what
+                message = f"expected an indented block below this line; found {found}{where}"
+                return SyntaxError_(message, Span(file, k + 1, end, k + 1, end + 1))
+        expected = _describe_expected(accepts)
+        message = f"unexpected {what}"
         if expected:
             message += f"; expected {expected}"
+        if col == 1 and tok.type not in ("_NL", "_DEDENT", "$END", "_INDENT") and accepts & {"RSQB", "RPAR"}:
+            message += " (is a '[' or '(' above left open?)"
         span = Span(file, line, col, line, col + length)
         return SyntaxError_(message, span)
     if isinstance(exc, UnexpectedCharacters):
@@ -226,8 +262,16 @@ def _syntax_error(exc: UnexpectedInput | _BadDedent, file: str, text: str) -> Sy
 
 def _unquote(token: Token, file: str) -> str:
     raw = str(token)
+    if "\0" in raw:
+        at = raw.index("\0")
+        before = raw[:at]
+        line = token.line + before.count("\n")
+        col = (at - before.rfind("\n")) if "\n" in before else token.column + at
+        raise SyntaxError_("a NUL character inside a string", Span(file, line, col, line, col + 1))
     try:
-        value = ast.literal_eval(raw)
+        with warnings.catch_warnings():  # "\d" stays "\d", as in Python, without a warning
+            warnings.simplefilter("ignore")
+            value = ast.literal_eval(raw)
     except (ValueError, SyntaxError) as exc:
         span = Span(file, token.line, token.column, token.end_line, token.end_column)
         raise SyntaxError_(f"bad string literal: {exc.msg if hasattr(exc, 'msg') else exc}", span) from None
