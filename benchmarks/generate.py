@@ -241,17 +241,20 @@ def clean(out: str, state: bool = True) -> None:
             shutil.rmtree(os.path.join(out, name), ignore_errors=True)
 
 
-def touch_outputs(out: str, datasets: int, models: int) -> int:
+TOUCH_STEP_NS = 2_000_000_000  # 2 s between levels: larger than any sane clock tolerance
+
+
+def touch_outputs(out: str, datasets: int, models: int, base_ns: int | None = None) -> int:
     """Create every output so that everything is up to date by mtime.
 
-    Levels get strictly increasing mtimes (source < prepared < fit < summary < report), all
-    at least a minute in the past so make does not warn about clock skew and a tool with a
-    coarse-clock tolerance still sees a clear order. Returns the number of files created.
+    Levels get strictly increasing mtimes (source at ``base_ns`` < prepared < fit < summary
+    < report, 2 s apart), all at least a minute in the past so make does not warn about clock
+    skew and a tool with a coarse-clock tolerance still sees a clear order. Every output is
+    its own inode (no hard links), as in a real build. Returns the number of files created.
     """
-    step = 2_000_000_000  # 2 s between levels, in ns: larger than any sane tolerance
-    base = time.time_ns() - 60 * 1_000_000_000 - 5 * step
-    src = os.path.join(out, SOURCE)
-    os.utime(src, ns=(base, base))
+    step = TOUCH_STEP_NS
+    base = base_ns if base_ns is not None else time.time_ns() - 60 * 1_000_000_000 - 5 * step
+    set_source_mtime(out, base)
     n = 0
     made: set[str] = set()
     flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
@@ -270,6 +273,11 @@ def touch_outputs(out: str, datasets: int, models: int) -> int:
                 os.close(fd)
             n += 1
     return n
+
+
+def set_source_mtime(out: str, base_ns: int) -> None:
+    """Put src/data.csv back before every output (generate() rewrites it with a new mtime)."""
+    os.utime(os.path.join(out, SOURCE), ns=(base_ns, base_ns))
 
 
 def record_rulec_history(out: str) -> bool:

@@ -21,6 +21,7 @@ from .syntax import decls as d
 
 RULE_FIELDS = ("input", "output", "log", "params", "resources", "label", "shell", "persist", "priority")
 LABEL_FIELDS = ("limit", "slurm", "lsf", "jbsub")
+_BUILTIN_RESOURCES = ("cpus", "gpus", "mem", "mem_mb", "time", "time_s")
 SHELL_OBJECTS = ("input", "output", "log", "params", "resources", "wildcards", "rule", "jobid", "threads")
 
 
@@ -37,16 +38,26 @@ def load(rulefile: str, workdir: str | None = None, overrides: dict[str, tuple[s
     modules: list[d.Module] = []
     errors: list[RulecError] = []
 
+    base = os.path.dirname(os.path.abspath(top))
+    seen: set[str] = set()
+
     def visit(path: str, stack: tuple[str, ...], via: d.IncludeDecl | None) -> None:
         real = os.path.realpath(path)
         if real in stack:
             assert via is not None
-            what = "includes itself" if real == stack[-1] else "is part of an include cycle"
-            errors.append(AnalysisError(f"{via.path.value!r} {what}", via.path.span))
+            if real == stack[-1]:
+                errors.append(AnalysisError(f"{via.path.value!r} includes itself", via.path.span))
+            else:
+                chain = " -> ".join(os.path.relpath(p, base) for p in stack[stack.index(real):] + (real,))
+                errors.append(AnalysisError(f"include cycle: {chain}", via.path.span))
+            return
+        if real in seen:  # included twice without a cycle (a shared file): read once
             return
         if via is not None and not os.path.isfile(path):
-            errors.append(AnalysisError(f"included file not found: {via.path.value} (looked for {path})", via.path.span))
+            where = "" if os.path.normpath(via.path.value) == path else f" (looked for {path})"
+            errors.append(AnalysisError(f"included file not found: {via.path.value}{where}", via.path.span))
             return
+        seen.add(real)
         try:
             module = parse_file(path)
         except ErrorGroup as group:
@@ -376,10 +387,20 @@ class _Analyzer:
                 item = f.items[0]
                 label = item.name if isinstance(item, d.Word) else item.value
                 if label not in labels:
-                    self.error(f"unknown label '{label}'{_suggest(label, labels)}", item.span, hint=f"declare it:  label {label}:\n      limit: 1")
+                    close = _suggest(label, labels)
+                    self.error(
+                        f"unknown label '{label}'{close}", item.span,
+                        hint=None if close else f"declare it with a block:  label {label}:  and indented settings such as  limit: 1",
+                    )
         shell = None
+        # What the rule declares, as written: an entry that had an error of its own must not
+        # also make "{input.data}" an unknown name.
+        self._declared = {
+            key: (key in fields, {i.name for i in fields[key].items if isinstance(i, d.Named)} if key in fields else set())
+            for key in ("input", "output", "log", "params")
+        }
         if "shell" in fields:
-            shell = self.shell(fields["shell"], bound, decl.name, inputs, outputs, logs, params)
+            shell = self.shell(fields["shell"], bound, decl.name, inputs, outputs, logs, params, resources)
         persist = False
         if "persist" in fields:
             f = fields["persist"]
@@ -393,7 +414,7 @@ class _Analyzer:
             if len(f.items) == 1 and isinstance(f.items[0], d.Num) and isinstance(f.items[0].value, int):
                 priority = f.items[0].value
             else:
-                self.error("priority must be a whole number", f.span)
+                self.error("priority must be a whole number", f.items[0].span if len(f.items) == 1 and not isinstance(f.items[0], d.Named) else f.span)
         if len(self.errors) > before:
             return None
         return ir.Rule(
@@ -613,7 +634,7 @@ class _Analyzer:
             v = item.value
             if item.name in ("cpus", "gpus"):
                 if not isinstance(v, d.Num) or not isinstance(v.value, int) or v.value < (1 if item.name == "cpus" else 0):
-                    self.error(f"{item.name} must be a whole number{' of at least 1' if item.name == 'cpus' else ''}", _span_of(v))
+                    self.error(f"{item.name} must be a whole number of at least {1 if item.name == 'cpus' else 0}", _span_of(v))
                     continue
                 if item.name == "cpus":
                     cpus = v.value
@@ -659,19 +680,24 @@ class _Analyzer:
         return None
 
     # ------------------------------------------------------------------ shell
-    def shell(self, f: d.Field, bound: set[str], rule: str, inputs, outputs, logs, params) -> ir.ShellTemplate | None:
+    def shell(self, f: d.Field, bound: set[str], rule: str, inputs, outputs, logs, params, resources: ir.Resources = ir.Resources()) -> ir.ShellTemplate | None:
         if len(f.items) != 1 or not isinstance(f.items[0], d.Str):
             self.error('shell takes one command string, or a """block"""', f.span)
             return None
         s = f.items[0]
         text = s.value
         if s.long:
-            text = textwrap.dedent(text).strip("\n")
+            text, self._shell_offsets = _dedent(text)
+        else:
+            self._shell_offsets = None
         parts: list = []
-        input_names = {x.name for x in inputs if x.name}
-        output_names = {x.name for x in outputs if x.name}
-        log_names = {x.name for x in logs if x.name}
-        param_names = {n for n, _ in params}
+        declared = getattr(self, "_declared", {})
+        input_names = {x.name for x in inputs if x.name} | declared.get("input", (False, set()))[1]
+        output_names = {x.name for x in outputs if x.name} | declared.get("output", (False, set()))[1]
+        log_names = {x.name for x in logs if x.name} | declared.get("log", (False, set()))[1]
+        param_names = {n for n, _ in params} | declared.get("params", (False, set()))[1]
+        self._present = {k for k, (present, _) in declared.items() if present}
+        resource_names = set(_BUILTIN_RESOURCES) | {n for n, _ in resources.custom}
         i, n = 0, len(text)
         buf = []
         while i < n:
@@ -697,7 +723,7 @@ class _Analyzer:
                 return None
             body = text[i + 1 : end]
             span = self.shell_span(s, text, i, end - i + 1)
-            ref = self.shell_ref(body, i, end - i + 1, span, bound, rule, input_names, output_names, log_names, param_names, inputs, outputs, logs)
+            ref = self.shell_ref(body, i, end - i + 1, span, bound, rule, input_names, output_names, log_names, param_names, inputs, outputs, logs, resource_names)
             if ref is None:
                 return None
             if buf:
@@ -712,12 +738,16 @@ class _Analyzer:
     def shell_span(self, s: d.Str, text: str, offset: int, length: int) -> Span:
         # Offsets are into the (dedented) command; find them in the raw string when possible.
         snippet = text[offset : offset + length]
-        raw_at = s.value.find(snippet) if s.long else offset
+        offsets = getattr(self, "_shell_offsets", None)
+        if s.long and offsets is not None and offset < len(offsets):
+            raw_at = offsets[offset]
+        else:
+            raw_at = s.value.find(snippet) if s.long else offset
         if raw_at < 0:
             return s.span
         return s.content_span(raw_at, length)
 
-    def shell_ref(self, body, offset, length, span, bound, rule, input_names, output_names, log_names, param_names, inputs, outputs, logs) -> ir.Ref | None:
+    def shell_ref(self, body, offset, length, span, bound, rule, input_names, output_names, log_names, param_names, inputs, outputs, logs, resource_names=frozenset(_BUILTIN_RESOURCES)) -> ir.Ref | None:
         m = _REF.fullmatch(body.strip())
         if not m:
             self.error(f"bad reference {{{body}}} in shell command: expected e.g. {{input}}, {{output.name}}, {{params.seed}} or {{wildcard}}", span)
@@ -734,7 +764,7 @@ class _Analyzer:
             if attr is not None and attr not in names:
                 self.error(f"rule {rule} has no {head} named '{attr}'{_suggest(attr, names)}", span)
                 return None
-            if attr is None and not entries:
+            if attr is None and not entries and head not in getattr(self, "_present", ()):
                 self.error(f"rule {rule} has no {head} for {{{head}}}", span)
                 return None
             return ir.Ref(head, attr, None, idx, raw, offset, length)
@@ -744,8 +774,15 @@ class _Analyzer:
                 return None
             return ir.Ref("params", attr, None, idx, raw, offset, length)
         if head == "resources":
-            if attr is None or attr not in ("cpus", "mem_mb", "time_s", "gpus", "mem", "time") and not attr:
-                self.error("use {resources.NAME}", span)
+            if attr is None:
+                self.error("use {resources.NAME}, e.g. {resources.cpus}", span)
+                return None
+            if attr not in resource_names:
+                self.error(
+                    f"rule {rule} has no resource '{attr}'{_suggest(attr, resource_names)} "
+                    f"(it has {', '.join(sorted(resource_names))})",
+                    span,
+                )
                 return None
             return ir.Ref("resources", attr, None, idx, raw, offset, length)
         if head == "wildcards":
@@ -767,11 +804,20 @@ class _Analyzer:
                 return ir.Ref("field", head, attr, None, raw, offset, length)
             return ir.Ref("wildcard", head, None, None, raw, offset, length)
         if head in self.dimensions:
-            self.error(f"wildcard {{{head}}} in shell is not defined by any output of rule {rule}", span)
+            self.error(
+                f"wildcard {{{head}}} in shell is not defined by any output of rule {rule}"
+                + (f" (its outputs define {_wcs(sorted(bound))})" if bound else " (it has no output wildcards)"),
+                span,
+            )
             return None
+        if attr is not None and head not in SHELL_OBJECTS:
+            self.error(f"unknown dimension '{head}' in {{{head}.{attr}}}{_suggest(head, self.dimensions)}", span)
+            return None
+        defined = f"its outputs define {_wcs(sorted(bound))}" if bound else "it has no output wildcards"
         self.error(
             f"unknown name {{{head}}} in shell command{_suggest(head, list(SHELL_OBJECTS) + sorted(bound))}: "
-            "expected input, output, log, params, resources or an output wildcard",
+            f"not a wildcard of rule {rule} ({defined}), nor input, output, log, params, resources, "
+            "threads, rule or jobid",
             span,
         )
         return None
@@ -783,33 +829,25 @@ class _Analyzer:
         for rule in wf.rules:
             for spec in rule.outputs + rule.logs:
                 entries.append((spec.pattern.prefix(), spec.pattern.suffix(), rule, spec))
-        entries.sort(key=lambda e: e[0])
-        prefixes = [e[0] for e in entries]
-        import bisect
-
         choices = {name: dim.values for name, dim in self.dimensions.items()}
         reported: set[tuple[str, str]] = set()
-        for i, (pre, suf, rule, spec) in enumerate(entries):
-            # Candidates: entries whose prefix starts with ours (a contiguous range after i).
-            hi = bisect.bisect_left(prefixes, pre + "\U0010ffff", lo=i)
-            for j in range(i + 1, hi):
-                pre2, suf2, rule2, spec2 = entries[j]
-                if rule2 is rule or (rule.name, rule2.name) in reported or (rule2.name, rule.name) in reported:
-                    continue
-                if not (suf.endswith(suf2) or suf2.endswith(suf)):
-                    continue
-                if rule.priority != rule2.priority or (rule.name, rule2.name) in wf.precedence or (rule2.name, rule.name) in wf.precedence:
-                    continue
-                witness = self.witness(spec, rule, spec2, rule2, choices)
-                if witness is not None:
-                    reported.add((rule.name, rule2.name))
-                    first, second = sorted([(spec, rule), (spec2, rule2)], key=lambda x: (x[1].span.file, x[1].span.line))
-                    self.error(
-                        f"rules '{first[1].name}' and '{second[1].name}' can both make {witness!r} "
-                        f"({first[0].pattern.text!r} at {first[0].span.location()}, {second[0].pattern.text!r} here)",
-                        second[0].span,
-                        hint=f"settle it with  ruleorder: {first[1].name} > {second[1].name}  (or the other way), or a priority",
-                    )
+        for i, j in sorted(_candidate_pairs([(e[0], e[1]) for e in entries])):
+            pre, suf, rule, spec = entries[i]
+            pre2, suf2, rule2, spec2 = entries[j]
+            if rule2 is rule or (rule.name, rule2.name) in reported or (rule2.name, rule.name) in reported:
+                continue
+            if rule.priority != rule2.priority or (rule.name, rule2.name) in wf.precedence or (rule2.name, rule.name) in wf.precedence:
+                continue
+            witness = self.witness(spec, rule, spec2, rule2, choices)
+            if witness is not None:
+                reported.add((rule.name, rule2.name))
+                first, second = sorted([(spec, rule), (spec2, rule2)], key=lambda x: (x[1].span.file, x[1].span.line))
+                self.error(
+                    f"rules '{first[1].name}' and '{second[1].name}' can both make {witness!r} "
+                    f"({first[0].pattern.text!r} at {first[0].span.location()}, {second[0].pattern.text!r} here)",
+                    second[0].span,
+                    hint=f"settle it with  ruleorder: {first[1].name} > {second[1].name}  (or the other way), or a priority",
+                )
 
     def witness(self, a: ir.PathSpec, ra: ir.Rule, b: ir.PathSpec, rb: ir.Rule, choices) -> str | None:
         xa = re.compile(pat.regex_for(a.pattern, dict(ra.wildcard_regex)), re.DOTALL)
@@ -825,6 +863,64 @@ _UNITS = re.compile(r"(?:\d+[smhd])+")
 _UNIT = re.compile(r"(\d+)([smhd])")
 _TIME_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _REF = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?:\.([A-Za-z_][A-Za-z0-9_]*))?(?:\[(\d+)\])?(?::([A-Za-z]+))?")
+
+
+def _dedent(value: str) -> tuple[str, list[int] | None]:
+    """A shell block as run (dedented, first and last blank lines dropped), and for each of its
+    characters the index of that character in ``value`` (None if the two cannot be aligned)."""
+    text = textwrap.dedent(value)
+    final = text.strip("\n")
+    vlines, tlines = value.split("\n"), text.split("\n")
+    if len(vlines) != len(tlines):  # pragma: no cover - dedent keeps the lines
+        return final, None
+    offsets: list[int] = []
+    at = 0
+    for vl, tl in zip(vlines, tlines):
+        if not vl.endswith(tl):  # pragma: no cover - dedent only removes leading blanks
+            return final, None
+        offsets.extend(range(at + len(vl) - len(tl), at + len(vl) + 1))  # the line and its newline
+        at += len(vl) + 1
+    lead = len(text) - len(text.lstrip("\n"))
+    return final, offsets[lead : lead + len(final)]
+
+
+def _candidate_pairs(keys: list[tuple[str, str]]) -> set[tuple[int, int]]:
+    """Pairs ``(i, j)``, ``i < j``, of (literal prefix, literal suffix) keys that could name
+    one path: one prefix starts the other and one suffix ends the other.
+
+    Not quadratic in practice: keys are grouped by prefix, each group indexed by suffix (a
+    sorted list of reversed suffixes, and a dict), so a thousand outputs all under "bld/"
+    cost a thousand lookups, not half a million comparisons.
+    """
+    import bisect
+
+    groups: dict[str, list[int]] = {}
+    for i, (pre, _) in enumerate(keys):
+        groups.setdefault(pre, []).append(i)
+    prefixes = sorted(groups)
+    index: dict[str, tuple[list[str], list[int], dict[str, list[int]]]] = {}
+    for pre, members in groups.items():
+        by_rev = sorted((keys[i][1][::-1], i) for i in members)
+        exact: dict[str, list[int]] = {}
+        for i in members:
+            exact.setdefault(keys[i][1], []).append(i)
+        index[pre] = ([r for r, _ in by_rev], [i for _, i in by_rev], exact)
+    pairs: set[tuple[int, int]] = set()
+    for i, (pre, suf) in enumerate(keys):
+        rev = suf[::-1]
+        lo = bisect.bisect_left(prefixes, pre)
+        hi = bisect.bisect_left(prefixes, pre + "\U0010ffff", lo=lo)
+        for other in prefixes[lo:hi]:  # the groups whose prefix starts with ours
+            revs, ids, exact = index[other]
+            a = bisect.bisect_left(revs, rev)
+            b = bisect.bisect_left(revs, rev + "\U0010ffff", lo=a)
+            found = ids[a:b]  # suffixes that end with ours (ours included)
+            for k in range(1, len(suf) + 1):  # suffixes that ours ends with
+                found.extend(exact.get(suf[k:], ()))
+            for j in found:
+                if j != i:
+                    pairs.add((i, j) if i < j else (j, i))
+    return pairs
 
 
 def _wcs(names) -> str:

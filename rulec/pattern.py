@@ -12,8 +12,9 @@ A pattern is literal text with *slots*:
 from __future__ import annotations
 
 import re
+import warnings
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Iterable, Mapping
 
 FREE = r"[^/]+"
@@ -44,24 +45,30 @@ class Pattern:
     text: str
     parts: tuple  # str | Slot
     wildcards: tuple[str, ...]  # distinct wildcard names, in order of first appearance
+    # Derived once (the job graph asks for them per candidate path): not part of the value.
+    slots: tuple[Slot, ...] = field(init=False, repr=False, compare=False)
+    constant: bool = field(init=False, repr=False, compare=False)
+    _prefix: str = field(init=False, repr=False, compare=False)
+    _suffix: str = field(init=False, repr=False, compare=False)
 
-    @property
-    def slots(self) -> tuple[Slot, ...]:
-        return tuple(p for p in self.parts if isinstance(p, Slot))
-
-    @property
-    def constant(self) -> bool:
-        return not any(isinstance(p, Slot) for p in self.parts)
+    def __post_init__(self) -> None:
+        parts = self.parts
+        slots = tuple(p for p in parts if isinstance(p, Slot))
+        first = parts[0] if parts and isinstance(parts[0], str) else ""
+        last = parts[-1] if parts and isinstance(parts[-1], str) else ""
+        setattr_ = object.__setattr__
+        setattr_(self, "slots", slots)
+        setattr_(self, "constant", not slots)
+        setattr_(self, "_prefix", first)
+        setattr_(self, "_suffix", first if not slots else last)
 
     def prefix(self) -> str:
         """The literal text before the first slot."""
-        return self.parts[0] if self.parts and isinstance(self.parts[0], str) else ""
+        return self._prefix
 
     def suffix(self) -> str:
         """The literal text after the last slot (the whole text if there is no slot)."""
-        if self.constant:
-            return self.parts[0] if self.parts else ""
-        return self.parts[-1] if self.parts and isinstance(self.parts[-1], str) else ""
+        return self._suffix
 
     def __str__(self) -> str:
         return self.text
@@ -137,7 +144,9 @@ def _slot(body: str, offset: int, length: int) -> Slot:
         if not regex:
             raise PatternError(f"empty regex in {{{body}}}", offset, length)
         try:
-            re.compile(regex)
+            with warnings.catch_warnings():  # "possible nested set" and the like: not ours to say
+                warnings.simplefilter("ignore")
+                re.compile(regex)
         except re.error as exc:
             raise PatternError(f"bad regex in {{{body}}}: {exc}", offset, length) from None
         return Slot(name, None, regex, offset, length)
@@ -333,7 +342,12 @@ def overlap(a: Pattern, b: Pattern, choices: Mapping[str, tuple[str, ...] | None
         state, ch = parent[state]
         chars.append(ch)
     witness = "".join(reversed(chars))
-    for filler in fillers:  # constrained wildcards may need other characters
+    # Constrained or repeated wildcards may need other characters: try the usual ones, then
+    # every character the two patterns (and their dimension values) are written with.
+    seen = set(fillers)
+    extra = sorted({ch for p in (a, b) for part in p.parts if isinstance(part, str) for ch in part} - seen - {"/"})
+    extra += sorted({ch for p in (a, b) for w in p.wildcards for v in (choices.get(w) or ()) for ch in v} - seen - set(extra) - {"/"})
+    for filler in list(fillers) + extra:
         candidate = witness.replace("\0", filler)
         if verify(candidate):
             return candidate

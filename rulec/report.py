@@ -211,3 +211,102 @@ def run_failures(failures, done: int, not_run: int, workdir: str, stream: IO[str
                 out.append(f"    | {line}")
     stream.write("\n".join(out) + "\n")
     stream.flush()
+
+
+# ---- cluster runs
+# What `rulec emit` and `rulec run --executor slurm` show. Plain data in, text out.
+
+def bundle_written(path: str, backend: str, rows, n_tasks: int, calls: int, call_name: str,
+                   hint: str, stream: IO[str] | None = None) -> None:
+    """rows: (array name, number of tasks, dependency text) per array."""
+    stream = stream or sys.stdout
+    rows = list(rows)
+    out = [f"wrote {path}/ ({backend}): {len(rows)} array(s), {n_tasks} task(s), {calls} {call_name} call(s)"]
+    width = max((len(r[0]) for r in rows), default=0)
+    for name, size, deps in rows:
+        out.append(f"  {name:<{width}}  {size:>7} task(s)" + (f"  after {deps}" if deps else ""))
+    out.append(hint)
+    stream.write("\n".join(out) + "\n")
+    stream.flush()
+
+
+class ClusterProgress:
+    """Events of a cluster run: a live summary line on a terminal, else one plain line per
+    event (``[3/20] done <job id>``, ``FAILED <job id> (state, exit code, log)``)."""
+
+    def __init__(self, total: int, quiet: bool = False, live: bool | None = None, stream=None):
+        import time
+
+        self.total = total
+        self.quiet = quiet
+        self.stream = stream or sys.stdout
+        self.done = self.failed = self.skipped = 0
+        self.running: set[str] = set()
+        self.started = time.monotonic()
+        self.live = (self.stream.isatty() if live is None else live) and not quiet
+        self._live = None
+        if self.live:
+            from rich.live import Live
+
+            self._live = Live(self._render(), console=console(), refresh_per_second=4, transient=False)
+            self._live.start()
+
+    def _line(self, text: str, err: bool = False, style: str = "") -> None:
+        if self._live is not None:
+            self._live.console.print(f"[{style}]{_esc(text)}[/]" if style else _esc(text))
+            self._live.update(self._render())
+        elif err:
+            sys.stderr.write(text + "\n")
+            sys.stderr.flush()
+        elif not self.quiet:
+            self.stream.write(text + "\n")
+            self.stream.flush()
+
+    def note(self, text: str) -> None:
+        if not self.quiet:
+            self._line(text)
+
+    def start(self, job_id: str) -> None:
+        self.running.add(job_id)
+        if self._live is not None:
+            self._live.update(self._render())
+
+    def success(self, job_id: str) -> None:
+        self.running.discard(job_id)
+        self.done += 1
+        if self._live is not None:
+            self._live.update(self._render())
+        elif not self.quiet:
+            self._line(f"[{self.done + self.failed:>{len(str(self.total))}}/{self.total}] done {job_id}")
+
+    def failure(self, job_id: str, detail: str) -> None:
+        self.running.discard(job_id)
+        self.failed += 1
+        self._line(f"FAILED {job_id} ({detail})", err=True, style="bold red")
+
+    def skip(self, job_id: str, why: str) -> None:
+        self.running.discard(job_id)
+        self.skipped += 1
+        if not self.quiet and self._live is None:
+            self._line(f"skipped {job_id}: {why}")
+        elif self._live is not None:
+            self._live.update(self._render())
+
+    def close(self) -> None:
+        if self._live is not None:
+            self._live.update(self._render())
+            self._live.stop()
+            self._live = None
+        self.stream.flush()
+
+    def _render(self):
+        import time
+
+        from rich.text import Text
+
+        secs = int(time.monotonic() - self.started)
+        waiting = self.total - self.done - self.failed - self.skipped - len(self.running)
+        return Text.from_markup(
+            f"[green]done {self.done}[/]  [cyan]running {len(self.running)}[/]  [red]failed {self.failed}[/]  "
+            f"skipped {self.skipped}  queued {max(waiting, 0)}  of {self.total}  elapsed {secs // 60}:{secs % 60:02d}"
+        )

@@ -31,7 +31,12 @@ class CommandRenderer:
     def __init__(self, workflow: ir.Workflow, rule: ir.Rule, input_slices):
         self.rule = rule
         self.template = rule.shell
-        self.input_slices = {name: (a, b) for name, a, b in input_slices if name}
+        # A named list (input: extra=["a", "b"]) is several entries with one name: one slice.
+        self.input_slices: dict[str, tuple[int, int]] = {}
+        for name, a, b in input_slices:
+            if name:
+                lo, hi = self.input_slices.get(name, (a, b))
+                self.input_slices[name] = (min(lo, a), max(hi, b))
         self.out_index = {}
         for i, spec in enumerate(rule.outputs):
             if spec.name:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -26,18 +27,34 @@ class Span:
 
 
 @lru_cache(maxsize=64)
-def _lines(file: str) -> tuple[str, ...]:
+def _read_lines(path: str, stamp: tuple[int, int]) -> tuple[str, ...]:
     try:
-        with open(file, encoding="utf-8", errors="replace") as fh:
-            return tuple(fh.read().splitlines())
+        with open(path, encoding="utf-8-sig", errors="replace") as fh:
+            return _split(fh.read())
     except OSError:
         return ()
 
 
+def _lines(file: str) -> tuple[str, ...]:
+    # Keyed by absolute path and (mtime, size): a relative name such as "Rulefile" means
+    # another file after a chdir, and a file may change between two errors.
+    path = os.path.abspath(file)
+    try:
+        st = os.stat(path)
+    except OSError:
+        return ()
+    return _read_lines(path, (st.st_mtime_ns, st.st_size))
+
+
 def register_text(file: str, text: str) -> None:
     """Make ``text`` the source shown for ``file`` (for text that was never on disk)."""
-    _lines.cache_clear()
-    _registered[file] = tuple(text.splitlines())
+    _read_lines.cache_clear()
+    _registered[file] = _split(text)
+
+
+def _split(text: str) -> tuple[str, ...]:
+    # Lines as the parser counts them: only "\n" ends a line (not form feeds, U+2028...).
+    return tuple(text.replace("\r\n", "\n").split("\n"))
 
 
 _registered: dict[str, tuple[str, ...]] = {}

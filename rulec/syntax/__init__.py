@@ -22,7 +22,11 @@ def parse_file(path: str) -> d.Module:
     except (OSError, UnicodeDecodeError) as exc:
         raise SyntaxError_(f"cannot read {path}: {exc}") from None
     from . import cache
+    from ..source import register_text
 
+    # Errors found later (by the analyzer) show lines of this text, even if the file
+    # changes or another file of the same relative name is read after a chdir.
+    register_text(path, text)
     module = cache.get(path, text)
     if module is None:
         from .parser import parse as _parse

@@ -162,7 +162,15 @@ _HUMAN = {
     "RPAR": "')'",
     "MORETHAN": "'>'",
     "$END": "end of file",
+    "_DIMENSION": "'dimension'",
+    "_RULE": "'rule'",
+    "_LABEL": "'label'",
+    "_RULEORDER": "'ruleorder'",
+    "_INCLUDE": "'include'",
 }
+
+
+_KEYWORDS = ("_DIMENSION", "_RULE", "_LABEL", "_RULEORDER", "_INCLUDE")
 
 
 def _describe_expected(expected) -> str:
@@ -241,6 +249,13 @@ def _syntax_error(exc: UnexpectedInput | _BadDedent, file: str, text: str) -> Sy
         message = f"unexpected {what}"
         if expected:
             message += f"; expected {expected}"
+        keywords = [_HUMAN[t].strip("'") for t in accepts if t in _KEYWORDS]
+        if tok.type == "NAME" and keywords:
+            import difflib
+
+            close = difflib.get_close_matches(str(tok), keywords, n=1)
+            if close:
+                message += f" (did you mean '{close[0]}'?)"
         if col == 1 and tok.type not in ("_NL", "_DEDENT", "$END", "_INDENT") and accepts & {"RSQB", "RPAR"}:
             message += " (is a '[' or '(' above left open?)"
         span = Span(file, line, col, line, col + length)
@@ -248,7 +263,13 @@ def _syntax_error(exc: UnexpectedInput | _BadDedent, file: str, text: str) -> Sy
     if isinstance(exc, UnexpectedCharacters):
         ch = text.split("\n")[line - 1][col - 1 : col] if line - 1 < len(text.split("\n")) else ""
         if ch in ('"', "'"):
-            message = "unterminated string"
+            row = text.split("\n")[line - 1]
+            if row[col - 1 :].startswith(ch * 3) or row[max(col - 3, 0) : col - 1] == ch * 2:
+                if not row[col - 1 :].startswith(ch * 3):
+                    col -= 2  # the lexer took the first two quotes for an empty string
+                message = f"unterminated string: no closing {ch * 3}"
+            else:
+                message = f"unterminated string: a {ch}string{ch} ends on its own line (use {ch * 3}...{ch * 3} for several lines)"
         else:
             message = f"unexpected character {ch!r}"
         expected = _describe_expected(exc.allowed or ())

@@ -1,0 +1,212 @@
+#!/usr/bin/env python3
+"""SLURM submission benchmark: a D datasets × M models workflow of ``echo`` jobs, emitted and
+run on the local SLURM cluster (scripts/local-slurm.sh).
+
+    prepare[d]     -> data/{d}.txt            D jobs
+    fit[d,m]       data/{d}.txt -> fit/{d}_{m}.txt   D*M jobs
+    summarize[m]   fit/*_{m}.txt -> out/{m}.txt      M jobs
+
+Measures, for D=1000, M=10 (11,010 jobs) by default:
+
+- emit: in-process phases (plan, bundle build, bundle write) and the wall time of
+  ``rulec emit --slurm`` as a subprocess;
+- run: ``rulec run --executor slurm`` as a subprocess: the time until every array is
+  submitted (rulec's own time: start-up, plan, bundle, limit checks, sbatch calls), the
+  end-to-end time until every job is done and recorded, and the number of sbatch calls,
+  checked against the bound rules × ⌈tasks / MaxArraySize⌉.
+
+The default local cluster (MaxArraySize=1001, MaxJobCount=10000) cannot hold 11k finished
+tasks (they stay in slurmctld's memory for MinJobAge=600 s), so by default the script
+restarts it with LOCAL_SLURM_MAX_ARRAY_SIZE=10001 (MaxJobCount=20002) and
+LOCAL_SLURM_CPUS=8, and restores the default cluster at the end (``--keep-cluster`` not to).
+``--max-array-size N`` caps arrays below the cluster's limit (through a profile), to measure
+the split case: with 1001, fit's 10,000 tasks become 10 arrays.
+
+    python benchmarks/slurm_submit.py                          # 1000 × 10, arrays up to 10001
+    python benchmarks/slurm_submit.py --max-array-size 1001    # the same split as a default cluster
+    python benchmarks/slurm_submit.py --datasets 100 --no-cluster-restart --emit-only
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SCRIPT = REPO / "scripts" / "local-slurm.sh"
+RULEC = [sys.executable, "-m", "rulec"]
+
+
+def rulefile(datasets: int, models: int) -> str:
+    ds = ", ".join(f'"d{i:04d}"' for i in range(datasets))
+    ms = ", ".join(f'"m{j:02d}"' for j in range(models))
+    return f'''\
+dimension dataset = [{ds}]
+dimension model = [{ms}]
+
+rule all:
+    input: expand("out/{{model}}.txt")
+
+rule prepare:
+    output: "data/{{dataset}}.txt"
+    shell: "echo {{dataset}} > {{output}}"
+
+rule fit:
+    input: "data/{{dataset}}.txt"
+    output: "fit/{{dataset}}_{{model}}.txt"
+    shell: "echo {{dataset}} {{model}} > {{output}}"
+
+rule summarize:
+    input: expand("fit/{{dataset}}_{{model}}.txt")
+    output: "out/{{model}}.txt"
+    shell: "cat {{input}} > {{output}}"
+'''
+
+
+def cluster(action: str, env_extra: dict[str, str]) -> str | None:
+    env = {**os.environ, **env_extra}
+    res = subprocess.run(["bash", str(SCRIPT), action], env=env, capture_output=True, text=True, timeout=900)
+    if res.returncode != 0:
+        sys.exit(f"local-slurm.sh {action} failed:\n{res.stderr}")
+    last = res.stdout.strip().splitlines()[-1] if res.stdout.strip() else ""
+    return last.split("=", 1)[1] if last.startswith("export SLURM_CONF=") else None
+
+
+def max_array_size() -> int:
+    out = subprocess.run(["scontrol", "show", "config"], capture_output=True, text=True, check=True).stdout
+    for line in out.splitlines():
+        if line.startswith("MaxArraySize"):
+            return int(line.split("=")[1])
+    return 1001
+
+
+def write_project(workdir: Path, datasets: int, models: int, cap: int | None) -> None:
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True)
+    (workdir / "Rulefile").write_text(rulefile(datasets, models))
+    if cap:
+        (workdir / "cluster.toml").write_text(f"[slurm]\nmax_array_size = {cap}\n")
+
+
+def emit_phases(workdir: Path, size: int, profile: str | None) -> dict:
+    """plan, build and write timed in-process (what ``rulec emit`` does)."""
+    sys.path.insert(0, str(REPO))
+    from rulec import api
+    from rulec import profile as prof
+    from rulec.backends import bundle
+
+    t0 = time.perf_counter()
+    planned = api.plan(api.Target(str(workdir / "Rulefile")))
+    t1 = time.perf_counter()
+    b = bundle.build(planned.graph, planned.plan.run, "slurm", prof.load(profile), str(workdir / "bundle-inproc"), size)
+    t2 = time.perf_counter()
+    bundle.write(b)
+    t3 = time.perf_counter()
+    return {
+        "jobs": len(planned.plan.run),
+        "arrays": len(b.layout.arrays),
+        "plan_s": round(t1 - t0, 3),
+        "build_s": round(t2 - t1, 3),
+        "write_s": round(t3 - t2, 3),
+        "total_s": round(t3 - t0, 3),
+        "files": len(b.files),
+    }
+
+
+def bound(tasks_per_rule: dict[str, int], size: int) -> int:
+    return sum(math.ceil(n / size) for n in tasks_per_rule.values())
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--datasets", type=int, default=1000)
+    ap.add_argument("--models", type=int, default=10)
+    ap.add_argument("--workdir", default=str(REPO / "benchmarks" / "work" / "slurm"))
+    ap.add_argument("--poll", type=float, default=1.0)
+    ap.add_argument("--max-array-size", type=int, default=None, help="cap arrays below the cluster's MaxArraySize (profile)")
+    ap.add_argument("--cluster-cpus", default="8")
+    ap.add_argument("--cluster-max-array", default="10001")
+    ap.add_argument("--no-cluster-restart", action="store_true", help="use the running cluster as it is")
+    ap.add_argument("--keep-cluster", action="store_true", help="do not restore the default cluster at the end")
+    ap.add_argument("--emit-only", action="store_true")
+    ap.add_argument("--json", help="write the results here too")
+    args = ap.parse_args()
+
+    restarted = False
+    if not args.no_cluster_restart and not args.emit_only:
+        conf = cluster("start", {"LOCAL_SLURM_CPUS": args.cluster_cpus, "LOCAL_SLURM_MAX_ARRAY_SIZE": args.cluster_max_array})
+        restarted = True
+    else:
+        conf = os.environ.get("SLURM_CONF") or cluster("start", {})
+    os.environ["SLURM_CONF"] = conf
+    results: dict = {"datasets": args.datasets, "models": args.models}
+    try:
+        cluster_size = max_array_size()
+        size = min(cluster_size, args.max_array_size or cluster_size)
+        results["cluster_max_array_size"] = cluster_size
+        results["max_array_size"] = size
+        workdir = Path(args.workdir)
+        write_project(workdir, args.datasets, args.models, args.max_array_size)
+        profile = str(workdir / "cluster.toml") if args.max_array_size else None
+        tasks = {"prepare": args.datasets, "fit": args.datasets * args.models, "summarize": args.models}
+        results["jobs"] = sum(tasks.values())
+        results["sbatch_bound"] = bound(tasks, size)
+
+        results["emit_inprocess"] = emit_phases(workdir, size, profile)
+        shutil.rmtree(workdir / "bundle-inproc")
+        env = {**os.environ, "RULEC_MAX_ARRAY_SIZE": str(size), "PYTHONPATH": str(REPO)}
+        t0 = time.perf_counter()
+        cmd = RULEC + ["emit", "--slurm", "-o", "bundle"] + (["--profile", profile] if profile else [])
+        subprocess.run(cmd, cwd=workdir, env=env, check=True, capture_output=True)
+        results["emit_cli_s"] = round(time.perf_counter() - t0, 3)
+        shutil.rmtree(workdir / "bundle")
+
+        if not args.emit_only:
+            t0 = time.perf_counter()
+            proc = subprocess.Popen(RULEC + ["run", "--executor", "slurm", "--poll", str(args.poll)] + (["--profile", profile] if profile else []),
+                                    cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            submitted = None
+            done = 0
+            for line in proc.stdout:
+                if submitted is None and line.startswith("submitted "):
+                    submitted = time.perf_counter() - t0
+                    results["submitted_line"] = line.strip()[:200]
+                elif " done " in line:
+                    done += 1
+            err = proc.stderr.read()
+            rc = proc.wait()
+            total = time.perf_counter() - t0
+            if rc != 0:
+                print(err, file=sys.stderr)
+                raise SystemExit(f"rulec run exited {rc}")
+            bundle_dir = workdir / ".rulec" / "slurm" / "1"
+            calls = len((bundle_dir / "jobids").read_text().splitlines())
+            results["run"] = {
+                "submit_s": round(submitted or 0, 3),
+                "end_to_end_s": round(total, 3),
+                "sbatch_calls": calls,
+                "jobs_done": done,
+                "jobs_per_s": round(done / total, 1),
+            }
+            assert calls <= results["sbatch_bound"], (calls, results["sbatch_bound"])
+            dry = subprocess.run(RULEC + ["dryrun", "-q"], cwd=workdir, env=env, capture_output=True, text=True)
+            results["rerun_nothing_to_do"] = "Nothing to do" in dry.stdout
+    finally:
+        if restarted and not args.keep_cluster:
+            cluster("start", {})
+    print(json.dumps(results, indent=1))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

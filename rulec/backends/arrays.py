@@ -1,0 +1,232 @@
+"""Jobs -> job arrays with dependencies between arrays. Pure; shared by every backend.
+
+- The jobs of one rule share their resources and scheduler settings, so they become one
+  array (split into chunks of at most ``max_size`` tasks: SLURM's MaxArraySize).
+- A rule whose jobs depend on jobs of the same rule (directly or through other rules: a
+  cycle in the rule graph) is split by depth, so the array graph stays acyclic.
+- Task order: dependency order, except that when every job of array B needs exactly one job
+  of an array A of the same size, and no two the same one, B's tasks are put in the order of
+  A's: then task i of B needs exactly task i of A and B depends on A element-wise
+  (``aftercorr`` / LSF ``done(A[*])``) instead of waiting for all of A (``afterok``).
+- Only jobs in the bundle (the Plan's ``run`` list) appear; a dependency on a job that need
+  not run is no dependency.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+from .. import ir
+from ..dag import JobGraph
+from .settings import Settings
+
+AFTERCORR = "aftercorr"  # task i waits for task i of the other array
+AFTEROK = "afterok"  # every task waits for all of the other array
+
+
+@dataclass(frozen=True)
+class Dep:
+    kind: str  # AFTERCORR | AFTEROK
+    array: int  # index of the upstream array
+
+
+@dataclass
+class Array:
+    index: int
+    name: str  # file-name stem: the rule's name, or <rule>-<k> when the rule has several arrays
+    rule: ir.Rule
+    jobs: list[int]  # task i runs jobs[i]
+    settings: Settings
+    deps: list[Dep] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.jobs)
+
+
+@dataclass
+class Layout:
+    arrays: list[Array]
+    where: dict[int, tuple[int, int]]  # job -> (array index, task index)
+
+    @property
+    def n_tasks(self) -> int:
+        return sum(len(a) for a in self.arrays)
+
+    def upstream_names(self, array: Array, kind: str) -> list[str]:
+        return [self.arrays[d.array].name for d in array.deps if d.kind == kind]
+
+
+def layout(
+    graph: JobGraph,
+    run: Sequence[int],
+    settings_of: Callable[[ir.Rule], Settings],
+    max_size: int = 1001,
+) -> Layout:
+    """Group the jobs in ``run`` (dependencies first) into arrays of at most ``max_size``."""
+    if max_size < 1:
+        raise ValueError("max_size must be at least 1")
+    rules = graph.workflow.rules
+    in_bundle = set(run)
+    deps_in: dict[int, tuple[int, ...]] = {
+        j: tuple(d for d in graph.deps[j] if d in in_bundle) for j in run
+    }
+
+    # Rules in a cycle of the rule graph (a self-loop counts) are split by depth.
+    edges: dict[int, set[int]] = {}
+    for j in run:
+        r = graph.rule[j]
+        edges.setdefault(r, set())
+        for d in deps_in[j]:
+            edges.setdefault(graph.rule[d], set()).add(r)
+    cyclic = _cyclic_nodes(edges)
+    depth: dict[int, int] = {}
+    if cyclic:
+        for j in run:
+            depth[j] = 1 + max((depth[d] for d in deps_in[j]), default=-1)
+
+    groups: dict[tuple[int, int], list[int]] = {}
+    for j in run:
+        r = graph.rule[j]
+        key = (r, depth[j] if r in cyclic else -1)
+        groups.setdefault(key, []).append(j)
+    group_of = {j: key for key, jobs in groups.items() for j in jobs}
+
+    # Topological order of the groups, ties by (rule position in the Rulefile, depth).
+    up: dict[tuple, set[tuple]] = {k: set() for k in groups}
+    down: dict[tuple, set[tuple]] = {k: set() for k in groups}
+    for j in run:
+        for d in deps_in[j]:
+            a, b = group_of[d], group_of[j]
+            if a != b:
+                up[b].add(a)
+                down[a].add(b)
+    indegree = {k: len(v) for k, v in up.items()}
+    heap = [k for k, n in indegree.items() if n == 0]
+    heapq.heapify(heap)
+    order: list[tuple[int, int]] = []
+    while heap:
+        k = heapq.heappop(heap)
+        order.append(k)
+        for nxt in down[k]:
+            indegree[nxt] -= 1
+            if indegree[nxt] == 0:
+                heapq.heappush(heap, nxt)
+    if len(order) != len(groups):  # cannot happen: groups split by depth break every cycle
+        raise AssertionError("cycle among job arrays")
+
+    # Align each group with an upstream group when the jobs correspond one to one.
+    position = {k: i for i, k in enumerate(order)}
+    for key in order:
+        jobs = groups[key]
+        for a_key in sorted(up[key], key=position.__getitem__):
+            a_jobs = groups[a_key]
+            if len(a_jobs) != len(jobs):
+                continue
+            a_set = set(a_jobs)
+            partner: dict[int, int] = {}
+            for j in jobs:
+                mine = [d for d in deps_in[j] if d in a_set]
+                if len(mine) != 1:
+                    break
+                partner[j] = mine[0]
+            else:
+                if len(set(partner.values())) == len(jobs):
+                    index = {job: i for i, job in enumerate(a_jobs)}
+                    jobs.sort(key=lambda j: index[partner[j]])
+                    break
+
+    # Chunks, names, settings.
+    arrays: list[Array] = []
+    where: dict[int, tuple[int, int]] = {}
+    per_rule: dict[int, int] = {}
+    chunked: list[tuple[tuple[int, int], list[int]]] = []
+    for key in order:
+        jobs = groups[key]
+        for start in range(0, len(jobs), max_size):
+            chunked.append((key, jobs[start : start + max_size]))
+            per_rule[key[0]] = per_rule.get(key[0], 0) + 1
+    counter: dict[int, int] = {}
+    settings_cache: dict[int, Settings] = {}
+    for key, jobs in chunked:
+        r = key[0]
+        rule = rules[r]
+        if per_rule[r] > 1:
+            counter[r] = counter.get(r, 0) + 1
+            name = f"{rule.name}-{counter[r]}"
+        else:
+            name = rule.name
+        if r not in settings_cache:
+            settings_cache[r] = settings_of(rule)
+        array = Array(len(arrays), name, rule, jobs, settings_cache[r])
+        for t, j in enumerate(jobs):
+            where[j] = (array.index, t)
+        arrays.append(array)
+
+    # Dependencies between arrays.
+    for array in arrays:
+        tasks_in: dict[int, list[list[int]]] = {}
+        for t, j in enumerate(array.jobs):
+            for d in deps_in[j]:
+                ua, ut = where[d]
+                if ua == array.index:  # pragma: no cover - excluded by construction
+                    raise AssertionError("a task depends on a task of its own array")
+                per_task = tasks_in.get(ua)
+                if per_task is None:
+                    per_task = tasks_in[ua] = [[] for _ in array.jobs]
+                per_task[t].append(ut)
+        for ua in sorted(tasks_in):
+            per_task = tasks_in[ua]
+            corr = len(arrays[ua]) == len(array) and all(ts == [t] for t, ts in enumerate(per_task))
+            array.deps.append(Dep(AFTERCORR if corr else AFTEROK, ua))
+    return Layout(arrays, where)
+
+
+def _cyclic_nodes(edges: dict[int, set[int]]) -> set[int]:
+    """Nodes on a cycle (self-loops included): Tarjan's strongly connected components."""
+    index: dict[int, int] = {}
+    low: dict[int, int] = {}
+    on_stack: set[int] = set()
+    stack: list[int] = []
+    out: set[int] = set()
+    counter = 0
+    for root in sorted(edges):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(edges.get(root, ()))))]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, it = work[-1]
+            advanced = False
+            for nxt in it:
+                if nxt not in index:
+                    index[nxt] = low[nxt] = counter
+                    counter += 1
+                    stack.append(nxt)
+                    on_stack.add(nxt)
+                    work.append((nxt, iter(sorted(edges.get(nxt, ())))))
+                    advanced = True
+                    break
+                if nxt in on_stack:
+                    low[node] = min(low[node], index[nxt])
+            if advanced:
+                continue
+            work.pop()
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    x = stack.pop()
+                    on_stack.discard(x)
+                    component.append(x)
+                    if x == node:
+                        break
+                if len(component) > 1 or node in edges.get(node, ()):
+                    out.update(component)
+    return out

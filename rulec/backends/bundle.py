@@ -1,0 +1,267 @@
+"""A submission bundle: the files that run a Plan on a cluster with no rulec process alive.
+
+Shape (the same for every backend)::
+
+    <bundle>/
+      submit.sh              submits everything in dependency order (or, for jbsub, runs it)
+      <array>.sbatch         one script per job array (.lsf for LSF, .job.sh for jbsub)
+      <array>.tasks          the task table: line i+1 = task i's job id, log, fully expanded
+                             command, number of declared outputs, outputs and logs, each one
+                             shell word, so a task is exactly one line (multi-line commands
+                             as $'...\n...')
+      manifest.json          job id -> array, task, outputs, log; arrays and dependencies
+      written when it runs:  jobs/<array>/<i>.sh (the command the task ran, as a script),
+                             logs/ (scheduler output per task), status/<job id>.rc (exit
+                             status markers), jobids (the scheduler's ids of the arrays)
+
+Building is pure (``build`` returns the files as text); ``write`` puts them on disk.
+Deterministic: the same plan gives byte-identical files (no timestamps, stable order).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from dataclasses import dataclass, field
+
+from .. import shell
+from ..dag import JobGraph
+from ..errors import BackendError
+from ..exec.record import default_log
+from ..profile import Profile
+from . import arrays as arr
+from . import settings as st
+
+FORMAT = 1
+MANIFEST = "manifest.json"
+EXTENSIONS = {"slurm": ".sbatch", "lsf": ".lsf", "jbsub": ".job.sh"}
+UNLIMITED = 1 << 62
+
+
+@dataclass
+class Bundle:
+    backend: str
+    dir: str  # absolute
+    workdir: str
+    graph: JobGraph
+    layout: arr.Layout
+    files: dict[str, str]  # relative path -> text, in writing order
+    logs: dict[int, str]  # job -> its log, relative to the workflow folder
+    max_array_size: int
+    submissions: int = 0  # scheduler calls submit.sh makes
+    extras: dict = field(default_factory=dict)
+
+    def script(self, array: arr.Array) -> str:
+        return array.name + EXTENSIONS[self.backend]
+
+    def marker(self, job: int) -> str:
+        return os.path.join(self.dir, "status", self.graph.job_id(job) + ".rc")
+
+
+# --------------------------------------------------------------------------- quoting
+
+_SAFE = re.compile(r"[A-Za-z0-9_@%+=:,./-]+")
+
+
+def word(text: str) -> str:
+    """One shell word on one line: bare when safe, '...' when printable, else $'...'."""
+    if _SAFE.fullmatch(text):
+        return text
+    if text.isprintable():
+        return "'" + text.replace("'", "'\\''") + "'"
+    out = ["$'"]
+    for ch in text:
+        code = ord(ch)
+        if ch == "\\":
+            out.append("\\\\")
+        elif ch == "'":
+            out.append("\\'")
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ch == "\r":
+            out.append("\\r")
+        elif 0xDC80 <= code <= 0xDCFF:  # a byte that is not UTF-8 (surrogateescape)
+            out.append(f"\\x{code - 0xDC00:02x}")
+        elif code < 32 or code == 127 or not ch.isprintable():
+            out.append(f"\\x{code:02x}" if code < 256 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
+        else:
+            out.append(ch)
+    out.append("'")
+    return "".join(out)
+
+
+def is_remote(path: str) -> bool:
+    return "://" in path
+
+
+def log_of(graph: JobGraph, job: int) -> str:
+    """The job's log: its rule's first ``log:``, else ``.rulec/logs/<rule>/<job id>.log``."""
+    for path in graph.logs(job):
+        if not is_remote(path):
+            return path
+    return default_log(graph, job)
+
+
+def task_line(graph: JobGraph, job: int, log: str, command: str) -> str:
+    """The task table line of a job: its id, log, command, number of declared outputs, then
+    the declared outputs and the logs, each one shell word."""
+    declared = [p for p in graph.declared_outputs(job) if not is_remote(p)]
+    logs = [p for p in graph.logs(job) if not is_remote(p)]
+    fields = [graph.job_id(job), log, command, str(len(declared)), *declared, *logs]
+    return " ".join(word(f) for f in fields)
+
+
+def workdir_text(workdir: str, bundle_dir: str) -> str:
+    """The workflow folder as the bundle refers to it: relative when the bundle is inside it."""
+    rel = os.path.relpath(workdir, bundle_dir)
+    if all(part in (".", "..") for part in rel.split(os.sep)):
+        return rel.replace(os.sep, "/")
+    return workdir
+
+
+def workdir_word(workdir: str, bundle_dir: str) -> str:
+    """How a task script reaches the workflow folder: relative to the bundle when the bundle
+    lives inside it (the project can move), else the absolute path."""
+    rel = os.path.relpath(workdir, bundle_dir)
+    if rel == ".":
+        return '"$bundle"'
+    if all(part == ".." for part in rel.split(os.sep)):
+        return '"$bundle"/' + rel.replace(os.sep, "/")
+    return word(workdir)
+
+
+# --------------------------------------------------------------------------- build
+
+def build(
+    graph: JobGraph,
+    run: list[int],
+    backend: str,
+    profile: Profile,
+    bundle_dir: str,
+    max_array_size: int = 1001,
+) -> Bundle:
+    from . import jbsub, lsf, slurm
+
+    module = {"slurm": slurm, "lsf": lsf, "jbsub": jbsub}[backend]
+    workflow = graph.workflow
+    bundle_dir = os.path.abspath(bundle_dir)
+    cache: dict[int, st.Settings] = {}
+
+    def settings_of(rule):
+        if rule.index not in cache:
+            cache[rule.index] = st.for_rule(rule, workflow, backend, profile)
+        return cache[rule.index]
+
+    size = max_array_size if backend != "jbsub" else UNLIMITED
+    layout = arr.layout(graph, run, settings_of, size)
+    renderers = shell.renderers(graph)
+    files: dict[str, str] = {}
+    logs: dict[int, str] = {}
+    for array in layout.arrays:
+        lines = []
+        for job in array.jobs:
+            log = log_of(graph, job)
+            logs[job] = log
+            lines.append(task_line(graph, job, log, shell.command_of(graph, renderers, job)))
+        files[f"{array.name}.tasks"] = "\n".join(lines) + "\n"
+    bundle = Bundle(backend, bundle_dir, workflow.workdir, graph, layout, files, logs, max_array_size)
+    bundle.extras["limit"] = profile.backend(backend).setting("limit", None) or 100
+    context = {"workdir": workdir_word(workflow.workdir, bundle_dir)}
+    scripts = module.render_scripts(bundle, context)
+    # scripts first in the listing, then tables and commands, then the manifest
+    bundle.files = {**scripts, **files, MANIFEST: manifest(bundle)}
+    return bundle
+
+
+def manifest(bundle: Bundle) -> str:
+    graph = bundle.graph
+    layout = bundle.layout
+    arrays = []
+    for a in layout.arrays:
+        arrays.append({
+            "name": a.name,
+            "rule": a.rule.name,
+            "script": bundle.script(a),
+            "tasks": f"{a.name}.tasks",
+            "size": len(a),
+            "dependencies": [{"type": d.kind, "array": layout.arrays[d.array].name} for d in a.deps],
+        })
+    jobs = {}
+    for a in layout.arrays:
+        for t, job in enumerate(a.jobs):
+            jobs[graph.job_id(job)] = {
+                "array": a.name,
+                "task": t,
+                "outputs": list(graph.declared_outputs(job)),
+                "logs": list(graph.logs(job)),
+                "log": bundle.logs[job],
+                "marker": f"status/{graph.job_id(job)}.rc",
+            }
+    head = {
+        "format": FORMAT,
+        "backend": bundle.backend,
+        "workdir": workdir_text(bundle.workdir, bundle.dir),
+        "max_array_size": bundle.max_array_size if bundle.backend != "jbsub" else None,
+    }
+    # One line per array and per job: readable, diffable, and quick to write for 100k jobs.
+    dump = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
+    out = ["{"]
+    out.extend(f" {dump(k)}: {dump(v)}," for k, v in head.items())
+    out.append(' "arrays": [')
+    out.append(",\n".join(f"  {dump(a)}" for a in arrays))
+    out.append(" ],")
+    out.append(' "jobs": {')
+    out.append(",\n".join(f"  {dump(k)}: {dump(v)}" for k, v in jobs.items()))
+    out.append(" }")
+    out.append("}")
+    return "\n".join(line for line in out if line) + "\n"
+
+
+# --------------------------------------------------------------------------- write
+
+def write(bundle: Bundle) -> None:
+    """Write the bundle's files; a previous bundle in the folder is removed first."""
+    path = bundle.dir
+    if os.path.isdir(path) and os.listdir(path):
+        if not os.path.isfile(os.path.join(path, MANIFEST)):
+            raise BackendError(
+                f"{path} exists and is not a rulec bundle (no {MANIFEST}); not overwriting it",
+                hint="choose another folder with -o, or remove this one",
+            )
+        shutil.rmtree(path)
+    os.makedirs(path, exist_ok=True)
+    made: set[str] = {path}
+    for rel, text in bundle.files.items():
+        full = os.path.join(path, rel)
+        folder = os.path.dirname(full)
+        if folder not in made:
+            os.makedirs(folder, exist_ok=True)
+            made.add(folder)
+        with open(full, "w", encoding="utf-8", errors="surrogateescape", newline="\n") as fh:
+            fh.write(text)
+        if rel.endswith((".sh", ".sbatch", ".lsf")) and not rel.startswith("jobs/"):
+            os.chmod(full, 0o755)
+
+
+def remove(path: str) -> None:
+    """Remove a file, link or folder; a missing one is fine."""
+    try:
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        else:
+            os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def summary(bundle: Bundle, calls: str) -> str:
+    n_arrays = len(bundle.layout.arrays)
+    n_tasks = bundle.layout.n_tasks
+    rules = len({a.rule.name for a in bundle.layout.arrays})
+    return (f"{n_arrays} array(s) over {rules} rule(s), {n_tasks} task(s), "
+            f"{bundle.submissions} {calls} call(s)")
+

@@ -1,0 +1,81 @@
+"""``rulec emit --slurm|--lsf|--jbsub [-o DIR]``: write a submission bundle; never submit.
+
+The bundle holds every job the plan says must run (the same plan as ``rulec dryrun``), with
+fully expanded commands: it runs with no rulec process alive (``bash DIR/submit.sh``), and
+the same inputs give byte-identical files, so it can be reviewed and committed.
+"""
+
+from __future__ import annotations
+
+import os
+
+from .. import api, report
+from ..errors import RulecError
+from ..plan import PlanOptions
+from ..profile import load as load_profile
+from . import bundle as bundle_mod
+
+DEFAULT_MAX_ARRAY = {"slurm": 1001, "lsf": 1000, "jbsub": None}  # SLURM's and LSF's defaults
+CALLS = {"slurm": "sbatch", "lsf": "bsub", "jbsub": "jbsub"}
+
+
+def backend_of(ns) -> str:
+    for name in ("slurm", "lsf", "jbsub"):
+        if getattr(ns, name, False):
+            return name
+    raise RulecError("emit needs one of --slurm, --lsf or --jbsub")
+
+
+def max_array_size(ns, backend: str, profile) -> int:
+    """``--max-array-size``, else the profile's ``max_array_size``, else $RULEC_MAX_ARRAY_SIZE,
+    else the scheduler's default."""
+    value = getattr(ns, "max_array_size", None) or profile.backend(backend).setting("max_array_size")
+    if value is None and os.environ.get("RULEC_MAX_ARRAY_SIZE"):
+        value = os.environ["RULEC_MAX_ARRAY_SIZE"]
+    if value is None:
+        value = DEFAULT_MAX_ARRAY[backend] or 1
+    try:
+        size = int(value)
+    except ValueError:
+        raise RulecError(f"max array size {value!r} is not a whole number") from None
+    if size < 1:
+        raise RulecError("the max array size must be at least 1")
+    return size
+
+
+def main(target: api.Target, ns) -> int:
+    backend = backend_of(ns)
+    options = PlanOptions(force=frozenset(getattr(ns, "force", ()) or ()), force_all=getattr(ns, "force_all", False))
+    planned = api.plan(target, options)
+    plan = planned.plan
+    graph = planned.graph
+    out = getattr(ns, "output", None) or f"rulec-{backend}"
+    if not plan.run:
+        print(f"Nothing to do: all {len(graph) - len(plan.groups)} jobs are up to date; no bundle written.")
+        return 0
+    profile = load_profile(getattr(ns, "profile", None))
+    size = max_array_size(ns, backend, profile)
+    bundle = bundle_mod.build(graph, plan.run, backend, profile, out, size)
+    bundle_mod.write(bundle)
+    if not getattr(ns, "quiet", False):
+        show(bundle, out)
+    return 0
+
+
+def show(bundle, out: str) -> None:
+    from . import arrays as arr
+
+    layout = bundle.layout
+    rows = []
+    for a in layout.arrays:
+        deps = []
+        for d in a.deps:
+            kind = "element-wise" if d.kind == arr.AFTERCORR else "all of"
+            deps.append(f"{kind} {layout.arrays[d.array].name}")
+        rows.append((a.name, len(a), ", ".join(deps)))
+    path = out.rstrip("/")
+    if bundle.backend == "jbsub":
+        hint = f"run with: bash {path}/submit.sh   (stays alive while the jobs run: jbsub has no dependencies)"
+    else:
+        hint = f"submit with: bash {path}/submit.sh"
+    report.bundle_written(path, bundle.backend, rows, layout.n_tasks, bundle.submissions, CALLS[bundle.backend], hint)

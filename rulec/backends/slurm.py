@@ -1,0 +1,127 @@
+"""SLURM: job-array scripts with ``#SBATCH`` directives, ``submit.sh``, and ``rulec run
+--executor slurm`` (submit the bundle, follow it, record results).
+
+Resources -> directives: cpus -> ``--cpus-per-task``, mem -> ``--mem=<MB>M``, time ->
+``--time`` (whole minutes, rounded up; ``D-HH:MM:SS`` from a day on), gpus -> ``--gres=gpu:N``;
+label/profile settings: partition, account, qos, constraint, gres, ``extra`` (raw flags), any
+other key -> ``--key=value``; the label's ``limit`` -> ``--array=0-N%limit``. Always
+``--kill-on-invalid-dep=yes``, so a failed job's dependents end CANCELLED instead of pending
+forever.
+"""
+
+from __future__ import annotations
+
+from ..errors import BackendError
+from . import arrays as arr
+from .render import render
+from .settings import Settings, mem_mb_text, slurm_time
+
+# Options rulec sets itself and a label or profile may not.
+RESERVED = {"array", "dependency", "parsable", "wrap", "chdir"}
+FIRST = ("partition", "account", "qos", "constraint", "gres")  # shown first, in this order
+
+
+def directives(array: arr.Array) -> list[str]:
+    s: Settings = array.settings
+    opts = dict(s.options)
+    bad = sorted(RESERVED & set(opts))
+    if bad:
+        raise BackendError(
+            f"rule {array.rule.name}: the SLURM option --{bad[0]} is set by rulec itself; remove it from the label or profile"
+        )
+    n = len(array)
+    lines = []
+    if "job-name" not in opts:
+        lines.append(f"--job-name=rulec-{array.rule.name}")
+    limit = f"%{s.array_limit}" if s.array_limit and s.array_limit < n else ""
+    lines.append(f"--array=0-{n - 1}{limit}")
+    if "output" not in opts:
+        lines.append(f"--output=logs/{array.name}_%A_%a.out")
+    if "cpus-per-task" not in opts:
+        lines.append(f"--cpus-per-task={s.cpus}")
+    if s.mem_mb is not None and not ({"mem", "mem-per-cpu", "mem-per-gpu"} & set(opts)):
+        lines.append(f"--mem={mem_mb_text(s.mem_mb)}")
+    if s.time_s is not None and "time" not in opts:
+        lines.append(f"--time={slurm_time(s.time_s)}")
+    if s.gpus and not ({"gres", "gpus"} & set(opts)):
+        lines.append(f"--gres=gpu:{s.gpus}")
+    order = [k for k in FIRST if k in opts] + [k for k in opts if k not in FIRST]
+    for key in order:
+        value = opts[key]
+        lines.append(f"--{key}" if value is True else f"--{key}={_text(value)}")
+    if "kill-on-invalid-dep" not in opts:
+        lines.append("--kill-on-invalid-dep=yes")
+    if s.extra:
+        lines.append(s.extra)
+    return lines
+
+
+def _text(value) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def dependency(layout: arr.Layout, array: arr.Array, id_of) -> str | None:
+    """``aftercorr:<A>,afterok:<B>:<C>`` (comma: all must hold), with ``id_of(name)`` giving
+    each upstream array's job id (or a shell expression for it)."""
+    parts = [f"aftercorr:{id_of(n)}" for n in layout.upstream_names(array, arr.AFTERCORR)]
+    ok = layout.upstream_names(array, arr.AFTEROK)
+    if ok:
+        parts.append("afterok:" + ":".join(id_of(n) for n in ok))
+    return ",".join(parts) or None
+
+
+def dependency_note(layout: arr.Layout, array: arr.Array) -> str:
+    parts = [f"aftercorr on {n}" for n in layout.upstream_names(array, arr.AFTERCORR)]
+    ok = layout.upstream_names(array, arr.AFTEROK)
+    if ok:
+        parts.append("afterok on " + ", ".join(ok))
+    return "; ".join(parts) or "none"
+
+
+def render_scripts(bundle, context: dict) -> dict[str, str]:
+    layout = bundle.layout
+    files: dict[str, str] = {}
+    submissions = []
+    for array in layout.arrays:
+        files[bundle.script(array)] = render(
+            "slurm/array.sbatch.j2",
+            directives=directives(array),
+            name=array.name,
+            rule=array.rule.name,
+            size=len(array),
+            tasks_file=f"{array.name}.tasks",
+            dependency_note=dependency_note(layout, array),
+            **context,
+        )
+        dep = dependency(layout, array, lambda n: "${id[" + n + "]}")
+        submissions.append({
+            "name": array.name,
+            "size": len(array),
+            "flags": f' --dependency="{dep}"' if dep else "",
+        })
+    files["submit.sh"] = render(
+        "slurm/submit.sh.j2",
+        submissions=submissions,
+        n_arrays=len(layout.arrays),
+        n_tasks=layout.n_tasks,
+    )
+    bundle.submissions = len(layout.arrays)
+    return {"submit.sh": files.pop("submit.sh"), **files}
+
+
+# --------------------------------------------------------------------------- run
+
+def run(planned, ns) -> int:
+    """``rulec run --executor slurm`` on an already made plan."""
+    from .follow import run_planned
+
+    return run_planned(planned, ns)
+
+
+def run_workflow(workflow, graph, options, ns) -> int:
+    """``rulec run --executor slurm``: take the lock, plan, submit, follow."""
+    from .follow import run_graph
+
+    return run_graph(workflow, graph, options, ns)

@@ -1,0 +1,178 @@
+"""Cluster profiles: per-cluster settings for the SLURM, LSF and jbsub backends, in TOML.
+
+One Rulefile runs on two clusters by keeping what differs between them (partition names,
+accounts, queues, jbsub flags) in a profile given with ``--profile cluster.toml``::
+
+    [slurm]                      # every job on this cluster
+    account = "proj42"
+    partition = "normal"
+
+    [slurm.labels.gpu]           # jobs of rules with `label: gpu`
+    partition = "gpu"
+    gres = "gpu:a100:1"
+
+    [slurm.rules.estimate]       # jobs of one rule
+    time = "2h"
+    mem = "8G"
+
+The same shape for ``[lsf]`` and ``[jbsub]``. Keys ``cpus``, ``mem``, ``time`` and ``gpus``
+override the rule's resources (same units as in a Rulefile); ``extra`` is a string of raw
+flags; ``array_limit`` caps how many tasks of one array run at once; any other key is a
+scheduler option (``qos = "high"`` -> ``--qos=high``, ``exclusive = true`` -> ``--exclusive``,
+``false`` removes an option set by an earlier layer).
+
+Precedence, later wins: ``[slurm]`` (cluster-wide defaults: its cpus/mem/time/gpus apply
+to rules that do not set them) < the rule's ``resources:`` < the Rulefile's ``label`` block
+(``slurm: partition="gpu"``) < ``[slurm.labels.<label>]`` < ``[slurm.rules.<rule>]``. Pure: parsing only; the backends decide what the settings mean.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Mapping, Union
+
+from .errors import RulecError
+
+Value = Union[str, int, float, bool]
+
+BACKENDS = ("slurm", "lsf", "jbsub")
+# rulec's own settings at the top of a backend table (not scheduler options)
+TOP_KEYS = {"max_array_size", "poll", "max_poll", "limit"}
+RESOURCE_KEYS = ("cpus", "mem", "time", "gpus")
+
+
+class ProfileError(RulecError):
+    phase = "profile"
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One table of settings: key -> value, in file order."""
+
+    items: tuple[tuple[str, Value], ...] = ()
+    where: str = ""  # e.g. "cluster.toml [slurm.labels.gpu]", for messages
+
+    def get(self, key: str, default=None):
+        for k, v in self.items:
+            if k == key:
+                return v
+        return default
+
+
+@dataclass(frozen=True)
+class BackendProfile:
+    top: Layer = Layer()
+    labels: Mapping[str, Layer] = field(default_factory=dict)
+    rules: Mapping[str, Layer] = field(default_factory=dict)
+
+    def setting(self, key: str, default=None):
+        return self.top.get(key, default)
+
+
+@dataclass(frozen=True)
+class Profile:
+    path: str | None = None
+    backends: Mapping[str, BackendProfile] = field(default_factory=dict)
+
+    def backend(self, name: str) -> BackendProfile:
+        return self.backends.get(name) or BackendProfile()
+
+
+EMPTY = Profile()
+
+
+def load(path: str | None) -> Profile:
+    """Read a profile; ``None`` gives the empty profile."""
+    if not path:
+        return EMPTY
+    import tomllib
+
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ProfileError(f"profile {path} not found") from None
+    except OSError as exc:
+        raise ProfileError(f"cannot read profile {path}: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ProfileError(f"profile {path} is not valid TOML: {exc}") from None
+    return parse(data, path)
+
+
+def parse(data: Mapping, path: str = "<profile>") -> Profile:
+    name = os.path.basename(path)
+    backends: dict[str, BackendProfile] = {}
+    for key, table in data.items():
+        if key not in BACKENDS:
+            raise ProfileError(f"{name}: unknown table [{key}]; expected [slurm], [lsf] or [jbsub]")
+        if not isinstance(table, Mapping):
+            raise ProfileError(f"{name}: [{key}] must be a table")
+        top: list[tuple[str, Value]] = []
+        labels: dict[str, Layer] = {}
+        rules: dict[str, Layer] = {}
+        for k, v in table.items():
+            if k in ("labels", "rules") and isinstance(v, Mapping):
+                target = labels if k == "labels" else rules
+                for sub, subtable in v.items():
+                    where = f"{name} [{key}.{k}.{sub}]"
+                    if not isinstance(subtable, Mapping):
+                        raise ProfileError(f"{where} must be a table")
+                    target[sub] = Layer(tuple(_check(where, kk, vv) for kk, vv in subtable.items()), where)
+                continue
+            top.append(_check(f"{name} [{key}]", k, v))
+        backends[key] = BackendProfile(Layer(tuple(top), f"{name} [{key}]"), labels, rules)
+    return Profile(path, backends)
+
+
+def _check(where: str, key: str, value) -> tuple[str, Value]:
+    if isinstance(value, Mapping):
+        raise ProfileError(f"{where}: {key} is a table; only [<backend>.labels.<name>] and [<backend>.rules.<name>] nest")
+    if isinstance(value, list):
+        raise ProfileError(f"{where}: {key} is a list; give a string, a number or true/false")
+    if not isinstance(value, (str, int, float, bool)):
+        raise ProfileError(f"{where}: {key} has an unsupported value {value!r}")
+    if key == "mem" and parse_mem(value) is None:
+        raise ProfileError(f"{where}: bad memory value {value!r}: expected e.g. \"4G\", \"500M\" or megabytes")
+    if key == "time" and parse_time(value) is None:
+        raise ProfileError(f"{where}: bad time value {value!r}: expected e.g. \"30m\", \"2h\", \"1-00:00:00\" or minutes")
+    if key in ("cpus", "gpus", "array_limit", "max_array_size", "limit") and (
+        isinstance(value, bool) or not isinstance(value, int) or value < (0 if key == "gpus" else 1)
+    ):
+        raise ProfileError(f"{where}: {key} must be a whole number{'' if key == 'gpus' else ' of at least 1'}")
+    return key, value
+
+
+def parse_mem(value: Value) -> int | None:
+    """Megabytes, from "4G", "500M", "1.5T" or a bare number of megabytes."""
+    from .analyze import _MEM, _MEM_UNITS
+
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return int(value) if value >= 0 else None
+    m = _MEM.fullmatch(value.strip())
+    if not m:
+        return None
+    return max(int(round(float(m.group(1)) * _MEM_UNITS[m.group(2).upper()])), 1)
+
+
+def parse_time(value: Value) -> int | None:
+    """Seconds, from "30m", "2h", "1h30m", "[D-]HH:MM[:SS]" or a bare number of minutes."""
+    from .analyze import _CLOCK, _TIME_UNITS, _UNIT, _UNITS
+
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return int(value * 60) if value >= 0 else None
+    text = value.strip()
+    m = _CLOCK.fullmatch(text)
+    if m:
+        days = int(m.group(1) or 0)
+        h, mi, s = int(m.group(2)), int(m.group(3)), int(m.group(4) or 0)
+        if mi >= 60 or s >= 60:
+            return None
+        return ((days * 24 + h) * 60 + mi) * 60 + s
+    if text and _UNITS.fullmatch(text):
+        return sum(int(n) * _TIME_UNITS[u] for n, u in _UNIT.findall(text))
+    return None

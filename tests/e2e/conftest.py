@@ -1,0 +1,330 @@
+"""Helpers for the end-to-end CLI tests: run the real ``rulec`` in a subprocess on a small
+Rulefile project written into ``tmp_path``.
+
+- ``run_rulec(args, cwd)``: ``python -m rulec ARGS`` in ``cwd``; returns the CompletedProcess
+  (text stdout/stderr, return code).
+- ``popen_rulec(args, cwd)``: the same, started in the background (for signals and locks).
+- ``project``: a fixture that writes a fresh 2×2 datasets × models project and returns a
+  ``Project`` with ``run(...)``, ``write(...)``, ``read(...)``, ``edit(...)``.
+- ``done_jobs(stdout)``: the job ids of the plain progress lines ``[i/N] done <id> (...)``.
+- ``planned_jobs(stdout)``: job id -> first reason, from a dry run's job lines.
+- ``Marker``: a unique ``sleep`` duration that makes a job's processes findable in /proc.
+
+The test modules import these as ``from rulec_e2e import ...``: this conftest registers
+itself under that name (pytest always loads a folder's conftest before its test modules),
+which works whatever pytest's import mode.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+sys.modules.setdefault("rulec_e2e", sys.modules[__name__])
+
+RULEC = [sys.executable, "-m", "rulec"]
+TIMEOUT = 60  # a safety net: every test is expected to take a few seconds
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("RULEC_PROFILE", None)
+    env["PYTHONUNBUFFERED"] = "1"
+    env["COLUMNS"] = "200"
+    env["NO_COLOR"] = "1"
+    return env
+
+
+def run_rulec(args, cwd, timeout: float = TIMEOUT, input: str | None = None) -> subprocess.CompletedProcess:
+    """Run ``rulec ARGS`` in ``cwd`` and wait for it. Standard input is not a terminal."""
+    return subprocess.run(
+        RULEC + [str(a) for a in args],
+        cwd=str(cwd),
+        env=_env(),
+        input=input if input is not None else "",
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def popen_rulec(args, cwd) -> subprocess.Popen:
+    """Start ``rulec ARGS`` in ``cwd`` in the background (its own process group, so a signal
+    sent to it reaches rulec only, as ``kill PID`` would)."""
+    return subprocess.Popen(
+        RULEC + [str(a) for a in args],
+        cwd=str(cwd),
+        env=_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def wait_for(predicate, timeout: float = 10.0, interval: float = 0.02, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+_DONE = re.compile(r"^\[\s*\d+/\d+\] done (.+) \(\d+(?:\.\d+)?s\)$")
+
+
+def done_jobs(stdout: str) -> list[str]:
+    """Job ids of the plain (not a terminal) progress lines ``[i/N] done <job-id> (0.1s)``."""
+    return [m.group(1) for m in map(_DONE.match, stdout.splitlines()) if m]
+
+
+_COUNT = re.compile(r"^  (\S+)\s+(\d+) of\s+(\d+)$")
+_JOB = re.compile(r"^  (\S(?:.*?\S)?)\s{2,}(\S.*)$")
+
+
+def rule_counts(stdout: str) -> dict[str, tuple[int, int]]:
+    """The dry run's per-rule table: rule -> (jobs to run, jobs in all)."""
+    out = {}
+    for line in stdout.splitlines():
+        m = _COUNT.match(line)
+        if m:
+            out[m.group(1)] = (int(m.group(2)), int(m.group(3)))
+    return out
+
+
+def planned_jobs(stdout: str) -> dict[str, str]:
+    """The dry run's job lines (without --why): job id -> its first reason, in order."""
+    out = {}
+    for line in stdout.splitlines():
+        if _COUNT.match(line):
+            continue
+        m = _JOB.match(line)
+        if m:
+            out[m.group(1)] = m.group(2)
+    return out
+
+
+def why_blocks(stdout: str) -> dict[str, list[str]]:
+    """A ``--why`` listing: job id -> its reason lines (and diff lines), stripped."""
+    out: dict[str, list[str]] = {}
+    current = None
+    for line in stdout.splitlines():
+        if not line.strip() or _COUNT.match(line) or re.match(r"^\d+ of \d+ jobs to run:$", line):
+            continue
+        if not line.startswith(" "):
+            current = line.strip()
+            out[current] = []
+        elif current is not None:
+            out[current].append(line.strip())
+    return out
+
+
+def set_mtime(path, offset: float = 100.0) -> None:
+    """Move a file's mtime ``offset`` seconds away from now (into the future by default)."""
+    t = time.time() + offset
+    os.utime(path, (t, t))
+
+
+# --------------------------------------------------------------------------- processes
+
+def _proc_state(pid: str) -> str | None:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
+
+
+def pids_with(marker: str, argv: list[str] | None = None) -> list[int]:
+    """Live (not zombie) processes whose command line contains ``marker`` (or, with ``argv``,
+    whose arguments are exactly ``argv``, the program compared by its base name)."""
+    found = []
+    me = os.getpid()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == me:
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                raw = fh.read()
+        except OSError:
+            continue
+        args = raw.decode("utf-8", "replace").split("\0")
+        if args and args[-1] == "":
+            args.pop()
+        if argv is not None:
+            hit = len(args) == len(argv) and os.path.basename(args[0]) == argv[0] and args[1:] == argv[1:]
+        else:
+            hit = marker in " ".join(args)
+        if hit and _proc_state(entry) not in (None, "Z", "X"):
+            found.append(int(entry))
+    return found
+
+
+def kill_groups_of(pids) -> None:
+    """SIGKILL the process groups of ``pids`` (and the pids themselves)."""
+    for pid in pids:
+        try:
+            os.killpg(os.getpgid(pid), signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+class Marker:
+    """A unique sleep duration, e.g. ``30.418273``: ``sleep {marker}`` in a job's command makes
+    its process findable by command line, and nothing else on the machine shares it."""
+
+    def __init__(self) -> None:
+        self.value = f"30.{uuid.uuid4().int % 10**6:06d}1"
+
+    def __str__(self) -> str:
+        return self.value
+
+    def pids(self) -> list[int]:
+        """The live ``sleep MARKER`` processes (not the shells that started them)."""
+        return pids_with(self.value, ["sleep", self.value])
+
+    def all_pids(self) -> list[int]:
+        """Every live process with the marker in its command line (shells included)."""
+        return pids_with(self.value)
+
+
+@pytest.fixture
+def marker():
+    m = Marker()
+    yield m
+    kill_groups_of(m.all_pids())  # never leave a sleeping job behind, whatever the test did
+
+
+@pytest.fixture
+def procs():
+    """Background rulec processes started by a test; killed (whole group) at teardown."""
+    started: list[subprocess.Popen] = []
+    yield started
+    for p in started:
+        if p.poll() is None:
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            p.communicate(timeout=10)
+        except Exception:  # pragma: no cover
+            pass
+
+
+# --------------------------------------------------------------------------- projects
+
+# 2 datasets × 2 models: prepare (2 jobs) -> estimate (4) -> summarize (2) -> all.
+SMALL_RULEFILE = """\
+# a small datasets × models pipeline
+dimension dataset = ["d0", "d1"]
+dimension model = ["m0", "m1"]
+
+rule all:
+    input: expand("bld/summary/{model}.txt")
+
+rule prepare:
+    input:  "src/data.txt"
+    output: "bld/data/{dataset}.txt"
+    shell:  "cat {input} > {output}; echo prepared {dataset} >> {output}"
+
+rule estimate:
+    input:  data="bld/data/{dataset}.txt"
+    output: "bld/estimation/{dataset}_{model}.txt"
+    params: seed=42, note="n"
+    shell:  "cat {input.data} > {output}; echo fit {model} seed {params.seed} >> {output}"
+
+rule summarize:
+    input:  expand("bld/estimation/{dataset}_{model}.txt")
+    output: "bld/summary/{model}.txt"
+    shell:  "cat {input} > {output}"
+"""
+
+PREPARE = ["prepare[d0]", "prepare[d1]"]
+ESTIMATE = ["estimate[d0,m0]", "estimate[d0,m1]", "estimate[d1,m0]", "estimate[d1,m1]"]
+SUMMARIZE = ["summarize[m0]", "summarize[m1]"]
+ALL_JOBS = PREPARE + ESTIMATE + SUMMARIZE
+OUTPUTS = {
+    "prepare[d0]": "bld/data/d0.txt",
+    "prepare[d1]": "bld/data/d1.txt",
+    "estimate[d0,m0]": "bld/estimation/d0_m0.txt",
+    "estimate[d0,m1]": "bld/estimation/d0_m1.txt",
+    "estimate[d1,m0]": "bld/estimation/d1_m0.txt",
+    "estimate[d1,m1]": "bld/estimation/d1_m1.txt",
+    "summarize[m0]": "bld/summary/m0.txt",
+    "summarize[m1]": "bld/summary/m1.txt",
+}
+
+
+@dataclass
+class Project:
+    path: Path
+
+    def run(self, *args, timeout: float = TIMEOUT, input: str | None = None) -> subprocess.CompletedProcess:
+        return run_rulec(args, self.path, timeout=timeout, input=input)
+
+    def ok(self, *args, timeout: float = TIMEOUT) -> subprocess.CompletedProcess:
+        """Run rulec and require exit status 0."""
+        res = self.run(*args, timeout=timeout)
+        assert res.returncode == 0, f"rulec {' '.join(map(str, args))} exited {res.returncode}\nstdout:\n{res.stdout}\nstderr:\n{res.stderr}"
+        return res
+
+    def popen(self, *args) -> subprocess.Popen:
+        return popen_rulec(args, self.path)
+
+    def write(self, rel: str, text: str) -> Path:
+        p = self.path / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(text)
+        return p
+
+    def rulefile(self, text: str) -> Path:
+        return self.write("Rulefile", textwrap.dedent(text))
+
+    def read(self, rel: str) -> str:
+        return (self.path / rel).read_text()
+
+    def exists(self, rel: str) -> bool:
+        return (self.path / rel).exists()
+
+    def edit(self, old: str, new: str, rel: str = "Rulefile") -> None:
+        text = self.read(rel)
+        assert text.count(old) == 1, f"{old!r} must occur once in {rel}"
+        self.write(rel, text.replace(old, new))
+
+
+def make_project(path: Path, rulefile: str = SMALL_RULEFILE) -> Project:
+    proj = Project(path)
+    proj.write("Rulefile", rulefile)
+    proj.write("src/data.txt", "raw data\n")
+    return proj
+
+
+@pytest.fixture
+def project(tmp_path) -> Project:
+    """A fresh 2×2 datasets × models project (see SMALL_RULEFILE), nothing built yet."""
+    return make_project(tmp_path)
+
+
+@pytest.fixture
+def empty_project(tmp_path) -> Project:
+    """An empty folder as a Project: the test writes its own Rulefile."""
+    return Project(tmp_path)

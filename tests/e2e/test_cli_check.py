@@ -1,0 +1,172 @@
+"""``rulec check`` end to end: the real CLI (``python -m rulec``) in a subprocess, on the
+example project and on broken Rulefiles: the summary, exit 0; the exact error text, exit 2.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from rulec_e2e import run_rulec
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "datasets_models"
+
+
+def summary(stdout: str) -> dict:
+    """The check summary as data: the headline numbers, dimension sizes, jobs per rule."""
+    head = re.search(r"^ok (\S+): (\d+) rules, (\d+) dimensions?, default target (\S+) expands to (\d+) jobs$", stdout, re.M)
+    assert head, stdout
+    out = {
+        "file": head.group(1),
+        "rules": int(head.group(2)),
+        "dimensions": int(head.group(3)),
+        "target": head.group(4),
+        "jobs": int(head.group(5)),
+        "sizes": {},
+        "jobs_per_rule": {},
+    }
+    section = None
+    for line in stdout.splitlines()[1:]:
+        words = line.split()
+        if not words:
+            continue
+        if words[0] in ("dimension", "rule") and words[1] in ("values", "jobs"):
+            section = words[0]
+        elif section == "dimension":
+            out["sizes"][words[0]] = int(words[1])
+        elif section == "rule":
+            out["jobs_per_rule"][words[0]] = int(words[1])
+    return out
+
+
+def test_check_the_example_from_the_repository_root():
+    res = run_rulec(["check", "examples/datasets_models"], ROOT)
+    assert res.returncode == 0, res.stderr
+    assert res.stderr == ""
+    s = summary(res.stdout)
+    assert s == {
+        "file": "examples/datasets_models/Rulefile",
+        "rules": 5,
+        "dimensions": 2,
+        "target": "all",
+        "jobs": 21,  # all, 4 prepare, 12 estimate, 3 summarize, report
+        "sizes": {"dataset": 4, "model": 3},
+        "jobs_per_rule": {"all": 1, "prepare": 4, "estimate": 12, "summarize": 3, "report": 1},
+    }
+    assert re.search(r"^dataset\s+4\s+data_0, data_1, data_2, data_3\s*$", res.stdout, re.M)
+    assert re.search(r"^estimate\s+12\s+dataset, model\s+gpu\s*$", res.stdout, re.M)
+
+
+def test_check_works_from_anywhere(tmp_path):
+    res = run_rulec(["check", str(EXAMPLE / "Rulefile")], tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert summary(res.stdout)["jobs"] == 21
+
+
+def test_check_with_set_restricts_the_jobs():
+    res = run_rulec(["check", "examples/datasets_models", "--set", "model=decision_tree"], ROOT)
+    assert res.returncode == 0, res.stderr
+    s = summary(res.stdout)
+    assert s["sizes"] == {"dataset": 4, "model": 1}
+    assert s["jobs_per_rule"] == {"all": 1, "prepare": 4, "estimate": 4, "summarize": 1, "report": 1}
+    assert s["jobs"] == 11
+
+
+def test_check_of_a_target(tmp_path):
+    res = run_rulec(["check", str(EXAMPLE), "summarize"], tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert summary(res.stdout)["jobs_per_rule"] == {"all": 0, "prepare": 4, "estimate": 12, "summarize": 3, "report": 0}
+
+
+def test_check_in_the_current_folder(tmp_path):
+    shutil.copytree(EXAMPLE, tmp_path / "project", ignore=shutil.ignore_patterns("bld", "logs", ".rulec"))
+    res = run_rulec(["check"], tmp_path / "project")
+    assert res.returncode == 0, res.stderr
+    assert summary(res.stdout)["file"] == "Rulefile"
+
+
+# ----------------------------------------------------------------------------- errors
+
+def check_error(folder: Path, text: str, files: dict[str, str] | None = None) -> str:
+    (folder / "Rulefile").write_text(text, encoding="utf-8")
+    for name, body in (files or {}).items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(body, encoding="utf-8")
+    res = run_rulec(["check"], folder)
+    assert res.returncode == 2, (res.returncode, res.stdout, res.stderr)
+    assert res.stdout == ""
+    assert "Traceback" not in res.stderr
+    return res.stderr
+
+
+def test_syntax_error(tmp_path):
+    assert check_error(tmp_path, 'rule estimate\n    output: "x"\n') == (
+        "Rulefile:1:14: unexpected end of line; expected ':'\n"
+        "    rule estimate\n"
+        "                 ^\n"
+    )
+
+
+def test_several_errors_at_once(tmp_path):
+    text = (
+        'dimension dataset = ["data_0", "data_1"]\n'
+        "rule estimate:\n"
+        '    input: "bld/{sample}.csv"\n'
+        '    output: "bld/{dataset}.json"\n'
+        '    resources: mem="4X"\n'
+        "    label: gpu\n"
+    )
+    assert check_error(tmp_path, text) == (
+        "Rulefile:3:17: wildcard {sample} in input is not defined by any output of rule estimate (its outputs define {dataset})\n"
+        '        input: "bld/{sample}.csv"\n'
+        "                    ^^^^^^^^\n"
+        """Rulefile:5:20: bad memory value '4X': expected a number with a unit K, M, G or T, e.g. "4G"\n"""
+        '        resources: mem="4X"\n'
+        "                       ^^^^\n"
+        "Rulefile:6:12: unknown label 'gpu'\n"
+        "        label: gpu\n"
+        "               ^^^\n"
+        "  hint: declare it with a block:  label gpu:  and indented settings such as  limit: 1\n"
+    )
+
+
+def test_ambiguity_error(tmp_path):
+    text = 'rule plot:\n    output: "bld/{name}.png"\nrule special:\n    output: "bld/special.png"\n'
+    assert check_error(tmp_path, text) == (
+        "Rulefile:4:13: rules 'plot' and 'special' can both make 'bld/special.png' "
+        "('bld/{name}.png' at Rulefile:2:13, 'bld/special.png' here)\n"
+        '        output: "bld/special.png"\n'
+        "                ^^^^^^^^^^^^^^^^^\n"
+        "  hint: settle it with  ruleorder: plot > special  (or the other way), or a priority\n"
+    )
+
+
+def test_error_in_an_included_file(tmp_path):
+    stderr = check_error(tmp_path, 'include "sub/more.rules"\n', {"sub/more.rules": 'rule a:\n    output: "x/{n}"\n    shell: "{nope}"\n'})
+    assert stderr.splitlines()[0].startswith("sub/more.rules:3:13: unknown name {nope} in shell command")
+
+
+def test_error_of_a_rulefile_given_by_path_names_that_path(tmp_path):
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "Rulefile").write_text('rule a:\n    label: x\n    output: "y"\n')
+    res = run_rulec(["check", "p"], tmp_path)
+    assert res.returncode == 2
+    assert res.stderr.splitlines()[0] == "p/Rulefile:2:12: unknown label 'x'"
+
+
+def test_missing_rulefile(tmp_path):
+    res = run_rulec(["check"], tmp_path)
+    assert res.returncode == 2
+    assert res.stderr.startswith("no Rulefile at Rulefile")
+    assert "Traceback" not in res.stderr
+
+
+@pytest.mark.parametrize("option", ["--set=model", "--set=nope=a"])
+def test_bad_set(option):
+    res = run_rulec(["check", "examples/datasets_models", option], ROOT)
+    assert res.returncode == 2
+    assert "Traceback" not in res.stderr
+    assert res.stderr.startswith("--set ")

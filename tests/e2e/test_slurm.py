@@ -1,0 +1,261 @@
+"""End to end on the REAL local SLURM cluster (scripts/local-slurm.sh): ``rulec run --executor
+slurm`` and ``rulec emit --slurm`` + ``bash submit.sh``, as subprocesses, on small Rulefile
+projects in tmp_path. The ``slurm_cluster`` fixture starts the cluster (and fails, not skips,
+when CI is set and it cannot)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from rulec_e2e import popen_rulec, run_rulec, wait_for
+
+pytestmark = pytest.mark.slurm
+
+RULEFILE = '''\
+# 3 datasets × 2 models: prepare -> fit -> score (element-wise) -> summarize (per model)
+dimension dataset = ["d0", "d1", "d2"]
+dimension model = ["m0", "m1"]
+
+rule all:
+    input: expand("out/{model}.txt")
+
+rule prepare:
+    output: "data/{dataset}.txt"
+    shell: "echo data {dataset} > {output}"
+
+rule fit:
+    input: "data/{dataset}.txt"
+    output: "fit/{dataset}_{model}.txt"
+    log: "logs/fit/{dataset}_{model}.log"
+    resources: cpus=1, mem="100M", time="5m"
+    shell: """
+        cat {input} > {output}
+        echo "fitted {model}" >> {output}
+        echo "fitting {dataset} with {model}"
+        if [ -e fail_{dataset}_{model} ]; then echo "failing on purpose" >&2; exit 3; fi
+    """
+
+rule score:
+    input: "fit/{dataset}_{model}.txt"
+    output: "score/{dataset}_{model}.txt"
+    shell: "wc -l < {input} > {output}"
+
+rule summarize:
+    input: expand("score/{dataset}_{model}.txt")
+    output: "out/{model}.txt"
+    shell: "cat {input} > {output}"
+'''
+
+OUTPUTS = (
+    [f"data/{d}.txt" for d in ("d0", "d1", "d2")]
+    + [f"{kind}/{d}_{m}.txt" for kind in ("fit", "score") for d in ("d0", "d1", "d2") for m in ("m0", "m1")]
+    + [f"logs/fit/{d}_{m}.log" for d in ("d0", "d1", "d2") for m in ("m0", "m1")]
+    + ["out/m0.txt", "out/m1.txt"]
+)
+SLURM = ["--executor", "slurm", "--poll", "0.2"]
+TIMEOUT = 120
+
+
+def make(path: Path, rulefile: str = RULEFILE) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "Rulefile").write_text(rulefile)
+    return path
+
+
+def ok(res: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
+    assert res.returncode == 0, f"exit {res.returncode}\nstdout:\n{res.stdout}\nstderr:\n{res.stderr}"
+    return res
+
+
+def manifest(proj: Path, n: int) -> dict:
+    return json.loads((proj / ".rulec" / "slurm" / str(n) / "manifest.json").read_text())
+
+
+def job_ids(bundle: Path) -> dict[str, str]:
+    pairs = (line.split() for line in (bundle / "jobids").read_text().splitlines())
+    return {name: job_id for name, job_id in pairs}
+
+
+def squeue(ids, all_states: bool = False) -> dict[str, tuple[str, str]]:
+    """task id (``123_4``) -> (state, reason); pending arrays are listed one line per task."""
+    args = ["squeue", "-h", "-r", "-j", ",".join(ids), "-o", "%i|%T|%r"]
+    if all_states:
+        args[2:2] = ["-t", "all"]
+    res = subprocess.run(args, capture_output=True, text=True)
+    out = {}
+    for line in res.stdout.splitlines():
+        task, state, reason = line.split("|")
+        out[task] = (state, reason)
+    return out
+
+
+def task_of(proj: Path, n: int, job: str) -> str:
+    m = manifest(proj, n)
+    entry = m["jobs"][job]
+    ids = job_ids(proj / ".rulec" / "slurm" / str(n))
+    return f"{ids[entry['array']]}_{entry['task']}"
+
+
+# --------------------------------------------------------------------------- (a)
+
+def test_slurm_run_matches_a_local_run(slurm_cluster, tmp_path):
+    on_slurm = make(tmp_path / "slurm")
+    local = make(tmp_path / "local")
+    t0 = time.monotonic()
+    res = ok(run_rulec(["run", *SLURM], on_slurm, timeout=TIMEOUT))
+    elapsed = time.monotonic() - t0
+    assert "submitted 4 array(s), 17 task(s), 4 sbatch call(s)" in res.stdout
+    assert res.stdout.count(" done ") == 17
+    assert "Done: 17 job(s) ran on SLURM" in res.stdout
+    ok(run_rulec(["run", "-j2"], local, timeout=TIMEOUT))
+    for rel in OUTPUTS:
+        assert (on_slurm / rel).read_bytes() == (local / rel).read_bytes(), rel
+    assert (on_slurm / "out" / "m0.txt").read_text() == "2\n2\n2\n"
+    assert (on_slurm / "logs" / "fit" / "d1_m0.log").read_text() == "fitting d1 with m0\n"
+    # the results are recorded: nothing left to do, locally or on SLURM
+    assert "Nothing to do" in ok(run_rulec(["dryrun"], on_slurm)).stdout
+    assert "Nothing to do" in ok(run_rulec(["run", *SLURM], on_slurm)).stdout
+    # arrays and dependencies as submitted
+    m = manifest(on_slurm, 1)
+    deps = {a["name"]: [(d["type"], d["array"]) for d in a["dependencies"]] for a in m["arrays"]}
+    assert deps == {"prepare": [], "fit": [("afterok", "prepare")], "score": [("aftercorr", "fit")], "summarize": [("afterok", "score")]}
+    states = squeue(job_ids(on_slurm / ".rulec" / "slurm" / "1").values(), all_states=True)
+    assert len(states) == 17 and {s for s, _ in states.values()} == {"COMPLETED"}
+    assert elapsed < 60
+
+
+# --------------------------------------------------------------------------- (b)
+
+def test_failure_cancels_dependents_and_a_rerun_submits_only_what_is_left(slurm_cluster, tmp_path):
+    proj = make(tmp_path / "p")
+    (proj / "fail_d1_m0").write_text("")
+    res = run_rulec(["run", *SLURM], proj, timeout=TIMEOUT)
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert "FAILED fit[d1,m0] (FAILED, exit code 3, log logs/fit/d1_m0.log)" in res.stderr
+    assert "failing on purpose" in res.stderr  # the end of the log is shown
+    assert "skipped score[d1,m0]: an upstream job failed" in res.stdout
+    assert not (proj / "fit" / "d1_m0.txt").exists()  # never left looking fresh
+    assert (proj / "fit" / "d1_m1.txt").exists()  # independent jobs ran on
+    # the dependents ended CANCELLED, none is left pending
+    bundle = proj / ".rulec" / "slurm" / "1"
+    states = squeue(job_ids(bundle).values(), all_states=True)
+    assert states[task_of(proj, 1, "fit[d1,m0]")][0] == "FAILED"
+    assert states[task_of(proj, 1, "score[d1,m0]")][0] == "CANCELLED"
+    assert states[task_of(proj, 1, "summarize[m0]")][0] == "CANCELLED"
+    assert not [t for t, (s, _) in states.items() if s in ("PENDING", "RUNNING")]
+    assert not (bundle / "status" / "score[d1,m0].rc").exists()
+    assert (bundle / "status" / "fit[d1,m0].rc").read_text() == "3\n"
+
+    (proj / "fail_d1_m0").unlink()
+    res = ok(run_rulec(["run", *SLURM], proj, timeout=TIMEOUT))
+    rerun = manifest(proj, 2)
+    # summarize[m1] waits for the whole score array, so SLURM cancelled it too
+    assert sorted(rerun["jobs"]) == ["fit[d1,m0]", "score[d1,m0]", "summarize[m0]", "summarize[m1]"]
+    assert [(a["name"], a["size"]) for a in rerun["arrays"]] == [("fit", 1), ("score", 1), ("summarize", 2)]
+    assert (proj / "out" / "m0.txt").read_text() == "2\n2\n2\n"
+    assert "Nothing to do" in ok(run_rulec(["dryrun"], proj)).stdout
+
+
+# --------------------------------------------------------------------------- (c)
+
+SLEEPY = '''\
+dimension n = ["a", "b", "c", "d", "e", "f"]
+
+rule all:
+    input: expand("out/{n}.txt")
+
+rule slow:
+    output: "out/{n}.txt"
+    shell: "echo partial > {output}; sleep 60; echo done >> {output}"
+'''
+
+
+def test_ctrl_c_cancels_exactly_this_runs_jobs(slurm_cluster, tmp_path):
+    proj = make(tmp_path / "p", SLEEPY)
+    proc = popen_rulec(["run", *SLURM], proj)
+    try:
+        bundle = proj / ".rulec" / "slurm" / "1"
+        wait_for(lambda: (bundle / "jobids").exists() and (bundle / "jobids").read_text().strip(), 30, what="the submission")
+        wait_for(lambda: list((proj / "out").glob("*.txt")) if (proj / "out").exists() else [], 30, what="a job to start")
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, out + err
+    assert "interrupted: cancelled 1 job array(s) of this run" in err
+    ids = list(job_ids(bundle).values())
+    assert squeue(ids) == {}  # no job of this run pending or running
+    assert {s for s, _ in squeue(ids, all_states=True).values()} == {"CANCELLED"}
+    assert not list((proj / "out").glob("*.txt"))  # partial outputs removed
+    dry = ok(run_rulec(["dryrun"], proj)).stdout
+    assert "6 of 6 jobs to run" in dry
+
+
+# --------------------------------------------------------------------------- (d)
+
+def test_emitted_bundle_runs_with_no_rulec_alive(slurm_cluster, tmp_path):
+    proj = make(tmp_path / "p")
+    res = ok(run_rulec(["emit", "--slurm", "-o", "bundle"], proj))
+    assert "4 array(s), 17 task(s), 4 sbatch call(s)" in res.stdout
+    bundle = proj / "bundle"
+    sub = subprocess.run(["bash", str(bundle / "submit.sh")], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert sub.returncode == 0, sub.stdout + sub.stderr
+    assert sub.stdout.count("submitted ") == 5  # 4 arrays + the closing line
+    ids = list(job_ids(bundle).values())
+    assert len(ids) == 4
+    # submit.sh has exited: nothing of rulec is alive; SLURM alone runs the rest
+    wait_for(lambda: not squeue(ids), 60, 0.2, what="the jobs to finish")
+    states = squeue(ids, all_states=True)
+    assert len(states) == 17 and {s for s, _ in states.values()} == {"COMPLETED"}, states
+    assert (proj / "out" / "m1.txt").read_text() == "2\n2\n2\n"
+    assert (proj / "logs" / "fit" / "d2_m1.log").read_text() == "fitting d2 with m1\n"
+    assert len(list((bundle / "status").glob("*.rc"))) == 17
+    assert all(p.read_text() == "0\n" for p in (bundle / "status").glob("*.rc"))
+    assert len(list((bundle / "logs").glob("*.out"))) == 17
+
+
+# --------------------------------------------------------------------------- (e)
+
+def test_a_job_bigger_than_the_cluster_is_refused_before_submission(slurm_cluster, tmp_path):
+    proj = make(tmp_path / "p", '''\
+rule small:
+    output: "small.txt"
+    shell: "echo small > {output}"
+
+rule big:
+    input: "small.txt"
+    output: "big.txt"
+    resources: cpus=64
+    shell: "echo big > {output}"
+''')
+    res = run_rulec(["run", *SLURM, "big.txt"], proj)
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert "rule big" in res.stderr and "cpus=64" in res.stderr and "partition debug" in res.stderr
+    assert "nothing was submitted" in res.stderr
+    assert not (proj / ".rulec" / "slurm").exists()
+    assert not (proj / "small.txt").exists()
+
+
+def test_time_over_a_partitions_max_time_is_refused(slurm_cluster, tmp_path):
+    proj = make(tmp_path / "p", '''\
+rule long:
+    output: "long.txt"
+    resources: time="2h"
+    label: quick
+    shell: "echo > {output}"
+
+label quick:
+    slurm: partition="short"
+''')
+    res = run_rulec(["run", *SLURM], proj)
+    assert res.returncode == 2
+    assert "rule long" in res.stderr and "MaxTime 01:00:00" in res.stderr
+    assert "fits partition debug" in res.stderr

@@ -1,0 +1,175 @@
+"""Resources and scheduler settings: formatting, label and profile precedence, profiles."""
+
+from __future__ import annotations
+
+import pytest
+
+from helpers import workflow
+from rulec import profile as prof
+from rulec.backends import settings as st
+from rulec.errors import BackendError, RulecError
+
+WF = '''
+rule plain:
+    output: "a.txt"
+    shell: "echo > {output}"
+
+rule heavy:
+    output: "b.txt"
+    resources: cpus=4, mem="8G", time="2h", gpus=1
+    label: gpu
+    shell: "echo > {output}"
+
+label gpu:
+    limit: 2
+    slurm: partition="gpu", account="proj", qos="high", mail_type="END", extra="--exclusive"
+    lsf: queue="gpu"
+    jbsub: "-queue x86_1h -cores 4+1 -mem 16g"
+'''
+
+
+@pytest.mark.parametrize("seconds, text", [
+    (1, "00:01:00"),
+    (60, "00:01:00"),
+    (61, "00:02:00"),  # rounded up to whole minutes
+    (90, "00:02:00"),
+    (30 * 60, "00:30:00"),
+    (3600, "01:00:00"),
+    (23 * 3600 + 59 * 60, "23:59:00"),
+    (24 * 3600, "1-00:00:00"),
+    (26 * 3600 + 30 * 60 + 1, "1-02:31:00"),
+    (10 * 86400, "10-00:00:00"),
+])
+def test_slurm_time(seconds, text):
+    assert st.slurm_time(seconds) == text
+
+
+@pytest.mark.parametrize("seconds, text", [(1, "0:01"), (60, "0:01"), (61, "0:02"), (5400, "1:30"), (86400, "24:00")])
+def test_lsf_time(seconds, text):
+    assert st.lsf_time(seconds) == text
+
+
+def test_mem_text():
+    assert st.mem_mb_text(500) == "500M"
+    assert st.mem_mb_text(8192) == "8192M"
+
+
+@pytest.mark.parametrize("value, mb", [("4G", 4096), ("500M", 500), ("1.5G", 1536), ("2T", 2 * 1024 * 1024), (300, 300), ("1K", 1)])
+def test_profile_mem(value, mb):
+    assert prof.parse_mem(value) == mb
+
+
+@pytest.mark.parametrize("value, secs", [("30m", 1800), ("2h", 7200), ("1h30m", 5400), ("1-00:00:00", 86400), ("01:30", 5400), (90, 5400), ("45s", 45)])
+def test_profile_time(value, secs):
+    assert prof.parse_time(value) == secs
+
+
+@pytest.mark.parametrize("value", ["4X", "", True, "1:75"])
+def test_profile_bad_values(value):
+    assert prof.parse_mem(value) is None or prof.parse_time(value) is None
+
+
+def rule_settings(backend, profile=prof.EMPTY, name="heavy"):
+    wf = workflow(WF)
+    return st.for_rule(wf.rule(name), wf, backend, profile)
+
+
+def test_rule_resources_are_the_defaults():
+    s = rule_settings("slurm", name="plain")
+    assert (s.cpus, s.mem_mb, s.time_s, s.gpus, s.options, s.extra, s.array_limit) == (1, None, None, 0, (), None, None)
+
+
+def test_label_settings():
+    s = rule_settings("slurm")
+    assert (s.cpus, s.mem_mb, s.time_s, s.gpus) == (4, 8192, 7200, 1)
+    assert dict(s.options) == {"partition": "gpu", "account": "proj", "qos": "high", "mail-type": "END"}
+    assert s.extra == "--exclusive"
+    assert s.array_limit == 2  # the label's local limit caps the array too
+
+
+def test_profile_layers_override_in_order():
+    p = prof.parse({
+        "slurm": {
+            "partition": "normal", "account": "everyone", "time": "10m",
+            "labels": {"gpu": {"partition": "gpu_b", "extra": False, "array_limit": 5}},
+            "rules": {"heavy": {"mem": "16G", "qos": False, "exclusive": True}},
+        }
+    }, "cluster.toml")
+    s = rule_settings("slurm", p)
+    opts = dict(s.options)
+    # top-level [slurm] < Rulefile label < [slurm.labels.gpu] < [slurm.rules.heavy]
+    assert opts["partition"] == "gpu_b"
+    assert opts["account"] == "proj"  # the label beats the profile's cluster-wide default
+    assert "qos" not in opts  # false removes it
+    assert opts["exclusive"] is True
+    assert s.mem_mb == 16384
+    assert s.time_s == 7200  # [slurm] time is a default: the rule's own time stays
+    assert s.extra is None
+    assert s.array_limit == 5
+    plain = rule_settings("slurm", p, "plain")
+    assert dict(plain.options) == {"partition": "normal", "account": "everyone"}
+    assert plain.time_s == 600  # ... and applies to a rule without one
+
+
+def test_profile_rulec_settings_are_not_options():
+    p = prof.parse({"slurm": {"max_array_size": 100, "poll": 0.5, "partition": "x"}})
+    s = rule_settings("slurm", p, "plain")
+    assert dict(s.options) == {"partition": "x"}
+    assert p.backend("slurm").setting("max_array_size") == 100
+    assert p.backend("lsf").setting("max_array_size") is None
+
+
+def test_jbsub_flags_merge_flag_by_flag():
+    p = prof.parse({"jbsub": {"labels": {"gpu": {"flags": "-queue x86_6h -require a100"}}}})
+    s = rule_settings("jbsub", p)
+    assert dict(s.options) == {"-queue": "x86_6h", "-cores": "4+1", "-mem": "16g", "-require": "a100"}
+
+
+def test_split_flags():
+    assert st.split_flags("-queue x86_1h -wait -cores 4+1") == [("-queue", "x86_1h"), ("-wait", True), ("-cores", "4+1")]
+    with pytest.raises(BackendError):
+        st.split_flags("stray -queue x")
+
+
+def test_bad_label_value():
+    wf = workflow('''
+rule r:
+    output: "a"
+    label: l
+    shell: "true"
+
+label l:
+    slurm: cpus="many"
+''')
+    with pytest.raises(BackendError, match="cpus must be a whole number"):
+        st.for_rule(wf.rule("r"), wf, "slurm", prof.EMPTY)
+
+
+def test_profile_file(tmp_path):
+    path = tmp_path / "cluster.toml"
+    path.write_text('[slurm]\naccount = "a"\n\n[slurm.labels.gpu]\npartition = "g"\n\n[slurm.rules.heavy]\ntime = "3h"\n')
+    p = prof.load(str(path))
+    assert p.backend("slurm").top.items == (("account", "a"),)
+    assert p.backend("slurm").labels["gpu"].items == (("partition", "g"),)
+    assert p.backend("slurm").rules["heavy"].items == (("time", "3h"),)
+    assert prof.load(None) is prof.EMPTY
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[pbs]\nx = 1\n", "unknown table \\[pbs\\]"),
+    ("[slurm]\nmem = \"lots\"\n", "bad memory value"),
+    ("[slurm]\ntime = \"soon\"\n", "bad time value"),
+    ("[slurm]\ncpus = 0\n", "cpus must be a whole number"),
+    ("[slurm]\npartition = [\"a\"]\n", "is a list"),
+    ("[slurm\n", "not valid TOML"),
+])
+def test_profile_errors(tmp_path, text, message):
+    path = tmp_path / "p.toml"
+    path.write_text(text)
+    with pytest.raises(RulecError, match=message):
+        prof.load(str(path))
+
+
+def test_missing_profile(tmp_path):
+    with pytest.raises(RulecError, match="not found"):
+        prof.load(str(tmp_path / "nope.toml"))

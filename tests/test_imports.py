@@ -1,0 +1,100 @@
+"""Third-party libraries stay in their rooms, and start-up imports none of them.
+
+Rooms (docs/architecture.md): lark only in rulec/syntax/; fsspec only in rulec/storage.py;
+jinja2 only in rulec/backends/render.py; rich only in rulec/report.py, rulec/cli.py and
+rulec/exec/progress.py; plumbum only in rulec/exec/ and rulec/backends/. Every import
+statement counts, including the lazy ones inside functions.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "rulec"
+
+ROOMS: dict[str, tuple[str, ...]] = {
+    "lark": ("syntax/",),
+    "fsspec": ("storage.py",),
+    "jinja2": ("backends/render.py",),
+    "rich": ("report.py", "cli.py", "exec/progress.py"),
+    "plumbum": ("exec/", "backends/"),
+}
+HEAVY = tuple(ROOMS)
+
+
+def _modules() -> list[Path]:
+    return sorted(p for p in PACKAGE.rglob("*.py") if "__pycache__" not in p.parts)
+
+
+def imports_of(path: Path) -> list[tuple[str, int]]:
+    """Top-level package names this file imports (absolute imports only), with line numbers."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [(alias.name.split(".")[0], node.lineno) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.append((node.module.split(".")[0], node.lineno))
+        elif isinstance(node, ast.Call) and getattr(node.func, "id", None) == "__import__" and node.args:
+            arg = node.args[0]
+            if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+                found.append((arg.value.split(".")[0], node.lineno))
+    return found
+
+
+def _allowed(rel: str, library: str) -> bool:
+    return any(rel == room or (room.endswith("/") and rel.startswith(room)) for room in ROOMS[library])
+
+
+def test_the_package_is_found():
+    rels = {p.relative_to(PACKAGE).as_posix() for p in _modules()}
+    assert {"cli.py", "analyze.py", "syntax/parser.py"} <= rels
+
+
+def test_third_party_imports_stay_in_their_rooms():
+    wrong = []
+    for path in _modules():
+        rel = path.relative_to(PACKAGE).as_posix()
+        for name, line in imports_of(path):
+            if name in ROOMS and not _allowed(rel, name):
+                wrong.append(f"rulec/{rel}:{line}: imports {name} (allowed only in {', '.join(ROOMS[name])})")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_checker_sees_lazy_imports(tmp_path):
+    sample = tmp_path / "sample.py"
+    sample.write_text("import os\ndef f():\n    from rich.table import Table\n    import lark.lexer, json\n    __import__('jinja2')\n")
+    assert imports_of(sample) == [("os", 1), ("rich", 3), ("lark", 4), ("json", 4), ("jinja2", 5)]
+
+
+def _loaded_after(code: str) -> list[str]:
+    probe = f"{code}\nimport sys\nprint(' '.join(m for m in {HEAVY!r} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.split()
+
+
+def test_importing_the_cli_imports_no_heavy_library():
+    assert _loaded_after("import rulec.cli") == []
+
+
+def test_help_imports_no_heavy_library():
+    code = "import contextlib, io, rulec.cli\nwith contextlib.redirect_stdout(io.StringIO()):\n    try:\n        rulec.cli.main(['--help'])\n    except SystemExit:\n        pass"
+    assert _loaded_after(code) == []
+
+
+@pytest.mark.parametrize("module", ["rulec.analyze", "rulec.ir", "rulec.pattern", "rulec.dag", "rulec.syntax", "rulec.errors", "rulec.source"])
+def test_the_front_end_imports_no_heavy_library(module):
+    # lark is imported when a Rulefile is really parsed, not when the module is imported
+    assert _loaded_after(f"import {module}") == []
+
+
+def test_check_of_a_local_rulefile_needs_no_jinja2_fsspec_or_plumbum(tmp_path):
+    (tmp_path / "Rulefile").write_text('dimension m = ["a"]\nrule all:\n    input: expand("x/{m}.txt")\nrule x:\n    output: "x/{m}.txt"\n    shell: "touch {output}"\n')
+    code = f"import contextlib, io, rulec.cli\nwith contextlib.redirect_stdout(io.StringIO()):\n    rulec.cli.main(['check', {str(tmp_path)!r}])"
+    assert set(_loaded_after(code)) <= {"lark", "rich"}
