@@ -256,10 +256,24 @@ def resolve(
     workflow's default target). ``exists`` tells whether a path is on disk, used only to
     break a cycle at a file that already exists (as make does)."""
     plans = plans if plans is not None else compile_rules(workflow)
+    exists = exists or (lambda p: os.path.exists(os.path.join(workflow.workdir, p)))
+    cut: set[tuple[tuple[int, tuple[str, ...]], str]] = set()
+    while True:
+        try:
+            return _resolve(workflow, targets, exists, plans, cut)
+        except _CutCycle as again:
+            cut.add(again.edge)  # resolve again, with that existing file taken as a source
+
+
+class _CutCycle(Exception):
+    def __init__(self, edge):
+        self.edge = edge
+
+
+def _resolve(workflow, targets, exists, plans, cut) -> JobGraph:
     graph = JobGraph(workflow, plans)
     index = _Index(workflow, plans)
     links = _links(workflow, plans)
-    exists = exists or (lambda p: os.path.exists(os.path.join(workflow.workdir, p)))
     rules_by_name = {r.name: r for r in workflow.rules}
     if not targets:
         if workflow.default_target is None:
@@ -351,6 +365,10 @@ def resolve(
             if i < len(paths):
                 stack[-1] = (job, i + 1)
                 path = paths[i]
+                if cut and ((g_rule[job], g_values[job]), path) in cut:
+                    if path not in graph.sources:
+                        graph.sources[path] = job
+                    continue
                 dep = producer.get(path)
                 if dep is None:
                     link = links[g_rule[job]]
@@ -372,7 +390,12 @@ def resolve(
                         if path not in graph.sources:
                             graph.sources[path] = job
                         continue
-                    cycle = [j for j, _ in stack[[j for j, _ in stack].index(dep):]] + [dep]
+                    start = [j for j, _ in stack].index(dep)
+                    # an existing file further back on the cycle: rule out its maker there
+                    for j, k in reversed(stack[start:-1]):
+                        if exists(g_inputs[j][k - 1]):
+                            raise _CutCycle(((g_rule[j], g_values[j]), g_inputs[j][k - 1]))
+                    cycle = [j for j, _ in stack[start:]] + [dep]
                     raise ResolveError(
                         "cycle: " + " -> ".join(graph.job_id(j) for j in cycle)
                         + f" (through {path!r})",
@@ -421,7 +444,7 @@ def _target_jobs(workflow, graph, target, rules_by_name, new_job, producer_of) -
         name, _, rest = target.partition("[")
         rule = rules_by_name.get(name)
         if rule is not None:
-            values = tuple(rest[:-1].split(",")) if rest[:-1] else ()
+            values = _split_job_values(workflow, rule, rest[:-1])
             if len(values) != len(rule.wildcards):
                 raise ResolveError(
                     f"job id {target!r}: rule {name} has {len(rule.wildcards)} wildcard(s) "
@@ -443,6 +466,32 @@ def _target_jobs(workflow, graph, target, rules_by_name, new_job, producer_of) -
             + _suggest_target(target, rules_by_name)
         )
     return [job]
+
+
+def _split_job_values(workflow, rule, text: str) -> tuple[str, ...]:
+    """The values of a job id's ``[...]`` part. Values may hold commas themselves (a glob
+    value from ``raw/a,b.csv``): when a plain split does not fit the rule's wildcards, the
+    one grouping of the parts that gives each dimension wildcard one of its values is used."""
+    if not text:
+        return ()
+    parts = text.split(",")
+    n = len(rule.wildcards)
+    if len(parts) == n or n == 0 or len(parts) < n:
+        return tuple(parts)
+    if n == 1:
+        return (text,)
+    import itertools
+
+    fits = []
+    for cuts in itertools.combinations(range(1, len(parts)), n - 1):
+        bounds = (0, *cuts, len(parts))
+        values = tuple(",".join(parts[a:b]) for a, b in zip(bounds, bounds[1:]))
+        dims = [workflow.dimensions.get(w) for w in rule.wildcards]
+        if all(d is None or v in d.table for d, v in zip(dims, values)):
+            fits.append(values)
+            if len(fits) > 1:
+                break
+    return fits[0] if len(fits) == 1 else tuple(parts)
 
 
 def _suggest_target(target: str, rules_by_name) -> str:

@@ -248,13 +248,13 @@ class ClusterProgress:
         if self.live:
             from rich.live import Live
 
-            self._live = Live(self._render(), console=console(), refresh_per_second=4, transient=False)
+            self._live = Live(self, console=console(), refresh_per_second=4, transient=False)
             self._live.start()
 
     def _line(self, text: str, err: bool = False, style: str = "") -> None:
         if self._live is not None:
             self._live.console.print(f"[{style}]{_esc(text)}[/]" if style else _esc(text))
-            self._live.update(self._render())
+            self._live.refresh()
         elif err:
             sys.stderr.write(text + "\n")
             sys.stderr.flush()
@@ -268,15 +268,11 @@ class ClusterProgress:
 
     def start(self, job_id: str) -> None:
         self.running.add(job_id)
-        if self._live is not None:
-            self._live.update(self._render())
 
     def success(self, job_id: str) -> None:
         self.running.discard(job_id)
         self.done += 1
-        if self._live is not None:
-            self._live.update(self._render())
-        elif not self.quiet:
+        if self._live is None and not self.quiet:
             self._line(f"[{self.done + self.failed:>{len(str(self.total))}}/{self.total}] done {job_id}")
 
     def failure(self, job_id: str, detail: str) -> None:
@@ -289,15 +285,16 @@ class ClusterProgress:
         self.skipped += 1
         if not self.quiet and self._live is None:
             self._line(f"skipped {job_id}: {why}")
-        elif self._live is not None:
-            self._live.update(self._render())
 
     def close(self) -> None:
         if self._live is not None:
-            self._live.update(self._render())
+            self._live.refresh()
             self._live.stop()
             self._live = None
         self.stream.flush()
+
+    def __rich__(self):  # re-rendered on every refresh: the elapsed time moves on
+        return self._render()
 
     def _render(self):
         import time

@@ -71,7 +71,7 @@ class FakeSlurm:
 
 @pytest.fixture
 def setup(tmp_path):
-    def make(rounds, show=None):
+    def make(rounds, show=None, quiet=True):
         wf = analyze(parse(RULEFILE, "Rulefile"), str(tmp_path))
         graph = resolve(wf, (), exists=lambda p: False)
         run = [j for j in graph.order if graph.rule_of(j).shell is not None]
@@ -79,7 +79,7 @@ def setup(tmp_path):
         bundle_mod.write(b)
         history = History.open(str(tmp_path), write=True)
         fake = FakeSlurm(rounds, show)
-        follower = Follower(b, fake, history, poll=0.0, max_poll=0.0, accounting=False, quiet=True, sleep=lambda s: None)
+        follower = Follower(b, fake, history, poll=0.0, max_poll=0.0, accounting=False, quiet=quiet, sleep=lambda s: None)
         return follower, fake, history, b
 
     return make
@@ -96,13 +96,18 @@ def rows(spec: str) -> list[Row]:
     return out
 
 
-def test_everything_completes(setup, tmp_path):
+def test_everything_completes(setup, tmp_path, capsys):
     follower, fake, history, b = setup([
         rows("100_0=RUNNING 100_1=PENDING 101_0=PENDING 101_1=PENDING 102_0=PENDING"),
         rows("100_0=COMPLETED 100_1=COMPLETED 101_0=RUNNING 101_1=PENDING 102_0=PENDING"),
         rows("100_0=COMPLETED 100_1=COMPLETED 101_0=COMPLETED 101_1=COMPLETED 102_0=COMPLETED"),
-    ])
+    ], quiet=False)
     assert follower.run() == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("submitted 3 array(s), 5 task(s), 3 sbatch call(s) from ")
+    assert out[1:-1] == ["[1/5] done fit[d0]", "[2/5] done fit[d1]", "[3/5] done score[d0]", "[4/5] done score[d1]",
+                       "[5/5] done summarize"]
+    assert out[-1].startswith("Done: 5 job(s) ran on SLURM (") and out[-1].endswith(".rulec/slurm/1).")
     assert fake.submitted == [("fit.sbatch", None), ("score.sbatch", "aftercorr:100"), ("summarize.sbatch", "afterok:101")]
     assert len(fake.queries) == 3  # one batched query per poll
     assert fake.queries[0] == ["100", "101", "102"]

@@ -147,6 +147,7 @@ class Follower:
         )
         self.progress = report.ClusterProgress(len(jobs), self.quiet)
         previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+        previous_hup = signal.signal(signal.SIGHUP, _raise_interrupt)  # the terminal went away
         try:
             try:
                 self.submit()
@@ -158,6 +159,7 @@ class Follower:
                 raise
         finally:
             signal.signal(signal.SIGTERM, previous)
+            signal.signal(signal.SIGHUP, previous_hup)
             self.progress.close()
         if self.failures:
             not_run = len(jobs) - self.done - len(self.failures)
@@ -391,6 +393,7 @@ class Follower:
     def interrupt(self) -> int:
         old_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
         old_term = signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        old_hup = signal.signal(signal.SIGHUP, signal.SIG_IGN)
         try:
             ids = list(self.ids.values())
             if ids:
@@ -424,6 +427,7 @@ class Follower:
         finally:
             signal.signal(signal.SIGINT, old_int)
             signal.signal(signal.SIGTERM, old_term)
+            signal.signal(signal.SIGHUP, old_hup)
 
     def _abandon(self) -> None:
         """An error while submitting: cancel what was submitted and drop the marks, so the run

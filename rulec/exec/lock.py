@@ -47,13 +47,14 @@ class Lock:
     def acquire(self) -> "Lock":
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
         info = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time(), "command": self.command}
-        for _ in range(3):
+        for _ in range(20):
             try:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             except FileExistsError:
                 other = read(self.workdir)
                 if other is None:
-                    continue  # removed meanwhile, or half-written: try again
+                    time.sleep(0.05)  # removed meanwhile, or being written: try again
+                    continue
                 if other.get("host") == socket.gethostname() and not _alive(int(other.get("pid", -1))):
                     self.warning = (f"took over a stale lock of process {other.get('pid')} "
                                     f"(started {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(other.get('started', 0)))}), which is gone")
@@ -71,14 +72,18 @@ class Lock:
                 json.dump(info, fh)
             self.held = True
             return self
-        raise LockError(f"could not take the lock {self.path}")
+        raise LockError(f"could not take the lock {self.path}: it cannot be read",
+                        hint="if no rulec is running here, remove it with `rulec unlock`")
 
     def release(self) -> None:
         if self.held:
-            try:
-                os.unlink(self.path)
-            except FileNotFoundError:
-                pass
+            info = read(self.workdir)
+            # Only our own lock: `rulec unlock` may have removed it and another run taken it.
+            if info is not None and info.get("pid") == os.getpid() and info.get("host") == socket.gethostname():
+                try:
+                    os.unlink(self.path)
+                except FileNotFoundError:
+                    pass
             self.held = False
 
     def __enter__(self) -> "Lock":
@@ -102,6 +107,11 @@ def unlock_main(target, ns) -> int:
     workflow = api.load(target)
     info = read(workflow.workdir)
     if info is None:
+        if os.path.lexists(_path(workflow.workdir)):
+            # half-written (rulec killed between creating and filling it) or damaged
+            os.unlink(_path(workflow.workdir))
+            print(f"removed an unreadable lock file {_path(workflow.workdir)}")
+            return 0
         print(f"no lock in {os.path.join(workflow.workdir, '.rulec')}")
         return 0
     os.unlink(_path(workflow.workdir))

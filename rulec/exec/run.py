@@ -79,6 +79,8 @@ def run_options(ns) -> RunOptions:
             gpus = int(amount)
         elif name == "cpus":
             cores = int(amount)
+            if cores < 1:
+                raise RulecError(f"--resources {item!r}: cpus must be at least 1")
         else:
             custom.append((name, amount))
     return RunOptions(cores, mem, gpus, tuple(custom), ns.keep_going, ns.quiet)
@@ -138,6 +140,11 @@ class Runner:
         sched = Scheduler(graph, self.plan, Pools(self.opts.cores, self.opts.mem_mb, self.opts.gpus, self.opts.custom), self.opts.keep_going)
         progress_ = _progress(len(self.plan.run), self.opts.quiet)
         previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+        # A closed terminal or SSH session: the jobs, in their own sessions, do not get the
+        # hang-up, so stop them as for SIGTERM (unless rulec runs under nohup).
+        previous_hup = signal.getsignal(signal.SIGHUP)
+        if previous_hup is signal.SIG_DFL:
+            signal.signal(signal.SIGHUP, _raise_interrupt)
         started_at: dict[int, float] = {}
         try:
             while not sched.finished_all():
@@ -179,6 +186,8 @@ class Runner:
             return EXIT_INTERRUPTED
         finally:
             signal.signal(signal.SIGTERM, previous)
+            if previous_hup is signal.SIG_DFL:
+                signal.signal(signal.SIGHUP, previous_hup)
             progress_.close()
         if self.failures:
             not_run = len(self.plan.run) - len(sched.done) - len(self.failures)

@@ -370,9 +370,6 @@ rule cp:
 """
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug in rulec/dag.py _target_jobs(): a job id is split on every ',', so the id rulec itself "
-    "prints for a value holding a comma (cp[a,b] for raw/a,b.csv) is refused as a target"))
 def test_a_job_id_whose_value_holds_a_comma_is_a_target(empty_project):
     proj = empty_project
     proj.write("Rulefile", GLOB_WITH_COMMA)
@@ -514,10 +511,6 @@ def test_cycle_is_broken_at_the_existing_file_that_starts_it(empty_project):
     assert jobs["b"] == "output missing: b.txt"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug in rulec/dag.py resolve(): a cycle is broken only at the path where it is detected "
-    "(a.txt, missing here), not at an existing file further up the cycle (b.txt), so a "
-    "workflow make builds ('Circular b.txt <- a.txt dependency dropped') is refused as a cycle"))
 def test_cycle_through_an_existing_file_is_not_an_error(empty_project):
     """DESIGN §6: a rule that could make an existing file only through a cycle is not used for
     it. b.txt exists; rule b could remake it only from a.txt, which needs b.txt: so b.txt is a

@@ -331,10 +331,7 @@ def _start_slow(proj: Project, marker, procs) -> subprocess.Popen:
 @pytest.mark.parametrize("sig", [
     pytest.param(signal.SIGINT, id="SIGINT"),
     pytest.param(signal.SIGTERM, id="SIGTERM"),
-    pytest.param(signal.SIGHUP, id="SIGHUP", marks=pytest.mark.xfail(strict=True, reason=(
-        "bug in rulec/exec/run.py Runner.run(): only SIGTERM gets a handler; SIGHUP (the terminal "
-        "or SSH session closing) kills rulec outright, and since jobs run in their own sessions "
-        "they do not get the hang-up: they run on, orphaned, and leave partial outputs"))),
+    pytest.param(signal.SIGHUP, id="SIGHUP"),
 ])
 def test_interrupt_stops_jobs_and_removes_partial_outputs(empty_project, marker, procs, sig):
     proj = empty_project
@@ -435,10 +432,6 @@ def test_a_second_concurrent_run_is_refused(empty_project, marker, procs):
     assert not proj.exists(".rulec/lock")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug in rulec/exec/lock.py Lock.release(): it unlinks .rulec/lock without checking that the "
-    "file is still its own, so a run whose lock was removed by `rulec unlock` deletes the lock "
-    "of the run that started after it, and a third run is then let in"))
 def test_a_run_never_removes_another_runs_lock(empty_project, procs):
     proj = empty_project
     proj.rulefile(f"""\
@@ -493,10 +486,6 @@ def test_unlock_removes_a_lock(project):
     assert len(done_jobs(res.stdout)) == 8
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug in rulec/exec/lock.py unlock_main(): an unreadable lock file (empty: rulec killed "
-    "between creating it and writing it) blocks every run ('could not take the lock'), and "
-    "`rulec unlock` answers 'no lock' and leaves it there, so nothing short of rm clears it"))
 def test_unlock_removes_an_unreadable_lock(project):
     project.write(".rulec/lock", "")
     res = project.run("run")
@@ -585,9 +574,6 @@ def test_a_job_needing_more_than_the_pool_is_an_error(empty_project):
     assert not empty_project.exists("out")
 
 
-@pytest.mark.xfail(strict=True, raises=subprocess.TimeoutExpired, reason=(
-    "bug in rulec/exec/run.py run_options(): `--resources cpus=N` overrides -j after the "
-    "'at least 1' check, so cpus=0 (or 0.5) gives 0 cores and the run loop spins forever"))
 def test_a_cores_pool_below_one_is_refused(project):
     res = project.run("run", "--resources", "cpus=0", timeout=5)
     assert res.returncode == 2
