@@ -124,12 +124,15 @@ class History:
 
     # reading ------------------------------------------------------------------
     def get(self, job_id: str) -> Record | None:
-        return self._records.get(job_id)
+        row = self._records.get(job_id)
+        return row if row is None or isinstance(row, Record) else Record(*row)
 
     def __len__(self) -> int:
         return len(self._records)
 
-    def records(self) -> dict[str, Record]:
+    def records(self) -> dict[str, tuple]:
+        """job id -> (job_id, rule, status, cmd_hash, params_hash, inputs_hash, input_sig),
+        plain tuples (or Records) in that order: the planner reads them by position."""
         return self._records
 
     def detail(self, job_id: str) -> Detail | None:
@@ -176,7 +179,7 @@ class History:
                 )
                 db.executemany("INSERT OR REPLACE INTO outputs(path, job_id) VALUES (?, ?)", [(p, job_id) for p in outputs])
                 old = self._records.get(job_id)
-                self._records[job_id] = Record(job_id, rule, "running", *(old[3:] if old else ("", "", "", "")))
+                self._records[job_id] = Record(job_id, rule, "running", *(tuple(old[3:]) if old else ("", "", "", "")))
 
     def record(self, done: Iterable[Finished]) -> None:
         """Record finished jobs, in one transaction."""
@@ -242,4 +245,4 @@ def _schema_version(db: sqlite3.Connection, write: bool) -> int:
 
 def _load(db: sqlite3.Connection) -> dict[str, Record]:
     rows = db.execute("SELECT job_id, rule, status, cmd_hash, params_hash, inputs_hash, input_sig FROM jobs").fetchall()
-    return {row[0]: Record(*row) for row in rows}
+    return {row[0]: row for row in rows}  # plain tuples: 100k Records cost more to build

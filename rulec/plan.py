@@ -74,11 +74,7 @@ def inputs_hash(paths: tuple[str, ...]) -> str:
 
 def input_signature(paths: tuple[str, ...], stat) -> str:
     """A hash of the inputs' sizes and mtimes; ``stat(path)`` -> (mtime_ns, size) or None."""
-    parts = []
-    for path in paths:
-        st = stat(path)
-        parts.append(f"{st[1]}:{st[0]}" if st else "-")
-    return shell.digest(";".join(parts))
+    return shell.digest(repr([stat(path) for path in paths]))
 
 
 def plan(graph: JobGraph, snap: Snapshot, history: History, options: PlanOptions = PlanOptions()) -> Plan:
@@ -125,7 +121,8 @@ def plan(graph: JobGraph, snap: Snapshot, history: History, options: PlanOptions
                     if not explain:
                         break
         rec = records.get(job_id)
-        if rec is not None and rec.status != "ok" and (not found or explain):
+        # rec: (job_id, rule, status, cmd_hash, params_hash, inputs_hash, input_sig)
+        if rec is not None and rec[2] != "ok" and (not found or explain):
             found.append(Reason(Why.INCOMPLETE))
         if not found or explain:
             for d in deps:
@@ -135,20 +132,19 @@ def plan(graph: JobGraph, snap: Snapshot, history: History, options: PlanOptions
         if (not found or explain) and outs:
             inputs = g_in[job]
             upstream = bool(found) and any(r.why is Why.UPSTREAM for r in found)
-            if rec is not None and rec.status == "ok":
+            if rec is not None and rec[2] == "ok":
                 if not rule.persist:
-                    if rec.inputs_hash != inputs_hash(inputs):
+                    if rec[5] != inputs_hash(inputs):
                         found.append(Reason(Why.INPUT_SET_CHANGED))
-                    elif not upstream and rec.input_sig != input_signature(inputs, get):
+                    elif not upstream and rec[6] != input_signature(inputs, get):
                         found.append(Reason(Why.INPUT_CHANGED, _changed_input(inputs, get, outs)))
                 if not found or explain:
                     if renderers is None:
                         renderers = shell.renderers(graph)
                     r = renderers[g_rule[job]]
-                    cmd = r.render(job_id, graph.values[job], inputs, g_out[job], n_out)
-                    if rec.cmd_hash != shell.command_hash(cmd):
+                    if rec[3] != r.key(job_id, graph.values[job], inputs, g_out[job], n_out):
                         found.append(Reason(Why.COMMAND_CHANGED))
-                    if (not found or explain) and rec.params_hash != shell.params_hash(r, graph.values[job]):
+                    if (not found or explain) and rec[4] != shell.params_hash(r, graph.values[job]):
                         found.append(Reason(Why.PARAMS_CHANGED))
             elif not rule.persist and not upstream and inputs:
                 out_stats = [get(p) for p in outs]

@@ -54,52 +54,83 @@ class CommandRenderer:
             if isinstance(value, pat.Pattern):
                 self.param_fmt[name] = pat.formatter(value, rule.wildcards, fields)
 
+        self._pieces = self._compile(folded=False)
+        self._folded = self._compile(folded=True)
+
+    def _compile(self, folded: bool) -> list:
+        """One piece per template part: a literal string, or a function of the job that gives
+        the substituted text. ``folded`` folds white space in the literal text (for hashing)."""
+        if self.template is None:
+            return []
+        pieces: list = []
+        parts = self.template.parts
+        for i, part in enumerate(parts):
+            if isinstance(part, str):
+                if folded:
+                    part = _WS.sub(" ", part)
+                    if i == 0:
+                        part = part.lstrip()
+                    if i == len(parts) - 1:
+                        part = part.rstrip()
+                pieces.append(part)
+            else:
+                pieces.append(self._piece(part))
+        return pieces
+
+    def _piece(self, part: ir.Ref) -> Callable:
+        kind, raw, index, key = part.kind, part.raw, part.index, part.key
+        q = (lambda t: t) if raw else _quote
+        if kind == "input":
+            a, b = self.input_slices[key] if key is not None else (0, None)
+            if index is not None:
+                return lambda j, v, i, o, n: q(i[a:b][index]) if index < len(i[a:b]) else ""
+            return lambda j, v, i, o, n: " ".join([q(x) for x in i[a:b]])
+        if kind in ("output", "log"):
+            where = None if key is None else (self.out_index if kind == "output" else self.log_index)[key]
+
+            def items(o, n, kind=kind, where=where):
+                declared = o[:n] if kind == "output" else o[n:]
+                return declared if where is None else tuple(declared[k] for k in where)
+
+            if index is not None:
+                return lambda j, v, i, o, n: (lambda xs: q(xs[index]) if index < len(xs) else "")(items(o, n))
+            return lambda j, v, i, o, n: " ".join([q(x) for x in items(o, n)])
+        if kind == "wildcard":
+            pos = self.wc_pos[key]
+            return lambda j, v, i, o, n: q(v[pos])
+        if kind == "field":
+            pos = self.wc_pos[key]
+            table = self.dims[key].table
+            attr = part.attr
+            return lambda j, v, i, o, n: q(table[v[pos]][attr])
+        if kind == "params":
+            return lambda j, v, i, o, n: self._value(self.param_text(key, v), index, raw)
+        if kind == "resources":
+            text = self._resource(key)
+            return lambda j, v, i, o, n: text
+        if kind == "threads":
+            text = str(self.rule.resources.cpus)
+            return lambda j, v, i, o, n: text
+        if kind == "rule":
+            name = self.rule.name
+            return lambda j, v, i, o, n: name
+        if kind == "jobid":
+            return lambda j, v, i, o, n: q(j)
+        raise AssertionError(kind)  # pragma: no cover
+
+    def render(self, job_id: str, values: tuple[str, ...], inputs: tuple[str, ...], outputs: tuple[str, ...], n_out: int) -> str:
+        return "".join([p if p.__class__ is str else p(job_id, values, inputs, outputs, n_out) for p in self._pieces])
+
+    def key(self, job_id: str, values: tuple[str, ...], inputs: tuple[str, ...], outputs: tuple[str, ...], n_out: int) -> str:
+        """The command's hash with the template's white space folded: re-indenting a block
+        or adding blank lines is not a change."""
+        return digest("".join([p if p.__class__ is str else p(job_id, values, inputs, outputs, n_out) for p in self._folded]))
+
     def param_text(self, name: str, values: tuple[str, ...]):
         value = self.params[name]
         if isinstance(value, pat.Pattern):
             return self.param_fmt[name](values)
         return value
-
-    def render(self, job_id: str, values: tuple[str, ...], inputs: tuple[str, ...], outputs: tuple[str, ...], n_out: int) -> str:
-        if self.template is None:
-            return ""
-        out: list[str] = []
-        for part in self.template.parts:
-            if isinstance(part, str):
-                out.append(part)
-                continue
-            kind, raw = part.kind, part.raw
-            if kind == "input":
-                if part.key is None:
-                    items = inputs
-                else:
-                    a, b = self.input_slices[part.key]
-                    items = inputs[a:b]
-                out.append(self._pick(items, part.index, raw))
-            elif kind in ("output", "log"):
-                declared = outputs[:n_out] if kind == "output" else outputs[n_out:]
-                if part.key is None:
-                    items = declared
-                else:
-                    where = (self.out_index if kind == "output" else self.log_index)[part.key]
-                    items = tuple(declared[i] for i in where)
-                out.append(self._pick(items, part.index, raw))
-            elif kind == "wildcard":
-                out.append(_q(values[self.wc_pos[part.key]], raw))
-            elif kind == "field":
-                value = values[self.wc_pos[part.key]]
-                out.append(_q(self.dims[part.key].table[value][part.attr], raw))
-            elif kind == "params":
-                out.append(self._value(self.param_text(part.key, values), part.index, raw))
-            elif kind == "resources":
-                out.append(self._resource(part.key))
-            elif kind == "threads":
-                out.append(str(self.rule.resources.cpus))
-            elif kind == "rule":
-                out.append(self.rule.name)
-            elif kind == "jobid":
-                out.append(_q(job_id, raw))
-        return "".join(out)
 
     def _pick(self, items, index, raw):
         if index is not None:
@@ -145,7 +176,14 @@ def digest(text: str) -> str:
 
 
 def command_hash(command: str) -> str:
+    """The hash of a command given as text (white space folded everywhere)."""
     return digest(normalize(command))
+
+
+def command_key(graph, renderers_: list[CommandRenderer], job: int) -> str:
+    """The hash that the planner compares with the record: ``CommandRenderer.key``."""
+    r = renderers_[graph.rule[job]]
+    return r.key(graph.job_id(job), graph.values[job], graph.inputs[job], graph.outputs[job], graph.n_outputs[job])
 
 
 def params_hash(renderer: CommandRenderer, values: tuple[str, ...]) -> str:

@@ -35,7 +35,7 @@ def records_for(g, snap, **override):
         r = renderers[g.rule[job]]
         rec = Record(
             jid, g.rule_of(job).name, "ok",
-            shell.command_hash(shell.command_of(g, renderers, job)),
+            shell.command_key(g, renderers, job),
             shell.params_hash(r, g.values[job]),
             inputs_hash(g.inputs[job]),
             input_signature(g.inputs[job], snap.get),
@@ -180,3 +180,10 @@ rule hello:
 def test_whitespace_only_command_edits_do_not_count():
     assert shell.command_hash("echo  a\n   b") == shell.command_hash("echo a b")
     assert shell.command_hash("echo a b") != shell.command_hash("echo a c")
+    reindented = SMALL.replace('"echo {model} {params.seed} > {output}"', '"""\n        echo   {model}\n        {params.seed} > {output}\n    """')
+    assert reindented != SMALL
+    a, b = graph(), graph(reindented)
+    ra, rb = shell.renderers(a), shell.renderers(b)
+    job = a.find(2, ("d0", "m1"))
+    assert shell.command_key(a, ra, job) == shell.command_key(b, rb, job)
+    assert shell.command_of(a, ra, job) == "echo m1 42 > bld/fit/d0_m1.json"

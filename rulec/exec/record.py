@@ -34,7 +34,7 @@ class Recorder:
         return Finished(
             job_id=g.job_id(job),
             rule=g.rule_of(job).name,
-            cmd_hash=shell.command_hash(command),
+            cmd_hash=r.key(g.job_id(job), g.values[job], inputs, g.outputs[job], g.n_outputs[job]),
             params_hash=shell.params_hash(r, g.values[job]),
             inputs_hash=inputs_hash(inputs),
             input_sig=input_signature(inputs, get),
