@@ -722,8 +722,9 @@ class _Analyzer:
                 self.error("unclosed '{' in shell command (write '{{' for a literal brace)", self.shell_span(s, text, i, 1))
                 return None
             body = text[i + 1 : end]
-            span = self.shell_span(s, text, i, end - i + 1)
-            ref = self.shell_ref(body, i, end - i + 1, span, bound, rule, input_names, output_names, log_names, param_names, inputs, outputs, logs, resource_names)
+            # where the reference is in the source: worked out only for an error
+            where = (lambda at=i, n=end - i + 1: self.shell_span(s, text, at, n))
+            ref = self.shell_ref(body, i, end - i + 1, where, bound, rule, input_names, output_names, log_names, param_names, inputs, outputs, logs, resource_names)
             if ref is None:
                 return None
             if buf:
@@ -747,47 +748,47 @@ class _Analyzer:
             return s.span
         return s.content_span(raw_at, length)
 
-    def shell_ref(self, body, offset, length, span, bound, rule, input_names, output_names, log_names, param_names, inputs, outputs, logs, resource_names=frozenset(_BUILTIN_RESOURCES)) -> ir.Ref | None:
+    def shell_ref(self, body, offset, length, where, bound, rule, input_names, output_names, log_names, param_names, inputs, outputs, logs, resource_names=frozenset(_BUILTIN_RESOURCES)) -> ir.Ref | None:
         m = _REF.fullmatch(body.strip())
         if not m:
-            self.error(f"bad reference {{{body}}} in shell command: expected e.g. {{input}}, {{output.name}}, {{params.seed}} or {{wildcard}}", span)
+            self.error(f"bad reference {{{body}}} in shell command: expected e.g. {{input}}, {{output.name}}, {{params.seed}} or {{wildcard}}", where())
             return None
         head, attr, index, mod = m.group(1), m.group(2), m.group(3), m.group(4)
         raw = mod == "raw"
         if mod not in (None, "raw", "q"):
-            self.error(f"unknown modifier ':{mod}' (expected :raw or :q)", span)
+            self.error(f"unknown modifier ':{mod}' (expected :raw or :q)", where())
             return None
         idx = int(index) if index is not None else None
         if head in ("input", "output", "log"):
             names = {"input": input_names, "output": output_names, "log": log_names}[head]
             entries = {"input": inputs, "output": outputs, "log": logs}[head]
             if attr is not None and attr not in names:
-                self.error(f"rule {rule} has no {head} named '{attr}'{_suggest(attr, names)}", span)
+                self.error(f"rule {rule} has no {head} named '{attr}'{_suggest(attr, names)}", where())
                 return None
             if attr is None and not entries and head not in getattr(self, "_present", ()):
-                self.error(f"rule {rule} has no {head} for {{{head}}}", span)
+                self.error(f"rule {rule} has no {head} for {{{head}}}", where())
                 return None
             return ir.Ref(head, attr, None, idx, raw, offset, length)
         if head == "params":
             if attr is None or attr not in param_names:
-                self.error(f"rule {rule} has no param '{attr}'{_suggest(attr or '', param_names)}" if attr else "use {params.NAME}", span)
+                self.error(f"rule {rule} has no param '{attr}'{_suggest(attr or '', param_names)}" if attr else "use {params.NAME}", where())
                 return None
             return ir.Ref("params", attr, None, idx, raw, offset, length)
         if head == "resources":
             if attr is None:
-                self.error("use {resources.NAME}, e.g. {resources.cpus}", span)
+                self.error("use {resources.NAME}, e.g. {resources.cpus}", where())
                 return None
             if attr not in resource_names:
                 self.error(
                     f"rule {rule} has no resource '{attr}'{_suggest(attr, resource_names)} "
                     f"(it has {', '.join(sorted(resource_names))})",
-                    span,
+                    where(),
                 )
                 return None
             return ir.Ref("resources", attr, None, idx, raw, offset, length)
         if head == "wildcards":
             if attr is None or attr not in bound:
-                self.error(f"{{wildcards.{attr}}}: rule {rule} has no such output wildcard", span)
+                self.error(f"{{wildcards.{attr}}}: rule {rule} has no such output wildcard", where())
                 return None
             return ir.Ref("wildcard", attr, None, None, raw, offset, length)
         if head in ("rule", "jobid", "threads"):
@@ -796,10 +797,10 @@ class _Analyzer:
             if attr is not None:
                 dim = self.dimensions.get(head)
                 if dim is None:
-                    self.error(f"wildcard {{{head}}} is not a dimension, so it has no field '{attr}'", span)
+                    self.error(f"wildcard {{{head}}} is not a dimension, so it has no field '{attr}'", where())
                     return None
                 if attr not in dim.fields:
-                    self.error(f"dimension {head} has no field '{attr}'{_suggest(attr, dim.fields)} (its fields: {', '.join(dim.fields) or 'none'})", span)
+                    self.error(f"dimension {head} has no field '{attr}'{_suggest(attr, dim.fields)} (its fields: {', '.join(dim.fields) or 'none'})", where())
                     return None
                 return ir.Ref("field", head, attr, None, raw, offset, length)
             return ir.Ref("wildcard", head, None, None, raw, offset, length)
@@ -807,18 +808,18 @@ class _Analyzer:
             self.error(
                 f"wildcard {{{head}}} in shell is not defined by any output of rule {rule}"
                 + (f" (its outputs define {_wcs(sorted(bound))})" if bound else " (it has no output wildcards)"),
-                span,
+                where(),
             )
             return None
         if attr is not None and head not in SHELL_OBJECTS:
-            self.error(f"unknown dimension '{head}' in {{{head}.{attr}}}{_suggest(head, self.dimensions)}", span)
+            self.error(f"unknown dimension '{head}' in {{{head}.{attr}}}{_suggest(head, self.dimensions)}", where())
             return None
         defined = f"its outputs define {_wcs(sorted(bound))}" if bound else "it has no output wildcards"
         self.error(
             f"unknown name {{{head}}} in shell command{_suggest(head, list(SHELL_OBJECTS) + sorted(bound))}: "
             f"not a wildcard of rule {rule} ({defined}), nor input, output, log, params, resources, "
             "threads, rule or jobid",
-            span,
+            where(),
         )
         return None
 
@@ -886,40 +887,14 @@ def _dedent(value: str) -> tuple[str, list[int] | None]:
 
 def _candidate_pairs(keys: list[tuple[str, str]]) -> set[tuple[int, int]]:
     """Pairs ``(i, j)``, ``i < j``, of (literal prefix, literal suffix) keys that could name
-    one path: one prefix starts the other and one suffix ends the other.
-
-    Not quadratic in practice: keys are grouped by prefix, each group indexed by suffix (a
-    sorted list of reversed suffixes, and a dict), so a thousand outputs all under "bld/"
-    cost a thousand lookups, not half a million comparisons.
-    """
-    import bisect
-
-    groups: dict[str, list[int]] = {}
-    for i, (pre, _) in enumerate(keys):
-        groups.setdefault(pre, []).append(i)
-    prefixes = sorted(groups)
-    index: dict[str, tuple[list[str], list[int], dict[str, list[int]]]] = {}
-    for pre, members in groups.items():
-        by_rev = sorted((keys[i][1][::-1], i) for i in members)
-        exact: dict[str, list[int]] = {}
-        for i in members:
-            exact.setdefault(keys[i][1], []).append(i)
-        index[pre] = ([r for r, _ in by_rev], [i for _, i in by_rev], exact)
+    one path: one prefix starts the other and one suffix ends the other. Not quadratic in
+    practice (see ``pattern.AffixIndex``)."""
+    index = pat.AffixIndex(keys)
     pairs: set[tuple[int, int]] = set()
     for i, (pre, suf) in enumerate(keys):
-        rev = suf[::-1]
-        lo = bisect.bisect_left(prefixes, pre)
-        hi = bisect.bisect_left(prefixes, pre + "\U0010ffff", lo=lo)
-        for other in prefixes[lo:hi]:  # the groups whose prefix starts with ours
-            revs, ids, exact = index[other]
-            a = bisect.bisect_left(revs, rev)
-            b = bisect.bisect_left(revs, rev + "\U0010ffff", lo=a)
-            found = ids[a:b]  # suffixes that end with ours (ours included)
-            for k in range(1, len(suf) + 1):  # suffixes that ours ends with
-                found.extend(exact.get(suf[k:], ()))
-            for j in found:
-                if j != i:
-                    pairs.add((i, j) if i < j else (j, i))
+        for j in index.related(pre, suf):
+            if j > i:
+                pairs.add((i, j))
     return pairs
 
 

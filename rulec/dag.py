@@ -173,14 +173,15 @@ class _Index:
             if const:
                 self.constant.setdefault(pre, []).append(rule)
         self.patterned = [e for e in self.entries if not e[2]]
+        self.affixes = pat.AffixIndex((e[0], e[1]) for e in self.patterned)
 
     def candidates(self, path: str) -> list[tuple[ir.Rule, tuple[str, ...]]]:
         found = [(rule, ()) for rule in self.constant.get(path, ())]
-        for pre, suf, _, matcher, rule in self.patterned:
-            if path.startswith(pre) and path.endswith(suf):
-                values = matcher.match(path)
-                if values is not None:
-                    found.append((rule, values))
+        for i in self.affixes.matching(path):  # prefix starts the path, suffix ends it
+            _, _, _, matcher, rule = self.patterned[i]
+            values = matcher.match(path)
+            if values is not None:
+                found.append((rule, values))
         return found
 
 
@@ -190,9 +191,12 @@ def _links(workflow: ir.Workflow, plans: Sequence[RulePlan]) -> list[list | None
     make any of its paths. Then the producer job follows from the values directly: no regex
     matching (the common datasets x models case)."""
     by_text: dict[str, list[tuple[ir.Rule, ir.PathSpec]]] = {}
+    makers_all: list[tuple[ir.Rule, ir.PathSpec]] = []
     for rule in workflow.rules:
         for spec in rule.outputs + rule.logs:
             by_text.setdefault(spec.pattern.text, []).append((rule, spec))
+            makers_all.append((rule, spec))
+    affixes = pat.AffixIndex((spec.pattern.prefix(), spec.pattern.suffix()) for _, spec in makers_all)
     dims = workflow.dimensions
     choices = {name: dim.values for name, dim in dims.items()}
     safe: dict[tuple[str, str], bool] = {}
@@ -205,18 +209,14 @@ def _links(workflow: ir.Workflow, plans: Sequence[RulePlan]) -> list[list | None
         key = (text, producer.name)
         if key not in safe:
             ok = True
-            pre, suf = pattern.prefix(), pattern.suffix()
-            for rule in workflow.rules:
-                if rule is producer or not ok:
+            # only the outputs whose literal prefix and suffix fit ours (not every rule's)
+            for i in affixes.related(pattern.prefix(), pattern.suffix()):
+                rule, spec = makers_all[i]
+                if rule is producer:
                     continue
-                for spec in rule.outputs + rule.logs:
-                    p2 = spec.pattern
-                    pre2, suf2 = p2.prefix(), p2.suffix()
-                    if not (pre.startswith(pre2) or pre2.startswith(pre)) or not (suf.endswith(suf2) or suf2.endswith(suf)):
-                        continue
-                    if pat.overlap(pattern, p2, choices, lambda s: True) is not None:
-                        ok = False
-                        break
+                if pat.overlap(pattern, spec.pattern, choices, lambda s: True) is not None:
+                    ok = False
+                    break
             safe[key] = ok
         return safe[key]
 

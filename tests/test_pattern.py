@@ -253,3 +253,30 @@ def test_overlap_with_a_repeated_wildcard():
 def test_overlap_of_constants():
     assert _overlap("a/b.txt", "a/b.txt") == "a/b.txt"
     assert _overlap("a/b.txt", "a/c.txt") is None
+
+
+# ----------------------------------------------------------------------------- affix index
+
+affix = st.text(alphabet="ab/.", max_size=4)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(affix, affix), max_size=15), st.tuples(affix, affix), st.text(alphabet="ab/.", max_size=8))
+def test_affix_index_agrees_with_comparing_every_entry(keys, query, path):
+    index = pat.AffixIndex(keys)
+    pre, suf = query
+    related = [
+        i for i, (p, s) in enumerate(keys)
+        if (p.startswith(pre) or pre.startswith(p)) and (s.endswith(suf) or suf.endswith(s))
+    ]
+    assert index.related(pre, suf) == related
+    assert index.matching(path) == [i for i, (p, s) in enumerate(keys) if path.startswith(p) and path.endswith(s)]
+
+
+def test_affix_index_on_real_patterns():
+    texts = ["bld/{d}_{m}.json", "bld/{d}.csv", "bld/plots/{n}.png", "bld/plots/special.png", "{x}.png", "logs/{d}.log"]
+    keys = [(pat.compile(t).prefix(), pat.compile(t).suffix()) for t in texts]
+    index = pat.AffixIndex(keys)
+    assert index.matching("bld/plots/special.png") == [2, 3, 4]
+    assert index.related(*keys[3]) == [2, 3, 4]
+    assert index.related(*keys[0]) == [0]

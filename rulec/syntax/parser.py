@@ -10,7 +10,7 @@ import ast
 import warnings
 from functools import lru_cache
 
-from lark import Lark, Token, Transformer, Tree, v_args
+from lark import Lark, Token, Tree
 from lark.exceptions import LarkError, UnexpectedCharacters, VisitError, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 from lark.indenter import Indenter
 
@@ -289,6 +289,9 @@ def _unquote(token: Token, file: str) -> str:
         line = token.line + before.count("\n")
         col = (at - before.rfind("\n")) if "\n" in before else token.column + at
         raise SyntaxError_("a NUL character inside a string", Span(file, line, col, line, col + 1))
+    if "\\" not in raw:  # no escapes: the text between the quotes (most strings; fast)
+        quote = 3 if raw[:3] in ('"""', "'''") and len(raw) >= 6 else 1
+        return raw[quote:-quote]
     try:
         with warnings.catch_warnings():  # "\d" stays "\d", as in Python, without a warning
             warnings.simplefilter("ignore")
@@ -301,11 +304,28 @@ def _unquote(token: Token, file: str) -> str:
     return value
 
 
-@v_args(meta=True)
-class _ToDecls(Transformer):
+class _ToDecls:
+    """The parse tree -> decls, one method per grammar rule, each called ``(meta, children)``.
+
+    A plain recursive walk: lark's Transformer wraps every call (v_args) and visits every
+    token, which cost more than the parse itself on big Rulefiles.
+    """
+
     def __init__(self, file: str):
-        super().__init__()
         self.file = file
+
+    def transform(self, tree: Tree):
+        methods: dict[str, object] = {}
+
+        def walk(node: Tree):
+            children = [walk(c) if isinstance(c, Tree) else c for c in node.children]
+            name = str(node.data)
+            method = methods.get(name)
+            if method is None:
+                method = methods[name] = getattr(self, name)
+            return method(node.meta, children)
+
+        return walk(tree)
 
     # spans ---------------------------------------------------------------
     def _span(self, meta) -> Span:
@@ -401,5 +421,4 @@ class _ToDecls(Transformer):
         func, *args = children
         return d.Call(str(func), tuple(a for a in args if a is not None), self._span(meta), self._tspan(func))
 
-    def __default__(self, data, children, meta):  # pragma: no cover - every rule is handled
-        return Tree(data, children, meta)
+
