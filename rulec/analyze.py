@@ -215,16 +215,18 @@ class _Analyzer:
         expr = decl.expr
         if isinstance(expr, d.ListV):
             values = []
+            seen_values: set[str] = set()
             for item in expr.items:
                 text = self.scalar_text(item)
                 if text is None:
                     continue
-                if text in values:
+                if text in seen_values:
                     self.error(f"duplicate value '{text}' in dimension {decl.name}", _span_of(item))
                     continue
                 if text == "":
                     self.error(f"empty value in dimension {decl.name}", _span_of(item))
                     continue
+                seen_values.add(text)
                 values.append(text)
             return ir.Dimension(decl.name, tuple(values), (), {v: {} for v in values}, decl.span, "list")
         if isinstance(expr, d.Call) and expr.func == "glob":

@@ -825,3 +825,19 @@ def test_caret_in_a_shell_block_at_the_second_of_two_equal_references(here):
     text2 = 'rule r:\n    output: "x"\n    shell: """\n        echo {output}\n        echo {output:zz}\n    """\n'
     assert error(here, text, kind=AnalysisError).splitlines()[0] == "Rulefile:4:14: unknown modifier ':zz' (expected :raw or :q)"
     assert error(here, text2, kind=AnalysisError).splitlines()[0] == "Rulefile:5:14: unknown modifier ':zz' (expected :raw or :q)"
+
+
+def test_a_dimension_of_many_values_is_read_in_linear_time():
+    # A list dimension was checked for duplicates with a list lookup: 18k values took 3.5 s.
+    import time
+
+    from rulec.analyze import analyze
+    from rulec.syntax import parse
+
+    values = ", ".join(f'"d{i}"' for i in range(40000))
+    text = f"dimension d = [{values}]\nrule r:\n    output: \"out/{{d}}.txt\"\n    shell: \"touch {{output}}\"\n"
+    module = parse(text, "Rulefile")
+    t0 = time.perf_counter()
+    wf = analyze(module, "/nonexistent")
+    assert len(wf.dimensions["d"].values) == 40000
+    assert time.perf_counter() - t0 < 5  # quadratic took minutes
