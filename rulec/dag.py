@@ -257,6 +257,11 @@ def resolve(
     break a cycle at a file that already exists (as make does)."""
     plans = plans if plans is not None else compile_rules(workflow)
     exists = exists or (lambda p: os.path.exists(os.path.join(workflow.workdir, p)))
+    try:
+        # No cycle (the usual case): expand jobs in id order, then one post-order walk.
+        return _resolve(workflow, targets, exists, plans, set(), fast=True)
+    except _SlowPath:
+        pass
     cut: set[tuple[tuple[int, tuple[str, ...]], str]] = set()
     while True:
         try:
@@ -265,12 +270,16 @@ def resolve(
             cut.add(again.edge)  # resolve again, with that existing file taken as a source
 
 
+class _SlowPath(Exception):
+    """The fast walk met a cycle: the careful walk decides what to do with it."""
+
+
 class _CutCycle(Exception):
     def __init__(self, edge):
         self.edge = edge
 
 
-def _resolve(workflow, targets, exists, plans, cut) -> JobGraph:
+def _resolve(workflow, targets, exists, plans, cut, fast: bool = False) -> JobGraph:
     graph = JobGraph(workflow, plans)
     index = _Index(workflow, plans)
     links = _links(workflow, plans)
@@ -349,6 +358,12 @@ def _resolve(workflow, targets, exists, plans, cut) -> JobGraph:
     for target in targets:
         roots.extend(_target_jobs(workflow, graph, target, rules_by_name, new_job, producer_of))
 
+    if fast:
+        _expand_all(graph, links, new_job, producer_of)
+        graph.order = _post_order(g_deps, roots)
+        graph.targets = roots
+        return graph
+
     # Iterative depth-first walk: a job is finished once all its inputs are resolved.
     for root in roots:
         if state[root] == 1:
@@ -420,6 +435,67 @@ def _resolve(workflow, targets, exists, plans, cut) -> JobGraph:
             on_path.discard(job)
     graph.targets = roots
     return graph
+
+
+def _expand_all(graph: JobGraph, links, new_job, producer_of) -> None:
+    """Find every job's dependencies, in job id order; new jobs get the next ids, so one
+    sweep reaches them all."""
+    producer = graph.producer
+    sources = graph.sources
+    g_rule, g_values, g_inputs, g_deps = graph.rule, graph.values, graph.inputs, graph.deps
+    job = 0
+    while job < len(g_rule):
+        paths = g_inputs[job]
+        lk = links[g_rule[job]]
+        deps: list[int] = []
+        seen: set[int] = set()
+        for i, path in enumerate(paths):
+            dep = producer.get(path)
+            if dep is None:
+                link = lk[i] if lk is not None else None
+                if link is not None:
+                    maker, positions, combo = link
+                    full = g_values[job] + combo if combo else g_values[job]
+                    dep = new_job(maker, tuple([full[k] for k in positions]), job)
+                else:
+                    dep = producer_of(path, job)
+                if dep is None:
+                    if path not in sources:
+                        sources[path] = job
+                    continue
+            if dep == job:
+                raise _SlowPath()
+            if dep not in seen:
+                seen.add(dep)
+                deps.append(dep)
+        g_deps[job] = tuple(deps)
+        job += 1
+
+
+def _post_order(deps: list[tuple[int, ...]], roots: list[int]) -> list[int]:
+    """Dependencies first, each job after the jobs it needs; raises _SlowPath on a cycle."""
+    color = bytearray(len(deps))  # 0 new, 1 on the path, 2 done
+    order: list[int] = []
+    for root in roots:
+        if color[root]:
+            continue
+        color[root] = 1
+        stack = [(root, iter(deps[root]))]
+        while stack:
+            job, it = stack[-1]
+            for d in it:
+                c = color[d]
+                if c == 0:
+                    color[d] = 1
+                    stack.append((d, iter(deps[d])))
+                    break
+                if c == 1:
+                    raise _SlowPath()
+            else:
+                color[job] = 2
+                order.append(job)
+                stack.pop()
+    return order
 
 
 def _chain(graph: JobGraph, chain_of: dict[int, int], job: int | None) -> str:
