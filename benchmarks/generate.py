@@ -281,14 +281,10 @@ def set_source_mtime(out: str, base_ns: int) -> None:
 
 
 def record_rulec_history(out: str) -> bool:
-    """HOOK: make rulec record the current (touched) state in its History.
+    """Make rulec record the current (touched) state in its History: ``rulec run --touch``."""
+    import subprocess
 
-    Planned for a rulec command that marks all outputs as built without running anything
-    (e.g. ``rulec touch`` / ``rulec mark``). Once it exists, set ``RULEC_MARK`` in
-    harness.py (or call it here) and return True; the harness then measures rulec's no-op
-    dry run with a History present as an extra phase. Returns False while unavailable.
-    """
-    return False
+    return subprocess.run([sys.executable, "-m", "rulec", "run", "--touch", "-q", "Rulefile"], cwd=out).returncode == 0
 
 
 # --------------------------------------------------------------------------- cli

@@ -44,9 +44,9 @@ import generate  # noqa: E402
 # PYTHONPATH); override it with the RULEC environment variable, e.g. RULEC="rulec --no-color".
 RULEC_DRYRUN = "{rulec} dryrun -q Rulefile"
 RULEC_RUN = "{rulec} run -j {jobs} -q Rulefile"
-# HOOK: a rulec command recording the touched state in the History, without running jobs
-# (e.g. "{rulec} touch -q Rulefile"). None = not available yet; see generate.record_rulec_history.
-RULEC_MARK: str | None = None
+# Records the touched state in the History without running jobs (make -t), so the
+# "noop-hist" phase measures a no-op dry run with a History present.
+RULEC_MARK: str | None = "{rulec} run --touch -q Rulefile"
 MAKE_DRYRUN = "make -n -f Makefile"
 MAKE_QUESTION = "make -q -f Makefile"
 MAKE_RUN = "make -j {jobs} -f Makefile"

@@ -93,7 +93,7 @@ def plan(graph: JobGraph, snap: Snapshot, history: History, options: PlanOptions
     force = options.force
     force_all = options.force_all
     tol = options.tolerance_ns
-    get = snap.get
+    get = snap.lookup
     records = history.records()
     g_rule, g_out, g_nout, g_in, g_deps = graph.rule, graph.outputs, graph.n_outputs, graph.inputs, graph.deps
 

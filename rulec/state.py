@@ -25,6 +25,11 @@ class Snapshot:
     def get(self, path: str) -> Stat | None:
         return self._stats.get(path)
 
+    @property
+    def lookup(self):
+        """The bound ``dict.get`` of the stats: what hot loops call (no Python frame per path)."""
+        return self._stats.get
+
     def exists(self, path: str) -> bool:
         return path in self._stats
 
