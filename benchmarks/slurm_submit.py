@@ -18,7 +18,9 @@ Measures, for D=1000, M=10 (11,010 jobs) by default:
 The default local cluster (MaxArraySize=1001, MaxJobCount=10000) cannot hold 11k finished
 tasks (they stay in slurmctld's memory for MinJobAge=600 s), so by default the script
 restarts it with LOCAL_SLURM_MAX_ARRAY_SIZE=10001 (MaxJobCount=20002) and
-LOCAL_SLURM_CPUS=8, and restores the default cluster at the end (``--keep-cluster`` not to).
+LOCAL_SLURM_CPUS=8, and restores the default cluster at the end (``--keep-cluster`` not to),
+after waiting for the finished tasks to be purged (MinJobAge, up to 10 minutes): until then
+the default cluster would refuse new jobs.
 ``--max-array-size N`` caps arrays below the cluster's limit (through a profile), to measure
 the split case: with 1001, fit's 10,000 tasks become 10 arrays.
 
@@ -85,6 +87,20 @@ def max_array_size() -> int:
         if line.startswith("MaxArraySize"):
             return int(line.split("=")[1])
     return 1001
+
+
+def records() -> int:
+    out = subprocess.run(["squeue", "-h", "-t", "all", "-r", "-o", "%i"], capture_output=True, text=True).stdout
+    return len(out.splitlines())
+
+
+def wait_for_purge(limit: int = 5000, timeout: float = 900) -> None:
+    """Finished tasks stay job records for MinJobAge (600 s): the default cluster's
+    MaxJobCount of 10000 would refuse new jobs until they are purged, so wait for that before
+    restoring it."""
+    deadline = time.monotonic() + timeout
+    while records() > limit and time.monotonic() < deadline:
+        time.sleep(15)
 
 
 def write_project(workdir: Path, datasets: int, models: int, cap: int | None) -> None:
@@ -201,6 +217,7 @@ def main() -> int:
             results["rerun_nothing_to_do"] = "Nothing to do" in dry.stdout
     finally:
         if restarted and not args.keep_cluster:
+            wait_for_purge()
             cluster("start", {})
     print(json.dumps(results, indent=1))
     if args.json:

@@ -111,7 +111,7 @@ def test_everything_completes(setup, tmp_path, capsys):
     assert fake.submitted == [("fit.sbatch", None), ("score.sbatch", "aftercorr:100"), ("summarize.sbatch", "afterok:101")]
     assert len(fake.queries) == 3  # one batched query per poll
     assert fake.queries[0] == ["100", "101", "102"]
-    assert {r.status for r in history.records().values()} == {"ok"}
+    assert {r[2] for r in history.records().values()} == {"ok"}
     assert len(history.records()) == 5
     assert (tmp_path / ".rulec" / "slurm" / "1" / "jobids").read_text() == "fit 100\nscore 101\nsummarize 102\n"
 
@@ -180,7 +180,7 @@ def test_giving_up_when_squeue_keeps_failing(setup):
     with pytest.raises(BackendError, match="squeue failed 6 times in a row"):
         follower.run()
     assert fake.cancelled == []  # the submitted jobs are left running
-    assert {r.status for r in history.records().values()} == {"running"}  # seen as incomplete next time
+    assert {r[2] for r in history.records().values()} == {"running"}  # seen as incomplete next time
 
 
 def test_a_failed_submission_cancels_what_was_submitted(setup):

@@ -287,3 +287,10 @@ def test_cancel_is_chunked():
     fake = Fake({"scancel": [(0, "", "")] * 3})
     sc.Slurm(fake, sleep=lambda s: None).cancel([f"9_{i}" for i in range(1200)])
     assert [len(c[1]) for c in fake.calls] == [500, 500, 200]
+
+
+def test_job_count_over_max_job_count():
+    assert limits.check_job_count(10, {"MaxJobCount": "10000"}) is None
+    assert limits.check_job_count(10, {}) is None
+    msg = limits.check_job_count(11010, {"MaxJobCount": "10000"})
+    assert "11010 jobs" in msg and "MaxJobCount of 10000" in msg

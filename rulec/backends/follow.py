@@ -102,6 +102,9 @@ def execute(graph, plan, history: History, ns, slurm: Slurm | None = None) -> in
     bundle_dir = os.path.abspath(where) if where else next_bundle_dir(workdir)
     bundle = bundle_mod.build(graph, plan.run, "slurm", profile, bundle_dir, max_size)
     problems = limits.check(bundle.layout, limits.cluster(slurm.partitions(), slurm.nodes()))
+    too_many = limits.check_job_count(bundle.layout.n_tasks, config)
+    if too_many:
+        problems.append(too_many)
     if problems:
         raise BackendError("\n".join(problems), hint="nothing was submitted")
     bundle_mod.write(bundle)
@@ -257,6 +260,8 @@ class Follower:
                 if row is not None and row.state in TERMINAL:
                     finished.append((job, row))
                     self.lost_rounds.pop(job, None)
+                elif row is not None:  # alive after all (scontrol knows it): wait
+                    self.lost_rounds.pop(job, None)
                 else:
                     self.lost_rounds[job] = self.lost_rounds.get(job, 0) + 1
                     if self.lost_rounds[job] >= 3:
@@ -295,6 +300,8 @@ class Follower:
             code = self.marker(job)
             if code is not None:
                 found[job] = Row("", None, "COMPLETED" if code == 0 else "FAILED", "marker", code, 0)
+            elif row is not None:
+                found[job] = row
         return found
 
     def marker(self, job: int) -> int | None:

@@ -170,3 +170,16 @@ def check(layout: arr.Layout, parts: list[Partition]) -> list[str]:
         hint = f" (it fits partition {', '.join(fits)}: set partition=\"{fits[0]}\" in its label or the profile)" if fits else ""
         messages.append(f"rule {rule} asks for more than the cluster allows: {reasons}{hint}")
     return messages
+
+
+def check_job_count(n_tasks: int, config: dict[str, str]) -> str | None:
+    """Every array task is a job record for slurmctld: a run with more tasks than MaxJobCount
+    can never be queued at once (sbatch would sleep and retry, then fail)."""
+    try:
+        max_jobs = int(config.get("MaxJobCount", "0").split()[0])
+    except (ValueError, IndexError):
+        return None
+    if max_jobs and n_tasks > max_jobs:
+        return (f"this run has {n_tasks} jobs, more than the cluster's MaxJobCount of {max_jobs} "
+                "(every array task counts): run part of it, e.g. with -k or --set, then the rest")
+    return None
