@@ -8,11 +8,16 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from . import analyze, dag, ir
+from typing import TYPE_CHECKING
+
+from . import analyze, ir
 from .errors import RulecError
 from .history import History
 from .plan import Plan, PlanOptions, plan as make_plan
 from .state import snapshot
+
+if TYPE_CHECKING:
+    from . import dag
 
 
 @dataclass(frozen=True)
@@ -29,7 +34,7 @@ class Target:
 @dataclass
 class Planned:
     workflow: ir.Workflow
-    graph: dag.JobGraph
+    graph: "dag.JobGraph"
     plan: Plan
     history: History
     stats: dict = field(default_factory=dict)
@@ -43,7 +48,9 @@ def load(target: Target) -> ir.Workflow:
     return analyze.load(rulefile, workdir, dict(target.overrides))
 
 
-def graph_of(workflow: ir.Workflow, target: Target) -> dag.JobGraph:
+def graph_of(workflow: ir.Workflow, target: Target) -> "dag.JobGraph":
+    from . import dag
+
     graph = dag.resolve(workflow, target.targets)
     if target.select:
         from .select import compile_expr
@@ -56,20 +63,32 @@ def graph_of(workflow: ir.Workflow, target: Target) -> dag.JobGraph:
     return graph
 
 
-def paths_of(graph: dag.JobGraph) -> set[str]:
+def paths_of(graph: "dag.JobGraph") -> set[str]:
     paths = set(graph.sources)
     for outs in graph.outputs:
         paths.update(outs)
     return paths
 
 
-def plan(target: Target, options: PlanOptions = PlanOptions(), history: History | None = None) -> Planned:
-    workflow = load(target)
+def plan(target: Target, options: PlanOptions = PlanOptions(), history: History | None = None,
+         workflow: ir.Workflow | None = None) -> Planned:
+    workflow = workflow if workflow is not None else load(target)
     graph = graph_of(workflow, target)
     snap = snapshot(paths_of(graph), workflow.workdir, options.tolerance_ns)
     history = history if history is not None else History.open(workflow.workdir)
     result = make_plan(graph, snap, history, options)
+    if not result.run:
+        from . import verdict
+
+        verdict.remember(workflow, target, options, graph, snap, len(graph) - len(result.groups))
     return Planned(workflow, graph, result, history, {"snapshot": snap})
+
+
+def up_to_date(workflow: ir.Workflow, target: Target, options: PlanOptions) -> int | None:
+    """The job count when a remembered "all up to date" verdict still holds (rulec/verdict.py)."""
+    from . import verdict
+
+    return verdict.check(workflow, target, options)
 
 
 def workdir_of(target: Target) -> str:

@@ -153,7 +153,14 @@ def _dispatch(ns) -> int:
         report.check_summary(workflow, graph)
         return 0
     if ns.command in ("dryrun",) or (ns.command == "run" and ns.dry_run):
-        planned = api.plan(target, _plan_options(ns))
+        options = _plan_options(ns)
+        workflow = api.load(target)
+        if not (ns.json or ns.why):
+            jobs = api.up_to_date(workflow, target, options)
+            if jobs is not None:
+                sys.stdout.write(f"Nothing to do: all {jobs} jobs are up to date.\n")
+                return 0
+        planned = api.plan(target, options, workflow=workflow)
         _show_plan(planned, ns)
         return 0
     if ns.command == "run":

@@ -88,6 +88,23 @@ class History:
         self._db = db
         self.path = path
 
+    @staticmethod
+    def generation(workdir: str) -> str:
+        """How many write transactions the store of ``workdir`` has seen ("" if none): a
+        cheap test that nothing was recorded since."""
+        path = os.path.join(workdir, STATE_DIR, DB_NAME)
+        if not os.path.exists(path):
+            return ""
+        try:
+            db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+            try:
+                row = db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
+            finally:
+                db.close()
+        except sqlite3.DatabaseError:
+            return ""
+        return str(row[0]) if row else "0"
+
     @classmethod
     def empty(cls) -> "History":
         return cls({})
@@ -217,6 +234,11 @@ class _transaction:
 
     def __enter__(self):
         self.db.execute("BEGIN IMMEDIATE")
+        # Every write moves the generation on: a cached "all up to date" verdict keyed by
+        # it (see rulec/verdict.py) is then stale.
+        self.db.execute(
+            "INSERT INTO meta(key, value) VALUES ('generation', '1') "
+            "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1")
         return self.db
 
     def __exit__(self, exc_type, exc, tb):

@@ -19,11 +19,15 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+from typing import TYPE_CHECKING
+
 from . import shell
-from .dag import JobGraph
 from .errors import ResolveError
 from .history import History
 from .state import Snapshot
+
+if TYPE_CHECKING:
+    from .dag import JobGraph
 
 
 class Why(enum.Enum):
@@ -56,7 +60,7 @@ class PlanOptions:
 
 @dataclass
 class Plan:
-    graph: JobGraph
+    graph: "JobGraph"
     run: list[int]  # jobs to run, dependencies first
     reasons: dict[int, tuple[Reason, ...]]
     groups: list[int] = field(default_factory=list)  # jobs without command or outputs (like `all`)
@@ -77,7 +81,7 @@ def input_signature(paths: tuple[str, ...], stat) -> str:
     return shell.digest(repr([stat(path) for path in paths]))
 
 
-def plan(graph: JobGraph, snap: Snapshot, history: History, options: PlanOptions = PlanOptions()) -> Plan:
+def plan(graph: "JobGraph", snap: Snapshot, history: History, options: PlanOptions = PlanOptions()) -> Plan:
     missing_sources = [(path, job) for path, job in graph.sources.items() if path not in snap]
     if missing_sources:
         raise _missing_error(graph, missing_sources)
@@ -171,7 +175,7 @@ def _changed_input(inputs, get, outs) -> str | None:
     return best
 
 
-def _missing_error(graph: JobGraph, missing: list[tuple[str, int]]) -> ResolveError:
+def _missing_error(graph: "JobGraph", missing: list[tuple[str, int]]) -> ResolveError:
     lines = []
     for path, job in missing[:10]:
         lines.append(f"missing input {path!r}, needed by {graph.job_id(job)}, and no rule makes it")

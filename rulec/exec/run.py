@@ -96,6 +96,12 @@ def main(target: api.Target, ns) -> int:
         graph = api.graph_of(workflow, target)
         return slurm.run_workflow(workflow, graph, options, ns)
     opts = run_options(ns)
+    if not getattr(ns, "touch", False):
+        jobs = api.up_to_date(workflow, target, options)
+        if jobs is not None:
+            if not opts.quiet:
+                print(f"Nothing to do: all {jobs} jobs are up to date.")
+            return 0
     with Lock(workflow.workdir) as lock:
         if lock.warning:
             report.warn(lock.warning)
@@ -107,6 +113,10 @@ def main(target: api.Target, ns) -> int:
 
             snap = snapshot(api.paths_of(graph), workflow.workdir)
             plan = make_plan(graph, snap, history, options)
+            if not plan.run and not getattr(ns, "touch", False):
+                from .. import verdict
+
+                verdict.remember(workflow, target, options, graph, snap, len(graph) - len(plan.groups))
             if not plan.run:
                 if not opts.quiet:
                     print(f"Nothing to do: all {len(graph) - len(plan.groups)} jobs are up to date.")

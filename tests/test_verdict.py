@@ -1,0 +1,90 @@
+"""The remembered "all up to date" verdict holds exactly while nothing it depends on changes."""
+
+import os
+import time
+
+from rulec import api, verdict
+from rulec.history import History
+from rulec.plan import PlanOptions
+
+RULEFILE = '''
+dimension d = ["a", "b"]
+rule all:
+    input: expand("out/{d}.txt")
+rule make:
+    input: "src/{d}.in"
+    output: "out/{d}.txt"
+    shell: "cp {input} {output}"
+'''
+
+
+def project(tmp_path):
+    (tmp_path / "Rulefile").write_text(RULEFILE)
+    (tmp_path / "src").mkdir()
+    (tmp_path / "out").mkdir()
+    past = time.time() - 100
+    for d in "ab":
+        (tmp_path / "src" / f"{d}.in").write_text(d)
+        os.utime(tmp_path / "src" / f"{d}.in", (past, past))
+        (tmp_path / "out" / f"{d}.txt").write_text(d)
+    (tmp_path / ".rulec").mkdir()
+    return api.Target(str(tmp_path / "Rulefile"))
+
+
+def verdict_now(target, options=PlanOptions()):
+    return api.up_to_date(api.load(target), target, options)
+
+
+def test_kept_after_an_empty_plan_and_reused(tmp_path):
+    target = project(tmp_path)
+    assert verdict_now(target) is None
+    planned = api.plan(target)
+    assert planned.plan.run == []
+    assert verdict_now(target) == 2
+
+
+def test_not_kept_without_a_state_folder(tmp_path):
+    target = project(tmp_path)
+    os.rmdir(tmp_path / ".rulec")
+    api.plan(target)
+    assert not (tmp_path / ".rulec").exists()
+    assert verdict_now(target) is None
+
+
+def test_a_changed_input_mtime_or_a_removed_output_voids_it(tmp_path):
+    target = project(tmp_path)
+    api.plan(target)
+    os.utime(tmp_path / "src" / "a.in")  # now: newer than the output
+    assert verdict_now(target) is None
+    assert [planned for planned in api.plan(target).plan.run]  # and the full plan sees it
+
+
+def test_an_edited_rulefile_voids_it(tmp_path):
+    target = project(tmp_path)
+    api.plan(target)
+    (tmp_path / "Rulefile").write_text(RULEFILE.replace("cp {input} {output}", "cat {input} > {output}"))
+    assert verdict_now(target) is None
+
+
+def test_a_write_to_the_state_store_voids_it(tmp_path):
+    target = project(tmp_path)
+    api.plan(target)
+    assert verdict_now(target) == 2
+    history = History.open(str(tmp_path), write=True)
+    history.forget(["nothing"])
+    history.close()
+    assert verdict_now(target) is None
+
+
+def test_other_targets_or_options_do_not_share_it(tmp_path):
+    target = project(tmp_path)
+    api.plan(target)
+    assert verdict_now(api.Target(target.rulefile, targets=("out/a.txt",))) is None
+    assert verdict_now(target, PlanOptions(force_all=True)) is None
+
+
+def test_a_damaged_cache_means_a_full_plan(tmp_path):
+    target = project(tmp_path)
+    api.plan(target)
+    (tmp_path / ".rulec" / verdict.FILE).write_bytes(b"garbage")
+    assert verdict_now(target) is None
