@@ -184,22 +184,16 @@ class History:
 
     def mark_started(self, jobs: Iterable[tuple[str, str, tuple[str, ...]]], log: dict[str, str] | None = None) -> None:
         """Record jobs (id, rule, outputs) as started and not finished, in one transaction."""
-        db = self._need_db()
-        now = time.time()
-        with _transaction(db):
-            for job_id, rule, outputs in jobs:
-                db.execute(
-                    "INSERT INTO jobs(job_id, rule, status, cmd_hash, params_hash, inputs_hash, input_sig, command, inputs, log, started) "
-                    "VALUES (?, ?, 'running', '', '', '', '', '', '[]', ?, ?) "
-                    "ON CONFLICT(job_id) DO UPDATE SET status='running', started=excluded.started, log=excluded.log",
-                    (job_id, rule, (log or {}).get(job_id), now),
-                )
-                db.executemany("INSERT OR REPLACE INTO outputs(path, job_id) VALUES (?, ?)", [(p, job_id) for p in outputs])
-                old = self._records.get(job_id)
-                self._records[job_id] = Record(job_id, rule, "running", *(tuple(old[3:]) if old else ("", "", "", "")))
+        self.commit((), jobs, log)
 
     def record(self, done: Iterable[Finished]) -> None:
         """Record finished jobs, in one transaction."""
+        self.commit(done, ())
+
+    def commit(self, done: Iterable[Finished], started: Iterable[tuple[str, str, tuple[str, ...]]],
+               log: dict[str, str] | None = None) -> None:
+        """Record finished jobs and mark others started, in one transaction (the run loop
+        does both at each turn; one commit instead of two)."""
         db = self._need_db()
         now = time.time()
         with _transaction(db):
@@ -212,6 +206,16 @@ class History:
                 )
                 db.executemany("INSERT OR REPLACE INTO outputs(path, job_id) VALUES (?, ?)", [(p, f.job_id) for p in f.outputs])
                 self._records[f.job_id] = Record(f.job_id, f.rule, "ok", f.cmd_hash, f.params_hash, f.inputs_hash, f.input_sig)
+            for job_id, rule, outputs in started:
+                db.execute(
+                    "INSERT INTO jobs(job_id, rule, status, cmd_hash, params_hash, inputs_hash, input_sig, command, inputs, log, started) "
+                    "VALUES (?, ?, 'running', '', '', '', '', '', '[]', ?, ?) "
+                    "ON CONFLICT(job_id) DO UPDATE SET status='running', started=excluded.started, log=excluded.log",
+                    (job_id, rule, (log or {}).get(job_id), now),
+                )
+                db.executemany("INSERT OR REPLACE INTO outputs(path, job_id) VALUES (?, ?)", [(p, job_id) for p in outputs])
+                old = self._records.get(job_id)
+                self._records[job_id] = Record(job_id, rule, "running", *(tuple(old[3:]) if old else ("", "", "", "")))
 
     def forget(self, job_ids: Iterable[str]) -> None:
         """Drop the records of jobs (their outputs were removed, or the job failed)."""

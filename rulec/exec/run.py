@@ -156,16 +156,20 @@ class Runner:
         if previous_hup is signal.SIG_DFL:
             signal.signal(signal.SIGHUP, _raise_interrupt)
         started_at: dict[int, float] = {}
+        done: list = []  # finished jobs not yet recorded: written with the next starts
         try:
             while not sched.finished_all():
                 starts = sched.startable()
                 if starts:
-                    self._launch(starts, started_at, progress_)
+                    self._launch(starts, started_at, progress_, done)
+                    done = []
                 if not self.procs:
                     if sched.ready and not sched.stopping:
                         continue
                     break
-                done = []
+                if done:
+                    self.history.record(done)  # nothing to start: record now, then wait
+                    done = []
                 for proc, code in local.wait_any(self.procs):
                     job = proc.job
                     jid = graph.job_id(job)
@@ -182,9 +186,12 @@ class Runner:
                     progress_.failure(jid, f"{why} (log: {proc.log})")
                     skipped = sched.finished(job, False)
                     progress_.skip([graph.job_id(j) for j in skipped])
-                if done:
-                    self.history.record(done)
+            if done:
+                self.history.record(done)
+                done = []
         except (KeyboardInterrupt, Interrupted):
+            if done:
+                self.history.record(done)  # they finished: keep them
             running = list(self.procs.values())
             progress_.close()
             local.stop_all(running, self.opts.grace)
@@ -207,14 +214,14 @@ class Runner:
             print(f"Done: {len(sched.done)} job(s) ran.")
         return 0
 
-    def _launch(self, jobs: list[int], started_at: dict[int, float], progress_) -> None:
+    def _launch(self, jobs: list[int], started_at: dict[int, float], progress_, done=()) -> None:
         graph = self.graph
         items = []
         for job in jobs:
             log = self.log_of(job)
             self._prepare(job, log)
             items.append((graph.job_id(job), graph.rule_of(job).name, graph.outputs[job]))
-        self.history.mark_started(items, {jid: self.log_of(j) for j, (jid, _, _) in zip(jobs, items)})
+        self.history.commit(done, items, {jid: self.log_of(j) for j, (jid, _, _) in zip(jobs, items)})
         now = time.time()
         for job, (jid, _, _) in zip(jobs, items):
             command = self.commands[job] = self.recorder.command(job)
