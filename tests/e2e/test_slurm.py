@@ -259,3 +259,24 @@ label quick:
     assert res.returncode == 2
     assert "rule long" in res.stderr and "MaxTime 01:00:00" in res.stderr
     assert "fits partition debug" in res.stderr
+
+
+# --------------------------------------------------------------------------- the example
+
+def test_the_example_pipeline_on_slurm_matches_a_local_run(slurm_cluster, tmp_path):
+    """examples/datasets_models under --executor slurm (with its profile for the local
+    cluster, which has no GPU partition) gives byte-identical outputs to a local run."""
+    import shutil
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "datasets_models"
+    on_slurm, local = tmp_path / "slurm", tmp_path / "local"
+    for dest in (on_slurm, local):
+        shutil.copytree(example, dest, ignore=shutil.ignore_patterns("bld", "logs", ".rulec"))
+    profile = str(on_slurm / "local-slurm.toml")
+    ok(run_rulec(["run", "--executor", "slurm", "--profile", profile, "--poll", "0.3"], on_slurm, timeout=TIMEOUT))
+    ok(run_rulec(["run", "-j2"], local, timeout=TIMEOUT))
+    made = sorted(p.relative_to(local) for p in (local / "bld").rglob("*") if p.is_file())
+    assert len(made) == 4 + 12 + 3 + 1
+    for rel in made:
+        assert (on_slurm / rel).read_bytes() == (local / rel).read_bytes(), rel
+    assert "Nothing to do" in ok(run_rulec(["dryrun"], on_slurm)).stdout
