@@ -17,7 +17,7 @@ from __future__ import annotations
 from ..errors import BackendError
 from . import arrays as arr
 from .bundle import word
-from .render import render
+from .render import render, render_arrays
 from .settings import lsf_time
 
 NAMES = {"queue": "-q", "project": "-P", "group": "-G", "app": "-app", "sla": "-sla"}
@@ -74,21 +74,12 @@ def dependency_note(layout: arr.Layout, array: arr.Array) -> str:
 
 def render_scripts(bundle, context: dict) -> dict[str, str]:
     layout = bundle.layout
-    files: dict[str, str] = {}
-    submissions = []
-    for array in layout.arrays:
-        files[bundle.script(array)] = render(
-            "lsf/array.lsf.j2",
-            directives=directives(array),
-            name=array.name,
-            rule=array.rule.name,
-            size=len(array),
-            tasks_file=f"{array.name}.tasks",
-            dependency_note=dependency_note(layout, array),
-            **context,
-        )
+
+    def flags(array):
         dep = dependency(layout, array, lambda n: "${id[" + n + "]}")
-        submissions.append({"name": array.name, "size": len(array), "flags": f' -ti -w "{dep}"' if dep else ""})
+        return f' -ti -w "{dep}"' if dep else ""
+
+    files, submissions = render_arrays(bundle, context, "lsf/array.lsf.j2", directives, dependency_note, flags)
     submit = render("lsf/submit.sh.j2", submissions=submissions, n_arrays=len(layout.arrays), n_tasks=layout.n_tasks)
     bundle.submissions = len(layout.arrays)
     return {"submit.sh": submit, **files}

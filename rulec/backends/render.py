@@ -31,3 +31,28 @@ def environment():
 def render(template: str, /, **context) -> str:
     """Render ``templates/<template>`` (e.g. ``slurm/array.sbatch.j2``)."""
     return environment().get_template(template).render(**context)
+
+
+def render_arrays(bundle, context: dict, template: str, directives, dependency_note, dependency_flags):
+    """Render one script per array of ``bundle.layout`` and the ``submit.sh`` entries that go
+    with them; shared by the SLURM and LSF backends, which differ only in what they pass.
+
+    ``dependency_flags(array)`` gives the extra submission flags of an array ("" if none).
+    Returns (files by bundle path, submissions for the submit.sh template).
+    """
+    layout = bundle.layout
+    files: dict[str, str] = {}
+    submissions = []
+    for array in layout.arrays:
+        files[bundle.script(array)] = render(
+            template,
+            directives=directives(array),
+            name=array.name,
+            rule=array.rule.name,
+            size=len(array),
+            tasks_file=f"{array.name}.tasks",
+            dependency_note=dependency_note(layout, array),
+            **context,
+        )
+        submissions.append({"name": array.name, "size": len(array), "flags": dependency_flags(array)})
+    return files, submissions

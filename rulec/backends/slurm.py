@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from ..errors import BackendError
 from . import arrays as arr
-from .render import render
+from .render import render, render_arrays
 from .settings import Settings, mem_mb_text, slurm_time
 
 # Options rulec sets itself and a label or profile may not.
@@ -82,25 +82,12 @@ def dependency_note(layout: arr.Layout, array: arr.Array) -> str:
 
 def render_scripts(bundle, context: dict) -> dict[str, str]:
     layout = bundle.layout
-    files: dict[str, str] = {}
-    submissions = []
-    for array in layout.arrays:
-        files[bundle.script(array)] = render(
-            "slurm/array.sbatch.j2",
-            directives=directives(array),
-            name=array.name,
-            rule=array.rule.name,
-            size=len(array),
-            tasks_file=f"{array.name}.tasks",
-            dependency_note=dependency_note(layout, array),
-            **context,
-        )
+
+    def flags(array):
         dep = dependency(layout, array, lambda n: "${id[" + n + "]}")
-        submissions.append({
-            "name": array.name,
-            "size": len(array),
-            "flags": f' --dependency="{dep}"' if dep else "",
-        })
+        return f' --dependency="{dep}"' if dep else ""
+
+    files, submissions = render_arrays(bundle, context, "slurm/array.sbatch.j2", directives, dependency_note, flags)
     files["submit.sh"] = render(
         "slurm/submit.sh.j2",
         submissions=submissions,
