@@ -354,12 +354,22 @@ def _resolve(workflow, targets, exists, plans, cut, fast: bool = False) -> JobGr
         rule, values = found[0]
         return new_job(rule, values, parent)
 
+    def make_input(job: int, i: int, path: str) -> int | None:
+        """The job for input ``i`` of ``job``, a path no job makes yet (or None: a source)."""
+        link = links[g_rule[job]]
+        link = link[i] if link is not None else None
+        if link is not None:  # exactly one rule's output pattern: the values say which job
+            maker, positions, combo = link
+            full = g_values[job] + combo if combo else g_values[job]
+            return new_job(maker, tuple([full[k] for k in positions]), job)
+        return producer_of(path, job)
+
     roots: list[int] = []
     for target in targets:
         roots.extend(_target_jobs(workflow, graph, target, rules_by_name, new_job, producer_of))
 
     if fast:
-        _expand_all(graph, links, new_job, producer_of)
+        _expand_all(graph, make_input)
         graph.order = _post_order(g_deps, roots)
         graph.targets = roots
         return graph
@@ -386,14 +396,7 @@ def _resolve(workflow, targets, exists, plans, cut, fast: bool = False) -> JobGr
                     continue
                 dep = producer.get(path)
                 if dep is None:
-                    link = links[g_rule[job]]
-                    link = link[i] if link is not None else None
-                    if link is not None:
-                        maker, positions, combo = link
-                        full = g_values[job] + combo if combo else g_values[job]
-                        dep = new_job(maker, tuple([full[k] for k in positions]), job)
-                    else:
-                        dep = producer_of(path, job)
+                    dep = make_input(job, i, path)
                 if dep is None:
                     if path not in graph.sources:
                         graph.sources[path] = job
@@ -437,28 +440,21 @@ def _resolve(workflow, targets, exists, plans, cut, fast: bool = False) -> JobGr
     return graph
 
 
-def _expand_all(graph: JobGraph, links, new_job, producer_of) -> None:
+def _expand_all(graph: JobGraph, make_input) -> None:
     """Find every job's dependencies, in job id order; new jobs get the next ids, so one
     sweep reaches them all."""
     producer = graph.producer
     sources = graph.sources
-    g_rule, g_values, g_inputs, g_deps = graph.rule, graph.values, graph.inputs, graph.deps
+    g_rule, g_inputs, g_deps = graph.rule, graph.inputs, graph.deps
     job = 0
     while job < len(g_rule):
         paths = g_inputs[job]
-        lk = links[g_rule[job]]
         deps: list[int] = []
         seen: set[int] = set()
         for i, path in enumerate(paths):
             dep = producer.get(path)
             if dep is None:
-                link = lk[i] if lk is not None else None
-                if link is not None:
-                    maker, positions, combo = link
-                    full = g_values[job] + combo if combo else g_values[job]
-                    dep = new_job(maker, tuple([full[k] for k in positions]), job)
-                else:
-                    dep = producer_of(path, job)
+                dep = make_input(job, i, path)
                 if dep is None:
                     if path not in sources:
                         sources[path] = job
