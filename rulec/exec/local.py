@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shlex
 import signal
 import time
 from dataclasses import dataclass
@@ -55,25 +54,28 @@ INLINE_LIMIT = 64 * 1024
 
 def spawn(job: int, job_id: str, command: str, workdir: str, log: str) -> Proc:
     """Start ``bash -euo pipefail -c COMMAND`` (or a script file holding a long command);
-    stdout and stderr go to ``log``, which the job's shell opens itself (creating a file is
-    slow on some file systems, and this way it does not hold up the run loop)."""
-    redirect = f"exec >>{shlex.quote(log)} 2>&1\n"
+    stdout and stderr go to ``log``. (rulec opens the log, not the job's shell: an ``exec
+    >>LOG`` line would cost bash a fork, as a single simple command is exec'ed directly.)"""
     if len(command) < INLINE_LIMIT and "\0" not in command:
-        argv = ["-c", redirect + command, job_id]
+        argv = ["-c", command, job_id]
     else:
         script = script_path(workdir, job_id)
         os.makedirs(os.path.dirname(script), exist_ok=True)
         with open(script, "w", encoding="utf-8", errors="surrogateescape") as fh:
-            fh.write(f"# {job_id}\n{redirect}{command}\n")
+            fh.write(f"# {job_id}\n{command}\n")
         argv = [script]
-    popen = _bash()[argv].popen(
-        cwd=workdir,
-        stdin=_devnull(),
-        stdout=None,  # the shell redirects to the log first thing; errors doing so reach rulec's stderr
-        stderr=None,
-        start_new_session=True,
-        close_fds=True,
-    )
+    fd = os.open(os.path.join(workdir, log), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        popen = _bash()[argv].popen(
+            cwd=workdir,
+            stdin=_devnull(),
+            stdout=fd,
+            stderr=fd,
+            start_new_session=True,
+            close_fds=True,
+        )
+    finally:
+        os.close(fd)
     return Proc(job, popen.pid, popen, time.monotonic(), log)
 
 
