@@ -44,6 +44,12 @@ def load(target: Target) -> ir.Workflow:
     rulefile = target.rulefile
     if os.path.isdir(rulefile):
         rulefile = os.path.join(rulefile, "Rulefile")
+    if not os.path.exists(rulefile):
+        hint = None
+        if target.targets and rulefile == "Rulefile":
+            hint = (f"{target.targets[0]!r} was taken as a target; give the Rulefile with -f FILE, "
+                    "or name a folder that holds a Rulefile")
+        raise RulecError(f"no Rulefile at {rulefile}", hint=hint)
     workdir = os.path.abspath(target.workdir) if target.workdir else None
     return analyze.load(rulefile, workdir, dict(target.overrides))
 

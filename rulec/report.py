@@ -23,6 +23,10 @@ def console(stderr: bool = False):
     return Console(stderr=stderr, highlight=False, soft_wrap=True, width=width)
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def _esc(text) -> str:
     from rich.markup import escape
 
@@ -71,8 +75,8 @@ def reason_text(reason: Reason) -> str:
 
 def check_summary(workflow, graph, out: IO[str] | None = None) -> None:
     con = console()
-    con.print(f"[bold green]ok[/] {_esc(workflow.file)}: {len(workflow.rules)} rules, "
-              f"{len(workflow.dimensions)} dimensions, default target "
+    con.print(f"[bold green]ok[/] {_esc(workflow.file)}: {_count(len(workflow.rules), 'rule')}, "
+              f"{_count(len(workflow.dimensions), 'dimension')}, default target "
               f"[bold]{workflow.default_target}[/] expands to [bold]{len(graph)}[/] jobs")
     # The tables are plain aligned text: a rich Table of a thousand rules takes a second.
     stream = out or sys.stdout

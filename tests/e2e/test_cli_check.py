@@ -170,3 +170,16 @@ def test_bad_set(option):
     assert res.returncode == 2
     assert "Traceback" not in res.stderr
     assert res.stderr.startswith("--set ")
+
+
+def test_a_missing_rulefile_says_how_the_argument_was_read(tmp_path):
+    import subprocess
+    import sys
+
+    res = subprocess.run([sys.executable, "-m", "rulec", "check", "nonexist"], cwd=tmp_path, capture_output=True, text=True)
+    assert res.returncode == 2
+    assert res.stderr == (
+        "no Rulefile at Rulefile\n"
+        "  hint: 'nonexist' was taken as a target; give the Rulefile with -f FILE, or name a folder that holds a Rulefile\n"
+    )
+    assert "Traceback" not in res.stderr
