@@ -18,6 +18,7 @@ from . import pattern as pat
 from .errors import AnalysisError, ErrorGroup, RulecError
 from .source import Span
 from .syntax import decls as d
+from .units import parse_mem, parse_time
 
 RULE_FIELDS = ("input", "output", "log", "params", "resources", "label", "shell", "persist", "priority")
 LABEL_FIELDS = ("limit", "slurm", "lsf", "jbsub")
@@ -654,32 +655,16 @@ class _Analyzer:
         return ir.Resources(cpus, mem, time_s, gpus, tuple(custom))
 
     def memory(self, v) -> int | None:
-        if isinstance(v, d.Num) and v.value >= 0:
-            return int(v.value)  # megabytes
-        text = v.value if isinstance(v, d.Str) else None
-        if text is not None:
-            m = _MEM.fullmatch(text.strip())
-            if m:
-                number = float(m.group(1))
-                return max(int(round(number * _MEM_UNITS[m.group(2).upper()])), 1)
-        self.error(f"bad memory value {_show(v)}: expected a number with a unit K, M, G or T, e.g. \"4G\"", _span_of(v))
-        return None
+        mb = parse_mem(v.value) if isinstance(v, (d.Num, d.Str)) else None
+        if mb is None:
+            self.error(f"bad memory value {_show(v)}: expected a number with a unit K, M, G or T, e.g. \"4G\"", _span_of(v))
+        return mb
 
     def duration(self, v) -> int | None:
-        if isinstance(v, d.Num) and v.value >= 0:
-            return int(v.value * 60)  # minutes, as SLURM reads a bare number
-        text = v.value.strip() if isinstance(v, d.Str) else None
-        if text:
-            m = _CLOCK.fullmatch(text)
-            if m:
-                days = int(m.group(1) or 0)
-                h, mi, s = int(m.group(2)), int(m.group(3)), int(m.group(4) or 0)
-                if mi < 60 and s < 60:
-                    return ((days * 24 + h) * 60 + mi) * 60 + s
-            elif _UNITS.fullmatch(text):
-                return sum(int(n) * _TIME_UNITS[u] for n, u in _UNIT.findall(text))
-        self.error(f"bad time value {_show(v)}: expected e.g. \"30m\", \"2h\", \"1d\", \"1h30m\" or \"HH:MM:SS\"", _span_of(v))
-        return None
+        seconds = parse_time(v.value) if isinstance(v, (d.Num, d.Str)) else None
+        if seconds is None:
+            self.error(f"bad time value {_show(v)}: expected e.g. \"30m\", \"2h\", \"1d\", \"1h30m\" or \"HH:MM:SS\"", _span_of(v))
+        return seconds
 
     # ------------------------------------------------------------------ shell
     def shell(self, f: d.Field, bound: set[str], rule: str, inputs, outputs, logs, params, resources: ir.Resources = ir.Resources()) -> ir.ShellTemplate | None:
@@ -859,12 +844,6 @@ class _Analyzer:
         return pat.overlap(a.pattern, b.pattern, choices, lambda s: bool(xa.fullmatch(s) and xb.fullmatch(s)))
 
 
-_MEM = re.compile(r"(\d+(?:\.\d+)?)\s*([KkMmGgTt])(?:i?[Bb])?")
-_MEM_UNITS = {"K": 1 / 1024, "M": 1, "G": 1024, "T": 1024 * 1024}
-_CLOCK = re.compile(r"(?:(\d+)-)?(\d+):(\d{1,2})(?::(\d{1,2}))?")
-_UNITS = re.compile(r"(?:\d+[smhd])+")
-_UNIT = re.compile(r"(\d+)([smhd])")
-_TIME_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _REF = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?:\.([A-Za-z_][A-Za-z0-9_]*))?(?:\[(\d+)\])?(?::([A-Za-z]+))?")
 
 

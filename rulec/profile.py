@@ -32,6 +32,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Mapping, Union
 
+from . import units
 from .errors import RulecError
 
 Value = Union[str, int, float, bool]
@@ -145,34 +146,9 @@ def _check(where: str, key: str, value) -> tuple[str, Value]:
 
 def parse_mem(value: Value) -> int | None:
     """Megabytes, from "4G", "500M", "1.5T" or a bare number of megabytes."""
-    from .analyze import _MEM, _MEM_UNITS
-
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        return int(value) if value >= 0 else None
-    m = _MEM.fullmatch(value.strip())
-    if not m:
-        return None
-    return max(int(round(float(m.group(1)) * _MEM_UNITS[m.group(2).upper()])), 1)
+    return units.parse_mem(value)
 
 
 def parse_time(value: Value) -> int | None:
     """Seconds, from "30m", "2h", "1h30m", "[D-]HH:MM[:SS]" or a bare number of minutes."""
-    from .analyze import _CLOCK, _TIME_UNITS, _UNIT, _UNITS
-
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        return int(value * 60) if value >= 0 else None
-    text = value.strip()
-    m = _CLOCK.fullmatch(text)
-    if m:
-        days = int(m.group(1) or 0)
-        h, mi, s = int(m.group(2)), int(m.group(3)), int(m.group(4) or 0)
-        if mi >= 60 or s >= 60:
-            return None
-        return ((days * 24 + h) * 60 + mi) * 60 + s
-    if text and _UNITS.fullmatch(text):
-        return sum(int(n) * _TIME_UNITS[u] for n, u in _UNIT.findall(text))
-    return None
+    return units.parse_time(value)

@@ -54,17 +54,16 @@ def _machine_mem_mb() -> int | None:
 
 
 def run_options(ns) -> RunOptions:
-    from ..analyze import _MEM, _MEM_UNITS
+    from ..units import parse_mem
 
     cores = ns.cores if ns.cores else (os.cpu_count() or 1)
     if cores < 1:
         raise RulecError("-j/--cores must be at least 1")
     mem = _machine_mem_mb()
     if ns.mem:
-        m = _MEM.fullmatch(ns.mem.strip())
-        if not m:
+        mem = parse_mem(ns.mem) if any(c.isalpha() for c in ns.mem) else None
+        if mem is None:
             raise RulecError(f"--mem {ns.mem!r}: expected a number with a unit K, M, G or T, e.g. 16G")
-        mem = int(float(m.group(1)) * _MEM_UNITS[m.group(2).upper()])
     gpus = 0
     custom = []
     for item in ns.resources:
