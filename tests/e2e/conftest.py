@@ -305,6 +305,35 @@ class Project:
     def exists(self, rel: str) -> bool:
         return (self.path / rel).exists()
 
+    def one_job(self, shell: str, extra: str = "") -> Path:
+        """A Rulefile whose default target needs one job, ``x``, making out/x.txt with
+        ``shell``; ``extra`` holds more fields of rule x (e.g. a log line)."""
+        quoted = shell.replace("\\", "\\\\").replace('"', '\\"')
+        fields = "".join(f"    {line}\n" for line in extra.splitlines() if line.strip())
+        return self.write("Rulefile", 'rule all:\n    input: "out/x.txt"\n\nrule x:\n    output: "out/x.txt"\n'
+                          f'{fields}    shell: "{quoted}"\n')
+
+    def start_fast_then_slow(self, marker, procs) -> subprocess.Popen:
+        """Write a two-job chain (fast, then slow: partial output, ``sleep <marker>``), start
+        ``rulec run -j2`` and return once the slow job is running."""
+        self.rulefile(f"""\
+            rule all:
+                input: "out/slow.txt"
+
+            rule fast:
+                output: "out/fast.txt"
+                shell: "echo fast > {{output}}"
+
+            rule slow:
+                input: "out/fast.txt"
+                output: "out/slow.txt"
+                shell: "echo partial > {{output}}; sleep {marker}; echo done >> {{output}}"
+            """)
+        p = self.popen("run", "-j2")
+        procs.append(p)
+        wait_for(lambda: self.exists("out/slow.txt") and marker.pids(), what="the slow job to start")
+        return p
+
     def edit(self, old: str, new: str, rel: str = "Rulefile") -> None:
         text = self.read(rel)
         assert text.count(old) == 1, f"{old!r} must occur once in {rel}"

@@ -571,22 +571,7 @@ def test_ambiguity_is_settled_by_ruleorder(empty_project):
 
 def test_sigkill_during_a_run_leaves_a_usable_state_store(empty_project, marker, procs):
     proj = empty_project
-    proj.rulefile(f"""\
-        rule all:
-            input: "out/slow.txt"
-
-        rule fast:
-            output: "out/fast.txt"
-            shell: "echo fast > {{output}}"
-
-        rule slow:
-            input: "out/fast.txt"
-            output: "out/slow.txt"
-            shell: "echo partial > {{output}}; sleep {marker}; echo done >> {{output}}"
-        """)
-    p = proj.popen("run", "-j2")
-    procs.append(p)
-    wait_for(lambda: proj.exists("out/slow.txt") and marker.pids(), what="the slow job to start")
+    p = proj.start_fast_then_slow(marker, procs)
     os.kill(p.pid, signal.SIGKILL)
     p.communicate(timeout=10)
     assert p.returncode == -signal.SIGKILL

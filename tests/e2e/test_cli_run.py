@@ -214,14 +214,7 @@ def test_exit_zero_without_the_declared_output_is_a_failure(empty_project):
 
 def test_a_job_killed_by_a_signal_is_a_failure(empty_project):
     proj = empty_project
-    proj.rulefile("""\
-        rule all:
-            input: "out/x.txt"
-
-        rule x:
-            output: "out/x.txt"
-            shell: "echo partial > {output}; kill -9 $$"
-        """)
+    proj.one_job("echo partial > {output}; kill -9 $$")
     res = proj.run("run")
     assert res.returncode == 1
     assert "x: killed by signal SIGKILL" in res.stderr
@@ -231,14 +224,7 @@ def test_a_job_killed_by_a_signal_is_a_failure(empty_project):
 def test_a_failing_pipe_fails_the_job(empty_project):
     """Commands run with ``set -euo pipefail``."""
     proj = empty_project
-    proj.rulefile("""\
-        rule all:
-            input: "out/x.txt"
-
-        rule x:
-            output: "out/x.txt"
-            shell: "false | cat > {output}; echo not reached"
-        """)
+    proj.one_job("false | cat > {output}; echo not reached")
     res = proj.run("run")
     assert res.returncode == 1
     assert "x: exit status 1" in res.stderr
@@ -289,15 +275,7 @@ def test_logs_go_to_the_rules_log_or_the_default_place(empty_project):
 
 def test_a_failed_jobs_own_log_is_kept_and_named(empty_project):
     proj = empty_project
-    proj.rulefile("""\
-        rule all:
-            input: "out/x.txt"
-
-        rule x:
-            output: "out/x.txt"
-            log: "logs/x.log"
-            shell: "echo partial > {output}; echo the-reason >&2; exit 3"
-        """)
+    proj.one_job("echo partial > {output}; echo the-reason >&2; exit 3", extra='log: "logs/x.log"')
     res = proj.run("run")
     assert res.returncode == 1
     assert "log: logs/x.log" in res.stderr and "| the-reason" in res.stderr
@@ -358,22 +336,7 @@ def test_interrupt_stops_jobs_and_removes_partial_outputs(empty_project, marker,
 
 def test_interrupt_keeps_the_jobs_that_finished(empty_project, marker, procs):
     proj = empty_project
-    proj.rulefile(f"""\
-        rule all:
-            input: "out/slow.txt"
-
-        rule fast:
-            output: "out/fast.txt"
-            shell: "echo fast > {{output}}"
-
-        rule slow:
-            input: "out/fast.txt"
-            output: "out/slow.txt"
-            shell: "echo partial > {{output}}; sleep {marker}; echo done >> {{output}}"
-        """)
-    p = proj.popen("run", "-j2")
-    procs.append(p)
-    wait_for(lambda: proj.exists("out/slow.txt") and marker.pids(), what="the slow job to start")
+    p = proj.start_fast_then_slow(marker, procs)
     p.send_signal(signal.SIGINT)
     out, err = p.communicate(timeout=15)
     assert p.returncode == 130
