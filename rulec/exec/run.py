@@ -216,16 +216,18 @@ class Runner:
     def _launch(self, jobs: list[int], started_at: dict[int, float], progress_, done=()) -> None:
         graph = self.graph
         items = []
+        logs = {}
         for job in jobs:
-            log = self.log_of(job)
+            jid = graph.job_id(job)
+            log = logs[jid] = self.log_of(job)
             self._prepare(job, log)
-            items.append((graph.job_id(job), graph.rule_of(job).name, graph.outputs[job]))
-        self.history.commit(done, items, {jid: self.log_of(j) for j, (jid, _, _) in zip(jobs, items)})
+            items.append((jid, graph.rule_of(job).name, graph.outputs[job]))
+        self.history.commit(done, items, logs)
         now = time.time()
         for job, (jid, _, _) in zip(jobs, items):
             command = self.commands[job] = self.recorder.command(job)
             started_at[job] = now
-            proc = local.spawn(job, jid, command, self.workdir, self.log_of(job))
+            proc = local.spawn(job, jid, command, self.workdir, logs[jid])
             self.procs[proc.pid] = proc
             progress_.start(jid)
 
