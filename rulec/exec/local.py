@@ -1,46 +1,58 @@
 """Starting and stopping local job processes: the only place that spawns them (via plumbum).
 
-Each job's command is written to a script file and run as ``bash -euo pipefail SCRIPT`` in
-its own process group (so Ctrl-C reaches rulec, which then stops whole job groups), with
-stdout and stderr going to the job's log file.
+Starting bash costs more than most small jobs (about 2 ms of CPU here, against 0.5 ms for
+forking a running bash). So a run starts a few long-lived bash *workers* through plumbum, one
+per job slot, and each job is a subshell forked from a worker:
+
+    ( exec </dev/null >LOG 2>&1; set -euo pipefail; COMMAND ) &   # with job control on
+
+Job control (``set -m``) puts every job in its own process group, which is what rulec signals
+on Ctrl-C. The worker waits for the job and reports its pid, then its exit status, on a pipe.
+A job sees what ``bash -euo pipefail -c COMMAND JOB_ID`` would show it (``$0`` is the job id,
+error messages say ``line N`` of the command), with two exceptions that are handled here:
+
+- ``$$`` in a subshell is the worker's pid. A command that mentions ``$$`` (for a temporary
+  name, say) is therefore run by ``exec bash -euo pipefail -c COMMAND JOB_ID`` in the subshell,
+  where ``$$`` is its own.
+- Long commands (and commands holding a NUL) are written to a script file and run by
+  ``exec bash -euo pipefail FILE``: the worker would read a long command from its pipe one byte
+  at a time.
+
+A worker sees its job's status the way a shell does: a job killed by signal N reads as exit
+status 128+N, which rulec reports as "killed by signal" (as shells and make do).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import selectors
 import signal
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-_BASH = None
-_DEVNULL: int | None = None
+# Each request is four NUL-terminated fields: job id, log path, mode, command. The worker
+# answers two lines of digits: the job's pid as soon as it is forked, then its exit status.
+# Any other line is bash's complaint that the job's log cannot be opened (the job's stderr
+# is the answer pipe until then). The worker's own stderr, where bash prints its job
+# notices, is /dev/null. Everything is on one line so that bash's ``line N`` in a job's
+# error messages counts from the command.
+WORKER = (
+    "set -m; "
+    "while IFS= read -r -d '' __j && IFS= read -r -d '' __l && IFS= read -r -d '' __m && IFS= read -r -d '' __c; do "
+    "( set +m; exec 2>&1; exec </dev/null >\"$__l\" 2>&1 || exit 1; BASH_ARGV0=$__j; "
+    "case $__m in "
+    "e) eval \"set -euo pipefail; unset -v __j __l __m __c __p __s; $__c\" ;; "
+    "c) exec bash -euo pipefail -c \"$__c\" \"$__j\" ;; "
+    "*) exec bash -euo pipefail \"$__c\" ;; "
+    "esac ) & __p=$!; printf '%s\\n' \"$__p\"; "
+    # A stopped job makes `wait` return early: wait again while it exists.
+    "wait \"$__p\"; __s=$?; while kill -0 \"$__p\"; do wait \"$__p\"; __s=$?; done; "
+    "printf '%s\\n' \"$__s\"; done"
+)
 
-
-def _devnull() -> int:
-    """One read-only /dev/null for every job's stdin (opening it per job costs time)."""
-    global _DEVNULL
-    if _DEVNULL is None:
-        _DEVNULL = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
-    return _DEVNULL
-
-
-def _bash():
-    global _BASH
-    if _BASH is None:
-        from plumbum import local
-
-        _BASH = local["bash"]["-euo", "pipefail"]
-    return _BASH
-
-
-@dataclass
-class Proc:
-    job: int
-    pid: int
-    popen: object
-    started: float
-    log: str
+# Above this many bytes a command goes through a script file (see the module docstring).
+INLINE_LIMIT = 4096
 
 
 def script_path(workdir: str, job_id: str) -> str:
@@ -48,58 +60,280 @@ def script_path(workdir: str, job_id: str) -> str:
     return os.path.join(workdir, ".rulec", "jobs", name + ".sh")
 
 
-# Longer commands go through a script file: one argument may not exceed 128 KiB on Linux.
-INLINE_LIMIT = 64 * 1024
+def uses_own_pid(command: str) -> bool:
+    """Whether ``$$`` appears in the command (as ``$$`` or ``${$}``)."""
+    return "$$" in command or "${$}" in command
 
 
-def spawn(job: int, job_id: str, command: str, workdir: str, log: str) -> Proc:
-    """Start ``bash -euo pipefail -c COMMAND`` (or a script file holding a long command);
-    stdout and stderr go to ``log``. (rulec opens the log, not the job's shell: an ``exec
-    >>LOG`` line would cost bash a fork, as a single simple command is exec'ed directly.)"""
-    if len(command) < INLINE_LIMIT and "\0" not in command:
-        argv = ["-c", command, job_id]
-    else:
-        script = script_path(workdir, job_id)
-        os.makedirs(os.path.dirname(script), exist_ok=True)
-        with open(script, "w", encoding="utf-8", errors="surrogateescape") as fh:
-            fh.write(f"# {job_id}\n{command}\n")
-        argv = [script]
-    fd = os.open(os.path.join(workdir, log), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    try:
-        popen = _bash()[argv].popen(
-            cwd=workdir,
-            stdin=_devnull(),
-            stdout=fd,
-            stderr=fd,
-            start_new_session=True,
+@dataclass(eq=False)
+class Proc:
+    job: int
+    worker: "Worker"
+    started: float
+    log: str | None  # None once a job with a lazy log has ended without printing anything
+    pid: int | None = None  # the job's pid (and process group), once the worker has said it
+    spool: str | None = None  # a lazy log's spool file (see Launcher.spawn)
+    linked: bool = False  # the spool is already hard-linked at ``log``
+    notes: list = field(default_factory=list)  # bash's words when the log cannot be opened
+
+
+@dataclass(eq=False)
+class Worker:
+    popen: object
+    stdin: int
+    stdout: int
+    buf: bytes = b""
+    proc: Proc | None = None
+    spool: str = ""
+
+
+class Launcher:
+    """The bash workers of one run. ``spawn`` hands a job to an idle worker (starting one when
+    none is idle), ``wait_any`` collects finished jobs, ``stop_all`` stops running ones."""
+
+    # A lazy log shows up at its path once its job has run this long (see spawn).
+    LIVE_AFTER = 1.0
+
+    def __init__(self, workdir: str):
+        self.workdir = workdir
+        self.idle: list[Worker] = []
+        self.workers: list[Worker] = []
+        self.selector = selectors.DefaultSelector()
+        self.spool_dir = os.path.join(".rulec", "spool")
+        self._spools_ready = False
+        self._unlinked: list[Proc] = []  # running jobs whose lazy log is not at its path yet
+
+    def __enter__(self) -> "Launcher":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ starting
+
+    def _new_worker(self) -> Worker:
+        import subprocess
+
+        from plumbum import local
+
+        popen = local["bash"]["-c", WORKER, "rulec-worker"].popen(
+            cwd=self.workdir,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl-C in the terminal reaches rulec, not the workers
             close_fds=True,
         )
-    finally:
-        os.close(fd)
-    return Proc(job, popen.pid, popen, time.monotonic(), log)
+        worker = Worker(popen, popen.stdin.fileno(), popen.stdout.fileno(),
+                        spool=os.path.join(self.spool_dir, f"{os.getpid()}-{len(self.workers)}.log"))
+        self.workers.append(worker)
+        self.selector.register(worker.stdout, selectors.EVENT_READ, worker)
+        return worker
 
+    def _clear_spools(self) -> None:
+        """Make the spool folder and empty it of an earlier run's files (the run holds the lock)."""
+        full = os.path.join(self.workdir, self.spool_dir)
+        os.makedirs(full, exist_ok=True)
+        for entry in os.scandir(full):
+            _unlink(entry.path)
+        self._spools_ready = True
 
-def stop_all(procs, grace: float = 5.0) -> None:
-    """TERM every job's process group, then KILL what is left after ``grace`` seconds."""
-    for proc in procs:
-        _signal_group(proc.pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    alive = list(procs)
-    while alive and time.monotonic() < deadline:
-        alive = [p for p in alive if not _reaped(p)]
-        if alive:
-            time.sleep(0.05)
-    for proc in alive:
-        _signal_group(proc.pid, signal.SIGKILL)
-    for proc in alive:
+    def spawn(self, job: int, job_id: str, command: str, log: str, lazy: bool = False) -> Proc:
+        """Start the job: its stdout and stderr go to ``log`` (relative to the workdir).
+
+        A *lazy* log is only created if the job prints something: the job writes to its
+        worker's spool file, which becomes the log when the job ends (a rename), or is
+        emptied for the next job. Creating a file per job is what costs most for small jobs
+        (and on network file systems a create is a round trip to a metadata server). A job
+        running longer than ``LIVE_AFTER`` gets its log hard-linked in place, so that it can
+        be followed while it runs."""
+        worker = self.idle.pop() if self.idle else self._new_worker()
+        if lazy and not self._spools_ready:
+            self._clear_spools()
+        if len(command) < INLINE_LIMIT and "\0" not in command:
+            mode = "c" if uses_own_pid(command) else "e"
+        else:
+            mode = "f"
+            script = script_path(self.workdir, job_id)
+            os.makedirs(os.path.dirname(script), exist_ok=True)
+            with open(script, "w", encoding="utf-8", errors="surrogateescape") as fh:
+                fh.write(f"# {job_id}\n{command}\n")
+            command = script
+        target = worker.spool if lazy else log
+        request = b"".join(s.encode("utf-8", "surrogateescape") + b"\0" for s in (job_id, target, mode, command))
+        view = memoryview(request)
+        while view:
+            view = view[os.write(worker.stdin, view):]
+        proc = worker.proc = Proc(job, worker, time.monotonic(), log, spool=worker.spool if lazy else None)
+        if lazy:
+            self._unlinked.append(proc)
+        return proc
+
+    def _link_live_logs(self) -> float | None:
+        """Hard-link the spools of jobs running longer than LIVE_AFTER at their log paths;
+        the seconds until the next one is due (None: none)."""
+        now = time.monotonic()
+        due = None
+        keep = []
+        for proc in self._unlinked:
+            if proc.worker.proc is not proc:
+                continue  # ended
+            wait = proc.started + self.LIVE_AFTER - now
+            if wait > 0:
+                keep.append(proc)
+                due = wait if due is None else min(due, wait)
+                continue
+            try:
+                os.link(os.path.join(self.workdir, proc.spool), os.path.join(self.workdir, proc.log))
+                proc.linked = True
+            except OSError:
+                pass  # no hard links here: the log appears when the job ends
+        self._unlinked = keep
+        return due
+
+    def _finish_log(self, proc: Proc) -> None:
+        """Move a lazy log's spool to the log path if the job printed something."""
+        spool = os.path.join(self.workdir, proc.spool)
+        if proc.linked:
+            _unlink(spool)  # the log path holds the same file
+            return
         try:
-            os.waitpid(proc.pid, 0)
-        except ChildProcessError:
-            pass
-        proc.popen.returncode = -9
-    # Members of the groups that outlived their leader.
-    for proc in procs:
-        _signal_group(proc.pid, signal.SIGKILL)
+            size = os.stat(spool).st_size
+        except FileNotFoundError:
+            size = 0
+        if not size:
+            proc.log = None
+            return
+        log = os.path.join(self.workdir, proc.log)
+        try:
+            os.replace(spool, log)
+        except OSError:  # another file system
+            import shutil
+
+            shutil.copyfile(spool, log)
+            _unlink(spool)
+
+    # ------------------------------------------------------------------ waiting
+
+    def _read(self, worker: Worker) -> list[tuple[Proc, int | None]]:
+        """Read what the worker has written; the finished job, if its status came."""
+        data = os.read(worker.stdout, 4096)
+        proc = worker.proc
+        if not data:  # the worker is gone (killed from outside)
+            self._drop(worker)
+            if proc is None:
+                return []
+            if proc.pid is not None:
+                _signal_group(proc.pid, signal.SIGKILL)
+            return [(proc, None)]
+        worker.buf += data
+        *lines, worker.buf = worker.buf.split(b"\n")
+        out = []
+        for line in lines:
+            if proc is None:
+                continue
+            if not line.isdigit():
+                proc.notes.append(line.decode("utf-8", "replace"))
+                continue
+            if proc.pid is None:
+                proc.pid = int(line)
+                continue
+            status = int(line)
+            worker.proc = None
+            self.idle.append(worker)
+            if proc.spool is not None:
+                self._finish_log(proc)
+            out.append((proc, -(status - 128) if 128 < status <= 128 + 64 else status))
+            proc = None
+        return out
+
+    def wait_any(self, block: bool = True) -> list[tuple[Proc, int | None]]:
+        """Finished jobs with their exit codes (negative: killed by that signal; None: the
+        worker running it died). Blocks until at least one finishes, unless ``block`` is false."""
+        while True:
+            out = []
+            due = self._link_live_logs() if self._unlinked else None
+            for key, _ in self.selector.select(due if block else 0):
+                out += self._read(key.data)
+            if out or not block or not self.running():
+                return out
+
+    def running(self) -> list[Proc]:
+        return [w.proc for w in self.workers if w.proc is not None]
+
+    def _pid_of(self, proc: Proc, finished: list, timeout: float = 5.0) -> int | None:
+        """The job's pid, waiting briefly for its worker to say it (a job that finishes
+        meanwhile goes to ``finished``)."""
+        deadline = time.monotonic() + timeout
+        worker = proc.worker
+        while proc.pid is None and worker.proc is proc and time.monotonic() < deadline:
+            finished += self._read(worker)
+        return proc.pid
+
+    # ------------------------------------------------------------------ stopping
+
+    def stop_all(self, grace: float = 5.0) -> list[tuple[Proc, int | None]]:
+        """TERM every running job's process group, KILL what is left after ``grace`` seconds,
+        and wait for all of them. Returns the jobs with their exit codes."""
+        done: list = []
+        running = self.running()
+        for proc in running:
+            pid = self._pid_of(proc, done)
+            if pid is not None:
+                _signal_group(pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        while self.running() and time.monotonic() < deadline:
+            for key, _ in self.selector.select(min(0.05, max(0.0, deadline - time.monotonic()))):
+                done += self._read(key.data)
+        for proc in self.running():
+            if proc.pid is not None:
+                _signal_group(proc.pid, signal.SIGKILL)
+        while self.running():
+            for key, _ in self.selector.select(1.0):
+                done += self._read(key.data)
+        # Members of the groups that outlived their leader.
+        for proc in running:
+            if proc.pid is not None:
+                _signal_group(proc.pid, signal.SIGKILL)
+        return done
+
+    def _drop(self, worker: Worker) -> None:
+        if worker in self.idle:
+            self.idle.remove(worker)
+        if worker in self.workers:
+            self.workers.remove(worker)
+            self.selector.unregister(worker.stdout)
+        for stream in (worker.popen.stdin, worker.popen.stdout):
+            try:
+                stream.close()
+            except OSError:
+                pass
+        worker.proc = None
+
+    def close(self) -> None:
+        """End the workers (an idle worker exits when its input closes)."""
+        if self.running():
+            self.stop_all(0.0)
+        workers = list(self.workers)
+        for worker in workers:
+            self._drop(worker)
+        for worker in workers:
+            try:
+                worker.popen.wait(timeout=5)
+            except Exception:
+                worker.popen.kill()
+                worker.popen.wait()
+        self.selector.close()
+        if self._spools_ready:
+            for worker in workers:
+                _unlink(os.path.join(self.workdir, worker.spool))
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 def _signal_group(pid: int, sig: int) -> None:
@@ -107,35 +341,3 @@ def _signal_group(pid: int, sig: int) -> None:
         os.killpg(pid, sig)
     except (ProcessLookupError, PermissionError):
         pass
-
-
-def _reaped(proc: Proc) -> bool:
-    try:
-        pid, status = os.waitpid(proc.pid, os.WNOHANG)
-    except ChildProcessError:
-        return True
-    if pid == 0:
-        return False
-    proc.popen.returncode = os.waitstatus_to_exitcode(status)
-    return True
-
-
-def wait_any(procs: dict[int, Proc], block: bool = True) -> list[tuple[Proc, int]]:
-    """Reap finished job processes: (proc, exit code; negative for a signal)."""
-    out = []
-    flags = 0 if block else os.WNOHANG
-    while procs:
-        try:
-            pid, status = os.waitpid(-1, flags)
-        except ChildProcessError:
-            break
-        if pid == 0:
-            break
-        proc = procs.pop(pid, None)
-        if proc is None:
-            continue
-        code = os.waitstatus_to_exitcode(status)
-        proc.popen.returncode = code
-        out.append((proc, code))
-        flags = os.WNOHANG  # gather whatever else has finished, without blocking
-    return out

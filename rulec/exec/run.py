@@ -122,27 +122,33 @@ def main(target: api.Target, ns) -> int:
                 return 0
             if getattr(ns, "touch", False):
                 return touch(graph, plan, history, opts.quiet)
-            return Runner(graph, plan, history, opts).run()
+            return Runner(graph, plan, history, opts, snap).run()
         finally:
             history.close()
 
 
 class Runner:
-    def __init__(self, graph, plan, history: History, opts: RunOptions):
+    def __init__(self, graph, plan, history: History, opts: RunOptions, snap=None):
         self.graph = graph
         self.plan = plan
         self.history = history
         self.opts = opts
         self.workdir = graph.workflow.workdir
         self.recorder = Recorder(graph)
-        self.procs: dict[int, local.Proc] = {}
+        self.launcher: local.Launcher | None = None
         self.failures: list[Failure] = []
         self.folders: set[str] = set()  # folders known to exist
+        # Paths that existed when the run was planned (None: unknown, so any may exist).
+        self.existed = snap.exists if snap is not None else None
+        self.old_logs: set[str] = set()  # files in the folders of lazy logs, listed once
+        self.listed: set[str] = set()
         self.commands: dict[int, str] = {}  # commands of running jobs, for their records
 
-    def log_of(self, job: int) -> str:
+    def log_of(self, job: int) -> tuple[str, bool]:
+        """The job's log path, and whether it is lazy (the default log: written only if the
+        job prints something; a declared ``log:`` is always written)."""
         logs = self.graph.logs(job)
-        return logs[0] if logs else default_log(self.graph, job)
+        return (logs[0], False) if logs else (default_log(self.graph, job), True)
 
     def run(self) -> int:
         graph = self.graph
@@ -156,20 +162,21 @@ class Runner:
             signal.signal(signal.SIGHUP, _raise_interrupt)
         started_at: dict[int, float] = {}
         done: list = []  # finished jobs not yet recorded: written with the next starts
+        launcher = self.launcher = local.Launcher(self.workdir)
         try:
             while not sched.finished_all():
                 starts = sched.startable()
                 if starts:
                     self._launch(starts, started_at, progress_, done)
                     done = []
-                if not self.procs:
+                if not launcher.running():
                     if sched.ready and not sched.stopping:
                         continue
                     break
                 if done:
                     self.history.record(done)  # nothing to start: record now, then wait
                     done = []
-                for proc, code in local.wait_any(self.procs):
+                for proc, code in launcher.wait_any():
                     job = proc.job
                     jid = graph.job_id(job)
                     missing = [p for p in graph.declared_outputs(job) if not os.path.exists(os.path.join(self.workdir, p))] if code == 0 else []
@@ -179,6 +186,8 @@ class Runner:
                         progress_.success(jid)
                         continue
                     why = _exit_text(code) if code != 0 else "exited 0 but did not create " + ", ".join(missing)
+                    if proc.notes:
+                        why += " (" + "; ".join(proc.notes) + ")"
                     self._remove_outputs(job)
                     self.history.forget([jid])
                     self.failures.append(Failure(jid, why, proc.log))
@@ -191,16 +200,16 @@ class Runner:
         except (KeyboardInterrupt, Interrupted):
             if done:
                 self.history.record(done)  # they finished: keep them
-            running = list(self.procs.values())
+            running = launcher.running()
             progress_.close()
-            local.stop_all(running, self.opts.grace)
+            launcher.stop_all(self.opts.grace)
             for proc in running:
                 self._remove_outputs(proc.job)
             self.history.forget([graph.job_id(p.job) for p in running])
-            self.procs.clear()
             report.error(f"interrupted: stopped {len(running)} running job(s) and removed their outputs")
             return EXIT_INTERRUPTED
         finally:
+            launcher.close()
             signal.signal(signal.SIGTERM, previous)
             if previous_hup is signal.SIG_DFL:
                 signal.signal(signal.SIGHUP, previous_hup)
@@ -217,31 +226,42 @@ class Runner:
         graph = self.graph
         items = []
         logs = {}
+        lazy = {}
         for job in jobs:
             jid = graph.job_id(job)
-            log = logs[jid] = self.log_of(job)
-            self._prepare(job, log)
+            log, lazy[job] = self.log_of(job)
+            logs[jid] = log
+            self._prepare(job, log, lazy[job])
             items.append((jid, graph.rule_of(job).name, graph.outputs[job]))
         self.history.commit(done, items, logs)
         now = time.time()
         for job, (jid, _, _) in zip(jobs, items):
             command = self.commands[job] = self.recorder.command(job)
             started_at[job] = now
-            proc = local.spawn(job, jid, command, self.workdir, logs[jid])
-            self.procs[proc.pid] = proc
+            self.launcher.spawn(job, jid, command, logs[jid], lazy[job])
             progress_.start(jid)
 
-    def _prepare(self, job: int, log: str) -> None:
+    def _prepare(self, job: int, log: str, lazy: bool) -> None:
         """Make the output and log folders; remove stale outputs so a failing command
-        cannot leave an old file looking new."""
+        cannot leave an old file looking new, and an earlier run's lazy log (a declared log
+        is truncated when the job opens it). Only outputs the plan saw are removed: nothing
+        else makes a job's outputs."""
         outputs = self.graph.outputs[job]
+        existed = self.existed
         for path in outputs if log in outputs else outputs + (log,):
             full = os.path.join(self.workdir, path)
             folder = os.path.dirname(full)
             if folder and folder not in self.folders:
                 os.makedirs(folder, exist_ok=True)
                 self.folders.add(folder)
-            _remove(full)
+            if path == log:
+                if lazy and folder not in self.listed:
+                    self.listed.add(folder)
+                    self.old_logs.update(e.path for e in os.scandir(folder))
+                if lazy and full in self.old_logs:
+                    _remove(full)
+            elif existed is None or existed(path):
+                _remove(full)
 
     def _remove_outputs(self, job: int) -> None:
         for path in self.graph.declared_outputs(job):
@@ -284,7 +304,9 @@ def _remove(path: str) -> None:
             raise
 
 
-def _exit_text(code: int) -> str:
+def _exit_text(code: int | None) -> str:
+    if code is None:
+        return "lost: the bash worker running it was killed"
     if code < 0:
         try:
             name = signal.Signals(-code).name

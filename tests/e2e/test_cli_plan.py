@@ -428,6 +428,9 @@ def test_status_counts(project):
 
 
 def test_status_verbose_lists_each_job_with_its_log(project):
+    """Jobs that printed something have a log; a silent job's log is never created."""
+    project.edit("echo fit {model} seed {params.seed} >> {output}",
+                 "echo fit {model} seed {params.seed} >> {output}; echo fitting {dataset} {model}")
     _built(project)
     set_mtime(project.path / "bld/data/d1.txt", 100)
     res = project.ok("status", "-v")
@@ -435,7 +438,12 @@ def test_status_verbose_lists_each_job_with_its_log(project):
     assert sorted(lines) == sorted(ALL_JOBS)
     for jid in ALL_JOBS:
         rule = jid.split("[")[0]
-        assert f".rulec/logs/{rule}/{jid}.log" in lines[jid]
+        log = f".rulec/logs/{rule}/{jid}.log"
+        if rule == "estimate":
+            assert log in lines[jid]
+            assert project.read(log) == "fitting {} {}\n".format(*jid[len("estimate["):-1].split(","))
+        else:
+            assert ".rulec/logs" not in lines[jid] and not project.exists(log)
     assert re.match(r"^estimate\[d1,m0\]\s+outdated\s+input changed since the last run: bld/data/d1.txt\s+\.rulec/logs/", lines["estimate[d1,m0]"])
     assert re.match(r"^estimate\[d0,m0\]\s+done\s+\.rulec/logs/estimate/estimate\[d0,m0\]\.log", lines["estimate[d0,m0]"])
     assert re.match(r"^summarize\[m1\]\s+outdated\s+upstream job runs: estimate\[d1,m1\]", lines["summarize[m1]"])
