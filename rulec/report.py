@@ -217,6 +217,8 @@ def run_failures(failures, done: int, not_run: int, workdir: str, stream: IO[str
             out.append(f"    log: {f.log}")
             for line in tail(os.path.join(workdir, f.log)):
                 out.append(f"    | {line}")
+        else:
+            out.append("    (no output)")
     stream.write("\n".join(out) + "\n")
     stream.flush()
 

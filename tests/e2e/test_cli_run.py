@@ -212,6 +212,23 @@ def test_exit_zero_without_the_declared_output_is_a_failure(empty_project):
     assert not proj.exists("out/y.txt")
 
 
+def test_a_silent_job_gets_no_log_file_and_its_failure_says_so(empty_project):
+    proj = empty_project
+    proj.one_job("echo partial > {output}; exit 5")
+    res = proj.run("run")
+    assert res.returncode == 1
+    assert "  x: exit status 5\n    (no output)\n" in res.stderr
+    assert not proj.exists(".rulec/logs/x/x.log")
+    # an old log from a run that printed is not left behind by a silent rerun
+    proj.one_job("echo talk; touch {output}")
+    proj.ok("run")
+    assert proj.read(".rulec/logs/x/x.log") == "talk\n"
+    proj.one_job("touch {output}")
+    proj.ok("run")
+    assert not proj.exists(".rulec/logs/x/x.log")
+    assert list((proj.path / ".rulec" / "spool").iterdir()) == []
+
+
 def test_a_job_killed_by_a_signal_is_a_failure(empty_project):
     proj = empty_project
     proj.one_job("echo partial > {output}; kill -9 $$")

@@ -1,0 +1,213 @@
+"""rulec/exec/local.py: the bash workers that run local jobs, on real bash processes.
+
+A job must see what ``bash -euo pipefail -c COMMAND JOB_ID`` would show it, in its own
+process group, with its output in its log; these tests hold the worker to that.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from rulec.exec import local
+
+
+@pytest.fixture
+def launcher(tmp_path):
+    with local.Launcher(str(tmp_path)) as lnch:
+        yield lnch
+
+
+def run_one(launcher, command, log="job.log", lazy=False, job_id="j[x]"):
+    """Run one job to its end: (proc, exit code, log text or None)."""
+    launcher.spawn(0, job_id, command, log, lazy=lazy)
+    (proc, code), = launcher.wait_any()
+    path = Path(launcher.workdir, proc.log) if proc.log else None
+    return proc, code, (path.read_text() if path and path.exists() else None)
+
+
+def bash_c(tmp_path, command, job_id="j[x]"):
+    """What plain ``bash -euo pipefail -c`` does with the command: (exit code, output)."""
+    res = subprocess.run(["bash", "-euo", "pipefail", "-c", command, job_id], cwd=tmp_path,
+                         stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    return res.returncode, res.stdout + res.stderr
+
+
+@pytest.mark.parametrize("command", [
+    "echo out; echo err >&2",
+    "exit 3",
+    "false; echo not reached",
+    "false | true",
+    "x=$(false); echo not reached",
+    "echo $undefined_variable",
+    "no-such-command-here",
+    "true\n\nno-such-command-on-line-3",
+    "echo $0",
+    "if",
+    "printf '%s|' \"$#\" \"$-\"",
+    "echo ${__j-unset} ${__l-unset} ${__m-unset} ${__c-unset} ${__p-unset} ${__s-unset}",
+    "set +e; false; echo went on",
+])
+def test_a_job_behaves_as_under_bash_c(launcher, tmp_path, command):
+    run_one(launcher, "true")  # a worker with an earlier job behind it (its variables set)
+    _, code, text = run_one(launcher, command)
+    want_code, want_text = bash_c(tmp_path, command)
+    assert code == want_code
+    # bash names the parser ``-c`` when it reads a -c string, ``eval`` in a worker
+    assert text.replace("j[x]: eval: ", "j[x]: -c: ") == want_text
+
+
+def test_stdin_is_empty_and_the_job_runs_in_the_workdir(launcher, tmp_path):
+    _, code, text = run_one(launcher, "cat; pwd")
+    assert code == 0 and text == f"{tmp_path}\n"
+
+
+def test_each_job_is_the_leader_of_its_own_process_group(launcher):
+    _, code, text = run_one(launcher, "sleep 0.1 | cat; ps -o pgid= -p $BASHPID; echo $BASHPID")
+    pgid, pid = text.split()
+    assert code == 0 and pgid == pid
+    assert int(pgid) != os.getpgid(0)
+
+
+def test_dollar_dollar_is_the_jobs_own_pid(launcher, tmp_path):
+    """In a forked subshell ``$$`` would be the worker's pid: such commands get their own bash."""
+    proc, code, text = run_one(launcher, "echo $$ ${$}")
+    assert code == 0 and text.split() == [str(proc.pid)] * 2
+
+
+def test_a_signal_death_reads_as_killed_by_that_signal(launcher):
+    _, code, _ = run_one(launcher, "kill -9 $BASHPID")
+    assert code == -signal.SIGKILL
+    _, code, _ = run_one(launcher, "kill -TERM $$")
+    assert code == -signal.SIGTERM
+
+
+def test_long_commands_and_nul_bytes_go_through_a_script_file(launcher, tmp_path):
+    filler = "# " + "x" * local.INLINE_LIMIT + "\n"
+    _, code, text = run_one(launcher, filler + "echo long; exit 4", job_id="long[1]")
+    assert code == 4 and text == "long\n"
+    assert Path(local.script_path(str(tmp_path), "long[1]")).read_text().endswith("echo long; exit 4\n")
+
+
+def test_a_stopped_job_is_waited_for_until_it_ends(launcher):
+    launcher.spawn(0, "j", "sleep 0.6; echo end", "stop.log")
+    proc = launcher.running()[0]
+    pid = launcher._pid_of(proc, [])
+    os.killpg(pid, signal.SIGSTOP)
+    assert launcher.wait_any(block=False) == []
+    time.sleep(0.3)
+    assert launcher.wait_any(block=False) == []
+    os.killpg(pid, signal.SIGCONT)
+    (done, code), = launcher.wait_any()
+    assert code == 0 and Path(launcher.workdir, "stop.log").read_text() == "end\n"
+
+
+def test_workers_are_reused_and_one_per_running_job(launcher):
+    for n in range(3):
+        launcher.spawn(n, f"j{n}", "sleep 0.2", f"{n}.log")
+    assert len(launcher.workers) == 3
+    finished = []
+    while len(finished) < 3:
+        finished += launcher.wait_any()
+    assert sorted(code for _, code in finished) == [0, 0, 0]
+    for n in range(3):
+        run_one(launcher, "true")
+    assert len(launcher.workers) == 3
+
+
+def test_stop_all_terms_the_groups_then_kills_what_ignores_it(launcher, tmp_path):
+    launcher.spawn(0, "polite", "sleep 30 & wait", "a.log")
+    launcher.spawn(1, "stubborn", "trap '' TERM; sleep 30 & wait; sleep 30", "b.log")
+    pids = [launcher._pid_of(p, []) for p in launcher.running()]
+    time.sleep(0.2)  # let the traps be set
+    t0 = time.monotonic()
+    done = launcher.stop_all(grace=0.5)
+    assert time.monotonic() - t0 < 5
+    assert sorted(code for _, code in done) in ([-signal.SIGKILL, -signal.SIGTERM], [-signal.SIGTERM, -signal.SIGKILL])
+    assert launcher.running() == []
+    for pid in pids:  # nothing of either group is left, grandchildren included
+        assert _group_gone(pid)
+
+
+def _group_gone(pgid: int, timeout: float = 5.0) -> bool:
+    """Whether the process group is empty within ``timeout`` (killed members are reaped by
+    init, which takes a moment)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_a_killed_worker_loses_its_job(launcher):
+    launcher.spawn(0, "j", "sleep 30", "k.log")
+    proc = launcher.running()[0]
+    pid = launcher._pid_of(proc, [])
+    proc.worker.popen.kill()
+    (lost, code), = launcher.wait_any()
+    assert lost is proc and code is None
+    assert _group_gone(pid)  # its job is stopped too
+    assert run_one(launcher, "echo fresh")[1:] == (0, "fresh\n")  # a new worker takes over
+
+
+def test_a_log_that_cannot_be_opened_fails_the_job_with_bashs_words(launcher):
+    proc, code, _ = run_one(launcher, "echo never", log="no/such/folder/x.log")
+    assert code == 1
+    assert proc.notes and "no/such/folder/x.log: No such file or directory" in proc.notes[0]
+
+
+# --------------------------------------------------------------------------- lazy logs
+
+def test_a_silent_job_leaves_no_log(launcher, tmp_path):
+    proc, code, text = run_one(launcher, "true", log="logs/quiet.log", lazy=True)
+    (tmp_path / "logs").mkdir(exist_ok=True)
+    assert code == 0 and proc.log is None and text is None
+    assert not (tmp_path / "logs/quiet.log").exists()
+
+
+def test_a_job_that_prints_gets_its_log_and_the_spool_is_fresh_for_the_next(launcher, tmp_path):
+    (tmp_path / "logs").mkdir()
+    proc, code, text = run_one(launcher, "echo hello; echo oops >&2; exit 2", log="logs/a.log", lazy=True)
+    assert code == 2 and proc.log == "logs/a.log" and text == "hello\noops\n"
+    proc, code, text = run_one(launcher, "true", log="logs/b.log", lazy=True)
+    assert proc.log is None and not (tmp_path / "logs/b.log").exists()
+    assert (tmp_path / "logs/a.log").read_text() == "hello\noops\n"
+
+
+def test_a_long_job_can_be_followed_at_its_log_path_while_it_runs(launcher, tmp_path, monkeypatch):
+    monkeypatch.setattr(local.Launcher, "LIVE_AFTER", 0.2)
+    (tmp_path / "logs").mkdir()
+    launcher.spawn(0, "long", "echo started; sleep 0.8; echo ended", "logs/long.log", lazy=True)
+    assert launcher.wait_any(block=False) == []
+    time.sleep(0.3)
+    assert launcher.wait_any(block=False) == []  # the turn that links the log
+    assert (tmp_path / "logs/long.log").read_text() == "started\n"
+    (proc, code), = launcher.wait_any()
+    assert code == 0 and (tmp_path / "logs/long.log").read_text() == "started\nended\n"
+    assert os.stat(tmp_path / "logs/long.log").st_nlink == 1  # the spool name is gone
+
+
+def test_spools_of_an_earlier_run_are_cleared_and_none_outlive_the_run(tmp_path):
+    spool = tmp_path / ".rulec" / "spool"
+    spool.mkdir(parents=True)
+    (spool / "99999-0.log").write_text("left by a killed run")
+    with local.Launcher(str(tmp_path)) as lnch:
+        run_one(lnch, "echo x", log="x.log", lazy=True)
+        assert not (spool / "99999-0.log").exists()
+    assert list(spool.iterdir()) == []
+
+
+def test_closing_ends_every_worker(tmp_path):
+    lnch = local.Launcher(str(tmp_path))
+    run_one(lnch, "true")
+    popen = lnch.workers[0].popen
+    lnch.close()
+    assert popen.poll() is not None
