@@ -211,3 +211,22 @@ def test_closing_ends_every_worker(tmp_path):
     popen = lnch.workers[0].popen
     lnch.close()
     assert popen.poll() is not None
+
+
+def test_stop_all_copes_with_a_request_cut_short(launcher, monkeypatch):
+    """An interrupt in the middle of writing a request: the worker never starts the job."""
+    real_write = os.write
+
+    def half_write(fd, data):
+        real_write(fd, bytes(data[:5]))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(local.os, "write", half_write)
+    with pytest.raises(KeyboardInterrupt):
+        launcher.spawn(0, "cut", "echo never", "cut.log")
+    monkeypatch.setattr(local.os, "write", real_write)
+    proc = launcher.running()[0]
+    t0 = time.monotonic()
+    assert launcher.stop_all(grace=0.2) == [(proc, None)]
+    assert time.monotonic() - t0 < 8 and launcher.running() == []
+    assert run_one(launcher, "echo next")[1:] == (0, "next\n")

@@ -161,10 +161,12 @@ class Launcher:
             command = script
         target = worker.spool if lazy else log
         request = b"".join(s.encode("utf-8", "surrogateescape") + b"\0" for s in (job_id, target, mode, command))
+        # The job is the worker's before the request is written: an interrupt during the
+        # write then still finds it (see _pid_of).
+        proc = worker.proc = Proc(job, worker, time.monotonic(), log, spool=worker.spool if lazy else None)
         view = memoryview(request)
         while view:
             view = view[os.write(worker.stdin, view):]
-        proc = worker.proc = Proc(job, worker, time.monotonic(), log, spool=worker.spool if lazy else None)
         if lazy:
             self._unlinked.append(proc)
         return proc
@@ -264,9 +266,14 @@ class Launcher:
     def _pid_of(self, proc: Proc, finished: list, timeout: float = 5.0) -> int | None:
         """The job's pid, waiting briefly for its worker to say it (a job that finishes
         meanwhile goes to ``finished``)."""
+        import select
+
         deadline = time.monotonic() + timeout
         worker = proc.worker
-        while proc.pid is None and worker.proc is proc and time.monotonic() < deadline:
+        while proc.pid is None and worker.proc is proc:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([worker.stdout], [], [], left)[0]:
+                break  # (a request cut short by the interrupt: the job never started)
             finished += self._read(worker)
         return proc.pid
 
@@ -281,14 +288,19 @@ class Launcher:
             pid = self._pid_of(proc, done)
             if pid is not None:
                 _signal_group(pid, signal.SIGTERM)
+            elif proc.worker.proc is proc:
+                done.append(self._abandon(proc.worker))  # its request never got through
         deadline = time.monotonic() + grace
         while self.running() and time.monotonic() < deadline:
             for key, _ in self.selector.select(min(0.05, max(0.0, deadline - time.monotonic()))):
                 done += self._read(key.data)
         for proc in self.running():
-            if proc.pid is not None:
-                _signal_group(proc.pid, signal.SIGKILL)
+            _signal_group(proc.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
         while self.running():
+            if time.monotonic() > deadline:  # a worker that does not answer any more
+                done += [self._abandon(p.worker) for p in self.running()]
+                break
             for key, _ in self.selector.select(1.0):
                 done += self._read(key.data)
         # Members of the groups that outlived their leader.
@@ -296,6 +308,13 @@ class Launcher:
             if proc.pid is not None:
                 _signal_group(proc.pid, signal.SIGKILL)
         return done
+
+    def _abandon(self, worker: Worker) -> tuple[Proc, None]:
+        """Kill a worker that cannot finish its request; its job is lost."""
+        proc = worker.proc
+        worker.popen.kill()
+        self._drop(worker)
+        return proc, None
 
     def _drop(self, worker: Worker) -> None:
         if worker in self.idle:
