@@ -178,6 +178,7 @@ class _Analyzer:
         )
         if not self.errors:
             self.check_ambiguity(workflow)
+            self.check_split_collisions(workflow)
         if self.errors:
             _raise(self.errors)
         return workflow
@@ -836,6 +837,30 @@ class _Analyzer:
                     second[0].span,
                     hint=f"settle it with  ruleorder: {first[1].name} > {second[1].name}  (or the other way), or a priority",
                 )
+
+    def check_split_collisions(self, wf: ir.Workflow) -> None:
+        """One rule whose output pattern formats two value combinations to one path (values
+        holding the separator: datasets ``a``, ``a_b`` and models ``c``, ``b_c`` in
+        ``{dataset}_{model}``) would have two jobs write one file."""
+        choices = {name: dim.values for name, dim in self.dimensions.items()}
+        for rule in wf.rules:
+            for spec in rule.outputs + rule.logs:
+                found = pat.split_collision(spec.pattern, choices)
+                if found is None:
+                    continue
+                one, other, path = found
+
+                def text(values):
+                    return ", ".join(f"{k}={values[k]}" for k in spec.pattern.wildcards)
+
+                self.error(
+                    f"rule '{rule.name}' makes {path!r} twice: for {text(one)} and for {text(other)} "
+                    f"(pattern {spec.pattern.text!r}); two jobs would write one file",
+                    spec.span,
+                    hint="put a separator between the wildcards that no value contains "
+                         "(such as '/'), or rename the values",
+                )
+                break
 
     def witness(self, a: ir.PathSpec, ra: ir.Rule, b: ir.PathSpec, rb: ir.Rule, choices) -> str | None:
         xa = re.compile(pat.regex_for(a.pattern, dict(ra.wildcard_regex)), re.DOTALL)

@@ -418,3 +418,150 @@ def overlap(a: Pattern, b: Pattern, choices: Mapping[str, tuple[str, ...] | None
         if verify(candidate):
             return candidate
     return None
+
+
+def split_collision(pattern: Pattern, choices: Mapping[str, tuple[str, ...] | None],
+                    budget: int = 200_000) -> tuple[dict[str, str], dict[str, str], str] | None:
+    """Two different assignments of the pattern's dimension wildcards that format to the same
+    text, with that text; or None.
+
+    ``{dataset}_{model}`` with datasets ``a`` and ``a_b`` and models ``c`` and ``b_c`` makes
+    ``a_b_c`` twice: two jobs would write one file. Only patterns whose every slot is a plain
+    dimension wildcard (finite values, no field, no regex, no repeats) are checked, and the
+    search gives up (None) after ``budget`` steps.
+
+    The two assignments agree up to the first wildcard where they differ, and there one value
+    is a proper prefix of the other, whose rest must line up with what follows the wildcard;
+    so the search only starts from such pairs (usually none: finding them is one ``str.find``
+    per value). From there it walks both sides through the pattern, keeping the text one
+    side still owes the other.
+    """
+    parts = pattern.parts
+    slots = pattern.slots
+    if len(slots) < 2 or len({s.name for s in slots}) != len(slots):
+        return None
+    raw: dict[str, tuple[str, ...]] = {}
+    for s in slots:
+        vals = choices.get(s.name) if s.field is None and s.regex is None else None
+        if vals is None:
+            return None
+        raw[s.name] = vals
+    pairs = {part.name: _divergences(raw[part.name], parts[i + 1] if i + 1 < len(parts) else None, budget)
+             for i, part in enumerate(parts) if not isinstance(part, str)}
+    if not any(pairs.values()):
+        return None
+    values = {name: sorted(set(vals)) for name, vals in raw.items()}
+    sets = {name: set(vals) for name, vals in values.items()}
+    n = len(parts)
+    first = {name: vals[0] for name, vals in values.items()}
+
+    def emit(i: int) -> list[tuple[str, str | None]]:
+        """What part i can write: (text, the wildcard's name or None for a literal)."""
+        part = parts[i]
+        if isinstance(part, str):
+            return [(part, None)]
+        return [(v, part.name) for v in values[part.name]]
+
+    # A state: (index of side A, index of side B, text owed, which side owes it: 0 = A).
+    queue: deque = deque()
+    seen: set = set()
+    for i, part in enumerate(parts):
+        if isinstance(part, str) or not pairs[part.name]:
+            continue
+        common = {s.name: first[s.name] for s in slots if s.offset < part.offset}
+        for short, long in pairs[part.name]:
+            a_vals = dict(common, **{part.name: long})
+            b_vals = dict(common, **{part.name: short})
+            queue.append((i + 1, i + 1, long[len(short):], 1, a_vals, b_vals))
+    steps = 0
+    while queue:
+        ia, ib, owed, who, a_vals, b_vals = queue.popleft()
+        key = (ia, ib, owed, who if owed else -1)
+        if key in seen:
+            continue
+        seen.add(key)
+        if not owed and ia == n and ib == n:
+            text = format_values(pattern, a_vals)
+            return a_vals, b_vals, text
+        if not owed:
+            who = 0 if ia < n else 1  # even: one side writes its next part, the other owes it
+            mover = 1 - who
+            idx = ib if mover == 1 else ia
+            if idx >= n:
+                continue
+            for text, name in emit(idx):
+                steps += 1
+                if steps > budget:
+                    return None
+                na, nb = (ia, ib + 1) if mover == 1 else (ia + 1, ib)
+                av, bv = _assign(a_vals, b_vals, mover, name, text)
+                queue.append((na, nb, text, who, av, bv))
+            continue
+        idx = ia if who == 0 else ib
+        if idx >= n:
+            continue
+        part = parts[idx]
+        if isinstance(part, str):
+            options = [(part, None)]
+        else:
+            vals, vset = values[part.name], sets[part.name]
+            options = [(owed[:k], part.name) for k in range(1, len(owed) + 1) if owed[:k] in vset]
+            lo = bisect.bisect_right(vals, owed)
+            while lo < len(vals) and vals[lo].startswith(owed):
+                options.append((vals[lo], part.name))
+                lo += 1
+        for text, name in options:
+            steps += 1
+            if steps > budget:
+                return None
+            na, nb = (ia + 1, ib) if who == 0 else (ia, ib + 1)
+            av, bv = _assign(a_vals, b_vals, who, name, text)
+            if owed.startswith(text):
+                queue.append((na, nb, owed[len(text):], who, av, bv))
+            elif text.startswith(owed):
+                queue.append((na, nb, text[len(owed):], 1 - who, av, bv))
+    return None
+
+
+def _assign(a_vals: dict, b_vals: dict, side: int, name: str | None, value: str) -> tuple[dict, dict]:
+    if name is None:
+        return a_vals, b_vals
+    if side == 0:
+        return dict(a_vals, **{name: value}), b_vals
+    return a_vals, dict(b_vals, **{name: value})
+
+
+def _divergences(values, after, budget: int) -> list[tuple[str, str]]:
+    """(short, long) pairs of values where ``short`` is a proper prefix of ``long`` and the
+    rest ``long[len(short):]`` can line up with ``after`` (the part that follows the wildcard:
+    a literal, a Slot, or None at the end), one pair per distinct rest."""
+    if after is None:
+        return []  # the short side would have nothing left to write the rest with
+    by_rest: dict[str, tuple[str, str]] = {}
+    if isinstance(after, str):
+        c = after[0]  # the rest must start the way the literal does
+        vset = None
+        for long in values:
+            k = long.find(c, 1)
+            while k != -1:
+                if vset is None:
+                    vset = set(values)
+                if long[:k] in vset:
+                    by_rest.setdefault(long[k:], (long[:k], long))
+                k = long.find(c, k + 1)
+            if len(by_rest) >= budget:
+                break
+    else:
+        vset = set(values)
+        for long in values:
+            for k in range(1, len(long)):
+                if long[:k] in vset:
+                    by_rest.setdefault(long[k:], (long[:k], long))
+            if len(by_rest) >= budget:
+                break
+    return list(by_rest.values())
+
+
+def format_values(pattern: Pattern, values: Mapping[str, str]) -> str:
+    """The pattern with plain wildcards replaced by ``values``."""
+    return "".join(p if isinstance(p, str) else values[p.name] for p in pattern.parts)

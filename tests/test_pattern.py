@@ -280,3 +280,65 @@ def test_affix_index_on_real_patterns():
     assert index.matching("bld/plots/special.png") == [2, 3, 4]
     assert index.related(*keys[3]) == [2, 3, 4]
     assert index.related(*keys[0]) == [0]
+
+
+# --------------------------------------------------------------------------- split collisions
+
+def _brute_collision(pattern, choices):
+    import itertools
+
+    names = pattern.wildcards
+    seen = {}
+    for combo in itertools.product(*(choices[n] for n in names)):
+        text = pat.format_values(pattern, dict(zip(names, combo)))
+        if text in seen and seen[text] != combo:
+            return True
+        seen[text] = combo
+    return False
+
+
+@pytest.mark.parametrize("text, choices, path", [
+    ("out/{d}_{m}.txt", {"d": ("a", "a_b"), "m": ("c", "b_c")}, "out/a_b_c.txt"),
+    ("{a}{b}", {"a": ("x", "xy"), "b": ("yz", "z")}, "xyz"),
+    ("{a}-{b}-{c}", {"a": ("p", "p-q"), "b": ("r", "q-r"), "c": ("s", "r-s")}, "p-q-r-r-s"),
+])
+def test_split_collision_finds_two_assignments_of_one_path(text, choices, path):
+    pattern = pat.compile(text)
+    one, other, found = pat.split_collision(pattern, choices)
+    assert found == path and one != other
+    assert pat.format_values(pattern, one) == pat.format_values(pattern, other) == path
+
+
+@pytest.mark.parametrize("text, choices", [
+    ("out/{d}_{m}.txt", {"d": tuple(f"data_{i}" for i in range(30)), "m": ("lin_prob", "logit")}),
+    ("out/{d}/{m}.txt", {"d": ("a", "a_b"), "m": ("c", "b_c")}),
+    ("out/{d}.txt", {"d": ("a", "a_b")}),                       # one wildcard: always distinct
+    ("out/{d}_{m}.txt", {"d": ("a", "a_b")}),                    # {m} is free: not checked
+    ("out/{d,[a-z_]+}_{m}.txt", {"d": ("a", "a_b"), "m": ("c", "b_c")}),  # a regex: not checked
+    ("out/{d}_{d}.txt", {"d": ("a", "a_b")}),                    # repeated: not checked
+])
+def test_split_collision_none(text, choices):
+    assert pat.split_collision(pat.compile(text), choices) is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.sampled_from(["{a}", "{b}", "{c}", "_", "-", "x", "/"]), min_size=1, max_size=6),
+    st.lists(st.text("x_-ab", min_size=1, max_size=4), min_size=1, max_size=4, unique=True),
+    st.lists(st.text("x_-ab", min_size=1, max_size=4), min_size=1, max_size=4, unique=True),
+    st.lists(st.text("x_-ab", min_size=1, max_size=4), min_size=1, max_size=4, unique=True),
+)
+def test_split_collision_agrees_with_brute_force(parts, va, vb, vc):
+    text = "".join(parts)
+    pattern = pat.compile(text)
+    if len(pattern.slots) != len(set(s.name for s in pattern.slots)):
+        return  # repeated wildcards are not checked
+    choices = {"a": tuple(va), "b": tuple(vb), "c": tuple(vc)}
+    found = pat.split_collision(pattern, choices)
+    if len(pattern.slots) < 2:
+        assert found is None
+        return
+    assert (found is not None) == _brute_collision(pattern, choices), text
+    if found is not None:
+        one, other, path = found
+        assert one != other and pat.format_values(pattern, one) == pat.format_values(pattern, other) == path
