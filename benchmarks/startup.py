@@ -34,6 +34,8 @@ import statistics
 import subprocess
 import sys
 import tempfile
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 import time
 
 DATASETS = 4
@@ -105,12 +107,22 @@ def in_process(rulefile: str) -> dict[str, float]:
     return {"parse": t1 - t0, "parse+analyze": t2 - t1, "resolve": t3 - t2, "jobs": len(graph), "rules": len(wf.rules)}
 
 
+def precompile() -> None:
+    """Write rulec's bytecode, as ``pip install`` does. Where PYTHONDONTWRITEBYTECODE is set
+    (it is on some machines) an editable install would otherwise compile every module again
+    at every start, about 50 ms that no installed rulec pays."""
+    import compileall
+
+    compileall.compile_dir(os.path.join(REPO, "rulec"), quiet=1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rules", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=10)
     parser.add_argument("--profile", action="store_true", help="cProfile analyze() on the shared-prefix Rulefile")
     args = parser.parse_args()
+    precompile()
 
     py = sys.executable
     rows = []

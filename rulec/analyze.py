@@ -843,9 +843,10 @@ class _Analyzer:
         holding the separator: datasets ``a``, ``a_b`` and models ``c``, ``b_c`` in
         ``{dataset}_{model}``) would have two jobs write one file."""
         choices = {name: dim.values for name, dim in self.dimensions.items()}
+        cache: dict = {}
         for rule in wf.rules:
             for spec in rule.outputs + rule.logs:
-                found = pat.split_collision(spec.pattern, choices)
+                found = pat.split_collision(spec.pattern, choices, cache=cache)
                 if found is None:
                     continue
                 one, other, path = found

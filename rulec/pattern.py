@@ -421,14 +421,15 @@ def overlap(a: Pattern, b: Pattern, choices: Mapping[str, tuple[str, ...] | None
 
 
 def split_collision(pattern: Pattern, choices: Mapping[str, tuple[str, ...] | None],
-                    budget: int = 200_000) -> tuple[dict[str, str], dict[str, str], str] | None:
+                    budget: int = 200_000, cache: dict | None = None) -> tuple[dict[str, str], dict[str, str], str] | None:
     """Two different assignments of the pattern's dimension wildcards that format to the same
     text, with that text; or None.
 
     ``{dataset}_{model}`` with datasets ``a`` and ``a_b`` and models ``c`` and ``b_c`` makes
     ``a_b_c`` twice: two jobs would write one file. Only patterns whose every slot is a plain
     dimension wildcard (finite values, no field, no regex, no repeats) are checked, and the
-    search gives up (None) after ``budget`` steps.
+    search gives up (None) after ``budget`` steps. ``cache`` (a dict) may be shared by calls
+    with the same ``choices``: it keeps the value pairs found per wildcard and what follows it.
 
     The two assignments agree up to the first wildcard where they differ, and there one value
     is a proper prefix of the other, whose rest must line up with what follows the wildcard;
@@ -446,8 +447,18 @@ def split_collision(pattern: Pattern, choices: Mapping[str, tuple[str, ...] | No
         if vals is None:
             return None
         raw[s.name] = vals
-    pairs = {part.name: _divergences(raw[part.name], parts[i + 1] if i + 1 < len(parts) else None, budget)
-             for i, part in enumerate(parts) if not isinstance(part, str)}
+    pairs = {}
+    for i, part in enumerate(parts):
+        if isinstance(part, str):
+            continue
+        after = parts[i + 1] if i + 1 < len(parts) else None
+        key = (part.name, after[0] if isinstance(after, str) else after is None)
+        found = cache.get(key) if cache is not None else None
+        if found is None:
+            found = _divergences(raw[part.name], after, budget)
+            if cache is not None:
+                cache[key] = found
+        pairs[part.name] = found
     if not any(pairs.values()):
         return None
     values = {name: sorted(set(vals)) for name, vals in raw.items()}

@@ -4,9 +4,10 @@ A plan is a pure function of the workflow (the Rulefiles' text, the working fold
 dimension values, the targets and options), the snapshot of every path the job graph
 touches, and the state store. When a full plan finds nothing to do, rulec keeps, in
 ``.rulec/uptodate.pickle``: a key over the first and the state store's write generation,
-the list of paths and their (mtime, size). Next time, if the key is the same and a fresh
-snapshot of those paths is equal, the verdict is the same, and resolving and planning are
-skipped. Anything else (or any doubt: an unreadable cache) means a full plan.
+and per folder the paths' names and their (mtime, size). Next time, if the key is the same
+and every folder still holds those names with those stats (one stat per name, relative to
+the open folder), the verdict is the same, and resolving and planning are skipped.
+Anything else (or any doubt: an unreadable cache) means a full plan.
 """
 
 from __future__ import annotations
@@ -15,13 +16,15 @@ import hashlib
 import os
 import pickle
 import tempfile
+from array import array
 
 from . import __version__
 from .history import STATE_DIR, History
 from .state import snapshot
+from .storage import is_remote
 
 FILE = "uptodate.pickle"
-FORMAT = 1
+FORMAT = 2
 
 
 def _key(workflow, target, options) -> str:
@@ -54,13 +57,36 @@ def check(workflow, target, options) -> int | None:
             saved = pickle.load(fh)
         if saved.get("key") != _key(workflow, target, options):
             return None
-        paths, stats = saved["paths"], saved["stats"]
-        now = snapshot(paths, workflow.workdir).lookup
-        if [now(p) for p in paths] != stats:
-            return None
+        base = os.path.abspath(workflow.workdir)
+        for head, names, mtimes, sizes in saved["folders"]:
+            if not _folder_holds(os.path.join(base, head) if head else base, names.split("\0"),
+                                 array("q", mtimes), array("q", sizes)):
+                return None
+        remote = saved["remote"]
+        if remote:
+            now = snapshot([p for p, _ in remote], workflow.workdir).lookup
+            if any(now(p) != st for p, st in remote):
+                return None
         return int(saved["jobs"])
     except Exception:  # a missing, stale or damaged cache only means a full plan
         return None
+
+
+def _folder_holds(folder: str, names: list[str], mtimes, sizes) -> bool:
+    """Whether every name in ``folder`` still has its (mtime, size): one ``fstatat`` per name
+    relative to the open folder (cheaper than listing it), nothing built but the comparison."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    stat = os.stat
+    try:
+        for name, mtime, size in zip(names, mtimes, sizes):
+            st = stat(name, dir_fd=fd)
+            if st.st_mtime_ns != mtime or st.st_size != size:
+                return False
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    return True
 
 
 def remember(workflow, target, options, graph, snap, jobs: int) -> None:
@@ -68,9 +94,24 @@ def remember(workflow, target, options, graph, snap, jobs: int) -> None:
     folder = os.path.join(workflow.workdir, STATE_DIR)
     if options.force or options.force_all or not os.path.isdir(folder):
         return
-    paths = sorted(set(graph.sources).union(*graph.outputs))
     get = snap.lookup
-    data = {"key": _key(workflow, target, options), "paths": paths, "stats": [get(p) for p in paths], "jobs": jobs}
+    by_dir: dict[str, list] = {}
+    remote = []
+    for path in set(graph.sources).union(*graph.outputs):
+        st = get(path)
+        if st is None:
+            return  # a path that does not exist: not a state worth remembering
+        if "://" in path and is_remote(path):
+            remote.append((path, st))
+            continue
+        head, _, name = path.rpartition("/")
+        by_dir.setdefault(head, []).append((name, st))
+    folders = []
+    for head, entries in by_dir.items():
+        folders.append((head, "\0".join(n for n, _ in entries),
+                        array("q", [st[0] for _, st in entries]).tobytes(),
+                        array("q", [st[1] for _, st in entries]).tobytes()))
+    data = {"key": _key(workflow, target, options), "folders": folders, "remote": remote, "jobs": jobs}
     try:
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=".uptodate.")
         with os.fdopen(fd, "wb") as fh:

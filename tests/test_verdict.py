@@ -59,6 +59,37 @@ def test_a_changed_input_mtime_or_a_removed_output_voids_it(tmp_path):
     assert [planned for planned in api.plan(target).plan.run]  # and the full plan sees it
 
 
+def test_a_removed_output_or_folder_voids_it(tmp_path):
+    target = project(tmp_path)
+    api.plan(target)
+    os.unlink(tmp_path / "out" / "b.txt")
+    assert verdict_now(target) is None
+    (tmp_path / "again").mkdir()
+    target = project(tmp_path / "again")
+    api.plan(target)
+    for name in ("a.txt", "b.txt"):
+        os.unlink(tmp_path / "again" / "out" / name)
+    os.rmdir(tmp_path / "again" / "out")
+    assert verdict_now(target) is None
+
+
+def test_a_new_size_with_the_same_mtime_voids_it(tmp_path):
+    target = project(tmp_path)
+    api.plan(target)
+    out = tmp_path / "out" / "a.txt"
+    st = os.stat(out)
+    out.write_text("longer content")
+    os.utime(out, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert verdict_now(target) is None
+
+
+def test_an_unrelated_file_beside_the_outputs_keeps_it(tmp_path):
+    target = project(tmp_path)
+    api.plan(target)
+    (tmp_path / "out" / "notes.txt").write_text("mine")
+    assert verdict_now(target) == 2
+
+
 def test_an_edited_rulefile_voids_it(tmp_path):
     target = project(tmp_path)
     api.plan(target)
