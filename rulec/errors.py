@@ -66,6 +66,10 @@ class StateError(RulecError):
     phase = "state"
 
 
+class StorageError(RulecError):
+    """A remote file system could not be reached or read (credentials, endpoint, network)."""
+
+
 class LockError(RulecError):
     phase = "lock"
 

@@ -198,6 +198,10 @@ def renderers(graph) -> list[CommandRenderer]:
     return [CommandRenderer(wf, rule, graph.plans[rule.index].input_slices) for rule in wf.rules]
 
 
-def command_of(graph, renderers_: list[CommandRenderer], job: int) -> str:
+def command_of(graph, renderers_: list[CommandRenderer], job: int, local=None) -> str:
+    """The job's command; ``local`` (a function) maps each input and output path first."""
     r = renderers_[graph.rule[job]]
-    return r.render(graph.job_id(job), graph.values[job], graph.inputs[job], graph.outputs[job], graph.n_outputs[job])
+    inputs, outputs = graph.inputs[job], graph.outputs[job]
+    if local is not None:
+        inputs, outputs = tuple(map(local, inputs)), tuple(map(local, outputs))
+    return r.render(graph.job_id(job), graph.values[job], inputs, outputs, graph.n_outputs[job])

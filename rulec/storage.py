@@ -1,6 +1,12 @@
 """Paths and where they live: local files or remote URLs. The only user of fsspec.
 
-Local paths never import fsspec, so a purely local workflow starts fast.
+Local paths never import fsspec, so a purely local workflow starts fast. Remote paths
+(``s3://bucket/key`` and any other fsspec protocol) are listed in batches (one listing per
+parent prefix), and a local run works on copies: a job's remote inputs are downloaded to
+``.rulec/remote/<protocol>/<rest of the URL>`` (the same path under a local root) and its
+remote outputs are written there, then uploaded once the job has succeeded. Options for a
+protocol come from fsspec's configuration, e.g. ``FSSPEC_S3_ENDPOINT_URL`` or the usual
+``AWS_*`` variables for S3.
 """
 
 from __future__ import annotations
@@ -24,9 +30,19 @@ def glob_values(pattern: pat.Pattern, name: str, workdir: str) -> list[str]:
     if is_remote(pattern.text):
         import fsspec
 
-        fs, _, _ = fsspec.get_fs_token_paths(glob_text)
-        protocol = glob_text.split("://", 1)[0]
-        found = [f"{protocol}://{p}" if not p.startswith(protocol + "://") else p for p in fs.glob(glob_text)]
+        try:
+            fs, _, _ = fsspec.get_fs_token_paths(glob_text)
+            fs.invalidate_cache()
+            listed = fs.glob(glob_text)
+        except FileNotFoundError:
+            listed = []
+        except Exception as exc:
+            raise unreachable(glob_text, exc) from None
+        # The file system answers with its own form of paths ("bucket/key", "/abs/path"):
+        # put the URL's literal folder back in front of what follows it.
+        cut = glob_text[: glob_text.rfind("/", 0, glob_text.find("*")) + 1]
+        stripped = fs._strip_protocol(cut).rstrip("/") + "/"
+        found = [cut + p[len(stripped):] for p in listed if p.startswith(stripped)]
     else:
         import glob
 
@@ -45,23 +61,28 @@ def stat_many(urls: list[str]) -> dict[str, tuple[int, int]]:
     """(mtime ns, size) of the remote ``urls`` that exist: one listing per parent prefix."""
     import fsspec
 
-    by_parent: dict[tuple[str, str], set[str]] = {}
+    by_parent: dict[tuple[str, str], list[str]] = {}
     for url in urls:
         protocol, _, rest = url.partition("://")
         parent = rest.rsplit("/", 1)[0] if "/" in rest else rest
-        by_parent.setdefault((protocol, parent), set()).add(url)
+        by_parent.setdefault((protocol, parent), []).append(url)
     out: dict[str, tuple[int, int]] = {}
     for (protocol, parent), wanted in by_parent.items():
-        fs = fsspec.filesystem(protocol)
+        url = f"{protocol}://{parent}"
         try:
-            entries = fs.ls(f"{protocol}://{parent}", detail=True)
-        except (FileNotFoundError, OSError):
-            continue
+            fs = fsspec.filesystem(protocol)
+            fs.invalidate_cache()  # a snapshot is of now, not of an earlier listing
+            entries = fs.ls(url, detail=True)
+        except FileNotFoundError:
+            continue  # no such prefix (or bucket): none of its paths exist
+        except Exception as exc:  # credentials, endpoint, network: each backend has its own
+            raise unreachable(url, exc) from None
+        # Listings name paths in the file system's own form ("bucket/key", "/abs/path").
+        by_name = {fs._strip_protocol(u): u for u in wanted}
         for entry in entries:
-            name = entry.get("name", "")
-            url = name if "://" in name else f"{protocol}://{name}"
-            if url in wanted and entry.get("type", "file") != "directory":
-                out[url] = (_mtime_ns(entry), int(entry.get("size") or 0))
+            u = by_name.get(entry.get("name", ""))
+            if u is not None and entry.get("type", "file") != "directory":
+                out[u] = (_mtime_ns(entry), int(entry.get("size") or 0))
     return out
 
 
@@ -77,3 +98,58 @@ def _mtime_ns(entry: dict) -> int:
         except (TypeError, ValueError):
             continue
     return 0
+
+
+SCRATCH = ".rulec/remote"
+
+
+def unreachable(url: str, exc: BaseException) -> Exception:
+    """The error for a remote location rulec could not list or read."""
+    from .errors import StorageError
+
+    text = (str(exc) or type(exc).__name__).splitlines()[0][:300]
+    protocol = url.split("://", 1)[0].upper()
+    return StorageError(f"cannot reach {url}: {text}",
+                        hint=f"fsspec takes its settings from the environment (e.g. FSSPEC_{protocol}_ENDPOINT_URL, "
+                             "and AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY for S3)")
+
+
+def scratch_path(url: str) -> str:
+    """Where a local run keeps its copy of a remote path (relative to the working folder)."""
+    protocol, _, rest = url.partition("://")
+    return f"{SCRATCH}/{protocol}/{rest.lstrip('/')}"
+
+
+def _fs(url: str):
+    from fsspec.core import url_to_fs
+
+    return url_to_fs(url)
+
+
+def download(urls, workdir: str) -> None:
+    """Copy remote files to their scratch paths (raises OSError/FileNotFoundError)."""
+    for url in urls:
+        local = os.path.join(workdir, scratch_path(url))
+        os.makedirs(os.path.dirname(local), exist_ok=True)
+        fs, path = _fs(url)
+        tmp = local + ".part"
+        fs.get_file(path, tmp)
+        os.replace(tmp, local)
+
+
+def upload(urls, workdir: str) -> None:
+    """Copy the scratch files of remote outputs to their URLs (one PUT each: all or nothing
+    on S3)."""
+    for url in urls:
+        fs, path = _fs(url)
+        fs.put_file(os.path.join(workdir, scratch_path(url)), path)
+
+
+def remove(urls) -> None:
+    """Delete remote files; missing ones are fine."""
+    for url in urls:
+        fs, path = _fs(url)
+        try:
+            fs.rm_file(path)
+        except FileNotFoundError:
+            pass

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
-from .. import api
+from .. import api, storage
 from ..history import History
 from .lock import Lock
 
@@ -13,10 +13,13 @@ from .lock import Lock
 def main(target: api.Target, ns) -> int:
     workflow = api.load(target)
     graph = api.graph_of(workflow, target)
+    remote = [p for outs in graph.outputs for p in outs if "://" in p and storage.is_remote(p)]
+    remote_found = set(storage.stat_many(remote)) if remote else set()
     existing = []
     jobs = []
     for job in graph.order:
-        outs = [p for p in graph.outputs[job] if os.path.lexists(os.path.join(workflow.workdir, p))]
+        outs = [p for p in graph.outputs[job]
+                if (p in remote_found if "://" in p and storage.is_remote(p) else os.path.lexists(os.path.join(workflow.workdir, p)))]
         if outs:
             existing.extend(outs)
             jobs.append(graph.job_id(job))
@@ -39,6 +42,10 @@ def main(target: api.Target, ns) -> int:
     with Lock(workflow.workdir):
         history = History.open(workflow.workdir, write=True)
         for path in existing:
+            if path in remote_found:
+                storage.remove([path])
+                _remove_local(os.path.join(workflow.workdir, storage.scratch_path(path)))
+                continue
             full = os.path.join(workflow.workdir, path)
             if os.path.isdir(full) and not os.path.islink(full):
                 import shutil
@@ -50,3 +57,10 @@ def main(target: api.Target, ns) -> int:
         history.close()
     print(f"Deleted {len(existing)} file(s).")
     return 0
+
+
+def _remove_local(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass

@@ -19,8 +19,9 @@ class Recorder:
         self.renderers = shell.renderers(graph)
         self.workdir = graph.workflow.workdir
 
-    def command(self, job: int) -> str:
-        return shell.command_of(self.graph, self.renderers, job)
+    def command(self, job: int, local=None) -> str:
+        """The job's command; ``local`` maps its paths to those the job works on."""
+        return shell.command_of(self.graph, self.renderers, job, local)
 
     def finished(self, job: int, log: str | None = None, started: float | None = None, stats=None, command: str | None = None) -> Finished:
         """The record for ``job``; inputs are stat'ed now (or taken from ``stats``)."""

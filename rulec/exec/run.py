@@ -14,7 +14,7 @@ import signal
 import time
 from dataclasses import dataclass
 
-from .. import api, report
+from .. import api, report, storage
 from ..errors import EXIT_INTERRUPTED, EXIT_JOB_FAILED, Interrupted, RulecError
 from ..history import History
 from ..plan import PlanOptions
@@ -135,6 +135,12 @@ class Runner:
         self.opts = opts
         self.workdir = graph.workflow.workdir
         self.recorder = Recorder(graph)
+        # Remote paths (s3://...) are worked on as local copies (see storage.py).
+        self.remote = any("://" in p and storage.is_remote(p)
+                          for paths in (graph.sources, *graph.outputs) for p in paths)
+        self.local = _local_path if self.remote else _same
+        self.fetched: set[str] = set()  # remote inputs downloaded during this run
+        self.not_started: list[tuple[int, str]] = []
         self.launcher: local.Launcher | None = None
         self.failures: list[Failure] = []
         self.folders: set[str] = set()  # folders known to exist
@@ -169,6 +175,9 @@ class Runner:
                 if starts:
                     self._launch(starts, started_at, progress_, done)
                     done = []
+                    for job, why in self.not_started:  # a remote input could not be fetched
+                        self._failed(job, why, None, sched, progress_)
+                    self.not_started = []
                 if not launcher.running():
                     if sched.ready and not sched.stopping:
                         continue
@@ -178,22 +187,22 @@ class Runner:
                     done = []
                 for proc, code in launcher.wait_any():
                     job = proc.job
-                    jid = graph.job_id(job)
-                    missing = [p for p in graph.declared_outputs(job) if not os.path.exists(os.path.join(self.workdir, p))] if code == 0 else []
+                    local_ = self.local
+                    missing = [p for p in graph.declared_outputs(job) if not os.path.exists(os.path.join(self.workdir, local_(p)))] if code == 0 else []
                     if code == 0 and not missing:
-                        done.append(self.recorder.finished(job, log=proc.log, started=started_at.get(job), command=self.commands.pop(job, None)))
-                        sched.finished(job, True)
-                        progress_.success(jid)
-                        continue
-                    why = _exit_text(code) if code != 0 else "exited 0 but did not create " + ", ".join(missing)
+                        why = self._upload(job) if self.remote else None
+                        if why is None:
+                            done.append(self.recorder.finished(job, log=proc.log, started=started_at.get(job), command=self.commands.pop(job, None)))
+                            sched.finished(job, True)
+                            progress_.success(graph.job_id(job))
+                            continue
+                    elif code != 0:
+                        why = _exit_text(code)
+                    else:
+                        why = "exited 0 but did not create " + ", ".join(missing)
                     if proc.notes:
                         why += " (" + "; ".join(proc.notes) + ")"
-                    self._remove_outputs(job)
-                    self.history.forget([jid])
-                    self.failures.append(Failure(jid, why, proc.log))
-                    progress_.failure(jid, f"{why} (log: {proc.log})")
-                    skipped = sched.finished(job, False)
-                    progress_.skip([graph.job_id(j) for j in skipped])
+                    self._failed(job, why, proc.log, sched, progress_)
             if done:
                 self.history.record(done)
                 done = []
@@ -235,10 +244,19 @@ class Runner:
             items.append((jid, graph.rule_of(job).name, graph.outputs[job]))
         self.history.commit(done, items, logs)
         now = time.time()
+        local_ = self.local
         for job, (jid, _, _) in zip(jobs, items):
-            command = self.commands[job] = self.recorder.command(job)
+            if self.remote:
+                why = self._fetch(job)
+                if why is not None:
+                    self.not_started.append((job, why))
+                    continue
+                self.commands[job] = self.recorder.command(job)
+                command = self.recorder.command(job, local=local_)
+            else:
+                command = self.commands[job] = self.recorder.command(job)
             started_at[job] = now
-            self.launcher.spawn(job, jid, command, logs[jid], lazy[job])
+            self.launcher.spawn(job, jid, command, local_(logs[jid]), lazy[job])
             progress_.start(jid)
 
     def _prepare(self, job: int, log: str, lazy: bool) -> None:
@@ -248,8 +266,12 @@ class Runner:
         else makes a job's outputs."""
         outputs = self.graph.outputs[job]
         existed = self.existed
+        local_ = self.local
         for path in outputs if log in outputs else outputs + (log,):
-            full = os.path.join(self.workdir, path)
+            if self.remote and path != log and "://" in path and storage.is_remote(path):
+                if existed is None or existed(path):
+                    storage.remove([path])  # a stale remote output must not look fresh
+            full = os.path.join(self.workdir, local_(path))
             folder = os.path.dirname(full)
             if folder and folder not in self.folders:
                 os.makedirs(folder, exist_ok=True)
@@ -260,12 +282,53 @@ class Runner:
                     self.old_logs.update(e.path for e in os.scandir(folder))
                 if lazy and full in self.old_logs:
                     _remove(full)
-            elif existed is None or existed(path):
+            elif existed is None or existed(path) or local_(path) is not path:
                 _remove(full)
 
     def _remove_outputs(self, job: int) -> None:
+        local_ = self.local
+        remote = []
         for path in self.graph.declared_outputs(job):
-            _remove(os.path.join(self.workdir, path))
+            local = local_(path)
+            _remove(os.path.join(self.workdir, local))
+            if local is not path:
+                remote.append(path)
+        if remote:
+            try:
+                storage.remove(remote)  # some may have been uploaded before one failed
+            except OSError:
+                pass
+
+    def _failed(self, job: int, why: str, log: str | None, sched, progress_) -> None:
+        """A job failed: remove its outputs, forget it, skip its dependents."""
+        jid = self.graph.job_id(job)
+        self._remove_outputs(job)
+        self.history.forget([jid])
+        self.failures.append(Failure(jid, why, log))
+        progress_.failure(jid, f"{why} (log: {log})" if log else f"{why} (no output)")
+        skipped = sched.finished(job, False)
+        progress_.skip([self.graph.job_id(j) for j in skipped])
+
+    def _fetch(self, job: int) -> str | None:
+        """Download the job's remote inputs not fetched yet in this run; None, or why not."""
+        wanted = [p for p in self.graph.inputs[job] if "://" in p and storage.is_remote(p) and p not in self.fetched]
+        try:
+            storage.download(wanted, self.workdir)
+        except Exception as exc:  # fsspec and its backends raise many kinds
+            return f"could not fetch its input: {_brief(exc)}"
+        self.fetched.update(wanted)
+        return None
+
+    def _upload(self, job: int) -> str | None:
+        """Upload a succeeded job's remote outputs (and remote log); None, or why not."""
+        local_ = self.local
+        urls = [p for p in self.graph.outputs[job] if local_(p) is not p
+                and os.path.exists(os.path.join(self.workdir, local_(p)))]
+        try:
+            storage.upload(urls, self.workdir)
+        except Exception as exc:
+            return f"could not upload its outputs: {_brief(exc)}"
+        return None
 
 
 def touch(graph, plan, history: History, quiet: bool = False) -> int:
@@ -302,6 +365,20 @@ def _remove(path: str) -> None:
             shutil.rmtree(path)
         else:
             raise
+
+
+def _local_path(path: str) -> str:
+    """The path a job works on: a remote URL's local copy, else the path itself."""
+    return storage.scratch_path(path) if "://" in path and storage.is_remote(path) else path
+
+
+def _same(path: str) -> str:
+    return path
+
+
+def _brief(exc: Exception) -> str:
+    text = str(exc) or type(exc).__name__
+    return text.splitlines()[0][:300]
 
 
 def _exit_text(code: int | None) -> str:

@@ -1,0 +1,96 @@
+"""rulec/storage.py on fsspec's in-memory file system (``memory://``): listings, copies to and
+from the scratch folder, and clear errors. The same code against a real S3 server is in
+tests/e2e/test_s3.py."""
+
+from __future__ import annotations
+
+import os
+
+import fsspec
+import pytest
+
+from rulec import pattern as pat
+from rulec import storage
+from rulec.errors import StorageError
+
+
+@pytest.fixture
+def mem():
+    fs = fsspec.filesystem("memory")
+    root = "/rulec-test"
+    if fs.exists(root):
+        fs.rm(root, recursive=True)
+    yield fs
+    if fs.exists(root):
+        fs.rm(root, recursive=True)
+
+
+def test_is_remote():
+    assert storage.is_remote("s3://bucket/key")
+    assert storage.is_remote("memory://x/y")
+    assert not storage.is_remote("bld/x.txt")
+    assert not storage.is_remote("/abs/path:with://colon")
+
+
+def test_scratch_path_keeps_the_urls_path():
+    assert storage.scratch_path("s3://bucket/raw/a.txt") == ".rulec/remote/s3/bucket/raw/a.txt"
+    assert storage.scratch_path("memory:///x/a.txt") == ".rulec/remote/memory/x/a.txt"
+
+
+def test_stat_many_lists_each_folder_once_and_skips_what_is_missing(mem, monkeypatch):
+    mem.pipe_file("/rulec-test/raw/a.txt", b"alpha")
+    mem.pipe_file("/rulec-test/raw/b.txt", b"bb")
+    calls = []
+    real_ls = type(mem).ls
+
+    def counting_ls(self, path, *args, **kwargs):
+        calls.append(path)
+        return real_ls(self, path, *args, **kwargs)
+
+    monkeypatch.setattr(type(mem), "ls", counting_ls)
+    urls = ["memory://rulec-test/raw/a.txt", "memory://rulec-test/raw/b.txt", "memory://rulec-test/raw/c.txt",
+            "memory://rulec-test/nowhere/d.txt"]
+    found = storage.stat_many(urls)
+    assert sorted(found) == urls[:2]
+    assert found[urls[0]][1] == 5 and found[urls[1]][1] == 2
+    assert found[urls[0]][0] > 0  # a modification time, in ns
+    assert len(calls) == 2  # one listing per parent, missing parent included
+
+
+def test_glob_values_of_a_remote_pattern(mem):
+    for name in ("s1", "s2", "s10"):
+        mem.pipe_file(f"/rulec-test/raw/{name}.csv", b"x")
+    mem.pipe_file("/rulec-test/raw/notes.txt", b"x")
+    values = storage.glob_values(pat.compile("memory://rulec-test/raw/{sample}.csv"), "sample", ".")
+    assert values == ["s1", "s10", "s2"]
+
+
+def test_download_upload_remove(mem, tmp_path):
+    mem.pipe_file("/rulec-test/raw/a.txt", b"alpha")
+    url = "memory://rulec-test/raw/a.txt"
+    storage.download([url], str(tmp_path))
+    local = tmp_path / storage.scratch_path(url)
+    assert local.read_bytes() == b"alpha"
+    assert not os.path.exists(str(local) + ".part")
+
+    out = "memory://rulec-test/out/b.txt"
+    (tmp_path / storage.scratch_path(out)).parent.mkdir(parents=True)
+    (tmp_path / storage.scratch_path(out)).write_bytes(b"result")
+    storage.upload([out], str(tmp_path))
+    assert mem.cat_file("/rulec-test/out/b.txt") == b"result"
+    storage.remove([out, "memory://rulec-test/out/never.txt"])
+    assert not mem.exists("/rulec-test/out/b.txt")
+
+
+def test_an_unreachable_store_is_a_clear_error(monkeypatch):
+    class Broken(fsspec.AbstractFileSystem):
+        protocol = "brokenfs"
+
+        def ls(self, path, detail=True, **kwargs):
+            raise ConnectionError("Could not connect to the endpoint URL\nsecond line")
+
+    fsspec.register_implementation("brokenfs", Broken, clobber=True)
+    with pytest.raises(StorageError) as info:
+        storage.stat_many(["brokenfs://b/x.txt"])
+    assert info.value.message == "cannot reach brokenfs://b: Could not connect to the endpoint URL"
+    assert "FSSPEC_BROKENFS_ENDPOINT_URL" in info.value.hint
