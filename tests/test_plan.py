@@ -83,6 +83,40 @@ def test_input_newer_without_history_reruns_it_and_everything_downstream():
     }
 
 
+def test_remote_times_are_whole_seconds_so_a_second_of_slack_applies_to_them():
+    from helpers import graph as make_graph
+
+    text = '''
+rule up:
+    input: "src/a.txt"
+    output: "s3://bucket/out/a.txt"
+    shell: "cp {input} {output}"
+rule down:
+    input: "s3://bucket/raw/b.txt"
+    output: "bld/b.txt"
+    shell: "cp {input} {output}"
+'''
+    g = make_graph(text, targets=["s3://bucket/out/a.txt", "bld/b.txt"])
+    # a: written at 10.6 s, uploaded at 10.7 s, read back as 10 s: not newer.
+    # b: a remote input reads as older than it is (20.x s as 20 s), so no slack: newer.
+    snap = Snapshot({"src/a.txt": (10 * T + 6 * T // 10, 1), "s3://bucket/out/a.txt": (10 * T, 1),
+                     "s3://bucket/raw/b.txt": (20 * T, 1), "bld/b.txt": (19 * T + T // 2, 1)})
+    assert whys(plan(g, snap, History.empty()), g) == {"down": [Why.INPUT_NEWER]}
+    # more than a second apart is a real change for a remote output too
+    snap.update("src/a.txt", (11 * T + 1, 1))
+    assert sorted(whys(plan(g, snap, History.empty()), g).items()) == [
+        ("down", [Why.INPUT_NEWER]), ("up", [Why.INPUT_NEWER])]
+    # local paths keep make's exact comparison
+    local = Snapshot({"src/a.txt": (10 * T + 1, 1), "bld/x.txt": (10 * T, 1)})
+    g2 = make_graph('''
+rule x:
+    input: "src/a.txt"
+    output: "bld/x.txt"
+    shell: "cp {input} {output}"
+''', targets=["bld/x.txt"])
+    assert whys(plan(g2, local, History.empty()), g2) == {"x": [Why.INPUT_NEWER]}
+
+
 def test_with_history_everything_recorded_is_up_to_date():
     g = graph()
     snap = fresh_snapshot(g)
