@@ -158,6 +158,37 @@ def test_a_killed_worker_loses_its_job(launcher):
     assert run_one(launcher, "echo fresh")[1:] == (0, "fresh\n")  # a new worker takes over
 
 
+def test_a_replacement_worker_gets_a_spool_of_its_own(launcher, tmp_path):
+    (tmp_path / "logs").mkdir()
+    launcher.spawn(0, "a", "sleep 30", "logs/a.log", lazy=True)
+    launcher.spawn(1, "b", "sleep 0.3; echo b-output", "logs/b.log", lazy=True)
+    first, second = launcher.workers
+    launcher._pid_of(first.proc, [])
+    first.popen.kill()
+    (lost, code), = launcher.wait_any()
+    assert code is None
+    launcher.spawn(2, "c", "echo c-output", "logs/c.log", lazy=True)
+    third = launcher.workers[-1]
+    assert third.spool != second.spool
+    finished = {}
+    while len(finished) < 2:
+        finished.update((p.job, p) for p, _ in launcher.wait_any())
+    assert (tmp_path / "logs/b.log").read_text() == "b-output\n"
+    assert (tmp_path / "logs/c.log").read_text() == "c-output\n"
+
+
+def test_a_killed_workers_job_keeps_what_it_printed(launcher, tmp_path):
+    (tmp_path / "logs").mkdir()
+    launcher.spawn(0, "a", "echo before the end; sleep 30", "logs/a.log", lazy=True)
+    proc = launcher.running()[0]
+    launcher._pid_of(proc, [])
+    time.sleep(0.2)
+    proc.worker.popen.kill()
+    (lost, code), = launcher.wait_any()
+    assert code is None and lost.log == "logs/a.log"
+    assert (tmp_path / "logs/a.log").read_text() == "before the end\n"
+
+
 def test_a_log_that_cannot_be_opened_fails_the_job_with_bashs_words(launcher):
     proc, code, _ = run_one(launcher, "echo never", log="no/such/folder/x.log")
     assert code == 1

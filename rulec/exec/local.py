@@ -102,6 +102,7 @@ class Launcher:
         self.spool_dir = os.path.join(".rulec", "spool")
         self._spools_ready = False
         self._unlinked: list[Proc] = []  # running jobs whose lazy log is not at its path yet
+        self._started = 0  # workers started so far
 
     def __enter__(self) -> "Launcher":
         return self
@@ -124,8 +125,9 @@ class Launcher:
             start_new_session=True,  # Ctrl-C in the terminal reaches rulec, not the workers
             close_fds=True,
         )
+        self._started += 1  # (not len(self.workers): a dropped worker's number is not free)
         worker = Worker(popen, popen.stdin.fileno(), popen.stdout.fileno(),
-                        spool=os.path.join(self.spool_dir, f"{os.getpid()}-{len(self.workers)}.log"))
+                        spool=os.path.join(self.spool_dir, f"{os.getpid()}-{self._started}.log"))
         self.workers.append(worker)
         self.selector.register(worker.stdout, selectors.EVENT_READ, worker)
         return worker
@@ -227,6 +229,8 @@ class Launcher:
                 return []
             if proc.pid is not None:
                 _signal_group(proc.pid, signal.SIGKILL)
+            if proc.spool is not None:
+                self._finish_log(proc)  # what it printed until then
             return [(proc, None)]
         worker.buf += data
         *lines, worker.buf = worker.buf.split(b"\n")
