@@ -15,7 +15,7 @@ from typing import Iterable
 
 from . import ir
 from . import pattern as pat
-from .errors import AnalysisError, ErrorGroup, RulecError
+from .errors import AnalysisError, ErrorGroup, RulecError, StorageError
 from .source import Span
 from .syntax import decls as d
 from .units import parse_mem, parse_time
@@ -262,7 +262,11 @@ class _Analyzer:
             return None
         from . import storage  # remote prefixes are listed through fsspec
 
-        values = storage.glob_values(pattern, decl.name, self.workdir)
+        try:
+            values = storage.glob_values(pattern, decl.name, self.workdir)
+        except StorageError as err:  # an unreachable store: say where the listing was asked for
+            self.error(err.message, arg.span, hint=err.hint)
+            return None
         return ir.Dimension(decl.name, tuple(values), (), {v: {} for v in values}, decl.span, "glob")
 
     def scalar_text(self, expr) -> str | None:

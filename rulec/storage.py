@@ -153,3 +153,49 @@ def remove(urls) -> None:
             fs.rm_file(path)
         except FileNotFoundError:
             pass
+
+
+def staged_command(command: str, inputs, outputs, python: str) -> str:
+    """A cluster task's command for a job with remote paths (``command`` already names the
+    local copies): fetch the remote inputs, delete stale remote outputs, run, then upload the
+    remote outputs. The task runs it under ``set -e``, so nothing is uploaded unless the
+    command succeeded, and a failed upload fails the task."""
+    import shlex
+
+    def call(verb: str, urls) -> str:
+        return " ".join([shlex.quote(python), "-m", "rulec.storage", verb, *(shlex.quote(u) for u in urls)])
+
+    remote_in = [p for p in inputs if "://" in p and is_remote(p)]
+    remote_out = [p for p in outputs if "://" in p and is_remote(p)]
+    lines = []
+    if remote_in:
+        lines.append(call("get", remote_in))
+    if remote_out:
+        lines.append(call("rm", remote_out))
+    lines.append(command)
+    if remote_out:
+        lines.append(call("put", remote_out))
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    """``python -m rulec.storage get|put|rm URL...`` from the working folder: what cluster
+    tasks run to copy remote paths to and from ``.rulec/remote/`` (fsspec on the node takes
+    its settings from the environment, as rulec does)."""
+    import sys
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) < 1 or args[0] not in ("get", "put", "rm"):
+        print("usage: python -m rulec.storage get|put|rm URL...", file=sys.stderr)
+        return 2
+    verb, urls = args[0], args[1:]
+    try:
+        {"get": lambda: download(urls, "."), "put": lambda: upload(urls, "."), "rm": lambda: remove(urls)}[verb]()
+    except Exception as exc:
+        print(f"rulec: cannot {verb} {' '.join(urls)}: {(str(exc) or type(exc).__name__).splitlines()[0]}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

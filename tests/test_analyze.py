@@ -860,3 +860,23 @@ def test_a_dimension_of_many_values_is_read_in_linear_time():
     wf = analyze(module, "/nonexistent")
     assert len(wf.dimensions["d"].values) == 40000
     assert time.perf_counter() - t0 < 5  # quadratic took minutes
+
+
+def test_a_glob_on_an_unreachable_store_is_an_error_at_the_glob(here):
+    import fsspec
+
+    class Unreachable(fsspec.AbstractFileSystem):
+        protocol = "unreachablefs"
+
+        def glob(self, path, **kwargs):
+            raise ConnectionError("Could not connect to the endpoint URL")
+
+    fsspec.register_implementation("unreachablefs", Unreachable, clobber=True)
+    text = 'dimension s = glob("unreachablefs://b/raw/{s}.csv")\nrule a:\n    output: "out/{s}.txt"\n'
+    assert error(here, text, kind=AnalysisError) == msg(
+        "Rulefile:1:20: cannot reach unreachablefs://b/raw/*.csv: Could not connect to the endpoint URL",
+        '    dimension s = glob("unreachablefs://b/raw/{s}.csv")',
+        "                       ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^",
+        "  hint: fsspec takes its settings from the environment (e.g. FSSPEC_UNREACHABLEFS_ENDPOINT_URL, "
+        "and AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY for S3)",
+    )

@@ -327,3 +327,44 @@ def test_emit_default_folder_and_profile(tmp_path, monkeypatch, capsys):
     assert main(["emit", "--slurm", "-o", "again"]) == 0
     assert "Nothing to do" in capsys.readouterr().out
     assert not (tmp_path / "again").exists()
+
+
+# --------------------------------------------------------------------------- remote paths
+
+REMOTE = '''
+rule all:
+    input: "s3://results/out/a.txt"
+
+rule fetch:
+    input: "s3://lab/raw/a.txt", "src/local.txt"
+    output: "s3://results/out/a.txt", "bld/a.sum"
+    shell: "cat {input} > {output[0]}; wc -c < {input[0]} > {output[1]}"
+'''
+
+
+@pytest.mark.parametrize("backend", ["slurm", "lsf", "jbsub"])
+def test_tasks_with_remote_paths_fetch_run_on_local_copies_and_upload(backend, monkeypatch):
+    import shlex
+    import sys
+
+    wf = analyze(parse(REMOTE, "Rulefile"), WORKDIR)
+    graph = resolve(wf, (), exists=lambda p: p == "src/local.txt")
+    run = [j for j in graph.order if graph.rule_of(j).shell is not None]
+    tasks = bundle_mod.build(graph, run, backend, prof.EMPTY, BUNDLE).files["fetch.tasks"]
+    # read the line as the task does (eval "set -- $line")
+    import subprocess
+
+    out = subprocess.run(["bash", "-c", 'eval "set -- $1"; printf "%s\\0" "$@"', "-", tasks.rstrip("\n")],
+                         capture_output=True, text=True, check=True).stdout
+    fields = out.split("\0")[:-1]
+    job, log, command, n_out, *outputs = fields
+    assert (job, n_out) == ("fetch", "2")
+    assert outputs == [".rulec/remote/s3/results/out/a.txt", "bld/a.sum"]  # checked and removed by the task
+    py = shlex.quote(sys.executable)
+    assert command.splitlines() == [
+        f"{py} -m rulec.storage get s3://lab/raw/a.txt",
+        f"{py} -m rulec.storage rm s3://results/out/a.txt",
+        "cat .rulec/remote/s3/lab/raw/a.txt src/local.txt > .rulec/remote/s3/results/out/a.txt; "
+        "wc -c < .rulec/remote/s3/lab/raw/a.txt > bld/a.sum",
+        f"{py} -m rulec.storage put s3://results/out/a.txt",
+    ]

@@ -94,3 +94,32 @@ def test_an_unreachable_store_is_a_clear_error(monkeypatch):
         storage.stat_many(["brokenfs://b/x.txt"])
     assert info.value.message == "cannot reach brokenfs://b: Could not connect to the endpoint URL"
     assert "FSSPEC_BROKENFS_ENDPOINT_URL" in info.value.hint
+
+
+def test_the_module_command_cluster_tasks_run(mem, tmp_path, monkeypatch, capsys):
+    """``python -m rulec.storage get|put|rm URL...``, run from the working folder."""
+    monkeypatch.chdir(tmp_path)
+    mem.pipe_file("/rulec-test/raw/a.txt", b"alpha")
+    assert storage.main(["get", "memory://rulec-test/raw/a.txt"]) == 0
+    assert (tmp_path / ".rulec/remote/memory/rulec-test/raw/a.txt").read_bytes() == b"alpha"
+    out = tmp_path / ".rulec/remote/memory/rulec-test/out/b.txt"
+    out.parent.mkdir(parents=True)
+    out.write_bytes(b"made")
+    assert storage.main(["put", "memory://rulec-test/out/b.txt"]) == 0
+    assert mem.cat_file("/rulec-test/out/b.txt") == b"made"
+    assert storage.main(["rm", "memory://rulec-test/out/b.txt"]) == 0
+    assert not mem.exists("/rulec-test/out/b.txt")
+    assert storage.main(["get", "memory://rulec-test/raw/missing.txt"]) == 1
+    assert "rulec: cannot get memory://rulec-test/raw/missing.txt" in capsys.readouterr().err
+    assert storage.main(["copy"]) == 2
+
+
+def test_staged_command_only_wraps_what_is_remote():
+    cmd = storage.staged_command("sort in > out", ["s3://b/in", "local.txt"], ["s3://b/out"], "/usr/bin/python3")
+    assert cmd.splitlines() == [
+        "/usr/bin/python3 -m rulec.storage get s3://b/in",
+        "/usr/bin/python3 -m rulec.storage rm s3://b/out",
+        "sort in > out",
+        "/usr/bin/python3 -m rulec.storage put s3://b/out",
+    ]
+    assert storage.staged_command("x", ["s3://b/in"], ["local"], "py").splitlines() == ["py -m rulec.storage get s3://b/in", "x"]

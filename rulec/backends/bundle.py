@@ -24,9 +24,10 @@ import json
 import os
 import re
 import shutil
+import sys
 from dataclasses import dataclass, field
 
-from .. import shell
+from .. import shell, storage
 from ..dag import JobGraph
 from ..errors import BackendError
 from ..exec.record import default_log
@@ -95,7 +96,7 @@ def word(text: str) -> str:
 
 
 def is_remote(path: str) -> bool:
-    return "://" in path
+    return "://" in path and storage.is_remote(path)
 
 
 def log_of(graph: JobGraph, job: int) -> str:
@@ -108,11 +109,27 @@ def log_of(graph: JobGraph, job: int) -> str:
 
 def task_line(graph: JobGraph, job: int, log: str, command: str) -> str:
     """The task table line of a job: its id, log, command, number of declared outputs, then
-    the declared outputs and the logs, each one shell word."""
-    declared = [p for p in graph.declared_outputs(job) if not is_remote(p)]
+    the declared outputs and the logs, each one shell word. Remote outputs appear as their
+    local copies (see storage.staged_command), which the task checks and removes."""
+    declared = [local_path(p) for p in graph.declared_outputs(job)]
     logs = [p for p in graph.logs(job) if not is_remote(p)]
     fields = [graph.job_id(job), log, command, str(len(declared)), *declared, *logs]
     return " ".join(word(f) for f in fields)
+
+
+def local_path(path: str) -> str:
+    """The path a cluster task works on: a remote URL's local copy, else the path itself."""
+    return storage.scratch_path(path) if is_remote(path) else path
+
+
+def task_command(graph: JobGraph, renderers, job: int) -> str:
+    """The command a task runs: with remote paths, it names their local copies and is
+    wrapped in the fetch and upload steps."""
+    paths = graph.inputs[job] + graph.outputs[job]
+    if not any(is_remote(p) for p in paths):
+        return shell.command_of(graph, renderers, job)
+    command = shell.command_of(graph, renderers, job, local_path)
+    return storage.staged_command(command, graph.inputs[job], graph.declared_outputs(job), sys.executable)
 
 
 def workdir_text(workdir: str, bundle_dir: str) -> str:
@@ -166,7 +183,7 @@ def build(
         for job in array.jobs:
             log = log_of(graph, job)
             logs[job] = log
-            lines.append(task_line(graph, job, log, shell.command_of(graph, renderers, job)))
+            lines.append(task_line(graph, job, log, task_command(graph, renderers, job)))
         files[f"{array.name}.tasks"] = "\n".join(lines) + "\n"
     bundle = Bundle(backend, bundle_dir, workflow.workdir, graph, layout, files, logs, max_array_size)
     bundle.extras["limit"] = profile.backend(backend).setting("limit", None) or 100

@@ -22,7 +22,7 @@ import signal
 import time
 from dataclasses import dataclass
 
-from .. import api, report
+from .. import api, report, storage
 from ..errors import EXIT_INTERRUPTED, EXIT_JOB_FAILED, BackendError, Interrupted
 from ..exec.lock import Lock
 from ..exec.record import Recorder
@@ -383,9 +383,16 @@ class Follower:
         return ", ".join(parts)
 
     def _remove_outputs(self, job: int) -> None:
+        remote = []
         for path in self.graph.declared_outputs(job):
-            if not bundle_mod.is_remote(path):
-                bundle_mod.remove(os.path.join(self.workdir, path))
+            bundle_mod.remove(os.path.join(self.workdir, bundle_mod.local_path(path)))
+            if bundle_mod.is_remote(path):
+                remote.append(path)
+        if remote:  # one of several may have been uploaded before another failed
+            try:
+                storage.remove(remote)
+            except Exception:
+                pass
 
     # ------------------------------------------------------------------ stop
     def _started(self, job: int) -> bool:

@@ -211,3 +211,41 @@ rule make:
     assert res.stderr.startswith(f"cannot reach s3://{name}/raw: Could not connect to the endpoint URL")
     assert "hint: fsspec takes its settings from the environment" in res.stderr
     assert "Traceback" not in res.stderr
+
+
+# --------------------------------------------------------------------------- on SLURM
+
+@pytest.mark.slurm
+def test_remote_paths_on_the_real_slurm_cluster_and_in_an_emitted_bundle(slurm_cluster, project, bucket):
+    """Cluster tasks fetch remote inputs and upload remote outputs themselves (through
+    ``python -m rulec.storage``), with the settings they inherit from the submitting shell."""
+    fs, name = bucket
+    put(fs, f"{name}/raw/a.txt", "alpha\n")
+    put(fs, f"{name}/raw/b.txt", "beta\n")
+    project.write("Rulefile", PIPELINE.format(bucket=name))
+    res = project.ok("run", "--executor", "slurm", "--poll", "0.2", timeout=180)
+    assert "Done: 4 job(s) ran on SLURM" in res.stdout, res.stdout + res.stderr
+    assert get(fs, f"{name}/report/a.txt") == "ALPHA\nalpha\n"
+    assert get(fs, f"{name}/report/b.txt") == "BETA\nbeta\n"
+    assert project.ok("dryrun").stdout.strip() == "Nothing to do: all 4 jobs are up to date."
+
+    # a failing task uploads nothing, and its stale remote output is gone
+    project.write("Rulefile", PIPELINE.format(bucket=name).replace(
+        'shell:  "cat {input.clean} {input.raw} > {output}"',
+        'shell:  "cat {input.clean} {input.raw} > {output}; exit 4"'))
+    res = project.run("run", "--executor", "slurm", "--poll", "0.2", timeout=180)
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert not exists(fs, f"{name}/report/a.txt") and not exists(fs, f"{name}/report/b.txt")
+
+    # an emitted bundle stages too, with no rulec process alive
+    project.write("Rulefile", PIPELINE.format(bucket=name))
+    project.ok("emit", "--slurm", "-o", "bundle")
+    tasks = project.read("bundle/report.tasks")
+    assert "-m rulec.storage get" in tasks and "-m rulec.storage put" in tasks
+    sub = subprocess.run(["bash", "bundle/submit.sh"], cwd=project.path, capture_output=True, text=True, timeout=60)
+    assert sub.returncode == 0, sub.stderr
+    deadline = time.monotonic() + 120
+    while not (exists(fs, f"{name}/report/a.txt") and exists(fs, f"{name}/report/b.txt")):
+        assert time.monotonic() < deadline, "the bundle's tasks did not upload their outputs"
+        time.sleep(0.5)
+    assert get(fs, f"{name}/report/b.txt") == "BETA\nbeta\n"
