@@ -25,22 +25,26 @@ def is_remote(path: str) -> bool:
 
 def glob_values(pattern: pat.Pattern, name: str, workdir: str) -> list[str]:
     """The values of wildcard ``name`` for which ``pattern`` names an existing file."""
-    regex = re.compile(pat.regex_for(pattern, {name: ".+"}), re.DOTALL)
+    # As with a shell glob, a value never holds a '/'.
+    regex = re.compile(pat.regex_for(pattern, {name: "[^/]+"}), re.DOTALL)
     glob_text = "".join(p if isinstance(p, str) else "*" for p in pattern.parts)
     if is_remote(pattern.text):
         import fsspec
 
+        # One recursive listing under the literal folder before the wildcard (an object
+        # store lists a prefix in pages of 1,000 keys; fs.glob costs several times more),
+        # then the pattern's own regex.
+        cut = glob_text[: glob_text.rfind("/", 0, glob_text.find("*")) + 1]
         try:
-            fs, _, _ = fsspec.get_fs_token_paths(glob_text)
+            fs, _, _ = fsspec.get_fs_token_paths(cut)
             fs.invalidate_cache()
-            listed = fs.glob(glob_text)
+            listed = fs.find(cut)
         except FileNotFoundError:
             listed = []
         except Exception as exc:
             raise unreachable(glob_text, exc) from None
         # The file system answers with its own form of paths ("bucket/key", "/abs/path"):
         # put the URL's literal folder back in front of what follows it.
-        cut = glob_text[: glob_text.rfind("/", 0, glob_text.find("*")) + 1]
         stripped = fs._strip_protocol(cut).rstrip("/") + "/"
         found = [cut + p[len(stripped):] for p in listed if p.startswith(stripped)]
     else:

@@ -61,8 +61,10 @@ def test_glob_values_of_a_remote_pattern(mem):
     for name in ("s1", "s2", "s10"):
         mem.pipe_file(f"/rulec-test/raw/{name}.csv", b"x")
     mem.pipe_file("/rulec-test/raw/notes.txt", b"x")
+    mem.pipe_file("/rulec-test/raw/deeper/s4.csv", b"x")  # as in a shell glob: no '/' in a value
     values = storage.glob_values(pat.compile("memory://rulec-test/raw/{sample}.csv"), "sample", ".")
     assert values == ["s1", "s10", "s2"]
+    assert storage.glob_values(pat.compile("memory://rulec-test/nothing/{sample}.csv"), "sample", ".") == []
 
 
 def test_download_upload_remove(mem, tmp_path):
