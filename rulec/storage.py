@@ -90,6 +90,20 @@ def stat_many(urls: list[str]) -> dict[str, tuple[int, int]]:
     return out
 
 
+def stat_each(urls) -> dict[str, tuple[int, int]]:
+    """(mtime ns, size) of a few remote files, one request each (for files just written,
+    where listing a big folder again would cost more)."""
+    out = {}
+    for url in urls:
+        fs, path = _fs(url)
+        try:
+            entry = fs.info(path)
+        except FileNotFoundError:
+            continue
+        out[url] = (_mtime_ns(entry), int(entry.get("size") or 0))
+    return out
+
+
 def _mtime_ns(entry: dict) -> int:
     for key in ("mtime", "LastModified", "last_modified", "created"):
         value = entry.get(key)

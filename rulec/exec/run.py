@@ -19,6 +19,7 @@ from ..errors import EXIT_INTERRUPTED, EXIT_JOB_FAILED, Interrupted, RulecError
 from ..history import History
 from ..plan import PlanOptions
 from ..schedule import Pools, Scheduler
+from ..state import snapshot
 from . import local
 from .lock import Lock
 from .record import Recorder, default_log
@@ -108,7 +109,6 @@ def main(target: api.Target, ns) -> int:
         try:
             graph = api.graph_of(workflow, target)
             from ..plan import plan as make_plan
-            from ..state import snapshot
 
             snap = snapshot(api.paths_of(graph), workflow.workdir)
             plan = make_plan(graph, snap, history, options)
@@ -140,6 +140,10 @@ class Runner:
                           for paths in (graph.sources, *graph.outputs) for p in paths)
         self.local = _local_path if self.remote else _same
         self.fetched: set[str] = set()  # remote inputs downloaded during this run
+        # Remote stats as planned, and of the outputs this run uploaded: a record needs its
+        # inputs' stats, and listing a remote folder per finished job would cost seconds.
+        self.remote_stats: dict = {}
+        self.planned_stat = snap.lookup if snap is not None else (lambda p: None)
         self.not_started: list[tuple[int, str]] = []
         self.launcher: local.Launcher | None = None
         self.failures: list[Failure] = []
@@ -192,7 +196,8 @@ class Runner:
                     if code == 0 and not missing:
                         why = self._upload(job) if self.remote else None
                         if why is None:
-                            done.append(self.recorder.finished(job, log=proc.log, started=started_at.get(job), command=self.commands.pop(job, None)))
+                            stats = self._input_stats(job) if self.remote else None
+                            done.append(self.recorder.finished(job, log=proc.log, started=started_at.get(job), command=self.commands.pop(job, None), stats=stats))
                             sched.finished(job, True)
                             progress_.success(graph.job_id(job))
                             continue
@@ -326,9 +331,25 @@ class Runner:
                 and os.path.exists(os.path.join(self.workdir, local_(p)))]
         try:
             storage.upload(urls, self.workdir)
+            self.remote_stats.update(storage.stat_each(urls))
         except Exception as exc:
             return f"could not upload its outputs: {_brief(exc)}"
         return None
+
+    def _input_stats(self, job: int) -> dict:
+        """The stats of a job's inputs for its record: local ones now, remote ones as
+        planned or as uploaded by this run."""
+        inputs = self.graph.inputs[job]
+        local_ = self.local
+        stats = snapshot([p for p in inputs if local_(p) is p], self.workdir).as_dict()
+        for path in inputs:
+            if local_(path) is not path:
+                st = self.remote_stats.get(path) or self.planned_stat(path)
+                if st is None:
+                    st = storage.stat_each([path]).get(path)
+                if st is not None:
+                    stats[path] = st
+        return stats
 
 
 def touch(graph, plan, history: History, quiet: bool = False) -> int:
