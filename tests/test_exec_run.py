@@ -1,0 +1,54 @@
+"""rulec/exec/run.py in process, on fsspec's in-memory file system for remote paths (the
+same paths through a real S3 server are in tests/e2e/test_s3.py; the run loop's
+processes, signals and failures in tests/e2e/test_cli_run.py)."""
+
+from __future__ import annotations
+
+import fsspec
+import pytest
+
+from rulec import cli, storage
+
+RULEFILE = """\
+dimension sample = {samples}
+
+rule all:
+    input: expand("memory://rulec-run/out/{{sample}}.txt")
+
+rule upper:
+    input:  "memory://rulec-run/raw/{{sample}}.txt"
+    output: "memory://rulec-run/out/{{sample}}.txt"
+    shell:  "tr a-z A-Z < {{input}} > {{output}}"
+"""
+
+
+@pytest.fixture
+def mem():
+    fs = fsspec.filesystem("memory")
+    if fs.exists("/rulec-run"):
+        fs.rm("/rulec-run", recursive=True)
+    yield fs
+    if fs.exists("/rulec-run"):
+        fs.rm("/rulec-run", recursive=True)
+
+
+def test_remote_jobs_do_not_list_a_folder_per_finished_job(mem, tmp_path, monkeypatch, capsys):
+    samples = [f"s{i}" for i in range(20)]
+    for s in samples:
+        mem.pipe_file(f"/rulec-run/raw/{s}.txt", s.encode())
+    (tmp_path / "Rulefile").write_text(RULEFILE.format(samples=repr(samples).replace("'", '"')))
+    listings = []
+    real = storage.stat_many
+
+    def counting(urls):
+        listings.append(len(urls))
+        return real(urls)
+
+    monkeypatch.setattr(storage, "stat_many", counting)
+    assert cli.main(["run", "-q", "-j2", str(tmp_path)]) == 0
+    assert mem.cat_file("/rulec-run/out/s7.txt") == b"S7"
+    # the plan's one snapshot of the 40 remote paths; the records use its stats and the uploads'
+    assert listings == [40]
+    capsys.readouterr()
+    assert cli.main(["dryrun", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.strip() == "Nothing to do: all 20 jobs are up to date."
