@@ -158,7 +158,7 @@ def _dispatch(ns) -> int:
         if not (ns.json or ns.why):
             jobs = api.up_to_date(workflow, target, options)
             if jobs is not None:
-                sys.stdout.write(f"Nothing to do: all {jobs} jobs are up to date.\n")
+                sys.stdout.write(report.nothing_to_do(jobs) + "\n")
                 return 0
         planned = api.plan(target, options, workflow=workflow)
         _show_plan(planned, ns)

@@ -15,6 +15,12 @@ from typing import IO
 from .plan import Plan, Reason, Why
 
 
+
+def nothing_to_do(jobs: int, tail: str = "") -> str:
+    """The line for a plan with nothing to run."""
+    what = "the one job is" if jobs == 1 else f"all {jobs} jobs are"
+    return f"Nothing to do: {what} up to date{tail}."
+
 def console(stderr: bool = False):
     from rich.console import Console
 
@@ -116,7 +122,7 @@ def plan_summary(plan: Plan, quiet: bool = False, why: bool = False, history=Non
     n_jobs = sum(total.values())
     lines = []
     if not plan.run:
-        lines.append(f"Nothing to do: all {n_jobs} jobs are up to date.")
+        lines.append(nothing_to_do(n_jobs))
         stream.write("\n".join(lines) + "\n")
         return
     lines.append(f"{len(plan.run)} of {n_jobs} jobs to run:")

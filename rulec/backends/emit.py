@@ -51,7 +51,7 @@ def main(target: api.Target, ns) -> int:
     graph = planned.graph
     out = getattr(ns, "output", None) or f"rulec-{backend}"
     if not plan.run:
-        print(f"Nothing to do: all {len(graph) - len(plan.groups)} jobs are up to date; no bundle written.")
+        print(report.nothing_to_do(len(graph) - len(plan.groups), "; no bundle written"))
         return 0
     profile = load_profile(getattr(ns, "profile", None))
     size = max_array_size(ns, backend, profile)

@@ -88,7 +88,7 @@ def execute(graph, plan, history: History, ns, slurm: Slurm | None = None) -> in
     total = len(graph) - len(plan.groups)
     if not plan.run:
         if not quiet:
-            print(f"Nothing to do: all {total} jobs are up to date.")
+            print(report.nothing_to_do(total))
         return 0
     profile = load_profile(getattr(ns, "profile", None))
     prof = profile.backend("slurm")

@@ -100,7 +100,7 @@ def main(target: api.Target, ns) -> int:
         jobs = api.up_to_date(workflow, target, options)
         if jobs is not None:
             if not opts.quiet:
-                print(f"Nothing to do: all {jobs} jobs are up to date.")
+                print(report.nothing_to_do(jobs))
             return 0
     with Lock(workflow.workdir) as lock:
         if lock.warning:
@@ -118,10 +118,10 @@ def main(target: api.Target, ns) -> int:
                 verdict.remember(workflow, target, options, graph, snap, len(graph) - len(plan.groups))
             if not plan.run:
                 if not opts.quiet:
-                    print(f"Nothing to do: all {len(graph) - len(plan.groups)} jobs are up to date.")
+                    print(report.nothing_to_do(len(graph) - len(plan.groups)))
                 return 0
             if getattr(ns, "touch", False):
-                return touch(graph, plan, history, opts.quiet)
+                return touch(graph, plan, history, opts.quiet, snap)
             return Runner(graph, plan, history, opts, snap).run()
         finally:
             history.close()
@@ -352,13 +352,22 @@ class Runner:
         return stats
 
 
-def touch(graph, plan, history: History, quiet: bool = False) -> int:
+def touch(graph, plan, history: History, quiet: bool = False, snap=None) -> int:
     """``rulec run --touch``: record the planned jobs as built from the current inputs and
     touch their outputs in dependency order, running nothing (make -t). A missing output
-    is an error: rulec never invents content."""
+    is an error: rulec never invents content. Remote outputs cannot be touched: they are
+    recorded as they are (the plan's snapshot says they exist)."""
     workdir = graph.workflow.workdir
-    missing = [(graph.job_id(j), p) for j in plan.run for p in graph.declared_outputs(j)
-               if not os.path.exists(os.path.join(workdir, p))]
+
+    def remote(path: str) -> bool:
+        return "://" in path and storage.is_remote(path)
+
+    def exists(path: str) -> bool:
+        if remote(path):
+            return snap is not None and snap.exists(path)
+        return os.path.exists(os.path.join(workdir, path))
+
+    missing = [(graph.job_id(j), p) for j in plan.run for p in graph.declared_outputs(j) if not exists(p)]
     if missing:
         jid, path = missing[0]
         raise RulecError(f"--touch: output {path!r} of {jid} does not exist ({len(missing)} missing in all); run the job instead")
@@ -366,7 +375,8 @@ def touch(graph, plan, history: History, quiet: bool = False) -> int:
     records = []
     for job in plan.run:
         for path in graph.declared_outputs(job):
-            os.utime(os.path.join(workdir, path))
+            if not remote(path):
+                os.utime(os.path.join(workdir, path))
         records.append(recorder.finished(job))
     history.record(records)
     if not quiet:

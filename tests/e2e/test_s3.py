@@ -151,6 +151,24 @@ rule make:
     assert get(fs, f"{name}/out/a.txt") == "alpha\n"
 
 
+def test_touch_records_existing_remote_outputs(project, bucket):
+    fs, name = bucket
+    put(fs, f"{name}/raw/a.txt", "alpha\n")
+    put(fs, f"{name}/out/a.txt", "made by hand\n")
+    project.write("Rulefile", f"""\
+rule make:
+    input:  "s3://{name}/raw/a.txt"
+    output: "s3://{name}/out/a.txt", "out/a.local"
+    shell:  "cp {{input}} {{output[0]}}; touch {{output[1]}}"
+""")
+    res = project.run("run", "--touch")
+    assert res.returncode == 2 and "'out/a.local' of make does not exist" in res.stderr
+    project.write("out/a.local", "")
+    assert "Touched 1 job(s)." in project.ok("run", "--touch").stdout
+    assert project.ok("dryrun").stdout.strip() == "Nothing to do: the one job is up to date."
+    assert get(fs, f"{name}/out/a.txt") == "made by hand\n"
+
+
 def test_a_missing_remote_input_is_reported_before_anything_runs(project, bucket):
     fs, name = bucket
     project.write("Rulefile", f"""\
