@@ -868,8 +868,10 @@ def test_a_glob_on_an_unreachable_store_is_an_error_at_the_glob(here):
     class Unreachable(fsspec.AbstractFileSystem):
         protocol = "unreachablefs"
 
-        def glob(self, path, **kwargs):
+        def ls(self, path, detail=True, **kwargs):
             raise ConnectionError("Could not connect to the endpoint URL")
+
+        find = glob = ls
 
     fsspec.register_implementation("unreachablefs", Unreachable, clobber=True)
     text = 'dimension s = glob("unreachablefs://b/raw/{s}.csv")\nrule a:\n    output: "out/{s}.txt"\n'
