@@ -52,3 +52,32 @@ def test_remote_jobs_do_not_list_a_folder_per_finished_job(mem, tmp_path, monkey
     capsys.readouterr()
     assert cli.main(["dryrun", str(tmp_path)]) == 0
     assert capsys.readouterr().out.strip() == "Nothing to do: all 20 jobs are up to date."
+
+
+def test_a_remote_output_used_downstream_is_not_downloaded_again(mem, tmp_path, monkeypatch):
+    mem.pipe_file("/rulec-run/raw/a.txt", b"abc")
+    (tmp_path / "Rulefile").write_text("""\
+rule all:
+    input: "memory://rulec-run/final/a.txt"
+
+rule one:
+    input:  "memory://rulec-run/raw/a.txt"
+    output: "memory://rulec-run/mid/a.txt"
+    shell:  "tr a-z A-Z < {input} > {output}"
+
+rule two:
+    input:  "memory://rulec-run/mid/a.txt"
+    output: "memory://rulec-run/final/a.txt"
+    shell:  "rev < {input} > {output}"
+""")
+    fetched = []
+    real = storage.download
+
+    def counting(urls, workdir):
+        fetched.extend(urls)
+        return real(urls, workdir)
+
+    monkeypatch.setattr(storage, "download", counting)
+    assert cli.main(["run", "-q", str(tmp_path)]) == 0
+    assert mem.cat_file("/rulec-run/final/a.txt").strip() == b"CBA"
+    assert fetched == ["memory://rulec-run/raw/a.txt"]

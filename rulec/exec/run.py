@@ -332,6 +332,7 @@ class Runner:
         try:
             storage.upload(urls, self.workdir)
             self.remote_stats.update(storage.stat_each(urls))
+            self.fetched.update(urls)  # the local copy is what was uploaded: no download later
         except Exception as exc:
             return f"could not upload its outputs: {_brief(exc)}"
         return None
