@@ -81,3 +81,23 @@ rule two:
     assert cli.main(["run", "-q", str(tmp_path)]) == 0
     assert mem.cat_file("/rulec-run/final/a.txt").strip() == b"CBA"
     assert fetched == ["memory://rulec-run/raw/a.txt"]
+
+
+def test_a_stale_remote_output_that_cannot_be_deleted_fails_its_job_cleanly(mem, tmp_path, monkeypatch, capsys):
+    mem.pipe_file("/rulec-run/raw/a.txt", b"abc")
+    mem.pipe_file("/rulec-run/out/a.txt", b"stale")
+    (tmp_path / "Rulefile").write_text("""\\
+rule make:
+    input:  "memory://rulec-run/raw/a.txt"
+    output: "memory://rulec-run/out/a.txt"
+    shell:  "cp {input} {output}"
+""")
+
+    def refuse(urls):
+        raise PermissionError("Access Denied")
+
+    monkeypatch.setattr(storage, "remove", refuse)
+    assert cli.main(["run", "-q", "--force-all", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "make: could not delete its old output memory://rulec-run/out/a.txt: Access Denied" in err
+    assert mem.cat_file("/rulec-run/out/a.txt") == b"stale"  # nothing ran

@@ -250,7 +250,10 @@ class Runner:
         self.history.commit(done, items, logs)
         now = time.time()
         local_ = self.local
+        blocked = {job for job, _ in self.not_started}
         for job, (jid, _, _) in zip(jobs, items):
+            if job in blocked:
+                continue
             if self.remote:
                 why = self._fetch(job)
                 if why is not None:
@@ -275,7 +278,11 @@ class Runner:
         for path in outputs if log in outputs else outputs + (log,):
             if self.remote and path != log and "://" in path and storage.is_remote(path):
                 if existed is None or existed(path):
-                    storage.remove([path])  # a stale remote output must not look fresh
+                    try:
+                        storage.remove([path])  # a stale remote output must not look fresh
+                    except Exception as exc:  # fsspec backends raise many kinds
+                        self.not_started.append((job, f"could not delete its old output {path}: {_brief(exc)}"))
+                        return
             full = os.path.join(self.workdir, local_(path))
             folder = os.path.dirname(full)
             if folder and folder not in self.folders:
@@ -301,8 +308,8 @@ class Runner:
         if remote:
             try:
                 storage.remove(remote)  # some may have been uploaded before one failed
-            except OSError:
-                pass
+            except Exception:
+                pass  # the job is reported as failed; its record is gone, so it reruns
 
     def _failed(self, job: int, why: str, log: str | None, sched, progress_) -> None:
         """A job failed: remove its outputs, forget it, skip its dependents."""
