@@ -133,9 +133,12 @@ def unreachable(url: str, exc: BaseException) -> Exception:
 
 
 def scratch_path(url: str) -> str:
-    """Where a local run keeps its copy of a remote path (relative to the working folder)."""
+    """Where a local run keeps its copy of a remote path (relative to the working folder).
+    Keys may hold ``..``, ``.`` or empty parts (``a//b``); those are escaped, so that a copy
+    never lands outside ``.rulec/remote/``."""
     protocol, _, rest = url.partition("://")
-    return f"{SCRATCH}/{protocol}/{rest.lstrip('/')}"
+    parts = [p if p not in ("", ".", "..") else (p.replace(".", "%2E") or "%2F") for p in rest.lstrip("/").split("/")]
+    return f"{SCRATCH}/{protocol}/" + "/".join(parts)
 
 
 def _fs(url: str):

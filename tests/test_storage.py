@@ -37,6 +37,14 @@ def test_scratch_path_keeps_the_urls_path():
     assert storage.scratch_path("memory:///x/a.txt") == ".rulec/remote/memory/x/a.txt"
 
 
+def test_scratch_path_never_leaves_the_scratch_folder():
+    for url in ("s3://b/../../../etc/passwd", "s3://b/./x/../y", "s3://b/a//c"):
+        path = storage.scratch_path(url)
+        assert os.path.normpath(path).startswith(".rulec/remote/s3/b"), path
+    assert storage.scratch_path("s3://b/../x") == ".rulec/remote/s3/b/%2E%2E/x"
+    assert storage.scratch_path("s3://b/a//c") == ".rulec/remote/s3/b/a/%2F/c"
+
+
 def test_stat_many_lists_each_folder_once_and_skips_what_is_missing(mem, monkeypatch):
     mem.pipe_file("/rulec-test/raw/a.txt", b"alpha")
     mem.pipe_file("/rulec-test/raw/b.txt", b"bb")
