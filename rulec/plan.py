@@ -160,7 +160,7 @@ def plan(graph: "JobGraph", snap: Snapshot, history: History, options: PlanOptio
                 # same second as its input was written can read as older. Allow a second
                 # for remote outputs (a remote input only ever reads as older than it is).
                 slack = tol
-                if oldest is not None and any("://" in p and is_remote(p) for p in outs):
+                if oldest is not None and any(is_remote(p) for p in outs):
                     slack = max(tol, COARSE_NS)
                 for path in inputs if oldest is not None else ():
                     st = get(path)

@@ -58,7 +58,7 @@ def snapshot(paths: Iterable[str], workdir: str = ".", tolerance_ns: int = 0) ->
     by_dir: dict[str, list[str]] = {}
     remote: list[str] = []
     for path in paths:
-        if "://" in path and storage.is_remote(path):
+        if "://" in path and storage.is_remote(path):  # (inline test: a call per path costs)
             remote.append(path)
             continue
         head, _, name = path.rpartition("/")

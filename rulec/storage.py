@@ -20,7 +20,9 @@ REMOTE = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 
 
 def is_remote(path: str) -> bool:
-    return bool(REMOTE.match(path))
+    """Whether ``path`` is a URL (``s3://…``); the substring test first keeps it cheap for
+    the local paths that make up most workflows."""
+    return "://" in path and REMOTE.match(path) is not None
 
 
 def glob_values(pattern: pat.Pattern, name: str, workdir: str) -> list[str]:
@@ -186,8 +188,8 @@ def staged_command(command: str, inputs, outputs, python: str) -> str:
     def call(verb: str, urls) -> str:
         return " ".join([shlex.quote(python), "-m", "rulec.storage", verb, *(shlex.quote(u) for u in urls)])
 
-    remote_in = [p for p in inputs if "://" in p and is_remote(p)]
-    remote_out = [p for p in outputs if "://" in p and is_remote(p)]
+    remote_in = [p for p in inputs if is_remote(p)]
+    remote_out = [p for p in outputs if is_remote(p)]
     lines = []
     if remote_in:
         lines.append(call("get", remote_in))

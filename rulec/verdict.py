@@ -101,7 +101,7 @@ def remember(workflow, target, options, graph, snap, jobs: int) -> None:
         st = get(path)
         if st is None:
             return  # a path that does not exist: not a state worth remembering
-        if "://" in path and is_remote(path):
+        if is_remote(path):
             remote.append((path, st))
             continue
         head, _, name = path.rpartition("/")

@@ -95,8 +95,7 @@ def word(text: str) -> str:
     return "".join(out)
 
 
-def is_remote(path: str) -> bool:
-    return "://" in path and storage.is_remote(path)
+is_remote = storage.is_remote
 
 
 def log_of(graph: JobGraph, job: int) -> str:

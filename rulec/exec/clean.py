@@ -13,13 +13,13 @@ from .lock import Lock
 def main(target: api.Target, ns) -> int:
     workflow = api.load(target)
     graph = api.graph_of(workflow, target)
-    remote = [p for outs in graph.outputs for p in outs if "://" in p and storage.is_remote(p)]
+    remote = [p for outs in graph.outputs for p in outs if storage.is_remote(p)]
     remote_found = set(storage.stat_many(remote)) if remote else set()
     existing = []
     jobs = []
     for job in graph.order:
         outs = [p for p in graph.outputs[job]
-                if (p in remote_found if "://" in p and storage.is_remote(p) else os.path.lexists(os.path.join(workflow.workdir, p)))]
+                if (p in remote_found if storage.is_remote(p) else os.path.lexists(os.path.join(workflow.workdir, p)))]
         if outs:
             existing.extend(outs)
             jobs.append(graph.job_id(job))

@@ -136,7 +136,7 @@ class Runner:
         self.workdir = graph.workflow.workdir
         self.recorder = Recorder(graph)
         # Remote paths (s3://...) are worked on as local copies (see storage.py).
-        self.remote = any("://" in p and storage.is_remote(p)
+        self.remote = any(storage.is_remote(p)
                           for paths in (graph.sources, *graph.outputs) for p in paths)
         self.local = _local_path if self.remote else _same
         self.fetched: set[str] = set()  # remote inputs downloaded during this run
@@ -276,7 +276,7 @@ class Runner:
         existed = self.existed
         local_ = self.local
         for path in outputs if log in outputs else outputs + (log,):
-            if self.remote and path != log and "://" in path and storage.is_remote(path):
+            if self.remote and path != log and storage.is_remote(path):
                 if existed is None or existed(path):
                     try:
                         storage.remove([path])  # a stale remote output must not look fresh
@@ -323,7 +323,7 @@ class Runner:
 
     def _fetch(self, job: int) -> str | None:
         """Download the job's remote inputs not fetched yet in this run; None, or why not."""
-        wanted = [p for p in self.graph.inputs[job] if "://" in p and storage.is_remote(p) and p not in self.fetched]
+        wanted = [p for p in self.graph.inputs[job] if storage.is_remote(p) and p not in self.fetched]
         try:
             storage.download(wanted, self.workdir)
         except Exception as exc:  # fsspec and its backends raise many kinds
@@ -367,11 +367,8 @@ def touch(graph, plan, history: History, quiet: bool = False, snap=None) -> int:
     recorded as they are (the plan's snapshot says they exist)."""
     workdir = graph.workflow.workdir
 
-    def remote(path: str) -> bool:
-        return "://" in path and storage.is_remote(path)
-
     def exists(path: str) -> bool:
-        if remote(path):
+        if storage.is_remote(path):
             return snap is not None and snap.exists(path)
         return os.path.exists(os.path.join(workdir, path))
 
@@ -383,7 +380,7 @@ def touch(graph, plan, history: History, quiet: bool = False, snap=None) -> int:
     records = []
     for job in plan.run:
         for path in graph.declared_outputs(job):
-            if not remote(path):
+            if not storage.is_remote(path):
                 os.utime(os.path.join(workdir, path))
         records.append(recorder.finished(job))
     history.record(records)
@@ -408,7 +405,7 @@ def _remove(path: str) -> None:
 
 def _local_path(path: str) -> str:
     """The path a job works on: a remote URL's local copy, else the path itself."""
-    return storage.scratch_path(path) if "://" in path and storage.is_remote(path) else path
+    return storage.scratch_path(path) if storage.is_remote(path) else path
 
 
 def _same(path: str) -> str:
