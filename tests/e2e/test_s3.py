@@ -28,9 +28,24 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _answers(url: str) -> bool:
+    try:
+        urllib.request.urlopen(url + "/moto-api/", timeout=2).read()
+        return True
+    except OSError:
+        return False
+
+
 @pytest.fixture(scope="session")
 def s3_endpoint():
-    """A moto S3 server for the whole session (started here; CI installs moto[server])."""
+    """The S3 server: the one scripts/local-s3.sh started (``RULEC_TEST_S3``, as CI does),
+    else a moto server process of the session's own."""
+    given = os.environ.get("RULEC_TEST_S3")
+    if given:
+        if not _answers(given):
+            pytest.fail(f"RULEC_TEST_S3={given} does not answer (scripts/local-s3.sh start)")
+        yield given
+        return
     port = _free_port()
     proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
