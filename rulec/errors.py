@@ -32,6 +32,11 @@ class RulecError(Exception):
         return self.render()
 
 
+def brief(exc: BaseException) -> str:
+    """An exception in one line, for a message: its first line, at most 300 characters."""
+    return (str(exc) or type(exc).__name__).splitlines()[0][:300]
+
+
 class ErrorGroup(RulecError):
     """Several errors found in one pass (the analyzer reports all it can)."""
 

@@ -156,15 +156,15 @@ def plan(graph: "JobGraph", snap: Snapshot, history: History, options: PlanOptio
             elif not rule.persist and not upstream and inputs:
                 out_stats = [get(p) for p in outs]
                 oldest = min(st[0] for st in out_stats if st is not None) if any(out_stats) else None
-                # Remote stores keep whole seconds, rounded down: an output uploaded in the
-                # same second as its input was written can read as older. Allow a second
-                # for remote outputs (a remote input only ever reads as older than it is).
-                slack = tol
-                if oldest is not None and any(is_remote(p) for p in outs):
-                    slack = max(tol, COARSE_NS)
                 for path in inputs if oldest is not None else ():
                     st = get(path)
-                    if st is not None and st[0] > oldest + slack:
+                    if st is not None and st[0] > oldest + tol:
+                        # Remote stores keep whole seconds, rounded down: an output uploaded
+                        # in the same second as its input was written can read as older.
+                        # Allow a second for remote outputs (a remote input only ever reads
+                        # as older than it is). Asked only here, off the common path.
+                        if st[0] <= oldest + COARSE_NS and any(is_remote(p) for p in outs):
+                            continue
                         found.append(Reason(Why.INPUT_NEWER, path))
                         break
         if found:

@@ -125,9 +125,9 @@ SCRATCH = ".rulec/remote"
 
 def unreachable(url: str, exc: BaseException) -> Exception:
     """The error for a remote location rulec could not list or read."""
-    from .errors import StorageError
+    from .errors import StorageError, brief
 
-    text = (str(exc) or type(exc).__name__).splitlines()[0][:300]
+    text = brief(exc)
     protocol = url.split("://", 1)[0].upper()
     return StorageError(f"cannot reach {url}: {text}",
                         hint=f"fsspec takes its settings from the environment (e.g. FSSPEC_{protocol}_ENDPOINT_URL, "
@@ -174,6 +174,21 @@ def upload(urls, workdir: str) -> None:
     for url in urls:
         fs, path = _fs(url)
         fs.put_file(os.path.join(workdir, scratch_path(url)), path)
+
+
+def remove_local(path: str) -> None:
+    """Remove a local file, link or folder; a missing one is fine."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except (IsADirectoryError, PermissionError):
+        if os.path.isdir(path) and not os.path.islink(path):
+            import shutil
+
+            shutil.rmtree(path)
+        else:
+            raise
 
 
 def remove(urls) -> None:
@@ -223,7 +238,9 @@ def main(argv=None) -> int:
     try:
         {"get": lambda: download(urls, "."), "put": lambda: upload(urls, "."), "rm": lambda: remove(urls)}[verb]()
     except Exception as exc:
-        print(f"rulec: cannot {verb} {' '.join(urls)}: {(str(exc) or type(exc).__name__).splitlines()[0]}", file=sys.stderr)
+        from .errors import brief
+
+        print(f"rulec: cannot {verb} {' '.join(urls)}: {brief(exc)}", file=sys.stderr)
         return 1
     return 0
 

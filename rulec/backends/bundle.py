@@ -263,15 +263,7 @@ def write(bundle: Bundle) -> None:
             os.chmod(full, 0o755)
 
 
-def remove(path: str) -> None:
-    """Remove a file, link or folder; a missing one is fine."""
-    try:
-        if os.path.isdir(path) and not os.path.islink(path):
-            shutil.rmtree(path)
-        else:
-            os.unlink(path)
-    except FileNotFoundError:
-        pass
+remove = storage.remove_local
 
 
 def summary(bundle: Bundle, calls: str) -> str:

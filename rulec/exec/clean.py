@@ -44,23 +44,9 @@ def main(target: api.Target, ns) -> int:
         for path in existing:
             if path in remote_found:
                 storage.remove([path])
-                _remove_local(os.path.join(workflow.workdir, storage.scratch_path(path)))
-                continue
-            full = os.path.join(workflow.workdir, path)
-            if os.path.isdir(full) and not os.path.islink(full):
-                import shutil
-
-                shutil.rmtree(full)
-            else:
-                os.unlink(full)
+                path = storage.scratch_path(path)  # and its local copy
+            storage.remove_local(os.path.join(workflow.workdir, path))
         history.forget(jobs)
         history.close()
     print(f"Deleted {len(existing)} file(s).")
     return 0
-
-
-def _remove_local(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass

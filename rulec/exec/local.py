@@ -31,6 +31,8 @@ import signal
 import time
 from dataclasses import dataclass, field
 
+from ..storage import remove_local
+
 # Each request is four NUL-terminated fields: job id, log path, mode, command. The worker
 # answers two lines of digits: the job's pid as soon as it is forked, then its exit status.
 # Any other line is bash's complaint that the job's log cannot be opened (the job's stderr
@@ -137,7 +139,7 @@ class Launcher:
         full = os.path.join(self.workdir, self.spool_dir)
         os.makedirs(full, exist_ok=True)
         for entry in os.scandir(full):
-            _unlink(entry.path)
+            remove_local(entry.path)
         self._spools_ready = True
 
     def spawn(self, job: int, job_id: str, command: str, log: str, lazy: bool = False) -> Proc:
@@ -199,7 +201,7 @@ class Launcher:
         """Move a lazy log's spool to the log path if the job printed something."""
         spool = os.path.join(self.workdir, proc.spool)
         if proc.linked:
-            _unlink(spool)  # the log path holds the same file
+            remove_local(spool)  # the log path holds the same file
             return
         try:
             size = os.stat(spool).st_size
@@ -215,7 +217,7 @@ class Launcher:
             import shutil
 
             shutil.copyfile(spool, log)
-            _unlink(spool)
+            remove_local(spool)
 
     # ------------------------------------------------------------------ waiting
 
@@ -349,14 +351,7 @@ class Launcher:
         self.selector.close()
         if self._spools_ready:
             for worker in workers:
-                _unlink(os.path.join(self.workdir, worker.spool))
-
-
-def _unlink(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
+                remove_local(os.path.join(self.workdir, worker.spool))
 
 
 def _signal_group(pid: int, sig: int) -> None:

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 
 from .. import api, report, storage
-from ..errors import EXIT_INTERRUPTED, EXIT_JOB_FAILED, Interrupted, RulecError
+from ..errors import EXIT_INTERRUPTED, EXIT_JOB_FAILED, Interrupted, RulecError, brief
 from ..history import History
 from ..plan import PlanOptions
 from ..schedule import Pools, Scheduler
@@ -281,7 +281,7 @@ class Runner:
                     try:
                         storage.remove([path])  # a stale remote output must not look fresh
                     except Exception as exc:  # fsspec backends raise many kinds
-                        self.not_started.append((job, f"could not delete its old output {path}: {_brief(exc)}"))
+                        self.not_started.append((job, f"could not delete its old output {path}: {brief(exc)}"))
                         return
             full = os.path.join(self.workdir, local_(path))
             folder = os.path.dirname(full)
@@ -293,16 +293,16 @@ class Runner:
                     self.listed.add(folder)
                     self.old_logs.update(e.path for e in os.scandir(folder))
                 if lazy and full in self.old_logs:
-                    _remove(full)
+                    storage.remove_local(full)
             elif existed is None or existed(path) or local_(path) is not path:
-                _remove(full)
+                storage.remove_local(full)
 
     def _remove_outputs(self, job: int) -> None:
         local_ = self.local
         remote = []
         for path in self.graph.declared_outputs(job):
             local = local_(path)
-            _remove(os.path.join(self.workdir, local))
+            storage.remove_local(os.path.join(self.workdir, local))
             if local is not path:
                 remote.append(path)
         if remote:
@@ -327,7 +327,7 @@ class Runner:
         try:
             storage.download(wanted, self.workdir)
         except Exception as exc:  # fsspec and its backends raise many kinds
-            return f"could not fetch its input: {_brief(exc)}"
+            return f"could not fetch its input: {brief(exc)}"
         self.fetched.update(wanted)
         return None
 
@@ -341,7 +341,7 @@ class Runner:
             self.remote_stats.update(storage.stat_each(urls))
             self.fetched.update(urls)  # the local copy is what was uploaded: no download later
         except Exception as exc:
-            return f"could not upload its outputs: {_brief(exc)}"
+            return f"could not upload its outputs: {brief(exc)}"
         return None
 
     def _input_stats(self, job: int) -> dict:
@@ -389,20 +389,6 @@ def touch(graph, plan, history: History, quiet: bool = False, snap=None) -> int:
     return 0
 
 
-def _remove(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
-    except (IsADirectoryError, PermissionError):
-        if os.path.isdir(path) and not os.path.islink(path):
-            import shutil
-
-            shutil.rmtree(path)
-        else:
-            raise
-
-
 def _local_path(path: str) -> str:
     """The path a job works on: a remote URL's local copy, else the path itself."""
     return storage.scratch_path(path) if storage.is_remote(path) else path
@@ -410,11 +396,6 @@ def _local_path(path: str) -> str:
 
 def _same(path: str) -> str:
     return path
-
-
-def _brief(exc: Exception) -> str:
-    text = str(exc) or type(exc).__name__
-    return text.splitlines()[0][:300]
 
 
 def _exit_text(code: int | None) -> str:
