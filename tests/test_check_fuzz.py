@@ -4,6 +4,9 @@ fails with RulecErrors that each point at a place (file:line:col). Never a trace
 The seeds are every example project (examples/*/Rulefile) and every Rulefile example of
 docs/language.md; the mutations delete, duplicate, swap or insert characters, lines,
 indentation, tokens and names (hypothesis chooses and shrinks them).
+
+The normal run tries 200 mutations (a few seconds); ``RULEC_FUZZ=N`` sets a longer budget,
+e.g. ``RULEC_FUZZ=2000 python -m pytest -q tests/test_check_fuzz.py``.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ def seeds() -> list[tuple[str, str, Path | None]]:
 
 
 SEEDS = seeds()
+BUDGET = int(os.environ.get("RULEC_FUZZ") or 200)  # mutations tried by the property test
 TOKENS = [
     "{", "}", "{{", "}}", '"', "'", '"""', ":", ",", "=", "[", "]", "(", ")", ">", "#", "\\", "\n", "\t",
     "    ", "        ", "\r\n", "\0", "é", "rule ", "dimension ", "label ", "include ", "ruleorder: ",
@@ -120,7 +124,7 @@ def test_there_are_seeds():
     assert len(SEEDS) > 10
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(max_examples=BUDGET, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(seed=st.sampled_from(SEEDS), ops=st.lists(mutation, min_size=1, max_size=4))
 def test_mutated_rulefiles_fail_cleanly(workspace, seed, ops):
     name, text, _ = seed
