@@ -140,7 +140,50 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write("interrupted\n")
         return 130
     except BrokenPipeError:
+        _quiet_stdout()
         return 0
+    except OSError as err:  # a folder, file or disk that refuses: one line, not a traceback
+        report.error(RulecError(os_error_text(err), hint=_os_error_hint(err)))
+        return 2
+    except Exception as err:
+        if type(err).__module__ != "sqlite3":
+            raise
+        report.error(RulecError(f"the state store in .rulec/ cannot be used: {err}",
+                                hint="free disk space, or make .rulec/ writable; nothing was recorded for the jobs in progress, so they run again"))
+        return 2
+
+
+def os_error_text(err: OSError) -> str:
+    """An OSError in words: what could not be done to which path."""
+    what = err.strerror or type(err).__name__
+    if err.filename is None:
+        return what
+    path = os.fsdecode(err.filename) if isinstance(err.filename, bytes) else str(err.filename)
+    text = f"{path}: {what}"
+    if err.filename2 is not None:
+        text = f"{path} -> {err.filename2}: {what}"
+    return text
+
+
+def _os_error_hint(err: OSError) -> str | None:
+    import errno
+
+    if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return "rulec needs to write there: is the folder immutable or read-only?"
+    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "the disk (or your quota) is full; free some space and run again"
+    return None
+
+
+def _quiet_stdout() -> None:
+    """After a closed pipe, point stdout at /dev/null so that Python's flush at exit does not
+    complain about it."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 def _dispatch(ns) -> int:
