@@ -186,9 +186,21 @@ def _quiet_stdout() -> None:
         pass
 
 
+def _refuse_unhonoured(ns) -> None:
+    """Flags shared by the plan commands that a command cannot honour are refused, never
+    accepted and ignored."""
+    from .errors import RulecError
+
+    dry = ns.command == "dryrun" or (ns.command == "run" and getattr(ns, "dry_run", False))
+    if getattr(ns, "json", False) and not dry:
+        raise RulecError(f"rulec {ns.command} has no JSON output: --json writes the plan of a dry run",
+                         hint="use `rulec dryrun --json` for the plan as JSON")
+
+
 def _dispatch(ns) -> int:
     from . import api, report
 
+    _refuse_unhonoured(ns)
     target = _target(ns)
     if ns.command == "check":
         workflow = api.load(target)
@@ -204,7 +216,7 @@ def _dispatch(ns) -> int:
                 sys.stdout.write(report.nothing_to_do(jobs) + "\n")
                 return 0
         planned = api.plan(target, options, workflow=workflow)
-        _show_plan(planned, ns)
+        report.show_plan(planned, json=ns.json, quiet=ns.quiet, why=ns.why)
         return 0
     if ns.command == "run":
         from .exec import run as runmod
@@ -234,23 +246,6 @@ def _dispatch(ns) -> int:
 
         return lock.unlock_main(target, ns)
     raise AssertionError(ns.command)  # pragma: no cover
-
-
-def _show_plan(planned, ns) -> None:
-    from . import report, shell
-
-    renderers = None
-
-    def commands(job):
-        nonlocal renderers
-        if renderers is None:
-            renderers = shell.renderers(planned.graph)
-        return shell.command_of(planned.graph, renderers, job)
-
-    if getattr(ns, "json", False):
-        sys.stdout.write(report.plan_json(planned.plan, commands) + "\n")
-        return
-    report.plan_summary(planned.plan, quiet=ns.quiet, why=ns.why, history=planned.history, commands=commands)
 
 
 if __name__ == "__main__":  # pragma: no cover

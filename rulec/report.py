@@ -157,6 +157,24 @@ def command_diff(old: str, new: str) -> list[str]:
     return list(difflib.unified_diff(old.splitlines(), new.splitlines(), "last run", "now", lineterm="", n=1))
 
 
+def show_plan(planned, json: bool = False, quiet: bool = False, why: bool = False) -> None:
+    """Print a plan (``api.Planned``): as JSON, or per rule and per job with its reasons."""
+    from . import shell
+
+    renderers = None
+
+    def commands(job):
+        nonlocal renderers
+        if renderers is None:
+            renderers = shell.renderers(planned.graph)
+        return shell.command_of(planned.graph, renderers, job)
+
+    if json:
+        sys.stdout.write(plan_json(planned.plan, commands) + "\n")
+        return
+    plan_summary(planned.plan, quiet=quiet, why=why, history=planned.history, commands=commands)
+
+
 def plan_json(plan: Plan, commands) -> str:
     graph = plan.graph
     jobs = []

@@ -45,7 +45,8 @@ def max_array_size(ns, backend: str, profile) -> int:
 
 def main(target: api.Target, ns) -> int:
     backend = backend_of(ns)
-    options = PlanOptions(force=frozenset(getattr(ns, "force", ()) or ()), force_all=getattr(ns, "force_all", False))
+    why = getattr(ns, "why", False)
+    options = PlanOptions(force=frozenset(getattr(ns, "force", ()) or ()), force_all=getattr(ns, "force_all", False), explain=why)
     planned = api.plan(target, options)
     plan = planned.plan
     graph = planned.graph
@@ -53,6 +54,8 @@ def main(target: api.Target, ns) -> int:
     if not plan.run:
         print(report.nothing_to_do(len(graph) - len(plan.groups), "; no bundle written"))
         return 0
+    if why:  # the jobs the bundle holds, each with every reason it must run
+        report.show_plan(planned, why=True)
     profile = load_profile(getattr(ns, "profile", None))
     size = max_array_size(ns, backend, profile)
     bundle = bundle_mod.build(graph, plan.run, backend, profile, out, size)
