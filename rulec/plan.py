@@ -4,6 +4,8 @@ Every decision carries its reasons as data (``Reason``); only ``report`` turns t
 words. The rules, in the order they are checked for each job (dependencies first):
 
 - FORCED            ``--force RULE|ID`` or ``--force-all``
+- INPUT_MISSING     an input no rule makes does not exist (only when the options allow
+                    missing sources, as ``rulec status`` does; else planning fails)
 - NO_OUTPUTS        a job with a command but no outputs always runs (make's phony target)
 - OUTPUT_MISSING    a declared output does not exist
 - INCOMPLETE        the last run started this job and never finished it
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
 
 class Why(enum.Enum):
     FORCED = "forced"
+    INPUT_MISSING = "input-missing"
     NO_OUTPUTS = "no-outputs"
     OUTPUT_MISSING = "output-missing"
     INCOMPLETE = "incomplete"
@@ -59,6 +62,7 @@ class PlanOptions:
     force_all: bool = False
     explain: bool = False  # collect every reason, not only the first
     tolerance_ns: int = 0  # an input counts as newer only by more than this
+    missing_sources_ok: bool = False  # a missing source is a reason (INPUT_MISSING), not an error
 
 
 @dataclass
@@ -86,8 +90,9 @@ def input_signature(paths: tuple[str, ...], stat) -> str:
 
 def plan(graph: "JobGraph", snap: Snapshot, history: History, options: PlanOptions = PlanOptions()) -> Plan:
     missing_sources = [(path, job) for path, job in graph.sources.items() if path not in snap]
-    if missing_sources:
+    if missing_sources and not options.missing_sources_ok:
         raise _missing_error(graph, missing_sources)
+    absent = {path for path, _ in missing_sources}
 
     rules = graph.workflow.rules
     renderers = None
@@ -119,6 +124,11 @@ def plan(graph: "JobGraph", snap: Snapshot, history: History, options: PlanOptio
         found: list[Reason] = []
         if force_all or (force and (rule.name in force or job_id in force)):
             found.append(Reason(Why.FORCED))
+        if absent and (not found or explain):
+            for path in g_in[job]:
+                if path in absent:
+                    found.append(Reason(Why.INPUT_MISSING, path))
+                    break
         if not outs:
             found.append(Reason(Why.NO_OUTPUTS))
         if not found or explain:

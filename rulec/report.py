@@ -58,6 +58,8 @@ def reason_text(reason: Reason) -> str:
         return f"output missing: {reason.path}"
     if w is Why.FORCED:
         return "forced"
+    if w is Why.INPUT_MISSING:
+        return f"input missing: {reason.path} (no rule makes it)"
     if w is Why.NO_OUTPUTS:
         return "no outputs: always runs"
     if w is Why.INCOMPLETE:

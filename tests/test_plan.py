@@ -63,6 +63,14 @@ def test_missing_source_is_an_error_naming_the_file_and_the_job():
         plan(g, Snapshot({}), History.empty())
 
 
+def test_with_missing_sources_allowed_a_missing_source_is_a_reason_not_an_error():
+    g = graph()
+    p = plan(g, Snapshot({}), History.empty(), PlanOptions(missing_sources_ok=True))
+    first = {g.job_id(j): p.reasons[j][0] for j in p.run}
+    assert first["prepare[d0]"].why is Why.INPUT_MISSING and first["prepare[d0]"].path == "src/data.csv"
+    assert len(p.run) == 8  # the others still run (their outputs are missing)
+
+
 def test_up_to_date_without_history_by_mtime_like_make():
     g = graph()
     p = plan(g, fresh_snapshot(g), History.empty())

@@ -596,3 +596,13 @@ def test_sigkill_during_a_run_leaves_a_usable_state_store(empty_project, marker,
     status = proj.ok("status").stdout
     assert re.search(r"^slow\s+0\s+1\s+0", status, re.M), status
     assert re.search(r"^fast\s+1\s+0\s+0", status, re.M), status
+
+
+def test_status_shows_the_jobs_of_a_missing_source_instead_of_failing(project):
+    project.ok("run")
+    (project.path / "src" / "data.txt").unlink()
+    res = project.ok("status", "-v")
+    assert "input missing: src/data.txt" in res.stdout
+    assert "src/data.txt" in res.stderr and "rulec run" in res.stderr
+    assert "Traceback" not in res.stderr
+    assert project.run("run").returncode == 2  # a run still refuses, naming the file
