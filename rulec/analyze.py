@@ -16,6 +16,7 @@ from typing import Iterable
 from . import ir
 from . import pattern as pat
 from .errors import AnalysisError, ErrorGroup, RulecError, StorageError
+from .profile import control_char, describe_char
 from .source import Span
 from .syntax import decls as d
 from .units import parse_mem, parse_time
@@ -296,7 +297,7 @@ class _Analyzer:
                 for item in f.items:
                     if isinstance(item, d.Named):
                         text = self.scalar_text(item.value)
-                        if text is not None:
+                        if text is not None and self.one_line(item.value, f"{f.name} option {item.name}"):
                             pairs.append((item.name, text))
                     else:
                         self.error(f"{f.name} settings are key=value pairs, e.g. {f.name}: partition=\"gpu\"", _span_of(item))
@@ -307,9 +308,25 @@ class _Analyzer:
             elif f.name == "jbsub":
                 if len(f.items) != 1 or not isinstance(f.items[0], d.Str):
                     self.error('jbsub takes one string of flags, e.g. jbsub: "-queue x86_1h -cores 4+1"', f.span)
-                else:
+                elif self.one_line(f.items[0], "jbsub flags"):
                     jbsub = f.items[0].value
         return ir.Label(decl.name, decl.name_span, limit, slurm, lsf, jbsub)
+
+    def one_line(self, expr, what: str) -> bool:
+        """A scheduler setting becomes (part of) one line of a job script (``#SBATCH ...``)
+        or one word of a command: a control character (a newline: a directive or a command
+        line of its own) is an error at the character."""
+        if not isinstance(expr, d.Str):
+            return True
+        at = control_char(expr.value)
+        if at < 0:
+            return True
+        self.error(
+            f"{what}: the value holds {describe_char(expr.value[at])}; scheduler settings go on one line "
+            "of the job script and may not hold control characters",
+            expr.content_span(at, 1),
+        )
+        return False
 
     def positive_int(self, f: d.Field, what: str, allow_zero: bool = False) -> int | None:
         if len(f.items) != 1 or not isinstance(f.items[0], d.Num) or not isinstance(f.items[0].value, int):

@@ -29,6 +29,7 @@ to rules that do not set them) < the rule's ``resources:`` < the Rulefile's ``la
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Mapping, Union
 
@@ -45,6 +46,26 @@ RESOURCE_KEYS = ("cpus", "mem", "time", "gpus")
 
 class ProfileError(RulecError):
     phase = "profile"
+
+
+# What cannot go into a scheduler option: every option becomes (part of) one directive line
+# (``#SBATCH ...``, ``#BSUB ...``) or one word of a shell command, and a newline would start a
+# line of its own: a directive, or a command of the job script. Control characters (C0, DEL,
+# C1) and the Unicode line and paragraph separators are refused, in the Rulefile's labels
+# (analyze.py) and in profiles (here).
+CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_CHAR_NAMES = {"\n": "a newline", "\r": "a carriage return", "\t": "a tab", "\x00": "a NUL character"}
+
+
+def control_char(text: str) -> int:
+    """The index of the first control character (newline, tab, ESC, ...) in ``text``, else -1."""
+    m = CONTROL.search(text)
+    return m.start() if m else -1
+
+
+def describe_char(ch: str) -> str:
+    """``"a newline"``, ``"a tab"``, ``"the control character U+001B"``."""
+    return _CHAR_NAMES.get(ch, f"the control character U+{ord(ch):04X}")
 
 
 @dataclass(frozen=True)
@@ -119,14 +140,16 @@ def parse(data: Mapping, path: str = "<profile>") -> Profile:
                     where = f"{name} [{key}.{k}.{sub}]"
                     if not isinstance(subtable, Mapping):
                         raise ProfileError(f"{where} must be a table")
-                    target[sub] = Layer(tuple(_check(where, kk, vv) for kk, vv in subtable.items()), where)
+                    items = tuple(_check(where, kk, vv, (name, key, k, sub, kk)) for kk, vv in subtable.items())
+                    target[sub] = Layer(items, where)
                 continue
-            top.append(_check(f"{name} [{key}]", k, v))
+            top.append(_check(f"{name} [{key}]", k, v, (name, key, k)))
         backends[key] = BackendProfile(Layer(tuple(top), f"{name} [{key}]"), labels, rules)
     return Profile(path, backends)
 
 
-def _check(where: str, key: str, value) -> tuple[str, Value]:
+def _check(where: str, key: str, value, path: tuple[str, ...] = ()) -> tuple[str, Value]:
+    _one_line(path or ("<profile>", key), key, value)
     if isinstance(value, Mapping):
         raise ProfileError(f"{where}: {key} is a table; only [<backend>.labels.<name>] and [<backend>.rules.<name>] nest")
     if isinstance(value, list):
@@ -142,6 +165,31 @@ def _check(where: str, key: str, value) -> tuple[str, Value]:
     ):
         raise ProfileError(f"{where}: {key} must be a whole number{'' if key == 'gpus' else ' of at least 1'}")
     return key, value
+
+
+_WHY = "scheduler options go on one line of the job script and may not hold control characters"
+
+
+def _dotted(parts) -> str:
+    return ".".join(p if re.fullmatch(r"[A-Za-z0-9_-]+", p) else '"' + p.encode("unicode_escape").decode().replace('"', '\\"') + '"' for p in parts)
+
+
+def _one_line(path: tuple[str, ...], key: str, value) -> None:
+    """Refuse a key or a string value holding a control character: ``profile.toml:
+    slurm.labels.gpu.partition: ...``, naming the file and the key."""
+    file, parts = path[0], path[1:]
+    at = control_char(key)
+    if at >= 0:
+        raise ProfileError(
+            f"{file}: {_dotted(parts)}: the key holds {describe_char(key[at])}; {_WHY}"
+        )
+    if isinstance(value, str):
+        at = control_char(value)
+        if at >= 0:
+            raise ProfileError(
+                f"{file}: {_dotted(parts)}: the value {value!r} holds {describe_char(value[at])} "
+                f"(character {at + 1}); {_WHY}"
+            )
 
 
 def parse_mem(value: Value) -> int | None:

@@ -882,3 +882,44 @@ def test_a_glob_on_an_unreachable_store_is_an_error_at_the_glob(here):
         "  hint: fsspec takes its settings from the environment (e.g. FSSPEC_UNREACHABLEFS_ENDPOINT_URL, "
         "and AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY for S3)",
     )
+
+
+# ============================================================================ scheduler settings on one line
+
+WHY_ONE_LINE = "scheduler settings go on one line of the job script and may not hold control characters"
+
+
+def test_a_newline_in_a_label_slurm_option_is_an_error_at_the_newline(here):
+    text = 'label gpu:\n    slurm: partition="gpu\\n#SBATCH --uid=0", qos="high"\n'
+    assert error(here, text, kind=AnalysisError) == msg(
+        f"Rulefile:2:26: slurm option partition: the value holds a newline; {WHY_ONE_LINE}",
+        '        slurm: partition="gpu\\n#SBATCH --uid=0", qos="high"',
+        "                             ^^",
+    )
+
+
+def test_a_newline_in_a_long_string_lsf_option_is_an_error(here):
+    text = 'label gpu:\n    lsf: queue="""gpu\n#BSUB -x"""\n'
+    assert error(here, text, kind=AnalysisError) == msg(
+        f"Rulefile:2:22: lsf option queue: the value holds a newline; {WHY_ONE_LINE}",
+        '        lsf: queue="""gpu',
+        "                         ^",
+    )
+
+
+def test_a_control_character_in_the_jbsub_flags_or_extra_is_an_error(here):
+    text = 'label gpu:\n    jbsub: "-queue x86_1h\\r-cores 1"\n    slurm: extra="--exclusive\\t--comment=x"\n'
+    assert error(here, text, kind=AnalysisError) == msg(
+        f"Rulefile:2:26: jbsub flags: the value holds a carriage return; {WHY_ONE_LINE}",
+        '        jbsub: "-queue x86_1h\\r-cores 1"',
+        "                             ^^",
+        f"Rulefile:3:30: slurm option extra: the value holds a tab; {WHY_ONE_LINE}",
+        '        slurm: extra="--exclusive\\t--comment=x"',
+        "                                 ^^",
+    )
+
+
+def test_label_options_on_one_line_are_accepted(here):
+    wf = load(here, 'label gpu:\n    slurm: partition="gpu", comment="a b; $(c) \'d\'"\n    jbsub: "-queue x86_1h"\n')
+    assert wf.labels["gpu"].slurm == (("partition", "gpu"), ("comment", "a b; $(c) 'd'"))
+    assert wf.labels["gpu"].jbsub == "-queue x86_1h"

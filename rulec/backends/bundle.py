@@ -31,7 +31,7 @@ from .. import shell, storage
 from ..dag import JobGraph
 from ..errors import BackendError
 from ..exec.record import default_log
-from ..profile import Profile
+from ..profile import CONTROL, Profile
 from . import arrays as arr
 from . import settings as st
 
@@ -87,12 +87,32 @@ def word(text: str) -> str:
             out.append("\\r")
         elif 0xDC80 <= code <= 0xDCFF:  # a byte that is not UTF-8 (surrogateescape)
             out.append(f"\\x{code - 0xDC00:02x}")
-        elif code < 32 or code == 127 or not ch.isprintable():
-            out.append(f"\\x{code:02x}" if code < 256 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
+        elif code < 32 or code == 127:
+            out.append(f"\\x{code:02x}")
+        elif not ch.isprintable():
+            # its UTF-8 bytes: bash reads $'\u...' as the character only in a UTF-8 locale
+            # (a job's locale may be C), and $'\x85' is the byte 0x85, not U+0085
+            out.extend(f"\\x{b:02x}" for b in ch.encode("utf-8", "surrogatepass"))
         else:
             out.append(ch)
     out.append("'")
     return "".join(out)
+
+
+def comment(text) -> str:
+    """Text for a comment of a script (``# ...``): a control character becomes ``?`` (a
+    newline would end the comment, and the rest of the line would run as a command)."""
+    return CONTROL.sub("?", str(text))
+
+
+# Array names are file names (<name>.sbatch, <name>.tasks), bash function names and words of
+# the scripts as they are: rule names (a Rulefile NAME), "-<k>" for a split rule.
+NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(-[0-9]+)?")
+
+
+def check_name(array: arr.Array) -> None:
+    if not NAME.fullmatch(array.name) or not NAME.fullmatch(array.rule.name):
+        raise BackendError(f"rule {array.rule.name!r}: not a name a job script can use as it is ({array.name!r})")
 
 
 is_remote = storage.is_remote
@@ -174,6 +194,9 @@ def build(
 
     size = max_array_size if backend != "jbsub" else UNLIMITED
     layout = arr.layout(graph, run, settings_of, size)
+    for array in layout.arrays:
+        check_name(array)
+        st.check_one_line(array.rule.name, array.settings)
     renderers = shell.renderers(graph)
     files: dict[str, str] = {}
     logs: dict[int, str] = {}
@@ -239,6 +262,16 @@ def manifest(bundle: Bundle) -> str:
 
 # --------------------------------------------------------------------------- write
 
+# Modes of what the bundle writes: cluster jobs run its scripts and eval its task tables, so
+# nothing in it may be writable by group or others, whatever the umask (under umask 000 the
+# usual 0o666/0o777 would let any user change the commands). The umask can only take more
+# bits away (umask 077: 0o700 and 0o600).
+DIR_MODE = 0o755
+SCRIPT_MODE = 0o755
+FILE_MODE = 0o644
+SCRIPTS = (".sh", ".sbatch", ".lsf")
+
+
 def write(bundle: Bundle) -> None:
     """Write the bundle's files; a previous bundle in the folder is removed first."""
     path = bundle.dir
@@ -249,18 +282,46 @@ def write(bundle: Bundle) -> None:
                 hint="choose another folder with -o, or remove this one",
             )
         shutil.rmtree(path)
-    os.makedirs(path, exist_ok=True)
+    make_dirs(path)
     made: set[str] = {path}
     for rel, text in bundle.files.items():
         full = os.path.join(path, rel)
         folder = os.path.dirname(full)
         if folder not in made:
-            os.makedirs(folder, exist_ok=True)
+            make_dirs(folder)
             made.add(folder)
-        with open(full, "w", encoding="utf-8", errors="surrogateescape", newline="\n") as fh:
-            fh.write(text)
-        if rel.endswith((".sh", ".sbatch", ".lsf")) and not rel.startswith("jobs/"):
-            os.chmod(full, 0o755)
+        executable = rel.endswith(SCRIPTS) and not rel.startswith("jobs/")
+        write_file(full, text, SCRIPT_MODE if executable else FILE_MODE)
+
+
+def make_dirs(path: str) -> None:
+    """``os.makedirs`` with every folder it creates (not only the last) made ``DIR_MODE``."""
+    missing = []
+    while not os.path.isdir(path):
+        missing.append(path)
+        parent = os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    for folder in reversed(missing):
+        try:
+            os.mkdir(folder, DIR_MODE)
+        except FileExistsError:
+            if not os.path.isdir(folder):
+                raise
+
+
+def write_file(path: str, text: str, mode: int) -> None:
+    """A new file with ``mode`` (less the umask); one left in the way is replaced, never
+    followed (a symbolic link) nor kept with its old mode."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags, mode)
+    except FileExistsError:
+        os.unlink(path)
+        fd = os.open(path, flags, mode)
+    with open(fd, "w", encoding="utf-8", errors="surrogateescape", newline="\n") as fh:
+        fh.write(text)
 
 
 remove = storage.remove_local

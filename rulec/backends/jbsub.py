@@ -61,7 +61,9 @@ def flags(array: arr.Array) -> list[tuple[str, Value]]:
 
 
 def flag_text(items: list[tuple[str, Value]]) -> str:
-    return " ".join(k if v is True else f"{k} {word(str(v))}" for k, v in items)
+    """The flags as shell words: each flag and each value quoted (``word``), so the string is
+    one line and runs nothing, whatever the label or profile holds."""
+    return " ".join(word(k) if v is True else f"{word(k)} {word(str(v))}" for k, v in items)
 
 
 def render_scripts(bundle, context: dict) -> dict[str, str]:

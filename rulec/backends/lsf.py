@@ -52,7 +52,7 @@ def directives(array: arr.Array) -> list[str]:
     first = [f for f in ("-q", "-P") if f in opts]
     for flag in first + [f for f in opts if f not in first]:
         value = opts[flag]
-        lines.append(flag if value is True else f"{flag} {word(str(value))}")
+        lines.append(word(flag) if value is True else f"{word(flag)} {word(str(value))}")
     if s.extra:
         lines.append(s.extra)
     return lines

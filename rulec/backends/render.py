@@ -1,11 +1,18 @@
 """The only jinja2 Environment: job-script templates from the shipped ``templates`` folder.
 
 Templates substitute; they decide nothing. Everything they print (directive lines, paths,
-dependency specs) is computed and quoted by the backend modules. StrictUndefined makes a
-missing variable an error instead of an empty string.
+dependency specs) is computed by the backend modules, and every value goes in quoted for
+where it lands: ``|sh`` makes one shell word of it (``bundle.word``: bare, '...' or $'...',
+never more than one line), ``|comment`` makes it safe after a ``#`` (control characters
+become ``?``: a newline there would start a command). Directive lines (``#SBATCH ...``) are
+checked in ``render_arrays``: a control character in one is an error. StrictUndefined makes
+a missing variable an error instead of an empty string.
 """
 
 from __future__ import annotations
+
+from ..errors import BackendError
+from ..profile import control_char, describe_char
 
 _ENV = None
 
@@ -25,6 +32,10 @@ def environment():
             trim_blocks=True,
             lstrip_blocks=True,
         )
+        from .bundle import comment, word
+
+        _ENV.filters["sh"] = lambda value: word(str(value))
+        _ENV.filters["comment"] = comment
     return _ENV
 
 
@@ -44,9 +55,17 @@ def render_arrays(bundle, context: dict, template: str, directives, dependency_n
     files: dict[str, str] = {}
     submissions = []
     for array in layout.arrays:
+        lines = directives(array)
+        for line in lines:
+            at = control_char(line)
+            if at >= 0:  # a label's or profile's setting; rulec check refuses these
+                raise BackendError(
+                    f"rule {array.rule.name}: the directive {line!r} holds {describe_char(line[at])}; "
+                    "a directive is one line of the job script"
+                )
         files[bundle.script(array)] = render(
             template,
-            directives=directives(array),
+            directives=lines,
             name=array.name,
             rule=array.rule.name,
             size=len(array),

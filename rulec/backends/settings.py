@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from .. import ir
 from ..errors import BackendError
-from ..profile import TOP_KEYS, Layer, Profile, Value, parse_mem, parse_time
+from ..profile import TOP_KEYS, Layer, Profile, Value, control_char, describe_char, parse_mem, parse_time
 
 
 @dataclass(frozen=True)
@@ -80,6 +80,22 @@ def for_rule(rule: ir.Rule, workflow: ir.Workflow, backend: str, profile: Profil
         extra=state["extra"],
         array_limit=state["array_limit"],
     )
+
+
+def check_one_line(rule: str, settings: Settings) -> None:
+    """Every option, value and the extra flags fit on one line of a job script. ``rulec
+    check`` (labels) and the profile parser refuse control characters already; this holds
+    for settings made any other way too."""
+    texts = [("extra", settings.extra or "")]
+    texts += [(str(k), str(k)) for k, _ in settings.options]
+    texts += [(str(k), str(v)) for k, v in settings.options if isinstance(v, str)]
+    for key, text in texts:
+        at = control_char(text)
+        if at >= 0:
+            raise BackendError(
+                f"rule {rule}: the scheduler option {key!r} holds {describe_char(text[at])} ({text!r}); "
+                "an option is one line of the job script"
+            )
 
 
 def _apply(backend: str, where: str, key: str, value: Value, state: dict, options: dict) -> None:

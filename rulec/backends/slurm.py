@@ -11,6 +11,8 @@ forever.
 
 from __future__ import annotations
 
+import re
+
 from ..errors import BackendError
 from . import arrays as arr
 from .render import render, render_arrays
@@ -57,9 +59,18 @@ def directives(array: arr.Array) -> list[str]:
 
 
 def _text(value) -> str:
+    """An option's value as sbatch reads it from an ``#SBATCH`` line: there, whitespace ends
+    the value, ``#`` starts a comment, ``"`` quotes and ``\\`` escapes; a value holding any of
+    them goes in double quotes, ``"`` and ``\\`` escaped (``--comment="a b # c"``)."""
     if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
+        value = int(value)
+    text = str(value)
+    if _PLAIN.fullmatch(text):
+        return text
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+_PLAIN = re.compile(r'[^\s"\\#]+')
 
 
 def dependency(layout: arr.Layout, array: arr.Array, id_of) -> str | None:

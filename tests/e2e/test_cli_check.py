@@ -183,3 +183,23 @@ def test_a_missing_rulefile_says_how_the_argument_was_read(tmp_path):
         "  hint: 'nonexist' was taken as a target; give the Rulefile with -f FILE, or name a folder that holds a Rulefile\n"
     )
     assert "Traceback" not in res.stderr
+
+
+def test_a_newline_in_a_label_scheduler_option_is_refused_at_its_place(tmp_path):
+    (tmp_path / "Rulefile").write_text(
+        'rule a:\n    output: "x"\n    label: gpu\n    shell: "touch x"\n\n'
+        'label gpu:\n    slurm: partition="gpu\\n#SBATCH --uid=0"\n    jbsub: "-queue x86_1h\\ntouch PWNED"\n'
+    )
+    res = run_rulec(["check"], tmp_path)
+    assert res.returncode == 2, res.stdout
+    lines = res.stderr.splitlines()
+    assert lines[0] == (
+        "Rulefile:7:26: slurm option partition: the value holds a newline; "
+        "scheduler settings go on one line of the job script and may not hold control characters"
+    )
+    assert "Rulefile:8:26: jbsub flags: the value holds a newline; " in res.stderr
+    assert "Traceback" not in res.stderr
+    for command in (["emit", "--slurm"], ["dryrun"]):  # every command checks the Rulefile first
+        res = run_rulec(command, tmp_path)
+        assert res.returncode == 2 and res.stderr.startswith("Rulefile:7:26: slurm option partition"), res.stderr
+    assert not (tmp_path / "rulec-slurm").exists()
