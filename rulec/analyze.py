@@ -21,6 +21,7 @@ from .source import Span
 from .syntax import decls as d
 from .units import parse_mem, parse_time
 
+DIMENSION_OPTIONS = ("outside",)
 RULE_FIELDS = ("input", "output", "log", "params", "resources", "label", "shell", "persist", "priority")
 LABEL_FIELDS = ("limit", "slurm", "lsf", "jbsub")
 _BUILTIN_RESOURCES = ("cpus", "gpus", "mem", "mem_mb", "time", "time_s")
@@ -85,6 +86,20 @@ def analyze(modules: list[d.Module] | d.Module, workdir: str = ".", overrides: d
     if isinstance(modules, d.Module):
         modules = [modules]
     return _Analyzer(modules, workdir, overrides or {}).run()
+
+
+_warned: set[tuple[str, int, int, str]] = set()
+
+
+def _warn_once(span: Span, message: str) -> None:
+    """A warning on stderr, with the place it is about; the same one is printed once."""
+    key = (os.path.abspath(span.file), span.line, span.col, message)
+    if key in _warned:
+        return
+    _warned.add(key)
+    from . import report
+
+    report.warn(f"{span.location()}: {message}")
 
 
 def _raise(errors: list[RulecError]):
@@ -186,6 +201,16 @@ class _Analyzer:
 
     # ------------------------------------------------------------------ dimensions
     def dimension(self, decl: d.DimensionDecl) -> ir.Dimension | None:
+        outside = False
+        for option, span in decl.options:
+            if option == "outside":
+                outside = True
+            else:
+                self.error(f"unknown dimension option '{option}'{_suggest(option, DIMENSION_OPTIONS)}; "
+                           f"expected {', '.join(DIMENSION_OPTIONS)}", span)
+        # Values are parts of paths: one that leads out of the working folder is refused
+        # unless the dimension says it may, as  dimension NAME (outside) = ...
+        inside = not outside
         if decl.entries:
             values: list[str] = []
             table: dict[str, dict[str, str]] = {}
@@ -212,6 +237,8 @@ class _Analyzer:
                         f"the first value has {sorted(field_names)} (differs in {', '.join(missing)})",
                         entry.span,
                     )
+                if inside and pat.escapes(entry.key):
+                    self.value_outside(decl, entry.key, entry.span)
                 values.append(entry.key)
                 table[entry.key] = fields
             return ir.Dimension(decl.name, tuple(values), field_names or (), table, decl.span, "block")
@@ -229,11 +256,13 @@ class _Analyzer:
                 if text == "":
                     self.error(f"empty value in dimension {decl.name}", _span_of(item))
                     continue
+                if inside and pat.escapes(text):
+                    self.value_outside(decl, text, _span_of(item))
                 seen_values.add(text)
                 values.append(text)
             return ir.Dimension(decl.name, tuple(values), (), {v: {} for v in values}, decl.span, "list")
         if isinstance(expr, d.Call) and expr.func == "glob":
-            return self.glob_dimension(decl, expr)
+            return self.glob_dimension(decl, expr, inside)
         self.error(
             f"dimension {decl.name}: expected a list [\"a\", \"b\"], glob(\"path/{{{decl.name}}}.ext\") or a block of values",
             _span_of(expr) if expr is not None else decl.span,
@@ -250,7 +279,7 @@ class _Analyzer:
             return None
         return ir.Dimension(dim.name, tuple(values), dim.fields, {v: dim.table[v] for v in values}, dim.span, dim.origin)
 
-    def glob_dimension(self, decl: d.DimensionDecl, call: d.Call) -> ir.Dimension | None:
+    def glob_dimension(self, decl: d.DimensionDecl, call: d.Call, inside: bool = True) -> ir.Dimension | None:
         if len(call.args) != 1 or not isinstance(call.args[0], d.Str):
             self.error("glob() takes one pattern string", call.span)
             return None
@@ -268,7 +297,40 @@ class _Analyzer:
         except StorageError as err:  # an unreachable store: say where the listing was asked for
             self.error(err.message, arg.span, hint=err.hint)
             return None
+        if inside:
+            for value in values:
+                if pat.escapes(value):  # ('..' from a remote listing): said once
+                    self.value_outside(decl, value, arg.span)
+                    break
+        if not values:
+            self.warn_empty_glob(decl, pattern, arg)
         return ir.Dimension(decl.name, tuple(values), (), {v: {} for v in values}, decl.span, "glob")
+
+    def value_outside(self, decl: d.DimensionDecl, value: str, span: Span) -> None:
+        why = "starts with '/'" if value.startswith("/") else "has '..' as a path segment"
+        form = "(outside) = ..." if decl.expr is not None else "(outside):"
+        self.error(
+            f"value {value!r} of dimension {decl.name} {why}: paths made from it can lead "
+            "outside the working folder",
+            span,
+            hint=f"if its values are meant to name such paths, say so:  dimension {decl.name} {form}",
+        )
+
+    def warn_empty_glob(self, decl: d.DimensionDecl, pattern: pat.Pattern, arg: d.Str) -> None:
+        """An empty glob() dimension is most often a typo or a missing folder: say so (once),
+        and name the files starting with '.' it skipped, if any."""
+        skipped = ""
+        from . import storage
+
+        if not storage.is_remote(pattern.text):
+            text = "".join(p if isinstance(p, str) else "*" for p in pattern.parts)
+            base = os.path.abspath(self.workdir)
+            hidden = sorted(os.path.relpath(p, base) for p in globmod.glob(
+                os.path.join(globmod.escape(base), text), include_hidden=True))
+            if hidden:
+                skipped = (f"; files whose names start with '.' are skipped (such as {hidden[0]!r}"
+                           + (f" and {len(hidden) - 1} more" if len(hidden) > 1 else "") + ")")
+        _warn_once(arg.span, f"glob({arg.value!r}) matches no file: dimension {decl.name} has no values{skipped}")
 
     def scalar_text(self, expr) -> str | None:
         if isinstance(expr, d.Str):

@@ -8,6 +8,7 @@ stay cheap to build and to walk.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence
@@ -174,6 +175,9 @@ class _Index:
                 self.constant.setdefault(pre, []).append(rule)
         self.patterned = [e for e in self.entries if not e[2]]
         self.affixes = pat.AffixIndex((e[0], e[1]) for e in self.patterned)
+        # per patterned entry, the positions of the rule's free (not dimension) wildcards
+        dims = workflow.dimensions
+        self.free = [tuple(k for k, w in enumerate(e[4].wildcards) if w not in dims) for e in self.patterned]
 
     def candidates(self, path: str) -> list[tuple[ir.Rule, tuple[str, ...]]]:
         found = [(rule, ()) for rule in self.constant.get(path, ())]
@@ -181,8 +185,26 @@ class _Index:
             _, _, _, matcher, rule = self.patterned[i]
             values = matcher.match(path)
             if values is not None:
+                free = self.free[i]
+                # A free wildcard never takes a value that leaves the working folder
+                # ('..' as a path segment, a leading '/'): only paths written as such in
+                # the Rulefile, and dimension values allowed to, do.
+                if free and any(pat.escapes(values[k]) for k in free):
+                    continue
                 found.append((rule, values))
         return found
+
+    def escaping(self, path: str) -> tuple[ir.Rule, str, str] | None:
+        """A rule that would make ``path`` through a free wildcard value that leaves the
+        working folder: (rule, wildcard, value). For messages only."""
+        for i in self.affixes.matching(path):
+            _, _, _, matcher, rule = self.patterned[i]
+            values = matcher.match(path)
+            if values is not None:
+                for k in self.free[i]:
+                    if pat.escapes(values[k]):
+                        return rule, rule.wildcards[k], values[k]
+        return None
 
 
 def _links(workflow: ir.Workflow, plans: Sequence[RulePlan]) -> list[list | None]:
@@ -257,17 +279,20 @@ def resolve(
     break a cycle at a file that already exists (as make does)."""
     plans = plans if plans is not None else compile_rules(workflow)
     exists = exists or (lambda p: os.path.exists(os.path.join(workflow.workdir, p)))
-    try:
-        # No cycle (the usual case): expand jobs in id order, then one post-order walk.
-        return _resolve(workflow, targets, exists, plans, set(), fast=True)
-    except _SlowPath:
-        pass
     cut: set[tuple[tuple[int, tuple[str, ...]], str]] = set()
+    forced: set[str] = set()
+    # No cycle (the usual case): expand jobs in id order, then one post-order walk. A cycle
+    # goes to the careful walk, which decides what to do with it.
+    fast = True
     while True:
         try:
-            return _resolve(workflow, targets, exists, plans, cut)
+            return _resolve(workflow, targets, exists, plans, cut, forced, fast=fast)
+        except _SlowPath:
+            fast = False
         except _CutCycle as again:
             cut.add(again.edge)  # resolve again, with that existing file taken as a source
+        except _Sources as again:
+            forced |= again.paths  # existing files whose makers need an endless chain
 
 
 class _SlowPath(Exception):
@@ -279,7 +304,26 @@ class _CutCycle(Exception):
         self.edge = edge
 
 
-def _resolve(workflow, targets, exists, plans, cut, fast: bool = False) -> JobGraph:
+class _Sources(Exception):
+    """Existing files that only an endless chain of jobs could make: resolve again with
+    them taken as sources."""
+
+    def __init__(self, paths: set[str]):
+        self.paths = paths
+
+
+# A rule with a free wildcard can need a longer path of its own making ({f} <- {f}.gz):
+# backward chaining through it must end. A job whose values contain, and are longer than,
+# those of a job of the same rule further up its chain "grows" from it. An existing file
+# ends such a chain (a source, as make takes it); through a missing one the chain goes on
+# (data.csv.gz.gz may exist) up to GROW_DEPTH steps, and at most GROW_BUDGET jobs in all
+# two or more steps deep (a rule with many such inputs); then the chain is endless.
+GROW_DEPTH = 8
+GROW_BUDGET = 1000
+LONGEST_PATH = 4096  # PATH_MAX: no file has a longer name, whatever the chain
+
+
+def _resolve(workflow, targets, exists, plans, cut, forced=frozenset(), fast: bool = False) -> JobGraph:
     graph = JobGraph(workflow, plans)
     index = _Index(workflow, plans)
     links = _links(workflow, plans)
@@ -328,10 +372,31 @@ def _resolve(workflow, targets, exists, plans, cut, fast: bool = False) -> JobGr
             chain_of[job] = parent
         return job
 
-    def producer_of(path: str, parent: int) -> int | None:
+    dims = workflow.dimensions
+    grows = [any(w not in dims for w in r.wildcards) for r in workflow.rules]
+    grown: dict[int, tuple[int, int]] = {}  # job -> (steps it grew, the job the growth started at)
+    deep = [0]  # jobs two or more steps grown
+    found_sources: set[str] = set()
+    root_path: dict[int, str] = {}  # target jobs found from a path: that path
+    via: dict[int, str] = {}  # jobs of rules with free wildcards: the path they were needed as
+
+    def grown_from(ri: int, values: tuple[str, ...], parent: int) -> int | None:
+        """The nearest job of rule ``ri`` up the chain whose values ``values`` grow from."""
+        j: int | None = parent
+        while j is not None:
+            if g_rule[j] == ri:
+                old = g_values[j]
+                if old != values and all(a in b for a, b in zip(old, values)):
+                    return j
+            j = chain_of.get(j)
+        return None
+
+    def producer_of(path: str, parent: int | None) -> int | None:
         job = producer.get(path)
         if job is not None:
             return job
+        if forced and path in forced:
+            return None
         found = index.candidates(path)
         if not found:
             return None
@@ -352,7 +417,82 @@ def _resolve(workflow, targets, exists, plans, cut, fast: bool = False) -> JobGr
                 )
             found = best
         rule, values = found[0]
+        if parent is None:
+            job = new_job(rule, values, None)
+            root_path.setdefault(job, path)
+            return job
+        if grows[rule.index] and (rule.index, values) not in key_of:
+            origin = grown_from(rule.index, values, parent)
+            if origin is not None or len(path) > LONGEST_PATH:
+                if exists(path):
+                    return None  # an existing file ends the chain: a source
+                steps, start = grown.get(origin, (0, origin)) if origin is not None else (GROW_DEPTH, parent)
+                steps += 1
+                if steps > 1:
+                    deep[0] += 1
+                if steps > GROW_DEPTH or deep[0] > GROW_BUDGET or len(path) > LONGEST_PATH:
+                    return endless(start, parent, path)
+                job = new_job(rule, values, parent)
+                grown[job] = (steps, start)
+            else:
+                job = new_job(rule, values, parent)
+            via[job] = path
+            return job
         return new_job(rule, values, parent)
+
+    def needed_as(job: int) -> str:
+        """The path through which ``job`` was first needed (for messages)."""
+        path = via.get(job) or root_path.get(job)
+        if path is None:
+            above = chain_of.get(job)
+            path = next((p for p in g_inputs[above] if producer.get(p) == job), None) if above is not None else None
+        return path or g_outputs[job][0]
+
+    def endless(start: int, parent: int, path: str) -> None:
+        """No file ends the chain from job ``start`` down to ``parent``, which needs ``path``:
+        the deepest existing file on it is a source (found later, resolving again), or it
+        is an error."""
+        chain = [parent]
+        while chain[-1] != start and chain[-1] in chain_of:
+            chain.append(chain_of[chain[-1]])
+        # up to the first job of the rules that take turns on it ({f}.a <- {f}.a.b <- ...)
+        turns = {g_rule[j] for j in chain}
+        while chain[-1] in chain_of and g_rule[chain_of[chain[-1]]] in turns:
+            chain.append(chain_of[chain[-1]])
+        start = chain[-1]
+        chain.reverse()  # start ... parent
+        above = chain_of.get(start)
+        made = needed_as(start)
+        steps: list[tuple[int | None, str]] = [(above, made)]  # (the job needing it, path)
+        for j, k in zip(chain, chain[1:]):
+            steps.append((j, needed_as(k)))
+        steps.append((parent, path))
+        for needer, p in reversed(steps):
+            if needer is not None and exists(p):
+                found_sources.add(p)
+                return None
+        names: list[str] = []
+        for j in chain:
+            name = workflow.rules[g_rule[j]].name
+            if name not in names:
+                names.append(name)
+        needed = [p for _, p in steps[1:]]
+        shown = ", ".join(repr(p) for p in needed[:3])
+        who = f"rule {names[0]}" if len(names) == 1 else "rules " + ", ".join(names)
+        if above is None and exists(made):
+            head = f"{made!r} exists, and no rule can make it: "
+            hint = "an existing file that no rule makes needs no job: name a target that uses it"
+        else:
+            head = f"no rule or file makes {made!r}: "
+            its = "its output pattern" if len(names) == 1 else "their output patterns"
+            hint = (f"put {needed[0]!r} in place, or constrain the wildcard of {who} so that "
+                    f"{its} cannot match the paths {'it reads' if len(names) == 1 else 'they read'}")
+        raise ResolveError(
+            head + f"{who} would need {shown}, …, an endless chain (no file along it exists)"
+            + _chain(graph, chain_of, above),
+            workflow.rules[g_rule[start]].span,
+            hint=hint,
+        )
 
     def make_input(job: int, i: int, path: str) -> int | None:
         """The job for input ``i`` of ``job``, a path no job makes yet (or None: a source)."""
@@ -364,12 +504,22 @@ def _resolve(workflow, targets, exists, plans, cut, fast: bool = False) -> JobGr
             return new_job(maker, tuple([full[k] for k in positions]), job)
         return producer_of(path, job)
 
+    if forced:
+        linked = make_input
+
+        def make_input(job: int, i: int, path: str) -> int | None:  # noqa: F811 - the slower variant
+            if path in forced:
+                return None
+            return linked(job, i, path)
+
     roots: list[int] = []
     for target in targets:
-        roots.extend(_target_jobs(workflow, graph, target, rules_by_name, new_job, producer_of))
+        roots.extend(_target_jobs(workflow, graph, target, rules_by_name, new_job, producer_of, index))
 
     if fast:
         _expand_all(graph, make_input)
+        if found_sources:
+            raise _Sources(found_sources)
         graph.order = _post_order(g_deps, roots)
         graph.targets = roots
         return graph
@@ -436,6 +586,8 @@ def _resolve(workflow, targets, exists, plans, cut, fast: bool = False) -> JobGr
             graph.order.append(job)
             stack.pop()
             on_path.discard(job)
+    if found_sources:
+        raise _Sources(found_sources)
     graph.targets = roots
     return graph
 
@@ -508,7 +660,7 @@ def _chain(graph: JobGraph, chain_of: dict[int, int], job: int | None) -> str:
     return "\n  needed by: " + " <- ".join(names)
 
 
-def _target_jobs(workflow, graph, target, rules_by_name, new_job, producer_of) -> list[int]:
+def _target_jobs(workflow, graph, target, rules_by_name, new_job, producer_of, index=None) -> list[int]:
     rule = rules_by_name.get(target)
     if rule is not None:
         return [new_job(rule, values, None) for values in rule_values(workflow, rule)]
@@ -522,17 +674,45 @@ def _target_jobs(workflow, graph, target, rules_by_name, new_job, producer_of) -
                     f"job id {target!r}: rule {name} has {len(rule.wildcards)} wildcard(s) "
                     f"({', '.join(rule.wildcards) or 'none'}), {len(values)} value(s) given"
                 )
+            regex = dict(rule.wildcard_regex)
             for w, v in zip(rule.wildcards, values):
                 dim = workflow.dimensions.get(w)
-                if dim is not None and v not in dim.table:
-                    raise ResolveError(f"job id {target!r}: '{v}' is not a value of dimension {w}")
+                if dim is not None:
+                    if v not in dim.table:
+                        raise ResolveError(f"job id {target!r}: '{v}' is not a value of dimension {w}")
+                    continue
+                if pat.escapes(v):
+                    raise ResolveError(
+                        f"job id {target!r}: the value {v!r} of the free wildcard {{{w}}} would put the "
+                        f"outputs of rule {name} outside the working folder ('..' or a leading '/')",
+                        rule.span,
+                    )
+                if not re.fullmatch(regex.get(w, pat.FREE), v, re.DOTALL):
+                    raise ResolveError(
+                        f"job id {target!r}: {v!r} does not match the wildcard {{{w},{regex.get(w, pat.FREE)}}} of rule {name}",
+                        rule.span,
+                    )
             return [new_job(rule, values, None)]
     path = target
+    remote = "://" in path
     if os.path.isabs(path):
-        path = os.path.relpath(path, workflow.workdir)
-    path = os.path.normpath(path).replace(os.sep, "/") if not path.startswith(("s3://", "gs://")) and "://" not in path else path
+        rel = os.path.relpath(path, workflow.workdir)
+        # inside the working folder: the relative path the Rulefile names it by
+        path = rel if rel != ".." and not rel.startswith("../") else path
+    path = os.path.normpath(path).replace(os.sep, "/") if not remote else path
     job = producer_of(path, None)
     if job is None:
+        if not remote and (path == ".." or path.startswith(("../", "/"))):
+            found = index.escaping(path) if index is not None else None
+            if found is not None:
+                rule, w, v = found
+                raise ResolveError(
+                    f"{target!r} is outside the working folder ({workflow.workdir}): rule {rule.name} "
+                    f"would make it with {{{w}}} = {v!r}, and a free wildcard never takes a value "
+                    "that leaves the working folder",
+                    rule.span,
+                    hint="name the path itself as an output of a rule, or run in a folder that holds it (rulec -d DIR)",
+                )
         raise ResolveError(
             f"no rule makes {target!r} and it is not a rule name or job id"
             + _suggest_target(target, rules_by_name)

@@ -154,6 +154,14 @@ def _slot(body: str, offset: int, length: int) -> Slot:
     return Slot(name, field, None, offset, length)
 
 
+def escapes(value: str) -> bool:
+    """Whether a wildcard value, put into a path, can lead out of the folder the path is
+    relative to: it has ``..`` as a path segment, or starts with ``/``."""
+    if value[:1] == "/":
+        return True
+    return ".." in value and ".." in value.split("/")
+
+
 # --------------------------------------------------------------------------- formatting
 
 

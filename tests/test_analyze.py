@@ -923,3 +923,105 @@ def test_label_options_on_one_line_are_accepted(here):
     wf = load(here, 'label gpu:\n    slurm: partition="gpu", comment="a b; $(c) \'d\'"\n    jbsub: "-queue x86_1h"\n')
     assert wf.labels["gpu"].slurm == (("partition", "gpu"), ("comment", "a b; $(c) 'd'"))
     assert wf.labels["gpu"].jbsub == "-queue x86_1h"
+
+
+# ============================================================================ values outside the working folder
+
+OUTSIDE_HINT = "  hint: if its values are meant to name such paths, say so:  dimension {} (outside){}"
+
+
+def test_a_list_value_that_leads_outside_the_working_folder_is_an_error_at_the_value(here):
+    text = 'dimension p = ["ok", "..", "../../x", "/elsewhere/m", "a/../b", "..a", "a..b/c"]\nrule r:\n    output: "bld/{p}.txt"\n'
+    assert error(here, text, kind=AnalysisError) == msg(
+        "Rulefile:1:22: value '..' of dimension p has '..' as a path segment: paths made from it can lead outside the working folder",
+        '    dimension p = ["ok", "..", "../../x", "/elsewhere/m", "a/../b", "..a", "a..b/c"]',
+        "                         ^^^^",
+        OUTSIDE_HINT.format("p", " = ..."),
+        "Rulefile:1:28: value '../../x' of dimension p has '..' as a path segment: paths made from it can lead outside the working folder",
+        '    dimension p = ["ok", "..", "../../x", "/elsewhere/m", "a/../b", "..a", "a..b/c"]',
+        "                               ^^^^^^^^^",
+        OUTSIDE_HINT.format("p", " = ..."),
+        "Rulefile:1:39: value '/elsewhere/m' of dimension p starts with '/': paths made from it can lead outside the working folder",
+        '    dimension p = ["ok", "..", "../../x", "/elsewhere/m", "a/../b", "..a", "a..b/c"]',
+        "                                          ^^^^^^^^^^^^^^",
+        OUTSIDE_HINT.format("p", " = ..."),
+        "Rulefile:1:55: value 'a/../b' of dimension p has '..' as a path segment: paths made from it can lead outside the working folder",
+        '    dimension p = ["ok", "..", "../../x", "/elsewhere/m", "a/../b", "..a", "a..b/c"]',
+        "                                                          ^^^^^^^^",
+        OUTSIDE_HINT.format("p", " = ..."),
+    )
+
+
+def test_a_block_value_that_leads_outside_is_an_error_at_its_key(here):
+    text = 'dimension ref:\n    "/data/hg38": fasta="hg38.fa"\n    mm10: fasta="mm10.fa"\n'
+    assert error(here, text, kind=AnalysisError) == msg(
+        "Rulefile:2:5: value '/data/hg38' of dimension ref starts with '/': paths made from it can lead outside the working folder",
+        '        "/data/hg38": fasta="hg38.fa"',
+        "        ^^^^^^^^^^^^",
+        OUTSIDE_HINT.format("ref", ":"),
+    )
+
+
+def test_the_outside_option_allows_such_values_in_every_form(here):
+    text = (
+        'dimension p (outside) = ["../a", "/b/c"]\n'
+        'dimension ref (outside):\n    "/data/hg38": fasta="hg38.fa"\n'
+        'dimension s (outside,) = glob("data/{s}.csv")\n'
+        'rule r:\n    output: "{p}/{ref}/{s}.txt"\n'
+    )
+    wf = load(here, text, {"data/x.csv": ""})
+    assert wf.dimensions["p"].values == ("../a", "/b/c")
+    assert wf.dimensions["ref"].values == ("/data/hg38",)
+    assert wf.dimensions["s"].values == ("x",)
+
+
+def test_an_unknown_dimension_option_is_an_error_with_a_suggestion(here):
+    assert error(here, 'dimension p (outsied) = ["a"]\n', kind=AnalysisError) == msg(
+        "Rulefile:1:14: unknown dimension option 'outsied' (did you mean 'outside'?); expected outside",
+        '    dimension p (outsied) = ["a"]',
+        "                 ^^^^^^^",
+    )
+
+
+def test_a_glob_value_that_leads_outside_is_an_error_at_the_glob(here):
+    import fsspec
+
+    class Dots(fsspec.AbstractFileSystem):
+        protocol = "dotsfs"
+
+        def find(self, path, **kwargs):
+            return ["b/raw/ok.csv", "b/raw/..", "b/raw/../x"]
+
+    fsspec.register_implementation("dotsfs", Dots, clobber=True)
+    text = 'dimension s = glob("dotsfs://b/raw/{s}")\nrule a:\n    output: "out/{s}.txt"\n'
+    assert error(here, text, kind=AnalysisError) == msg(
+        "Rulefile:1:20: value '..' of dimension s has '..' as a path segment: paths made from it can lead outside the working folder",
+        '    dimension s = glob("dotsfs://b/raw/{s}")',
+        "                       ^^^^^^^^^^^^^^^^^^^^",
+        OUTSIDE_HINT.format("s", " = ..."),
+    )
+    wf = load(here, text.replace("dimension s =", "dimension s (outside) ="))
+    assert wf.dimensions["s"].values == ("..", "ok.csv")
+
+
+# ============================================================================ empty glob dimensions
+
+def test_an_empty_glob_dimension_is_a_warning_once_with_its_place(here, capsys):
+    text = 'dimension sample = glob("data/raw/{sample}.csv")\nrule all:\n    input: expand("bld/{sample}.txt")\n'
+    wf = load(here, text, {"data/raw/.hidden.csv": "", "data/raw/notes.txt": ""})
+    assert wf.dimensions["sample"].values == ()
+    load(here, text)  # the same warning is not repeated
+    assert capsys.readouterr().err == (
+        "warning: Rulefile:1:25: glob('data/raw/{sample}.csv') matches no file: dimension sample has no values; "
+        "files whose names start with '.' are skipped (such as 'data/raw/.hidden.csv')\n"
+    )
+    other = 'dimension s = glob("nothing/{s}.csv")\n'
+    load(here, other)
+    assert capsys.readouterr().err == "warning: Rulefile:1:20: glob('nothing/{s}.csv') matches no file: dimension s has no values\n"
+
+
+def test_a_glob_that_finds_files_says_nothing_and_skips_dot_files(here, capsys):
+    text = 'dimension sample = glob("data/{sample}.csv")\n'
+    wf = load(here, text, {"data/a.csv": "", "data/.b.csv": ""})
+    assert wf.dimensions["sample"].values == ("a",)
+    assert capsys.readouterr().err == ""

@@ -1,3 +1,5 @@
+import os
+
 import pytest
 
 from rulec.dag import resolve
@@ -148,3 +150,258 @@ def test_many_jobs_resolve_without_regex_matching_each_path():
     text = SMALL.replace('["d0", "d1"]', f"[{values}]")
     g = graph(text)
     assert len(g) == 2000 + 4000 + 2 + 1
+
+
+# ---------------------------------------------------------------------------- chains through a rule into itself
+
+import signal
+import time
+from contextlib import contextmanager
+
+GUNZIP = '''
+rule gunzip:
+    input:  "{f}.gz"
+    output: "{f}"
+    shell:  "gunzip -k {input}"
+'''
+
+# {f}.a is made from {f}.a.b, {f}.b from {f}.a: t.a needs t.a.b, t.a.a, t.a.a.b, t.a.a.a ...
+TAKING_TURNS = '''
+rule from_b:
+    input:  "{f}.a.b"
+    output: "{f}.a"
+    shell:  "cp {input} {output}"
+rule from_a:
+    input:  "{f}.a"
+    output: "{f}.b"
+    shell:  "cp {input} {output}"
+'''
+
+
+@contextmanager
+def finishes_within(seconds: float):
+    """Fail, instead of hanging, if the block takes longer (the planner used to chain
+    data.csv.gz.gz... forever)."""
+    def stop(*_):
+        raise AssertionError(f"still resolving after {seconds}s: an endless chain?")
+
+    old = signal.signal(signal.SIGALRM, stop)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def test_a_catch_all_rule_takes_an_existing_file_as_the_end_of_its_chain():
+    with finishes_within(2):
+        g = graph(GUNZIP, targets=["data.csv"], exists=lambda p: p == "data.csv.gz")
+    assert ids(g) == ["gunzip[data.csv]"]
+    assert set(g.sources) == {"data.csv.gz"}
+
+
+def test_a_chain_goes_on_through_a_missing_file_to_one_that_exists():
+    with finishes_within(2):
+        g = graph(GUNZIP, targets=["data.csv"], exists=lambda p: p == "data.csv.gz.gz")
+    assert ids(g) == ["gunzip[data.csv.gz]", "gunzip[data.csv]"]
+    assert set(g.sources) == {"data.csv.gz.gz"}
+
+
+def test_an_endless_chain_is_an_error_naming_the_rule_and_the_paths():
+    with finishes_within(2), pytest.raises(ResolveError) as err:
+        graph(GUNZIP, targets=["data.csv"])
+    assert err.value.render() == (
+        "Rulefile:2:6: no rule or file makes 'data.csv': rule gunzip would need 'data.csv.gz', "
+        "'data.csv.gz.gz', 'data.csv.gz.gz.gz', …, an endless chain (no file along it exists)\n"
+        "    rule gunzip:\n"
+        "         ^^^^^^\n"
+        "  hint: put 'data.csv.gz' in place, or constrain the wildcard of rule gunzip so that its "
+        "output pattern cannot match the paths it reads"
+    )
+
+
+def test_an_endless_chain_below_an_input_says_which_job_needs_it():
+    text = GUNZIP + 'rule all:\n    input: "data.csv", "notes.txt"\n'
+    with finishes_within(2), pytest.raises(ResolveError) as err:
+        graph(text, targets=["all"], exists=lambda p: p == "data.csv.gz")
+    assert err.value.message.startswith("no rule or file makes 'notes.txt': rule gunzip would need 'notes.txt.gz'")
+    assert err.value.message.endswith("\n  needed by: all")
+
+
+def test_an_existing_file_a_rule_reads_ends_an_endless_chain_above_it():
+    text = GUNZIP + 'rule all:\n    input: "data.csv", "notes.txt"\n'
+    with finishes_within(2):
+        g = graph(text, targets=["all"], exists=lambda p: p in ("data.csv", "notes.txt"))
+    assert ids(g) == ["all"]
+    assert set(g.sources) == {"data.csv", "notes.txt"}
+    with finishes_within(2):  # one existing, one made from its .gz
+        g = graph(text, targets=["all"], exists=lambda p: p in ("data.csv", "notes.txt.gz"))
+    assert ids(g) == ["gunzip[notes.txt]", "all"]
+    assert set(g.sources) == {"data.csv", "notes.txt.gz"}
+
+
+def test_many_existing_files_that_only_an_endless_chain_could_make_stay_cheap():
+    values = ", ".join(f'"s{i}"' for i in range(3000))
+    text = f'dimension s = [{values}]\n' + GUNZIP + 'rule all:\n    input: expand("{s}.csv")\n'
+    wf = workflow(text)
+    start = time.perf_counter()
+    with finishes_within(20):
+        g = resolve(wf, ["all"], exists=lambda p: p.endswith(".csv"))
+    assert ids(g) == ["all"] and len(g.sources) == 3000
+    assert time.perf_counter() - start < 5
+
+
+def test_an_existing_target_that_only_an_endless_chain_could_make_is_an_error():
+    with finishes_within(2), pytest.raises(ResolveError) as err:
+        graph(GUNZIP, targets=["data.csv"], exists=lambda p: p == "data.csv")
+    assert err.value.message.startswith(
+        "'data.csv' exists, and no rule can make it: rule gunzip would need 'data.csv.gz', 'data.csv.gz.gz'")
+    assert err.value.hint == "an existing file that no rule makes needs no job: name a target that uses it"
+
+
+def test_two_rules_taking_turns_in_an_endless_chain():
+    with finishes_within(2), pytest.raises(ResolveError) as err:
+        graph(TAKING_TURNS, targets=["t.a"])
+    assert err.value.message == (
+        "no rule or file makes 't.a': rules from_b, from_a would need 't.a.b', 't.a.a', 't.a.a.b', …, "
+        "an endless chain (no file along it exists)"
+    )
+    with finishes_within(2):
+        g = graph(TAKING_TURNS, targets=["t.a"], exists=lambda p: p == "t.a.a")
+    assert ids(g) == ["from_a[t.a]", "from_b[t]"]
+    assert set(g.sources) == {"t.a.a"}
+    with finishes_within(2):
+        g = graph(TAKING_TURNS, targets=["t.a"], exists=lambda p: p == "t.a.b")
+    assert ids(g) == ["from_b[t]"]
+
+
+def test_a_rule_with_many_inputs_of_its_own_making_stops_quickly():
+    text = '''
+dimension part = ["p0", "p1", "p2", "p3", "p4", "p5", "p6", "p7", "p8", "p9"]
+rule merge:
+    input:  expand("{f}.{part}")
+    output: "{f}"
+    shell:  "cat {input} > {output}"
+'''
+    with finishes_within(5), pytest.raises(ResolveError, match="rule merge would need .*an endless chain"):
+        graph(text, targets=["x"])
+
+
+def test_an_endless_chain_found_by_the_careful_walk_of_a_cycle():
+    # the a/b cycle sends resolving to the depth-first walk; gunzip's chain must end there too
+    text = '''
+rule a:
+    input: "x/{n}.b"
+    output: "x/{n}.a"
+    shell: "cp {input} {output}"
+rule b:
+    input: "x/{n}.a", "data.csv"
+    output: "x/{n}.b"
+    shell: "cp {input} {output}"
+''' + GUNZIP
+    with finishes_within(2):
+        g = graph(text, targets=["x/1.a"], exists=lambda p: p in ("x/1.a", "data.csv.gz"))
+    assert ids(g) == ["gunzip[data.csv]", "b[1]", "a[1]"]
+    with finishes_within(2), pytest.raises(ResolveError, match="no rule or file makes 'data.csv'") as err:
+        graph(text, targets=["x/1.a"], exists=lambda p: p == "x/1.a")
+    assert "needed by: b[1] <- a[1]" in err.value.message
+
+
+def test_a_rule_may_still_apply_to_its_own_outputs_on_shorter_paths():
+    text = '''
+rule sort:
+    input:  "{f}"
+    output: "{f}.sorted"
+    shell:  "sort {input} > {output}"
+'''
+    assert ids(graph(text, targets=["x.sorted.sorted"])) == ["sort[x]", "sort[x.sorted]"]
+
+
+# ---------------------------------------------------------------------------- paths outside the working folder
+
+ANY_PATH = '''
+rule touch:
+    output: "{p,.*}"
+    shell:  "touch {output}"
+'''
+
+
+@pytest.mark.parametrize("target", ["../../z.dat", "/elsewhere/z.dat", "sub/../../z.dat"])
+def test_a_free_wildcard_does_not_make_a_target_outside_the_working_folder(target):
+    with pytest.raises(ResolveError) as err:
+        graph(ANY_PATH, targets=[target])
+    shown = os.path.normpath(target)
+    assert err.value.message == (
+        f"{target!r} is outside the working folder (/nonexistent): rule touch would make it with "
+        f"{{p}} = {shown!r}, and a free wildcard never takes a value that leaves the working folder"
+    )
+    assert err.value.span.line == 2
+
+
+def test_a_free_wildcard_still_makes_paths_inside_the_working_folder():
+    assert ids(graph(ANY_PATH, targets=["sub/dir/z.dat"])) == ["touch[sub/dir/z.dat]"]
+    assert ids(graph(ANY_PATH, targets=["/nonexistent/sub/z.dat"])) == ["touch[sub/z.dat]"]
+
+
+def test_a_job_id_cannot_give_a_free_wildcard_a_value_outside_or_against_its_constraint():
+    with pytest.raises(ResolveError, match=r"job id 'touch\[../../z.dat\]': the value '../../z.dat' of the free "
+                                           r"wildcard \{p\} would put the outputs of rule touch outside"):
+        graph(ANY_PATH, targets=["touch[../../z.dat]"])
+    text = 'rule num:\n    output: "out/{n,[0-9]+}.txt"\n    shell: "echo {n} > {output}"\n'
+    with pytest.raises(ResolveError, match=r"job id 'num\[abc\]': 'abc' does not match the wildcard \{n,\[0-9\]\+\}"):
+        graph(text, targets=["num[abc]"])
+    assert ids(graph(text, targets=["num[12]"])) == ["num[12]"]
+
+
+def test_paths_written_outside_the_working_folder_stay_the_rulefiles_choice():
+    text = ANY_PATH + '''
+rule align:
+    input:  "/data/ref.fa", "../shared/reads.fq"
+    output: "bld/aligned.bam"
+    shell:  "align {input} > {output}"
+rule share:
+    input:  "bld/aligned.bam"
+    output: "../shared/{name}.txt"
+    shell:  "cp {input} {output}"
+ruleorder: share > align > touch
+'''
+    g = graph(text, targets=["bld/aligned.bam"])
+    # the catch-all rule does not claim what is read from outside: sources, as written
+    assert ids(g) == ["align"]
+    assert set(g.sources) == {"/data/ref.fa", "../shared/reads.fq"}
+    assert ids(graph(text, targets=["../shared/x.txt"])) == ["align", "share[x]"]
+
+
+def test_an_absolute_target_outside_the_working_folder_finds_the_rule_that_names_it():
+    text = 'rule ref:\n    output: "/data/ref.fa"\n    shell: "fetch > {output}"\n'
+    assert ids(graph(text, targets=["/data/ref.fa"])) == ["ref"]
+
+
+# ---------------------------------------------------------------------------- default logs
+
+def test_default_logs_stay_in_their_folder_whatever_the_job_id_holds():
+    from rulec.exec.record import default_log, file_name
+
+    text = '''
+dimension m (outside) = ["/elsewhere/m", "../../../../../../tmp/x", "a]b*", "d0"]
+rule fit:
+    output: "bld/{m}.json"
+    shell:  "touch {output}"
+rule once:
+    output: "bld/once.txt"
+'''
+    g = graph(text, targets=["fit", "once"])
+    logs = {g.job_id(j): default_log(g, j) for j in g.order}
+    assert logs == {
+        "fit[/elsewhere/m]": ".rulec/logs/fit/fit[%2Felsewhere%2Fm].log",
+        "fit[../../../../../../tmp/x]": ".rulec/logs/fit/fit[..%2F..%2F..%2F..%2F..%2F..%2Ftmp%2Fx].log",
+        "fit[a]b*]": ".rulec/logs/fit/fit[a%5Db%2A].log",
+        "fit[d0]": ".rulec/logs/fit/fit[d0].log",
+        "once": ".rulec/logs/once/once.log",
+    }
+    for log in logs.values():
+        assert os.path.dirname(os.path.normpath(log)) in (".rulec/logs/fit", ".rulec/logs/once")
+    long = file_name("fit[" + "é" * 200 + "]")
+    assert len(long.encode()) <= 255 and long.endswith(".log") and "/" not in long
+    assert file_name("fit[" + "é" * 200 + "]") != file_name("fit[" + "é" * 199 + "e]")

@@ -342,3 +342,11 @@ def test_split_collision_agrees_with_brute_force(parts, va, vb, vc):
     if found is not None:
         one, other, path = found
         assert one != other and pat.format_values(pattern, one) == pat.format_values(pattern, other) == path
+
+
+@pytest.mark.parametrize("value,out", [
+    ("..", True), ("../x", True), ("a/..", True), ("a/../b", True), ("/abs", True), ("/", True),
+    ("x", False), ("..a", False), ("a..", False), ("a..b/c", False), (".", False), ("a/./b", False), ("a/b", False),
+])
+def test_escapes_is_a_dotdot_segment_or_a_leading_slash(value, out):
+    assert pat.escapes(value) is out

@@ -166,6 +166,7 @@ class DimensionDecl:
     name_span: Span
     expr: Expr | None = None
     entries: tuple[DimEntry, ...] = ()
+    options: tuple[tuple[str, Span], ...] = ()  # ``dimension NAME (outside) = ...``
 
 
 @dataclass(frozen=True, slots=True)

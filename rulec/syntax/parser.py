@@ -339,12 +339,17 @@ class _ToDecls:
         return d.Module(self.file, tuple(children))
 
     def dimension_expr(self, meta, children):
-        name, expr = children
-        return d.DimensionDecl(str(name), self._span(meta), self._tspan(name), expr=expr)
+        name, *options, expr = children
+        return d.DimensionDecl(str(name), self._span(meta), self._tspan(name), expr=expr,
+                               options=options[0] if options else ())
 
     def dimension_block(self, meta, children):
         name, *entries = children
-        return d.DimensionDecl(str(name), self._span(meta), self._tspan(name), entries=tuple(entries))
+        options = entries.pop(0) if entries and isinstance(entries[0], tuple) else ()
+        return d.DimensionDecl(str(name), self._span(meta), self._tspan(name), entries=tuple(entries), options=options)
+
+    def dim_options(self, meta, children):
+        return tuple((str(t), self._tspan(t)) for t in children)
 
     def dim_value(self, meta, children):
         key = children[0]

@@ -606,3 +606,144 @@ def test_status_shows_the_jobs_of_a_missing_source_instead_of_failing(project):
     assert "src/data.txt" in res.stderr and "rulec run" in res.stderr
     assert "Traceback" not in res.stderr
     assert project.run("run").returncode == 2  # a run still refuses, naming the file
+
+
+def test_dryrun_runs_no_code_from_planted_pickles(project, tmp_path_factory, monkeypatch):
+    """A crafted pickle where rulec keeps (or once kept) its verdict and its parse cache is
+    never loaded: the dry run is the normal one, and the pickle's code never runs."""
+    import hashlib
+    import pickle
+
+    from rulec import verdict
+    from rulec.syntax import cache
+
+    marker = tmp_path_factory.mktemp("hostile") / "marker"
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    payload = pickle.dumps(Payload())
+    parse_dir = tmp_path_factory.mktemp("cache") / "parse"
+    monkeypatch.setenv("RULEC_CACHE_DIR", str(parse_dir.parent))
+    _built(project)
+    assert project.ok("dryrun").stdout.strip() == "Nothing to do: all 8 jobs are up to date."
+    entries = list(parse_dir.iterdir())
+    assert entries  # the parse cache and the verdict exist now: overwrite them
+    for entry in entries:
+        entry.write_bytes(payload)
+    text = project.read("Rulefile")
+    for path in ("Rulefile", str(project.path / "Rulefile")):  # where a pickle-era rulec looked
+        h = hashlib.blake2b(digest_size=16)
+        h.update(cache.grammar_text().encode() + b"\0" + path.encode() + b"\0" + text.encode())
+        (parse_dir / (h.hexdigest() + ".pickle")).write_bytes(payload)
+    for name in ("uptodate.pickle", verdict.FILE):
+        (project.path / ".rulec" / name).write_bytes(payload)
+
+    res = project.ok("dryrun")
+    assert res.stdout.strip() == "Nothing to do: all 8 jobs are up to date."
+    assert res.stderr == ""
+    assert not marker.exists()
+    assert not (project.path / ".rulec" / "uptodate.pickle").exists()  # removed with the new verdict
+    res = project.ok("dryrun")  # and the files written then are good ones
+    assert res.stdout.strip() == "Nothing to do: all 8 jobs are up to date."
+    assert not marker.exists()
+
+
+# --------------------------------------------------------------------------- chains, paths outside, empty globs
+
+import textwrap  # noqa: E402
+
+from rulec_e2e import run_rulec  # noqa: E402
+
+GUNZIP_RULEFILE = '''
+rule gunzip:
+    input:  "{f}.gz"
+    output: "{f}"
+    shell:  "gunzip -k {input}"
+'''
+
+
+def test_dryrun_of_a_catch_all_rule_finishes_quickly_with_the_existing_file_as_a_source(empty_project):
+    proj = empty_project
+    proj.rulefile(GUNZIP_RULEFILE)
+    proj.write("data.csv.gz", "")
+    start = time.monotonic()
+    res = proj.run("dryrun", "data.csv", timeout=30)  # it used to chain data.csv.gz.gz... forever
+    assert time.monotonic() - start < 15
+    assert res.returncode == 0, res.stderr
+    assert planned_jobs(res.stdout) == {"gunzip[data.csv]": "output missing: data.csv"}
+    assert res.stderr == ""
+
+
+def test_dryrun_of_an_endless_chain_is_one_clear_error(empty_project):
+    proj = empty_project
+    proj.rulefile(GUNZIP_RULEFILE)
+    start = time.monotonic()
+    res = proj.run("dryrun", "data.csv", timeout=30)
+    assert time.monotonic() - start < 15
+    assert res.returncode == 2
+    assert res.stderr.splitlines()[0] == (
+        "Rulefile:2:6: no rule or file makes 'data.csv': rule gunzip would need 'data.csv.gz', "
+        "'data.csv.gz.gz', 'data.csv.gz.gz.gz', …, an endless chain (no file along it exists)"
+    )
+    assert "Traceback" not in res.stderr
+
+
+def test_a_target_outside_the_working_folder_through_a_free_wildcard_is_refused(empty_project):
+    proj = empty_project
+    proj.rulefile('''
+        rule touch:
+            output: "{p,.*}"
+            shell:  "touch {output}"
+    ''')
+    name = f"z-{os.getpid()}-{time.time_ns()}.dat"
+    for target in (f"../../{name}", f"/elsewhere/{name}", f"touch[../../{name}]"):
+        res = proj.run("run", target)
+        assert res.returncode == 2, res.stdout + res.stderr
+        assert "outside the working folder" in res.stderr.splitlines()[0], res.stderr
+        assert "Traceback" not in res.stderr
+    assert not (proj.path.parent.parent / name).exists()
+    assert not proj.exists(".rulec/logs")
+
+
+def test_a_dimension_value_outside_needs_the_option_and_its_log_stays_in_rulec_logs(empty_project):
+    proj = empty_project
+    (proj.path / "work").mkdir()
+    text = '''
+        dimension m = ["m0", "../shared/m1"]
+
+        rule w:
+            output: "{m}.txt"
+            shell:  "echo writing {m}; echo {m} > {output}"
+    '''
+    proj.write("work/Rulefile", textwrap.dedent(text))
+    res = run_rulec(["check"], proj.path / "work")
+    assert res.returncode == 2
+    assert res.stderr.splitlines()[0] == (
+        "Rulefile:2:22: value '../shared/m1' of dimension m has '..' as a path segment: "
+        "paths made from it can lead outside the working folder"
+    )
+    proj.write("work/Rulefile", textwrap.dedent(text).replace("dimension m =", "dimension m (outside) ="))
+    res = run_rulec(["run", "w"], proj.path / "work")
+    assert res.returncode == 0, res.stderr
+    assert proj.read("shared/m1.txt") == "../shared/m1\n" and proj.read("work/m0.txt") == "m0\n"
+    logs = sorted(str(p.relative_to(proj.path)) for p in proj.path.rglob("*.log"))
+    assert logs == ["work/.rulec/logs/w/w[..%2Fshared%2Fm1].log", "work/.rulec/logs/w/w[m0].log"]
+    assert proj.read("work/.rulec/logs/w/w[..%2Fshared%2Fm1].log") == "writing ../shared/m1\n"
+
+
+def test_an_empty_glob_dimension_is_a_warning_on_stderr(empty_project):
+    proj = empty_project
+    proj.rulefile('''
+        dimension sample = glob("raw/{sample}.csv")
+        rule all:
+            input: expand("bld/{sample}.txt")
+    ''')
+    proj.write("raw/.a.csv", "")
+    res = proj.run("dryrun")
+    assert res.returncode == 0, res.stderr
+    assert res.stderr == (
+        "warning: Rulefile:2:25: glob('raw/{sample}.csv') matches no file: dimension sample has no values; "
+        "files whose names start with '.' are skipped (such as 'raw/.a.csv')\n"
+    )
