@@ -3,28 +3,40 @@
 A plan is a pure function of the workflow (the Rulefiles' text, the working folder, the
 dimension values, the targets and options), the snapshot of every path the job graph
 touches, and the state store. When a full plan finds nothing to do, rulec keeps, in
-``.rulec/uptodate.pickle``: a key over the first and the state store's write generation,
+``.rulec/verdict.bin``: a key over the first and the state store's write generation,
 and per folder the paths' names and their (mtime, size). Next time, if the key is the same
 and every folder still holds those names with those stats (one stat per name, relative to
 the open folder), the verdict is the same, and resolving and planning are skipped.
 Anything else (or any doubt: an unreadable cache) means a full plan.
+
+The file is data only, so that a crafted one (in a repository or a tarball) cannot run
+code: a line of JSON (the key, the job count, the remote paths' stats, and per folder its
+name, its number of names and the byte length of its names), then per folder its names
+(UTF-8, NUL-separated) and its mtimes and sizes as raw int64 arrays. Every field is checked
+for its type and every length against the file's size; a file of any other shape is
+ignored. An ``uptodate.pickle`` left by an older rulec is never read (and is removed when a
+new verdict is written).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
-import pickle
+import sys
 import tempfile
 from array import array
+from stat import S_ISREG
 
 from . import __version__
 from .history import STATE_DIR, History
 from .state import snapshot
 from .storage import is_remote
 
-FILE = "uptodate.pickle"
-FORMAT = 2
+FILE = "verdict.bin"
+OLD_FILES = ("uptodate.pickle",)  # older rulecs' verdicts: never read, removed on write
+FORMAT = 3
+MAGIC = "rulec-verdict"
 
 
 def _key(workflow, target, options) -> str:
@@ -53,23 +65,100 @@ def check(workflow, target, options) -> int | None:
     if options.force or options.force_all:
         return None
     try:
-        with open(_path(workflow), "rb") as fh:
-            saved = pickle.load(fh)
-        if saved.get("key") != _key(workflow, target, options):
+        data = _read_regular(_path(workflow))
+        saved = _decode(data) if data is not None else None
+        if saved is None or saved[0] != _key(workflow, target, options):
             return None
+        _, jobs, remote, folders = saved
         base = os.path.abspath(workflow.workdir)
-        for head, names, mtimes, sizes in saved["folders"]:
-            if not _folder_holds(os.path.join(base, head) if head else base, names.split("\0"),
-                                 array("q", mtimes), array("q", sizes)):
+        for head, names, mtimes, sizes in folders:
+            if not _folder_holds(os.path.join(base, head) if head else base, names, mtimes, sizes):
                 return None
-        remote = saved["remote"]
         if remote:
             now = snapshot([p for p, _ in remote], workflow.workdir).lookup
             if any(now(p) != st for p, st in remote):
                 return None
-        return int(saved["jobs"])
+        return jobs
     except Exception:  # a missing, stale or damaged cache only means a full plan
         return None
+
+
+def _read_regular(path: str) -> bytes | None:
+    """The bytes of a regular file; None for anything else (a FIFO would block a read, a link
+    to /dev/zero would never end)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        st = os.fstat(fd)
+        if not S_ISREG(st.st_mode):
+            return None
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            return fh.read(st.st_size)
+    finally:
+        os.close(fd)
+
+
+def _encode(key: str, jobs: int, remote: list, folders: list) -> bytes:
+    """The file's bytes: a JSON line, then each folder's names, mtimes and sizes."""
+    body = []
+    listed = []
+    for head, names, mtimes, sizes in folders:
+        blob = "\0".join(names).encode("utf-8", "surrogateescape")
+        listed.append([head, len(names), len(blob)])
+        body += [blob, array("q", mtimes).tobytes(), array("q", sizes).tobytes()]
+    header = {"format": MAGIC, "version": FORMAT, "byteorder": sys.byteorder, "key": key, "jobs": jobs,
+              "remote": [[p, st[0], st[1]] for p, st in remote], "folders": listed}
+    # ensure_ascii: a name's lone surrogates (undecodable bytes) survive, and no raw newline
+    return json.dumps(header, ensure_ascii=True, separators=(",", ":")).encode("ascii") + b"\n" + b"".join(body)
+
+
+def _is_int(x) -> bool:
+    return type(x) is int
+
+
+def _decode(data: bytes):
+    """(key, jobs, remote, folders) from a file's bytes, or None for anything malformed."""
+    end = data.find(b"\n")
+    if end < 0:
+        return None
+    try:
+        header = json.loads(data[:end])
+    except (ValueError, RecursionError):
+        return None
+    if not (isinstance(header, dict) and header.get("format") == MAGIC and header.get("version") == FORMAT
+            and header.get("byteorder") == sys.byteorder):
+        return None
+    key, jobs, remote, listed = header.get("key"), header.get("jobs"), header.get("remote"), header.get("folders")
+    if not (isinstance(key, str) and _is_int(jobs) and jobs >= 0
+            and isinstance(remote, list) and isinstance(listed, list)):
+        return None
+    stats = []
+    for entry in remote:
+        if not (isinstance(entry, list) and len(entry) == 3 and isinstance(entry[0], str)
+                and _is_int(entry[1]) and _is_int(entry[2])):
+            return None
+        stats.append((entry[0], (entry[1], entry[2])))
+    view = memoryview(data)
+    at = end + 1
+    folders = []
+    for entry in listed:
+        if not (isinstance(entry, list) and len(entry) == 3 and isinstance(entry[0], str)
+                and _is_int(entry[1]) and _is_int(entry[2]) and entry[1] >= 0 and entry[2] >= 0):
+            return None
+        head, count, length = entry
+        if at + length + 16 * count > len(data):
+            return None
+        names = str(view[at : at + length], "utf-8", "surrogateescape").split("\0") if length else []
+        if len(names) != count:
+            return None
+        at += length
+        mtimes, sizes = array("q"), array("q")
+        mtimes.frombytes(view[at : at + 8 * count])
+        sizes.frombytes(view[at + 8 * count : at + 16 * count])
+        at += 16 * count
+        folders.append((head, names, mtimes, sizes))
+    if at != len(data):
+        return None
+    return key, jobs, stats, folders
 
 
 def _folder_holds(folder: str, names: list[str], mtimes, sizes) -> bool:
@@ -106,23 +195,26 @@ def remember(workflow, target, options, graph, snap, jobs: int) -> None:
             continue
         head, _, name = path.rpartition("/")
         by_dir.setdefault(head, []).append((name, st))
-    folders = []
-    for head, entries in by_dir.items():
-        folders.append((head, "\0".join(n for n, _ in entries),
-                        array("q", [st[0] for _, st in entries]).tobytes(),
-                        array("q", [st[1] for _, st in entries]).tobytes()))
-    data = {"key": _key(workflow, target, options), "folders": folders, "remote": remote, "jobs": jobs}
+    folders = [(head, [n for n, _ in entries], [st[0] for _, st in entries], [st[1] for _, st in entries])
+               for head, entries in by_dir.items()]
+    data = _encode(_key(workflow, target, options), jobs, remote, folders)
     try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".uptodate.")
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".verdict.")
         with os.fdopen(fd, "wb") as fh:
-            pickle.dump(data, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            fh.write(data)
         os.replace(tmp, _path(workflow))
     except OSError:
-        pass
+        return
+    for old in OLD_FILES:
+        try:
+            os.unlink(os.path.join(folder, old))
+        except OSError:
+            pass
 
 
 def forget(workdir: str) -> None:
-    try:
-        os.unlink(os.path.join(workdir, STATE_DIR, FILE))
-    except OSError:
-        pass
+    for name in (FILE, *OLD_FILES):
+        try:
+            os.unlink(os.path.join(workdir, STATE_DIR, name))
+        except OSError:
+            pass

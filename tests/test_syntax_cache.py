@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import collections
+import glob
+import hashlib
+import json
 import os
+import pickle
+import re
 import time
+from pathlib import Path
 
 import pytest
 
 from rulec import syntax
 from rulec.syntax import cache
+
+ROOT = Path(__file__).resolve().parent.parent
 
 TEXT = 'dimension d = ["a", "b"]\nrule r:\n    output: "out/{d}.txt"\n    shell: "touch {output}"\n'
 
@@ -83,3 +92,217 @@ def test_errors_are_not_cached(cache_dir, tmp_path):
     with pytest.raises(Exception):
         syntax.parse_file(str(rulefile))
     assert not cache_dir.exists() or not list(cache_dir.iterdir())
+
+
+# --------------------------------------------------------------------------- nothing runs code
+
+class _Payload:
+    """Unpickling this creates the file ``marker``: what a hostile entry could do."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def _old_entry(path: str, text: str) -> str:
+    """Where a pickle-era rulec kept the entry of ``path`` (its _file())."""
+    h = hashlib.blake2b(digest_size=16)
+    h.update(cache.grammar_text().encode())
+    h.update(b"\0" + path.encode("utf-8", "surrogateescape") + b"\0")
+    h.update(text.encode("utf-8", "surrogateescape"))
+    return os.path.join(cache.folder(), h.hexdigest() + ".pickle")
+
+
+def test_a_planted_pickle_runs_nothing(cache_dir, tmp_path):
+    marker = tmp_path / "marker"
+    payload = pickle.dumps(_Payload(marker))
+    proof = tmp_path / "proof"
+    pickle.loads(pickle.dumps(_Payload(proof)))  # the payload does run code when unpickled
+    assert proof.exists()
+
+    rulefile = tmp_path / "Rulefile"
+    rulefile.write_text(TEXT)
+    cache_dir.mkdir(parents=True)
+    for entry in {_old_entry(str(rulefile), TEXT), cache._file(str(rulefile), TEXT)}:
+        Path(entry).write_bytes(payload)
+    assert cache.get(str(rulefile), TEXT) is None
+    assert syntax.parse_file(str(rulefile)) == syntax.parse(TEXT, str(rulefile))
+    assert not marker.exists()
+    # the entry written then is data, and an old pickle entry is gone
+    assert not os.path.exists(_old_entry(str(rulefile), TEXT))
+    assert cache.get(str(rulefile), TEXT) == syntax.parse(TEXT, str(rulefile))
+    assert not marker.exists()
+
+
+# --------------------------------------------------------------------------- the format
+
+FENCE = re.compile(r"^```([\w-]*)\n(.*?)^```\s*$", re.S | re.M)
+
+
+def _corpus() -> list[tuple[str, str]]:
+    """(name, text) of every example Rulefile and every rulefile block of docs/language.md."""
+    out = [(os.path.relpath(p, ROOT), Path(p).read_text(encoding="utf-8"))
+           for p in sorted(glob.glob(str(ROOT / "examples" / "*" / "Rulefile")))]
+    doc = (ROOT / "docs" / "language.md").read_text(encoding="utf-8")
+    for m in FENCE.finditer(doc):
+        if m.group(1) in ("rulefile", "rulefile-fragment"):
+            out.append((f"language.md:{doc[: m.start()].count(chr(10)) + 1}", m.group(2)))
+    return out
+
+
+CORPUS = _corpus()
+
+
+@pytest.mark.parametrize("name,text", CORPUS, ids=[name for name, _ in CORPUS])
+def test_every_example_comes_back_equal(name, text):
+    module = syntax.parse(text, name)
+    again = cache.decode(cache.encode(module))
+    assert again == module
+    assert type(again) is cache.d.Module
+
+
+def test_the_examples_hold_every_class_of_the_format():
+    seen = collections.Counter()
+
+    def walk(x):
+        seen[type(x).__name__] += 1
+        if isinstance(x, tuple):
+            for y in x:
+                walk(y)
+        elif hasattr(x, "__match_args__"):
+            for n in x.__match_args__:
+                walk(getattr(x, n))
+
+    assert len(CORPUS) > 20
+    for name, text in CORPUS:
+        walk(syntax.parse(text, name))
+    names = {cls.__name__ for cls in (cache.Span, cache.d.Str, cache.d.Num, cache.d.Word, cache.d.ListV,
+                                      cache.d.Named, cache.d.Call, cache.d.Field, cache.d.DimEntry,
+                                      cache.d.DimensionDecl, cache.d.RuleDecl, cache.d.LabelDecl,
+                                      cache.d.RuleorderDecl, cache.d.IncludeDecl, cache.d.Module)}
+    assert names <= set(seen), names - set(seen)
+
+
+def test_an_entry_is_plain_json():
+    module = syntax.parse(TEXT, "Rulefile")
+    data = json.loads(cache.encode(module))
+    assert data["@"] == "Module" and data["file"] == "Rulefile"
+    span = data["decls"][0]["span"]
+    assert span == {"@": "Span", "file": "Rulefile", "line": 1, "col": 1,
+                    "end_line": span["end_line"], "end_col": span["end_col"]}
+
+
+def test_a_value_the_format_cannot_hold_is_not_cached(cache_dir, tmp_path):
+    module = syntax.parse(TEXT, "Rulefile")
+    odd = cache.d.Module(module.file, module.decls + (object(),))
+    with pytest.raises(TypeError):
+        cache.encode(odd)
+    cache.put("Rulefile", TEXT, odd)
+    assert not cache_dir.exists() or not list(cache_dir.iterdir())
+
+
+def _entry():
+    return json.loads(cache.encode(syntax.parse(TEXT, "Rulefile")))
+
+
+def _first(tree, name):
+    """The first JSON object of class ``name`` in ``tree`` (depth first)."""
+    if isinstance(tree, dict):
+        if tree.get("@") == name:
+            return tree
+        tree = list(tree.values())
+    if isinstance(tree, list):
+        for item in tree:
+            found = _first(item, name)
+            if found is not None:
+                return found
+    return None
+
+
+def _mutated(change):
+    def make():
+        tree = _entry()
+        change(tree)
+        return json.dumps(tree).encode()
+
+    return make
+
+
+def _constant(data: bytes):
+    return lambda: data
+
+
+MALFORMED = {  # name -> the entry's bytes (made when the test runs)
+    "empty": _constant(b""),
+    "not json": _constant(b"not an entry"),
+    "not utf-8": _constant(b"\xff\xfe\x00garbage"),
+    "truncated": lambda: cache.encode(syntax.parse(TEXT, "Rulefile"))[:-7],
+    "a list": _constant(b"[1,2,3]"),
+    "an object without a class": _constant(b'{"key": 5}'),
+    "a bare number": _constant(b"5"),
+    "deeply nested": _constant(b"[" * 100_000 + b"]" * 100_000),
+    "a Span, not a Module": _constant(b'{"@": "Span", "file": "f", "line": 1, "col": 1, "end_line": 0, "end_col": 0}'),
+    "an unknown class": _mutated(lambda t: _first(t, "Str").update({"@": "Popen"})),
+    "a class of another module": _mutated(lambda t: _first(t, "Str").update({"@": "Target"})),
+    "a missing field": _mutated(lambda t: _first(t, "Span").pop("end_col")),
+    "an extra field": _mutated(lambda t: _first(t, "Str").update({"extra": 1})),
+    "a str for an int": _mutated(lambda t: _first(t, "Span").update({"line": "1"})),
+    "a bool for an int": _mutated(lambda t: _first(t, "Span").update({"col": True})),
+    "an int for a str": _mutated(lambda t: _first(t, "Str").update({"value": 3})),
+    "a float for a bool": _mutated(lambda t: _first(t, "Str").update({"long": 0.0})),
+    "a Span for a Str": _mutated(lambda t: _first(t, "RuleDecl")["fields"][0]["items"].__setitem__(
+        0, _first(t, "Span"))),
+    "an object for a tuple": _mutated(lambda t: _first(t, "RuleDecl").update({"fields": {"a": 1}})),
+    "a str in a tuple of fields": _mutated(lambda t: _first(t, "RuleDecl")["fields"].append("x")),
+    "a plain object in a tuple": _mutated(lambda t: _first(t, "RuleDecl")["fields"].append({"a": 1})),
+    "a nested list": _mutated(lambda t: _first(t, "RuleDecl")["fields"].append([1])),
+    "a class name that is not a string": _mutated(lambda t: _first(t, "Str").update({"@": ["Str"]})),
+    "a tuple of decls that is a string": _mutated(lambda t: t.update({"decls": "x"})),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MALFORMED))
+def test_a_malformed_entry_reads_as_absent(name, cache_dir, tmp_path):
+    data = MALFORMED[name]()
+    assert cache.decode(data) is None
+    rulefile = tmp_path / "Rulefile"
+    rulefile.write_text(TEXT)
+    cache_dir.mkdir(parents=True)
+    entry = Path(cache._file(str(rulefile), TEXT))
+    entry.write_bytes(data)
+    assert cache.get(str(rulefile), TEXT) is None
+    assert syntax.parse_file(str(rulefile)) == syntax.parse(TEXT, str(rulefile))
+    assert cache.get(str(rulefile), TEXT) is not None  # replaced by a good entry
+
+
+def test_a_ruleorder_comes_back_with_its_pairs_as_tuples():
+    text = TEXT + 'rule s:\n    output: "out/{d}.txt"\n    shell: "true"\nruleorder: r > s\n'
+    module = syntax.parse(text, "Rulefile")
+    again = cache.decode(cache.encode(module))
+    order = [decl for decl in again.decls if isinstance(decl, cache.d.RuleorderDecl)][0]
+    assert type(order.names) is tuple and all(type(pair) is tuple for pair in order.names)
+    assert again == module
+
+
+@pytest.mark.parametrize("kind", ["fifo", "link to /dev/zero", "folder"])
+def test_an_entry_that_is_not_a_regular_file_reads_as_absent(kind, cache_dir, tmp_path):
+    import threading
+
+    rulefile = tmp_path / "Rulefile"
+    rulefile.write_text(TEXT)
+    cache_dir.mkdir(parents=True)
+    entry = Path(cache._file(str(rulefile), TEXT))
+    if kind == "fifo":
+        os.mkfifo(entry)
+    elif kind == "folder":
+        entry.mkdir()
+    else:
+        os.symlink("/dev/zero", entry)
+    out = []
+    thread = threading.Thread(target=lambda: out.append(cache.get(str(rulefile), TEXT)), daemon=True)
+    thread.start()
+    thread.join(10)
+    assert not thread.is_alive(), "blocked"
+    assert out == [None]

@@ -1,7 +1,11 @@
 """The remembered "all up to date" verdict holds exactly while nothing it depends on changes."""
 
+import json
 import os
+import pickle
 import time
+
+import pytest
 
 from rulec import api, verdict
 from rulec.history import History
@@ -119,3 +123,147 @@ def test_a_damaged_cache_means_a_full_plan(tmp_path):
     api.plan(target)
     (tmp_path / ".rulec" / verdict.FILE).write_bytes(b"garbage")
     assert verdict_now(target) is None
+
+
+# --------------------------------------------------------------------------- nothing runs code
+
+class _Payload:
+    """Unpickling this creates the file ``marker``: what a hostile verdict could do."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+OLD_FILE = "uptodate.pickle"  # where a pickle-era rulec kept its verdict
+
+
+def test_a_planted_pickle_runs_nothing(tmp_path):
+    target = project(tmp_path)
+    proof = tmp_path / "proof"
+    pickle.loads(pickle.dumps(_Payload(proof)))  # the payload does run code when unpickled
+    assert proof.exists()
+    marker = tmp_path / "marker"
+    payload = pickle.dumps({"key": "x", "boom": _Payload(marker)})
+    for name in (OLD_FILE, verdict.FILE):
+        (tmp_path / ".rulec" / name).write_bytes(payload)
+    assert verdict_now(target) is None
+    assert not marker.exists()
+    assert api.plan(target).plan.run == []  # the full plan
+    assert not marker.exists()
+    # the verdict written then is data, and the old file is gone
+    assert not (tmp_path / ".rulec" / OLD_FILE).exists()
+    assert verdict_now(target) == 2
+    assert not marker.exists()
+
+
+def test_an_old_pickle_verdict_is_not_trusted(tmp_path):
+    """A well-formed verdict of a pickle-era rulec (the same key, the same stats) is not read."""
+    target = project(tmp_path)
+    api.plan(target)
+    assert verdict_now(target) == 2
+    os.replace(tmp_path / ".rulec" / verdict.FILE, tmp_path / ".rulec" / OLD_FILE)
+    assert verdict_now(target) is None
+
+
+def test_unusual_names_keep_it(tmp_path):
+    target = project(tmp_path)
+    text = RULEFILE.replace('["a", "b"]', '["a", "b", "é c\\nd"]')
+    (tmp_path / "Rulefile").write_text(text)
+    past = time.time() - 100
+    odd = "é c\nd"
+    (tmp_path / "src" / f"{odd}.in").write_text("x")
+    os.utime(tmp_path / "src" / f"{odd}.in", (past, past))
+    (tmp_path / "out" / f"{odd}.txt").write_text("x")
+    assert api.plan(target).plan.run == []
+    assert verdict_now(target) == 3
+    header, body = _header_and_body(tmp_path)
+    assert odd.encode() in body and header["jobs"] == 3
+    os.utime(tmp_path / "src" / f"{odd}.in")
+    assert verdict_now(target) is None
+
+
+# --------------------------------------------------------------------------- damaged files
+
+def _header_and_body(tmp_path):
+    data = (tmp_path / ".rulec" / verdict.FILE).read_bytes()
+    end = data.index(b"\n")
+    return json.loads(data[:end]), data[end + 1 :]
+
+
+def _with_header(change):
+    def make(tmp_path):
+        header, body = _header_and_body(tmp_path)
+        change(header)
+        return json.dumps(header).encode() + b"\n" + body
+    return make
+
+
+def _constant(data: bytes):
+    return lambda tmp_path: data
+
+
+DAMAGED = {  # name -> the file's bytes, made from the good file of a full plan
+    "empty": _constant(b""),
+    "truncated": lambda tmp_path: (tmp_path / ".rulec" / verdict.FILE).read_bytes()[:-5],
+    "one byte more": lambda tmp_path: (tmp_path / ".rulec" / verdict.FILE).read_bytes() + b"\0",
+    "no header line": _constant(b'{"key": 5}'),
+    "a list": _constant(b"[1,2,3]\n"),
+    "an object of another shape": _constant(b'{"key": 5}\n'),
+    "not json": _constant(b"\x80\x05garbage\n"),
+    "deeply nested": _constant(b"[" * 100_000 + b"]" * 100_000 + b"\n"),
+    "another version": _with_header(lambda h: h.update(version=h["version"] + 1)),
+    "another byte order": _with_header(lambda h: h.update(byteorder="big" if h["byteorder"] == "little" else "little")),
+    "a key that is not a string": _with_header(lambda h: h.update(key=[h["key"]])),
+    "a job count that is a string": _with_header(lambda h: h.update(jobs="2")),
+    "a job count that is a bool": _with_header(lambda h: h.update(jobs=True)),
+    "a negative job count": _with_header(lambda h: h.update(jobs=-1)),
+    "folders that are an object": _with_header(lambda h: h.update(folders={"a": 1})),
+    "a folder of the wrong shape": _with_header(lambda h: h["folders"].append([1, 2, 3])),
+    "a folder with one name too many": _with_header(lambda h: h["folders"][0].__setitem__(1, h["folders"][0][1] + 1)),
+    "a folder with a huge count": _with_header(lambda h: h["folders"][0].__setitem__(1, 10**30)),
+    "a negative length": _with_header(lambda h: h["folders"][0].__setitem__(2, -1)),
+    "a remote entry of the wrong shape": _with_header(lambda h: h.update(remote=[["s3://b/k", "x", 1]])),
+}
+
+
+@pytest.mark.parametrize("name", sorted(DAMAGED))
+def test_a_damaged_file_means_a_full_plan(name, tmp_path):
+    target = project(tmp_path)
+    api.plan(target)
+    assert verdict_now(target) == 2
+    header, _ = _header_and_body(tmp_path)  # the good file: a JSON line, then the stats
+    assert header["format"] == verdict.MAGIC and header["jobs"] == 2
+    (tmp_path / ".rulec" / verdict.FILE).write_bytes(DAMAGED[name](tmp_path))
+    assert verdict_now(target) is None
+    assert api.plan(target).plan.run == []
+    assert verdict_now(target) == 2  # written again by that full plan
+
+
+def _returns_soon(call, seconds: float = 10.0):
+    """``call()``'s result, or an AssertionError if it is still blocked after ``seconds``."""
+    import threading
+
+    out = []
+    thread = threading.Thread(target=lambda: out.append(call()), daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), "blocked"
+    return out[0]
+
+
+@pytest.mark.parametrize("kind", ["fifo", "link to /dev/zero", "folder"])
+def test_a_file_that_is_not_a_regular_file_means_a_full_plan(kind, tmp_path):
+    target = project(tmp_path)
+    api.plan(target)
+    path = tmp_path / ".rulec" / verdict.FILE
+    path.unlink()
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "folder":
+        path.mkdir()
+    else:
+        os.symlink("/dev/zero", path)
+    assert _returns_soon(lambda: verdict_now(target)) is None

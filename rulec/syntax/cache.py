@@ -1,24 +1,41 @@
-"""A cache of parsed Rulefiles (pickled declarations) in the user's cache folder.
+"""A cache of parsed Rulefiles (declarations as JSON) in the user's cache folder.
 
-Keyed by the text, the file name and the grammar, so an unchanged Rulefile is not parsed
-again and lark is not even imported (importing lark and building the parser cost ~40 ms,
-more than reading a small file's entry; a 1,000-rule file saves ~0.6 s). Only successful
-parses are kept; errors are always found afresh. The folder keeps the KEEP most recently
-used entries: each edit of a Rulefile makes a new one.
+Keyed by the text, the file name, the grammar and the entry format, so an unchanged
+Rulefile is not parsed again and lark is not even imported (importing lark and building the
+parser cost ~40 ms, more than reading a small file's entry; a 1,000-rule file's entry is
+read in ~0.1 s, where parsing it takes ~0.35 s). Only successful parses are kept; errors
+are always found afresh. The folder keeps the KEEP most recently used entries: each edit of
+a Rulefile makes a new one.
+
+An entry is data only: the cache folder may be writable by others, and reading an entry
+must not run their code. ``encode`` writes every dataclass of ``decls`` (and ``Span``) as
+``{"@": "ClassName", field: value, ...}``, tuples as lists; ``decode`` instantiates only the
+classes of that allow-list, with exactly their fields, each checked against the field's
+annotation (lists become tuples again). An entry of any other shape reads as absent, and so
+does a ``.pickle`` entry of an older rulec (never read; removed when the folder is pruned).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
+import operator
 import os
-import pickle
 import tempfile
+import types
+import typing
 from functools import lru_cache
+from stat import S_ISREG
 
 from ..resources import data_dir
+from ..source import Span
 from . import decls as d
 
 KEEP = 200  # entries kept; older ones are removed when a new one is written
+FORMAT = "json-1"  # part of the key: entries of another format are never read
+SUFFIX = ".json"
+OLD_SUFFIXES = (".pickle",)  # older rulecs' entries: never read, removed by _prune
 
 
 @lru_cache(maxsize=1)
@@ -34,20 +51,31 @@ def folder() -> str:
 
 def _file(path: str, text: str) -> str:
     h = hashlib.blake2b(digest_size=16)
+    h.update(FORMAT.encode() + b"\0")
     h.update(grammar_text().encode())
     h.update(b"\0" + path.encode("utf-8", "surrogateescape") + b"\0")
     h.update(text.encode("utf-8", "surrogateescape"))
-    return os.path.join(folder(), h.hexdigest() + ".pickle")
+    return os.path.join(folder(), h.hexdigest() + SUFFIX)
 
 
 def get(path: str, text: str) -> d.Module | None:
     file = _file(path, text)
     try:
-        with open(file, "rb") as fh:
-            module = pickle.load(fh)
-    except (OSError, pickle.PickleError, EOFError, AttributeError, ImportError, TypeError, ValueError):
+        fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
         return None
-    if not isinstance(module, d.Module):
+    try:
+        st = os.fstat(fd)
+        if not S_ISREG(st.st_mode):  # a FIFO would block a read, /dev/zero would never end
+            return None
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            data = fh.read(st.st_size)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    module = decode(data)
+    if module is None:
         return None
     try:
         os.utime(file)  # recently used: kept by the pruning in put()
@@ -59,21 +87,222 @@ def get(path: str, text: str) -> d.Module | None:
 def put(path: str, text: str, module: d.Module) -> None:
     file = _file(path, text)
     try:
+        data = encode(module)
+    except (TypeError, ValueError, RecursionError):  # a value the format cannot hold: not cached
+        return
+    try:
         os.makedirs(os.path.dirname(file), exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=os.path.dirname(file))
         with os.fdopen(fd, "wb") as fh:
-            pickle.dump(module, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            fh.write(data)
         os.replace(tmp, file)  # atomic: a reader never sees half a file
         _prune(os.path.dirname(file))
     except OSError:
         pass
 
 
+# --------------------------------------------------------------------------- the format
+
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def encode(module: d.Module) -> bytes:
+    """A Module as JSON bytes; a TypeError for a value that is not a dataclass of the
+    allow-list, a tuple or a plain JSON value."""
+    return json.dumps(_encode(module), ensure_ascii=True, check_circular=False, separators=(",", ":")).encode("ascii")
+
+
+def _encode(value):
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    if kind is tuple:
+        return [_encode(v) for v in value]
+    names = _allowed_fields().get(kind)
+    if names is None:
+        raise TypeError(f"the parse cache cannot hold a {kind.__name__}")
+    out = {"@": kind.__name__}
+    for name in names:
+        out[name] = _encode(getattr(value, name))
+    return out
+
+
+class _Malformed(Exception):
+    pass
+
+
+def decode(data: bytes) -> d.Module | None:
+    """The Module of an entry's bytes, or None for anything else: not JSON, an unknown class,
+    missing or extra fields, a value of the wrong type."""
+    try:
+        module = json.loads(data, object_hook=_hook())
+    except (_Malformed, ValueError, TypeError, RecursionError, MemoryError):
+        return None
+    return module if type(module) is d.Module else None
+
+
+@lru_cache(maxsize=1)
+def _hook():
+    """The ``object_hook`` of ``json.loads``: each JSON object becomes an instance of a class
+    of the allow-list, or the whole entry is malformed."""
+    get = _specs().get
+    # Spans are most of the objects (16k of 27k for 1,000 rules): built here, with the test
+    # _builder would make written out (three times faster), while Span's fields are these.
+    names = _allowed_fields()[Span]
+    hints = typing.get_type_hints(Span)
+    span = "Span" if names == ("file", "line", "col", "end_line", "end_col") and \
+        [hints[n] for n in names] == [str, int, int, int, int] else object()  # else: never equal
+    span_fields = operator.itemgetter(*names)
+
+    def hook(obj: dict):
+        name = obj.get("@")
+        if name == span and len(obj) == 6:
+            try:
+                file, line, col, end_line, end_col = span_fields(obj)
+            except KeyError:
+                raise _Malformed from None
+            if type(file) is str and type(line) is int and type(col) is int and type(end_line) is int \
+                    and type(end_col) is int:
+                return Span(file, line, col, end_line, end_col)
+            raise _Malformed
+        build = get(name)
+        if build is None:
+            raise _Malformed
+        return build(obj)
+
+    return hook
+
+
+def _tuples(items: list) -> tuple:
+    return tuple(_tuples(v) if type(v) is list else v for v in items)
+
+
+@lru_cache(maxsize=1)
+def _allowed() -> tuple:
+    """The allow-list: every dataclass defined in ``decls``, and ``Span``."""
+    return (Span,) + tuple(c for c in vars(d).values()
+                           if isinstance(c, type) and dataclasses.is_dataclass(c) and c.__module__ == d.__name__)
+
+
+@lru_cache(maxsize=1)
+def _allowed_fields() -> dict:
+    return {cls: tuple(f.name for f in dataclasses.fields(cls)) for cls in _allowed()}
+
+
+@lru_cache(maxsize=1)
+def _specs() -> dict:
+    """ClassName -> a function that makes the class's instance of a decoded JSON object (or
+    raises _Malformed), for the classes of the allow-list only."""
+    specs = {}
+    for cls, names in _allowed_fields().items():
+        hints = typing.get_type_hints(cls, vars(d))
+        specs[cls.__name__] = _builder(cls, names, [hints[n] for n in names])
+    return specs
+
+
+class _Any:
+    """The "types" of a field checked by a predicate of its own: contains every type."""
+
+    def __contains__(self, kind) -> bool:
+        return True
+
+
+def _builder(cls, names: tuple[str, ...], hints: list):
+    """The function that makes a ``cls`` of a decoded JSON object. Each field is one of: a
+    value of some exact types (a str, an int, a Span, an Expr...: one C-level test for all
+    of them), a tuple of such values (a JSON list, made a tuple again), or anything else the
+    annotation allows, tested by a predicate of its own (nested tuples)."""
+    size = len(names) + 1  # and "@"
+    fields = operator.itemgetter(*names) if len(names) > 1 else (lambda obj, _n=names[0]: (obj[_n],))
+    kinds = []  # per field: the types its value may have once tuples are rebuilt
+    seqs = []  # (index, the types of its items): a tuple of values of exact types
+    others = []  # (index, predicate)
+    for i, hint in enumerate(hints):
+        plain = _types(hint)
+        args = typing.get_args(hint)
+        item = _types(args[0]) if typing.get_origin(hint) is tuple and len(args) == 2 and args[1] is Ellipsis else None
+        if plain is not None:
+            kinds.append(plain)
+        elif item is not None:
+            kinds.append(frozenset([tuple]))
+            seqs.append((i, item))
+        else:
+            kinds.append(_Any())
+            others.append((i, _check(hint)))
+    kinds = tuple(kinds)
+    contains = operator.contains
+
+    def build(obj: dict):
+        if len(obj) != size:
+            raise _Malformed
+        try:
+            values = fields(obj)
+        except KeyError:
+            raise _Malformed from None
+        if seqs or others:
+            values = list(values)
+            for i, allowed in seqs:
+                value = values[i]
+                if type(value) is not list or not allowed.issuperset(map(type, value)):
+                    raise _Malformed
+                values[i] = tuple(value)
+            for i, check in others:
+                value = values[i]
+                if type(value) is list:
+                    value = values[i] = _tuples(value)
+                if not check(value):
+                    raise _Malformed
+        if not all(map(contains, kinds, map(type, values))):
+            raise _Malformed
+        return cls(*values)
+
+    return build
+
+
+def _check(hint):
+    """A predicate for a value decoded for a field annotated ``hint`` (tuples rebuilt)."""
+    plain = _types(hint)
+    if plain is not None:
+        if len(plain) == 1:
+            (only,) = plain
+            return lambda v: type(v) is only
+        return lambda v: type(v) in plain
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            item = _check(args[0])
+            return lambda v: type(v) is tuple and all(map(item, v))
+        items = tuple(_check(a) for a in args)
+        return lambda v: type(v) is tuple and len(v) == len(items) and all(c(x) for c, x in zip(items, v))
+    if origin in (typing.Union, types.UnionType):
+        options = tuple(_check(a) for a in args)
+        return lambda v: any(c(v) for c in options)
+    raise TypeError(f"the parse cache cannot check a field of type {hint!r}")
+
+
+def _types(hint) -> frozenset | None:
+    """The exact types a value of ``hint`` may have, when that is all there is to check."""
+    if hint is type(None) or hint is None:
+        return frozenset([type(None)])
+    if isinstance(hint, type) and typing.get_origin(hint) is None:
+        return frozenset([hint])  # str, int, float, bool, or a class of the allow-list
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        parts = [_types(a) for a in typing.get_args(hint)]
+        if all(p is not None for p in parts):
+            return frozenset().union(*parts)
+    return None
+
+
 def _prune(folder: str) -> None:
     """Keep the KEEP most recently used entries."""
     entries = []
     for entry in os.scandir(folder):
-        if entry.name.endswith(".pickle"):
+        if entry.name.endswith(OLD_SUFFIXES):
+            try:
+                os.unlink(entry.path)
+            except OSError:
+                pass
+        elif entry.name.endswith(SUFFIX):
             try:
                 entries.append((entry.stat().st_mtime_ns, entry.path))
             except OSError:
