@@ -20,9 +20,6 @@ class Span:
     def location(self) -> str:
         return f"{self.file}:{self.line}:{self.col}"
 
-    def __reduce__(self):  # unpickled by the constructor: fast (the parse cache holds many)
-        return (Span, (self.file, self.line, self.col, self.end_line, self.end_col))
-
     def shifted(self, offset: int, length: int = 1) -> "Span":
         """A span inside this one's first line, ``offset`` characters to the right."""
         col = self.col + offset

@@ -204,17 +204,3 @@ Decl = Union[DimensionDecl, RuleDecl, LabelDecl, RuleorderDecl, IncludeDecl]
 class Module:
     file: str
     decls: tuple[Decl, ...]
-
-
-def _fast_pickling(*classes) -> None:
-    """Unpickle by calling the constructor with the field values: several times faster than
-    the generic slots-dataclass ``__setstate__`` (the parse cache loads ~50k of these)."""
-    from operator import attrgetter
-
-    for cls in classes:
-        get = attrgetter(*cls.__match_args__)
-        cls.__reduce__ = lambda self, _get=get, _cls=cls: (_cls, _get(self))
-
-
-_fast_pickling(Str, Num, Word, ListV, Named, Call, Field, DimEntry, DimensionDecl, RuleDecl, LabelDecl, RuleorderDecl, IncludeDecl, Module)
-
