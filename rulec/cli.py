@@ -93,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("unlock", help=COMMANDS["unlock"])
     _target_args(p)
+    p.add_argument("--force", action="store_true", help="remove the lock even if the rulec holding it is running on this host")
     return parser
 
 

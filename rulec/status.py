@@ -12,6 +12,14 @@ def main(target: api.Target, ns) -> int:
     # A missing source does not stop the table: its jobs show as missing, with a warning.
     planned = api.plan(target, PlanOptions(missing_sources_ok=True))
     graph, plan = planned.graph, planned.plan
+    # A live run here (its lock names a live process on this host): the jobs it started are
+    # running, not incomplete; their pids are in its run file (see exec/lock.py).
+    from .exec import lock
+
+    live = lock.live_holder(planned.workflow.workdir)
+    pids = lock.running_jobs(planned.workflow.workdir, live["pid"]) if live else {}
+    records = planned.history.records()
+    running = 0
     groups = set(plan.groups)
     done: Counter = Counter()
     outdated: Counter = Counter()
@@ -31,6 +39,12 @@ def main(target: api.Target, ns) -> int:
         else:
             state, text = "outdated", report.reason_text(reasons[0])
             outdated[r] += 1
+        if live is not None and reasons is not None:
+            jid = graph.job_id(job)
+            rec = records.get(jid)
+            if rec is not None and rec[2] == "running" and (jid in pids or _started_by(planned.history, jid, live)):
+                text = f"running, pid {pids[jid]}" if jid in pids else "running"
+                running += 1
         if ns.verbose:
             jid = graph.job_id(job)
             logs = graph.logs(job)
@@ -43,4 +57,12 @@ def main(target: api.Target, ns) -> int:
     if absent:
         shown = ", ".join(absent[:5]) + (f" and {len(absent) - 5} more" if len(absent) > 5 else "")
         report.warn(f"{len(absent)} input(s) that no rule makes are missing: {shown}; `rulec run` needs them")
+    if live is not None:
+        print(f"a rulec run is in progress here ({lock.describe(live)}): {running} job(s) running")
     return 0
+
+
+def _started_by(history, job_id: str, live: dict) -> bool:
+    """Whether the live run started the job (its pid is not known yet)."""
+    detail = history.detail(job_id)
+    return bool(detail and detail.started and live.get("started") and detail.started >= live["started"])

@@ -261,3 +261,86 @@ def test_stop_all_copes_with_a_request_cut_short(launcher, monkeypatch):
     assert launcher.stop_all(grace=0.2) == [(proc, None)]
     assert time.monotonic() - t0 < 8 and launcher.running() == []
     assert run_one(launcher, "echo next")[1:] == (0, "next\n")
+
+
+# --------------------------------------------------------------------------- a job ends with its group
+
+def _read_pid(path: Path, timeout: float = 5.0) -> int:
+    deadline = time.monotonic() + timeout
+    while not (path.exists() and path.read_text().strip()):
+        assert time.monotonic() < deadline, f"{path} was not written"
+        time.sleep(0.01)
+    return int(path.read_text())
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except OSError:
+        return False
+
+
+def test_a_job_whose_shell_is_killed_does_not_end_before_its_children(launcher, tmp_path):
+    """SIGKILL of a job's shell leaves its children running, in its group: the job is
+    reported only once they are gone too (its outputs are judged, or removed, next)."""
+    launcher.spawn(0, "j", "sleep 30 & echo $! > child; echo $BASHPID > leader; wait", "j.log")
+    leader, child = _read_pid(tmp_path / "leader"), _read_pid(tmp_path / "child")
+    os.kill(leader, signal.SIGKILL)
+    (proc, code), = launcher.wait_any()
+    assert code == -signal.SIGKILL
+    assert proc.left == [child] and not _alive(child)  # (a zombie until init reaps it)
+    assert _group_gone(proc.pid)
+
+
+def test_a_job_that_exits_0_leaving_a_child_running_has_it_stopped(launcher, tmp_path):
+    _, code, _ = run_one(launcher, "(sleep 1; echo late > late.txt) & echo $! > child")
+    child = int((tmp_path / "child").read_text())
+    assert code == 0 and launcher.running() == []
+    assert not _alive(child)
+    time.sleep(1.2)
+    assert not (tmp_path / "late.txt").exists()
+
+
+def test_a_child_that_ignores_term_is_killed_after_the_grace(launcher, tmp_path, monkeypatch):
+    monkeypatch.setattr(local.Launcher, "LEFTOVER_GRACE", 0.3)
+    t0 = time.monotonic()
+    proc, code, _ = run_one(launcher, "(trap '' TERM; while :; do sleep 0.05; done) & echo $! > child; sleep 0.1")
+    assert code == 0 and proc.left and not _alive(int((tmp_path / "child").read_text()))
+    assert time.monotonic() - t0 < 3
+
+
+def test_a_job_that_waits_for_its_children_leaves_nothing(launcher):
+    proc, code, text = run_one(launcher, "sleep 0.1 | cat; (echo sub) & wait")
+    assert (code, text, proc.left) == (0, "sub\n", [])
+
+
+class Journal:
+    def __init__(self):
+        self.calls = []
+
+    def worker(self, pid):
+        self.calls.append(("worker", pid))
+
+    def job(self, pid, job_id):
+        self.calls.append(("job", pid, job_id))
+
+
+def test_the_journal_hears_of_each_worker_before_its_first_job_and_of_each_job_pid(tmp_path):
+    journal = Journal()
+    with local.Launcher(str(tmp_path), journal) as lnch:
+        proc, code, _ = run_one(lnch, "true", job_id="a[1]")
+        worker = lnch.workers[0].popen.pid
+        assert journal.calls == [("worker", worker), ("job", proc.pid, "a[1]")]
+        assert os.getsid(worker) == worker  # a session of its own: what a later run looks for
+
+
+def test_a_newline_in_the_job_id_of_a_long_command_runs_nothing(launcher, tmp_path):
+    """The script file's first line is a comment with the job id: a newline in it (a value
+    from a file name) must not end the comment."""
+    jid = "long[x\ntouch PWNED\n]"
+    _, code, text = run_one(launcher, ": " + "x" * local.INLINE_LIMIT + "\necho ran", job_id=jid)
+    assert (code, text) == (0, "ran\n")
+    assert not (tmp_path / "PWNED").exists()
+    first = Path(local.script_path(str(tmp_path), jid)).read_text().splitlines()[0]
+    assert first == "# long[x\\x0atouch PWNED\\x0a]"

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import selectors
 import signal
 import time
@@ -77,6 +78,8 @@ class Proc:
     spool: str | None = None  # a lazy log's spool file (see Launcher.spawn)
     linked: bool = False  # the spool is already hard-linked at ``log``
     notes: list = field(default_factory=list)  # bash's words when the log cannot be opened
+    job_id: str = ""
+    left: list = field(default_factory=list)  # processes of its group still running after it ended (stopped)
 
 
 @dataclass(eq=False)
@@ -95,9 +98,14 @@ class Launcher:
 
     # A lazy log shows up at its path once its job has run this long (see spawn).
     LIVE_AFTER = 1.0
+    # Processes a job left running when it ended get this long between TERM and KILL.
+    LEFTOVER_GRACE = 2.0
 
-    def __init__(self, workdir: str):
+    def __init__(self, workdir: str, journal=None):
+        """``journal`` (a lock.RunFile, optional) is told every worker before it gets a job,
+        and every job's pid: what a later run needs to stop them if this rulec is killed."""
         self.workdir = workdir
+        self.journal = journal
         self.idle: list[Worker] = []
         self.workers: list[Worker] = []
         self.selector = selectors.DefaultSelector()
@@ -128,6 +136,13 @@ class Launcher:
             close_fds=True,
         )
         self._started += 1  # (not len(self.workers): a dropped worker's number is not free)
+        if self.journal is not None:
+            try:
+                self.journal.worker(popen.pid)
+            except BaseException:
+                popen.kill()  # a worker nobody could find again must not get a job
+                popen.wait()
+                raise
         worker = Worker(popen, popen.stdin.fileno(), popen.stdout.fileno(),
                         spool=os.path.join(self.spool_dir, f"{os.getpid()}-{self._started}.log"))
         self.workers.append(worker)
@@ -161,13 +176,13 @@ class Launcher:
             script = script_path(self.workdir, job_id)
             os.makedirs(os.path.dirname(script), exist_ok=True)
             with open(script, "w", encoding="utf-8", errors="surrogateescape") as fh:
-                fh.write(f"# {job_id}\n{command}\n")
+                fh.write(f"# {_comment(job_id)}\n{command}\n")
             command = script
         target = worker.spool if lazy else log
         request = b"".join(s.encode("utf-8", "surrogateescape") + b"\0" for s in (job_id, target, mode, command))
         # The job is the worker's before the request is written: an interrupt during the
         # write then still finds it (see _pid_of).
-        proc = worker.proc = Proc(job, worker, time.monotonic(), log, spool=worker.spool if lazy else None)
+        proc = worker.proc = Proc(job, worker, time.monotonic(), log, spool=worker.spool if lazy else None, job_id=job_id)
         view = memoryview(request)
         while view:
             view = view[os.write(worker.stdin, view):]
@@ -230,7 +245,7 @@ class Launcher:
             if proc is None:
                 return []
             if proc.pid is not None:
-                _signal_group(proc.pid, signal.SIGKILL)
+                proc.left = end_group(proc.pid, 0.0)
             if proc.spool is not None:
                 self._finish_log(proc)  # what it printed until then
             return [(proc, None)]
@@ -245,8 +260,13 @@ class Launcher:
                 continue
             if proc.pid is None:
                 proc.pid = int(line)
+                if self.journal is not None:
+                    self.journal.job(proc.pid, proc.job_id)
                 continue
             status = int(line)
+            # Nothing of the job may go on once it has ended (its shell killed, or a child
+            # left in the background): its outputs are judged, or removed, next.
+            proc.left = end_group(proc.pid, self.LEFTOVER_GRACE)
             worker.proc = None
             self.idle.append(worker)
             if proc.spool is not None:
@@ -309,10 +329,10 @@ class Launcher:
                 break
             for key, _ in self.selector.select(1.0):
                 done += self._read(key.data)
-        # Members of the groups that outlived their leader.
+        # Members of the groups that outlived their leader: gone before outputs are removed.
         for proc in running:
             if proc.pid is not None:
-                _signal_group(proc.pid, signal.SIGKILL)
+                end_group(proc.pid, 0.0)
         return done
 
     def _abandon(self, worker: Worker) -> tuple[Proc, None]:
@@ -359,3 +379,68 @@ def _signal_group(pid: int, sig: int) -> None:
         os.killpg(pid, sig)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _comment(text: str) -> str:
+    """``text`` for a ``#`` comment line: control characters (a newline would end the
+    comment and make the rest a command) written as ``\\xNN``."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def _group_members(pgid: int) -> list[int]:
+    """The live (not zombie) processes of a process group, from /proc."""
+    out = []
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return out
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as fh:
+                data = fh.read()
+        except OSError:
+            continue
+        fields = data[data.rfind(b")") + 2:].split()
+        if len(fields) > 2 and fields[2] == b"%d" % pgid and fields[0] not in (b"Z", b"X"):
+            out.append(int(entry))
+    return out
+
+
+def end_group(pgid: int, grace: float) -> list[int]:
+    """Make sure process group ``pgid`` (a job's) is gone: TERM what is left of it, KILL it
+    after ``grace`` seconds, and wait until it is gone (zombies waiting for their reaper
+    count as gone). Returns the pids found left, normally none: then this costs one
+    ``killpg(pgid, 0)``. A process that left the group (``setsid``, ``setpgid``) is out of
+    reach."""
+    try:
+        os.killpg(pgid, 0)
+    except (ProcessLookupError, PermissionError):
+        return []
+    left = _group_members(pgid)
+    if not left and not os.path.isdir("/proc/self"):  # no /proc: trust killpg
+        left = [pgid]
+    if not left:
+        return []
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 10.0)):
+        if sig == signal.SIGTERM and grace <= 0:
+            continue
+        _signal_group(pgid, sig)
+        deadline = time.monotonic() + wait
+        pause = 0.001
+        while True:
+            try:
+                os.killpg(pgid, 0)
+            except (ProcessLookupError, PermissionError):
+                return left
+            if not _group_members(pgid) and os.path.isdir("/proc/self"):
+                return left
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
+    return left

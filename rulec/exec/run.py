@@ -4,13 +4,18 @@ Plan -> Scheduler (which job may start) -> local processes -> results into the s
 A job fails on a non-zero exit, or on exit 0 without every declared output; its outputs are
 then removed, its dependents are skipped, the other running jobs finish (and keep their
 outputs), and rulec exits 1 with a summary. SIGINT/SIGTERM stop the running jobs' process
-groups, remove their partial outputs, record nothing as complete and exit 130.
+groups, remove their partial outputs, record nothing as complete and exit 130; a closed
+standard output (``rulec run | head``) does the same and exits 141, as a writer killed by
+SIGPIPE would. A job has ended only when its whole process group has: what it leaves running
+is stopped before its outputs are judged (and a job that exits 0 leaving processes behind
+fails: they were cut short).
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import sys
 import time
 from dataclasses import dataclass
 
@@ -23,6 +28,8 @@ from ..state import snapshot
 from . import local
 from .lock import Lock
 from .record import Recorder, default_log
+
+EXIT_CLOSED_OUTPUT = 141  # 128 + SIGPIPE: what a shell shows for a writer whose reader went away
 
 
 @dataclass(frozen=True)
@@ -96,40 +103,56 @@ def main(target: api.Target, ns) -> int:
         graph = api.graph_of(workflow, target)
         return slurm.run_workflow(workflow, graph, options, ns)
     opts = run_options(ns)
-    if not getattr(ns, "touch", False):
-        jobs = api.up_to_date(workflow, target, options)
-        if jobs is not None:
-            if not opts.quiet:
-                print(report.nothing_to_do(jobs))
-            return 0
-    with Lock(workflow.workdir) as lock:
-        if lock.warning:
-            report.warn(lock.warning)
-        history = History.open(workflow.workdir, write=True)
-        try:
-            graph = api.graph_of(workflow, target)
-            from ..plan import plan as make_plan
-
-            snap = snapshot(api.paths_of(graph), workflow.workdir)
-            plan = make_plan(graph, snap, history, options)
-            if not plan.run and not getattr(ns, "touch", False):
-                from .. import verdict
-
-                verdict.remember(workflow, target, options, graph, snap, len(graph) - len(plan.groups))
-            if not plan.run:
+    # Ctrl-C or SIGTERM before the run loop (planning, taking the lock): one line, exit 130.
+    # The run loop has its own handling (it has jobs to stop); `started` says it was reached.
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    started: list = []
+    try:
+        if not getattr(ns, "touch", False):
+            jobs = api.up_to_date(workflow, target, options)
+            if jobs is not None:
                 if not opts.quiet:
-                    print(report.nothing_to_do(len(graph) - len(plan.groups)))
+                    print(report.nothing_to_do(jobs))
                 return 0
-            if getattr(ns, "touch", False):
-                return touch(graph, plan, history, opts.quiet, snap)
-            return Runner(graph, plan, history, opts, snap).run()
-        finally:
-            history.close()
+        with Lock(workflow.workdir) as lock:
+            if lock.warning:
+                report.warn(lock.warning)
+            return _locked(workflow, target, ns, options, opts, lock, started)
+    except (KeyboardInterrupt, Interrupted):
+        report.error("interrupted" if started else "interrupted before any job started: nothing was run")
+        return EXIT_INTERRUPTED
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _locked(workflow, target, ns, options, opts: RunOptions, lock: Lock, started: list) -> int:
+    history = History.open(workflow.workdir, write=True)
+    try:
+        graph = api.graph_of(workflow, target)
+        from ..plan import plan as make_plan
+
+        snap = snapshot(api.paths_of(graph), workflow.workdir)
+        plan = make_plan(graph, snap, history, options)
+        if not plan.run and not getattr(ns, "touch", False):
+            from .. import verdict
+
+            verdict.remember(workflow, target, options, graph, snap, len(graph) - len(plan.groups))
+        if not plan.run:
+            if not opts.quiet:
+                print(report.nothing_to_do(len(graph) - len(plan.groups)))
+            return 0
+        started.append(True)
+        if getattr(ns, "touch", False):
+            return touch(graph, plan, history, opts.quiet, snap)
+        return Runner(graph, plan, history, opts, snap, journal=lock.journal()).run()
+    finally:
+        history.close()
 
 
 class Runner:
-    def __init__(self, graph, plan, history: History, opts: RunOptions, snap=None):
+    def __init__(self, graph, plan, history: History, opts: RunOptions, snap=None, journal=None):
         self.graph = graph
+        self.journal = journal  # where the Launcher notes workers and job pids (see lock.py)
         self.plan = plan
         self.history = history
         self.opts = opts
@@ -172,7 +195,10 @@ class Runner:
             signal.signal(signal.SIGHUP, _raise_interrupt)
         started_at: dict[int, float] = {}
         done: list = []  # finished jobs not yet recorded: written with the next starts
-        launcher = self.launcher = local.Launcher(self.workdir)
+        # A line per event on a pipe or a file, as it happens: `rulec run | head -1` then
+        # learns at the next line that its reader is gone, not 8 KiB of lines later.
+        relined = _line_buffered(sys.stdout) if not self.opts.quiet else None
+        launcher = self.launcher = local.Launcher(self.workdir, self.journal)
         try:
             while not sched.finished_all():
                 starts = sched.startable()
@@ -193,7 +219,11 @@ class Runner:
                     job = proc.job
                     local_ = self.local
                     missing = [p for p in graph.declared_outputs(job) if not os.path.exists(os.path.join(self.workdir, local_(p)))] if code == 0 else []
-                    if code == 0 and not missing:
+                    if proc.left:
+                        proc.notes.append(f"rulec stopped {_pids(proc.left)} it left running")
+                    if code == 0 and proc.left:
+                        why = "exited 0 but left processes running, whose work was cut short (a job must wait for what it starts)"
+                    elif code == 0 and not missing:
                         why = self._upload(job) if self.remote else None
                         if why is None:
                             stats = self._input_stats(job) if self.remote else None
@@ -211,23 +241,29 @@ class Runner:
             if done:
                 self.history.record(done)
                 done = []
-        except (KeyboardInterrupt, Interrupted):
+        except (KeyboardInterrupt, Interrupted, BrokenPipeError) as exc:
+            closed = isinstance(exc, BrokenPipeError)
+            if closed:
+                _quiet_stdout()  # nothing more can be shown there; no complaint at exit either
             if done:
                 self.history.record(done)  # they finished: keep them
             running = launcher.running()
-            progress_.close()
+            _close(progress_)
             launcher.stop_all(self.opts.grace)
             for proc in running:
                 self._remove_outputs(proc.job)
             self.history.forget([graph.job_id(p.job) for p in running])
-            report.error(f"interrupted: stopped {len(running)} running job(s) and removed their outputs")
-            return EXIT_INTERRUPTED
+            cause = "standard output was closed; " if closed else ""
+            report.error(f"interrupted: {cause}stopped {len(running)} running job(s) and removed their outputs")
+            return EXIT_CLOSED_OUTPUT if closed else EXIT_INTERRUPTED
         finally:
             launcher.close()
             signal.signal(signal.SIGTERM, previous)
             if previous_hup is signal.SIG_DFL:
                 signal.signal(signal.SIGHUP, previous_hup)
-            progress_.close()
+            _close(progress_)
+            if relined is not None:
+                _line_buffered(sys.stdout, relined)
         if self.failures:
             not_run = len(self.plan.run) - len(sched.done) - len(self.failures)
             report.run_failures(self.failures, len(sched.done), not_run, self.workdir)
@@ -412,6 +448,45 @@ def _exit_text(code: int | None) -> str:
 
 def _raise_interrupt(signum, frame):
     raise Interrupted("terminated")
+
+
+def _pids(pids: list[int]) -> str:
+    shown = ", ".join(map(str, pids[:5])) + (f" and {len(pids) - 5} more" if len(pids) > 5 else "")
+    return f"process{'es' if len(pids) > 1 else ''} {shown}"
+
+
+def _line_buffered(stream, on: bool = True) -> bool | None:
+    """Set a non-terminal text stream's line buffering; what it was (None: left alone)."""
+    try:
+        if stream.isatty():
+            return None
+        was = stream.line_buffering
+        if was != on:
+            stream.reconfigure(line_buffering=on)
+        return was
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _quiet_stdout() -> None:
+    """Point standard output at /dev/null (its reader is gone): what is still buffered, and
+    every later line, go nowhere, and Python's flush at exit does not complain."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, sys.stdout.fileno())
+        finally:
+            os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def _close(progress_) -> None:
+    try:
+        progress_.close()
+    except BrokenPipeError:
+        _quiet_stdout()
+        progress_.close()
 
 
 def _progress(total: int, quiet: bool):
