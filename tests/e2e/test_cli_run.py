@@ -429,7 +429,9 @@ def test_a_run_never_removes_another_runs_lock(empty_project, procs):
     first = proj.popen("run", "out/a.txt")
     procs.append(first)
     wait_for(lambda: proj.exists("started-a"), what="job a to start")
-    proj.ok("unlock")  # by mistake, while the first run is alive
+    refused = proj.run("unlock")  # by mistake, while the first run is alive
+    assert refused.returncode == 2 and f"pid {first.pid}" in refused.stderr
+    proj.ok("unlock", "--force")  # insisting
     second = proj.popen("run", "out/b.txt")
     procs.append(second)
     wait_for(lambda: proj.exists("started-b"), what="job b to start")
@@ -458,7 +460,10 @@ def test_unlock_removes_a_lock(project):
     assert res.returncode == 2
     assert "another rulec is running" in res.stderr
     assert not project.exists("bld")
-    res = project.ok("unlock")
+    res = project.run("unlock")  # a live process on this host: not without --force
+    assert res.returncode == 2 and f"belongs to a running rulec: pid {os.getpid()}" in res.stderr
+    assert lock.exists()
+    res = project.ok("unlock", "--force")
     assert f"removed the lock of pid {os.getpid()}" in res.stdout
     assert not lock.exists()
     assert "no lock" in project.ok("unlock").stdout
@@ -650,3 +655,179 @@ def test_the_datasets_models_example_runs_end_to_end(tmp_path):
     assert len(done_jobs(res.stdout)) == n
     assert f"Done: {n} job(s) ran." in res.stdout
     assert proj.ok("dryrun").stdout.strip() == f"Nothing to do: all {n} jobs are up to date."
+
+
+# --------------------------------------------------------------------------- a killed rulec, its jobs' processes
+
+def test_a_rerun_right_after_kill_9_first_stops_the_dead_runs_job(empty_project, procs):
+    """The dead run's job would go on appending to the output its rerun writes."""
+    proj = empty_project
+    proj.one_job("echo part1 >> {output}; sleep 2; echo part2 >> {output}")
+    p = proj.popen("run")
+    procs.append(p)
+    wait_for(lambda: proj.exists("out/x.txt") and proj.read("out/x.txt") == "part1\n", what="part1")
+    p.send_signal(signal.SIGKILL)
+    p.communicate(timeout=10)
+    res = proj.ok("run")  # at once: the dead run's job is still sleeping
+    assert "took over a stale lock" in res.stderr
+    assert re.search(rf"stopped what the dead rulec \(pid {p.pid}\) had left running: x \(pid \d+\)", res.stderr), res.stderr
+    assert done_jobs(res.stdout) == ["x"]
+    assert proj.read("out/x.txt") == "part1\npart2\n"
+    assert proj.ok("dryrun").stdout.strip() == "Nothing to do: the one job is up to date."
+
+
+def test_a_job_whose_shell_is_killed_leaves_no_child_to_write_its_output(empty_project, marker, procs):
+    proj = empty_project
+    proj.one_job(f"echo $BASHPID > leader; (sleep 1; echo late >> {{output}}) & sleep {marker}; echo done > {{output}}")
+    p = proj.popen("run")
+    procs.append(p)
+    wait_for(lambda: proj.exists("leader") and proj.read("leader").strip(), what="the job to start")
+    os.kill(int(proj.read("leader")), signal.SIGKILL)  # the job's shell only, not its group
+    out, err = p.communicate(timeout=20)
+    assert p.returncode == 1, (out, err)
+    assert "x: killed by signal SIGKILL" in err
+    time.sleep(1.5)  # the child would have written by now
+    assert not proj.exists("out/x.txt")
+    assert planned_jobs(proj.ok("dryrun").stdout) == {"x": "output missing: out/x.txt"}
+
+
+def test_a_job_that_exits_0_with_a_child_still_running_fails(empty_project):
+    proj = empty_project
+    proj.one_job("echo ok > {output}; (sleep 1; echo late > late.txt) &")
+    res = proj.run("run")
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert "exited 0 but left processes running" in res.stderr
+    assert re.search(r"rulec stopped process(es)? \d+", res.stderr), res.stderr
+    time.sleep(1.3)
+    assert not proj.exists("late.txt") and not proj.exists("out/x.txt")
+
+
+# --------------------------------------------------------------------------- a closed standard output
+
+PIPED = """\
+dimension n = ["a", "b", "c", "d", "e", "f"]
+
+rule all:
+    input: expand("out/{n}.txt")
+
+rule step:
+    output: "out/{n}.txt"
+    shell: "echo start > {output}; sleep 0.5; echo end >> {output}"
+"""
+
+
+def test_a_closed_standard_output_interrupts_the_run(empty_project, procs):
+    """`rulec run | head -1`: the reader goes away after the first line."""
+    proj = empty_project
+    proj.write("Rulefile", PIPED)
+    p = proj.popen("run", "-j1")
+    procs.append(p)
+    first = p.stdout.readline()
+    assert len(done_jobs(first)) == 1, first
+    p.stdout.close()
+    err = p.stderr.read()
+    p.wait(timeout=20)
+    assert p.returncode == 141, err
+    assert "interrupted: standard output was closed" in err
+    assert "Traceback" not in err and "Exception ignored" not in err, err
+    made = sorted(f.name for f in (proj.path / "out").iterdir())
+    assert 1 <= len(made) < 6
+    for name in made:
+        assert proj.read(f"out/{name}") == "start\nend\n"  # nothing half-written
+    todo = planned_jobs(proj.ok("dryrun").stdout)
+    assert sorted(todo) == [f"step[{n}]" for n in "abcdef" if f"{n}.txt" not in made]
+    res = proj.ok("run", "-j1")
+    assert sorted(done_jobs(res.stdout)) == sorted(todo)
+
+
+# --------------------------------------------------------------------------- values in script files
+
+def test_a_file_name_with_newlines_runs_no_code_through_a_long_command(empty_project):
+    """A command over 4 KiB runs from a script file whose first line names the job: a
+    newline in a value must not end that comment line."""
+    proj = empty_project
+    proj.write("raw/x\ntouch PWNED\n.txt", "data\n")
+    pad = "x" * 5000
+    proj.write("Rulefile", f"""\
+dimension s = glob("raw/{{s}}.txt")
+
+rule all:
+    input: expand("out/{{s}}.long"), expand("out/{{s}}.short")
+
+rule long:
+    input: "raw/{{s}}.txt"
+    output: "out/{{s}}.long"
+    shell: ": {pad}; cp {{input}} {{output}}"
+
+rule short:
+    input: "raw/{{s}}.txt"
+    output: "out/{{s}}.short"
+    shell: "cp {{input}} {{output}}"
+""")
+    res = proj.ok("run", "-j1")
+    assert "Done: 2 job(s) ran." in res.stdout
+    assert proj.read("out/x\ntouch PWNED\n.long") == "data\n"
+    assert proj.read("out/x\ntouch PWNED\n.short") == "data\n"
+    assert not proj.exists("PWNED") and not proj.exists("raw/PWNED") and not proj.exists("out/PWNED")
+
+
+# --------------------------------------------------------------------------- start-up, status, the lock's words
+
+def test_ctrl_c_while_planning_is_one_line_and_exit_130(empty_project, procs):
+    proj = empty_project
+    values = ", ".join(f'"v{i}"' for i in range(300))
+    proj.write("Rulefile", f'dimension a = [{values}]\ndimension b = [{values}]\n\nrule all:\n'
+                           '    input: expand("out/{a}/{b}.txt")\n\nrule mk:\n'
+                           '    output: "out/{a}/{b}.txt"\n    shell: "touch {output}"\n')
+    p = proj.popen("run", "-j1")
+    procs.append(p)
+    wait_for(lambda: proj.exists(".rulec/lock"), timeout=30, interval=0.002, what="the lock (planning begins)")
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=30)
+    assert p.returncode == 130, (out, err)
+    assert err.strip() == "interrupted before any job started: nothing was run", err
+    assert not proj.exists("out") and not proj.exists(".rulec/lock")
+
+
+def test_status_during_a_run_says_running_with_the_jobs_pid(empty_project, marker, procs):
+    proj = empty_project
+    p = proj.start_fast_then_slow(marker, procs)
+    (sleeper,) = marker.pids()
+    job = os.getpgid(sleeper)  # the job leads its process group
+    res = proj.ok("status", "-v")
+    assert re.search(rf"^slow\s+\S+\s+running, pid {job}\s", res.stdout, re.M), res.stdout
+    assert "incomplete" not in res.stdout
+    assert f"a rulec run is in progress here (pid {p.pid} on " in res.stdout and "1 job(s) running" in res.stdout
+    p.send_signal(signal.SIGINT)
+    p.communicate(timeout=15)
+    res = proj.ok("status", "-v")
+    assert "running" not in res.stdout and "in progress" not in res.stdout
+
+
+@pytest.mark.parametrize("text", ["[1, 2, 3]", "{}", '"x"', '{"pid": "abc"}'])
+def test_a_lock_of_the_wrong_shape_never_crashes_run_status_or_unlock(project, text):
+    project.write(".rulec/lock", text)
+    res = project.run("run")
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert "cannot be read" in res.stderr and "None" not in res.stderr, res.stderr
+    assert "Traceback" not in res.stderr
+    res = project.run("status")
+    assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
+    res = project.ok("unlock")
+    assert "removed an unreadable lock file" in res.stdout
+    assert len(done_jobs(project.ok("run", "-j2").stdout)) == 8
+
+
+def test_unlock_of_a_dead_runs_lock_needs_no_force(project):
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    _write_lock(project, dead.pid)
+    res = project.ok("unlock")
+    assert f"removed the lock of pid {dead.pid}" in res.stdout and res.stderr == ""
+
+
+def test_unlock_of_another_hosts_lock_says_it_cannot_tell(project):
+    _write_lock(project, 1, host="some-other-host.example")
+    res = project.ok("unlock")
+    assert "removed the lock of pid 1 on some-other-host.example" in res.stdout
+    assert "cannot tell from here whether that run is alive" in res.stderr
