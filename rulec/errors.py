@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from .source import Span, render
 
 EXIT_OK = 0
@@ -17,13 +19,15 @@ class RulecError(Exception):
     phase = "error"
 
     def __init__(self, message: str, span: Span | None = None, hint: str | None = None):
+        message = mask_secrets(message)
         super().__init__(message)
         self.message = message
         self.span = span
-        self.hint = hint
+        self.hint = mask_secrets(hint) if hint else hint
 
     def render(self) -> str:
-        text = render(self.span, self.message)
+        # The source line shown under the message may hold a password in a URL too.
+        text = mask_secrets(render(self.span, self.message))
         if self.hint:
             text += f"\n  hint: {self.hint}"
         return text
@@ -33,8 +37,22 @@ class RulecError(Exception):
 
 
 def brief(exc: BaseException) -> str:
-    """An exception in one line, for a message: its first line, at most 300 characters."""
-    return (str(exc) or type(exc).__name__).splitlines()[0][:300]
+    """An exception in one line, for a message: its first line, at most 300 characters,
+    passwords in URLs masked."""
+    return mask_secrets((str(exc) or type(exc).__name__).splitlines()[0])[:300]
+
+
+# scheme://user:password@host: the password runs to the last '@' before the host, which ends
+# at a '/', a blank, a quote or the end of the text (S3 secret keys may hold '/').
+_USERINFO = re.compile(r"""([A-Za-z][A-Za-z0-9+.-]*://[^\s/:@'"]*):[^\s'"]*?@(?=[^\s/@'"]*(?:[\s/'"]|$))""")
+
+
+def mask_secrets(text: str) -> str:
+    """``text`` with the password of every URL in it written ``***``
+    (``ftp://user:pw@host/x`` -> ``ftp://user:***@host/x``), for messages and logs."""
+    if "@" not in text or "://" not in text:
+        return text
+    return _USERINFO.sub(r"\1:***@", text)
 
 
 class ErrorGroup(RulecError):

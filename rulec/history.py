@@ -121,9 +121,19 @@ class History:
             return cls({}, None, path)
         if write:
             os.makedirs(os.path.dirname(path), exist_ok=True)
+            if os.path.exists(path) and not os.access(path, os.W_OK):
+                raise _read_only(path)
+            if not os.access(os.path.dirname(path), os.W_OK):  # SQLite writes files next to it
+                raise _read_only(path, f"its folder {os.path.dirname(path)} is not writable")
         try:
             db = sqlite3.connect(path, timeout=30, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+            except sqlite3.OperationalError:
+                if write or os.access(os.path.dirname(path), os.W_OK):
+                    raise
+                db.close()
+                db = _frozen(path)
             db.execute("PRAGMA synchronous=NORMAL")
             if write:
                 db.executescript(_SCHEMA)
@@ -135,7 +145,14 @@ class History:
                     "Upgrade rulec, or move .rulec/ away to start afresh."
                 )
             records = _load(db) if version else {}
+            if version:
+                from .shell import HASH_VERSION
+
+                if _meta(db, "cmd_hash") != str(HASH_VERSION):
+                    _rehash(db, records, write, HASH_VERSION)
         except sqlite3.DatabaseError as exc:
+            if write and getattr(exc, "sqlite_errorname", "") == "SQLITE_READONLY":
+                raise _read_only(path, str(exc)) from None
             raise StateError(f"cannot read the state store {path}: {exc}. Move .rulec/state.db away to start afresh.") from None
         return cls(records, db, path)
 
@@ -155,25 +172,25 @@ class History:
     def detail(self, job_id: str) -> Detail | None:
         if self._db is None:
             return None
-        row = self._db.execute("SELECT command, inputs, log, started, finished FROM jobs WHERE job_id=?", (job_id,)).fetchone()
+        row = self._db.execute("SELECT command, inputs, log, started, finished FROM jobs WHERE job_id=?", (_sql(job_id),)).fetchone()
         if row is None:
             return None
-        return Detail(row[0], [tuple(x) for x in json.loads(row[1])], row[2], row[3], row[4])
+        return Detail(_py(row[0]), [tuple(x) for x in json.loads(row[1])], _py(row[2]), row[3], row[4])
 
     def log_path(self, job_id: str) -> str | None:
         if self._db is None:
             return None
-        row = self._db.execute("SELECT log FROM jobs WHERE job_id=?", (job_id,)).fetchone()
-        return row[0] if row else None
+        row = self._db.execute("SELECT log FROM jobs WHERE job_id=?", (_sql(job_id),)).fetchone()
+        return _py(row[0]) if row else None
 
     def jobs_of_outputs(self, paths: Iterable[str]) -> dict[str, str]:
         if self._db is None:
             return {}
         out = {}
         for path in paths:
-            row = self._db.execute("SELECT job_id FROM outputs WHERE path=?", (path,)).fetchone()
+            row = self._db.execute("SELECT job_id FROM outputs WHERE path=?", (_sql(path),)).fetchone()
             if row:
-                out[path] = row[0]
+                out[path] = _py(row[0])
         return out
 
     # writing ------------------------------------------------------------------
@@ -201,19 +218,21 @@ class History:
                 db.execute(
                     "INSERT OR REPLACE INTO jobs(job_id, rule, status, cmd_hash, params_hash, inputs_hash, input_sig, command, inputs, log, started, finished) "
                     "VALUES (?, ?, 'ok', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (f.job_id, f.rule, f.cmd_hash, f.params_hash, f.inputs_hash, f.input_sig, f.command,
-                     json.dumps(f.inputs, separators=(",", ":")), f.log, f.started, now),
+                    (_sql(f.job_id), f.rule, f.cmd_hash, f.params_hash, f.inputs_hash, f.input_sig, _sql(f.command),
+                     json.dumps(f.inputs, separators=(",", ":")), _sql(f.log), f.started, now),
                 )
-                db.executemany("INSERT OR REPLACE INTO outputs(path, job_id) VALUES (?, ?)", [(p, f.job_id) for p in f.outputs])
+                key = _sql(f.job_id)
+                db.executemany("INSERT OR REPLACE INTO outputs(path, job_id) VALUES (?, ?)", [(_sql(p), key) for p in f.outputs])
                 self._records[f.job_id] = Record(f.job_id, f.rule, "ok", f.cmd_hash, f.params_hash, f.inputs_hash, f.input_sig)
             for job_id, rule, outputs in started:
                 db.execute(
                     "INSERT INTO jobs(job_id, rule, status, cmd_hash, params_hash, inputs_hash, input_sig, command, inputs, log, started) "
                     "VALUES (?, ?, 'running', '', '', '', '', '', '[]', ?, ?) "
                     "ON CONFLICT(job_id) DO UPDATE SET status='running', started=excluded.started, log=excluded.log",
-                    (job_id, rule, (log or {}).get(job_id), now),
+                    (_sql(job_id), rule, _sql((log or {}).get(job_id)), now),
                 )
-                db.executemany("INSERT OR REPLACE INTO outputs(path, job_id) VALUES (?, ?)", [(p, job_id) for p in outputs])
+                key = _sql(job_id)
+                db.executemany("INSERT OR REPLACE INTO outputs(path, job_id) VALUES (?, ?)", [(_sql(p), key) for p in outputs])
                 old = self._records.get(job_id)
                 self._records[job_id] = Record(job_id, rule, "running", *(tuple(old[3:]) if old else ("", "", "", "")))
 
@@ -222,8 +241,8 @@ class History:
         db = self._need_db()
         with _transaction(db):
             for job_id in job_ids:
-                db.execute("DELETE FROM jobs WHERE job_id=?", (job_id,))
-                db.execute("DELETE FROM outputs WHERE job_id=?", (job_id,))
+                db.execute("DELETE FROM jobs WHERE job_id=?", (_sql(job_id),))
+                db.execute("DELETE FROM outputs WHERE job_id=?", (_sql(job_id),))
                 self._records.pop(job_id, None)
 
     def close(self) -> None:
@@ -271,4 +290,70 @@ def _schema_version(db: sqlite3.Connection, write: bool) -> int:
 
 def _load(db: sqlite3.Connection) -> dict[str, Record]:
     rows = db.execute("SELECT job_id, rule, status, cmd_hash, params_hash, inputs_hash, input_sig FROM jobs").fetchall()
+    if db.execute("SELECT 1 FROM jobs WHERE typeof(job_id)='blob' LIMIT 1").fetchone():  # ids of non-UTF-8 names
+        rows = [(_py(row[0]),) + tuple(row[1:]) if row[0].__class__ is bytes else row for row in rows]
     return {row[0]: row for row in rows}  # plain tuples: 100k Records cost more to build
+
+
+def _sql(text):
+    """``text`` as SQLite can store it: as it is, or, when it holds lone surrogates (a file
+    name that is not UTF-8, as ``os.fsdecode`` gives it), its bytes (a BLOB; ``_py`` reads
+    it back). A given text is always stored the same way, so lookups find it."""
+    if text is None or text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape")
+    return text
+
+
+def _py(value):
+    """A value read from the store: a BLOB written by ``_sql`` back to its text."""
+    return value.decode("utf-8", "surrogateescape") if value.__class__ is bytes else value
+
+
+def _meta(db: sqlite3.Connection, key: str) -> str | None:
+    row = db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+    return row[0] if row else None
+
+
+def _rehash(db: sqlite3.Connection, records: dict, write: bool, version: int) -> None:
+    """Records whose command hashes an older rulec computed (another normalization of the
+    command: see ``shell.HASH_VERSION``) get the hash of their recorded command, once: in
+    the store when it is open for writing, else in memory."""
+    from .shell import command_hash
+
+    new = []
+    for job_id, command in db.execute("SELECT job_id, command FROM jobs WHERE command != ''").fetchall():
+        job_id = _py(job_id)
+        rec = records.get(job_id)
+        if rec is None or not rec[3]:
+            continue
+        h = command_hash(_py(command))
+        records[job_id] = tuple(rec[:3]) + (h,) + tuple(rec[4:])
+        new.append((h, _sql(job_id)))
+    if write:
+        with _transaction(db):
+            db.executemany("UPDATE jobs SET cmd_hash=? WHERE job_id=?", new)
+            db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('cmd_hash', ?)", (str(version),))
+
+
+def _frozen(path: str) -> sqlite3.Connection:
+    """The store in a folder rulec may not write (a read-only or immutable ``.rulec/``), for
+    reading: SQLite cannot make the ``-shm`` file it shares with writers there, and there can
+    be no writer (one needs that folder too), so the file is read as it is, unless a ``-wal``
+    file holds writes not yet merged into it."""
+    from urllib.parse import quote
+
+    wal = path + "-wal"
+    if os.path.exists(wal) and os.path.getsize(wal) > 0:
+        raise StateError(f"cannot read the state store {path}: its folder is read-only, and {wal} holds "
+                         "writes SQLite cannot merge without writing there; make .rulec/ writable")
+    return sqlite3.connect(f"file:{quote(os.path.abspath(path))}?immutable=1", uri=True, timeout=30, isolation_level=None)
+
+
+def _read_only(path: str, detail: str | None = None) -> StateError:
+    why = f" ({detail})" if detail else ""
+    return StateError(f"the state store {path} is read-only{why}: running or cleaning jobs records them there; "
+                      "make it writable (dryrun and status only read it)")

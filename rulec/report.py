@@ -40,8 +40,10 @@ def _esc(text) -> str:
 
 
 def error(err, stream: IO[str] | None = None) -> None:
+    from .errors import mask_secrets
+
     stream = stream or sys.stderr
-    text = err.render() if hasattr(err, "render") else str(err)
+    text = mask_secrets(err.render() if hasattr(err, "render") else str(err))
     stream.write(text + "\n")
     stream.flush()
 

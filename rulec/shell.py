@@ -54,28 +54,16 @@ class CommandRenderer:
             if isinstance(value, pat.Pattern):
                 self.param_fmt[name] = pat.formatter(value, rule.wildcards, fields)
 
-        self._pieces = self._compile(folded=False)
-        self._folded = self._compile(folded=True)
+        self._pieces = self._compile()
+        self._normalized = self._normalize_template()
+        self._plain = self.template is not None and all(_is_plain(p) for p in self.template.parts if p.__class__ is str)
 
-    def _compile(self, folded: bool) -> list:
+    def _compile(self) -> list:
         """One piece per template part: a literal string, or a function of the job that gives
-        the substituted text. ``folded`` folds white space in the literal text (for hashing)."""
+        the substituted text."""
         if self.template is None:
             return []
-        pieces: list = []
-        parts = self.template.parts
-        for i, part in enumerate(parts):
-            if isinstance(part, str):
-                if folded:
-                    part = _WS.sub(" ", part)
-                    if i == 0:
-                        part = part.lstrip()
-                    if i == len(parts) - 1:
-                        part = part.rstrip()
-                pieces.append(part)
-            else:
-                pieces.append(self._piece(part))
-        return pieces
+        return [part if isinstance(part, str) else self._piece(part) for part in self.template.parts]
 
     def _piece(self, part: ir.Ref) -> Callable:
         kind, raw, index, key = part.kind, part.raw, part.index, part.key
@@ -122,9 +110,95 @@ class CommandRenderer:
         return "".join([p if p.__class__ is str else p(job_id, values, inputs, outputs, n_out) for p in self._pieces])
 
     def key(self, job_id: str, values: tuple[str, ...], inputs: tuple[str, ...], outputs: tuple[str, ...], n_out: int) -> str:
-        """The command's hash with the template's white space folded: re-indenting a block
-        or adding blank lines is not a change."""
-        return digest("".join([p if p.__class__ is str else p(job_id, values, inputs, outputs, n_out) for p in self._folded]))
+        """The command's hash: that of the command as ``normalize`` gives it (re-indenting a
+        block, blank lines, comments and runs of blanks between words are not a change).
+        Where the job's texts for the references read as their places in the normalized
+        template did (the common case), that template is filled in, which gives the same
+        text as normalizing the whole command, at a fraction of the cost."""
+        if self._plain:  # a plain template, and most often a plain command
+            text = "".join([p if p.__class__ is str else p(job_id, values, inputs, outputs, n_out) for p in self._pieces])
+            if _is_plain(text):
+                return digest(_fold(text))
+        norm = self._normalized
+        if norm is not None:
+            items, hidden = norm
+            out = []
+            for item in items:
+                if item.__class__ is str:
+                    out.append(item)
+                    continue
+                text = item[0](job_id, values, inputs, outputs, n_out)
+                if not item[1](text):
+                    break
+                out.append(text)
+            else:
+                if all(check(piece(job_id, values, inputs, outputs, n_out)) for piece, check in hidden):
+                    return digest("".join(out))
+        return digest(normalize(self.render(job_id, values, inputs, outputs, n_out)))
+
+    def _normalize_template(self):
+        """The template normalized once, references in it as places: (items, hidden), items
+        being literal text and (piece, check) pairs in order, hidden the pairs of references
+        the normalized text leaves out (in comments). ``check(text)`` says whether a job's
+        text for a reference reads as its place did, so that filling the places in gives what
+        normalizing the job's whole command would. None where the template cannot be read
+        so (then each job's command is normalized whole)."""
+        if self.template is None:
+            return None
+        parts = self.template.parts
+        if any(p.__class__ is str and ("\x01" in p or "\x02" in p) for p in parts):
+            return None
+        pieces, places = [], {}
+        at = 0
+        for k, part in enumerate(parts):
+            if part.__class__ is not str:
+                places[k] = at
+                part = f"\x01{k}\x02"
+            pieces.append(part)
+            at += len(part)
+        text = "".join(pieces)
+        out: list[str] = []
+        marks: dict[int, str] = {}
+        scanner = _Scanner(text, out, marks)
+        try:
+            scanner.commands(0, False)
+        except _Unsure:
+            return None
+        checks = {}
+        for k, at in places.items():
+            end = text.index("\x02", at) + 1
+            where = marks.get(k)
+            if where == "heredoc":  # a value could be the line that ends it
+                return None
+            if text[at - 1 : at] == "$":  # $'...', $(...), ${...} would start with the value
+                where = None
+            check = _is_words if where == "word" else _IN_DQ if where == "dq" else _PLAIN_WORD
+            if scanner.nested:
+                # Inside $(...) the scanner stops at the word case: a value must not spell it,
+                # alone or with the letters next to its place.
+                a = at
+                while a > 0 and text[a - 1] not in _STOP_CHARS:
+                    a -= 1
+                b = end
+                while b < len(text) and text[b] not in _STOP_CHARS:
+                    b += 1
+                left, right = text[a:at][-3:], text[end:b][:3]
+                if "\x02" in left or "\x01" in right:  # next to another reference
+                    return None
+                check = (lambda c, left, right: lambda v: c(v) and "case" not in left + v + right)(check, left, right)
+            checks[k] = check
+        normalized = "".join(out)
+        items: list = []
+        pos = 0
+        for m in _PLACE.finditer(normalized):
+            if m.start() > pos:
+                items.append(normalized[pos : m.start()])
+            k = int(m.group(1))
+            items.append((self._pieces[k], checks.pop(k)))
+            pos = m.end()
+        if pos < len(normalized):
+            items.append(normalized[pos:])
+        return items, [(self._pieces[k], check) for k, check in checks.items()]
 
     def param_text(self, name: str, values: tuple[str, ...]):
         value = self.params[name]
@@ -162,13 +236,393 @@ class CommandRenderer:
         return str(dict(res.custom).get(key, 0))
 
 
-_WS = re.compile(r"\s+")
+# --------------------------------------------------------------------------- the command hash
+#
+# A job's command hash is that of its command as ``normalize`` writes it, which leaves out only
+# what bash ignores: blanks (spaces, tabs) at the start and end of a line, blank lines,
+# comments, and the length of a run of blanks between words (one space). Line breaks stay
+# (one ends a command: ``a\nb`` is not ``a b``), and so does everything inside quotes,
+# ``${...}``, ``$((...))``, backquotes and here-documents. Where the scanner meets what it
+# does not follow (an unclosed quote, ``case`` inside ``$(...)``), the rest of the command is
+# kept as it is, after a NUL mark: at worst a job reruns for an edit that changed nothing.
+
+HASH_VERSION = 2  # 1 (before): every run of white space folded to one space, inside quotes too
+
+_PLACE = re.compile("\x01(\\d+)\x02")  # a reference's place in a template being normalized
+_STOP_CHARS = " \t\n'\"\\`$#<()"
+# Checks of a job's text for a reference, by where its place was read. In a word: plain
+# characters, whole '...' and simple "..." strings, one space between words, not ending in
+# an operator (a '#' after it would start a comment). Inside "...": nothing that ends the
+# string or expands. Elsewhere: only characters that mean nothing anywhere.
+_WORD = r"""(?:[^\s'"\\`$#<()]|'[^']*'|"[^"\\`$]*")+"""
+_WORDS_RE = re.compile(f"{_WORD}(?: {_WORD})*")
+_IN_DQ = re.compile(r"""[^"\\`$]*""").fullmatch
+_PLAIN_WORD = re.compile(r"[\w@%+=:,./-]+", re.ASCII).fullmatch
+
+
+def _is_words(text: str) -> bool:
+    return _WORDS_RE.fullmatch(text) is not None and text[-1] not in ";&|>"
+
+
+_BLANKS = re.compile(r"[ \t]+")
+_STOP = re.compile(r"""[ \t\n'"\\`$#<()]""")
+_DQ_STOP = re.compile(r'["\\`$]')
+_WORD_END = " \t\n;&|<>()"
+
+
+class _Unsure(Exception):
+    """The scanner cannot follow the command from ``at`` on."""
+
+    def __init__(self, at: int):
+        self.at = at
 
 
 def normalize(command: str) -> str:
-    """The command with runs of white space folded, for hashing: re-indenting a block or
-    adding blank lines does not count as a change."""
-    return _WS.sub(" ", command).strip()
+    """``command`` without what bash ignores (see above): equal results mean commands that do
+    the same, so re-indenting a block or editing a comment is not a change."""
+    if _is_plain(command):
+        return _fold(command)
+    out: list[str] = []
+    try:
+        _Scanner(command, out).commands(0, False)
+    except _Unsure as exc:
+        out.append("\0")
+        out.append(command[exc.at:])
+    return "".join(out)
+
+
+def _is_plain(c: str) -> bool:
+    """Whether ``c`` has no quotes, expansions, comments or here-documents (tested with `in`:
+    a regex search for these costs several times more, and this runs for every job)."""
+    return not ("'" in c or '"' in c or "\\" in c or "`" in c or "$" in c or "#" in c or "<<" in c or "((" in c)
+
+
+def _fold(c: str) -> str:
+    """``normalize`` of a plain command (``_is_plain``): blanks folded, blank lines dropped."""
+    if "\n" not in c and "\t" not in c and "  " not in c:
+        return c.strip(" ")
+    lines = [_BLANKS.sub(" ", line).strip(" ") for line in c.split("\n")]
+    return "\n".join([line for line in lines if line])
+
+
+class _Scanner:
+    """Appends the normalized text of ``text`` to ``out`` as it reads it, so that when it
+    gives up at some index, ``out`` holds the normalized text before it. With ``marks`` (a
+    dict), it notes where the places of references in a template (``_PLACE``) were read:
+    in a word ("word"), inside double quotes ("dq") or in a here-document ("heredoc");
+    elsewhere (single quotes, ``${...}``, comments...) it notes nothing."""
+
+    __slots__ = ("t", "n", "out", "marks", "nested")
+
+    def __init__(self, text: str, out: list[str], marks: dict | None = None):
+        self.t = text
+        self.n = len(text)
+        self.out = out
+        self.marks = marks
+        self.nested = False  # whether it read a $(...)
+
+    def mark(self, text: str, where: str) -> None:
+        for m in _PLACE.finditer(text):
+            self.marks[int(m.group(1))] = where
+
+    def commands(self, i: int, nested: bool) -> int:
+        """Commands from ``i`` to the end of the text or (``nested``) to the ``)`` that closes a
+        ``$(``; returns the index after it."""
+        t, n, out = self.t, self.n, self.out
+        sep = ""  # what goes before the next word: "", " " or "\n"
+        line_start = word_start = True
+        depth = 0  # open parentheses inside $( )
+        heredocs: list[tuple[str, bool]] = []
+        while i < n:
+            m = _STOP.search(t, i)
+            j = m.start() if m is not None else n
+            if j > i:  # word characters (and operators such as ; | > &)
+                if sep:
+                    out.append(sep)
+                    sep = ""
+                chunk = t[i:j]
+                if nested and "case" in chunk:  # its patterns' ')' would look like the end
+                    raise _Unsure(i)
+                out.append(chunk)
+                if self.marks is not None and "\x01" in chunk:
+                    self.mark(chunk, "word")
+                line_start = False
+                word_start = chunk[-1] in ";&|>"
+                i = j
+                continue
+            c = t[i]
+            if c == " " or c == "\t":
+                if not line_start and not sep:
+                    sep = " "
+                word_start = True
+                i = _BLANKS.match(t, i).end()
+                continue
+            if c == "\n":
+                if heredocs:  # their bodies start on the next line
+                    out.append("\n")
+                    i = self.bodies(i + 1, heredocs)
+                    heredocs = []
+                    sep = ""
+                    line_start = False
+                    word_start = True
+                    continue
+                if not line_start:
+                    sep = "\n"
+                line_start = word_start = True
+                i += 1
+                continue
+            if c == "#" and word_start:  # a comment, to the end of the line
+                k = t.find("\n", i)
+                i = n if k < 0 else k
+                if sep == " ":
+                    sep = ""
+                continue
+            if c == ")" and nested and depth == 0:
+                if heredocs:
+                    raise _Unsure(i)
+                out.append(")")
+                return i + 1
+            if sep:
+                out.append(sep)
+                sep = ""
+            line_start = False
+            if c == "'":
+                k = t.find("'", i + 1)
+                if k < 0:
+                    raise _Unsure(i)
+                out.append(t[i : k + 1])
+                i = k + 1
+                word_start = False
+            elif c == '"':
+                i = self.double_quoted(i)
+                word_start = False
+            elif c == "\\":
+                if t.startswith("\\\n", i):  # a line continuation: blanks after it are one
+                    out.append("\\\n")
+                    i += 2
+                    m = _BLANKS.match(t, i)
+                    if m is not None:
+                        sep = " "
+                        word_start = True
+                        i = m.end()
+                else:
+                    out.append(t[i : i + 2])
+                    i += 2
+                    word_start = False
+            elif c == "$":
+                i = self.dollar(i, False)
+                word_start = False
+            elif c == "`":
+                k = self.backquoted_end(i)
+                out.append(t[i:k])
+                i = k
+                word_start = False
+            elif c == "#":
+                out.append("#")
+                i += 1
+                word_start = False
+            elif c == "<":
+                if t.startswith("<<<", i):
+                    out.append("<<<")
+                    i += 3
+                elif t.startswith("<<", i):
+                    i = self.heredoc(i, heredocs)
+                else:
+                    out.append("<")
+                    i += 1
+                word_start = True
+            elif c == "(":
+                if word_start and t.startswith("((", i):  # an arithmetic command
+                    k = self.arithmetic_end(i, i + 2)
+                    out.append(t[i:k])
+                    i = k
+                    word_start = False
+                else:
+                    depth += 1
+                    out.append("(")
+                    i += 1
+                    word_start = True
+            else:  # ")"
+                depth = max(depth - 1, 0)
+                out.append(")")
+                i += 1
+                word_start = True
+        if nested or heredocs:
+            raise _Unsure(n)
+        return n
+
+    def double_quoted(self, i: int) -> int:
+        """``"..."`` from ``i``: kept as it is, but for the commands of ``$(...)`` inside."""
+        t, n, out = self.t, self.n, self.out
+        out.append('"')
+        i += 1
+        while True:
+            m = _DQ_STOP.search(t, i)
+            if m is None:
+                raise _Unsure(i)
+            j = m.start()
+            if j > i:
+                out.append(t[i:j])
+                if self.marks is not None and "\x01" in t[i:j]:
+                    self.mark(t[i:j], "dq")
+                i = j
+            c = t[i]
+            if c == '"':
+                out.append('"')
+                return i + 1
+            if c == "\\":
+                if i + 1 >= n:
+                    raise _Unsure(i)
+                out.append(t[i : i + 2])
+                i += 2
+            elif c == "`":
+                k = self.backquoted_end(i)
+                out.append(t[i:k])
+                i = k
+            else:
+                i = self.dollar(i, True)
+
+    def dollar(self, i: int, quoted: bool) -> int:
+        t, out = self.t, self.out
+        nxt = t[i + 1 : i + 2]
+        if nxt == "(":
+            if t.startswith("((", i + 1):
+                k = self.arithmetic_end(i, i + 3)
+                out.append(t[i:k])
+                return k
+            out.append("$(")
+            self.nested = True
+            return self.commands(i + 2, True)
+        if nxt == "{":
+            k = self.braced_end(i)
+            out.append(t[i:k])
+            return k
+        if nxt == "'" and not quoted:  # $'...' (ANSI-C quoting)
+            k = i + 2
+            while True:
+                if k >= self.n:
+                    raise _Unsure(i)
+                ch = t[k]
+                if ch == "\\":
+                    k += 2
+                elif ch == "'":
+                    break
+                else:
+                    k += 1
+            out.append(t[i : k + 1])
+            return k + 1
+        if nxt == '"' and not quoted:  # $"..." (a translated string)
+            out.append("$")
+            return self.double_quoted(i + 1)
+        out.append("$")
+        return i + 1
+
+    def braced_end(self, start: int) -> int:
+        """The end of ``${...}`` (kept as it is: white space inside it is part of a word)."""
+        t, n = self.t, self.n
+        depth, k = 0, start + 1
+        while k < n:
+            ch = t[k]
+            if ch == "{":
+                depth += 1
+            elif ch == "}":
+                depth -= 1
+                if depth == 0:
+                    return k + 1
+            elif ch in "'\"`\\" or (ch == "$" and t.startswith("$(", k)):
+                break
+            k += 1
+        raise _Unsure(start)
+
+    def arithmetic_end(self, start: int, k: int) -> int:
+        """The end of ``((...))`` or ``$((...))`` (kept as it is)."""
+        t, n = self.t, self.n
+        depth = 2
+        while k < n:
+            ch = t[k]
+            if ch == "(":
+                depth += 1
+            elif ch == ")":
+                depth -= 1
+                if depth == 0:
+                    return k + 1
+            elif ch in "'\"`\\":
+                break
+            k += 1
+        raise _Unsure(start)
+
+    def backquoted_end(self, start: int) -> int:
+        """The end of ```...``` (kept as it is): the next backquote not after a backslash."""
+        t, n = self.t, self.n
+        k = start + 1
+        while k < n:
+            ch = t[k]
+            if ch == "\\":
+                k += 2
+                continue
+            if ch == "`":
+                return k + 1
+            k += 1
+        raise _Unsure(start)
+
+    def heredoc(self, i: int, heredocs: list[tuple[str, bool]]) -> int:
+        """``<<WORD`` or ``<<-WORD`` at ``i`` (written as it is); its body is read at the
+        end of the line."""
+        t, n = self.t, self.n
+        k = i + 2
+        tabs = t.startswith("-", k)
+        if tabs:
+            k += 1
+        while k < n and t[k] in " \t":
+            k += 1
+        begin = k
+        word: list[str] = []
+        while k < n and t[k] not in _WORD_END:
+            ch = t[k]
+            if ch == "'" or ch == '"':
+                e = t.find(ch, k + 1)
+                if e < 0:
+                    raise _Unsure(i)
+                word.append(t[k + 1 : e])
+                k = e + 1
+            elif ch == "\\":
+                word.append(t[k + 1 : k + 2])
+                k += 2
+            else:
+                word.append(ch)
+                k += 1
+        if k == begin:
+            raise _Unsure(i)
+        self.out.append(t[i:k])
+        if self.marks is not None:
+            self.mark(t[i:k], "heredoc")
+        heredocs.append(("".join(word), tabs))
+        return k
+
+    def bodies(self, i: int, heredocs: list[tuple[str, bool]]) -> int:
+        """The here-document bodies from ``i`` (the start of a line), written as they are, up
+        to and including the last one's closing line; returns the index of the line break
+        after it (or the end of the text)."""
+        t, n = self.t, self.n
+        start = i
+        last = i
+        for word, tabs in heredocs:
+            while True:
+                if i > n:
+                    raise _Unsure(start)
+                e = t.find("\n", i)
+                if e < 0:
+                    e = n
+                line = t[i:e]
+                if (line.lstrip("\t") if tabs else line) == word:
+                    break
+                i = e + 1
+            last = e
+            i = e + 1
+        self.out.append(t[start:last])
+        if self.marks is not None:
+            self.mark(t[start:last], "heredoc")
+        return last
 
 
 def digest(text: str) -> str:
@@ -176,7 +630,7 @@ def digest(text: str) -> str:
 
 
 def command_hash(command: str) -> str:
-    """The hash of a command given as text (white space folded everywhere)."""
+    """The hash of a command given as text (normalized as ``normalize`` does)."""
     return digest(normalize(command))
 
 

@@ -65,8 +65,6 @@ def glob_values(pattern: pat.Pattern, name: str, workdir: str) -> list[str]:
 
 def stat_many(urls: list[str]) -> dict[str, tuple[int, int]]:
     """(mtime ns, size) of the remote ``urls`` that exist: one listing per parent prefix."""
-    import fsspec
-
     by_parent: dict[tuple[str, str], list[str]] = {}
     for url in urls:
         protocol, _, rest = url.partition("://")
@@ -76,9 +74,9 @@ def stat_many(urls: list[str]) -> dict[str, tuple[int, int]]:
     for (protocol, parent), wanted in by_parent.items():
         url = f"{protocol}://{parent}"
         try:
-            fs = fsspec.filesystem(protocol)
+            fs, path = _fs(url)  # the URL's host, port and user too (ftp://user:pw@host/...)
             fs.invalidate_cache()  # a snapshot is of now, not of an earlier listing
-            entries = fs.ls(url, detail=True)
+            entries = fs.ls(path, detail=True)
         except FileNotFoundError:
             continue  # no such prefix (or bucket): none of its paths exist
         except Exception as exc:  # credentials, endpoint, network: each backend has its own
@@ -238,9 +236,9 @@ def main(argv=None) -> int:
     try:
         {"get": lambda: download(urls, "."), "put": lambda: upload(urls, "."), "rm": lambda: remove(urls)}[verb]()
     except Exception as exc:
-        from .errors import brief
+        from .errors import brief, mask_secrets
 
-        print(f"rulec: cannot {verb} {' '.join(urls)}: {brief(exc)}", file=sys.stderr)
+        print(mask_secrets(f"rulec: cannot {verb} {' '.join(urls)}: {brief(exc)}"), file=sys.stderr)
         return 1
     return 0
 

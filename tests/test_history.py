@@ -75,3 +75,95 @@ def test_a_failed_transaction_leaves_nothing(tmp_path):
         h.record(broken())
     h.close()
     assert History.open(str(tmp_path)).get("a[1]") is None
+
+
+def _read_only(path):
+    """Make ``path`` read-only, even for root (chattr +i); the undo function, or a skip."""
+    import os
+    import shutil
+    import subprocess
+
+    if os.geteuid() != 0:
+        mode = os.stat(path).st_mode
+        os.chmod(path, 0o555 if os.path.isdir(path) else 0o444)
+        return lambda: os.chmod(path, mode)
+    if shutil.which("chattr") is None or subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode:
+        pytest.skip("root needs chattr on a file system with immutable files to make a file read-only")
+    return lambda: subprocess.run(["chattr", "-i", str(path)], check=True)
+
+
+def test_records_of_an_older_command_hash_get_the_hash_of_their_command_once(tmp_path):
+    from rulec.shell import HASH_VERSION, command_hash
+
+    h = History.open(str(tmp_path), write=True)
+    h.record([Finished("a[1]", "a", "v1-hash", "p1", "i1", "s1", "echo  'a  b'\n  # note", [], ("out/1",))])
+    h.close()
+    db = sqlite3.connect(tmp_path / ".rulec" / "state.db")  # as an older rulec left it
+    db.execute("DELETE FROM meta WHERE key='cmd_hash'")
+    db.commit()
+    new = command_hash("echo  'a  b'\n  # note")
+    assert new == command_hash("echo 'a  b'") != command_hash("echo 'a b'")
+    # read-only: in memory, the store untouched
+    assert History.open(str(tmp_path)).get("a[1]").cmd_hash == new
+    assert db.execute("SELECT cmd_hash FROM jobs").fetchone() == ("v1-hash",)
+    # open for writing: rewritten once, and marked
+    assert History.open(str(tmp_path), write=True).get("a[1]").cmd_hash == new
+    assert db.execute("SELECT cmd_hash FROM jobs").fetchone() == (new,)
+    assert db.execute("SELECT value FROM meta WHERE key='cmd_hash'").fetchone() == (str(HASH_VERSION),)
+    db.execute("UPDATE jobs SET cmd_hash='later'")  # a marked store is read as it is
+    db.commit()
+    assert History.open(str(tmp_path)).get("a[1]").cmd_hash == "later"
+
+
+def test_names_that_are_not_utf8_are_stored_and_read_back(tmp_path):
+    import os
+
+    name = os.fsdecode(b"raw/\xff.txt")  # what os.listdir gives for such a file
+    job, out = f"make[{name[4:-4]}]", os.fsdecode(b"out/\xff.txt")
+    h = History.open(str(tmp_path), write=True)
+    h.mark_started([(job, "make", (out,))], {job: os.fsdecode(b"logs/\xff.log")})
+    h.record([Finished(job, "make", "c", "p", "i", "s", f"cp {name} {out}", [(name, 2, 5)], (out,), log=os.fsdecode(b"logs/\xff.log"))])
+    h.record([finished("ok[1]")])
+    h.close()
+    h = History.open(str(tmp_path))
+    assert h.get(job).status == "ok" and h.get("ok[1]").status == "ok"
+    detail = h.detail(job)
+    assert detail.command == f"cp {name} {out}" and detail.inputs == [(name, 2, 5)]
+    assert detail.log == h.log_path(job) == os.fsdecode(b"logs/\xff.log")
+    assert h.jobs_of_outputs([out, "out/1"]) == {out: job, "out/1": "ok[1]"}
+    h.close()
+    h = History.open(str(tmp_path), write=True)
+    h.forget([job])
+    h.close()
+    assert History.open(str(tmp_path)).get(job) is None
+
+
+def test_a_read_only_store_refuses_writing_in_one_clear_line_and_still_reads(tmp_path):
+    h = History.open(str(tmp_path), write=True)
+    h.record([finished()])
+    h.close()
+    path = tmp_path / ".rulec" / "state.db"
+    undo = _read_only(path)
+    try:
+        with pytest.raises(StateError) as err:
+            History.open(str(tmp_path), write=True)
+        text = err.value.render()
+        assert "\n" not in text and "read-only" in text and str(path) in text, text
+        assert History.open(str(tmp_path)).get("a[1]").status == "ok"
+    finally:
+        undo()
+    History.open(str(tmp_path), write=True).close()  # writable again: it works again
+
+
+def test_a_store_in_a_read_only_folder_still_reads(tmp_path):
+    h = History.open(str(tmp_path), write=True)
+    h.record([finished()])
+    h.close()  # the last connection merges the -wal file and removes it
+    folder = tmp_path / ".rulec"
+    undo = _read_only(folder)
+    try:
+        assert History.open(str(tmp_path)).get("a[1]").status == "ok"
+        with pytest.raises(StateError, match="read-only"):
+            History.open(str(tmp_path), write=True)
+    finally:
+        undo()

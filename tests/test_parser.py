@@ -256,3 +256,39 @@ def test_the_grammar_ships_with_the_package():
     from rulec.resources import data_dir
 
     assert (data_dir("grammar") / "rulefile.lark").is_file()
+
+
+# --------------------------------------------------------------------------- limits
+
+def test_brackets_nested_too_deep_are_one_syntax_error_at_their_place():
+    from rulec.errors import SyntaxError_
+    from rulec.syntax.parser import MAX_NESTING
+
+    n = 600
+    with pytest.raises(SyntaxError_) as err:
+        parse("dimension x = " + "[" * n + '"a"' + "]" * n + "\n", "R")
+    assert err.value.message == f"brackets nested deeper than {MAX_NESTING} levels"
+    assert (err.value.span.line, err.value.span.col) == (1, 15 + MAX_NESTING)
+    text = 'rule r:\n    output: "o"\n    input: ' + "f(" * n + '"x"' + ")" * n + '\n    shell: "touch o"\n'
+    with pytest.raises(SyntaxError_) as err:
+        parse(text, "R")
+    assert "nested deeper than" in err.value.message and err.value.span.line == 3
+    # as deep as allowed is fine
+    deep = "[" * MAX_NESTING + '"a"' + "]" * MAX_NESTING
+    assert parse(f"dimension x = {deep}\n", "R").decls
+
+
+@pytest.mark.parametrize("literal, what, col", [
+    (r'"a\x00b"', "a NUL character", 18),
+    (r'"ok\0"', "a NUL character", 19),
+    (r'"\\x00 then \u0000"', "a NUL character", 28),  # the escaped backslash is no escape
+    (r'"a\udcffb"', "a lone surrogate (\\udcff)", 18),
+    (r'"\U0000d800"', "a lone surrogate (\\ud800)", 17),
+])
+def test_a_nul_or_a_lone_surrogate_written_as_an_escape_is_refused_where_it_is(literal, what, col):
+    from rulec.errors import SyntaxError_
+
+    with pytest.raises(SyntaxError_) as err:
+        parse(f'dimension x = [{literal}]\n', "R")
+    assert err.value.message.startswith(what), err.value.message
+    assert (err.value.span.file, err.value.span.line, err.value.span.col) == ("R", 1, col)

@@ -40,3 +40,100 @@ rule r:
 '''
     assert command(text, "r[it's]") == """echo 'it'"'"'s' > 'out/it'"'"'s.txt'"""
     assert command(text, "r[$(touch pwned)]") == "echo '$(touch pwned)' > 'out/$(touch pwned).txt'"
+
+
+# --------------------------------------------------------------------------- the command hash
+
+def test_white_space_inside_quotes_and_line_breaks_are_changes():
+    h = shell.command_hash
+    assert h('echo "a  b"') != h('echo "a b"')
+    assert h("echo 'a  b'") != h("echo 'a b'")
+    assert h("a\nb") != h("a b")  # a line break ends a command
+    assert h('echo "x\n   y"') != h('echo "x\ny"')  # inside a string that spans lines
+    assert h("cat <<EOF\n  indented\nEOF") != h("cat <<EOF\nindented\nEOF")  # a here-document's body
+    assert h("echo ${x:-a   b}") != h("echo ${x:-a b}")  # a word inside ${...}
+    assert h("foo\\\n  bar") != h("foobar")  # blanks after a line continuation separate words
+
+
+def test_what_bash_ignores_is_not_a_change():
+    h = shell.command_hash
+    base = h("prep in.txt > out.txt\ntest -s out.txt")
+    assert h("    prep   in.txt  >\tout.txt   \n\n\n    test -s out.txt\n") == base
+    assert h("# make it\nprep in.txt > out.txt  # comment\n   # another\ntest -s out.txt") == base
+    assert h('echo "a  b"   # note') == h('echo "a  b"')
+    assert h("x=$(  dirname  'a b'  )") == h("x=$(dirname 'a b')")
+
+
+def test_hashes_and_dollars_that_are_no_comments():
+    h = shell.command_hash
+    assert h("echo $# a") != h("echo $# b")
+    assert h("echo ${#x} a") != h("echo ${#x} b")
+    assert h("echo a#b") != h("echo a#c")
+    assert h("echo '#a'") != h("echo '#b'")
+    assert h('echo "#a"') != h('echo "#b"')
+    assert h("echo \\#a") != h("echo \\#b")
+    assert h("echo $((16#ff)) a") != h("echo $((16#ff)) b")
+
+
+def test_what_the_scanner_cannot_follow_is_kept_as_it_is():
+    # an unclosed quote, and `case` inside $(...) (its patterns' ')' would look like the end)
+    assert shell.normalize('echo  "unclosed  ') == 'echo "\0unclosed  '
+    cmd = 'echo "$(case x in a) echo "hi  there";; esac)"'
+    assert shell.normalize(cmd).endswith('case x in a) echo "hi  there";; esac)"')
+    assert shell.command_hash(cmd) != shell.command_hash(cmd.replace("hi  there", "hi there"))
+
+
+def test_plain_commands_normalize_as_the_scanner_does():
+    import random
+
+    rnd = random.Random(7)
+    for _ in range(3000):
+        text = "".join(rnd.choice("ab ;|>&<()\t\n=\r-") for _ in range(rnd.randint(0, 16)))
+        if "<<" in text or "((" in text:
+            continue
+        out: list = []
+        shell._Scanner(text, out).commands(0, False)
+        assert shell.normalize(text) == "".join(out), repr(text)
+
+
+def _key_and_whole(text):
+    g = graph(text)
+    rs = shell.renderers(g)
+    for j in g.order:
+        if g.rule_of(j).shell is None:
+            continue
+        r = rs[g.rule[j]]
+        args = (g.job_id(j), g.values[j], g.inputs[j], g.outputs[j], g.n_outputs[j])
+        yield r, r.key(*args), shell.digest(shell.normalize(r.render(*args)))
+
+
+def test_a_jobs_key_is_the_hash_of_its_whole_command_normalized():
+    # The renderer fills in the template normalized once where it can; the result must be
+    # that of normalizing each job's command, whatever the values hold.
+    import random
+
+    from rulec.errors import RulecError
+
+    frags = ["echo", " ", "  ", "\t", "\n", "\n  ", "'", '"', "\\", "`", "$", "#", "<<", "<<-", "EOF", "\nEOF\n", "(",
+             ")", "((", "))", "$(", "${", "}", "case", "ca", "se", ";", "|", ">", "&", "a", "b c", "$'", "\\\n", "<<<"]
+    refs = ["{input}", "{output}", "{s}", "{s:raw}", "{params.p}", "{params.p:raw}"]
+    values = ["a", "a b", "", "it's", "x'y", 'q"r', "$(ls)", "case", "se", "ca", "#c", "EOF", "a\nb", " lead", "trail ",
+              "a  b", "x;", "p|", "\\", "`", "${x}", "<", "<<E", "(", ")", "é", "a\tb", "-n", "1"]
+    rnd = random.Random(11)
+    compared = filled = 0
+    while compared < 400:
+        template = "".join(rnd.choice(frags + refs * 2) for _ in range(rnd.randint(1, 14)))
+        body = template.replace("\\", "\\\\").replace('"""', '""\\"')
+        vals = ", ".join('"' + v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t") + '"'
+                         for v in rnd.sample(values, 4))
+        text = (f'dimension s = [{vals}]\nrule r:\n    input: "in/{{s}}.txt"\n    output: "out/{{s}}.txt"\n'
+                f'    params: p="{{s}}"\n    shell: """{body}"""\n')
+        try:
+            jobs = list(_key_and_whole(text))
+        except RulecError:
+            continue
+        for r, key, whole in jobs:
+            assert key == whole, (r.template.text, text)
+            compared += 1
+            filled += r._normalized is not None
+    assert filled > 100  # the filled-in template was used, not only the whole command

@@ -133,3 +133,36 @@ def test_staged_command_only_wraps_what_is_remote():
         "/usr/bin/python3 -m rulec.storage put s3://b/out",
     ]
     assert storage.staged_command("x", ["s3://b/in"], ["local"], "py").splitlines() == ["py -m rulec.storage get s3://b/in", "x"]
+
+
+# --------------------------------------------------------------------------- passwords in URLs
+
+def test_mask_secrets_hides_the_password_of_every_url():
+    from rulec.errors import mask_secrets
+
+    assert mask_secrets("ftp://user:pw@host/x") == "ftp://user:***@host/x"
+    assert mask_secrets("cannot reach s3://key:secret@bucket/a/b: denied") == "cannot reach s3://key:***@bucket/a/b: denied"
+    assert mask_secrets("https://u:p@h/x and sftp://me:s3@h:22/y.") == "https://u:***@h/x and sftp://me:***@h:22/y."
+    assert mask_secrets("['ftp://u:p@h/x', 'b']") == "['ftp://u:***@h/x', 'b']"
+    assert mask_secrets("s3://AKIA:wJal/K7MD@cret@bucket/key") == "s3://AKIA:***@bucket/key"  # '/' and '@' in it
+    assert mask_secrets("ftp://:pw@host") == "ftp://:***@host"
+    for text in ("ftp://user@host/x", "https://host:8080/x", "http://h/x?a=b:c@d", "mail me@host", "a:b@c"):
+        assert mask_secrets(text) == text
+
+
+def test_a_storage_error_on_a_url_with_a_password_does_not_show_it():
+    # Nothing listens on port 1: the connection is refused at once.
+    url = "ftp://user:s3cr3tpw@127.0.0.1:1/data/x.txt"
+    with pytest.raises(StorageError) as info:
+        storage.stat_many([url])
+    text = info.value.render()
+    assert "s3cr3tpw" not in text and "s3cr3tpw" not in str(info.value)
+    # the URL's host and port are used (not a file system without them)
+    assert text.startswith("cannot reach ftp://user:***@127.0.0.1:1/data: "), text
+    assert "host" not in text.split(": ", 1)[1], text
+
+
+def test_the_module_command_does_not_show_passwords(capsys):
+    assert storage.main(["get", "ftp://user:s3cr3tpw@127.0.0.1:1/x.txt"]) == 1
+    err = capsys.readouterr().err
+    assert "s3cr3tpw" not in err and "ftp://user:***@127.0.0.1:1/x.txt" in err, err

@@ -7,6 +7,7 @@ only the first run after an install pays for building the LALR tables.
 from __future__ import annotations
 
 import ast
+import re
 import warnings
 from functools import lru_cache
 
@@ -20,6 +21,7 @@ from ..source import Span, register_text
 from . import decls as d
 
 MAX_ERRORS = 20
+MAX_NESTING = 100  # brackets inside brackets; deeper is refused (it would exhaust Python's stack)
 
 
 class _BadDedent(LarkError):
@@ -301,7 +303,36 @@ def _unquote(token: Token, file: str) -> str:
         raise SyntaxError_(f"bad string literal: {exc.msg if hasattr(exc, 'msg') else exc}", span) from None
     if not isinstance(value, str):  # pragma: no cover - the grammar only admits strings
         raise SyntaxError_("expected a string", Span(file, token.line, token.column))
+    bad = _BAD_CHAR(value)
+    if bad is not None:
+        ch = bad.group()
+        if ch == "\0":
+            message = "a NUL character (\\0) inside a string: no path, value or command can hold one"
+        else:
+            message = (f"a lone surrogate (\\u{ord(ch):04x}) inside a string is not a character "
+                       "(a file name that is not UTF-8 is found by glob())")
+        at = _escape_of(raw, ch)
+        before = raw[:at]
+        line = token.line + before.count("\n")
+        col = (at - before.rfind("\n")) if "\n" in before else token.column + at
+        raise SyntaxError_(message, Span(file, line, col, line, col + 1))
     return value
+
+
+_BAD_CHAR = re.compile("[\0\ud800-\udfff]").search
+_ESCAPE = re.compile(r"\\(?:\\|N\{[^}]*\}|x[0-9A-Fa-f]{2}|u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|[0-7]{1,3})")
+
+
+def _escape_of(raw: str, ch: str) -> int:
+    """Where in the string literal ``raw`` the escape that gives ``ch`` is (0: not found)."""
+    for m in _ESCAPE.finditer(raw):
+        if m.group() != "\\\\":
+            try:
+                if ch in ast.literal_eval('"' + m.group() + '"'):
+                    return m.start()
+            except (ValueError, SyntaxError):
+                continue
+    return 0
 
 
 class _ToDecls:
@@ -317,15 +348,21 @@ class _ToDecls:
     def transform(self, tree: Tree):
         methods: dict[str, object] = {}
 
-        def walk(node: Tree):
-            children = [walk(c) if isinstance(c, Tree) else c for c in node.children]
+        def walk(node: Tree, depth: int):
             name = str(node.data)
+            if name == "list" or name == "call":
+                depth += 1
+                if depth > MAX_NESTING:
+                    meta = node.meta
+                    raise SyntaxError_(f"brackets nested deeper than {MAX_NESTING} levels",
+                                       Span(self.file, meta.line, meta.column, meta.line, meta.column + 1))
+            children = [walk(c, depth) if isinstance(c, Tree) else c for c in node.children]
             method = methods.get(name)
             if method is None:
                 method = methods[name] = getattr(self, name)
             return method(node.meta, children)
 
-        return walk(tree)
+        return walk(tree, 0)
 
     # spans ---------------------------------------------------------------
     def _span(self, meta) -> Span:

@@ -203,3 +203,28 @@ def test_a_newline_in_a_label_scheduler_option_is_refused_at_its_place(tmp_path)
         res = run_rulec(command, tmp_path)
         assert res.returncode == 2 and res.stderr.startswith("Rulefile:7:26: slurm option partition"), res.stderr
     assert not (tmp_path / "rulec-slurm").exists()
+
+
+def test_brackets_nested_too_deep_are_one_clear_error(tmp_path):
+    from rulec.syntax.parser import MAX_NESTING
+
+    n = 600
+    for text, at in (("dimension x = " + "[" * n + '"a"' + "]" * n + "\n", f"Rulefile:1:{15 + MAX_NESTING}: "),
+                     ('dimension x = ["a"]\nrule r:\n    input: ' + "expand(" * n + '"i/{x}"' + ")" * n
+                      + '\n    output: "o/{x}"\n    shell: "touch {output}"\n', "Rulefile:3:")):
+        (tmp_path / "Rulefile").write_text(text)
+        res = run_rulec(["check"], tmp_path)
+        assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr[-2000:]
+        assert res.stderr.startswith(at) and f"brackets nested deeper than {MAX_NESTING} levels" in res.stderr.splitlines()[0]
+    (tmp_path / "Rulefile").write_text('dimension x = [["a"]]\nrule r:\n    output: "o/{x}"\n    shell: "touch {output}"\n')
+    assert "Traceback" not in run_rulec(["check"], tmp_path).stderr  # the next run gets on with it
+
+
+def test_a_nul_or_a_lone_surrogate_in_an_output_path_is_refused_where_it_is(tmp_path):
+    for escape, what in (("\\x00", "a NUL character"), ("\\udcff", "a lone surrogate")):
+        (tmp_path / "Rulefile").write_text(f'rule r:\n    output: "out/a{escape}b.txt"\n    shell: "touch {{output}}"\n')
+        for command in ("check", "dryrun", "run"):
+            res = run_rulec([command], tmp_path)
+            assert res.returncode == 2 and "Traceback" not in res.stderr, (command, res.stderr)
+            assert res.stderr.startswith(f"Rulefile:2:19: {what}"), res.stderr
+        assert not (tmp_path / "out").exists()

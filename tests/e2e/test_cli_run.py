@@ -657,6 +657,181 @@ def test_the_datasets_models_example_runs_end_to_end(tmp_path):
     assert proj.ok("dryrun").stdout.strip() == f"Nothing to do: all {n} jobs are up to date."
 
 
+# --------------------------------------------------------------------------- command changes
+
+QUOTED = """\
+rule all:
+    input: "out/x.txt"
+
+rule x:
+    output: "out/x.txt"
+    shell: \"\"\"
+        echo "a  b" > {output}
+        echo c >> {output}
+    \"\"\"
+"""
+
+
+def test_white_space_inside_quotes_and_joined_lines_are_command_changes(tmp_path):
+    proj = Project(tmp_path)
+    proj.write("Rulefile", QUOTED)
+    proj.ok("run")
+    proj.edit('echo "a  b"', 'echo "a b"')  # the output changes: it is a change
+    assert planned_jobs(proj.ok("dryrun").stdout) == {"x": "command changed"}
+    proj.ok("run")
+    assert proj.read("out/x.txt") == "a b\nc\n"
+    proj.edit("> {output}\n        echo c", "> {output} echo c")  # two commands become one
+    assert planned_jobs(proj.ok("dryrun").stdout) == {"x": "command changed"}
+    proj.ok("run")
+    assert proj.read("out/x.txt") == "a b echo c\n"
+    # re-indenting, trailing blanks, blank lines and comment lines are no change
+    proj.edit('        echo "a b" > {output} echo c >> {output}\n',
+              '  # a comment\n\n          echo "a b"   >   {output} echo c  >>\t{output}   # why\n')
+    assert proj.ok("run").stdout.strip() == "Nothing to do: the one job is up to date."
+
+
+def _new_generation(workdir: Path) -> None:
+    """Move the state store's write generation on, as a write does: a remembered "all up to
+    date" verdict no longer holds, so the next command plans in full."""
+    import sqlite3
+
+    db = sqlite3.connect(workdir / ".rulec" / "state.db")
+    db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='generation'")
+    db.commit()
+    db.close()
+
+
+def test_records_of_an_older_rulec_are_not_all_rerun(project):
+    import sqlite3
+
+    from rulec import shell
+
+    project.ok("run", "-j2")
+    # As an older rulec left them: white space folded everywhere, no hash version in the store.
+    db = sqlite3.connect(project.path / ".rulec" / "state.db")
+    for job_id, command in db.execute("SELECT job_id, command FROM jobs").fetchall():
+        db.execute("UPDATE jobs SET cmd_hash=? WHERE job_id=?", (shell.digest(re.sub(r"\s+", " ", command).strip()), job_id))
+    db.execute("DELETE FROM meta WHERE key='cmd_hash'")
+    db.commit()
+    _new_generation(project.path)
+    assert project.ok("dryrun").stdout.strip() == "Nothing to do: all 8 jobs are up to date."
+    assert db.execute("SELECT value FROM meta WHERE key='cmd_hash'").fetchone() is None  # a dry run writes nothing
+    _new_generation(project.path)
+    assert project.ok("run").stdout.strip() == "Nothing to do: all 8 jobs are up to date."
+    assert db.execute("SELECT value FROM meta WHERE key='cmd_hash'").fetchone() == (str(shell.HASH_VERSION),)
+    project.edit("echo fit {model} seed", "echo 'fit  {model}' seed")  # and a real edit is seen
+    assert set(planned_jobs(project.ok("dryrun").stdout)) == set(ESTIMATE + SUMMARIZE)
+
+
+# --------------------------------------------------------------------------- names and stores
+
+GLOBBED = """\
+dimension s = glob("raw/{s}.txt")
+
+rule all:
+    input: expand("out/{s}.txt")
+
+rule make:
+    input: "raw/{s}.txt"
+    output: "out/{s}.txt"
+    shell: "cp {input} {output}"
+"""
+
+
+def test_file_names_that_are_not_utf8_dry_run_and_run(tmp_path):
+    proj = Project(tmp_path)
+    proj.write("Rulefile", GLOBBED)
+    (tmp_path / "raw").mkdir()
+    (tmp_path / "raw" / "ok.txt").write_text("ok\n")
+    with open(os.path.join(os.fsencode(tmp_path), b"raw", b"\xff.txt"), "wb") as fh:
+        fh.write(b"latin-1\n")
+
+    def rulec(*args):  # the output holds the name's byte as it is: not UTF-8
+        from rulec_e2e import RULEC, _env
+
+        res = subprocess.run(RULEC + list(args), cwd=tmp_path, env=_env(), capture_output=True, timeout=60)
+        out, err = res.stdout.decode("utf-8", "surrogateescape"), res.stderr.decode("utf-8", "surrogateescape")
+        assert res.returncode == 0 and "Traceback" not in err, (args, out, err)
+        return out
+
+    plan = rulec("dryrun")
+    assert plan.startswith("2 of 2 jobs to run:") and "out/" + os.fsdecode(b"\xff") + ".txt" in plan, plan
+    assert "Done: 2 job(s) ran." in rulec("run")
+    with open(os.path.join(os.fsencode(tmp_path), b"out", b"\xff.txt"), "rb") as fh:
+        assert fh.read() == b"latin-1\n"
+    assert rulec("run").strip() == "Nothing to do: all 2 jobs are up to date."
+    _new_generation(tmp_path)
+    assert rulec("dryrun").strip() == "Nothing to do: all 2 jobs are up to date."
+    assert rulec("status").splitlines()[1].split() == ["make", "2", "0", "0"]
+
+
+def _read_only(path: Path):
+    """Make a file or folder read-only, even for root (chattr +i); returns the undo, or skips."""
+    if os.geteuid() != 0:
+        mode = path.stat().st_mode
+        path.chmod(0o555 if path.is_dir() else 0o444)
+        return lambda: path.chmod(mode)
+    if shutil.which("chattr") is None or subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode:
+        pytest.skip("root needs chattr on a file system with immutable files")
+    return lambda: subprocess.run(["chattr", "-i", str(path)], check=True)
+
+
+def test_a_read_only_state_store_stops_run_in_one_line_while_dryrun_and_status_work(project):
+    project.ok("run", "-j2")
+    os.unlink(project.path / "bld/summary/m0.txt")
+    undo = _read_only(project.path / ".rulec" / "state.db")
+    try:
+        res = project.run("run")
+        assert res.returncode == 2, res.stdout + res.stderr
+        assert "Traceback" not in res.stderr
+        lines = res.stderr.strip().splitlines()
+        assert len(lines) == 1 and "state.db is read-only" in lines[0], res.stderr
+        assert not project.exists("bld/summary/m0.txt")  # nothing ran
+        assert planned_jobs(project.ok("dryrun").stdout) == {"summarize[m0]": "output missing: bld/summary/m0.txt"}
+        assert project.ok("status").returncode == 0
+    finally:
+        undo()
+    res = project.ok("run")  # writable again: the next run recovers
+    assert done_jobs(res.stdout) == ["summarize[m0]"]
+
+
+# --------------------------------------------------------------------------- passwords in URLs
+
+def test_a_password_in_a_url_is_never_shown(tmp_path):
+    proj = Project(tmp_path)
+    # Nothing listens on port 1: every command that lists the input fails at once.
+    proj.write("Rulefile", 'rule get:\n    input: "ftp://user:s3cr3tpw@127.0.0.1:1/data/x.txt"\n'
+                           '    output: "out/x.txt"\n    shell: "cp {input} {output}"\n')
+    for command in ("dryrun", "run", "status"):
+        res = proj.run(command)
+        assert res.returncode == 2, (command, res.stdout, res.stderr)
+        assert "s3cr3tpw" not in res.stdout + res.stderr, (command, res.stdout, res.stderr)
+        assert "Traceback" not in res.stderr, res.stderr
+        assert res.stderr.startswith("cannot reach ftp://user:***@127.0.0.1:1/data: "), res.stderr
+    proj.write("Rulefile", 'dimension s = glob("ftp://user:s3cr3tpw@127.0.0.1:1/data/{s}.txt")\n'
+                           'rule get:\n    input: "ftp://user:s3cr3tpw@127.0.0.1:1/data/{s}.txt"\n'
+                           '    output: "out/{s}.txt"\n    shell: "cp {input} {output}"\n')
+    res = proj.run("dryrun")
+    assert res.returncode == 2 and "s3cr3tpw" not in res.stdout + res.stderr, res.stderr
+    assert res.stderr.startswith("Rulefile:1:20: cannot reach ftp://user:***@127.0.0.1:1/data/*.txt"), res.stderr
+
+
+def test_a_read_only_state_folder_still_dry_runs(project):
+    project.ok("run", "-j2")
+    os.unlink(project.path / "bld/summary/m0.txt")
+    undo = _read_only(project.path / ".rulec")
+    try:
+        res = project.ok("dryrun")
+        assert planned_jobs(res.stdout) == {"summarize[m0]": "output missing: bld/summary/m0.txt"}, res.stdout
+        assert "Traceback" not in res.stderr
+        assert project.ok("status").returncode == 0
+        res = project.run("run")
+        assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
+    finally:
+        undo()
+    assert done_jobs(project.ok("run").stdout) == ["summarize[m0]"]
+
+
 # --------------------------------------------------------------------------- a killed rulec, its jobs' processes
 
 def test_a_rerun_right_after_kill_9_first_stops_the_dead_runs_job(empty_project, procs):
