@@ -124,6 +124,11 @@ def _plan_options(ns):
 
 
 def main(argv: list[str] | None = None) -> int:
+    # File names need not be UTF-8: print them as the bytes they are, never crash on one.
+    try:
+        sys.stdout.reconfigure(errors="surrogateescape")
+    except (AttributeError, ValueError):  # not a text stream we own (tests, embedding)
+        pass
     parser = build_parser()
     ns = parser.parse_args(argv)
     if ns.command is None:

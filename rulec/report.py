@@ -49,13 +49,31 @@ def error(err, stream: IO[str] | None = None) -> None:
 
 
 def warn(message: str) -> None:
-    sys.stderr.write(f"warning: {message}\n")
+    from .errors import mask_secrets
+
+    sys.stderr.write(f"warning: {mask_secrets(message)}\n")
+
+
+# Control characters (C0, DEL, C1) as escapes: a name from a file listing never moves the
+# cursor, rings the bell or starts an escape sequence on the user's terminal.
+_CONTROL = {c: f"\\x{c:02x}" for c in [*range(0x20), *range(0x7f, 0xa0)]}
+_CONTROL.update({0x09: "\\t", 0x0a: "\\n", 0x0d: "\\r"})
+
+
+def shown(text: str) -> str:
+    """A name or path as it may be printed on one line: control characters escaped,
+    passwords in URLs masked."""
+    from .errors import mask_secrets
+
+    return mask_secrets(text.translate(_CONTROL)) if text else text
 
 
 # --------------------------------------------------------------------------- reasons
 
 def reason_text(reason: Reason) -> str:
     w = reason.why
+    if reason.path is not None:
+        reason = Reason(w, shown(reason.path), reason.job)
     if w is Why.OUTPUT_MISSING:
         return f"output missing: {reason.path}"
     if w is Why.FORCED:
@@ -142,7 +160,7 @@ def plan_summary(plan: Plan, quiet: bool = False, why: bool = False, history=Non
     reasons = plan.reasons
     if why:
         for job in plan.run:
-            out.append(f"{job_id(job)}")
+            out.append(shown(job_id(job)))
             for reason in reasons[job]:
                 out.append(f"    {reason_text(reason)}")
                 if reason.why is Why.COMMAND_CHANGED and history is not None and commands is not None:
@@ -150,7 +168,7 @@ def plan_summary(plan: Plan, quiet: bool = False, why: bool = False, history=Non
                     if detail is not None:
                         out.extend("      " + line for line in command_diff(detail.command, commands(job)))
     else:
-        ids = [job_id(j) for j in plan.run]
+        ids = [shown(job_id(j)) for j in plan.run]
         w = min(max(len(i) for i in ids), 60)
         for job, jid in zip(plan.run, ids):
             out.append(f"  {jid:<{w}}  {reason_text(reasons[job][0])}")
@@ -240,7 +258,7 @@ def run_failures(failures, done: int, not_run: int, workdir: str, stream: IO[str
     stream = stream or sys.stderr
     out = [f"{len(failures)} job(s) failed, {done} succeeded, {not_run} not run:"]
     for f in failures:
-        out.append(f"  {f.job_id}: {f.why}")
+        out.append(f"  {shown(f.job_id)}: {shown(f.why)}")
         if f.log:
             out.append(f"    log: {f.log}")
             for line in tail(os.path.join(workdir, f.log)):
@@ -290,6 +308,7 @@ class ClusterProgress:
             self._live.start()
 
     def _line(self, text: str, err: bool = False, style: str = "") -> None:
+        text = shown(text)
         if self._live is not None:
             self._live.console.print(f"[{style}]{_esc(text)}[/]" if style else _esc(text))
             self._live.refresh()

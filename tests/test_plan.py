@@ -220,9 +220,11 @@ rule hello:
 
 
 def test_whitespace_only_command_edits_do_not_count():
-    assert shell.command_hash("echo  a\n   b") == shell.command_hash("echo a b")
+    assert shell.command_hash("  echo  a   b  \n\n") == shell.command_hash("echo a b")
     assert shell.command_hash("echo a b") != shell.command_hash("echo a c")
-    reindented = SMALL.replace('"echo {model} {params.seed} > {output}"', '"""\n        echo   {model}\n        {params.seed} > {output}\n    """')
+    assert shell.command_hash("echo a\nb") != shell.command_hash("echo a b")  # two commands, not one
+    assert shell.command_hash('echo "a  b"') != shell.command_hash('echo "a b"')  # quoted text is data
+    reindented = SMALL.replace('"echo {model} {params.seed} > {output}"', '"""\n        echo   {model}   {params.seed} >  {output}\n    """')
     assert reindented != SMALL
     a, b = graph(), graph(reindented)
     ra, rb = shell.renderers(a), shell.renderers(b)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import sys
 import time
 
+from ..report import shown
+
 
 class Progress:
     def __init__(self, total: int, quiet: bool = False, live: bool | None = None, stream=None):
@@ -41,12 +43,12 @@ class Progress:
             self._refresh()
         elif not self.quiet:
             secs = time.monotonic() - t0 if t0 else 0.0
-            self.stream.write(f"[{self.done + self.failed:>{len(str(self.total))}}/{self.total}] done {job_id} ({secs:.1f}s)\n")
+            self.stream.write(f"[{self.done + self.failed:>{len(str(self.total))}}/{self.total}] done {shown(job_id)} ({secs:.1f}s)\n")
 
     def failure(self, job_id: str, why: str) -> None:
         self.running.pop(job_id, None)
         self.failed += 1
-        line = f"FAILED {job_id}: {why}"
+        line = shown(f"FAILED {job_id}: {why}")
         if self._live is not None:
             from ..report import _esc
 
@@ -59,7 +61,7 @@ class Progress:
         self.skipped += len(job_ids)
         if not self.quiet and job_ids and self._live is None:
             for jid in job_ids:
-                self.stream.write(f"skipped {jid}: an upstream job failed\n")
+                self.stream.write(f"skipped {shown(jid)}: an upstream job failed\n")
 
     def note(self, text: str) -> None:
         if self.quiet:
@@ -104,7 +106,7 @@ class Progress:
         table.add_row(head)
         now = time.monotonic()
         for jid, t0 in list(self.running.items())[:8]:
-            table.add_row(Text(f"  {jid}  {now - t0:.0f}s", style="dim"))
+            table.add_row(Text(f"  {shown(jid)}  {now - t0:.0f}s", style="dim"))
         if len(self.running) > 8:
             table.add_row(Text(f"  ... and {len(self.running) - 8} more", style="dim"))
         return table

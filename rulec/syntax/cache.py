@@ -43,6 +43,21 @@ def grammar_text() -> str:
     return (data_dir("grammar") / "rulefile.lark").read_text(encoding="utf-8")
 
 
+@lru_cache(maxsize=1)
+def _parser_stamp() -> bytes:
+    """What the parser's code is: its modules' sizes and mtimes, so a parse cached by another
+    version of the parser (a check added, say) is never taken for this one's."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    out = []
+    for name in ("parser.py", "decls.py"):
+        try:
+            st = os.stat(os.path.join(here, name))
+            out.append(f"{name}:{st.st_size}:{st.st_mtime_ns}")
+        except OSError:
+            out.append(f"{name}:?")
+    return "\0".join(out).encode()
+
+
 def folder() -> str:
     base = os.environ.get("RULEC_CACHE_DIR") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "rulec")
@@ -53,6 +68,7 @@ def _file(path: str, text: str) -> str:
     h = hashlib.blake2b(digest_size=16)
     h.update(FORMAT.encode() + b"\0")
     h.update(grammar_text().encode())
+    h.update(b"\0" + _parser_stamp())
     h.update(b"\0" + path.encode("utf-8", "surrogateescape") + b"\0")
     h.update(text.encode("utf-8", "surrogateescape"))
     return os.path.join(folder(), h.hexdigest() + SUFFIX)

@@ -8,6 +8,8 @@ import os
 import re
 import signal
 import sqlite3
+import subprocess
+import sys
 import time
 
 import pytest
@@ -747,3 +749,32 @@ def test_an_empty_glob_dimension_is_a_warning_on_stderr(empty_project):
         "warning: Rulefile:2:25: glob('raw/{sample}.csv') matches no file: dimension sample has no values; "
         "files whose names start with '.' are skipped (such as 'raw/.a.csv')\n"
     )
+
+
+def test_names_with_control_characters_or_bad_bytes_print_safely(empty_project):
+    """A glob over names holding an escape sequence or bytes that are not UTF-8: the dry run
+    prints them escaped (never a raw ESC on the terminal) and never crashes, even when
+    standard output is strictly UTF-8."""
+    proj = empty_project
+    proj.rulefile("""\
+        dimension s = glob("raw/{s}.txt")
+
+        rule all:
+            input: expand("out/{s}.txt")
+
+        rule copy:
+            input: "raw/{s}.txt"
+            output: "out/{s}.txt"
+            shell: "cp {input} {output}"
+        """)
+    raw = proj.path / "raw"
+    raw.mkdir()
+    (raw / "a\x1b[2Jb.txt").write_text("x")
+    with open(os.path.join(os.fsencode(raw), b"c\xffd.txt"), "w") as fh:
+        fh.write("y")
+    env = dict(os.environ, PYTHONIOENCODING="utf-8:strict", NO_COLOR="1")
+    res = subprocess.run([sys.executable, "-m", "rulec", "dryrun"], cwd=proj.path, env=env, capture_output=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert b"Traceback" not in res.stderr
+    assert b"\x1b" not in res.stdout and b"copy[a\\x1b[2Jb]" in res.stdout
+    assert b"copy[c\xffd]" in res.stdout  # the name's own bytes
