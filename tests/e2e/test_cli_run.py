@@ -891,11 +891,18 @@ rule step:
 """
 
 
-def test_a_closed_standard_output_interrupts_the_run(empty_project, procs):
-    """`rulec run | head -1`: the reader goes away after the first line."""
+@pytest.mark.parametrize("buffered", [False, True], ids=["unbuffered", "buffered"])
+def test_a_closed_standard_output_interrupts_the_run(empty_project, procs, buffered):
+    """`rulec run | head -1`: the reader goes away after the first line. (Python buffers a
+    pipe by blocks: rulec writes its lines to a pipe as they come, else it would not learn
+    of the closed pipe until 8 KiB later.)"""
+    from rulec_e2e import RULEC, _env
+
     proj = empty_project
     proj.write("Rulefile", PIPED)
-    p = proj.popen("run", "-j1")
+    env = {k: v for k, v in _env().items() if not (buffered and k == "PYTHONUNBUFFERED")}
+    p = subprocess.Popen(RULEC + ["run", "-j1"], cwd=proj.path, env=env, stdin=subprocess.DEVNULL,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     procs.append(p)
     first = p.stdout.readline()
     assert len(done_jobs(first)) == 1, first
