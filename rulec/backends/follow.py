@@ -12,7 +12,8 @@
    Each finished job is recorded at once; a failed job's outputs are removed and its record
    dropped; PENDING jobs whose dependency can never be met are cancelled.
 5. Ctrl-C / SIGTERM: ``scancel`` exactly this run's arrays, wait for them to end, record what
-   completed, remove the outputs of jobs that had started, exit 130.
+   completed, remove the outputs of jobs that had started, exit 130 (141 for a closed
+   standard output, after the same clean-up).
 """
 
 from __future__ import annotations
@@ -157,6 +158,12 @@ class Follower:
                 self.follow()
             except (KeyboardInterrupt, Interrupted):
                 return self.interrupt()
+            except BrokenPipeError:  # standard output closed (`rulec run | head`): as Ctrl-C
+                from ..exec.run import EXIT_CLOSED_OUTPUT, _quiet_stdout
+
+                _quiet_stdout()
+                self.interrupt()
+                return EXIT_CLOSED_OUTPUT
             except BaseException:
                 self._abandon()
                 raise
