@@ -58,6 +58,8 @@ def run_graph(workflow, graph, options, ns, slurm: Slurm | None = None) -> int:
         try:
             snap = snapshot(api.paths_of(graph), workflow.workdir)
             plan = make_plan(graph, snap, history, options)
+            if plan.run and options.explain:  # --why: every reason, before anything is submitted
+                report.show_plan(api.Planned(workflow, graph, plan, history), why=True)
             if getattr(ns, "touch", False):  # --touch runs nothing: no scheduler involved
                 from ..exec.run import touch
 

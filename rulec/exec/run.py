@@ -95,7 +95,8 @@ def run_options(ns) -> RunOptions:
 
 def main(target: api.Target, ns) -> int:
     # --touch records every job (even those up to date by mtime alone), so later plans use the records.
-    options = PlanOptions(force=frozenset(ns.force), force_all=ns.force_all or getattr(ns, "touch", False))
+    options = PlanOptions(force=frozenset(ns.force), force_all=ns.force_all or getattr(ns, "touch", False),
+                          explain=getattr(ns, "why", False))
     workflow = api.load(target)
     if getattr(ns, "executor", "local") == "slurm":
         from ..backends import slurm
@@ -142,6 +143,8 @@ def _locked(workflow, target, ns, options, opts: RunOptions, lock: Lock, started
                 print(report.nothing_to_do(len(graph) - len(plan.groups)))
             return 0
         started.append(True)
+        if options.explain:  # --why: every job that runs, with every reason, before it runs
+            report.show_plan(api.Planned(workflow, graph, plan, history), why=True)
         if getattr(ns, "touch", False):
             return touch(graph, plan, history, opts.quiet, snap)
         return Runner(graph, plan, history, opts, snap, journal=lock.journal()).run()
