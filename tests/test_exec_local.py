@@ -344,3 +344,24 @@ def test_a_newline_in_the_job_id_of_a_long_command_runs_nothing(launcher, tmp_pa
     assert not (tmp_path / "PWNED").exists()
     first = Path(local.script_path(str(tmp_path), jid)).read_text().splitlines()[0]
     assert first == "# long[x\\x0atouch PWNED\\x0a]"
+
+
+def test_an_interrupt_while_waiting_for_a_jobs_leftovers_leaves_the_job_to_stop_all(launcher, tmp_path, monkeypatch):
+    monkeypatch.setattr(local.Launcher, "LEFTOVER_GRACE", 30.0)
+    real = local.end_group
+
+    def interrupted(pgid, grace):
+        if grace:
+            raise KeyboardInterrupt  # (Ctrl-C while it waits out the grace)
+        return real(pgid, grace)
+
+    monkeypatch.setattr(local, "end_group", interrupted)
+    launcher.spawn(0, "j", "sleep 30 & echo $! > child", "j.log")
+    with pytest.raises(KeyboardInterrupt):
+        launcher.wait_any()
+    (proc,) = launcher.running()  # still the launcher's: the run loop removes its outputs
+    (done, code), = launcher.stop_all(grace=0.2)
+    assert done is proc and code == 0 and proc.left
+    assert not _alive(int((tmp_path / "child").read_text())) and launcher.running() == []
+    monkeypatch.setattr(local, "end_group", real)
+    assert run_one(launcher, "echo next")[1:] == (0, "next\n")  # its worker is free again

@@ -80,6 +80,7 @@ class Proc:
     notes: list = field(default_factory=list)  # bash's words when the log cannot be opened
     job_id: str = ""
     left: list = field(default_factory=list)  # processes of its group still running after it ended (stopped)
+    status: int | None = None  # its shell's exit status, once the worker has said it
 
 
 @dataclass(eq=False)
@@ -263,17 +264,24 @@ class Launcher:
                 if self.journal is not None:
                     self.journal.job(proc.pid, proc.job_id)
                 continue
-            status = int(line)
+            proc.status = int(line)
             # Nothing of the job may go on once it has ended (its shell killed, or a child
-            # left in the background): its outputs are judged, or removed, next.
+            # left in the background): its outputs are judged, or removed, next. (An
+            # interrupt during this wait leaves the job to stop_all, which finishes it.)
             proc.left = end_group(proc.pid, self.LEFTOVER_GRACE)
-            worker.proc = None
-            self.idle.append(worker)
-            if proc.spool is not None:
-                self._finish_log(proc)
-            out.append((proc, -(status - 128) if 128 < status <= 128 + 64 else status))
+            out.append(self._ended(proc))
             proc = None
         return out
+
+    def _ended(self, proc: Proc) -> tuple[Proc, int]:
+        """A job whose status came and whose group is gone: its worker is idle again."""
+        worker = proc.worker
+        worker.proc = None
+        self.idle.append(worker)
+        if proc.spool is not None:
+            self._finish_log(proc)
+        status = proc.status
+        return proc, -(status - 128) if 128 < status <= 128 + 64 else status
 
     def wait_any(self, block: bool = True) -> list[tuple[Proc, int | None]]:
         """Finished jobs with their exit codes (negative: killed by that signal; None: the
@@ -309,6 +317,10 @@ class Launcher:
         """TERM every running job's process group, KILL what is left after ``grace`` seconds,
         and wait for all of them. Returns the jobs with their exit codes."""
         done: list = []
+        for proc in self.running():
+            if proc.status is not None:  # ended; an interrupt cut short the wait for its group
+                proc.left = end_group(proc.pid, 0.0) or proc.left
+                done.append(self._ended(proc))
         running = self.running()
         for proc in running:
             pid = self._pid_of(proc, done)
