@@ -264,3 +264,13 @@ def test_a_torn_run_file_is_read_as_far_as_it_goes(tmp_path):
     assert head["pid"] == 5 and workers == [(10, 7)] and jobs == {11: "a[1]"}
     path.write_bytes(b"")
     assert lockmod.read_runfile(str(path)) == (None, [], {})
+
+
+def test_temporary_lock_files_of_dead_processes_are_removed(tmp_path):
+    folder = tmp_path / ".rulec"
+    folder.mkdir()
+    dead, alive = folder / f"lock.{dead_pid()}.tmp", folder / f"lock.{os.getppid()}.tmp"
+    dead.write_text("{}")
+    alive.write_text("{}")
+    with Lock(str(tmp_path)):
+        assert not dead.exists() and alive.exists()

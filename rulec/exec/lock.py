@@ -300,6 +300,7 @@ class Lock:
                 elif fd != self.fd:
                     os.close(fd)  # the old lock's inode: our lock is the renamed file
         self.held = True
+        _remove_dead_temps(os.path.dirname(self.path))
         try:
             stopped = stop_dead_runs(self.workdir)
         except BaseException:
@@ -366,6 +367,23 @@ class Lock:
 
     def __exit__(self, *exc) -> None:
         self.release()
+
+
+def _remove_dead_temps(folder: str) -> None:
+    """Remove ``lock.<pid>.tmp`` files of processes that are gone (killed between writing
+    their lock and putting it in place)."""
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for name in names:
+        parts = name.split(".")
+        if len(parts) == 3 and parts[0] == LOCK_NAME and parts[2] == "tmp" and parts[1].isdigit():
+            if not _pid_alive(int(parts[1])):
+                try:
+                    os.unlink(os.path.join(folder, name))
+                except OSError:
+                    pass
 
 
 # --------------------------------------------------------------------------- a run's processes
