@@ -124,6 +124,14 @@ def _plan_options(ns):
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # Ctrl-C at any moment, start-up included: one line, 130
+        sys.stderr.write("interrupted\n")
+        return 130
+
+
+def _main(argv: list[str] | None) -> int:
     # File names need not be UTF-8: print them as the bytes they are, never crash on one.
     try:
         sys.stdout.reconfigure(errors="surrogateescape")

@@ -354,6 +354,8 @@ class Runner:
     def _failed(self, job: int, why: str, log: str | None, sched, progress_) -> None:
         """A job failed: remove its outputs, forget it, skip its dependents."""
         jid = self.graph.job_id(job)
+        if log is None and _disk_full(self.workdir):
+            why += " (the disk holding the working folder is full: nothing it printed could be kept)"
         self._remove_outputs(job)
         self.history.forget([jid])
         self.failures.append(Failure(jid, why, log))
@@ -436,6 +438,16 @@ def _local_path(path: str) -> str:
 
 def _same(path: str) -> str:
     return path
+
+
+def _disk_full(folder: str) -> bool:
+    """Whether the file system holding ``folder`` has no block left for rulec (asked only for
+    a failed job that printed nothing, so its summary does not say just "no output")."""
+    try:
+        st = os.statvfs(folder)
+    except OSError:
+        return False
+    return st.f_bavail == 0 or (st.f_favail == 0 and st.f_files > 0)
 
 
 def _exit_text(code: int | None) -> str:

@@ -168,3 +168,14 @@ def test_a_full_disk_at_start_leaves_no_empty_lock(small_disk):
     res = proj.run("run")
     assert res.returncode == 0, res.stdout + res.stderr
     assert (small_disk / "bld" / "a.txt").read_text() == "a\n"
+
+
+def test_a_job_failing_on_a_full_disk_says_so_rather_than_no_output(small_disk):
+    proj = Project(small_disk)
+    proj.write("Rulefile", 'rule all:\n    input: "bld/a.txt"\n\nrule a:\n    output: "bld/a.txt"\n    shell: "head -c 2000000 /dev/zero > {output}"\n')
+    (small_disk / "bld").mkdir()
+    (small_disk / ".rulec").mkdir()
+    res = proj.run("run")
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert "disk holding the working folder is full" in res.stderr, res.stderr
+    assert not (small_disk / "bld" / "a.txt").exists()
