@@ -65,8 +65,13 @@ class FakeSlurm:
     def show_job(self, job_id):
         return self.show.get(job_id, [])
 
+    refuse_cancel = None  # scancel's complaint, to play a cancel that fails
+
     def cancel(self, ids):
+        if self.refuse_cancel:
+            return self.refuse_cancel
         self.cancelled.extend(ids)
+        return None
 
 
 @pytest.fixture
@@ -219,3 +224,29 @@ def test_ctrl_c_cancels_and_cleans_up(setup, tmp_path, monkeypatch, capsys):
     assert sorted(history.records()) == ["fit[d0]"]
     assert not (tmp_path / "fit" / "d1.txt").exists()  # it had started: partial output removed
     assert "interrupted: cancelled 3 job array(s) of this run (100 101 102)" in capsys.readouterr().err
+
+
+def test_ctrl_c_when_scancel_fails_says_so_and_leaves_running_jobs_alone(setup, tmp_path, monkeypatch, capsys):
+    """scancel cannot reach the controller: the jobs may still run, so their outputs are not
+    removed and the message says what to cancel by hand, instead of claiming it cancelled them."""
+    import rulec.backends.follow as follow_mod
+
+    clock = iter(range(0, 10_000, 10))
+    monkeypatch.setattr(follow_mod.time, "sleep", lambda s: None)
+    monkeypatch.setattr(follow_mod.time, "monotonic", lambda: next(clock))
+
+    def interrupt(fake):
+        raise KeyboardInterrupt
+
+    (tmp_path / "fit").mkdir()
+    (tmp_path / "fit" / "d1.txt").write_text("being written")
+    still = rows("100_0=COMPLETED 100_1=RUNNING 101_0=PENDING 101_1=PENDING 102_0=PENDING")
+    follower, fake, history, b = setup([still, interrupt] + [still] * 10)
+    fake.refuse_cancel = "scancel: error: Unable to contact slurm controller"
+    assert follower.run() == 130
+    err = capsys.readouterr().err
+    assert "cancelled 3 job array" not in err
+    assert "scancel failed (scancel: error: Unable to contact slurm controller)" in err
+    assert "cancel them yourself: scancel 100_1 101_0 101_1 102_0" in err
+    assert (tmp_path / "fit" / "d1.txt").read_text() == "being written"  # still running: untouched
+    assert history.records()["fit[d1]"][2] != "ok"  # marked started: incomplete, never done

@@ -183,10 +183,11 @@ class Follower:
 
     def submit(self) -> None:
         b = self.bundle
-        os.makedirs(os.path.join(b.dir, "logs"), exist_ok=True)
-        os.makedirs(os.path.join(b.dir, "status"), exist_ok=True)
+        bundle_mod.make_dirs(os.path.join(b.dir, "logs"))  # no group/other write, whatever the umask
+        bundle_mod.make_dirs(os.path.join(b.dir, "status"))
         names = {}
-        with open(os.path.join(b.dir, "jobids"), "w") as ids_file:
+        fd = os.open(os.path.join(b.dir, "jobids"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, bundle_mod.FILE_MODE)
+        with open(fd, "w") as ids_file:
             for array in self.layout.arrays:
                 dep = slurm_mod.dependency(self.layout, array, names.__getitem__)
                 job_id = self.slurm.submit(b.script(array), dep, cwd=b.dir)
@@ -276,7 +277,9 @@ class Follower:
                     if self.lost_rounds[job] >= 3:
                         finished.append((job, Row("", None, "LOST", "not in squeue, sacct or scontrol, and no marker")))
         if hopeless:
-            self.slurm.cancel([self._task_id(job) for job, _ in hopeless])
+            why = self.slurm.cancel([self._task_id(job) for job, _ in hopeless])
+            if why is not None:  # SLURM's kill-on-invalid-dep ends them anyway
+                self.progress.note(f"could not cancel jobs whose dependency can never be met: {why}")
             finished.extend((job, Row(r.array_id, r.task, "CANCELLED", r.reason)) for job, r in hopeless)
         if finished:
             order = {j: i for i, j in enumerate(ordered)}
@@ -419,21 +422,26 @@ class Follower:
         old_hup = signal.signal(signal.SIGHUP, signal.SIG_IGN)
         try:
             ids = list(self.ids.values())
+            failed = self.slurm.cancel(ids) if ids else None
+            live = set(self.remaining)  # until the queue says otherwise
             if ids:
-                self.slurm.cancel(ids)
                 deadline = time.monotonic() + 30
                 while time.monotonic() < deadline:
                     rows = self.slurm.queue(ids)
                     if rows is not None:
                         states = self._rows_by_job(rows)
-                        live = [j for j in self.remaining if j in states and states[j].state not in TERMINAL]
+                        live = {j for j in self.remaining if j in states and states[j].state not in TERMINAL}
                         if not live:
                             done = [j for j in self.remaining if j in states and states[j].state == "COMPLETED"]
                             if done:
                                 self.settle([(j, states[j]) for j in done])
                             break
                     time.sleep(0.3)
-            unfinished = [j for j in self.remaining]
+            else:
+                live = set()
+            # Jobs still queued or running are not touched: their outputs stay, their marks
+            # say "incomplete". The others are over: remove what the started ones left.
+            unfinished = [j for j in self.remaining if j not in live]
             removed = 0
             for job in unfinished:
                 if self._started(job):
@@ -441,6 +449,16 @@ class Follower:
                     removed += 1
             self.history.forget([self.graph.job_id(j) for j in unfinished])
             self.progress.close()
+            if live:
+                alive = sorted({self._task_id(j) for j in live if self.layout.where[j][0] in self.ids})
+                report.error(
+                    f"interrupted, but {len(live)} job(s) of this run may still be queued or running: "
+                    + (f"scancel failed ({failed})" if failed else "they did not end within 30 s of scancel")
+                    + f"; cancel them yourself: scancel {' '.join(alive[:20])}{' ...' if len(alive) > 20 else ''}. "
+                    f"{self.done} job(s) had finished; removed the outputs of {removed} unfinished job(s); "
+                    "the outputs of the others were left alone, and they run again next time"
+                )
+                return EXIT_INTERRUPTED
             report.error(
                 f"interrupted: cancelled {len(ids)} job array(s) of this run"
                 + (f" ({' '.join(ids)})" if ids else "")

@@ -304,6 +304,15 @@ class Slurm:
         rc, out, err = self._run("scontrol", ["show", "job", "-o", job_id], ok=ok)
         return parse_show_job(out) if rc == 0 else []
 
-    def cancel(self, ids: list[str]) -> None:
+    def cancel(self, ids: list[str]) -> str | None:
+        """scancel these ids; None, or scancel's complaint when it could not (an id that is
+        already gone is no failure)."""
+        def ok(rc, out, err):
+            return rc == 0 or "Invalid job id" in err
+
+        failed = []
         for start in range(0, len(ids), 500):
-            self._run("scancel", ids[start:start + 500])
+            rc, out, err = self._run("scancel", ids[start:start + 500], ok=ok)
+            if not ok(rc, out, err):
+                failed.append((err.strip() or out.strip() or f"exit status {rc}").splitlines()[0])
+        return "; ".join(failed) or None
