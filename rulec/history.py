@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Iterable, NamedTuple
 
 from .errors import StateError
+from .storage import make_dirs
 
 SCHEMA_VERSION = 1
 STATE_DIR = ".rulec"
@@ -120,7 +121,7 @@ class History:
         if not write and not os.path.exists(path):
             return cls({}, None, path)
         if write:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
+            make_dirs(os.path.dirname(path))
             if os.path.exists(path) and not os.access(path, os.W_OK):
                 raise _read_only(path)
             if not os.access(os.path.dirname(path), os.W_OK):  # SQLite writes files next to it

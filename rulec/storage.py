@@ -154,7 +154,7 @@ def download(urls, workdir: str) -> None:
     groups: dict[int, tuple] = {}
     for url in urls:
         local = os.path.join(workdir, scratch_path(url))
-        os.makedirs(os.path.dirname(local), exist_ok=True)
+        make_dirs(os.path.dirname(local))
         fs, path = _fs(url)
         _, remote, locals_ = groups.setdefault(id(fs), (fs, [], []))
         remote.append(path)
@@ -172,6 +172,27 @@ def upload(urls, workdir: str) -> None:
     for url in urls:
         fs, path = _fs(url)
         fs.put_file(os.path.join(workdir, scratch_path(url)), path)
+
+
+PRIVATE_DIR = 0o755  # rulec's own folders: nobody else may write in them, whatever the umask
+
+
+def make_dirs(path: str, mode: int = PRIVATE_DIR) -> None:
+    """``os.makedirs(path, exist_ok=True)`` with every folder it creates (not only the last)
+    made ``mode`` less the umask: under umask 000 ``.rulec/`` is not left writable to all."""
+    missing = []
+    while not os.path.isdir(path):
+        missing.append(path)
+        parent = os.path.dirname(path)
+        if parent == path or not parent:
+            break
+        path = parent
+    for folder in reversed(missing):
+        try:
+            os.mkdir(folder, mode)
+        except FileExistsError:
+            if not os.path.isdir(folder):
+                raise
 
 
 def remove_local(path: str) -> None:

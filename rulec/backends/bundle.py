@@ -296,19 +296,7 @@ def write(bundle: Bundle) -> None:
 
 def make_dirs(path: str) -> None:
     """``os.makedirs`` with every folder it creates (not only the last) made ``DIR_MODE``."""
-    missing = []
-    while not os.path.isdir(path):
-        missing.append(path)
-        parent = os.path.dirname(path)
-        if parent == path:
-            break
-        path = parent
-    for folder in reversed(missing):
-        try:
-            os.mkdir(folder, DIR_MODE)
-        except FileExistsError:
-            if not os.path.isdir(folder):
-                raise
+    storage.make_dirs(path, DIR_MODE)
 
 
 def write_file(path: str, text: str, mode: int) -> None:

@@ -32,7 +32,7 @@ import signal
 import time
 from dataclasses import dataclass, field
 
-from ..storage import remove_local
+from ..storage import make_dirs, remove_local
 
 # Each request is four NUL-terminated fields: job id, log path, mode, command. The worker
 # answers two lines of digits: the job's pid as soon as it is forked, then its exit status.
@@ -153,7 +153,7 @@ class Launcher:
     def _clear_spools(self) -> None:
         """Make the spool folder and empty it of an earlier run's files (the run holds the lock)."""
         full = os.path.join(self.workdir, self.spool_dir)
-        os.makedirs(full, exist_ok=True)
+        make_dirs(full)
         for entry in os.scandir(full):
             remove_local(entry.path)
         self._spools_ready = True
@@ -175,8 +175,10 @@ class Launcher:
         else:
             mode = "f"
             script = script_path(self.workdir, job_id)
-            os.makedirs(os.path.dirname(script), exist_ok=True)
-            with open(script, "w", encoding="utf-8", errors="surrogateescape") as fh:
+            make_dirs(os.path.dirname(script))
+            # 0o644 whatever the umask: nobody else may change what bash runs
+            fd = os.open(script, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+            with open(fd, "w", encoding="utf-8", errors="surrogateescape") as fh:
                 fh.write(f"# {_comment(job_id)}\n{command}\n")
             command = script
         target = worker.spool if lazy else log

@@ -37,6 +37,7 @@ import sys
 import time
 
 from ..errors import LockError
+from ..storage import make_dirs
 
 LOCK_NAME = "lock"
 RUNS_DIR = "runs"
@@ -245,7 +246,7 @@ class Lock:
         return fd, tmp
 
     def acquire(self) -> "Lock":
-        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        make_dirs(os.path.dirname(self.path))
         deadline = time.monotonic() + BUSY_WAIT
         while True:
             try:
@@ -397,7 +398,7 @@ class RunFile:
         self.fd: int | None = None
 
     def _open(self, first: bytes) -> None:
-        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        make_dirs(os.path.dirname(self.path))
         self.fd = os.open(self.path, os.O_CREAT | os.O_TRUNC | os.O_WRONLY | os.O_APPEND, 0o644)
         pid = os.getpid()
         head = json.dumps({"pid": pid, "host": socket.gethostname(), "start": start_ticks(pid), "boot": boot_id()})

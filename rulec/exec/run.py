@@ -174,6 +174,7 @@ class Runner:
         self.launcher: local.Launcher | None = None
         self.failures: list[Failure] = []
         self.folders: set[str] = set()  # folders known to exist
+        self.own_dir = os.path.join(self.workdir, ".rulec") + os.sep
         # Paths that existed when the run was planned (None: unknown, so any may exist).
         self.existed = snap.exists if snap is not None else None
         self.old_logs: set[str] = set()  # files in the folders of lazy logs, listed once
@@ -326,7 +327,10 @@ class Runner:
             full = os.path.join(self.workdir, local_(path))
             folder = os.path.dirname(full)
             if folder and folder not in self.folders:
-                os.makedirs(folder, exist_ok=True)
+                if folder.startswith(self.own_dir):  # default logs, remote copies: rulec's own
+                    storage.make_dirs(folder)
+                else:  # the user's folders get the user's umask
+                    os.makedirs(folder, exist_ok=True)
                 self.folders.add(folder)
             if path == log:
                 if lazy and folder not in self.listed:

@@ -30,6 +30,7 @@ from stat import S_ISREG
 
 from ..resources import data_dir
 from ..source import Span
+from ..storage import make_dirs
 from . import decls as d
 
 KEEP = 200  # entries kept; older ones are removed when a new one is written
@@ -107,7 +108,7 @@ def put(path: str, text: str, module: d.Module) -> None:
     except (TypeError, ValueError, RecursionError):  # a value the format cannot hold: not cached
         return
     try:
-        os.makedirs(os.path.dirname(file), exist_ok=True)
+        make_dirs(os.path.dirname(file))
         fd, tmp = tempfile.mkstemp(dir=os.path.dirname(file))
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)

@@ -1013,3 +1013,28 @@ def test_unlock_of_another_hosts_lock_says_it_cannot_tell(project):
     res = project.ok("unlock")
     assert "removed the lock of pid 1 on some-other-host.example" in res.stdout
     assert "cannot tell from here whether that run is alive" in res.stderr
+
+
+def test_under_umask_000_rulecs_own_folders_and_scripts_are_not_writable_by_others(empty_project):
+    """.rulec/ and what rulec keeps in it (state store, lock, job scripts, its folders) get
+    no group/other write whatever the umask; the user's own outputs, and the logs that hold
+    what the jobs print, keep the user's umask."""
+    proj = empty_project
+    long_command = ": " + "x" * 5000 + "; echo hi; echo done > {output}"
+    proj.write("Rulefile", 'rule all:\n    input: "out/x.txt"\n\nrule x:\n    output: "out/x.txt"\n'
+               f'    shell: "{long_command}"\n')
+    old = os.umask(0)
+    try:
+        proj.ok("run")
+    finally:
+        os.umask(old)
+    rulec_dir = proj.path / ".rulec"
+    loose = []
+    for path in [rulec_dir, *rulec_dir.rglob("*")]:
+        if path.is_symlink() or path.suffix == ".log":
+            continue
+        if path.stat().st_mode & 0o022:
+            loose.append(f"{path.relative_to(proj.path)} {oct(path.stat().st_mode & 0o777)}")
+    assert not loose, loose
+    assert list((rulec_dir / "jobs").glob("*.sh")), "the long command went through a script file"
+    assert (proj.path / "out").stat().st_mode & 0o777 == 0o777  # the user's folder: the user's umask
