@@ -373,3 +373,19 @@ def test_a_bundle_over_an_old_one_is_written_fresh(tmp_path):
     assert outside.read_text() == "keep\n"
     assert not (bundle / "submit.sh").is_symlink()
     assert stat.S_IMODE((bundle / "copy.tasks").stat().st_mode) & 0o022 == 0
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_no_secret_of_the_environment_reaches_a_bundle(backend, tmp_path, monkeypatch):
+    """A bundle holds commands, not the submitter's environment: credentials set where
+    `rulec emit` runs (AWS keys, tokens) appear in no file of it; jobs get theirs from the
+    environment they run in."""
+    secrets = {"AWS_SECRET_ACCESS_KEY": "s3cr3t-aws-key-93f1", "GITHUB_TOKEN": "ghp_tok3n_77ab", "MY_PASSWORD": "hunter2-xq9"}
+    for name, value in secrets.items():
+        monkeypatch.setenv(name, value)
+    bundle = emit(plant(tmp_path / "p"), backend)
+    for path in bundle.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            for value in secrets.values():
+                assert value.encode() not in data, f"{value} in {path}"
