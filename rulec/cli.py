@@ -233,7 +233,7 @@ def _dispatch(ns) -> int:
         report.show_plan(planned, json=ns.json, quiet=ns.quiet, why=ns.why)
         return 0
     if ns.command == "run":
-        from .exec import run as runmod
+        from .run import loop as runmod
 
         return runmod.main(target, ns)
     if ns.command == "status":

@@ -70,6 +70,41 @@ def shown(text: str) -> str:
 
 # --------------------------------------------------------------------------- reasons
 
+def outcome_text(ev, missing=()) -> str:
+    """Why a job did not succeed, from its ``run.executor.Finished`` event, in words (the only
+    place these words live). ``missing``: declared outputs that do not exist after exit 0."""
+    import signal
+
+    from .run.executor import Outcome
+
+    o = ev.outcome
+    if o is Outcome.OK and missing:
+        text = "exited 0 but did not create " + ", ".join(shown(p) for p in missing)
+    elif o is Outcome.MISSING_OUTPUT:
+        text = "exited 0 but did not create " + (", ".join(shown(p) for p in missing) or "every declared output")
+    elif o is Outcome.EXIT:
+        text = f"exit status {ev.exit_code}"
+    elif o is Outcome.SIGNAL:
+        try:
+            name = signal.Signals(ev.signal).name
+        except (ValueError, TypeError):
+            name = str(ev.signal)
+        text = f"killed by signal {name}"
+    elif o is Outcome.LEFT_RUNNING:
+        text = "exited 0 but left processes running, whose work was cut short (a job must wait for what it starts)"
+    elif o is Outcome.LOST:
+        text = ev.state and f"lost: {ev.state}" or "lost: the bash worker running it was killed"
+    elif o is Outcome.NOT_STARTED:
+        text = "not started"
+    else:  # scheduler states: TIMEOUT, OUT_OF_MEMORY, NODE_FAIL, PREEMPTED, CANCELLED
+        text = ev.state or o.value
+        if ev.exit_code is not None and (ev.exit_code or ev.signal):
+            text += f", exit code {ev.exit_code}" + (f", signal {ev.signal}" if ev.signal else "")
+    if ev.notes:
+        text += " (" + "; ".join(ev.notes) + ")"
+    return text
+
+
 def reason_text(reason: Reason) -> str:
     w = reason.why
     if reason.path is not None:

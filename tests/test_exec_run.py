@@ -1,4 +1,4 @@
-"""rulec/exec/run.py in process, on fsspec's in-memory file system for remote paths (the
+"""rulec/run/loop.py in process, on fsspec's in-memory file system for remote paths (the
 same paths through a real S3 server are in tests/e2e/test_s3.py; the run loop's
 processes, signals and failures in tests/e2e/test_cli_run.py)."""
 
@@ -113,7 +113,7 @@ def test_a_closed_standard_output_while_following_slurm_cancels_and_cleans_up(tm
     from rulec.backends import bundle as bundle_mod
     from rulec.backends import follow as follow_mod
     from rulec.dag import resolve
-    from rulec.exec import run as run_mod
+    from rulec.run import loop as run_mod
     from rulec.history import History
     from rulec.syntax import parse
 

@@ -61,7 +61,7 @@ def run_graph(workflow, graph, options, ns, slurm: Slurm | None = None) -> int:
             if plan.run and options.explain:  # --why: every reason, before anything is submitted
                 report.show_plan(api.Planned(workflow, graph, plan, history), why=True)
             if getattr(ns, "touch", False):  # --touch runs nothing: no scheduler involved
-                from ..exec.run import touch
+                from ..run.loop import touch
 
                 return touch(graph, plan, history, getattr(ns, "quiet", False))
             return execute(graph, plan, history, ns, slurm)
@@ -161,7 +161,7 @@ class Follower:
             except (KeyboardInterrupt, Interrupted):
                 return self.interrupt()
             except BrokenPipeError:  # standard output closed (`rulec run | head`): as Ctrl-C
-                from ..exec.run import EXIT_CLOSED_OUTPUT, _quiet_stdout
+                from ..run.loop import EXIT_CLOSED_OUTPUT, _quiet_stdout
 
                 _quiet_stdout()
                 self.interrupt()

@@ -1,6 +1,10 @@
-"""``rulec run``: the run loop over a Plan (ninja's builder as the model).
+"""``rulec run``: the one run loop over a Plan, for every executor (ninja's Builder as the
+model; the executors are its CommandRunners, rulec/run/executor.py).
 
-Plan -> Scheduler (which job may start) -> local processes -> results into the state store.
+Plan -> Scheduler (which job may start) -> Executor (starts, watches, stops; events as data)
+-> results into the state store. The loop owns the lock, signals, records, output removal,
+skipping, --keep-going, Ctrl-C, the progress display and the summary; an executor owns none
+of them.
 A job fails on a non-zero exit, or on exit 0 without every declared output; its outputs are
 then removed, its dependents are skipped, the other running jobs finish (and keep their
 outputs), and rulec exits 1 with a summary. SIGINT/SIGTERM stop the running jobs' process
@@ -21,13 +25,13 @@ from dataclasses import dataclass
 
 from .. import api, report, storage
 from ..errors import EXIT_INTERRUPTED, EXIT_JOB_FAILED, Interrupted, RulecError, brief
+from ..exec.lock import Lock
+from ..exec.record import Recorder, default_log
 from ..history import History
 from ..plan import PlanOptions
 from ..schedule import Pools, Scheduler
 from ..state import snapshot
-from . import local
-from .lock import Lock
-from .record import Recorder, default_log
+from .executor import Finished, Outcome, Started, Task
 
 EXIT_CLOSED_OUTPUT = 141  # 128 + SIGPIPE: what a shell shows for a writer whose reader went away
 
@@ -147,23 +151,28 @@ def _locked(workflow, target, ns, options, opts: RunOptions, lock: Lock, started
             report.show_plan(api.Planned(workflow, graph, plan, history), why=True)
         if getattr(ns, "touch", False):
             return touch(graph, plan, history, opts.quiet, snap)
-        return Runner(graph, plan, history, opts, snap, journal=lock.journal()).run()
+        from ..executors.local import LocalExecutor
+
+        return Loop(graph, plan, history, opts, LocalExecutor(workflow.workdir, lock.journal()), snap).run()
     finally:
         history.close()
 
 
-class Runner:
-    def __init__(self, graph, plan, history: History, opts: RunOptions, snap=None, journal=None):
+class Loop:
+    """One run of a Plan through one executor."""
+
+    def __init__(self, graph, plan, history: History, opts: RunOptions, executor, snap=None):
         self.graph = graph
-        self.journal = journal  # where the Launcher notes workers and job pids (see lock.py)
         self.plan = plan
         self.history = history
         self.opts = opts
+        self.executor = executor
         self.workdir = graph.workflow.workdir
         self.recorder = Recorder(graph)
-        # Remote paths (s3://...) are worked on as local copies (see storage.py).
-        self.remote = any(storage.is_remote(p)
-                          for paths in (graph.sources, *graph.outputs) for p in paths)
+        # Remote paths (s3://...) are worked on as local copies (see storage.py); a push
+        # executor's job scripts stage them on the node themselves.
+        self.remote = executor.stages_files and any(
+            storage.is_remote(p) for paths in (graph.sources, *graph.outputs) for p in paths)
         self.local = _local_path if self.remote else _same
         self.fetched: set[str] = set()  # remote inputs downloaded during this run
         # Remote stats as planned, and of the outputs this run uploaded: a record needs its
@@ -171,7 +180,6 @@ class Runner:
         self.remote_stats: dict = {}
         self.planned_stat = snap.lookup if snap is not None else (lambda p: None)
         self.not_started: list[tuple[int, str]] = []
-        self.launcher: local.Launcher | None = None
         self.failures: list[Failure] = []
         self.folders: set[str] = set()  # folders known to exist
         self.own_dir = os.path.join(self.workdir, ".rulec") + os.sep
@@ -180,6 +188,10 @@ class Runner:
         self.old_logs: set[str] = set()  # files in the folders of lazy logs, listed once
         self.listed: set[str] = set()
         self.commands: dict[int, str] = {}  # commands of running jobs, for their records
+        self.started_at: dict[int, float] = {}
+        self.done: list = []  # finished jobs not yet recorded: written with the next starts
+        self.sched: Scheduler | None = None
+        self.progress = None
 
     def log_of(self, job: int) -> tuple[str, bool]:
         """The job's log path, and whether it is lazy (the default log: written only if the
@@ -189,80 +201,32 @@ class Runner:
 
     def run(self) -> int:
         graph = self.graph
-        sched = Scheduler(graph, self.plan, Pools(self.opts.cores, self.opts.mem_mb, self.opts.gpus, self.opts.custom), self.opts.keep_going)
-        progress_ = _progress(len(self.plan.run), self.opts.quiet)
+        executor = self.executor
+        sched = self.sched = Scheduler(graph, self.plan, Pools(self.opts.cores, self.opts.mem_mb, self.opts.gpus, self.opts.custom), self.opts.keep_going)
+        progress_ = self.progress = _progress(len(self.plan.run), self.opts.quiet)
         previous = signal.signal(signal.SIGTERM, _raise_interrupt)
         # A closed terminal or SSH session: the jobs, in their own sessions, do not get the
-        # hang-up, so stop them as for SIGTERM (unless rulec runs under nohup).
+        # hang-up, so stop them as for SIGTERM (unless rulec runs under nohup: an ignored
+        # SIGHUP stays ignored, for every executor).
         previous_hup = signal.getsignal(signal.SIGHUP)
         if previous_hup is signal.SIG_DFL:
             signal.signal(signal.SIGHUP, _raise_interrupt)
-        started_at: dict[int, float] = {}
-        done: list = []  # finished jobs not yet recorded: written with the next starts
         # A line per event on a pipe, as it happens: `rulec run | head -1` then learns at the
         # next line that its reader is gone, not 8 KiB of lines later. (A file keeps block
         # buffering: a write per line costs ~20 us per job there.)
         relined = _line_buffered(sys.stdout) if not self.opts.quiet else None
-        launcher = self.launcher = local.Launcher(self.workdir, self.journal)
         try:
-            while not sched.finished_all():
-                starts = sched.startable()
-                if starts:
-                    self._launch(starts, started_at, progress_, done)
-                    done = []
-                    for job, why in self.not_started:  # a remote input could not be fetched
-                        self._failed(job, why, None, sched, progress_)
-                    self.not_started = []
-                if not launcher.running():
-                    if sched.ready and not sched.stopping:
-                        continue
-                    break
-                if done:
-                    self.history.record(done)  # nothing to start: record now, then wait
-                    done = []
-                for proc, code in launcher.wait_any():
-                    job = proc.job
-                    local_ = self.local
-                    missing = [p for p in graph.declared_outputs(job) if not os.path.exists(os.path.join(self.workdir, local_(p)))] if code == 0 else []
-                    if proc.left:
-                        proc.notes.append(f"rulec stopped {_pids(proc.left)} it left running")
-                    if code == 0 and proc.left:
-                        why = "exited 0 but left processes running, whose work was cut short (a job must wait for what it starts)"
-                    elif code == 0 and not missing:
-                        why = self._upload(job) if self.remote else None
-                        if why is None:
-                            stats = self._input_stats(job) if self.remote else None
-                            done.append(self.recorder.finished(job, log=proc.log, started=started_at.get(job), command=self.commands.pop(job, None), stats=stats))
-                            sched.finished(job, True)
-                            progress_.success(graph.job_id(job))
-                            continue
-                    elif code != 0:
-                        why = _exit_text(code)
-                    else:
-                        why = "exited 0 but did not create " + ", ".join(missing)
-                    if proc.notes:
-                        why += " (" + "; ".join(proc.notes) + ")"
-                    self._failed(job, why, proc.log, sched, progress_)
-            if done:
-                self.history.record(done)
-                done = []
+            if executor.push:
+                self._drive_push()
+            else:
+                self._drive_pull()
+            if self.done:
+                self.history.record(self.done)
+                self.done = []
         except (KeyboardInterrupt, Interrupted, BrokenPipeError) as exc:
-            closed = isinstance(exc, BrokenPipeError)
-            if closed:
-                _quiet_stdout()  # nothing more can be shown there; no complaint at exit either
-            if done:
-                self.history.record(done)  # they finished: keep them
-            running = launcher.running()
-            _close(progress_)
-            launcher.stop_all(self.opts.grace)
-            for proc in running:
-                self._remove_outputs(proc.job)
-            self.history.forget([graph.job_id(p.job) for p in running])
-            cause = "standard output was closed; " if closed else ""
-            report.error(f"interrupted: {cause}stopped {len(running)} running job(s) and removed their outputs")
-            return EXIT_CLOSED_OUTPUT if closed else EXIT_INTERRUPTED
+            return self._interrupted(isinstance(exc, BrokenPipeError))
         finally:
-            launcher.close()
+            executor.close()
             signal.signal(signal.SIGTERM, previous)
             if previous_hup is signal.SIG_DFL:
                 signal.signal(signal.SIGHUP, previous_hup)
@@ -274,10 +238,121 @@ class Runner:
             report.run_failures(self.failures, len(sched.done), not_run, self.workdir)
             return EXIT_JOB_FAILED
         if not self.opts.quiet:
-            print(f"Done: {len(sched.done)} job(s) ran.")
+            where = f" on {executor.name}" if executor.name != "local" else ""
+            print(f"Done: {len(sched.done)} job(s) ran{where}.")
         return 0
 
-    def _launch(self, jobs: list[int], started_at: dict[int, float], progress_, done=()) -> None:
+    # ------------------------------------------------------------------ driving
+
+    def _drive_pull(self) -> None:
+        """Start what the ready queue allows, wait for events, until nothing is left."""
+        sched, executor = self.sched, self.executor
+        while not sched.finished_all():
+            starts = sched.startable()
+            if starts:
+                self._start(starts)
+                for job, why in self.not_started:  # a remote input could not be fetched
+                    self._failed(job, why, None)
+                self.not_started = []
+            if not executor.running():
+                if sched.ready and not sched.stopping:
+                    continue
+                break
+            if self.done:
+                self.history.record(self.done)  # nothing to start: record now, then wait
+                self.done = []
+            for event in executor.wait():
+                self._event(event)
+
+    def _drive_push(self) -> None:
+        """Hand every task to the executor (it wires the dependencies), then follow it."""
+        graph, sched, executor = self.graph, self.sched, self.executor
+        jobs = list(self.plan.run)
+        tasks = []
+        logs = {}
+        for job in jobs:
+            jid = graph.job_id(job)
+            log, lazy = self.log_of(job)
+            logs[jid] = log
+            command = self.commands[job] = self.recorder.command(job)
+            tasks.append(Task(job, jid, command, log, lazy))
+        self.history.mark_started([(graph.job_id(j), graph.rule_of(j).name, graph.outputs[j]) for j in jobs], logs)
+        sched.ready.clear()  # the scheduler only tells which jobs a failure skips
+        sched.running.update(jobs)
+        for event in executor.open(tasks, {j: graph.deps[j] for j in jobs}):
+            self._event(event)
+        while executor.running():
+            for event in executor.wait():
+                self._event(event)
+            if self.done:
+                self.history.record(self.done)
+                self.done = []
+
+    def _event(self, event) -> None:
+        if type(event) is Started:
+            jid = self.graph.job_id(event.job)
+            self.started_at.setdefault(event.job, time.time())
+            self.progress.start(jid)
+        else:
+            self._ended(event)
+
+    def _ended(self, ev: Finished) -> None:
+        graph = self.graph
+        job = ev.job
+        missing = ()
+        if ev.outcome is Outcome.OK:
+            if self.executor.stages_files:
+                local_ = self.local
+                missing = [p for p in graph.declared_outputs(job) if not os.path.exists(os.path.join(self.workdir, local_(p)))]
+            if not missing:
+                why = self._upload(job) if self.remote else None
+                if why is None:
+                    stats = self._input_stats(job) if self.remote else None
+                    self.done.append(self.recorder.finished(job, log=ev.log, started=self.started_at.get(job), command=self.commands.pop(job, None), stats=stats))
+                    self.sched.finished(job, True)
+                    self.progress.success(graph.job_id(job))
+                    return
+                self._failed(job, why, ev.log)
+                return
+        self._failed(job, report.outcome_text(ev, missing), ev.log)
+
+    def _interrupted(self, closed: bool) -> int:
+        """Ctrl-C, SIGTERM, SIGHUP or a closed standard output: stop every running job, keep
+        what finished, remove what the others left, record nothing of them as complete."""
+        graph = self.graph
+        if closed:
+            _quiet_stdout()  # nothing more can be shown there; no complaint at exit either
+        if self.done:
+            self.history.record(self.done)  # they finished: keep them
+            self.done = []
+        running = set(self.executor.running_jobs())
+        _close(self.progress)
+        events, alive = self.executor.stop(self.opts.grace)
+        finished_ok = []
+        for ev in events:
+            if ev.outcome is Outcome.OK and ev.job in running and not self.executor.stages_files:
+                # a push executor's job that completed while being cancelled: it is done
+                finished_ok.append(self.recorder.finished(ev.job, log=ev.log, started=self.started_at.get(ev.job), command=self.commands.get(ev.job)))
+                running.discard(ev.job)
+        if finished_ok:
+            self.history.record(finished_ok)
+        alive = set(alive)
+        stopped = [j for j in running if j not in alive]
+        for job in stopped:
+            self._remove_outputs(job)
+        unfinished = [j for j in self.plan.run if j not in self.sched.done and j not in self.sched.failed and j not in alive] \
+            if self.executor.push else stopped
+        self.history.forget([graph.job_id(j) for j in unfinished])
+        cause = "standard output was closed; " if closed else ""
+        if alive:
+            report.error(f"interrupted: {cause}{len(alive)} job(s) may still be running: {self.executor.name} could not stop them "
+                         f"({', '.join(sorted(graph.job_id(j) for j in alive)[:5])}{' ...' if len(alive) > 5 else ''}); "
+                         f"stopped {len(stopped)} and removed their outputs; the others' outputs were left alone")
+        else:
+            report.error(f"interrupted: {cause}stopped {len(stopped)} running job(s) and removed their outputs")
+        return EXIT_CLOSED_OUTPUT if closed else EXIT_INTERRUPTED
+
+    def _start(self, jobs: list[int]) -> None:
         graph = self.graph
         items = []
         logs = {}
@@ -288,10 +363,12 @@ class Runner:
             logs[jid] = log
             self._prepare(job, log, lazy[job])
             items.append((jid, graph.rule_of(job).name, graph.outputs[job]))
-        self.history.commit(done, items, logs)
+        self.history.commit(self.done, items, logs)
+        self.done = []
         now = time.time()
         local_ = self.local
         blocked = {job for job, _ in self.not_started}
+        tasks = []
         for job, (jid, _, _) in zip(jobs, items):
             if job in blocked:
                 continue
@@ -304,9 +381,10 @@ class Runner:
                 command = self.recorder.command(job, local=local_)
             else:
                 command = self.commands[job] = self.recorder.command(job)
-            started_at[job] = now
-            self.launcher.spawn(job, jid, command, local_(logs[jid]), lazy[job])
-            progress_.start(jid)
+            self.started_at[job] = now
+            tasks.append(Task(job, jid, command, local_(logs[jid]), lazy[job]))
+        for event in self.executor.start(tasks):
+            self._event(event)
 
     def _prepare(self, job: int, log: str, lazy: bool) -> None:
         """Make the output and log folders; remove stale outputs so a failing command
@@ -355,8 +433,10 @@ class Runner:
             except Exception:
                 pass  # the job is reported as failed; its record is gone, so it reruns
 
-    def _failed(self, job: int, why: str, log: str | None, sched, progress_) -> None:
-        """A job failed: remove its outputs, forget it, skip its dependents."""
+    def _failed(self, job: int, why: str, log: str | None) -> None:
+        """A job failed: remove its outputs, forget it, skip its dependents (and, without
+        --keep-going, start nothing more: a push executor cancels what has not started)."""
+        sched, progress_ = self.sched, self.progress
         jid = self.graph.job_id(job)
         if log is None and _disk_full(self.workdir):
             why += " (the disk holding the working folder is full: nothing it printed could be kept)"
@@ -366,6 +446,15 @@ class Runner:
         progress_.failure(jid, f"{why} (log: {log})" if log else f"{why} (no output)")
         skipped = sched.finished(job, False)
         progress_.skip([self.graph.job_id(j) for j in skipped])
+        if self.executor.push:
+            cancel = set(skipped)
+            if sched.stopping:  # no --keep-going: nothing new starts
+                cancel.update(j for j in self.plan.run if j in sched.running and j not in self.started_at)
+            if cancel:
+                for j in cancel:
+                    sched.running.discard(j)
+                for event in self.executor.cancel(sorted(cancel)):
+                    self._event(event)
 
     def _fetch(self, job: int) -> str | None:
         """Download the job's remote inputs not fetched yet in this run; None, or why not."""
@@ -454,25 +543,8 @@ def _disk_full(folder: str) -> bool:
     return st.f_bavail == 0 or (st.f_favail == 0 and st.f_files > 0)
 
 
-def _exit_text(code: int | None) -> str:
-    if code is None:
-        return "lost: the bash worker running it was killed"
-    if code < 0:
-        try:
-            name = signal.Signals(-code).name
-        except ValueError:
-            name = str(-code)
-        return f"killed by signal {name}"
-    return f"exit status {code}"
-
-
 def _raise_interrupt(signum, frame):
     raise Interrupted("terminated")
-
-
-def _pids(pids: list[int]) -> str:
-    shown = ", ".join(map(str, pids[:5])) + (f" and {len(pids) - 5} more" if len(pids) > 5 else "")
-    return f"process{'es' if len(pids) > 1 else ''} {shown}"
 
 
 def _line_buffered(stream, on: bool = True) -> bool | None:
@@ -512,6 +584,6 @@ def _close(progress_) -> None:
 
 
 def _progress(total: int, quiet: bool):
-    from .progress import Progress
+    from ..exec.progress import Progress
 
     return Progress(total, quiet)

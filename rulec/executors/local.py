@@ -1,0 +1,71 @@
+"""The local executor: jobs run on this machine through per-slot bash workers (a pull
+executor: it starts what the loop's ready queue hands it). The workers, process groups and
+lazy logs are ``exec/local.py``'s Launcher; this module only speaks the Executor protocol
+(rulec/run/executor.py): tasks in, events out."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from ..exec import local
+from ..run.executor import Event, Finished, Outcome, Started, Task
+
+
+class LocalExecutor:
+    name = "local"
+    push = False
+    stages_files = True  # runs in this working folder: the loop prepares and stages paths
+
+    def __init__(self, workdir: str, journal=None):
+        self.launcher = local.Launcher(workdir, journal)
+
+    def open(self, tasks: Sequence[Task], deps) -> list[Event]:
+        return []
+
+    def start(self, tasks: Sequence[Task]) -> list[Event]:
+        spawn = self.launcher.spawn
+        out: list[Event] = []
+        for t in tasks:
+            spawn(t.job, t.job_id, t.command, t.log, t.lazy_log)
+            out.append(Started(t.job))
+        return out
+
+    def wait(self) -> list[Event]:
+        return [_finished(proc, code) for proc, code in self.launcher.wait_any()]
+
+    def running(self) -> int:
+        return len(self.launcher.running())
+
+    def running_jobs(self) -> list[int]:
+        return [p.job for p in self.launcher.running()]
+
+    def cancel(self, jobs: Sequence[int]) -> list[Event]:
+        return []  # nothing is queued here: the loop simply does not start them
+
+    def stop(self, grace: float) -> tuple[list[Event], list[int]]:
+        """Every running job's group TERMed, KILLed after ``grace``, waited for. None can be
+        left alive (a job is over when its group is gone)."""
+        return [_finished(proc, code) for proc, code in self.launcher.stop_all(grace)], []
+
+    def close(self) -> None:
+        self.launcher.close()
+
+
+def _finished(proc, code: int | None) -> Finished:
+    notes = tuple(proc.notes)
+    if proc.left:
+        notes += (f"rulec stopped {_pids(proc.left)} it left running",)
+    if code is None:
+        return Finished(proc.job, Outcome.LOST, log=proc.log, notes=notes)
+    if code < 0:
+        return Finished(proc.job, Outcome.SIGNAL, signal=-code, log=proc.log, notes=notes)
+    if code == 0 and proc.left:
+        return Finished(proc.job, Outcome.LEFT_RUNNING, exit_code=0, log=proc.log, notes=notes)
+    if code:
+        return Finished(proc.job, Outcome.EXIT, exit_code=code, log=proc.log, notes=notes)
+    return Finished(proc.job, Outcome.OK, exit_code=0, log=proc.log, notes=notes)
+
+
+def _pids(pids: list[int]) -> str:
+    shown = ", ".join(map(str, pids[:5])) + (f" and {len(pids) - 5} more" if len(pids) > 5 else "")
+    return f"process{'es' if len(pids) > 1 else ''} {shown}"

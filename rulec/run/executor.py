@@ -1,0 +1,116 @@
+"""The Executor protocol: what the one run loop (``run/loop.py``) asks of the thing that runs
+jobs, and the events it gets back, as data (ninja's CommandRunner is the model).
+
+An executor only starts, watches and stops jobs. Everything a user relies on when a job ends
+(its outputs checked, removed on failure, the record, dependents skipped, keep-going, Ctrl-C,
+the progress display and the summary) is the loop's, the same for every executor.
+
+Two kinds:
+
+- *pull* executors (local bash workers, and label prefixes and jbsub on top of them) start
+  what the loop's ready queue hands them, when every dependency has succeeded;
+- *push* executors (SLURM and LSF job arrays) get every task at once in ``open`` and wire the
+  dependencies on the scheduler's side; the loop only follows their events and cancels what
+  must not run any more.
+
+Words for outcomes live in the reporting layer (``report.outcome_text``), never here.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Protocol, Sequence, Union
+
+
+class Outcome(enum.Enum):
+    OK = "ok"
+    EXIT = "exit"  # a non-zero exit status
+    SIGNAL = "signal"  # killed by a signal
+    MISSING_OUTPUT = "missing-output"  # exit 0 without every declared output (the loop decides)
+    LEFT_RUNNING = "left-running"  # exit 0, but processes it started were still running
+    TIMEOUT = "timeout"  # scheduler states
+    OUT_OF_MEMORY = "out-of-memory"
+    NODE_FAIL = "node-fail"
+    PREEMPTED = "preempted"
+    CANCELLED = "cancelled"  # by the scheduler or by hand, not by this run
+    LOST = "lost"  # whatever ran it is gone and nothing says how it ended
+    NOT_STARTED = "not-started"  # it could not be started (an input could not be staged, say)
+
+
+@dataclass(frozen=True)
+class Task:
+    """One job as an executor sees it: everything is expanded, nothing is re-parsed."""
+
+    job: int  # the job's dense id in the JobGraph
+    job_id: str  # its readable id, e.g. estimate[data_0,logit]
+    command: str
+    log: str  # relative to the working folder
+    lazy_log: bool = False  # written only if the job prints something (the default log)
+    attempt: int = 1
+
+
+@dataclass(frozen=True)
+class Started:
+    job: int
+    where: str = ""  # a local slot, a cluster job id
+    pid: int | None = None  # the job's process group, when it runs on this machine
+
+
+@dataclass(frozen=True)
+class Finished:
+    job: int
+    outcome: Outcome
+    exit_code: int | None = None
+    signal: int | None = None
+    state: str | None = None  # the scheduler's own word (TIMEOUT, NODE_FAIL, ...), if any
+    log: str | None = None  # where its output went (None: it printed nothing)
+    notes: tuple[str, ...] = field(default=())  # the shell's or scheduler's own words
+
+
+Event = Union[Started, Finished]
+
+
+class Executor(Protocol):
+    """``open`` once, then ``start`` (pull) and ``wait`` until every job has finished, ``cancel``
+    jobs that must not run any more, ``stop`` on an interruption, ``close`` at the end."""
+
+    name: str
+    push: bool  # True: wires dependencies itself and gets every task in ``open``
+    stages_files: bool  # True: runs in this working folder, so the loop makes output folders,
+    #                     removes stale outputs, checks outputs and stages remote paths
+
+    def open(self, tasks: Sequence[Task], deps: dict[int, tuple[int, ...]]) -> list[Event]:
+        """Prepare (a push executor submits everything here); events already known."""
+        ...
+
+    def start(self, tasks: Sequence[Task]) -> list[Event]:
+        """Start these jobs now (pull executors only)."""
+        ...
+
+    def wait(self) -> list[Event]:
+        """Block until something happens; at least one event unless nothing is running."""
+        ...
+
+    def running(self) -> int:
+        """How many started (or, for a push executor, submitted) jobs have not finished."""
+        ...
+
+    def running_jobs(self) -> list[int]:
+        """The jobs started and not finished (what an interruption must clean up after)."""
+        ...
+
+    def cancel(self, jobs: Sequence[int]) -> list[Event]:
+        """Jobs that must not run (dependents of a failure, or everything left after a failure
+        without --keep-going): a push executor removes them from the scheduler's queue."""
+        ...
+
+    def stop(self, grace: float) -> tuple[list[Event], list[int]]:
+        """An interruption: stop every running job (TERM, then KILL after ``grace`` s) and wait
+        until each is gone. Returns the Finished events of those that ended, and the jobs that
+        may still be alive (a cluster that could not be reached): the loop leaves their
+        outputs and marks alone and names them."""
+        ...
+
+    def close(self) -> None:
+        ...

@@ -1,0 +1,229 @@
+"""The one run loop (rulec/run/loop.py) against a scripted executor, no processes (ninja's
+FakeCommandRunner is the model). What a user relies on when jobs end — records, skipped
+dependents, --keep-going, Ctrl-C, the summary — is tested here once, for pull executors
+(local, prefix, jbsub) and push executors (SLURM, LSF) alike. The real executors have their
+own end-to-end tests (tests/e2e/)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from rulec.analyze import analyze
+from rulec.dag import resolve
+from rulec.history import History
+from rulec.plan import plan as make_plan
+from rulec.run.executor import Finished, Outcome, Started
+from rulec.run.loop import Loop, RunOptions
+from rulec.state import Snapshot
+from rulec.syntax import parse
+
+from helpers import SMALL
+
+ALL = ["prepare[d0]", "prepare[d1]", "fit[d0,m0]", "fit[d0,m1]", "fit[d1,m0]", "fit[d1,m1]", "summarize[m0]", "summarize[m1]"]
+
+
+class FakeExecutor:
+    """Finishes jobs one per ``wait``, oldest first, with the outcome ``script`` gives its
+    job id (default OK). A pull fake runs what it is handed; a push fake gets every task in
+    ``open`` and runs a job once all its dependencies finished OK (as SLURM's afterok does),
+    until the loop cancels it. ``interrupt_at``: the ``wait`` call (1-based) that raises
+    KeyboardInterrupt. ``alive``: jobs that ``stop`` cannot stop (an unreachable cluster)."""
+
+    name = "fake"
+
+    def __init__(self, graph, script=None, push=False, interrupt_at=None, alive=(), workdir=None):
+        self.graph = graph
+        self.push = push
+        self.stages_files = workdir is not None
+        self.workdir = workdir
+        self.script = script or {}
+        self.interrupt_at = interrupt_at
+        self.alive_ids = set(alive)
+        self.waits = 0
+        self.running_: list[int] = []
+        self.pending: list[int] = []  # push: submitted, not started
+        self.deps: dict = {}
+        self.ok: set[int] = set()
+        self.log: list[tuple] = []
+        self.closed = False
+
+    def _id(self, job):
+        return self.graph.job_id(job)
+
+    def open(self, tasks, deps):
+        self.log.append(("open", [t.job_id for t in tasks]))
+        self.deps = deps
+        self.pending = [t.job for t in tasks]
+        return []
+
+    def start(self, tasks):
+        self.log.append(("start", [t.job_id for t in tasks]))
+        self.running_ += [t.job for t in tasks]
+        return [Started(t.job) for t in tasks]
+
+    def _promote(self):
+        events = []
+        for job in list(self.pending):
+            if all(d in self.ok for d in self.deps.get(job, ()) if d in self.deps):
+                self.pending.remove(job)
+                self.running_.append(job)
+                events.append(Started(job, where=f"slurm:{job}"))
+        return events
+
+    def wait(self):
+        self.waits += 1
+        if self.interrupt_at == self.waits:
+            raise KeyboardInterrupt
+        events = self._promote() if self.push else []
+        if not self.running_:
+            return events
+        job = self.running_.pop(0)
+        outcome = self.script.get(self._id(job), Outcome.OK)
+        if outcome is Outcome.OK:
+            self.ok.add(job)
+            if self.workdir is not None:
+                for path in self.graph.outputs[job]:
+                    full = os.path.join(self.workdir, path)
+                    os.makedirs(os.path.dirname(full), exist_ok=True)
+                    with open(full, "w") as fh:
+                        fh.write("made\n")
+        kind = {Outcome.EXIT: dict(exit_code=3), Outcome.SIGNAL: dict(signal=9),
+                Outcome.TIMEOUT: dict(state="TIMEOUT"), Outcome.LOST: dict(state="not in squeue, sacct or scontrol")}
+        events.append(Finished(job, outcome, **kind.get(outcome, {})))
+        self.log.append(("finished", self._id(job), outcome))
+        return events
+
+    def running(self):
+        return len(self.running_) + len(self.pending)
+
+    def running_jobs(self):
+        return list(self.running_)
+
+    def cancel(self, jobs):
+        self.log.append(("cancel", sorted(self._id(j) for j in jobs)))
+        self.pending = [j for j in self.pending if j not in jobs]
+        return []
+
+    def stop(self, grace):
+        self.log.append(("stop",))
+        alive = [j for j in self.running_ if self._id(j) in self.alive_ids]
+        stopped = [j for j in self.running_ if j not in alive]
+        self.running_ = alive
+        self.pending = []
+        return [Finished(j, Outcome.SIGNAL, signal=15) for j in stopped], alive
+
+    def close(self):
+        self.closed = True
+
+
+@pytest.fixture
+def setup(tmp_path):
+    def make(keep_going=False, cores=1, **fake):
+        wf = analyze(parse(SMALL, "Rulefile"), str(tmp_path))
+        graph = resolve(wf, (), exists=lambda p: p == "src/data.csv")
+        (tmp_path / "src").mkdir(exist_ok=True)
+        (tmp_path / "src" / "data.csv").write_text("data\n")
+        history = History.open(str(tmp_path), write=True)
+        plan = make_plan(graph, Snapshot({"src/data.csv": (1, 5)}), history)
+        executor = FakeExecutor(graph, **fake)
+        loop = Loop(graph, plan, history, RunOptions(cores, None, keep_going=keep_going, quiet=True), executor)
+        return loop, executor, history
+
+    return make
+
+
+def recorded(history):
+    return sorted(jid for jid, rec in history.records().items() if rec[2] == "ok")
+
+
+@pytest.mark.parametrize("push", [False, True], ids=["pull", "push"])
+def test_everything_succeeds(setup, push, capsys):
+    loop, fake, history = setup(push=push)
+    assert loop.run() == 0
+    assert recorded(history) == sorted(ALL)
+    assert fake.closed
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("push", [False, True], ids=["pull", "push"])
+def test_a_failure_without_keep_going_starts_nothing_more_and_skips_its_dependents(setup, push, capsys):
+    loop, fake, history = setup(push=push, script={"fit[d0,m0]": Outcome.EXIT})
+    assert loop.run() == 1
+    err = capsys.readouterr().err
+    assert "fit[d0,m0]: exit status 3" in err
+    assert "summarize[m0]" not in recorded(history)
+    assert "fit[d0,m0]" not in history.records()  # a failed job has no record: it reruns
+    finished = [e[1] for e in fake.log if e[0] == "finished"]
+    after = finished[finished.index("fit[d0,m0]") + 1:]
+    if push:
+        (cancelled,) = [e[1] for e in fake.log if e[0] == "cancel"]
+        assert "summarize[m0]" in cancelled and set(after).isdisjoint(cancelled)
+    else:
+        assert after == []  # -j1: nothing else was running; nothing new started
+    # the same summary words and counts, whatever the executor
+    assert f"1 job(s) failed, {len(recorded(history))} succeeded" in err
+
+
+@pytest.mark.parametrize("push", [False, True], ids=["pull", "push"])
+def test_keep_going_runs_every_independent_job(setup, push, capsys):
+    loop, fake, history = setup(push=push, keep_going=True, script={"fit[d0,m0]": Outcome.EXIT})
+    assert loop.run() == 1
+    assert recorded(history) == sorted(set(ALL) - {"fit[d0,m0]", "summarize[m0]"})
+    err = capsys.readouterr().err
+    assert "1 job(s) failed, 6 succeeded, 1 not run" in err
+    if push:
+        assert ("cancel", ["summarize[m0]"]) in fake.log  # only its dependent
+
+
+@pytest.mark.parametrize("outcome, words", [
+    (Outcome.SIGNAL, "killed by signal SIGKILL"),
+    (Outcome.TIMEOUT, "TIMEOUT"),
+    (Outcome.LEFT_RUNNING, "exited 0 but left processes running"),
+    (Outcome.LOST, "lost: not in squeue, sacct or scontrol"),
+])
+def test_outcomes_are_put_into_words_by_the_report_layer(setup, outcome, words, capsys):
+    loop, fake, history = setup(script={"prepare[d0]": outcome})
+    assert loop.run() == 1
+    assert f"prepare[d0]: {words}" in capsys.readouterr().err
+
+
+def test_a_pull_executor_in_the_working_folder_gets_its_outputs_checked(setup, tmp_path, capsys):
+    loop, fake, history = setup(workdir=str(tmp_path))
+    assert loop.run() == 0
+    assert (tmp_path / "bld" / "summary" / "m1.csv").exists()
+    # exit 0 without the output: a failure, whatever the executor said
+    (tmp_path / "bld" / "fit" / "d1_m1.json").unlink()
+    loop, fake, history = setup(workdir=str(tmp_path), script={})
+    fake.wait_orig = fake.wait
+
+    def no_output():
+        events = fake.wait_orig()
+        for e in events:
+            if isinstance(e, Finished) and fake._id(e.job) == "fit[d1,m1]":
+                os.unlink(tmp_path / "bld" / "fit" / "d1_m1.json")
+        return events
+
+    fake.wait = no_output
+    assert loop.run() == 1
+    assert "fit[d1,m1]: exited 0 but did not create bld/fit/d1_m1.json" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("push", [False, True], ids=["pull", "push"])
+def test_ctrl_c_stops_the_running_jobs_keeps_what_finished_and_records_nothing_else(setup, push, capsys):
+    loop, fake, history = setup(push=push, cores=2, interrupt_at=3)
+    assert loop.run() == 130
+    assert ("stop",) in fake.log and fake.closed
+    done = [e[1] for e in fake.log if e[0] == "finished"]
+    assert recorded(history) == sorted(done)
+    assert set(history.records()) == set(done)  # no started mark is left claiming anything
+    assert "interrupted: stopped" in capsys.readouterr().err
+
+
+def test_an_interrupt_that_cannot_stop_a_job_says_so_and_leaves_it_alone(setup, tmp_path, capsys):
+    loop, fake, history = setup(push=True, interrupt_at=2, alive={"prepare[d1]"})
+    assert loop.run() == 130
+    err = capsys.readouterr().err
+    assert "1 job(s) may still be running" in err and "prepare[d1]" in err
+    assert history.records()["prepare[d1]"][2] != "ok"  # marked started: incomplete, never done
