@@ -151,9 +151,12 @@ def _locked(workflow, target, ns, options, opts: RunOptions, lock: Lock, started
             report.show_plan(api.Planned(workflow, graph, plan, history), why=True)
         if getattr(ns, "touch", False):
             return touch(graph, plan, history, opts.quiet, snap)
-        from ..executors.local import LocalExecutor
+        from .. import executors
 
-        return Loop(graph, plan, history, opts, LocalExecutor(workflow.workdir, lock.journal()), snap).run()
+        eopts = executors.ExecutorOptions(getattr(ns, "executor", "local"), getattr(ns, "profile", None),
+                                          getattr(ns, "bundle", None), getattr(ns, "poll", None))
+        executor = executors.make(eopts, graph, plan, lock.journal(), opts.quiet)
+        return Loop(graph, plan, history, opts, executor, snap).run()
     finally:
         history.close()
 
