@@ -10,6 +10,7 @@ import glob as globmod
 import itertools
 import os
 import re
+import shlex
 import textwrap
 from typing import Iterable
 
@@ -23,7 +24,7 @@ from .units import parse_mem, parse_time
 
 DIMENSION_OPTIONS = ("outside",)
 RULE_FIELDS = ("input", "output", "log", "params", "resources", "label", "shell", "persist", "priority")
-LABEL_FIELDS = ("limit", "slurm", "lsf", "jbsub")
+LABEL_FIELDS = ("limit", "slurm", "lsf", "jbsub", "prefix")
 _BUILTIN_RESOURCES = ("cpus", "gpus", "mem", "mem_mb", "time", "time_s")
 SHELL_OBJECTS = ("input", "output", "log", "params", "resources", "wildcards", "rule", "jobid", "threads")
 
@@ -348,6 +349,7 @@ class _Analyzer:
         slurm: tuple = ()
         lsf: tuple = ()
         jbsub = None
+        prefix: tuple[str, ...] = ()
         for f in decl.fields:
             if f.name not in LABEL_FIELDS:
                 self.error(f"unknown label field '{f.name}'{_suggest(f.name, LABEL_FIELDS)}; expected one of {', '.join(LABEL_FIELDS)}", f.name_span)
@@ -372,7 +374,34 @@ class _Analyzer:
                     self.error('jbsub takes one string of flags, e.g. jbsub: "-queue x86_1h -cores 4+1"', f.span)
                 elif self.one_line(f.items[0], "jbsub flags"):
                     jbsub = f.items[0].value
-        return ir.Label(decl.name, decl.name_span, limit, slurm, lsf, jbsub)
+            elif f.name == "prefix":
+                prefix = self.prefix(f) or prefix
+        return ir.Label(decl.name, decl.name_span, limit, slurm, lsf, jbsub, prefix=prefix)
+
+    def prefix(self, f: d.Field) -> tuple[str, ...]:
+        """``prefix: "srun -p gpu --"``: the words (shell-split here, once) that the label's
+        jobs run under: ``<words> bash -euo pipefail <job script>``."""
+        example = 'prefix takes one string, the command the jobs run under, e.g. prefix: "srun -p gpu --"'
+        if len(f.items) != 1 or not isinstance(f.items[0], d.Str):
+            self.error(example, f.span)
+            return ()
+        item = f.items[0]
+        at = control_char(item.value)
+        if at >= 0:
+            self.error(
+                f"prefix: the value holds {describe_char(item.value[at])}; a prefix is one line of words "
+                "and may not hold control characters",
+                item.content_span(at, 1),
+            )
+            return ()
+        try:
+            words = tuple(shlex.split(item.value))
+        except ValueError as exc:  # an unclosed quote
+            self.error(f"prefix {item.value!r}: {exc}; quote words as a shell would, e.g. prefix: \"env 'A=x y'\"", item.span)
+            return ()
+        if not words:
+            self.error(example, item.span)
+        return words
 
     def one_line(self, expr, what: str) -> bool:
         """A scheduler setting becomes (part of) one line of a job script (``#SBATCH ...``)

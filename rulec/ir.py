@@ -111,6 +111,10 @@ class Label:
     slurm: tuple[tuple[str, str], ...] = ()
     lsf: tuple[tuple[str, str], ...] = ()
     jbsub: str | None = None
+    # Locally, the label's jobs run as ``<prefix words> bash -euo pipefail <job script>``
+    # (``srun -p gpu --``, ``apptainer exec img.sif``): where a job runs, not what it computes,
+    # so no part of any job's signature.
+    prefix: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, eq=False)

@@ -158,7 +158,7 @@ class Launcher:
             remove_local(entry.path)
         self._spools_ready = True
 
-    def spawn(self, job: int, job_id: str, command: str, log: str, lazy: bool = False) -> Proc:
+    def spawn(self, job: int, job_id: str, command: str, log: str, lazy: bool = False, run=None) -> Proc:
         """Start the job: its stdout and stderr go to ``log`` (relative to the workdir).
 
         A *lazy* log is only created if the job prints something: the job writes to its
@@ -166,22 +166,23 @@ class Launcher:
         emptied for the next job. Creating a file per job is what costs most for small jobs
         (and on network file systems a create is a round trip to a metadata server). A job
         running longer than ``LIVE_AFTER`` gets its log hard-linked in place, so that it can
-        be followed while it runs."""
+        be followed while it runs.
+
+        ``run`` (a label prefix, jbsub): the command goes to its script file and the worker
+        runs the shell text ``run(script, target)`` instead, given the script's and the log
+        target's absolute paths (the target is the lazy log's spool while the job runs)."""
         worker = self.idle.pop() if self.idle else self._new_worker()
         if lazy and not self._spools_ready:
             self._clear_spools()
-        if len(command) < INLINE_LIMIT and "\0" not in command:
+        target = worker.spool if lazy else log
+        if run is not None:
+            mode = "e"
+            command = run(self.write_script(job_id, command), os.path.join(os.path.abspath(self.workdir), target))
+        elif len(command) < INLINE_LIMIT and "\0" not in command:
             mode = "c" if uses_own_pid(command) else "e"
         else:
             mode = "f"
-            script = script_path(self.workdir, job_id)
-            make_dirs(os.path.dirname(script))
-            # 0o644 whatever the umask: nobody else may change what bash runs
-            fd = os.open(script, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
-            with open(fd, "w", encoding="utf-8", errors="surrogateescape") as fh:
-                fh.write(f"# {_comment(job_id)}\n{command}\n")
-            command = script
-        target = worker.spool if lazy else log
+            command = self.write_script(job_id, command)
         request = b"".join(s.encode("utf-8", "surrogateescape") + b"\0" for s in (job_id, target, mode, command))
         # The job is the worker's before the request is written: an interrupt during the
         # write then still finds it (see _pid_of).
@@ -192,6 +193,16 @@ class Launcher:
         if lazy:
             self._unlinked.append(proc)
         return proc
+
+    def write_script(self, job_id: str, command: str) -> str:
+        """Write the job's command to its script file (0644); its absolute path."""
+        script = os.path.abspath(script_path(self.workdir, job_id))
+        make_dirs(os.path.dirname(script))
+        # 0o644 whatever the umask: nobody else may change what bash runs
+        fd = os.open(script, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+        with open(fd, "w", encoding="utf-8", errors="surrogateescape") as fh:
+            fh.write(f"# {_comment(job_id)}\n{command}\n")
+        return script
 
     def _link_live_logs(self) -> float | None:
         """Hard-link the spools of jobs running longer than LIVE_AFTER at their log paths;

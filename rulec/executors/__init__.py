@@ -8,9 +8,13 @@ decision; an executor only starts, watches and stops jobs and reports events as 
 from __future__ import annotations
 
 import importlib
+import shlex
 from dataclasses import dataclass
 
 NAMES = ("local", "slurm")  # what --executor accepts
+
+# Executors whose jobs run on this machine's bash workers, where a label's prefix applies.
+LOCAL_WORKERS = ("local", "jbsub")
 
 
 @dataclass(frozen=True)
@@ -25,9 +29,31 @@ class ExecutorOptions:
 
 def make(options: ExecutorOptions, graph, plan, journal=None, quiet: bool = False):
     """The executor named by ``options``, ready for ``Loop``."""
+    if options.name not in LOCAL_WORKERS:
+        _refuse_prefixes(options.name, graph, plan)
     if options.name == "local":
         from .local import LocalExecutor
 
-        return LocalExecutor(graph.workflow.workdir, journal)
+        return LocalExecutor(graph.workflow.workdir, journal, graph)
     module = importlib.import_module(f"{__name__}.{options.name}")
     return module.make(options, graph, plan, journal, quiet)
+
+
+def _refuse_prefixes(name: str, graph, plan) -> None:
+    """A label prefix says how a job runs on this machine (``srun ...``, ``apptainer exec``):
+    a cluster job submitted by a push executor cannot honour it, so refuse, naming the label."""
+    from ..errors import RulecError
+
+    labels = graph.workflow.labels
+    run = getattr(plan, "run", None)
+    rules = {graph.rule[j] for j in run} if run is not None else range(len(graph.workflow.rules))
+    found = sorted({r.label for r in (graph.workflow.rules[i] for i in rules)
+                    if r.label and labels.get(r.label) is not None and labels[r.label].prefix})
+    if found:
+        label = labels[found[0]]
+        more = f" (and label{'s' if len(found) > 2 else ''} {', '.join(found[1:])})" if len(found) > 1 else ""
+        raise RulecError(
+            f"label {label.name}{more} has prefix {shlex.join(label.prefix)!r}: its jobs run on this machine "
+            f"under that prefix, which --executor {name} cannot do (a cluster job cannot be run through a local prefix)",
+            hint="run with --executor local (or jbsub), or remove the prefix from the label",
+        )

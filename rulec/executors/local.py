@@ -1,10 +1,16 @@
 """The local executor: jobs run on this machine through per-slot bash workers (a pull
 executor: it starts what the loop's ready queue hands it). The workers, process groups and
 lazy logs are ``exec/local.py``'s Launcher; this module only speaks the Executor protocol
-(rulec/run/executor.py): tasks in, events out."""
+(rulec/run/executor.py): tasks in, events out.
+
+A job whose rule carries a label with a ``prefix`` (``srun -p gpu --``, ``apptainer exec
+img.sif``) runs as ``<prefix words> bash -euo pipefail <job script>``: its command is written
+to its script file under .rulec/jobs/, and each word of the prefix (split once, when the
+Rulefile was read) is quoted for the worker's shell, so none is interpreted again."""
 
 from __future__ import annotations
 
+import shlex
 from typing import Sequence
 
 from ..exec import local
@@ -16,17 +22,40 @@ class LocalExecutor:
     push = False
     stages_files = True  # runs in this working folder: the loop prepares and stages paths
 
-    def __init__(self, workdir: str, journal=None):
+    def __init__(self, workdir: str, journal=None, graph=None):
         self.launcher = local.Launcher(workdir, journal)
+        self.graph = graph  # the rules' labels (prefixes); None: no job has one
+        self._prefixes: dict[int, tuple[str, ...]] = {}  # rule index -> its label's prefix
 
     def open(self, tasks: Sequence[Task], deps) -> list[Event]:
         return []
+
+    def prefix(self, job: int) -> tuple[str, ...]:
+        """The words job ``job`` runs under: its rule's label's prefix (none: ``()``)."""
+        graph = self.graph
+        if graph is None:
+            return ()
+        index = graph.rule[job]
+        words = self._prefixes.get(index)
+        if words is None:
+            name = graph.rule_of(job).label
+            label = graph.workflow.labels.get(name) if name else None
+            words = self._prefixes[index] = label.prefix if label is not None else ()
+        return words
+
+    def runner(self, task: Task):
+        """How the worker runs ``task``: None (its command as it is), or a function of its
+        script's and log target's paths giving the shell text the worker runs instead."""
+        words = self.prefix(task.job)
+        if not words:
+            return None
+        return lambda script, target: "exec " + shlex.join((*words, "bash", "-euo", "pipefail", script))
 
     def start(self, tasks: Sequence[Task]) -> list[Event]:
         spawn = self.launcher.spawn
         out: list[Event] = []
         for t in tasks:
-            spawn(t.job, t.job_id, t.command, t.log, t.lazy_log)
+            spawn(t.job, t.job_id, t.command, t.log, t.lazy_log, self.runner(t))
             out.append(Started(t.job))
         return out
 
