@@ -1,0 +1,410 @@
+"""The LSF executor (``rulec run --executor lsf``): a push executor for the one run loop.
+
+It writes the same bundle as ``rulec emit --lsf`` (under ``.rulec/lsf/<n>/``, or
+``--bundle``), and in ``open`` submits one ``bsub < <array>.lsf`` per array in dependency
+order, wiring ``-ti -w "done(ID[*])"`` (element-wise) or ``-ti -w "done(ID)"`` (the whole
+array) with the ids parsed from bsub's ``Job <ID> is submitted to queue <q>.`` line, exactly
+as the bundle's submit.sh does. ``wait`` polls with one batched
+``bjobs -a -noheader -o "jobid jobindex stat exit_code delimiter='|'" ID ...`` for all of the
+run's arrays; RUN -> ``Started``, DONE -> OK, EXIT -> EXIT with the exit code of the task's
+status marker (``status/<job id>.rc``), else bjobs' exit code. A task that bjobs no longer
+shows (past CLEAN_PERIOD) is judged by its marker, and is LOST after three polls without one.
+``cancel`` bkills exactly the ``ID[index]`` of the jobs named; ``stop`` bkills this run's
+array ids and waits (bounded) for them to end.
+
+Tested against stand-in bsub/bjobs/bkill programs (tests/stand-ins/lsf/) that follow the
+documented output of the commands, not against a real LSF.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from typing import Sequence
+
+from ..backends import bundle as bundle_mod
+from ..backends import lsf as lsf_mod
+from ..backends.emit import DEFAULT_MAX_ARRAY
+from ..errors import BackendError, RulecError
+from ..profile import load as load_profile
+from ..run.executor import Event, Finished, Outcome, Started, Task
+
+name = "lsf"
+COMMANDS = ("bsub", "bjobs", "bkill")
+DEFAULT_POLL = 1.0
+DEFAULT_MAX_POLL = 30.0
+FAILED_ROUNDS = 6  # bjobs failing this many polls in a row: give up following
+LOST_ROUNDS = 3  # polls a task may be missing from bjobs (and have no marker) before it is LOST
+STOP_WAIT = 30.0  # seconds ``stop`` waits for bkilled jobs to end
+FINAL = frozenset({"DONE", "EXIT"})
+# Every other state (PEND, PROV, PSUSP, RUN, USUSP, SSUSP, WAIT, UNKWN, ZOMBI) is not over.
+RUNNING = frozenset({"RUN", "USUSP", "SSUSP", "PROV"})
+BJOBS_FORMAT = "jobid jobindex stat exit_code delimiter='|'"
+KILL_BATCH = 500  # task ids per bkill call
+
+
+# --------------------------------------------------------------------------- parsers
+
+_SUBMITTED = re.compile(r"^Job <(\d+)> is submitted", re.M)
+
+
+def parse_bsub(text: str) -> str | None:
+    """The job id in bsub's ``Job <1234> is submitted to queue <normal>.``; None if absent."""
+    m = _SUBMITTED.search(text)
+    return m.group(1) if m else None
+
+
+@dataclass(frozen=True)
+class Row:
+    """One element of a job array as ``bjobs -o`` shows it."""
+
+    job_id: str
+    index: int  # LSF's array index, from 1 (0 for a job that is not an array)
+    stat: str
+    exit_code: int | None = None
+
+
+def parse_bjobs(text: str) -> list[Row]:
+    """``bjobs -noheader -o "jobid jobindex stat exit_code delimiter='|'"``: one line per
+    element; an absent value is ``-``. Lines that are not rows (``Job <N> is not found`` when
+    stderr is merged, headers) are skipped."""
+    rows = []
+    for line in text.splitlines():
+        parts = [p.strip() for p in line.split("|")]
+        if len(parts) < 3 or not parts[0].isdigit():
+            continue
+        try:
+            index = int(parts[1]) if parts[1] not in ("", "-") else 0
+        except ValueError:
+            continue
+        code = None
+        if len(parts) > 3 and parts[3] not in ("", "-"):
+            try:
+                code = int(parts[3])
+            except ValueError:
+                code = None
+        rows.append(Row(parts[0], index, parts[2].upper(), code))
+    return rows
+
+
+# --------------------------------------------------------------------------- the commands
+
+class Lsf:
+    """bsub, bjobs, bkill as subprocesses (each with a timeout)."""
+
+    timeout = 60.0
+
+    def submit(self, script: str, dependency: str | None, cwd: str) -> str:
+        args = ["bsub"]
+        if dependency:
+            args += ["-ti", "-w", dependency]
+        try:
+            with open(os.path.join(cwd, script), "rb") as stdin:
+                res = subprocess.run(args, stdin=stdin, cwd=cwd, capture_output=True, text=True, timeout=self.timeout)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise BackendError(f"bsub failed for {script}: {exc}") from None
+        job_id = parse_bsub(res.stdout)
+        if res.returncode != 0 or job_id is None:
+            said = (res.stderr.strip() or res.stdout.strip() or f"exit status {res.returncode}").splitlines()[-1]
+            raise BackendError(f"bsub failed for {script}: {said}")
+        return job_id
+
+    def jobs(self, ids: Sequence[str]) -> list[Row] | None:
+        """Every element of these jobs; None when bjobs itself failed."""
+        if not ids:
+            return []
+        try:
+            res = subprocess.run(["bjobs", "-a", "-noheader", "-o", BJOBS_FORMAT, *ids],
+                                 capture_output=True, text=True, timeout=self.timeout)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        rows = parse_bjobs(res.stdout)
+        if res.returncode != 0 and not rows and "is not found" not in res.stderr:
+            return None
+        return rows
+
+    def kill(self, ids: Sequence[str]) -> str | None:
+        """bkill these ids (``N`` or ``N[i]``); None, or why it failed. Ids that already
+        finished or are gone are not a failure."""
+        problems = []
+        for i in range(0, len(ids), KILL_BATCH):
+            chunk = list(ids[i:i + KILL_BATCH])
+            try:
+                res = subprocess.run(["bkill", *chunk], capture_output=True, text=True, timeout=self.timeout)
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                problems.append(str(exc))
+                continue
+            if res.returncode != 0:
+                bad = [ln for ln in res.stderr.splitlines()
+                       if ln.strip() and "already finished" not in ln and "No matching job" not in ln]
+                if bad:
+                    problems.append(bad[0].strip())
+        return "; ".join(problems) or None
+
+
+def check_commands() -> None:
+    missing = [c for c in COMMANDS if shutil.which(c) is None]
+    if missing:
+        raise RulecError(
+            f"--executor lsf needs {', '.join(missing)} on PATH, and {'it is' if len(missing) == 1 else 'they are'} not there; nothing was submitted",
+            hint="run rulec on an LSF submission host, or write the bundle with `rulec emit --lsf` and submit it there")
+
+
+def next_bundle_dir(workdir: str) -> str:
+    base = os.path.join(workdir, ".rulec", "lsf")
+    numbers = [int(n) for n in os.listdir(base) if n.isdigit()] if os.path.isdir(base) else []
+    return os.path.join(base, str(max(numbers, default=0) + 1))
+
+
+def make(options, graph, plan, journal=None, quiet: bool = False) -> "LsfExecutor":
+    check_commands()
+    profile = load_profile(options.profile)
+    prof = profile.backend("lsf")
+    size = prof.setting("max_array_size") or os.environ.get("RULEC_MAX_ARRAY_SIZE") or DEFAULT_MAX_ARRAY["lsf"]
+    try:
+        size = int(size)
+    except ValueError:
+        raise RulecError(f"max array size {size!r} is not a whole number") from None
+    workdir = graph.workflow.workdir
+    where = os.path.abspath(options.bundle) if options.bundle else next_bundle_dir(workdir)
+    bundle = bundle_mod.build(graph, plan.run, "lsf", profile, where, max(size, 1))
+    bundle_mod.write(bundle)
+    poll = options.poll or float(prof.setting("poll", DEFAULT_POLL))
+    max_poll = max(float(prof.setting("max_poll", DEFAULT_MAX_POLL)), poll)
+    return LsfExecutor(bundle, Lsf(), poll, max_poll)
+
+
+class LsfExecutor:
+    name = "lsf"
+    push = True
+    stages_files = False  # the task scripts make folders, remove stale outputs, check outputs
+
+    def __init__(self, bundle, lsf: Lsf, poll: float = DEFAULT_POLL, max_poll: float = DEFAULT_MAX_POLL, sleep=time.sleep):
+        self.bundle = bundle
+        self.layout = bundle.layout
+        self.graph = bundle.graph
+        self.lsf = lsf
+        self.poll = poll
+        self.max_poll = max_poll
+        self.sleep = sleep
+        self.ids: dict[int, str] = {}  # array index -> LSF job id
+        self.array_of: dict[str, int] = {}
+        self.remaining: set[int] = set()
+        self.seen_running: set[int] = set()
+        self.bad: set[int] = set()  # failed, or held back because an upstream job failed
+        self.missing_rounds: dict[int, int] = {}
+        self.interval = poll
+        self.bad_rounds = 0
+        self.order = {j: i for i, j in enumerate(j for a in self.layout.arrays for j in a.jobs)}
+
+    # ------------------------------------------------------------------ protocol
+    def open(self, tasks: Sequence[Task], deps) -> list[Event]:
+        b = self.bundle
+        wanted = {t.job for t in tasks}
+        if wanted != set(self.order):
+            raise BackendError("the LSF bundle does not hold exactly the jobs the loop runs")
+        bundle_mod.make_dirs(os.path.join(b.dir, "logs"))
+        bundle_mod.make_dirs(os.path.join(b.dir, "status"))
+        names: dict[str, str] = {}
+        fd = os.open(os.path.join(b.dir, "jobids"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, bundle_mod.FILE_MODE)
+        try:
+            with open(fd, "w") as ids_file:
+                for array in self.layout.arrays:
+                    dep = lsf_mod.dependency(self.layout, array, names.__getitem__)
+                    job_id = self.lsf.submit(b.script(array), dep, b.dir)
+                    self.ids[array.index] = job_id
+                    self.array_of[job_id] = array.index
+                    names[array.name] = job_id
+                    self.remaining.update(array.jobs)
+                    ids_file.write(f"{array.name} {job_id}\n")
+                    ids_file.flush()
+        except BaseException:
+            if self.ids:  # all or nothing: what was submitted goes again
+                self.lsf.kill(list(self.ids.values()))
+            raise
+        return []
+
+    def start(self, tasks: Sequence[Task]) -> list[Event]:
+        raise BackendError("the LSF executor is a push executor: every task is submitted in open")
+
+    def wait(self) -> list[Event]:
+        while self.remaining:
+            self.sleep(self.interval)
+            rows = self.lsf.jobs(self._active_ids())
+            if rows is None:
+                self.bad_rounds += 1
+                if self.bad_rounds >= FAILED_ROUNDS:
+                    raise BackendError(
+                        f"bjobs failed {self.bad_rounds} times in a row; giving up on following the run. "
+                        f"Its jobs may still be queued: {' '.join(self.ids.values())}",
+                        hint="follow them with bjobs, or end them with bkill; the next rulec run resubmits what is missing")
+                self.interval = min(self.interval * 2, self.max_poll)
+                continue
+            self.bad_rounds = 0
+            events = self.update(rows)
+            if events:
+                self.interval = self.poll
+                return events
+            self.interval = min(self.interval * 1.5, self.max_poll)
+        return []
+
+    def running(self) -> int:
+        return len(self.remaining)
+
+    def running_jobs(self) -> list[int]:
+        return [j for j in self.remaining if self._started(j)]
+
+    def cancel(self, jobs: Sequence[int]) -> list[Event]:
+        ids = [self.task_id(j) for j in jobs if j in self.remaining and self.layout.where[j][0] in self.ids]
+        for j in jobs:
+            self.remaining.discard(j)
+            self.bad.add(j)
+        if ids:
+            self.lsf.kill(ids)  # best effort: -ti ends them anyway once their dependency fails
+        return []
+
+    def stop(self, grace: float) -> tuple[list[Event], list[int]]:
+        old = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+        try:
+            ids = list(self.ids.values())
+            if not ids or not self.remaining:
+                return [], []
+            self.lsf.kill(ids)
+            live = set(self.remaining)
+            states: dict[int, Row] = {}
+            deadline = time.monotonic() + max(STOP_WAIT, grace)
+            while time.monotonic() < deadline:
+                rows = self.lsf.jobs(ids)
+                if rows is not None:
+                    states = self._by_job(rows)
+                    # gone from bjobs is over too (past CLEAN_PERIOD)
+                    live = {j for j in self.remaining if j in states and states[j].stat not in FINAL}
+                    if not live:
+                        break
+                time.sleep(0.2)
+            events: list[Event] = []
+            for job in sorted(self.remaining - live, key=self.order.__getitem__):
+                row = states.get(job)
+                code = self.marker(job)
+                if row is not None and row.stat == "DONE" or row is None and code == 0:
+                    events.append(Finished(job, Outcome.OK, exit_code=0, state="DONE", log=self.bundle.logs[job]))
+                else:
+                    events.append(Finished(job, Outcome.CANCELLED, state="EXIT", log=self.bundle.logs[job],
+                                           notes=("ended by bkill",)))
+            self.remaining = set(live)
+            return events, sorted(live)
+        finally:
+            for s, h in old.items():
+                signal.signal(s, h)
+
+    def close(self) -> None:
+        pass
+
+    # ------------------------------------------------------------------ following
+    def task_id(self, job: int) -> str:
+        a, t = self.layout.where[job]
+        return f"{self.ids[a]}[{t + 1}]"
+
+    def _active_ids(self) -> list[str]:
+        active = sorted({self.layout.where[j][0] for j in self.remaining})
+        return [self.ids[a] for a in active if a in self.ids]
+
+    def _by_job(self, rows: list[Row]) -> dict[int, Row]:
+        out: dict[int, Row] = {}
+        for row in rows:
+            a = self.array_of.get(row.job_id)
+            if a is None:
+                continue
+            array = self.layout.arrays[a]
+            t = row.index - 1 if row.index else 0
+            if 0 <= t < len(array):
+                out[array.jobs[t]] = row
+        return out
+
+    def marker(self, job: int) -> int | None:
+        try:
+            with open(self.bundle.marker(job)) as fh:
+                return int(fh.read().strip())
+        except (OSError, ValueError):
+            return None
+
+    def _started(self, job: int) -> bool:
+        if job in self.seen_running or self.marker(job) is not None:
+            return True
+        a, t = self.layout.where[job]
+        if a not in self.ids:
+            return False
+        name_ = self.layout.arrays[a].name
+        return os.path.exists(os.path.join(self.bundle.dir, "logs", f"{name_}_{self.ids[a]}_{t + 1}.out"))
+
+    def update(self, rows: list[Row]) -> list[Event]:
+        """One bjobs answer -> events, in the bundle's (dependency) order."""
+        states = self._by_job(rows)
+        graph = self.graph
+        events: list[Event] = []
+        for job in sorted(self.remaining, key=self.order.__getitem__):
+            row = states.get(job)
+            code = self.marker(job)
+            if row is None:
+                if code is None:
+                    self.missing_rounds[job] = self.missing_rounds.get(job, 0) + 1
+                    if self.missing_rounds[job] < LOST_ROUNDS:
+                        continue
+                stat = None
+            else:
+                self.missing_rounds.pop(job, None)
+                stat = row.stat
+                if stat not in FINAL:
+                    if stat in RUNNING and job not in self.seen_running:
+                        self.seen_running.add(job)
+                        events.append(Started(job, where=f"lsf:{self.task_id(job)}"))
+                    continue
+            # over: DONE, EXIT, or gone from bjobs
+            log = self.bundle.logs[job]
+            if code is None and stat == "EXIT" and any(d in self.bad for d in graph.deps[job]):
+                # ended by -ti because an upstream job failed: the loop cancels it (skipped)
+                self.bad.add(job)
+                continue
+            if job not in self.seen_running and (code is not None or stat == "DONE"):
+                self.seen_running.add(job)
+                events.append(Started(job, where=f"lsf:{self.task_id(job)}"))
+            self.remaining.discard(job)
+            if stat == "DONE" or stat is None and code == 0:
+                events.append(Finished(job, Outcome.OK, exit_code=0, state="DONE", log=log))
+            elif code is not None:
+                self.bad.add(job)
+                events.append(Finished(job, Outcome.EXIT, exit_code=code, state=stat or "EXIT", log=log))
+            elif stat is None:
+                self.bad.add(job)
+                events.append(Finished(job, Outcome.LOST, state="not in bjobs, and no status marker", log=log))
+            else:
+                self.bad.add(job)
+                events.append(self._ended_by_lsf(job, row, log))
+        return events
+
+    def _ended_by_lsf(self, job: int, row: Row, log: str) -> Finished:
+        """EXIT without a marker: the command did not run to its end (bkill by hand, a run or
+        memory limit), or the array waits for a whole upstream array where a job failed."""
+        a, t = self.layout.where[job]
+        array = self.layout.arrays[a]
+        upstream = [self.layout.arrays[d.array].name for d in array.deps
+                    if any(j in self.bad for j in self.layout.arrays[d.array].jobs)]
+        sched_log = os.path.join(_rel(self.bundle.dir), "logs", f"{array.name}_{self.ids[a]}_{t + 1}.out")
+        if upstream and job not in self.seen_running:
+            return Finished(job, Outcome.CANCELLED, state="EXIT", log=None, notes=(
+                f"ended by LSF (-ti): its array waits for all of {', '.join(upstream)}, where a job failed; "
+                "it runs on the next rulec run",))
+        notes = (f"no status marker: LSF ended it (bkill, a run or memory limit); scheduler log {sched_log}",)
+        if row.exit_code is not None:
+            return Finished(job, Outcome.EXIT, exit_code=row.exit_code, state="EXIT", log=log, notes=notes)
+        return Finished(job, Outcome.CANCELLED, state="EXIT", log=log, notes=notes)
+
+
+def _rel(path: str) -> str:
+    rel = os.path.relpath(path)
+    return path if rel.startswith("../..") else rel
