@@ -63,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--resources", action="append", default=[], metavar="NAME=N", help="a custom resource pool, e.g. io=2")
             p.add_argument("--keep-going", action="store_true", help="after a failure, go on with independent jobs")
             p.add_argument("--touch", action="store_true", help="mark the outputs up to date without running anything (make -t): touch existing outputs, record them")
-            p.add_argument("--executor", choices=("local", "slurm"), default="local", help="where jobs run")
+            p.add_argument("--executor", choices=__import__("rulec.executors", fromlist=["NAMES"]).NAMES, default="local", help="where jobs run")
             p.add_argument("--profile", help="cluster settings (TOML) for --executor slurm")
             p.add_argument("--bundle", help="where the SLURM bundle is written (default .rulec/slurm/<run>)")
             p.add_argument("--poll", type=float, default=None, help="seconds between status queries (SLURM)")

@@ -11,7 +11,7 @@ import importlib
 import shlex
 from dataclasses import dataclass
 
-NAMES = ("local", "slurm", "lsf")  # what --executor accepts
+NAMES = ("local", "slurm", "jbsub", "lsf")  # what --executor accepts
 
 # Executors whose jobs run on this machine's bash workers, where a label's prefix applies.
 LOCAL_WORKERS = ("local", "jbsub")
