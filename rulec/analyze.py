@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import difflib
 import glob as globmod
+import dataclasses
 import itertools
 import os
 import re
@@ -23,10 +24,12 @@ from .syntax import decls as d
 from .units import parse_mem, parse_time
 
 DIMENSION_OPTIONS = ("outside",)
-RULE_FIELDS = ("input", "output", "log", "params", "resources", "label", "shell", "persist", "priority")
-LABEL_FIELDS = ("limit", "slurm", "lsf", "jbsub", "prefix")
+RULE_FIELDS = ("input", "output", "log", "params", "resources", "label", "shell", "persist", "priority", "retries")
+LABEL_FIELDS = ("limit", "slurm", "lsf", "jbsub", "prefix", "env")
 _BUILTIN_RESOURCES = ("cpus", "gpus", "mem", "mem_mb", "time", "time_s")
-SHELL_OBJECTS = ("input", "output", "log", "params", "resources", "wildcards", "rule", "jobid", "threads")
+SHELL_OBJECTS = ("input", "output", "log", "params", "resources", "wildcards", "rule", "jobid", "threads", "attempt")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_PER_ATTEMPT = re.compile(r"(.*?)\s*\*\s*\{attempt\}")  # mem="4G*{attempt}"
 
 
 def load(rulefile: str, workdir: str | None = None, overrides: dict[str, tuple[str, ...]] | None = None) -> ir.Workflow:
@@ -122,6 +125,8 @@ class _Analyzer:
         self.errors: list[RulecError] = []
         self.dimensions: dict[str, ir.Dimension] = {}
         self.trie: dict[str, str] = {}
+        self._label_env: dict[str, list] = {}  # label -> [(NAME, Str)]
+        self._template_what = "shell command"  # what a {...} template is, for messages
 
     def error(self, message: str, span: Span | None, hint: str | None = None) -> None:
         self.errors.append(AnalysisError(message, span, hint))
@@ -350,6 +355,7 @@ class _Analyzer:
         lsf: tuple = ()
         jbsub = None
         prefix: tuple[str, ...] = ()
+        env: list = []
         for f in decl.fields:
             if f.name not in LABEL_FIELDS:
                 self.error(f"unknown label field '{f.name}'{_suggest(f.name, LABEL_FIELDS)}; expected one of {', '.join(LABEL_FIELDS)}", f.name_span)
@@ -376,7 +382,70 @@ class _Analyzer:
                     jbsub = f.items[0].value
             elif f.name == "prefix":
                 prefix = self.prefix(f) or prefix
-        return ir.Label(decl.name, decl.name_span, limit, slurm, lsf, jbsub, prefix=prefix)
+            elif f.name == "env":
+                env = self.label_env(f)
+                self._label_env[decl.name] = env
+        return ir.Label(decl.name, decl.name_span, limit, slurm, lsf, jbsub, prefix=prefix,
+                        env=tuple((name, s.value) for name, s in env))
+
+    def label_env(self, f: d.Field) -> list:
+        """``env: JAVA_HOME="/opt/java11", OMP_NUM_THREADS="{threads}"``: (name, Str) pairs;
+        the values' ``{...}`` are checked per rule of the label (``rule_env``)."""
+        out: list = []
+        for item in f.items:
+            if not isinstance(item, d.Named):
+                self.error('env settings are NAME="value" pairs, e.g. env: JAVA_HOME="/opt/java11"', _span_of(item))
+                continue
+            if not _ENV_NAME.fullmatch(item.name):
+                self.error(f"env: {item.name!r} is not a shell variable name (letters, digits and _, not starting with a digit)", item.name_span)
+                continue
+            if any(name == item.name for name, _ in out):
+                self.error(f"env variable {item.name} is given twice", item.name_span)
+                continue
+            v = item.value
+            if isinstance(v, d.Num):
+                v = d.Str(_num_text(v.value), v.span)
+            elif isinstance(v, d.Word):
+                v = d.Str(v.name, v.span)
+            if not isinstance(v, d.Str):
+                self.error(f"env {item.name}: the value is a string, e.g. {item.name}=\"/opt/x\"", _span_of(v))
+                continue
+            at = control_char(v.value)
+            if at >= 0:
+                self.error(
+                    f"env {item.name}: the value holds {describe_char(v.value[at])}; an environment value "
+                    "is one line and may not hold control characters",
+                    v.content_span(at, 1),
+                )
+                continue
+            out.append((item.name, v))
+        return out
+
+    def rule_env(self, label: str, bound, rule, inputs, outputs, logs, params, resources) -> tuple:
+        """The label's env for one rule: each value a template of the rule's references
+        (inserted as text: the whole value is quoted once, in ``export NAME=...``)."""
+        out = []
+        n0 = len(self.errors)
+        seen = {(e.message, e.span) for e in self.errors}
+        for name, s in self._label_env.get(label, ()):
+            self._template_what = f"env {name}"
+            field = d.Field("env", (d.Str(s.value, s.span, False),), s.span, s.span)
+            try:
+                t = self.shell(field, bound, rule, inputs, outputs, logs, params, resources)
+            finally:
+                self._template_what = "shell command"
+            if t is not None:
+                parts = tuple(p if isinstance(p, str) else dataclasses.replace(p, raw=True) for p in t.parts)
+                out.append((name, ir.ShellTemplate(t.text, parts, s.span)))
+        # A label's value wrong for every rule of the label is said once.
+        kept = []
+        for e in self.errors[n0:]:
+            key = (e.message, e.span)
+            if key not in seen:
+                kept.append(e)
+                seen.add(key)
+        self.errors[n0:] = kept
+        return tuple(out)
 
     def prefix(self, f: d.Field) -> tuple[str, ...]:
         """``prefix: "srun -p gpu --"``: the words (shell-split here, once) that the label's
@@ -517,6 +586,8 @@ class _Analyzer:
         }
         if "shell" in fields:
             shell = self.shell(fields["shell"], bound, decl.name, inputs, outputs, logs, params, resources)
+        env = self.rule_env(label, bound, decl.name, inputs, outputs, logs, params, resources) if label in self._label_env else ()
+        retries = self.positive_int(fields["retries"], "retries", allow_zero=True) if "retries" in fields else None
         persist = False
         if "persist" in fields:
             f = fields["persist"]
@@ -548,6 +619,8 @@ class _Analyzer:
             shell=shell,
             persist=persist,
             priority=priority,
+            env=env,
+            retries=retries,
         )
 
     def path_specs(self, f: d.Field | None, what: str) -> tuple[ir.PathSpec, ...]:
@@ -727,7 +800,7 @@ class _Analyzer:
                 return None
             if p.constant:
                 return p.parts[0] if p.parts else ""
-            if not self.check_refs(p, v.span, bound, "params", rule):
+            if not self.check_refs(p, v.span, bound, "params", rule, extra={"attempt"}):
                 return None
             return p
         if isinstance(v, d.ListV):
@@ -743,6 +816,7 @@ class _Analyzer:
             return ir.Resources()
         cpus, mem, time_s, gpus = 1, None, None, 0
         custom = []
+        per_attempt: list[str] = []
         for item in f.items:
             if not isinstance(item, d.Named):
                 self.error("resources are name=value pairs, e.g. resources: cpus=2, mem=\"4G\"", _span_of(item))
@@ -756,16 +830,24 @@ class _Analyzer:
                     cpus = v.value
                 else:
                     gpus = v.value
-            elif item.name == "mem":
-                mem = self.memory(v)
-            elif item.name == "time":
-                time_s = self.duration(v)
+            elif item.name in ("mem", "time"):
+                m = _PER_ATTEMPT.fullmatch(v.value) if isinstance(v, d.Str) else None
+                if m is not None:  # "4G*{attempt}": the first attempt's amount, times the attempt
+                    v = d.Str(m.group(1), v.span)
+                    per_attempt.append(item.name)
+                if item.name == "mem":
+                    mem = self.memory(v)
+                else:
+                    time_s = self.duration(v)
             else:
+                if isinstance(v, d.Str) and "{attempt}" in v.value:
+                    self.error(f"only mem and time can grow with the attempt (mem=\"4G*{{attempt}}\"), not {item.name}", _span_of(v))
+                    continue
                 if not isinstance(v, d.Num) or v.value < 0:
                     self.error(f"custom resource '{item.name}' must be a number of at least 0", _span_of(v))
                     continue
                 custom.append((item.name, v.value))
-        return ir.Resources(cpus, mem, time_s, gpus, tuple(custom))
+        return ir.Resources(cpus, mem, time_s, gpus, tuple(custom), tuple(per_attempt))
 
     def memory(self, v) -> int | None:
         mb = parse_mem(v.value) if isinstance(v, (d.Num, d.Str)) else None
@@ -811,7 +893,7 @@ class _Analyzer:
                 i += 2
                 continue
             if ch == "}":
-                self.error("unmatched '}' in shell command (write '}}' for a literal brace)", self.shell_span(s, text, i, 1))
+                self.error(f"unmatched '}}' in {self._template_what} (write '}}}}' for a literal brace)", self.shell_span(s, text, i, 1))
                 return None
             if ch != "{":
                 buf.append(ch)
@@ -819,7 +901,7 @@ class _Analyzer:
                 continue
             end = text.find("}", i)
             if end < 0:
-                self.error("unclosed '{' in shell command (write '{{' for a literal brace)", self.shell_span(s, text, i, 1))
+                self.error(f"unclosed '{{' in {self._template_what} (write '{{{{' for a literal brace)", self.shell_span(s, text, i, 1))
                 return None
             body = text[i + 1 : end]
             # where the reference is in the source: worked out only for an error
@@ -851,7 +933,7 @@ class _Analyzer:
     def shell_ref(self, body, offset, length, where, bound, rule, input_names, output_names, log_names, param_names, inputs, outputs, logs, resource_names=frozenset(_BUILTIN_RESOURCES)) -> ir.Ref | None:
         m = _REF.fullmatch(body.strip())
         if not m:
-            self.error(f"bad reference {{{body}}} in shell command: expected e.g. {{input}}, {{output.name}}, {{params.seed}} or {{wildcard}}", where())
+            self.error(f"bad reference {{{body}}} in {self._template_what}: expected e.g. {{input}}, {{output.name}}, {{params.seed}} or {{wildcard}}", where())
             return None
         head, attr, index, mod = m.group(1), m.group(2), m.group(3), m.group(4)
         raw = mod == "raw"
@@ -891,7 +973,7 @@ class _Analyzer:
                 self.error(f"{{wildcards.{attr}}}: rule {rule} has no such output wildcard", where())
                 return None
             return ir.Ref("wildcard", attr, None, None, raw, offset, length)
-        if head in ("rule", "jobid", "threads"):
+        if head in ("rule", "jobid", "threads", "attempt"):
             return ir.Ref(head, None, None, None, raw, offset, length)
         if head in bound:
             if attr is not None:
@@ -906,7 +988,7 @@ class _Analyzer:
             return ir.Ref("wildcard", head, None, None, raw, offset, length)
         if head in self.dimensions:
             self.error(
-                f"wildcard {{{head}}} in shell is not defined by any output of rule {rule}"
+                f"wildcard {{{head}}} in {'shell' if self._template_what == 'shell command' else self._template_what} is not defined by any output of rule {rule}"
                 + (f" (its outputs define {_wcs(sorted(bound))})" if bound else " (it has no output wildcards)"),
                 where(),
             )
@@ -916,9 +998,9 @@ class _Analyzer:
             return None
         defined = f"its outputs define {_wcs(sorted(bound))}" if bound else "it has no output wildcards"
         self.error(
-            f"unknown name {{{head}}} in shell command{_suggest(head, list(SHELL_OBJECTS) + sorted(bound))}: "
+            f"unknown name {{{head}}} in {self._template_what}{_suggest(head, list(SHELL_OBJECTS) + sorted(bound))}: "
             f"not a wildcard of rule {rule} ({defined}), nor input, output, log, params, resources, "
-            "threads, rule or jobid",
+            "threads, rule, jobid or attempt",
             where(),
         )
         return None

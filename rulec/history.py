@@ -35,7 +35,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     inputs      TEXT NOT NULL,          -- JSON [[path, size, mtime_ns], ...]
     log         TEXT,
     started     REAL,
-    finished    REAL
+    finished    REAL,
+    attempts    INTEGER NOT NULL DEFAULT 1  -- the attempt that succeeded (retries: N)
 );
 CREATE TABLE IF NOT EXISTS outputs (
     path   TEXT PRIMARY KEY,
@@ -62,6 +63,7 @@ class Detail:
     log: str | None
     started: float | None
     finished: float | None
+    attempts: int = 1  # the attempt that succeeded (1: no retry was needed)
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,7 @@ class Finished:
     outputs: tuple[str, ...]
     log: str | None = None
     started: float | None = None
+    attempts: int = 1
 
 
 class History:
@@ -138,6 +141,7 @@ class History:
             db.execute("PRAGMA synchronous=NORMAL")
             if write:
                 db.executescript(_SCHEMA)
+                _add_attempts(db)
             version = _schema_version(db, write)
             if version > SCHEMA_VERSION:
                 db.close()
@@ -173,10 +177,11 @@ class History:
     def detail(self, job_id: str) -> Detail | None:
         if self._db is None:
             return None
-        row = self._db.execute("SELECT command, inputs, log, started, finished FROM jobs WHERE job_id=?", (_sql(job_id),)).fetchone()
+        attempts = ", attempts" if _has_attempts(self._db) else ""
+        row = self._db.execute(f"SELECT command, inputs, log, started, finished{attempts} FROM jobs WHERE job_id=?", (_sql(job_id),)).fetchone()
         if row is None:
             return None
-        return Detail(_py(row[0]), [tuple(x) for x in json.loads(row[1])], _py(row[2]), row[3], row[4])
+        return Detail(_py(row[0]), [tuple(x) for x in json.loads(row[1])], _py(row[2]), row[3], row[4], *row[5:])
 
     def log_path(self, job_id: str) -> str | None:
         if self._db is None:
@@ -217,10 +222,10 @@ class History:
         with _transaction(db):
             for f in done:
                 db.execute(
-                    "INSERT OR REPLACE INTO jobs(job_id, rule, status, cmd_hash, params_hash, inputs_hash, input_sig, command, inputs, log, started, finished) "
-                    "VALUES (?, ?, 'ok', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT OR REPLACE INTO jobs(job_id, rule, status, cmd_hash, params_hash, inputs_hash, input_sig, command, inputs, log, started, finished, attempts) "
+                    "VALUES (?, ?, 'ok', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (_sql(f.job_id), f.rule, f.cmd_hash, f.params_hash, f.inputs_hash, f.input_sig, _sql(f.command),
-                     json.dumps(f.inputs, separators=(",", ":")), _sql(f.log), f.started, now),
+                     json.dumps(f.inputs, separators=(",", ":")), _sql(f.log), f.started, now, f.attempts),
                 )
                 key = _sql(f.job_id)
                 db.executemany("INSERT OR REPLACE INTO outputs(path, job_id) VALUES (?, ?)", [(_sql(p), key) for p in f.outputs])
@@ -271,6 +276,22 @@ class _transaction:
         else:
             self.db.execute("ROLLBACK")
         return False
+
+
+def _has_attempts(db: sqlite3.Connection) -> bool:
+    """Whether the store has the ``attempts`` column (a store written before it, opened
+    read-only, does not: its jobs succeeded on their first attempt)."""
+    try:
+        return any(row[1] == "attempts" for row in db.execute("PRAGMA table_info(jobs)"))
+    except sqlite3.DatabaseError:
+        return False
+
+
+def _add_attempts(db: sqlite3.Connection) -> None:
+    """Give a store made before ``attempts`` existed the column (every old record: 1). The
+    schema version stays: an older rulec names its columns and reads such a store as before."""
+    if not _has_attempts(db):
+        db.execute("ALTER TABLE jobs ADD COLUMN attempts INTEGER NOT NULL DEFAULT 1")
 
 
 def _schema_version(db: sqlite3.Connection, write: bool) -> int:

@@ -52,6 +52,16 @@ class Resources:
     time_s: int | None = None
     gpus: int = 0
     custom: tuple[tuple[str, int | float], ...] = ()
+    per_attempt: tuple[str, ...] = ()  # "mem", "time": written "4G*{attempt}", scaled by the attempt
+
+    def at(self, attempt: int) -> "Resources":
+        """The resources of a job's ``attempt`` (1, 2, ...): those marked ``*{attempt}`` times it."""
+        if attempt == 1 or not self.per_attempt:
+            return self
+        from dataclasses import replace
+
+        return replace(self, mem_mb=self.mem_mb * attempt if "mem" in self.per_attempt and self.mem_mb else self.mem_mb,
+                       time_s=self.time_s * attempt if "time" in self.per_attempt and self.time_s else self.time_s)
 
     def as_dict(self) -> dict[str, int | float]:
         out: dict[str, int | float] = {"cpus": self.cpus}
@@ -69,7 +79,7 @@ class Resources:
 class Ref:
     """A ``{...}`` reference inside a shell command."""
 
-    kind: str  # input|output|log|params|resources|wildcard|field|rule|jobid|threads
+    kind: str  # input|output|log|params|resources|wildcard|field|rule|jobid|threads|attempt
     key: str | None  # entry name, wildcard name, param name...
     attr: str | None  # the field of a dimension value
     index: int | None
@@ -101,6 +111,8 @@ class Rule:
     shell: ShellTemplate | None
     persist: bool = False
     priority: int = 0
+    env: tuple[tuple[str, ShellTemplate], ...] = ()  # its label's env: NAME -> value template
+    retries: int | None = None  # None: the run's --retries
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +123,7 @@ class Label:
     slurm: tuple[tuple[str, str], ...] = ()
     lsf: tuple[tuple[str, str], ...] = ()
     jbsub: str | None = None
+    env: tuple[tuple[str, str], ...] = ()  # NAME -> value as written ({...} expanded per job)
     # Locally, the label's jobs run as ``<prefix words> bash -euo pipefail <job script>``
     # (``srun -p gpu --``, ``apptainer exec img.sif``): where a job runs, not what it computes,
     # so no part of any job's signature.

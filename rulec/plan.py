@@ -14,6 +14,7 @@ words. The rules, in the order they are checked for each job (dependencies first
   INPUT_SET_CHANGED, INPUT_CHANGED (an input's size or mtime differs from the record)
 - without a record (outputs made by hand or another tool): INPUT_NEWER, as in make
 - COMMAND_CHANGED, PARAMS_CHANGED   the expanded command (white space folded) or params differ
+- ENV_CHANGED       a value of the label's ``env:`` differs (the reason names the variables)
 """
 
 from __future__ import annotations
@@ -47,12 +48,13 @@ class Why(enum.Enum):
     INPUT_NEWER = "input-newer"
     COMMAND_CHANGED = "command-changed"
     PARAMS_CHANGED = "params-changed"
+    ENV_CHANGED = "env-changed"
 
 
 @dataclass(frozen=True, slots=True)
 class Reason:
     why: Why
-    path: str | None = None  # the output or input concerned
+    path: str | None = None  # the output or input concerned; for ENV_CHANGED, the variables
     job: str | None = None  # the upstream job, for UPSTREAM
 
 
@@ -161,8 +163,16 @@ def plan(graph: "JobGraph", snap: Snapshot, history: History, options: PlanOptio
                     r = renderers[g_rule[job]]
                     if rec[3] != r.key(job_id, graph.values[job], inputs, g_out[job], n_out):
                         found.append(Reason(Why.COMMAND_CHANGED))
-                    if (not found or explain) and rec[4] != shell.params_hash(r, graph.values[job]):
-                        found.append(Reason(Why.PARAMS_CHANGED))
+                    if not found or explain:
+                        # the params hash, then the env's "|NAME:hash,..." (only with an env)
+                        ph = shell.params_hash(r, graph.values[job])
+                        ek = r.env_key(job_id, graph.values[job], inputs, g_out[job], n_out) if r.env else ""
+                        if rec[4] != ph + ek:
+                            old_p, bar, old_e = rec[4].partition("|")
+                            if old_p != ph:
+                                found.append(Reason(Why.PARAMS_CHANGED))
+                            if (not found or explain) and bar + old_e != ek:
+                                found.append(Reason(Why.ENV_CHANGED, _env_changed(old_e, ek[1:])))
             elif not rule.persist and not upstream and inputs:
                 out_stats = [get(p) for p in outs]
                 oldest = min(st[0] for st in out_stats if st is not None) if any(out_stats) else None
@@ -182,6 +192,13 @@ def plan(graph: "JobGraph", snap: Snapshot, history: History, options: PlanOptio
             reasons[job] = tuple(found)
             order_run.append(job)
     return Plan(graph, order_run, reasons, groups)
+
+
+def _env_changed(old: str, new: str) -> str:
+    """The variables whose values differ between two env keys (``NAME:hash,...``)."""
+    a = dict(x.split(":", 1) for x in old.split(",") if ":" in x)
+    b = dict(x.split(":", 1) for x in new.split(",") if ":" in x)
+    return ", ".join(sorted(n for n in a.keys() | b.keys() if a.get(n) != b.get(n)))
 
 
 def _changed_input(inputs, get, outs) -> str | None:

@@ -83,7 +83,9 @@ def outcome_text(ev, missing=()) -> str:
     elif o is Outcome.MISSING_OUTPUT:
         text = "exited 0 but did not create " + (", ".join(shown(p) for p in missing) or "every declared output")
     elif o is Outcome.EXIT:
-        text = f"exit status {ev.exit_code}"
+        text = f"exit status {ev.exit_code}" if ev.exit_code is not None else f"{ev.state or 'failed'}, no exit status known"
+        if ev.signal:
+            text += f", signal {ev.signal}"
     elif o is Outcome.SIGNAL:
         try:
             name = signal.Signals(ev.signal).name
@@ -100,6 +102,8 @@ def outcome_text(ev, missing=()) -> str:
         text = ev.state or o.value
         if ev.exit_code is not None and (ev.exit_code or ev.signal):
             text += f", exit code {ev.exit_code}" + (f", signal {ev.signal}" if ev.signal else "")
+        elif ev.state:  # the scheduler ended it before its command could say anything
+            text += ", no exit code: stopped by the scheduler"
     if ev.notes:
         text += " (" + "; ".join(ev.notes) + ")"
     return text
@@ -131,6 +135,8 @@ def reason_text(reason: Reason) -> str:
         return "command changed"
     if w is Why.PARAMS_CHANGED:
         return "params changed"
+    if w is Why.ENV_CHANGED:
+        return f"environment changed: {reason.path}" if reason.path else "environment changed"
     return w.value  # pragma: no cover
 
 

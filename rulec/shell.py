@@ -15,6 +15,7 @@ from . import ir
 from . import pattern as pat
 
 _quote = shlex.quote
+_SCALED = ("mem", "mem_mb", "time", "time_s")  # resources that may grow with the attempt
 
 
 def _q(text: str, raw: bool) -> str:
@@ -49,23 +50,37 @@ class CommandRenderer:
         self.dims = workflow.dimensions
         self.params = dict(rule.params)
         self.param_fmt: dict[str, Callable] = {}
+        self.param_attempt: set[str] = set()  # params whose text holds {attempt}
         fields = {(d.name, f): {v: d.table[v][f] for v in d.values} for d in workflow.dimensions.values() for f in d.fields}
         for name, value in rule.params:
             if isinstance(value, pat.Pattern):
-                self.param_fmt[name] = pat.formatter(value, rule.wildcards, fields)
+                if "attempt" in value.wildcards and "attempt" not in rule.wildcards:
+                    self.param_attempt.add(name)
+                    self.param_fmt[name] = pat.formatter(value, rule.wildcards + ("attempt",), fields)
+                else:
+                    self.param_fmt[name] = pat.formatter(value, rule.wildcards, fields)
 
         self._pieces = self._compile()
+        self._by_attempt: dict[int, list] = {1: self._pieces}
+        # The label's env (``export NAME=value`` lines before the command): its values'
+        # pieces, and its text and key computed once when no value depends on the job.
+        self.env = rule.env
+        self._env_pieces = [(name, [p if isinstance(p, str) else self._piece(p) for p in t.parts]) for name, t in rule.env]
+        self._env_static: tuple[str, str] | None = None
+        if rule.env and all(isinstance(p, str) or p.kind in ("threads", "rule") or (p.kind == "resources" and p.key not in _SCALED)
+                            for _, t in rule.env for p in t.parts):
+            self._env_static = self._env_text("", (), (), (), 0, 1)
         self._normalized = self._normalize_template()
         self._plain = self.template is not None and all(_is_plain(p) for p in self.template.parts if p.__class__ is str)
 
-    def _compile(self) -> list:
+    def _compile(self, attempt: int = 1) -> list:
         """One piece per template part: a literal string, or a function of the job that gives
-        the substituted text."""
+        the substituted text (for one attempt: ``{attempt}`` and resources ``*{attempt}``)."""
         if self.template is None:
             return []
-        return [part if isinstance(part, str) else self._piece(part) for part in self.template.parts]
+        return [part if isinstance(part, str) else self._piece(part, attempt) for part in self.template.parts]
 
-    def _piece(self, part: ir.Ref) -> Callable:
+    def _piece(self, part: ir.Ref, attempt: int = 1) -> Callable:
         kind, raw, index, key = part.kind, part.raw, part.index, part.key
         q = (lambda t: t) if raw else _quote
         if kind == "input":
@@ -92,9 +107,12 @@ class CommandRenderer:
             attr = part.attr
             return lambda j, v, i, o, n: q(table[v[pos]][attr])
         if kind == "params":
-            return lambda j, v, i, o, n: self._value(self.param_text(key, v), index, raw)
+            return lambda j, v, i, o, n: self._value(self.param_text(key, v, attempt), index, raw)
         if kind == "resources":
-            text = self._resource(key)
+            text = self._resource(key, attempt)
+            return lambda j, v, i, o, n: text
+        if kind == "attempt":
+            text = str(attempt)
             return lambda j, v, i, o, n: text
         if kind == "threads":
             text = str(self.rule.resources.cpus)
@@ -106,8 +124,45 @@ class CommandRenderer:
             return lambda j, v, i, o, n: q(j)
         raise AssertionError(kind)  # pragma: no cover
 
-    def render(self, job_id: str, values: tuple[str, ...], inputs: tuple[str, ...], outputs: tuple[str, ...], n_out: int) -> str:
-        return "".join([p if p.__class__ is str else p(job_id, values, inputs, outputs, n_out) for p in self._pieces])
+    def render(self, job_id: str, values: tuple[str, ...], inputs: tuple[str, ...], outputs: tuple[str, ...], n_out: int, attempt: int = 1) -> str:
+        pieces = self._pieces if attempt == 1 else self._attempt_pieces(attempt)
+        return "".join([p if p.__class__ is str else p(job_id, values, inputs, outputs, n_out) for p in pieces])
+
+    def _attempt_pieces(self, attempt: int) -> list:
+        pieces = self._by_attempt.get(attempt)
+        if pieces is None:
+            pieces = self._by_attempt[attempt] = self._compile(attempt)
+        return pieces
+
+    def _env_text(self, job_id, values, inputs, outputs, n_out, attempt: int) -> tuple[str, str]:
+        """(``export NAME=value`` lines, the env key): the key names each variable with a
+        short hash of its value, so a plan can say which one changed."""
+        lines, keys = [], []
+        for name, pieces in self._env_pieces:
+            if attempt != 1:
+                pieces = [p if isinstance(p, str) else self._piece(p, attempt) for p in
+                          next(t for n_, t in self.env if n_ == name).parts]
+            value = "".join([p if p.__class__ is str else p(job_id, values, inputs, outputs, n_out) for p in pieces])
+            lines.append(f"export {name}={_quote(value)}\n")
+            keys.append(f"{name}:{digest(value)[:8]}")
+        return "".join(lines), "|" + ",".join(keys)
+
+    def env_prefix(self, job_id, values, inputs, outputs, n_out, attempt: int = 1) -> str:
+        """The ``export NAME=<quoted value>`` lines the job's command starts with ("" without env)."""
+        if not self.env:
+            return ""
+        if self._env_static is not None:
+            return self._env_static[0]
+        return self._env_text(job_id, values, inputs, outputs, n_out, attempt)[0]
+
+    def env_key(self, job_id, values, inputs, outputs, n_out) -> str:
+        """What the env adds to the params hash: "" without env, else ``|NAME:hash,...`` (of
+        the first attempt's values; computed once per rule when no value depends on the job)."""
+        if not self.env:
+            return ""
+        if self._env_static is not None:
+            return self._env_static[1]
+        return self._env_text(job_id, values, inputs, outputs, n_out, 1)[1]
 
     def key(self, job_id: str, values: tuple[str, ...], inputs: tuple[str, ...], outputs: tuple[str, ...], n_out: int) -> str:
         """The command's hash: that of the command as ``normalize`` gives it (re-indenting a
@@ -200,9 +255,11 @@ class CommandRenderer:
             items.append(normalized[pos:])
         return items, [(self._pieces[k], check) for k, check in checks.items()]
 
-    def param_text(self, name: str, values: tuple[str, ...]):
+    def param_text(self, name: str, values: tuple[str, ...], attempt: int = 1):
         value = self.params[name]
         if isinstance(value, pat.Pattern):
+            if name in self.param_attempt:
+                return self.param_fmt[name]((*values, str(attempt)))
             return self.param_fmt[name](values)
         return value
 
@@ -223,8 +280,8 @@ class CommandRenderer:
             return str(value)
         return _q(str(value), raw)
 
-    def _resource(self, key: str) -> str:
-        res = self.rule.resources
+    def _resource(self, key: str, attempt: int = 1) -> str:
+        res = self.rule.resources.at(attempt)
         if key == "cpus":
             return str(res.cpus)
         if key == "gpus":
@@ -652,10 +709,20 @@ def renderers(graph) -> list[CommandRenderer]:
     return [CommandRenderer(wf, rule, graph.plans[rule.index].input_slices) for rule in wf.rules]
 
 
-def command_of(graph, renderers_: list[CommandRenderer], job: int, local=None) -> str:
-    """The job's command; ``local`` (a function) maps each input and output path first."""
+def command_of(graph, renderers_: list[CommandRenderer], job: int, local=None, attempt: int = 1) -> str:
+    """The job's command, as every executor runs it: its label's ``export NAME=value`` lines,
+    then the rule's command; ``local`` (a function) maps each input and output path first;
+    ``attempt`` (1, 2, ...) is what ``{attempt}`` becomes."""
     r = renderers_[graph.rule[job]]
     inputs, outputs = graph.inputs[job], graph.outputs[job]
     if local is not None:
         inputs, outputs = tuple(map(local, inputs)), tuple(map(local, outputs))
-    return r.render(graph.job_id(job), graph.values[job], inputs, outputs, graph.n_outputs[job])
+    jid, values, n_out = graph.job_id(job), graph.values[job], graph.n_outputs[job]
+    command = r.render(jid, values, inputs, outputs, n_out, attempt)
+    return r.env_prefix(jid, values, inputs, outputs, n_out, attempt) + command if r.env else command
+
+
+def env_key(graph, renderers_: list[CommandRenderer], job: int) -> str:
+    """What the job's env adds to its params hash ("" without env): see ``CommandRenderer.env_key``."""
+    r = renderers_[graph.rule[job]]
+    return r.env_key(graph.job_id(job), graph.values[job], graph.inputs[job], graph.outputs[job], graph.n_outputs[job]) if r.env else ""

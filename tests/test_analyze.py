@@ -300,7 +300,7 @@ def test_unknown_name_in_shell(here):
     text = HEAD + 'rule estimate:\n    output: "bld/{dataset}.json"\n    shell: "fit {inptu} > {output}"\n'
     assert error(here, text, kind=AnalysisError) == msg(
         "Rulefile:5:17: unknown name {inptu} in shell command (did you mean 'input'?): not a wildcard of rule estimate "
-        "(its outputs define {dataset}), nor input, output, log, params, resources, threads, rule or jobid",
+        "(its outputs define {dataset}), nor input, output, log, params, resources, threads, rule, jobid or attempt",
         '        shell: "fit {inptu} > {output}"',
         "                    ^^^^^^^",
     )
@@ -405,7 +405,7 @@ def test_unknown_label_with_nothing_close_gets_a_hint(here):
 def test_unknown_rule_field(here):
     assert error(here, 'rule estimate:\n    ouput: "x"\n', kind=AnalysisError) == msg(
         "Rulefile:2:5: unknown rule field 'ouput' (did you mean 'output'?); expected one of input, output, log, params, "
-        "resources, label, shell, persist, priority",
+        "resources, label, shell, persist, priority, retries",
         '        ouput: "x"',
         "        ^^^^^",
     )
@@ -833,7 +833,7 @@ def test_caret_in_a_shell_block_after_a_backslash_newline(here):
     text = 'rule r:\n    output: "x"\n    shell: """\n        echo {output}\n\n          cat {output} \\\n            {output} {nope}\n    """\n'
     assert error(here, text, kind=AnalysisError).splitlines() == [
         "Rulefile:7:22: unknown name {nope} in shell command: not a wildcard of rule r (it has no output wildcards), "
-        "nor input, output, log, params, resources, threads, rule or jobid",
+        "nor input, output, log, params, resources, threads, rule, jobid or attempt",
         "                {output} {nope}",
         "                         ^^^^^^",
     ]
@@ -1025,3 +1025,82 @@ def test_a_glob_that_finds_files_says_nothing_and_skips_dot_files(here, capsys):
     wf = load(here, text, {"data/a.csv": "", "data/.b.csv": ""})
     assert wf.dimensions["sample"].values == ("a",)
     assert capsys.readouterr().err == ""
+
+
+# --------------------------------------------------------------------------- label env, retries, {attempt}
+
+ENV_RULES = '''
+dimension sample = ["a", "b"]
+
+label java:
+    env: JAVA_HOME="/opt/java11", OMP_NUM_THREADS="{threads}", TAG="{sample}-{attempt}"
+
+rule r:
+    output: "o/{sample}.txt"
+    label: java
+    resources: cpus=4
+    shell: "java -version > {output}"
+'''
+
+
+def test_label_env_is_parsed_and_checked_per_rule(here):
+    wf = load(here, ENV_RULES)
+    assert wf.labels["java"].env == (("JAVA_HOME", "/opt/java11"), ("OMP_NUM_THREADS", "{threads}"), ("TAG", "{sample}-{attempt}"))
+    env = dict(wf.rule("r").env)
+    assert [p.kind for p in env["TAG"].parts if not isinstance(p, str)] == ["wildcard", "attempt"]
+
+
+def test_label_env_unknown_name_is_an_error_at_its_place_with_a_suggestion(here):
+    text = ENV_RULES.replace('"{threads}"', '"{thread}"')
+    out = error(here, text)
+    assert "Rulefile:5:52: unknown name {thread} in env OMP_NUM_THREADS (did you mean 'threads'?)" in out
+    assert out.count("unknown name {thread}") == 1
+
+
+def test_label_env_errors_with_spans(here):
+    out = error(here, '''
+label x:
+    env: "A", B=["1"], B2="x\\ty"
+    limit: 1
+
+rule r:
+    output: "o.txt"
+    label: x
+    shell: "true"
+''')
+    assert 'Rulefile:3:10: env settings are NAME="value" pairs' in out
+    assert "Rulefile:3:17: env B: the value is a string" in out
+    assert "Rulefile:3:29: env B2: the value holds a tab" in out
+
+
+def test_label_env_twice_is_an_error(here):
+    out = error(here, 'label x:\n    env: A="1", A="2"\n\nrule r:\n    output: "o"\n    label: x\n    shell: "true"\n')
+    assert "Rulefile:2:17: env variable A is given twice" in out
+
+
+def test_retries_and_attempt_in_params_and_resources(here):
+    wf = load(here, '''
+rule r:
+    output: "o.txt"
+    retries: 2
+    params: p="x{attempt}"
+    resources: mem="4G*{attempt}", time="1h * {attempt}"
+    shell: "echo {attempt} {params.p} {resources.mem} > {output}"
+''')
+    r = wf.rule("r")
+    assert r.retries == 2
+    assert r.resources.mem_mb == 4096 and r.resources.time_s == 3600
+    assert r.resources.at(3).mem_mb == 3 * 4096 and r.resources.at(2).time_s == 7200
+    assert wf.rule("r").resources.at(1) is r.resources
+
+
+def test_retries_must_be_a_whole_number_and_attempt_only_scales_mem_and_time(here):
+    out = error(here, '''
+rule r:
+    output: "o.txt"
+    retries: -1
+    resources: io="2*{attempt}"
+    shell: "true"
+''')
+    assert "Rulefile:4:14: retries must be zero or more" in out
+    assert "Rulefile:5:19: only mem and time can grow with the attempt" in out

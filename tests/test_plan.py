@@ -231,3 +231,27 @@ def test_whitespace_only_command_edits_do_not_count():
     job = a.find(2, ("d0", "m1"))
     assert shell.command_key(a, ra, job) == shell.command_key(b, rb, job)
     assert shell.command_of(a, ra, job) == "echo m1 42 > bld/fit/d0_m1.json"
+
+
+ENV_SMALL = SMALL + '''
+label java:
+    env: JAVA_HOME="/opt/java11"
+'''
+
+
+def test_an_env_change_reruns_exactly_the_jobs_of_that_label_saying_which_variable():
+    text = ENV_SMALL.replace('rule summarize:', 'rule summarize:\n    label: java', 1)
+    assert 'label: java' in text
+    g = graph(text)
+    snap = fresh_snapshot(g)
+    rs = shell.renderers(g)
+    hist = records_for(g, snap)
+    hist = History.of(r._replace(params_hash=r.params_hash + shell.env_key(g, rs, j))
+                      for j in g.order if g.outputs[j] for r in [hist.get(g.job_id(j))])
+    assert plan(g, snap, hist).run == []
+    g2 = graph(text.replace("/opt/java11", "/opt/java17"))
+    p = plan(g2, snap, hist)
+    assert whys(p, g2) == {"summarize[m0]": [Why.ENV_CHANGED], "summarize[m1]": [Why.ENV_CHANGED]}
+    from rulec import report
+
+    assert report.reason_text(p.reasons[p.run[0]][0]) == "environment changed: JAVA_HOME"

@@ -137,3 +137,81 @@ def test_a_jobs_key_is_the_hash_of_its_whole_command_normalized():
             compared += 1
             filled += r._normalized is not None
     assert filled > 100  # the filled-in template was used, not only the whole command
+
+
+# --------------------------------------------------------------------------- label env and {attempt}
+
+ENV = '''
+dimension sample = ["a", "b"]
+label java:
+    env: JAVA_HOME="/opt/java 11", OMP_NUM_THREADS="{threads}", TAG="{sample}"
+rule r:
+    output: "o/{sample}.txt"
+    label: java
+    resources: cpus=4
+    shell: "java > {output}"
+'''
+
+
+def test_env_is_exported_before_the_command_quoted():
+    assert command(ENV, "r[a]") == (
+        "export JAVA_HOME='/opt/java 11'\n"
+        "export OMP_NUM_THREADS=4\n"
+        "export TAG=a\n"
+        "java > o/a.txt"
+    )
+
+
+def test_an_env_value_stays_data_in_bash(tmp_path):
+    import subprocess
+
+    from rulec import ir
+    from rulec.source import Span
+
+    g = graph(ENV)
+    wf = g.workflow
+    hostile = "$(touch PWNED) `touch PWNED2`; touch PWNED3\nline2 'q' \"d\""
+    rule = wf.rules[0]
+    env = (("X", ir.ShellTemplate(hostile, (hostile,), Span("Rulefile", 3, 1))),)
+    r = shell.CommandRenderer(wf, ir.Rule(**{**{f: getattr(rule, f) for f in rule.__slots__}, "env": env}),
+                              g.plans[0].input_slices)
+    job = g.order[0]
+    prefix = r.env_prefix(g.job_id(job), g.values[job], g.inputs[job], g.outputs[job], g.n_outputs[job])
+    out = subprocess.run(["bash", "-euo", "pipefail", "-c", prefix + 'printf %s "$X"'], cwd=tmp_path,
+                         capture_output=True, text=True, check=True).stdout
+    assert out == hostile
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_env_does_not_change_the_command_hash_but_is_part_of_the_params_key():
+    g = graph(ENV)
+    rs = shell.renderers(g)
+    g2 = graph(ENV.replace("/opt/java 11", "/opt/java17"))
+    rs2 = shell.renderers(g2)
+    job = g.order[0]
+    assert shell.command_key(g, rs, job) == shell.command_key(g2, rs2, job)
+    a, b = shell.env_key(g, rs, job), shell.env_key(g2, rs2, job)
+    assert a != b and a.startswith("|JAVA_HOME:") and a.split(",")[1:] == b.split(",")[1:]
+    # computed once per rule when no value depends on the job (TAG does, here)
+    assert rs[0]._env_static is None
+    assert shell.renderers(graph(ENV.replace(', TAG="{sample}"', "")))[0]._env_static is not None
+
+
+ATTEMPT = '''
+rule r:
+    output: "o.txt"
+    params: p="try{attempt}"
+    resources: mem="1G*{attempt}", time="10m*{attempt}"
+    shell: "run --attempt {attempt} --p {params.p} --mem {resources.mem} --time {resources.time} > {output}"
+'''
+
+
+def test_attempt_reaches_the_command_params_and_resources():
+    g = graph(ATTEMPT)
+    rs = shell.renderers(g)
+    job = g.order[0]
+    assert shell.command_of(g, rs, job) == "run --attempt 1 --p try1 --mem 1024 --time 600 > o.txt"
+    assert shell.command_of(g, rs, job, attempt=3) == "run --attempt 3 --p try3 --mem 3072 --time 1800 > o.txt"
+    # the hash is that of the first attempt: a job that succeeded on attempt 3 is up to date
+    assert shell.command_key(g, rs, job) == shell.command_hash(shell.command_of(g, rs, job))
+    assert shell.params_hash(rs[0], g.values[job]) == shell.params_hash(shell.renderers(g)[0], g.values[job])

@@ -21,11 +21,12 @@ class Recorder:
         self.renderers = shell.renderers(graph)
         self.workdir = graph.workflow.workdir
 
-    def command(self, job: int, local=None) -> str:
+    def command(self, job: int, local=None, attempt: int = 1) -> str:
         """The job's command; ``local`` maps its paths to those the job works on."""
-        return shell.command_of(self.graph, self.renderers, job, local)
+        return shell.command_of(self.graph, self.renderers, job, local, attempt)
 
-    def finished(self, job: int, log: str | None = None, started: float | None = None, stats=None, command: str | None = None) -> Finished:
+    def finished(self, job: int, log: str | None = None, started: float | None = None, stats=None, command: str | None = None,
+                 attempts: int = 1) -> Finished:
         """The record for ``job``; inputs are stat'ed now (or taken from ``stats``)."""
         g = self.graph
         inputs = g.inputs[job]
@@ -38,7 +39,7 @@ class Recorder:
             job_id=g.job_id(job),
             rule=g.rule_of(job).name,
             cmd_hash=r.key(g.job_id(job), g.values[job], inputs, g.outputs[job], g.n_outputs[job]),
-            params_hash=shell.params_hash(r, g.values[job]),
+            params_hash=shell.params_hash(r, g.values[job]) + shell.env_key(g, self.renderers, job),
             inputs_hash=inputs_hash(inputs),
             input_sig=input_signature(inputs, get),
             command=command,
@@ -46,6 +47,7 @@ class Recorder:
             outputs=g.outputs[job],
             log=log,
             started=started,
+            attempts=attempts,
         )
 
 
