@@ -200,6 +200,7 @@ class LsfExecutor:
         self.missing_rounds: dict[int, int] = {}
         self.interval = poll
         self.bad_rounds = 0
+        self.more = False
         self.order = {j: i for i, j in enumerate(j for a in self.layout.arrays for j in a.jobs)}
 
     # ------------------------------------------------------------------ protocol
@@ -234,7 +235,10 @@ class LsfExecutor:
 
     def wait(self) -> list[Event]:
         while self.remaining:
-            self.sleep(self.interval)
+            if self.more:  # the last answer was cut after a failure: ask again at once
+                self.more = False
+            else:
+                self.sleep(self.interval)
             rows = self.lsf.jobs(self._active_ids())
             if rows is None:
                 self.bad_rounds += 1
@@ -343,7 +347,9 @@ class LsfExecutor:
         return os.path.exists(os.path.join(self.bundle.dir, "logs", f"{name_}_{self.ids[a]}_{t + 1}.out"))
 
     def update(self, rows: list[Row]) -> list[Event]:
-        """One bjobs answer -> events, in the bundle's (dependency) order."""
+        """One bjobs answer -> events, in the bundle's (dependency) order, up to and including
+        the first failure: the loop may cancel jobs after it, so what follows it is judged
+        on a fresh answer (``more``)."""
         states = self._by_job(rows)
         graph = self.graph
         events: list[Event] = []
@@ -385,6 +391,9 @@ class LsfExecutor:
             else:
                 self.bad.add(job)
                 events.append(self._ended_by_lsf(job, row, log))
+            if events and type(events[-1]) is Finished and events[-1].outcome is not Outcome.OK:
+                self.more = bool(self.remaining)
+                break
         return events
 
     def _ended_by_lsf(self, job: int, row: Row, log: str) -> Finished:

@@ -242,6 +242,12 @@ def run_job(job_id: str) -> None:
                 code = rc if rc >= 0 else 128 - rc
                 state[index] = {"stat": "DONE" if rc == 0 else "EXIT", "exit_code": code if rc else None,
                                 "ended": time.time()}
+            for index, e in state.items():  # bkill's SIGKILL, JOB_TERMINATE_INTERVAL (10 s) after
+                if e["stat"] == "RUN" and e.get("kill_at") and time.time() - e["kill_at"] > 10:
+                    try:
+                        os.killpg(e["pid"], signal.SIGKILL)
+                    except OSError:
+                        pass
             running = sum(1 for e in state.values() if e["stat"] == "RUN")
             blocked = 0
             for index, e in sorted(state.items()):

@@ -1,0 +1,227 @@
+"""``rulec run --executor lsf``: the parsers of bsub's and bjobs' output on samples of their
+documented forms, and end-to-end runs through the stand-in bsub/bjobs/bkill of
+tests/stand-ins/lsf/ (they follow the documented output of the LSF commands and run the jobs
+on this machine; they are not LSF, which cannot be installed here)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from rulec.executors.lsf import Row, parse_bjobs, parse_bsub
+
+STAND_INS = Path(__file__).parent / "stand-ins" / "lsf"
+
+RULEFILE = '''
+dimension dataset = ["d0", "d1", "d2"]
+dimension model = ["m0", "m1"]
+
+rule all:
+    input: expand("out/{model}.txt")
+
+rule prepare:
+    output: "data/{dataset}.txt"
+    shell: "if [ -e slow ]; then sleep 30; fi; echo data {dataset} > {output}"
+
+rule fit:
+    input: "data/{dataset}.txt"
+    output: "fit/{dataset}_{model}.txt"
+    log: "logs/fit/{dataset}_{model}.log"
+    shell: """
+        cat {input} > {output}
+        echo fitted {model} >> {output}
+        echo "log line for {dataset} {model}"
+        if [ -e fail_{dataset}_{model} ]; then echo failing on purpose; exit 3; fi
+    """
+
+rule score:
+    input: "fit/{dataset}_{model}.txt"
+    output: "score/{dataset}_{model}.txt"
+    shell: "wc -l < {input} > {output}"
+
+rule summarize:
+    input: expand("score/{dataset}_{model}.txt")
+    output: "out/{model}.txt"
+    shell: "cat {input} > {output}"
+'''
+
+ALL = 17
+
+
+# --------------------------------------------------------------------------- parsers
+
+def test_bsub_job_id():
+    assert parse_bsub("Job <1234> is submitted to queue <normal>.\n") == "1234"
+    assert parse_bsub("Job <42> is submitted to default queue <normal>.") == "42"
+    text = "Warning: project x is not valid.\nJob <7> is submitted to queue <gpu>.\n"
+    assert parse_bsub(text) == "7"
+    assert parse_bsub("Bad resource requirement syntax. Job not submitted.") is None
+    assert parse_bsub("") is None
+
+
+def test_bjobs_rows():
+    text = ("1234|1|DONE|-\n"
+            "1234|2|EXIT|3\n"
+            "1234|3|RUN|-\n"
+            "1234|4|PEND|-\n"
+            "99|0|DONE|\n"
+            "Job <555> is not found\n"
+            "JOBID|JOBINDEX|STAT|EXIT_CODE\n"
+            "\n")
+    assert parse_bjobs(text) == [
+        Row("1234", 1, "DONE", None), Row("1234", 2, "EXIT", 3), Row("1234", 3, "RUN", None),
+        Row("1234", 4, "PEND", None), Row("99", 0, "DONE", None),
+    ]
+
+
+def test_bjobs_rows_with_padding_and_lower_case():
+    assert parse_bjobs(" 1234 | 10 | exit | 130 ") == [Row("1234", 10, "EXIT", 130)]
+
+
+# --------------------------------------------------------------------------- end to end
+
+@pytest.fixture
+def lsf(tmp_path):
+    state = tmp_path / "lsf-state"
+    env = {**os.environ, "PATH": f"{STAND_INS}{os.pathsep}{os.environ['PATH']}",
+           "RULEC_LSF_STANDIN_DIR": str(state), "PYTHONPATH": str(Path(__file__).parent.parent)}
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "Rulefile").write_text(RULEFILE)
+    return proj, env, state
+
+
+def rulec(proj, env, *args, timeout=60):
+    return subprocess.run([sys.executable, "-m", "rulec", *args], cwd=proj, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def calls(state, command):
+    lines = (state / "calls.log").read_text().splitlines() if (state / "calls.log").exists() else []
+    return [line.split("\t")[1:] for line in lines if line.split("\t")[0] == command]
+
+
+def jobids(proj, n=1):
+    text = (proj / ".rulec" / "lsf" / str(n) / "jobids").read_text()
+    return dict(line.split() for line in text.splitlines())
+
+
+def recorded(proj):
+    from rulec.history import History
+
+    h = History.open(str(proj))
+    try:
+        return sorted(j for j, rec in h.records().items() if rec[2] == "ok")
+    finally:
+        h.close()
+
+
+def test_a_pipeline_runs_on_lsf_and_is_then_up_to_date(lsf):
+    proj, env, state = lsf
+    res = rulec(proj, env, "run", "--executor", "lsf", "--poll", "0.05")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert f"Done: {ALL} job(s) ran on lsf." in res.stdout
+    for m in ("m0", "m1"):
+        assert (proj / "out" / f"{m}.txt").read_text() == "2\n2\n2\n"
+    assert (proj / "fit" / "d1_m0.txt").read_text() == "data d1\nfitted m0\n"
+    assert (proj / "logs" / "fit" / "d1_m0.log").read_text() == "log line for d1 m0\n"
+    assert len(recorded(proj)) == ALL
+    # one bsub per array, in dependency order, with the bundle's dependencies
+    ids = jobids(proj)
+    assert list(ids) == ["prepare", "fit", "score", "summarize"]
+    subs = calls(state, "bsub")
+    assert subs == [[], ["-ti", "-w", f"done({ids['prepare']})"], ["-ti", "-w", f"done({ids['fit']}[*])"],
+                    ["-ti", "-w", f"done({ids['score']})"]]
+    # every poll is one bjobs for the run's ids
+    polls = calls(state, "bjobs")
+    assert polls and all(p[:4] == ["-a", "-noheader", "-o", "jobid jobindex stat exit_code delimiter='|'"] for p in polls)
+    assert set(polls[0][4:]) <= set(ids.values())
+    assert calls(state, "bkill") == []
+    res = rulec(proj, env, "dryrun")
+    assert "Nothing to do" in res.stdout, res.stdout
+
+
+def test_a_failure_exits_1_skips_its_dependents_and_the_rerun_does_the_rest(lsf):
+    proj, env, state = lsf
+    (proj / "fail_d1_m0").write_text("")
+    res = rulec(proj, env, "run", "--executor", "lsf", "--poll", "0.05")
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert "fit[d1,m0]: exit status 3" in res.stderr
+    assert "failing on purpose" in res.stderr  # the log's last lines
+    assert not (proj / "fit" / "d1_m0.txt").exists()  # removed by the task
+    assert not (proj / "score" / "d1_m0.txt").exists()  # its dependents never ran
+    assert not (proj / "out" / "m0.txt").exists()
+    done = recorded(proj)
+    assert "fit[d1,m0]" not in done and "score[d1,m0]" not in done and "summarize[m0]" not in done
+    # what the run cancelled, it bkilled by task id (ID[index]) only
+    ids = set(jobids(proj).values())
+    for call in calls(state, "bkill"):
+        assert call and all(c.split("[")[0] in ids and c.endswith("]") for c in call)
+    os.unlink(proj / "fail_d1_m0")
+    res = rulec(proj, env, "run", "--executor", "lsf", "--poll", "0.05")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert f"Done: {ALL - len(done)} job(s) ran on lsf." in res.stdout
+    assert sorted(recorded(proj)) == sorted(set(recorded(proj)))
+    assert len(recorded(proj)) == ALL
+    assert (proj / "out" / "m0.txt").read_text() == "2\n2\n2\n"
+    assert "Nothing to do" in rulec(proj, env, "dryrun").stdout
+
+
+def test_ctrl_c_bkills_exactly_its_ids_and_exits_130(lsf):
+    proj, env, state = lsf
+    (proj / "slow").write_text("")
+    # another user's job, which must not be touched
+    other = subprocess.run(["bsub", "-J", "other", "sleep", "20"], env=env, capture_output=True, text=True, cwd=proj)
+    other_id = parse_bsub(other.stdout)
+    assert other_id
+    proc = subprocess.Popen([sys.executable, "-m", "rulec", "run", "--executor", "lsf", "--poll", "0.05"],
+                            cwd=proj, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:  # until the prepare tasks run
+            if list((proj / ".rulec" / "lsf" / "1" / "logs").glob("prepare_*")) if (proj / ".rulec" / "lsf" / "1" / "logs").exists() else []:
+                break
+            time.sleep(0.05)
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, out + err
+    assert "interrupted" in err
+    ids = jobids(proj)
+    kills = calls(state, "bkill")
+    assert kills == [list(ids.values())]  # exactly this run's arrays, once
+    assert other_id not in kills[0]
+    # the stand-in says the run's jobs are over, the other one is not
+    res = subprocess.run(["bjobs", "-a", "-noheader", "-o", "jobid stat delimiter='|'", *ids.values(), other_id],
+                         env=env, capture_output=True, text=True)
+    stats = {}
+    for line in res.stdout.splitlines():
+        jid, stat = line.split("|")
+        stats.setdefault(jid, set()).add(stat)
+    assert all(stats[i] <= {"EXIT", "DONE"} for i in ids.values()), stats
+    assert stats[other_id] <= {"RUN", "PEND"}
+    subprocess.run(["bkill", other_id], env=env, capture_output=True)
+    assert recorded(proj) == []
+    assert not list((proj / "data").glob("*")) if (proj / "data").exists() else True
+
+
+def test_missing_lsf_commands_are_named_before_anything_is_submitted(lsf, tmp_path):
+    proj, env, state = lsf
+    bin_dir = tmp_path / "only-bsub"
+    bin_dir.mkdir()
+    (bin_dir / "bsub").symlink_to(STAND_INS / "bsub")
+    env = {**env, "PATH": f"{bin_dir}{os.pathsep}{os.path.dirname(sys.executable)}{os.pathsep}/usr/bin:/bin"}
+    res = rulec(proj, env, "run", "--executor", "lsf")
+    assert res.returncode != 0
+    assert "bjobs, bkill" in res.stderr and "nothing was submitted" in res.stderr
+    assert calls(state, "bsub") == []
+    assert recorded(proj) == []
