@@ -1,0 +1,426 @@
+"""The SLURM executor: a push executor of the one run loop (rulec/run/loop.py).
+
+It owns only the scheduler's side of a run; the loop owns the lock, the marks and records,
+output removal, skipping, --keep-going, signals and the summary.
+
+1. ``make``: read ``scontrol show config`` (MaxArraySize, accounting), build the bundle
+   (arrays split at MaxArraySize), check every array against the partitions' limits (nothing
+   is submitted when a job cannot fit), write it to ``.rulec/slurm/<n>/`` (or ``--bundle``).
+2. ``open``: one ``sbatch --parsable`` per array in dependency order, wiring
+   ``--dependency`` with the returned ids (the task scripts prepare, check and stage outputs
+   on the node). A failed submission cancels what was submitted.
+3. ``wait``: sleep the poll interval (``--poll``, default 1 s, backing off to ``max_poll``
+   while nothing changes), then ONE ``squeue`` for all the run's active arrays; jobs that left
+   the queue are looked up with one ``sacct`` (when accounting works), else ``scontrol show
+   job``, else their marker files. Events: ``Started`` when a task is first seen running,
+   ``Finished`` with the scheduler's state as data (report.outcome_text puts it in words).
+4. ``cancel``: ``scancel`` exactly the given tasks (``<array>_<task>``); they are not
+   reported any more.
+5. ``stop``: ``scancel`` exactly this run's arrays, wait (bounded) for them to leave the
+   queue; what completed meanwhile is reported, what is still alive is returned as such.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from typing import Sequence
+
+from .. import report
+from ..backends import bundle as bundle_mod
+from ..backends import limits
+from ..backends import slurm as slurm_mod
+from ..backends.scheduler import HOPELESS, TERMINAL, Row, Slurm
+from ..errors import BackendError
+from ..run.executor import Event, Finished, Outcome, Started, Task
+
+DEFAULT_POLL = 1.0
+DEFAULT_MAX_POLL = 30.0
+LIVE = frozenset({"RUNNING", "COMPLETING", "CONFIGURING", "STAGE_OUT", "SIGNALING", "RESIZING"})
+FAILED_ROUNDS = 6  # squeue failing this many polls in a row (each after retries): give up
+STOP_WAIT = 30.0  # seconds an interruption waits for the cancelled arrays to leave the queue
+LOST_ROUNDS = 3  # polls a job may be in no answer at all before it is LOST
+
+OUTCOMES = {
+    "COMPLETED": Outcome.OK,
+    "FAILED": Outcome.EXIT,
+    "TIMEOUT": Outcome.TIMEOUT,
+    "DEADLINE": Outcome.TIMEOUT,
+    "OUT_OF_MEMORY": Outcome.OUT_OF_MEMORY,
+    "NODE_FAIL": Outcome.NODE_FAIL,
+    "BOOT_FAIL": Outcome.NODE_FAIL,
+    "PREEMPTED": Outcome.PREEMPTED,
+    "CANCELLED": Outcome.CANCELLED,
+    "REVOKED": Outcome.CANCELLED,
+    "SPECIAL_EXIT": Outcome.EXIT,
+    "LOST": Outcome.LOST,
+}
+NEVER = "DependencyNeverSatisfied"
+
+
+def make(options, graph, plan, journal=None, quiet: bool = False, slurm: Slurm | None = None) -> "SlurmExecutor":
+    """Read the cluster's settings, build, check and write the bundle; nothing is submitted
+    (and nothing written) when a job cannot fit the cluster."""
+    from ..profile import load as load_profile
+
+    profile = load_profile(options.profile)
+    prof = profile.backend("slurm")
+    slurm = slurm or Slurm()
+    config = slurm.config()
+    max_size = int(config.get("MaxArraySize", "1001") or 1001)
+    if prof.setting("max_array_size"):
+        max_size = min(max_size, int(prof.setting("max_array_size")))
+    workdir = graph.workflow.workdir
+    bundle_dir = os.path.abspath(options.bundle) if options.bundle else next_bundle_dir(workdir)
+    bundle = bundle_mod.build(graph, list(plan.run), "slurm", profile, bundle_dir, max_size)
+    problems = limits.check(bundle.layout, limits.cluster(slurm.partitions(), slurm.nodes()))
+    too_many = limits.check_job_count(bundle.layout.n_tasks, config)
+    if too_many:
+        problems.append(too_many)
+    if problems:
+        raise BackendError("\n".join(problems), hint="nothing was submitted")
+    bundle_mod.write(bundle)
+    poll = options.poll or float(prof.setting("poll", DEFAULT_POLL))
+    max_poll = max(float(prof.setting("max_poll", DEFAULT_MAX_POLL)), poll)
+    accounting = config.get("AccountingStorageType", "accounting_storage/none") != "accounting_storage/none"
+    return SlurmExecutor(bundle, slurm, poll, max_poll, accounting, quiet)
+
+
+def next_bundle_dir(workdir: str) -> str:
+    base = os.path.join(workdir, ".rulec", "slurm")
+    numbers = [int(n) for n in os.listdir(base) if n.isdigit()] if os.path.isdir(base) else []
+    return os.path.join(base, str(max(numbers, default=0) + 1))
+
+
+class SlurmExecutor:
+    name = "slurm"
+    push = True
+    stages_files = False  # the task scripts prepare, check and stage outputs on the node
+
+    def __init__(self, bundle, slurm: Slurm, poll: float, max_poll: float, accounting: bool,
+                 quiet: bool = False, sleep=time.sleep, clock=time.monotonic):
+        self.bundle = bundle
+        self.graph = bundle.graph
+        self.layout = bundle.layout
+        self.slurm = slurm
+        self.poll = poll
+        self.max_poll = max_poll
+        self.interval = poll
+        self.accounting = accounting
+        self.quiet = quiet
+        self.sleep = sleep
+        self.clock = clock
+        self.ids: dict[int, str] = {}  # array index -> SLURM job id
+        self.array_of: dict[str, int] = {}
+        self.remaining: set[int] = set()  # submitted, neither finished nor cancelled
+        self.seen_running: set[int] = set()
+        self.ended: set[int] = set()  # seen in a final state (nothing to scancel)
+        self.held: set[int] = set()  # cancelled by SLURM for a failed upstream: reported a poll later
+        self.lost_rounds: dict[int, int] = {}
+        self.bad_rounds = 0
+
+    # ------------------------------------------------------------------ submit
+    def open(self, tasks: Sequence[Task], deps) -> list[Event]:
+        jobs = {j for a in self.layout.arrays for j in a.jobs}
+        assert {t.job for t in tasks} == jobs, "the bundle was built from another plan"
+        try:
+            self._submit()
+        except BaseException:
+            if self.ids:  # all or nothing: what was submitted is cancelled
+                self.slurm.cancel(list(self.ids.values()))
+                self.ids.clear()
+            raise
+        self.remaining = jobs
+        return []
+
+    def _submit(self) -> None:
+        b = self.bundle
+        bundle_mod.make_dirs(os.path.join(b.dir, "logs"))  # no group/other write, whatever the umask
+        bundle_mod.make_dirs(os.path.join(b.dir, "status"))
+        names = {}
+        fd = os.open(os.path.join(b.dir, "jobids"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, bundle_mod.FILE_MODE)
+        with open(fd, "w") as ids_file:
+            for array in self.layout.arrays:
+                dep = slurm_mod.dependency(self.layout, array, names.__getitem__)
+                job_id = self.slurm.submit(b.script(array), dep, cwd=b.dir)
+                self.ids[array.index] = job_id
+                self.array_of[job_id] = array.index
+                names[array.name] = job_id
+                ids_file.write(f"{array.name} {job_id}\n")
+                ids_file.flush()
+        if not self.quiet:
+            n = len(self.layout.arrays)
+            print(f"submitted {n} array(s), {self.layout.n_tasks} task(s), {n} sbatch call(s) from {_rel(b.dir)}: "
+                  + " ".join(f"{a.name}={self.ids[a.index]}" for a in self.layout.arrays[:8])
+                  + (" ..." if n > 8 else ""), flush=True)
+
+    def start(self, tasks: Sequence[Task]) -> list[Event]:
+        raise NotImplementedError("a push executor gets every task in open()")
+
+    # ------------------------------------------------------------------ follow
+    def wait(self) -> list[Event]:
+        if not self.remaining:
+            return []
+        self.sleep(self.interval)
+        rows = self.slurm.queue(self._active_ids())
+        if rows is None:
+            self.bad_rounds += 1
+            if self.bad_rounds >= FAILED_ROUNDS:
+                raise BackendError(
+                    f"squeue failed {self.bad_rounds} times in a row; giving up on following the run. "
+                    f"Its jobs are still queued: {' '.join(self.ids.values())}",
+                    hint="follow them with squeue, or cancel them with scancel; the next rulec run resubmits what is missing",
+                )
+            self.interval = min(self.interval * 2, self.max_poll)
+            return []
+        self.bad_rounds = 0
+        events = self._update(rows)
+        self.interval = self.poll if events or self.held else min(self.interval * 1.5, self.max_poll)
+        return events
+
+    def running(self) -> int:
+        return len(self.remaining)
+
+    def running_jobs(self) -> list[int]:
+        """Jobs seen running (or whose task has left a trace: a marker, a scheduler log) and
+        not finished: what an interruption must clean up after."""
+        return [j for j in self._ordered() if j in self.seen_running or self._left_a_trace(j)]
+
+    def cancel(self, jobs: Sequence[int]) -> list[Event]:
+        ids = []
+        for job in jobs:
+            if job not in self.remaining:
+                continue
+            self.remaining.discard(job)
+            self.held.discard(job)
+            if job not in self.ended and self.layout.where[job][0] in self.ids:
+                ids.append(self._task_id(job))
+        if ids:
+            why = self.slurm.cancel(ids)
+            if why is not None:
+                report.warn(f"could not cancel {len(ids)} job(s) that must not run any more ({why}); "
+                            f"cancel them yourself: scancel {' '.join(ids[:20])}{' ...' if len(ids) > 20 else ''}")
+        return []
+
+    def _ordered(self) -> list[int]:
+        return [j for a in self.layout.arrays for j in a.jobs if j in self.remaining]
+
+    def _active_ids(self) -> list[str]:
+        active = sorted({self.layout.where[j][0] for j in self.remaining})
+        return [self.ids[a] for a in active if a in self.ids]
+
+    def _task_id(self, job: int) -> str:
+        a, t = self.layout.where[job]
+        return f"{self.ids[a]}_{t}"
+
+    def _rows_by_job(self, rows: list[Row]) -> dict[int, Row]:
+        out: dict[int, Row] = {}
+        for row in rows:
+            a = self.array_of.get(row.array_id)
+            if a is None:
+                continue
+            array = self.layout.arrays[a]
+            if row.task is None:
+                if len(array) == 1:
+                    out[array.jobs[0]] = row
+                continue
+            if 0 <= row.task < len(array):
+                out[array.jobs[row.task]] = row
+        return out
+
+    def _update(self, rows: list[Row]) -> list[Event]:
+        """One status answer -> events, in submission order."""
+        states = self._rows_by_job(rows)
+        ordered = self._ordered()
+        events: list[Event] = []
+        finished: list[tuple[int, Row]] = []
+        vanished: list[int] = []
+        hopeless: list[tuple[int, Row]] = []
+        for job in ordered:
+            row = states.get(job)
+            if row is None:
+                vanished.append(job)
+            elif row.state in TERMINAL:
+                finished.append((job, row))
+            elif row.state == "PENDING" and row.reason in HOPELESS:
+                hopeless.append((job, row))
+            elif row.state in LIVE and job not in self.seen_running:
+                self.seen_running.add(job)
+                events.append(Started(job, where=self._task_id(job)))
+        if vanished:
+            found = self._look_up(vanished)
+            for job in vanished:
+                row = found.get(job)
+                if row is not None and row.state in TERMINAL:
+                    finished.append((job, row))
+                    self.lost_rounds.pop(job, None)
+                elif row is not None:  # alive after all (scontrol knows it): wait
+                    self.lost_rounds.pop(job, None)
+                else:
+                    self.lost_rounds[job] = self.lost_rounds.get(job, 0) + 1
+                    if self.lost_rounds[job] >= LOST_ROUNDS:
+                        finished.append((job, Row("", None, "LOST")))
+        if hopeless:  # pending for good (a bad constraint, a dependency that can never be met)
+            why = self.slurm.cancel([self._task_id(job) for job, _ in hopeless])
+            if why is not None:  # SLURM's kill-on-invalid-dep ends them anyway
+                report.warn(f"could not cancel jobs that can never start: {why}")
+            finished.extend((job, Row(r.array_id, r.task, "CANCELLED", r.reason)) for job, r in hopeless)
+        if not finished:
+            return events
+        order = {j: i for i, j in enumerate(ordered)}
+        finished.sort(key=lambda item: order[item[0]])
+        codes = self._exit_codes(finished)
+        for job, row in finished:
+            self.ended.add(job)
+            code = self._marker(job)
+            if row.state == "CANCELLED" and row.reason == NEVER and code is None and job not in self.held:
+                # its upstream failed: the loop cancels it once it has seen that failure, which
+                # may be in these very events; otherwise it is reported at the next poll
+                self.held.add(job)
+                continue
+            self.remaining.discard(job)
+            self.held.discard(job)
+            events.append(self._finished(job, row, codes.get(job), code))
+        return events
+
+    def _exit_codes(self, finished: list[tuple[int, Row]]) -> dict[int, Row]:
+        """``scontrol show job`` for failed jobs with no exit code yet (one call per array)."""
+        need = [job for job, row in finished
+                if row.state not in ("COMPLETED", "CANCELLED", "LOST") and row.exit_code is None and self._marker(job) is None]
+        codes: dict[int, Row] = {}
+        for job_id in sorted({self.ids[self.layout.where[j][0]] for j in need}):
+            codes.update(self._rows_by_job(self.slurm.show_job(job_id)))
+        return codes
+
+    def _look_up(self, jobs: list[int]) -> dict[int, Row]:
+        """Final states of jobs that left squeue: sacct, else scontrol, else the markers."""
+        found: dict[int, Row] = {}
+        arrays = sorted({self.layout.where[j][0] for j in jobs})
+        ids = [self.ids[a] for a in arrays if a in self.ids]
+        rows = self.slurm.accounting(ids) if self.accounting and ids else None
+        if rows is None:
+            self.accounting = False  # sacct did not answer: do not ask it again
+            rows = []
+            for job_id in ids:
+                rows.extend(self.slurm.show_job(job_id))
+        by_job = self._rows_by_job(rows)
+        for job in jobs:
+            row = by_job.get(job)
+            if row is not None and row.state in TERMINAL:
+                found[job] = row
+                continue
+            code = self._marker(job)
+            if code is not None:
+                found[job] = Row("", None, "COMPLETED" if code == 0 else "FAILED", "marker", code, 0)
+            elif row is not None:
+                found[job] = row
+        return found
+
+    def _marker(self, job: int) -> int | None:
+        try:
+            with open(self.bundle.marker(job)) as fh:
+                return int(fh.read().strip())
+        except (OSError, ValueError):
+            return None
+
+    def _sched_log(self, job: int) -> str:
+        a, t = self.layout.where[job]
+        return os.path.join(self.bundle.dir, "logs", f"{self.layout.arrays[a].name}_{self.ids.get(a, '?')}_{t}.out")
+
+    def _log(self, job: int) -> str | None:
+        """The job's log, if it wrote one (a job that never started has none)."""
+        log = self.bundle.logs[job]
+        return log if os.path.exists(os.path.join(self.bundle.workdir, log)) else None
+
+    def _left_a_trace(self, job: int) -> bool:
+        return self.layout.where[job][0] in self.ids and (
+            self._marker(job) is not None or os.path.exists(self._sched_log(job)))
+
+    def _finished(self, job: int, row: Row, extra: Row | None, code: int | None) -> Finished:
+        """A final state as data: the outcome, exit code and signal (the marker, else sacct or
+        scontrol), SLURM's state and reason, and where the scheduler's log is."""
+        log = self._log(job)
+        state = row.state
+        if state == "COMPLETED":
+            return Finished(job, Outcome.OK, exit_code=0, state=state, log=log)
+        exit_code = code if code is not None else row.exit_code if row.exit_code is not None else (extra.exit_code if extra else None)
+        sig = (None if code is not None else row.signal if row.signal is not None else (extra.signal if extra else None)) or None
+        reason = row.reason or (extra.reason if extra else "")
+        notes = []
+        if state == "LOST":
+            if code is not None:  # it ran to its end: its marker says how
+                state = "FAILED"
+            else:
+                state = "not in squeue, sacct or scontrol, and no marker"
+        if reason and reason not in ("None", "marker", "NonZeroExitCode", row.state):
+            notes.append(f"reason {reason}")
+        if state == "CANCELLED" and reason == NEVER and code is None:
+            notes.append(self._waited_for(job))
+        notes.append(f"scheduler log {_rel(self._sched_log(job))}")
+        outcome = OUTCOMES.get(state, Outcome.LOST if row.state == "LOST" else Outcome.EXIT)
+        return Finished(job, outcome, exit_code=exit_code, signal=sig, state=state, log=log, notes=tuple(notes))
+
+    def _waited_for(self, job: int) -> str:
+        array = self.layout.arrays[self.layout.where[job][0]]
+        names = [self.layout.arrays[d.array].name for d in array.deps]
+        return (f"cancelled by SLURM: its array waits for all of {', '.join(names) or 'an upstream array'}, "
+                "where a job failed; it runs on the next rulec run")
+
+    # ------------------------------------------------------------------ stop
+    def stop(self, grace: float) -> tuple[list[Event], list[int]]:
+        """scancel exactly this run's unfinished arrays and wait (at most STOP_WAIT s) until
+        they have left the queue. Returns the jobs that completed meanwhile, and those still
+        queued or running (scancel failed, or they did not end)."""
+        handlers = {}
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # a second Ctrl-C must not cut this short
+            try:
+                handlers[sig] = signal.signal(sig, signal.SIG_IGN)
+            except (ValueError, OSError):  # not the main thread
+                pass
+        try:
+            return self._stop()
+        finally:
+            for sig, handler in handlers.items():
+                signal.signal(sig, handler)
+
+    def _stop(self) -> tuple[list[Event], list[int]]:
+        remaining = self._ordered()
+        ids = [self.ids[a] for a in sorted({self.layout.where[j][0] for j in remaining}) if a in self.ids]
+        if not ids:
+            self.remaining.clear()
+            return [], []
+        failed = self.slurm.cancel(ids)
+        live = list(remaining)  # until the queue says otherwise
+        events: list[Event] = []
+        deadline = self.clock() + STOP_WAIT
+        while True:
+            rows = self.slurm.queue(ids)
+            if rows is not None:
+                states = self._rows_by_job(rows)
+                live = [j for j in remaining if j in states and states[j].state not in TERMINAL]
+                if not live:
+                    events = [Finished(j, Outcome.OK, exit_code=0, state="COMPLETED", log=self._log(j))
+                              for j in remaining if j in states and states[j].state == "COMPLETED"]
+                    break
+            if self.clock() >= deadline:
+                break
+            self.sleep(0.3)
+        self.remaining.clear()
+        if live:
+            alive = [self._task_id(j) for j in live]
+            report.warn(
+                (f"scancel failed ({failed})" if failed else f"this run's jobs did not end within {STOP_WAIT:.0f} s of scancel")
+                + f"; cancel them yourself: scancel {' '.join(alive[:20])}{' ...' if len(alive) > 20 else ''}")
+        else:
+            sys.stderr.write(f"cancelled {len(ids)} job array(s) of this run ({' '.join(ids)})\n")
+        return events, live
+
+    def close(self) -> None:
+        pass
+
+
+def _rel(path: str) -> str:
+    rel = os.path.relpath(path)
+    return path if rel.startswith("../..") else rel

@@ -1,0 +1,400 @@
+"""The SLURM executor (rulec/executors/slurm.py) against a scripted scheduler: submission
+order and dependency strings, one status query per poll, the events it reports, jobs that
+left the queue, giving up on a dead controller, cancelling exactly its own ids, an
+interruption whose scancel fails. Driven through the one run loop where loop behaviour is
+checked (records, removed outputs, --keep-going, Ctrl-C, a closed standard output), directly
+for what only the executor does. (The real cluster: tests/e2e/test_slurm*.py.)"""
+
+from __future__ import annotations
+
+import pytest
+
+from rulec import cli
+from rulec import profile as prof
+from rulec.analyze import analyze
+from rulec.backends import bundle as bundle_mod
+from rulec.backends.scheduler import Row
+from rulec.dag import resolve
+from rulec.errors import BackendError
+from rulec.executors.slurm import SlurmExecutor
+from rulec.history import History
+from rulec.plan import plan as make_plan
+from rulec.run import loop as loop_mod
+from rulec.run.executor import Finished, Outcome, Started, Task
+from rulec.run.loop import Loop, RunOptions
+from rulec.state import Snapshot
+from rulec.syntax import parse
+
+RULEFILE = '''
+dimension dataset = ["d0", "d1"]
+
+rule all:
+    input: "out.txt"
+
+rule fit:
+    output: "fit/{dataset}.txt"
+    shell: "echo {dataset} > {output}"
+
+rule score:
+    input: "fit/{dataset}.txt"
+    output: "score/{dataset}.txt"
+    shell: "cat {input} > {output}"
+
+rule summarize:
+    input: expand("score/{dataset}.txt")
+    output: "out.txt"
+    shell: "cat {input} > {output}"
+'''
+
+
+class FakeSlurm:
+    """Arrays get ids 100, 101, 102 in submission order; ``rounds`` are squeue answers (a
+    callable answer is called: it may write a marker, or raise)."""
+
+    def __init__(self, rounds, show=None):
+        self.rounds = list(rounds)
+        self.show = show or {}
+        self.submitted = []
+        self.cancelled = []
+        self.queries = []
+
+    def submit(self, script, dependency, cwd):
+        self.submitted.append((script, dependency))
+        return str(100 + len(self.submitted) - 1)
+
+    def queue(self, ids):
+        self.queries.append(list(ids))
+        answer = self.rounds.pop(0) if self.rounds else []
+        return answer(self) if callable(answer) else answer
+
+    def accounting(self, ids):
+        return None
+
+    def show_job(self, job_id):
+        return self.show.get(job_id, [])
+
+    refuse_cancel = None  # scancel's complaint, to play a cancel that fails
+
+    def cancel(self, ids):
+        if self.refuse_cancel:
+            return self.refuse_cancel
+        self.cancelled.extend(ids)
+        return None
+
+
+class Run:
+    def __init__(self, tmp_path, rounds, show=None, quiet=True, keep_going=True, poll=0.0, max_poll=0.0, clock=None):
+        self.path = tmp_path
+        wf = analyze(parse(RULEFILE, "Rulefile"), str(tmp_path))
+        self.graph = graph = resolve(wf, (), exists=lambda p: False)
+        self.history = History.open(str(tmp_path), write=True)
+        self.plan = make_plan(graph, Snapshot({}), self.history)
+        self.bundle = bundle_mod.build(graph, list(self.plan.run), "slurm", prof.EMPTY, str(tmp_path / ".rulec" / "slurm" / "1"), 1001)
+        bundle_mod.write(self.bundle)
+        self.fake = FakeSlurm(rounds, show)
+        self.sleeps = []
+        kw = {"clock": clock} if clock else {}
+        self.executor = SlurmExecutor(self.bundle, self.fake, poll, max_poll, accounting=False, quiet=quiet,
+                                      sleep=self.sleeps.append, **kw)
+        self.opts = RunOptions(1, None, keep_going=keep_going, quiet=quiet)
+
+    def loop(self) -> int:
+        return Loop(self.graph, self.plan, self.history, self.opts, self.executor).run()
+
+    def job(self, jid: str) -> int:
+        return next(j for j in self.plan.run if self.graph.job_id(j) == jid)
+
+    def open(self):
+        tasks = [Task(j, self.graph.job_id(j), "", self.bundle.logs[j]) for j in self.plan.run]
+        return self.executor.open(tasks, {j: self.graph.deps[j] for j in self.plan.run})
+
+    def marker(self, jid: str, code: int) -> None:
+        status = self.path / ".rulec" / "slurm" / "1" / "status"
+        status.mkdir(parents=True, exist_ok=True)
+        (status / f"{jid}.rc").write_text(f"{code}\n")
+
+
+@pytest.fixture
+def setup(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the scheduler log paths are shown relative to it
+    runs = []
+
+    def make(*args, **kw):
+        runs.append(Run(tmp_path, *args, **kw))
+        return runs[-1]
+
+    yield make
+    for r in runs:
+        r.history.close()
+
+
+def rows(spec: str) -> list[Row]:
+    """``"100_0=COMPLETED 101_1=PENDING/DependencyNeverSatisfied"`` -> Rows."""
+    out = []
+    for item in spec.split():
+        task, _, state = item.partition("=")
+        state, _, reason = state.partition("/")
+        array_id, _, t = task.partition("_")
+        out.append(Row(array_id, int(t), state, reason or "None"))
+    return out
+
+
+# --------------------------------------------------------------------------- through the loop
+
+def test_everything_completes(setup, tmp_path, capsys):
+    run = setup([
+        rows("100_0=RUNNING 100_1=PENDING 101_0=PENDING 101_1=PENDING 102_0=PENDING"),
+        rows("100_0=COMPLETED 100_1=COMPLETED 101_0=RUNNING 101_1=PENDING 102_0=PENDING"),
+        rows("100_0=COMPLETED 100_1=COMPLETED 101_0=COMPLETED 101_1=COMPLETED 102_0=COMPLETED"),
+    ], quiet=False)
+    assert run.loop() == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "submitted 3 array(s), 5 task(s), 3 sbatch call(s) from .rulec/slurm/1: fit=100 score=101 summarize=102"
+    assert [line.rsplit(" (", 1)[0] for line in out[1:-1]] == [
+        "[1/5] done fit[d0]", "[2/5] done fit[d1]", "[3/5] done score[d0]", "[4/5] done score[d1]", "[5/5] done summarize"]
+    assert out[-1] == "Done: 5 job(s) ran on slurm."
+    assert run.fake.submitted == [("fit.sbatch", None), ("score.sbatch", "aftercorr:100"), ("summarize.sbatch", "afterok:101")]
+    # one batched query per poll, for the arrays that still have jobs
+    assert run.fake.queries == [["100", "101", "102"], ["100", "101", "102"], ["101", "102"]]
+    assert {r[2] for r in run.history.records().values()} == {"ok"} and len(run.history.records()) == 5
+    assert (tmp_path / ".rulec" / "slurm" / "1" / "jobids").read_text() == "fit 100\nscore 101\nsummarize 102\n"
+
+
+def fit_d1_fails(run):
+    def answer(fake):
+        run.marker("fit[d1]", 3)  # fit[d1] failed: its marker holds its exit status
+        return rows("100_0=COMPLETED 100_1=FAILED/NonZeroExitCode 101_0=PENDING 101_1=PENDING/DependencyNeverSatisfied 102_0=PENDING")
+
+    return answer
+
+
+def test_a_failure_with_keep_going_cancels_exactly_its_dependents(setup, tmp_path, capsys):
+    (tmp_path / "fit").mkdir()
+    (tmp_path / "fit" / "d1.txt").write_text("partial")
+    run = setup([])
+    run.fake.rounds = [fit_d1_fails(run), rows("100_0=COMPLETED 100_1=FAILED 101_0=COMPLETED 101_1=CANCELLED 102_0=CANCELLED")]
+    assert run.loop() == 1
+    # score[d1] pended for good: cancelled at once; summarize: cancelled by the loop (it is a dependent)
+    assert run.fake.cancelled == ["101_1", "102_0"]
+    err = capsys.readouterr().err
+    assert "FAILED fit[d1]: exit status 3 (scheduler log .rulec/slurm/1/logs/fit_100_1.out)" in err
+    assert "1 job(s) failed, 2 succeeded, 2 not run:" in err
+    assert not (tmp_path / "fit" / "d1.txt").exists()  # outputs of a failed job removed
+    assert sorted(j for j, r in run.history.records().items() if r[2] == "ok") == ["fit[d0]", "score[d0]"]
+    assert "fit[d1]" not in run.history.records()  # a failed job has no record: it reruns
+
+
+def test_a_failure_without_keep_going_cancels_every_job_not_started(setup, capsys):
+    run = setup([], keep_going=False)
+    run.fake.rounds = [fit_d1_fails(run)]
+    assert run.loop() == 1
+    assert sorted(run.fake.cancelled) == ["101_0", "101_1", "102_0"]  # score[d0] too
+    assert run.fake.queries == [["100", "101", "102"]]  # nothing left to follow
+    assert "1 job(s) failed, 1 succeeded, 3 not run:" in capsys.readouterr().err
+
+
+def test_a_scheduler_kill_without_marker_is_put_in_the_shared_words(setup, capsys):
+    run = setup(
+        [rows("100_0=COMPLETED 100_1=TIMEOUT/TimeLimit 101_0=COMPLETED 101_1=CANCELLED/DependencyNeverSatisfied 102_0=CANCELLED/DependencyNeverSatisfied")],
+        show={"100": [Row("100", 1, "TIMEOUT", "TimeLimit", 0, 15)]},
+    )
+    assert run.loop() == 1
+    err = capsys.readouterr().err
+    assert "  fit[d1]: TIMEOUT, exit code 0, signal 15 (reason TimeLimit; scheduler log .rulec/slurm/1/logs/fit_100_1.out)" in err
+    assert "1 job(s) failed, 2 succeeded, 2 not run:" in err  # its dependents are skipped, not failed
+    assert run.fake.cancelled == []  # SLURM had cancelled them already
+
+
+def test_jobs_that_left_the_queue_are_looked_up(setup):
+    run = setup(
+        [[], [], []],  # squeue no longer knows any of them (past MinJobAge)
+        show={
+            "100": [Row("100", 0, "COMPLETED", "None", 0, 0), Row("100", 1, "COMPLETED", "None", 0, 0)],
+            "101": [Row("101", 0, "COMPLETED", "None", 0, 0)],
+        },
+    )
+    # score[d1] is in no scheduler answer, but its marker says it succeeded; summarize is lost
+    run.marker("score[d1]", 0)
+    assert run.loop() == 1
+    assert sorted(j for j, r in run.history.records().items() if r[2] == "ok") == ["fit[d0]", "fit[d1]", "score[d0]", "score[d1]"]
+    assert len(run.fake.queries) == 3  # lost only after three answers without it
+
+
+def test_giving_up_when_squeue_keeps_failing(setup):
+    run = setup([None] * 10)
+    with pytest.raises(BackendError, match="squeue failed 6 times in a row"):
+        run.loop()
+    assert run.fake.cancelled == []  # the submitted jobs are left running
+    assert {r[2] for r in run.history.records().values()} == {"running"}  # seen as incomplete next time
+
+
+def test_a_failed_submission_cancels_what_was_submitted(setup):
+    run = setup([])
+
+    def submit(script, dependency, cwd):
+        if script == "summarize.sbatch":
+            raise BackendError("sbatch: error: invalid partition")
+        run.fake.submitted.append(script)
+        return str(100 + len(run.fake.submitted) - 1)
+
+    run.fake.submit = submit
+    with pytest.raises(BackendError, match="invalid partition"):
+        run.loop()
+    assert run.fake.cancelled == ["100", "101"]
+    assert len(run.history.records()) == 0  # the marks are dropped: all or nothing
+
+
+def interrupt(fake):
+    raise KeyboardInterrupt
+
+
+def test_ctrl_c_cancels_this_runs_arrays_and_cleans_up(setup, tmp_path, capsys):
+    (tmp_path / "fit").mkdir()
+    (tmp_path / "fit" / "d1.txt").write_text("partial")
+    run = setup([
+        rows("100_0=COMPLETED 100_1=RUNNING 101_0=PENDING 101_1=PENDING 102_0=PENDING"),
+        interrupt,
+        rows("100_0=COMPLETED 100_1=CANCELLED 101_0=CANCELLED 101_1=CANCELLED 102_0=CANCELLED"),
+    ])
+    assert run.loop() == 130
+    assert run.fake.cancelled == ["100", "101", "102"]
+    assert sorted(run.history.records()) == ["fit[d0]"]
+    assert not (tmp_path / "fit" / "d1.txt").exists()  # it had started: partial output removed
+    err = capsys.readouterr().err
+    assert "cancelled 3 job array(s) of this run (100 101 102)" in err
+    assert "interrupted: stopped 1 running job(s) and removed their outputs" in err
+
+
+def test_ctrl_c_when_scancel_fails_says_so_and_leaves_running_jobs_alone(setup, tmp_path, capsys):
+    """scancel cannot reach the controller: the jobs may still run, so their outputs are not
+    removed and the message says what to cancel by hand, instead of claiming it cancelled them."""
+    clock = iter(range(0, 10_000, 10))
+    (tmp_path / "fit").mkdir()
+    (tmp_path / "fit" / "d1.txt").write_text("being written")
+    still = rows("100_0=COMPLETED 100_1=RUNNING 101_0=PENDING 101_1=PENDING 102_0=PENDING")
+    run = setup([still, interrupt] + [still] * 10, clock=lambda: next(clock))
+    run.fake.refuse_cancel = "scancel: error: Unable to contact slurm controller"
+    assert run.loop() == 130
+    err = capsys.readouterr().err
+    assert "cancelled 3 job array" not in err
+    assert "scancel failed (scancel: error: Unable to contact slurm controller)" in err
+    assert "cancel them yourself: scancel 100_1 101_0 101_1 102_0" in err
+    assert "interrupted: 4 job(s) may still be running: slurm could not stop them" in err
+    assert (tmp_path / "fit" / "d1.txt").read_text() == "being written"  # still running: untouched
+    assert run.history.records()["fit[d1]"][2] != "ok"  # marked started: incomplete, never done
+
+
+def test_a_closed_standard_output_cancels_and_cleans_up_and_exits_141(setup, tmp_path, monkeypatch):
+    """As Ctrl-C does, and exits 141: left alone, the arrays would run on with nobody
+    recording them."""
+    quieted = []
+    monkeypatch.setattr(loop_mod, "_quiet_stdout", lambda: quieted.append(True))
+
+    def closed(fake):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    (tmp_path / "fit").mkdir()
+    (tmp_path / "fit" / "d1.txt").write_text("partial")
+    run = setup([
+        rows("100_0=COMPLETED 100_1=RUNNING 101_0=PENDING 101_1=PENDING 102_0=PENDING"),
+        closed,
+        rows("100_0=COMPLETED 100_1=CANCELLED 101_0=CANCELLED 101_1=CANCELLED 102_0=CANCELLED"),
+    ])
+    assert run.loop() == 141
+    assert quieted and run.fake.cancelled == ["100", "101", "102"]
+    assert sorted(run.history.records()) == ["fit[d0]"]
+    assert not (tmp_path / "fit" / "d1.txt").exists()
+
+
+# --------------------------------------------------------------------------- the executor alone
+
+@pytest.mark.parametrize("state, outcome, words", [
+    ("COMPLETED", Outcome.OK, None),
+    ("TIMEOUT", Outcome.TIMEOUT, "TIMEOUT, no exit code: stopped by the scheduler"),
+    ("OUT_OF_MEMORY", Outcome.OUT_OF_MEMORY, "OUT_OF_MEMORY, no exit code: stopped by the scheduler"),
+    ("NODE_FAIL", Outcome.NODE_FAIL, "NODE_FAIL, no exit code: stopped by the scheduler"),
+    ("PREEMPTED", Outcome.PREEMPTED, "PREEMPTED, no exit code: stopped by the scheduler"),
+    ("CANCELLED", Outcome.CANCELLED, "CANCELLED, no exit code: stopped by the scheduler"),
+])
+def test_scheduler_states_become_outcomes(setup, state, outcome, words):
+    from rulec import report
+
+    run = setup([rows(f"100_0={state}")])
+    run.open()
+    events = [e for e in run.executor.wait() if e.job == run.job("fit[d0]")]
+    (ev,) = events
+    assert ev.outcome is outcome and ev.state == state
+    if words:
+        assert report.outcome_text(ev) == f"{words} (scheduler log .rulec/slurm/1/logs/fit_100_0.out)"
+
+
+def test_a_failed_task_gets_its_exit_code_from_its_marker(setup):
+    run = setup([rows("100_0=FAILED")])
+    run.marker("fit[d0]", 7)
+    run.open()
+    (ev,) = run.executor.wait()
+    assert (ev.outcome, ev.exit_code, ev.state) == (Outcome.EXIT, 7, "FAILED")
+
+
+def test_started_once_with_its_task_id_and_lost_after_three_silent_answers(setup):
+    run = setup([rows("101_1=RUNNING"), rows("101_1=RUNNING"), [], [], []])
+    run.open()
+    first = run.executor.wait()
+    assert [(type(e), e.where) for e in first if e.job == run.job("score[d1]")] == [(Started, "101_1")]
+    assert run.executor.running_jobs() == [run.job("score[d1]")]
+    assert not [e for e in run.executor.wait() if e.job == run.job("score[d1]")]  # started once
+    run.executor.wait()
+    run.executor.wait()
+    lost = [e for e in run.executor.wait() if e.job == run.job("score[d1]")]
+    assert [(e.outcome, e.state) for e in lost] == [(Outcome.LOST, "not in squeue, sacct or scontrol, and no marker")]
+
+
+def test_cancel_scancels_exactly_those_tasks_and_they_are_not_reported(setup):
+    run = setup([rows("100_0=RUNNING 100_1=RUNNING 101_0=PENDING 101_1=PENDING 102_0=PENDING"),
+                 rows("100_0=COMPLETED 100_1=RUNNING 101_0=CANCELLED 101_1=PENDING 102_0=CANCELLED")])
+    run.open()
+    run.executor.wait()
+    assert run.executor.running() == 5
+    assert run.executor.cancel([run.job("score[d0]"), run.job("summarize")]) == []
+    assert run.fake.cancelled == ["101_0", "102_0"]
+    assert run.executor.running() == 3
+    events = run.executor.wait()
+    assert [(e.job, e.outcome) for e in events if isinstance(e, Finished)] == [(run.job("fit[d0]"), Outcome.OK)]
+
+
+def test_a_job_cancelled_for_a_failed_upstream_is_reported_a_poll_later_unless_cancelled(setup):
+    """The loop cancels a failed job's dependents once it sees the failure, possibly in the
+    same answer in which SLURM shows them cancelled: they are held for one poll."""
+    never = "100_0=COMPLETED 100_1=COMPLETED 101_0=COMPLETED 101_1=COMPLETED 102_0=CANCELLED/DependencyNeverSatisfied"
+    run = setup([rows(never), rows(never)])
+    run.open()
+    first = run.executor.wait()
+    assert run.job("summarize") not in [e.job for e in first]
+    (ev,) = [e for e in run.executor.wait() if e.job == run.job("summarize")]
+    assert ev.outcome is Outcome.CANCELLED and "its array waits for all of score" in " ".join(ev.notes)
+
+
+def test_the_poll_interval_backs_off_while_nothing_changes(setup):
+    pending = rows("100_0=PENDING 100_1=PENDING 101_0=PENDING 101_1=PENDING 102_0=PENDING")
+    run = setup([pending] * 5 + [rows("100_0=RUNNING")] + [pending], poll=1.0, max_poll=4.0)
+    run.open()
+    for _ in range(7):
+        run.executor.wait()
+    assert run.sleeps == [1.0, 1.5, 2.25, 3.375, 4.0, 4.0, 1.0]  # a change: back to --poll
+
+
+# --------------------------------------------------------------------------- options
+
+@pytest.mark.parametrize("args, words", [
+    (["--executor", "slurm", "-j2"], "-j/--cores is for local runs: SLURM jobs ask for their own resources"),
+    (["--executor", "slurm", "--mem", "4G"], "--mem is for local runs: SLURM jobs ask for their own resources"),
+    (["--executor", "slurm", "--resources", "io=2"], "--resources is for local runs"),
+    (["--poll", "1"], "--poll is for cluster runs"),
+    (["--bundle", "b"], "--bundle is for cluster runs"),
+    (["--profile", "p.toml"], "--profile is for cluster runs"),
+])
+def test_options_the_executor_cannot_honour_are_refused_before_anything_runs(tmp_path, capsys, args, words):
+    (tmp_path / "Rulefile").write_text('rule a:\n    output: "a.txt"\n    shell: "touch {output}"\n')
+    assert cli.main(["run", *args, str(tmp_path)]) == 2
+    assert words in capsys.readouterr().err
+    assert not (tmp_path / "a.txt").exists() and not (tmp_path / ".rulec" / "slurm").exists()
