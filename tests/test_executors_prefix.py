@@ -165,3 +165,11 @@ rule a:
     assert res.returncode == 0, res.stdout + res.stderr
     text = (tmp_path / "a.txt").read_text()
     assert "job=none" not in text and text.startswith("job="), text
+
+
+def test_prefix_under_executor_lsf_is_refused_on_the_command_line(tmp_path):
+    (tmp_path / "Rulefile").write_text(PREFIXED)
+    res = rulec(tmp_path, "run", "--executor", "lsf")
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert "label wrapped" in res.stderr and "--executor lsf" in res.stderr
+    assert not (tmp_path / "bld").exists()
