@@ -62,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--mem", default=None, help="memory jobs may use at once, e.g. 16G (default: the machine's)")
             p.add_argument("--resources", action="append", default=[], metavar="NAME=N", help="a custom resource pool, e.g. io=2")
             p.add_argument("--keep-going", action="store_true", help="after a failure, go on with independent jobs")
+            p.add_argument("--retries", type=int, default=None, metavar="N", help="retry a failed job up to N times (for rules without retries: of their own)")
             p.add_argument("--touch", action="store_true", help="mark the outputs up to date without running anything (make -t): touch existing outputs, record them")
             p.add_argument("--executor", choices=__import__("rulec.executors", fromlist=["NAMES"]).NAMES, default="local", help="where jobs run")
             p.add_argument("--profile", help="cluster settings (TOML) for --executor slurm")

@@ -72,8 +72,8 @@ class Scheduler:
         self.stopping = False
         self.total = len(plan.run)
 
-    def _need(self, rule) -> Need:
-        res = rule.resources
+    def _need(self, rule, res=None) -> Need:
+        res = res or rule.resources
         cores = min(res.cpus, self.pools.cores)  # a job never waits for more cores than exist
         mem = res.mem_mb or 0
         if self.pools.mem_mb is not None and mem > self.pools.mem_mb:
@@ -158,6 +158,21 @@ class Scheduler:
             skipped.append(j)
             stack.extend(self.dependents.get(j, ()))
         return skipped
+
+    def retry(self, job: int, resources=None) -> None:
+        """A running job failed and is to run again: release what it held and put it at the
+        front of the ready queue, needing ``resources`` (its next attempt's, which may be
+        more: ``mem="4G*{attempt}"``; capped at the pools, so it can still start)."""
+        self.running.discard(job)
+        self._take(self.needs[job], -1)
+        rule = self.graph.rule_of(job)
+        if resources is not None and resources is not rule.resources:
+            if self.pools.mem_mb is not None and (resources.mem_mb or 0) > self.pools.mem_mb:
+                from dataclasses import replace
+
+                resources = replace(resources, mem_mb=self.pools.mem_mb)
+            self.needs[job] = self._need(rule, resources)
+        self.ready.appendleft(job)
 
     def stop(self) -> None:
         self.stopping = True

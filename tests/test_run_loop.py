@@ -15,6 +15,7 @@ from rulec.dag import resolve
 from rulec.history import History
 from rulec.plan import plan as make_plan
 from rulec.run.executor import Finished, Outcome, Started
+from rulec.errors import RulecError
 from rulec.run.loop import Loop, RunOptions
 from rulec.state import Snapshot
 from rulec.syntax import parse
@@ -48,18 +49,21 @@ class FakeExecutor:
         self.ok: set[int] = set()
         self.log: list[tuple] = []
         self.closed = False
+        self.tasks: dict = {}  # job -> the Task last handed over (its attempt, its command)
 
     def _id(self, job):
         return self.graph.job_id(job)
 
     def open(self, tasks, deps):
         self.log.append(("open", [t.job_id for t in tasks]))
+        self.tasks.update((t.job, t) for t in tasks)
         self.deps = deps
         self.pending = [t.job for t in tasks]
         return []
 
     def start(self, tasks):
         self.log.append(("start", [t.job_id for t in tasks]))
+        self.tasks.update((t.job, t) for t in tasks)
         self.running_ += [t.job for t in tasks]
         return [Started(t.job) for t in tasks]
 
@@ -81,6 +85,8 @@ class FakeExecutor:
             return events
         job = self.running_.pop(0)
         outcome = self.script.get(self._id(job), Outcome.OK)
+        if isinstance(outcome, list):  # one outcome per attempt
+            outcome = outcome[self.tasks[job].attempt - 1] if job in self.tasks else outcome[0]
         if outcome is Outcome.OK:
             self.ok.add(job)
             if self.workdir is not None:
@@ -118,17 +124,27 @@ class FakeExecutor:
         self.closed = True
 
 
+class ResubmittingFake(FakeExecutor):
+    """A push fake that can take a failed task again (``resubmit``), as SLURM/LSF will."""
+
+    def resubmit(self, tasks):
+        self.log.append(("resubmit", [(t.job_id, t.attempt) for t in tasks]))
+        self.tasks.update((t.job, t) for t in tasks)
+        self.pending += [t.job for t in tasks]
+        return []
+
+
 @pytest.fixture
 def setup(tmp_path):
-    def make(keep_going=False, cores=1, **fake):
+    def make(keep_going=False, cores=1, retries=0, fake_class=None, **fake):
         wf = analyze(parse(SMALL, "Rulefile"), str(tmp_path))
         graph = resolve(wf, (), exists=lambda p: p == "src/data.csv")
         (tmp_path / "src").mkdir(exist_ok=True)
         (tmp_path / "src" / "data.csv").write_text("data\n")
         history = History.open(str(tmp_path), write=True)
         plan = make_plan(graph, Snapshot({"src/data.csv": (1, 5)}), history)
-        executor = FakeExecutor(graph, **fake)
-        loop = Loop(graph, plan, history, RunOptions(cores, None, keep_going=keep_going, quiet=True), executor)
+        executor = (fake_class or FakeExecutor)(graph, **fake)
+        loop = Loop(graph, plan, history, RunOptions(cores, None, keep_going=keep_going, quiet=True, retries=retries), executor)
         return loop, executor, history
 
     return make
@@ -227,3 +243,71 @@ def test_an_interrupt_that_cannot_stop_a_job_says_so_and_leaves_it_alone(setup, 
     err = capsys.readouterr().err
     assert "1 job(s) may still be running" in err and "prepare[d1]" in err
     assert history.records()["prepare[d1]"][2] != "ok"  # marked started: incomplete, never done
+
+
+# --------------------------------------------------------------------------- retries
+
+def fake_for(push):
+    return dict(push=push, fake_class=ResubmittingFake if push else FakeExecutor)
+
+
+@pytest.mark.parametrize("push", [False, True], ids=["pull", "push"])
+def test_a_job_failing_once_succeeds_on_its_second_attempt(setup, push, capsys):
+    loop, fake, history = setup(retries=2, script={"fit[d0,m0]": [Outcome.EXIT, Outcome.OK]}, **fake_for(push))
+    assert loop.run() == 0
+    assert recorded(history) == sorted(ALL)
+    task = next(t for t in fake.tasks.values() if t.job_id == "fit[d0,m0]")
+    assert task.attempt == 2
+    finished = [e[1:] for e in fake.log if e[0] == "finished" and e[1] == "fit[d0,m0]"]
+    assert finished == [("fit[d0,m0]", Outcome.EXIT), ("fit[d0,m0]", Outcome.OK)]
+    if push:
+        assert ("resubmit", [("fit[d0,m0]", 2)]) in fake.log
+    else:
+        starts = [e[1] for e in fake.log if e[0] == "start"]
+        assert sum(ids.count("fit[d0,m0]") for ids in starts) == 2
+    assert history.detail("fit[d0,m0]").attempts == 2 and history.detail("fit[d0,m1]").attempts == 1
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("push", [False, True], ids=["pull", "push"])
+def test_retries_exhausted_is_a_failure_and_its_dependents_are_skipped(setup, push, capsys):
+    loop, fake, history = setup(retries=1, script={"fit[d0,m0]": [Outcome.EXIT, Outcome.EXIT]}, **fake_for(push))
+    assert loop.run() == 1
+    err = capsys.readouterr().err
+    assert "fit[d0,m0]: exit status 3 (attempt 2 of 2)" in err
+    assert "fit[d0,m0]" not in history.records() and "summarize[m0]" not in recorded(history)
+    assert [e[1] for e in fake.log if e[0] == "finished"].count("fit[d0,m0]") == 2
+
+
+@pytest.mark.parametrize("push", [False, True], ids=["pull", "push"])
+def test_keep_going_with_retries(setup, push, capsys):
+    loop, fake, history = setup(retries=1, keep_going=True, script={
+        "fit[d0,m0]": [Outcome.EXIT, Outcome.EXIT],  # fails for good
+        "fit[d1,m1]": [Outcome.SIGNAL, Outcome.OK],  # once
+    }, **fake_for(push))
+    assert loop.run() == 1
+    assert recorded(history) == sorted(set(ALL) - {"fit[d0,m0]", "summarize[m0]"})
+    assert "1 job(s) failed, 6 succeeded, 1 not run" in capsys.readouterr().err
+
+
+def test_a_rules_own_retries_win_over_the_command_line(setup, capsys):
+    loop, fake, history = setup(retries=5, script={"prepare[d0]": [Outcome.EXIT] * 6})
+    object.__setattr__(loop.graph.workflow.rule("prepare"), "retries", 0)
+    assert loop.run() == 1
+    assert [e[1] for e in fake.log if e[0] == "finished"].count("prepare[d0]") == 1
+
+
+def test_the_retry_line_goes_through_the_progress_sink(setup, capsys):
+    loop, fake, history = setup(retries=1, script={"prepare[d0]": [Outcome.EXIT, Outcome.OK]})
+    loop.opts = RunOptions(1, None, quiet=False, retries=1)
+    assert loop.run() == 0
+    out = capsys.readouterr().out
+    assert "retrying prepare[d0] (attempt 2 of 2): exit status 3" in out
+    assert "prepare[d0] succeeded on attempt 2" in out
+
+
+def test_a_push_executor_without_resubmit_refuses_retries(setup):
+    loop, fake, history = setup(retries=1, push=True)
+    with pytest.raises(RulecError, match="cannot resubmit"):
+        loop.run()
+    assert not any(e[0] == "open" for e in fake.log) and fake.closed

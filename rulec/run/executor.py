@@ -47,7 +47,7 @@ class Task:
     command: str
     log: str  # relative to the working folder
     lazy_log: bool = False  # written only if the job prints something (the default log)
-    attempt: int = 1
+    attempt: int = 1  # 1, then 2, 3... when a failed job is retried (retries:); {attempt} in its command
 
 
 @dataclass(frozen=True)
@@ -114,3 +114,13 @@ class Executor(Protocol):
 
     def close(self) -> None:
         ...
+
+    # Optional (push executors): ``resubmit(tasks: Sequence[Task]) -> list[Event]``. A task
+    # failed and has attempts left (``retries:``): submit it again as ``task.attempt`` (its
+    # command already says that attempt; what it asks the scheduler for is
+    # ``rule.resources.at(task.attempt)``: ``mem="4G*{attempt}"`` grows), and keep its
+    # dependents waiting for the new submission rather than for the failed one. Its events
+    # follow through ``wait`` as before. A push executor without it cannot take retries: the
+    # loop refuses them before submitting anything. Pull executors need nothing: the loop
+    # hands the job to ``start`` again, with ``Task.attempt`` set.
+

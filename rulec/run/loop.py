@@ -45,6 +45,7 @@ class RunOptions:
     keep_going: bool = False
     quiet: bool = False
     grace: float = 5.0
+    retries: int = 0  # --retries: for rules that do not say (a rule's retries: wins)
 
 
 @dataclass
@@ -94,7 +95,10 @@ def run_options(ns) -> RunOptions:
                 raise RulecError(f"--resources {item!r}: cpus must be at least 1")
         else:
             custom.append((name, amount))
-    return RunOptions(cores, mem, gpus, tuple(custom), ns.keep_going, ns.quiet)
+    retries = getattr(ns, "retries", None) or 0
+    if retries < 0:
+        raise RulecError("--retries must be zero or more")
+    return RunOptions(cores, mem, gpus, tuple(custom), ns.keep_going, ns.quiet, retries=retries)
 
 
 def main(target: api.Target, ns) -> int:
@@ -192,9 +196,12 @@ class Loop:
         self.listed: set[str] = set()
         self.commands: dict[int, str] = {}  # commands of running jobs, for their records
         self.started_at: dict[int, float] = {}
+        self.attempts: dict[int, int] = {}  # jobs on a later attempt than the first (retries)
+        self.retried: list[tuple[str, int]] = []  # (job id, attempt) of jobs that succeeded on a retry
         self.done: list = []  # finished jobs not yet recorded: written with the next starts
         self.sched: Scheduler | None = None
         self.progress = None
+        self.logs_of: dict[int, tuple[str, bool]] = {}  # push: each task's log, for a resubmission
 
     def log_of(self, job: int) -> tuple[str, bool]:
         """The job's log path, and whether it is lazy (the default log: written only if the
@@ -219,6 +226,9 @@ class Loop:
         # buffering: a write per line costs ~20 us per job there.)
         relined = _line_buffered(sys.stdout) if not self.opts.quiet else None
         try:
+            if executor.push and not hasattr(executor, "resubmit") and self._any_retries():
+                raise RulecError(f"retries: the {executor.name} executor cannot resubmit a failed job yet; "
+                                 "run without --retries (and without rules' retries:), or use another executor")
             if executor.push:
                 self._drive_push()
             else:
@@ -243,6 +253,10 @@ class Loop:
         if not self.opts.quiet:
             where = f" on {executor.name}" if executor.name != "local" else ""
             print(f"Done: {len(sched.done)} job(s) ran{where}.")
+            for jid, attempt in self.retried[:10]:
+                print(f"  {report.shown(jid)} succeeded on attempt {attempt}")
+            if len(self.retried) > 10:
+                print(f"  ... and {len(self.retried) - 10} more succeeded on a retry")
         return 0
 
     # ------------------------------------------------------------------ driving
@@ -279,6 +293,7 @@ class Loop:
             logs[jid] = log
             command = self.commands[job] = self.recorder.command(job)
             tasks.append(Task(job, jid, command, log, lazy))
+            self.logs_of[job] = (log, lazy)
         self.history.mark_started([(graph.job_id(j), graph.rule_of(j).name, graph.outputs[j]) for j in jobs], logs)
         sched.ready.clear()  # the scheduler only tells which jobs a failure skips
         sched.running.update(jobs)
@@ -311,9 +326,13 @@ class Loop:
                 why = self._upload(job) if self.remote else None
                 if why is None:
                     stats = self._input_stats(job) if self.remote else None
-                    self.done.append(self.recorder.finished(job, log=ev.log, started=self.started_at.get(job), command=self.commands.pop(job, None), stats=stats))
+                    attempt = self.attempts.get(job, 1)
+                    self.done.append(self.recorder.finished(job, log=ev.log, started=self.started_at.get(job), command=self.commands.pop(job, None),
+                                                            stats=stats, attempts=attempt))
                     self.sched.finished(job, True)
                     self.progress.success(graph.job_id(job))
+                    if attempt > 1:
+                        self.retried.append((graph.job_id(job), attempt))
                     return
                 self._failed(job, why, ev.log)
                 return
@@ -335,7 +354,8 @@ class Loop:
         for ev in events:
             if ev.outcome is Outcome.OK and ev.job in running and not self.executor.stages_files:
                 # a push executor's job that completed while being cancelled: it is done
-                finished_ok.append(self.recorder.finished(ev.job, log=ev.log, started=self.started_at.get(ev.job), command=self.commands.get(ev.job)))
+                finished_ok.append(self.recorder.finished(ev.job, log=ev.log, started=self.started_at.get(ev.job), command=self.commands.get(ev.job),
+                                                          attempts=self.attempts.get(ev.job, 1)))
                 running.discard(ev.job)
         if finished_ok:
             self.history.record(finished_ok)
@@ -375,17 +395,22 @@ class Loop:
         for job, (jid, _, _) in zip(jobs, items):
             if job in blocked:
                 continue
+            # The record keeps the first attempt's command (what a plan compares); the task
+            # runs this attempt's ({attempt}, resources "*{attempt}").
+            attempt = self.attempts.get(job, 1)
             if self.remote:
                 why = self._fetch(job)
                 if why is not None:
                     self.not_started.append((job, why))
                     continue
                 self.commands[job] = self.recorder.command(job)
-                command = self.recorder.command(job, local=local_)
+                command = self.recorder.command(job, local=local_, attempt=attempt)
             else:
                 command = self.commands[job] = self.recorder.command(job)
+                if attempt != 1:
+                    command = self.recorder.command(job, attempt=attempt)
             self.started_at[job] = now
-            tasks.append(Task(job, jid, command, local_(logs[jid]), lazy[job]))
+            tasks.append(Task(job, jid, command, local_(logs[jid]), lazy[job], attempt))
         for event in self.executor.start(tasks):
             self._event(event)
 
@@ -443,6 +468,13 @@ class Loop:
         jid = self.graph.job_id(job)
         if log is None and _disk_full(self.workdir):
             why += " (the disk holding the working folder is full: nothing it printed could be kept)"
+        attempt = self.attempts.get(job, 1)
+        allowed = self._retries(job)
+        if attempt <= allowed and not sched.stopping:  # stopping: a failure elsewhere ends the run
+            self._retry(job, attempt + 1, allowed + 1, why)
+            return
+        if attempt > 1:
+            why += f" (attempt {attempt} of {allowed + 1})"
         self._remove_outputs(job)
         self.history.forget([jid])
         self.failures.append(Failure(jid, why, log))
@@ -458,6 +490,33 @@ class Loop:
                     sched.running.discard(j)
                 for event in self.executor.cancel(sorted(cancel)):
                     self._event(event)
+
+    def _retries(self, job: int) -> int:
+        """How many times a failed attempt of ``job`` may be retried: its rule's ``retries:``,
+        else ``--retries``."""
+        n = self.graph.rule_of(job).retries
+        return self.opts.retries if n is None else n
+
+    def _any_retries(self) -> bool:
+        rules = self.graph.workflow.rules
+        return any((rules[r].retries if rules[r].retries is not None else self.opts.retries)
+                   for r in {self.graph.rule[j] for j in self.plan.run})
+
+    def _retry(self, job: int, attempt: int, total: int, why: str) -> None:
+        """Start ``job`` again as ``attempt``: its failed attempt's outputs go, one line says
+        so, and it goes back to the front of the ready queue (pull) or is resubmitted (push)."""
+        jid = self.graph.job_id(job)
+        self._remove_outputs(job)
+        self.attempts[job] = attempt
+        self.started_at.pop(job, None)
+        self.progress.note(report.shown(f"retrying {jid} (attempt {attempt} of {total}): {why}"))
+        if self.executor.push:
+            log, lazy = self.logs_of.get(job) or self.log_of(job)
+            task = Task(job, jid, self.recorder.command(job, attempt=attempt), log, lazy, attempt)
+            for event in self.executor.resubmit([task]):
+                self._event(event)
+        else:
+            self.sched.retry(job, self.graph.rule_of(job).resources.at(attempt))
 
     def _fetch(self, job: int) -> str | None:
         """Download the job's remote inputs not fetched yet in this run; None, or why not."""

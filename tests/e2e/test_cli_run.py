@@ -1038,3 +1038,61 @@ def test_under_umask_000_rulecs_own_folders_and_scripts_are_not_writable_by_othe
     assert not loose, loose
     assert list((rulec_dir / "jobs").glob("*.sh")), "the long command went through a script file"
     assert (proj.path / "out").stat().st_mode & 0o777 == 0o777  # the user's folder: the user's umask
+
+
+# --------------------------------------------------------------------------- retries and label env
+
+def test_a_job_failing_once_succeeds_on_its_retry_and_attempt_reaches_the_command(tmp_path):
+    proj = Project(tmp_path)
+    proj.write("Rulefile", '''rule x:
+    output: "out/x.txt"
+    retries: 1
+    shell: "echo attempt {attempt} >> attempts.log; test -e marker || {{ touch marker; exit 1; }}; echo ok {attempt} > {output}"
+''')
+    res = proj.ok("run", "-j1")
+    assert "retrying x (attempt 2 of 2): exit status 1" in res.stdout + res.stderr
+    assert "x succeeded on attempt 2" in res.stdout
+    assert proj.read("attempts.log") == "attempt 1\nattempt 2\n"
+    assert proj.read("out/x.txt") == "ok 2\n"
+    # recorded as the first attempt's command: up to date afterwards
+    assert "Nothing to do" in proj.ok("run").stdout
+
+
+def test_retries_from_the_command_line_and_exhausted_retries_fail(tmp_path):
+    proj = Project(tmp_path)
+    proj.one_job("echo try >> tries.log; exit 3")
+    res = proj.run("run", "--retries", "2")
+    assert res.returncode == 1
+    assert proj.read("tries.log") == "try\ntry\ntry\n"
+    assert "x: exit status 3 (attempt 3 of 3)" in res.stderr
+
+
+def test_a_label_env_reaches_its_jobs_and_editing_it_reruns_only_them(tmp_path):
+    proj = Project(tmp_path)
+    text = '''rule all:
+    input: "out/a.txt", "out/b.txt"
+
+label java:
+    env: JAVA_HOME="/opt/java 11", OMP_NUM_THREADS="{threads}", HOSTILE="$(touch PWNED)"
+
+rule a:
+    output: "out/a.txt"
+    label: java
+    resources: cpus=2
+    shell: "echo \\"$JAVA_HOME|$OMP_NUM_THREADS|$HOSTILE\\" > {output}"
+
+rule b:
+    output: "out/b.txt"
+    shell: "echo \\"${{JAVA_HOME:-unset}}\\" > {output}"
+'''
+    proj.write("Rulefile", text)
+    proj.ok("run", "-j1")
+    assert proj.read("out/a.txt") == "/opt/java 11|2|$(touch PWNED)\n"
+    assert proj.read("out/b.txt") == "unset\n"
+    assert not proj.exists("PWNED")
+    proj.write("Rulefile", text.replace("/opt/java 11", "/opt/java17"))
+    dry = proj.ok("dryrun", "--why")
+    assert "environment changed: JAVA_HOME" in dry.stdout
+    res = proj.ok("run", "-j1")
+    assert sorted(done_jobs(res.stdout)) == ["a"]
+    assert proj.read("out/a.txt") == "/opt/java17|2|$(touch PWNED)\n"
