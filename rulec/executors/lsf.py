@@ -30,7 +30,7 @@ from typing import Sequence
 from ..backends import bundle as bundle_mod
 from ..backends import lsf as lsf_mod
 from ..backends.emit import DEFAULT_MAX_ARRAY
-from ..errors import BackendError, RulecError
+from ..errors import BackendError, Interrupted, RulecError
 from ..profile import load as load_profile
 from ..run.executor import Event, Finished, Outcome, Started, Task
 
@@ -224,6 +224,8 @@ class LsfExecutor:
                     self.remaining.update(array.jobs)
                     ids_file.write(f"{array.name} {job_id}\n")
                     ids_file.flush()
+        except (KeyboardInterrupt, Interrupted):
+            raise  # the loop calls stop, which bkills what was submitted
         except BaseException:
             if self.ids:  # all or nothing: what was submitted goes again
                 self.lsf.kill(list(self.ids.values()))
