@@ -183,6 +183,13 @@ class History:
             return None
         return Detail(_py(row[0]), [tuple(x) for x in json.loads(row[1])], _py(row[2]), row[3], row[4], *row[5:])
 
+    def retried(self) -> dict[str, int]:
+        """job id -> the attempt that succeeded, for the recorded jobs that needed a retry."""
+        if self._db is None or not _has_attempts(self._db):
+            return {}
+        rows = self._db.execute("SELECT job_id, attempts FROM jobs WHERE status='ok' AND attempts > 1").fetchall()
+        return {_py(job_id): n for job_id, n in rows}
+
     def log_path(self, job_id: str) -> str | None:
         if self._db is None:
             return None

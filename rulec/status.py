@@ -25,6 +25,7 @@ def main(target: api.Target, ns) -> int:
     outdated: Counter = Counter()
     missing: Counter = Counter()
     per_job = []
+    retried = planned.history.retried() if ns.verbose else {}
     for job in graph.order:
         if job in groups:
             continue
@@ -49,6 +50,8 @@ def main(target: api.Target, ns) -> int:
             jid = graph.job_id(job)
             logs = graph.logs(job)
             log = logs[0] if logs else planned.history.log_path(jid)
+            if state == "done" and jid in retried:
+                text = f"succeeded on attempt {retried[jid]}"
             per_job.append((jid, state, text, log))
     rows = [(rule.name, done[rule.index], outdated[rule.index], missing[rule.index])
             for rule in graph.workflow.rules if done[rule.index] + outdated[rule.index] + missing[rule.index]]

@@ -167,3 +167,26 @@ def test_a_store_in_a_read_only_folder_still_reads(tmp_path):
             History.open(str(tmp_path), write=True)
     finally:
         undo()
+
+
+def test_a_store_made_before_attempts_gains_the_column_and_keeps_its_records(tmp_path):
+    import sqlite3
+
+    h = History.open(str(tmp_path), write=True)
+    h.close()
+    db = sqlite3.connect(tmp_path / ".rulec" / "state.db")
+    db.execute("DROP TABLE jobs")
+    db.execute("CREATE TABLE jobs (job_id TEXT PRIMARY KEY, rule TEXT NOT NULL, status TEXT NOT NULL, cmd_hash TEXT NOT NULL, "
+               "params_hash TEXT NOT NULL, inputs_hash TEXT NOT NULL, input_sig TEXT NOT NULL, command TEXT NOT NULL, "
+               "inputs TEXT NOT NULL, log TEXT, started REAL, finished REAL)")
+    db.execute("INSERT INTO jobs VALUES ('old', 'r', 'ok', 'c', 'p', 'i', 's', 'echo', '[]', NULL, 1.0, 2.0)")
+    db.commit()
+    db.close()
+    ro = History.open(str(tmp_path))  # read-only: the old shape is read as it is
+    assert ro.detail("old").attempts == 1 and ro.retried() == {}
+    ro.close()
+    h = History.open(str(tmp_path), write=True)
+    assert h.records()["old"][3] == "c" and h.detail("old").attempts == 1
+    h.record([Finished("new", "r", "c", "p", "i", "s", "echo", [], ("o",), attempts=3)])
+    assert h.detail("new").attempts == 3 and h.retried() == {"new": 3}
+    h.close()

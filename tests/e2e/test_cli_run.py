@@ -1056,6 +1056,7 @@ def test_a_job_failing_once_succeeds_on_its_retry_and_attempt_reaches_the_comman
     assert proj.read("out/x.txt") == "ok 2\n"
     # recorded as the first attempt's command: up to date afterwards
     assert "Nothing to do" in proj.ok("run").stdout
+    assert "succeeded on attempt 2" in proj.ok("status", "-v").stdout
 
 
 def test_retries_from_the_command_line_and_exhausted_retries_fail(tmp_path):
