@@ -280,3 +280,26 @@ def test_the_example_pipeline_on_slurm_matches_a_local_run(slurm_cluster, tmp_pa
     for rel in made:
         assert (on_slurm / rel).read_bytes() == (local / rel).read_bytes(), rel
     assert "Nothing to do" in ok(run_rulec(["dryrun"], on_slurm)).stdout
+
+
+# --------------------------------------------------------------------------- label env
+
+def test_a_label_env_reaches_its_job_on_the_cluster_through_an_emitted_bundle(slurm_cluster, tmp_path):
+    proj = make(tmp_path / "p", '''\
+label java:
+    env: JAVA_HOME="/opt/java 11", OMP_NUM_THREADS="{threads}", HOSTILE="$(touch PWNED)"
+
+rule a:
+    output: "a.txt"
+    label: java
+    resources: cpus=1, mem="100M", time="5m"
+    shell: "echo \\"$JAVA_HOME|$OMP_NUM_THREADS|$HOSTILE\\" > {output}"
+''')
+    ok(run_rulec(["emit", "--slurm", "-o", "bundle"], proj))
+    bundle = proj / "bundle"
+    sub = subprocess.run(["bash", str(bundle / "submit.sh")], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert sub.returncode == 0, sub.stdout + sub.stderr
+    ids = list(job_ids(bundle).values())
+    wait_for(lambda: not squeue(ids), 60, 0.2, what="the job to finish")
+    assert (proj / "a.txt").read_text() == "/opt/java 11|1|$(touch PWNED)\n"
+    assert not (proj / "PWNED").exists()
