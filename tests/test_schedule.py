@@ -62,3 +62,32 @@ def test_memory_pool():
     for job in s.startable():
         s.finished(job, True)
     assert len(s.startable()) == 1  # two fits would need 1200 MB
+
+
+def test_retry_releases_the_job_and_requeues_it_first_with_its_next_attempts_memory():
+    text = '''
+rule a:
+    output: "a.txt"
+    resources: mem="1G*{attempt}"
+    shell: "true"
+
+rule b:
+    output: "b.txt"
+    resources: mem="1G"
+    shell: "true"
+
+rule all:
+    input: "a.txt", "b.txt"
+'''
+    g, s = setup(text, Pools(cores=4, mem_mb=2560))
+    started = names(g, s.startable())
+    assert sorted(started) == ["a", "b"] and s.free_mem == 2560 - 2048
+    a = next(j for j in g.order if g.job_id(j) == "a")
+    s.retry(a, g.rule_of(a).resources.at(2))
+    assert list(s.ready) == [a] and s.free_mem == 2560 - 1024
+    assert s.startable() == []  # 2 GB for attempt 2: only 1.5 GB free while b runs
+    b = next(j for j in g.order if g.job_id(j) == "b")
+    s.finished(b, True)
+    assert s.startable() == [a] and s.free_mem == 2560 - 2048
+    s.retry(a, g.rule_of(a).resources.at(5))  # 5 GB: more than the pool, capped so it can run
+    assert s.startable() == [a] and s.free_mem == 0
