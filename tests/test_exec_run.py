@@ -1,6 +1,7 @@
 """rulec/run/loop.py in process, on fsspec's in-memory file system for remote paths (the
 same paths through a real S3 server are in tests/e2e/test_s3.py; the run loop's
-processes, signals and failures in tests/e2e/test_cli_run.py)."""
+processes, signals and failures in tests/e2e/test_cli_run.py; SLURM's closed standard output in
+tests/test_executors_slurm.py)."""
 
 from __future__ import annotations
 
@@ -102,44 +103,3 @@ rule make:
     assert "make: could not delete its old output memory://rulec-run/out/a.txt: Access Denied" in err
     assert mem.cat_file("/rulec-run/out/a.txt") == b"stale"  # nothing ran
 
-
-def test_a_closed_standard_output_while_following_slurm_cancels_and_cleans_up(tmp_path, monkeypatch):
-    """As Ctrl-C does (tests/test_backends_follow.py), and exits 141: left alone, the
-    arrays would run on with nobody recording them."""
-    from test_backends_follow import RULEFILE as SLURM_RULEFILE, FakeSlurm, rows
-
-    from rulec import profile as prof
-    from rulec.analyze import analyze
-    from rulec.backends import bundle as bundle_mod
-    from rulec.backends import follow as follow_mod
-    from rulec.dag import resolve
-    from rulec.run import loop as run_mod
-    from rulec.history import History
-    from rulec.syntax import parse
-
-    quieted = []
-    monkeypatch.setattr(run_mod, "_quiet_stdout", lambda: quieted.append(True))
-    monkeypatch.setattr(follow_mod.time, "sleep", lambda s: None)
-
-    def closed(fake):
-        raise BrokenPipeError(32, "Broken pipe")
-
-    wf = analyze(parse(SLURM_RULEFILE, "Rulefile"), str(tmp_path))
-    graph = resolve(wf, (), exists=lambda p: False)
-    jobs = [j for j in graph.order if graph.rule_of(j).shell is not None]
-    b = bundle_mod.build(graph, jobs, "slurm", prof.EMPTY, str(tmp_path / ".rulec" / "slurm" / "1"), 1001)
-    bundle_mod.write(b)
-    history = History.open(str(tmp_path), write=True)
-    fake = FakeSlurm([
-        rows("100_0=COMPLETED 100_1=RUNNING 101_0=PENDING 101_1=PENDING 102_0=PENDING"),
-        closed,
-        rows("100_0=COMPLETED 100_1=CANCELLED 101_0=CANCELLED 101_1=CANCELLED 102_0=CANCELLED"),
-    ])
-    (tmp_path / "fit").mkdir()
-    (tmp_path / "fit" / "d1.txt").write_text("partial")
-    follower = follow_mod.Follower(b, fake, history, poll=0.0, max_poll=0.0, accounting=False, quiet=True, sleep=lambda s: None)
-    assert follower.run() == 141
-    assert quieted and fake.cancelled == ["100", "101", "102"]
-    assert sorted(history.records()) == ["fit[d0]"]
-    assert not (tmp_path / "fit" / "d1.txt").exists()
-    history.close()

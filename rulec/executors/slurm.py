@@ -118,6 +118,10 @@ class SlurmExecutor:
         self.seen_running: set[int] = set()
         self.ended: set[int] = set()  # seen in a final state (nothing to scancel)
         self.held: set[int] = set()  # cancelled by SLURM for a failed upstream: reported a poll later
+        self.failed: set[int] = set()  # reported as not succeeded
+        # cancelled by the loop, but left to SLURM: their dependency can never be met, so
+        # --kill-on-invalid-dep ends them (DependencyNeverSatisfied); watched until they have
+        self.doomed: set[int] = set()
         self.lost_rounds: dict[int, int] = {}
         self.bad_rounds = 0
 
@@ -189,13 +193,21 @@ class SlurmExecutor:
         return [j for j in self._ordered() if j in self.seen_running or self._left_a_trace(j)]
 
     def cancel(self, jobs: Sequence[int]) -> list[Event]:
+        """scancel exactly these tasks, except those that depend on a failed job: SLURM
+        ends them itself (their dependency can never be met). None is reported any more."""
         ids = []
-        for job in jobs:
+        where = self.layout.where
+        for job in sorted(jobs, key=where.__getitem__):  # upstream arrays first
             if job not in self.remaining:
                 continue
             self.remaining.discard(job)
             self.held.discard(job)
-            if job not in self.ended and self.layout.where[job][0] in self.ids:
+            if job in self.ended or where[job][0] not in self.ids:
+                self.failed.add(job)  # over already, without success: its dependents cannot run either
+                continue
+            if any(d in self.failed or d in self.doomed for d in self.graph.deps[job]):
+                self.doomed.add(job)
+            else:
                 ids.append(self._task_id(job))
         if ids:
             why = self.slurm.cancel(ids)
@@ -208,7 +220,7 @@ class SlurmExecutor:
         return [j for a in self.layout.arrays for j in a.jobs if j in self.remaining]
 
     def _active_ids(self) -> list[str]:
-        active = sorted({self.layout.where[j][0] for j in self.remaining})
+        active = sorted({self.layout.where[j][0] for j in self.remaining | self.doomed})
         return [self.ids[a] for a in active if a in self.ids]
 
     def _task_id(self, job: int) -> str:
@@ -238,6 +250,13 @@ class SlurmExecutor:
         finished: list[tuple[int, Row]] = []
         vanished: list[int] = []
         hopeless: list[tuple[int, Row]] = []
+        for job in list(self.doomed):
+            row = states.get(job)
+            if row is None or row.state in TERMINAL:
+                self.doomed.discard(job)
+            elif row.state == "PENDING" and row.reason in HOPELESS:  # kill-on-invalid-dep is off
+                self.doomed.discard(job)
+                self.slurm.cancel([self._task_id(job)])
         for job in ordered:
             row = states.get(job)
             if row is None:
@@ -282,7 +301,10 @@ class SlurmExecutor:
                 continue
             self.remaining.discard(job)
             self.held.discard(job)
-            events.append(self._finished(job, row, codes.get(job), code))
+            ev = self._finished(job, row, codes.get(job), code)
+            if ev.outcome is not Outcome.OK:
+                self.failed.add(job)
+            events.append(ev)
         return events
 
     def _exit_codes(self, finished: list[tuple[int, Row]]) -> dict[int, Row]:
@@ -387,7 +409,9 @@ class SlurmExecutor:
 
     def _stop(self) -> tuple[list[Event], list[int]]:
         remaining = self._ordered()
-        ids = [self.ids[a] for a in sorted({self.layout.where[j][0] for j in remaining}) if a in self.ids]
+        arrays = {self.layout.where[j][0] for j in remaining} | {self.layout.where[j][0] for j in self.doomed}
+        self.doomed.clear()
+        ids = [self.ids[a] for a in sorted(arrays) if a in self.ids]
         if not ids:
             self.remaining.clear()
             return [], []
@@ -418,7 +442,11 @@ class SlurmExecutor:
         return events, live
 
     def close(self) -> None:
-        pass
+        """Nothing of the run is left pending: what was left to SLURM to end and has not
+        ended yet (the queue answers) is cancelled now."""
+        if self.doomed and not self.bad_rounds:
+            self.slurm.cancel(sorted(self._task_id(j) for j in self.doomed))
+        self.doomed.clear()
 
 
 def _rel(path: str) -> str:

@@ -101,16 +101,32 @@ def run_options(ns) -> RunOptions:
     return RunOptions(cores, mem, gpus, tuple(custom), ns.keep_going, ns.quiet, retries=retries)
 
 
+# Options one kind of executor cannot honour: refused with a message, never ignored.
+_LOCAL_ONLY = (("cores", "-j/--cores"), ("mem", "--mem"), ("resources", "--resources"))
+_CLUSTER_ONLY = (("poll", "--poll"), ("bundle", "--bundle"), ("profile", "--profile"))
+
+
+def check_executor_options(ns) -> None:
+    """Refuse, before anything runs, an option the chosen executor cannot honour."""
+    name = getattr(ns, "executor", "local")
+    if name == "slurm":
+        for attr, flag in _LOCAL_ONLY:
+            if getattr(ns, attr, None):
+                raise RulecError(f"{flag} is for local runs: SLURM jobs ask for their own resources "
+                                 "(resources: in the Rulefile, or the profile)")
+    elif name == "local":
+        for attr, flag in _CLUSTER_ONLY:
+            if getattr(ns, attr, None) is not None:
+                raise RulecError(f"{flag} is for cluster runs: a local run has no scheduler to poll, bundle or profile "
+                                 "(add --executor slurm)")
+
+
 def main(target: api.Target, ns) -> int:
     # --touch records every job (even those up to date by mtime alone), so later plans use the records.
     options = PlanOptions(force=frozenset(ns.force), force_all=ns.force_all or getattr(ns, "touch", False),
                           explain=getattr(ns, "why", False))
+    check_executor_options(ns)
     workflow = api.load(target)
-    if getattr(ns, "executor", "local") == "slurm":
-        from ..backends import slurm
-
-        graph = api.graph_of(workflow, target)
-        return slurm.run_workflow(workflow, graph, options, ns)
     opts = run_options(ns)
     # Ctrl-C or SIGTERM before the run loop (planning, taking the lock): one line, exit 130.
     # The run loop has its own handling (it has jobs to stop); `started` says it was reached.
@@ -297,7 +313,12 @@ class Loop:
         self.history.mark_started([(graph.job_id(j), graph.rule_of(j).name, graph.outputs[j]) for j in jobs], logs)
         sched.ready.clear()  # the scheduler only tells which jobs a failure skips
         sched.running.update(jobs)
-        for event in executor.open(tasks, {j: graph.deps[j] for j in jobs}):
+        try:
+            opened = executor.open(tasks, {j: graph.deps[j] for j in jobs})
+        except Exception:  # nothing stays submitted (the executor cancels it): no marks either
+            self.history.forget([graph.job_id(j) for j in jobs])
+            raise
+        for event in opened:
             self._event(event)
         while executor.running():
             for event in executor.wait():

@@ -257,7 +257,7 @@ def test_remote_paths_on_the_real_slurm_cluster_and_in_an_emitted_bundle(slurm_c
     put(fs, f"{name}/raw/b.txt", "beta\n")
     project.write("Rulefile", PIPELINE.format(bucket=name))
     res = project.ok("run", "--executor", "slurm", "--poll", "0.2", timeout=180)
-    assert "Done: 4 job(s) ran on SLURM" in res.stdout, res.stdout + res.stderr
+    assert "Done: 4 job(s) ran on slurm." in res.stdout, res.stdout + res.stderr
     assert get(fs, f"{name}/report/a.txt") == "ALPHA\nalpha\n"
     assert get(fs, f"{name}/report/b.txt") == "BETA\nbeta\n"
     assert project.ok("dryrun").stdout.strip() == "Nothing to do: all 4 jobs are up to date."
@@ -266,7 +266,7 @@ def test_remote_paths_on_the_real_slurm_cluster_and_in_an_emitted_bundle(slurm_c
     project.write("Rulefile", PIPELINE.format(bucket=name).replace(
         'shell:  "cat {input.clean} {input.raw} > {output}"',
         'shell:  "cat {input.clean} {input.raw} > {output}; exit 4"'))
-    res = project.run("run", "--executor", "slurm", "--poll", "0.2", timeout=180)
+    res = project.run("run", "--executor", "slurm", "--poll", "0.2", "--keep-going", timeout=180)
     assert res.returncode == 1, res.stdout + res.stderr
     assert not exists(fs, f"{name}/report/a.txt") and not exists(fs, f"{name}/report/b.txt")
 

@@ -113,7 +113,7 @@ def test_slurm_run_matches_a_local_run(slurm_cluster, tmp_path):
     elapsed = time.monotonic() - t0
     assert "submitted 4 array(s), 17 task(s), 4 sbatch call(s)" in res.stdout
     assert res.stdout.count(" done ") == 17
-    assert "Done: 17 job(s) ran on SLURM" in res.stdout
+    assert "Done: 17 job(s) ran on slurm." in res.stdout
     ok(run_rulec(["run", "-j2"], local, timeout=TIMEOUT))
     for rel in OUTPUTS:
         assert (on_slurm / rel).read_bytes() == (local / rel).read_bytes(), rel
@@ -136,9 +136,10 @@ def test_slurm_run_matches_a_local_run(slurm_cluster, tmp_path):
 def test_failure_cancels_dependents_and_a_rerun_submits_only_what_is_left(slurm_cluster, tmp_path):
     proj = make(tmp_path / "p")
     (proj / "fail_d1_m0").write_text("")
-    res = run_rulec(["run", *SLURM], proj, timeout=TIMEOUT)
+    res = run_rulec(["run", *SLURM, "--keep-going"], proj, timeout=TIMEOUT)
     assert res.returncode == 1, res.stdout + res.stderr
-    assert "FAILED fit[d1,m0] (FAILED, exit code 3, log logs/fit/d1_m0.log)" in res.stderr
+    assert "FAILED fit[d1,m0]: exit status 3 (scheduler log .rulec/slurm/1/logs/fit_" in res.stderr
+    assert "(log: logs/fit/d1_m0.log)" in res.stderr
     assert "failing on purpose" in res.stderr  # the end of the log is shown
     assert "skipped score[d1,m0]: an upstream job failed" in res.stdout
     assert not (proj / "fit" / "d1_m0.txt").exists()  # never left looking fresh
@@ -190,7 +191,8 @@ def test_ctrl_c_cancels_exactly_this_runs_jobs(slurm_cluster, tmp_path):
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 130, out + err
-    assert "interrupted: cancelled 1 job array(s) of this run" in err
+    assert f"cancelled 1 job array(s) of this run ({job_ids(bundle)['slow']})" in err
+    assert "interrupted: stopped " in err
     ids = list(job_ids(bundle).values())
     assert squeue(ids) == {}  # no job of this run pending or running
     assert {s for s, _ in squeue(ids, all_states=True).values()} == {"CANCELLED"}
@@ -280,6 +282,49 @@ def test_the_example_pipeline_on_slurm_matches_a_local_run(slurm_cluster, tmp_pa
     for rel in made:
         assert (on_slurm / rel).read_bytes() == (local / rel).read_bytes(), rel
     assert "Nothing to do" in ok(run_rulec(["dryrun"], on_slurm)).stdout
+
+
+# --------------------------------------------------------------------------- nohup
+
+SLOW = '''\
+dimension n = ["a", "b", "c", "d"]
+
+rule all:
+    input: expand("out/{n}.txt")
+
+rule slow:
+    output: "out/{n}.txt"
+    shell: "echo partial > {output}; sleep 3; echo done >> {output}"
+'''
+
+
+def test_a_sighup_under_nohup_stays_ignored_and_the_run_finishes(slurm_cluster, tmp_path):
+    """``nohup rulec run --executor slurm &``, then the terminal goes away: SIGHUP was ignored
+    when rulec started, so it stays ignored, as for a local run; nothing is cancelled."""
+    from rulec_e2e import RULEC, _env
+
+    proj = make(tmp_path / "p", SLOW)
+    proc = subprocess.Popen(RULEC + ["run", *SLURM], cwd=proj, env=_env(), stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+    bundle = proj / ".rulec" / "slurm" / "1"
+    try:
+        wait_for(lambda: list((proj / "out").glob("*.txt")) if (proj / "out").exists() else [], 30, what="a job to start")
+        proc.send_signal(signal.SIGHUP)
+        out, err = proc.communicate(timeout=TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+        ids = list(job_ids(bundle).values()) if (bundle / "jobids").exists() else []
+        if ids:
+            subprocess.run(["scancel", *ids], capture_output=True)
+    assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{out}\nstderr:\n{err}"
+    assert "Done: 4 job(s) ran on slurm." in out and "interrupted" not in err
+    for n in "abcd":
+        assert (proj / "out" / f"{n}.txt").read_text() == "partial\ndone\n"
+    assert {s for s, _ in squeue(ids, all_states=True).values()} == {"COMPLETED"}
+    assert "Nothing to do" in ok(run_rulec(["dryrun"], proj)).stdout
 
 
 # --------------------------------------------------------------------------- label env
