@@ -1,5 +1,5 @@
-"""SLURM: job-array scripts with ``#SBATCH`` directives, ``submit.sh``, and ``rulec run
---executor slurm`` (submit the bundle, follow it, record results).
+"""SLURM: job-array scripts with ``#SBATCH`` directives and ``submit.sh`` (``rulec emit
+--slurm``, and the bundle ``rulec run --executor slurm`` submits: rulec/executors/slurm.py).
 
 Resources -> directives: cpus -> ``--cpus-per-task``, mem -> ``--mem=<MB>M``, time ->
 ``--time`` (whole minutes, rounded up; ``D-HH:MM:SS`` from a day on), gpus -> ``--gres=gpu:N``;
@@ -108,18 +108,3 @@ def render_scripts(bundle, context: dict) -> dict[str, str]:
     bundle.submissions = len(layout.arrays)
     return {"submit.sh": files.pop("submit.sh"), **files}
 
-
-# --------------------------------------------------------------------------- run
-
-def run(planned, ns) -> int:
-    """``rulec run --executor slurm`` on an already made plan."""
-    from .follow import run_planned
-
-    return run_planned(planned, ns)
-
-
-def run_workflow(workflow, graph, options, ns) -> int:
-    """``rulec run --executor slurm``: take the lock, plan, submit, follow."""
-    from .follow import run_graph
-
-    return run_graph(workflow, graph, options, ns)
