@@ -174,9 +174,9 @@ def test_a_failure_with_keep_going_cancels_exactly_its_dependents(setup, tmp_pat
     run = setup([])
     run.fake.rounds = [fit_d1_fails(run), rows("100_0=COMPLETED 100_1=FAILED 101_0=COMPLETED 101_1=CANCELLED 102_0=CANCELLED")]
     assert run.loop() == 1
-    # score[d1] pended for good: cancelled at once; summarize, its dependent, is left to SLURM
-    # (its dependency can never be met: --kill-on-invalid-dep ends it)
-    assert run.fake.cancelled == ["101_1"]
+    # the dependents are left to SLURM: their dependency can never be met, and
+    # --kill-on-invalid-dep ends them (DependencyNeverSatisfied, as the queue shows)
+    assert run.fake.cancelled == []
     err = capsys.readouterr().err
     assert "FAILED fit[d1]: exit status 3 (scheduler log .rulec/slurm/1/logs/fit_100_1.out)" in err
     assert "1 job(s) failed, 2 succeeded, 2 not run:" in err
@@ -187,10 +187,13 @@ def test_a_failure_with_keep_going_cancels_exactly_its_dependents(setup, tmp_pat
 
 def test_a_failure_without_keep_going_cancels_every_job_not_started(setup, capsys):
     run = setup([], keep_going=False)
-    run.fake.rounds = [fit_d1_fails(run)]
+    run.fake.rounds = [fit_d1_fails(run), rows(
+        "100_0=COMPLETED 100_1=FAILED 101_0=CANCELLED 101_1=CANCELLED/DependencyNeverSatisfied 102_0=CANCELLED/DependencyNeverSatisfied")]
     assert run.loop() == 1
-    assert sorted(run.fake.cancelled) == ["101_0", "101_1", "102_0"]  # score[d0] too
-    assert run.fake.queries == [["100", "101", "102"]]  # nothing left to follow
+    # score[d0], independent of the failure, is cancelled; the dependents are left to SLURM,
+    # and the run ends once the queue shows they have ended
+    assert run.fake.cancelled == ["101_0"]
+    assert run.fake.queries == [["100", "101", "102"], ["101", "102"]]
     assert "1 job(s) failed, 1 succeeded, 3 not run:" in capsys.readouterr().err
 
 
@@ -373,6 +376,36 @@ def test_a_job_cancelled_for_a_failed_upstream_is_reported_a_poll_later_unless_c
     assert run.job("summarize") not in [e.job for e in first]
     (ev,) = [e for e in run.executor.wait() if e.job == run.job("summarize")]
     assert ev.outcome is Outcome.CANCELLED and "its array waits for all of score" in " ".join(ev.notes)
+
+
+def test_a_task_pending_for_a_dependency_never_met_is_cancelled_if_slurm_does_not_end_it(setup):
+    """A cluster that ignores --kill-on-invalid-dep: after NEVER_WAIT s rulec cancels the
+    task itself (sooner would race SLURM, and a cancelled task of a pending array leaves no
+    trace in the queue)."""
+    now = [0.0]
+    never = rows("100_0=COMPLETED 100_1=COMPLETED 101_0=COMPLETED 101_1=COMPLETED 102_0=PENDING/DependencyNeverSatisfied")
+    run = setup([never, never, never, never], clock=lambda: now[0])
+    run.open()
+    run.executor.wait()
+    now[0] = 29.0
+    run.executor.wait()
+    assert run.fake.cancelled == []
+    now[0] = 30.0
+    run.executor.wait()
+    assert run.fake.cancelled == ["102_0"]
+    (ev,) = run.executor.wait()  # reported a poll later (the loop may cancel it meanwhile)
+    assert (ev.job, ev.outcome) == (run.job("summarize"), Outcome.CANCELLED)
+    assert run.fake.cancelled == ["102_0"] and run.executor.running() == 0
+
+
+def test_dependents_left_to_slurm_that_do_not_end_are_cancelled_at_the_end(setup):
+    """(A cluster that ignores --kill-on-invalid-dep.) After NEVER_WAIT s."""
+    clock = iter(range(0, 10_000, 10))
+    run = setup([], keep_going=False, clock=lambda: next(clock))
+    pending = rows("100_0=COMPLETED 100_1=FAILED 101_0=CANCELLED 101_1=PENDING/Dependency 102_0=PENDING/Dependency")
+    run.fake.rounds = [fit_d1_fails(run)] + [pending] * 10
+    assert run.loop() == 1
+    assert run.fake.cancelled == ["101_0", "101_1", "102_0"]
 
 
 def test_the_poll_interval_backs_off_while_nothing_changes(setup):

@@ -42,6 +42,12 @@ LIVE = frozenset({"RUNNING", "COMPLETING", "CONFIGURING", "STAGE_OUT", "SIGNALIN
 FAILED_ROUNDS = 6  # squeue failing this many polls in a row (each after retries): give up
 STOP_WAIT = 30.0  # seconds an interruption waits for the cancelled arrays to leave the queue
 LOST_ROUNDS = 3  # polls a job may be in no answer at all before it is LOST
+# seconds a task may pend with DependencyNeverSatisfied, or wait for a failed upstream job to
+# end, before rulec cancels it: SLURM's --kill-on-invalid-dep ends it itself once the
+# upstream job is over (after KillWait, for a job stopped by a signal), and a task of a
+# pending array that rulec cancels leaves no trace in the queue; only a cluster that ignores
+# --kill-on-invalid-dep needs rulec
+NEVER_WAIT = 30.0
 
 OUTCOMES = {
     "COMPLETED": Outcome.OK,
@@ -123,6 +129,7 @@ class SlurmExecutor:
         # --kill-on-invalid-dep ends them (DependencyNeverSatisfied); watched until they have
         self.doomed: set[int] = set()
         self.lost_rounds: dict[int, int] = {}
+        self.never_since: dict[int, float] = {}
         self.bad_rounds = 0
 
     # ------------------------------------------------------------------ submit
@@ -181,7 +188,8 @@ class SlurmExecutor:
             return []
         self.bad_rounds = 0
         events = self._update(rows)
-        self.interval = self.poll if events or self.held else min(self.interval * 1.5, self.max_poll)
+        soon = events or self.held or self.never_since  # something is about to change
+        self.interval = self.poll if soon else min(self.interval * 1.5, self.max_poll)
         return events
 
     def running(self) -> int:
@@ -254,7 +262,7 @@ class SlurmExecutor:
             row = states.get(job)
             if row is None or row.state in TERMINAL:
                 self.doomed.discard(job)
-            elif row.state == "PENDING" and row.reason in HOPELESS:  # kill-on-invalid-dep is off
+            elif self._hopeless(job, row):  # kill-on-invalid-dep is off
                 self.doomed.discard(job)
                 self.slurm.cancel([self._task_id(job)])
         for job in ordered:
@@ -263,8 +271,10 @@ class SlurmExecutor:
                 vanished.append(job)
             elif row.state in TERMINAL:
                 finished.append((job, row))
-            elif row.state == "PENDING" and row.reason in HOPELESS:
+            elif self._hopeless(job, row):
                 hopeless.append((job, row))
+            elif row.state == "PENDING" and row.reason == NEVER:
+                pass  # SLURM ends it in a moment (see NEVER_WAIT)
             elif row.state in LIVE and job not in self.seen_running:
                 self.seen_running.add(job)
                 events.append(Started(job, where=self._task_id(job)))
@@ -282,7 +292,8 @@ class SlurmExecutor:
                     if self.lost_rounds[job] >= LOST_ROUNDS:
                         finished.append((job, Row("", None, "LOST")))
         if hopeless:  # pending for good (a bad constraint, a dependency that can never be met)
-            why = self.slurm.cancel([self._task_id(job) for job, _ in hopeless])
+            ids = [self._task_id(job) for job, _ in hopeless if job not in self.ended]  # once
+            why = self.slurm.cancel(ids) if ids else None
             if why is not None:  # SLURM's kill-on-invalid-dep ends them anyway
                 report.warn(f"could not cancel jobs that can never start: {why}")
             finished.extend((job, Row(r.array_id, r.task, "CANCELLED", r.reason)) for job, r in hopeless)
@@ -306,6 +317,17 @@ class SlurmExecutor:
                 self.failed.add(job)
             events.append(ev)
         return events
+
+    def _hopeless(self, job: int, row: Row) -> bool:
+        """Pending for good: a bad constraint, or a dependency that can never be met that
+        SLURM has not ended within NEVER_WAIT s."""
+        if row.state != "PENDING" or row.reason not in HOPELESS:
+            self.never_since.pop(job, None)
+            return False
+        if row.reason != NEVER:
+            return True
+        since = self.never_since.setdefault(job, self.clock())
+        return self.clock() - since >= NEVER_WAIT
 
     def _exit_codes(self, finished: list[tuple[int, Row]]) -> dict[int, Row]:
         """``scontrol show job`` for failed jobs with no exit code yet (one call per array)."""
@@ -442,8 +464,19 @@ class SlurmExecutor:
         return events, live
 
     def close(self) -> None:
-        """Nothing of the run is left pending: what was left to SLURM to end and has not
-        ended yet (the queue answers) is cancelled now."""
+        """Nothing of the run is left pending: what was left to SLURM to end is given
+        NEVER_WAIT s to end (--kill-on-invalid-dep), and cancelled if it has not."""
+        deadline = self.clock() + NEVER_WAIT
+        while self.doomed and not self.bad_rounds:
+            ids = sorted({self.ids[self.layout.where[j][0]] for j in self.doomed})
+            rows = self.slurm.queue(ids)
+            if rows is None:
+                break
+            states = self._rows_by_job(rows)
+            self.doomed = {j for j in self.doomed if j in states and states[j].state not in TERMINAL}
+            if not self.doomed or self.clock() >= deadline:
+                break
+            self.sleep(max(self.poll, 0.2))
         if self.doomed and not self.bad_rounds:
             self.slurm.cancel(sorted(self._task_id(j) for j in self.doomed))
         self.doomed.clear()
