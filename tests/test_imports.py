@@ -98,3 +98,15 @@ def test_check_of_a_local_rulefile_needs_no_jinja2_fsspec_or_plumbum(tmp_path):
     (tmp_path / "Rulefile").write_text('dimension m = ["a"]\nrule all:\n    input: expand("x/{m}.txt")\nrule x:\n    output: "x/{m}.txt"\n    shell: "touch {output}"\n')
     code = f"import contextlib, io, rulec.cli\nwith contextlib.redirect_stdout(io.StringIO()):\n    rulec.cli.main(['check', {str(tmp_path)!r}])"
     assert set(_loaded_after(code)) <= {"lark", "rich"}
+
+
+def test_every_package_is_in_the_wheel():
+    """pyproject.toml lists the packages by hand: a new folder of rulec/ must be in it, or an
+    installed rulec (not an editable one) cannot import it."""
+    import re
+
+    text = (PACKAGE.parent / "pyproject.toml").read_text(encoding="utf-8")
+    listed = set(re.search(r"^packages = \[(.*)\]$", text, re.M).group(1).replace('"', "").replace(" ", "").split(","))
+    found = {".".join(("rulec",) + p.parent.relative_to(PACKAGE).parts) for p in PACKAGE.rglob("__init__.py")
+             if "__pycache__" not in p.parts}
+    assert found <= listed, sorted(found - listed)
