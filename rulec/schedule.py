@@ -174,6 +174,22 @@ class Scheduler:
             self.needs[job] = self._need(rule, resources)
         self.ready.appendleft(job)
 
+    def skip(self, job: int) -> list[int]:
+        """A job that will not run although it did not fail itself (a cluster ended it because
+        an upstream job failed): it and its dependents are skipped. Returns the dependents."""
+        self.running.discard(job)
+        self.skipped.add(job)
+        skipped = []
+        stack = list(self.dependents.get(job, ()))
+        while stack:
+            j = stack.pop()
+            if j in self.skipped:
+                continue
+            self.skipped.add(j)
+            skipped.append(j)
+            stack.extend(self.dependents.get(j, ()))
+        return skipped
+
     def stop(self) -> None:
         self.stopping = True
 

@@ -375,7 +375,7 @@ def test_a_job_cancelled_for_a_failed_upstream_is_reported_a_poll_later_unless_c
     first = run.executor.wait()
     assert run.job("summarize") not in [e.job for e in first]
     (ev,) = [e for e in run.executor.wait() if e.job == run.job("summarize")]
-    assert ev.outcome is Outcome.CANCELLED and "its array waits for all of score" in " ".join(ev.notes)
+    assert ev.outcome is Outcome.NOT_STARTED and "its array waits for all of score" in " ".join(ev.notes)
 
 
 def test_a_task_pending_for_a_dependency_never_met_is_cancelled_if_slurm_does_not_end_it(setup):
@@ -394,7 +394,7 @@ def test_a_task_pending_for_a_dependency_never_met_is_cancelled_if_slurm_does_no
     run.executor.wait()
     assert run.fake.cancelled == ["102_0"]
     (ev,) = run.executor.wait()  # reported a poll later (the loop may cancel it meanwhile)
-    assert (ev.job, ev.outcome) == (run.job("summarize"), Outcome.CANCELLED)
+    assert (ev.job, ev.outcome) == (run.job("summarize"), Outcome.NOT_STARTED)
     assert run.fake.cancelled == ["102_0"] and run.executor.running() == 0
 
 

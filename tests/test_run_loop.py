@@ -311,3 +311,15 @@ def test_a_push_executor_without_resubmit_refuses_retries(setup):
     with pytest.raises(RulecError, match="cannot resubmit"):
         loop.run()
     assert not any(e[0] == "open" for e in fake.log) and fake.closed
+
+
+def test_a_job_the_cluster_never_started_for_an_upstream_failure_is_skipped_not_failed(setup, capsys):
+    """SLURM's afterok on a whole array (or LSF's done(ID) with -ti) ends a job whose own
+    inputs were fine because another element upstream failed: it did not fail, it was not run."""
+    loop, fake, history = setup(push=True, keep_going=True,
+                                script={"fit[d0,m0]": Outcome.EXIT, "summarize[m1]": Outcome.NOT_STARTED})
+    assert loop.run() == 1
+    err = capsys.readouterr().err
+    assert "1 job(s) failed, 5 succeeded, 2 not run" in err
+    assert "summarize[m1]:" not in err  # not listed among the failures
+    assert "summarize[m1]" not in history.records()

@@ -407,7 +407,7 @@ class LsfExecutor:
                     if any(j in self.bad for j in self.layout.arrays[d.array].jobs)]
         sched_log = os.path.join(_rel(self.bundle.dir), "logs", f"{array.name}_{self.ids[a]}_{t + 1}.out")
         if upstream and job not in self.seen_running:
-            return Finished(job, Outcome.CANCELLED, state="EXIT", log=None, notes=(
+            return Finished(job, Outcome.NOT_STARTED, state="EXIT", log=None, notes=(
                 f"ended by LSF (-ti): its array waits for all of {', '.join(upstream)}, where a job failed; "
                 "it runs on the next rulec run",))
         notes = (f"no status marker: LSF ended it (bkill, a run or memory limit); scheduler log {sched_log}",)

@@ -402,6 +402,7 @@ class SlurmExecutor:
             notes.append(f"reason {reason}")
         if state == "CANCELLED" and reason == NEVER and code is None:
             notes.append(self._waited_for(job))
+            return Finished(job, Outcome.NOT_STARTED, state=state, log=None, notes=tuple(notes))
         notes.append(f"scheduler log {_rel(self._sched_log(job))}")
         outcome = OUTCOMES.get(state, Outcome.LOST if row.state == "LOST" else Outcome.EXIT)
         return Finished(job, outcome, exit_code=exit_code, signal=sig, state=state, log=log, notes=tuple(notes))

@@ -357,7 +357,23 @@ class Loop:
                     return
                 self._failed(job, why, ev.log)
                 return
+        if ev.outcome is Outcome.NOT_STARTED:
+            self._not_run(job)
+            return
         self._failed(job, report.outcome_text(ev, missing), ev.log)
+
+    def _not_run(self, job: int) -> None:
+        """A job the executor never started because of an upstream failure (a cluster array
+        that waits for a whole upstream array): skipped, as its dependents are; not a failure."""
+        graph = self.graph
+        dependents = self.sched.skip(job)
+        self.history.forget([graph.job_id(j) for j in [job, *dependents]])
+        self.progress.skip([graph.job_id(j) for j in [job, *dependents]])
+        if self.executor.push and dependents:
+            for j in dependents:
+                self.sched.running.discard(j)
+            for event in self.executor.cancel(sorted(dependents)):
+                self._event(event)
 
     def _interrupted(self, closed: bool) -> int:
         """Ctrl-C, SIGTERM, SIGHUP or a closed standard output: stop every running job, keep
