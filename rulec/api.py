@@ -96,11 +96,3 @@ def up_to_date(workflow: ir.Workflow, target: Target, options: PlanOptions) -> i
 
     return verdict.check(workflow, target, options)
 
-
-def workdir_of(target: Target) -> str:
-    if target.workdir:
-        return os.path.abspath(target.workdir)
-    rulefile = target.rulefile
-    if os.path.isdir(rulefile):
-        return os.path.abspath(rulefile)
-    return os.path.dirname(os.path.abspath(rulefile))

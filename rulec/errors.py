@@ -101,11 +101,6 @@ class BackendError(RulecError):
     phase = "backend"
 
 
-class JobFailed(RulecError):
-    phase = "run"
-    exit_code = EXIT_JOB_FAILED
-
-
 class Interrupted(RulecError):
     phase = "run"
     exit_code = EXIT_INTERRUPTED

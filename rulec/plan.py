@@ -77,9 +77,6 @@ class Plan:
     def __len__(self) -> int:
         return len(self.run)
 
-    def will_run(self, job: int) -> bool:
-        return job in self.reasons
-
 
 def inputs_hash(paths: tuple[str, ...]) -> str:
     return shell.digest("\0".join(paths))

@@ -8,7 +8,7 @@ A failed job's dependents are skipped, transitively.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .dag import JobGraph
 from .errors import RulecError

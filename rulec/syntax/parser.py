@@ -16,7 +16,6 @@ from lark.exceptions import LarkError, UnexpectedCharacters, VisitError, Unexpec
 from lark.indenter import Indenter
 
 from ..errors import ErrorGroup, SyntaxError_
-from ..resources import data_dir
 from ..source import Span, register_text
 from . import decls as d
 
