@@ -211,3 +211,14 @@ rule r:
     shell:     "x"
 ''')
     assert jbsub_executor.rule_flags(wf.rules[0], wf, EMPTY) == ("-queue", "x86_24h", "-cores", "4+1", "-mem", "16g")
+
+
+def test_this_machines_memory_and_gpus_do_not_bound_jbsub_jobs(tmp_path, env):
+    """The jobs run on cluster nodes: a rule asking for more memory and GPUs than this machine
+    has is not refused (its request becomes jbsub's flags)."""
+    (tmp_path / "Rulefile").write_text(
+        'rule all:\n    input: "bld/big.txt"\n\n'
+        'rule big:\n    output: "bld/big.txt"\n    resources: mem="100000G", gpus=2\n    shell: "echo big > {output}"\n')
+    res = rulec(tmp_path, env, "run", "--executor", "jbsub")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "-mem 100000g" in " ".join(submitted(env)["big"])

@@ -72,12 +72,15 @@ def run_options(ns) -> RunOptions:
     cores = ns.cores if ns.cores else (os.cpu_count() or 1)
     if cores < 1:
         raise RulecError("-j/--cores must be at least 1")
-    mem = _machine_mem_mb()
+    # jbsub jobs run on cluster nodes: this machine's memory and GPUs do not bound them (the
+    # rules' resources become jbsub's flags); --mem and --resources still make pools.
+    on_nodes = getattr(ns, "executor", "local") == "jbsub"
+    mem = None if on_nodes else _machine_mem_mb()
     if ns.mem:
         mem = parse_mem(ns.mem) if any(c.isalpha() for c in ns.mem) else None
         if mem is None:
             raise RulecError(f"--mem {ns.mem!r}: expected a number with a unit K, M, G or T, e.g. 16G")
-    gpus = 0
+    gpus = 1 << 30 if on_nodes else 0
     custom = []
     for item in ns.resources:
         name, sep, value = item.partition("=")
