@@ -68,7 +68,16 @@ class Finished:
     notes: tuple[str, ...] = field(default=())  # the shell's or scheduler's own words
 
 
-Event = Union[Started, Finished]
+@dataclass(frozen=True)
+class Note:
+    """Something a user should hear while jobs run that is no job's end: a job stuck on a
+    node that is down, a status query that keeps failing. Executors cannot print: the loop
+    hands the text to the progress display (``progress.note``), on a line of its own."""
+
+    text: str
+
+
+Event = Union[Started, Finished, Note]
 
 
 class Executor(Protocol):

@@ -31,7 +31,7 @@ from ..history import History
 from ..plan import PlanOptions
 from ..schedule import Pools, Scheduler
 from ..state import snapshot
-from .executor import Finished, Outcome, Started, Task
+from .executor import Finished, Note, Outcome, Started, Task
 
 EXIT_CLOSED_OUTPUT = 141  # 128 + SIGPIPE: what a shell shows for a writer whose reader went away
 
@@ -331,7 +331,9 @@ class Loop:
                 self.done = []
 
     def _event(self, event) -> None:
-        if type(event) is Started:
+        if type(event) is Note:
+            self.progress.note(report.shown(event.text))
+        elif type(event) is Started:
             jid = self.graph.job_id(event.job)
             self.started_at.setdefault(event.job, time.time())
             self.progress.start(jid)
