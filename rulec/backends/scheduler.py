@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 from ..errors import BackendError
 
@@ -264,8 +264,10 @@ class Slurm:
         return parse_records(self._must("scontrol", ["show", "node", "-o"]))
 
     # jobs ------------------------------------------------------------------------
-    def submit(self, script: str, dependency: str | None, cwd: str) -> str:
-        args = ["--parsable"]
+    def submit(self, script: str, dependency: str | None, cwd: str, options: Sequence[str] = ()) -> str:
+        """sbatch; ``options`` (``--array=3``, ``--mem=200M``: a retry) override the script's
+        ``#SBATCH`` lines."""
+        args = ["--parsable", *options]
         if dependency:
             args.append(f"--dependency={dependency}")
         args.append(script)

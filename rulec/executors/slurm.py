@@ -28,11 +28,12 @@ import sys
 import time
 from typing import Sequence
 
-from .. import report
+from .. import report, storage
 from ..backends import bundle as bundle_mod
 from ..backends import limits
 from ..backends import slurm as slurm_mod
 from ..backends.scheduler import HOPELESS, TERMINAL, Row, Slurm
+from ..backends.settings import mem_mb_text, slurm_time
 from ..errors import BackendError
 from ..run.executor import Event, Finished, Outcome, Started, Task
 
@@ -131,6 +132,9 @@ class SlurmExecutor:
         self.lost_rounds: dict[int, int] = {}
         self.never_since: dict[int, float] = {}
         self.bad_rounds = 0
+        # a job submitted again (a retry, or a dependent SLURM cancelled for a retried upstream
+        # job): the id of its one-task array (--array=<task>), which replaces the array's
+        self.current: dict[int, str] = {}
 
     # ------------------------------------------------------------------ submit
     def open(self, tasks: Sequence[Task], deps) -> list[Event]:
@@ -169,6 +173,82 @@ class SlurmExecutor:
 
     def start(self, tasks: Sequence[Task]) -> list[Event]:
         raise NotImplementedError("a push executor gets every task in open()")
+
+    # ------------------------------------------------------------------ retry
+    def resubmit(self, tasks: Sequence[Task]) -> list[Event]:
+        """Failed tasks with attempts left: each is submitted again alone (one sbatch of its
+        array's script with ``--array=<its task>``, and ``--mem``/``--time`` scaled for
+        ``task.attempt``), after its unfinished dependencies. Its dependents were cancelled by
+        SLURM at the failure (--kill-on-invalid-dep): each is submitted again the same way
+        when it is seen cancelled (``_update``), waiting for this new submission."""
+        for task in tasks:
+            self._submit_again(task.job, task.attempt, task.command)
+        return []
+
+    def _submit_again(self, job: int, attempt: int, command: str | None = None) -> None:
+        a, t = self.layout.where[job]
+        array = self.layout.arrays[a]
+        b = self.bundle
+        if command is not None:
+            self._set_command(array, t, job, command)
+        options = [f"--array={t}"]
+        s = array.settings
+        per = array.rule.resources.per_attempt
+        opts = set(s.options)
+        if attempt > 1 and "mem" in per and s.mem_mb and not ({"mem", "mem-per-cpu", "mem-per-gpu"} & opts):
+            options.append(f"--mem={mem_mb_text(s.mem_mb * attempt)}")
+        if attempt > 1 and "time" in per and s.time_s and "time" not in opts:
+            options.append(f"--time={slurm_time(s.time_s * attempt)}")
+        waits = [self._task_id(d) for d in self.graph.deps[job] if d in self.remaining]
+        dep = "afterok:" + ":".join(waits) if waits else None
+        try:
+            os.unlink(b.marker(job))  # the failed attempt's: this one writes its own
+        except OSError:
+            pass
+        job_id = self.slurm.submit(b.script(array), dep, cwd=b.dir, options=options)
+        self.current[job] = job_id
+        self.array_of[job_id] = a
+        fd = os.open(os.path.join(b.dir, "jobids"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, bundle_mod.FILE_MODE)
+        with open(fd, "a") as ids_file:
+            ids_file.write(f"{array.name}_{t} {job_id}\n")
+        for seen in (self.seen_running, self.ended, self.held, self.failed, self.doomed):
+            seen.discard(job)
+        self.lost_rounds.pop(job, None)
+        self.never_since.pop(job, None)
+        self.remaining.add(job)
+
+    def _set_command(self, array, t: int, job: int, command: str) -> None:
+        """This attempt's command in line ``t`` of the array's task table (``{attempt}``);
+        the table is replaced whole (rename), so a task reading it meanwhile reads one of
+        the two, which differ only in this failed task's line."""
+        path = os.path.join(self.bundle.dir, f"{array.name}.tasks")
+        graph = self.graph
+        if any(storage.is_remote(p) for p in graph.inputs[job] + graph.outputs[job]):
+            return  # its table line wraps the command in the staging steps: kept as it is
+        with open(path) as fh:
+            lines = fh.read().split("\n")
+        line = bundle_mod.task_line(graph, job, self.bundle.logs[job], command)
+        if lines[t] == line:
+            return
+        lines[t] = line
+        tmp = path + ".new"
+        bundle_mod.write_file(tmp, "\n".join(lines), bundle_mod.FILE_MODE)
+        os.replace(tmp, path)
+
+    def _resubmit_dependent(self, job: int) -> bool:
+        """A job SLURM cancelled because an upstream job failed (DependencyNeverSatisfied):
+        submitted again when that failure was one the loop retries, i.e. when a job of its
+        upstream arrays was submitted again and none of its own dependencies failed for good
+        or waits to be told apart (held)."""
+        array = self.layout.arrays[self.layout.where[job][0]]
+        upstream = {j for d in array.deps for j in self.layout.arrays[d.array].jobs}
+        if not self.current or not any(j in self.current for j in upstream):
+            return False
+        deps = self.graph.deps[job]
+        if any(d in self.failed or d in self.doomed or d in self.held for d in deps):
+            return False
+        self._submit_again(job, 1)
+        return True
 
     # ------------------------------------------------------------------ follow
     def wait(self) -> list[Event]:
@@ -229,11 +309,17 @@ class SlurmExecutor:
 
     def _active_ids(self) -> list[str]:
         active = sorted({self.layout.where[j][0] for j in self.remaining | self.doomed})
-        return [self.ids[a] for a in active if a in self.ids]
+        return [self.ids[a] for a in active if a in self.ids] + self._current_ids(self.remaining | self.doomed)
+
+    def _current_ids(self, jobs) -> list[str]:
+        """The ids of the jobs' own submissions (retries), oldest first."""
+        return sorted({self.current[j] for j in jobs if j in self.current}, key=int)
+
+    def _id_of(self, job: int) -> str:
+        return self.current.get(job) or self.ids[self.layout.where[job][0]]
 
     def _task_id(self, job: int) -> str:
-        a, t = self.layout.where[job]
-        return f"{self.ids[a]}_{t}"
+        return f"{self._id_of(job)}_{self.layout.where[job][1]}"
 
     def _rows_by_job(self, rows: list[Row]) -> dict[int, Row]:
         out: dict[int, Row] = {}
@@ -243,11 +329,13 @@ class SlurmExecutor:
                 continue
             array = self.layout.arrays[a]
             if row.task is None:
-                if len(array) == 1:
+                if len(array) == 1 and self.current.get(array.jobs[0], self.ids.get(a)) == row.array_id:
                     out[array.jobs[0]] = row
                 continue
             if 0 <= row.task < len(array):
-                out[array.jobs[row.task]] = row
+                job = array.jobs[row.task]
+                if self.current.get(job, self.ids.get(a)) == row.array_id:  # not a replaced submission's
+                    out[job] = row
         return out
 
     def _update(self, rows: list[Row]) -> list[Event]:
@@ -305,6 +393,9 @@ class SlurmExecutor:
         for job, row in finished:
             self.ended.add(job)
             code = self._marker(job)
+            if row.state == "CANCELLED" and row.reason == NEVER and code is None and job in self.held \
+                    and self._resubmit_dependent(job):
+                continue  # it waits for the retried upstream job now
             if row.state == "CANCELLED" and row.reason == NEVER and code is None and job not in self.held:
                 # its upstream failed: the loop cancels it once it has seen that failure, which
                 # may be in these very events; otherwise it is reported at the next poll
@@ -334,7 +425,7 @@ class SlurmExecutor:
         need = [job for job, row in finished
                 if row.state not in ("COMPLETED", "CANCELLED", "LOST") and row.exit_code is None and self._marker(job) is None]
         codes: dict[int, Row] = {}
-        for job_id in sorted({self.ids[self.layout.where[j][0]] for j in need}):
+        for job_id in sorted({self._id_of(j) for j in need}):
             codes.update(self._rows_by_job(self.slurm.show_job(job_id)))
         return codes
 
@@ -342,7 +433,7 @@ class SlurmExecutor:
         """Final states of jobs that left squeue: sacct, else scontrol, else the markers."""
         found: dict[int, Row] = {}
         arrays = sorted({self.layout.where[j][0] for j in jobs})
-        ids = [self.ids[a] for a in arrays if a in self.ids]
+        ids = [self.ids[a] for a in arrays if a in self.ids] + self._current_ids(jobs)
         rows = self.slurm.accounting(ids) if self.accounting and ids else None
         if rows is None:
             self.accounting = False  # sacct did not answer: do not ask it again
@@ -371,7 +462,7 @@ class SlurmExecutor:
 
     def _sched_log(self, job: int) -> str:
         a, t = self.layout.where[job]
-        return os.path.join(self.bundle.dir, "logs", f"{self.layout.arrays[a].name}_{self.ids.get(a, '?')}_{t}.out")
+        return os.path.join(self.bundle.dir, "logs", f"{self.layout.arrays[a].name}_{self.current.get(job) or self.ids.get(a, '?')}_{t}.out")
 
     def _log(self, job: int) -> str | None:
         """The job's log, if it wrote one (a job that never started has none)."""
@@ -433,8 +524,8 @@ class SlurmExecutor:
     def _stop(self) -> tuple[list[Event], list[int]]:
         remaining = self._ordered()
         arrays = {self.layout.where[j][0] for j in remaining} | {self.layout.where[j][0] for j in self.doomed}
+        ids = [self.ids[a] for a in sorted(arrays) if a in self.ids] + self._current_ids(set(remaining) | self.doomed)
         self.doomed.clear()
-        ids = [self.ids[a] for a in sorted(arrays) if a in self.ids]
         if not ids:
             self.remaining.clear()
             return [], []
@@ -469,7 +560,7 @@ class SlurmExecutor:
         NEVER_WAIT s to end (--kill-on-invalid-dep), and cancelled if it has not."""
         deadline = self.clock() + NEVER_WAIT
         while self.doomed and not self.bad_rounds:
-            ids = sorted({self.ids[self.layout.where[j][0]] for j in self.doomed})
+            ids = sorted({self._id_of(j) for j in self.doomed})
             rows = self.slurm.queue(ids)
             if rows is None:
                 break

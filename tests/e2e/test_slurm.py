@@ -348,3 +348,51 @@ rule a:
     wait_for(lambda: not squeue(ids), 60, 0.2, what="the job to finish")
     assert (proj / "a.txt").read_text() == "/opt/java 11|1|$(touch PWNED)\n"
     assert not (proj / "PWNED").exists()
+
+
+# --------------------------------------------------------------------------- retries
+
+RETRY_RULEFILE = '''\
+dimension n = ["a", "b"]
+
+rule all:
+    input: "out.txt"
+
+rule flaky:
+    output: "f/{n}.txt"
+    retries: 1
+    resources: cpus=1, mem="100M*{attempt}", time="5m"
+    shell: """
+        echo "{attempt} $SLURM_MEM_PER_NODE" >> tries_{n}.txt
+        if [ {n} = a ] && [ ! -e marker ]; then touch marker; exit 1; fi
+        echo {n} {attempt} > {output}
+    """
+
+rule score:
+    input: "f/{n}.txt"
+    output: "s/{n}.txt"
+    shell: "cat {input} > {output}"
+
+rule summarize:
+    input: expand("s/{n}.txt")
+    output: "out.txt"
+    shell: "cat {input} > {output}"
+'''
+
+
+def test_a_job_failing_once_is_resubmitted_with_more_memory_and_its_dependents_follow(slurm_cluster, tmp_path):
+    proj = make(tmp_path / "p", RETRY_RULEFILE)
+    res = ok(run_rulec(["run", *SLURM], proj, timeout=TIMEOUT))
+    assert "retrying flaky[a] (attempt 2 of 2)" in res.stderr + res.stdout
+    assert "flaky[a] succeeded on attempt 2" in res.stdout
+    assert "Done: 5 job(s) ran on slurm." in res.stdout
+    # the first attempt asked SLURM for 100M, the resubmitted one for 200M
+    assert (proj / "tries_a.txt").read_text() == "1 100\n2 200\n"
+    assert (proj / "tries_b.txt").read_text() == "1 100\n"
+    assert (proj / "f" / "a.txt").read_text() == "a 2\n"
+    # the dependents ran after the successful attempt, on its output
+    assert (proj / "s" / "a.txt").read_text() == "a 2\n"
+    assert (proj / "out.txt").read_text() == "a 2\nb 1\n"
+    ids = job_ids(proj / ".rulec" / "slurm" / "1")
+    assert "flaky_0" in ids  # the resubmission's own id, after the arrays'
+    assert "Nothing to do" in ok(run_rulec(["dryrun"], proj)).stdout
