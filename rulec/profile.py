@@ -40,7 +40,7 @@ Value = Union[str, int, float, bool]
 
 BACKENDS = ("slurm", "lsf", "jbsub")
 # rulec's own settings at the top of a backend table (not scheduler options)
-TOP_KEYS = {"max_array_size", "poll", "max_poll", "limit"}
+TOP_KEYS = {"max_array_size", "poll", "max_poll", "limit", "stuck_after"}
 RESOURCE_KEYS = ("cpus", "mem", "time", "gpus")
 
 
@@ -160,6 +160,11 @@ def _check(where: str, key: str, value, path: tuple[str, ...] = ()) -> tuple[str
         raise ProfileError(f"{where}: bad memory value {value!r}: expected e.g. \"4G\", \"500M\" or megabytes")
     if key == "time" and parse_time(value) is None:
         raise ProfileError(f"{where}: bad time value {value!r}: expected e.g. \"30m\", \"2h\", \"1-00:00:00\" or minutes")
+    if key == "stuck_after" and not (
+        (isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0)
+        or (isinstance(value, str) and parse_time(value))
+    ):
+        raise ProfileError(f"{where}: stuck_after must be seconds (a number) or a duration like \"10m\"")
     if key in ("cpus", "gpus", "array_limit", "max_array_size", "limit") and (
         isinstance(value, bool) or not isinstance(value, int) or value < (0 if key == "gpus" else 1)
     ):

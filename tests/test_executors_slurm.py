@@ -57,6 +57,18 @@ class FakeSlurm:
         self.submitted = []
         self.cancelled = []
         self.queries = []
+        self.last_error = ""
+        self.where = {}  # task id -> its node list (squeue's %N)
+        self.node_state = {}  # node -> sinfo's state
+        self.node_queries = []
+
+    def job_nodes(self, ids):
+        self.node_queries.append(("squeue", list(ids)))
+        return [Row(t.split("_")[0], int(t.split("_")[1]), "RUNNING", nodes=n) for t, n in self.where.items()]
+
+    def node_states(self, nodes):
+        self.node_queries.append(("sinfo", list(nodes)))
+        return {n: self.node_state.get(n, "idle") for n in nodes}
 
     def submit(self, script, dependency, cwd):
         self.submitted.append((script, dependency))
@@ -83,7 +95,8 @@ class FakeSlurm:
 
 
 class Run:
-    def __init__(self, tmp_path, rounds, show=None, quiet=True, keep_going=True, poll=0.0, max_poll=0.0, clock=None):
+    def __init__(self, tmp_path, rounds, show=None, quiet=True, keep_going=True, poll=0.0, max_poll=0.0, clock=None,
+                 stuck_after=None):
         self.path = tmp_path
         wf = analyze(parse(RULEFILE, "Rulefile"), str(tmp_path))
         self.graph = graph = resolve(wf, (), exists=lambda p: False)
@@ -94,6 +107,8 @@ class Run:
         self.fake = FakeSlurm(rounds, show)
         self.sleeps = []
         kw = {"clock": clock} if clock else {}
+        if stuck_after is not None:
+            kw["stuck_after"] = stuck_after
         self.executor = SlurmExecutor(self.bundle, self.fake, poll, max_poll, accounting=False, quiet=quiet,
                                       sleep=self.sleeps.append, **kw)
         self.opts = RunOptions(1, None, keep_going=keep_going, quiet=quiet)
@@ -415,6 +430,102 @@ def test_the_poll_interval_backs_off_while_nothing_changes(setup):
     for _ in range(7):
         run.executor.wait()
     assert run.sleeps == [1.0, 1.5, 2.25, 3.375, 4.0, 4.0, 1.0]  # a change: back to --poll
+
+
+# --------------------------------------------------------------------------- a stuck cluster
+
+def test_a_job_stuck_on_a_node_that_stops_answering_is_reported_then_given_up_as_node_fail(setup, tmp_path, capsys):
+    """slurmd stopped: fit[d0] sits in COMPLETING on a node sinfo shows as ``completing*``. It
+    is reported once its node is looked at (COMPLETING for 10 s), and stuck_after s later it
+    is scancelled and fails as NODE_FAIL: its outputs removed, its dependents scancelled
+    (SLURM may yet call it COMPLETED, so they are not left to --kill-on-invalid-dep)."""
+    (tmp_path / "fit").mkdir()
+    (tmp_path / "fit" / "d0.txt").write_text("partial")
+    now = [0.0]
+
+    def stuck(fake):
+        now[0] += 5.0
+        return rows("100_0=COMPLETING 100_1=COMPLETED 101_0=PENDING/Dependency 101_1=COMPLETED 102_0=PENDING/Dependency")
+
+    run = setup([stuck] * 40, quiet=False, clock=lambda: now[0], stuck_after=60)
+    run.fake.where = {"100_0": "vm"}
+    run.fake.node_state = {"vm": "completing*"}
+    assert run.loop() == 1
+    out, err = capsys.readouterr()
+    said = [line for line in (out + err).splitlines() if "on node vm" in line]
+    # first seen COMPLETING at 5 s; looked at once it has been for 10 s (at 15 s)
+    assert said == ["fit[d0] (100_0) has been COMPLETING for 10 s on node vm, which is NOT_RESPONDING (sinfo: completing*); "
+                    "it is given up as NODE_FAIL if it is still there in 60 s (stuck_after)"]
+    assert ("FAILED fit[d0]: NODE_FAIL: node vm is NOT_RESPONDING, no exit code: stopped by the scheduler "
+            "(stuck there for 60 s, the profile's stuck_after; scancel 100_0; scheduler log") in err
+    assert now[0] == 75.0  # given up at 15 + 60 s
+    assert run.fake.cancelled == ["100_0", "101_0", "102_0"]  # it, then its dependents
+    assert not (tmp_path / "fit" / "d0.txt").exists()
+    assert "1 job(s) failed, 2 succeeded, 2 not run:" in err
+    # cheap: one squeue and one sinfo at most every NODE_EVERY polls (and once to confirm)
+    assert [q[0] for q in run.fake.node_queries] == ["squeue", "sinfo"] * 4
+    assert run.fake.node_queries[1] == ("sinfo", ["vm"])
+
+
+def test_a_node_that_comes_back_is_said_and_nothing_is_given_up(setup):
+    now = [0.0]
+
+    def completing(fake):
+        now[0] += 5.0
+        return rows("100_0=COMPLETING 100_1=RUNNING 101_0=PENDING 101_1=PENDING 102_0=PENDING")
+
+    run = setup([completing] * 12, clock=lambda: now[0], stuck_after=60)
+    run.fake.where = {"100_0": "vm"}
+    run.fake.node_state = {"vm": "down*"}
+    run.open()
+    notes = []
+    for i in range(12):
+        if i == 6:
+            run.fake.node_state = {"vm": "idle"}
+        notes += [e.text for e in run.executor.wait() if not hasattr(e, "job")]
+    assert [n.split(",")[0] for n in notes] == [
+        "fit[d0] (100_0) has been COMPLETING for 10 s on node vm", "fit[d0] (100_0): node vm is idle again; waiting for the job as before"]
+    assert "which is DOWN (sinfo: down*)" in notes[0]
+    assert run.fake.cancelled == [] and run.executor.running() == 5
+
+
+def test_no_node_query_while_jobs_run_for_a_short_time(setup):
+    now = [0.0]
+
+    def running(fake):
+        now[0] += 1.0
+        return rows("100_0=RUNNING 100_1=COMPLETING 101_0=PENDING 101_1=PENDING 102_0=PENDING")
+
+    run = setup([running] * 9, clock=lambda: now[0])
+    run.open()
+    for _ in range(9):
+        run.executor.wait()
+    assert run.fake.node_queries == []
+
+
+def test_squeue_failing_is_said_every_30_s_and_its_recovery_too(setup):
+    now = [0.0]
+
+    def failing(fake):
+        now[0] += 10.0  # each failed query (with its retries) takes 10 s
+        return None
+
+    run = setup([failing] * 5 + [rows("100_0=RUNNING")], clock=lambda: now[0])
+    run.fake.last_error = "slurm_load_jobs error: Unable to contact slurm controller (connect failure)"
+    run.open()
+    said = [[e.text for e in run.executor.wait() if not hasattr(e, "job")] for _ in range(6)]
+    why = "(slurm_load_jobs error: Unable to contact slurm controller (connect failure)), retrying"
+    assert said[:5] == [[f"squeue failing for 10 s {why}"], [], [], [f"squeue failing for 40 s {why}"], []]
+    assert said[5] == ["squeue answers again (after 50 s)"]
+
+
+def test_stuck_after_is_seconds_or_a_duration():
+    from rulec.executors.slurm import STUCK_AFTER, stuck_after_setting
+
+    assert (stuck_after_setting(None), stuck_after_setting(45), stuck_after_setting("2m")) == (STUCK_AFTER, 45.0, 120.0)
+    assert prof.parse({"slurm": {"stuck_after": "10m"}}).backend("slurm").setting("stuck_after") == "10m"
+    with pytest.raises(prof.ProfileError, match="stuck_after must be seconds"):
+        prof.parse({"slurm": {"stuck_after": "soon"}})
 
 
 # --------------------------------------------------------------------------- options

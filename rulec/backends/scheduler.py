@@ -103,6 +103,7 @@ class Row:
     reason: str = ""
     exit_code: int | None = None
     signal: int | None = None
+    nodes: str = ""  # the node list it runs on (squeue's %N), when asked for
 
 
 def parse_squeue(text: str) -> list[Row]:
@@ -117,6 +118,64 @@ def parse_squeue(text: str) -> list[Row]:
         for base, task in expand_job_id(parts[0]):
             rows.append(Row(base, task, state, reason))
     return rows
+
+
+def parse_squeue_nodes(text: str) -> list[Row]:
+    """``squeue -h -t all -j IDS -o '%i|%T|%N'``: rows with their node list."""
+    rows = []
+    for line in text.splitlines():
+        parts = line.strip().split("|")
+        if len(parts) < 3 or not parts[0]:
+            continue
+        state = parts[1].strip().split()[0] if parts[1].strip() else ""
+        for base, task in expand_job_id(parts[0]):
+            rows.append(Row(base, task, state, "", nodes=parts[2].strip()))
+    return rows
+
+
+def expand_hostlist(text: str) -> list[str]:
+    """``"n[01-03,7],gpu1"`` -> ["n01", "n02", "n03", "n7", "gpu1"] (SLURM's host lists)."""
+    names: list[str] = []
+    for m in re.finditer(r"([^,\[]+)(?:\[([^\]]*)\])?([^,]*)", text.strip()):
+        prefix, ranges, suffix = m.group(1), m.group(2), m.group(3)
+        if ranges is None:
+            names.append(prefix + suffix)
+            continue
+        for part in ranges.split(","):
+            a, _, b = part.partition("-")
+            if b and a.isdigit() and b.isdigit():
+                names.extend(f"{prefix}{i:0{len(a)}d}{suffix}" for i in range(int(a), int(b) + 1))
+            elif a:
+                names.append(prefix + a + suffix)
+    return [n for n in names if n]
+
+
+def parse_sinfo_nodes(text: str) -> dict[str, str]:
+    """``sinfo -h -N -n NODES -o '%N|%T'`` -> node -> state (``idle``, ``down*``, ``drained``);
+    a node in several partitions is listed once per partition."""
+    out = {}
+    for line in text.splitlines():
+        node, sep, state = line.strip().partition("|")
+        if sep and node:
+            out[node] = state.strip()
+    return out
+
+
+def node_problem(state: str) -> str | None:
+    """sinfo's node state -> why jobs on it may never end (``DOWN``, ``NOT_RESPONDING``,
+    ``DRAINED``, ``FAIL``), or None for a node that works (``mixed``, ``draining``...). A
+    trailing ``*`` means slurmctld gets no answer from the node's slurmd."""
+    s = state.strip().lower()
+    base = s.rstrip("*~#!%$@^-+")
+    if base.startswith("down"):
+        return "DOWN"
+    if s.endswith("*"):
+        return "NOT_RESPONDING"
+    if base in ("drained", "drain"):
+        return "DRAINED"
+    if base == "fail":
+        return "FAIL"
+    return None
 
 
 def parse_exit(text: str) -> tuple[int | None, int | None]:
@@ -230,6 +289,7 @@ class Slurm:
         self.delay = delay
         self.sleep = sleep
         self.calls: dict[str, int] = {}
+        self.last_error = ""  # the last failed status query's complaint (its first line)
 
     def _run(self, name: str, args: list[str], cwd: str | None = None, retry_any: bool = True,
              ok: Callable[[int, str, str], bool] = lambda rc, out, err: rc == 0,
@@ -289,8 +349,31 @@ class Slurm:
 
         rc, out, err = self._run("squeue", ["-h", "-t", "all", "-j", ",".join(ids), "-o", "%i|%T|%r"], ok=ok)
         if rc != 0 and "Invalid job id" not in err:
+            self.last_error = _complaint(rc, out, err)
             return None
         return parse_squeue(out)
+
+    def job_nodes(self, ids: list[str]) -> list[Row] | None:
+        """The tasks of ``ids`` with the nodes they run on (``Row.nodes``); None on failure."""
+        if not ids:
+            return []
+
+        def ok(rc, out, err):
+            return rc == 0 or "Invalid job id" in err
+
+        rc, out, err = self._run("squeue", ["-h", "-t", "all", "-j", ",".join(ids), "-o", "%i|%T|%N"], ok=ok)
+        if rc != 0 and "Invalid job id" not in err:
+            return None
+        return parse_squeue_nodes(out)
+
+    def node_states(self, nodes: list[str]) -> dict[str, str] | None:
+        """sinfo's state of each of these nodes (``idle``, ``down*``...); None on failure."""
+        if not nodes:
+            return {}
+        rc, out, err = self._run("sinfo", ["-h", "-N", "-n", ",".join(nodes), "-o", "%N|%T"])
+        if rc != 0:
+            return None
+        return parse_sinfo_nodes(out)
 
     def accounting(self, ids: list[str]) -> list[Row] | None:
         """Final states from sacct; None when accounting is not available."""
@@ -318,3 +401,8 @@ class Slurm:
             if not ok(rc, out, err):
                 failed.append((err.strip() or out.strip() or f"exit status {rc}").splitlines()[0])
         return "; ".join(failed) or None
+
+
+def _complaint(rc: int, out: str, err: str) -> str:
+    text = (err.strip() or out.strip() or f"exit status {rc}").splitlines()[0]
+    return text[:200]

@@ -35,7 +35,8 @@ from ..backends import slurm as slurm_mod
 from ..backends.scheduler import HOPELESS, TERMINAL, Row, Slurm
 from ..backends.settings import mem_mb_text, slurm_time
 from ..errors import BackendError
-from ..run.executor import Event, Finished, Outcome, Started, Task
+from ..backends.scheduler import expand_hostlist, node_problem
+from ..run.executor import Event, Finished, Note, Outcome, Started, Task
 
 DEFAULT_POLL = 1.0
 DEFAULT_MAX_POLL = 30.0
@@ -49,6 +50,18 @@ LOST_ROUNDS = 3  # polls a job may be in no answer at all before it is LOST
 # pending array that rulec cancels leaves no trace in the queue; only a cluster that ignores
 # --kill-on-invalid-dep needs rulec
 NEVER_WAIT = 30.0
+# A job stuck on a node that is DOWN, NOT_RESPONDING or DRAINED (slurmd stopped: the job sits
+# in COMPLETING, or RUNNING, for as long as SLURM's SlurmdTimeout, or forever): once a job has
+# been COMPLETING for SLOW_COMPLETING s, or RUNNING for SLOW_RUNNING s (each at most half of
+# stuck_after), its node is looked at: one squeue for the nodes and one sinfo for their states,
+# at most every NODE_EVERY polls. A job on a bad node is reported (a Note) and, still there
+# stuck_after s later (the profile's ``stuck_after``, default STUCK_AFTER), scancelled and
+# reported as NODE_FAIL.
+STUCK_AFTER = 600.0
+SLOW_COMPLETING = 10.0
+SLOW_RUNNING = 60.0
+NODE_EVERY = 5
+SAY_EVERY = 30.0  # seconds between two "squeue failing" lines
 
 OUTCOMES = {
     "COMPLETED": Outcome.OK,
@@ -92,7 +105,19 @@ def make(options, graph, plan, journal=None, quiet: bool = False, slurm: Slurm |
     poll = options.poll or float(prof.setting("poll", DEFAULT_POLL))
     max_poll = max(float(prof.setting("max_poll", DEFAULT_MAX_POLL)), poll)
     accounting = config.get("AccountingStorageType", "accounting_storage/none") != "accounting_storage/none"
-    return SlurmExecutor(bundle, slurm, poll, max_poll, accounting, quiet)
+    return SlurmExecutor(bundle, slurm, poll, max_poll, accounting, quiet,
+                         stuck_after=stuck_after_setting(prof.setting("stuck_after")))
+
+
+def stuck_after_setting(value) -> float:
+    """The profile's ``stuck_after``: seconds (a number), or a duration (``"10m"``, ``"90s"``)."""
+    if value is None:
+        return STUCK_AFTER
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    from .. import units
+
+    return float(units.parse_time(value))
 
 
 def next_bundle_dir(workdir: str) -> str:
@@ -107,7 +132,7 @@ class SlurmExecutor:
     stages_files = False  # the task scripts prepare, check and stage outputs on the node
 
     def __init__(self, bundle, slurm: Slurm, poll: float, max_poll: float, accounting: bool,
-                 quiet: bool = False, sleep=time.sleep, clock=time.monotonic):
+                 quiet: bool = False, sleep=time.sleep, clock=time.monotonic, stuck_after: float = STUCK_AFTER):
         self.bundle = bundle
         self.graph = bundle.graph
         self.layout = bundle.layout
@@ -132,6 +157,12 @@ class SlurmExecutor:
         self.lost_rounds: dict[int, int] = {}
         self.never_since: dict[int, float] = {}
         self.bad_rounds = 0
+        self.failing_since: float | None = None  # squeue failing since then
+        self.failing_said: float | None = None  # when that was last said
+        self.stuck_after = stuck_after
+        self.live_since: dict[int, tuple[str, float]] = {}  # job -> (RUNNING or COMPLETING, since)
+        self.stuck: dict[int, tuple[float, str, str]] = {}  # job on a bad node -> (since, node, why)
+        self.node_polls = NODE_EVERY  # polls since the last node check
         # a job submitted again (a retry, or a dependent SLURM cancelled for a retried upstream
         # job): the id of its one-task array (--array=<task>), which replaces the array's
         self.current: dict[int, str] = {}
@@ -255,6 +286,7 @@ class SlurmExecutor:
         if not self.remaining:
             return []
         self.sleep(self.interval)
+        asked = self.clock()
         rows = self.slurm.queue(self._active_ids())
         if rows is None:
             self.bad_rounds += 1
@@ -265,11 +297,106 @@ class SlurmExecutor:
                     hint="follow them with squeue, or cancel them with scancel; the next rulec run resubmits what is missing",
                 )
             self.interval = min(self.interval * 2, self.max_poll)
-            return []
+            return self._failing(asked)
         self.bad_rounds = 0
+        notes: list[Event] = []
+        if self.failing_said is not None:
+            notes.append(Note(f"squeue answers again (after {self.clock() - self.failing_since:.0f} s)"))
+        self.failing_since = self.failing_said = None
         events = self._update(rows)
         soon = events or self.held or self.never_since  # something is about to change
         self.interval = self.poll if soon else min(self.interval * 1.5, self.max_poll)
+        return notes + events + self._watch_nodes(rows)
+
+    def _failing(self, asked: float) -> list[Event]:
+        """squeue failed (after its retries): said at once, then at most every SAY_EVERY s."""
+        if self.failing_since is None:
+            self.failing_since = asked
+        now = self.clock()
+        if self.failing_said is not None and now - self.failing_said < SAY_EVERY:
+            return []
+        self.failing_said = now
+        why = getattr(self.slurm, "last_error", "") or "no answer"
+        return [Note(f"squeue failing for {now - self.failing_since:.0f} s ({why}), retrying")]
+
+    # ------------------------------------------------------------------ stuck on a bad node
+    def _watch_nodes(self, rows: list[Row]) -> list[Event]:
+        """Jobs RUNNING or COMPLETING for long: are they on a node that is down? (See
+        STUCK_AFTER.) Notes for jobs found stuck or freed, NODE_FAIL for those stuck for
+        stuck_after s."""
+        now = self.clock()
+        states = self._rows_by_job(rows)
+        live = {j: states[j] for j in self.remaining if j in states and states[j].state in LIVE and j not in self.ended}
+        for d in (self.live_since, self.stuck):
+            for job in [j for j in d if j not in live]:
+                del d[job]
+        for job, row in live.items():
+            what = "COMPLETING" if row.state == "COMPLETING" else "RUNNING"
+            if self.live_since.get(job, ("",))[0] != what:
+                self.live_since[job] = (what, now)
+        slow_completing = min(SLOW_COMPLETING, self.stuck_after / 2)
+        slow_running = min(SLOW_RUNNING, self.stuck_after / 2)
+        slow = [j for j, (what, since) in self.live_since.items()
+                if now - since >= (slow_completing if what == "COMPLETING" else slow_running)]
+        due = any(now - since >= self.stuck_after for since, _, _ in self.stuck.values())
+        self.node_polls += 1
+        events: list[Event] = []
+        if (slow or self.stuck) and (self.node_polls >= NODE_EVERY or due):
+            self.node_polls = 0
+            events.extend(self._check_nodes(sorted(set(slow) | set(self.stuck)), live, now))
+        return events + self._give_up_stuck(now)
+
+    def _check_nodes(self, jobs: list[int], live: dict[int, Row], now: float) -> list[Event]:
+        where = self.slurm.job_nodes(self._active_ids())
+        if where is None:
+            return []
+        nodes_of = {j: expand_hostlist(r.nodes) for j, r in self._rows_by_job(where).items() if j in jobs and r.nodes}
+        names = sorted({n for ns in nodes_of.values() for n in ns})
+        node_states = self.slurm.node_states(names) if names else {}
+        if node_states is None:
+            return []
+        events: list[Event] = []
+        for job in jobs:
+            bad = next(((n, p, node_states[n]) for n in nodes_of.get(job, ())
+                        if n in node_states and (p := node_problem(node_states[n]))), None)
+            old = self.stuck.get(job)
+            jid = f"{self.graph.job_id(job)} ({self._task_id(job)})"
+            if bad is None:
+                if old is not None and job in nodes_of:
+                    del self.stuck[job]
+                    state = ", ".join(f"{n} is {node_states.get(n, '?')}" for n in nodes_of[job])
+                    events.append(Note(f"{jid}: node {state} again; waiting for the job as before"))
+                continue
+            node, problem, raw = bad
+            self.stuck[job] = (old[0] if old else now, node, problem)
+            if old is None:
+                what, since = self.live_since.get(job, (live[job].state, now))
+                events.append(Note(
+                    f"{jid} has been {what} for {now - since:.0f} s on node {node}, which is {problem} "
+                    f"(sinfo: {raw}); it is given up as NODE_FAIL if it is still there in {self.stuck_after:.0f} s (stuck_after)"))
+        return events
+
+    def _give_up_stuck(self, now: float) -> list[Event]:
+        """Jobs stuck on a bad node for stuck_after s: scancelled, reported as NODE_FAIL. They
+        are not counted as failed in SLURM's sense (a COMPLETING job may yet end COMPLETED),
+        so the loop's cancel scancels their dependents itself."""
+        over = [j for j in self._ordered() if j in self.stuck and now - self.stuck[j][0] >= self.stuck_after]
+        if not over:
+            return []
+        ids = [self._task_id(j) for j in over]
+        why = self.slurm.cancel(ids)
+        events: list[Event] = []
+        if why is not None:
+            events.append(Note(f"could not cancel {' '.join(ids)}, stuck on a node that is down ({why})"))
+        for job in over:
+            since, node, problem = self.stuck.pop(job)
+            self.live_since.pop(job, None)
+            self.ended.add(job)
+            self.remaining.discard(job)
+            events.append(Finished(
+                job, Outcome.NODE_FAIL, state=f"NODE_FAIL: node {node} is {problem}", log=self._log(job),
+                notes=(f"stuck there for {now - since:.0f} s, the profile's stuck_after; scancel {self._task_id(job)}",
+                       f"scheduler log {_rel(self._sched_log(job))}")))
         return events
 
     def running(self) -> int:
