@@ -225,3 +225,56 @@ def test_missing_lsf_commands_are_named_before_anything_is_submitted(lsf, tmp_pa
     assert "bjobs, bkill" in res.stderr and "nothing was submitted" in res.stderr
     assert calls(state, "bsub") == []
     assert recorded(proj) == []
+
+
+# --------------------------------------------------------------------------- retries
+
+RETRY_RULEFILE = '''\
+dimension n = ["a", "b"]
+
+rule all:
+    input: "out.txt"
+
+rule flaky:
+    output: "f/{n}.txt"
+    retries: 1
+    resources: cpus=1, mem="100M*{attempt}", time="5m*{attempt}"
+    shell: """
+        echo "{attempt}" >> tries_{n}.txt
+        if [ {n} = a ] && [ ! -e marker ]; then touch marker; exit 1; fi
+        echo {n} {attempt} > {output}
+    """
+
+rule score:
+    input: "f/{n}.txt"
+    output: "s/{n}.txt"
+    shell: "cat {input} > {output}"
+
+rule summarize:
+    input: expand("s/{n}.txt")
+    output: "out.txt"
+    shell: "cat {input} > {output}"
+'''
+
+
+def test_a_job_failing_once_is_resubmitted_with_more_memory_and_its_dependents_follow(lsf):
+    proj, env, state = lsf
+    (proj / "Rulefile").write_text(RETRY_RULEFILE)
+    res = rulec(proj, env, "run", "--executor", "lsf", "--poll", "0.05")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "retrying flaky[a] (attempt 2 of 2)" in res.stdout + res.stderr
+    assert "flaky[a] succeeded on attempt 2" in res.stdout
+    assert "Done: 5 job(s) ran on lsf." in res.stdout
+    assert (proj / "tries_a.txt").read_text() == "1\n2\n" and (proj / "tries_b.txt").read_text() == "1\n"
+    assert (proj / "s" / "a.txt").read_text() == "a 2\n"
+    assert (proj / "out.txt").read_text() == "a 2\nb 1\n"
+    subs = calls(state, "bsub")
+    ids = jobids(proj)
+    # the three arrays, then flaky[a] alone with twice the memory and time, then the
+    # dependents -ti ended, each waiting for what it needs
+    assert subs[3] == ["-J", "rulec-flaky[1]", "-R", "rusage[mem=200]", "-M", "200", "-W", "0:10"]
+    assert ids["flaky_1"] != ids["flaky"]
+    later = [s for s in subs[4:]]
+    assert ["-J", "rulec-score[1]", "-ti", "-w", f"done({ids['flaky_1']}[1])"] in later
+    assert any(s[:2] == ["-J", "rulec-summarize[1]"] and f"done({ids['score_1']}[1])" in s[-1] for s in later)
+    assert len(recorded(proj)) == 5

@@ -29,6 +29,7 @@ from typing import Sequence
 
 from ..backends import bundle as bundle_mod
 from ..backends import lsf as lsf_mod
+from ..backends.settings import lsf_time
 from ..backends.emit import DEFAULT_MAX_ARRAY
 from ..errors import BackendError, Interrupted, RulecError
 from ..profile import load as load_profile
@@ -99,8 +100,10 @@ class Lsf:
 
     timeout = 60.0
 
-    def submit(self, script: str, dependency: str | None, cwd: str) -> str:
-        args = ["bsub"]
+    def submit(self, script: str, dependency: str | None, cwd: str, options: Sequence[str] = ()) -> str:
+        """``bsub < script``; ``options`` (a retry's ``-J``, ``-R``, ``-W``) win over its
+        ``#BSUB`` lines."""
+        args = ["bsub", *options]
         if dependency:
             args += ["-ti", "-w", dependency]
         try:
@@ -202,6 +205,9 @@ class LsfExecutor:
         self.bad_rounds = 0
         self.more = False
         self.order = {j: i for i, j in enumerate(j for a in self.layout.arrays for j in a.jobs)}
+        # a job submitted again (a retry, or a dependent ended by -ti for a retried upstream
+        # job): the id of its one-element array (``name[i]``), which replaces the array's
+        self.current: dict[int, str] = {}
 
     # ------------------------------------------------------------------ protocol
     def open(self, tasks: Sequence[Task], deps) -> list[Event]:
@@ -234,6 +240,60 @@ class LsfExecutor:
 
     def start(self, tasks: Sequence[Task]) -> list[Event]:
         raise BackendError("the LSF executor is a push executor: every task is submitted in open")
+
+    def resubmit(self, tasks: Sequence[Task]) -> list[Event]:
+        """Failed tasks with attempts left: each is submitted again alone (``bsub`` of its
+        array's script with ``-J "name[i]"``, and the memory (``-R rusage[mem=]``, ``-M``) and
+        ``-W`` scaled for ``task.attempt``), after its unfinished dependencies. Its dependents
+        were ended by -ti at the failure: each is submitted again the same way when it is
+        seen ended (``update``), waiting for this new submission."""
+        for task in tasks:
+            self._submit_again(task.job, task.attempt, task.command)
+        return []
+
+    def _submit_again(self, job: int, attempt: int, command: str | None = None) -> None:
+        a, t = self.layout.where[job]
+        array = self.layout.arrays[a]
+        b = self.bundle
+        if command is not None:
+            _set_command(b, array, t, job, command)
+        s = array.settings
+        opts = {k for k, _ in s.options}
+        per = array.rule.resources.per_attempt
+        options = ["-J", f"rulec-{array.rule.name}[{t + 1}]"]
+        if attempt > 1 and "mem" in per and s.mem_mb:
+            mem = s.mem_mb * attempt
+            options += ["-R", f"rusage[mem={mem}]", "-M", str(mem)]
+        if attempt > 1 and "time" in per and s.time_s and "W" not in opts and "-W" not in opts:
+            options += ["-W", lsf_time(s.time_s * attempt)]
+        waits = [f"done({self.task_id(d)})" for d in self.graph.deps[job] if d in self.remaining]
+        try:
+            os.unlink(b.marker(job))  # the failed attempt's: this one writes its own
+        except OSError:
+            pass
+        job_id = self.lsf.submit(b.script(array), " && ".join(waits) or None, b.dir, options=options)
+        self.current[job] = job_id
+        self.array_of[job_id] = a
+        fd = os.open(os.path.join(b.dir, "jobids"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, bundle_mod.FILE_MODE)
+        with open(fd, "a") as ids_file:
+            ids_file.write(f"{array.name}_{t + 1} {job_id}\n")
+        self.seen_running.discard(job)
+        self.bad.discard(job)
+        self.missing_rounds.pop(job, None)
+        self.remaining.add(job)
+
+    def _resubmit_dependent(self, job: int) -> bool:
+        """A job ended by -ti (an upstream job failed) before it ran: submitted again when
+        that failure was one the loop retries, i.e. when a job of its upstream arrays was
+        submitted again and none of its own dependencies failed for good."""
+        array = self.layout.arrays[self.layout.where[job][0]]
+        upstream = {j for d in array.deps for j in self.layout.arrays[d.array].jobs}
+        if job in self.seen_running or not any(j in self.current for j in upstream):
+            return False
+        if any(d in self.bad for d in self.graph.deps[job]):
+            return False
+        self._submit_again(job, 1)
+        return True
 
     def wait(self) -> list[Event]:
         while self.remaining:
@@ -277,7 +337,7 @@ class LsfExecutor:
     def stop(self, grace: float) -> tuple[list[Event], list[int]]:
         old = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
         try:
-            ids = list(self.ids.values())
+            ids = list(self.ids.values()) + sorted(set(self.current.values()), key=int)
             if not ids or not self.remaining:
                 return [], []
             self.lsf.kill(ids)
@@ -314,11 +374,12 @@ class LsfExecutor:
     # ------------------------------------------------------------------ following
     def task_id(self, job: int) -> str:
         a, t = self.layout.where[job]
-        return f"{self.ids[a]}[{t + 1}]"
+        return f"{self.current.get(job) or self.ids[a]}[{t + 1}]"
 
     def _active_ids(self) -> list[str]:
         active = sorted({self.layout.where[j][0] for j in self.remaining})
-        return [self.ids[a] for a in active if a in self.ids]
+        own = sorted({self.current[j] for j in self.remaining if j in self.current}, key=int)
+        return [self.ids[a] for a in active if a in self.ids] + own
 
     def _by_job(self, rows: list[Row]) -> dict[int, Row]:
         out: dict[int, Row] = {}
@@ -328,7 +389,7 @@ class LsfExecutor:
                 continue
             array = self.layout.arrays[a]
             t = row.index - 1 if row.index else 0
-            if 0 <= t < len(array):
+            if 0 <= t < len(array) and self.current.get(array.jobs[t], self.ids.get(a)) == row.job_id:
                 out[array.jobs[t]] = row
         return out
 
@@ -346,7 +407,7 @@ class LsfExecutor:
         if a not in self.ids:
             return False
         name_ = self.layout.arrays[a].name
-        return os.path.exists(os.path.join(self.bundle.dir, "logs", f"{name_}_{self.ids[a]}_{t + 1}.out"))
+        return os.path.exists(os.path.join(self.bundle.dir, "logs", f"{name_}_{self.current.get(job) or self.ids[a]}_{t + 1}.out"))
 
     def update(self, rows: list[Row]) -> list[Event]:
         """One bjobs answer -> events, in the bundle's (dependency) order, up to and including
@@ -374,6 +435,8 @@ class LsfExecutor:
                     continue
             # over: DONE, EXIT, or gone from bjobs
             log = self.bundle.logs[job]
+            if code is None and stat == "EXIT" and self._resubmit_dependent(job):
+                continue  # it waits for the retried upstream job now
             if code is None and stat == "EXIT" and any(d in self.bad for d in graph.deps[job]):
                 # ended by -ti because an upstream job failed: the loop cancels it (skipped)
                 self.bad.add(job)
@@ -414,6 +477,26 @@ class LsfExecutor:
         if row.exit_code is not None:
             return Finished(job, Outcome.EXIT, exit_code=row.exit_code, state="EXIT", log=log, notes=notes)
         return Finished(job, Outcome.CANCELLED, state="EXIT", log=log, notes=notes)
+
+
+def _set_command(bundle, array, t: int, job: int, command: str) -> None:
+    """This attempt's command in line ``t`` of the array's task table (``{attempt}``); the
+    table is replaced whole (rename), so a task reading it meanwhile reads one of the two."""
+    from .. import storage
+
+    graph = bundle.graph
+    if any(storage.is_remote(p) for p in graph.inputs[job] + graph.outputs[job]):
+        return  # its table line wraps the command in the staging steps: kept as it is
+    path = os.path.join(bundle.dir, f"{array.name}.tasks")
+    with open(path) as fh:
+        lines = fh.read().split("\n")
+    line = bundle_mod.task_line(graph, job, bundle.logs[job], command)
+    if lines[t] == line:
+        return
+    lines[t] = line
+    tmp = path + ".new"
+    bundle_mod.write_file(tmp, "\n".join(lines), bundle_mod.FILE_MODE)
+    os.replace(tmp, path)
 
 
 def _rel(path: str) -> str:

@@ -97,8 +97,10 @@ def save_state(job_id: str, state: dict[int, dict]) -> None:
 
 # --------------------------------------------------------------------------- bsub
 
-ARRAY = re.compile(r"^(?P<name>[^\[]*)(\[(?P<lo>\d+)-(?P<hi>\d+)\](%(?P<limit>\d+))?)?$")
-COND = re.compile(r"^\s*(done|ended|exit|started)\(\s*(\d+)(\[\*\])?\s*\)\s*$")
+# ``name[1-N]%L``, or one element ``name[i]`` (a job array holding only index i)
+ARRAY = re.compile(r"^(?P<name>[^\[]*)(\[((?P<lo>\d+)-(?P<hi>\d+)|(?P<one>\d+))\](%(?P<limit>\d+))?)?$")
+# done(N), done(N[*]) (element-wise), done(N[i]) (element i of N)
+COND = re.compile(r"^\s*(done|ended|exit|started)\(\s*(\d+)(\[(\*|\d+)\])?\s*\)\s*$")
 
 
 def parse_options(args: list[str]) -> tuple[dict, list[str]]:
@@ -128,7 +130,8 @@ def parse_dependency(expr: str) -> list[tuple[str, str, bool]]:
         m = COND.match(part)
         if not m:
             raise ValueError(part)
-        conds.append((m.group(1), m.group(2), bool(m.group(3))))
+        each = m.group(4) == "*" or (int(m.group(4)) if m.group(4) else False)
+        conds.append((m.group(1), m.group(2), each))
     return conds
 
 
@@ -152,6 +155,9 @@ def bsub(argv: list[str]) -> int:
         sys.stderr.write(f"{name}: Bad job name. Job not submitted.\n")
         return 255
     size = int(m.group("hi")) if m.group("lo") else 0
+    indexes = list(range(1, size + 1)) if size else [int(m.group("one"))] if m.group("one") else [0]
+    if m.group("one"):
+        size = 1
     if m.group("lo") and int(m.group("lo")) != 1:
         sys.stderr.write("this stand-in only handles arrays indexed from 1. Job not submitted.\n")
         return 255
@@ -189,7 +195,7 @@ def bsub(argv: list[str]) -> int:
            "out": opts.get("-o"), "err": opts.get("-e"), "queue": queue, "run": run,
            "submitted": time.time()}
     write_json(os.path.join(d, "job.json"), job)
-    save_state(str(job_id), {i: {"stat": "PEND"} for i in (range(1, size + 1) if size else [0])})
+    save_state(str(job_id), {i: {"stat": "PEND"} for i in indexes})
     subprocess.Popen([sys.executable, os.path.abspath(__file__), "--run", str(job_id)],
                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                      start_new_session=True, close_fds=True)
@@ -202,7 +208,9 @@ def bsub(argv: list[str]) -> int:
 def _dep_state(kind: str, dep: str, each: bool, index: int) -> str:
     """'yes' (satisfied), 'no' (not yet), 'never' (can no longer be met)."""
     state = load_state(dep)
-    if each:
+    if each is not False and each is not True:  # one element, by its index
+        els = [state.get(each, {"stat": "EXIT"})]
+    elif each:
         els = [state.get(index, {"stat": "EXIT"})]
     else:
         els = list(state.values())
