@@ -70,8 +70,8 @@ class FakeSlurm:
         self.node_queries.append(("sinfo", list(nodes)))
         return {n: self.node_state.get(n, "idle") for n in nodes}
 
-    def submit(self, script, dependency, cwd):
-        self.submitted.append((script, dependency))
+    def submit(self, script, dependency, cwd, options=()):
+        self.submitted.append((script, dependency, *options))
         return str(100 + len(self.submitted) - 1)
 
     def queue(self, ids):
@@ -543,3 +543,59 @@ def test_options_the_executor_cannot_honour_are_refused_before_anything_runs(tmp
     assert cli.main(["run", *args, str(tmp_path)]) == 2
     assert words in capsys.readouterr().err
     assert not (tmp_path / "a.txt").exists() and not (tmp_path / ".rulec" / "slurm").exists()
+
+
+def test_a_retried_task_is_submitted_alone_and_the_dependents_slurm_cancelled_follow_it(setup):
+    def first(fake):
+        run.marker("fit[d0]", 1)
+        return rows("100_0=FAILED 100_1=COMPLETED 101_0=CANCELLED/DependencyNeverSatisfied 101_1=PENDING "
+                    "102_0=CANCELLED/DependencyNeverSatisfied")
+
+    run = setup([first,
+                 rows("100_0=FAILED 103_0=RUNNING 101_0=CANCELLED/DependencyNeverSatisfied 101_1=COMPLETED "
+                      "102_0=CANCELLED/DependencyNeverSatisfied"),
+                 rows("100_0=FAILED 103_0=COMPLETED 104_0=COMPLETED 105_0=COMPLETED")])
+    run.open()
+    fit, score, summarize = run.job("fit[d0]"), run.job("score[d0]"), run.job("summarize")
+    events = run.executor.wait()
+    assert [(e.job, e.outcome) for e in events if isinstance(e, Finished)] == [
+        (fit, Outcome.EXIT), (run.job("fit[d1]"), Outcome.OK)]  # the cancelled dependents wait a poll
+    assert run.executor.resubmit([Task(fit, "fit[d0]", "echo d0 > fit/d0.txt", run.bundle.logs[fit], attempt=2)]) == []
+    assert run.fake.submitted[3] == ("fit.sbatch", None, "--array=0")
+    assert not (run.path / ".rulec" / "slurm" / "1" / "status" / "fit[d0].rc").exists()
+    events = run.executor.wait()
+    # the old attempt's row is not this job's any more; score[d0] and summarize go again
+    assert run.fake.submitted[4:] == [("score.sbatch", "afterok:103_0", "--array=0"),
+                                      ("summarize.sbatch", "afterok:104_0", "--array=0")]
+    assert [(type(e).__name__, e.job) for e in events] == [("Started", fit), ("Finished", run.job("score[d1]"))]
+    assert "103" in run.fake.queries[-1] and "100" in run.fake.queries[-1]
+    events = run.executor.wait()
+    assert [(e.job, e.outcome) for e in events if isinstance(e, Finished)] == [
+        (fit, Outcome.OK), (score, Outcome.OK), (summarize, Outcome.OK)]
+    assert run.executor.running() == 0
+    ids = (run.path / ".rulec" / "slurm" / "1" / "jobids").read_text().split("\n")
+    assert ids[3:6] == ["fit_0 103", "score_0 104", "summarize_0 105"]
+
+
+def test_a_retry_asks_for_the_scaled_memory_and_time(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    wf = analyze(parse('''
+rule a:
+    output: "a.txt"
+    retries: 2
+    resources: mem="100M*{attempt}", time="10m*{attempt}"
+    shell: "echo {attempt} > {output}"
+''', "Rulefile"), str(tmp_path))
+    graph = resolve(wf, (), exists=lambda p: False)
+    history = History.open(str(tmp_path), write=True)
+    plan = make_plan(graph, Snapshot({}), history)
+    bundle = bundle_mod.build(graph, list(plan.run), "slurm", prof.EMPTY, str(tmp_path / "b"), 1001)
+    bundle_mod.write(bundle)
+    fake = FakeSlurm([])
+    ex = SlurmExecutor(bundle, fake, 0.0, 0.0, accounting=False, quiet=True, sleep=lambda s: None)
+    (job,) = plan.run
+    ex.open([Task(job, "a", "", bundle.logs[job])], {job: ()})
+    ex.resubmit([Task(job, "a", "echo 3 > a.txt", bundle.logs[job], attempt=3)])
+    assert fake.submitted[-1] == ("a.sbatch", None, "--array=0", "--mem=300M", "--time=00:30:00")
+    assert "echo 3 > a.txt" in (tmp_path / "b" / "a.tasks").read_text()
+    history.close()
