@@ -278,3 +278,44 @@ def test_a_job_failing_once_is_resubmitted_with_more_memory_and_its_dependents_f
     assert ["-J", "rulec-score[1]", "-ti", "-w", f"done({ids['flaky_1']}[1])"] in later
     assert any(s[:2] == ["-J", "rulec-summarize[1]"] and f"done({ids['score_1']}[1])" in s[-1] for s in later)
     assert len(recorded(proj)) == 5
+
+
+def test_bjobs_failing_is_said_every_30_s_and_its_recovery_too(tmp_path):
+    """bjobs failing (a scripted Lsf): one line at once, then at most every 30 s, and one when
+    it answers again. (The stand-ins model no UNKWN state or unavailable hosts: only failing
+    queries are said for LSF.)"""
+    from rulec import profile as prof
+    from rulec.analyze import analyze
+    from rulec.backends import bundle as bundle_mod
+    from rulec.dag import resolve
+    from rulec.executors.lsf import LsfExecutor
+    from rulec.history import History
+    from rulec.plan import plan as make_plan
+    from rulec.state import Snapshot
+    from rulec.syntax import parse
+
+    wf = analyze(parse('rule a:\n    output: "a.txt"\n    shell: "touch {output}"\n', "Rulefile"), str(tmp_path))
+    graph = resolve(wf, (), exists=lambda p: False)
+    history = History.open(str(tmp_path), write=True)
+    try:
+        plan = make_plan(graph, Snapshot({}), history)
+        bundle = bundle_mod.build(graph, list(plan.run), "lsf", prof.EMPTY, str(tmp_path / "b"), 1000)
+        now = [0.0]
+
+        class FakeLsf:
+            last_error = "LSF is down. Please wait ..."
+            answers = [None] * 5
+
+            def jobs(self, ids):
+                now[0] += 10.0
+                return self.answers.pop(0) if self.answers else []
+
+        ex = LsfExecutor(bundle, FakeLsf(), 0.0, 0.0, sleep=lambda s: None, clock=lambda: now[0])
+        ex.remaining = set(plan.run)
+        ex.ids = {0: "7"}
+        said = [[e.text for e in ex.wait() if hasattr(e, "text")] for _ in range(3)]
+        why = "(LSF is down. Please wait ...), retrying"
+        assert said[:2] == [[f"bjobs failing for 10 s {why}"], [f"bjobs failing for 40 s {why}"]]
+        assert said[2][0] == "bjobs answers again (after 60 s)"
+    finally:
+        history.close()

@@ -33,13 +33,14 @@ from ..backends.settings import lsf_time
 from ..backends.emit import DEFAULT_MAX_ARRAY
 from ..errors import BackendError, Interrupted, RulecError
 from ..profile import load as load_profile
-from ..run.executor import Event, Finished, Outcome, Started, Task
+from ..run.executor import Event, Finished, Note, Outcome, Started, Task
 
 name = "lsf"
 COMMANDS = ("bsub", "bjobs", "bkill")
 DEFAULT_POLL = 1.0
 DEFAULT_MAX_POLL = 30.0
 FAILED_ROUNDS = 6  # bjobs failing this many polls in a row: give up following
+SAY_EVERY = 30.0  # seconds between two "bjobs failing" lines
 LOST_ROUNDS = 3  # polls a task may be missing from bjobs (and have no marker) before it is LOST
 STOP_WAIT = 30.0  # seconds ``stop`` waits for bkilled jobs to end
 FINAL = frozenset({"DONE", "EXIT"})
@@ -99,6 +100,7 @@ class Lsf:
     """bsub, bjobs, bkill as subprocesses (each with a timeout)."""
 
     timeout = 60.0
+    last_error = ""  # the last failed bjobs' complaint (its first line)
 
     def submit(self, script: str, dependency: str | None, cwd: str, options: Sequence[str] = ()) -> str:
         """``bsub < script``; ``options`` (a retry's ``-J``, ``-R``, ``-W``) win over its
@@ -124,10 +126,12 @@ class Lsf:
         try:
             res = subprocess.run(["bjobs", "-a", "-noheader", "-o", BJOBS_FORMAT, *ids],
                                  capture_output=True, text=True, timeout=self.timeout)
-        except (OSError, subprocess.TimeoutExpired):
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            self.last_error = str(exc)[:200]
             return None
         rows = parse_bjobs(res.stdout)
         if res.returncode != 0 and not rows and "is not found" not in res.stderr:
+            self.last_error = (res.stderr.strip() or res.stdout.strip() or f"exit status {res.returncode}").splitlines()[0][:200]
             return None
         return rows
 
@@ -187,8 +191,12 @@ class LsfExecutor:
     push = True
     stages_files = False  # the task scripts make folders, remove stale outputs, check outputs
 
-    def __init__(self, bundle, lsf: Lsf, poll: float = DEFAULT_POLL, max_poll: float = DEFAULT_MAX_POLL, sleep=time.sleep):
+    def __init__(self, bundle, lsf: Lsf, poll: float = DEFAULT_POLL, max_poll: float = DEFAULT_MAX_POLL, sleep=time.sleep,
+                 clock=time.monotonic):
         self.bundle = bundle
+        self.clock = clock
+        self.failing_since: float | None = None  # bjobs failing since then
+        self.failing_said: float | None = None  # when that was last said
         self.layout = bundle.layout
         self.graph = bundle.graph
         self.lsf = lsf
@@ -301,6 +309,7 @@ class LsfExecutor:
                 self.more = False
             else:
                 self.sleep(self.interval)
+            asked = self.clock()
             rows = self.lsf.jobs(self._active_ids())
             if rows is None:
                 self.bad_rounds += 1
@@ -310,8 +319,21 @@ class LsfExecutor:
                         f"Its jobs may still be queued: {' '.join(self.ids.values())}",
                         hint="follow them with bjobs, or end them with bkill; the next rulec run resubmits what is missing")
                 self.interval = min(self.interval * 2, self.max_poll)
+                # said at once, then at most every SAY_EVERY s: a run is never silent while bjobs fails
+                if self.failing_since is None:
+                    self.failing_since = asked
+                now = self.clock()
+                if self.failing_said is None or now - self.failing_said >= SAY_EVERY:
+                    self.failing_said = now
+                    why = getattr(self.lsf, "last_error", "") or "no answer"
+                    return [Note(f"bjobs failing for {now - self.failing_since:.0f} s ({why}), retrying")]
                 continue
             self.bad_rounds = 0
+            if self.failing_said is not None:
+                self.failing_said, since = None, self.failing_since
+                self.failing_since = None
+                return [Note(f"bjobs answers again (after {self.clock() - since:.0f} s)"), *self.update(rows)]
+            self.failing_since = None
             events = self.update(rows)
             if events:
                 self.interval = self.poll
