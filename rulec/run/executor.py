@@ -127,8 +127,9 @@ class Executor(Protocol):
     # Optional (push executors): ``resubmit(tasks: Sequence[Task]) -> list[Event]``. A task
     # failed and has attempts left (``retries:``): submit it again as ``task.attempt`` (its
     # command already says that attempt; what it asks the scheduler for is
-    # ``rule.resources.at(task.attempt)``: ``mem="4G*{attempt}"`` grows), and keep its
-    # dependents waiting for the new submission rather than for the failed one. Its events
+    # ``rule.resources.at(task.attempt)``: ``mem="4G*{attempt}"`` grows), and make its
+    # dependents run after the new submission rather than the failed one (SLURM and LSF end
+    # them at once when it fails: they are submitted again, waiting on the new one). Its events
     # follow through ``wait`` as before. A push executor without it cannot take retries: the
     # loop refuses them before submitting anything. Pull executors need nothing: the loop
     # hands the job to ``start`` again, with ``Task.attempt`` set.
