@@ -41,6 +41,7 @@ Value = Union[str, int, float, bool]
 BACKENDS = ("slurm", "lsf", "jbsub")
 # rulec's own settings at the top of a backend table (not scheduler options)
 TOP_KEYS = {"max_array_size", "poll", "max_poll", "limit", "stuck_after"}
+RUN_KEYS = TOP_KEYS - {"limit"}  # settings of the whole run: meaningless per label or rule
 RESOURCE_KEYS = ("cpus", "mem", "time", "gpus")
 
 
@@ -141,6 +142,9 @@ def parse(data: Mapping, path: str = "<profile>") -> Profile:
                     if not isinstance(subtable, Mapping):
                         raise ProfileError(f"{where} must be a table")
                     items = tuple(_check(where, kk, vv, (name, key, k, sub, kk)) for kk, vv in subtable.items())
+                    for kk, _ in items:
+                        if kk in RUN_KEYS:  # accepted there, it would be ignored
+                            raise ProfileError(f"{where}: {kk} is a setting of the whole run, not of one {k[:-1]}; put it in [{key}]")
                     target[sub] = Layer(items, where)
                 continue
             top.append(_check(f"{name} [{key}]", k, v, (name, key, k)))

@@ -162,6 +162,8 @@ def test_profile_file(tmp_path):
     ("[slurm]\ncpus = 0\n", "cpus must be a whole number"),
     ("[slurm]\npartition = [\"a\"]\n", "is a list"),
     ("[slurm\n", "not valid TOML"),
+    ("[slurm.labels.gpu]\nstuck_after = 60\n", r"stuck_after is a setting of the whole run, not of one label; put it in \[slurm\]"),
+    ("[lsf.rules.fit]\npoll = 2\n", r"poll is a setting of the whole run, not of one rule; put it in \[lsf\]"),
 ])
 def test_profile_errors(tmp_path, text, message):
     path = tmp_path / "p.toml"
