@@ -148,6 +148,10 @@ class Scheduler:
         self.failed.add(job)
         if not self.keep_going:
             self.stopping = True
+        return self._skip_dependents(job)
+
+    def _skip_dependents(self, job: int) -> list[int]:
+        """Skip every job that depends on ``job``, transitively; returns them."""
         skipped = []
         stack = list(self.dependents.get(job, ()))
         while stack:
@@ -179,16 +183,7 @@ class Scheduler:
         an upstream job failed): it and its dependents are skipped. Returns the dependents."""
         self.running.discard(job)
         self.skipped.add(job)
-        skipped = []
-        stack = list(self.dependents.get(job, ()))
-        while stack:
-            j = stack.pop()
-            if j in self.skipped:
-                continue
-            self.skipped.add(j)
-            skipped.append(j)
-            stack.extend(self.dependents.get(j, ()))
-        return skipped
+        return self._skip_dependents(job)
 
     def stop(self) -> None:
         self.stopping = True
