@@ -60,6 +60,14 @@ class Bundle:
     def marker(self, job: int) -> str:
         return os.path.join(self.dir, "status", self.graph.job_id(job) + ".rc")
 
+    def marker_code(self, job: int) -> int | None:
+        """The exit status the job's task wrote to its marker (it ran to its end), or None."""
+        try:
+            with open(self.marker(job)) as fh:
+                return int(fh.read().strip())
+        except (OSError, ValueError):
+            return None
+
 
 # --------------------------------------------------------------------------- quoting
 

@@ -416,11 +416,7 @@ class LsfExecutor:
         return out
 
     def marker(self, job: int) -> int | None:
-        try:
-            with open(self.bundle.marker(job)) as fh:
-                return int(fh.read().strip())
-        except (OSError, ValueError):
-            return None
+        return self.bundle.marker_code(job)
 
     def _started(self, job: int) -> bool:
         if job in self.seen_running or self.marker(job) is not None:

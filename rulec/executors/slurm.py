@@ -581,11 +581,7 @@ class SlurmExecutor:
         return found
 
     def _marker(self, job: int) -> int | None:
-        try:
-            with open(self.bundle.marker(job)) as fh:
-                return int(fh.read().strip())
-        except (OSError, ValueError):
-            return None
+        return self.bundle.marker_code(job)
 
     def _sched_log(self, job: int) -> str:
         a, t = self.layout.where[job]
