@@ -159,6 +159,12 @@ def _locked(workflow, target, ns, options, opts: RunOptions, lock: Lock, started
         graph = api.graph_of(workflow, target)
         from ..plan import plan as make_plan
 
+        if getattr(ns, "executor", "local") == "slurm":
+            # what a dead run left on SLURM: its finished jobs recorded, its running ones waited for
+            from ..executors import slurm as slurm_executor
+
+            slurm_executor.adopt(workflow.workdir, history, graph, quiet=opts.quiet,
+                                 poll=getattr(ns, "poll", None) or slurm_executor.DEFAULT_POLL)
         snap = snapshot(api.paths_of(graph), workflow.workdir)
         plan = make_plan(graph, snap, history, options)
         if not plan.run and not getattr(ns, "touch", False):

@@ -396,3 +396,73 @@ def test_a_job_failing_once_is_resubmitted_with_more_memory_and_its_dependents_f
     ids = job_ids(proj / ".rulec" / "slurm" / "1")
     assert "flaky_0" in ids  # the resubmission's own id, after the arrays'
     assert "Nothing to do" in ok(run_rulec(["dryrun"], proj)).stdout
+
+
+# --------------------------------------------------------------------------- a dead head
+
+QUICK = '''\
+dimension n = ["a", "b", "c"]
+
+rule all:
+    input: "total.txt"
+
+rule step:
+    output: "out/{n}.txt"
+    shell: "sleep 2; echo {n} > {output}"
+
+rule total:
+    input: expand("out/{n}.txt")
+    output: "total.txt"
+    shell: "cat {input} > {output}"
+'''
+QUICK_OUTPUTS = ["out/a.txt", "out/b.txt", "out/c.txt", "total.txt"]
+
+
+def _kill_after_submission(proj: Path) -> list[str]:
+    """Start ``rulec run --executor slurm``, SIGKILL it once both arrays are submitted; the
+    SLURM ids of its arrays."""
+    proc = popen_rulec(["run", *SLURM], proj)
+    bundle = proj / ".rulec" / "slurm" / "1"
+    try:
+        wait_for(lambda: (bundle / "jobids").exists() and len((bundle / "jobids").read_text().split("\n")) > 2,
+                 30, what="the submission")
+    finally:
+        proc.kill()
+        proc.communicate()
+    assert proc.returncode == -signal.SIGKILL
+    return list(job_ids(bundle).values())
+
+
+def test_after_a_sigkill_the_next_run_adopts_what_slurm_finished(slurm_cluster, tmp_path):
+    proj = make(tmp_path / "p", QUICK)
+    ids = _kill_after_submission(proj)
+    wait_for(lambda: not squeue(ids), 60, 0.2, what="the jobs to finish")
+    assert {s for s, _ in squeue(ids, all_states=True).values()} == {"COMPLETED"}
+    mtimes = {p: (proj / p).stat().st_mtime_ns for p in QUICK_OUTPUTS}
+    res = ok(run_rulec(["run", *SLURM], proj))
+    assert "Nothing to do" in res.stdout, res.stdout + res.stderr
+    assert "adopted .rulec/slurm/1 of the previous run: 4 job(s) done there recorded" in res.stdout
+    assert "submitted" not in res.stdout
+    assert not (proj / ".rulec" / "slurm" / "2").exists()
+    assert (proj / ".rulec" / "slurm" / "1" / "adopted").exists()
+    assert {p: (proj / p).stat().st_mtime_ns for p in QUICK_OUTPUTS} == mtimes
+    assert (proj / "total.txt").read_text() == "a\nb\nc\n"
+    assert "Nothing to do" in ok(run_rulec(["dryrun"], proj)).stdout
+
+
+def test_after_a_sigkill_a_rerun_waits_for_the_jobs_still_on_slurm(slurm_cluster, tmp_path):
+    proj = make(tmp_path / "p", QUICK)
+    ids = _kill_after_submission(proj)
+    try:
+        res = ok(run_rulec(["run", *SLURM], proj))
+    finally:
+        subprocess.run(["scancel", *ids], capture_output=True)
+    assert "job(s) of the previous run still on SLURM: ids " in res.stdout, res.stdout + res.stderr
+    assert "Nothing to do" in res.stdout
+    assert "submitted" not in res.stdout
+    assert not (proj / ".rulec" / "slurm" / "2").exists()
+    assert {s for s, _ in squeue(ids, all_states=True).values()} == {"COMPLETED"}
+    assert (proj / "total.txt").read_text() == "a\nb\nc\n"
+    mtimes = {p: (proj / p).stat().st_mtime_ns for p in QUICK_OUTPUTS}
+    assert "Nothing to do" in ok(run_rulec(["run", *SLURM], proj)).stdout
+    assert {p: (proj / p).stat().st_mtime_ns for p in QUICK_OUTPUTS} == mtimes
