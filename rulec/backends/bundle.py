@@ -323,6 +323,26 @@ def write_file(path: str, text: str, mode: int) -> None:
 remove = storage.remove_local
 
 
+def set_task_command(bundle: "Bundle", array, t: int, job: int, command: str) -> None:
+    """A retried attempt's command in line ``t`` of the array's task table (``{attempt}``);
+    the table is replaced whole (rename), so a task reading it meanwhile reads one of the two,
+    which differ only in this failed task's line. A job with remote paths keeps its line: it
+    wraps the command in the staging steps."""
+    graph = bundle.graph
+    if any(storage.is_remote(p) for p in graph.inputs[job] + graph.outputs[job]):
+        return
+    path = os.path.join(bundle.dir, f"{array.name}.tasks")
+    with open(path) as fh:
+        lines = fh.read().split("\n")
+    line = task_line(graph, job, bundle.logs[job], command)
+    if lines[t] == line:
+        return
+    lines[t] = line
+    tmp = path + ".new"
+    write_file(tmp, "\n".join(lines), FILE_MODE)
+    os.replace(tmp, path)
+
+
 def summary(bundle: Bundle, calls: str) -> str:
     n_arrays = len(bundle.layout.arrays)
     n_tasks = bundle.layout.n_tasks

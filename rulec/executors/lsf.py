@@ -264,7 +264,7 @@ class LsfExecutor:
         array = self.layout.arrays[a]
         b = self.bundle
         if command is not None:
-            _set_command(b, array, t, job, command)
+            bundle_mod.set_task_command(b, array, t, job, command)
         s = array.settings
         opts = {k for k, _ in s.options}
         per = array.rule.resources.per_attempt
@@ -495,26 +495,6 @@ class LsfExecutor:
         if row.exit_code is not None:
             return Finished(job, Outcome.EXIT, exit_code=row.exit_code, state="EXIT", log=log, notes=notes)
         return Finished(job, Outcome.CANCELLED, state="EXIT", log=log, notes=notes)
-
-
-def _set_command(bundle, array, t: int, job: int, command: str) -> None:
-    """This attempt's command in line ``t`` of the array's task table (``{attempt}``); the
-    table is replaced whole (rename), so a task reading it meanwhile reads one of the two."""
-    from .. import storage
-
-    graph = bundle.graph
-    if any(storage.is_remote(p) for p in graph.inputs[job] + graph.outputs[job]):
-        return  # its table line wraps the command in the staging steps: kept as it is
-    path = os.path.join(bundle.dir, f"{array.name}.tasks")
-    with open(path) as fh:
-        lines = fh.read().split("\n")
-    line = bundle_mod.task_line(graph, job, bundle.logs[job], command)
-    if lines[t] == line:
-        return
-    lines[t] = line
-    tmp = path + ".new"
-    bundle_mod.write_file(tmp, "\n".join(lines), bundle_mod.FILE_MODE)
-    os.replace(tmp, path)
 
 
 def _rel(path: str) -> str:

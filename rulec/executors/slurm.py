@@ -226,7 +226,7 @@ class SlurmExecutor:
         array = self.layout.arrays[a]
         b = self.bundle
         if command is not None:
-            self._set_command(array, t, job, command)
+            bundle_mod.set_task_command(b, array, t, job, command)
         options = [f"--array={t}"]
         s = array.settings
         per = array.rule.resources.per_attempt
@@ -252,24 +252,6 @@ class SlurmExecutor:
         self.lost_rounds.pop(job, None)
         self.never_since.pop(job, None)
         self.remaining.add(job)
-
-    def _set_command(self, array, t: int, job: int, command: str) -> None:
-        """This attempt's command in line ``t`` of the array's task table (``{attempt}``);
-        the table is replaced whole (rename), so a task reading it meanwhile reads one of
-        the two, which differ only in this failed task's line."""
-        path = os.path.join(self.bundle.dir, f"{array.name}.tasks")
-        graph = self.graph
-        if any(storage.is_remote(p) for p in graph.inputs[job] + graph.outputs[job]):
-            return  # its table line wraps the command in the staging steps: kept as it is
-        with open(path) as fh:
-            lines = fh.read().split("\n")
-        line = bundle_mod.task_line(graph, job, self.bundle.logs[job], command)
-        if lines[t] == line:
-            return
-        lines[t] = line
-        tmp = path + ".new"
-        bundle_mod.write_file(tmp, "\n".join(lines), bundle_mod.FILE_MODE)
-        os.replace(tmp, path)
 
     def _resubmit_dependent(self, job: int) -> bool:
         """A job SLURM cancelled because an upstream job failed (DependencyNeverSatisfied):
