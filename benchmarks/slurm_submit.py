@@ -117,7 +117,7 @@ def emit_phases(workdir: Path, size: int, profile: str | None) -> dict:
     sys.path.insert(0, str(REPO))
     from rulec import api
     from rulec import profile as prof
-    from rulec.backends import bundle
+    from rulec.bundle import files as bundle
 
     t0 = time.perf_counter()
     planned = api.plan(api.Target(str(workdir / "Rulefile")))

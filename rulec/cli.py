@@ -7,6 +7,7 @@ import os
 import sys
 
 from . import __version__
+from .backend import CLUSTER, EXECUTORS
 
 COMMANDS = {
     "check": "check a Rulefile and summarize it",
@@ -64,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--keep-going", action="store_true", help="after a failure, go on with independent jobs")
             p.add_argument("--retries", type=int, default=None, metavar="N", help="retry a failed job up to N times (for rules without retries: of their own)")
             p.add_argument("--touch", action="store_true", help="mark the outputs up to date without running anything (make -t): touch existing outputs, record them")
-            p.add_argument("--executor", choices=__import__("rulec.executors", fromlist=["NAMES"]).NAMES, default="local", help="where jobs run")
+            p.add_argument("--executor", choices=[b.value for b in EXECUTORS], default="local", help="where jobs run")
             p.add_argument("--profile", help="cluster settings (TOML) for --executor slurm")
             p.add_argument("--bundle", help="where the SLURM bundle is written (default .rulec/slurm/<run>)")
             p.add_argument("--poll", type=float, default=None, help="seconds between status queries (SLURM)")
@@ -82,9 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     _target_args(p)
     _plan_args(p)
     group = p.add_mutually_exclusive_group(required=True)
-    group.add_argument("--slurm", action="store_true")
-    group.add_argument("--lsf", action="store_true")
-    group.add_argument("--jbsub", action="store_true")
+    for backend in CLUSTER:
+        group.add_argument(f"--{backend}", action="store_true", help=f"a {backend} bundle")
     p.add_argument("-o", "--output", default=None, help="the bundle folder (default: rulec-<backend>)")
     p.add_argument("--profile", help="cluster settings (TOML)")
 
@@ -122,6 +122,26 @@ def _plan_options(ns):
     from .plan import PlanOptions
 
     return PlanOptions(force=frozenset(ns.force), force_all=ns.force_all, explain=ns.why or getattr(ns, "json", False))
+
+
+def run_args(ns):
+    """``rulec run``'s options, typed: the argparse Namespace goes no further than this file."""
+    from .backend import Backend
+    from .commands.run import RunArgs
+
+    return RunArgs(force=tuple(ns.force), force_all=ns.force_all, touch=ns.touch, why=ns.why, quiet=ns.quiet,
+                   cores=ns.cores, mem=ns.mem, resources=tuple(ns.resources), keep_going=ns.keep_going,
+                   retries=ns.retries, executor=Backend(ns.executor), profile=ns.profile, bundle=ns.bundle, poll=ns.poll)
+
+
+def emit_args(ns):
+    """``rulec emit``'s options, typed."""
+    from .backend import CLUSTER
+    from .commands.emit import EmitArgs
+
+    backend = next(b for b in CLUSTER if getattr(ns, b.value))  # argparse requires exactly one
+    return EmitArgs(backend, output=ns.output, profile=ns.profile, force=tuple(ns.force), force_all=ns.force_all,
+                    why=ns.why, quiet=ns.quiet)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -234,13 +254,13 @@ def _dispatch(ns) -> int:
         report.show_plan(planned, json=ns.json, quiet=ns.quiet, why=ns.why)
         return 0
     if ns.command == "run":
-        from .run import loop as runmod
+        from .commands import run
 
-        return runmod.main(target, ns)
+        return run.main(target, run_args(ns))
     if ns.command == "status":
-        from . import status
+        from .commands import status
 
-        return status.main(target, ns)
+        return status.main(target, verbose=ns.verbose)
     if ns.command == "dag":
         from . import graphviz
 
@@ -249,17 +269,17 @@ def _dispatch(ns) -> int:
         sys.stdout.write(graphviz.render(graph, ns.format, ns.jobs))
         return 0
     if ns.command == "emit":
-        from .backends import emit
+        from .commands import emit
 
-        return emit.main(target, ns)
+        return emit.main(target, emit_args(ns))
     if ns.command == "clean":
-        from .exec import clean
+        from .commands import clean
 
-        return clean.main(target, ns)
+        return clean.main(target, yes=ns.yes)
     if ns.command == "unlock":
-        from .exec import lock
+        from .commands import unlock
 
-        return lock.unlock_main(target, ns)
+        return unlock.main(target, force=ns.force)
     raise AssertionError(ns.command)  # pragma: no cover
 
 

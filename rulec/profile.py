@@ -34,11 +34,12 @@ from dataclasses import dataclass, field
 from typing import Mapping, Union
 
 from . import units
+from .backend import CLUSTER
 from .errors import RulecError
 
 Value = Union[str, int, float, bool]
 
-BACKENDS = ("slurm", "lsf", "jbsub")
+BACKENDS = tuple(b.value for b in CLUSTER)
 # rulec's own settings at the top of a backend table (not scheduler options)
 TOP_KEYS = {"max_array_size", "poll", "max_poll", "limit", "stuck_after"}
 RUN_KEYS = TOP_KEYS - {"limit"}  # settings of the whole run: meaningless per label or rule

@@ -381,7 +381,7 @@ def test_an_absolute_target_outside_the_working_folder_finds_the_rule_that_names
 # ---------------------------------------------------------------------------- default logs
 
 def test_default_logs_stay_in_their_folder_whatever_the_job_id_holds():
-    from rulec.exec.record import default_log, file_name
+    from rulec.logs import default_log, file_name
 
     text = '''
 dimension m (outside) = ["/elsewhere/m", "../../../../../../tmp/x", "a]b*", "d0"]

@@ -286,7 +286,7 @@ def test_bjobs_failing_is_said_every_30_s_and_its_recovery_too(tmp_path):
     queries are said for LSF.)"""
     from rulec import profile as prof
     from rulec.analyze import analyze
-    from rulec.backends import bundle as bundle_mod
+    from rulec.bundle import files as bundle_mod
     from rulec.dag import resolve
     from rulec.executors.lsf import LsfExecutor
     from rulec.history import History

@@ -12,8 +12,8 @@ import pytest
 from rulec import cli
 from rulec import profile as prof
 from rulec.analyze import analyze
-from rulec.backends import bundle as bundle_mod
-from rulec.backends.scheduler import Row
+from rulec.bundle import files as bundle_mod
+from rulec.executors.slurm_commands import Row
 from rulec.dag import resolve
 from rulec.errors import BackendError
 from rulec.executors.slurm import SlurmExecutor

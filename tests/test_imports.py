@@ -1,8 +1,8 @@
 """Third-party libraries stay in their rooms, and start-up imports none of them.
 
 Rooms (docs/architecture.md): lark only in rulec/syntax/; fsspec only in rulec/storage.py;
-jinja2 only in rulec/backends/render.py; rich only in rulec/report.py, rulec/cli.py and
-rulec/exec/progress.py; plumbum only in rulec/exec/ and rulec/backends/. Every import
+jinja2 only in rulec/bundle/render.py; rich only in rulec/report.py, rulec/cli.py and
+rulec/run/progress.py; plumbum only in rulec/executors/. Every import
 statement counts, including the lazy ones inside functions.
 """
 
@@ -20,9 +20,9 @@ PACKAGE = Path(__file__).resolve().parent.parent / "rulec"
 ROOMS: dict[str, tuple[str, ...]] = {
     "lark": ("syntax/",),
     "fsspec": ("storage.py",),
-    "jinja2": ("backends/render.py",),
-    "rich": ("report.py", "cli.py", "exec/progress.py"),
-    "plumbum": ("exec/", "backends/"),
+    "jinja2": ("bundle/render.py",),
+    "rich": ("report.py", "cli.py", "run/progress.py"),
+    "plumbum": ("executors/",),
 }
 HEAVY = tuple(ROOMS)
 
@@ -110,3 +110,68 @@ def test_every_package_is_in_the_wheel():
     found = {".".join(("rulec",) + p.parent.relative_to(PACKAGE).parts) for p in PACKAGE.rglob("__init__.py")
              if "__pycache__" not in p.parts}
     assert found <= listed, sorted(found - listed)
+
+
+# The parts of rulec and what each may import (docs/architecture.md): the compiler knows
+# nothing of running; bundle/ writes bundles and knows nothing of running them; run/ is the
+# loop and knows no executor by name; executors/ know the loop's protocol but not the
+# commands; commands/ and cli.py sit on top. No circle between parts.
+PARTS = ("commands", "executors", "run", "bundle")
+MAY_NOT_IMPORT = {
+    "bundle": ("run", "executors", "commands"),
+    "run": ("executors", "commands", "bundle"),
+    "executors": ("commands",),
+    "compiler": ("run", "executors", "commands", "bundle"),
+}
+
+
+def _part(rel: str) -> str:
+    head = rel.split("/", 1)[0]
+    if head in PARTS:
+        return head
+    return "top" if rel in ("cli.py", "__main__.py", "api.py", "graphviz.py", "report.py") else "compiler"
+
+
+def _rulec_imports(path: Path) -> list[tuple[str, int]]:
+    """The parts of rulec this file imports (relative or absolute), with line numbers."""
+    rel = path.relative_to(PACKAGE)
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = list(rel.parent.parts)[: len(rel.parent.parts) - (node.level - 1)]
+                mod = base + (node.module.split(".") if node.module else [])
+                names = [mod + [a.name] for a in node.names] if not node.module else [mod]
+            elif node.module and node.module.split(".")[0] == "rulec":
+                names = [node.module.split(".")[1:]]
+            else:
+                continue
+            for name in names:
+                if name and name[0] in PARTS:
+                    found.append((name[0], node.lineno))
+    return found
+
+
+def test_the_parts_import_only_downwards():
+    wrong = []
+    for path in _modules():
+        rel = path.relative_to(PACKAGE).as_posix()
+        part = _part(rel)
+        for imported, line in _rulec_imports(path):
+            if imported != part and imported in MAY_NOT_IMPORT.get(part, ()):
+                wrong.append(f"rulec/{rel}:{line}: {part} imports {imported}/")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_part_checker_sees_relative_imports(tmp_path):
+    pkg = tmp_path / "rulec" / "run"
+    pkg.mkdir(parents=True)
+    sample = pkg / "x.py"
+    sample.write_text("from ..executors import slurm\nfrom .. import bundle\nfrom .lock import Lock\n")
+    global PACKAGE
+    old, PACKAGE = PACKAGE, tmp_path / "rulec"
+    try:
+        assert _rulec_imports(sample) == [("executors", 1), ("bundle", 2), ("run", 3)]
+    finally:
+        PACKAGE = old

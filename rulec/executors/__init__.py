@@ -11,17 +11,14 @@ import importlib
 import shlex
 from dataclasses import dataclass
 
-NAMES = ("local", "slurm", "jbsub", "lsf")  # what --executor accepts
-
-# Executors whose jobs run on this machine's bash workers, where a label's prefix applies.
-LOCAL_WORKERS = ("local", "jbsub")
+from ..backend import LOCAL_WORKERS, Backend
 
 
 @dataclass(frozen=True)
 class ExecutorOptions:
     """What the command line says about the executor (built by rulec/cli.py's callers)."""
 
-    name: str = "local"
+    name: Backend = Backend.LOCAL
     profile: str | None = None  # cluster settings (TOML)
     bundle: str | None = None  # where a cluster executor writes its bundle
     poll: float | None = None  # seconds between status queries
@@ -31,11 +28,11 @@ def make(options: ExecutorOptions, graph, plan, journal=None, quiet: bool = Fals
     """The executor named by ``options``, ready for ``Loop``."""
     if options.name not in LOCAL_WORKERS:
         _refuse_prefixes(options.name, graph, plan)
-    if options.name == "local":
+    if options.name is Backend.LOCAL:
         from .local import LocalExecutor
 
         return LocalExecutor(graph.workflow.workdir, journal, graph)
-    module = importlib.import_module(f"{__name__}.{options.name}")
+    module = importlib.import_module(f"{__name__}.{options.name.value}")
     return module.make(options, graph, plan, journal, quiet)
 
 

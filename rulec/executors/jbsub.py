@@ -5,7 +5,7 @@ over (as soon as its own dependencies have ended) runs in a worker as
     jbsub -wait <flags> -name <job id> -out <log> -err <log> [<label prefix>] bash -euo pipefail <job script>
 
 which blocks until the cluster job has ended and exits with its status. The flags are the
-jbsub bundle's (``backends/jbsub.py``): ``-cores``, ``-mem`` and ``-queue`` (from ``time``)
+jbsub bundle's (``bundle/jbsub.py``): ``-cores``, ``-mem`` and ``-queue`` (from ``time``)
 derived from the rule's resources, then the label's ``jbsub:`` string and the profile's
 ``[jbsub]`` flags, flag by flag. The cluster shares this file system (``stages_files``): the
 loop makes the output folders and checks the outputs as for local jobs.
@@ -29,7 +29,8 @@ from typing import Sequence
 from .. import report
 from ..errors import BackendError, RulecError
 from ..run.executor import Event, Finished, Outcome, Task
-from ..exec import local
+from ..backend import Backend
+from . import workers as local
 from .local import LocalExecutor
 
 SUBMITTED = re.compile(r"Job <?(\d+)>? is submitted")
@@ -38,7 +39,7 @@ KILL_TIMEOUT = 30.0
 
 
 class JbsubExecutor(LocalExecutor):
-    name = "jbsub"
+    name = Backend.JBSUB
     push = False
     stages_files = True  # the cluster shares this file system
 
@@ -135,11 +136,11 @@ def _finished_with(proc, code, executor: JbsubExecutor) -> Finished:
 
 def rule_flags(rule, workflow, profile) -> tuple[str, ...]:
     """The rule's jbsub flags as words, as the jbsub bundle gives them."""
-    from ..backends import arrays as arr
-    from ..backends import jbsub as bundle
-    from ..backends import settings as settings_mod
+    from ..bundle import arrays as arr
+    from ..bundle import jbsub as bundle
+    from ..bundle import settings as settings_mod
 
-    s = settings_mod.for_rule(rule, workflow, "jbsub", profile)
+    s = settings_mod.for_rule(rule, workflow, Backend.JBSUB, profile)
     settings_mod.check_one_line(rule.name, s)
     words: list[str] = []
     for key, value in bundle.flags(arr.Array(0, rule.name, rule, [], s)):

@@ -1,6 +1,6 @@
 """The local executor: jobs run on this machine through per-slot bash workers (a pull
 executor: it starts what the loop's ready queue hands it). The workers, process groups and
-lazy logs are ``exec/local.py``'s Launcher; this module only speaks the Executor protocol
+lazy logs are ``executors/workers.py``'s Launcher; this module only speaks the Executor protocol
 (rulec/run/executor.py): tasks in, events out.
 
 A job whose rule carries a label with a ``prefix`` (``srun -p gpu --``, ``apptainer exec
@@ -13,12 +13,13 @@ from __future__ import annotations
 import shlex
 from typing import Sequence
 
-from ..exec import local
+from ..backend import Backend
+from . import workers as local
 from ..run.executor import Event, Finished, Outcome, Started, Task
 
 
 class LocalExecutor:
-    name = "local"
+    name = Backend.LOCAL
     push = False
     stages_files = True  # runs in this working folder: the loop prepares and stages paths
 

@@ -27,15 +27,15 @@ import time
 from dataclasses import dataclass
 from typing import Sequence
 
-from ..backends import bundle as bundle_mod
-from ..backends import lsf as lsf_mod
-from ..backends.settings import lsf_time
-from ..backends.emit import DEFAULT_MAX_ARRAY
+from ..bundle import files as bundle_mod
+from ..bundle import lsf as lsf_mod
+from ..bundle.settings import lsf_time
+from ..backend import DEFAULT_MAX_ARRAY, Backend
 from ..errors import BackendError, Interrupted, RulecError
 from ..profile import load as load_profile
 from ..run.executor import Event, Finished, Note, Outcome, Started, Task
 
-name = "lsf"
+name = Backend.LSF
 COMMANDS = ("bsub", "bjobs", "bkill")
 DEFAULT_POLL = 1.0
 DEFAULT_MAX_POLL = 30.0
@@ -163,7 +163,7 @@ def check_commands() -> None:
 
 
 def next_bundle_dir(workdir: str) -> str:
-    base = os.path.join(workdir, ".rulec", "lsf")
+    base = os.path.join(workdir, ".rulec", Backend.LSF.value)
     numbers = [int(n) for n in os.listdir(base) if n.isdigit()] if os.path.isdir(base) else []
     return os.path.join(base, str(max(numbers, default=0) + 1))
 
@@ -171,15 +171,15 @@ def next_bundle_dir(workdir: str) -> str:
 def make(options, graph, plan, journal=None, quiet: bool = False) -> "LsfExecutor":
     check_commands()
     profile = load_profile(options.profile)
-    prof = profile.backend("lsf")
-    size = prof.setting("max_array_size") or os.environ.get("RULEC_MAX_ARRAY_SIZE") or DEFAULT_MAX_ARRAY["lsf"]
+    prof = profile.backend(Backend.LSF)
+    size = prof.setting("max_array_size") or os.environ.get("RULEC_MAX_ARRAY_SIZE") or DEFAULT_MAX_ARRAY[Backend.LSF]
     try:
         size = int(size)
     except ValueError:
         raise RulecError(f"max array size {size!r} is not a whole number") from None
     workdir = graph.workflow.workdir
     where = os.path.abspath(options.bundle) if options.bundle else next_bundle_dir(workdir)
-    bundle = bundle_mod.build(graph, plan.run, "lsf", profile, where, max(size, 1))
+    bundle = bundle_mod.build(graph, plan.run, Backend.LSF, profile, where, max(size, 1))
     bundle_mod.write(bundle)
     poll = options.poll or float(prof.setting("poll", DEFAULT_POLL))
     max_poll = max(float(prof.setting("max_poll", DEFAULT_MAX_POLL)), poll)
@@ -187,7 +187,7 @@ def make(options, graph, plan, journal=None, quiet: bool = False) -> "LsfExecuto
 
 
 class LsfExecutor:
-    name = "lsf"
+    name = Backend.LSF
     push = True
     stages_files = False  # the task scripts make folders, remove stale outputs, check outputs
 

@@ -34,13 +34,14 @@ import time
 from typing import Sequence
 
 from .. import report, storage
-from ..backends import bundle as bundle_mod
-from ..backends import limits
-from ..backends import slurm as slurm_mod
-from ..backends.scheduler import HOPELESS, TERMINAL, Row, Slurm
-from ..backends.settings import mem_mb_text, slurm_time
+from ..backend import Backend
+from ..bundle import files as bundle_mod
+from . import slurm_limits as limits
+from ..bundle import slurm as slurm_mod
+from .slurm_commands import HOPELESS, TERMINAL, Row, Slurm
+from ..bundle.settings import mem_mb_text, slurm_time
 from ..errors import BackendError
-from ..backends.scheduler import expand_hostlist, node_problem
+from .slurm_commands import expand_hostlist, node_problem
 from ..run.executor import Event, Finished, Note, Outcome, Started, Task
 
 DEFAULT_POLL = 1.0
@@ -91,7 +92,7 @@ def make(options, graph, plan, journal=None, quiet: bool = False, slurm: Slurm |
     from ..profile import load as load_profile
 
     profile = load_profile(options.profile)
-    prof = profile.backend("slurm")
+    prof = profile.backend(Backend.SLURM)
     slurm = slurm or Slurm()
     config = slurm.config()
     max_size = int(config.get("MaxArraySize", "1001") or 1001)
@@ -99,7 +100,7 @@ def make(options, graph, plan, journal=None, quiet: bool = False, slurm: Slurm |
         max_size = min(max_size, int(prof.setting("max_array_size")))
     workdir = graph.workflow.workdir
     bundle_dir = os.path.abspath(options.bundle) if options.bundle else next_bundle_dir(workdir)
-    bundle = bundle_mod.build(graph, list(plan.run), "slurm", profile, bundle_dir, max_size)
+    bundle = bundle_mod.build(graph, list(plan.run), Backend.SLURM, profile, bundle_dir, max_size)
     problems = limits.check(bundle.layout, limits.cluster(slurm.partitions(), slurm.nodes()))
     too_many = limits.check_job_count(bundle.layout.n_tasks, config)
     if too_many:
@@ -126,13 +127,13 @@ def stuck_after_setting(value) -> float:
 
 
 def next_bundle_dir(workdir: str) -> str:
-    base = os.path.join(workdir, ".rulec", "slurm")
+    base = os.path.join(workdir, ".rulec", Backend.SLURM.value)
     numbers = [int(n) for n in os.listdir(base) if n.isdigit()] if os.path.isdir(base) else []
     return os.path.join(base, str(max(numbers, default=0) + 1))
 
 
 class SlurmExecutor:
-    name = "slurm"
+    name = Backend.SLURM
     push = True
     stages_files = False  # the task scripts prepare, check and stage outputs on the node
 
@@ -712,7 +713,7 @@ def adopt(workdir: str, history, graph, slurm: Slurm | None = None, quiet: bool 
     done: dict[str, list[str]] = {"recorded": [], "forgotten": [], "left": []}
     records = history.records()
     marked = {jid for jid, rec in records.items() if rec[2] == "running"}
-    base = os.path.join(workdir, ".rulec", "slurm")
+    base = os.path.join(workdir, ".rulec", Backend.SLURM.value)
     if not marked or not os.path.isdir(base):
         return done
     index = {graph.job_id(j): j for j in range(len(graph))}
@@ -727,7 +728,7 @@ def adopt(workdir: str, history, graph, slurm: Slurm | None = None, quiet: bool 
                 manifest = json.load(fh)
         except (OSError, ValueError):
             continue
-        if manifest.get("backend") != "slurm":
+        if manifest.get("backend") != Backend.SLURM:
             continue
         if marked & set(manifest.get("jobs", {})):
             found = folder, manifest
@@ -798,7 +799,7 @@ def adopt(workdir: str, history, graph, slurm: Slurm | None = None, quiet: bool 
             said = True
         sleep(poll)
 
-    from ..exec.record import Recorder
+    from ..run.record import Recorder
 
     recorder = Recorder(graph)
     renderers = recorder.renderers

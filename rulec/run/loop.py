@@ -1,4 +1,4 @@
-"""``rulec run``: the one run loop over a Plan, for every executor (ninja's Builder as the
+"""The one run loop over a Plan, for every executor (ninja's Builder as the
 model; the executors are its CommandRunners, rulec/run/executor.py).
 
 Plan -> Scheduler (which job may start) -> Executor (starts, watches, stops; events as data)
@@ -23,14 +23,13 @@ import sys
 import time
 from dataclasses import dataclass
 
-from .. import api, report, storage
+from .. import report, storage
 from ..errors import EXIT_INTERRUPTED, EXIT_JOB_FAILED, Interrupted, RulecError, brief
-from ..exec.lock import Lock
-from ..exec.record import Recorder, default_log
 from ..history import History
-from ..plan import PlanOptions
+from ..logs import default_log
 from ..schedule import Pools, Scheduler
 from ..state import snapshot
+from .record import Recorder
 from .executor import Finished, Note, Outcome, Started, Task
 
 EXIT_CLOSED_OUTPUT = 141  # 128 + SIGPIPE: what a shell shows for a writer whose reader went away
@@ -53,141 +52,6 @@ class Failure:
     job_id: str
     why: str
     log: str | None
-
-
-def _machine_mem_mb() -> int | None:
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemTotal:"):
-                    return int(line.split()[1]) // 1024
-    except OSError:
-        pass
-    return None
-
-
-def run_options(ns) -> RunOptions:
-    from ..units import parse_mem
-
-    cores = ns.cores if ns.cores else (os.cpu_count() or 1)
-    if cores < 1:
-        raise RulecError("-j/--cores must be at least 1")
-    # jbsub jobs run on cluster nodes: this machine's memory and GPUs do not bound them (the
-    # rules' resources become jbsub's flags); --mem and --resources still make pools.
-    on_nodes = getattr(ns, "executor", "local") == "jbsub"
-    mem = None if on_nodes else _machine_mem_mb()
-    if ns.mem:
-        mem = parse_mem(ns.mem) if any(c.isalpha() for c in ns.mem) else None
-        if mem is None:
-            raise RulecError(f"--mem {ns.mem!r}: expected a number with a unit K, M, G or T, e.g. 16G")
-    gpus = 1 << 30 if on_nodes else 0
-    custom = []
-    for item in ns.resources:
-        name, sep, value = item.partition("=")
-        try:
-            amount = float(value)
-        except ValueError:
-            amount = -1
-        if not sep or not name or amount < 0:
-            raise RulecError(f"--resources {item!r}: expected NAME=NUMBER, e.g. io=2")
-        if name == "gpus":
-            gpus = int(amount)
-        elif name == "cpus":
-            cores = int(amount)
-            if cores < 1:
-                raise RulecError(f"--resources {item!r}: cpus must be at least 1")
-        else:
-            custom.append((name, amount))
-    retries = getattr(ns, "retries", None) or 0
-    if retries < 0:
-        raise RulecError("--retries must be zero or more")
-    return RunOptions(cores, mem, gpus, tuple(custom), ns.keep_going, ns.quiet, retries=retries)
-
-
-# Options one kind of executor cannot honour: refused with a message, never ignored.
-_LOCAL_ONLY = (("cores", "-j/--cores"), ("mem", "--mem"), ("resources", "--resources"))
-_CLUSTER_ONLY = (("poll", "--poll"), ("bundle", "--bundle"), ("profile", "--profile"))
-
-
-def check_executor_options(ns) -> None:
-    """Refuse, before anything runs, an option the chosen executor cannot honour."""
-    name = getattr(ns, "executor", "local")
-    if name == "slurm":
-        for attr, flag in _LOCAL_ONLY:
-            if getattr(ns, attr, None):
-                raise RulecError(f"{flag} is for local runs: SLURM jobs ask for their own resources "
-                                 "(resources: in the Rulefile, or the profile)")
-    elif name == "local":
-        for attr, flag in _CLUSTER_ONLY:
-            if getattr(ns, attr, None) is not None:
-                raise RulecError(f"{flag} is for cluster runs: a local run has no scheduler to poll, bundle or profile "
-                                 "(add --executor slurm)")
-
-
-def main(target: api.Target, ns) -> int:
-    # --touch records every job (even those up to date by mtime alone), so later plans use the records.
-    options = PlanOptions(force=frozenset(ns.force), force_all=ns.force_all or getattr(ns, "touch", False),
-                          explain=getattr(ns, "why", False))
-    check_executor_options(ns)
-    workflow = api.load(target)
-    opts = run_options(ns)
-    # Ctrl-C or SIGTERM before the run loop (planning, taking the lock): one line, exit 130.
-    # The run loop has its own handling (it has jobs to stop); `started` says it was reached.
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-    started: list = []
-    try:
-        if not getattr(ns, "touch", False):
-            jobs = api.up_to_date(workflow, target, options)
-            if jobs is not None:
-                if not opts.quiet:
-                    print(report.nothing_to_do(jobs))
-                return 0
-        with Lock(workflow.workdir) as lock:
-            if lock.warning:
-                report.warn(lock.warning)
-            return _locked(workflow, target, ns, options, opts, lock, started)
-    except (KeyboardInterrupt, Interrupted):
-        report.error("interrupted" if started else "interrupted before any job started: nothing was run")
-        return EXIT_INTERRUPTED
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def _locked(workflow, target, ns, options, opts: RunOptions, lock: Lock, started: list) -> int:
-    history = History.open(workflow.workdir, write=True)
-    try:
-        graph = api.graph_of(workflow, target)
-        from ..plan import plan as make_plan
-
-        if getattr(ns, "executor", "local") == "slurm":
-            # what a dead run left on SLURM: its finished jobs recorded, its running ones waited for
-            from ..executors import slurm as slurm_executor
-
-            slurm_executor.adopt(workflow.workdir, history, graph, quiet=opts.quiet,
-                                 poll=getattr(ns, "poll", None) or slurm_executor.DEFAULT_POLL)
-        snap = snapshot(api.paths_of(graph), workflow.workdir)
-        plan = make_plan(graph, snap, history, options)
-        if not plan.run and not getattr(ns, "touch", False):
-            from .. import verdict
-
-            verdict.remember(workflow, target, options, graph, snap, len(graph) - len(plan.groups))
-        if not plan.run:
-            if not opts.quiet:
-                print(report.nothing_to_do(len(graph) - len(plan.groups)))
-            return 0
-        started.append(True)
-        if options.explain:  # --why: every job that runs, with every reason, before it runs
-            report.show_plan(api.Planned(workflow, graph, plan, history), why=True)
-        if getattr(ns, "touch", False):
-            return touch(graph, plan, history, opts.quiet, snap)
-        from .. import executors
-
-        eopts = executors.ExecutorOptions(getattr(ns, "executor", "local"), getattr(ns, "profile", None),
-                                          getattr(ns, "bundle", None), getattr(ns, "poll", None))
-        executor = executors.make(eopts, graph, plan, lock.journal(), opts.quiet)
-        return Loop(graph, plan, history, opts, executor, snap).run()
-    finally:
-        history.close()
 
 
 class Loop:
@@ -694,6 +558,6 @@ def _close(progress_) -> None:
 
 
 def _progress(total: int, quiet: bool):
-    from ..exec.progress import Progress
+    from .progress import Progress
 
     return Progress(total, quiet)

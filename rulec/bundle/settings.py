@@ -12,6 +12,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 
+from ..backend import Backend
 from .. import ir
 from ..errors import BackendError
 from ..profile import TOP_KEYS, Layer, Profile, Value, control_char, describe_char, parse_mem, parse_time
@@ -58,11 +59,11 @@ def for_rule(rule: ir.Rule, workflow: ir.Workflow, backend: str, profile: Profil
         where = f"label {label.name}"
         if label.limit is not None:
             state["array_limit"] = label.limit
-        if backend == "slurm":
+        if backend == Backend.SLURM:
             layers.append(Layer(tuple(label.slurm), where))
-        elif backend == "lsf":
+        elif backend == Backend.LSF:
             layers.append(Layer(tuple(label.lsf), where))
-        elif backend == "jbsub" and label.jbsub:
+        elif backend == Backend.JBSUB and label.jbsub:
             layers.append(Layer((("flags", label.jbsub),), where))
     if rule.label and rule.label in prof.labels:
         layers.append(prof.labels[rule.label])
@@ -116,7 +117,7 @@ def _apply(backend: str, where: str, key: str, value: Value, state: dict, option
         state["time_s"] = secs
     elif key == "extra":
         state["extra"] = None if value is False else str(value)
-    elif backend == "jbsub" and key == "flags":
+    elif backend == Backend.JBSUB and key == "flags":
         for flag, arg in split_flags(str(value)):
             options.pop(flag, None)  # re-set: it moves to the end, as given
             options[flag] = arg
@@ -128,9 +129,9 @@ def _apply(backend: str, where: str, key: str, value: Value, state: dict, option
 
 
 def option_name(backend: str, key: str) -> str:
-    if backend == "slurm":
+    if backend == Backend.SLURM:
         return key.lstrip("-").replace("_", "-")
-    if backend == "jbsub":
+    if backend == Backend.JBSUB:
         return "-" + key.lstrip("-")
     return key
 

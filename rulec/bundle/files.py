@@ -27,17 +27,18 @@ import shutil
 import sys
 from dataclasses import dataclass, field
 
+from ..backend import Backend
 from .. import shell, storage
 from ..dag import JobGraph
 from ..errors import BackendError
-from ..exec.record import default_log
+from ..logs import default_log
 from ..profile import CONTROL, Profile
 from . import arrays as arr
 from . import settings as st
 
 FORMAT = 1
 MANIFEST = "manifest.json"
-EXTENSIONS = {"slurm": ".sbatch", "lsf": ".lsf", "jbsub": ".job.sh"}
+EXTENSIONS = {Backend.SLURM: ".sbatch", Backend.LSF: ".lsf", Backend.JBSUB: ".job.sh"}
 UNLIMITED = 1 << 62
 
 
@@ -190,7 +191,7 @@ def build(
 ) -> Bundle:
     from . import jbsub, lsf, slurm
 
-    module = {"slurm": slurm, "lsf": lsf, "jbsub": jbsub}[backend]
+    module = {Backend.SLURM: slurm, Backend.LSF: lsf, Backend.JBSUB: jbsub}[backend]
     workflow = graph.workflow
     bundle_dir = os.path.abspath(bundle_dir)
     cache: dict[int, st.Settings] = {}
@@ -200,7 +201,7 @@ def build(
             cache[rule.index] = st.for_rule(rule, workflow, backend, profile)
         return cache[rule.index]
 
-    size = max_array_size if backend != "jbsub" else UNLIMITED
+    size = max_array_size if backend != Backend.JBSUB else UNLIMITED
     layout = arr.layout(graph, run, settings_of, size)
     for array in layout.arrays:
         check_name(array)
@@ -252,7 +253,7 @@ def manifest(bundle: Bundle) -> str:
         "format": FORMAT,
         "backend": bundle.backend,
         "workdir": workdir_text(bundle.workdir, bundle.dir),
-        "max_array_size": bundle.max_array_size if bundle.backend != "jbsub" else None,
+        "max_array_size": bundle.max_array_size if bundle.backend != Backend.JBSUB else None,
     }
     # One line per array and per job: readable, diffable, and quick to write for 100k jobs.
     dump = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode

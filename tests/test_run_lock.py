@@ -1,4 +1,4 @@
-"""rulec/exec/lock.py: the run lock (one holder, however many runs race for it), its JSON
+"""rulec/run/lock.py: the run lock (one holder, however many runs race for it), its JSON
 (never trusted for its shape), and stopping what a dead run left running."""
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import time
 import pytest
 
 from rulec.errors import LockError
-from rulec.exec import lock as lockmod
-from rulec.exec.lock import Lock
+from rulec.run import lock as lockmod
+from rulec.run.lock import Lock
 
 
 def dead_pid() -> int:

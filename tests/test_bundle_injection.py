@@ -3,7 +3,7 @@ job ids, paths, commands) holding a newline, ``$(...)``, quotes, backticks or ``
 scheduler settings from labels and profiles. Every emitted file is checked line by line, the
 task tables are decoded by bash, and the bundles are run: SLURM's and LSF's task scripts
 and jbsub's job scripts directly, with the environment the scheduler would give them, and
-the LSF and jbsub bundles through the stand-in ``bsub``/``jbsub`` of test_backends_shims.
+the LSF and jbsub bundles through the stand-in ``bsub``/``jbsub`` of test_bundle_shims.
 Nothing may run (no ``PWNED*`` file appears) and every job must succeed with its output.
 
 Also: scheduler options with control characters are refused (profiles with the file and
@@ -24,16 +24,16 @@ import pytest
 
 from rulec import profile as prof
 from rulec.analyze import analyze
-from rulec.backends import bundle as bundle_mod
-from rulec.backends import jbsub
-from rulec.backends.arrays import Array
-from rulec.backends.settings import Settings
+from rulec.bundle import files as bundle_mod
+from rulec.bundle import jbsub
+from rulec.bundle.arrays import Array
+from rulec.bundle.settings import Settings
 from rulec.cli import main
 from rulec.dag import resolve
 from rulec.errors import BackendError
 from rulec.syntax import parse
 
-from test_backends_shims import FAKE_BSUB, FAKE_JBSUB
+from test_bundle_shims import FAKE_BSUB, FAKE_JBSUB
 
 # File names that are shell code. Each would run `touch PWNED<n>` if a script let it be code.
 PAYLOADS = (

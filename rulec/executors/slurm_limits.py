@@ -12,9 +12,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from . import arrays as arr
-from .scheduler import parse_mem, parse_minutes
-from .settings import Settings, slurm_time
+from ..bundle import arrays as arr
+from .slurm_commands import parse_mem, parse_minutes
+from ..bundle.settings import Settings, slurm_time
 
 
 @dataclass(frozen=True)

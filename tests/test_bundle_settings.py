@@ -6,7 +6,7 @@ import pytest
 
 from helpers import workflow
 from rulec import profile as prof
-from rulec.backends import settings as st
+from rulec.bundle import settings as st
 from rulec.errors import BackendError, RulecError
 
 WF = '''

@@ -1,4 +1,4 @@
-"""rulec/exec/local.py: the bash workers that run local jobs, on real bash processes.
+"""rulec/executors/workers.py: the bash workers that run local jobs, on real bash processes.
 
 A job must see what ``bash -euo pipefail -c COMMAND JOB_ID`` would show it, in its own
 process group, with its output in its log; these tests hold the worker to that.
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from rulec.exec import local
+from rulec.executors import workers as local
 
 
 @pytest.fixture

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from helpers import graph as make_graph
-from rulec.backends import arrays as arr
-from rulec.backends.settings import Settings
+from rulec.bundle import arrays as arr
+from rulec.bundle.settings import Settings
 
 CHAIN = '''
 dimension dataset = ["d0", "d1", "d2"]

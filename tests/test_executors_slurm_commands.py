@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from rulec.backends import limits
-from rulec.backends import scheduler as sc
-from rulec.backends.settings import Settings
+from rulec.executors import slurm_limits as limits
+from rulec.executors import slurm_commands as sc
+from rulec.bundle.settings import Settings
 from rulec.errors import BackendError
 
 SQUEUE = """\

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from ..errors import BackendError
 from . import arrays as arr
-from .bundle import word
+from .files import word
 from .render import render
 from .settings import Value
 

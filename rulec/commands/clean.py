@@ -7,10 +7,11 @@ import sys
 
 from .. import api, storage
 from ..history import History
-from .lock import Lock
+from ..run.lock import Lock
 
 
-def main(target: api.Target, ns) -> int:
+def main(target: api.Target, yes: bool = False) -> int:
+    """``yes``: delete without asking (--yes)."""
     workflow = api.load(target)
     graph = api.graph_of(workflow, target)
     remote = [p for outs in graph.outputs for p in outs if storage.is_remote(p)]
@@ -31,7 +32,7 @@ def main(target: api.Target, ns) -> int:
         print(f"  {path}")
     if len(existing) > 50:
         print(f"  ... and {len(existing) - 50} more")
-    if not ns.yes:
+    if not yes:
         if not sys.stdin.isatty():
             print("Not deleting anything: confirm with --yes (standard input is not a terminal).")
             return 2

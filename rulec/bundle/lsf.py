@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from ..errors import BackendError
 from . import arrays as arr
-from .bundle import word
+from .files import word
 from .render import render, render_arrays
 from .settings import lsf_time
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from rulec import profile as prof
 from rulec.analyze import analyze
-from rulec.backends import settings as st
-from rulec.backends.slurm import directives
+from rulec.bundle import settings as st
+from rulec.bundle.slurm import directives
 from rulec.syntax import parse
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "slurm.md"

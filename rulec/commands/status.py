@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from collections import Counter
 
-from . import api, report
-from .plan import PlanOptions, Why
+from .. import api, report
+from ..plan import PlanOptions, Why
 
 
-def main(target: api.Target, ns) -> int:
+def main(target: api.Target, verbose: bool = False) -> int:
+    """``verbose``: one line per job, with its log (-v)."""
     # A missing source does not stop the table: its jobs show as missing, with a warning.
     planned = api.plan(target, PlanOptions(missing_sources_ok=True))
     graph, plan = planned.graph, planned.plan
     # A live run here (its lock names a live process on this host): the jobs it started are
-    # running, not incomplete; their pids are in its run file (see exec/lock.py).
-    from .exec import lock
+    # running, not incomplete; their pids are in its run file (see run/lock.py).
+    from ..run import lock
 
     live = lock.live_holder(planned.workflow.workdir)
     pids = lock.running_jobs(planned.workflow.workdir, live["pid"]) if live else {}
@@ -25,7 +26,7 @@ def main(target: api.Target, ns) -> int:
     outdated: Counter = Counter()
     missing: Counter = Counter()
     per_job = []
-    retried = planned.history.retried() if ns.verbose else {}
+    retried = planned.history.retried() if verbose else {}
     for job in graph.order:
         if job in groups:
             continue
@@ -46,7 +47,7 @@ def main(target: api.Target, ns) -> int:
             if rec is not None and rec[2] == "running" and (jid in pids or _started_by(planned.history, jid, live)):
                 text = f"running, pid {pids[jid]}" if jid in pids else "running"
                 running += 1
-        if ns.verbose:
+        if verbose:
             jid = graph.job_id(job)
             logs = graph.logs(job)
             log = logs[0] if logs else planned.history.log_path(jid)
@@ -55,7 +56,7 @@ def main(target: api.Target, ns) -> int:
             per_job.append((jid, state, text, log))
     rows = [(rule.name, done[rule.index], outdated[rule.index], missing[rule.index])
             for rule in graph.workflow.rules if done[rule.index] + outdated[rule.index] + missing[rule.index]]
-    report.status_table(rows, per_job if ns.verbose else None)
+    report.status_table(rows, per_job if verbose else None)
     absent = sorted({r.path for rs in plan.reasons.values() for r in rs if r.why is Why.INPUT_MISSING})
     if absent:
         shown = ", ".join(absent[:5]) + (f" and {len(absent) - 5} more" if len(absent) > 5 else "")

@@ -9,27 +9,32 @@ from __future__ import annotations
 
 import os
 
+from dataclasses import dataclass
+
 from .. import api, report
+from ..backend import DEFAULT_MAX_ARRAY, SUBMIT_COMMAND, Backend
+from ..bundle import files as bundle_mod
 from ..errors import RulecError
 from ..plan import PlanOptions
 from ..profile import load as load_profile
-from . import bundle as bundle_mod
-
-DEFAULT_MAX_ARRAY = {"slurm": 1001, "lsf": 1000, "jbsub": None}  # SLURM's and LSF's defaults
-CALLS = {"slurm": "sbatch", "lsf": "bsub", "jbsub": "jbsub"}
 
 
-def backend_of(ns) -> str:
-    for name in ("slurm", "lsf", "jbsub"):
-        if getattr(ns, name, False):
-            return name
-    raise RulecError("emit needs one of --slurm, --lsf or --jbsub")
+@dataclass(frozen=True)
+class EmitArgs:
+    """What the command line says to ``rulec emit`` (built by rulec/cli.py)."""
+
+    backend: Backend
+    output: str | None = None  # the bundle folder; default rulec-<backend>
+    profile: str | None = None
+    force: tuple[str, ...] = ()
+    force_all: bool = False
+    why: bool = False
+    quiet: bool = False
 
 
-def max_array_size(ns, backend: str, profile) -> int:
-    """``--max-array-size``, else the profile's ``max_array_size``, else $RULEC_MAX_ARRAY_SIZE,
-    else the scheduler's default."""
-    value = getattr(ns, "max_array_size", None) or profile.backend(backend).setting("max_array_size")
+def max_array_size(backend: Backend, profile) -> int:
+    """The profile's ``max_array_size``, else $RULEC_MAX_ARRAY_SIZE, else the scheduler's default."""
+    value = profile.backend(backend).setting("max_array_size")
     if value is None and os.environ.get("RULEC_MAX_ARRAY_SIZE"):
         value = os.environ["RULEC_MAX_ARRAY_SIZE"]
     if value is None:
@@ -43,30 +48,30 @@ def max_array_size(ns, backend: str, profile) -> int:
     return size
 
 
-def main(target: api.Target, ns) -> int:
-    backend = backend_of(ns)
-    why = getattr(ns, "why", False)
-    options = PlanOptions(force=frozenset(getattr(ns, "force", ()) or ()), force_all=getattr(ns, "force_all", False), explain=why)
+def main(target: api.Target, args: EmitArgs) -> int:
+    backend = args.backend
+    why = args.why
+    options = PlanOptions(force=frozenset(args.force), force_all=args.force_all, explain=why)
     planned = api.plan(target, options)
     plan = planned.plan
     graph = planned.graph
-    out = getattr(ns, "output", None) or f"rulec-{backend}"
+    out = args.output or f"rulec-{backend}"
     if not plan.run:
         print(report.nothing_to_do(len(graph) - len(plan.groups), "; no bundle written"))
         return 0
     if why:  # the jobs the bundle holds, each with every reason it must run
         report.show_plan(planned, why=True)
-    profile = load_profile(getattr(ns, "profile", None))
-    size = max_array_size(ns, backend, profile)
+    profile = load_profile(args.profile)
+    size = max_array_size(backend, profile)
     bundle = bundle_mod.build(graph, plan.run, backend, profile, out, size)
     bundle_mod.write(bundle)
-    if not getattr(ns, "quiet", False):
+    if not args.quiet:
         show(bundle, out)
     return 0
 
 
 def show(bundle, out: str) -> None:
-    from . import arrays as arr
+    from ..bundle import arrays as arr
 
     layout = bundle.layout
     rows = []
@@ -77,8 +82,8 @@ def show(bundle, out: str) -> None:
             deps.append(f"{kind} {layout.arrays[d.array].name}")
         rows.append((a.name, len(a), ", ".join(deps)))
     path = out.rstrip("/")
-    if bundle.backend == "jbsub":
+    if bundle.backend == Backend.JBSUB:
         hint = f"run with: bash {path}/submit.sh   (stays alive while the jobs run: jbsub has no dependencies)"
     else:
         hint = f"submit with: bash {path}/submit.sh"
-    report.bundle_written(path, bundle.backend, rows, layout.n_tasks, bundle.submissions, CALLS[bundle.backend], hint)
+    report.bundle_written(path, bundle.backend, rows, layout.n_tasks, bundle.submissions, SUBMIT_COMMAND[Backend(bundle.backend)], hint)

@@ -32,7 +32,7 @@ def environment():
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        from .bundle import comment, word
+        from .files import comment, word
 
         _ENV.filters["sh"] = lambda value: word(str(value))
         _ENV.filters["comment"] = comment

@@ -1,6 +1,6 @@
 """The rendered bundles, compared with golden files (tests/golden/<backend>/<case>.txt, every
 file of the bundle in one text, ``==> path <==`` before each). Regenerate after an intended
-change with ``RULEC_UPDATE_GOLDEN=1 python -m pytest tests/test_backends_golden.py`` and
+change with ``RULEC_UPDATE_GOLDEN=1 python -m pytest tests/test_bundle_golden.py`` and
 review the diff.
 
 The Rulefile covers every directive: cpus, mem, time, gpus, partition, account, qos,
@@ -20,7 +20,7 @@ import pytest
 
 from rulec import profile as prof
 from rulec.analyze import analyze
-from rulec.backends import bundle as bundle_mod
+from rulec.bundle import files as bundle_mod
 from rulec.dag import resolve
 from rulec.syntax import parse
 

@@ -1,0 +1,161 @@
+"""``rulec run``: check the options against the executor, plan under the lock, and hand the
+plan to the one run loop (rulec/run/loop.py) with the executor it names."""
+
+from __future__ import annotations
+
+import os
+import signal
+from dataclasses import dataclass
+
+from .. import api, executors, report
+from ..backend import Backend
+from ..errors import EXIT_INTERRUPTED, Interrupted, RulecError
+from ..history import History
+from ..plan import PlanOptions
+from ..plan import plan as make_plan
+from ..run.lock import Lock
+from ..run.loop import Loop, RunOptions, _raise_interrupt, touch
+from ..state import snapshot
+
+
+@dataclass(frozen=True)
+class RunArgs:
+    """What the command line says to ``rulec run`` (built by rulec/cli.py)."""
+
+    force: tuple[str, ...] = ()
+    force_all: bool = False
+    touch: bool = False
+    why: bool = False
+    quiet: bool = False
+    cores: int | None = None  # -j; None: all cores
+    mem: str | None = None  # --mem, e.g. "16G"
+    resources: tuple[str, ...] = ()  # --resources NAME=N
+    keep_going: bool = False
+    retries: int | None = None
+    executor: Backend = Backend.LOCAL
+    profile: str | None = None
+    bundle: str | None = None
+    poll: float | None = None
+
+
+def _machine_mem_mb() -> int | None:
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) // 1024
+    except OSError:
+        pass
+    return None
+
+
+def run_options(args: RunArgs) -> RunOptions:
+    from ..units import parse_mem
+
+    cores = args.cores if args.cores else (os.cpu_count() or 1)
+    if cores < 1:
+        raise RulecError("-j/--cores must be at least 1")
+    # jbsub jobs run on cluster nodes: this machine's memory and GPUs do not bound them (the
+    # rules' resources become jbsub's flags); --mem and --resources still make pools.
+    on_nodes = args.executor is Backend.JBSUB
+    mem = None if on_nodes else _machine_mem_mb()
+    if args.mem:
+        mem = parse_mem(args.mem) if any(c.isalpha() for c in args.mem) else None
+        if mem is None:
+            raise RulecError(f"--mem {args.mem!r}: expected a number with a unit K, M, G or T, e.g. 16G")
+    gpus = 1 << 30 if on_nodes else 0
+    custom = []
+    for item in args.resources:
+        name, sep, value = item.partition("=")
+        try:
+            amount = float(value)
+        except ValueError:
+            amount = -1
+        if not sep or not name or amount < 0:
+            raise RulecError(f"--resources {item!r}: expected NAME=NUMBER, e.g. io=2")
+        if name == "gpus":
+            gpus = int(amount)
+        elif name == "cpus":
+            cores = int(amount)
+            if cores < 1:
+                raise RulecError(f"--resources {item!r}: cpus must be at least 1")
+        else:
+            custom.append((name, amount))
+    retries = args.retries or 0
+    if retries < 0:
+        raise RulecError("--retries must be zero or more")
+    return RunOptions(cores, mem, gpus, tuple(custom), args.keep_going, args.quiet, retries=retries)
+
+
+def check_executor_options(args: RunArgs) -> None:
+    """Refuse, before anything runs, an option the chosen executor cannot honour."""
+    if args.executor is Backend.SLURM:
+        for given, flag in ((args.cores, "-j/--cores"), (args.mem, "--mem"), (args.resources, "--resources")):
+            if given:
+                raise RulecError(f"{flag} is for local runs: SLURM jobs ask for their own resources "
+                                 "(resources: in the Rulefile, or the profile)")
+    elif args.executor is Backend.LOCAL:
+        for given, flag in ((args.poll, "--poll"), (args.bundle, "--bundle"), (args.profile, "--profile")):
+            if given is not None:
+                raise RulecError(f"{flag} is for cluster runs: a local run has no scheduler to poll, bundle or profile "
+                                 "(add --executor slurm)")
+
+
+def main(target: api.Target, args: RunArgs) -> int:
+    # --touch records every job (even those up to date by mtime alone), so later plans use the records.
+    options = PlanOptions(force=frozenset(args.force), force_all=args.force_all or args.touch, explain=args.why)
+    check_executor_options(args)
+    workflow = api.load(target)
+    opts = run_options(args)
+    # Ctrl-C or SIGTERM before the run loop (planning, taking the lock): one line, exit 130.
+    # The run loop has its own handling (it has jobs to stop); `started` says it was reached.
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    started: list = []
+    try:
+        if not args.touch:
+            jobs = api.up_to_date(workflow, target, options)
+            if jobs is not None:
+                if not opts.quiet:
+                    print(report.nothing_to_do(jobs))
+                return 0
+        with Lock(workflow.workdir) as lock:
+            if lock.warning:
+                report.warn(lock.warning)
+            return _locked(workflow, target, args, options, opts, lock, started)
+    except (KeyboardInterrupt, Interrupted):
+        report.error("interrupted" if started else "interrupted before any job started: nothing was run")
+        return EXIT_INTERRUPTED
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _locked(workflow, target, args: RunArgs, options: PlanOptions, opts: RunOptions, lock: Lock, started: list) -> int:
+    history = History.open(workflow.workdir, write=True)
+    try:
+        graph = api.graph_of(workflow, target)
+        if args.executor is Backend.SLURM:
+            # what a dead run left on SLURM: its finished jobs recorded, its running ones waited for
+            from ..executors import slurm as slurm_executor
+
+            slurm_executor.adopt(workflow.workdir, history, graph, quiet=opts.quiet,
+                                 poll=args.poll or slurm_executor.DEFAULT_POLL)
+        snap = snapshot(api.paths_of(graph), workflow.workdir)
+        plan = make_plan(graph, snap, history, options)
+        if not plan.run and not args.touch:
+            from .. import verdict
+
+            verdict.remember(workflow, target, options, graph, snap, len(graph) - len(plan.groups))
+        if not plan.run:
+            if not opts.quiet:
+                print(report.nothing_to_do(len(graph) - len(plan.groups)))
+            return 0
+        started.append(True)
+        if options.explain:  # --why: every job that runs, with every reason, before it runs
+            report.show_plan(api.Planned(workflow, graph, plan, history), why=True)
+        if args.touch:
+            return touch(graph, plan, history, opts.quiet, snap)
+        eopts = executors.ExecutorOptions(args.executor, args.profile, args.bundle, args.poll)
+        executor = executors.make(eopts, graph, plan, lock.journal(), opts.quiet)
+        return Loop(graph, plan, history, opts, executor, snap).run()
+    finally:
+        history.close()
