@@ -54,6 +54,32 @@ def load(target: Target) -> ir.Workflow:
     return analyze.load(rulefile, workdir, dict(target.overrides))
 
 
+def with_profile_env(workflow: ir.Workflow, profile, backend: str) -> ir.Workflow:
+    """The workflow with a profile's ``env`` tables for ``backend`` added to its rules' env
+    (``[slurm.env]`` < ``[slurm.labels.L.env]`` < ``[slurm.rules.R.env]``; a profile's value
+    wins over the label's for the same name). Like a label's env, it is exported before each
+    job's command and is part of what decides a rerun. Profile values are taken literally."""
+    import dataclasses
+
+    from .profile import env_for
+    from .source import Span
+
+    prof = profile.backend(backend)
+    if not (prof.top.env or any(x.env for x in prof.labels.values()) or any(x.env for x in prof.rules.values())):
+        return workflow
+    span = Span(profile.path or "<profile>", 1, 1)
+    rules = []
+    for rule in workflow.rules:
+        extra = env_for(prof, rule.name, rule.label)
+        if extra:
+            names = {n for n, _ in extra}
+            env = tuple((n, t) for n, t in rule.env if n not in names)
+            env += tuple((n, ir.ShellTemplate(v, (v,), span)) for n, v in extra)
+            rule = dataclasses.replace(rule, env=env)
+        rules.append(rule)
+    return dataclasses.replace(workflow, rules=tuple(rules))
+
+
 def graph_of(workflow: ir.Workflow, target: Target) -> "dag.JobGraph":
     from . import dag
 

@@ -50,6 +50,9 @@ def _key(workflow, target, options) -> str:
         except OSError:
             h.update(b"\0missing\0")
         h.update(b"\0" + file.encode("utf-8", "surrogateescape") + b"\0")
+    for rule in workflow.rules:  # a profile's env is not in the Rulefiles
+        if rule.env:
+            h.update(repr((rule.name, [(n, t.text) for n, t in rule.env])).encode("utf-8", "surrogateescape"))
     for name, dim in workflow.dimensions.items():  # glob() dimensions depend on the files
         h.update(name.encode() + b"=" + "\0".join(dim.values).encode("utf-8", "surrogateescape") + b"\n")
     h.update(b"history:" + History.generation(workdir=workflow.workdir).encode())

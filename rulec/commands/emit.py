@@ -52,7 +52,9 @@ def main(target: api.Target, args: EmitArgs) -> int:
     backend = args.backend
     why = args.why
     options = PlanOptions(force=frozenset(args.force), force_all=args.force_all, explain=why)
-    planned = api.plan(target, options)
+    profile = load_profile(args.profile)
+    workflow = api.with_profile_env(api.load(target), profile, backend)
+    planned = api.plan(target, options, workflow=workflow)
     plan = planned.plan
     graph = planned.graph
     out = args.output or f"rulec-{backend}"
@@ -61,7 +63,6 @@ def main(target: api.Target, args: EmitArgs) -> int:
         return 0
     if why:  # the jobs the bundle holds, each with every reason it must run
         report.show_plan(planned, why=True)
-    profile = load_profile(args.profile)
     size = max_array_size(backend, profile)
     bundle = bundle_mod.build(graph, plan.run, backend, profile, out, size)
     bundle_mod.write(bundle)

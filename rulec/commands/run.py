@@ -106,6 +106,10 @@ def main(target: api.Target, args: RunArgs) -> int:
     options = PlanOptions(force=frozenset(args.force), force_all=args.force_all or args.touch, explain=args.why)
     check_executor_options(args)
     workflow = api.load(target)
+    if args.profile:  # its env tables (cluster executors only: check_executor_options)
+        from ..profile import load as load_profile
+
+        workflow = api.with_profile_env(workflow, load_profile(args.profile), args.executor)
     opts = run_options(args)
     # Ctrl-C or SIGTERM before the run loop (planning, taking the lock): one line, exit 130.
     # The run loop has its own handling (it has jobs to stop); `started` says it was reached.
