@@ -348,3 +348,39 @@ def test_a_job_whose_host_is_out_of_contact_is_said_then_given_up_after_stuck_af
     assert "hostA out of contact with LSF (UNKWN)" in out and "ended with bkill" in out
     assert calls(state, "bkill") == [[f"{jobids(proj)['slow']}"]] or calls(state, "bkill")[0][0].startswith(jobids(proj)["slow"])
     assert not (proj / "slow.txt").exists()
+
+
+def test_after_a_sigkill_the_next_run_adopts_the_lsf_bundle_and_submits_nothing_again(lsf):
+    """rulec killed with SIGKILL while its LSF jobs run: the next run waits for the tasks still
+    in bjobs, records those whose markers say done, and submits nothing the stand-in ran."""
+    proj, env, state = lsf
+    (proj / "Rulefile").write_text('''
+dimension i = ["1", "2", "3"]
+rule all:
+    input: "total.txt"
+rule part:
+    output: "part_{i}.txt"
+    shell:  "sleep 1.5; echo {i} > {output}"
+rule total:
+    input:  expand("part_{i}.txt")
+    output: "total.txt"
+    shell:  "cat {input} > {output}"
+''')
+    proc = subprocess.Popen([sys.executable, "-m", "rulec", "run", "--executor", "lsf", "--poll", "0.1"],
+                            cwd=proj, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ids = proj / ".rulec" / "lsf" / "1" / "jobids"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not (ids.exists() and len(ids.read_text().splitlines()) == 2):
+        time.sleep(0.05)  # both arrays submitted
+    proc.kill()  # SIGKILL: no cleanup, the jobs go on
+    proc.wait()
+    assert (proj / ".rulec" / "lsf" / "1" / "jobids").exists()
+    res = rulec(proj, env, "run", "--executor", "lsf", "--poll", "0.1")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "job(s) of the previous run still on LSF: ids " in res.stdout
+    assert "adopted .rulec/lsf/1 of the previous run: 4 job(s) done there recorded" in res.stdout, res.stdout
+    assert "Nothing to do" in res.stdout
+    assert not (proj / ".rulec" / "lsf" / "2").exists()  # nothing submitted again
+    assert len(calls(state, "bsub")) == 2
+    assert (proj / "total.txt").read_text() == "1\n2\n3\n"
+    assert "Nothing to do" in rulec(proj, env, "dryrun").stdout

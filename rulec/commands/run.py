@@ -8,7 +8,7 @@ import signal
 from dataclasses import dataclass
 
 from .. import api, executors, report
-from ..backend import Backend
+from ..backend import PUSH, Backend
 from ..errors import EXIT_INTERRUPTED, Interrupted, RulecError
 from ..history import History
 from ..plan import PlanOptions
@@ -137,12 +137,12 @@ def _locked(workflow, target, args: RunArgs, options: PlanOptions, opts: RunOpti
     history = History.open(workflow.workdir, write=True)
     try:
         graph = api.graph_of(workflow, target)
-        if args.executor is Backend.SLURM:
-            # what a dead run left on SLURM: its finished jobs recorded, its running ones waited for
-            from ..executors import slurm as slurm_executor
+        if args.executor in PUSH:
+            # what a dead run left on the cluster: its finished jobs recorded, its running ones waited for
+            import importlib
 
-            slurm_executor.adopt(workflow.workdir, history, graph, quiet=opts.quiet,
-                                 poll=args.poll or slurm_executor.DEFAULT_POLL)
+            push = importlib.import_module(f"..executors.{args.executor.value}", __package__)
+            push.adopt(workflow.workdir, history, graph, quiet=opts.quiet, poll=args.poll or push.DEFAULT_POLL)
         snap = snapshot(api.paths_of(graph), workflow.workdir)
         plan = make_plan(graph, snap, history, options)
         if not plan.run and not args.touch:

@@ -536,3 +536,40 @@ class LsfExecutor:
 def _rel(path: str) -> str:
     rel = os.path.relpath(path)
     return path if rel.startswith("../..") else rel
+
+
+# --------------------------------------------------------------------------- adopt
+class LsfQueue:
+    """What adopting a dead run's bundle asks of LSF (rulec/executors/adopt.py)."""
+
+    command = "bjobs"
+
+    def __init__(self, lsf: Lsf):
+        self.lsf = lsf
+
+    @property
+    def last_error(self) -> str:
+        return self.lsf.last_error
+
+    def task_key(self, array: str, task: int) -> str:
+        return f"{array}_{task + 1}"
+
+    def shown(self, scheduler_id: str, task: int) -> str:
+        return f"{scheduler_id}[{task + 1}]"
+
+    def alive(self, where: dict[str, tuple[str, int]]) -> set[str] | None:
+        rows = self.lsf.jobs(sorted({w[0] for w in where.values()}, key=int))
+        if rows is None:
+            return None
+        states = {(r.job_id, r.index): r for r in rows}
+        return {jid for jid, (lid, task) in where.items()
+                if (row := states.get((lid, task + 1)) or states.get((lid, 0))) is not None and row.stat not in FINAL}
+
+
+def adopt(workdir: str, history, graph, lsf: Lsf | None = None, quiet: bool = False,
+          poll: float = DEFAULT_POLL, sleep=time.sleep) -> dict[str, list[str]]:
+    """Before a ``--executor lsf`` run plans: take over the bundle of a run whose rulec
+    died (see rulec/executors/adopt.py)."""
+    from .adopt import adopt as adopt_bundle
+
+    return adopt_bundle(workdir, Backend.LSF, history, graph, LsfQueue(lsf or Lsf()), quiet, poll, sleep)
