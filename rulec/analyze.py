@@ -819,8 +819,9 @@ class _Analyzer:
             have = list(dict.fromkeys(s.name for s in specs if s.name))
             chosen = tuple(s for s in specs if s.name == entry)
             if not chosen:
-                self.error(f"rule {target} has no {kind} named '{entry}'{_suggest(entry, have)} "
-                           f"({'its named ' + kind + 's: ' + ', '.join(have) if have else 'it has no named ' + kind + 's'})",
+                close = _suggest(entry, have)
+                self.error(f"rule {target} has no {kind} named '{entry}'" + (close or (
+                           f" (its named {kind}s: {', '.join(have)})" if have else f" (it has no named {kind}s)")),
                            ref.spans[3])
                 return None
             specs = chosen
