@@ -791,7 +791,8 @@ class _Analyzer:
         if decl is None:
             close = _suggest(target, self._rule_decls)
             self.error(f"unknown rule '{target}' in {text}{close}", ref.spans[1],
-                       hint=None if close else f"rules: {', '.join(self._rule_decls) or 'none'}")
+                       hint=None if close else "rules: " + (", ".join(list(self._rule_decls)[:12]) or "none")
+                       + (", ..." if len(self._rule_decls) > 12 else ""))
             return None
         if kind not in ("output", "log"):
             if kind == "input":
