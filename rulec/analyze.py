@@ -21,6 +21,7 @@ from .errors import AnalysisError, ErrorGroup, RulecError, StorageError
 from .profile import control_char, describe_char
 from .source import Span
 from .syntax import decls as d
+from .syntax.snakemake import FIELDS as SNAKEMAKE_FIELDS
 from .units import parse_mem, parse_time
 
 DIMENSION_OPTIONS = ("outside",)
@@ -127,6 +128,10 @@ class _Analyzer:
         self.trie: dict[str, str] = {}
         self._label_env: dict[str, list] = {}  # label -> [(NAME, Str)]
         self._template_what = "shell command"  # what a {...} template is, for messages
+        self._rule_decls: dict[str, d.RuleDecl] = {}  # the first rule of each name
+        self._rule_paths: dict[str, tuple] = {}  # name -> (outputs, logs, free of errors)
+        self._places: dict[int, object] = {}  # id(spec) -> (offset, length) -> Span
+        self._references: list[tuple[str, str, d.Dotted]] = []  # (rule, the rule it names, where)
 
     def error(self, message: str, span: Span | None, hint: str | None = None) -> None:
         self.errors.append(AnalysisError(message, span, hint))
@@ -163,6 +168,9 @@ class _Analyzer:
             if isinstance(decl, d.LabelDecl) and decl.name not in labels:
                 labels[decl.name] = self.label(decl)
 
+        for decl in decls:
+            if isinstance(decl, d.RuleDecl):
+                self._rule_decls.setdefault(decl.name, decl)
         rules: list[ir.Rule] = []
         names: set[str] = set()
         for decl in decls:
@@ -171,6 +179,9 @@ class _Analyzer:
                 rule = self.rule(decl, len(rules), labels)
                 if rule is not None:
                     rules.append(rule)
+
+        if self._references:
+            self.check_reference_cycles()
 
         precedence: set[tuple[str, str]] = set()
         for decl in decls:
@@ -345,6 +356,10 @@ class _Analyzer:
             return _num_text(expr.value)
         if isinstance(expr, d.Word):
             return expr.name
+        if isinstance(expr, d.Dotted):
+            self.error(f"{expr.text}: a name with dots stands for nothing here", expr.span,
+                       hint=f'text is written in quotes: "{expr.text}"')
+            return None
         self.error("expected a string, a number or a name", _span_of(expr))
         return None
 
@@ -510,14 +525,17 @@ class _Analyzer:
         fields: dict[str, d.Field] = {}
         for f in decl.fields:
             if f.name not in RULE_FIELDS:
-                self.error(f"unknown rule field '{f.name}'{_suggest(f.name, RULE_FIELDS)}; expected one of {', '.join(RULE_FIELDS)}", f.name_span)
+                hint = SNAKEMAKE_FIELDS.get(f.name)
+                self.error(f"unknown rule field '{f.name}'{'' if hint else _suggest(f.name, RULE_FIELDS)}; "
+                           f"expected one of {', '.join(RULE_FIELDS)}", f.name_span, hint=hint)
             elif f.name in fields:
                 self.error(f"'{f.name}' given twice in rule {decl.name}", f.name_span)
             else:
                 fields[f.name] = f
         before = len(self.errors)
 
-        outputs = self.path_specs(fields.get("output"), "output")
+        # (computed once: a rule reference elsewhere may have needed them first)
+        outputs, logs, paths_ok = self.rule_paths(decl)
         seen_out: dict[str, Span] = {}
         for spec in outputs:
             if spec.pattern.text in seen_out:
@@ -525,7 +543,7 @@ class _Analyzer:
             seen_out[spec.pattern.text] = spec.span
             for slot in spec.pattern.slots:
                 if slot.field is not None:
-                    self.error(f"an output pattern cannot use a field reference {{{slot.name}.{slot.field}}}", spec.span.shifted(1 + slot.offset, slot.length))
+                    self.error(f"an output pattern cannot use a field reference {{{slot.name}.{slot.field}}}", self.place(spec, slot))
         wildcards: tuple[str, ...] = outputs[0].pattern.wildcards if outputs else ()
         for spec in outputs[1:]:
             if set(spec.pattern.wildcards) != set(wildcards):
@@ -540,18 +558,19 @@ class _Analyzer:
                 if slot.regex is not None:
                     prior = regex.get(slot.name)
                     if slot.name in self.dimensions:
-                        self.error(f"wildcard {{{slot.name}}} is a dimension: its values are its constraint, drop ',{slot.regex}'", spec.span.shifted(1 + slot.offset, slot.length))
+                        self.error(f"wildcard {{{slot.name}}} is a dimension: its values are its constraint, drop ',{slot.regex}'", self.place(spec, slot))
                     elif prior is not None and prior != slot.regex:
-                        self.error(f"wildcard {{{slot.name}}} has two different constraints in rule {decl.name}", spec.span.shifted(1 + slot.offset, slot.length))
+                        self.error(f"wildcard {{{slot.name}}} has two different constraints in rule {decl.name}", self.place(spec, slot))
                     regex[slot.name] = slot.regex
         for name in wildcards:
             if name not in regex:
                 regex[name] = self.trie.get(name, pat.FREE)
+                if name not in self.dimensions:
+                    self.warn_near_dimension(name, outputs)
         bound = set(wildcards)
 
-        logs = self.path_specs(fields.get("log"), "log")
         for spec in logs:
-            self.check_refs(spec.pattern, spec.span, bound, "log", decl.name)
+            self.check_refs(spec.pattern, spec.span, bound, "log", decl.name, place=self._places.get(id(spec)))
             if outputs and set(spec.pattern.wildcards) != bound:
                 missing = bound - set(spec.pattern.wildcards)
                 if missing:
@@ -602,7 +621,7 @@ class _Analyzer:
                 priority = f.items[0].value
             else:
                 self.error("priority must be a whole number", f.items[0].span if len(f.items) == 1 and not isinstance(f.items[0], d.Named) else f.span)
-        if len(self.errors) > before:
+        if len(self.errors) > before or not paths_ok:
             return None
         return ir.Rule(
             name=decl.name,
@@ -623,6 +642,29 @@ class _Analyzer:
             retries=retries,
         )
 
+    # ------------------------------------------------------------------ paths
+    def rule_paths(self, decl: d.RuleDecl) -> tuple[tuple[ir.PathSpec, ...], tuple[ir.PathSpec, ...], bool]:
+        """A rule's outputs and logs, and whether they were free of errors: worked out once,
+        when the rule is analyzed or when another rule refers to them (``rules.X.output``)."""
+        got = self._rule_paths.get(decl.name)
+        if got is None:
+            n = len(self.errors)
+            fields: dict[str, d.Field] = {}
+            for f in decl.fields:
+                fields.setdefault(f.name, f)
+            outputs = self.path_specs(fields.get("output"), "output")
+            logs = self.path_specs(fields.get("log"), "log")
+            got = self._rule_paths[decl.name] = (outputs, logs, len(self.errors) == n)
+        return got
+
+    def place(self, spec, slot: pat.Slot) -> Span:
+        """Where a slot of an entry's pattern is written (inside its quotes, or in a
+        multiext() or at a rule reference)."""
+        where = self._places.get(id(spec))
+        if where is not None:
+            return where(slot.offset, slot.length)
+        return spec.span.shifted(1 + slot.offset, slot.length)
+
     def path_specs(self, f: d.Field | None, what: str) -> tuple[ir.PathSpec, ...]:
         if f is None:
             return ()
@@ -638,8 +680,16 @@ class _Analyzer:
                 names.add(name)
             strings = value.items if isinstance(value, d.ListV) else (value,)
             for s in strings:
+                if isinstance(s, d.Call) and s.func == "multiext":
+                    for ext_name, path in self.multiext(s, what, name, names):
+                        p = self.compile_path(path)
+                        if p is not None:
+                            spec = ir.PathSpec(name or ext_name, p, path.span)
+                            self._places[id(spec)] = path.place
+                            out.append(spec)
+                    continue
                 if not isinstance(s, d.Str):
-                    self.error(f"{what} entries are path patterns in quotes", _span_of(s))
+                    self.error(f"{what} entries are path patterns in quotes", _span_of(s), hint=self.entry_hint(s, what))
                     continue
                 p = self.compile(s)
                 if p is not None:
@@ -649,10 +699,198 @@ class _Analyzer:
                     out.append(ir.PathSpec(name, p, s.span))
         return tuple(out)
 
-    def check_refs(self, p: pat.Pattern, span: Span, bound: set[str], where: str, rule: str, extra: set[str] = frozenset()) -> bool:
+    def entry_hint(self, v, what: str) -> str | None:
+        """What to write instead of a path entry that is not one (a Snakemake habit, often)."""
+        if isinstance(v, d.Dotted) and v.names[0] == "rules":
+            return (f"rules.RULE.output stands for another rule's files, in an input; "
+                    f"an {what} of this rule is written as its pattern, in quotes")
+        if isinstance(v, (d.Word, d.Dotted)):
+            text = v.name if isinstance(v, d.Word) else v.text
+            return f'a path is written in quotes: "{text}"'
+        return None
+
+    def compile_path(self, path: "_Path") -> pat.Pattern | None:
+        try:
+            return pat.compile(path.text)
+        except pat.PatternError as exc:  # pragma: no cover - its parts were compiled one by one
+            self.error(exc.message, path.place(exc.offset, exc.length))
+            return None
+
+    def multiext(self, call: d.Call, what: str, name: str | None, names: set[str]) -> list[tuple[str | None, "_Path"]]:
+        """``multiext("bld/x", ".bam", ".bai")``: the paths ``bld/x.bam`` and ``bld/x.bai``;
+        ``multiext("bld/x", bam=".bam", bai=".bai")`` names each of them."""
+        example = 'multiext() takes a path prefix, then extensions: multiext("bld/x", ".bam", ".bai")'
+        positional = [a for a in call.args if not isinstance(a, d.Named)]
+        named = [a for a in call.args if isinstance(a, d.Named)]
+        if not positional or not isinstance(positional[0], d.Str) or call.args[0] is not positional[0]:
+            self.error(example, call.span)
+            return []
+        prefix, exts = positional[0], positional[1:]
+        if exts and named:
+            self.error("multiext() extensions are either all named (bam=\".bam\") or none", named[0].name_span)
+            return []
+        if not exts and not named:
+            self.error(example, call.span)
+            return []
+        if named and name is not None:
+            self.error(f"multiext() with named extensions names its {what}s itself: drop '{name}='", call.span,
+                       hint=f"or give the list one name: {name}=multiext(\"...\", \".bam\", \".bai\")")
+            return []
+        if self.compile(prefix) is None:
+            return []
+        if not prefix.value:
+            self.error(f"empty multiext() prefix", prefix.span)
+            return []
+        out: list[tuple[str | None, _Path]] = []
+        ok = True
+        for arg in named or exts:
+            ext_name = arg.name if isinstance(arg, d.Named) else None
+            ext = arg.value if isinstance(arg, d.Named) else arg
+            if ext_name is not None:
+                if ext_name in names:
+                    self.error(f"{what} name '{ext_name}' is used twice", arg.name_span)
+                    ok = False
+                names.add(ext_name)
+            if not isinstance(ext, d.Str):
+                self.error('a multiext() extension is a string in quotes, e.g. ".bai"', _span_of(ext))
+                ok = False
+                continue
+            if not ext.value:
+                self.error("empty multiext() extension", ext.span)
+                ok = False
+                continue
+            if "/" in ext.value:
+                self.error(f"multiext() extension {ext.value!r} holds a '/': folders go in the prefix",
+                           ext.content_span(ext.value.index("/"), 1))
+                ok = False
+                continue
+            if self.compile(ext) is None:
+                ok = False
+                continue
+
+            def place(offset: int, length: int, _p=prefix, _e=ext) -> Span:
+                if offset < len(_p.value):
+                    return _p.span.shifted(1 + offset, length)
+                return _e.span.shifted(1 + offset - len(_p.value), length)
+
+            out.append((ext_name, _Path(prefix.value + ext.value, ext.span, place)))
+        return out if ok else []
+
+    def reference(self, ref: d.Dotted, rule: str) -> tuple[ir.PathSpec, ...] | None:
+        """``rules.X.output``, ``rules.X.output.name``, ``rules.X.log``: that rule's patterns."""
+        names, text = ref.names, ref.text
+        if names[0] != "rules":
+            self.error(f"{text} is not a path: paths are written in quotes", ref.span,
+                       hint=f'write "{text}"; rules.RULE.output stands for another rule\'s outputs')
+            return None
+        if len(names) < 3:
+            self.error(f"{text} names no files: write rules.{names[1]}.output or rules.{names[1]}.log", ref.span)
+            return None
+        target, kind = names[1], names[2]
+        decl = self._rule_decls.get(target)
+        if decl is None:
+            close = _suggest(target, self._rule_decls)
+            self.error(f"unknown rule '{target}' in {text}{close}", ref.spans[1],
+                       hint=None if close else "rules: " + (", ".join(list(self._rule_decls)[:12]) or "none")
+                       + (", ..." if len(self._rule_decls) > 12 else ""))
+            return None
+        if kind not in ("output", "log"):
+            if kind == "input":
+                self.error(f"{text}: a reference names a rule's output or log, not its input", ref.spans[2],
+                           hint=f"name the rule that makes those files (rules.OTHER.output), or write the patterns")
+            else:
+                self.error(f"{text}: expected rules.{target}.output or rules.{target}.log{_suggest(kind, ('output', 'log'))}", ref.spans[2])
+            return None
+        if len(names) > 4:
+            self.error(f"{text}: a reference is rules.RULE.output or rules.RULE.output.NAME", ref.spans[4])
+            return None
+        outputs, logs, ok = self.rule_paths(decl)
+        if not ok:  # the rule's own errors say what is wrong
+            return None
+        specs = outputs if kind == "output" else logs
+        if not specs:
+            plural = "outputs" if kind == "output" else "log"
+            has_field = any(f.name == kind for f in decl.fields)
+            self.error(f"rule {target} has no {plural}, so {text} names no files", ref.span,
+                       hint=None if has_field or kind == "output" else
+                       f"give rule {target} one:  log: \"logs/{target}.log\"")
+            return None
+        if len(names) == 4:
+            entry = names[3]
+            have = list(dict.fromkeys(s.name for s in specs if s.name))
+            chosen = tuple(s for s in specs if s.name == entry)
+            if not chosen:
+                close = _suggest(entry, have)
+                self.error(f"rule {target} has no {kind} named '{entry}'" + (close or (
+                           f" (its named {kind}s: {', '.join(have)})" if have else f" (it has no named {kind}s)")),
+                           ref.spans[3])
+                return None
+            specs = chosen
+        self._references.append((rule, target, ref))
+        return specs
+
+    def check_reference_cycles(self) -> None:
+        """Rules that read each other's files through rules.X references, round in a circle:
+        no job of theirs could ever start."""
+        edges: dict[str, list[tuple[str, d.Dotted]]] = {}
+        for source, target, ref in self._references:
+            edges.setdefault(source, []).append((target, ref))
+        state: dict[str, int] = {}  # 1: on the path, 2: done
+        path: list[tuple[str, d.Dotted | None]] = []
+        reported: set[frozenset[str]] = set()
+
+        def visit(name: str, via: d.Dotted | None) -> None:
+            state[name] = 1
+            path.append((name, via))
+            for target, ref in edges.get(name, ()):
+                if state.get(target) == 1:
+                    at = next(i for i, (n, _) in enumerate(path) if n == target)
+                    ring = path[at:] + [(target, ref)]
+                    key = frozenset(n for n, _ in ring)
+                    if key in reported:
+                        continue
+                    reported.add(key)
+                    if len(ring) == 2:
+                        self.error(f"rule {target} reads its own files through {ref.text}: no job can need what it makes",
+                                   ref.span)
+                        continue
+                    chain = " -> ".join(n for n, _ in ring)
+                    steps = ", ".join(f"rule {ring[i][0]} reads {ring[i + 1][1].text} "
+                                      f"({'here' if ring[i + 1][1] is ref else ring[i + 1][1].span.location()})"
+                                      for i in range(len(ring) - 1))
+                    self.error(f"rule references go round in a cycle, {chain}: {steps}", ref.span,
+                               hint="no job of these rules could start: one of them must read other files")
+                elif target not in state and target in edges:
+                    visit(target, ref)
+                else:
+                    state.setdefault(target, 2)
+            path.pop()
+            state[name] = 2
+
+        for name in edges:
+            if name not in state:
+                visit(name, None)
+
+    def warn_near_dimension(self, name: str, outputs) -> None:
+        """A free wildcard named one typo away from a dimension (``{modle}``, dimension
+        ``model``) matches any text, not that dimension's values: most likely a typo."""
+        close = [dim for dim in self.dimensions if _one_edit(name, dim)]
+        if not close:
+            return
+        for spec in outputs:
+            slot = next((x for x in spec.pattern.slots if x.name == name), None)
+            if slot is not None:
+                if slot.regex is None:
+                    _warn_once(self.place(spec, slot),
+                               f"wildcard {{{name}}} is not a dimension, so it matches any text (did you mean {{{close[0]}}}?); "
+                               f"a constraint ({{{name},[a-z]+}}) says it is meant to be free")
+                return
+
+    def check_refs(self, p: pat.Pattern, span: Span, bound: set[str], where: str, rule: str, extra: set[str] = frozenset(),
+                   place=None, via: d.Dotted | None = None) -> bool:
         ok = True
         for slot in p.slots:
-            sspan = span.shifted(1 + slot.offset, slot.length)
+            sspan = place(slot.offset, slot.length) if place is not None else span.shifted(1 + slot.offset, slot.length)
             if slot.field is not None:
                 dim = self.dimensions.get(slot.name)
                 if dim is None:
@@ -665,11 +903,17 @@ class _Analyzer:
                     ok = False
                     continue
             if slot.name not in bound and slot.name not in extra:
+                hint = None
+                if slot.name in self.dimensions and where == "input":
+                    hint = (f"use expand({via.text}) to take every value of a dimension" if via is not None
+                            else "use expand(...) to take every value of a dimension")
                 self.error(
-                    f"wildcard {{{slot.name}}} in {where} is not defined by any output of rule {rule}"
+                    f"wildcard {{{slot.name}}} in {where}"
+                    + (f" ({via.text}: {p.text!r})" if via is not None else "")
+                    + f" is not defined by any output of rule {rule}"
                     + (f" (its outputs define {_wcs(sorted(bound))})" if bound else " (it has no output wildcards)"),
                     sspan,
-                    hint=("use expand(...) to take every value of a dimension" if slot.name in self.dimensions and where == "input" else None),
+                    hint=hint,
                 )
                 ok = False
         return ok
@@ -689,47 +933,91 @@ class _Analyzer:
                 names.add(name)
             values = value.items if isinstance(value, d.ListV) else (value,)
             for v in values:
-                spec = self.input_entry(name, v, bound, rule)
-                if spec is not None:
-                    out.append(spec)
+                out.extend(self.input_entry(name, v, bound, rule, names))
         return tuple(out)
 
-    def input_entry(self, name: str | None, v, bound: set[str], rule: str) -> ir.InputSpec | None:
+    def input_entry(self, name: str | None, v, bound: set[str], rule: str, names: set[str] | None = None) -> tuple[ir.InputSpec, ...]:
         if isinstance(v, d.Str):
             p = self.compile(v)
             if p is None:
-                return None
+                return ()
             if not v.value:
                 self.error("empty input path", v.span)
-                return None
+                return ()
             if not self.check_refs(p, v.span, bound, "input", rule):
-                return None
-            return ir.InputSpec(name, p, v.span)
+                return ()
+            return (ir.InputSpec(name, p, v.span),)
         if isinstance(v, d.Call) and v.func in ("expand", "zip"):
             return self.expand(name, v, bound, rule)
-        self.error("input entries are path patterns in quotes, expand(...) or zip(...)", _span_of(v))
-        return None
+        if isinstance(v, d.Call) and v.func == "multiext":
+            out = []
+            for ext_name, path in self.multiext(v, "input", name, names if names is not None else set()):
+                p = self.compile_path(path)
+                if p is not None and self.check_refs(p, path.span, bound, "input", rule, place=path.place):
+                    out.append(ir.InputSpec(name or ext_name, p, path.span))
+            return tuple(out)
+        if isinstance(v, d.Dotted):
+            specs = self.reference(v, rule)
+            if specs is None:
+                return ()
+            out = []
+            for spec in specs:  # (a rule's patterns share their wildcards: one error says it)
+                if not self.check_refs(spec.pattern, v.span, bound, "input", rule, place=lambda o, n, _s=v.span: _s, via=v):
+                    return ()
+                out.append(ir.InputSpec(name, spec.pattern, v.span))
+            return tuple(out)
+        self.error("input entries are path patterns in quotes, expand(...), zip(...), multiext(...) or rules.RULE.output",
+                   _span_of(v), hint=self.entry_hint(v, "input"))
+        return ()
 
-    def expand(self, name: str | None, call: d.Call, bound: set[str], rule: str) -> ir.InputSpec | None:
+    def expand(self, name: str | None, call: d.Call, bound: set[str], rule: str) -> tuple[ir.InputSpec, ...]:
         positional = [a for a in call.args if not isinstance(a, d.Named)]
         keywords = [a for a in call.args if isinstance(a, d.Named)]
-        if len(positional) != 1 or not isinstance(positional[0], d.Str):
-            self.error(f"{call.func}() takes one pattern string, then name=[values] arguments", call.span)
-            return None
-        s = positional[0]
-        p = self.compile(s)
-        if p is None:
-            return None
+        if len(positional) != 1 or not isinstance(positional[0], (d.Str, d.Dotted)):
+            self.error(f"{call.func}() takes one pattern string (or rules.RULE.output), then name=[values] arguments", call.span)
+            return ()
+        first = positional[0]
+        # (pattern, where its slots are written) for each pattern expanded
+        sources: list[tuple[pat.Pattern, object]] = []
+        if isinstance(first, d.Str):
+            p = self.compile(first)
+            if p is None:
+                return ()
+            sources.append((p, lambda o, n, _s=first: _s.content_span(o, n)))
+            what = f"its pattern {first.value!r}"
+        else:
+            specs = self.reference(first, rule)
+            if specs is None:
+                return ()
+            sources.extend((spec.pattern, lambda o, n, _s=first.span: _s) for spec in specs)
+            what = f"{first.text} ({', '.join(repr(spec.pattern.text) for spec in specs)})"
+        in_patterns = list(dict.fromkeys(w for p, _ in sources for w in p.wildcards))
         given: dict[str, tuple[str, ...]] = {}
         ok = True
+        said: set[str] = set()  # keywords with an error of their own
         for kw in keywords:
             if kw.name in bound:
                 self.error(f"wildcard {{{kw.name}}} is bound by the outputs of rule {rule}, so {call.func}() cannot give it values", kw.name_span)
                 ok = False
                 continue
-            if kw.name not in p.wildcards:
-                self.error(f"{call.func}() names wildcard '{kw.name}' that is not in its pattern {s.value!r}{_suggest(kw.name, p.wildcards)}", kw.name_span)
+            if kw.name not in in_patterns:
+                self.error(f"{call.func}() names wildcard '{kw.name}' that is not in {what}{_suggest(kw.name, in_patterns)}", kw.name_span)
                 ok = False
+                continue
+            if isinstance(kw.value, d.Word) and kw.name not in self.dimensions:
+                # expand("x_{d}.txt", d=DATASETS): Snakemake's Python variable; here the word
+                # would be taken as the one value "DATASETS", which is never meant.
+                word = kw.value.name
+                if word in self.dimensions:
+                    hint = (f"to take every value of dimension {word}, name the wildcard after it: "
+                            f"{{{word}}} in the pattern, and no {kw.name}=")
+                else:
+                    hint = (f'a list needs brackets and quotes: {kw.name}=["a", "b"] (one value: {kw.name}="{word}"); '
+                            f"or declare the values as a dimension and name the wildcard after it")
+                self.error(f"{kw.name}={word}: a bare name is not a list of values (a Rulefile has no variables)",
+                           kw.value.span, hint=hint)
+                ok = False
+                said.add(kw.name)
                 continue
             items = kw.value.items if isinstance(kw.value, d.ListV) else (kw.value,)
             vals = []
@@ -744,32 +1032,41 @@ class _Analyzer:
                     ok = False
                 vals.append(text)
             given[kw.name] = tuple(vals)
-        expanded = tuple(w for w in p.wildcards if w not in bound)
-        for w in expanded:
-            if w not in given and w not in self.dimensions:
-                slot = next(x for x in p.slots if x.name == w)
-                self.error(
-                    f"wildcard {{{w}}} in {call.func}() has no values: it is not a dimension, not bound by an output of rule {rule}, "
-                    f"and not given as {call.func}(..., {w}=[...])",
-                    s.content_span(slot.offset, slot.length),
-                )
-                ok = False
-        for slot in p.slots:
-            if slot.field is not None and not self.check_refs(pat.Pattern(p.text, (slot,), (slot.name,)), s.span, bound | set(expanded), "input", rule):
-                ok = False
-        if not ok:
-            return None
-        value_lists = [given.get(w) or self.dimensions[w].values for w in expanded]
-        if call.func == "expand":
-            combos = tuple(itertools.product(*value_lists))
-        else:
-            lengths = {len(v) for v in value_lists}
-            if len(lengths) > 1:
-                sizes = ", ".join(f"{w}: {len(v)}" for w, v in zip(expanded, value_lists))
-                self.error(f"zip() needs lists of the same length ({sizes})", call.span)
-                return None
-            combos = tuple(zip(*value_lists))
-        return ir.InputSpec(name, p, s.span, call.func, expanded, combos)
+        out = []
+        for p, where in sources:
+            expanded = tuple(w for w in p.wildcards if w not in bound)
+            for w in expanded:
+                if w not in given and w not in self.dimensions and w not in said:
+                    slot = next(x for x in p.slots if x.name == w)
+                    close = [dim for dim in self.dimensions if _one_edit(w, dim)]
+                    self.error(
+                        f"wildcard {{{w}}} in {call.func}() has no values: it is not a dimension"
+                        + (f" (did you mean {{{close[0]}}}?)" if close else "")
+                        + f", not bound by an output of rule {rule}, "
+                        f"and not given as {call.func}(..., {w}=[...])",
+                        where(slot.offset, slot.length),
+                    )
+                    said.add(w)  # once, not again for the rule's other patterns
+                    ok = False
+            for slot in p.slots:
+                if slot.field is not None and not self.check_refs(pat.Pattern(p.text, (slot,), (slot.name,)), _span_of(first), bound | set(expanded), "input", rule,
+                                                                   place=None if isinstance(first, d.Str) else where):
+                    ok = False
+            if not ok:
+                continue
+            value_lists = [given.get(w) or self.dimensions[w].values for w in expanded]
+            if call.func == "expand":
+                combos = tuple(itertools.product(*value_lists))
+            else:
+                lengths = {len(v) for v in value_lists}
+                if len(lengths) > 1:
+                    sizes = ", ".join(f"{w}: {len(v)}" for w, v in zip(expanded, value_lists))
+                    self.error(f"zip() needs lists of the same length ({sizes})", call.span)
+                    ok = False
+                    continue
+                combos = tuple(zip(*value_lists))
+            out.append(ir.InputSpec(name, p, _span_of(first), call.func, expanded, combos))
+        return tuple(out) if ok else ()
 
     def params(self, f: d.Field | None, bound: set[str], rule: str) -> tuple[tuple[str, ir.ParamValue], ...]:
         if f is None:
@@ -1115,6 +1412,32 @@ def _show(v) -> str:
     if isinstance(v, d.Word):
         return v.name
     return "value"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Path:
+    """A path pattern made of parts of the source (a multiext() prefix and extension):
+    its text, the span its entry reports, and where each of its characters is written."""
+
+    text: str
+    span: Span
+    place: object  # (offset, length) -> Span
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """``a`` and ``b`` differ by one edit: a character added, removed, replaced, or two
+    neighbours swapped (``modle`` / ``model``); both at least 3 characters long."""
+    if a == b or min(len(a), len(b)) < 3 or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        return len(diff) == 1 or (len(diff) == 2 and diff[1] == diff[0] + 1
+                                  and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]])
+    short, long_ = (a, b) if len(a) < len(b) else (b, a)
+    i = 0
+    while i < len(short) and short[i] == long_[i]:
+        i += 1
+    return short[i:] == long_[i + 1:]
 
 
 def _span_of(item) -> Span:

@@ -32,6 +32,8 @@ def dump_expr(e) -> str:
         return repr(e.value)
     if isinstance(e, d.Word):
         return e.name
+    if isinstance(e, d.Dotted):
+        return "<" + e.text + ">"
     if isinstance(e, d.ListV):
         return "[" + ", ".join(dump_expr(x) for x in e.items) + "]"
     if isinstance(e, d.Named):

@@ -1104,3 +1104,349 @@ rule r:
 ''')
     assert "Rulefile:4:14: retries must be zero or more" in out
     assert "Rulefile:5:19: only mem and time can grow with the attempt" in out
+
+
+# ============================================================================ rule references
+
+def test_a_reference_to_an_unknown_rule_suggests_a_name(here):
+    text = 'rule all:\n    input: rules.prepar.output\n\nrule prepare:\n    output: "p.csv"\n'
+    assert error(here, text, kind=AnalysisError) == msg(
+        "Rulefile:2:18: unknown rule 'prepar' in rules.prepar.output (did you mean 'prepare'?)",
+        "        input: rules.prepar.output",
+        "                     ^^^^^^",
+    )
+    text = 'rule all:\n    input: rules.zzz.output\n\nrule prepare:\n    output: "p.csv"\n'
+    assert error(here, text, kind=AnalysisError) == msg(
+        "Rulefile:2:18: unknown rule 'zzz' in rules.zzz.output",
+        "        input: rules.zzz.output",
+        "                     ^^^",
+        "  hint: rules: all, prepare",
+    )
+
+
+def test_a_reference_to_an_unknown_output_name(here):
+    text = 'rule all:\n    input: rules.prepare.output.tabel\n\nrule prepare:\n    output: table="p.csv", meta="p.json"\n'
+    assert error(here, text, kind=AnalysisError) == msg(
+        "Rulefile:2:33: rule prepare has no output named 'tabel' (did you mean 'table'?)",
+        "        input: rules.prepare.output.tabel",
+        "                                    ^^^^^",
+    )
+    text = 'rule all:\n    input: rules.prepare.output.x\n\nrule prepare:\n    output: table="p.csv", meta="p.json"\n'
+    assert error(here, text, kind=AnalysisError).splitlines()[0] == (
+        "Rulefile:2:33: rule prepare has no output named 'x' (its named outputs: table, meta)")
+    text = 'rule all:\n    input: rules.prepare.output.table\n\nrule prepare:\n    output: "p.csv"\n'
+    assert error(here, text, kind=AnalysisError).splitlines()[0] == (
+        "Rulefile:2:33: rule prepare has no output named 'table' (it has no named outputs)")
+
+
+def test_a_reference_to_the_log_of_a_rule_without_one(here):
+    text = 'rule all:\n    input: rules.prepare.log\n\nrule prepare:\n    output: "p.csv"\n'
+    assert error(here, text, kind=AnalysisError) == msg(
+        "Rulefile:2:12: rule prepare has no log, so rules.prepare.log names no files",
+        "        input: rules.prepare.log",
+        "               ^^^^^^^^^^^^^^^^^",
+        '  hint: give rule prepare one:  log: "logs/prepare.log"',
+    )
+    text = 'rule all:\n    input: rules.other.output\n\nrule other:\n    input: "x"\n'
+    assert error(here, text, kind=AnalysisError).splitlines()[0] == (
+        "Rulefile:2:12: rule other has no outputs, so rules.other.output names no files")
+
+
+@pytest.mark.parametrize("ref, col, message", [
+    ("rules.prepare", 12, "rules.prepare names no files: write rules.prepare.output or rules.prepare.log"),
+    ("rules.prepare.outputs", 26, "rules.prepare.outputs: expected rules.prepare.output or rules.prepare.log (did you mean 'output'?)"),
+    ("rules.prepare.input", 26, "rules.prepare.input: a reference names a rule's output or log, not its input"),
+    ("rules.prepare.output.table.x", 39, "rules.prepare.output.table.x: a reference is rules.RULE.output or rules.RULE.output.NAME"),
+])
+def test_a_reference_must_name_an_output_or_a_log(here, ref, col, message):
+    text = f'rule all:\n    input: {ref}\n\nrule prepare:\n    input: "a"\n    output: table="p.csv"\n'
+    assert error(here, text, kind=AnalysisError).splitlines()[0] == f"Rulefile:2:{col}: {message}"
+
+
+def test_a_rule_that_reads_its_own_outputs_through_a_reference(here):
+    text = 'rule a:\n    input: rules.a.output\n    output: "a.txt"\n'
+    assert error(here, text, kind=AnalysisError) == msg(
+        "Rulefile:2:12: rule a reads its own files through rules.a.output: no job can need what it makes",
+        "        input: rules.a.output",
+        "               ^^^^^^^^^^^^^^",
+    )
+
+
+def test_rule_references_in_a_cycle(here):
+    text = ('rule a:\n    input: rules.b.output\n    output: "a"\n\nrule b:\n    input: rules.c.log\n    output: "b"\n\n'
+            'rule c:\n    input: rules.a.output\n    output: "c"\n    log: "c.log"\n')
+    assert error(here, text, kind=AnalysisError) == msg(
+        "Rulefile:10:12: rule references go round in a cycle, a -> b -> c -> a: rule a reads rules.b.output "
+        "(Rulefile:2:12), rule b reads rules.c.log (Rulefile:6:12), rule c reads rules.a.output (here)",
+        "        input: rules.a.output",
+        "               ^^^^^^^^^^^^^^",
+        "  hint: no job of these rules could start: one of them must read other files",
+    )
+
+
+def test_references_without_a_cycle_are_fine(here):
+    text = ('rule a:\n    input: rules.b.output, rules.c.output\n    output: "a"\n\nrule b:\n    input: rules.c.output\n'
+            '    output: "b"\n\nrule c:\n    output: "c"\n')
+    wf = load(here, text)
+    assert [s.pattern.text for s in wf.rule("a").inputs] == ["b", "c"]
+
+
+def test_a_wildcard_of_a_referenced_pattern_must_be_bound(here):
+    text = ('dimension dataset = ["d0"]\n\nrule all:\n    input: rules.prepare.output\n\n'
+            'rule prepare:\n    output: "bld/{dataset}.csv", "bld/{dataset}.json"\n')
+    assert error(here, text, kind=AnalysisError) == msg(
+        "Rulefile:4:12: wildcard {dataset} in input (rules.prepare.output: 'bld/{dataset}.csv') is not defined by "
+        "any output of rule all (it has no output wildcards)",
+        "        input: rules.prepare.output",
+        "               ^^^^^^^^^^^^^^^^^^^^",
+        "  hint: use expand(rules.prepare.output) to take every value of a dimension",
+    )
+
+
+def test_expand_of_a_reference_checks_its_keywords_against_the_patterns(here):
+    text = 'rule all:\n    input: expand(rules.fit.output, modle=["m0"])\n\nrule fit:\n    output: "fit/{model}.json"\n'
+    out = error(here, text, kind=AnalysisError)
+    assert ("Rulefile:2:37: expand() names wildcard 'modle' that is not in rules.fit.output ('fit/{model}.json') "
+            "(did you mean 'model'?)") in out
+    assert ("Rulefile:2:19: wildcard {model} in expand() has no values: it is not a dimension, not bound by an "
+            "output of rule all, and not given as expand(..., model=[...])") in out
+
+
+def test_a_reference_is_for_inputs_and_a_path_needs_quotes(here):
+    text = 'rule a:\n    output: rules.b.output\n\nrule b:\n    output: "b"\n'
+    assert error(here, text, kind=AnalysisError) == msg(
+        "Rulefile:2:13: output entries are path patterns in quotes",
+        "        output: rules.b.output",
+        "                ^^^^^^^^^^^^^^",
+        "  hint: rules.RULE.output stands for another rule's files, in an input; an output of this rule is "
+        "written as its pattern, in quotes",
+    )
+    assert error(here, 'rule all:\n    input: data.csv\n', kind=AnalysisError) == msg(
+        "Rulefile:2:12: data.csv is not a path: paths are written in quotes",
+        "        input: data.csv",
+        "               ^^^^^^^^",
+        '  hint: write "data.csv"; rules.RULE.output stands for another rule\'s outputs',
+    )
+    assert error(here, 'rule a:\n    output: result\n', kind=AnalysisError).splitlines()[-1] == (
+        '  hint: a path is written in quotes: "result"')
+
+
+def test_a_reference_to_a_rule_with_broken_outputs_adds_no_error_of_its_own(here):
+    text = 'rule all:\n    input: rules.b.output\n\nrule b:\n    output: "b{"\n'
+    assert error(here, text, kind=AnalysisError).splitlines()[0] == (
+        "Rulefile:5:15: unclosed '{' in pattern (write '{{' for a literal brace)")
+
+
+def test_a_reference_to_a_rule_of_an_included_file(here):
+    wf = load(here, 'include "sub.rules"\n\nrule all:\n    input: rules.sub.output\n',
+              {"sub.rules": 'rule sub:\n    output: "bld/sub.txt"\n'})
+    assert [s.pattern.text for s in wf.rule("all").inputs] == ["bld/sub.txt"]
+    assert wf.rule("all").inputs[0].span.line == 4
+
+
+# ============================================================================ multiext
+
+@pytest.mark.parametrize("entry, expected", [
+    ('multiext("bld/x", ".bam", "/x.bai")', msg(
+        "Rulefile:2:40: multiext() extension '/x.bai' holds a '/': folders go in the prefix",
+        '        output: multiext("bld/x", ".bam", "/x.bai")',
+        "                                           ^")),
+    ('multiext("bld/x", ".bam", bai=".bai")', msg(
+        'Rulefile:2:39: multiext() extensions are either all named (bam=".bam") or none',
+        '        output: multiext("bld/x", ".bam", bai=".bai")',
+        "                                          ^^^")),
+    ('out=multiext("bld/x", bam=".bam")', msg(
+        "Rulefile:2:17: multiext() with named extensions names its outputs itself: drop 'out='",
+        '        output: out=multiext("bld/x", bam=".bam")',
+        "                    ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^",
+        '  hint: or give the list one name: out=multiext("...", ".bam", ".bai")')),
+    ('multiext("bld/x")', msg(
+        'Rulefile:2:13: multiext() takes a path prefix, then extensions: multiext("bld/x", ".bam", ".bai")',
+        '        output: multiext("bld/x")',
+        "                ^^^^^^^^^^^^^^^^^")),
+    ('multiext("bld/x", ".a", "")', msg(
+        "Rulefile:2:37: empty multiext() extension",
+        '        output: multiext("bld/x", ".a", "")',
+        "                                        ^^")),
+    ('multiext("bld/x", ".a", 3)', msg(
+        'Rulefile:2:37: a multiext() extension is a string in quotes, e.g. ".bai"',
+        '        output: multiext("bld/x", ".a", 3)',
+        "                                        ^")),
+    ('multiext("bld/{x", ".a")', msg(
+        "Rulefile:2:27: unclosed '{' in pattern (write '{{' for a literal brace)",
+        '        output: multiext("bld/{x", ".a")',
+        "                              ^")),
+    ('multiext("bld/x", a=".a"), a="y"', msg(
+        "Rulefile:2:40: output name 'a' is used twice",
+        '        output: multiext("bld/x", a=".a"), a="y"',
+        "                                           ^")),
+])
+def test_multiext_errors(here, entry, expected):
+    assert error(here, f"rule r:\n    output: {entry}\n", kind=AnalysisError) == expected
+
+
+def test_multiext_errors_point_into_the_prefix_or_the_extension(here):
+    text = 'rule r:\n    input: multiext("in/{sample}", ".a")\n    output: "x_{a}", multiext("y_{a}", ".1", "_{b}")\n'
+    out = error(here, text, kind=AnalysisError)
+    assert out == msg(
+        "Rulefile:2:25: wildcard {sample} in input is not defined by any output of rule r (its outputs define {a})",
+        '        input: multiext("in/{sample}", ".a")',
+        "                            ^^^^^^^^",
+        "Rulefile:3:46: outputs of rule r must all use the same wildcards: {a}, {b} here, {a} in 'x_{a}'",
+        '        output: "x_{a}", multiext("y_{a}", ".1", "_{b}")',
+        "                                                 ^^^^^^",
+    )
+    # a constraint on a dimension wildcard, in a prefix: at the slot
+    text = 'dimension d = ["a"]\nrule r:\n    output: multiext("x_{d,[a-z]+}", ".1")\n'
+    assert error(here, text, kind=AnalysisError).splitlines()[:3] == [
+        "Rulefile:3:25: wildcard {d} is a dimension: its values are its constraint, drop ',[a-z]+'",
+        '        output: multiext("x_{d,[a-z]+}", ".1")',
+        "                            ^^^^^^^^^^",
+    ]
+
+
+# ============================================================================ Snakemake habits
+
+def test_expand_with_a_bare_name_for_a_free_wildcard_is_an_error_with_a_hint(here):
+    text = 'rule all:\n    input: expand("x_{d}.txt", d=DATASETS)\n\nrule r:\n    output: "x_{d}.txt"\n'
+    assert error(here, text, kind=AnalysisError) == msg(
+        "Rulefile:2:34: d=DATASETS: a bare name is not a list of values (a Rulefile has no variables)",
+        '        input: expand("x_{d}.txt", d=DATASETS)',
+        "                                     ^^^^^^^^",
+        '  hint: a list needs brackets and quotes: d=["a", "b"] (one value: d="DATASETS"); '
+        "or declare the values as a dimension and name the wildcard after it",
+    )
+    text = 'dimension dataset = ["a", "b"]\nrule all:\n    input: expand("x_{d}.txt", d=dataset)\n'
+    assert error(here, text, kind=AnalysisError) == msg(
+        "Rulefile:3:34: d=dataset: a bare name is not a list of values (a Rulefile has no variables)",
+        '        input: expand("x_{d}.txt", d=dataset)',
+        "                                     ^^^^^^^",
+        "  hint: to take every value of dimension dataset, name the wildcard after it: {dataset} in the pattern, and no d=",
+    )
+
+
+def test_a_bare_value_of_a_dimension_in_expand_still_means_that_value(here):
+    wf = load(here, 'dimension model = ["a", "b"]\nrule all:\n    input: expand("x_{model}.txt", model=b), expand("y_{d}", d="v")\n')
+    assert [s.combos for s in wf.rule("all").inputs] == [(("b",),), (("v",),)]
+    text = 'dimension model = ["a", "b"]\nrule all:\n    input: expand("x_{model}.txt", model=MODELS)\n'
+    assert error(here, text, kind=AnalysisError).splitlines()[0] == (
+        "Rulefile:3:42: 'MODELS' is not a value of dimension model")
+
+
+def test_a_wildcard_of_expand_one_typo_away_from_a_dimension(here):
+    text = 'dimension model = ["a", "b"]\nrule all:\n    input: expand("x_{modle}.txt")\n'
+    assert error(here, text, kind=AnalysisError).splitlines()[0] == (
+        "Rulefile:3:22: wildcard {modle} in expand() has no values: it is not a dimension (did you mean {model}?), "
+        "not bound by an output of rule all, and not given as expand(..., modle=[...])")
+
+
+def test_a_free_output_wildcard_one_typo_away_from_a_dimension_is_a_warning(here, capsys):
+    text = ('dimension model = ["a", "b"]\nrule fit:\n    output: "fit/{modle}.json"\n    shell: "touch {output}"\n'
+            'rule free:\n    output: "free/{modle,[a-z]+}.json", "free/{modle}.txt"\n'
+            'rule far:\n    output: "far/{mode_x}.json"\n')
+    wf = load(here, text)
+    assert wf.rule("fit").wildcards == ("modle",)
+    assert capsys.readouterr().err == (
+        "warning: Rulefile:3:18: wildcard {modle} is not a dimension, so it matches any text (did you mean {model}?); "
+        "a constraint ({modle,[a-z]+}) says it is meant to be free\n")
+
+
+@pytest.mark.parametrize("a, b, close", [
+    ("modle", "model", True), ("mdoel", "model", True), ("mdeol", "model", False), ("models", "model", True), ("mode", "model", True),
+    ("modex", "model", True), ("model", "model", False), ("ab", "ac", False), ("sample", "lane", False),
+])
+def test_one_edit_apart(a, b, close):
+    assert analyze._one_edit(a, b) is close
+
+
+@pytest.mark.parametrize("field, value, hint", [
+    ("script", '"scripts/x.py"', 'call the script from shell:, e.g.  shell: "python scripts/x.py {input} {output}" '
+                                 "(it gets the paths as arguments; there is no snakemake object)"),
+    ("conda", '"envs/x.yaml"', 'give the rule a label whose prefix runs its jobs in the environment, e.g.  label myenv:  '
+                               'prefix: "conda run -n myenv"  (see "Labels" in docs/language.md; a label\'s env: sets variables)'),
+    ("wrapper", '"v1.0/bio/samtools/index"', "write the command the wrapper would run in shell:"),
+    ("threads", "4", "write  resources: cpus=N; {threads} in a command is that number"),
+    ("run", '\n        shell("touch {output}")', 'rulec runs no Python code of a Rulefile: put the code in a script and '
+                                                 'call it from shell:, e.g.  shell: "python scripts/step.py {input} {output}"'),
+])
+def test_snakemake_rule_fields_say_what_to_write_instead(here, field, value, hint):
+    lines = error(here, f'rule r:\n    output: "x"\n    {field}: {value}\n', kind=AnalysisError).splitlines()
+    assert lines[0] == (f"Rulefile:3:5: unknown rule field '{field}'; expected one of input, output, log, params, "
+                        "resources, label, shell, persist, priority, retries")
+    assert lines[-1] == f"  hint: {hint}"
+
+
+def test_a_run_block_of_python_is_one_syntax_error_at_run(here):
+    text = 'rule r:\n    output: "x"\n    run:\n        with open(output[0], "w") as f:\n            f.write("x")\n'
+    assert error(here, text, kind=SyntaxError_) == msg(
+        "Rulefile:3:5: a run: block is Python code, which a Rulefile cannot hold",
+        "        run:",
+        "        ^^^",
+        '  hint: rulec runs no Python code of a Rulefile: put the code in a script and call it from shell:, '
+        'e.g.  shell: "python scripts/step.py {input} {output}"',
+    )
+
+
+def test_an_unquoted_path_says_to_quote_it(here):
+    assert error(here, 'rule r:\n    input: data/x.csv\n    output: "x"\n', kind=SyntaxError_) == msg(
+        "Rulefile:2:16: unexpected character '/'; expected ',', '=', '(' or end of line",
+        "        input: data/x.csv",
+        "                   ^",
+        '  hint: paths and other text are written in quotes: "data/x.csv"',
+    )
+    out = error(here, 'rule r:\n    input: "a", x=data/{s}.csv\n    output: "x"\n', kind=SyntaxError_)
+    assert out.splitlines()[-1] == '  hint: paths and other text are written in quotes: "data/{s}.csv"'
+    out = error(here, 'rule r:\n    output: "x"\n    resources: mem=4G\n', kind=SyntaxError_)
+    assert out.splitlines()[-1] == '  hint: paths and other text are written in quotes: "4G"'
+    # not a bare word at a value's place: no hint
+    out = error(here, 'rule r:\n    output: "x" @ "y"\n', kind=SyntaxError_)
+    assert "hint" not in out
+
+
+def test_a_tab_in_the_indentation_gets_a_hint(here):
+    assert error(here, 'rule r:\n    output: "x"\n\tshell: "touch {output}"\n', kind=SyntaxError_) == msg(
+        "Rulefile:3:7: unexpected ':': this line is indented deeper than the field 'output' above it, "
+        "so it would go on with that field's items",
+        '    \tshell: "touch {output}"',
+        "    \t     ^",
+        "  hint: a tab in the indentation counts as 8 columns: indent with spaces only",
+    )
+    assert error(here, 'rule r:\n\toutput: "x"\n    shell: "touch {output}"\n', kind=SyntaxError_) == msg(
+        "Rulefile:3:1: this line is indented by 4, which matches no enclosing block: indent it by 8 "
+        "to stay in the block, or by 0 to end it",
+        '        shell: "touch {output}"',
+        "    ^^^^",
+        "  hint: a tab in the indentation counts as 8 columns: indent with spaces only",
+    )
+
+
+def test_a_field_indented_deeper_than_the_one_above(here):
+    assert error(here, 'rule r:\n    output: "x"\n      shell: "touch {output}"\n', kind=SyntaxError_) == msg(
+        "Rulefile:3:12: unexpected ':': this line is indented deeper than the field 'output' above it, "
+        "so it would go on with that field's items",
+        '          shell: "touch {output}"',
+        "               ^",
+        "  hint: indent 'shell:' as 'output:' is, to start a field of its own",
+    )
+
+
+def test_items_on_indented_lines_after_the_fields_own_line(here):
+    wf = load(here, 'rule r:\n    output: "a",\n            "b"\n    log:    "l1",\n            "l2"\n'
+                    '    shell: "touch {output} {log}"\n')
+    assert [s.pattern.text for s in wf.rule("r").outputs] == ["a", "b"]
+    assert [s.pattern.text for s in wf.rule("r").logs] == ["l1", "l2"]
+
+
+@pytest.mark.parametrize("text, hint", [
+    ('DATASETS = ["a", "b"]\n', 'a Rulefile has no variables: a list of values is a dimension,  dimension datasets = '
+                                '["a", "b"],  and a wildcard of that name, {datasets}, takes its values'),
+    ("localrules: all\n", "mark each such rule with  local: true"),
+    ('configfile: "config.yaml"\n', 'read it with  config "config.toml"  and use its values as {config.key}'),
+    ('include: "rules/x.smk"\n', 'write  include "PATH"  (no colon)'),
+    ("import os\n", "a Rulefile holds no Python code: call Python from a rule's shell:"),
+    ('rule r:\n    input: lambda wildcards: config[wildcards.sample]\n    output: "x"\n',
+     "a Rulefile has no functions: a value that depends on the job is a wildcard's field, {dataset.field}, "
+     'of a dimension block or of a table(...) sample sheet (see "Dimensions")'),
+])
+def test_snakemake_statements_say_what_to_write_instead(here, text, hint):
+    assert error(here, text, kind=SyntaxError_).splitlines()[-1] == f"  hint: {hint}"

@@ -405,3 +405,57 @@ rule once:
     long = file_name("fit[" + "é" * 200 + "]")
     assert len(long.encode()) <= 255 and long.endswith(".log") and "/" not in long
     assert file_name("fit[" + "é" * 200 + "]") != file_name("fit[" + "é" * 199 + "e]")
+
+
+REFERENCES = '''
+dimension dataset = ["d0", "d1"]
+dimension model = ["m0", "m1"]
+
+rule all:
+    input: expand(rules.summarize.output), rules.index.output
+
+rule prepare:
+    input:  "src/data.csv"
+    output: csv="bld/prepared/{dataset}.csv", meta="bld/prepared/{dataset}.json"
+    log:    "logs/prepare/{dataset}.log"
+    shell:  "cp {input} {output.csv}; touch {output.meta} 2> {log}"
+
+rule fit:
+    input:  data=rules.prepare.output.csv, log=rules.prepare.log
+    output: multiext("bld/fit/{dataset}_{model}", ".json", ".txt")
+    shell:  "touch {output}"
+
+rule summarize:
+    input:  expand(rules.fit.output)
+    output: "bld/summary/{model}.csv"
+    shell:  "cat {input} > {output}"
+
+rule index:
+    input:  multiext("bld/prepared/d0", ".csv", ".json")
+    output: multiext("bld/index", idx=".idx", txt=".txt")
+    shell:  "cat {input} > {output.idx}; touch {output.txt}"
+'''
+
+
+def test_rule_references_and_multiext_resolve_to_the_referenced_jobs():
+    g = graph(REFERENCES)
+    assert sorted(ids(g)) == sorted(
+        ["all", "index"] + [f"prepare[{d}]" for d in ("d0", "d1")]
+        + [f"fit[{d},{m}]" for d in ("d0", "d1") for m in ("m0", "m1")] + ["summarize[m0]", "summarize[m1]"])
+    fit = g.find(2, ("d1", "m0"))
+    assert g.inputs[fit] == ("bld/prepared/d1.csv", "logs/prepare/d1.log")
+    assert ids(g, g.deps[fit]) == ["prepare[d1]"]
+    summarize = g.find(3, ("m1",))
+    # one pattern after the other, as expand() of a list of patterns in Snakemake
+    assert g.inputs[summarize] == ("bld/fit/d0_m1.json", "bld/fit/d1_m1.json", "bld/fit/d0_m1.txt", "bld/fit/d1_m1.txt")
+    assert sorted(ids(g, g.deps[summarize])) == ["fit[d0,m1]", "fit[d1,m1]"]
+    index = g.find(4, ())
+    assert g.inputs[index] == ("bld/prepared/d0.csv", "bld/prepared/d0.json")
+    assert ids(g, g.deps[index]) == ["prepare[d0]"]
+    everything = g.find(0, ())
+    assert g.inputs[everything] == ("bld/summary/m0.csv", "bld/summary/m1.csv", "bld/index.idx", "bld/index.txt")
+
+
+def test_a_target_made_by_a_multiext_output_is_that_rules_job():
+    assert ids(graph(REFERENCES, targets=["bld/fit/d0_m1.txt"])) == ["prepare[d0]", "fit[d0,m1]"]
+    assert ids(graph(REFERENCES, targets=["bld/index.txt"])) == ["prepare[d0]", "index"]

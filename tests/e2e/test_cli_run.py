@@ -1097,3 +1097,49 @@ rule b:
     res = proj.ok("run", "-j1")
     assert sorted(done_jobs(res.stdout)) == ["a"]
     assert proj.read("out/a.txt") == "/opt/java17|2|$(touch PWNED)\n"
+
+
+REFERENCES = """
+dimension sample = ["a", "b"]
+
+rule all:
+    input: expand(rules.stats.output), rules.report.output.html
+
+rule align:
+    input:  "src/{sample}.txt"
+    output: multiext("bld/align/{sample}", ".bam", ".bai")
+    log:    "logs/align/{sample}.log"
+    shell:  "tr a-z A-Z < {input} > {output[0]}; wc -c < {input} > {output[1]}; echo aligned {sample} > {log}"
+
+rule stats:
+    input:  bam=rules.align.output, log=rules.align.log
+    output: "bld/stats/{sample}.txt",
+            "bld/stats/{sample}.json"
+    shell:  "cat {input.bam} {input.log} > {output[0]}; echo '{{\\"n\\": 1}}' > {output[1]}"
+
+rule report:
+    input:  expand(rules.stats.output)
+    output: multiext("bld/report", html=".html", md=".md")
+    shell:  "cat {input} > {output.html}; ls {input} > {output.md}"
+"""
+
+
+def test_rule_references_and_multiext_run_and_make_their_files(empty_project):
+    proj = empty_project
+    proj.write("Rulefile", REFERENCES)
+    proj.write("src/a.txt", "ab\n")
+    proj.write("src/b.txt", "xyz\n")
+    res = proj.run("run", "-j2")
+    assert res.returncode == 0, res.stderr
+    assert sorted(done_jobs(res.stdout)) == ["align[a]", "align[b]", "report", "stats[a]", "stats[b]"]
+    assert proj.read("bld/align/a.bam") == "AB\n"
+    assert proj.read("bld/align/b.bai").strip() == "4"
+    assert proj.read("bld/stats/b.txt") == "XYZ\n4\naligned b\n"
+    assert proj.read("bld/stats/a.json") == '{"n": 1}\n'
+    assert proj.read("bld/report.md").split() == ["bld/stats/a.json", "bld/stats/a.txt", "bld/stats/b.json", "bld/stats/b.txt"]
+    # expand(rules.stats.output): each pattern over the samples, one pattern after the other
+    assert proj.read("bld/report.html") == "AB\n3\naligned a\nXYZ\n4\naligned b\n" + '{"n": 1}\n' * 2
+    # the references are the patterns: a changed source reruns its sample's jobs and the report
+    assert planned_jobs(proj.ok("dryrun").stdout) == {}
+    set_mtime(proj.path / "src/b.txt")
+    assert sorted(planned_jobs(proj.ok("dryrun").stdout)) == ["align[b]", "report", "stats[b]"]
