@@ -50,6 +50,8 @@ def _key(workflow, target, options) -> str:
         except OSError:
             h.update(b"\0missing\0")
         h.update(b"\0" + file.encode("utf-8", "surrogateescape") + b"\0")
+    # config files, sample sheets and --config (their fields are in no Rulefile's text)
+    h.update(b"data:" + workflow.data_key.encode() + b"\n")
     for name, dim in workflow.dimensions.items():  # glob() dimensions depend on the files
         h.update(name.encode() + b"=" + "\0".join(dim.values).encode("utf-8", "surrogateescape") + b"\n")
     h.update(b"history:" + History.generation(workdir=workflow.workdir).encode())

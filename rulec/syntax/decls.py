@@ -140,7 +140,15 @@ class Call:
     func_span: Span
 
 
-Expr = Union[Str, Num, Word, ListV, Call]
+@dataclass(frozen=True, slots=True)
+class Dotted:
+    """A dotted name, ``config.models``."""
+
+    parts: tuple[str, ...]
+    span: Span
+
+
+Expr = Union[Str, Num, Word, ListV, Call, Dotted]
 Item = Union[Expr, Named]
 
 
@@ -197,7 +205,15 @@ class IncludeDecl:
     span: Span
 
 
-Decl = Union[DimensionDecl, RuleDecl, LabelDecl, RuleorderDecl, IncludeDecl]
+@dataclass(frozen=True, slots=True)
+class ConfigDecl:
+    """``config "config.toml"``: a config file, relative to the declaring Rulefile's folder."""
+
+    path: Str
+    span: Span
+
+
+Decl = Union[DimensionDecl, RuleDecl, LabelDecl, RuleorderDecl, IncludeDecl, ConfigDecl]
 
 
 @dataclass(frozen=True, slots=True)

@@ -168,10 +168,12 @@ _HUMAN = {
     "_LABEL": "'label'",
     "_RULEORDER": "'ruleorder'",
     "_INCLUDE": "'include'",
+    "_CONFIG": "'config'",
+    "DOT": "'.'",
 }
 
 
-_KEYWORDS = ("_DIMENSION", "_RULE", "_LABEL", "_RULEORDER", "_INCLUDE")
+_KEYWORDS = ("_DIMENSION", "_RULE", "_LABEL", "_RULEORDER", "_INCLUDE", "_CONFIG")
 
 
 def _describe_expected(expected) -> str:
@@ -425,6 +427,11 @@ class _ToDecls:
         path = d.Str(_unquote(tok, self.file), self._tspan(tok))
         return d.IncludeDecl(path, self._span(meta))
 
+    def config(self, meta, children):
+        (tok,) = children
+        path = d.Str(_unquote(tok, self.file), self._tspan(tok))
+        return d.ConfigDecl(path, self._span(meta))
+
     # values ----------------------------------------------------------------
     def items(self, meta, children):
         return tuple(children)
@@ -457,6 +464,9 @@ class _ToDecls:
 
     def list(self, meta, children):
         return d.ListV(tuple(c for c in children if c is not None), self._span(meta))
+
+    def dotted(self, meta, children):
+        return d.Dotted(tuple(str(t) for t in children), self._span(meta))
 
     def call(self, meta, children):
         func, *args = children

@@ -1,0 +1,84 @@
+"""Sample sheets: a CSV or TSV file read as a dimension's values and fields.
+
+``read`` gives the header and the rows with the line each starts on; the analyzer checks
+them (duplicate and empty keys, rows of the wrong width) and reports each problem with the
+file's line and the place of ``table(...)`` in the Rulefile.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import sys
+
+DELIMITERS = {".tsv": "\t", ".tab": "\t", ".csv": ","}
+
+
+class TableError(Exception):
+    def __init__(self, message: str, line: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.line = line
+
+
+def delimiter_of(path: str, first_line: str) -> str:
+    """By the extension (.csv, .tsv, .tab), else the most frequent of tab, comma and
+    semicolon in the first line (a tab when there is none: one column)."""
+    ext = os.path.splitext(path)[1].lower()
+    if ext in DELIMITERS:
+        return DELIMITERS[ext]
+    counts = [(first_line.count(c), c) for c in ("\t", ",", ";")]
+    best = max(counts)
+    return best[1] if best[0] else "\t"
+
+
+def read(path: str, delimiter: str | None = None) -> tuple[list[str], int, list[tuple[int, list[str]]], bytes]:
+    """(header, its line, [(line, cells)], the file's bytes). Blank lines are skipped; a line's number
+    is where its row starts (a quoted cell may hold line breaks)."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except FileNotFoundError:
+        raise TableError("no such file") from None
+    except IsADirectoryError:
+        raise TableError("is a folder, not a file") from None
+    except OSError as exc:
+        raise TableError(exc.strerror or str(exc)) from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise TableError(f"not UTF-8 text (byte {exc.start})", data[: exc.start].count(b"\n") + 1) from None
+    if "\0" in text:
+        raise TableError("holds a NUL byte: not a text table", text[: text.index("\0")].count("\n") + 1)
+    if delimiter is None:
+        delimiter = delimiter_of(path, text.split("\n", 1)[0])
+    raise_field_limit()
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=False)
+    header: list[str] | None = None
+    header_line = 1
+    rows: list[tuple[int, list[str]]] = []
+    start = 1
+    try:
+        for cells in reader:
+            line = start
+            start = reader.line_num + 1
+            if not cells or (len(cells) == 1 and not cells[0].strip()):
+                continue
+            if header is None:
+                header, header_line = cells, line
+            else:
+                rows.append((line, cells))
+    except csv.Error as exc:
+        raise TableError(f"bad {'TSV' if delimiter == chr(9) else 'CSV'}: {exc}", reader.line_num) from None
+    if header is None:
+        raise TableError("is empty: its first line names the columns")
+    return header, header_line, rows, data
+
+
+def raise_field_limit() -> None:
+    """Cells may be long (a list of files): allow up to the platform's limit."""
+    try:
+        csv.field_size_limit(sys.maxsize)
+    except OverflowError:  # pragma: no cover - 32-bit C long
+        csv.field_size_limit(2**31 - 1)
