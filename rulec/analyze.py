@@ -454,7 +454,9 @@ class _Analyzer:
             return d.Str("".join(out), v.span, v.long)
         if isinstance(v, d.Named):
             value = self.config_expr(v.value)
-            return None if value is None else value if value is v.value else d.Named(v.name, value, v.span, v.name_span)
+            if value is None:
+                return None
+            return v if value is v.value else d.Named(v.name, value, v.span, v.name_span)
         return v
 
     def configured(self, f: d.Field | None) -> d.Field | None:
@@ -669,7 +671,7 @@ class _Analyzer:
         shown = os.path.relpath(path) if os.path.isabs(path) else path
         span = call.span
         try:
-            header, header_line, rows, data = tablemod.read(path, options["sep"][0] if "sep" in options else None)
+            header, rows, delimiter, text, data = tablemod.read(path, options["sep"][0] if "sep" in options else None)
         except tablemod.TableError as exc:
             if exc.message == "no such file":
                 where = "" if os.path.normpath(arg.value) == path else f" (looked for {path})"
@@ -678,20 +680,21 @@ class _Analyzer:
                 self.error(f"{shown}{f':{exc.line}' if exc.line else ''}: {exc.message}", span)
             return None
         self.data_read(path, data)
+        line_of = _LineOf(text, delimiter)  # where a row starts: worked out only for a message
         header = [h.strip() for h in header]
         seen_cols: dict[str, int] = {}
         for i, name in enumerate(header):
             if not name:
-                self.error(f"{shown}:{header_line}: column {i + 1} has no name (the first line names the columns)", span)
+                self.error(f"{shown}:{line_of(0)}: column {i + 1} has no name (the first line names the columns)", span)
                 return None
             if name in seen_cols:
-                self.error(f"{shown}:{header_line}: column '{name}' is named twice (columns {seen_cols[name] + 1} and {i + 1})", span)
+                self.error(f"{shown}:{line_of(0)}: column '{name}' is named twice (columns {seen_cols[name] + 1} and {i + 1})", span)
                 return None
             seen_cols[name] = i
         if "key" in options:
             key, key_span = options["key"]
             if key not in seen_cols:
-                self.error(f"{shown}:{header_line}: no column '{key}'{_suggest(key, header)} (its columns: {', '.join(header)})", key_span)
+                self.error(f"{shown}:{line_of(0)}: no column '{key}'{_suggest(key, header)} (its columns: {', '.join(header)})", key_span)
                 return None
             key_at = seen_cols[key]
         else:
@@ -713,47 +716,55 @@ class _Analyzer:
         elif sep is not None:
             lists = frozenset(names)
         width = len(header)
-        values: list[str] = []
-        table: dict[str, dict] = {}
-        first: dict[str, int] = {}
-        problems = 0
-        split_at = [i for i, h in enumerate(header) if h in lists]
-
-        def problem(message: str) -> None:
-            nonlocal problems
-            problems += 1
-            if problems <= _TABLE_ERRORS:
+        values = [cells[key_at] if len(cells) == width else None for cells in rows]
+        index = None  # after dropping bad rows: the row number of each kept row
+        if None in values or "" in values or len(set(values)) != len(values):
+            # Something to say: row by row, with the lines (at most _TABLE_ERRORS of them).
+            problems = []
+            first: dict[str, int] = {}
+            keep = []
+            for i, (cells, value) in enumerate(zip(rows, values)):
+                if value is None:
+                    n = len(cells)
+                    problems.append(f"{shown}:{line_of(i + 1)}: {n} {'cell' if n == 1 else 'cells'}, but the header "
+                                    f"(line {line_of(0)}) names {width} columns")
+                elif not value:
+                    problems.append(f"{shown}:{line_of(i + 1)}: the {key} cell (the key column) is empty")
+                elif value in first:
+                    problems.append(f"{shown}:{line_of(i + 1)}: duplicate {key} {value!r} (first on line {line_of(first[value] + 1)})")
+                else:
+                    first[value] = i
+                    keep.append(i)
+            for message in problems[:_TABLE_ERRORS]:
                 self.error(message, span)
-
-        for line, cells in rows:
-            if len(cells) != width:
-                problem(f"{shown}:{line}: {len(cells)} {'cell' if len(cells) == 1 else 'cells'}, but the header "
-                        f"(line {header_line}) names {width} columns")
-                continue
-            value = cells[key_at]
-            if not value:
-                problem(f"{shown}:{line}: the {key} cell (the key column) is empty")
-                continue
-            if value in first:
-                problem(f"{shown}:{line}: duplicate {key} {value!r} (first on line {first[value]})")
-                continue
-            first[value] = line
-            if inside and pat.escapes(value):
-                self.value_outside(decl, value, span, f"{shown}:{line}: ")
-            if split_at:
-                cells = list(cells)
+            if len(problems) > _TABLE_ERRORS:
+                self.error(f"{shown}: {len(problems) - _TABLE_ERRORS} more rows like these", span)
+            rows = [rows[i] for i in keep]
+            values = [values[i] for i in keep]
+            index = keep
+        if inside:
+            for i, value in enumerate(values):
+                if pat.escapes(value):  # said for the first such row
+                    self.value_outside(decl, value, span, f"{shown}:{line_of((index[i] if index else i) + 1)}: ")
+                    break
+        if lists:
+            split_at = [i for i, h in enumerate(header) if h in lists]
+            rows = [list(cells) for cells in rows]
+            for cells in rows:
                 for i in split_at:
                     cells[i] = tuple(x.strip() for x in cells[i].split(sep) if x.strip())
-            if key_at == 0:
-                table[value] = dict(zip(names, cells[1:]))
-            else:
-                table[value] = dict(zip(names, cells[:key_at] + cells[key_at + 1 :]))
-            values.append(value)
-        if problems > _TABLE_ERRORS:
-            self.error(f"{shown}: {problems - _TABLE_ERRORS} more rows like these", span)
-        if not values and not problems:
+        if key_at == 0:
+            table = {cells[0]: dict(zip(names, cells[1:])) for cells in rows}
+        else:
+            table = {cells[key_at]: dict(zip(names, cells[:key_at] + cells[key_at + 1 :])) for cells in rows}
+        if not values and not rows:
             _warn_once(span, f"table({arg.value!r}) has no rows: dimension {decl.name} has no values")
-        return ir.Dimension(decl.name, tuple(values), names, table, decl.span, "table", lists)
+        dim = ir.Dimension(decl.name, tuple(values), names, table, decl.span, "table", lists)
+        if not lists:  # the columns as read: no second walk over the rows when one is used
+            for i, name in enumerate(header):
+                if i != key_at:
+                    dim.columns[name] = dict(zip(values, (cells[i] for cells in rows)))
+        return dim
 
     def value_outside(self, decl: d.DimensionDecl, value: str, span: Span, where: str = "") -> None:
         why = "starts with '/'" if value.startswith("/") else "has '..' as a path segment"
@@ -1614,6 +1625,20 @@ class _Analyzer:
 
 _TABLE_OPTIONS = {"key": "sample", "list_sep": ",", "lists": "files", "sep": "\\t"}
 _TABLE_ERRORS = 10  # problems said per table; then how many more
+class _LineOf:
+    """``line_of(i)``: the line row ``i`` of a table starts on (0: the header), read once."""
+
+    def __init__(self, text: str, delimiter: str):
+        self.text, self.delimiter, self._lines = text, delimiter, None
+
+    def __call__(self, i: int) -> int:
+        if self._lines is None:
+            from . import table as tablemod
+
+            self._lines = tablemod.lines(self.text, self.delimiter)
+        return self._lines[i] if i < len(self._lines) else 0
+
+
 _BAD = object()  # a config value that was not found (the error is said)
 _CONFIG_REF = re.compile(r"\{config\.([A-Za-z_][A-Za-z0-9_-]*(?:\.[A-Za-z_][A-Za-z0-9_-]*)*)\}")
 

@@ -33,9 +33,9 @@ def delimiter_of(path: str, first_line: str) -> str:
     return best[1] if best[0] else "\t"
 
 
-def read(path: str, delimiter: str | None = None) -> tuple[list[str], int, list[tuple[int, list[str]]], bytes]:
-    """(header, its line, [(line, cells)], the file's bytes). Blank lines are skipped; a line's number
-    is where its row starts (a quoted cell may hold line breaks)."""
+def read(path: str, delimiter: str | None = None) -> tuple[list[str], list[list[str]], str, str, bytes]:
+    """(header, rows, the delimiter, the text, the file's bytes). Blank lines are skipped;
+    ``lines(text, delimiter)`` says where each row starts, when a message needs it."""
     try:
         with open(path, "rb") as fh:
             data = fh.read()
@@ -55,25 +55,26 @@ def read(path: str, delimiter: str | None = None) -> tuple[list[str], int, list[
         delimiter = delimiter_of(path, text.split("\n", 1)[0])
     raise_field_limit()
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=False)
-    header: list[str] | None = None
-    header_line = 1
-    rows: list[tuple[int, list[str]]] = []
-    start = 1
     try:
-        for cells in reader:
-            line = start
-            start = reader.line_num + 1
-            if not cells or (len(cells) == 1 and not cells[0].strip()):
-                continue
-            if header is None:
-                header, header_line = cells, line
-            else:
-                rows.append((line, cells))
+        rows = [cells for cells in reader if cells and (len(cells) > 1 or cells[0].strip())]
     except csv.Error as exc:
         raise TableError(f"bad {'TSV' if delimiter == chr(9) else 'CSV'}: {exc}", reader.line_num) from None
-    if header is None:
+    if not rows:
         raise TableError("is empty: its first line names the columns")
-    return header, header_line, rows, data
+    return rows[0], rows[1:], delimiter, text, data
+
+
+def lines(text: str, delimiter: str) -> list[int]:
+    """The line each row of ``read`` starts on, the header's first (a quoted cell may hold
+    line breaks, so this reads the table again: only for messages)."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=False)
+    out = []
+    start = 1
+    for cells in reader:
+        if cells and (len(cells) > 1 or cells[0].strip()):
+            out.append(start)
+        start = reader.line_num + 1
+    return out
 
 
 def raise_field_limit() -> None:

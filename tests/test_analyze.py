@@ -89,7 +89,7 @@ def test_syntax_unterminated_block(here):
 
 def test_syntax_unexpected_indentation(here):
     assert error(here, 'dimension model = ["a"]\n    rule estimate:\n', kind=SyntaxError_) == msg(
-        "Rulefile:2:1: unexpected indentation; expected 'dimension', 'include', 'label', 'rule' or 'ruleorder'",
+        "Rulefile:2:1: unexpected indentation; expected 'config', 'dimension', 'include', 'label', 'rule' or 'ruleorder'",
         "        rule estimate:",
         "    ^^^^",
     )
@@ -131,7 +131,7 @@ def test_syntax_unclosed_bracket(here):
 
 def test_syntax_unknown_statement(here):
     assert error(here, 'rules estimate:\n    output: "x"\n', kind=SyntaxError_) == msg(
-        "Rulefile:1:1: unexpected 'rules'; expected 'dimension', 'include', 'label', 'rule' or 'ruleorder' (did you mean 'rule'?)",
+        "Rulefile:1:1: unexpected 'rules'; expected 'config', 'dimension', 'include', 'label', 'rule' or 'ruleorder' (did you mean 'rule'?)",
         "    rules estimate:",
         "    ^^^^^",
     )
@@ -140,7 +140,7 @@ def test_syntax_unknown_statement(here):
 def test_syntax_keywords_are_whole_words(here):
     # "rulefoo:" is not the rule "foo"
     assert error(here, 'rulefoo:\n    output: "x"\n', kind=SyntaxError_).splitlines()[0] == (
-        "Rulefile:1:1: unexpected 'rulefoo'; expected 'dimension', 'include', 'label', 'rule' or 'ruleorder' (did you mean 'rule'?)"
+        "Rulefile:1:1: unexpected 'rulefoo'; expected 'config', 'dimension', 'include', 'label', 'rule' or 'ruleorder' (did you mean 'rule'?)"
     )
 
 
