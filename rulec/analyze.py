@@ -252,13 +252,14 @@ class _Analyzer:
                 walk(module)
         return out
 
-    def data_read(self, path: str, data: bytes) -> None:
+    def data_read(self, path: str, data: bytes, listed: bool = True) -> None:
         """A config file or a table was read: part of the workflow's data key (the verdict)."""
         if self._data_hash is None:
             import hashlib
 
             self._data_hash = hashlib.blake2b(digest_size=16)
-        self._data_files.append(path)
+        if listed:
+            self._data_files.append(path)
         self._data_hash.update(path.encode("utf-8", "surrogateescape") + b"\0" + str(len(data)).encode() + b"\0" + data)
 
     def load_config(self, decls: list) -> None:
@@ -298,6 +299,8 @@ class _Analyzer:
                 self.errors.append(AnalysisError(exc.message))
                 continue
             self._items_ok.append((key, item))
+        if self.config_items:
+            self.data_read("--config", "\0".join(self.config_items).encode("utf-8", "surrogateescape"), listed=False)
         self.config = merged
 
     def read_config(self, path: str, written: str, span: Span | None) -> dict | None:
