@@ -1258,6 +1258,9 @@ class _Analyzer:
                 vals.append(text)
             given[kw.name] = tuple(vals)
         expanded = tuple(w for w in p.wildcards if w not in bound)
+        # expand("{sample.fq1}"): a field of a dimension no output binds takes its every value too
+        expanded += tuple(dict.fromkeys(sl.name for sl in p.slots if sl.field is not None and not self.config_slot(sl)
+                                        and sl.name in self.dimensions and sl.name not in bound and sl.name not in expanded))
         for w in expanded:
             if w not in given and w not in self.dimensions:
                 slot = next(x for x in p.slots if x.name == w)

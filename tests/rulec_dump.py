@@ -38,6 +38,8 @@ def dump_expr(e) -> str:
         return f"{e.name}={dump_expr(e.value)}"
     if isinstance(e, d.Call):
         return f"{e.func}(" + ", ".join(dump_expr(x) for x in e.args) + ")"
+    if isinstance(e, d.Dotted):
+        return ".".join(e.parts)
     raise TypeError(type(e))
 
 
@@ -58,6 +60,8 @@ def dump_decl(decl) -> str:
         return "ruleorder " + " > ".join(name for name, _ in decl.names)
     if isinstance(decl, d.IncludeDecl):
         return f"include {decl.path.value!r}"
+    if isinstance(decl, d.ConfigDecl):
+        return f"config {decl.path.value!r}"
     raise TypeError(type(decl))
 
 
