@@ -126,6 +126,9 @@ def _toml(text: str) -> dict:
         message = str(exc)
         m = re.search(r" \(at line (\d+), column (\d+)\)", message)
         if m is None:
+            if message.endswith(" (at end of document)"):
+                lines = text.rstrip("\n").count("\n") + 1
+                raise ConfigError(f"bad TOML: {message[: -len(' (at end of document)')]} at the end of the file", lines) from None
             raise ConfigError(f"bad TOML: {message}") from None
         raise ConfigError(f"bad TOML: {message[: m.start()] + message[m.end():]}", int(m.group(1)), int(m.group(2))) from None
 

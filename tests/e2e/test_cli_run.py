@@ -1097,3 +1097,37 @@ rule b:
     res = proj.ok("run", "-j1")
     assert sorted(done_jobs(res.stdout)) == ["a"]
     assert proj.read("out/a.txt") == "/opt/java17|2|$(touch PWNED)\n"
+
+
+# --------------------------------------------------------------------------- sample sheets and configs
+
+def test_a_run_driven_by_a_sample_sheet_and_a_config_makes_its_files(empty_project):
+    p = empty_project
+    p.write("config.yaml", "out: results\ngreeting: \"it's $(date)\"\n")
+    p.write("samples.csv", 'sample,reads,label\nA,"fq/A_1.fq,fq/A_2.fq",first\nB,fq/B.fq,second\n')
+    for name in ("A_1", "A_2", "B"):
+        p.write(f"fq/{name}.fq", f"reads of {name}\n")
+    p.write("Rulefile", '''\
+config "config.yaml"
+dimension sample = table("samples.csv", lists=["reads"], list_sep=",")
+
+rule all:
+    input: expand("{config.out}/{sample}.txt")
+
+rule count:
+    input: reads="{sample.reads}"
+    output: "{config.out}/{sample}.txt"
+    params: label="{sample.label}"
+    shell: "echo {config.greeting} {params.label} {sample.reads[0]} > {output}; cat {input.reads} >> {output}"
+''')
+    res = p.ok("run", "-j2")
+    assert "Done: 2 job(s) ran." in res.stdout
+    assert p.read("results/A.txt") == "it's $(date) first fq/A_1.fq\nreads of A_1\nreads of A_2\n"
+    assert p.read("results/B.txt") == "it's $(date) second fq/B.fq\nreads of B\n"
+    assert p.ok("dryrun").stdout.startswith("Nothing to do")
+    # a new row: one new job; a changed list: that sample's job (its inputs changed)
+    p.write("samples.csv", 'sample,reads,label\nA,fq/A_1.fq,first\nB,fq/B.fq,second\nC,fq/B.fq,third\n')
+    jobs = planned_jobs(p.ok("dryrun").stdout)
+    assert jobs == {"count[A]": "the set of inputs changed", "count[C]": "output missing: results/C.txt"}
+    assert done_jobs(p.ok("run").stdout) == ["count[A]", "count[C]"]
+    assert p.read("results/A.txt") == "it's $(date) first fq/A_1.fq\nreads of A_1\n"
