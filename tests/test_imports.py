@@ -2,7 +2,8 @@
 
 Rooms (docs/architecture.md): lark only in rulec/syntax/; fsspec only in rulec/storage.py;
 jinja2 only in rulec/backends/render.py; rich only in rulec/report.py, rulec/cli.py and
-rulec/exec/progress.py; plumbum only in rulec/exec/ and rulec/backends/. Every import
+rulec/exec/progress.py; plumbum only in rulec/exec/ and rulec/backends/; yaml (PyYAML) only in
+rulec/config.py. Every import
 statement counts, including the lazy ones inside functions.
 """
 
@@ -23,6 +24,7 @@ ROOMS: dict[str, tuple[str, ...]] = {
     "jinja2": ("backends/render.py",),
     "rich": ("report.py", "cli.py", "exec/progress.py"),
     "plumbum": ("exec/", "backends/"),
+    "yaml": ("config.py",),
 }
 HEAVY = tuple(ROOMS)
 
