@@ -750,24 +750,19 @@ class _Analyzer:
                 if pat.escapes(value):  # said for the first such row
                     self.value_outside(decl, value, span, f"{shown}:{line_of((index[i] if index else i) + 1)}: ")
                     break
-        if lists:
-            split_at = [i for i, h in enumerate(header) if h in lists]
-            rows = [list(cells) for cells in rows]
-            for cells in rows:
-                for i in split_at:
-                    cells[i] = tuple(x.strip() for x in cells[i].split(sep) if x.strip())
-        if key_at == 0:
-            table = {cells[0]: dict(zip(names, cells[1:])) for cells in rows}
-        else:
-            table = {cells[key_at]: dict(zip(names, cells[:key_at] + cells[key_at + 1 :])) for cells in rows}
+        columns: dict[str, dict] = {}
+        for i, name in enumerate(header):
+            if i == key_at:
+                continue
+            if name in lists:
+                columns[name] = {v: tuple(x.strip() for x in cells[i].split(sep) if x.strip()) for v, cells in zip(values, rows)}
+            else:
+                columns[name] = dict(zip(values, [cells[i] for cells in rows]))
         if not values and not rows:
             _warn_once(span, f"table({arg.value!r}) has no rows: dimension {decl.name} has no values")
-        dim = ir.Dimension(decl.name, tuple(values), names, table, decl.span, "table", lists)
-        if not lists:  # the columns as read: no second walk over the rows when one is used
-            for i, name in enumerate(header):
-                if i != key_at:
-                    dim.columns[name] = dict(zip(values, (cells[i] for cells in rows)))
-        return dim
+        values = tuple(values)
+        return ir.Dimension(decl.name, values, names, tablemod.Rows(values, names, columns), decl.span, "table", lists,
+                            columns)
 
     def value_outside(self, decl: d.DimensionDecl, value: str, span: Span, where: str = "") -> None:
         why = "starts with '/'" if value.startswith("/") else "has '..' as a path segment"

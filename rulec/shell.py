@@ -121,13 +121,12 @@ class CommandRenderer:
         if kind == "field":
             pos = self.wc_pos[key]
             dim = self.dims[key]
-            table = dim.table
-            attr = part.attr
-            if attr in dim.list_fields:  # its items, like a list param
+            column = dim.column(part.attr)
+            if part.attr in dim.list_fields:  # its items, like a list param
                 if index is not None:
-                    return lambda j, v, i, o, n: (lambda xs: q(xs[index]) if index < len(xs) else "")(table[v[pos]][attr])
-                return lambda j, v, i, o, n: " ".join([q(x) for x in table[v[pos]][attr]])
-            return lambda j, v, i, o, n: q(table[v[pos]][attr])
+                    return lambda j, v, i, o, n: (lambda xs: q(xs[index]) if index < len(xs) else "")(column[v[pos]])
+                return lambda j, v, i, o, n: " ".join([q(x) for x in column[v[pos]]])
+            return lambda j, v, i, o, n: q(column[v[pos]])
         if kind == "params":
             return lambda j, v, i, o, n: self._value(self.param_text(key, v, attempt), index, raw)
         if kind == "resources":

@@ -11,6 +11,7 @@ import csv
 import io
 import os
 import sys
+from collections.abc import Mapping
 
 DELIMITERS = {".tsv": "\t", ".tab": "\t", ".csv": ","}
 
@@ -83,3 +84,30 @@ def raise_field_limit() -> None:
         csv.field_size_limit(sys.maxsize)
     except OverflowError:  # pragma: no cover - 32-bit C long
         csv.field_size_limit(2**31 - 1)
+
+
+class Rows(Mapping):
+    """``value -> {field: text}`` over a table's columns, each row made when it is asked for:
+    a sheet of 100k rows keeps its columns (which the formatters use), not 100k dicts."""
+
+    __slots__ = ("_values", "_names", "_columns", "_index")
+
+    def __init__(self, values: tuple[str, ...], names: tuple[str, ...], columns: dict[str, dict]):
+        self._values = values
+        self._names = names
+        self._columns = columns
+        self._index = columns[names[0]] if names else dict.fromkeys(values)
+
+    def __getitem__(self, value: str) -> dict:
+        if value not in self._index:
+            raise KeyError(value)
+        return {name: self._columns[name][value] for name in self._names}
+
+    def __contains__(self, value) -> bool:
+        return value in self._index
+
+    def __iter__(self):
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
