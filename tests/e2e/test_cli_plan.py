@@ -873,6 +873,7 @@ def test_a_changed_field_of_a_sample_sheet_reruns_the_jobs_that_use_it(empty_pro
                         'rule greet:\n    output: "out/{sample}.txt"\n    shell: "echo {sample.greeting} > {output}"\n')
     p.write("samples.tsv", "sample\tgreeting\na\thello\nb\thi\n")
     assert p.ok("run").returncode == 0 and p.read("out/b.txt") == "hi\n"
+    assert p.ok("dryrun").stdout.startswith("Nothing to do")  # a verdict is kept: the sheet is part of its key
     p.write("samples.tsv", "sample\tgreeting\na\thello\nb\tgood day\n")
     assert planned_jobs(p.ok("dryrun").stdout) == {"greet[b]": "command changed"}
     res = p.ok("check")

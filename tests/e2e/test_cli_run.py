@@ -1131,3 +1131,15 @@ rule count:
     assert jobs == {"count[A]": "the set of inputs changed", "count[C]": "output missing: results/C.txt"}
     assert done_jobs(p.ok("run").stdout) == ["count[A]", "count[C]"]
     assert p.read("results/A.txt") == "it's $(date) first fq/A_1.fq\nreads of A_1\n"
+
+
+def test_the_sample_sheet_example_runs_and_reruns_for_its_config(tmp_path):
+    root = Path(__file__).resolve().parent.parent.parent / "examples" / "sample_sheet"
+    work = tmp_path / "sample_sheet"
+    shutil.copytree(root, work, ignore=shutil.ignore_patterns("bld", ".rulec"))
+    p = Project(work)
+    assert "Done: 3 job(s) ran." in p.ok("run").stdout
+    assert p.read("bld/report.txt") == "A control reads 3\nB treated reads 4\n"
+    assert p.ok("dryrun").stdout.startswith("Nothing to do")
+    jobs = planned_jobs(p.ok("dryrun", "--config", "count.label=lines").stdout)
+    assert jobs["count[A]"] == jobs["count[B]"] == "config changed: count.label"
