@@ -43,6 +43,9 @@ import generate  # noqa: E402
 # "{rulec}" becomes `rulec` if it is on PATH, else `<python> -m rulec` (with the repo on
 # PYTHONPATH); override it with the RULEC environment variable, e.g. RULEC="rulec --no-color".
 RULEC_DRYRUN = "{rulec} dryrun -q Rulefile"
+# The same workflow with its dimensions read from sample sheets and a 10k-key config.toml
+# (generate.write_table_rulefile): what reading them costs, against RULEC_DRYRUN.
+RULEC_TABLE_DRYRUN = "{rulec} dryrun -q table.rules"
 RULEC_RUN = "{rulec} run -j {jobs} -q Rulefile"
 # Records the touched state in the History without running jobs (make -t), so the
 # "noop-hist" phase measures a no-op dry run with a History present.
@@ -55,7 +58,7 @@ SNAKEMAKE_RUN = "snakemake -c {jobs} -s Snakefile"
 # Not a CLI: rulec's parse + analyze + resolve in-process, as a preview while `dryrun` is missing.
 RULEC_RESOLVE = "{python} -c 'from rulec import analyze, dag; dag.resolve(analyze.load(\"Rulefile\", \".\"))'"
 
-ALL_TOOLS = ("rulec", "make", "snakemake", "rulec-resolve")
+ALL_TOOLS = ("rulec", "make", "snakemake", "rulec-resolve", "rulec-table")
 DEFAULT_TOOLS = "rulec,make,snakemake"
 DEFAULT_SCALES = "1.1k,11k,51k"
 
@@ -110,7 +113,7 @@ def available(tool: str) -> tuple[bool, str]:
         ok = subprocess.run([sys.executable, "-c", "import rulec.analyze, rulec.dag"], env=env,
                             capture_output=True).returncode == 0
         return ok, "rulec.analyze / rulec.dag not importable"
-    if tool == "rulec":
+    if tool in ("rulec", "rulec-table"):
         argv = expand(RULEC_DRYRUN)
         probe = argv[: argv.index("dryrun") + 1] + ["--help"] if "dryrun" in argv else argv + ["--help"]
         r = subprocess.run(probe, env=env, capture_output=True, text=True, cwd=REPO)
@@ -277,6 +280,7 @@ def dry_commands(phase: str) -> dict[str, tuple[str, tuple[int, ...], bool]]:
     if phase == "scratch":
         return {
             "rulec": (RULEC_DRYRUN, (0,), True),
+            "rulec-table": (RULEC_TABLE_DRYRUN, (0,), True),
             "make": (MAKE_DRYRUN, (0,), False),
             "snakemake": (SNAKEMAKE_DRYRUN, (0,), True),
             "rulec-resolve": (RULEC_RESOLVE, (0,), False),
@@ -284,6 +288,7 @@ def dry_commands(phase: str) -> dict[str, tuple[str, tuple[int, ...], bool]]:
     if phase == "noop":
         return {
             "rulec": (RULEC_DRYRUN, (0,), True),  # no History: plain mtime comparison
+            "rulec-table": (RULEC_TABLE_DRYRUN, (0,), True),
             "make": (MAKE_QUESTION, (0, 1), False),  # 0 = up to date, 1 = something to do
             "snakemake": (SNAKEMAKE_DRYRUN, (0,), False),
             "rulec-resolve": (RULEC_RESOLVE, (0,), False),
@@ -293,7 +298,7 @@ def dry_commands(phase: str) -> dict[str, tuple[str, tuple[int, ...], bool]]:
     raise ValueError(phase)
 
 
-STATE_DIRS = {"rulec": ".rulec", "snakemake": ".snakemake"}
+STATE_DIRS = {"rulec": ".rulec", "rulec-table": ".rulec", "snakemake": ".snakemake"}
 
 
 def wipe_state(meta: dict, tool: str) -> None:

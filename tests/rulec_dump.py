@@ -60,6 +60,8 @@ def dump_decl(decl) -> str:
         return "ruleorder " + " > ".join(name for name, _ in decl.names)
     if isinstance(decl, d.IncludeDecl):
         return f"include {decl.path.value!r}"
+    if isinstance(decl, d.ConfigDecl):
+        return f"config {decl.path.value!r}"
     raise TypeError(type(decl))
 
 

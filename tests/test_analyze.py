@@ -89,7 +89,7 @@ def test_syntax_unterminated_block(here):
 
 def test_syntax_unexpected_indentation(here):
     assert error(here, 'dimension model = ["a"]\n    rule estimate:\n', kind=SyntaxError_) == msg(
-        "Rulefile:2:1: unexpected indentation; expected 'dimension', 'include', 'label', 'rule' or 'ruleorder'",
+        "Rulefile:2:1: unexpected indentation; expected 'config', 'dimension', 'include', 'label', 'rule' or 'ruleorder'",
         "        rule estimate:",
         "    ^^^^",
     )
@@ -131,7 +131,7 @@ def test_syntax_unclosed_bracket(here):
 
 def test_syntax_unknown_statement(here):
     assert error(here, 'rules estimate:\n    output: "x"\n', kind=SyntaxError_) == msg(
-        "Rulefile:1:1: unexpected 'rules'; expected 'dimension', 'include', 'label', 'rule' or 'ruleorder' (did you mean 'rule'?)",
+        "Rulefile:1:1: unexpected 'rules'; expected 'config', 'dimension', 'include', 'label', 'rule' or 'ruleorder' (did you mean 'rule'?)",
         "    rules estimate:",
         "    ^^^^^",
     )
@@ -140,7 +140,7 @@ def test_syntax_unknown_statement(here):
 def test_syntax_keywords_are_whole_words(here):
     # "rulefoo:" is not the rule "foo"
     assert error(here, 'rulefoo:\n    output: "x"\n', kind=SyntaxError_).splitlines()[0] == (
-        "Rulefile:1:1: unexpected 'rulefoo'; expected 'dimension', 'include', 'label', 'rule' or 'ruleorder' (did you mean 'rule'?)"
+        "Rulefile:1:1: unexpected 'rulefoo'; expected 'config', 'dimension', 'include', 'label', 'rule' or 'ruleorder' (did you mean 'rule'?)"
     )
 
 
@@ -1450,3 +1450,333 @@ def test_items_on_indented_lines_after_the_fields_own_line(here):
 ])
 def test_snakemake_statements_say_what_to_write_instead(here, text, hint):
     assert error(here, text, kind=SyntaxError_).splitlines()[-1] == f"  hint: {hint}"
+# ============================================================================ config files
+
+CONFIG = '''\
+threads = 4
+seed = 7
+ratio = 0.5
+verbose = true
+models = ["lin", "tree"]
+outdir = "bld"
+flags = "--fast --quiet"
+[db]
+host = "db.example.org"
+port = 5432
+'''
+
+
+def shell_text(rule) -> str:
+    return "".join(p if isinstance(p, str) else "{%s}" % p.kind for p in rule.shell.parts)
+
+
+def test_config_values_in_paths_params_shell_resources_and_labels(here):
+    wf = load(here, '''\
+config "config.toml"
+dimension model = config.models
+
+label big:
+    limit: "{config.threads}"
+    slurm: partition="{config.db.host}", qos="q{config.seed}"
+    env: DB="{config.db.host}:{config.db.port}"
+
+rule fit:
+    input: "{config.outdir}/data.csv"
+    output: "{config.outdir}/fit/{model}.json"
+    params: seed="{config.seed}", ratio=config.ratio, tag="s{config.seed}", verbose="{config.verbose}", all="{config.models}"
+    resources: cpus="{config.threads}", mem="{config.threads}G"
+    label: big
+    shell: "fit {config.flags} {config.flags:raw} {config.models} {config.models[1]} --port {config.db.port} > {output}"
+''', {"config.toml": CONFIG})
+    assert wf.dimensions["model"].values == ("lin", "tree") and wf.dimensions["model"].origin == "config"
+    r = wf.rule("fit")
+    assert r.inputs[0].pattern.text == "bld/data.csv"
+    assert r.outputs[0].pattern.text == "bld/fit/{model}.json" and r.outputs[0].pattern.wildcards == ("model",)
+    assert dict(r.params) == {"seed": 7, "ratio": 0.5, "tag": "s7", "verbose": True, "all": ("lin", "tree")}
+    assert (r.resources.cpus, r.resources.mem_mb) == (4, 4096)
+    assert shell_text(r) == "fit '--fast --quiet' --fast --quiet lin tree tree --port 5432 > {output}"
+    label = wf.labels["big"]
+    assert label.limit == 4 and label.slurm == (("partition", "db.example.org"), ("qos", "q7"))
+    assert "".join(p for p in dict(r.env)["DB"].parts) == "db.example.org:5432"
+    # what decides a rerun: paths, params, command, env; not resources nor label settings
+    assert [k for k, _ in r.config] == ["db.host", "db.port", "flags", "models", "outdir", "ratio", "seed", "verbose"]
+
+
+def test_config_files_merge_in_order_tables_key_by_key_and_an_included_file_finds_its_own(here):
+    wf = load(here, '''\
+config "base.toml"
+config "site.yaml"
+include "sub/Rulefile"
+config "last.json"
+
+rule r:
+    output: "{config.db.host}-{config.db.port}-{config.a}-{config.b}-{config.c}.txt"
+''', {"base.toml": '[db]\nhost = "h1"\nport = 1\n', "site.yaml": "db:\n  port: 2\na: yaml\n",
+      "sub/Rulefile": 'config "sub.toml"\n', "sub/sub.toml": 'b = "sub"\nc = "sub"\n', "last.json": '{"c": "json"}'})
+    assert wf.rule("r").outputs[0].pattern.text == "h1-2-yaml-sub-json.txt"
+    assert wf.data_files == ("base.toml", "site.yaml", "sub/sub.toml", "last.json")
+
+
+def test_config_overrides_and_config_files_from_the_command_line(here):
+    text = 'config "config.toml"\ndimension model = config.models\nrule r:\n    output: "{config.outdir}/{model}-{config.threads}.txt"\n    params: v="{config.verbose}", extra="{config.extra}"\n'
+    files = {"config.toml": CONFIG, "other.toml": 'outdir = "elsewhere"\n'}
+    wf = load(here, text, files, config=["threads=8", "models=a,b,c", "verbose=false", "extra=1.5"],
+              config_files=["other.toml"])
+    assert wf.dimensions["model"].values == ("a", "b", "c")
+    assert wf.rule("r").outputs[0].pattern.text == "elsewhere/{model}-8.txt"
+    assert dict(wf.rule("r").params) == {"v": False, "extra": 1.5}
+    with pytest.raises(RulecError) as info:
+        load(here, text, files, config=["threads=many", "db=x", "verbose=maybe", "=1", "models.x=1"])
+    assert info.value.render() == msg(
+        "--config threads=many: threads is a whole number in the config (4), not 'many'",
+        "--config db=x: db is a table in the config; set its keys (--config db.NAME=...)",
+        "--config verbose=maybe: verbose is true or false in the config, not 'maybe'",
+        "--config '=1': expected KEY=VALUE, e.g. --config threads=4 or --config db.host=x",
+        "--config models.x=...: models is a list in the config, not a table",
+    )
+    with pytest.raises(RulecError) as info:  # a key no file has and nothing uses: a typo
+        load(here, 'config "config.toml"\nrule r:\n    output: "{config.extra}"\n', files, config=["extr=1", "new.key=1", "extra=x"])
+    assert info.value.render() == msg(
+        "--config extr=1: no config file has the key 'extr' and the Rulefile does not use it (did you mean 'extra'?)",
+        "  hint: --config sets a key of the config files, or one that {config.KEY} uses",
+        "--config new.key=1: no config file has the key 'new.key' and the Rulefile does not use it",
+        "  hint: --config sets a key of the config files, or one that {config.KEY} uses",
+    )
+    with pytest.raises(RulecError) as info:
+        load(here, text, files, config_files=["missing.toml"])
+    assert info.value.render() == "--config-file missing.toml: no such file"
+
+
+def test_an_unknown_config_key_is_an_error_at_its_place_with_a_suggestion(here):
+    assert error(here, 'config "config.toml"\nrule r:\n    output: "o.txt"\n    shell: "fit --threads {config.thread} --host {config.db.hots} > {output}"\n',
+                 {"config.toml": CONFIG}) == msg(
+        "Rulefile:4:27: unknown config key 'thread' (did you mean 'threads'?) (the config: config.toml)",
+        '        shell: "fit --threads {config.thread} --host {config.db.hots} > {output}"',
+        "                              ^^^^^^^^^^^^^^^",
+    )
+    assert error(here, 'config "config.toml"\nrule r:\n    output: "{config.db.hots}"\n', {"config.toml": CONFIG}) == msg(
+        "Rulefile:3:14: unknown config key 'db.hots' (did you mean 'db.host'?) (the config: config.toml)",
+        '        output: "{config.db.hots}"',
+        "                 ^^^^^^^^^^^^^^^^",
+    )
+
+
+def test_a_missing_or_broken_config_file_is_an_error_at_the_config_line(here):
+    assert error(here, 'config "conf/config.toml"\nrule r:\n    output: "{config.x}"\n') == msg(
+        "Rulefile:1:8: config file not found: conf/config.toml",
+        '    config "conf/config.toml"',
+        "           ^^^^^^^^^^^^^^^^^^",
+    )
+    assert error(here, 'config "config.toml"\n', {"config.toml": 'a = 1\nb = = 2\n'}) == msg(
+        "Rulefile:1:8: config file config.toml:2:5: bad TOML: Invalid value",
+        '    config "config.toml"',
+        "           ^^^^^^^^^^^^^",
+    )
+    assert error(here, 'config "c.yaml"\n', {"c.yaml": "a: [1\nb: 2\n"}).splitlines()[0] == (
+        "Rulefile:1:8: config file c.yaml:2:2: bad YAML: did not find expected ',' or ']' (while parsing a flow sequence)")
+    assert error(here, 'config "c.json"\n', {"c.json": '{"a": 1,\n "b" 2}'}).splitlines()[0] == (
+        "Rulefile:1:8: config file c.json:2:6: bad JSON: Expecting ':' delimiter")
+    assert error(here, 'config "c.json"\n', {"c.json": '[1, 2]'}).splitlines()[0] == (
+        "Rulefile:1:8: config file c.json: the file holds a list, not a table of keys")
+    assert error(here, 'config "c.ini"\n', {"c.ini": ''}).splitlines()[0] == (
+        "Rulefile:1:8: config file c.ini: unknown config format '.ini': expected a .toml, .yaml, .yml or .json file")
+
+
+def test_config_references_without_a_config_and_wrong_kinds_of_values(here):
+    assert error(here, 'rule r:\n    output: "{config.outdir}/x"\n') == msg(
+        "Rulefile:2:14: {config.outdir} refers to the config, but there is none: no config file is read",
+        '        output: "{config.outdir}/x"',
+        "                 ^^^^^^^^^^^^^^^",
+        '  hint: declare one at the top of the Rulefile:  config "config.toml"  (or give --config-file FILE)',
+    )
+    out = error(here, '''\
+config "config.toml"
+dimension a = config.outdir
+dimension b = config.db
+rule r:
+    output: "{config.models}/x"
+    log: "{config.db}"
+    params: p="x{config.models}"
+''', {"config.toml": CONFIG})
+    assert out.splitlines()[::3] == [
+        "Rulefile:2:15: dimension a = config.outdir: the config gives a string; a dimension's values are a list of strings or numbers",
+        "Rulefile:3:15: config key 'db' is a table: name one of its keys, such as {config.db.host}",
+        "Rulefile:5:14: config key 'models' is a list: an output path takes one value here (a list gives several paths only in input)",
+        "Rulefile:6:11: config key 'db' is a table: name one of its keys, such as {config.db.host}",
+        "Rulefile:7:17: config key 'models' is a list: a param takes one value here (a list gives several paths only in input)",
+    ]
+
+
+def test_a_list_in_the_config_gives_one_input_per_item(here):
+    wf = load(here, 'config "config.toml"\ndimension d = ["x"]\nrule r:\n    input: "data/{config.models}/{d}.csv", all=expand("in/{config.models}_{d}.txt")\n    output: "o/{d}.txt"\n    shell: "cat {input.all} > {output}"\n',
+              {"config.toml": CONFIG})
+    inputs = wf.rule("r").inputs
+    assert [(i.name, i.pattern.text, i.kind) for i in inputs] == [
+        (None, "data/lin/{d}.csv", "one"), (None, "data/tree/{d}.csv", "one"),
+        ("all", "in/lin_{d}.txt", "expand"), ("all", "in/tree_{d}.txt", "expand")]
+
+
+def test_a_dimension_named_config_keeps_its_meaning_unless_there_is_a_config(here):
+    text = 'dimension config:\n    a: x="1"\nrule r:\n    output: "o/{config}.txt"\n    shell: "echo {config.x} > {output}"\n'
+    wf = load(here, text)
+    assert [p.kind for p in wf.rule("r").shell.parts if not isinstance(p, str)] == ["field", "output"]
+    assert error(here, 'config "c.toml"\n' + text, {"c.toml": ""}) == msg(
+        "Rulefile:2:11: a dimension named 'config' cannot be declared with a config: {config.key} names the config's values",
+        "    dimension config:",
+        "              ^^^^^^",
+        "  hint: rename the dimension",
+    )
+
+
+def test_the_config_is_read_after_the_parse_cache(here, monkeypatch):
+    """The parse cache holds the Rulefile's declarations only: a changed config file is seen
+    even when the Rulefile's parse comes from the cache."""
+    monkeypatch.setenv("RULEC_CACHE_DIR", str(here / "cache"))
+    text = 'config "config.toml"\nrule r:\n    output: "{config.outdir}/x"\n'
+    assert load(here, text, {"config.toml": 'outdir = "a"\n'}).rule("r").outputs[0].pattern.text == "a/x"
+    assert list((here / "cache" / "parse").iterdir())  # the parse was cached
+    key = load(here, text, {"config.toml": 'outdir = "a"\n'}).data_key
+    wf = load(here, text, {"config.toml": 'outdir = "b"\n'})
+    assert wf.rule("r").outputs[0].pattern.text == "b/x" and wf.data_key != key
+    assert load(here, text, {"config.toml": 'outdir = "b"\n'}, config=["outdir=c"]).data_key not in (key, wf.data_key)
+
+
+def test_a_big_config_is_cached_as_json_and_read_back_the_same(here, monkeypatch):
+    from rulec import config as cfgmod
+
+    monkeypatch.setenv("RULEC_CACHE_DIR", str(here / "cache"))
+    body = "".join(f"k{i} = {i}\n" for i in range(3000)) + '[t]\nf = 0.5\ns = "x"\nb = true\nl = [1, "a"]\n'
+    (here / "big.toml").write_text(body)
+    first, _ = cfgmod.read("big.toml")
+    assert len(list((here / "cache" / "config").iterdir())) == 1
+    again, _ = cfgmod.read("big.toml")
+    assert again == first and again["t"] == {"f": 0.5, "s": "x", "b": True, "l": [1, "a"]} and again["k2999"] == 2999
+    entry = next((here / "cache" / "config").iterdir())
+    entry.write_text("[1, 2]")  # not a table: read as absent, the file is parsed again
+    assert cfgmod.read("big.toml")[0] == first
+
+
+# ============================================================================ sample sheets
+
+SHEET = "sample\tfq1\tfq2\tfiles\na\ta_1.fq\ta_2.fq\tx.fq, y.fq\nb\tb_1.fq\tb_2.fq\tz.fq\n"
+
+
+def test_a_table_dimension_takes_its_values_from_the_first_column_and_fields_from_the_others(here):
+    wf = load(here, 'dimension sample = table("samples.tsv")\nrule r:\n    input: "{sample.fq1}", "{sample.fq2}"\n    output: "o/{sample}.txt"\n',
+              {"samples.tsv": SHEET})
+    dim = wf.dimensions["sample"]
+    assert (dim.values, dim.fields, dim.origin, dim.list_fields) == (("a", "b"), ("fq1", "fq2", "files"), "table", frozenset())
+    assert dim.table["b"] == {"fq1": "b_1.fq", "fq2": "b_2.fq", "files": "z.fq"}
+    assert dim.column("fq1") == {"a": "a_1.fq", "b": "b_1.fq"}
+    assert wf.data_files == ("samples.tsv",) and wf.data_key
+
+
+def test_a_table_by_key_column_list_columns_csv_and_a_sniffed_delimiter(here):
+    csv_text = 'fq,id,files\n"a,1.fq",s1,"p.fq,q.fq"\nb.fq,s2,r.fq\n'
+    wf = load(here, '''\
+dimension s = table("sheet.csv", key="id", list_sep=",", lists=["files"])
+dimension t = table("data/sheet.txt")
+dimension u = table("all.tsv", list_sep=",")
+''', {"sheet.csv": csv_text, "data/sheet.txt": "name;x\nn1;1\nn2;2\n", "all.tsv": SHEET})
+    s = wf.dimensions["s"]
+    assert s.values == ("s1", "s2") and s.fields == ("fq", "files") and s.list_fields == {"files"}
+    assert s.table["s1"] == {"fq": "a,1.fq", "files": ("p.fq", "q.fq")} and s.table["s2"]["files"] == ("r.fq",)
+    assert wf.dimensions["t"].table["n2"] == {"x": "2"}
+    assert wf.dimensions["u"].table["a"] == {"fq1": ("a_1.fq",), "fq2": ("a_2.fq",), "files": ("x.fq", "y.fq")}
+
+
+def test_table_errors_name_the_file_line_and_the_table_in_the_rulefile(here):
+    text = 'dimension sample = table("samples.tsv")\n'
+    sheet = 'sample\tfq\na\t1\nb\t"two\nlines"\nc\t3\textra\n\n\t4\na\t5\n'
+    assert error(here, text, {"samples.tsv": sheet}) == msg(
+        "Rulefile:1:20: samples.tsv:5: 3 cells, but the header (line 1) names 2 columns",
+        '    dimension sample = table("samples.tsv")',
+        "                       ^^^^^^^^^^^^^^^^^^^^",
+        "Rulefile:1:20: samples.tsv:7: the sample cell (the key column) is empty",
+        '    dimension sample = table("samples.tsv")',
+        "                       ^^^^^^^^^^^^^^^^^^^^",
+        "Rulefile:1:20: samples.tsv:8: duplicate sample 'a' (first on line 2)",
+        '    dimension sample = table("samples.tsv")',
+        "                       ^^^^^^^^^^^^^^^^^^^^",
+    )
+    assert error(here, 'dimension sample = table("none.tsv")\n') == msg(
+        "Rulefile:1:20: table file not found: none.tsv",
+        '    dimension sample = table("none.tsv")',
+        "                       ^^^^^^^^^^^^^^^^^",
+    )
+    assert error(here, text, {"samples.tsv": "\n\n"}).splitlines()[0] == (
+        "Rulefile:1:20: samples.tsv: is empty: its first line names the columns")
+    assert error(here, text, {"samples.tsv": "s\tx\tx\n"}).splitlines()[0] == (
+        "Rulefile:1:20: samples.tsv:1: column 'x' is named twice (columns 2 and 3)")
+    assert error(here, 'dimension sample = table("samples.tsv", key="smaple", lists=["fq"], colour="red")\n',
+                 {"samples.tsv": SHEET}).splitlines()[::3] == [
+        "Rulefile:1:69: table() has no option 'colour'; its options: key, list_sep, lists, sep",
+    ]
+    assert error(here, 'dimension sample = table("samples.tsv", key="smaple")\n', {"samples.tsv": SHEET}) == msg(
+        "Rulefile:1:45: samples.tsv:1: no column 'smaple' (did you mean 'sample'?) (its columns: sample, fq1, fq2, files)",
+        '    dimension sample = table("samples.tsv", key="smaple")',
+        "                                                ^^^^^^^^",
+    )
+    assert error(here, 'dimension sample = table("samples.tsv", lists=["fq"])\n', {"samples.tsv": SHEET}).splitlines()[0] == (
+        "Rulefile:1:47: lists= needs list_sep= (the text between the items of a cell), e.g. list_sep=\",\"")
+
+
+def test_many_bad_rows_are_said_up_to_ten_then_counted(here):
+    sheet = "s\tx\n" + "".join(f"r\t{i}\n" for i in range(15))
+    lines = error(here, 'dimension s = table("t.tsv")\n', {"t.tsv": sheet}).splitlines()[::3]
+    assert len(lines) == 11 and lines[0] == "Rulefile:1:15: t.tsv:3: duplicate s 'r' (first on line 2)"
+    assert lines[-1] == "Rulefile:1:15: t.tsv: 4 more rows like these"
+
+
+def test_a_table_value_that_leads_outside_is_an_error_unless_outside(here):
+    files = {"t.tsv": "s\nok\n../up\n"}
+    assert error(here, 'dimension s = table("t.tsv")\n', files).splitlines()[0] == (
+        "Rulefile:1:15: t.tsv:3: value '../up' of dimension s has '..' as a path segment: paths made from it can lead outside the working folder")
+    assert load(here, 'dimension s (outside) = table("t.tsv")\n', files).dimensions["s"].values == ("ok", "../up")
+
+
+def test_a_table_next_to_an_included_rulefile_and_its_name_from_the_config(here):
+    wf = load(here, 'config "c.toml"\ninclude "sub/Rulefile"\n', {
+        "c.toml": 'sheet = "samples.tsv"\n', "sub/Rulefile": 'dimension s = table("{config.sheet}")\n',
+        "sub/samples.tsv": "s\nx\n"})
+    assert wf.dimensions["s"].values == ("x",)
+
+
+def test_an_empty_table_is_a_warning(here, capsys):
+    wf = load(here, 'dimension s = table("t.tsv")\n', {"t.tsv": "s\tx\n"})
+    assert wf.dimensions["s"].values == ()
+    assert capsys.readouterr().err == "warning: Rulefile:1:15: table('t.tsv') has no rows: dimension s has no values\n"
+
+
+def test_list_fields_where_they_have_no_single_text_are_errors(here):
+    out = error(here, '''\
+dimension sample:
+    a: files=["x.fq", "y.fq"], name="a"
+    b: files="z.fq", name="b"
+rule r:
+    input: "{sample.files}"
+    output: "o/{sample}.txt"
+    log: "logs/{sample}/{sample.files}.log"
+    params: whole="{sample.files}", part="--in={sample.files}"
+    shell: "cat {sample.files} {sample.files[0]} > {output}"
+''')
+    assert out.splitlines()[::3] == [
+        "Rulefile:7:25: field 'files' of dimension sample is a list: in log it has no single text (a list field gives one path "
+        "per item in input, its items in a shell command, and a list as a whole param: sample_files=\"{sample.files}\")",
+        "Rulefile:8:48: field 'files' of dimension sample is a list: in params it has no single text (a list field gives one path "
+        "per item in input, its items in a shell command, and a list as a whole param: sample_files=\"{sample.files}\")",
+    ]
+    wf = load(here, out and '''\
+dimension sample:
+    a: files=["x.fq", "y.fq"], name="a"
+    b: files="z.fq", name="b"
+rule r:
+    input: "{sample.files}"
+    output: "o/{sample}.txt"
+    params: whole="{sample.files}"
+    shell: "cat {sample.files} {sample.files[0]} > {output}"
+''')
+    dim = wf.dimensions["sample"]
+    assert dim.list_fields == {"files"} and dim.table["b"]["files"] == ("z.fq",) and dim.table["a"]["name"] == "a"
+    refs = [p for p in wf.rule("r").shell.parts if not isinstance(p, str)]
+    assert [(p.kind, p.attr, p.index) for p in refs] == [("field", "files", None), ("field", "files", 0), ("output", None, None)]

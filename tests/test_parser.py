@@ -104,6 +104,16 @@ DECLS = [
     ),
     ("ruleorder", "ruleorder: a > b > c\n", "ruleorder a > b > c"),
     ("include", 'include "sub/Rulefile"\n', "include 'sub/Rulefile'"),
+    ("config", 'config "config.toml"\nconfig \'site.yaml\'\n', "config 'config.toml'\nconfig 'site.yaml'"),
+    ("a dotted name", "dimension model = config.models\n", "dimension model = <config.models>"),
+    ("dotted names as values", "rule r:\n    params: seed=config.seed, n=config.db.port\n",
+     "rule r | params: seed=<config.seed>, n=<config.db.port>"),
+    ("table()", 'dimension s = table("s.tsv", key="id", list_sep=",")\n', "dimension s = table('s.tsv', key='id', list_sep=',')"),
+    (
+        "config is still a name: a dimension, a field, a value",
+        'dimension config = [config]\nrule r:\n    config: 1\n    label: config\n',
+        "dimension config = [config]\nrule r | config: 1 | label: config",
+    ),
     (
         "comments everywhere, at any indentation",
         'rule r:   # after the header\n    # before a field\n        # deeper\n  # shallower\n    output: "x"  # after a field\n'

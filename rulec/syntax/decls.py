@@ -210,7 +210,15 @@ class IncludeDecl:
     span: Span
 
 
-Decl = Union[DimensionDecl, RuleDecl, LabelDecl, RuleorderDecl, IncludeDecl]
+@dataclass(frozen=True, slots=True)
+class ConfigDecl:
+    """``config "config.toml"``: a config file, relative to the declaring Rulefile's folder."""
+
+    path: Str
+    span: Span
+
+
+Decl = Union[DimensionDecl, RuleDecl, LabelDecl, RuleorderDecl, IncludeDecl, ConfigDecl]
 
 
 @dataclass(frozen=True, slots=True)

@@ -168,10 +168,12 @@ _HUMAN = {
     "_LABEL": "'label'",
     "_RULEORDER": "'ruleorder'",
     "_INCLUDE": "'include'",
+    "_CONFIG": "'config'",
+    "DOT": "'.'",
 }
 
 
-_KEYWORDS = ("_DIMENSION", "_RULE", "_LABEL", "_RULEORDER", "_INCLUDE")
+_KEYWORDS = ("_DIMENSION", "_RULE", "_LABEL", "_RULEORDER", "_INCLUDE", "_CONFIG")
 
 
 def _describe_expected(expected) -> str:
@@ -519,6 +521,11 @@ class _ToDecls:
         (tok,) = children
         path = d.Str(_unquote(tok, self.file), self._tspan(tok))
         return d.IncludeDecl(path, self._span(meta))
+
+    def config(self, meta, children):
+        (tok,) = children
+        path = d.Str(_unquote(tok, self.file), self._tspan(tok))
+        return d.ConfigDecl(path, self._span(meta))
 
     # values ----------------------------------------------------------------
     def items(self, meta, children):

@@ -278,7 +278,7 @@ rule summary:
 
 def test_a_snakefiles_syntax_habits_are_errors_with_hints(tmp_path):
     assert check_error(tmp_path, SNAKEFILE_SYNTAX) == (
-        "Rulefile:1:1: unexpected 'DATASETS'; expected 'dimension', 'include', 'label', 'rule' or 'ruleorder'\n"
+        "Rulefile:1:1: unexpected 'DATASETS'; expected 'config', 'dimension', 'include', 'label', 'rule' or 'ruleorder'\n"
         '    DATASETS = ["a", "b"]\n'
         "    ^^^^^^^^\n"
         '  hint: a Rulefile has no variables: a list of values is a dimension,  dimension datasets = ["a", "b"],  '
