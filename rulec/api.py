@@ -29,6 +29,7 @@ class Target:
     targets: tuple[str, ...] = ()
     select: str | None = None  # -k EXPR
     overrides: tuple[tuple[str, tuple[str, ...]], ...] = ()  # --set dim=a,b
+    config: tuple[str, ...] = ()  # --config KEY=VALUE, in order
 
 
 @dataclass
