@@ -1,5 +1,6 @@
 """docs/api.md cannot rot: its example runs in a fresh folder holding a copy of
-examples/datasets_models, and its error example prints exactly what the page says."""
+examples/datasets_models, and its error example prints exactly what the page says; the
+README's Python example runs too."""
 
 from __future__ import annotations
 
@@ -57,6 +58,16 @@ def test_the_error_example_prints_what_the_page_says(tmp_path, monkeypatch):
     with contextlib.redirect_stdout(out):
         exec(compile(found[i][1], str(DOC), "exec"), {"rulec": rulec})
     assert out.getvalue() == found[i + 1][1]
+
+
+def test_the_readmes_python_example_runs(tmp_path, monkeypatch):
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    (code,) = [m.group(2) for m in FENCE.finditer(text) if m.group(1) == "python"]
+    _copy_example(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    scope: dict = {}
+    exec(compile(code, "README.md", "exec"), scope)
+    assert scope["report"].ok and len(scope["report"].jobs) == len(scope["plan"]) == 20
 
 
 def test_every_public_name_is_documented():
