@@ -110,3 +110,11 @@ def test_the_tutorial_on_the_local_slurm_cluster(slurm_cluster, tmp_path):
     assert "rulec run --executor slurm --force-all" in ran
     assert (tmp_path / "bld" / "summary.csv").read_text().count("\n") == 5
     assert len(list((tmp_path / "bundle" / "status").iterdir())) == 5  # every task of the bundle ended
+
+
+@pytest.mark.parametrize("page", ["README.md", "docs/tutorial.md", "docs/migrating.md", "docs/api.md", "docs/cli-reference.md"])
+def test_the_guides_links_point_to_files_that_exist(page):
+    path = ROOT / page
+    for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", path.read_text(encoding="utf-8")):
+        if "://" not in target:
+            assert (path.parent / target).exists(), f"{page}: a link to {target}, which does not exist"
