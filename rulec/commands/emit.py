@@ -49,6 +49,12 @@ def max_array_size(backend: Backend, profile) -> int:
 
 
 def main(target: api.Target, args: EmitArgs) -> int:
+    write(target, args)
+    return 0
+
+
+def write(target: api.Target, args: EmitArgs) -> str | None:
+    """``rulec emit``: the bundle's folder, or None when nothing is to run (no bundle)."""
     backend = args.backend
     why = args.why
     options = PlanOptions(force=frozenset(args.force), force_all=args.force_all, explain=why)
@@ -60,7 +66,7 @@ def main(target: api.Target, args: EmitArgs) -> int:
     out = args.output or f"rulec-{backend}"
     if not plan.run:
         print(report.nothing_to_do(len(graph) - len(plan.groups), "; no bundle written"))
-        return 0
+        return None
     if why:  # the jobs the bundle holds, each with every reason it must run
         report.show_plan(planned, why=True)
     size = max_array_size(backend, profile)
@@ -68,7 +74,7 @@ def main(target: api.Target, args: EmitArgs) -> int:
     bundle_mod.write(bundle)
     if not args.quiet:
         show(bundle, out)
-    return 0
+    return bundle.dir
 
 
 def show(bundle, out: str) -> None:

@@ -14,7 +14,7 @@ from ..history import History
 from ..plan import PlanOptions
 from ..plan import plan as make_plan
 from ..run.lock import Lock
-from ..run.loop import Loop, RunOptions, _raise_interrupt, touch
+from ..run.loop import JobResult, Loop, RunOptions, catch, restore, touch
 from ..state import snapshot
 
 
@@ -36,6 +36,19 @@ class RunArgs:
     profile: str | None = None
     bundle: str | None = None
     poll: float | None = None
+
+
+@dataclass
+class RunResult:
+    """What a ``rulec run`` did, as data (the Python API's RunReport is made from it)."""
+
+    exit_code: int
+    up_to_date: int = 0  # jobs that had nothing to do
+    loop: Loop | None = None  # the run loop, when jobs ran
+
+    def jobs(self) -> list[JobResult]:
+        """How each job the run planned ended (none when nothing ran)."""
+        return self.loop.results() if self.loop is not None else []
 
 
 def _machine_mem_mb() -> int | None:
@@ -102,6 +115,11 @@ def check_executor_options(args: RunArgs) -> None:
 
 
 def main(target: api.Target, args: RunArgs) -> int:
+    return execute(target, args).exit_code
+
+
+def execute(target: api.Target, args: RunArgs) -> RunResult:
+    """``rulec run``; what it did as data (``main`` keeps only the exit status)."""
     # --touch records every job (even those up to date by mtime alone), so later plans use the records.
     options = PlanOptions(force=frozenset(args.force), force_all=args.force_all or args.touch, explain=args.why)
     check_executor_options(args)
@@ -113,7 +131,7 @@ def main(target: api.Target, args: RunArgs) -> int:
     opts = run_options(args)
     # Ctrl-C or SIGTERM before the run loop (planning, taking the lock): one line, exit 130.
     # The run loop has its own handling (it has jobs to stop); `started` says it was reached.
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    previous = catch(signal.SIGTERM)
     started: list = []
     try:
         if not args.touch:
@@ -121,19 +139,19 @@ def main(target: api.Target, args: RunArgs) -> int:
             if jobs is not None:
                 if not opts.quiet:
                     print(report.nothing_to_do(jobs))
-                return 0
+                return RunResult(0, jobs)
         with Lock(workflow.workdir) as lock:
             if lock.warning:
                 report.warn(lock.warning)
             return _locked(workflow, target, args, options, opts, lock, started)
     except (KeyboardInterrupt, Interrupted):
         report.error("interrupted" if started else "interrupted before any job started: nothing was run")
-        return EXIT_INTERRUPTED
+        return RunResult(EXIT_INTERRUPTED)
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        restore(signal.SIGTERM, previous)
 
 
-def _locked(workflow, target, args: RunArgs, options: PlanOptions, opts: RunOptions, lock: Lock, started: list) -> int:
+def _locked(workflow, target, args: RunArgs, options: PlanOptions, opts: RunOptions, lock: Lock, started: list) -> RunResult:
     history = History.open(workflow.workdir, write=True)
     try:
         graph = api.graph_of(workflow, target)
@@ -149,21 +167,23 @@ def _locked(workflow, target, args: RunArgs, options: PlanOptions, opts: RunOpti
             from .. import verdict
 
             verdict.remember(workflow, target, options, graph, snap, len(graph) - len(plan.groups))
+        jobs = len(graph) - len(plan.groups)
         if not plan.run:
             if not opts.quiet:
-                print(report.nothing_to_do(len(graph) - len(plan.groups)))
-            return 0
+                print(report.nothing_to_do(jobs))
+            return RunResult(0, jobs)
         started.append(True)
         if options.explain:  # --why: every job that runs, with every reason, before it runs
             report.show_plan(api.Planned(workflow, graph, plan, history), why=True)
         if args.touch:
-            return touch(graph, plan, history, opts.quiet, snap)
+            return RunResult(touch(graph, plan, history, opts.quiet, snap), jobs - len(plan.run))
         eopts = executors.ExecutorOptions(args.executor, args.profile, args.bundle, args.poll)
         executor = executors.make(eopts, graph, plan, lock.journal(), opts.quiet)
-        code = Loop(graph, plan, history, opts, executor, snap).run()
+        loop = Loop(graph, plan, history, opts, executor, snap)
+        code = loop.run()
         if code == 0:
             remember_after_run(workflow, target, options, graph, history)
-        return code
+        return RunResult(code, jobs - len(plan.run), loop)
     finally:
         history.close()
 

@@ -364,7 +364,12 @@ class LsfExecutor:
         return []
 
     def stop(self, grace: float) -> tuple[list[Event], list[int]]:
-        old = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+        old = {}
+        for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # a second Ctrl-C must not cut this short
+            try:
+                old[s] = signal.signal(s, signal.SIG_IGN)
+            except (ValueError, OSError):  # not the main thread
+                pass
         try:
             ids = list(self.ids.values()) + sorted(set(self.current.values()), key=int)
             if not ids or not self.remaining:
