@@ -30,6 +30,7 @@ class RulePlan:
     inputs: tuple[tuple[Callable, object], ...]  # (formatter, combos or None)
     input_slices: tuple[tuple[str | None, int, int], ...]  # per entry: name, start, end (same for all jobs)
     matchers: tuple[pat.Matcher, ...]
+    ancient: frozenset[int] = frozenset()  # flattened input positions written ancient(...)
 
 
 class JobGraph:
@@ -49,6 +50,7 @@ class JobGraph:
         self.order: list[int] = []  # topological: dependencies first
         self.sources: dict[str, int] = {}  # input path no job makes -> first job needing it
         self._key: dict[tuple[int, tuple[str, ...]], int] = {}
+        self._directories: frozenset[str] | None = None  # see directories(), once resolved
 
     def __len__(self) -> int:
         return len(self.rule)
@@ -68,7 +70,46 @@ class JobGraph:
         return self.outputs[job][: self.n_outputs[job]]
 
     def logs(self, job: int) -> tuple[str, ...]:
-        return self.outputs[job][self.n_outputs[job] :]
+        """The job's logs: its outputs after the declared ones, less its benchmark (the last)."""
+        outs = self.outputs[job]
+        if self.workflow.rules[self.rule[job]].benchmark is not None:
+            return outs[self.n_outputs[job] : -1]
+        return outs[self.n_outputs[job] :]
+
+    def benchmark(self, job: int) -> str | None:
+        """The job's benchmark file (``benchmark:``), or None."""
+        if self.workflow.rules[self.rule[job]].benchmark is None:
+            return None
+        return self.outputs[job][-1]
+
+    def ancient(self, job: int) -> frozenset[int]:
+        """The positions in ``inputs[job]`` of the inputs written ``ancient(...)``."""
+        return self.plans[self.rule[job]].ancient
+
+    def directories(self) -> frozenset[str]:
+        """The paths that are folders to sign as trees: outputs written ``directory(...)``, and
+        inputs written so. Empty, at the cost of a look at each rule, for a workflow without."""
+        if self._directories is not None:
+            return self._directories
+        wanted: dict[int, tuple[tuple[int, ...], tuple[tuple[int, int], ...]]] = {}
+        for plan in self.plans:
+            rule = plan.rule
+            outs = tuple(i for i, spec in enumerate(rule.outputs) if "directory" in spec.flags)
+            ins = tuple((a, b) for spec, (_, a, b) in zip(rule.inputs, plan.input_slices) if "directory" in spec.flags)
+            if outs or ins:
+                wanted[rule.index] = (outs, ins)
+        found: set[str] = set()
+        if wanted:
+            for job, r in enumerate(self.rule):
+                places = wanted.get(r)
+                if places is None:
+                    continue
+                outs, ins = places
+                found.update(self.outputs[job][i] for i in outs)
+                for a, b in ins:
+                    found.update(self.inputs[job][a:b])
+        self._directories = frozenset(found)
+        return self._directories
 
     def input_entries(self, job: int) -> list[tuple[str | None, tuple[str, ...]]]:
         paths = self.inputs[job]
@@ -128,11 +169,15 @@ def compile_rules(workflow: ir.Workflow) -> list[RulePlan]:
         order = rule.wildcards
         regex = dict(rule.wildcard_regex)
         outputs = tuple(pat.formatter(s.pattern, order, fields) for s in rule.outputs)
-        logs = tuple(pat.formatter(s.pattern, order, fields) for s in rule.logs)
+        # the benchmark goes last, after the logs (JobGraph.logs and .benchmark know it)
+        logs = tuple(pat.formatter(s.pattern, order, fields) for s in rule.products[len(rule.outputs):])
         inputs = []
         slices = []
+        ancient: list[int] = []
         at = 0
         for spec in rule.inputs:
+            if "ancient" in spec.flags:
+                ancient.extend(range(at, at + (1 if spec.kind == "one" else len(spec.combos))))
             if spec.kind == "one":
                 inputs.append((pat.formatter(spec.pattern, order, fields), None))
                 slices.append((spec.name, at, at + 1))
@@ -142,8 +187,8 @@ def compile_rules(workflow: ir.Workflow) -> list[RulePlan]:
                 inputs.append((fmt, spec.combos))
                 slices.append((spec.name, at, at + len(spec.combos)))
                 at += len(spec.combos)
-        matchers = tuple(pat.Matcher(s.pattern, regex, order) for s in rule.outputs + rule.logs)
-        plans.append(RulePlan(rule, outputs, logs, tuple(inputs), tuple(slices), matchers))
+        matchers = tuple(pat.Matcher(s.pattern, regex, order) for s in rule.products)
+        plans.append(RulePlan(rule, outputs, logs, tuple(inputs), tuple(slices), matchers, frozenset(ancient)))
     return plans
 
 
@@ -166,7 +211,7 @@ class _Index:
         self.entries = []
         for plan in plans:
             rule = plan.rule
-            for spec, matcher in zip(rule.outputs + rule.logs, plan.matchers):
+            for spec, matcher in zip(rule.products, plan.matchers):
                 p = spec.pattern
                 self.entries.append((p.prefix(), p.suffix(), p.constant, matcher, rule))
         self.constant: dict[str, list[ir.Rule]] = {}
@@ -215,7 +260,7 @@ def _links(workflow: ir.Workflow, plans: Sequence[RulePlan]) -> list[list | None
     by_text: dict[str, list[tuple[ir.Rule, ir.PathSpec]]] = {}
     makers_all: list[tuple[ir.Rule, ir.PathSpec]] = []
     for rule in workflow.rules:
-        for spec in rule.outputs + rule.logs:
+        for spec in rule.products:
             by_text.setdefault(spec.pattern.text, []).append((rule, spec))
             makers_all.append((rule, spec))
     affixes = pat.AffixIndex((spec.pattern.prefix(), spec.pattern.suffix()) for _, spec in makers_all)

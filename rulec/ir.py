@@ -21,11 +21,13 @@ class Dimension:
 
 @dataclass(frozen=True, slots=True)
 class PathSpec:
-    """One output or log entry of a rule."""
+    """One output or log entry of a rule. ``flags``: the path wrappers it was written in
+    (``directory("bld/index")``: {"directory"}), see ``PATH_WRAPPERS`` in analyze.py."""
 
     name: str | None
     pattern: Pattern
     span: Span
+    flags: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +42,7 @@ class InputSpec:
     kind: str = "one"
     expanded: tuple[str, ...] = ()
     combos: tuple[tuple[str, ...], ...] = ()
+    flags: frozenset[str] = frozenset()  # path wrappers: {"ancient"}, {"directory"}
 
 
 ParamValue = Union[int, float, bool, str, Pattern, tuple]
@@ -113,6 +116,14 @@ class Rule:
     priority: int = 0
     env: tuple[tuple[str, ShellTemplate], ...] = ()  # its label's env: NAME -> value template
     retries: int | None = None  # None: the run's --retries
+    benchmark: PathSpec | None = None  # benchmark: "bench/{x}.tsv", one row per attempt
+
+    @property
+    def products(self) -> tuple[PathSpec, ...]:
+        """Every path pattern a job of the rule writes: outputs, logs, then its benchmark."""
+        if self.benchmark is None:
+            return self.outputs + self.logs
+        return self.outputs + self.logs + (self.benchmark,)
 
 
 @dataclass(frozen=True, slots=True)

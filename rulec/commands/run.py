@@ -139,7 +139,7 @@ def _locked(workflow, target, args: RunArgs, options: PlanOptions, opts: RunOpti
 
             slurm_executor.adopt(workflow.workdir, history, graph, quiet=opts.quiet,
                                  poll=args.poll or slurm_executor.DEFAULT_POLL)
-        snap = snapshot(api.paths_of(graph), workflow.workdir)
+        snap = snapshot(api.paths_of(graph), workflow.workdir, trees=graph.directories())
         plan = make_plan(graph, snap, history, options)
         if not plan.run and not args.touch:
             from .. import verdict
