@@ -674,7 +674,8 @@ class _Analyzer:
             allowed = PATH_WRAPPERS[v.func]
             if what not in allowed:
                 places = " or ".join(f"{a}s" for a in allowed)
-                self.error(f"{v.func}() is not for a {what}: {_WRAPPER_MEANING[v.func]} (it goes on {places})",
+                article = "an" if what[0] in "aeiou" else "a"
+                self.error(f"{v.func}() is not for {article} {what}: {_WRAPPER_MEANING[v.func]} (it goes on {places})",
                            v.func_span)
                 return None, frozenset()
             if len(v.args) != 1 or isinstance(v.args[0], d.Named):

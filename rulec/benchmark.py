@@ -11,7 +11,7 @@ This small program (standard library only) starts the command, waits for it with
 did (a command killed by a signal kills it with the same signal). Attempt 1 starts FILE
 afresh with the header (a stale file from an earlier run never survives the job's start); a
 retry (attempt 2, 3, ...) appends to it. Only jobs of rules with a ``benchmark:`` pay for it
-(a Python start-up, some 20 ms, outside of what is measured).
+(a Python start-up, tens of milliseconds, outside of what is measured).
 
 Columns (tab-separated):
 

@@ -215,3 +215,15 @@ def test_attempt_reaches_the_command_params_and_resources():
     # the hash is that of the first attempt: a job that succeeded on attempt 3 is up to date
     assert shell.command_key(g, rs, job) == shell.command_hash(shell.command_of(g, rs, job))
     assert shell.params_hash(rs[0], g.values[job]) == shell.params_hash(shell.renderers(g)[0], g.values[job])
+
+
+def test_log_in_a_command_is_the_logs_and_never_the_benchmark():
+    g = graph('''
+rule a:
+    output: "out.txt"
+    log: "a.log"
+    benchmark: "bench/a.tsv"
+    shell: "echo {output} {log} > {output}"
+''')
+    job = g.find(0, ())
+    assert shell.command_of(g, shell.renderers(g), job) == "echo out.txt a.log > out.txt"
