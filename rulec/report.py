@@ -251,6 +251,7 @@ def plan_json(plan: Plan, commands) -> str:
             "reasons": [{"why": r.why.value, **({"path": r.path} if r.path else {}), **({"job": r.job} if r.job else {})} for r in plan.reasons[job]],
             "outputs": list(graph.declared_outputs(job)),
             "logs": list(graph.logs(job)),
+            **({"benchmark": graph.benchmark(job)} if graph.benchmark(job) else {}),
             "inputs": list(graph.inputs[job]),
             "deps": [graph.job_id(d) for d in graph.deps[job]],
             "command": commands(job),

@@ -256,6 +256,7 @@ def manifest(bundle: Bundle) -> str:
                 "task": t,
                 "outputs": list(graph.declared_outputs(job)),
                 "logs": list(graph.logs(job)),
+                **({"benchmark": graph.benchmark(job)} if graph.benchmark(job) else {}),
                 "log": bundle.logs[job],
                 "marker": f"status/{graph.job_id(job)}.rc",
             }

@@ -778,3 +778,17 @@ def test_names_with_control_characters_or_bad_bytes_print_safely(empty_project):
     assert b"Traceback" not in res.stderr
     assert b"\x1b" not in res.stdout and b"copy[a\\x1b[2Jb]" in res.stdout
     assert b"copy[c\xffd]" in res.stdout  # the name's own bytes
+
+
+def test_json_plan_names_a_jobs_benchmark_apart_from_its_logs(empty_project):
+    p = empty_project
+    p.rulefile("""\
+        rule x:
+            output: directory("out/x")
+            log: "logs/x.log"
+            benchmark: "bench/x.tsv"
+            shell: "mkdir {output} 2> {log}"
+        """)
+    (job,) = json.loads(p.ok("dryrun", "--json").stdout)["jobs"]
+    assert (job["outputs"], job["logs"], job["benchmark"]) == (["out/x"], ["logs/x.log"], "bench/x.tsv")
+    assert job["command"] == "mkdir out/x 2> logs/x.log"  # the command itself, not how it is measured
