@@ -25,11 +25,19 @@ from .syntax.snakemake import FIELDS as SNAKEMAKE_FIELDS
 from .units import parse_mem, parse_time
 
 DIMENSION_OPTIONS = ("outside",)
-RULE_FIELDS = ("input", "output", "log", "params", "resources", "label", "shell", "persist", "priority", "retries")
+RULE_FIELDS = ("input", "output", "log", "params", "resources", "label", "shell", "persist", "priority", "retries", "benchmark")
 LABEL_FIELDS = ("limit", "slurm", "lsf", "jbsub", "prefix", "env")
 _BUILTIN_RESOURCES = ("cpus", "gpus", "mem", "mem_mb", "time", "time_s")
 SHELL_OBJECTS = ("input", "output", "log", "params", "resources", "wildcards", "rule", "jobid", "threads", "attempt")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# Path wrappers: NAME("path") around one path entry; where each may stand, and what it means
+# (the words for a wrapper in the wrong place). The wrapper names become the entry's flags
+# (ir.PathSpec.flags, ir.InputSpec.flags).
+PATH_WRAPPERS: dict[str, tuple[str, ...]] = {"directory": ("output", "input"), "ancient": ("input",)}
+_WRAPPER_MEANING = {
+    "directory": "directory() marks a folder: an output the job makes as a whole folder, or an input read as one",
+    "ancient": "ancient() marks an input whose time, size and content never count, only that it exists",
+}
 _PER_ATTEMPT = re.compile(r"(.*?)\s*\*\s*\{attempt\}")  # mem="4G*{attempt}"
 
 
@@ -1049,6 +1057,7 @@ class _Analyzer:
                     )
 
         inputs = self.inputs(fields.get("input"), bound, decl.name)
+        benchmark = self.benchmark(fields["benchmark"], bound, decl.name, outputs, logs) if "benchmark" in fields else None
         params = self.params(fields.get("params"), bound, decl.name)
         used, self._config_used = self._config_used, None  # where a job runs: no reason to rerun
         resources = self.resources(self.configured(fields.get("resources")))
@@ -1120,6 +1129,7 @@ class _Analyzer:
             env=env,
             retries=retries,
             config=_config_key(used),
+            benchmark=benchmark,
         )
 
     # ------------------------------------------------------------------ paths
@@ -1164,28 +1174,106 @@ class _Analyzer:
                     continue
             strings = value.items if isinstance(value, d.ListV) else (value,)
             for s in strings:
+                s, flags = self.unwrap(s, what)
+                if s is None:
+                    continue
                 if isinstance(s, d.Call) and s.func == "multiext":
                     for ext_name, path in self.multiext(s, what, name, names):
                         p = self.compile_path(path)
                         if p is not None:
-                            spec = ir.PathSpec(name or ext_name, p, path.span)
+                            spec = ir.PathSpec(name or ext_name, p, path.span, flags)
                             self._places[id(spec)] = path.place
                             out.append(spec)
                     continue
                 if not isinstance(s, d.Str):
-                    self.error(f"{what} entries are path patterns in quotes", _span_of(s), hint=self.entry_hint(s, what))
+                    self.error(f"{what} entries are path patterns in quotes"
+                               + (f", or wrapped: {', '.join(w + '(...)' for w, at in PATH_WRAPPERS.items() if what in at)}"
+                                  if any(what in at for at in PATH_WRAPPERS.values()) else ""), _span_of(s),
+                               hint=self.entry_hint(s, what))
                     continue
                 p = self.compile(s)
                 if p is not None:
                     if not s.value:
                         self.error(f"empty {what} path", s.span)
                         continue
+                    if flags and not self.wrapped_path_ok(s, flags):
+                        continue
                     for q in self.apply_config(p, s, f"an {what} path" if what != "log" else "a log path") or ():
                         if not q.text:
                             self.error(f"empty {what} path (the config gives '')", s.span)
                             continue
-                        out.append(ir.PathSpec(name, q, s.span))
+                        out.append(ir.PathSpec(name, q, s.span, flags))
         return tuple(out)
+
+    def unwrap(self, v, what: str):
+        """``directory("bld/x")``, ``ancient("ref.fa")``: the wrapped entry and the wrappers'
+        names (nested wrappers add up); (None, ...) after an error."""
+        flags: set[str] = set()
+        while isinstance(v, d.Call) and v.func in PATH_WRAPPERS:
+            allowed = PATH_WRAPPERS[v.func]
+            if what not in allowed:
+                places = " or ".join(f"{a}s" for a in allowed)
+                article = "an" if what[0] in "aeiou" else "a"
+                self.error(f"{v.func}() is not for {article} {what}: {_WRAPPER_MEANING[v.func]} (it goes on {places})",
+                           v.func_span)
+                return None, frozenset()
+            if len(v.args) != 1 or isinstance(v.args[0], d.Named):
+                self.error(f'{v.func}() takes one path, e.g. {v.func}("bld/index/{{genome}}")', v.span)
+                return None, frozenset()
+            flags.add(v.func)
+            v = v.args[0]
+        return v, frozenset(flags)
+
+    def wrapped_path_ok(self, s: d.Str, flags: frozenset[str]) -> bool:
+        """A ``directory()`` path names a local folder, written without a trailing '/'."""
+        if "directory" not in flags:
+            return True
+        from . import storage
+
+        if storage.is_remote(s.value):
+            self.error("directory() is for local folders: a remote store has no folders to sign", s.span)
+            return False
+        if s.value.endswith("/") and s.value.strip("/"):
+            self.error(f"directory({s.value!r}): write the folder without a trailing '/'", s.span,
+                       hint=f"directory({s.value.rstrip('/')!r})")
+            return False
+        return True
+
+    def benchmark(self, f: d.Field, bound: set[str], rule: str, outputs, logs) -> ir.PathSpec | None:
+        """``benchmark: "bench/{dataset}.tsv"``: one local file per job, like a log."""
+        if len(f.items) != 1 or not isinstance(f.items[0], d.Str):
+            item = f.items[0] if len(f.items) == 1 else None
+            if isinstance(item, d.Call) and item.func in PATH_WRAPPERS:
+                self.error(f"{item.func}() is not for a benchmark: a benchmark is one file rulec writes", item.func_span)
+            else:
+                self.error('benchmark takes one path, e.g. benchmark: "bench/{dataset}.tsv"',
+                           item.span if item is not None and not isinstance(item, d.Named) else f.span)
+            return None
+        s = f.items[0]
+        p = self.compile(s)
+        if p is None:
+            return None
+        if not s.value:
+            self.error("empty benchmark path", s.span)
+            return None
+        from . import storage
+
+        if storage.is_remote(s.value):
+            self.error("a benchmark is written where the job runs: give a local path", s.span)
+            return None
+        if not self.check_refs(p, s.span, bound, "benchmark", rule):
+            return None
+        missing = bound - set(p.wildcards)
+        if outputs and missing:
+            self.error(f"benchmark {s.value!r} must use every output wildcard, or jobs would share it: missing {_wcs(sorted(missing))}",
+                       s.span)
+            return None
+        for spec in tuple(outputs) + tuple(logs):
+            if spec.pattern.text == p.text:
+                self.error(f"benchmark {s.value!r} is also an {'output' if spec in outputs else 'log'} of rule {rule}",
+                           s.span, hint="give the benchmark a file of its own")
+                return None
+        return ir.PathSpec(None, p, s.span)
 
     def entry_hint(self, v, what: str) -> str | None:
         """What to write instead of a path entry that is not one (a Snakemake habit, often)."""
@@ -1438,6 +1526,14 @@ class _Analyzer:
         return tuple(out)
 
     def input_entry(self, name: str | None, v, bound: set[str], rule: str, names: set[str] | None = None) -> tuple[ir.InputSpec, ...]:
+        if isinstance(v, d.Call) and v.func in PATH_WRAPPERS:
+            inner, flags = self.unwrap(v, "input")
+            if inner is None:
+                return ()
+            text = inner.args[0] if isinstance(inner, d.Call) and inner.args else inner  # expand("...")
+            if isinstance(text, d.Str) and not self.wrapped_path_ok(text, flags):
+                return ()
+            return tuple(dataclasses.replace(spec, flags=flags) for spec in self.input_entry(name, inner, bound, rule, names))
         if isinstance(v, d.Str):
             p = self.compile(v)
             if p is None:
@@ -1467,7 +1563,8 @@ class _Analyzer:
                     return ()
                 out.append(ir.InputSpec(name, spec.pattern, v.span))
             return tuple(out)
-        self.error("input entries are path patterns in quotes, expand(...), zip(...), multiext(...) or rules.RULE.output",
+        self.error("input entries are path patterns in quotes, expand(...), zip(...), multiext(...) or rules.RULE.output, "
+                   "or one of those wrapped: ancient(...), directory(...)",
                    _span_of(v), hint=self.entry_hint(v, "input"))
         return ()
 
@@ -1867,7 +1964,7 @@ class _Analyzer:
         """Two rules whose outputs can match one path need a ruleorder or priority."""
         entries = []
         for rule in wf.rules:
-            for spec in rule.outputs + rule.logs:
+            for spec in rule.products:
                 entries.append((spec.pattern.prefix(), spec.pattern.suffix(), rule, spec))
         choices = {name: dim.values for name, dim in self.dimensions.items()}
         reported: set[tuple[str, str]] = set()
@@ -1896,7 +1993,7 @@ class _Analyzer:
         choices = {name: dim.values for name, dim in self.dimensions.items()}
         cache: dict = {}
         for rule in wf.rules:
-            for spec in rule.outputs + rule.logs:
+            for spec in rule.products:
                 found = pat.split_collision(spec.pattern, choices, cache=cache)
                 if found is None:
                     continue

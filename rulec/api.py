@@ -108,7 +108,7 @@ def plan(target: Target, options: PlanOptions = PlanOptions(), history: History 
          workflow: ir.Workflow | None = None) -> Planned:
     workflow = workflow if workflow is not None else load(target)
     graph = graph_of(workflow, target)
-    snap = snapshot(paths_of(graph), workflow.workdir, options.tolerance_ns)
+    snap = snapshot(paths_of(graph), workflow.workdir, options.tolerance_ns, trees=graph.directories())
     history = history if history is not None else History.open(workflow.workdir)
     result = make_plan(graph, snap, history, options)
     if not result.run:

@@ -35,6 +35,7 @@ class RulePlan:
     # ``slices(values)`` its entries' (name, start, end); ``input_slices`` does not hold.
     paths: Callable[[tuple[str, ...]], list[str]] | None = None
     slices: Callable[[tuple[str, ...]], tuple[tuple[str | None, int, int], ...]] | None = None
+    ancient: frozenset[int] = frozenset()  # flattened input positions written ancient(...)
 
 
 class JobGraph:
@@ -54,6 +55,7 @@ class JobGraph:
         self.order: list[int] = []  # topological: dependencies first
         self.sources: dict[str, int] = {}  # input path no job makes -> first job needing it
         self._key: dict[tuple[int, tuple[str, ...]], int] = {}
+        self._directories: frozenset[str] | None = None  # see directories(), once resolved
 
     def __len__(self) -> int:
         return len(self.rule)
@@ -73,7 +75,46 @@ class JobGraph:
         return self.outputs[job][: self.n_outputs[job]]
 
     def logs(self, job: int) -> tuple[str, ...]:
-        return self.outputs[job][self.n_outputs[job] :]
+        """The job's logs: its outputs after the declared ones, less its benchmark (the last)."""
+        outs = self.outputs[job]
+        if self.workflow.rules[self.rule[job]].benchmark is not None:
+            return outs[self.n_outputs[job] : -1]
+        return outs[self.n_outputs[job] :]
+
+    def benchmark(self, job: int) -> str | None:
+        """The job's benchmark file (``benchmark:``), or None."""
+        if self.workflow.rules[self.rule[job]].benchmark is None:
+            return None
+        return self.outputs[job][-1]
+
+    def ancient(self, job: int) -> frozenset[int]:
+        """The positions in ``inputs[job]`` of the inputs written ``ancient(...)``."""
+        return self.plans[self.rule[job]].ancient
+
+    def directories(self) -> frozenset[str]:
+        """The paths that are folders to sign as trees: outputs written ``directory(...)``, and
+        inputs written so. Empty, at the cost of a look at each rule, for a workflow without."""
+        if self._directories is not None:
+            return self._directories
+        wanted: dict[int, tuple[tuple[int, ...], tuple[tuple[int, int], ...]]] = {}
+        for plan in self.plans:
+            rule = plan.rule
+            outs = tuple(i for i, spec in enumerate(rule.outputs) if "directory" in spec.flags)
+            ins = tuple((a, b) for spec, (_, a, b) in zip(rule.inputs, plan.input_slices) if "directory" in spec.flags)
+            if outs or ins:
+                wanted[rule.index] = (outs, ins)
+        found: set[str] = set()
+        if wanted:
+            for job, r in enumerate(self.rule):
+                places = wanted.get(r)
+                if places is None:
+                    continue
+                outs, ins = places
+                found.update(self.outputs[job][i] for i in outs)
+                for a, b in ins:
+                    found.update(self.inputs[job][a:b])
+        self._directories = frozenset(found)
+        return self._directories
 
     def input_entries(self, job: int) -> list[tuple[str | None, tuple[str, ...]]]:
         paths = self.inputs[job]
@@ -134,15 +175,19 @@ def compile_rules(workflow: ir.Workflow) -> list[RulePlan]:
         order = rule.wildcards
         regex = dict(rule.wildcard_regex)
         outputs = tuple(pat.formatter(s.pattern, order, fields) for s in rule.outputs)
-        logs = tuple(pat.formatter(s.pattern, order, fields) for s in rule.logs)
-        matchers = tuple(pat.Matcher(s.pattern, regex, order) for s in rule.outputs + rule.logs)
+        # the benchmark goes last, after the logs (JobGraph.logs and .benchmark know it)
+        logs = tuple(pat.formatter(s.pattern, order, fields) for s in rule.products[len(rule.outputs):])
+        matchers = tuple(pat.Matcher(s.pattern, regex, order) for s in rule.products)
         if any(_list_slots(spec.pattern, dims) for spec in rule.inputs):
             plans.append(_variable_plan(rule, outputs, logs, matchers, fields, dims))
             continue
         inputs = []
         slices = []
+        ancient: list[int] = []
         at = 0
         for spec in rule.inputs:
+            if "ancient" in spec.flags:
+                ancient.extend(range(at, at + (1 if spec.kind == "one" else len(spec.combos))))
             if spec.kind == "one":
                 inputs.append((pat.formatter(spec.pattern, order, fields), None))
                 slices.append((spec.name, at, at + 1))
@@ -152,7 +197,7 @@ def compile_rules(workflow: ir.Workflow) -> list[RulePlan]:
                 inputs.append((fmt, spec.combos))
                 slices.append((spec.name, at, at + len(spec.combos)))
                 at += len(spec.combos)
-        plans.append(RulePlan(rule, outputs, logs, tuple(inputs), tuple(slices), matchers))
+        plans.append(RulePlan(rule, outputs, logs, tuple(inputs), tuple(slices), matchers, ancient=frozenset(ancient)))
     return plans
 
 
@@ -192,6 +237,11 @@ def _variable_plan(rule: ir.Rule, outputs, logs, matchers, fields, dims) -> Rule
     """The plan of a rule with a list field in its inputs: each job's number of inputs is its own."""
     entries = []  # (name, fn(values) -> paths)
     for spec in rule.inputs:
+        if "ancient" in spec.flags:  # its positions would differ from job to job
+            from .errors import RulecError
+
+            raise RulecError(f"rule {rule.name}: ancient() in a rule whose inputs use a list field is not supported yet",
+                             spec.span, hint="give the ancient input to a rule of its own, or write the list's paths out")
         if spec.kind == "one":
             entries.append((spec.name, _many(spec.pattern, rule.wildcards, fields, dims)))
         else:
@@ -215,7 +265,7 @@ def _variable_plan(rule: ir.Rule, outputs, logs, matchers, fields, dims) -> Rule
 
     # ``inputs``/``input_slices`` say one entry each, as a job without list items would have.
     return RulePlan(rule, outputs, logs, tuple((fn, None) for _, fn in entries),
-                    tuple((name, k, k + 1) for k, (name, _) in enumerate(entries)), matchers, paths, slices)
+                    tuple((name, k, k + 1) for k, (name, _) in enumerate(entries)), matchers, paths=paths, slices=slices)
 
 
 def _input_paths(plan: RulePlan, values: tuple[str, ...]) -> list[str]:
@@ -239,7 +289,7 @@ class _Index:
         self.entries = []
         for plan in plans:
             rule = plan.rule
-            for spec, matcher in zip(rule.outputs + rule.logs, plan.matchers):
+            for spec, matcher in zip(rule.products, plan.matchers):
                 p = spec.pattern
                 self.entries.append((p.prefix(), p.suffix(), p.constant, matcher, rule))
         self.constant: dict[str, list[ir.Rule]] = {}
@@ -288,7 +338,7 @@ def _links(workflow: ir.Workflow, plans: Sequence[RulePlan]) -> list[list | None
     by_text: dict[str, list[tuple[ir.Rule, ir.PathSpec]]] = {}
     makers_all: list[tuple[ir.Rule, ir.PathSpec]] = []
     for rule in workflow.rules:
-        for spec in rule.outputs + rule.logs:
+        for spec in rule.products:
             by_text.setdefault(spec.pattern.text, []).append((rule, spec))
             makers_all.append((rule, spec))
     affixes = pat.AffixIndex((spec.pattern.prefix(), spec.pattern.suffix()) for _, spec in makers_all)

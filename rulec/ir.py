@@ -44,11 +44,13 @@ class FieldColumns:
 
 @dataclass(frozen=True, slots=True)
 class PathSpec:
-    """One output or log entry of a rule."""
+    """One output or log entry of a rule. ``flags``: the path wrappers it was written in
+    (``directory("bld/index")``: {"directory"}), see ``PATH_WRAPPERS`` in analyze.py."""
 
     name: str | None
     pattern: Pattern
     span: Span
+    flags: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +65,7 @@ class InputSpec:
     kind: str = "one"
     expanded: tuple[str, ...] = ()
     combos: tuple[tuple[str, ...], ...] = ()
+    flags: frozenset[str] = frozenset()  # path wrappers: {"ancient"}, {"directory"}
 
 
 ParamValue = Union[int, float, bool, str, Pattern, tuple]
@@ -138,6 +141,14 @@ class Rule:
     retries: int | None = None  # None: the run's --retries
     # the config keys its paths, params, command and env use: (key, a hash of the value)
     config: tuple[tuple[str, str], ...] = ()
+    benchmark: PathSpec | None = None  # benchmark: "bench/{x}.tsv", one row per attempt
+
+    @property
+    def products(self) -> tuple[PathSpec, ...]:
+        """Every path pattern a job of the rule writes: outputs, logs, then its benchmark."""
+        if self.benchmark is None:
+            return self.outputs + self.logs
+        return self.outputs + self.logs + (self.benchmark,)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,8 @@ words. The rules, in the order they are checked for each job (dependencies first
   for ``persist`` rules, which skip the input checks:
   INPUT_SET_CHANGED, INPUT_CHANGED (an input's size or mtime differs from the record)
 - without a record (outputs made by hand or another tool): INPUT_NEWER, as in make
+- an input written ``ancient(...)`` counts only by existing: it gives no INPUT_CHANGED nor
+  INPUT_NEWER, and a job that makes it gives no UPSTREAM while it exists (Snakemake's rule)
 - COMMAND_CHANGED, PARAMS_CHANGED   the expanded command (white space folded) or params differ
 - ENV_CHANGED       a value of the label's ``env:`` differs (the reason names the variables)
 """
@@ -85,9 +87,16 @@ def inputs_hash(paths: tuple[str, ...]) -> str:
     return shell.digest("\0".join(paths))
 
 
-def input_signature(paths: tuple[str, ...], stat) -> str:
-    """A hash of the inputs' sizes and mtimes; ``stat(path)`` -> (mtime_ns, size) or None."""
-    return shell.digest(repr([stat(path) for path in paths]))
+EXISTS = (0, 0)  # what an ancient input adds to a signature: that it exists
+
+
+def input_signature(paths: tuple[str, ...], stat, ancient: frozenset[int] = frozenset()) -> str:
+    """A hash of the inputs' sizes and mtimes; ``stat(path)`` -> (mtime_ns, size) or None.
+    The inputs at positions ``ancient`` count only by existing."""
+    if not ancient:
+        return shell.digest(repr([stat(path) for path in paths]))
+    return shell.digest(repr([(EXISTS if stat(p) is not None else None) if i in ancient else stat(p)
+                              for i, p in enumerate(paths)]))
 
 
 def plan(graph: "JobGraph", snap: Snapshot, history: History, options: PlanOptions = PlanOptions()) -> Plan:
@@ -110,6 +119,9 @@ def plan(graph: "JobGraph", snap: Snapshot, history: History, options: PlanOptio
     get = snap.lookup
     records = history.records()
     g_rule, g_out, g_nout, g_in, g_deps = graph.rule, graph.outputs, graph.n_outputs, graph.inputs, graph.deps
+    ancient_of = [p.ancient for p in graph.plans]
+    any_ancient = any(ancient_of)  # else no job pays for ancient(...)
+    anc: frozenset[int] = frozenset()
 
     for job in graph.order:
         rule = rules[g_rule[job]]
@@ -123,6 +135,8 @@ def plan(graph: "JobGraph", snap: Snapshot, history: History, options: PlanOptio
                 runs[job] = 1
             continue
         job_id = graph.job_id(job)
+        if any_ancient:
+            anc = ancient_of[g_rule[job]]
         found: list[Reason] = []
         if force_all or (force and (rule.name in force or job_id in force)):
             found.append(Reason(Why.FORCED))
@@ -146,6 +160,8 @@ def plan(graph: "JobGraph", snap: Snapshot, history: History, options: PlanOptio
         if not found or explain:
             for d in deps:
                 if runs[d]:
+                    if anc and _only_ancient(graph, job, d, anc, get):
+                        continue
                     found.append(Reason(Why.UPSTREAM, job=graph.job_id(d)))
                     break
         if (not found or explain) and outs:
@@ -159,8 +175,8 @@ def plan(graph: "JobGraph", snap: Snapshot, history: History, options: PlanOptio
                 if not rule.persist and (not found or explain):
                     if rec[5] != inputs_hash(inputs):
                         found.append(Reason(Why.INPUT_SET_CHANGED))
-                    elif not upstream and rec[6] != input_signature(inputs, get):
-                        found.append(Reason(Why.INPUT_CHANGED, _changed_input(inputs, get, outs)))
+                    elif not upstream and rec[6] != input_signature(inputs, get, anc):
+                        found.append(Reason(Why.INPUT_CHANGED, _changed_input(inputs, get, outs, anc)))
                 if not found or explain:
                     if renderers is None:
                         renderers = shell.renderers(graph)
@@ -181,7 +197,9 @@ def plan(graph: "JobGraph", snap: Snapshot, history: History, options: PlanOptio
             elif not rule.persist and not upstream and inputs:
                 out_stats = [get(p) for p in outs]
                 oldest = min(st[0] for st in out_stats if st is not None) if any(out_stats) else None
-                for path in inputs if oldest is not None else ():
+                for i, path in enumerate(inputs if oldest is not None else ()):
+                    if anc and i in anc:
+                        continue
                     st = get(path)
                     if st is not None and st[0] > oldest + tol:
                         # Remote stores keep whole seconds, rounded down: an output uploaded
@@ -218,10 +236,19 @@ def _env_changed(old: str, new: str) -> str:
     return ", ".join(sorted(n for n in a.keys() | b.keys() if a.get(n) != b.get(n)))
 
 
-def _changed_input(inputs, get, outs) -> str | None:
+def _only_ancient(graph: "JobGraph", job: int, dep: int, anc: frozenset[int], get) -> bool:
+    """Whether every input of ``job`` that ``dep`` makes is an ancient one that exists (then
+    ``dep`` running is no reason for ``job`` to run)."""
+    producer = graph.producer
+    return all(i in anc and get(p) is not None for i, p in enumerate(graph.inputs[job]) if producer.get(p) == dep)
+
+
+def _changed_input(inputs, get, outs, anc: frozenset[int] = frozenset()) -> str | None:
     """The input most likely changed: the newest one (for the message only)."""
     best, best_t = None, -1
-    for path in inputs:
+    for i, path in enumerate(inputs):
+        if i in anc:
+            continue
         st = get(path)
         if st is not None and st[0] > best_t:
             best, best_t = path, st[0]

@@ -78,10 +78,12 @@ def outcome_text(ev, missing=()) -> str:
     from .run.executor import Outcome
 
     o = ev.outcome
+    # a folder output (directory(...)) comes as "path/": "the folder path"
+    made = ", ".join(f"the folder {shown(p[:-1])}" if p.endswith("/") else shown(p) for p in missing)
     if o is Outcome.OK and missing:
-        text = "exited 0 but did not create " + ", ".join(shown(p) for p in missing)
+        text = "exited 0 but did not create " + made
     elif o is Outcome.MISSING_OUTPUT:
-        text = "exited 0 but did not create " + (", ".join(shown(p) for p in missing) or "every declared output")
+        text = "exited 0 but did not create " + (made or "every declared output")
     elif o is Outcome.EXIT:
         text = f"exit status {ev.exit_code}" if ev.exit_code is not None else f"{ev.state or 'failed'}, no exit status known"
         if ev.signal:
@@ -251,6 +253,7 @@ def plan_json(plan: Plan, commands) -> str:
             "reasons": [{"why": r.why.value, **({"path": r.path} if r.path else {}), **({"job": r.job} if r.job else {})} for r in plan.reasons[job]],
             "outputs": list(graph.declared_outputs(job)),
             "logs": list(graph.logs(job)),
+            **({"benchmark": graph.benchmark(job)} if graph.benchmark(job) else {}),
             "inputs": list(graph.inputs[job]),
             "deps": [graph.job_id(d) for d in graph.deps[job]],
             "command": commands(job),

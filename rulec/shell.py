@@ -108,8 +108,10 @@ class CommandRenderer:
         if kind in ("output", "log"):
             where = None if key is None else (self.out_index if kind == "output" else self.log_index)[key]
 
+            n_logs = len(self.rule.logs)  # (a benchmark follows the logs)
+
             def items(o, n, kind=kind, where=where):
-                declared = o[:n] if kind == "output" else o[n:]
+                declared = o[:n] if kind == "output" else o[n : n + n_logs]
                 return declared if where is None else tuple(declared[k] for k in where)
 
             if index is not None:

@@ -405,7 +405,7 @@ def test_unknown_label_with_nothing_close_gets_a_hint(here):
 def test_unknown_rule_field(here):
     assert error(here, 'rule estimate:\n    ouput: "x"\n', kind=AnalysisError) == msg(
         "Rulefile:2:5: unknown rule field 'ouput' (did you mean 'output'?); expected one of input, output, log, params, "
-        "resources, label, shell, persist, priority, retries",
+        "resources, label, shell, persist, priority, retries, benchmark",
         '        ouput: "x"',
         "        ^^^^^",
     )
@@ -1215,7 +1215,7 @@ def test_expand_of_a_reference_checks_its_keywords_against_the_patterns(here):
 def test_a_reference_is_for_inputs_and_a_path_needs_quotes(here):
     text = 'rule a:\n    output: rules.b.output\n\nrule b:\n    output: "b"\n'
     assert error(here, text, kind=AnalysisError) == msg(
-        "Rulefile:2:13: output entries are path patterns in quotes",
+        "Rulefile:2:13: output entries are path patterns in quotes, or wrapped: directory(...)",
         "        output: rules.b.output",
         "                ^^^^^^^^^^^^^^",
         "  hint: rules.RULE.output stands for another rule's files, in an input; an output of this rule is "
@@ -1372,7 +1372,7 @@ def test_one_edit_apart(a, b, close):
 def test_snakemake_rule_fields_say_what_to_write_instead(here, field, value, hint):
     lines = error(here, f'rule r:\n    output: "x"\n    {field}: {value}\n', kind=AnalysisError).splitlines()
     assert lines[0] == (f"Rulefile:3:5: unknown rule field '{field}'; expected one of input, output, log, params, "
-                        "resources, label, shell, persist, priority, retries")
+                        "resources, label, shell, persist, priority, retries, benchmark")
     assert lines[-1] == f"  hint: {hint}"
 
 
@@ -1780,3 +1780,121 @@ rule r:
     assert dim.list_fields == {"files"} and dim.table["b"]["files"] == ("z.fq",) and dim.table["a"]["name"] == "a"
     refs = [p for p in wf.rule("r").shell.parts if not isinstance(p, str)]
     assert [(p.kind, p.attr, p.index) for p in refs] == [("field", "files", None), ("field", "files", 0), ("output", None, None)]
+# ============================================================================ directory(), ancient(), benchmark:
+
+def test_path_wrappers_become_flags_on_the_specs(here):
+    wf = load(here, HEAD + textwrap.dedent('''\
+        rule index:
+            input:  ref=ancient("data/reference.fa"), raw=directory("data/raw")
+            output: directory("bld/index/{dataset}"), "bld/index/{dataset}.json"
+            benchmark: "bench/index_{dataset}.tsv"
+        rule fit:
+            input:  ancient(expand("bld/index/{dataset}.json")), directory(ancient("bld/index/{dataset}"))
+            output: "bld/fit/{dataset}.json"
+        '''))
+    index, fit = wf.rule("index"), wf.rule("fit")
+    assert [spec.flags for spec in index.inputs] == [frozenset({"ancient"}), frozenset({"directory"})]
+    assert [spec.flags for spec in index.outputs] == [frozenset({"directory"}), frozenset()]
+    assert index.benchmark.pattern.text == "bench/index_{dataset}.tsv"
+    assert index.products[-1] is index.benchmark and fit.benchmark is None
+    assert fit.inputs[0].kind == "expand" and fit.inputs[0].flags == frozenset({"ancient"})
+    assert fit.inputs[1].flags == frozenset({"ancient", "directory"})
+
+
+def test_ancient_on_an_output_is_an_error_at_the_wrapper(here):
+    assert error(here, 'rule a:\n    output: ancient("x.txt")\n', kind=AnalysisError) == msg(
+        "Rulefile:2:13: ancient() is not for an output: ancient() marks an input whose time, size and content "
+        "never count, only that it exists (it goes on inputs)",
+        '        output: ancient("x.txt")',
+        "                ^^^^^^^",
+    )
+
+
+def test_directory_on_a_log_is_an_error(here):
+    assert error(here, 'rule a:\n    output: "x.txt"\n    log: directory("logs/a")\n', kind=AnalysisError) == msg(
+        "Rulefile:3:10: directory() is not for a log: directory() marks a folder: an output the job makes as a "
+        "whole folder, or an input read as one (it goes on outputs or inputs)",
+        '        log: directory("logs/a")',
+        "             ^^^^^^^^^",
+    )
+
+
+def test_a_wrapper_takes_exactly_one_path(here):
+    assert error(here, 'rule a:\n    output: directory("a", "b")\n', kind=AnalysisError) == msg(
+        'Rulefile:2:13: directory() takes one path, e.g. directory("bld/index/{genome}")',
+        '        output: directory("a", "b")',
+        "                ^^^^^^^^^^^^^^^^^^^",
+    )
+
+
+def test_a_directory_with_a_trailing_slash_is_an_error_with_the_fix(here):
+    assert error(here, 'rule a:\n    output: directory("bld/index/")\n', kind=AnalysisError) == msg(
+        "Rulefile:2:23: directory('bld/index/'): write the folder without a trailing '/'",
+        '        output: directory("bld/index/")',
+        "                          ^^^^^^^^^^^^",
+        "  hint: directory('bld/index')",
+    )
+
+
+def test_a_remote_directory_is_an_error(here):
+    assert error(here, 'rule a:\n    output: directory("s3://bucket/idx")\n', kind=AnalysisError) == msg(
+        "Rulefile:2:23: directory() is for local folders: a remote store has no folders to sign",
+        '        output: directory("s3://bucket/idx")',
+        "                          ^^^^^^^^^^^^^^^^^",
+    )
+
+
+def test_a_wrapped_input_is_checked_as_the_input_itself(here):
+    assert error(here, HEAD + 'rule a:\n    input: ancient("data/{dataset}.csv")\n    output: "x.txt"\n', kind=AnalysisError) == msg(
+        "Rulefile:4:26: wildcard {dataset} in input is not defined by any output of rule a (it has no output wildcards)",
+        '        input: ancient("data/{dataset}.csv")',
+        " " * 29 + "^" * 9,
+        "  hint: use expand(...) to take every value of a dimension",
+    )
+
+
+def test_benchmark_with_a_wildcard_no_output_defines_is_an_error(here):
+    assert error(here, HEAD + 'rule a:\n    output: "bld/{dataset}.txt"\n    benchmark: "bench/{model}.tsv"\n',
+                 kind=AnalysisError) == msg(
+        "Rulefile:5:23: wildcard {model} in benchmark is not defined by any output of rule a (its outputs define {dataset})",
+        '        benchmark: "bench/{model}.tsv"',
+        "                          ^^^^^^^",
+    )
+
+
+def test_benchmark_must_use_every_output_wildcard(here):
+    assert error(here, HEAD + 'rule a:\n    output: "bld/{dataset}_{model}.txt"\n    benchmark: "bench/{dataset}.tsv"\n',
+                 kind=AnalysisError) == msg(
+        "Rulefile:5:16: benchmark 'bench/{dataset}.tsv' must use every output wildcard, or jobs would share it: missing {model}",
+        '        benchmark: "bench/{dataset}.tsv"',
+        "                   ^^^^^^^^^^^^^^^^^^^^^",
+    )
+
+
+def test_benchmark_is_one_local_file_of_its_own(here):
+    assert error(here, 'rule a:\n    output: "x.txt"\n    benchmark: "x.txt"\n', kind=AnalysisError) == msg(
+        "Rulefile:3:16: benchmark 'x.txt' is also an output of rule a",
+        '        benchmark: "x.txt"',
+        "                   ^^^^^^^",
+        "  hint: give the benchmark a file of its own",
+    )
+    assert error(here, 'rule a:\n    output: "x.txt"\n    benchmark: "a.tsv", "b.tsv"\n', kind=AnalysisError) == msg(
+        'Rulefile:3:5: benchmark takes one path, e.g. benchmark: "bench/{dataset}.tsv"',
+        '        benchmark: "a.tsv", "b.tsv"',
+        "        ^^^^^^^^^^^^^^^^^^^^^^^^^^^",
+    )
+    assert error(here, 'rule a:\n    output: "x.txt"\n    benchmark: directory("b")\n', kind=AnalysisError) == msg(
+        "Rulefile:3:16: directory() is not for a benchmark: a benchmark is one file rulec writes",
+        '        benchmark: directory("b")',
+        "                   ^^^^^^^^^",
+    )
+    assert error(here, 'rule a:\n    output: "x.txt"\n    benchmark: "s3://b/a.tsv"\n', kind=AnalysisError) == msg(
+        "Rulefile:3:16: a benchmark is written where the job runs: give a local path",
+        '        benchmark: "s3://b/a.tsv"',
+        "                   ^^^^^^^^^^^^^^",
+    )
+
+
+def test_two_rules_making_one_benchmark_path_are_ambiguous(here):
+    out = error(here, 'rule a:\n    output: "a.txt"\n    benchmark: "bench.tsv"\nrule b:\n    output: "bench.tsv"\n', kind=AnalysisError)
+    assert out.startswith("Rulefile:5:13: rules 'a' and 'b' can both make 'bench.tsv'")

@@ -534,3 +534,49 @@ def test_a_table_dimension_resolves_as_its_rulefile_twin(tmp_path, monkeypatch):
     b = resolve(_load(tmp_path, 'dimension d = table("d.csv")\n' + rules, {"d.csv": 'd,subset\nx,s1\n"y z",s2\n'}, monkeypatch),
                 exists=lambda p: False)
     assert ids(a) == ids(b) and a.inputs == b.inputs and a.outputs == b.outputs
+WRAPPED = '''
+dimension genome = ["g1", "g2"]
+
+rule all:
+    input: expand("bld/aligned/{genome}.txt")
+
+rule index:
+    input:  ancient("data/reference.fa")
+    output: directory("bld/index/{genome}")
+    log:    "logs/index/{genome}.log"
+    benchmark: "bench/index_{genome}.tsv"
+    shell:  "mkdir {output}"
+
+rule align:
+    input:  "data/{genome}.fa", idx="bld/index/{genome}", raw=directory("data/raw"), ref=ancient("data/reference.fa")
+    output: "bld/aligned/{genome}.txt"
+    shell:  "ls {input.idx} > {output}"
+
+rule report:
+    input:  expand("bench/index_{genome}.tsv")
+    output: "bld/bench.tsv"
+    shell:  "cat {input} > {output}"
+'''
+
+
+def test_a_benchmark_is_the_last_output_of_its_job_not_a_log():
+    g = graph(WRAPPED, targets=["all", "report"])
+    job = g.find(g.workflow.rule("index").index, ("g1",))
+    assert g.outputs[job] == ("bld/index/g1", "logs/index/g1.log", "bench/index_g1.tsv")
+    assert g.declared_outputs(job) == ("bld/index/g1",)
+    assert g.logs(job) == ("logs/index/g1.log",)
+    assert g.benchmark(job) == "bench/index_g1.tsv"
+    # another rule may read it: its job is the producer
+    rep = g.find(g.workflow.rule("report").index, ())
+    assert job in g.deps[rep]
+    align = g.find(g.workflow.rule("align").index, ("g1",))
+    assert g.benchmark(align) is None and g.logs(align) == ()
+
+
+def test_directories_and_ancient_inputs_are_known_per_job():
+    g = graph(WRAPPED)
+    assert g.directories() == {"bld/index/g1", "bld/index/g2", "data/raw"}
+    align = g.find(g.workflow.rule("align").index, ("g2",))
+    assert g.inputs[align] == ("data/g2.fa", "bld/index/g2", "data/raw", "data/reference.fa")
+    assert g.ancient(align) == {3}
+    assert graph().directories() == frozenset()

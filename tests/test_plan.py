@@ -38,7 +38,7 @@ def records_for(g, snap, **override):
             shell.command_key(g, renderers, job),
             shell.params_hash(r, g.values[job]),
             inputs_hash(g.inputs[job]),
-            input_signature(g.inputs[job], snap.get),
+            input_signature(g.inputs[job], snap.get, g.ancient(job)),
         )
         out.append(rec._replace(**override.get(jid, {})))
     return History.of(out)
@@ -350,3 +350,78 @@ def test_the_params_hash_carries_one_short_hash_per_config_key(tmp_path, monkeyp
     ph = shell.params_hash(par, ("x",))
     assert ph.startswith(shell.params_hash(par, ("x",)).partition("~")[0]) and ph.partition("~")[2].startswith("seed:")
     assert shell.params_hash(rs[rules["plain"].index], ()) == ""
+WRAPPED = """
+dimension genome = ["g1", "g2"]
+
+rule all:
+    input: expand("bld/aligned/{genome}.txt")
+
+rule index:
+    input:  ancient("data/reference.fa")
+    output: directory("bld/index/{genome}")
+    shell:  "mkdir {output}"
+
+rule align:
+    input:  idx=directory("bld/index/{genome}"), ref=ancient("data/reference.fa"), reads="data/{genome}.fq"
+    output: "bld/aligned/{genome}.txt"
+    shell:  "ls {input.idx} > {output}"
+"""
+
+
+def wrapped_snapshot(g, t=10 * T):
+    stats = {p: (t, 1) for p in all_paths(g)}
+    stats.update({"data/reference.fa": (T, 5), "data/g1.fq": (T, 1), "data/g2.fq": (T, 1)})
+    return Snapshot(stats)
+
+
+def test_an_ancient_input_that_changed_gives_no_reason_but_a_plain_one_does():
+    g = graph(WRAPPED)
+    snap = wrapped_snapshot(g)
+    hist = records_for(g, snap)
+    assert plan(g, snap, hist).run == []
+    changed = Snapshot({**snap.as_dict(), "data/reference.fa": (20 * T, 6)})  # newer and bigger
+    assert plan(g, changed, hist, PlanOptions(explain=True)).run == []
+    changed.update("data/g1.fq", (20 * T, 2))
+    p = plan(g, changed, hist)
+    assert whys(p, g) == {"align[g1]": [Why.INPUT_CHANGED]}
+    assert p.reasons[p.run[0]][0].path == "data/g1.fq"
+
+
+def test_an_ancient_input_newer_than_the_outputs_without_a_record_is_no_reason():
+    g = graph(WRAPPED)
+    snap = wrapped_snapshot(g)
+    snap.update("data/reference.fa", (99 * T, 5))
+    assert plan(g, snap, History.empty(), PlanOptions(explain=True)).run == []
+    snap.update("data/g2.fq", (99 * T, 1))
+    assert whys(plan(g, snap, History.empty()), g) == {"align[g2]": [Why.INPUT_NEWER]}
+
+
+def test_a_job_making_an_ancient_input_that_exists_is_no_reason_for_its_reader():
+    text = WRAPPED.replace('ref=ancient("data/reference.fa")', 'ref=ancient("bld/ref.fa")') + """
+rule ref:
+    input:  "data/reference.fa"
+    output: "bld/ref.fa"
+    shell:  "cp {input} {output}"
+"""
+    g = graph(text)
+    snap = wrapped_snapshot(g)
+    hist = records_for(g, snap)
+    p = plan(g, snap, hist, PlanOptions(force=frozenset({"ref"})))
+    assert whys(p, g) == {"ref": [Why.FORCED]}  # Snakemake's rule too
+    # missing, it is still missing: its maker runs, and so do its readers
+    snap.update("bld/ref.fa", None)
+    p = plan(g, snap, hist)
+    assert whys(p, g) == {"ref": [Why.OUTPUT_MISSING], "align[g1]": [Why.UPSTREAM], "align[g2]": [Why.UPSTREAM]}
+
+
+def test_a_changed_directory_signature_reruns_its_reader_naming_the_folder():
+    g = graph(WRAPPED)
+    snap = wrapped_snapshot(g)
+    hist = records_for(g, snap)
+    # the snapshot holds the folder's tree stat (state.tree_stat): a file added inside changes it
+    snap.update("bld/index/g1", (11 * T, 987654321))
+    p = plan(g, snap, hist)
+    assert whys(p, g) == {"align[g1]": [Why.INPUT_CHANGED]}
+    from rulec import report
+
+    assert report.reason_text(p.reasons[p.run[0]][0]) == "input changed since the last run: bld/index/g1"

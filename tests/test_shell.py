@@ -245,3 +245,13 @@ rule r:
     assert (tmp_path / "out" / "one.txt").read_text().splitlines() == [
         "$(touch pwned) it's", "a b", ";c", ";c", "x y.fq", "$(touch pwned2)", "$(touch pwned2)", "x y.fq", "$(touch pwned2)", "3"]
     assert not (tmp_path / "pwned").exists() and not (tmp_path / "pwned2").exists()
+def test_log_in_a_command_is_the_logs_and_never_the_benchmark():
+    g = graph('''
+rule a:
+    output: "out.txt"
+    log: "a.log"
+    benchmark: "bench/a.tsv"
+    shell: "echo {output} {log} > {output}"
+''')
+    job = g.find(0, ())
+    assert shell.command_of(g, shell.renderers(g), job) == "echo out.txt a.log > out.txt"

@@ -161,7 +161,7 @@ def _locked(workflow, target, args: RunArgs, options: PlanOptions, opts: RunOpti
 
             push = importlib.import_module(f"..executors.{args.executor.value}", __package__)
             push.adopt(workflow.workdir, history, graph, quiet=opts.quiet, poll=args.poll or push.DEFAULT_POLL)
-        snap = snapshot(api.paths_of(graph), workflow.workdir)
+        snap = snapshot(api.paths_of(graph), workflow.workdir, trees=graph.directories())
         plan = make_plan(graph, snap, history, options)
         if not plan.run and not args.touch:
             from .. import verdict
@@ -204,7 +204,7 @@ def remember_after_run(workflow, target, options: PlanOptions, graph, history: H
     if any(storage.is_remote(p) for p in paths):
         return False
     plain = dataclasses.replace(options, force=frozenset(), force_all=False, explain=False)
-    snap = snapshot(paths, workflow.workdir, plain.tolerance_ns)
+    snap = snapshot(paths, workflow.workdir, plain.tolerance_ns, trees=graph.directories())
     again = make_plan(graph, snap, history, plain)
     if again.run:
         return False

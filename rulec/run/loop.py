@@ -121,6 +121,9 @@ class Loop:
         self.sched: Scheduler | None = None
         self.progress = None
         self.logs_of: dict[int, tuple[str, bool]] = {}  # push: each task's log, for a resubmission
+        self.benchmarked = [r.benchmark is not None for r in graph.workflow.rules]  # per rule index
+        # per rule index, the positions of its outputs written directory(...) (most: none)
+        self.folder_outputs = [tuple(i for i, s in enumerate(r.outputs) if "directory" in s.flags) for r in graph.workflow.rules]
 
     def log_of(self, job: int) -> tuple[str, bool]:
         """The job's log path, and whether it is lazy (the default log: written only if the
@@ -233,8 +236,8 @@ class Loop:
             jid = graph.job_id(job)
             log, lazy = self.log_of(job)
             logs[jid] = log
-            command = self.commands[job] = self.recorder.command(job)
-            tasks.append(Task(job, jid, command, log, lazy))
+            self.commands[job] = self.recorder.command(job)
+            tasks.append(Task(job, jid, self.recorder.task_command(job), log, lazy))
             self.logs_of[job] = (log, lazy)
         self.history.mark_started([(graph.job_id(j), graph.rule_of(j).name, graph.outputs[j]) for j in jobs], logs)
         sched.ready.clear()  # the scheduler only tells which jobs a failure skips
@@ -271,6 +274,11 @@ class Loop:
             if self.executor.stages_files:
                 local_ = self.local
                 missing = [p for p in graph.declared_outputs(job) if not os.path.exists(os.path.join(self.workdir, local_(p)))]
+                folders = self.folder_outputs[graph.rule[job]]
+                if folders:  # directory(...): a folder, not a file, must be there
+                    outs = graph.outputs[job]
+                    missing += [outs[i] + "/" for i in folders if outs[i] not in missing
+                                and not os.path.isdir(os.path.join(self.workdir, outs[i]))]
             if not missing:
                 why = self._upload(job) if self.remote else None
                 if why is None:
@@ -356,6 +364,8 @@ class Loop:
         now = time.time()
         local_ = self.local
         blocked = {job for job, _ in self.not_started}
+        g_rule = graph.rule
+        bench = self.benchmarked
         tasks = []
         for job, (jid, _, _) in zip(jobs, items):
             if job in blocked:
@@ -369,11 +379,11 @@ class Loop:
                     self.not_started.append((job, why))
                     continue
                 self.commands[job] = self.recorder.command(job)
-                command = self.recorder.command(job, local=local_, attempt=attempt)
+                command = self.recorder.task_command(job, local=local_, attempt=attempt)
             else:
                 command = self.commands[job] = self.recorder.command(job)
-                if attempt != 1:
-                    command = self.recorder.command(job, attempt=attempt)
+                if attempt != 1 or bench[g_rule[job]]:
+                    command = self.recorder.task_command(job, attempt=attempt)
             self.started_at[job] = now
             tasks.append(Task(job, jid, command, local_(logs[jid]), lazy[job], attempt))
         for event in self.executor.start(tasks):
@@ -410,6 +420,8 @@ class Loop:
                 if lazy and full in self.old_logs:
                     storage.remove_local(full)
             elif existed is None or existed(path) or local_(path) is not path:
+                if self.attempts.get(job, 1) > 1 and path == self.graph.benchmark(job):
+                    continue  # a retry adds its row to the earlier attempts' (rulec/benchmark.py)
                 storage.remove_local(full)
 
     def _remove_outputs(self, job: int) -> None:
@@ -479,7 +491,7 @@ class Loop:
         self.progress.note(report.shown(f"retrying {jid} (attempt {attempt} of {total}): {why}"))
         if self.executor.push:
             log, lazy = self.logs_of.get(job) or self.log_of(job)
-            task = Task(job, jid, self.recorder.command(job, attempt=attempt), log, lazy, attempt)
+            task = Task(job, jid, self.recorder.task_command(job, attempt=attempt), log, lazy, attempt)
             for event in self.executor.resubmit([task]):
                 self._event(event)
         else:
@@ -513,7 +525,7 @@ class Loop:
         planned or as uploaded by this run."""
         inputs = self.graph.inputs[job]
         local_ = self.local
-        stats = snapshot([p for p in inputs if local_(p) is p], self.workdir).as_dict()
+        stats = snapshot([p for p in inputs if local_(p) is p], self.workdir, trees=self.graph.directories()).as_dict()
         for path in inputs:
             if local_(path) is not path:
                 st = self.remote_stats.get(path) or self.planned_stat(path)

@@ -878,3 +878,15 @@ def test_a_changed_field_of_a_sample_sheet_reruns_the_jobs_that_use_it(empty_pro
     assert planned_jobs(p.ok("dryrun").stdout) == {"greet[b]": "command changed"}
     res = p.ok("check")
     assert "sample          2  a, b" in res.stdout
+def test_json_plan_names_a_jobs_benchmark_apart_from_its_logs(empty_project):
+    p = empty_project
+    p.rulefile("""\
+        rule x:
+            output: directory("out/x")
+            log: "logs/x.log"
+            benchmark: "bench/x.tsv"
+            shell: "mkdir {output} 2> {log}"
+        """)
+    (job,) = json.loads(p.ok("dryrun", "--json").stdout)["jobs"]
+    assert (job["outputs"], job["logs"], job["benchmark"]) == (["out/x"], ["logs/x.log"], "bench/x.tsv")
+    assert job["command"] == "mkdir out/x 2> logs/x.log"  # the command itself, not how it is measured

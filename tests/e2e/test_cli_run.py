@@ -1187,3 +1187,119 @@ def test_the_sample_sheet_example_runs_and_reruns_for_its_config(tmp_path):
     assert p.ok("dryrun").stdout.startswith("Nothing to do")
     jobs = planned_jobs(p.ok("dryrun", "--config", "count.label=lines").stdout)
     assert jobs["count[A]"] == jobs["count[B]"] == "config changed: count.label"
+# --------------------------------------------------------------------------- directory(), ancient(), benchmark:
+
+FOLDERS = """\
+dimension genome = ["g1", "g2"]
+
+rule all:
+    input: expand("bld/aligned/{genome}.txt")
+
+rule index:
+    input:  ancient("data/reference.fa")
+    output: directory("bld/index/{genome}")
+    shell:  "mkdir -p {output}/part && cp {input} {output}/part/ref.fa && echo {genome} > {output}/name"
+
+rule align:
+    input:  "bld/index/{genome}"
+    output: "bld/aligned/{genome}.txt"
+    shell:  "find {input} -type f | sort > {output}"
+"""
+
+
+def test_a_directory_output_is_signed_a_change_inside_reruns_its_reader_and_a_stale_one_goes_first(empty_project):
+    p = empty_project
+    p.rulefile(FOLDERS)
+    p.write("data/reference.fa", ">ref\n")
+    res = p.ok("run", "-j2")
+    assert sorted(done_jobs(res.stdout)) == ["align[g1]", "align[g2]", "index[g1]", "index[g2]"]
+    assert p.read("bld/aligned/g1.txt") == "bld/index/g1/name\nbld/index/g1/part/ref.fa\n"
+    assert "Nothing to do" in p.ok("run").stdout
+    # the reference is ancient(): newer, even changed, it reruns nothing
+    p.write("data/reference.fa", ">ref, edited\n")
+    set_mtime(p.path / "data/reference.fa")
+    assert "Nothing to do" in p.ok("dryrun").stdout
+    # a file added two levels down (the folder's own mtime does not move): its reader reruns
+    folder = os.stat(p.path / "bld/index/g1")
+    p.write("bld/index/g1/part/extra.txt", "x")
+    assert os.stat(p.path / "bld/index/g1").st_mtime_ns == folder.st_mtime_ns
+    res = p.ok("dryrun")
+    assert planned_jobs(res.stdout) == {"align[g1]": "input changed since the last run: bld/index/g1"}
+    res = p.ok("run")
+    assert done_jobs(res.stdout) == ["align[g1]"]
+    assert "extra.txt" in p.read("bld/aligned/g1.txt")
+    assert "Nothing to do" in p.ok("run").stdout
+    # forced, the job's stale folder is removed whole before it runs
+    res = p.ok("run", "--force", "index[g1]")
+    assert sorted(done_jobs(res.stdout)) == ["align[g1]", "index[g1]"]
+    assert not p.exists("bld/index/g1/part/extra.txt")
+    assert p.read("bld/aligned/g1.txt") == "bld/index/g1/name\nbld/index/g1/part/ref.fa\n"
+
+
+def test_a_job_that_exits_0_without_its_folder_fails(empty_project):
+    p = empty_project
+    p.rulefile("""\
+        rule all:
+            input: "idx"
+        rule index:
+            output: directory("idx")
+            shell: "touch {output}"
+        """)
+    res = p.run("run")
+    assert res.returncode == 1
+    assert "index: exited 0 but did not create the folder idx" in res.stderr
+    assert not p.exists("idx")  # the file it made instead is removed, as a failed job's outputs are
+
+
+BENCH = """\
+dimension n = ["a"]
+
+rule all:
+    input: "out/sleep_a.txt", "out/mem_a.txt"
+
+rule sleep:
+    output: "out/sleep_{n}.txt"
+    benchmark: "bench/sleep_{n}.tsv"
+    shell: "sleep 0.3; echo {n} > {output}"
+
+rule mem:
+    output: "out/mem_{n}.txt"
+    benchmark: "bench/mem_{n}.tsv"
+    retries: 1
+    shell: \"\"\"
+        python3 -c 'import time; x = bytearray(50 * 1024 * 1024); x[::4096] = b"1" * len(x[::4096]); time.sleep(0.1)'
+        if [ ! -e tried ]; then touch tried; exit 3; fi
+        echo {n} > {output}
+    \"\"\"
+"""
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    lines = path.read_text().splitlines()
+    head = lines[0].split("\t")
+    return [dict(zip(head, line.split("\t"))) for line in lines[1:]]
+
+
+def test_benchmark_files_have_a_row_per_attempt_with_plausible_figures(empty_project):
+    p = empty_project
+    p.rulefile(BENCH)
+    p.write("bench/sleep_a.tsv", "stale\n")
+    res = p.ok("run", "-j2")
+    assert "mem[a] succeeded on attempt 2" in res.stdout
+    assert (p.path / "bench/sleep_a.tsv").read_text().split("\n")[0] == "attempt\ts\tmax_rss_mb\tuser_s\tsystem_s\tio_in\tio_out\texit"
+    (sleep,) = _rows(p.path / "bench/sleep_a.tsv")
+    assert sleep["attempt"] == "1" and sleep["exit"] == "0"
+    assert 0.3 <= float(sleep["s"]) < 10
+    assert float(sleep["user_s"]) >= 0 and float(sleep["system_s"]) >= 0
+    assert int(sleep["io_in"]) >= 0 and int(sleep["io_out"]) >= 0
+    first, second = _rows(p.path / "bench/mem_a.tsv")  # the failed attempt's row is kept
+    assert (first["attempt"], first["exit"], second["attempt"], second["exit"]) == ("1", "3", "2", "0")
+    assert float(first["max_rss_mb"]) >= 40 and float(second["max_rss_mb"]) >= 40
+    assert float(second["user_s"]) + float(second["system_s"]) > 0
+    assert "Nothing to do" in p.ok("run").stdout
+    # a rerun starts the file afresh; a missing benchmark is a missing output of nothing:
+    # the job is up to date without it, and `rulec clean` removes it with the outputs
+    res = p.ok("run", "--force", "sleep")
+    assert len(_rows(p.path / "bench/sleep_a.tsv")) == 1
+    assert "bench/sleep_a.tsv" in p.run("clean", "--yes").stdout
+    assert not p.exists("bench/sleep_a.tsv")
