@@ -293,6 +293,9 @@ def tail(path: str, lines: int = 10) -> list[str]:
     return data.splitlines()[-lines:]
 
 
+COMMAND_LINES = 10  # of a failed job's command in the summary
+
+
 def run_failures(failures, done: int, not_run: int, workdir: str, stream: IO[str] | None = None) -> None:
     import os
 
@@ -300,6 +303,12 @@ def run_failures(failures, done: int, not_run: int, workdir: str, stream: IO[str
     out = [f"{len(failures)} job(s) failed, {done} succeeded, {not_run} not run:"]
     for f in failures:
         out.append(f"  {shown(f.job_id)}: {shown(f.why)}")
+        command = getattr(f, "command", None)
+        if command:
+            lines = command.splitlines() or [""]
+            out.extend(f"    $ {shown(line)}" for line in lines[:COMMAND_LINES])
+            if len(lines) > COMMAND_LINES:
+                out.append(f"    $ ... ({len(lines) - COMMAND_LINES} more lines)")
         if f.log:
             out.append(f"    log: {f.log}")
             for line in tail(os.path.join(workdir, f.log)):
