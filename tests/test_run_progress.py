@@ -69,9 +69,9 @@ def test_a_pipe_gets_a_line_per_event_and_the_commands_with_print_commands(capsy
     p.success("fit[d0]")
     p.skip(["plot"])
     p.close()
-    assert out.getvalue().splitlines() == ["start fit[d0]", "    python fit.py d0 \\", "      > out/d0.json",
+    assert out.getvalue().splitlines() == ["start fit[d0]", "    $ python fit.py d0 \\", "    $   > out/d0.json",
                                            "[1/2] done fit[d0] (0.0s)", "skipped plot: an upstream job failed"]
-    assert command_lines("x[\x1b]", "rm -rf \x1b[2J") == ["x[\\x1b]", "    rm -rf \\x1b[2J"]
+    assert command_lines("x[\x1b]", "rm -rf \x1b[2J") == ["x[\\x1b]", "    $ rm -rf \\x1b[2J"]
 
 
 def test_rendering_from_another_thread_while_events_come_is_safe():

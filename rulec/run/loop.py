@@ -390,7 +390,7 @@ class Loop:
         if attempt > 1:
             why += f" (attempt {attempt} of {allowed + 1})"
         self._remove_outputs(job)
-        self.history.forget([jid])
+        self.history.fail([(jid, why, log)])
         self.failures.append(Failure(jid, why, log, self.commands.get(job)))
         progress_.failure(jid, f"{why} (log: {log})" if log else f"{why} (no output)")
         skipped = sched.finished(job, False)

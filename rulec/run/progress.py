@@ -234,9 +234,9 @@ class Progress:
 
 
 def command_lines(job_id: str, command: str, lead: str = "") -> list[str]:
-    """A job's command as lines to print under its id (``-p``): indented by four spaces,
-    each line made safe to show."""
-    return [f"{lead}{shown(job_id)}"] + [f"    {shown(line)}" for line in command.splitlines() or [""]]
+    """A job's command as lines to print under its id (``-p``): each after ``    $ ``, made
+    safe to show."""
+    return [f"{lead}{shown(job_id)}"] + [f"    $ {shown(line)}" for line in command.splitlines() or [""]]
 
 
 def _clock(secs: float) -> str:

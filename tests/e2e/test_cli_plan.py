@@ -440,7 +440,7 @@ def test_status_verbose_lists_each_job_with_its_log(project):
     assert sorted(lines) == sorted(ALL_JOBS)
     for jid in ALL_JOBS:
         rule = jid.split("[")[0]
-        log = f".rulec/logs/{rule}/{jid}.log"
+        log = f".rulec/logs/{rule}/{rule}.{jid[len(rule) + 1:-1]}.log"  # estimate.d0,m1.log
         if rule == "estimate":
             assert log in lines[jid]
             assert project.read(log) == "fitting {} {}\n".format(*jid[len("estimate["):-1].split(","))
@@ -731,8 +731,8 @@ def test_a_dimension_value_outside_needs_the_option_and_its_log_stays_in_rulec_l
     assert res.returncode == 0, res.stderr
     assert proj.read("shared/m1.txt") == "../shared/m1\n" and proj.read("work/m0.txt") == "m0\n"
     logs = sorted(str(p.relative_to(proj.path)) for p in proj.path.rglob("*.log"))
-    assert logs == ["work/.rulec/logs/w/w[..%2Fshared%2Fm1].log", "work/.rulec/logs/w/w[m0].log"]
-    assert proj.read("work/.rulec/logs/w/w[..%2Fshared%2Fm1].log") == "writing ../shared/m1\n"
+    assert logs == ["work/.rulec/logs/w/w...%2Fshared%2Fm1.log", "work/.rulec/logs/w/w.m0.log"]
+    assert proj.read("work/.rulec/logs/w/w...%2Fshared%2Fm1.log") == "writing ../shared/m1\n"
 
 
 def test_an_empty_glob_dimension_is_a_warning_on_stderr(empty_project):

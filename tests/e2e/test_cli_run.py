@@ -142,10 +142,10 @@ def test_failing_job_with_keep_going(empty_project):
     assert "FAILED a[d1]: exit status 3" in err
     assert "1 job(s) failed, 4 succeeded, 1 not run:" in err
     assert "  a[d1]: exit status 3" in err
-    assert "log: .rulec/logs/a/a[d1].log" in err
+    assert "log: .rulec/logs/a/a.d1.log" in err
     assert "| line1-d1" in err and "| oops-d1" in err
     assert err.index("| line1-d1") < err.index("| oops-d1")
-    assert proj.exists(".rulec/logs/a/a[d1].log")
+    assert proj.exists(".rulec/logs/a/a.d1.log")
     # the next plan redoes exactly the failed job and its dependent
     jobs = planned_jobs(proj.ok("dryrun").stdout)
     assert jobs == {"a[d1]": "output missing: out/a_d1.txt", "b[d1]": "output missing: out/b_d1.txt"}
@@ -274,17 +274,17 @@ def test_logs_go_to_the_rules_log_or_the_default_place(empty_project):
     assert len(done_jobs(res.stdout)) == 4
     # no log: -> .rulec/logs/<rule>/<job-id>.log
     for n in ("p", "q"):
-        text = proj.read(f".rulec/logs/a/a[{n}].log")
+        text = proj.read(f".rulec/logs/a/a.{n}.log")
         assert f"to-stdout-a-{n}" in text and f"to-stderr-a-{n}" in text
         text = proj.read(f"logs/b/{n}.log")
         assert text.splitlines() == [f"to-stdout-b-{n}", f"to-stderr-b-{n}"]
-        assert not proj.exists(f".rulec/logs/b/b[{n}].log")
+        assert not proj.exists(f".rulec/logs/b/b.{n}.log")
     # job output does not leak into rulec's own output
     assert "to-stdout" not in res.stdout + res.stderr
     # a rerun starts each log afresh
     proj.ok("run", "-j2", "--force-all")
     assert proj.read("logs/b/p.log").splitlines() == ["to-stdout-b-p", "to-stderr-b-p"]
-    assert proj.read(".rulec/logs/a/a[q].log").count("to-stdout-a-q") == 1
+    assert proj.read(".rulec/logs/a/a.q.log").count("to-stdout-a-q") == 1
     # status -v points at the logs
     status = proj.ok("status", "-v").stdout
     assert re.search(r"^b\[p\]\s+done\s+logs/b/p\.log", status, re.M), status
