@@ -447,7 +447,7 @@ def test_status_verbose_lists_each_job_with_its_log(project):
         else:
             assert ".rulec/logs" not in lines[jid] and not project.exists(log)
     assert re.match(r"^estimate\[d1,m0\]\s+outdated\s+input changed since the last run: bld/data/d1.txt\s+\.rulec/logs/", lines["estimate[d1,m0]"])
-    assert re.match(r"^estimate\[d0,m0\]\s+done\s+\.rulec/logs/estimate/estimate\[d0,m0\]\.log", lines["estimate[d0,m0]"])
+    assert re.match(r"^estimate\[d0,m0\]\s+done\s+\.rulec/logs/estimate/estimate\.d0,m0\.log", lines["estimate[d0,m0]"])
     assert re.match(r"^summarize\[m1\]\s+outdated\s+upstream job runs: estimate\[d1,m1\]", lines["summarize[m1]"])
 
 
