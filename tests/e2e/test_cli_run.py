@@ -218,7 +218,7 @@ def test_a_silent_job_gets_no_log_file_and_its_failure_says_so(empty_project):
     proj.one_job("echo partial > {output}; exit 5")
     res = proj.run("run")
     assert res.returncode == 1
-    assert "  x: exit status 5\n    (no output)\n" in res.stderr
+    assert "  x: exit status 5\n    $ echo partial > out/x.txt; exit 5\n    (no output)\n" in res.stderr
     assert not proj.exists(".rulec/logs/x/x.log")
     # an old log from a run that printed is not left behind by a silent rerun
     proj.one_job("echo talk; touch {output}")
