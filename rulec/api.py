@@ -29,6 +29,8 @@ class Target:
     targets: tuple[str, ...] = ()
     select: str | None = None  # -k EXPR
     overrides: tuple[tuple[str, tuple[str, ...]], ...] = ()  # --set dim=a,b
+    config: tuple[str, ...] = ()  # --config KEY=VALUE, in order
+    config_files: tuple[str, ...] = ()  # --config-file FILE: after the Rulefile's config files
 
 
 @dataclass
@@ -51,7 +53,7 @@ def load(target: Target) -> ir.Workflow:
                     "or name a folder that holds a Rulefile")
         raise RulecError(f"no Rulefile at {rulefile}", hint=hint)
     workdir = os.path.abspath(target.workdir) if target.workdir else None
-    return analyze.load(rulefile, workdir, dict(target.overrides))
+    return analyze.load(rulefile, workdir, dict(target.overrides), target.config, target.config_files)
 
 
 def with_profile_env(workflow: ir.Workflow, profile, backend: str) -> ir.Workflow:

@@ -30,6 +30,11 @@ class RulePlan:
     inputs: tuple[tuple[Callable, object], ...]  # (formatter, combos or None)
     input_slices: tuple[tuple[str | None, int, int], ...]  # per entry: name, start, end (same for all jobs)
     matchers: tuple[pat.Matcher, ...]
+    # A rule whose inputs use a list field ("{sample.files}": one path per item) has a number
+    # of inputs that depends on the job: then ``paths(values)`` gives a job's inputs and
+    # ``slices(values)`` its entries' (name, start, end); ``input_slices`` does not hold.
+    paths: Callable[[tuple[str, ...]], list[str]] | None = None
+    slices: Callable[[tuple[str, ...]], tuple[tuple[str | None, int, int], ...]] | None = None
 
 
 class JobGraph:
@@ -72,7 +77,9 @@ class JobGraph:
 
     def input_entries(self, job: int) -> list[tuple[str | None, tuple[str, ...]]]:
         paths = self.inputs[job]
-        return [(name, paths[a:b]) for name, a, b in self.plans[self.rule[job]].input_slices]
+        plan = self.plans[self.rule[job]]
+        slices = plan.slices(self.values[job]) if plan.slices is not None else plan.input_slices
+        return [(name, paths[a:b]) for name, a, b in slices]
 
     def dependents(self) -> list[list[int]]:
         out: list[list[int]] = [[] for _ in self.rule]
@@ -120,15 +127,18 @@ class JobGraph:
 
 
 def compile_rules(workflow: ir.Workflow) -> list[RulePlan]:
-    fields = {
-        (dim.name, f): {v: dim.table[v][f] for v in dim.values} for dim in workflow.dimensions.values() for f in dim.fields
-    }
+    fields = ir.FieldColumns(workflow.dimensions)
+    dims = workflow.dimensions
     plans = []
     for rule in workflow.rules:
         order = rule.wildcards
         regex = dict(rule.wildcard_regex)
         outputs = tuple(pat.formatter(s.pattern, order, fields) for s in rule.outputs)
         logs = tuple(pat.formatter(s.pattern, order, fields) for s in rule.logs)
+        matchers = tuple(pat.Matcher(s.pattern, regex, order) for s in rule.outputs + rule.logs)
+        if any(_list_slots(spec.pattern, dims) for spec in rule.inputs):
+            plans.append(_variable_plan(rule, outputs, logs, matchers, fields, dims))
+            continue
         inputs = []
         slices = []
         at = 0
@@ -142,12 +152,75 @@ def compile_rules(workflow: ir.Workflow) -> list[RulePlan]:
                 inputs.append((fmt, spec.combos))
                 slices.append((spec.name, at, at + len(spec.combos)))
                 at += len(spec.combos)
-        matchers = tuple(pat.Matcher(s.pattern, regex, order) for s in rule.outputs + rule.logs)
         plans.append(RulePlan(rule, outputs, logs, tuple(inputs), tuple(slices), matchers))
     return plans
 
 
+def _list_slots(pattern: pat.Pattern, dims) -> list[tuple[str, str]]:
+    """The (dimension, field) pairs of a pattern's list fields, each once, in order."""
+    out = []
+    for s in pattern.slots:
+        if s.field is not None:
+            dim = dims.get(s.name)
+            if dim is not None and s.field in dim.list_fields and (s.name, s.field) not in out:
+                out.append((s.name, s.field))
+    return out
+
+
+def _many(pattern: pat.Pattern, order: tuple[str, ...], fields, dims) -> Callable[[tuple[str, ...]], list[str]]:
+    """``values -> paths``: the pattern once per item of its list fields (their product, when
+    it has several; one list field used twice takes the same item at both places)."""
+    import itertools
+
+    keys = _list_slots(pattern, dims)
+    if not keys:
+        fmt = pat.formatter(pattern, order, fields)
+        return lambda values: [fmt(values)]
+    # Each list field becomes a wildcard of its own, given after the job's values.
+    names = {key: f"\0{k}" for k, key in enumerate(keys)}
+    parts = tuple(pat.Slot(names[(p.name, p.field)], None, None, p.offset, p.length)
+                  if not isinstance(p, str) and (p.name, p.field) in names else p for p in pattern.parts)
+    fmt = pat.formatter(pat.Pattern(pattern.text, parts, pattern.wildcards), order + tuple(names.values()), fields)
+    columns = [(order.index(dim), fields[(dim, f)]) for dim, f in keys]
+    if len(columns) == 1:
+        (at, column), = columns
+        return lambda values: [fmt((*values, item)) for item in column[values[at]]]
+    return lambda values: [fmt(values + combo) for combo in itertools.product(*(column[values[at]] for at, column in columns))]
+
+
+def _variable_plan(rule: ir.Rule, outputs, logs, matchers, fields, dims) -> RulePlan:
+    """The plan of a rule with a list field in its inputs: each job's number of inputs is its own."""
+    entries = []  # (name, fn(values) -> paths)
+    for spec in rule.inputs:
+        if spec.kind == "one":
+            entries.append((spec.name, _many(spec.pattern, rule.wildcards, fields, dims)))
+        else:
+            many = _many(spec.pattern, rule.wildcards + spec.expanded, fields, dims)
+            entries.append((spec.name, lambda values, many=many, combos=spec.combos:
+                            [p for combo in combos for p in many(values + combo)]))
+
+    def paths(values: tuple[str, ...]) -> list[str]:
+        out: list[str] = []
+        for _, fn in entries:
+            out.extend(fn(values))
+        return out
+
+    def slices(values: tuple[str, ...]) -> tuple[tuple[str | None, int, int], ...]:
+        out, at = [], 0
+        for name, fn in entries:
+            n = len(fn(values))
+            out.append((name, at, at + n))
+            at += n
+        return tuple(out)
+
+    # ``inputs``/``input_slices`` say one entry each, as a job without list items would have.
+    return RulePlan(rule, outputs, logs, tuple((fn, None) for _, fn in entries),
+                    tuple((name, k, k + 1) for k, (name, _) in enumerate(entries)), matchers, paths, slices)
+
+
 def _input_paths(plan: RulePlan, values: tuple[str, ...]) -> list[str]:
+    if plan.paths is not None:
+        return plan.paths(values)
     paths: list[str] = []
     for fmt, expand in plan.inputs:
         if expand is None:
@@ -245,6 +318,9 @@ def _links(workflow: ir.Workflow, plans: Sequence[RulePlan]) -> list[list | None
     out: list[list | None] = []
     for plan in plans:
         rule = plan.rule
+        if plan.paths is not None:  # a job's input positions are its own: no links
+            out.append(None)
+            continue
         links: list = []
         any_link = False
         for spec, (_, combos) in zip(rule.inputs, plan.inputs):

@@ -10,7 +10,9 @@ words. The rules, in the order they are checked for each job (dependencies first
 - OUTPUT_MISSING    a declared output does not exist
 - INCOMPLETE        the last run started this job and never finished it
 - UPSTREAM          a job that makes one of its inputs will run
-- with a record of the last run (not for ``persist`` rules, which skip the input checks):
+- with a record of the last run: CONFIG_CHANGED (the value of a config key the job uses,
+  in a path, a param, its command or env, differs; the reason names the keys); then, not
+  for ``persist`` rules, which skip the input checks:
   INPUT_SET_CHANGED, INPUT_CHANGED (an input's size or mtime differs from the record)
 - without a record (outputs made by hand or another tool): INPUT_NEWER, as in make
 - COMMAND_CHANGED, PARAMS_CHANGED   the expanded command (white space folded) or params differ
@@ -49,12 +51,13 @@ class Why(enum.Enum):
     COMMAND_CHANGED = "command-changed"
     PARAMS_CHANGED = "params-changed"
     ENV_CHANGED = "env-changed"
+    CONFIG_CHANGED = "config-changed"
 
 
 @dataclass(frozen=True, slots=True)
 class Reason:
     why: Why
-    path: str | None = None  # the output or input concerned; for ENV_CHANGED, the variables
+    path: str | None = None  # the output or input concerned; for ENV_CHANGED, the variables; CONFIG_CHANGED, the keys
     job: str | None = None  # the upstream job, for UPSTREAM
 
 
@@ -149,7 +152,11 @@ def plan(graph: "JobGraph", snap: Snapshot, history: History, options: PlanOptio
             inputs = g_in[job]
             upstream = bool(found) and any(r.why is Why.UPSTREAM for r in found)
             if rec is not None and rec[2] == "ok":
-                if not rule.persist:
+                if rule.config:
+                    changed = _config_changed(rec[4], rule.config)
+                    if changed:
+                        found.append(Reason(Why.CONFIG_CHANGED, changed))
+                if not rule.persist and (not found or explain):
                     if rec[5] != inputs_hash(inputs):
                         found.append(Reason(Why.INPUT_SET_CHANGED))
                     elif not upstream and rec[6] != input_signature(inputs, get):
@@ -166,7 +173,8 @@ def plan(graph: "JobGraph", snap: Snapshot, history: History, options: PlanOptio
                         ek = r.env_key(job_id, graph.values[job], inputs, g_out[job], n_out) if r.env else ""
                         if rec[4] != ph + ek:
                             old_p, bar, old_e = rec[4].partition("|")
-                            if old_p != ph:
+                            # the config's part ("~KEY:hash,...") is CONFIG_CHANGED's
+                            if old_p != ph and old_p.partition("~")[0] != ph.partition("~")[0]:
                                 found.append(Reason(Why.PARAMS_CHANGED))
                             if (not found or explain) and bar + old_e != ek:
                                 found.append(Reason(Why.ENV_CHANGED, _env_changed(old_e, ek[1:])))
@@ -189,6 +197,18 @@ def plan(graph: "JobGraph", snap: Snapshot, history: History, options: PlanOptio
             reasons[job] = tuple(found)
             order_run.append(job)
     return Plan(graph, order_run, reasons, groups)
+
+
+def _config_changed(recorded: str, config: tuple[tuple[str, str], ...]) -> str | None:
+    """The config keys the job uses whose values differ from the record's (the record's
+    params hash ends ``~KEY:hash,...``); keys the record does not have are not counted (a
+    reference added to the Rulefile changed the command, params or paths: that is said)."""
+    _, tilde, old = recorded.partition("|")[0].partition("~")
+    if not tilde:
+        return None
+    before = dict(x.rsplit(":", 1) for x in old.split(",") if ":" in x)
+    changed = [k for k, h in config if k in before and before[k] != h]
+    return ", ".join(changed) or None
 
 
 def _env_changed(old: str, new: str) -> str:

@@ -137,6 +137,8 @@ def reason_text(reason: Reason) -> str:
         return "params changed"
     if w is Why.ENV_CHANGED:
         return f"environment changed: {reason.path}" if reason.path else "environment changed"
+    if w is Why.CONFIG_CHANGED:
+        return f"config changed: {reason.path}"
     return w.value  # pragma: no cover
 
 

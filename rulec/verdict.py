@@ -53,6 +53,8 @@ def _key(workflow, target, options) -> str:
     for rule in workflow.rules:  # a profile's env is not in the Rulefiles
         if rule.env:
             h.update(repr((rule.name, [(n, t.text) for n, t in rule.env])).encode("utf-8", "surrogateescape"))
+    # config files, sample sheets and --config (their fields are in no Rulefile's text)
+    h.update(b"data:" + workflow.data_key.encode() + b"\n")
     for name, dim in workflow.dimensions.items():  # glob() dimensions depend on the files
         h.update(name.encode() + b"=" + "\0".join(dim.values).encode("utf-8", "surrogateescape") + b"\n")
     h.update(b"history:" + History.generation(workdir=workflow.workdir).encode())

@@ -2,7 +2,7 @@
 
 Rooms (docs/architecture.md): lark only in rulec/syntax/; fsspec only in rulec/storage.py;
 jinja2 only in rulec/bundle/render.py; rich only in rulec/report.py, rulec/cli.py and
-rulec/run/progress.py; plumbum only in rulec/executors/. Every import
+rulec/run/progress.py; plumbum only in rulec/executors/; yaml (PyYAML) only in rulec/config.py. Every import
 statement counts, including the lazy ones inside functions.
 """
 
@@ -23,6 +23,7 @@ ROOMS: dict[str, tuple[str, ...]] = {
     "jinja2": ("bundle/render.py",),
     "rich": ("report.py", "cli.py", "run/progress.py"),
     "plumbum": ("executors/",),
+    "yaml": ("config.py",),
 }
 HEAVY = tuple(ROOMS)
 

@@ -255,3 +255,98 @@ def test_an_env_change_reruns_exactly_the_jobs_of_that_label_saying_which_variab
     from rulec import report
 
     assert report.reason_text(p.reasons[p.run[0]][0]) == "environment changed: JAVA_HOME"
+
+
+CONFIG_RULES = '''\
+config "config.toml"
+dimension d = ["x", "y"]
+
+rule all:
+    input: expand("out/{d}.cmd"), expand("out/{d}.par"), expand("out/{d}.path"), "out/plain.txt"
+
+rule cmd:
+    output: "out/{d}.cmd"
+    shell: "echo {config.greeting} {d} > {output}"
+
+rule par:
+    output: "out/{d}.par"
+    params: seed="{config.seed}"
+    persist: true
+    shell: "echo {params.seed} > {output}"
+
+rule path:
+    input: "{config.src}/{d}.csv"
+    output: "out/{d}.path"
+    shell: "cp {input} {output}"
+
+rule plain:
+    output: "out/plain.txt"
+    shell: "echo plain > {output}"
+'''
+
+
+def _config_graph(tmp_path, monkeypatch, config: str, items=()):
+    from rulec import analyze, dag
+
+    (tmp_path / "Rulefile").write_text(CONFIG_RULES)
+    (tmp_path / "config.toml").write_text(config)
+    monkeypatch.chdir(tmp_path)
+    return dag.resolve(analyze.load("Rulefile", config=items), exists=lambda p: False)
+
+
+BASE_CONFIG = 'greeting = "hello"\nseed = 1\nsrc = "src"\n'
+
+
+def test_a_changed_config_value_reruns_exactly_the_jobs_that_use_it_naming_the_key(tmp_path, monkeypatch):
+    g = _config_graph(tmp_path, monkeypatch, BASE_CONFIG)
+    snap = Snapshot({**{p: (10 * T, 1) for p in all_paths(g)}, **{p: (T, 1) for p in g.sources}})
+    hist = records_for(g, snap)
+    assert plan(g, snap, hist).run == []
+    from rulec import report
+
+    g2 = _config_graph(tmp_path, monkeypatch, BASE_CONFIG.replace("hello", "hi"))
+    p = plan(g2, snap, hist)
+    assert whys(p, g2) == {"cmd[x]": [Why.CONFIG_CHANGED], "cmd[y]": [Why.CONFIG_CHANGED]}
+    assert report.reason_text(p.reasons[p.run[0]][0]) == "config changed: greeting"
+    # every reason: the command changed too, the params did not
+    p = plan(g2, snap, hist, PlanOptions(explain=True))
+    assert [r.why for r in p.reasons[p.run[0]]] == [Why.CONFIG_CHANGED, Why.COMMAND_CHANGED]
+    # a persist rule's param from the config, and --config instead of the file
+    g3 = _config_graph(tmp_path, monkeypatch, BASE_CONFIG, items=["seed=2"])
+    p = plan(g3, snap, hist)
+    assert whys(p, g3) == {"par[x]": [Why.CONFIG_CHANGED], "par[y]": [Why.CONFIG_CHANGED]}
+    assert p.reasons[p.run[0]][0].path == "seed"
+
+
+def test_a_config_value_in_an_input_path_says_config_changed_before_the_input_set(tmp_path, monkeypatch):
+    g = _config_graph(tmp_path, monkeypatch, BASE_CONFIG)
+    snap = Snapshot({**{p: (10 * T, 1) for p in all_paths(g)}, "src/x.csv": (T, 1), "src/y.csv": (T, 1),
+                     "data/x.csv": (T, 1), "data/y.csv": (T, 1)})
+    hist = records_for(g, snap)
+    g2 = _config_graph(tmp_path, monkeypatch, BASE_CONFIG.replace('src = "src"', 'src = "data"'))
+    p = plan(g2, snap, hist, PlanOptions(explain=True))
+    assert whys(p, g2) == {"path[x]": [Why.CONFIG_CHANGED, Why.INPUT_SET_CHANGED, Why.COMMAND_CHANGED],
+                           "path[y]": [Why.CONFIG_CHANGED, Why.INPUT_SET_CHANGED, Why.COMMAND_CHANGED]}
+    assert p.reasons[p.run[0]][0].path == "src"
+
+
+def test_a_record_without_the_config_part_says_what_changed_as_before(tmp_path, monkeypatch):
+    g = _config_graph(tmp_path, monkeypatch, BASE_CONFIG)
+    snap = Snapshot({**{p: (10 * T, 1) for p in all_paths(g)}, **{p: (T, 1) for p in g.sources}})
+    hist = records_for(g, snap)
+    # as an older rulec (or a rule that did not use the config yet) recorded it: no "~..." part
+    hist = History.of(r._replace(params_hash=r.params_hash.partition("~")[0]) for r in hist.records().values())
+    g2 = _config_graph(tmp_path, monkeypatch, BASE_CONFIG.replace("hello", "hi"))
+    assert whys(plan(g2, snap, hist), g2) == {"cmd[x]": [Why.COMMAND_CHANGED], "cmd[y]": [Why.COMMAND_CHANGED]}
+    assert plan(g, snap, hist).run == []  # same values: nothing to do, whatever the record's format
+
+
+def test_the_params_hash_carries_one_short_hash_per_config_key(tmp_path, monkeypatch):
+    g = _config_graph(tmp_path, monkeypatch, BASE_CONFIG)
+    rs = shell.renderers(g)
+    rules = {r.name: r for r in g.workflow.rules}
+    assert [k for k, _ in rules["cmd"].config] == ["greeting"] and rules["plain"].config == ()
+    par = rs[rules["par"].index]
+    ph = shell.params_hash(par, ("x",))
+    assert ph.startswith(shell.params_hash(par, ("x",)).partition("~")[0]) and ph.partition("~")[2].startswith("seed:")
+    assert shell.params_hash(rs[rules["plain"].index], ()) == ""

@@ -160,6 +160,33 @@ def _locked(workflow, target, args: RunArgs, options: PlanOptions, opts: RunOpti
             return touch(graph, plan, history, opts.quiet, snap)
         eopts = executors.ExecutorOptions(args.executor, args.profile, args.bundle, args.poll)
         executor = executors.make(eopts, graph, plan, lock.journal(), opts.quiet)
-        return Loop(graph, plan, history, opts, executor, snap).run()
+        code = Loop(graph, plan, history, opts, executor, snap).run()
+        if code == 0:
+            remember_after_run(workflow, target, options, graph, history)
+        return code
     finally:
         history.close()
+
+
+def remember_after_run(workflow, target, options: PlanOptions, graph, history: History) -> bool:
+    """After a run that did all it planned: plan again, on a fresh snapshot and the records the
+    run wrote, and remember the verdict when nothing is left to do, so that the first no-op
+    after a run takes the verdict's fast path (one stat per path) instead of resolving and
+    planning again. The fresh plan is what makes it sound: an input edited while the run went
+    on shows as changed, and nothing is remembered. It costs one snapshot and one plan at the
+    end of the run (the price the next no-op would have paid); runs over remote paths are not
+    re-listed for it."""
+    import dataclasses
+
+    from .. import storage, verdict
+
+    paths = api.paths_of(graph)
+    if any(storage.is_remote(p) for p in paths):
+        return False
+    plain = dataclasses.replace(options, force=frozenset(), force_all=False, explain=False)
+    snap = snapshot(paths, workflow.workdir, plain.tolerance_ns)
+    again = make_plan(graph, snap, history, plain)
+    if again.run:
+        return False
+    verdict.remember(workflow, target, plain, graph, snap, len(graph) - len(again.groups))
+    return True

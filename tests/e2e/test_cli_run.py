@@ -1196,3 +1196,93 @@ def test_no_color_and_pipes_get_one_line_per_event_and_no_control_codes(project,
     assert sorted(done_jobs(run.output.replace("\r\n", "\n"))) == sorted(ALL_JOBS)
     res = project.ok("run", "--force-all")  # a pipe
     assert "\x1b" not in res.stdout + res.stderr and len(done_jobs(res.stdout)) == 8
+
+
+REFERENCES = """
+dimension sample = ["a", "b"]
+
+rule all:
+    input: expand(rules.stats.output), rules.report.output.html
+
+rule align:
+    input:  "src/{sample}.txt"
+    output: multiext("bld/align/{sample}", ".bam", ".bai")
+    log:    "logs/align/{sample}.log"
+    shell:  "tr a-z A-Z < {input} > {output[0]}; wc -c < {input} > {output[1]}; echo aligned {sample} > {log}"
+
+rule stats:
+    input:  bam=rules.align.output, log=rules.align.log
+    output: "bld/stats/{sample}.txt",
+            "bld/stats/{sample}.json"
+    shell:  "cat {input.bam} {input.log} > {output[0]}; echo '{{\\"n\\": 1}}' > {output[1]}"
+
+rule report:
+    input:  expand(rules.stats.output)
+    output: multiext("bld/report", html=".html", md=".md")
+    shell:  "cat {input} > {output.html}; ls {input} > {output.md}"
+"""
+
+
+def test_rule_references_and_multiext_run_and_make_their_files(empty_project):
+    proj = empty_project
+    proj.write("Rulefile", REFERENCES)
+    proj.write("src/a.txt", "ab\n")
+    proj.write("src/b.txt", "xyz\n")
+    res = proj.run("run", "-j2")
+    assert res.returncode == 0, res.stderr
+    assert sorted(done_jobs(res.stdout)) == ["align[a]", "align[b]", "report", "stats[a]", "stats[b]"]
+    assert proj.read("bld/align/a.bam") == "AB\n"
+    assert proj.read("bld/align/b.bai").strip() == "4"
+    assert proj.read("bld/stats/b.txt") == "XYZ\n4\naligned b\n"
+    assert proj.read("bld/stats/a.json") == '{"n": 1}\n'
+    assert proj.read("bld/report.md").split() == ["bld/stats/a.json", "bld/stats/a.txt", "bld/stats/b.json", "bld/stats/b.txt"]
+    # expand(rules.stats.output): each pattern over the samples, one pattern after the other
+    assert proj.read("bld/report.html") == "AB\n3\naligned a\nXYZ\n4\naligned b\n" + '{"n": 1}\n' * 2
+    # the references are the patterns: a changed source reruns its sample's jobs and the report
+    assert planned_jobs(proj.ok("dryrun").stdout) == {}
+    set_mtime(proj.path / "src/b.txt")
+    assert sorted(planned_jobs(proj.ok("dryrun").stdout)) == ["align[b]", "report", "stats[b]"]
+# --------------------------------------------------------------------------- sample sheets and configs
+
+def test_a_run_driven_by_a_sample_sheet_and_a_config_makes_its_files(empty_project):
+    p = empty_project
+    p.write("config.yaml", "out: results\ngreeting: \"it's $(date)\"\n")
+    p.write("samples.csv", 'sample,reads,label\nA,"fq/A_1.fq,fq/A_2.fq",first\nB,fq/B.fq,second\n')
+    for name in ("A_1", "A_2", "B"):
+        p.write(f"fq/{name}.fq", f"reads of {name}\n")
+    p.write("Rulefile", '''\
+config "config.yaml"
+dimension sample = table("samples.csv", lists=["reads"], list_sep=",")
+
+rule all:
+    input: expand("{config.out}/{sample}.txt")
+
+rule count:
+    input: reads="{sample.reads}"
+    output: "{config.out}/{sample}.txt"
+    params: label="{sample.label}"
+    shell: "echo {config.greeting} {params.label} {sample.reads[0]} > {output}; cat {input.reads} >> {output}"
+''')
+    res = p.ok("run", "-j2")
+    assert "Done: 2 job(s) ran." in res.stdout
+    assert p.read("results/A.txt") == "it's $(date) first fq/A_1.fq\nreads of A_1\nreads of A_2\n"
+    assert p.read("results/B.txt") == "it's $(date) second fq/B.fq\nreads of B\n"
+    assert p.ok("dryrun").stdout.startswith("Nothing to do")
+    # a new row: one new job; a changed list: that sample's job (its inputs changed)
+    p.write("samples.csv", 'sample,reads,label\nA,fq/A_1.fq,first\nB,fq/B.fq,second\nC,fq/B.fq,third\n')
+    jobs = planned_jobs(p.ok("dryrun").stdout)
+    assert jobs == {"count[A]": "the set of inputs changed", "count[C]": "output missing: results/C.txt"}
+    assert done_jobs(p.ok("run").stdout) == ["count[A]", "count[C]"]
+    assert p.read("results/A.txt") == "it's $(date) first fq/A_1.fq\nreads of A_1\n"
+
+
+def test_the_sample_sheet_example_runs_and_reruns_for_its_config(tmp_path):
+    root = Path(__file__).resolve().parent.parent.parent / "examples" / "sample_sheet"
+    work = tmp_path / "sample_sheet"
+    shutil.copytree(root, work, ignore=shutil.ignore_patterns("bld", ".rulec"))
+    p = Project(work)
+    assert "Done: 3 job(s) ran." in p.ok("run").stdout
+    assert p.read("bld/report.txt") == "A control reads 3\nB treated reads 4\n"
+    assert p.ok("dryrun").stdout.startswith("Nothing to do")
+    jobs = planned_jobs(p.ok("dryrun", "--config", "count.label=lines").stdout)
+    assert jobs["count[A]"] == jobs["count[B]"] == "config changed: count.label"
