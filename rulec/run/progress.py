@@ -58,6 +58,7 @@ class Progress:
         self.per_rule: dict[str, Counter] = {}
         self.ended = False
         self._lock = threading.Lock()
+        self._drawn = 0.0  # when an event last redrew the display
         self.live = (wants_live(self.stream) if live is None else live) and not quiet
         self._live = None
         if self.live:
@@ -77,7 +78,7 @@ class Progress:
         if self.print_commands and command is not None and not self.quiet:
             self._print(command_lines(job_id, command, "start "))
         if self._live is not None:
-            self._live.refresh()
+            self._poke()
 
     def success(self, job_id: str) -> None:
         now = self.clock()
@@ -90,7 +91,7 @@ class Progress:
                 self.timed += 1
             self._count(job_id, "done")
         if self._live is not None:
-            self._live.refresh()
+            self._poke()
         elif not self.quiet:
             self.stream.write(f"[{self.done + self.failed:>{len(str(self.total))}}/{self.total}] done {shown(job_id)} ({secs:.1f}s)\n")
 
@@ -104,7 +105,7 @@ class Progress:
             from ..report import _esc
 
             self._live.console.print(f"[bold red]{_esc(line)}[/]")
-            self._live.refresh()
+            self._poke()
         else:
             sys.stderr.write(line + "\n")
 
@@ -130,6 +131,15 @@ class Progress:
             self._live.stop()
             self._live = None
         self.stream.flush()
+
+    def _poke(self) -> None:
+        """Redraw now after an event, at most 10 times a second: many short jobs must not
+        cost a frame each (the refresh thread shows the latest state within 0.25 s anyway,
+        since every frame is rendered from the state as it is then)."""
+        now = self.clock()
+        if now - self._drawn >= 0.1:
+            self._drawn = now
+            self._live.refresh()
 
     def _count(self, job_id: str, what: str) -> None:
         if self.live:
