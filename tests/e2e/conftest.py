@@ -105,6 +105,16 @@ class PtyRun:
             self.raw += chunk
         return self.raw[before:].decode("utf-8", "replace")
 
+    def read_until(self, pattern: str, timeout: float = 20.0) -> str:
+        """Read until the output (control sequences and all) matches the regex ``pattern``;
+        all the output so far."""
+        deadline = time.monotonic() + timeout
+        while not re.search(pattern, self.output):
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise AssertionError(f"no {pattern!r} in {self.output[-2000:]!r}")
+            self.read_for(0.1)
+        return self.output
+
     def wait(self, timeout: float = TIMEOUT) -> int:
         """Read until rulec ends; its exit status."""
         deadline = time.monotonic() + timeout

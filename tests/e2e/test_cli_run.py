@@ -1136,11 +1136,12 @@ def test_the_live_display_moves_on_while_jobs_run(empty_project, pty_runs):
 
         rule slow:
             output: "out/{d}.txt"
-            shell: "sleep 4; echo {d} > {output}"
+            shell: "sleep 5; echo {d} > {output}"
         """)
     run = PtyRun(["run", "-j2"], proj.path)
     pty_runs.append(run)
-    first = _screen_text(run.read_for(1.7))
+    run.read_until(r"slow\[b\]")  # rulec has started (a busy machine may take a while)
+    first = _screen_text(run.read_for(1.2))
     second = _screen_text(run.read_for(1.6))
     assert "running 2" in first and "slow[a]" in first and "slow[b]" in first, first
     for pattern in (r"elapsed", r"slow\[a\]", r"slow\[b\]"):
