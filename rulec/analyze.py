@@ -24,6 +24,26 @@ from .syntax import decls as d
 from .syntax.snakemake import FIELDS as SNAKEMAKE_FIELDS
 from .units import parse_mem, parse_time
 
+
+def _glob_hidden(base: str, text: str) -> list[str]:
+    """What ``text`` matches in ``base`` (already escaped), names starting with '.' included
+    (``glob(include_hidden=True)`` of Python 3.11; on 3.10 each part starting with a wildcard
+    is tried with a leading '.' too)."""
+    import sys
+
+    if sys.version_info >= (3, 11):
+        return globmod.glob(os.path.join(base, text), include_hidden=True)
+    parts = text.split("/")
+    starred = [i for i, part in enumerate(parts) if part[:1] in ("*", "?", "[")]
+    found: set[str] = set()
+    for dots in itertools.product((False, True), repeat=len(starred)):
+        tried = list(parts)
+        for i, dot in zip(starred, dots):
+            if dot:
+                tried[i] = "." + tried[i]
+        found.update(globmod.glob(os.path.join(base, "/".join(tried))))
+    return sorted(found)
+
 DIMENSION_OPTIONS = ("outside",)
 RULE_FIELDS = ("input", "output", "log", "params", "resources", "label", "shell", "persist", "priority", "retries", "benchmark")
 LABEL_FIELDS = ("limit", "slurm", "lsf", "jbsub", "prefix", "env")
@@ -802,8 +822,7 @@ class _Analyzer:
         if not storage.is_remote(pattern.text):
             text = "".join(p if isinstance(p, str) else "*" for p in pattern.parts)
             base = os.path.abspath(self.workdir)
-            hidden = sorted(os.path.relpath(p, base) for p in globmod.glob(
-                os.path.join(globmod.escape(base), text), include_hidden=True))
+            hidden = sorted(os.path.relpath(p, base) for p in _glob_hidden(globmod.escape(base), text))
             if hidden:
                 skipped = (f"; files whose names start with '.' are skipped (such as {hidden[0]!r}"
                            + (f" and {len(hidden) - 1} more" if len(hidden) > 1 else "") + ")")

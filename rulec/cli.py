@@ -18,6 +18,53 @@ COMMANDS = {
     "emit": "write a cluster submission bundle (SLURM, LSF, jbsub)",
     "clean": "remove the outputs (and records) of the selected jobs",
     "unlock": "remove a stale lock left by a killed rulec",
+    "init": "write a starter project (datasets x models) that runs as it is",
+    "completion": "print a shell completion script (bash, zsh, fish)",
+}
+
+# The end of each command's --help (argparse epilogs, shown as written).
+EXAMPLES = {
+    "check": """examples:
+  rulec check                      the Rulefile here: rules, dimensions, job counts
+  rulec check examples/x           a Rulefile in another folder
+  rulec check --json | jq .rules   the same as data""",
+    "dryrun": """examples:
+  rulec dryrun                     what would run, and why
+  rulec dryrun -p fit              the jobs of rule fit, each with its command
+  rulec dryrun --why 'fit[d0,m1]'  every reason of one job, with a command diff
+  rulec dryrun -k 'fit and d0' -q  per rule how many of the selected jobs run""",
+    "run": """examples:
+  rulec run                        everything out of date, on all cores
+  rulec run -j 4 -p                four jobs at a time, printing each command
+  rulec run fit --set dataset=d0   the fit jobs of one dataset
+  rulec run -F --keep-going        every job, going on after a failure
+  rulec run -t                     mark the outputs up to date (make -t)
+  rulec run --executor slurm --profile cluster.toml""",
+    "status": """examples:
+  rulec status                     per rule: done, outdated, missing (failed)
+  rulec status -v                  each job, with its reason and log
+  rulec status --json -v           the same as data""",
+    "dag": """examples:
+  rulec dag | dot -Tsvg > rules.svg
+  rulec dag --jobs --format mermaid""",
+    "emit": """examples:
+  rulec emit --slurm               write rulec-slurm/; submit with bash rulec-slurm/submit.sh
+  rulec emit --lsf -o bundle --profile cluster.toml""",
+    "clean": """examples:
+  rulec clean --yes                remove every output of the pipeline
+  rulec clean fit                  the outputs of rule fit's jobs only (asks first)
+  rulec clean 'fit[d0,m1]' --downstream --yes   one job and what was built from it
+  rulec clean summary --upstream   a job and everything it needs""",
+    "unlock": """examples:
+  rulec unlock                     remove the lock of a rulec that is gone
+  rulec unlock --force             remove it even if its rulec still runs here""",
+    "init": """examples:
+  rulec init myproject && cd myproject && rulec run
+  rulec init                       into this folder (refused if its files exist)""",
+    "completion": """examples:
+  source <(rulec completion bash)                      in ~/.bashrc
+  source <(rulec completion zsh)                       in ~/.zshrc, after compinit
+  rulec completion fish > ~/.config/fish/completions/rulec.fish""",
 }
 
 
@@ -39,9 +86,22 @@ def _target_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config-file", dest="config_files", action="append", default=[], metavar="FILE", help="a config file (TOML, YAML, JSON) read after the Rulefile's")
 
 
+def _cores(text: str) -> int:
+    """-j/--cores: a number >= 0 or ``all`` (0 and ``all``: every core of the machine)."""
+    if text.strip().lower() == "all":
+        return 0
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither a number nor 'all'") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} is below 0 (0 or 'all': every core)")
+    return value
+
+
 def _plan_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--force", action="append", default=[], metavar="RULE|ID", help="run these jobs whatever their state")
-    p.add_argument("--force-all", action="store_true", help="run every job")
+    p.add_argument("-F", "--force-all", action="store_true", help="run every job")
     p.add_argument("--why", action="store_true", help="show every reason, with a diff for changed commands")
     p.add_argument("--json", action="store_true", help="write the plan as JSON")
     p.add_argument("-q", "--quiet", action="store_true", help="only the summary (and errors)")
@@ -49,24 +109,26 @@ def _plan_args(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rulec", description="A rule compiler for data-analysis pipelines: local runs, SLURM, LSF and jbsub.")
-    parser.add_argument("--version", action="version", version=f"rulec {__version__}")
+    parser.add_argument("-V", "--version", action="version", version=f"rulec {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("check", help=COMMANDS["check"])
     _target_args(p)
+    p.add_argument("--json", action="store_true", help="the summary as JSON (file, default target, jobs, rules, dimensions)")
 
     for name in ("dryrun", "run"):
         p = sub.add_parser(name, help=COMMANDS[name])
         _target_args(p)
         _plan_args(p)
         p.add_argument("-n", "--dry-run", action="store_true", help="print the plan, run nothing")
+        p.add_argument("-p", "--print-commands", action="store_true", help="print each job's command (a dry run: under each job; a run: when it starts)")
         if name == "run":
-            p.add_argument("-j", "--cores", type=int, default=None, help="jobs and cores to use at once (default: all cores)")
+            p.add_argument("-j", "--cores", type=_cores, default=None, metavar="N|all", help="jobs and cores to use at once (default, 0 or all: every core)")
             p.add_argument("--mem", default=None, help="memory jobs may use at once, e.g. 16G (default: the machine's)")
             p.add_argument("--resources", action="append", default=[], metavar="NAME=N", help="a custom resource pool, e.g. io=2")
             p.add_argument("--keep-going", action="store_true", help="after a failure, go on with independent jobs")
             p.add_argument("--retries", type=int, default=None, metavar="N", help="retry a failed job up to N times (for rules without retries: of their own)")
-            p.add_argument("--touch", action="store_true", help="mark the outputs up to date without running anything (make -t): touch existing outputs, record them")
+            p.add_argument("-t", "--touch", action="store_true", help="mark the outputs up to date without running anything (make -t): touch existing outputs, record them")
             p.add_argument("--executor", choices=[b.value for b in EXECUTORS], default="local", help="where jobs run")
             p.add_argument("--profile", help="cluster settings (TOML) for --executor slurm")
             p.add_argument("--bundle", help="where the SLURM bundle is written (default .rulec/slurm/<run>)")
@@ -75,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("status", help=COMMANDS["status"])
     _target_args(p)
     p.add_argument("-v", "--verbose", action="store_true", help="one line per job, with its log")
+    p.add_argument("--json", action="store_true", help="the counts per rule as JSON (with -v: each job too)")
 
     p = sub.add_parser("dag", help=COMMANDS["dag"])
     _target_args(p)
@@ -93,11 +156,28 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("clean", help=COMMANDS["clean"])
     _target_args(p)
     p.add_argument("--yes", action="store_true", help="do not ask")
+    p.add_argument("--upstream", action="store_true", help="also the jobs the selected ones need")
+    p.add_argument("--downstream", action="store_true", help="also the jobs of the pipeline that need the selected ones")
 
     p = sub.add_parser("unlock", help=COMMANDS["unlock"])
     _target_args(p)
     p.add_argument("--force", action="store_true", help="remove the lock even if the rulec holding it is running on this host")
+
+    p = sub.add_parser("init", help=COMMANDS["init"])
+    p.add_argument("folder", nargs="?", default=".", metavar="DIR", help="where to write it (default: here; made if missing)")
+
+    p = sub.add_parser("completion", help=COMMANDS["completion"])
+    p.add_argument("shell", choices=("bash", "zsh", "fish"))
+    _add_examples(sub)
     return parser
+
+
+def _add_examples(sub) -> None:
+    """Every command's --help ends with its examples."""
+    for name, p in sub.choices.items():
+        if name in EXAMPLES:
+            p.epilog = EXAMPLES[name]
+            p.formatter_class = argparse.RawDescriptionHelpFormatter
 
 
 def _target(ns):
@@ -133,7 +213,8 @@ def run_args(ns):
 
     return RunArgs(force=tuple(ns.force), force_all=ns.force_all, touch=ns.touch, why=ns.why, quiet=ns.quiet,
                    cores=ns.cores, mem=ns.mem, resources=tuple(ns.resources), keep_going=ns.keep_going,
-                   retries=ns.retries, executor=Backend(ns.executor), profile=ns.profile, bundle=ns.bundle, poll=ns.poll)
+                   retries=ns.retries, executor=Backend(ns.executor), profile=ns.profile, bundle=ns.bundle, poll=ns.poll,
+                   print_commands=ns.print_commands)
 
 
 def emit_args(ns):
@@ -160,8 +241,13 @@ def _main(argv: list[str] | None) -> int:
         sys.stdout.reconfigure(errors="surrogateescape")
     except (AttributeError, ValueError):  # not a text stream we own (tests, embedding)
         pass
+    args = sys.argv[1:] if argv is None else list(argv)
+    if args[:1] == ["__complete"]:  # the shell asking what may come next: quick, silent
+        from . import completion
+
+        return completion.main(args[1:])
     parser = build_parser()
-    ns = parser.parse_args(argv)
+    ns = parser.parse_args(args)
     if ns.command is None:
         parser.print_help()
         return 2
@@ -229,7 +315,7 @@ def _refuse_unhonoured(ns) -> None:
     from .errors import RulecError
 
     dry = ns.command == "dryrun" or (ns.command == "run" and getattr(ns, "dry_run", False))
-    if getattr(ns, "json", False) and not dry:
+    if getattr(ns, "json", False) and not dry and ns.command not in ("check", "status"):
         raise RulecError(f"rulec {ns.command} has no JSON output: --json writes the plan of a dry run",
                          hint="use `rulec dryrun --json` for the plan as JSON")
 
@@ -237,11 +323,23 @@ def _refuse_unhonoured(ns) -> None:
 def _dispatch(ns) -> int:
     from . import api, report
 
+    if ns.command == "init":
+        from .commands import init
+
+        return init.main(ns.folder)
+    if ns.command == "completion":
+        from . import completion
+
+        sys.stdout.write(completion.script(ns.shell))
+        return 0
     _refuse_unhonoured(ns)
     target = _target(ns)
     if ns.command == "check":
         workflow = api.load(target)
         graph = api.graph_of(workflow, target)
+        if ns.json:
+            sys.stdout.write(report.check_json(workflow, graph) + "\n")
+            return 0
         report.check_summary(workflow, graph)
         return 0
     if ns.command in ("dryrun",) or (ns.command == "run" and ns.dry_run):
@@ -253,7 +351,7 @@ def _dispatch(ns) -> int:
                 sys.stdout.write(report.nothing_to_do(jobs) + "\n")
                 return 0
         planned = api.plan(target, options, workflow=workflow)
-        report.show_plan(planned, json=ns.json, quiet=ns.quiet, why=ns.why)
+        report.show_plan(planned, json=ns.json, quiet=ns.quiet, why=ns.why, print_commands=ns.print_commands)
         return 0
     if ns.command == "run":
         from .commands import run
@@ -262,7 +360,7 @@ def _dispatch(ns) -> int:
     if ns.command == "status":
         from .commands import status
 
-        return status.main(target, verbose=ns.verbose)
+        return status.main(target, verbose=ns.verbose, json=ns.json)
     if ns.command == "dag":
         from . import graphviz
 
@@ -277,7 +375,7 @@ def _dispatch(ns) -> int:
     if ns.command == "clean":
         from .commands import clean
 
-        return clean.main(target, yes=ns.yes)
+        return clean.main(target, yes=ns.yes, upstream=ns.upstream, downstream=ns.downstream)
     if ns.command == "unlock":
         from .commands import unlock
 

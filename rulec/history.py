@@ -43,6 +43,12 @@ CREATE TABLE IF NOT EXISTS outputs (
     job_id TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS outputs_job ON outputs(job_id);
+CREATE TABLE IF NOT EXISTS failures (     -- jobs whose last run failed (they have no record in jobs)
+    job_id   TEXT PRIMARY KEY,
+    why      TEXT NOT NULL,                -- in words: "exit status 3", "killed by signal KILL"
+    log      TEXT,
+    finished REAL
+);
 """
 
 
@@ -91,6 +97,7 @@ class History:
         self._records = records if records is not None else {}
         self._db = db
         self.path = path
+        self._failed: set[str] = _failed_ids(db) if db is not None else set()  # usually empty
 
     @staticmethod
     def generation(workdir: str) -> str:
@@ -196,6 +203,14 @@ class History:
         row = self._db.execute("SELECT log FROM jobs WHERE job_id=?", (_sql(job_id),)).fetchone()
         return _py(row[0]) if row else None
 
+    def failures(self) -> dict[str, tuple[str, str | None]]:
+        """job id -> (why, log) of the jobs whose last run failed (and that have not run
+        since, nor been cleaned)."""
+        if self._db is None or not self._failed:
+            return {}
+        rows = self._db.execute("SELECT job_id, why, log FROM failures").fetchall()
+        return {_py(job_id): (_py(why), _py(log)) for job_id, why, log in rows}
+
     def jobs_of_outputs(self, paths: Iterable[str]) -> dict[str, str]:
         if self._db is None:
             return {}
@@ -237,6 +252,9 @@ class History:
                 key = _sql(f.job_id)
                 db.executemany("INSERT OR REPLACE INTO outputs(path, job_id) VALUES (?, ?)", [(_sql(p), key) for p in f.outputs])
                 self._records[f.job_id] = Record(f.job_id, f.rule, "ok", f.cmd_hash, f.params_hash, f.inputs_hash, f.input_sig)
+                if self._failed and f.job_id in self._failed:  # it failed before: no more
+                    db.execute("DELETE FROM failures WHERE job_id=?", (key,))
+                    self._failed.discard(f.job_id)
             for job_id, rule, outputs in started:
                 db.execute(
                     "INSERT INTO jobs(job_id, rule, status, cmd_hash, params_hash, inputs_hash, input_sig, command, inputs, log, started) "
@@ -257,6 +275,24 @@ class History:
                 db.execute("DELETE FROM jobs WHERE job_id=?", (_sql(job_id),))
                 db.execute("DELETE FROM outputs WHERE job_id=?", (_sql(job_id),))
                 self._records.pop(job_id, None)
+                if self._failed and job_id in self._failed:
+                    db.execute("DELETE FROM failures WHERE job_id=?", (_sql(job_id),))
+                    self._failed.discard(job_id)
+
+    def fail(self, jobs: Iterable[tuple[str, str, str | None]]) -> None:
+        """Jobs (id, why, log) that failed: their records dropped (they must run again), the
+        failure kept for ``rulec status`` until they succeed or are cleaned."""
+        db = self._need_db()
+        now = time.time()
+        with _transaction(db):
+            for job_id, why, log in jobs:
+                key = _sql(job_id)
+                db.execute("DELETE FROM jobs WHERE job_id=?", (key,))
+                db.execute("DELETE FROM outputs WHERE job_id=?", (key,))
+                db.execute("INSERT OR REPLACE INTO failures(job_id, why, log, finished) VALUES (?, ?, ?, ?)",
+                           (key, _sql(why), _sql(log), now))
+                self._records.pop(job_id, None)
+                self._failed.add(job_id)
 
     def close(self) -> None:
         if self._db is not None:
@@ -283,6 +319,14 @@ class _transaction:
         else:
             self.db.execute("ROLLBACK")
         return False
+
+
+def _failed_ids(db: sqlite3.Connection) -> set[str]:
+    """The job ids in ``failures`` (none in a store made before that table, opened read-only)."""
+    try:
+        return {_py(row[0]) for row in db.execute("SELECT job_id FROM failures")}
+    except sqlite3.DatabaseError:
+        return set()
 
 
 def _has_attempts(db: sqlite3.Connection) -> bool:

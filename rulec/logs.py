@@ -11,7 +11,7 @@ from .dag import JobGraph
 
 def default_log(graph: JobGraph, job: int) -> str:
     """Where a job's stdout/stderr go when the rule has no ``log:``:
-    ``.rulec/logs/<rule>/<job id>.log``, the id made a safe file name (``file_name``)."""
+    ``.rulec/logs/<rule>/<rule>.<values>.log``, the id made a safe file name (``file_name``)."""
     return os.path.join(".rulec", "logs", graph.rule_of(job).name, file_name(graph.job_id(job), ".log"))
 
 
@@ -20,19 +20,22 @@ NAME_MAX = 255  # bytes in one file name on the usual file systems
 
 
 def file_name(job_id: str, suffix: str = ".log") -> str:
-    """``job_id`` + ``suffix`` as one file name that stays in its folder, whatever the values
-    hold: in the values (between the id's brackets), every character but letters, digits
-    and ``_.,+=@:-`` is written as ``%XX`` (its UTF-8 bytes), so a ``/`` in a value cannot
-    make folders (nor ``..`` climb out of the folder), and a value's ``[``, ``]``, ``*``,
-    ``?``, spaces or quotes are not shell syntax. A name longer than a file system allows
-    is cut and ends with a hash of the id. Plain ids keep their name: ``fit[d0,m1].log``."""
+    """``job_id`` + ``suffix`` as one file name that stays in its folder and that a shell can
+    use unquoted: ``fit[d0,m1]`` is written ``fit.d0,m1.log`` (the rule name, a dot, the
+    values as the id lists them). In the values every character but letters, digits and
+    ``_.,+=@:-`` is written as ``%XX`` (its UTF-8 bytes), so a ``/`` in a value cannot make
+    folders (nor ``..`` climb out of the folder), and a value's ``[``, ``]``, ``*``, ``?``,
+    spaces or quotes are not shell syntax (zsh would take ``[...]`` for a glob). The name
+    stays one to one with the id: a rule name has no dot, so the first dot ends it, and
+    ``%`` is always escaped. A rule without wildcards keeps its name: ``all.log``. A name
+    longer than a file system allows is cut and ends with ``~`` and a hash of the id."""
     head, bracket, rest = job_id.partition("[")
     if bracket and rest.endswith("]"):
         values = rest[:-1]
         if not _PLAIN(values):
             values = "".join(ch if _PLAIN(ch) else "".join(f"%{b:02X}" for b in ch.encode("utf-8", "surrogateescape"))
                              for ch in values)
-        name = f"{head}[{values}]{suffix}"
+        name = f"{head}.{values}{suffix}"
     else:  # a rule without wildcards: its name, an identifier
         name = job_id + suffix
     if len(name.encode("utf-8", "surrogateescape")) > NAME_MAX:

@@ -111,7 +111,10 @@ def load(path: str | None) -> Profile:
     """Read a profile; ``None`` gives the empty profile."""
     if not path:
         return EMPTY
-    import tomllib
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10: the same parser, as a package
+        import tomli as tomllib
 
     try:
         with open(path, "rb") as fh:

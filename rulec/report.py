@@ -167,6 +167,19 @@ def check_summary(workflow, graph, out: IO[str] | None = None) -> None:
     stream.flush()
 
 
+def check_json(workflow, graph) -> str:
+    """``rulec check --json``: the summary as data (fields in docs/cli.md)."""
+    counts = Counter(graph.rule[j] for j in graph.order)
+    return json.dumps({
+        "file": workflow.file,
+        "default_target": workflow.default_target,
+        "jobs": len(graph),
+        "rules": [{"name": r.name, "jobs": counts.get(r.index, 0), "wildcards": list(r.wildcards), "label": r.label}
+                  for r in workflow.rules],
+        "dimensions": [{"name": d.name, "values": list(d.values)} for d in workflow.dimensions.values()],
+    }, indent=1)
+
+
 def _columns(header: tuple[str, ...], rows: list[tuple[str, ...]], right: tuple[int, ...] = ()) -> list[str]:
     """A table as lines of text: columns two spaces apart, ``right`` columns right-aligned."""
     widths = [max([len(header[i])] + [len(r[i]) for r in rows]) for i in range(len(header))]
@@ -179,8 +192,10 @@ def _columns(header: tuple[str, ...], rows: list[tuple[str, ...]], right: tuple[
 
 # --------------------------------------------------------------------------- plan
 
-def plan_summary(plan: Plan, quiet: bool = False, why: bool = False, history=None, commands=None, stream: IO[str] | None = None) -> None:
-    """Per rule how many jobs run, then each job with its first reason (all with ``why``)."""
+def plan_summary(plan: Plan, quiet: bool = False, why: bool = False, history=None, commands=None, stream: IO[str] | None = None,
+                 print_commands: bool = False) -> None:
+    """Per rule how many jobs run, then each job with its first reason (all with ``why``),
+    and with ``print_commands`` its command under it (``commands(job)``)."""
     graph = plan.graph
     stream = stream or sys.stdout
     rules = graph.workflow.rules
@@ -212,19 +227,28 @@ def plan_summary(plan: Plan, quiet: bool = False, why: bool = False, history=Non
                     detail = history.detail(job_id(job))
                     if detail is not None:
                         out.extend("      " + line for line in command_diff(detail.command, commands(job)))
+            if print_commands:
+                out.extend(_command_lines(commands(job), "    $ "))
     else:
         ids = [shown(job_id(j)) for j in plan.run]
         w = min(max(len(i) for i in ids), 60)
         for job, jid in zip(plan.run, ids):
             out.append(f"  {jid:<{w}}  {reason_text(reasons[job][0])}")
+            if print_commands:
+                out.extend(_command_lines(commands(job), "      $ "))
     stream.write("\n".join(out) + "\n")
+
+
+def _command_lines(command: str, lead: str) -> list[str]:
+    """A job's command under its line: each of its lines after ``lead``, made safe to show."""
+    return [lead + shown(line) for line in command.splitlines() or [""]]
 
 
 def command_diff(old: str, new: str) -> list[str]:
     return list(difflib.unified_diff(old.splitlines(), new.splitlines(), "last run", "now", lineterm="", n=1))
 
 
-def show_plan(planned, json: bool = False, quiet: bool = False, why: bool = False) -> None:
+def show_plan(planned, json: bool = False, quiet: bool = False, why: bool = False, print_commands: bool = False) -> None:
     """Print a plan (``api.Planned``): as JSON, or per rule and per job with its reasons."""
     from . import shell
 
@@ -239,7 +263,7 @@ def show_plan(planned, json: bool = False, quiet: bool = False, why: bool = Fals
     if json:
         sys.stdout.write(plan_json(planned.plan, commands) + "\n")
         return
-    plan_summary(planned.plan, quiet=quiet, why=why, history=planned.history, commands=commands)
+    plan_summary(planned.plan, quiet=quiet, why=why, history=planned.history, commands=commands, print_commands=print_commands)
 
 
 def plan_json(plan: Plan, commands) -> str:
@@ -263,23 +287,29 @@ def plan_json(plan: Plan, commands) -> str:
 
 # --------------------------------------------------------------------------- status
 
-def status_table(rows, per_job=None) -> None:
-    """rows: (rule, done, outdated, missing); per_job: (job id, state, reason, log path)."""
+def status_table(rows, per_job=None, failed: bool = False) -> None:
+    """rows: (rule, done, outdated, missing, failed); per_job: (job id, state, reason, log
+    path). The failed column is shown when some job's last run failed (``failed``)."""
     from rich.table import Table
 
     con = console()
     table = Table(box=None, pad_edge=False)
-    for col, justify in (("rule", "left"), ("done", "right"), ("outdated", "right"), ("missing", "right")):
-        table.add_column(col, justify=justify)
-    for rule, done, outdated, missing in rows:
-        table.add_row(_esc(rule), f"[green]{done}[/]" if done else "0", f"[yellow]{outdated}[/]" if outdated else "0", f"[red]{missing}[/]" if missing else "0")
+    cols = ("rule", "done", "outdated", "missing") + (("failed",) if failed else ())
+    for col in cols:
+        table.add_column(col, justify="left" if col == "rule" else "right")
+    for rule, done, outdated, missing, n_failed in rows:
+        cells = [_esc(rule), f"[green]{done}[/]" if done else "0", f"[yellow]{outdated}[/]" if outdated else "0",
+                 f"[red]{missing}[/]" if missing else "0"]
+        if failed:
+            cells.append(f"[bold red]{n_failed}[/]" if n_failed else "0")
+        table.add_row(*cells)
     con.print(table)
     if per_job:
         jobs = Table(box=None, pad_edge=False)
         for col in ("job", "state", "reason", "log"):
             jobs.add_column(col)
         for jid, state, reason, log in per_job:
-            color = {"done": "green", "outdated": "yellow", "missing": "red"}.get(state, "")
+            color = {"done": "green", "outdated": "yellow", "missing": "red", "failed": "bold red"}.get(state, "")
             jobs.add_row(_esc(jid), f"[{color}]{state}[/]", _esc(reason), _esc(log or ""))
         con.print(jobs)
 
@@ -298,6 +328,9 @@ def tail(path: str, lines: int = 10) -> list[str]:
     return data.splitlines()[-lines:]
 
 
+COMMAND_LINES = 10  # of a failed job's command in the summary
+
+
 def run_failures(failures, done: int, not_run: int, workdir: str, stream: IO[str] | None = None) -> None:
     import os
 
@@ -305,6 +338,12 @@ def run_failures(failures, done: int, not_run: int, workdir: str, stream: IO[str
     out = [f"{len(failures)} job(s) failed, {done} succeeded, {not_run} not run:"]
     for f in failures:
         out.append(f"  {shown(f.job_id)}: {shown(f.why)}")
+        command = getattr(f, "command", None)
+        if command:
+            lines = command.splitlines() or [""]
+            out.extend(f"    $ {shown(line)}" for line in lines[:COMMAND_LINES])
+            if len(lines) > COMMAND_LINES:
+                out.append(f"    $ ... ({len(lines) - COMMAND_LINES} more lines)")
         if f.log:
             out.append(f"    log: {f.log}")
             for line in tail(os.path.join(workdir, f.log)):

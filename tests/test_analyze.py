@@ -1106,6 +1106,27 @@ rule r:
     assert "Rulefile:5:19: only mem and time can grow with the attempt" in out
 
 
+def test_the_hidden_file_glob_of_python_3_10_finds_what_include_hidden_finds(tmp_path, monkeypatch):
+    import glob
+    import sys
+
+    from rulec.analyze import _glob_hidden
+
+    for rel in ("raw/.hidden.csv", "raw/a.csv", "raw/notes.txt", ".cache/x.csv", "sub/.deep/y.csv", "sub/e/z.csv"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("")
+    base = glob.escape(str(tmp_path))
+    texts = ("raw/*.csv", "*/x.csv", "sub/*/*.csv")
+    if sys.version_info >= (3, 11):
+        wanted = [sorted(glob.glob(f"{base}/{t}", include_hidden=True)) for t in texts]
+    else:
+        wanted = [[f"{tmp_path}/raw/.hidden.csv", f"{tmp_path}/raw/a.csv"], [f"{tmp_path}/.cache/x.csv"],
+                  [f"{tmp_path}/sub/.deep/y.csv", f"{tmp_path}/sub/e/z.csv"]]
+    monkeypatch.setattr(sys, "version_info", (3, 10, 13))
+    assert [_glob_hidden(base, t) for t in texts] == wanted
+    assert any(".hidden.csv" in p for p in wanted[0])
+
+
 # ============================================================================ rule references
 
 def test_a_reference_to_an_unknown_rule_suggests_a_name(here):

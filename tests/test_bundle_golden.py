@@ -214,7 +214,7 @@ def test_task_tables_hold_one_line_per_task():
     b = make_bundle("slurm")
     lines = b.files["score-1.tasks"].splitlines()
     assert len(lines) == 4
-    assert shell_words(lines[0]) == ["score[d0,lin]", ".rulec/logs/score/score[d0,lin].log",
+    assert shell_words(lines[0]) == ["score[d0,lin]", ".rulec/logs/score/score.d0,lin.log",
                                      "wc -c < fit/d0_lin.json > 'score/d0 lin.txt'", "1", "score/d0 lin.txt"]
     fit = b.files["fit-1.tasks"].splitlines()[0]
     # a multi-line command stays on one line, and comes back exactly

@@ -194,6 +194,6 @@ def test_a_bundle_checks_directory_outputs_are_folders_and_writes_benchmarks(bac
     assert lines[0].split("\t") == ["attempt", "s", "max_rss_mb", "user_s", "system_s", "io_in", "io_out", "exit"]
     assert len(lines) == 2 and lines[1].split("\t")[0] == "1" and lines[1].split("\t")[-1] == "0"
     # the job that made a file where its folder goes failed, and the file is gone
-    assert "exited 0 but did not create the folder index/g2" in (proj / ".rulec" / "logs" / "index" / "index[g2].log").read_text()
+    assert "exited 0 but did not create the folder index/g2" in (proj / ".rulec" / "logs" / "index" / "index.g2.log").read_text()
     assert (proj / "bundle" / "status" / "index[g2].rc").read_text() == "1\n"
     assert not (proj / "index" / "g2").exists() and not (proj / "aligned" / "g2.txt").exists()

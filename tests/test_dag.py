@@ -394,10 +394,10 @@ rule once:
     g = graph(text, targets=["fit", "once"])
     logs = {g.job_id(j): default_log(g, j) for j in g.order}
     assert logs == {
-        "fit[/elsewhere/m]": ".rulec/logs/fit/fit[%2Felsewhere%2Fm].log",
-        "fit[../../../../../../tmp/x]": ".rulec/logs/fit/fit[..%2F..%2F..%2F..%2F..%2F..%2Ftmp%2Fx].log",
-        "fit[a]b*]": ".rulec/logs/fit/fit[a%5Db%2A].log",
-        "fit[d0]": ".rulec/logs/fit/fit[d0].log",
+        "fit[/elsewhere/m]": ".rulec/logs/fit/fit.%2Felsewhere%2Fm.log",
+        "fit[../../../../../../tmp/x]": ".rulec/logs/fit/fit...%2F..%2F..%2F..%2F..%2F..%2Ftmp%2Fx.log",
+        "fit[a]b*]": ".rulec/logs/fit/fit.a%5Db%2A.log",
+        "fit[d0]": ".rulec/logs/fit/fit.d0.log",
         "once": ".rulec/logs/once/once.log",
     }
     for log in logs.values():
@@ -405,6 +405,21 @@ rule once:
     long = file_name("fit[" + "é" * 200 + "]")
     assert len(long.encode()) <= 255 and long.endswith(".log") and "/" not in long
     assert file_name("fit[" + "é" * 200 + "]") != file_name("fit[" + "é" * 199 + "e]")
+
+
+def test_default_log_names_need_no_quoting_and_stay_one_to_one_with_job_ids():
+    import shlex
+
+    from rulec.logs import file_name
+
+    ids = ["fit", "fit[log]", "fit[a,b]", "fit[a.b]", "fit[a.b,c]", "fit[a,b.c]", "fit[a%2Cb]", "fit[a,,b]",
+           "fit[.]", "fit[..]", "fit[a b]", "fit[*]", "fit[a]b]", "fit[]", "fi[t.a]", "fit[d0,m1]"]
+    names = [file_name(i) for i in ids]
+    assert len(set(names)) == len(ids), names
+    assert file_name("fit[d0,m1]") == "fit.d0,m1.log" and file_name("all") == "all.log"
+    for name in names:
+        assert not set(name) & set("[]*?{}~#^ '\"\\$`!"), name  # nothing zsh or bash would expand
+        assert shlex.quote(name) == name
 
 
 REFERENCES = '''

@@ -190,3 +190,34 @@ def test_a_store_made_before_attempts_gains_the_column_and_keeps_its_records(tmp
     h.record([Finished("new", "r", "c", "p", "i", "s", "echo", [], ("o",), attempts=3)])
     assert h.detail("new").attempts == 3 and h.retried() == {"new": 3}
     h.close()
+
+
+def test_a_failure_drops_the_record_and_is_kept_until_the_job_succeeds_or_is_forgotten(tmp_path):
+    h = History.open(str(tmp_path), write=True)
+    h.record([finished("a[1]"), finished("a[2]", ("out/2",))])
+    h.mark_started([("a[1]", "a", ("out/1",))])
+    h.fail([("a[1]", "exit status 3", ".rulec/logs/a/a.1.log"), ("a[2]", "killed by signal KILL", None)])
+    assert h.get("a[1]") is None and h.jobs_of_outputs(["out/1"]) == {}  # it must run again
+    h.close()
+    h = History.open(str(tmp_path), write=True)
+    assert h.failures() == {"a[1]": ("exit status 3", ".rulec/logs/a/a.1.log"), "a[2]": ("killed by signal KILL", None)}
+    h.record([finished("a[1]")])  # it succeeded since
+    h.forget(["a[2]"])  # cleaned
+    assert h.failures() == {}
+    h.close()
+    assert History.open(str(tmp_path)).failures() == {}
+
+
+def test_a_store_made_before_failures_were_kept_reads_as_none_failed(tmp_path):
+    h = History.open(str(tmp_path), write=True)
+    h.record([finished()])
+    h.close()
+    db = sqlite3.connect(tmp_path / ".rulec" / "state.db")
+    db.execute("DROP TABLE failures")
+    db.commit()
+    db.close()
+    h = History.open(str(tmp_path))  # read-only: the table is not made
+    assert h.failures() == {} and h.get("a[1]").status == "ok"
+    h = History.open(str(tmp_path), write=True)  # written to: it is
+    h.fail([("a[1]", "exit status 1", None)])
+    assert h.failures() == {"a[1]": ("exit status 1", None)}

@@ -186,7 +186,7 @@ def test_a_failing_job_gives_ok_false_with_its_exit_code_and_log(tmp_path):
     bad = report["make[b]"]
     assert (bad.status, bad.outcome, bad.exit_code, bad.attempts, bad.why) == (
         rulec.Status.FAILED, rulec.Outcome.EXIT, 3, 1, "exit status 3")
-    assert bad.log == ".rulec/logs/make/make[b].log"
+    assert bad.log == ".rulec/logs/make/make.b.log"
     assert (tmp_path / bad.log).read_text() == "broken\n"
     assert report["final[b]"].status is rulec.Status.SKIPPED
     assert report["final[a]"].ok and report.failed == [bad]

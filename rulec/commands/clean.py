@@ -1,4 +1,11 @@
-"""``rulec clean [TARGETS]``: remove the outputs (and records) of the selected jobs."""
+"""``rulec clean [TARGETS]``: remove the outputs (and records) of the selected jobs.
+
+Which jobs: with no target and no ``-k``, every job of the default target (the whole
+pipeline, as ``make clean``); else only the jobs the targets name (a rule: its jobs; a path:
+the job making it; a job id) and that ``-k`` selects, not what they need. A target without
+outputs of its own (``all``) stands for every job it needs. ``upstream``: also every job they
+need; ``downstream``: also every job of the default target's pipeline that needs them.
+"""
 
 from __future__ import annotations
 
@@ -10,20 +17,59 @@ from ..history import History
 from ..run.lock import Lock
 
 
-def main(target: api.Target, yes: bool = False) -> int:
-    """``yes``: delete without asking (--yes)."""
-    workflow = api.load(target)
+def selected(workflow, target: api.Target, upstream: bool = False, downstream: bool = False) -> list[tuple[str, tuple[str, ...]]]:
+    """The (job id, outputs) of the jobs ``rulec clean`` removes, in dependency order."""
     graph = api.graph_of(workflow, target)
-    remote = [p for outs in graph.outputs for p in outs if storage.is_remote(p)]
+    if not target.targets and not target.select:
+        return [(graph.job_id(j), graph.outputs[j]) for j in graph.order]
+    chosen: set[int] = set(graph.targets)
+    stack = [j for j in graph.targets if upstream or not graph.outputs[j]]
+    expanded: set[int] = set()
+    while stack:  # a target without outputs (all) stands for everything it needs
+        job = stack.pop()
+        if job in expanded:
+            continue
+        expanded.add(job)
+        chosen.add(job)
+        stack.extend(graph.deps[job])
+    jobs = {(graph.rule[j], graph.values[j]): (graph.job_id(j), graph.outputs[j]) for j in graph.order if j in chosen}
+    if downstream:
+        from .. import dag
+
+        full = dag.resolve(workflow, ())
+        needed_by: dict[int, list[int]] = {}
+        for job in full.order:
+            for dep in full.deps[job]:
+                needed_by.setdefault(dep, []).append(job)
+        stack = [j for j in (full.find(r, v) for r, v in jobs) if j is not None]
+        seen: set[int] = set()
+        while stack:
+            job = stack.pop()
+            if job in seen:
+                continue
+            seen.add(job)
+            jobs.setdefault((full.rule[job], full.values[job]), (full.job_id(job), full.outputs[job]))
+            stack.extend(needed_by.get(job, ()))
+        order = {(full.rule[j], full.values[j]): i for i, j in enumerate(full.order)}
+        return [jobs[k] for k in sorted(jobs, key=lambda k: order.get(k, -1))]
+    return list(jobs.values())
+
+
+def main(target: api.Target, yes: bool = False, upstream: bool = False, downstream: bool = False) -> int:
+    """``yes``: delete without asking (--yes); ``upstream``/``downstream``: also the jobs the
+    selected ones need / that need them (--upstream, --downstream)."""
+    workflow = api.load(target)
+    chosen = selected(workflow, target, upstream, downstream)
+    remote = [p for _, outs in chosen for p in outs if storage.is_remote(p)]
     remote_found = set(storage.stat_many(remote)) if remote else set()
     existing = []
     jobs = []
-    for job in graph.order:
-        outs = [p for p in graph.outputs[job]
+    for job_id, outputs in chosen:
+        outs = [p for p in outputs
                 if (p in remote_found if storage.is_remote(p) else os.path.lexists(os.path.join(workflow.workdir, p)))]
         if outs:
             existing.extend(outs)
-            jobs.append(graph.job_id(job))
+            jobs.append(job_id)
     if not existing:
         print("Nothing to clean.")
         return 0

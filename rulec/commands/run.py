@@ -27,7 +27,7 @@ class RunArgs:
     touch: bool = False
     why: bool = False
     quiet: bool = False
-    cores: int | None = None  # -j; None: all cores
+    cores: int | None = None  # -j; None or 0 (-j 0, -j all): all cores
     mem: str | None = None  # --mem, e.g. "16G"
     resources: tuple[str, ...] = ()  # --resources NAME=N
     keep_going: bool = False
@@ -36,6 +36,7 @@ class RunArgs:
     profile: str | None = None
     bundle: str | None = None
     poll: float | None = None
+    print_commands: bool = False  # -p
 
 
 @dataclass
@@ -97,7 +98,8 @@ def run_options(args: RunArgs) -> RunOptions:
     retries = args.retries or 0
     if retries < 0:
         raise RulecError("--retries must be zero or more")
-    return RunOptions(cores, mem, gpus, tuple(custom), args.keep_going, args.quiet, retries=retries)
+    return RunOptions(cores, mem, gpus, tuple(custom), args.keep_going, args.quiet, retries=retries,
+                      print_commands=args.print_commands)
 
 
 def check_executor_options(args: RunArgs) -> None:
@@ -137,8 +139,7 @@ def execute(target: api.Target, args: RunArgs) -> RunResult:
         if not args.touch:
             jobs = api.up_to_date(workflow, target, options)
             if jobs is not None:
-                if not opts.quiet:
-                    print(report.nothing_to_do(jobs))
+                print(report.nothing_to_do(jobs))  # -q too: the one-line summary
                 return RunResult(0, jobs)
         with Lock(workflow.workdir) as lock:
             if lock.warning:
@@ -169,8 +170,7 @@ def _locked(workflow, target, args: RunArgs, options: PlanOptions, opts: RunOpti
             verdict.remember(workflow, target, options, graph, snap, len(graph) - len(plan.groups))
         jobs = len(graph) - len(plan.groups)
         if not plan.run:
-            if not opts.quiet:
-                print(report.nothing_to_do(jobs))
+            print(report.nothing_to_do(jobs))  # -q too
             return RunResult(0, jobs)
         started.append(True)
         if options.explain:  # --why: every job that runs, with every reason, before it runs

@@ -1,4 +1,5 @@
-"""``rulec status``: per rule how many jobs are done, outdated or missing (Tasker's menu)."""
+"""``rulec status``: per rule how many jobs are done, outdated, missing or failed (Tasker's
+menu); ``--json`` writes the same as data (see docs/cli.md for its fields)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from .. import api, report
 from ..plan import PlanOptions, Why
 
 
-def main(target: api.Target, verbose: bool = False) -> int:
-    """``verbose``: one line per job, with its log (-v)."""
+def main(target: api.Target, verbose: bool = False, json: bool = False) -> int:
+    """``verbose``: one line per job, with its log (-v); ``json``: the counts (and with
+    ``verbose`` the jobs) as JSON on standard output."""
     # A missing source does not stop the table: its jobs show as missing, with a warning.
     planned = api.plan(target, PlanOptions(missing_sources_ok=True))
     graph, plan = planned.graph, planned.plan
@@ -25,8 +27,10 @@ def main(target: api.Target, verbose: bool = False) -> int:
     done: Counter = Counter()
     outdated: Counter = Counter()
     missing: Counter = Counter()
+    failed: Counter = Counter()
     per_job = []
     retried = planned.history.retried() if verbose else {}
+    failures = planned.history.failures()  # the jobs whose last run failed: usually none
     for job in graph.order:
         if job in groups:
             continue
@@ -35,6 +39,9 @@ def main(target: api.Target, verbose: bool = False) -> int:
         if reasons is None:
             state, text = "done", ""
             done[r] += 1
+        elif failures and graph.job_id(job) in failures:
+            state, text = "failed", failures[graph.job_id(job)][0]
+            failed[r] += 1
         elif any(x.why in (Why.OUTPUT_MISSING, Why.INPUT_MISSING) for x in reasons):
             state, text = "missing", report.reason_text(reasons[0])
             missing[r] += 1
@@ -51,12 +58,27 @@ def main(target: api.Target, verbose: bool = False) -> int:
             jid = graph.job_id(job)
             logs = graph.logs(job)
             log = logs[0] if logs else planned.history.log_path(jid)
+            if state == "failed":
+                log = failures[jid][1] or log
             if state == "done" and jid in retried:
                 text = f"succeeded on attempt {retried[jid]}"
             per_job.append((jid, state, text, log))
-    rows = [(rule.name, done[rule.index], outdated[rule.index], missing[rule.index])
-            for rule in graph.workflow.rules if done[rule.index] + outdated[rule.index] + missing[rule.index]]
-    report.status_table(rows, per_job if verbose else None)
+    counted = [(rule, done[rule.index], outdated[rule.index], missing[rule.index], failed[rule.index])
+               for rule in graph.workflow.rules]
+    counted = [c for c in counted if sum(c[1:])]
+    if json:
+        import json as json_
+
+        out = {"rules": [{"rule": rule.name, "jobs": sum(n), "done": n[0], "outdated": n[1], "missing": n[2], "failed": n[3]}
+                         for rule, *n in counted],
+               "running": running if live is not None else 0}
+        if verbose:
+            out["jobs"] = [{"id": jid, "rule": jid.partition("[")[0], "state": state, "reason": text, "log": log}
+                           for jid, state, text, log in per_job]
+        print(json_.dumps(out, indent=1))
+        return 0
+    rows = [(rule.name, d, o, m, f) for rule, d, o, m, f in counted]
+    report.status_table(rows, per_job if verbose else None, failed=bool(failures))
     absent = sorted({r.path for rs in plan.reasons.values() for r in rs if r.why is Why.INPUT_MISSING})
     if absent:
         shown = ", ".join(absent[:5]) + (f" and {len(absent) - 5} more" if len(absent) > 5 else "")

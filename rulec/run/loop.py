@@ -46,6 +46,7 @@ class RunOptions:
     quiet: bool = False
     grace: float = 5.0
     retries: int = 0  # --retries: for rules that do not say (a rule's retries: wins)
+    print_commands: bool = False  # -p: each job's command when it starts
 
 
 @dataclass
@@ -56,6 +57,7 @@ class Failure:
     outcome: Outcome | None = None  # the executor's (None: rulec's own verdict: an input not fetched, an upload)
     exit_code: int | None = None
     attempts: int = 1
+    command: str | None = None  # what it ran (the summary shows it)
 
 
 class Status(enum.Enum):
@@ -135,7 +137,7 @@ class Loop:
         graph = self.graph
         executor = self.executor
         sched = self.sched = Scheduler(graph, self.plan, Pools(self.opts.cores, self.opts.mem_mb, self.opts.gpus, self.opts.custom), self.opts.keep_going)
-        progress_ = self.progress = _progress(len(self.plan.run), self.opts.quiet)
+        progress_ = self.progress = _progress(graph, self.plan.run, self.opts.quiet, self.opts.print_commands)
         previous = catch(signal.SIGTERM)
         # A closed terminal or SSH session: the jobs, in their own sessions, do not get the
         # hang-up, so stop them as for SIGTERM (unless rulec runs under nohup: an ignored
@@ -169,9 +171,9 @@ class Loop:
             not_run = len(self.plan.run) - len(sched.done) - len(self.failures)
             report.run_failures(self.failures, len(sched.done), not_run, self.workdir)
             return EXIT_JOB_FAILED
+        where = f" on {executor.name}" if executor.name != "local" else ""
+        print(f"Done: {len(sched.done)} job(s) ran{where}.")  # -q too: the one-line summary
         if not self.opts.quiet:
-            where = f" on {executor.name}" if executor.name != "local" else ""
-            print(f"Done: {len(sched.done)} job(s) ran{where}.")
             for jid, attempt in self.retried[:10]:
                 print(f"  {report.shown(jid)} succeeded on attempt {attempt}")
             if len(self.retried) > 10:
@@ -262,7 +264,7 @@ class Loop:
         elif type(event) is Started:
             jid = self.graph.job_id(event.job)
             self.started_at.setdefault(event.job, time.time())
-            self.progress.start(jid)
+            self.progress.start(jid, self.commands.get(event.job))
         else:
             self._ended(event)
 
@@ -454,9 +456,9 @@ class Loop:
         if attempt > 1:
             why += f" (attempt {attempt} of {allowed + 1})"
         self._remove_outputs(job)
-        self.history.forget([jid])
+        self.history.fail([(jid, why, log)])
         outcome = None if ev is None else Outcome.MISSING_OUTPUT if ev.outcome is Outcome.OK else ev.outcome
-        self.failures.append(Failure(jid, why, log, outcome, None if ev is None else ev.exit_code, attempt))
+        self.failures.append(Failure(jid, why, log, outcome, None if ev is None else ev.exit_code, attempt, self.commands.get(job)))
         progress_.failure(jid, f"{why} (log: {log})" if log else f"{why} (no output)")
         skipped = sched.finished(job, False)
         progress_.skip([self.graph.job_id(j) for j in skipped])
@@ -560,8 +562,7 @@ def touch(graph, plan, history: History, quiet: bool = False, snap=None) -> int:
                 os.utime(os.path.join(workdir, path))
         records.append(recorder.finished(job))
     history.record(records)
-    if not quiet:
-        print(f"Touched {len(records)} job(s).")
+    print(f"Touched {len(records)} job(s).")  # -q too: the one-line summary
     return 0
 
 
@@ -640,7 +641,11 @@ def _close(progress_) -> None:
         progress_.close()
 
 
-def _progress(total: int, quiet: bool):
-    from .progress import Progress
+def _progress(graph, jobs, quiet: bool, print_commands: bool = False):
+    from collections import Counter
 
-    return Progress(total, quiet)
+    from .progress import Progress, wants_live
+
+    # per rule how many jobs run: only for the record a terminal keeps (a count per job)
+    rules = Counter(graph.rule_of(j).name for j in jobs) if not quiet and wants_live(sys.stdout) else None
+    return Progress(len(jobs), quiet, rules=rules, print_commands=print_commands)

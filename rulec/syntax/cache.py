@@ -276,8 +276,23 @@ def _builder(cls, names: tuple[str, ...], hints: list):
     return build
 
 
+def _named(hint):
+    """A forward reference left as a name (``tuple["Expr", ...]`` on Python 3.10, whose
+    ``get_type_hints`` does not look inside builtin generics): the class or alias of ``decls``
+    of that name, looked up, never evaluated."""
+    if isinstance(hint, typing.ForwardRef):
+        hint = hint.__forward_arg__
+    if isinstance(hint, str):
+        found = vars(d).get(hint)
+        if found is None:
+            raise TypeError(f"the parse cache cannot check a field of type {hint!r}")
+        return found
+    return hint
+
+
 def _check(hint):
     """A predicate for a value decoded for a field annotated ``hint`` (tuples rebuilt)."""
+    hint = _named(hint)
     plain = _types(hint)
     if plain is not None:
         if len(plain) == 1:
@@ -299,6 +314,7 @@ def _check(hint):
 
 def _types(hint) -> frozenset | None:
     """The exact types a value of ``hint`` may have, when that is all there is to check."""
+    hint = _named(hint)
     if hint is type(None) or hint is None:
         return frozenset([type(None)])
     if isinstance(hint, type) and typing.get_origin(hint) is None:

@@ -9,6 +9,8 @@ Rulefile project written into ``tmp_path``.
 - ``done_jobs(stdout)``: the job ids of the plain progress lines ``[i/N] done <id> (...)``.
 - ``planned_jobs(stdout)``: job id -> first reason, from a dry run's job lines.
 - ``Marker``: a unique ``sleep`` duration that makes a job's processes findable in /proc.
+- ``PtyRun``: ``rulec ARGS`` on a pseudo-terminal (what a person at a terminal sees), its
+  output read as it comes (``read_for(seconds)``, ``wait()``).
 
 The test modules import these as ``from rulec_e2e import ...``: this conftest registers
 itself under that name (pytest always loads a folder's conftest before its test modules),
@@ -56,6 +58,80 @@ def run_rulec(args, cwd, timeout: float = TIMEOUT, input: str | None = None) -> 
         text=True,
         timeout=timeout,
     )
+
+
+class PtyRun:
+    """``rulec ARGS`` in ``cwd`` with a pseudo-terminal as its standard output and error (a
+    terminal of ``columns`` x ``rows``, colours allowed): the live display. ``output`` holds
+    every byte read so far, decoded; control sequences stay in it."""
+
+    def __init__(self, args, cwd, columns: int = 120, rows: int = 30, env: dict | None = None):
+        import fcntl
+        import pty
+        import struct
+        import termios
+
+        environ = _env()
+        environ.pop("NO_COLOR", None)
+        environ.update({"TERM": "xterm-256color", "COLUMNS": str(columns), "LINES": str(rows)})
+        environ.update(env or {})
+        self.master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+        self.proc = subprocess.Popen(RULEC + [str(a) for a in args], cwd=str(cwd), env=environ,
+                                     stdin=subprocess.DEVNULL, stdout=slave, stderr=slave, start_new_session=True)
+        os.close(slave)
+        self.raw = b""
+
+    @property
+    def output(self) -> str:
+        return self.raw.decode("utf-8", "replace")
+
+    def read_for(self, seconds: float) -> str:
+        """Read what rulec writes for ``seconds`` (less if it ends); the new text."""
+        import select
+
+        before = len(self.raw)
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            ready, _, _ = select.select([self.master], [], [], left)
+            if not ready:
+                continue
+            try:
+                chunk = os.read(self.master, 65536)
+            except OSError:  # EIO: the other side is closed, rulec has ended
+                break
+            if not chunk:
+                break
+            self.raw += chunk
+        return self.raw[before:].decode("utf-8", "replace")
+
+    def read_until(self, pattern: str, timeout: float = 20.0) -> str:
+        """Read until the output (control sequences and all) matches the regex ``pattern``;
+        all the output so far."""
+        deadline = time.monotonic() + timeout
+        while not re.search(pattern, self.output):
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise AssertionError(f"no {pattern!r} in {self.output[-2000:]!r}")
+            self.read_for(0.1)
+        return self.output
+
+    def wait(self, timeout: float = TIMEOUT) -> int:
+        """Read until rulec ends; its exit status."""
+        deadline = time.monotonic() + timeout
+        while self.proc.poll() is None and time.monotonic() < deadline:
+            self.read_for(0.2)
+        self.read_for(0.3)  # what it wrote last
+        code = self.proc.wait(timeout=max(deadline - time.monotonic(), 1))
+        os.close(self.master)
+        return code
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait()
 
 
 def popen_rulec(args, cwd) -> subprocess.Popen:

@@ -440,14 +440,14 @@ def test_status_verbose_lists_each_job_with_its_log(project):
     assert sorted(lines) == sorted(ALL_JOBS)
     for jid in ALL_JOBS:
         rule = jid.split("[")[0]
-        log = f".rulec/logs/{rule}/{jid}.log"
+        log = f".rulec/logs/{rule}/{rule}.{jid[len(rule) + 1:-1]}.log"  # estimate.d0,m1.log
         if rule == "estimate":
             assert log in lines[jid]
             assert project.read(log) == "fitting {} {}\n".format(*jid[len("estimate["):-1].split(","))
         else:
             assert ".rulec/logs" not in lines[jid] and not project.exists(log)
     assert re.match(r"^estimate\[d1,m0\]\s+outdated\s+input changed since the last run: bld/data/d1.txt\s+\.rulec/logs/", lines["estimate[d1,m0]"])
-    assert re.match(r"^estimate\[d0,m0\]\s+done\s+\.rulec/logs/estimate/estimate\[d0,m0\]\.log", lines["estimate[d0,m0]"])
+    assert re.match(r"^estimate\[d0,m0\]\s+done\s+\.rulec/logs/estimate/estimate\.d0,m0\.log", lines["estimate[d0,m0]"])
     assert re.match(r"^summarize\[m1\]\s+outdated\s+upstream job runs: estimate\[d1,m1\]", lines["summarize[m1]"])
 
 
@@ -731,8 +731,8 @@ def test_a_dimension_value_outside_needs_the_option_and_its_log_stays_in_rulec_l
     assert res.returncode == 0, res.stderr
     assert proj.read("shared/m1.txt") == "../shared/m1\n" and proj.read("work/m0.txt") == "m0\n"
     logs = sorted(str(p.relative_to(proj.path)) for p in proj.path.rglob("*.log"))
-    assert logs == ["work/.rulec/logs/w/w[..%2Fshared%2Fm1].log", "work/.rulec/logs/w/w[m0].log"]
-    assert proj.read("work/.rulec/logs/w/w[..%2Fshared%2Fm1].log") == "writing ../shared/m1\n"
+    assert logs == ["work/.rulec/logs/w/w...%2Fshared%2Fm1.log", "work/.rulec/logs/w/w.m0.log"]
+    assert proj.read("work/.rulec/logs/w/w...%2Fshared%2Fm1.log") == "writing ../shared/m1\n"
 
 
 def test_an_empty_glob_dimension_is_a_warning_on_stderr(empty_project):

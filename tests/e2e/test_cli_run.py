@@ -21,6 +21,7 @@ from rulec_e2e import (
     OUTPUTS,
     SUMMARIZE,
     Project,
+    PtyRun,
     done_jobs,
     kill_groups_of,
     planned_jobs,
@@ -141,10 +142,10 @@ def test_failing_job_with_keep_going(empty_project):
     assert "FAILED a[d1]: exit status 3" in err
     assert "1 job(s) failed, 4 succeeded, 1 not run:" in err
     assert "  a[d1]: exit status 3" in err
-    assert "log: .rulec/logs/a/a[d1].log" in err
+    assert "log: .rulec/logs/a/a.d1.log" in err
     assert "| line1-d1" in err and "| oops-d1" in err
     assert err.index("| line1-d1") < err.index("| oops-d1")
-    assert proj.exists(".rulec/logs/a/a[d1].log")
+    assert proj.exists(".rulec/logs/a/a.d1.log")
     # the next plan redoes exactly the failed job and its dependent
     jobs = planned_jobs(proj.ok("dryrun").stdout)
     assert jobs == {"a[d1]": "output missing: out/a_d1.txt", "b[d1]": "output missing: out/b_d1.txt"}
@@ -217,7 +218,7 @@ def test_a_silent_job_gets_no_log_file_and_its_failure_says_so(empty_project):
     proj.one_job("echo partial > {output}; exit 5")
     res = proj.run("run")
     assert res.returncode == 1
-    assert "  x: exit status 5\n    (no output)\n" in res.stderr
+    assert "  x: exit status 5\n    $ echo partial > out/x.txt; exit 5\n    (no output)\n" in res.stderr
     assert not proj.exists(".rulec/logs/x/x.log")
     # an old log from a run that printed is not left behind by a silent rerun
     proj.one_job("echo talk; touch {output}")
@@ -273,21 +274,21 @@ def test_logs_go_to_the_rules_log_or_the_default_place(empty_project):
     assert len(done_jobs(res.stdout)) == 4
     # no log: -> .rulec/logs/<rule>/<job-id>.log
     for n in ("p", "q"):
-        text = proj.read(f".rulec/logs/a/a[{n}].log")
+        text = proj.read(f".rulec/logs/a/a.{n}.log")
         assert f"to-stdout-a-{n}" in text and f"to-stderr-a-{n}" in text
         text = proj.read(f"logs/b/{n}.log")
         assert text.splitlines() == [f"to-stdout-b-{n}", f"to-stderr-b-{n}"]
-        assert not proj.exists(f".rulec/logs/b/b[{n}].log")
+        assert not proj.exists(f".rulec/logs/b/b.{n}.log")
     # job output does not leak into rulec's own output
     assert "to-stdout" not in res.stdout + res.stderr
     # a rerun starts each log afresh
     proj.ok("run", "-j2", "--force-all")
     assert proj.read("logs/b/p.log").splitlines() == ["to-stdout-b-p", "to-stderr-b-p"]
-    assert proj.read(".rulec/logs/a/a[q].log").count("to-stdout-a-q") == 1
+    assert proj.read(".rulec/logs/a/a.q.log").count("to-stdout-a-q") == 1
     # status -v points at the logs
     status = proj.ok("status", "-v").stdout
     assert re.search(r"^b\[p\]\s+done\s+logs/b/p\.log", status, re.M), status
-    assert re.search(r"^a\[q\]\s+done\s+\.rulec/logs/a/a\[q\]\.log", status, re.M), status
+    assert re.search(r"^a\[q\]\s+done\s+\.rulec/logs/a/a\.q\.log", status, re.M), status
 
 
 def test_a_failed_jobs_own_log_is_kept_and_named(empty_project):
@@ -633,7 +634,7 @@ def test_clean_a_target_only(project):
     project.ok("run", "-j2")
     project.ok("clean", "--yes", "estimate[d0,m1]")
     assert not project.exists("bld/estimation/d0_m1.txt")
-    assert not project.exists("bld/data/d0.txt"), "the jobs a target needs are selected too"
+    assert project.exists("bld/data/d0.txt"), "only the named job: not what it needs (--upstream)"
     assert project.exists("bld/estimation/d1_m1.txt")
 
 
@@ -1097,6 +1098,105 @@ rule b:
     res = proj.ok("run", "-j1")
     assert sorted(done_jobs(res.stdout)) == ["a"]
     assert proj.read("out/a.txt") == "/opt/java17|2|$(touch PWNED)\n"
+
+
+# --------------------------------------------------------------------------- the live display
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][0-9A-B]|\r")
+
+
+def _screen_text(raw: str) -> str:
+    """What a terminal stream says, its control sequences removed (frames follow each other)."""
+    return _ANSI.sub("", raw)
+
+
+def _last_clock(text: str, pattern: str) -> int | None:
+    """The last ``M:SS`` after ``pattern`` in ``text``, in seconds."""
+    found = re.findall(pattern + r"\s+(\d+):(\d\d)", text)
+    return int(found[-1][0]) * 60 + int(found[-1][1]) if found else None
+
+
+@pytest.fixture
+def pty_runs():
+    started: list[PtyRun] = []
+    yield started
+    for run in started:
+        run.kill()
+
+
+def test_the_live_display_moves_on_while_jobs_run(empty_project, pty_runs):
+    """Nothing ends for seconds, and still the clocks move: the elapsed time and each running
+    job's own time; both jobs are shown as running from the start."""
+    proj = empty_project
+    proj.rulefile("""\
+        dimension d = ["a", "b"]
+
+        rule all:
+            input: expand("out/{d}.txt")
+
+        rule slow:
+            output: "out/{d}.txt"
+            shell: "sleep 5; echo {d} > {output}"
+        """)
+    run = PtyRun(["run", "-j2"], proj.path)
+    pty_runs.append(run)
+    run.read_until(r"slow\[b\]")  # rulec has started (a busy machine may take a while)
+    first = _screen_text(run.read_for(1.2))
+    second = _screen_text(run.read_for(1.6))
+    assert "running 2" in first and "slow[a]" in first and "slow[b]" in first, first
+    for pattern in (r"elapsed", r"slow\[a\]", r"slow\[b\]"):
+        early, later = _last_clock(first, pattern), _last_clock(second, pattern)
+        assert early is not None and later is not None and later > early, (pattern, first, second)
+    assert "ETA" not in first + second  # nothing has finished: no ETA can be known
+    assert run.wait() == 0
+    out = _screen_text(run.output)
+    record = out[out.rindex("of 2 job(s) in"):]
+    assert re.search(r"^slow\s+2\s+0\s+0\s+0$", record, re.M), record  # per rule: done, failed, skipped, not run
+    assert "Done: 2 job(s) ran." in out
+    assert proj.read("out/b.txt") == "b\n"
+
+
+def test_the_live_display_after_a_failure_names_its_command_and_shows_no_eta(empty_project, pty_runs):
+    proj = empty_project
+    proj.rulefile("""\
+        rule all:
+            input: "out/ok.txt", "out/bad.txt", "out/slow.txt"
+
+        rule ok:
+            output: "out/ok.txt"
+            shell: "echo ok > {output}"
+
+        rule bad:
+            output: "out/bad.txt"
+            shell: "sleep 1; echo the-bad-output; exit 3"
+
+        rule slow:
+            output: "out/slow.txt"
+            shell: "sleep 3; echo slow > {output}"
+        """)
+    run = PtyRun(["run", "-j3", "--keep-going"], proj.path)
+    pty_runs.append(run)
+    assert run.wait() == 1
+    out = _screen_text(run.output)
+    failed_at = out.index("FAILED bad")
+    assert "ETA" in out[:failed_at]  # ok finished: an ETA was shown ...
+    assert "ETA" not in out[failed_at:]  # ... and none once a job had failed
+    assert "failed 1" in out[failed_at:] and "slow" in out[failed_at:]
+    summary = out[out.rindex("1 job(s) failed"):]
+    assert "$ sleep 1; echo the-bad-output; exit 3" in summary  # the command ...
+    assert "| the-bad-output" in summary  # ... and its log's tail
+    record = out[out.rindex("of 3 job(s) in"):]
+    assert re.search(r"^bad\s+0\s+1\s+0\s+0$", record, re.M), record
+
+
+def test_no_color_and_pipes_get_one_line_per_event_and_no_control_codes(project, pty_runs):
+    run = PtyRun(["run", "-j2"], project.path, env={"NO_COLOR": "1"})
+    pty_runs.append(run)
+    assert run.wait() == 0
+    assert "\x1b" not in run.output
+    assert sorted(done_jobs(run.output.replace("\r\n", "\n"))) == sorted(ALL_JOBS)
+    res = project.ok("run", "--force-all")  # a pipe
+    assert "\x1b" not in res.stdout + res.stderr and len(done_jobs(res.stdout)) == 8
 
 
 REFERENCES = """

@@ -543,7 +543,7 @@ def test_a_failure_in_an_elementwise_chain_stops_only_its_own_element(slurm_clus
         cancel(job_ids(bundle).values())
     assert res.returncode == 1, show(res)
     assert "FAILED a[2]: exit status 3 (scheduler log .rulec/slurm/1/logs/a_" in res.stderr
-    assert "(log: .rulec/logs/a/a[2].log)" in res.stderr
+    assert "(log: .rulec/logs/a/a.2.log)" in res.stderr
     assert "a2 fails on purpose" in res.stderr
     assert "skipped b[2]: an upstream job failed" in res.stdout
     assert "skipped c: an upstream job failed" in res.stdout
@@ -579,5 +579,5 @@ def test_a_failure_in_an_elementwise_chain_of_an_emitted_bundle(slurm_cluster, t
     finally:
         cancel(job_ids(bundle).values())
     assert_elementwise_outcome(proj, bundle)
-    assert "a2 fails on purpose" in (proj / ".rulec" / "logs" / "a" / "a[2].log").read_text()
-    assert not (proj / ".rulec" / "logs" / "b" / "b[2].log").exists()  # B[2] never started
+    assert "a2 fails on purpose" in (proj / ".rulec" / "logs" / "a" / "a.2.log").read_text()
+    assert not (proj / ".rulec" / "logs" / "b" / "b.2.log").exists()  # B[2] never started
