@@ -24,7 +24,13 @@ from .syntax import decls as d
 from .units import parse_mem, parse_time
 
 DIMENSION_OPTIONS = ("outside",)
-RULE_FIELDS = ("input", "output", "log", "params", "resources", "label", "shell", "persist", "priority", "retries")
+RULE_FIELDS = ("input", "output", "log", "params", "resources", "label", "shell", "persist", "priority", "retries", "local")
+# Path wrappers of an output entry, NAME("pattern"), nestable (temp(touch("x"))): what the
+# output is besides a file its job makes. Recorded on ir.PathSpec.kinds; see kinds.py.
+OUTPUT_KINDS = ("temp", "protected", "touch")
+# Kinds that cannot be honoured for a remote path (s3://...): rulec cannot make it read-only,
+# and a task uploads its outputs before rulec would create the marker.
+_LOCAL_ONLY_KINDS = ("protected", "touch")
 LABEL_FIELDS = ("limit", "slurm", "lsf", "jbsub", "prefix", "env")
 _BUILTIN_RESOURCES = ("cpus", "gpus", "mem", "mem_mb", "time", "time_s")
 SHELL_OBJECTS = ("input", "output", "log", "params", "resources", "wildcards", "rule", "jobid", "threads", "attempt")
@@ -595,6 +601,13 @@ class _Analyzer:
                 persist = f.items[0].name == "true"
             else:
                 self.error("persist takes true or false", f.items[0].span if f.items and not isinstance(f.items[0], d.Named) else f.span)
+        local = False
+        if "local" in fields:
+            f = fields["local"]
+            if len(f.items) == 1 and isinstance(f.items[0], d.Word) and f.items[0].name in ("true", "false"):
+                local = f.items[0].name == "true"
+            else:
+                self.error("local takes true or false", f.items[0].span if f.items and not isinstance(f.items[0], d.Named) else f.span)
         priority = 0
         if "priority" in fields:
             f = fields["priority"]
@@ -621,6 +634,7 @@ class _Analyzer:
             priority=priority,
             env=env,
             retries=retries,
+            local=local,
         )
 
     def path_specs(self, f: d.Field | None, what: str) -> tuple[ir.PathSpec, ...]:
@@ -638,6 +652,13 @@ class _Analyzer:
                 names.add(name)
             strings = value.items if isinstance(value, d.ListV) else (value,)
             for s in strings:
+                kinds: tuple[str, ...] = ()
+                kind_span = None
+                if isinstance(s, d.Call):
+                    kind_span = s.span
+                    kinds, s = self.path_kinds(s, what)
+                    if s is None:
+                        continue
                 if not isinstance(s, d.Str):
                     self.error(f"{what} entries are path patterns in quotes", _span_of(s))
                     continue
@@ -646,8 +667,57 @@ class _Analyzer:
                     if not s.value:
                         self.error(f"empty {what} path", s.span)
                         continue
-                    out.append(ir.PathSpec(name, p, s.span))
+                    if kinds:
+                        remote_only = [k for k in kinds if k in _LOCAL_ONLY_KINDS]
+                        if remote_only and _is_remote(s.value):
+                            self.error(f"{remote_only[0]}() needs a path on this machine's file system: "
+                                       f"{'a remote file cannot be made read-only' if remote_only[0] == 'protected' else 'rulec creates the marker after the job, and a remote output is uploaded by then'}",
+                                       s.span)
+                            continue
+                        out.append(ir.PathSpec(name, p, s.span, kinds, kind_span))
+                    else:
+                        out.append(ir.PathSpec(name, p, s.span))
         return tuple(out)
+
+    def path_kinds(self, call: d.Call, what: str) -> tuple[tuple[str, ...], d.Str | None]:
+        """``temp("x")``, ``protected(touch("x"))``: the kinds (outermost first) and the
+        pattern string inside; (kinds, None) after an error."""
+        kinds: list[str] = []
+        v = call
+        while isinstance(v, d.Call):
+            func = v.func
+            if func not in OUTPUT_KINDS:
+                if func in ("expand", "zip"):
+                    self.error(f"{func}() is for inputs: an {what} entry is one path pattern in quotes", v.func_span)
+                else:
+                    self.error(f"unknown {what} kind '{func}()'{_suggest(func, OUTPUT_KINDS)}; expected "
+                               + ", ".join(f"{k}(...)" for k in OUTPUT_KINDS), v.func_span)
+                return tuple(kinds), None
+            if what != "output":
+                self.error(f"{func}() is for outputs: a {what} file is kept as it is", v.func_span,
+                           hint=f"a log is written by its job; for a file that should be {_KIND_WORDS[func]}, "
+                                f"make it an output: output: {func}(\"...\")")
+                return tuple(kinds), None
+            if func in kinds:
+                self.error(f"{func}() is given twice", v.func_span)
+                return tuple(kinds), None
+            kinds.append(func)
+            if len(v.args) != 1 or isinstance(v.args[0], d.Named):
+                at = next((a for a in v.args if isinstance(a, d.Named)), None)
+                self.error(f"{func}() takes one path pattern in quotes, e.g. {func}(\"bld/x.csv\")",
+                           at.name_span if at is not None else v.span)
+                return tuple(kinds), None
+            v = v.args[0]
+        if not isinstance(v, d.Str):
+            self.error(f"{kinds[-1]}() takes one path pattern in quotes, e.g. {kinds[-1]}(\"bld/x.csv\")"
+                       + (f", not the name {v.name}" if isinstance(v, d.Word) else ""), _span_of(v),
+                       hint=f'a path is written in quotes: {kinds[-1]}("{v.name}")' if isinstance(v, d.Word) else None)
+            return tuple(kinds), None
+        if "temp" in kinds and "protected" in kinds:
+            self.error("an output cannot be both temp() and protected(): temp() deletes it once it is used, "
+                       "protected() keeps it read-only", call.span)
+            return tuple(kinds), None
+        return tuple(kinds), v
 
     def check_refs(self, p: pat.Pattern, span: Span, bound: set[str], where: str, rule: str, extra: set[str] = frozenset()) -> bool:
         ok = True
@@ -707,6 +777,14 @@ class _Analyzer:
             return ir.InputSpec(name, p, v.span)
         if isinstance(v, d.Call) and v.func in ("expand", "zip"):
             return self.expand(name, v, bound, rule)
+        if isinstance(v, d.Call) and v.func in OUTPUT_KINDS:
+            self.error(f"{v.func}() marks an output, not an input: an input is read as it is", v.func_span,
+                       hint=f"write it around the output of the rule that makes the file: output: {v.func}(\"...\")")
+            return None
+        if isinstance(v, d.Call):
+            self.error(f"unknown function '{v.func}()' in input{_suggest(v.func, ('expand', 'zip'))}: input entries "
+                       "are path patterns in quotes, expand(...) or zip(...)", v.func_span)
+            return None
         self.error("input entries are path patterns in quotes, expand(...) or zip(...)", _span_of(v))
         return None
 
@@ -1115,6 +1193,15 @@ def _show(v) -> str:
     if isinstance(v, d.Word):
         return v.name
     return "value"
+
+
+_KIND_WORDS = {"temp": "deleted once used", "protected": "kept read-only", "touch": "created by rulec"}
+
+
+def _is_remote(path: str) -> bool:
+    from .storage import is_remote
+
+    return is_remote(path)
 
 
 def _span_of(item) -> Span:

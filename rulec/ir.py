@@ -21,11 +21,16 @@ class Dimension:
 
 @dataclass(frozen=True, slots=True)
 class PathSpec:
-    """One output or log entry of a rule."""
+    """One output or log entry of a rule. ``kinds``: what the output is besides a file the
+    job makes, as written around its pattern (``temp("...")``, ``protected("...")``,
+    ``touch("...")``; see ``kinds.py``), outermost first; ``kind_span``: where the outermost
+    wrapper is written (for messages)."""
 
     name: str | None
     pattern: Pattern
     span: Span
+    kinds: tuple[str, ...] = ()
+    kind_span: Span | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +118,9 @@ class Rule:
     priority: int = 0
     env: tuple[tuple[str, ShellTemplate], ...] = ()  # its label's env: NAME -> value template
     retries: int | None = None  # None: the run's --retries
+    # ``local: true``: under a cluster executor its jobs run on this machine (Snakemake's
+    # localrules); locally nothing changes.
+    local: bool = False
 
 
 @dataclass(frozen=True, slots=True)

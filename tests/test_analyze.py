@@ -405,7 +405,7 @@ def test_unknown_label_with_nothing_close_gets_a_hint(here):
 def test_unknown_rule_field(here):
     assert error(here, 'rule estimate:\n    ouput: "x"\n', kind=AnalysisError) == msg(
         "Rulefile:2:5: unknown rule field 'ouput' (did you mean 'output'?); expected one of input, output, log, params, "
-        "resources, label, shell, persist, priority, retries",
+        "resources, label, shell, persist, priority, retries, local",
         '        ouput: "x"',
         "        ^^^^^",
     )

@@ -8,7 +8,7 @@ import signal
 from dataclasses import dataclass
 
 from .. import api, executors, report
-from ..backend import Backend
+from ..backend import PUSH, Backend
 from ..errors import EXIT_INTERRUPTED, Interrupted, RulecError
 from ..history import History
 from ..plan import PlanOptions
@@ -36,6 +36,8 @@ class RunArgs:
     profile: str | None = None
     bundle: str | None = None
     poll: float | None = None
+    keep_temp: bool = False  # --keep-temp: temp() outputs are not deleted
+    overwrite_protected: bool = False  # --overwrite-protected: jobs may replace read-only protected() outputs
 
 
 def _machine_mem_mb() -> int | None:
@@ -84,7 +86,7 @@ def run_options(args: RunArgs) -> RunOptions:
     retries = args.retries or 0
     if retries < 0:
         raise RulecError("--retries must be zero or more")
-    return RunOptions(cores, mem, gpus, tuple(custom), args.keep_going, args.quiet, retries=retries)
+    return RunOptions(cores, mem, gpus, tuple(custom), args.keep_going, args.quiet, retries=retries, keep_temp=args.keep_temp)
 
 
 def check_executor_options(args: RunArgs) -> None:
@@ -154,8 +156,31 @@ def _locked(workflow, target, args: RunArgs, options: PlanOptions, opts: RunOpti
             report.show_plan(api.Planned(workflow, graph, plan, history), why=True)
         if args.touch:
             return touch(graph, plan, history, opts.quiet, snap)
+        unprotect(graph, plan, args.overwrite_protected)
         eopts = executors.ExecutorOptions(args.executor, args.profile, args.bundle, args.poll)
+        if args.executor in PUSH and executors.local_jobs(graph, plan):
+            # local: true jobs run here, between the cluster's waves (docs/slurm.md)
+            waves = executors.make_waves(eopts, graph, plan, lock.journal(), opts.quiet)
+            return Loop(graph, plan, history, opts, waves.local, snap, waves=waves).run()
         executor = executors.make(eopts, graph, plan, lock.journal(), opts.quiet)
         return Loop(graph, plan, history, opts, executor, snap).run()
     finally:
         history.close()
+
+
+def unprotect(graph, plan, overwrite: bool) -> None:
+    """Planned jobs would replace read-only protected() outputs: refused, naming them, unless
+    ``overwrite`` (--overwrite-protected), which gives them their write permission back so
+    that the job (here or on a cluster node) can remove them as any stale output."""
+    from ..kinds import PROTECTED, OutputKinds, in_the_way, make_writable, refusal
+
+    kinds = OutputKinds.of(graph)
+    if kinds is None or not kinds.has(PROTECTED):
+        return
+    found = in_the_way(kinds, plan.run)
+    if not found:
+        return
+    if not overwrite:
+        raise refusal(kinds, found, "would replace it", "run with --overwrite-protected to let it, or delete the file yourself")
+    for job, path in found:
+        make_writable(os.path.join(graph.workflow.workdir, path))
