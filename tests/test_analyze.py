@@ -1104,3 +1104,81 @@ rule r:
 ''')
     assert "Rulefile:4:14: retries must be zero or more" in out
     assert "Rulefile:5:19: only mem and time can grow with the attempt" in out
+
+
+# ============================================================================ output kinds, local
+
+def test_output_kinds_are_recorded_on_the_output_specs_outermost_first(here):
+    wf = load(here, textwrap.dedent('''\
+        rule a:
+            output: temp("bld/{n}.csv"), flag=protected(touch("bld/{n}.flag")), plain="bld/{n}.txt"
+            local: true
+        rule b:
+            output: "x"
+        '''))
+    a = wf.rule("a")
+    assert [(s.name, s.pattern.text, s.kinds) for s in a.outputs] == [
+        (None, "bld/{n}.csv", ("temp",)), ("flag", "bld/{n}.flag", ("protected", "touch")), ("plain", "bld/{n}.txt", ())]
+    assert a.outputs[1].kind_span.location() == "Rulefile:2:39"
+    assert a.outputs[1].span.location() == "Rulefile:2:55"  # the pattern's own place, for its errors
+    assert a.local and not wf.rule("b").local
+
+
+def test_temp_on_an_input_is_an_error_at_the_wrapper(here):
+    assert error(here, 'rule a:\n    input: temp("x")\n    output: "y"\n', kind=AnalysisError) == msg(
+        "Rulefile:2:12: temp() marks an output, not an input: an input is read as it is",
+        '        input: temp("x")',
+        "               ^^^^",
+        '  hint: write it around the output of the rule that makes the file: output: temp("...")',
+    )
+
+
+def test_an_unknown_output_kind_suggests_the_close_one(here):
+    assert error(here, 'rule a:\n    output: tmp("x")\n', kind=AnalysisError) == msg(
+        "Rulefile:2:13: unknown output kind 'tmp()' (did you mean 'temp'?); expected temp(...), protected(...), touch(...)",
+        '        output: tmp("x")',
+        "                ^^^",
+    )
+    assert error(here, 'rule a:\n    input: expnd("x")\n    output: "y"\n', kind=AnalysisError).startswith(
+        "Rulefile:2:12: unknown function 'expnd()' in input (did you mean 'expand'?)")
+    assert error(here, 'rule a:\n    output: expand("x")\n', kind=AnalysisError).startswith(
+        "Rulefile:2:13: expand() is for inputs: an output entry is one path pattern in quotes")
+
+
+def test_an_output_kind_takes_one_string(here):
+    assert error(here, 'rule a:\n    output: protected(model)\n', kind=AnalysisError) == msg(
+        "Rulefile:2:23: protected() takes one path pattern in quotes, e.g. protected(\"bld/x.csv\"), not the name model",
+        "        output: protected(model)",
+        "                          ^^^^^",
+        '  hint: a path is written in quotes: protected("model")',
+    )
+    assert error(here, 'rule a:\n    output: temp(42)\n', kind=AnalysisError).startswith(
+        'Rulefile:2:18: temp() takes one path pattern in quotes, e.g. temp("bld/x.csv")\n')
+    assert error(here, 'rule a:\n    output: temp("a", "b")\n', kind=AnalysisError).startswith(
+        'Rulefile:2:13: temp() takes one path pattern in quotes, e.g. temp("bld/x.csv")\n        output: temp("a", "b")\n'
+        "                ^^^^^^^^^^^^^^")
+    assert error(here, 'rule a:\n    output: temp(temp("a"))\n', kind=AnalysisError).startswith(
+        "Rulefile:2:18: temp() is given twice")
+
+
+def test_contradicting_or_misplaced_kinds_are_errors(here):
+    assert error(here, 'rule a:\n    output: temp(protected("m"))\n', kind=AnalysisError).startswith(
+        "Rulefile:2:13: an output cannot be both temp() and protected(): temp() deletes it once it is used, "
+        "protected() keeps it read-only")
+    assert error(here, 'rule a:\n    output: "x"\n    log: temp("l.log")\n', kind=AnalysisError) == msg(
+        "Rulefile:3:10: temp() is for outputs: a log file is kept as it is",
+        '        log: temp("l.log")',
+        "             ^^^^",
+        '  hint: a log is written by its job; for a file that should be deleted once used, make it an output: output: temp("...")',
+    )
+    assert error(here, 'rule a:\n    output: protected("s3://b/m.pkl")\n', kind=AnalysisError).startswith(
+        "Rulefile:2:23: protected() needs a path on this machine's file system: a remote file cannot be made read-only")
+    assert error(here, 'rule a:\n    output: "x"\n    local: yes\n', kind=AnalysisError) == msg(
+        "Rulefile:3:12: local takes true or false",
+        "        local: yes",
+        "               ^^^",
+    )
+
+
+def test_a_pattern_error_inside_a_kind_is_placed_in_the_string(here):
+    assert error(here, 'rule a:\n    output: temp("bld/{n")\n', kind=AnalysisError).startswith("Rulefile:2:23: ")

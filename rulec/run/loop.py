@@ -618,7 +618,10 @@ def touch(graph, plan, history: History, quiet: bool = False, snap=None) -> int:
 
     kinds = OutputKinds.of(graph)
     markers = {p for j in plan.run for p in kinds.outputs(j, TOUCH)} if kinds is not None else ()
-    missing = [(graph.job_id(j), p) for j in plan.run for p in graph.declared_outputs(j) if not exists(p) and p not in markers]
+    # a deleted temp() file needs no touching (its readers' records say what they read)
+    deleted = kinds.temp_paths() if kinds is not None and kinds.has(TEMP) else ()
+    missing = [(graph.job_id(j), p) for j in plan.run for p in graph.declared_outputs(j)
+               if not exists(p) and p not in markers and p not in deleted]
     if missing:
         jid, path = missing[0]
         raise RulecError(f"--touch: output {path!r} of {jid} does not exist ({len(missing)} missing in all); run the job instead")
@@ -632,6 +635,8 @@ def touch(graph, plan, history: History, quiet: bool = False, snap=None) -> int:
                     os.makedirs(os.path.dirname(full) or ".", exist_ok=True)
                     with open(full, "a"):  # a touch() output: rulec's to make
                         pass
+                elif path in deleted and not os.path.lexists(full):
+                    continue
                 os.utime(full)
         records.append(recorder.finished(job))
     history.record(records)
