@@ -62,10 +62,19 @@ class Waves:
         self.quiet = quiet
         self.module = importlib.import_module(f"{__name__}.{options.name.value}")
         self.local = LocalExecutor(graph.workflow.workdir, journal, graph)
+        self.made = 0  # phases submitted so far
 
     def make(self, plan):
-        """The push executor for the cluster jobs of one phase (``plan.run``)."""
-        return self.module.make(self.options, self.graph, plan, self.journal, self.quiet)
+        """The push executor for the cluster jobs of one phase (``plan.run``); with
+        ``--bundle DIR``, phase k's bundle is ``DIR/<k>``."""
+        import dataclasses
+        import os
+
+        self.made += 1
+        options = self.options
+        if options.bundle:
+            options = dataclasses.replace(options, bundle=os.path.join(options.bundle, str(self.made)))
+        return self.module.make(options, self.graph, plan, self.journal, self.quiet)
 
 
 def make_waves(options: ExecutorOptions, graph, plan, journal=None, quiet: bool = False) -> Waves:
