@@ -43,6 +43,9 @@ import generate  # noqa: E402
 # "{rulec}" becomes `rulec` if it is on PATH, else `<python> -m rulec` (with the repo on
 # PYTHONPATH); override it with the RULEC environment variable, e.g. RULEC="rulec --no-color".
 RULEC_DRYRUN = "{rulec} dryrun -q Rulefile"
+# The same workflow with its dimensions read from sample sheets and a 10k-key config.toml
+# (generate.write_table_rulefile): what reading them costs, against RULEC_DRYRUN.
+RULEC_TABLE_DRYRUN = "{rulec} dryrun -q table.rules"
 RULEC_RUN = "{rulec} run -j {jobs} -q Rulefile"
 # Records the touched state in the History without running jobs (make -t), so the
 # "noop-hist" phase measures a no-op dry run with a History present.
@@ -50,13 +53,15 @@ RULEC_MARK: str | None = "{rulec} run --touch -q Rulefile"
 MAKE_DRYRUN = "make -n -f Makefile"
 MAKE_QUESTION = "make -q -f Makefile"
 MAKE_RUN = "make -j {jobs} -f Makefile"
+NINJA_DRYRUN = "ninja -n"  # scratch: every command listed; no-op: "no work to do"
+NINJA_RUN = "ninja -j {jobs}"
 SNAKEMAKE_DRYRUN = "snakemake -n -c1 -s Snakefile"
 SNAKEMAKE_RUN = "snakemake -c {jobs} -s Snakefile"
 # Not a CLI: rulec's parse + analyze + resolve in-process, as a preview while `dryrun` is missing.
 RULEC_RESOLVE = "{python} -c 'from rulec import analyze, dag; dag.resolve(analyze.load(\"Rulefile\", \".\"))'"
 
-ALL_TOOLS = ("rulec", "make", "snakemake", "rulec-resolve")
-DEFAULT_TOOLS = "rulec,make,snakemake"
+ALL_TOOLS = ("rulec", "make", "ninja", "snakemake", "rulec-resolve", "rulec-table")
+DEFAULT_TOOLS = "rulec,make,ninja,snakemake"
 DEFAULT_SCALES = "1.1k,11k,51k"
 
 
@@ -106,11 +111,13 @@ def available(tool: str) -> tuple[bool, str]:
         return (shutil.which("make") is not None, "make not on PATH")
     if tool == "snakemake":
         return (shutil.which("snakemake") is not None, "snakemake not on PATH")
+    if tool == "ninja":
+        return (shutil.which("ninja") is not None, "ninja not on PATH (Debian: apt-get install ninja-build)")
     if tool == "rulec-resolve":
         ok = subprocess.run([sys.executable, "-c", "import rulec.analyze, rulec.dag"], env=env,
                             capture_output=True).returncode == 0
         return ok, "rulec.analyze / rulec.dag not importable"
-    if tool == "rulec":
+    if tool in ("rulec", "rulec-table"):
         argv = expand(RULEC_DRYRUN)
         probe = argv[: argv.index("dryrun") + 1] + ["--help"] if "dryrun" in argv else argv + ["--help"]
         r = subprocess.run(probe, env=env, capture_output=True, text=True, cwd=REPO)
@@ -277,14 +284,18 @@ def dry_commands(phase: str) -> dict[str, tuple[str, tuple[int, ...], bool]]:
     if phase == "scratch":
         return {
             "rulec": (RULEC_DRYRUN, (0,), True),
+            "rulec-table": (RULEC_TABLE_DRYRUN, (0,), True),
             "make": (MAKE_DRYRUN, (0,), False),
+            "ninja": (NINJA_DRYRUN, (0,), True),
             "snakemake": (SNAKEMAKE_DRYRUN, (0,), True),
             "rulec-resolve": (RULEC_RESOLVE, (0,), False),
         }
     if phase == "noop":
         return {
             "rulec": (RULEC_DRYRUN, (0,), True),  # no History: plain mtime comparison
+            "rulec-table": (RULEC_TABLE_DRYRUN, (0,), True),
             "make": (MAKE_QUESTION, (0, 1), False),  # 0 = up to date, 1 = something to do
+            "ninja": (NINJA_DRYRUN, (0,), True),  # no .ninja_log: plain mtime comparison, as rulec without a History
             "snakemake": (SNAKEMAKE_DRYRUN, (0,), False),
             "rulec-resolve": (RULEC_RESOLVE, (0,), False),
         }
@@ -293,13 +304,19 @@ def dry_commands(phase: str) -> dict[str, tuple[str, tuple[int, ...], bool]]:
     raise ValueError(phase)
 
 
-STATE_DIRS = {"rulec": ".rulec", "snakemake": ".snakemake"}
+STATE_DIRS = {"rulec": ".rulec", "rulec-table": ".rulec", "snakemake": ".snakemake"}
+STATE_FILES = {"ninja": (".ninja_log", ".ninja_deps")}
 
 
 def wipe_state(meta: dict, tool: str) -> None:
     name = STATE_DIRS.get(tool)
     if name:
         shutil.rmtree(os.path.join(meta["dir"], name), ignore_errors=True)
+    for file in STATE_FILES.get(tool, ()):
+        try:
+            os.unlink(os.path.join(meta["dir"], file))
+        except FileNotFoundError:
+            pass
 
 
 def rotations(tools: list[str], reps: int):
@@ -343,10 +360,11 @@ def summarize(meta: dict, phase: str, tool: str, template: str, runs: list[dict]
 
 
 def add_ratios(rows: list[dict]) -> None:
-    base = {(r["scale"], r["phase"]): r["median_s"] for r in rows if r["tool"] == "make"}
-    for r in rows:  # rulec with a History is compared with make's plain no-op
-        b = base.get((r["scale"], "noop" if r["phase"] == "noop-hist" else r["phase"]))
-        r["ratio_to_make"] = r["median_s"] / b if b else None
+    for anchor in ("make", "ninja"):
+        base = {(r["scale"], r["phase"]): r["median_s"] for r in rows if r["tool"] == anchor}
+        for r in rows:  # rulec with a History is compared with the anchor's plain no-op
+            b = base.get((r["scale"], "noop" if r["phase"] == "noop-hist" else r["phase"]))
+            r[f"ratio_to_{anchor}"] = r["median_s"] / b if b else None
 
 
 def print_table(rows: list[dict], throughput: bool = False) -> None:
@@ -357,19 +375,19 @@ def print_table(rows: list[dict], throughput: bool = False) -> None:
         jobs = rs[0]["jobs"]
         print(f"\n{scale} ({jobs:,} jobs: {rs[0]['datasets']} datasets x {rs[0]['models']} models) - {phase}")
         last = "jobs/s" if throughput else "us/job"
-        print(f"  {'tool':14s} {'median s':>10s} {'min s':>10s} {'peak RSS MB':>12s} {last:>10s} {'x make':>8s}")
+        print(f"  {'tool':14s} {'median s':>10s} {'min s':>10s} {'peak RSS MB':>12s} {last:>10s} {'x make':>8s} {'x ninja':>8s}")
         for r in rs:
-            ratio = f"{r['ratio_to_make']:.2f}" if r.get("ratio_to_make") is not None else "-"
+            ratios = [f"{r[k]:.2f}" if r.get(k) is not None else "-" for k in ("ratio_to_make", "ratio_to_ninja")]
             per = f"{r['jobs_per_s']:.0f}" if throughput else f"{r['us_per_job']:.1f}"
             print(f"  {r['tool']:14s} {r['median_s']:10.3f} {r['min_s']:10.3f} {r['peak_rss_mb']:12.1f} "
-                  f"{per:>10s} {ratio:>8s}")
+                  f"{per:>10s} {ratios[0]:>8s} {ratios[1]:>8s}")
 
 
 # ------------------------------------------------------------------ throughput
 
 
 def run_commands(jobs_flag: int) -> dict[str, str]:
-    return {"rulec": RULEC_RUN, "make": MAKE_RUN, "snakemake": SNAKEMAKE_RUN}
+    return {"rulec": RULEC_RUN, "make": MAKE_RUN, "ninja": NINJA_RUN, "snakemake": SNAKEMAKE_RUN}
 
 
 def check_built(meta: dict, tool: str) -> None:

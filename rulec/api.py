@@ -29,6 +29,8 @@ class Target:
     targets: tuple[str, ...] = ()
     select: str | None = None  # -k EXPR
     overrides: tuple[tuple[str, tuple[str, ...]], ...] = ()  # --set dim=a,b
+    config: tuple[str, ...] = ()  # --config KEY=VALUE, in order
+    config_files: tuple[str, ...] = ()  # --config-file FILE: after the Rulefile's config files
 
 
 @dataclass
@@ -51,7 +53,33 @@ def load(target: Target) -> ir.Workflow:
                     "or name a folder that holds a Rulefile")
         raise RulecError(f"no Rulefile at {rulefile}", hint=hint)
     workdir = os.path.abspath(target.workdir) if target.workdir else None
-    return analyze.load(rulefile, workdir, dict(target.overrides))
+    return analyze.load(rulefile, workdir, dict(target.overrides), target.config, target.config_files)
+
+
+def with_profile_env(workflow: ir.Workflow, profile, backend: str) -> ir.Workflow:
+    """The workflow with a profile's ``env`` tables for ``backend`` added to its rules' env
+    (``[slurm.env]`` < ``[slurm.labels.L.env]`` < ``[slurm.rules.R.env]``; a profile's value
+    wins over the label's for the same name). Like a label's env, it is exported before each
+    job's command and is part of what decides a rerun. Profile values are taken literally."""
+    import dataclasses
+
+    from .profile import env_for
+    from .source import Span
+
+    prof = profile.backend(backend)
+    if not (prof.top.env or any(x.env for x in prof.labels.values()) or any(x.env for x in prof.rules.values())):
+        return workflow
+    span = Span(profile.path or "<profile>", 1, 1)
+    rules = []
+    for rule in workflow.rules:
+        extra = env_for(prof, rule.name, rule.label)
+        if extra:
+            names = {n for n, _ in extra}
+            env = tuple((n, t) for n, t in rule.env if n not in names)
+            env += tuple((n, ir.ShellTemplate(v, (v,), span)) for n, v in extra)
+            rule = dataclasses.replace(rule, env=env)
+        rules.append(rule)
+    return dataclasses.replace(workflow, rules=tuple(rules))
 
 
 def graph_of(workflow: ir.Workflow, target: Target) -> "dag.JobGraph":
@@ -80,7 +108,7 @@ def plan(target: Target, options: PlanOptions = PlanOptions(), history: History 
          workflow: ir.Workflow | None = None) -> Planned:
     workflow = workflow if workflow is not None else load(target)
     graph = graph_of(workflow, target)
-    snap = snapshot(paths_of(graph), workflow.workdir, options.tolerance_ns)
+    snap = snapshot(paths_of(graph), workflow.workdir, options.tolerance_ns, trees=graph.directories())
     history = history if history is not None else History.open(workflow.workdir)
     result = make_plan(graph, snap, history, options)
     if not result.run:

@@ -35,6 +35,8 @@ def _target_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("-d", "--directory", help="the working folder paths are relative to (default: the Rulefile's folder)")
     p.add_argument("-k", dest="select", metavar="EXPR", help="select jobs by id: 'estimate and data_0 and not tree'")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="DIM=V1,V2", help="restrict a dimension to some values for this invocation")
+    p.add_argument("--config", dest="config", action="append", default=[], metavar="KEY=VALUE", help="set a config key (db.host=x, models=a,b), over the config files")
+    p.add_argument("--config-file", dest="config_files", action="append", default=[], metavar="FILE", help="a config file (TOML, YAML, JSON) read after the Rulefile's")
 
 
 def _plan_args(p: argparse.ArgumentParser) -> None:
@@ -118,7 +120,7 @@ def _target(ns):
         if not sep or not name or not values:
             raise RulecError(f"--set {item!r}: expected DIM=VALUE[,VALUE...]")
         overrides.append((name.strip(), tuple(v.strip() for v in values.split(",") if v.strip())))
-    return Target(rulefile, ns.directory, tuple(args), ns.select, tuple(overrides))
+    return Target(rulefile, ns.directory, tuple(args), ns.select, tuple(overrides), tuple(ns.config), tuple(ns.config_files))
 
 
 def _plan_options(ns):

@@ -30,6 +30,12 @@ class RulePlan:
     inputs: tuple[tuple[Callable, object], ...]  # (formatter, combos or None)
     input_slices: tuple[tuple[str | None, int, int], ...]  # per entry: name, start, end (same for all jobs)
     matchers: tuple[pat.Matcher, ...]
+    # A rule whose inputs use a list field ("{sample.files}": one path per item) has a number
+    # of inputs that depends on the job: then ``paths(values)`` gives a job's inputs and
+    # ``slices(values)`` its entries' (name, start, end); ``input_slices`` does not hold.
+    paths: Callable[[tuple[str, ...]], list[str]] | None = None
+    slices: Callable[[tuple[str, ...]], tuple[tuple[str | None, int, int], ...]] | None = None
+    ancient: frozenset[int] = frozenset()  # flattened input positions written ancient(...)
 
 
 class JobGraph:
@@ -49,6 +55,7 @@ class JobGraph:
         self.order: list[int] = []  # topological: dependencies first
         self.sources: dict[str, int] = {}  # input path no job makes -> first job needing it
         self._key: dict[tuple[int, tuple[str, ...]], int] = {}
+        self._directories: frozenset[str] | None = None  # see directories(), once resolved
 
     def __len__(self) -> int:
         return len(self.rule)
@@ -68,11 +75,52 @@ class JobGraph:
         return self.outputs[job][: self.n_outputs[job]]
 
     def logs(self, job: int) -> tuple[str, ...]:
-        return self.outputs[job][self.n_outputs[job] :]
+        """The job's logs: its outputs after the declared ones, less its benchmark (the last)."""
+        outs = self.outputs[job]
+        if self.workflow.rules[self.rule[job]].benchmark is not None:
+            return outs[self.n_outputs[job] : -1]
+        return outs[self.n_outputs[job] :]
+
+    def benchmark(self, job: int) -> str | None:
+        """The job's benchmark file (``benchmark:``), or None."""
+        if self.workflow.rules[self.rule[job]].benchmark is None:
+            return None
+        return self.outputs[job][-1]
+
+    def ancient(self, job: int) -> frozenset[int]:
+        """The positions in ``inputs[job]`` of the inputs written ``ancient(...)``."""
+        return self.plans[self.rule[job]].ancient
+
+    def directories(self) -> frozenset[str]:
+        """The paths that are folders to sign as trees: outputs written ``directory(...)``, and
+        inputs written so. Empty, at the cost of a look at each rule, for a workflow without."""
+        if self._directories is not None:
+            return self._directories
+        wanted: dict[int, tuple[tuple[int, ...], tuple[tuple[int, int], ...]]] = {}
+        for plan in self.plans:
+            rule = plan.rule
+            outs = tuple(i for i, spec in enumerate(rule.outputs) if "directory" in spec.flags)
+            ins = tuple((a, b) for spec, (_, a, b) in zip(rule.inputs, plan.input_slices) if "directory" in spec.flags)
+            if outs or ins:
+                wanted[rule.index] = (outs, ins)
+        found: set[str] = set()
+        if wanted:
+            for job, r in enumerate(self.rule):
+                places = wanted.get(r)
+                if places is None:
+                    continue
+                outs, ins = places
+                found.update(self.outputs[job][i] for i in outs)
+                for a, b in ins:
+                    found.update(self.inputs[job][a:b])
+        self._directories = frozenset(found)
+        return self._directories
 
     def input_entries(self, job: int) -> list[tuple[str | None, tuple[str, ...]]]:
         paths = self.inputs[job]
-        return [(name, paths[a:b]) for name, a, b in self.plans[self.rule[job]].input_slices]
+        plan = self.plans[self.rule[job]]
+        slices = plan.slices(self.values[job]) if plan.slices is not None else plan.input_slices
+        return [(name, paths[a:b]) for name, a, b in slices]
 
     def dependents(self) -> list[list[int]]:
         out: list[list[int]] = [[] for _ in self.rule]
@@ -120,19 +168,26 @@ class JobGraph:
 
 
 def compile_rules(workflow: ir.Workflow) -> list[RulePlan]:
-    fields = {
-        (dim.name, f): {v: dim.table[v][f] for v in dim.values} for dim in workflow.dimensions.values() for f in dim.fields
-    }
+    fields = ir.FieldColumns(workflow.dimensions)
+    dims = workflow.dimensions
     plans = []
     for rule in workflow.rules:
         order = rule.wildcards
         regex = dict(rule.wildcard_regex)
         outputs = tuple(pat.formatter(s.pattern, order, fields) for s in rule.outputs)
-        logs = tuple(pat.formatter(s.pattern, order, fields) for s in rule.logs)
+        # the benchmark goes last, after the logs (JobGraph.logs and .benchmark know it)
+        logs = tuple(pat.formatter(s.pattern, order, fields) for s in rule.products[len(rule.outputs):])
+        matchers = tuple(pat.Matcher(s.pattern, regex, order) for s in rule.products)
+        if any(_list_slots(spec.pattern, dims) for spec in rule.inputs):
+            plans.append(_variable_plan(rule, outputs, logs, matchers, fields, dims))
+            continue
         inputs = []
         slices = []
+        ancient: list[int] = []
         at = 0
         for spec in rule.inputs:
+            if "ancient" in spec.flags:
+                ancient.extend(range(at, at + (1 if spec.kind == "one" else len(spec.combos))))
             if spec.kind == "one":
                 inputs.append((pat.formatter(spec.pattern, order, fields), None))
                 slices.append((spec.name, at, at + 1))
@@ -142,12 +197,80 @@ def compile_rules(workflow: ir.Workflow) -> list[RulePlan]:
                 inputs.append((fmt, spec.combos))
                 slices.append((spec.name, at, at + len(spec.combos)))
                 at += len(spec.combos)
-        matchers = tuple(pat.Matcher(s.pattern, regex, order) for s in rule.outputs + rule.logs)
-        plans.append(RulePlan(rule, outputs, logs, tuple(inputs), tuple(slices), matchers))
+        plans.append(RulePlan(rule, outputs, logs, tuple(inputs), tuple(slices), matchers, ancient=frozenset(ancient)))
     return plans
 
 
+def _list_slots(pattern: pat.Pattern, dims) -> list[tuple[str, str]]:
+    """The (dimension, field) pairs of a pattern's list fields, each once, in order."""
+    out = []
+    for s in pattern.slots:
+        if s.field is not None:
+            dim = dims.get(s.name)
+            if dim is not None and s.field in dim.list_fields and (s.name, s.field) not in out:
+                out.append((s.name, s.field))
+    return out
+
+
+def _many(pattern: pat.Pattern, order: tuple[str, ...], fields, dims) -> Callable[[tuple[str, ...]], list[str]]:
+    """``values -> paths``: the pattern once per item of its list fields (their product, when
+    it has several; one list field used twice takes the same item at both places)."""
+    import itertools
+
+    keys = _list_slots(pattern, dims)
+    if not keys:
+        fmt = pat.formatter(pattern, order, fields)
+        return lambda values: [fmt(values)]
+    # Each list field becomes a wildcard of its own, given after the job's values.
+    names = {key: f"\0{k}" for k, key in enumerate(keys)}
+    parts = tuple(pat.Slot(names[(p.name, p.field)], None, None, p.offset, p.length)
+                  if not isinstance(p, str) and (p.name, p.field) in names else p for p in pattern.parts)
+    fmt = pat.formatter(pat.Pattern(pattern.text, parts, pattern.wildcards), order + tuple(names.values()), fields)
+    columns = [(order.index(dim), fields[(dim, f)]) for dim, f in keys]
+    if len(columns) == 1:
+        (at, column), = columns
+        return lambda values: [fmt((*values, item)) for item in column[values[at]]]
+    return lambda values: [fmt(values + combo) for combo in itertools.product(*(column[values[at]] for at, column in columns))]
+
+
+def _variable_plan(rule: ir.Rule, outputs, logs, matchers, fields, dims) -> RulePlan:
+    """The plan of a rule with a list field in its inputs: each job's number of inputs is its own."""
+    entries = []  # (name, fn(values) -> paths)
+    for spec in rule.inputs:
+        if "ancient" in spec.flags:  # its positions would differ from job to job
+            from .errors import RulecError
+
+            raise RulecError(f"rule {rule.name}: ancient() in a rule whose inputs use a list field is not supported yet",
+                             spec.span, hint="give the ancient input to a rule of its own, or write the list's paths out")
+        if spec.kind == "one":
+            entries.append((spec.name, _many(spec.pattern, rule.wildcards, fields, dims)))
+        else:
+            many = _many(spec.pattern, rule.wildcards + spec.expanded, fields, dims)
+            entries.append((spec.name, lambda values, many=many, combos=spec.combos:
+                            [p for combo in combos for p in many(values + combo)]))
+
+    def paths(values: tuple[str, ...]) -> list[str]:
+        out: list[str] = []
+        for _, fn in entries:
+            out.extend(fn(values))
+        return out
+
+    def slices(values: tuple[str, ...]) -> tuple[tuple[str | None, int, int], ...]:
+        out, at = [], 0
+        for name, fn in entries:
+            n = len(fn(values))
+            out.append((name, at, at + n))
+            at += n
+        return tuple(out)
+
+    # ``inputs``/``input_slices`` say one entry each, as a job without list items would have.
+    return RulePlan(rule, outputs, logs, tuple((fn, None) for _, fn in entries),
+                    tuple((name, k, k + 1) for k, (name, _) in enumerate(entries)), matchers, paths=paths, slices=slices)
+
+
 def _input_paths(plan: RulePlan, values: tuple[str, ...]) -> list[str]:
+    if plan.paths is not None:
+        return plan.paths(values)
     paths: list[str] = []
     for fmt, expand in plan.inputs:
         if expand is None:
@@ -166,7 +289,7 @@ class _Index:
         self.entries = []
         for plan in plans:
             rule = plan.rule
-            for spec, matcher in zip(rule.outputs + rule.logs, plan.matchers):
+            for spec, matcher in zip(rule.products, plan.matchers):
                 p = spec.pattern
                 self.entries.append((p.prefix(), p.suffix(), p.constant, matcher, rule))
         self.constant: dict[str, list[ir.Rule]] = {}
@@ -215,7 +338,7 @@ def _links(workflow: ir.Workflow, plans: Sequence[RulePlan]) -> list[list | None
     by_text: dict[str, list[tuple[ir.Rule, ir.PathSpec]]] = {}
     makers_all: list[tuple[ir.Rule, ir.PathSpec]] = []
     for rule in workflow.rules:
-        for spec in rule.outputs + rule.logs:
+        for spec in rule.products:
             by_text.setdefault(spec.pattern.text, []).append((rule, spec))
             makers_all.append((rule, spec))
     affixes = pat.AffixIndex((spec.pattern.prefix(), spec.pattern.suffix()) for _, spec in makers_all)
@@ -245,6 +368,9 @@ def _links(workflow: ir.Workflow, plans: Sequence[RulePlan]) -> list[list | None
     out: list[list | None] = []
     for plan in plans:
         rule = plan.rule
+        if plan.paths is not None:  # a job's input positions are its own: no links
+            out.append(None)
+            continue
         links: list = []
         any_link = False
         for spec, (_, combos) in zip(rule.inputs, plan.inputs):

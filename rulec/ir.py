@@ -14,23 +14,46 @@ class Dimension:
     name: str
     values: tuple[str, ...]
     fields: tuple[str, ...]  # field names every value carries
-    table: Mapping[str, Mapping[str, str]]  # value -> field -> text
+    table: Mapping[str, Mapping[str, str | tuple[str, ...]]]  # value -> field -> text (a tuple: a list field)
     span: Span
-    origin: str = "list"  # "list" | "block" | "glob"
+    origin: str = "list"  # "list" | "block" | "glob" | "config" | "table"
+    list_fields: frozenset[str] = frozenset()  # fields whose values are lists of texts
+    # field -> {value: its text}, made on first use (a sample sheet may have 100k rows)
+    columns: dict = field(default_factory=dict, repr=False)
+
+    def column(self, name: str) -> Mapping[str, str | tuple[str, ...]]:
+        col = self.columns.get(name)
+        if col is None:
+            table = self.table
+            col = self.columns[name] = {v: table[v][name] for v in self.values}
+        return col
+
+
+class FieldColumns:
+    """``(dimension, field) -> {value: text}`` for the formatters, each column made on first
+    use (``Dimension.column``), not every field of every dimension up front."""
+
+    __slots__ = ("dimensions",)
+
+    def __init__(self, dimensions: Mapping[str, Dimension]):
+        self.dimensions = dimensions
+
+    def __getitem__(self, key: tuple[str, str]) -> Mapping[str, str | tuple[str, ...]]:
+        return self.dimensions[key[0]].column(key[1])
 
 
 @dataclass(frozen=True, slots=True)
 class PathSpec:
-    """One output or log entry of a rule. ``kinds``: what the output is besides a file the
-    job makes, as written around its pattern (``temp("...")``, ``protected("...")``,
-    ``touch("...")``; see ``kinds.py``), outermost first; ``kind_span``: where the outermost
-    wrapper is written (for messages)."""
+    """One output or log entry of a rule. ``flags``: the path wrappers it was written in
+    (``directory("bld/index")``: {"directory"}; ``temp("...")``, ``protected("...")``,
+    ``touch("...")``: output kinds, see ``kinds.py``), see ``PATH_WRAPPERS`` in analyze.py;
+    ``wrapper_span``: where the outermost wrapper is written (for messages)."""
 
     name: str | None
     pattern: Pattern
     span: Span
-    kinds: tuple[str, ...] = ()
-    kind_span: Span | None = None
+    flags: frozenset[str] = frozenset()
+    wrapper_span: Span | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +68,7 @@ class InputSpec:
     kind: str = "one"
     expanded: tuple[str, ...] = ()
     combos: tuple[tuple[str, ...], ...] = ()
+    flags: frozenset[str] = frozenset()  # path wrappers: {"ancient"}, {"directory"}
 
 
 ParamValue = Union[int, float, bool, str, Pattern, tuple]
@@ -118,9 +142,19 @@ class Rule:
     priority: int = 0
     env: tuple[tuple[str, ShellTemplate], ...] = ()  # its label's env: NAME -> value template
     retries: int | None = None  # None: the run's --retries
+    # the config keys its paths, params, command and env use: (key, a hash of the value)
+    config: tuple[tuple[str, str], ...] = ()
+    benchmark: PathSpec | None = None  # benchmark: "bench/{x}.tsv", one row per attempt
     # ``local: true``: under a cluster executor its jobs run on this machine (Snakemake's
     # localrules); locally nothing changes.
     local: bool = False
+
+    @property
+    def products(self) -> tuple[PathSpec, ...]:
+        """Every path pattern a job of the rule writes: outputs, logs, then its benchmark."""
+        if self.benchmark is None:
+            return self.outputs + self.logs
+        return self.outputs + self.logs + (self.benchmark,)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +182,8 @@ class Workflow:
     labels: Mapping[str, Label]
     precedence: frozenset[tuple[str, str]] = field(default_factory=frozenset)  # (winner, loser)
     default_target: str | None = None
+    data_files: tuple[str, ...] = ()  # config files and sample sheets read
+    data_key: str = ""  # a hash of what they held and of the --config overrides ("" if none)
 
     def rule(self, name: str) -> Rule:
         for rule in self.rules:

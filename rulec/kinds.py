@@ -1,6 +1,7 @@
 """Output kinds: which of a job's outputs are ``temp()``, ``protected()`` or ``touch()``. Pure.
 
-The analyzer records the kinds on each output's ``ir.PathSpec``; every job of a rule has
+The analyzer records the kinds on each output's ``ir.PathSpec.flags`` (with the other path
+wrappers, such as ``directory``); every job of a rule has
 its outputs in the order of the rule's output specs (``JobGraph.outputs``), so a kind is a
 set of output positions per rule, worked out once. A workflow without kinds costs nothing:
 ``OutputKinds.of(graph)`` is None.
@@ -32,12 +33,16 @@ TOUCH = "touch"
 
 def rule_positions(rule: "ir.Rule", kind: str) -> tuple[int, ...]:
     """The positions among the rule's declared outputs of those of ``kind``."""
-    return tuple(i for i, spec in enumerate(rule.outputs) if kind in spec.kinds)
+    return tuple(i for i, spec in enumerate(rule.outputs) if kind in spec.flags)
+
+
+KINDS = frozenset((TEMP, PROTECTED, TOUCH))
 
 
 def uses(workflow, kind: str | None = None) -> bool:
-    """Whether any rule has an output of ``kind`` (any kind, if None)."""
-    return any((kind in spec.kinds) if kind else spec.kinds for rule in workflow.rules for spec in rule.outputs)
+    """Whether any rule has an output of ``kind`` (any output kind, if None)."""
+    return any((kind in spec.flags) if kind else not KINDS.isdisjoint(spec.flags)
+               for rule in workflow.rules for spec in rule.outputs if spec.flags)
 
 
 class OutputKinds:
@@ -124,9 +129,9 @@ class OutputKinds:
     def where(self, job: int, path: str) -> str:
         """``protected() in Rulefile:12:13``: the kind wrapper of ``path`` and its place."""
         spec = self.spec(job, path)
-        if spec is None or spec.kind_span is None:
+        if spec is None or spec.wrapper_span is None:
             return "protected()"
-        return f"protected() in {spec.kind_span.location()}"
+        return f"protected() in {spec.wrapper_span.location()}"
 
 
 def read_only(path: str) -> bool:

@@ -5,7 +5,8 @@ A pattern is literal text with *slots*:
 - ``{name}``         a wildcard; a dimension's name matches only that dimension's values,
                      any other name matches ``[^/]+``;
 - ``{name,REGEX}``   a wildcard constrained by a regular expression;
-- ``{name.field}``   a field of a dimension value (not allowed in outputs);
+- ``{name.field}``   a field of a dimension value (not allowed in outputs), or a config
+                     key (``{config.db.host}``, replaced by its value when a Rulefile is read);
 - ``{{`` and ``}}``  literal braces.
 """
 
@@ -20,6 +21,8 @@ from typing import Callable, Iterable, Mapping
 
 FREE = r"[^/]+"
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+# a field: a column name may hold '-'; a config key is dotted ({config.db.host})
+_FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*(?:\.[A-Za-z_][A-Za-z0-9_-]*)*\Z")
 
 
 class PatternError(ValueError):
@@ -136,7 +139,7 @@ def _slot(body: str, offset: int, length: int) -> Slot:
     field = None
     if "." in name:
         name, _, field = name.partition(".")
-    if not _NAME.match(name or "-") or (field is not None and not _NAME.match(field or "-")):
+    if not _NAME.match(name or "-") or (field is not None and not _FIELD.match(field or "-")):
         raise PatternError(f"bad wildcard {{{body}}}: expected {{name}}, {{name,regex}} or {{name.field}}", offset, length)
     if sep:
         if field is not None:

@@ -10,9 +10,13 @@ words. The rules, in the order they are checked for each job (dependencies first
 - OUTPUT_MISSING    a declared output does not exist
 - INCOMPLETE        the last run started this job and never finished it
 - UPSTREAM          a job that makes one of its inputs will run
-- with a record of the last run (not for ``persist`` rules, which skip the input checks):
+- with a record of the last run: CONFIG_CHANGED (the value of a config key the job uses,
+  in a path, a param, its command or env, differs; the reason names the keys); then, not
+  for ``persist`` rules, which skip the input checks:
   INPUT_SET_CHANGED, INPUT_CHANGED (an input's size or mtime differs from the record)
 - without a record (outputs made by hand or another tool): INPUT_NEWER, as in make
+- an input written ``ancient(...)`` counts only by existing: it gives no INPUT_CHANGED nor
+  INPUT_NEWER, and a job that makes it gives no UPSTREAM while it exists (Snakemake's rule)
 - COMMAND_CHANGED, PARAMS_CHANGED   the expanded command (white space folded) or params differ
 - ENV_CHANGED       a value of the label's ``env:`` differs (the reason names the variables)
 - TEMP_NEEDED       a ``temp()`` output that is missing (a run deleted it once it was used)
@@ -55,13 +59,14 @@ class Why(enum.Enum):
     COMMAND_CHANGED = "command-changed"
     PARAMS_CHANGED = "params-changed"
     ENV_CHANGED = "env-changed"
+    CONFIG_CHANGED = "config-changed"
     TEMP_NEEDED = "temp-needed"  # path: a missing temp() output; job: the job that runs and reads it
 
 
 @dataclass(frozen=True, slots=True)
 class Reason:
     why: Why
-    path: str | None = None  # the output or input concerned; for ENV_CHANGED, the variables
+    path: str | None = None  # the output or input concerned; for ENV_CHANGED, the variables; CONFIG_CHANGED, the keys
     job: str | None = None  # the upstream job, for UPSTREAM; the job that reads it, for TEMP_NEEDED
 
 
@@ -89,28 +94,39 @@ def inputs_hash(paths: tuple[str, ...]) -> str:
     return shell.digest("\0".join(paths))
 
 
-def input_signature(paths: tuple[str, ...], stat, temp: tuple[int, ...] = ()) -> str:
+EXISTS = (0, 0)  # what an ancient input adds to a signature: that it exists
+
+
+def input_signature(paths: tuple[str, ...], stat, ancient: frozenset[int] = frozenset(), temp: tuple[int, ...] = ()) -> str:
     """A hash of the inputs' sizes and mtimes; ``stat(path)`` -> (mtime_ns, size) or None.
+    The inputs at positions ``ancient`` count only by existing.
 
     ``temp``: the positions of inputs that are ``temp()`` outputs (a run deletes them once
     used). Their stats are kept apart, one short hash each after a ``|``, so that a deleted
     one can be left out of the comparison (``same_inputs``)."""
-    if not temp:
+    if not ancient and not temp:
         return shell.digest(repr([stat(path) for path in paths]))
+
+    def one(i: int, p: str):
+        return (EXISTS if stat(p) is not None else None) if i in ancient else stat(p)
+
+    if not temp:
+        return shell.digest(repr([one(i, p) for i, p in enumerate(paths)]))
     skip = set(temp)
-    base = shell.digest(repr([stat(p) for i, p in enumerate(paths) if i not in skip]))
-    return base + "|" + ",".join(shell.digest(repr(stat(paths[i])))[:16] for i in temp)
+    base = shell.digest(repr([one(i, p) for i, p in enumerate(paths) if i not in skip]))
+    return base + "|" + ",".join(shell.digest(repr(one(i, paths[i])))[:16] for i in temp)
 
 
-def same_inputs(recorded: str, paths: tuple[str, ...], stat, temp: tuple[int, ...] = ()) -> bool:
+def same_inputs(recorded: str, paths: tuple[str, ...], stat, ancient: frozenset[int] = frozenset(),
+                temp: tuple[int, ...] = ()) -> bool:
     """Whether the inputs are as ``recorded`` (an ``input_signature``), a missing temp input
     counting as unchanged: a run deleted it after the job had used it."""
     if not temp:
-        return recorded == input_signature(paths, stat)
+        return recorded == input_signature(paths, stat, ancient)
     base, bar, rest = recorded.partition("|")
     if not bar:  # recorded before they were temp() outputs: comparable while they all exist
-        return all(stat(paths[i]) is not None for i in temp) and recorded == input_signature(paths, stat)
-    now = input_signature(paths, stat, temp)
+        return all(stat(paths[i]) is not None for i in temp) and recorded == input_signature(paths, stat, ancient)
+    now = input_signature(paths, stat, ancient, temp)
     now_base, _, now_rest = now.partition("|")
     if now_base != base:
         return False
@@ -140,6 +156,9 @@ def plan(graph: "JobGraph", snap: Snapshot, history: History, options: PlanOptio
     get = snap.lookup
     records = history.records()
     g_rule, g_out, g_nout, g_in, g_deps = graph.rule, graph.outputs, graph.n_outputs, graph.inputs, graph.deps
+    ancient_of = [p.ancient for p in graph.plans]
+    any_ancient = any(ancient_of)  # else no job pays for ancient(...)
+    anc: frozenset[int] = frozenset()
     # temp() outputs: None when the workflow has none (nothing below costs anything then)
     kinds = OutputKinds.of(graph)
     temp_ok = kinds.temp_paths() if kinds is not None and kinds.has(TEMP) else None  # deletable: not requested
@@ -158,6 +177,8 @@ def plan(graph: "JobGraph", snap: Snapshot, history: History, options: PlanOptio
                 runs[job] = 1
             continue
         job_id = graph.job_id(job)
+        if any_ancient:
+            anc = ancient_of[g_rule[job]]
         found: list[Reason] = []
         if force_all or (force and (rule.name in force or job_id in force)):
             found.append(Reason(Why.FORCED))
@@ -187,18 +208,24 @@ def plan(graph: "JobGraph", snap: Snapshot, history: History, options: PlanOptio
         if not found or explain:
             for d in deps:
                 if runs[d]:
+                    if anc and _only_ancient(graph, job, d, anc, get):
+                        continue
                     found.append(Reason(Why.UPSTREAM, job=graph.job_id(d)))
                     break
         if (not found or explain) and outs:
             inputs = g_in[job]
             upstream = bool(found) and any(r.why is Why.UPSTREAM for r in found)
             if rec is not None and rec[2] == "ok":
-                if not rule.persist:
+                if rule.config:
+                    changed = _config_changed(rec[4], rule.config)
+                    if changed:
+                        found.append(Reason(Why.CONFIG_CHANGED, changed))
+                if not rule.persist and (not found or explain):
                     if rec[5] != inputs_hash(inputs):
                         found.append(Reason(Why.INPUT_SET_CHANGED))
-                    elif not upstream and (rec[6] != input_signature(inputs, get) if temp_in is None
-                                           else not same_inputs(rec[6], inputs, get, temp_in(job))):
-                        found.append(Reason(Why.INPUT_CHANGED, _changed_input(inputs, get, outs)))
+                    elif not upstream and (rec[6] != input_signature(inputs, get, anc) if temp_in is None
+                                           else not same_inputs(rec[6], inputs, get, anc, temp_in(job))):
+                        found.append(Reason(Why.INPUT_CHANGED, _changed_input(inputs, get, outs, anc)))
                 if not found or explain:
                     if renderers is None:
                         renderers = shell.renderers(graph)
@@ -211,14 +238,17 @@ def plan(graph: "JobGraph", snap: Snapshot, history: History, options: PlanOptio
                         ek = r.env_key(job_id, graph.values[job], inputs, g_out[job], n_out) if r.env else ""
                         if rec[4] != ph + ek:
                             old_p, bar, old_e = rec[4].partition("|")
-                            if old_p != ph:
+                            # the config's part ("~KEY:hash,...") is CONFIG_CHANGED's
+                            if old_p != ph and old_p.partition("~")[0] != ph.partition("~")[0]:
                                 found.append(Reason(Why.PARAMS_CHANGED))
                             if (not found or explain) and bar + old_e != ek:
                                 found.append(Reason(Why.ENV_CHANGED, _env_changed(old_e, ek[1:])))
             elif not rule.persist and not upstream and inputs:
                 out_stats = [get(p) for p in outs]
                 oldest = min(st[0] for st in out_stats if st is not None) if any(out_stats) else None
-                for path in inputs if oldest is not None else ():
+                for i, path in enumerate(inputs if oldest is not None else ()):
+                    if anc and i in anc:
+                        continue
                     st = get(path)
                     if st is not None and st[0] > oldest + tol:
                         # Remote stores keep whole seconds, rounded down: an output uploaded
@@ -288,6 +318,18 @@ def _needed_temps(graph, runs: bytearray, reasons: dict, order_run: list[int], p
     return [j for j in graph.order if runs[j] and j not in groups]
 
 
+def _config_changed(recorded: str, config: tuple[tuple[str, str], ...]) -> str | None:
+    """The config keys the job uses whose values differ from the record's (the record's
+    params hash ends ``~KEY:hash,...``); keys the record does not have are not counted (a
+    reference added to the Rulefile changed the command, params or paths: that is said)."""
+    _, tilde, old = recorded.partition("|")[0].partition("~")
+    if not tilde:
+        return None
+    before = dict(x.rsplit(":", 1) for x in old.split(",") if ":" in x)
+    changed = [k for k, h in config if k in before and before[k] != h]
+    return ", ".join(changed) or None
+
+
 def _env_changed(old: str, new: str) -> str:
     """The variables whose values differ between two env keys (``NAME:hash,...``)."""
     a = dict(x.split(":", 1) for x in old.split(",") if ":" in x)
@@ -295,10 +337,19 @@ def _env_changed(old: str, new: str) -> str:
     return ", ".join(sorted(n for n in a.keys() | b.keys() if a.get(n) != b.get(n)))
 
 
-def _changed_input(inputs, get, outs) -> str | None:
+def _only_ancient(graph: "JobGraph", job: int, dep: int, anc: frozenset[int], get) -> bool:
+    """Whether every input of ``job`` that ``dep`` makes is an ancient one that exists (then
+    ``dep`` running is no reason for ``job`` to run)."""
+    producer = graph.producer
+    return all(i in anc and get(p) is not None for i, p in enumerate(graph.inputs[job]) if producer.get(p) == dep)
+
+
+def _changed_input(inputs, get, outs, anc: frozenset[int] = frozenset()) -> str | None:
     """The input most likely changed: the newest one (for the message only)."""
     best, best_t = None, -1
-    for path in inputs:
+    for i, path in enumerate(inputs):
+        if i in anc:
+            continue
         st = get(path)
         if st is not None and st[0] > best_t:
             best, best_t = path, st[0]

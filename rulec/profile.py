@@ -76,6 +76,7 @@ class Layer:
 
     items: tuple[tuple[str, Value], ...] = ()
     where: str = ""  # e.g. "cluster.toml [slurm.labels.gpu]", for messages
+    env: tuple[tuple[str, str], ...] = ()  # its env table: NAME -> value, exported for the jobs
 
     def get(self, key: str, default=None):
         for k, v in self.items:
@@ -142,15 +143,53 @@ def parse(data: Mapping, path: str = "<profile>") -> Profile:
                     where = f"{name} [{key}.{k}.{sub}]"
                     if not isinstance(subtable, Mapping):
                         raise ProfileError(f"{where} must be a table")
-                    items = tuple(_check(where, kk, vv, (name, key, k, sub, kk)) for kk, vv in subtable.items())
+                    env = _env(where, subtable.get("env"), (name, key, k, sub, "env"))
+                    items = tuple(_check(where, kk, vv, (name, key, k, sub, kk)) for kk, vv in subtable.items() if kk != "env")
                     for kk, _ in items:
                         if kk in RUN_KEYS:  # accepted there, it would be ignored
                             raise ProfileError(f"{where}: {kk} is a setting of the whole run, not of one {k[:-1]}; put it in [{key}]")
-                    target[sub] = Layer(items, where)
+                    target[sub] = Layer(items, where, env)
+                continue
+            if k == "env":
                 continue
             top.append(_check(f"{name} [{key}]", k, v, (name, key, k)))
-        backends[key] = BackendProfile(Layer(tuple(top), f"{name} [{key}]"), labels, rules)
+        env = _env(f"{name} [{key}]", table.get("env"), (name, key, "env"))
+        backends[key] = BackendProfile(Layer(tuple(top), f"{name} [{key}]", env), labels, rules)
     return Profile(path, backends)
+
+
+_SHELL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*").fullmatch
+
+
+def _env(where: str, table, path: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """An ``env`` table (``env = { JAVA_HOME = "/opt/java11" }``): shell variable names and
+    one-line values (strings or numbers), taken literally."""
+    if table is None:
+        return ()
+    if not isinstance(table, Mapping):
+        raise ProfileError(f"{where}: env must be a table of NAME = \"value\", e.g. env = {{ OMP_NUM_THREADS = \"4\" }}")
+    pairs = []
+    for name, value in table.items():
+        _one_line(path + (name,), name, value)
+        if not _SHELL_NAME(name):
+            raise ProfileError(f"{where}: env {name!r} is not a shell variable name (letters, digits and _, not starting with a digit)")
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise ProfileError(f"{where}: env {name}: the value is a string or a number, e.g. {name} = \"/opt/x\"")
+        pairs.append((name, str(value)))
+    return tuple(pairs)
+
+
+def env_for(prof: BackendProfile, rule: str, label: str | None) -> tuple[tuple[str, str], ...]:
+    """The profile's env for one rule's jobs: ``[<backend>.env]`` < ``[<backend>.labels.<label>.env]``
+    < ``[<backend>.rules.<rule>.env]``, a later table's value winning per name."""
+    merged: dict[str, str] = dict(prof.top.env)
+    layer = prof.labels.get(label) if label else None
+    if layer is not None:
+        merged.update(layer.env)
+    layer = prof.rules.get(rule)
+    if layer is not None:
+        merged.update(layer.env)
+    return tuple(merged.items())
 
 
 def _check(where: str, key: str, value, path: tuple[str, ...] = ()) -> tuple[str, Value]:

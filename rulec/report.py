@@ -78,10 +78,12 @@ def outcome_text(ev, missing=()) -> str:
     from .run.executor import Outcome
 
     o = ev.outcome
+    # a folder output (directory(...)) comes as "path/": "the folder path"
+    made = ", ".join(f"the folder {shown(p[:-1])}" if p.endswith("/") else shown(p) for p in missing)
     if o is Outcome.OK and missing:
-        text = "exited 0 but did not create " + ", ".join(shown(p) for p in missing)
+        text = "exited 0 but did not create " + made
     elif o is Outcome.MISSING_OUTPUT:
-        text = "exited 0 but did not create " + (", ".join(shown(p) for p in missing) or "every declared output")
+        text = "exited 0 but did not create " + (made or "every declared output")
     elif o is Outcome.EXIT:
         text = f"exit status {ev.exit_code}" if ev.exit_code is not None else f"{ev.state or 'failed'}, no exit status known"
         if ev.signal:
@@ -139,6 +141,8 @@ def reason_text(reason: Reason) -> str:
         return f"temp output missing: {reason.path}, read by {reason.job}, which runs"
     if w is Why.ENV_CHANGED:
         return f"environment changed: {reason.path}" if reason.path else "environment changed"
+    if w is Why.CONFIG_CHANGED:
+        return f"config changed: {reason.path}"
     return w.value  # pragma: no cover
 
 
@@ -251,6 +255,7 @@ def plan_json(plan: Plan, commands) -> str:
             "reasons": [{"why": r.why.value, **({"path": r.path} if r.path else {}), **({"job": r.job} if r.job else {})} for r in plan.reasons[job]],
             "outputs": list(graph.declared_outputs(job)),
             "logs": list(graph.logs(job)),
+            **({"benchmark": graph.benchmark(job)} if graph.benchmark(job) else {}),
             "inputs": list(graph.inputs[job]),
             "deps": [graph.job_id(d) for d in graph.deps[job]],
             "command": commands(job),

@@ -29,9 +29,11 @@ def _join(items, raw: bool) -> str:
 class CommandRenderer:
     """Renders the command of any job of one rule."""
 
-    def __init__(self, workflow: ir.Workflow, rule: ir.Rule, input_slices):
+    def __init__(self, workflow: ir.Workflow, rule: ir.Rule, input_slices, slices=None):
         self.rule = rule
         self.template = rule.shell
+        # a rule with list-field inputs: its entries' slices are per job (dag.RulePlan.slices)
+        self.slices = slices
         # A named list (input: extra=["a", "b"]) is several entries with one name: one slice.
         self.input_slices: dict[str, tuple[int, int]] = {}
         for name, a, b in input_slices:
@@ -51,9 +53,14 @@ class CommandRenderer:
         self.params = dict(rule.params)
         self.param_fmt: dict[str, Callable] = {}
         self.param_attempt: set[str] = set()  # params whose text holds {attempt}
-        fields = {(d.name, f): {v: d.table[v][f] for v in d.values} for d in workflow.dimensions.values() for f in d.fields}
+        self.param_list: dict[str, tuple[int, object]] = {}  # params that are a list field, "{sample.files}"
+        fields = ir.FieldColumns(workflow.dimensions)
         for name, value in rule.params:
-            if isinstance(value, pat.Pattern):
+            if isinstance(value, pat.Pattern) and len(value.parts) == 1 and not isinstance(value.parts[0], str) \
+                    and value.parts[0].field in getattr(workflow.dimensions.get(value.parts[0].name), "list_fields", ()):
+                slot = value.parts[0]
+                self.param_list[name] = (rule.wildcards.index(slot.name), fields[(slot.name, slot.field)])
+            elif isinstance(value, pat.Pattern):
                 if "attempt" in value.wildcards and "attempt" not in rule.wildcards:
                     self.param_attempt.add(name)
                     self.param_fmt[name] = pat.formatter(value, rule.wildcards + ("attempt",), fields)
@@ -83,6 +90,16 @@ class CommandRenderer:
     def _piece(self, part: ir.Ref, attempt: int = 1) -> Callable:
         kind, raw, index, key = part.kind, part.raw, part.index, part.key
         q = (lambda t: t) if raw else _quote
+        if kind == "input" and self.slices is not None and key is not None:
+            slices = self.slices
+
+            def named(v, key=key):
+                spans = [(a, b) for name, a, b in slices(v) if name == key]
+                return min(a for a, _ in spans), max(b for _, b in spans)
+
+            if index is not None:
+                return lambda j, v, i, o, n: (lambda xs: q(xs[index]) if index < len(xs) else "")(i[slice(*named(v))])
+            return lambda j, v, i, o, n: " ".join([q(x) for x in i[slice(*named(v))]])
         if kind == "input":
             a, b = self.input_slices[key] if key is not None else (0, None)
             if index is not None:
@@ -91,8 +108,10 @@ class CommandRenderer:
         if kind in ("output", "log"):
             where = None if key is None else (self.out_index if kind == "output" else self.log_index)[key]
 
+            n_logs = len(self.rule.logs)  # (a benchmark follows the logs)
+
             def items(o, n, kind=kind, where=where):
-                declared = o[:n] if kind == "output" else o[n:]
+                declared = o[:n] if kind == "output" else o[n : n + n_logs]
                 return declared if where is None else tuple(declared[k] for k in where)
 
             if index is not None:
@@ -103,9 +122,13 @@ class CommandRenderer:
             return lambda j, v, i, o, n: q(v[pos])
         if kind == "field":
             pos = self.wc_pos[key]
-            table = self.dims[key].table
-            attr = part.attr
-            return lambda j, v, i, o, n: q(table[v[pos]][attr])
+            dim = self.dims[key]
+            column = dim.column(part.attr)
+            if part.attr in dim.list_fields:  # its items, like a list param
+                if index is not None:
+                    return lambda j, v, i, o, n: (lambda xs: q(xs[index]) if index < len(xs) else "")(column[v[pos]])
+                return lambda j, v, i, o, n: " ".join([q(x) for x in column[v[pos]]])
+            return lambda j, v, i, o, n: q(column[v[pos]])
         if kind == "params":
             return lambda j, v, i, o, n: self._value(self.param_text(key, v, attempt), index, raw)
         if kind == "resources":
@@ -257,6 +280,9 @@ class CommandRenderer:
 
     def param_text(self, name: str, values: tuple[str, ...], attempt: int = 1):
         value = self.params[name]
+        if self.param_list and name in self.param_list:
+            at, column = self.param_list[name]
+            return tuple(column[values[at]])
         if isinstance(value, pat.Pattern):
             if name in self.param_attempt:
                 return self.param_fmt[name]((*values, str(attempt)))
@@ -698,15 +724,22 @@ def command_key(graph, renderers_: list[CommandRenderer], job: int) -> str:
 
 
 def params_hash(renderer: CommandRenderer, values: tuple[str, ...]) -> str:
+    """The hash of the job's params; then, for a rule that uses the config, ``~KEY:hash,...``
+    (one short hash per config key, so a plan can say which one changed)."""
+    config = renderer.rule.config
     if not renderer.params:
-        return ""
+        return config_suffix(config) if config else ""
     items = sorted((name, repr(renderer.param_text(name, values))) for name in renderer.params)
-    return digest(repr(items))
+    return digest(repr(items)) + config_suffix(config) if config else digest(repr(items))
+
+
+def config_suffix(config: tuple[tuple[str, str], ...]) -> str:
+    return "~" + ",".join(f"{k}:{h}" for k, h in config)
 
 
 def renderers(graph) -> list[CommandRenderer]:
     wf = graph.workflow
-    return [CommandRenderer(wf, rule, graph.plans[rule.index].input_slices) for rule in wf.rules]
+    return [CommandRenderer(wf, rule, graph.plans[rule.index].input_slices, graph.plans[rule.index].slices) for rule in wf.rules]
 
 
 def command_of(graph, renderers_: list[CommandRenderer], job: int, local=None, attempt: int = 1) -> str:

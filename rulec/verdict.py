@@ -12,7 +12,9 @@ Anything else (or any doubt: an unreadable cache) means a full plan.
 The file is data only, so that a crafted one (in a repository or a tarball) cannot run
 code: a line of JSON (the key, the job count, the remote paths' stats, and per folder its
 name, its number of names and the byte length of its names), then per folder its names
-(UTF-8, NUL-separated) and its mtimes and sizes as raw int64 arrays. Every field is checked
+(UTF-8, NUL-separated) and its mtimes and sizes as raw int64 arrays. The folders written
+``directory(...)`` are kept apart, with their trees' stats (``state.tree_stat``), which are
+computed again to check. Every field is checked
 for its type and every length against the file's size; a file of any other shape is
 ignored. An ``uptodate.pickle`` left by an older rulec is never read (and is removed when a
 new verdict is written).
@@ -30,12 +32,12 @@ from stat import S_ISREG
 
 from . import __version__
 from .history import STATE_DIR, History
-from .state import snapshot
+from .state import snapshot, tree_stat
 from .storage import is_remote
 
 FILE = "verdict.bin"
 OLD_FILES = ("uptodate.pickle",)  # older rulecs' verdicts: never read, removed on write
-FORMAT = 3
+FORMAT = 4
 MAGIC = "rulec-verdict"
 
 
@@ -50,6 +52,11 @@ def _key(workflow, target, options) -> str:
         except OSError:
             h.update(b"\0missing\0")
         h.update(b"\0" + file.encode("utf-8", "surrogateescape") + b"\0")
+    for rule in workflow.rules:  # a profile's env is not in the Rulefiles
+        if rule.env:
+            h.update(repr((rule.name, [(n, t.text) for n, t in rule.env])).encode("utf-8", "surrogateescape"))
+    # config files, sample sheets and --config (their fields are in no Rulefile's text)
+    h.update(b"data:" + workflow.data_key.encode() + b"\n")
     for name, dim in workflow.dimensions.items():  # glob() dimensions depend on the files
         h.update(name.encode() + b"=" + "\0".join(dim.values).encode("utf-8", "surrogateescape") + b"\n")
     h.update(b"history:" + History.generation(workdir=workflow.workdir).encode())
@@ -69,10 +76,13 @@ def check(workflow, target, options) -> int | None:
         saved = _decode(data) if data is not None else None
         if saved is None or saved[0] != _key(workflow, target, options):
             return None
-        _, jobs, remote, folders = saved
+        _, jobs, remote, folders, trees = saved
         base = os.path.abspath(workflow.workdir)
         for head, names, mtimes, sizes in folders:
             if not _folder_holds(os.path.join(base, head) if head else base, names, mtimes, sizes):
+                return None
+        for path, st in trees:
+            if tree_stat(os.path.join(base, path)) != st:
                 return None
         if remote:
             now = snapshot([p for p, _ in remote], workflow.workdir).lookup
@@ -97,7 +107,7 @@ def _read_regular(path: str) -> bytes | None:
         os.close(fd)
 
 
-def _encode(key: str, jobs: int, remote: list, folders: list) -> bytes:
+def _encode(key: str, jobs: int, remote: list, folders: list, trees: list = ()) -> bytes:
     """The file's bytes: a JSON line, then each folder's names, mtimes and sizes."""
     body = []
     listed = []
@@ -106,7 +116,8 @@ def _encode(key: str, jobs: int, remote: list, folders: list) -> bytes:
         listed.append([head, len(names), len(blob)])
         body += [blob, array("q", mtimes).tobytes(), array("q", sizes).tobytes()]
     header = {"format": MAGIC, "version": FORMAT, "byteorder": sys.byteorder, "key": key, "jobs": jobs,
-              "remote": [[p, st[0], st[1]] for p, st in remote], "folders": listed}
+              "remote": [[p, st[0], st[1]] for p, st in remote], "folders": listed,
+              "trees": [[p, st[0], st[1]] for p, st in trees]}
     # ensure_ascii: a name's lone surrogates (undecodable bytes) survive, and no raw newline
     return json.dumps(header, ensure_ascii=True, separators=(",", ":")).encode("ascii") + b"\n" + b"".join(body)
 
@@ -116,7 +127,7 @@ def _is_int(x) -> bool:
 
 
 def _decode(data: bytes):
-    """(key, jobs, remote, folders) from a file's bytes, or None for anything malformed."""
+    """(key, jobs, remote, folders, trees) from a file's bytes, or None for anything malformed."""
     end = data.find(b"\n")
     if end < 0:
         return None
@@ -131,12 +142,16 @@ def _decode(data: bytes):
     if not (isinstance(key, str) and _is_int(jobs) and jobs >= 0
             and isinstance(remote, list) and isinstance(listed, list)):
         return None
-    stats = []
-    for entry in remote:
-        if not (isinstance(entry, list) and len(entry) == 3 and isinstance(entry[0], str)
-                and _is_int(entry[1]) and _is_int(entry[2])):
-            return None
-        stats.append((entry[0], (entry[1], entry[2])))
+    listed_trees = header.get("trees")
+    if not isinstance(listed_trees, list):
+        return None
+    stats, trees = [], []
+    for entries, out in ((remote, stats), (listed_trees, trees)):
+        for entry in entries:
+            if not (isinstance(entry, list) and len(entry) == 3 and isinstance(entry[0], str)
+                    and _is_int(entry[1]) and _is_int(entry[2])):
+                return None
+            out.append((entry[0], (entry[1], entry[2])))
     view = memoryview(data)
     at = end + 1
     folders = []
@@ -158,7 +173,7 @@ def _decode(data: bytes):
         folders.append((head, names, mtimes, sizes))
     if at != len(data):
         return None
-    return key, jobs, stats, folders
+    return key, jobs, stats, folders, trees
 
 
 def _folder_holds(folder: str, names: list[str], mtimes, sizes) -> bool:
@@ -186,6 +201,8 @@ def remember(workflow, target, options, graph, snap, jobs: int) -> None:
     get = snap.lookup
     by_dir: dict[str, list] = {}
     remote = []
+    trees = []
+    directories = graph.directories()
     for path in set(graph.sources).union(*graph.outputs):
         st = get(path)
         if st is None:
@@ -193,11 +210,14 @@ def remember(workflow, target, options, graph, snap, jobs: int) -> None:
         if is_remote(path):
             remote.append((path, st))
             continue
+        if directories and path in directories:
+            trees.append((path, st))
+            continue
         head, _, name = path.rpartition("/")
         by_dir.setdefault(head, []).append((name, st))
     folders = [(head, [n for n, _ in entries], [st[0] for _, st in entries], [st[1] for _, st in entries])
                for head, entries in by_dir.items()]
-    data = _encode(_key(workflow, target, options), jobs, remote, folders)
+    data = _encode(_key(workflow, target, options), jobs, remote, folders, trees)
     try:
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=".verdict.")
         with os.fdopen(fd, "wb") as fh:

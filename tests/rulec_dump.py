@@ -32,6 +32,8 @@ def dump_expr(e) -> str:
         return repr(e.value)
     if isinstance(e, d.Word):
         return e.name
+    if isinstance(e, d.Dotted):
+        return "<" + e.text + ">"
     if isinstance(e, d.ListV):
         return "[" + ", ".join(dump_expr(x) for x in e.items) + "]"
     if isinstance(e, d.Named):
@@ -58,6 +60,8 @@ def dump_decl(decl) -> str:
         return "ruleorder " + " > ".join(name for name, _ in decl.names)
     if isinstance(decl, d.IncludeDecl):
         return f"include {decl.path.value!r}"
+    if isinstance(decl, d.ConfigDecl):
+        return f"config {decl.path.value!r}"
     raise TypeError(type(decl))
 
 

@@ -89,7 +89,7 @@ def test_syntax_unterminated_block(here):
 
 def test_syntax_unexpected_indentation(here):
     assert error(here, 'dimension model = ["a"]\n    rule estimate:\n', kind=SyntaxError_) == msg(
-        "Rulefile:2:1: unexpected indentation; expected 'dimension', 'include', 'label', 'rule' or 'ruleorder'",
+        "Rulefile:2:1: unexpected indentation; expected 'config', 'dimension', 'include', 'label', 'rule' or 'ruleorder'",
         "        rule estimate:",
         "    ^^^^",
     )
@@ -131,7 +131,7 @@ def test_syntax_unclosed_bracket(here):
 
 def test_syntax_unknown_statement(here):
     assert error(here, 'rules estimate:\n    output: "x"\n', kind=SyntaxError_) == msg(
-        "Rulefile:1:1: unexpected 'rules'; expected 'dimension', 'include', 'label', 'rule' or 'ruleorder' (did you mean 'rule'?)",
+        "Rulefile:1:1: unexpected 'rules'; expected 'config', 'dimension', 'include', 'label', 'rule' or 'ruleorder' (did you mean 'rule'?)",
         "    rules estimate:",
         "    ^^^^^",
     )
@@ -140,7 +140,7 @@ def test_syntax_unknown_statement(here):
 def test_syntax_keywords_are_whole_words(here):
     # "rulefoo:" is not the rule "foo"
     assert error(here, 'rulefoo:\n    output: "x"\n', kind=SyntaxError_).splitlines()[0] == (
-        "Rulefile:1:1: unexpected 'rulefoo'; expected 'dimension', 'include', 'label', 'rule' or 'ruleorder' (did you mean 'rule'?)"
+        "Rulefile:1:1: unexpected 'rulefoo'; expected 'config', 'dimension', 'include', 'label', 'rule' or 'ruleorder' (did you mean 'rule'?)"
     )
 
 
@@ -405,7 +405,7 @@ def test_unknown_label_with_nothing_close_gets_a_hint(here):
 def test_unknown_rule_field(here):
     assert error(here, 'rule estimate:\n    ouput: "x"\n', kind=AnalysisError) == msg(
         "Rulefile:2:5: unknown rule field 'ouput' (did you mean 'output'?); expected one of input, output, log, params, "
-        "resources, label, shell, persist, priority, retries, local",
+        "resources, label, shell, persist, priority, retries, benchmark, local",
         '        ouput: "x"',
         "        ^^^^^",
     )
@@ -1108,7 +1108,7 @@ rule r:
 
 # ============================================================================ output kinds, local
 
-def test_output_kinds_are_recorded_on_the_output_specs_outermost_first(here):
+def test_output_kinds_are_recorded_on_the_output_specs(here):
     wf = load(here, textwrap.dedent('''\
         rule a:
             output: temp("bld/{n}.csv"), flag=protected(touch("bld/{n}.flag")), plain="bld/{n}.txt"
@@ -1117,60 +1117,63 @@ def test_output_kinds_are_recorded_on_the_output_specs_outermost_first(here):
             output: "x"
         '''))
     a = wf.rule("a")
-    assert [(s.name, s.pattern.text, s.kinds) for s in a.outputs] == [
-        (None, "bld/{n}.csv", ("temp",)), ("flag", "bld/{n}.flag", ("protected", "touch")), ("plain", "bld/{n}.txt", ())]
-    assert a.outputs[1].kind_span.location() == "Rulefile:2:39"
+    assert [(s.name, s.pattern.text, s.flags) for s in a.outputs] == [
+        (None, "bld/{n}.csv", {"temp"}), ("flag", "bld/{n}.flag", {"protected", "touch"}), ("plain", "bld/{n}.txt", frozenset())]
+    assert a.outputs[1].wrapper_span.location() == "Rulefile:2:39"  # the outermost wrapper, for messages
     assert a.outputs[1].span.location() == "Rulefile:2:55"  # the pattern's own place, for its errors
     assert a.local and not wf.rule("b").local
 
 
-def test_temp_on_an_input_is_an_error_at_the_wrapper(here):
+def test_temp_on_an_input_or_a_log_is_an_error_at_the_wrapper(here):
     assert error(here, 'rule a:\n    input: temp("x")\n    output: "y"\n', kind=AnalysisError) == msg(
-        "Rulefile:2:12: temp() marks an output, not an input: an input is read as it is",
+        "Rulefile:2:12: temp() is not for an input: temp() marks an output deleted once every job that reads it "
+        "has succeeded (it goes on outputs)",
         '        input: temp("x")',
         "               ^^^^",
-        '  hint: write it around the output of the rule that makes the file: output: temp("...")',
     )
+    assert error(here, 'rule a:\n    output: "x"\n    log: protected("l.log")\n', kind=AnalysisError).startswith(
+        "Rulefile:3:10: protected() is not for a log: protected() marks an output made read-only once its job "
+        "has succeeded (it goes on outputs)")
 
 
-def test_an_unknown_output_kind_suggests_the_close_one(here):
+def test_an_unknown_path_wrapper_suggests_the_close_one(here):
     assert error(here, 'rule a:\n    output: tmp("x")\n', kind=AnalysisError) == msg(
-        "Rulefile:2:13: unknown output kind 'tmp()' (did you mean 'temp'?); expected temp(...), protected(...), touch(...)",
+        "Rulefile:2:13: unknown path wrapper 'tmp()' (did you mean 'temp'?); an output entry is a path pattern in "
+        "quotes, or wrapped: directory(...), temp(...), protected(...), touch(...)",
         '        output: tmp("x")',
         "                ^^^",
     )
-    assert error(here, 'rule a:\n    input: expnd("x")\n    output: "y"\n', kind=AnalysisError).startswith(
-        "Rulefile:2:12: unknown function 'expnd()' in input (did you mean 'expand'?)")
-    assert error(here, 'rule a:\n    output: expand("x")\n', kind=AnalysisError).startswith(
-        "Rulefile:2:13: expand() is for inputs: an output entry is one path pattern in quotes")
+    assert error(here, 'rule a:\n    input: expnd("x")\n    output: "y"\n', kind=AnalysisError) == msg(
+        "Rulefile:2:12: unknown function 'expnd()' in input (did you mean 'expand'?)",
+        '        input: expnd("x")',
+        "               ^^^^^",
+    )
 
 
-def test_an_output_kind_takes_one_string(here):
+def test_a_path_wrapper_takes_one_string(here):
     assert error(here, 'rule a:\n    output: protected(model)\n', kind=AnalysisError) == msg(
-        "Rulefile:2:23: protected() takes one path pattern in quotes, e.g. protected(\"bld/x.csv\"), not the name model",
+        'Rulefile:2:23: protected() takes one path pattern in quotes, e.g. protected("bld/x.csv"), not the name model',
         "        output: protected(model)",
         "                          ^^^^^",
         '  hint: a path is written in quotes: protected("model")',
     )
     assert error(here, 'rule a:\n    output: temp(42)\n', kind=AnalysisError).startswith(
         'Rulefile:2:18: temp() takes one path pattern in quotes, e.g. temp("bld/x.csv")\n')
-    assert error(here, 'rule a:\n    output: temp("a", "b")\n', kind=AnalysisError).startswith(
-        'Rulefile:2:13: temp() takes one path pattern in quotes, e.g. temp("bld/x.csv")\n        output: temp("a", "b")\n'
-        "                ^^^^^^^^^^^^^^")
+    assert error(here, 'rule a:\n    output: temp("a", "b")\n', kind=AnalysisError) == msg(
+        'Rulefile:2:13: temp() takes one path, e.g. temp("bld/x.csv")',
+        '        output: temp("a", "b")',
+        "                ^^^^^^^^^^^^^^",
+    )
     assert error(here, 'rule a:\n    output: temp(temp("a"))\n', kind=AnalysisError).startswith(
         "Rulefile:2:18: temp() is given twice")
 
 
-def test_contradicting_or_misplaced_kinds_are_errors(here):
+def test_contradicting_kinds_and_remote_protected_outputs_are_errors(here):
     assert error(here, 'rule a:\n    output: temp(protected("m"))\n', kind=AnalysisError).startswith(
-        "Rulefile:2:13: an output cannot be both temp() and protected(): temp() deletes it once it is used, "
+        "Rulefile:2:28: an output cannot be both temp() and protected(): temp() deletes it once it is used, "
         "protected() keeps it read-only")
-    assert error(here, 'rule a:\n    output: "x"\n    log: temp("l.log")\n', kind=AnalysisError) == msg(
-        "Rulefile:3:10: temp() is for outputs: a log file is kept as it is",
-        '        log: temp("l.log")',
-        "             ^^^^",
-        '  hint: a log is written by its job; for a file that should be deleted once used, make it an output: output: temp("...")',
-    )
+    assert error(here, 'rule a:\n    output: touch(directory("d"))\n', kind=AnalysisError).startswith(
+        "Rulefile:2:29: touch() makes a marker file, directory() names a folder: an output is one or the other")
     assert error(here, 'rule a:\n    output: protected("s3://b/m.pkl")\n', kind=AnalysisError).startswith(
         "Rulefile:2:23: protected() needs a path on this machine's file system: a remote file cannot be made read-only")
     assert error(here, 'rule a:\n    output: "x"\n    local: yes\n', kind=AnalysisError) == msg(
@@ -1182,3 +1185,797 @@ def test_contradicting_or_misplaced_kinds_are_errors(here):
 
 def test_a_pattern_error_inside_a_kind_is_placed_in_the_string(here):
     assert error(here, 'rule a:\n    output: temp("bld/{n")\n', kind=AnalysisError).startswith("Rulefile:2:23: ")
+
+
+# ============================================================================ rule references
+
+def test_a_reference_to_an_unknown_rule_suggests_a_name(here):
+    text = 'rule all:\n    input: rules.prepar.output\n\nrule prepare:\n    output: "p.csv"\n'
+    assert error(here, text, kind=AnalysisError) == msg(
+        "Rulefile:2:18: unknown rule 'prepar' in rules.prepar.output (did you mean 'prepare'?)",
+        "        input: rules.prepar.output",
+        "                     ^^^^^^",
+    )
+    text = 'rule all:\n    input: rules.zzz.output\n\nrule prepare:\n    output: "p.csv"\n'
+    assert error(here, text, kind=AnalysisError) == msg(
+        "Rulefile:2:18: unknown rule 'zzz' in rules.zzz.output",
+        "        input: rules.zzz.output",
+        "                     ^^^",
+        "  hint: rules: all, prepare",
+    )
+
+
+def test_a_reference_to_an_unknown_output_name(here):
+    text = 'rule all:\n    input: rules.prepare.output.tabel\n\nrule prepare:\n    output: table="p.csv", meta="p.json"\n'
+    assert error(here, text, kind=AnalysisError) == msg(
+        "Rulefile:2:33: rule prepare has no output named 'tabel' (did you mean 'table'?)",
+        "        input: rules.prepare.output.tabel",
+        "                                    ^^^^^",
+    )
+    text = 'rule all:\n    input: rules.prepare.output.x\n\nrule prepare:\n    output: table="p.csv", meta="p.json"\n'
+    assert error(here, text, kind=AnalysisError).splitlines()[0] == (
+        "Rulefile:2:33: rule prepare has no output named 'x' (its named outputs: table, meta)")
+    text = 'rule all:\n    input: rules.prepare.output.table\n\nrule prepare:\n    output: "p.csv"\n'
+    assert error(here, text, kind=AnalysisError).splitlines()[0] == (
+        "Rulefile:2:33: rule prepare has no output named 'table' (it has no named outputs)")
+
+
+def test_a_reference_to_the_log_of_a_rule_without_one(here):
+    text = 'rule all:\n    input: rules.prepare.log\n\nrule prepare:\n    output: "p.csv"\n'
+    assert error(here, text, kind=AnalysisError) == msg(
+        "Rulefile:2:12: rule prepare has no log, so rules.prepare.log names no files",
+        "        input: rules.prepare.log",
+        "               ^^^^^^^^^^^^^^^^^",
+        '  hint: give rule prepare one:  log: "logs/prepare.log"',
+    )
+    text = 'rule all:\n    input: rules.other.output\n\nrule other:\n    input: "x"\n'
+    assert error(here, text, kind=AnalysisError).splitlines()[0] == (
+        "Rulefile:2:12: rule other has no outputs, so rules.other.output names no files")
+
+
+@pytest.mark.parametrize("ref, col, message", [
+    ("rules.prepare", 12, "rules.prepare names no files: write rules.prepare.output or rules.prepare.log"),
+    ("rules.prepare.outputs", 26, "rules.prepare.outputs: expected rules.prepare.output or rules.prepare.log (did you mean 'output'?)"),
+    ("rules.prepare.input", 26, "rules.prepare.input: a reference names a rule's output or log, not its input"),
+    ("rules.prepare.output.table.x", 39, "rules.prepare.output.table.x: a reference is rules.RULE.output or rules.RULE.output.NAME"),
+])
+def test_a_reference_must_name_an_output_or_a_log(here, ref, col, message):
+    text = f'rule all:\n    input: {ref}\n\nrule prepare:\n    input: "a"\n    output: table="p.csv"\n'
+    assert error(here, text, kind=AnalysisError).splitlines()[0] == f"Rulefile:2:{col}: {message}"
+
+
+def test_a_rule_that_reads_its_own_outputs_through_a_reference(here):
+    text = 'rule a:\n    input: rules.a.output\n    output: "a.txt"\n'
+    assert error(here, text, kind=AnalysisError) == msg(
+        "Rulefile:2:12: rule a reads its own files through rules.a.output: no job can need what it makes",
+        "        input: rules.a.output",
+        "               ^^^^^^^^^^^^^^",
+    )
+
+
+def test_rule_references_in_a_cycle(here):
+    text = ('rule a:\n    input: rules.b.output\n    output: "a"\n\nrule b:\n    input: rules.c.log\n    output: "b"\n\n'
+            'rule c:\n    input: rules.a.output\n    output: "c"\n    log: "c.log"\n')
+    assert error(here, text, kind=AnalysisError) == msg(
+        "Rulefile:10:12: rule references go round in a cycle, a -> b -> c -> a: rule a reads rules.b.output "
+        "(Rulefile:2:12), rule b reads rules.c.log (Rulefile:6:12), rule c reads rules.a.output (here)",
+        "        input: rules.a.output",
+        "               ^^^^^^^^^^^^^^",
+        "  hint: no job of these rules could start: one of them must read other files",
+    )
+
+
+def test_references_without_a_cycle_are_fine(here):
+    text = ('rule a:\n    input: rules.b.output, rules.c.output\n    output: "a"\n\nrule b:\n    input: rules.c.output\n'
+            '    output: "b"\n\nrule c:\n    output: "c"\n')
+    wf = load(here, text)
+    assert [s.pattern.text for s in wf.rule("a").inputs] == ["b", "c"]
+
+
+def test_a_wildcard_of_a_referenced_pattern_must_be_bound(here):
+    text = ('dimension dataset = ["d0"]\n\nrule all:\n    input: rules.prepare.output\n\n'
+            'rule prepare:\n    output: "bld/{dataset}.csv", "bld/{dataset}.json"\n')
+    assert error(here, text, kind=AnalysisError) == msg(
+        "Rulefile:4:12: wildcard {dataset} in input (rules.prepare.output: 'bld/{dataset}.csv') is not defined by "
+        "any output of rule all (it has no output wildcards)",
+        "        input: rules.prepare.output",
+        "               ^^^^^^^^^^^^^^^^^^^^",
+        "  hint: use expand(rules.prepare.output) to take every value of a dimension",
+    )
+
+
+def test_expand_of_a_reference_checks_its_keywords_against_the_patterns(here):
+    text = 'rule all:\n    input: expand(rules.fit.output, modle=["m0"])\n\nrule fit:\n    output: "fit/{model}.json"\n'
+    out = error(here, text, kind=AnalysisError)
+    assert ("Rulefile:2:37: expand() names wildcard 'modle' that is not in rules.fit.output ('fit/{model}.json') "
+            "(did you mean 'model'?)") in out
+    assert ("Rulefile:2:19: wildcard {model} in expand() has no values: it is not a dimension, not bound by an "
+            "output of rule all, and not given as expand(..., model=[...])") in out
+
+
+def test_a_reference_is_for_inputs_and_a_path_needs_quotes(here):
+    text = 'rule a:\n    output: rules.b.output\n\nrule b:\n    output: "b"\n'
+    assert error(here, text, kind=AnalysisError) == msg(
+        "Rulefile:2:13: output entries are path patterns in quotes, or wrapped: directory(...), temp(...), protected(...), touch(...)",
+        "        output: rules.b.output",
+        "                ^^^^^^^^^^^^^^",
+        "  hint: rules.RULE.output stands for another rule's files, in an input; an output of this rule is "
+        "written as its pattern, in quotes",
+    )
+    assert error(here, 'rule all:\n    input: data.csv\n', kind=AnalysisError) == msg(
+        "Rulefile:2:12: data.csv is not a path: paths are written in quotes",
+        "        input: data.csv",
+        "               ^^^^^^^^",
+        '  hint: write "data.csv"; rules.RULE.output stands for another rule\'s outputs',
+    )
+    assert error(here, 'rule a:\n    output: result\n', kind=AnalysisError).splitlines()[-1] == (
+        '  hint: a path is written in quotes: "result"')
+
+
+def test_a_reference_to_a_rule_with_broken_outputs_adds_no_error_of_its_own(here):
+    text = 'rule all:\n    input: rules.b.output\n\nrule b:\n    output: "b{"\n'
+    assert error(here, text, kind=AnalysisError).splitlines()[0] == (
+        "Rulefile:5:15: unclosed '{' in pattern (write '{{' for a literal brace)")
+
+
+def test_a_reference_to_a_rule_of_an_included_file(here):
+    wf = load(here, 'include "sub.rules"\n\nrule all:\n    input: rules.sub.output\n',
+              {"sub.rules": 'rule sub:\n    output: "bld/sub.txt"\n'})
+    assert [s.pattern.text for s in wf.rule("all").inputs] == ["bld/sub.txt"]
+    assert wf.rule("all").inputs[0].span.line == 4
+
+
+# ============================================================================ multiext
+
+@pytest.mark.parametrize("entry, expected", [
+    ('multiext("bld/x", ".bam", "/x.bai")', msg(
+        "Rulefile:2:40: multiext() extension '/x.bai' holds a '/': folders go in the prefix",
+        '        output: multiext("bld/x", ".bam", "/x.bai")',
+        "                                           ^")),
+    ('multiext("bld/x", ".bam", bai=".bai")', msg(
+        'Rulefile:2:39: multiext() extensions are either all named (bam=".bam") or none',
+        '        output: multiext("bld/x", ".bam", bai=".bai")',
+        "                                          ^^^")),
+    ('out=multiext("bld/x", bam=".bam")', msg(
+        "Rulefile:2:17: multiext() with named extensions names its outputs itself: drop 'out='",
+        '        output: out=multiext("bld/x", bam=".bam")',
+        "                    ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^",
+        '  hint: or give the list one name: out=multiext("...", ".bam", ".bai")')),
+    ('multiext("bld/x")', msg(
+        'Rulefile:2:13: multiext() takes a path prefix, then extensions: multiext("bld/x", ".bam", ".bai")',
+        '        output: multiext("bld/x")',
+        "                ^^^^^^^^^^^^^^^^^")),
+    ('multiext("bld/x", ".a", "")', msg(
+        "Rulefile:2:37: empty multiext() extension",
+        '        output: multiext("bld/x", ".a", "")',
+        "                                        ^^")),
+    ('multiext("bld/x", ".a", 3)', msg(
+        'Rulefile:2:37: a multiext() extension is a string in quotes, e.g. ".bai"',
+        '        output: multiext("bld/x", ".a", 3)',
+        "                                        ^")),
+    ('multiext("bld/{x", ".a")', msg(
+        "Rulefile:2:27: unclosed '{' in pattern (write '{{' for a literal brace)",
+        '        output: multiext("bld/{x", ".a")',
+        "                              ^")),
+    ('multiext("bld/x", a=".a"), a="y"', msg(
+        "Rulefile:2:40: output name 'a' is used twice",
+        '        output: multiext("bld/x", a=".a"), a="y"',
+        "                                           ^")),
+])
+def test_multiext_errors(here, entry, expected):
+    assert error(here, f"rule r:\n    output: {entry}\n", kind=AnalysisError) == expected
+
+
+def test_multiext_errors_point_into_the_prefix_or_the_extension(here):
+    text = 'rule r:\n    input: multiext("in/{sample}", ".a")\n    output: "x_{a}", multiext("y_{a}", ".1", "_{b}")\n'
+    out = error(here, text, kind=AnalysisError)
+    assert out == msg(
+        "Rulefile:2:25: wildcard {sample} in input is not defined by any output of rule r (its outputs define {a})",
+        '        input: multiext("in/{sample}", ".a")',
+        "                            ^^^^^^^^",
+        "Rulefile:3:46: outputs of rule r must all use the same wildcards: {a}, {b} here, {a} in 'x_{a}'",
+        '        output: "x_{a}", multiext("y_{a}", ".1", "_{b}")',
+        "                                                 ^^^^^^",
+    )
+    # a constraint on a dimension wildcard, in a prefix: at the slot
+    text = 'dimension d = ["a"]\nrule r:\n    output: multiext("x_{d,[a-z]+}", ".1")\n'
+    assert error(here, text, kind=AnalysisError).splitlines()[:3] == [
+        "Rulefile:3:25: wildcard {d} is a dimension: its values are its constraint, drop ',[a-z]+'",
+        '        output: multiext("x_{d,[a-z]+}", ".1")',
+        "                            ^^^^^^^^^^",
+    ]
+
+
+# ============================================================================ Snakemake habits
+
+def test_expand_with_a_bare_name_for_a_free_wildcard_is_an_error_with_a_hint(here):
+    text = 'rule all:\n    input: expand("x_{d}.txt", d=DATASETS)\n\nrule r:\n    output: "x_{d}.txt"\n'
+    assert error(here, text, kind=AnalysisError) == msg(
+        "Rulefile:2:34: d=DATASETS: a bare name is not a list of values (a Rulefile has no variables)",
+        '        input: expand("x_{d}.txt", d=DATASETS)',
+        "                                     ^^^^^^^^",
+        '  hint: a list needs brackets and quotes: d=["a", "b"] (one value: d="DATASETS"); '
+        "or declare the values as a dimension and name the wildcard after it",
+    )
+    text = 'dimension dataset = ["a", "b"]\nrule all:\n    input: expand("x_{d}.txt", d=dataset)\n'
+    assert error(here, text, kind=AnalysisError) == msg(
+        "Rulefile:3:34: d=dataset: a bare name is not a list of values (a Rulefile has no variables)",
+        '        input: expand("x_{d}.txt", d=dataset)',
+        "                                     ^^^^^^^",
+        "  hint: to take every value of dimension dataset, name the wildcard after it: {dataset} in the pattern, and no d=",
+    )
+
+
+def test_a_bare_value_of_a_dimension_in_expand_still_means_that_value(here):
+    wf = load(here, 'dimension model = ["a", "b"]\nrule all:\n    input: expand("x_{model}.txt", model=b), expand("y_{d}", d="v")\n')
+    assert [s.combos for s in wf.rule("all").inputs] == [(("b",),), (("v",),)]
+    text = 'dimension model = ["a", "b"]\nrule all:\n    input: expand("x_{model}.txt", model=MODELS)\n'
+    assert error(here, text, kind=AnalysisError).splitlines()[0] == (
+        "Rulefile:3:42: 'MODELS' is not a value of dimension model")
+
+
+def test_a_wildcard_of_expand_one_typo_away_from_a_dimension(here):
+    text = 'dimension model = ["a", "b"]\nrule all:\n    input: expand("x_{modle}.txt")\n'
+    assert error(here, text, kind=AnalysisError).splitlines()[0] == (
+        "Rulefile:3:22: wildcard {modle} in expand() has no values: it is not a dimension (did you mean {model}?), "
+        "not bound by an output of rule all, and not given as expand(..., modle=[...])")
+
+
+def test_a_free_output_wildcard_one_typo_away_from_a_dimension_is_a_warning(here, capsys):
+    text = ('dimension model = ["a", "b"]\nrule fit:\n    output: "fit/{modle}.json"\n    shell: "touch {output}"\n'
+            'rule free:\n    output: "free/{modle,[a-z]+}.json", "free/{modle}.txt"\n'
+            'rule far:\n    output: "far/{mode_x}.json"\n')
+    wf = load(here, text)
+    assert wf.rule("fit").wildcards == ("modle",)
+    assert capsys.readouterr().err == (
+        "warning: Rulefile:3:18: wildcard {modle} is not a dimension, so it matches any text (did you mean {model}?); "
+        "a constraint ({modle,[a-z]+}) says it is meant to be free\n")
+
+
+@pytest.mark.parametrize("a, b, close", [
+    ("modle", "model", True), ("mdoel", "model", True), ("mdeol", "model", False), ("models", "model", True), ("mode", "model", True),
+    ("modex", "model", True), ("model", "model", False), ("ab", "ac", False), ("sample", "lane", False),
+])
+def test_one_edit_apart(a, b, close):
+    assert analyze._one_edit(a, b) is close
+
+
+@pytest.mark.parametrize("field, value, hint", [
+    ("script", '"scripts/x.py"', 'call the script from shell:, e.g.  shell: "python scripts/x.py {input} {output}" '
+                                 "(it gets the paths as arguments; there is no snakemake object)"),
+    ("conda", '"envs/x.yaml"', 'give the rule a label whose prefix runs its jobs in the environment, e.g.  label myenv:  '
+                               'prefix: "conda run -n myenv"  (see "Labels" in docs/language.md; a label\'s env: sets variables)'),
+    ("wrapper", '"v1.0/bio/samtools/index"', "write the command the wrapper would run in shell:"),
+    ("threads", "4", "write  resources: cpus=N; {threads} in a command is that number"),
+    ("run", '\n        shell("touch {output}")', 'rulec runs no Python code of a Rulefile: put the code in a script and '
+                                                 'call it from shell:, e.g.  shell: "python scripts/step.py {input} {output}"'),
+])
+def test_snakemake_rule_fields_say_what_to_write_instead(here, field, value, hint):
+    lines = error(here, f'rule r:\n    output: "x"\n    {field}: {value}\n', kind=AnalysisError).splitlines()
+    assert lines[0] == (f"Rulefile:3:5: unknown rule field '{field}'; expected one of input, output, log, params, "
+                        "resources, label, shell, persist, priority, retries, benchmark, local")
+    assert lines[-1] == f"  hint: {hint}"
+
+
+def test_a_run_block_of_python_is_one_syntax_error_at_run(here):
+    text = 'rule r:\n    output: "x"\n    run:\n        with open(output[0], "w") as f:\n            f.write("x")\n'
+    assert error(here, text, kind=SyntaxError_) == msg(
+        "Rulefile:3:5: a run: block is Python code, which a Rulefile cannot hold",
+        "        run:",
+        "        ^^^",
+        '  hint: rulec runs no Python code of a Rulefile: put the code in a script and call it from shell:, '
+        'e.g.  shell: "python scripts/step.py {input} {output}"',
+    )
+
+
+def test_an_unquoted_path_says_to_quote_it(here):
+    assert error(here, 'rule r:\n    input: data/x.csv\n    output: "x"\n', kind=SyntaxError_) == msg(
+        "Rulefile:2:16: unexpected character '/'; expected ',', '=', '(' or end of line",
+        "        input: data/x.csv",
+        "                   ^",
+        '  hint: paths and other text are written in quotes: "data/x.csv"',
+    )
+    out = error(here, 'rule r:\n    input: "a", x=data/{s}.csv\n    output: "x"\n', kind=SyntaxError_)
+    assert out.splitlines()[-1] == '  hint: paths and other text are written in quotes: "data/{s}.csv"'
+    out = error(here, 'rule r:\n    output: "x"\n    resources: mem=4G\n', kind=SyntaxError_)
+    assert out.splitlines()[-1] == '  hint: paths and other text are written in quotes: "4G"'
+    # not a bare word at a value's place: no hint
+    out = error(here, 'rule r:\n    output: "x" @ "y"\n', kind=SyntaxError_)
+    assert "hint" not in out
+
+
+def test_a_tab_in_the_indentation_gets_a_hint(here):
+    assert error(here, 'rule r:\n    output: "x"\n\tshell: "touch {output}"\n', kind=SyntaxError_) == msg(
+        "Rulefile:3:7: unexpected ':': this line is indented deeper than the field 'output' above it, "
+        "so it would go on with that field's items",
+        '    \tshell: "touch {output}"',
+        "    \t     ^",
+        "  hint: a tab in the indentation counts as 8 columns: indent with spaces only",
+    )
+    assert error(here, 'rule r:\n\toutput: "x"\n    shell: "touch {output}"\n', kind=SyntaxError_) == msg(
+        "Rulefile:3:1: this line is indented by 4, which matches no enclosing block: indent it by 8 "
+        "to stay in the block, or by 0 to end it",
+        '        shell: "touch {output}"',
+        "    ^^^^",
+        "  hint: a tab in the indentation counts as 8 columns: indent with spaces only",
+    )
+
+
+def test_a_field_indented_deeper_than_the_one_above(here):
+    assert error(here, 'rule r:\n    output: "x"\n      shell: "touch {output}"\n', kind=SyntaxError_) == msg(
+        "Rulefile:3:12: unexpected ':': this line is indented deeper than the field 'output' above it, "
+        "so it would go on with that field's items",
+        '          shell: "touch {output}"',
+        "               ^",
+        "  hint: indent 'shell:' as 'output:' is, to start a field of its own",
+    )
+
+
+def test_items_on_indented_lines_after_the_fields_own_line(here):
+    wf = load(here, 'rule r:\n    output: "a",\n            "b"\n    log:    "l1",\n            "l2"\n'
+                    '    shell: "touch {output} {log}"\n')
+    assert [s.pattern.text for s in wf.rule("r").outputs] == ["a", "b"]
+    assert [s.pattern.text for s in wf.rule("r").logs] == ["l1", "l2"]
+
+
+@pytest.mark.parametrize("text, hint", [
+    ('DATASETS = ["a", "b"]\n', 'a Rulefile has no variables: a list of values is a dimension,  dimension datasets = '
+                                '["a", "b"],  and a wildcard of that name, {datasets}, takes its values'),
+    ("localrules: all\n", "mark each such rule with  local: true"),
+    ('configfile: "config.yaml"\n', 'read it with  config "config.toml"  and use its values as {config.key}'),
+    ('include: "rules/x.smk"\n', 'write  include "PATH"  (no colon)'),
+    ("import os\n", "a Rulefile holds no Python code: call Python from a rule's shell:"),
+    ('rule r:\n    input: lambda wildcards: config[wildcards.sample]\n    output: "x"\n',
+     "a Rulefile has no functions: a value that depends on the job is a wildcard's field, {dataset.field}, "
+     'of a dimension block or of a table(...) sample sheet (see "Dimensions")'),
+])
+def test_snakemake_statements_say_what_to_write_instead(here, text, hint):
+    assert error(here, text, kind=SyntaxError_).splitlines()[-1] == f"  hint: {hint}"
+# ============================================================================ config files
+
+CONFIG = '''\
+threads = 4
+seed = 7
+ratio = 0.5
+verbose = true
+models = ["lin", "tree"]
+outdir = "bld"
+flags = "--fast --quiet"
+[db]
+host = "db.example.org"
+port = 5432
+'''
+
+
+def shell_text(rule) -> str:
+    return "".join(p if isinstance(p, str) else "{%s}" % p.kind for p in rule.shell.parts)
+
+
+def test_config_values_in_paths_params_shell_resources_and_labels(here):
+    wf = load(here, '''\
+config "config.toml"
+dimension model = config.models
+
+label big:
+    limit: "{config.threads}"
+    slurm: partition="{config.db.host}", qos="q{config.seed}"
+    env: DB="{config.db.host}:{config.db.port}"
+
+rule fit:
+    input: "{config.outdir}/data.csv"
+    output: "{config.outdir}/fit/{model}.json"
+    params: seed="{config.seed}", ratio=config.ratio, tag="s{config.seed}", verbose="{config.verbose}", all="{config.models}"
+    resources: cpus="{config.threads}", mem="{config.threads}G"
+    label: big
+    shell: "fit {config.flags} {config.flags:raw} {config.models} {config.models[1]} --port {config.db.port} > {output}"
+''', {"config.toml": CONFIG})
+    assert wf.dimensions["model"].values == ("lin", "tree") and wf.dimensions["model"].origin == "config"
+    r = wf.rule("fit")
+    assert r.inputs[0].pattern.text == "bld/data.csv"
+    assert r.outputs[0].pattern.text == "bld/fit/{model}.json" and r.outputs[0].pattern.wildcards == ("model",)
+    assert dict(r.params) == {"seed": 7, "ratio": 0.5, "tag": "s7", "verbose": True, "all": ("lin", "tree")}
+    assert (r.resources.cpus, r.resources.mem_mb) == (4, 4096)
+    assert shell_text(r) == "fit '--fast --quiet' --fast --quiet lin tree tree --port 5432 > {output}"
+    label = wf.labels["big"]
+    assert label.limit == 4 and label.slurm == (("partition", "db.example.org"), ("qos", "q7"))
+    assert "".join(p for p in dict(r.env)["DB"].parts) == "db.example.org:5432"
+    # what decides a rerun: paths, params, command, env; not resources nor label settings
+    assert [k for k, _ in r.config] == ["db.host", "db.port", "flags", "models", "outdir", "ratio", "seed", "verbose"]
+
+
+def test_config_files_merge_in_order_tables_key_by_key_and_an_included_file_finds_its_own(here):
+    wf = load(here, '''\
+config "base.toml"
+config "site.yaml"
+include "sub/Rulefile"
+config "last.json"
+
+rule r:
+    output: "{config.db.host}-{config.db.port}-{config.a}-{config.b}-{config.c}.txt"
+''', {"base.toml": '[db]\nhost = "h1"\nport = 1\n', "site.yaml": "db:\n  port: 2\na: yaml\n",
+      "sub/Rulefile": 'config "sub.toml"\n', "sub/sub.toml": 'b = "sub"\nc = "sub"\n', "last.json": '{"c": "json"}'})
+    assert wf.rule("r").outputs[0].pattern.text == "h1-2-yaml-sub-json.txt"
+    assert wf.data_files == ("base.toml", "site.yaml", "sub/sub.toml", "last.json")
+
+
+def test_config_overrides_and_config_files_from_the_command_line(here):
+    text = 'config "config.toml"\ndimension model = config.models\nrule r:\n    output: "{config.outdir}/{model}-{config.threads}.txt"\n    params: v="{config.verbose}", extra="{config.extra}"\n'
+    files = {"config.toml": CONFIG, "other.toml": 'outdir = "elsewhere"\n'}
+    wf = load(here, text, files, config=["threads=8", "models=a,b,c", "verbose=false", "extra=1.5"],
+              config_files=["other.toml"])
+    assert wf.dimensions["model"].values == ("a", "b", "c")
+    assert wf.rule("r").outputs[0].pattern.text == "elsewhere/{model}-8.txt"
+    assert dict(wf.rule("r").params) == {"v": False, "extra": 1.5}
+    with pytest.raises(RulecError) as info:
+        load(here, text, files, config=["threads=many", "db=x", "verbose=maybe", "=1", "models.x=1"])
+    assert info.value.render() == msg(
+        "--config threads=many: threads is a whole number in the config (4), not 'many'",
+        "--config db=x: db is a table in the config; set its keys (--config db.NAME=...)",
+        "--config verbose=maybe: verbose is true or false in the config, not 'maybe'",
+        "--config '=1': expected KEY=VALUE, e.g. --config threads=4 or --config db.host=x",
+        "--config models.x=...: models is a list in the config, not a table",
+    )
+    with pytest.raises(RulecError) as info:  # a key no file has and nothing uses: a typo
+        load(here, 'config "config.toml"\nrule r:\n    output: "{config.extra}"\n', files, config=["extr=1", "new.key=1", "extra=x"])
+    assert info.value.render() == msg(
+        "--config extr=1: no config file has the key 'extr' and the Rulefile does not use it (did you mean 'extra'?)",
+        "  hint: --config sets a key of the config files, or one that {config.KEY} uses",
+        "--config new.key=1: no config file has the key 'new.key' and the Rulefile does not use it",
+        "  hint: --config sets a key of the config files, or one that {config.KEY} uses",
+    )
+    with pytest.raises(RulecError) as info:
+        load(here, text, files, config_files=["missing.toml"])
+    assert info.value.render() == "--config-file missing.toml: no such file"
+
+
+def test_an_unknown_config_key_is_an_error_at_its_place_with_a_suggestion(here):
+    assert error(here, 'config "config.toml"\nrule r:\n    output: "o.txt"\n    shell: "fit --threads {config.thread} --host {config.db.hots} > {output}"\n',
+                 {"config.toml": CONFIG}) == msg(
+        "Rulefile:4:27: unknown config key 'thread' (did you mean 'threads'?) (the config: config.toml)",
+        '        shell: "fit --threads {config.thread} --host {config.db.hots} > {output}"',
+        "                              ^^^^^^^^^^^^^^^",
+    )
+    assert error(here, 'config "config.toml"\nrule r:\n    output: "{config.db.hots}"\n', {"config.toml": CONFIG}) == msg(
+        "Rulefile:3:14: unknown config key 'db.hots' (did you mean 'db.host'?) (the config: config.toml)",
+        '        output: "{config.db.hots}"',
+        "                 ^^^^^^^^^^^^^^^^",
+    )
+
+
+def test_a_missing_or_broken_config_file_is_an_error_at_the_config_line(here):
+    assert error(here, 'config "conf/config.toml"\nrule r:\n    output: "{config.x}"\n') == msg(
+        "Rulefile:1:8: config file not found: conf/config.toml",
+        '    config "conf/config.toml"',
+        "           ^^^^^^^^^^^^^^^^^^",
+    )
+    assert error(here, 'config "config.toml"\n', {"config.toml": 'a = 1\nb = = 2\n'}) == msg(
+        "Rulefile:1:8: config file config.toml:2:5: bad TOML: Invalid value",
+        '    config "config.toml"',
+        "           ^^^^^^^^^^^^^",
+    )
+    assert error(here, 'config "c.yaml"\n', {"c.yaml": "a: [1\nb: 2\n"}).splitlines()[0] == (
+        "Rulefile:1:8: config file c.yaml:2:2: bad YAML: did not find expected ',' or ']' (while parsing a flow sequence)")
+    assert error(here, 'config "c.json"\n', {"c.json": '{"a": 1,\n "b" 2}'}).splitlines()[0] == (
+        "Rulefile:1:8: config file c.json:2:6: bad JSON: Expecting ':' delimiter")
+    assert error(here, 'config "c.json"\n', {"c.json": '[1, 2]'}).splitlines()[0] == (
+        "Rulefile:1:8: config file c.json: the file holds a list, not a table of keys")
+    assert error(here, 'config "c.ini"\n', {"c.ini": ''}).splitlines()[0] == (
+        "Rulefile:1:8: config file c.ini: unknown config format '.ini': expected a .toml, .yaml, .yml or .json file")
+
+
+def test_config_references_without_a_config_and_wrong_kinds_of_values(here):
+    assert error(here, 'rule r:\n    output: "{config.outdir}/x"\n') == msg(
+        "Rulefile:2:14: {config.outdir} refers to the config, but there is none: no config file is read",
+        '        output: "{config.outdir}/x"',
+        "                 ^^^^^^^^^^^^^^^",
+        '  hint: declare one at the top of the Rulefile:  config "config.toml"  (or give --config-file FILE)',
+    )
+    out = error(here, '''\
+config "config.toml"
+dimension a = config.outdir
+dimension b = config.db
+rule r:
+    output: "{config.models}/x"
+    log: "{config.db}"
+    params: p="x{config.models}"
+''', {"config.toml": CONFIG})
+    assert out.splitlines()[::3] == [
+        "Rulefile:2:15: dimension a = config.outdir: the config gives a string; a dimension's values are a list of strings or numbers",
+        "Rulefile:3:15: config key 'db' is a table: name one of its keys, such as {config.db.host}",
+        "Rulefile:5:14: config key 'models' is a list: an output path takes one value here (a list gives several paths only in input)",
+        "Rulefile:6:11: config key 'db' is a table: name one of its keys, such as {config.db.host}",
+        "Rulefile:7:17: config key 'models' is a list: a param takes one value here (a list gives several paths only in input)",
+    ]
+
+
+def test_a_list_in_the_config_gives_one_input_per_item(here):
+    wf = load(here, 'config "config.toml"\ndimension d = ["x"]\nrule r:\n    input: "data/{config.models}/{d}.csv", all=expand("in/{config.models}_{d}.txt")\n    output: "o/{d}.txt"\n    shell: "cat {input.all} > {output}"\n',
+              {"config.toml": CONFIG})
+    inputs = wf.rule("r").inputs
+    assert [(i.name, i.pattern.text, i.kind) for i in inputs] == [
+        (None, "data/lin/{d}.csv", "one"), (None, "data/tree/{d}.csv", "one"),
+        ("all", "in/lin_{d}.txt", "expand"), ("all", "in/tree_{d}.txt", "expand")]
+
+
+def test_a_dimension_named_config_keeps_its_meaning_unless_there_is_a_config(here):
+    text = 'dimension config:\n    a: x="1"\nrule r:\n    output: "o/{config}.txt"\n    shell: "echo {config.x} > {output}"\n'
+    wf = load(here, text)
+    assert [p.kind for p in wf.rule("r").shell.parts if not isinstance(p, str)] == ["field", "output"]
+    assert error(here, 'config "c.toml"\n' + text, {"c.toml": ""}) == msg(
+        "Rulefile:2:11: a dimension named 'config' cannot be declared with a config: {config.key} names the config's values",
+        "    dimension config:",
+        "              ^^^^^^",
+        "  hint: rename the dimension",
+    )
+
+
+def test_the_config_is_read_after_the_parse_cache(here, monkeypatch):
+    """The parse cache holds the Rulefile's declarations only: a changed config file is seen
+    even when the Rulefile's parse comes from the cache."""
+    monkeypatch.setenv("RULEC_CACHE_DIR", str(here / "cache"))
+    text = 'config "config.toml"\nrule r:\n    output: "{config.outdir}/x"\n'
+    assert load(here, text, {"config.toml": 'outdir = "a"\n'}).rule("r").outputs[0].pattern.text == "a/x"
+    assert list((here / "cache" / "parse").iterdir())  # the parse was cached
+    key = load(here, text, {"config.toml": 'outdir = "a"\n'}).data_key
+    wf = load(here, text, {"config.toml": 'outdir = "b"\n'})
+    assert wf.rule("r").outputs[0].pattern.text == "b/x" and wf.data_key != key
+    assert load(here, text, {"config.toml": 'outdir = "b"\n'}, config=["outdir=c"]).data_key not in (key, wf.data_key)
+
+
+def test_a_big_config_is_cached_as_json_and_read_back_the_same(here, monkeypatch):
+    from rulec import config as cfgmod
+
+    monkeypatch.setenv("RULEC_CACHE_DIR", str(here / "cache"))
+    body = "".join(f"k{i} = {i}\n" for i in range(3000)) + '[t]\nf = 0.5\ns = "x"\nb = true\nl = [1, "a"]\n'
+    (here / "big.toml").write_text(body)
+    first, _ = cfgmod.read("big.toml")
+    assert len(list((here / "cache" / "config").iterdir())) == 1
+    again, _ = cfgmod.read("big.toml")
+    assert again == first and again["t"] == {"f": 0.5, "s": "x", "b": True, "l": [1, "a"]} and again["k2999"] == 2999
+    entry = next((here / "cache" / "config").iterdir())
+    entry.write_text("[1, 2]")  # not a table: read as absent, the file is parsed again
+    assert cfgmod.read("big.toml")[0] == first
+
+
+# ============================================================================ sample sheets
+
+SHEET = "sample\tfq1\tfq2\tfiles\na\ta_1.fq\ta_2.fq\tx.fq, y.fq\nb\tb_1.fq\tb_2.fq\tz.fq\n"
+
+
+def test_a_table_dimension_takes_its_values_from_the_first_column_and_fields_from_the_others(here):
+    wf = load(here, 'dimension sample = table("samples.tsv")\nrule r:\n    input: "{sample.fq1}", "{sample.fq2}"\n    output: "o/{sample}.txt"\n',
+              {"samples.tsv": SHEET})
+    dim = wf.dimensions["sample"]
+    assert (dim.values, dim.fields, dim.origin, dim.list_fields) == (("a", "b"), ("fq1", "fq2", "files"), "table", frozenset())
+    assert dim.table["b"] == {"fq1": "b_1.fq", "fq2": "b_2.fq", "files": "z.fq"}
+    assert dim.column("fq1") == {"a": "a_1.fq", "b": "b_1.fq"}
+    assert wf.data_files == ("samples.tsv",) and wf.data_key
+
+
+def test_a_table_by_key_column_list_columns_csv_and_a_sniffed_delimiter(here):
+    csv_text = 'fq,id,files\n"a,1.fq",s1,"p.fq,q.fq"\nb.fq,s2,r.fq\n'
+    wf = load(here, '''\
+dimension s = table("sheet.csv", key="id", list_sep=",", lists=["files"])
+dimension t = table("data/sheet.txt")
+dimension u = table("all.tsv", list_sep=",")
+''', {"sheet.csv": csv_text, "data/sheet.txt": "name;x\nn1;1\nn2;2\n", "all.tsv": SHEET})
+    s = wf.dimensions["s"]
+    assert s.values == ("s1", "s2") and s.fields == ("fq", "files") and s.list_fields == {"files"}
+    assert s.table["s1"] == {"fq": "a,1.fq", "files": ("p.fq", "q.fq")} and s.table["s2"]["files"] == ("r.fq",)
+    assert wf.dimensions["t"].table["n2"] == {"x": "2"}
+    assert wf.dimensions["u"].table["a"] == {"fq1": ("a_1.fq",), "fq2": ("a_2.fq",), "files": ("x.fq", "y.fq")}
+
+
+def test_table_errors_name_the_file_line_and_the_table_in_the_rulefile(here):
+    text = 'dimension sample = table("samples.tsv")\n'
+    sheet = 'sample\tfq\na\t1\nb\t"two\nlines"\nc\t3\textra\n\n\t4\na\t5\n'
+    assert error(here, text, {"samples.tsv": sheet}) == msg(
+        "Rulefile:1:20: samples.tsv:5: 3 cells, but the header (line 1) names 2 columns",
+        '    dimension sample = table("samples.tsv")',
+        "                       ^^^^^^^^^^^^^^^^^^^^",
+        "Rulefile:1:20: samples.tsv:7: the sample cell (the key column) is empty",
+        '    dimension sample = table("samples.tsv")',
+        "                       ^^^^^^^^^^^^^^^^^^^^",
+        "Rulefile:1:20: samples.tsv:8: duplicate sample 'a' (first on line 2)",
+        '    dimension sample = table("samples.tsv")',
+        "                       ^^^^^^^^^^^^^^^^^^^^",
+    )
+    assert error(here, 'dimension sample = table("none.tsv")\n') == msg(
+        "Rulefile:1:20: table file not found: none.tsv",
+        '    dimension sample = table("none.tsv")',
+        "                       ^^^^^^^^^^^^^^^^^",
+    )
+    assert error(here, text, {"samples.tsv": "\n\n"}).splitlines()[0] == (
+        "Rulefile:1:20: samples.tsv: is empty: its first line names the columns")
+    assert error(here, text, {"samples.tsv": "s\tx\tx\n"}).splitlines()[0] == (
+        "Rulefile:1:20: samples.tsv:1: column 'x' is named twice (columns 2 and 3)")
+    assert error(here, 'dimension sample = table("samples.tsv", key="smaple", lists=["fq"], colour="red")\n',
+                 {"samples.tsv": SHEET}).splitlines()[::3] == [
+        "Rulefile:1:69: table() has no option 'colour'; its options: key, list_sep, lists, sep",
+    ]
+    assert error(here, 'dimension sample = table("samples.tsv", key="smaple")\n', {"samples.tsv": SHEET}) == msg(
+        "Rulefile:1:45: samples.tsv:1: no column 'smaple' (did you mean 'sample'?) (its columns: sample, fq1, fq2, files)",
+        '    dimension sample = table("samples.tsv", key="smaple")',
+        "                                                ^^^^^^^^",
+    )
+    assert error(here, 'dimension sample = table("samples.tsv", lists=["fq"])\n', {"samples.tsv": SHEET}).splitlines()[0] == (
+        "Rulefile:1:47: lists= needs list_sep= (the text between the items of a cell), e.g. list_sep=\",\"")
+
+
+def test_many_bad_rows_are_said_up_to_ten_then_counted(here):
+    sheet = "s\tx\n" + "".join(f"r\t{i}\n" for i in range(15))
+    lines = error(here, 'dimension s = table("t.tsv")\n', {"t.tsv": sheet}).splitlines()[::3]
+    assert len(lines) == 11 and lines[0] == "Rulefile:1:15: t.tsv:3: duplicate s 'r' (first on line 2)"
+    assert lines[-1] == "Rulefile:1:15: t.tsv: 4 more rows like these"
+
+
+def test_a_table_value_that_leads_outside_is_an_error_unless_outside(here):
+    files = {"t.tsv": "s\nok\n../up\n"}
+    assert error(here, 'dimension s = table("t.tsv")\n', files).splitlines()[0] == (
+        "Rulefile:1:15: t.tsv:3: value '../up' of dimension s has '..' as a path segment: paths made from it can lead outside the working folder")
+    assert load(here, 'dimension s (outside) = table("t.tsv")\n', files).dimensions["s"].values == ("ok", "../up")
+
+
+def test_a_table_next_to_an_included_rulefile_and_its_name_from_the_config(here):
+    wf = load(here, 'config "c.toml"\ninclude "sub/Rulefile"\n', {
+        "c.toml": 'sheet = "samples.tsv"\n', "sub/Rulefile": 'dimension s = table("{config.sheet}")\n',
+        "sub/samples.tsv": "s\nx\n"})
+    assert wf.dimensions["s"].values == ("x",)
+
+
+def test_an_empty_table_is_a_warning(here, capsys):
+    wf = load(here, 'dimension s = table("t.tsv")\n', {"t.tsv": "s\tx\n"})
+    assert wf.dimensions["s"].values == ()
+    assert capsys.readouterr().err == "warning: Rulefile:1:15: table('t.tsv') has no rows: dimension s has no values\n"
+
+
+def test_list_fields_where_they_have_no_single_text_are_errors(here):
+    out = error(here, '''\
+dimension sample:
+    a: files=["x.fq", "y.fq"], name="a"
+    b: files="z.fq", name="b"
+rule r:
+    input: "{sample.files}"
+    output: "o/{sample}.txt"
+    log: "logs/{sample}/{sample.files}.log"
+    params: whole="{sample.files}", part="--in={sample.files}"
+    shell: "cat {sample.files} {sample.files[0]} > {output}"
+''')
+    assert out.splitlines()[::3] == [
+        "Rulefile:7:25: field 'files' of dimension sample is a list: in log it has no single text (a list field gives one path "
+        "per item in input, its items in a shell command, and a list as a whole param: sample_files=\"{sample.files}\")",
+        "Rulefile:8:48: field 'files' of dimension sample is a list: in params it has no single text (a list field gives one path "
+        "per item in input, its items in a shell command, and a list as a whole param: sample_files=\"{sample.files}\")",
+    ]
+    wf = load(here, out and '''\
+dimension sample:
+    a: files=["x.fq", "y.fq"], name="a"
+    b: files="z.fq", name="b"
+rule r:
+    input: "{sample.files}"
+    output: "o/{sample}.txt"
+    params: whole="{sample.files}"
+    shell: "cat {sample.files} {sample.files[0]} > {output}"
+''')
+    dim = wf.dimensions["sample"]
+    assert dim.list_fields == {"files"} and dim.table["b"]["files"] == ("z.fq",) and dim.table["a"]["name"] == "a"
+    refs = [p for p in wf.rule("r").shell.parts if not isinstance(p, str)]
+    assert [(p.kind, p.attr, p.index) for p in refs] == [("field", "files", None), ("field", "files", 0), ("output", None, None)]
+# ============================================================================ directory(), ancient(), benchmark:
+
+def test_path_wrappers_become_flags_on_the_specs(here):
+    wf = load(here, HEAD + textwrap.dedent('''\
+        rule index:
+            input:  ref=ancient("data/reference.fa"), raw=directory("data/raw")
+            output: directory("bld/index/{dataset}"), "bld/index/{dataset}.json"
+            benchmark: "bench/index_{dataset}.tsv"
+        rule fit:
+            input:  ancient(expand("bld/index/{dataset}.json")), directory(ancient("bld/index/{dataset}"))
+            output: "bld/fit/{dataset}.json"
+        '''))
+    index, fit = wf.rule("index"), wf.rule("fit")
+    assert [spec.flags for spec in index.inputs] == [frozenset({"ancient"}), frozenset({"directory"})]
+    assert [spec.flags for spec in index.outputs] == [frozenset({"directory"}), frozenset()]
+    assert index.benchmark.pattern.text == "bench/index_{dataset}.tsv"
+    assert index.products[-1] is index.benchmark and fit.benchmark is None
+    assert fit.inputs[0].kind == "expand" and fit.inputs[0].flags == frozenset({"ancient"})
+    assert fit.inputs[1].flags == frozenset({"ancient", "directory"})
+
+
+def test_ancient_on_an_output_is_an_error_at_the_wrapper(here):
+    assert error(here, 'rule a:\n    output: ancient("x.txt")\n', kind=AnalysisError) == msg(
+        "Rulefile:2:13: ancient() is not for an output: ancient() marks an input whose time, size and content "
+        "never count, only that it exists (it goes on inputs)",
+        '        output: ancient("x.txt")',
+        "                ^^^^^^^",
+    )
+
+
+def test_directory_on_a_log_is_an_error(here):
+    assert error(here, 'rule a:\n    output: "x.txt"\n    log: directory("logs/a")\n', kind=AnalysisError) == msg(
+        "Rulefile:3:10: directory() is not for a log: directory() marks a folder: an output the job makes as a "
+        "whole folder, or an input read as one (it goes on outputs or inputs)",
+        '        log: directory("logs/a")',
+        "             ^^^^^^^^^",
+    )
+
+
+def test_a_wrapper_takes_exactly_one_path(here):
+    assert error(here, 'rule a:\n    output: directory("a", "b")\n', kind=AnalysisError) == msg(
+        'Rulefile:2:13: directory() takes one path, e.g. directory("bld/index/{genome}")',
+        '        output: directory("a", "b")',
+        "                ^^^^^^^^^^^^^^^^^^^",
+    )
+
+
+def test_a_directory_with_a_trailing_slash_is_an_error_with_the_fix(here):
+    assert error(here, 'rule a:\n    output: directory("bld/index/")\n', kind=AnalysisError) == msg(
+        "Rulefile:2:23: directory('bld/index/'): write the folder without a trailing '/'",
+        '        output: directory("bld/index/")',
+        "                          ^^^^^^^^^^^^",
+        "  hint: directory('bld/index')",
+    )
+
+
+def test_a_remote_directory_is_an_error(here):
+    assert error(here, 'rule a:\n    output: directory("s3://bucket/idx")\n', kind=AnalysisError) == msg(
+        "Rulefile:2:23: directory() is for local folders: a remote store has no folders to sign",
+        '        output: directory("s3://bucket/idx")',
+        "                          ^^^^^^^^^^^^^^^^^",
+    )
+
+
+def test_a_wrapped_input_is_checked_as_the_input_itself(here):
+    assert error(here, HEAD + 'rule a:\n    input: ancient("data/{dataset}.csv")\n    output: "x.txt"\n', kind=AnalysisError) == msg(
+        "Rulefile:4:26: wildcard {dataset} in input is not defined by any output of rule a (it has no output wildcards)",
+        '        input: ancient("data/{dataset}.csv")',
+        " " * 29 + "^" * 9,
+        "  hint: use expand(...) to take every value of a dimension",
+    )
+
+
+def test_benchmark_with_a_wildcard_no_output_defines_is_an_error(here):
+    assert error(here, HEAD + 'rule a:\n    output: "bld/{dataset}.txt"\n    benchmark: "bench/{model}.tsv"\n',
+                 kind=AnalysisError) == msg(
+        "Rulefile:5:23: wildcard {model} in benchmark is not defined by any output of rule a (its outputs define {dataset})",
+        '        benchmark: "bench/{model}.tsv"',
+        "                          ^^^^^^^",
+    )
+
+
+def test_benchmark_must_use_every_output_wildcard(here):
+    assert error(here, HEAD + 'rule a:\n    output: "bld/{dataset}_{model}.txt"\n    benchmark: "bench/{dataset}.tsv"\n',
+                 kind=AnalysisError) == msg(
+        "Rulefile:5:16: benchmark 'bench/{dataset}.tsv' must use every output wildcard, or jobs would share it: missing {model}",
+        '        benchmark: "bench/{dataset}.tsv"',
+        "                   ^^^^^^^^^^^^^^^^^^^^^",
+    )
+
+
+def test_benchmark_is_one_local_file_of_its_own(here):
+    assert error(here, 'rule a:\n    output: "x.txt"\n    benchmark: "x.txt"\n', kind=AnalysisError) == msg(
+        "Rulefile:3:16: benchmark 'x.txt' is also an output of rule a",
+        '        benchmark: "x.txt"',
+        "                   ^^^^^^^",
+        "  hint: give the benchmark a file of its own",
+    )
+    assert error(here, 'rule a:\n    output: "x.txt"\n    benchmark: "a.tsv", "b.tsv"\n', kind=AnalysisError) == msg(
+        'Rulefile:3:5: benchmark takes one path, e.g. benchmark: "bench/{dataset}.tsv"',
+        '        benchmark: "a.tsv", "b.tsv"',
+        "        ^^^^^^^^^^^^^^^^^^^^^^^^^^^",
+    )
+    assert error(here, 'rule a:\n    output: "x.txt"\n    benchmark: directory("b")\n', kind=AnalysisError) == msg(
+        "Rulefile:3:16: directory() is not for a benchmark: a benchmark is one file rulec writes",
+        '        benchmark: directory("b")',
+        "                   ^^^^^^^^^",
+    )
+    assert error(here, 'rule a:\n    output: "x.txt"\n    benchmark: "s3://b/a.tsv"\n', kind=AnalysisError) == msg(
+        "Rulefile:3:16: a benchmark is written where the job runs: give a local path",
+        '        benchmark: "s3://b/a.tsv"',
+        "                   ^^^^^^^^^^^^^^",
+    )
+
+
+def test_two_rules_making_one_benchmark_path_are_ambiguous(here):
+    out = error(here, 'rule a:\n    output: "a.txt"\n    benchmark: "bench.tsv"\nrule b:\n    output: "bench.tsv"\n', kind=AnalysisError)
+    assert out.startswith("Rulefile:5:13: rules 'a' and 'b' can both make 'bench.tsv'")

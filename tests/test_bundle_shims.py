@@ -225,3 +225,49 @@ def test_a_task_refuses_to_replace_a_read_only_protected_output(tmp_path, shims,
     assert (proj / "bld" / "model.txt").read_text() == "precious\n"
     assert (proj / "bundle" / "status" / "model.rc").read_text() == "1\n"
     assert not (proj / "bld" / "done.flag").exists()
+
+
+FOLDER_RULEFILE = '''
+dimension g = ["g1", "g2"]
+
+rule all:
+    input: expand("aligned/{g}.txt")
+
+rule index:
+    output: directory("index/{g}")
+    benchmark: "bench/index_{g}.tsv"
+    shell: "if [ -e broken_{g} ]; then touch {output}; else mkdir -p {output}/sub && echo {g} > {output}/sub/name; fi"
+
+rule align:
+    input: "index/{g}"
+    output: "aligned/{g}.txt"
+    shell: "cat {input}/sub/name > {output}"
+'''
+
+
+@pytest.mark.parametrize("backend", ["jbsub", "lsf"])
+def test_a_bundle_checks_directory_outputs_are_folders_and_writes_benchmarks(backend, tmp_path, shims, capsys):
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "Rulefile").write_text(FOLDER_RULEFILE)
+    (proj / "broken_g2").write_text("")
+    (proj / "index" / "g1").mkdir(parents=True)
+    (proj / "index" / "g1" / "junk").write_text("stale")
+    (proj / "bench").mkdir()
+    (proj / "bench" / "index_g1.tsv").write_text("stale\n")
+    assert main(["emit", f"--{backend}", "--force", "index", str(proj), "-o", str(proj / "bundle")]) == 0
+    tasks = (proj / "bundle" / "index.tasks").read_text()
+    assert " 1 index/g1/\n" in tasks and "rulec.benchmark bench/index_g1.tsv 1 --" in tasks
+    res = subprocess.run(["bash", str(proj / "bundle" / "submit.sh")], env=shims, capture_output=True, text=True, timeout=60)
+    # jbsub's submit.sh runs the jobs and says how they ended; LSF's only submits them
+    assert res.returncode == (1 if backend == "jbsub" else 0), res.stdout + res.stderr
+    assert (proj / "aligned" / "g1.txt").read_text() == "g1\n"
+    assert (proj / "index" / "g1" / "sub" / "name").is_file()
+    assert not (proj / "index" / "g1" / "junk").exists()  # the stale folder went whole before the job
+    lines = (proj / "bench" / "index_g1.tsv").read_text().splitlines()
+    assert lines[0].split("\t") == ["attempt", "s", "max_rss_mb", "user_s", "system_s", "io_in", "io_out", "exit"]
+    assert len(lines) == 2 and lines[1].split("\t")[0] == "1" and lines[1].split("\t")[-1] == "0"
+    # the job that made a file where its folder goes failed, and the file is gone
+    assert "exited 0 but did not create the folder index/g2" in (proj / ".rulec" / "logs" / "index" / "index[g2].log").read_text()
+    assert (proj / "bundle" / "status" / "index[g2].rc").read_text() == "1\n"
+    assert not (proj / "index" / "g2").exists() and not (proj / "aligned" / "g2.txt").exists()

@@ -51,6 +51,8 @@ TOKENS = [
     "{x,[a-z]+}", "{x,[}", "{dataset.subset}", "{dataset.nope}", "{input}", "{input.data}", ":raw",
     "{params.seed}", "{resources.mem}", "true", "-1", "1e9", "0", '"4X"', '"30m"', "priority: 1",
     'include "Rulefile"', "persist: maybe",
+    'config "config.toml"\n', "config ", "{config.x}", "{config.count.label}", "config.models", "table(",
+    '"{sample.reads}"', "list_sep=", "{sample.reads[0]}",
 ]
 NAMES = ["a", "x_y", "all", "rule", "model", "dataset", "data_0", "estimate", "gpu", "_", "Z9"]
 

@@ -405,3 +405,178 @@ rule once:
     long = file_name("fit[" + "é" * 200 + "]")
     assert len(long.encode()) <= 255 and long.endswith(".log") and "/" not in long
     assert file_name("fit[" + "é" * 200 + "]") != file_name("fit[" + "é" * 199 + "e]")
+
+
+REFERENCES = '''
+dimension dataset = ["d0", "d1"]
+dimension model = ["m0", "m1"]
+
+rule all:
+    input: expand(rules.summarize.output), rules.index.output
+
+rule prepare:
+    input:  "src/data.csv"
+    output: csv="bld/prepared/{dataset}.csv", meta="bld/prepared/{dataset}.json"
+    log:    "logs/prepare/{dataset}.log"
+    shell:  "cp {input} {output.csv}; touch {output.meta} 2> {log}"
+
+rule fit:
+    input:  data=rules.prepare.output.csv, log=rules.prepare.log
+    output: multiext("bld/fit/{dataset}_{model}", ".json", ".txt")
+    shell:  "touch {output}"
+
+rule summarize:
+    input:  expand(rules.fit.output)
+    output: "bld/summary/{model}.csv"
+    shell:  "cat {input} > {output}"
+
+rule index:
+    input:  multiext("bld/prepared/d0", ".csv", ".json")
+    output: multiext("bld/index", idx=".idx", txt=".txt")
+    shell:  "cat {input} > {output.idx}; touch {output.txt}"
+'''
+
+
+def test_rule_references_and_multiext_resolve_to_the_referenced_jobs():
+    g = graph(REFERENCES)
+    assert sorted(ids(g)) == sorted(
+        ["all", "index"] + [f"prepare[{d}]" for d in ("d0", "d1")]
+        + [f"fit[{d},{m}]" for d in ("d0", "d1") for m in ("m0", "m1")] + ["summarize[m0]", "summarize[m1]"])
+    fit = g.find(2, ("d1", "m0"))
+    assert g.inputs[fit] == ("bld/prepared/d1.csv", "logs/prepare/d1.log")
+    assert ids(g, g.deps[fit]) == ["prepare[d1]"]
+    summarize = g.find(3, ("m1",))
+    # one pattern after the other, as expand() of a list of patterns in Snakemake
+    assert g.inputs[summarize] == ("bld/fit/d0_m1.json", "bld/fit/d1_m1.json", "bld/fit/d0_m1.txt", "bld/fit/d1_m1.txt")
+    assert sorted(ids(g, g.deps[summarize])) == ["fit[d0,m1]", "fit[d1,m1]"]
+    index = g.find(4, ())
+    assert g.inputs[index] == ("bld/prepared/d0.csv", "bld/prepared/d0.json")
+    assert ids(g, g.deps[index]) == ["prepare[d0]"]
+    everything = g.find(0, ())
+    assert g.inputs[everything] == ("bld/summary/m0.csv", "bld/summary/m1.csv", "bld/index.idx", "bld/index.txt")
+
+
+def test_a_target_made_by_a_multiext_output_is_that_rules_job():
+    assert ids(graph(REFERENCES, targets=["bld/fit/d0_m1.txt"])) == ["prepare[d0]", "fit[d0,m1]"]
+    assert ids(graph(REFERENCES, targets=["bld/index.txt"])) == ["prepare[d0]", "index"]
+# --------------------------------------------------------------------------- sample sheets, list fields, config
+
+SHEET_RULEFILE = '''\
+config "config.toml"
+dimension sample = table("samples.tsv", lists=["reads"], list_sep=",")
+
+rule all:
+    input: expand("{config.out}/{sample}.bam"), every=expand("{sample.reads}")
+
+rule align:
+    input: ref="{config.ref}", reads="{sample.reads}", extra="qc/{sample.reads}.ok"
+    output: "{config.out}/{sample}.bam"
+    shell: "align {input.ref} {input.reads} --qc {input.extra} --first {input.reads[0]} > {output}"
+
+rule qc:
+    input: "{name}"
+    output: "qc/{name,.+}.ok"
+    shell: "touch {output}"
+'''
+SHEET_FILES = {
+    "config.toml": 'out = "bld"\nref = "ref/genome.fa"\n',
+    "samples.tsv": "sample\treads\tcondition\nA\tfq/A_1.fq, fq/A_2.fq\tctl\nB\tfq/B.fq\ttreated\n",
+}
+
+
+def _load(tmp_path, text, files, monkeypatch):
+    from rulec import analyze
+
+    for name, body in {"Rulefile": text, **files}.items():
+        (tmp_path / name).write_text(body)
+    monkeypatch.chdir(tmp_path)
+    return analyze.load("Rulefile")
+
+
+def test_a_list_field_gives_one_input_per_item_and_named_entries_keep_their_items(tmp_path, monkeypatch):
+    from rulec import shell
+
+    wf = _load(tmp_path, SHEET_RULEFILE, SHEET_FILES, monkeypatch)
+    g = resolve(wf, exists=lambda p: False)
+    a = g.find(1, ("A",))
+    b = g.find(1, ("B",))
+    assert g.inputs[a] == ("ref/genome.fa", "fq/A_1.fq", "fq/A_2.fq", "qc/fq/A_1.fq.ok", "qc/fq/A_2.fq.ok")
+    assert g.inputs[b] == ("ref/genome.fa", "fq/B.fq", "qc/fq/B.fq.ok")
+    assert g.input_entries(a) == [("ref", ("ref/genome.fa",)), ("reads", ("fq/A_1.fq", "fq/A_2.fq")),
+                                  ("extra", ("qc/fq/A_1.fq.ok", "qc/fq/A_2.fq.ok"))]
+    assert sorted(ids(g, g.deps[a])) == ["qc[fq/A_1.fq]", "qc[fq/A_2.fq]"]
+    rs = shell.renderers(g)
+    assert shell.command_of(g, rs, a) == (
+        "align ref/genome.fa fq/A_1.fq fq/A_2.fq --qc qc/fq/A_1.fq.ok qc/fq/A_2.fq.ok --first fq/A_1.fq > bld/A.bam")
+    assert shell.command_of(g, rs, b) == "align ref/genome.fa fq/B.fq --qc qc/fq/B.fq.ok --first fq/B.fq > bld/B.bam"
+    top = g.targets[0]
+    assert g.inputs[top] == ("bld/A.bam", "bld/B.bam", "fq/A_1.fq", "fq/A_2.fq", "fq/B.fq")
+    assert g.input_entries(top)[-1] == ("every", ("fq/A_1.fq", "fq/A_2.fq", "fq/B.fq"))
+
+
+def test_two_list_fields_in_one_path_give_their_product_and_one_field_twice_the_same_item(tmp_path, monkeypatch):
+    wf = _load(tmp_path, '''\
+dimension s:
+    a: x=["1", "2"], y=["u", "v"]
+rule r:
+    input: "in/{s.x}_{s.y}.txt", "twice/{s.x}/{s.x}.txt"
+    output: "out/{s}.txt"
+''', {}, monkeypatch)
+    g = resolve(wf, exists=lambda p: False)
+    assert g.inputs[0] == ("in/1_u.txt", "in/1_v.txt", "in/2_u.txt", "in/2_v.txt", "twice/1/1.txt", "twice/2/2.txt")
+
+
+def test_a_table_dimension_resolves_as_its_rulefile_twin(tmp_path, monkeypatch):
+    """The same workflow with its dimension in a block and in a sample sheet: the same jobs."""
+    block = 'dimension d:\n    x: subset="s1"\n    "y z": subset="s2"\n'
+    rules = 'rule all:\n    input: expand("o/{d}.txt")\nrule r:\n    input: "src/{d.subset}.csv"\n    output: "o/{d}.txt"\n'
+    a = resolve(_load(tmp_path, block + rules, {}, monkeypatch), exists=lambda p: False)
+    b = resolve(_load(tmp_path, 'dimension d = table("d.csv")\n' + rules, {"d.csv": 'd,subset\nx,s1\n"y z",s2\n'}, monkeypatch),
+                exists=lambda p: False)
+    assert ids(a) == ids(b) and a.inputs == b.inputs and a.outputs == b.outputs
+WRAPPED = '''
+dimension genome = ["g1", "g2"]
+
+rule all:
+    input: expand("bld/aligned/{genome}.txt")
+
+rule index:
+    input:  ancient("data/reference.fa")
+    output: directory("bld/index/{genome}")
+    log:    "logs/index/{genome}.log"
+    benchmark: "bench/index_{genome}.tsv"
+    shell:  "mkdir {output}"
+
+rule align:
+    input:  "data/{genome}.fa", idx="bld/index/{genome}", raw=directory("data/raw"), ref=ancient("data/reference.fa")
+    output: "bld/aligned/{genome}.txt"
+    shell:  "ls {input.idx} > {output}"
+
+rule report:
+    input:  expand("bench/index_{genome}.tsv")
+    output: "bld/bench.tsv"
+    shell:  "cat {input} > {output}"
+'''
+
+
+def test_a_benchmark_is_the_last_output_of_its_job_not_a_log():
+    g = graph(WRAPPED, targets=["all", "report"])
+    job = g.find(g.workflow.rule("index").index, ("g1",))
+    assert g.outputs[job] == ("bld/index/g1", "logs/index/g1.log", "bench/index_g1.tsv")
+    assert g.declared_outputs(job) == ("bld/index/g1",)
+    assert g.logs(job) == ("logs/index/g1.log",)
+    assert g.benchmark(job) == "bench/index_g1.tsv"
+    # another rule may read it: its job is the producer
+    rep = g.find(g.workflow.rule("report").index, ())
+    assert job in g.deps[rep]
+    align = g.find(g.workflow.rule("align").index, ("g1",))
+    assert g.benchmark(align) is None and g.logs(align) == ()
+
+
+def test_directories_and_ancient_inputs_are_known_per_job():
+    g = graph(WRAPPED)
+    assert g.directories() == {"bld/index/g1", "bld/index/g2", "data/raw"}
+    align = g.find(g.workflow.rule("align").index, ("g2",))
+    assert g.inputs[align] == ("data/g2.fa", "bld/index/g2", "data/raw", "data/reference.fa")
+    assert g.ancient(align) == {3}
+    assert graph().directories() == frozenset()

@@ -232,3 +232,36 @@ def test_a_local_rule_runs_here_without_jbsub(tmp_path, env):
     assert sorted(submitted(env)) == ["a", "c"]  # b is local: never submitted
     assert (tmp_path / "bld/b.txt").read_text().splitlines() == ["made-a", "here"]  # not in a cluster job
     assert "Done: 3 job(s) ran on jbsub." in res.stdout
+
+
+def test_a_profiles_env_reaches_the_jobs_and_a_change_reruns_them(tmp_path, env):
+    (tmp_path / "Rulefile").write_text('''
+rule all:
+    input: "bld/tool.txt", "bld/plain.txt"
+
+label java:
+    env: JAVA_HOME="/opt/java8"
+
+rule tool:
+    output: "bld/tool.txt"
+    label:  java
+    shell:  "echo $JAVA_HOME $OMP_NUM_THREADS > {output}"
+
+rule plain:
+    output: "bld/plain.txt"
+    shell:  "echo ${{OMP_NUM_THREADS:-unset}} > {output}"
+''')
+    profile = tmp_path / "cluster.toml"
+    profile.write_text('[jbsub.labels.java.env]\nJAVA_HOME = "/opt/java 11"\nOMP_NUM_THREADS = 4\n')
+    res = rulec(tmp_path, env, "run", "--executor", "jbsub", "--profile", str(profile))
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert (tmp_path / "bld/tool.txt").read_text() == "/opt/java 11 4\n"  # the profile wins over the label
+    assert (tmp_path / "bld/plain.txt").read_text() == "unset\n"  # only the label's rules
+    again = rulec(tmp_path, env, "run", "--executor", "jbsub", "--profile", str(profile))
+    assert again.returncode == 0 and "Nothing to do" in again.stdout, again.stdout + again.stderr
+    profile.write_text('[jbsub.labels.java.env]\nJAVA_HOME = "/opt/java 11"\nOMP_NUM_THREADS = 8\n')
+    plan = rulec(tmp_path, env, "run", "--executor", "jbsub", "--profile", str(profile), "--why")
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+    assert "environment changed: OMP_NUM_THREADS" in plan.stdout
+    assert "[1/1] done tool" in plan.stdout and "done plain" not in plan.stdout  # only the env's jobs
+    assert (tmp_path / "bld/tool.txt").read_text() == "/opt/java 11 8\n"

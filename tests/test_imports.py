@@ -2,7 +2,7 @@
 
 Rooms (docs/architecture.md): lark only in rulec/syntax/; fsspec only in rulec/storage.py;
 jinja2 only in rulec/bundle/render.py; rich only in rulec/report.py, rulec/cli.py and
-rulec/run/progress.py; plumbum only in rulec/executors/. Every import
+rulec/run/progress.py; plumbum only in rulec/executors/; yaml (PyYAML) only in rulec/config.py. Every import
 statement counts, including the lazy ones inside functions.
 """
 
@@ -23,6 +23,7 @@ ROOMS: dict[str, tuple[str, ...]] = {
     "jinja2": ("bundle/render.py",),
     "rich": ("report.py", "cli.py", "run/progress.py"),
     "plumbum": ("executors/",),
+    "yaml": ("config.py",),
 }
 HEAVY = tuple(ROOMS)
 
@@ -88,6 +89,20 @@ def test_help_imports_no_heavy_library():
     assert _loaded_after(code) == []
 
 
+def test_importing_rulec_imports_nothing_else():
+    """``import rulec`` is cheap: the API's names are loaded when first used."""
+    probe = "import rulec, sys\nprint(' '.join(sorted(m for m in sys.modules if m.startswith('rulec'))))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["rulec"]
+    assert _loaded_after("import rulec\nrulec.RulecError, rulec.Why, rulec.Outcome, rulec.Workflow") == []
+
+
+def test_loading_a_workflow_from_python_needs_only_lark(tmp_path):
+    (tmp_path / "Rulefile").write_text('dimension m = ["a"]\nrule all:\n    input: expand("x/{m}.txt")\nrule x:\n    output: "x/{m}.txt"\n    shell: "touch {output}"\n')
+    assert _loaded_after(f"import rulec\nrulec.load({str(tmp_path)!r}).plan()") == ["lark"]
+
+
 @pytest.mark.parametrize("module", ["rulec.analyze", "rulec.ir", "rulec.pattern", "rulec.dag", "rulec.syntax", "rulec.errors", "rulec.source"])
 def test_the_front_end_imports_no_heavy_library(module):
     # lark is imported when a Rulefile is really parsed, not when the module is imported
@@ -129,7 +144,7 @@ def _part(rel: str) -> str:
     head = rel.split("/", 1)[0]
     if head in PARTS:
         return head
-    return "top" if rel in ("cli.py", "__main__.py", "api.py", "graphviz.py", "report.py") else "compiler"
+    return "top" if rel in ("__init__.py", "cli.py", "__main__.py", "api.py", "workflow.py", "graphviz.py", "report.py") else "compiler"
 
 
 def _rulec_imports(path: Path) -> list[tuple[str, int]]:

@@ -59,6 +59,21 @@ DECLS = [
         "rule r | input: 'a.txt', 'b.txt', 'c.txt', data='d.txt' | output: 'x'",
     ),
     (
+        "items on the field's line, then more on indented lines below (Snakemake's layout)",
+        'rule r:\n    output: "a",\n            "b"\n    input: "c", "d",\n        "e", x="f"\n        "g"\n    shell: "y"\n',
+        "rule r | output: 'a', 'b' | input: 'c', 'd', 'e', x='f', 'g' | shell: 'y'",
+    ),
+    (
+        "rule references: names joined by dots",
+        'rule r:\n    input: rules.a.output, data=rules.a.output.table, expand(rules.b.log), [rules.c.output]\n',
+        "rule r | input: <rules.a.output>, data=<rules.a.output.table>, expand(<rules.b.log>), [<rules.c.output>]",
+    ),
+    (
+        "multiext: a call",
+        'rule r:\n    output: multiext("bld/x", ".bam", ".bai"), i=multiext("y", ".a"), multiext("z", a=".a")\n',
+        "rule r | output: multiext('bld/x', '.bam', '.bai'), i=multiext('y', '.a'), multiext('z', a='.a')",
+    ),
+    (
         "a list over lines inside a field",
         'rule r:\n    output: [\n  "a",\n            "b",\n    ]\n',
         "rule r | output: ['a', 'b']",
@@ -89,6 +104,16 @@ DECLS = [
     ),
     ("ruleorder", "ruleorder: a > b > c\n", "ruleorder a > b > c"),
     ("include", 'include "sub/Rulefile"\n', "include 'sub/Rulefile'"),
+    ("config", 'config "config.toml"\nconfig \'site.yaml\'\n', "config 'config.toml'\nconfig 'site.yaml'"),
+    ("a dotted name", "dimension model = config.models\n", "dimension model = <config.models>"),
+    ("dotted names as values", "rule r:\n    params: seed=config.seed, n=config.db.port\n",
+     "rule r | params: seed=<config.seed>, n=<config.db.port>"),
+    ("table()", 'dimension s = table("s.tsv", key="id", list_sep=",")\n', "dimension s = table('s.tsv', key='id', list_sep=',')"),
+    (
+        "config is still a name: a dimension, a field, a value",
+        'dimension config = [config]\nrule r:\n    config: 1\n    label: config\n',
+        "dimension config = [config]\nrule r | config: 1 | label: config",
+    ),
     (
         "comments everywhere, at any indentation",
         'rule r:   # after the header\n    # before a field\n        # deeper\n  # shallower\n    output: "x"  # after a field\n'
@@ -215,6 +240,48 @@ IR = [
         "a ruleorder chain orders every pair",
         'rule a:\n    output: "x"\nrule b:\n    output: "y"\nrule c:\n    output: "z"\nruleorder: a > b > c\n',
         "rule a\n  output 'x'\nrule b\n  output 'y'\nrule c\n  output 'z'\nprecedence a>b a>c b>c",
+    ),
+    (
+        "rules.X.output: that rule's output patterns, its wildcards bound by this rule's outputs",
+        'dimension d = ["d0", "d1"]\n'
+        'rule prepare:\n    output: "bld/{d}.csv", meta="bld/{d}.json"\n    log: "logs/{d}.log"\n'
+        'rule fit:\n    input: rules.prepare.output, m=rules.prepare.output.meta, l=rules.prepare.log\n'
+        '    output: "fit/{d}.txt"\n    shell: "cat {input.m} {input.l} > {output}"\n',
+        "dimension d [list] = d0 d1\n"
+        "rule prepare[d]\n  output 'bld/{d}.csv', meta='bld/{d}.json'\n  log 'logs/{d}.log'\n"
+        "rule fit[d]\n  output 'fit/{d}.txt'\n  input 'bld/{d}.csv'\n  input 'bld/{d}.json'\n"
+        "  input m='bld/{d}.json'\n  input l='logs/{d}.log'\n  shell 'cat ' {input.m} ' ' {input.l} ' > ' {output}",
+    ),
+    (
+        "expand(rules.X.output) and zip(rules.X.output): each of its patterns, expanded",
+        'dimension d = ["d0", "d1"]\ndimension m = ["m0", "m1"]\n'
+        'rule all:\n    input: expand(rules.fit.output, m="m1"), zip(rules.fit.log)\n'
+        'rule fit:\n    output: "fit/{d}_{m}.json", "fit/{d}_{m}.txt"\n    log: "logs/{d}_{m}.log"\n',
+        "dimension d [list] = d0 d1\ndimension m [list] = m0 m1\nrule all\n"
+        "  input expand('fit/{d}_{m}.json') over d,m: d0/m1 d1/m1\n"
+        "  input expand('fit/{d}_{m}.txt') over d,m: d0/m1 d1/m1\n"
+        "  input zip('logs/{d}_{m}.log') over d,m: d0/m0 d1/m1\n"
+        "rule fit[d,m]\n  output 'fit/{d}_{m}.json', 'fit/{d}_{m}.txt'\n  log 'logs/{d}_{m}.log'",
+    ),
+    (
+        "a rule may refer to a rule declared below it",
+        'rule all:\n    input: rules.b.output\nrule b:\n    output: "b"\n',
+        "rule all\n  input 'b'\nrule b\n  output 'b'",
+    ),
+    (
+        "multiext: one path per extension; named extensions name them; name= names the list",
+        'rule index:\n    input: src=multiext("ref/{g}", ".fa", ".fa.fai")\n'
+        '    output: multiext("bld/{g}", ".bam", ".bai"), multiext("bld/{g}.stats", txt=".txt", json=".json")\n'
+        '    log: multiext("logs/{g}", "_out.log", "_err.log")\n'
+        '    shell: "x {input.src} > {output.txt} 2> {log[1]}"\n',
+        "rule index[g]\n  output 'bld/{g}.bam', 'bld/{g}.bai', txt='bld/{g}.stats.txt', json='bld/{g}.stats.json'\n"
+        "  log 'logs/{g}_out.log', 'logs/{g}_err.log'\n  input src='ref/{g}.fa'\n  input src='ref/{g}.fa.fai'\n"
+        "  shell 'x ' {input.src} ' > ' {output.txt} ' 2> ' {log[1]}",
+    ),
+    (
+        "expand: a bare name for a dimension's wildcard is one of its values, as before",
+        'dimension m = ["m0", "m1"]\nrule all:\n    input: expand("fit/{m}.json", m=m1)\n',
+        "dimension m [list] = m0 m1\nrule all\n  input expand('fit/{m}.json') over m: m1",
     ),
     (
         "a rule may use a dimension and a label declared below it",

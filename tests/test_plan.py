@@ -38,7 +38,7 @@ def records_for(g, snap, **override):
             shell.command_key(g, renderers, job),
             shell.params_hash(r, g.values[job]),
             inputs_hash(g.inputs[job]),
-            input_signature(g.inputs[job], snap.get),
+            input_signature(g.inputs[job], snap.get, g.ancient(job)),
         )
         out.append(rec._replace(**override.get(jid, {})))
     return History.of(out)
@@ -296,7 +296,7 @@ def temp_records(g, snap, **override):
         r = renderers[g.rule[job]]
         out.append(Record(jid, g.rule_of(job).name, "ok", shell.command_key(g, renderers, job),
                           shell.params_hash(r, g.values[job]), inputs_hash(g.inputs[job]),
-                          input_signature(g.inputs[job], snap.get, kinds.temp_inputs(job)))._replace(**override.get(jid, {})))
+                          input_signature(g.inputs[job], snap.get, temp=kinds.temp_inputs(job)))._replace(**override.get(jid, {})))
     return History.of(out)
 
 
@@ -407,3 +407,173 @@ def test_explain_lists_a_missing_temp_output_among_the_reasons_of_a_job_that_run
     history = temp_records(g, fresh_snapshot(g), **{"prepare[d1]": {"cmd_hash": "old"}})
     p = plan(g, snap, history, PlanOptions(explain=True))
     assert whys(p, g) == {"prepare[d1]": [Why.COMMAND_CHANGED, Why.OUTPUT_MISSING], "fit[d1]": [Why.UPSTREAM]}
+
+
+CONFIG_RULES = '''\
+config "config.toml"
+dimension d = ["x", "y"]
+
+rule all:
+    input: expand("out/{d}.cmd"), expand("out/{d}.par"), expand("out/{d}.path"), "out/plain.txt"
+
+rule cmd:
+    output: "out/{d}.cmd"
+    shell: "echo {config.greeting} {d} > {output}"
+
+rule par:
+    output: "out/{d}.par"
+    params: seed="{config.seed}"
+    persist: true
+    shell: "echo {params.seed} > {output}"
+
+rule path:
+    input: "{config.src}/{d}.csv"
+    output: "out/{d}.path"
+    shell: "cp {input} {output}"
+
+rule plain:
+    output: "out/plain.txt"
+    shell: "echo plain > {output}"
+'''
+
+
+def _config_graph(tmp_path, monkeypatch, config: str, items=()):
+    from rulec import analyze, dag
+
+    (tmp_path / "Rulefile").write_text(CONFIG_RULES)
+    (tmp_path / "config.toml").write_text(config)
+    monkeypatch.chdir(tmp_path)
+    return dag.resolve(analyze.load("Rulefile", config=items), exists=lambda p: False)
+
+
+BASE_CONFIG = 'greeting = "hello"\nseed = 1\nsrc = "src"\n'
+
+
+def test_a_changed_config_value_reruns_exactly_the_jobs_that_use_it_naming_the_key(tmp_path, monkeypatch):
+    g = _config_graph(tmp_path, monkeypatch, BASE_CONFIG)
+    snap = Snapshot({**{p: (10 * T, 1) for p in all_paths(g)}, **{p: (T, 1) for p in g.sources}})
+    hist = records_for(g, snap)
+    assert plan(g, snap, hist).run == []
+    from rulec import report
+
+    g2 = _config_graph(tmp_path, monkeypatch, BASE_CONFIG.replace("hello", "hi"))
+    p = plan(g2, snap, hist)
+    assert whys(p, g2) == {"cmd[x]": [Why.CONFIG_CHANGED], "cmd[y]": [Why.CONFIG_CHANGED]}
+    assert report.reason_text(p.reasons[p.run[0]][0]) == "config changed: greeting"
+    # every reason: the command changed too, the params did not
+    p = plan(g2, snap, hist, PlanOptions(explain=True))
+    assert [r.why for r in p.reasons[p.run[0]]] == [Why.CONFIG_CHANGED, Why.COMMAND_CHANGED]
+    # a persist rule's param from the config, and --config instead of the file
+    g3 = _config_graph(tmp_path, monkeypatch, BASE_CONFIG, items=["seed=2"])
+    p = plan(g3, snap, hist)
+    assert whys(p, g3) == {"par[x]": [Why.CONFIG_CHANGED], "par[y]": [Why.CONFIG_CHANGED]}
+    assert p.reasons[p.run[0]][0].path == "seed"
+
+
+def test_a_config_value_in_an_input_path_says_config_changed_before_the_input_set(tmp_path, monkeypatch):
+    g = _config_graph(tmp_path, monkeypatch, BASE_CONFIG)
+    snap = Snapshot({**{p: (10 * T, 1) for p in all_paths(g)}, "src/x.csv": (T, 1), "src/y.csv": (T, 1),
+                     "data/x.csv": (T, 1), "data/y.csv": (T, 1)})
+    hist = records_for(g, snap)
+    g2 = _config_graph(tmp_path, monkeypatch, BASE_CONFIG.replace('src = "src"', 'src = "data"'))
+    p = plan(g2, snap, hist, PlanOptions(explain=True))
+    assert whys(p, g2) == {"path[x]": [Why.CONFIG_CHANGED, Why.INPUT_SET_CHANGED, Why.COMMAND_CHANGED],
+                           "path[y]": [Why.CONFIG_CHANGED, Why.INPUT_SET_CHANGED, Why.COMMAND_CHANGED]}
+    assert p.reasons[p.run[0]][0].path == "src"
+
+
+def test_a_record_without_the_config_part_says_what_changed_as_before(tmp_path, monkeypatch):
+    g = _config_graph(tmp_path, monkeypatch, BASE_CONFIG)
+    snap = Snapshot({**{p: (10 * T, 1) for p in all_paths(g)}, **{p: (T, 1) for p in g.sources}})
+    hist = records_for(g, snap)
+    # as an older rulec (or a rule that did not use the config yet) recorded it: no "~..." part
+    hist = History.of(r._replace(params_hash=r.params_hash.partition("~")[0]) for r in hist.records().values())
+    g2 = _config_graph(tmp_path, monkeypatch, BASE_CONFIG.replace("hello", "hi"))
+    assert whys(plan(g2, snap, hist), g2) == {"cmd[x]": [Why.COMMAND_CHANGED], "cmd[y]": [Why.COMMAND_CHANGED]}
+    assert plan(g, snap, hist).run == []  # same values: nothing to do, whatever the record's format
+
+
+def test_the_params_hash_carries_one_short_hash_per_config_key(tmp_path, monkeypatch):
+    g = _config_graph(tmp_path, monkeypatch, BASE_CONFIG)
+    rs = shell.renderers(g)
+    rules = {r.name: r for r in g.workflow.rules}
+    assert [k for k, _ in rules["cmd"].config] == ["greeting"] and rules["plain"].config == ()
+    par = rs[rules["par"].index]
+    ph = shell.params_hash(par, ("x",))
+    assert ph.startswith(shell.params_hash(par, ("x",)).partition("~")[0]) and ph.partition("~")[2].startswith("seed:")
+    assert shell.params_hash(rs[rules["plain"].index], ()) == ""
+WRAPPED = """
+dimension genome = ["g1", "g2"]
+
+rule all:
+    input: expand("bld/aligned/{genome}.txt")
+
+rule index:
+    input:  ancient("data/reference.fa")
+    output: directory("bld/index/{genome}")
+    shell:  "mkdir {output}"
+
+rule align:
+    input:  idx=directory("bld/index/{genome}"), ref=ancient("data/reference.fa"), reads="data/{genome}.fq"
+    output: "bld/aligned/{genome}.txt"
+    shell:  "ls {input.idx} > {output}"
+"""
+
+
+def wrapped_snapshot(g, t=10 * T):
+    stats = {p: (t, 1) for p in all_paths(g)}
+    stats.update({"data/reference.fa": (T, 5), "data/g1.fq": (T, 1), "data/g2.fq": (T, 1)})
+    return Snapshot(stats)
+
+
+def test_an_ancient_input_that_changed_gives_no_reason_but_a_plain_one_does():
+    g = graph(WRAPPED)
+    snap = wrapped_snapshot(g)
+    hist = records_for(g, snap)
+    assert plan(g, snap, hist).run == []
+    changed = Snapshot({**snap.as_dict(), "data/reference.fa": (20 * T, 6)})  # newer and bigger
+    assert plan(g, changed, hist, PlanOptions(explain=True)).run == []
+    changed.update("data/g1.fq", (20 * T, 2))
+    p = plan(g, changed, hist)
+    assert whys(p, g) == {"align[g1]": [Why.INPUT_CHANGED]}
+    assert p.reasons[p.run[0]][0].path == "data/g1.fq"
+
+
+def test_an_ancient_input_newer_than_the_outputs_without_a_record_is_no_reason():
+    g = graph(WRAPPED)
+    snap = wrapped_snapshot(g)
+    snap.update("data/reference.fa", (99 * T, 5))
+    assert plan(g, snap, History.empty(), PlanOptions(explain=True)).run == []
+    snap.update("data/g2.fq", (99 * T, 1))
+    assert whys(plan(g, snap, History.empty()), g) == {"align[g2]": [Why.INPUT_NEWER]}
+
+
+def test_a_job_making_an_ancient_input_that_exists_is_no_reason_for_its_reader():
+    text = WRAPPED.replace('ref=ancient("data/reference.fa")', 'ref=ancient("bld/ref.fa")') + """
+rule ref:
+    input:  "data/reference.fa"
+    output: "bld/ref.fa"
+    shell:  "cp {input} {output}"
+"""
+    g = graph(text)
+    snap = wrapped_snapshot(g)
+    hist = records_for(g, snap)
+    p = plan(g, snap, hist, PlanOptions(force=frozenset({"ref"})))
+    assert whys(p, g) == {"ref": [Why.FORCED]}  # Snakemake's rule too
+    # missing, it is still missing: its maker runs, and so do its readers
+    snap.update("bld/ref.fa", None)
+    p = plan(g, snap, hist)
+    assert whys(p, g) == {"ref": [Why.OUTPUT_MISSING], "align[g1]": [Why.UPSTREAM], "align[g2]": [Why.UPSTREAM]}
+
+
+def test_a_changed_directory_signature_reruns_its_reader_naming_the_folder():
+    g = graph(WRAPPED)
+    snap = wrapped_snapshot(g)
+    hist = records_for(g, snap)
+    # the snapshot holds the folder's tree stat (state.tree_stat): a file added inside changes it
+    snap.update("bld/index/g1", (11 * T, 987654321))
+    p = plan(g, snap, hist)
+    assert whys(p, g) == {"align[g1]": [Why.INPUT_CHANGED]}
+    from rulec import report
+
+    assert report.reason_text(p.reasons[p.run[0]][0]) == "input changed since the last run: bld/index/g1"

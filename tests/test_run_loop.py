@@ -498,3 +498,31 @@ def test_a_failure_on_the_cluster_skips_the_local_job_and_the_next_phase(phases_
     assert loop.run() == 1
     assert [e[0] for e in local.log if e[0] in ("open", "start")] == ["open"]
     assert "1 job(s) failed, 1 succeeded, 2 not run" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("push", [False, True], ids=["pull", "push"])
+def test_results_say_how_each_planned_job_ended(setup, push, capsys):
+    from rulec.run.loop import Status
+
+    loop, fake, history = setup(push=push, keep_going=True, retries=1, fake_class=ResubmittingFake if push else None,
+                                script={"fit[d0,m0]": Outcome.EXIT, "fit[d1,m1]": [Outcome.TIMEOUT, Outcome.OK]})
+    assert loop.results() == []  # not run yet
+    assert loop.run() == 1
+    results = {r.id: r for r in loop.results()}
+    assert list(results) == [loop.graph.job_id(j) for j in loop.plan.run]
+    bad = results["fit[d0,m0]"]
+    assert (bad.status, bad.outcome, bad.exit_code, bad.attempts) == (Status.FAILED, Outcome.EXIT, 3, 2)
+    assert bad.why == "exit status 3 (attempt 2 of 2)" and not bad.ok
+    assert (results["fit[d1,m1]"].status, results["fit[d1,m1]"].attempts) == (Status.SUCCEEDED, 2)
+    assert results["summarize[m0]"].status is Status.SKIPPED and results["summarize[m0]"].attempts == 0
+    ok = results["prepare[d0]"]
+    assert (ok.status, ok.outcome, ok.exit_code, ok.attempts, ok.log) == (Status.SUCCEEDED, Outcome.OK, 0, 1, None)
+
+
+def test_results_of_an_interrupted_run_say_not_run(setup, capsys):
+    from rulec.run.loop import Status
+
+    loop, fake, history = setup(interrupt_at=2)
+    assert loop.run() == 130
+    statuses = [r.status for r in loop.results()]
+    assert statuses[0] is Status.SUCCEEDED and set(statuses[1:]) == {Status.NOT_RUN}

@@ -215,3 +215,43 @@ def test_attempt_reaches_the_command_params_and_resources():
     # the hash is that of the first attempt: a job that succeeded on attempt 3 is up to date
     assert shell.command_key(g, rs, job) == shell.command_hash(shell.command_of(g, rs, job))
     assert shell.params_hash(rs[0], g.values[job]) == shell.params_hash(shell.renderers(g)[0], g.values[job])
+
+
+# --------------------------------------------------------------------------- config values and list fields
+
+
+def test_config_values_and_list_fields_are_quoted_each_and_stay_data_in_bash(tmp_path, monkeypatch):
+    import subprocess
+
+    from rulec import analyze, dag
+
+    (tmp_path / "config.toml").write_text('msg = "$(touch pwned) it\'s"\nwords = ["a b", ";c"]\nn = 3\n')
+    (tmp_path / "Rulefile").write_text('''\
+config "config.toml"
+dimension s:
+    one: files=["x y.fq", "$(touch pwned2)"]
+rule r:
+    output: "out/{s}.txt"
+    params: files="{s.files}", n="{config.n}"
+    shell: "printf '%s\\\\n' {config.msg} {config.words} {config.words[1]} {s.files} {s.files[1]} {params.files} {params.n} > {output}"
+''')
+    monkeypatch.chdir(tmp_path)
+    g = dag.resolve(analyze.load("Rulefile"), exists=lambda p: False)
+    cmd = shell.command_of(g, shell.renderers(g), 0)
+    assert cmd == ("printf '%s\\n' '$(touch pwned) it'\"'\"'s' 'a b' ';c' ';c' 'x y.fq' '$(touch pwned2)' "
+                   "'$(touch pwned2)' 'x y.fq' '$(touch pwned2)' 3 > out/one.txt")
+    (tmp_path / "out").mkdir()
+    subprocess.run(["bash", "-euo", "pipefail", "-c", cmd], cwd=tmp_path, check=True)
+    assert (tmp_path / "out" / "one.txt").read_text().splitlines() == [
+        "$(touch pwned) it's", "a b", ";c", ";c", "x y.fq", "$(touch pwned2)", "$(touch pwned2)", "x y.fq", "$(touch pwned2)", "3"]
+    assert not (tmp_path / "pwned").exists() and not (tmp_path / "pwned2").exists()
+def test_log_in_a_command_is_the_logs_and_never_the_benchmark():
+    g = graph('''
+rule a:
+    output: "out.txt"
+    log: "a.log"
+    benchmark: "bench/a.tsv"
+    shell: "echo {output} {log} > {output}"
+''')
+    job = g.find(0, ())
+    assert shell.command_of(g, shell.renderers(g), job) == "echo out.txt a.log > out.txt"

@@ -26,3 +26,54 @@ def test_snapshot_is_a_plain_value():
     snap.update("x", None)
     assert snap.as_dict() == {"y": (7, 2)}
     assert snap.tolerance_ns == 3
+
+
+def _tree(root):
+    (root / "idx" / "sub" / "deeper").mkdir(parents=True)
+    (root / "idx" / "a.bin").write_text("aaaa")
+    (root / "idx" / "sub" / "deeper" / "b.bin").write_text("bb")
+    (root / "plain.txt").write_text("p")
+
+
+def test_a_folder_given_as_a_tree_is_signed_by_every_file_under_it(tmp_path):
+    from rulec.state import tree_stat
+
+    _tree(tmp_path)
+    idx = tmp_path / "idx"
+    first = tree_stat(str(idx))
+    assert first == tree_stat(str(idx))  # the same tree, the same stat
+    deep = idx / "sub" / "deeper" / "b.bin"
+    assert first[0] == max(os.stat(p).st_mtime_ns for p in (idx, idx / "sub", idx / "sub" / "deeper", idx / "a.bin", deep))
+    # a file changed deep inside (same size, another mtime): the folders' own stats do not move
+    folder_stats = [os.stat(p) for p in (idx, idx / "sub")]
+    os.utime(deep, ns=(deep.stat().st_atime_ns, deep.stat().st_mtime_ns - 10**9))
+    assert [os.stat(p) for p in (idx, idx / "sub")] == folder_stats
+    second = tree_stat(str(idx))
+    assert second != first
+    deep.write_text("BB")  # same size, content changed (and mtime)
+    third = tree_stat(str(idx))
+    assert third not in (first, second)
+    (idx / "sub" / "new.txt").write_text("")  # a file added
+    assert tree_stat(str(idx)) != third
+    (idx / "sub" / "new.txt").unlink()
+    (idx / "sub" / "empty").mkdir()  # an empty folder added
+    assert tree_stat(str(idx))[1] != third[1]
+    assert tree_stat(str(tmp_path / "plain.txt")) is None
+    assert tree_stat(str(tmp_path / "missing")) is None
+
+
+def test_only_the_paths_given_as_trees_are_walked(tmp_path, monkeypatch):
+    from rulec import state
+
+    _tree(tmp_path)
+    walked = []
+    real = state.tree_stat
+    monkeypatch.setattr(state, "tree_stat", lambda p: walked.append(p) or real(p))
+    plain = snapshot(["idx", "plain.txt", "gone"], str(tmp_path))
+    assert walked == [] and plain.get("idx") == (os.stat(tmp_path / "idx").st_mtime_ns, os.stat(tmp_path / "idx").st_size)
+    signed = snapshot(["idx", "plain.txt", "gone"], str(tmp_path), trees={"idx", "plain.txt", "gone", "elsewhere"})
+    # a missing tree is not looked at; one that is a file keeps its stat as a file
+    assert sorted(os.path.basename(p) for p in walked) == ["idx", "plain.txt"]
+    assert signed.get("idx") == real(str(tmp_path / "idx"))
+    assert signed.get("plain.txt") == plain.get("plain.txt")
+    assert signed.get("gone") is None and "elsewhere" not in signed

@@ -178,10 +178,11 @@ def test_the_examples_hold_every_class_of_the_format():
     assert len(CORPUS) > 20
     for name, text in CORPUS:
         walk(syntax.parse(text, name))
-    names = {cls.__name__ for cls in (cache.Span, cache.d.Str, cache.d.Num, cache.d.Word, cache.d.ListV,
+    names = {cls.__name__ for cls in (cache.Span, cache.d.Str, cache.d.Num, cache.d.Word, cache.d.Dotted, cache.d.ListV,
                                       cache.d.Named, cache.d.Call, cache.d.Field, cache.d.DimEntry,
                                       cache.d.DimensionDecl, cache.d.RuleDecl, cache.d.LabelDecl,
-                                      cache.d.RuleorderDecl, cache.d.IncludeDecl, cache.d.Module)}
+                                      cache.d.RuleorderDecl, cache.d.IncludeDecl, cache.d.Module,
+                                      cache.d.ConfigDecl, cache.d.Dotted)}
     assert names <= set(seen), names - set(seen)
 
 

@@ -267,3 +267,33 @@ def test_a_file_that_is_not_a_regular_file_means_a_full_plan(kind, tmp_path):
     else:
         os.symlink("/dev/zero", path)
     assert _returns_soon(lambda: verdict_now(target)) is None
+
+
+def test_a_file_changed_deep_inside_a_directory_output_voids_it(tmp_path):
+    (tmp_path / "Rulefile").write_text('''
+rule all:
+    input: "out/list.txt"
+rule index:
+    output: directory("idx")
+    shell: "mkdir -p {output}/sub && echo x > {output}/sub/f"
+rule use:
+    input: "idx"
+    output: "out/list.txt"
+    shell: "ls -R {input} > {output}"
+''')
+    (tmp_path / "idx" / "sub").mkdir(parents=True)
+    (tmp_path / "idx" / "sub" / "f").write_text("x")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "list.txt").write_text("listed")
+    (tmp_path / ".rulec").mkdir()
+    past = time.time() - 100
+    for p in ("idx/sub/f", "idx/sub", "idx"):
+        os.utime(tmp_path / p, (past, past))
+    target = api.Target(str(tmp_path / "Rulefile"))
+    assert api.plan(target).plan.run == []
+    assert verdict_now(target) == 2
+    folders = [os.stat(tmp_path / p) for p in ("idx", "idx/sub")]
+    (tmp_path / "idx" / "sub" / "f").write_text("y")  # the folders' own stats stay as they were
+    os.utime(tmp_path / "idx" / "sub" / "f", (past + 1, past + 1))
+    assert [os.stat(tmp_path / p) for p in ("idx", "idx/sub")] == folders
+    assert verdict_now(target) is None

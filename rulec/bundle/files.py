@@ -33,7 +33,7 @@ import sys
 from dataclasses import dataclass, field
 
 from ..backend import Backend
-from .. import shell, storage
+from .. import benchmark, shell, storage
 from ..dag import JobGraph
 from ..errors import BackendError
 from ..logs import default_log
@@ -143,8 +143,13 @@ def log_of(graph: JobGraph, job: int) -> str:
 def task_line(graph: JobGraph, job: int, log: str, command: str) -> str:
     """The task table line of a job: its id, log, command, number of declared outputs, then
     the declared outputs and the logs, each one shell word. Remote outputs appear as their
-    local copies (see storage.staged_command), which the task checks and removes."""
+    local copies (see storage.staged_command), which the task checks and removes; a folder
+    output (``directory(...)``) ends with '/', so the task checks that a folder is there. The
+    benchmark file is no part of it: ``rulec.benchmark`` starts it afresh on attempt 1."""
     declared = [local_path(p) for p in graph.declared_outputs(job)]
+    rule = graph.rule_of(job)
+    if any("directory" in spec.flags for spec in rule.outputs):
+        declared = [p + "/" if "directory" in spec.flags else p for p, spec in zip(declared, rule.outputs)]
     logs = [p for p in graph.logs(job) if not is_remote(p)]
     fields = [graph.job_id(job), log, command, str(len(declared)), *declared, *logs]
     return " ".join(word(f) for f in fields)
@@ -155,13 +160,18 @@ def local_path(path: str) -> str:
     return storage.scratch_path(path) if is_remote(path) else path
 
 
-def task_command(graph: JobGraph, renderers, job: int) -> str:
+def task_command(graph: JobGraph, renderers, job: int, attempt: int = 1) -> str:
     """The command a task runs: with remote paths, it names their local copies and is
-    wrapped in the fetch and upload steps."""
+    wrapped in the fetch and upload steps; with a ``benchmark:``, it is measured into it
+    (rulec/benchmark.py)."""
     paths = graph.inputs[job] + graph.outputs[job]
+    bench = graph.benchmark(job)
     if not any(is_remote(p) for p in paths):
-        return shell.command_of(graph, renderers, job)
-    command = shell.command_of(graph, renderers, job, local_path)
+        command = shell.command_of(graph, renderers, job, attempt=attempt)
+        return command if bench is None else benchmark.wrap(command, bench, attempt, graph.job_id(job))
+    command = shell.command_of(graph, renderers, job, local_path, attempt=attempt)
+    if bench is not None:
+        command = benchmark.wrap(command, bench, attempt, graph.job_id(job), exec_=False)
     return storage.staged_command(command, graph.inputs[job], graph.declared_outputs(job), sys.executable)
 
 
@@ -193,8 +203,8 @@ def kind_context(rule) -> dict:
 
     return {
         "touch": list(rule_positions(rule, TOUCH)),
-        "protected": [{"at": i, "where": f"protected() in {rule.outputs[i].kind_span.location()}"
-                       if rule.outputs[i].kind_span is not None else "protected()"}
+        "protected": [{"at": i, "where": f"protected() in {rule.outputs[i].wrapper_span.location()}"
+                       if rule.outputs[i].wrapper_span is not None else "protected()"}
                       for i in rule_positions(rule, PROTECTED)],
     }
 
@@ -385,6 +395,7 @@ def manifest(bundle: Bundle) -> str:
                 "task": t,
                 "outputs": list(graph.declared_outputs(job)),
                 "logs": list(graph.logs(job)),
+                **({"benchmark": graph.benchmark(job)} if graph.benchmark(job) else {}),
                 "log": bundle.logs[job],
                 "marker": f"status/{graph.job_id(job)}.rc",
             }

@@ -49,26 +49,33 @@ def max_array_size(backend: Backend, profile) -> int:
 
 
 def main(target: api.Target, args: EmitArgs) -> int:
+    write(target, args)
+    return 0
+
+
+def write(target: api.Target, args: EmitArgs) -> str | None:
+    """``rulec emit``: the bundle's folder, or None when nothing is to run (no bundle)."""
     backend = args.backend
     why = args.why
     options = PlanOptions(force=frozenset(args.force), force_all=args.force_all, explain=why)
-    planned = api.plan(target, options)
+    profile = load_profile(args.profile)
+    workflow = api.with_profile_env(api.load(target), profile, backend)
+    planned = api.plan(target, options, workflow=workflow)
     plan = planned.plan
     graph = planned.graph
     out = args.output or f"rulec-{backend}"
     if not plan.run:
         print(report.nothing_to_do(len(graph) - len(plan.groups), "; no bundle written"))
-        return 0
+        return None
     if why:  # the jobs the bundle holds, each with every reason it must run
         report.show_plan(planned, why=True)
     refuse_protected(graph, plan)
-    profile = load_profile(args.profile)
     size = max_array_size(backend, profile)
     bundle = bundle_mod.build(graph, plan.run, backend, profile, out, size)
     bundle_mod.write(bundle)
     if not args.quiet:
         show(bundle, out)
-    return 0
+    return bundle.dir
 
 
 def refuse_protected(graph, plan) -> None:

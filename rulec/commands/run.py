@@ -14,7 +14,7 @@ from ..history import History
 from ..plan import PlanOptions
 from ..plan import plan as make_plan
 from ..run.lock import Lock
-from ..run.loop import Loop, RunOptions, _raise_interrupt, touch
+from ..run.loop import JobResult, Loop, RunOptions, catch, restore, touch
 from ..state import snapshot
 
 
@@ -38,6 +38,19 @@ class RunArgs:
     poll: float | None = None
     keep_temp: bool = False  # --keep-temp: temp() outputs are not deleted
     overwrite_protected: bool = False  # --overwrite-protected: jobs may replace read-only protected() outputs
+
+
+@dataclass
+class RunResult:
+    """What a ``rulec run`` did, as data (the Python API's RunReport is made from it)."""
+
+    exit_code: int
+    up_to_date: int = 0  # jobs that had nothing to do
+    loop: Loop | None = None  # the run loop, when jobs ran
+
+    def jobs(self) -> list[JobResult]:
+        """How each job the run planned ended (none when nothing ran)."""
+        return self.loop.results() if self.loop is not None else []
 
 
 def _machine_mem_mb() -> int | None:
@@ -104,14 +117,23 @@ def check_executor_options(args: RunArgs) -> None:
 
 
 def main(target: api.Target, args: RunArgs) -> int:
+    return execute(target, args).exit_code
+
+
+def execute(target: api.Target, args: RunArgs) -> RunResult:
+    """``rulec run``; what it did as data (``main`` keeps only the exit status)."""
     # --touch records every job (even those up to date by mtime alone), so later plans use the records.
     options = PlanOptions(force=frozenset(args.force), force_all=args.force_all or args.touch, explain=args.why)
     check_executor_options(args)
     workflow = api.load(target)
+    if args.profile:  # its env tables (cluster executors only: check_executor_options)
+        from ..profile import load as load_profile
+
+        workflow = api.with_profile_env(workflow, load_profile(args.profile), args.executor)
     opts = run_options(args)
     # Ctrl-C or SIGTERM before the run loop (planning, taking the lock): one line, exit 130.
     # The run loop has its own handling (it has jobs to stop); `started` says it was reached.
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    previous = catch(signal.SIGTERM)
     started: list = []
     try:
         if not args.touch:
@@ -119,51 +141,57 @@ def main(target: api.Target, args: RunArgs) -> int:
             if jobs is not None:
                 if not opts.quiet:
                     print(report.nothing_to_do(jobs))
-                return 0
+                return RunResult(0, jobs)
         with Lock(workflow.workdir) as lock:
             if lock.warning:
                 report.warn(lock.warning)
             return _locked(workflow, target, args, options, opts, lock, started)
     except (KeyboardInterrupt, Interrupted):
         report.error("interrupted" if started else "interrupted before any job started: nothing was run")
-        return EXIT_INTERRUPTED
+        return RunResult(EXIT_INTERRUPTED)
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        restore(signal.SIGTERM, previous)
 
 
-def _locked(workflow, target, args: RunArgs, options: PlanOptions, opts: RunOptions, lock: Lock, started: list) -> int:
+def _locked(workflow, target, args: RunArgs, options: PlanOptions, opts: RunOptions, lock: Lock, started: list) -> RunResult:
     history = History.open(workflow.workdir, write=True)
     try:
         graph = api.graph_of(workflow, target)
-        if args.executor is Backend.SLURM:
-            # what a dead run left on SLURM: its finished jobs recorded, its running ones waited for
-            from ..executors import slurm as slurm_executor
+        if args.executor in PUSH:
+            # what a dead run left on the cluster: its finished jobs recorded, its running ones waited for
+            import importlib
 
-            slurm_executor.adopt(workflow.workdir, history, graph, quiet=opts.quiet,
-                                 poll=args.poll or slurm_executor.DEFAULT_POLL)
-        snap = snapshot(api.paths_of(graph), workflow.workdir)
+            push = importlib.import_module(f"..executors.{args.executor.value}", __package__)
+            push.adopt(workflow.workdir, history, graph, quiet=opts.quiet, poll=args.poll or push.DEFAULT_POLL)
+        snap = snapshot(api.paths_of(graph), workflow.workdir, trees=graph.directories())
         plan = make_plan(graph, snap, history, options)
         if not plan.run and not args.touch:
             from .. import verdict
 
             verdict.remember(workflow, target, options, graph, snap, len(graph) - len(plan.groups))
+        jobs = len(graph) - len(plan.groups)
         if not plan.run:
             if not opts.quiet:
-                print(report.nothing_to_do(len(graph) - len(plan.groups)))
-            return 0
+                print(report.nothing_to_do(jobs))
+            return RunResult(0, jobs)
         started.append(True)
         if options.explain:  # --why: every job that runs, with every reason, before it runs
             report.show_plan(api.Planned(workflow, graph, plan, history), why=True)
         if args.touch:
-            return touch(graph, plan, history, opts.quiet, snap)
+            return RunResult(touch(graph, plan, history, opts.quiet, snap), jobs - len(plan.run))
         unprotect(graph, plan, args.overwrite_protected)
         eopts = executors.ExecutorOptions(args.executor, args.profile, args.bundle, args.poll)
         if args.executor in PUSH and executors.local_jobs(graph, plan):
             # local: true jobs run here, between the cluster's waves (docs/slurm.md)
             waves = executors.make_waves(eopts, graph, plan, lock.journal(), opts.quiet)
-            return Loop(graph, plan, history, opts, waves.local, snap, waves=waves).run()
-        executor = executors.make(eopts, graph, plan, lock.journal(), opts.quiet)
-        return Loop(graph, plan, history, opts, executor, snap).run()
+            loop = Loop(graph, plan, history, opts, waves.local, snap, waves=waves)
+        else:
+            executor = executors.make(eopts, graph, plan, lock.journal(), opts.quiet)
+            loop = Loop(graph, plan, history, opts, executor, snap)
+        code = loop.run()
+        if code == 0:
+            remember_after_run(workflow, target, options, graph, history)
+        return RunResult(code, jobs - len(plan.run), loop)
     finally:
         history.close()
 
@@ -184,3 +212,27 @@ def unprotect(graph, plan, overwrite: bool) -> None:
         raise refusal(kinds, found, "would replace it", "run with --overwrite-protected to let it, or delete the file yourself")
     for job, path in found:
         make_writable(os.path.join(graph.workflow.workdir, path))
+
+
+def remember_after_run(workflow, target, options: PlanOptions, graph, history: History) -> bool:
+    """After a run that did all it planned: plan again, on a fresh snapshot and the records the
+    run wrote, and remember the verdict when nothing is left to do, so that the first no-op
+    after a run takes the verdict's fast path (one stat per path) instead of resolving and
+    planning again. The fresh plan is what makes it sound: an input edited while the run went
+    on shows as changed, and nothing is remembered. It costs one snapshot and one plan at the
+    end of the run (the price the next no-op would have paid); runs over remote paths are not
+    re-listed for it."""
+    import dataclasses
+
+    from .. import storage, verdict
+
+    paths = api.paths_of(graph)
+    if any(storage.is_remote(p) for p in paths):
+        return False
+    plain = dataclasses.replace(options, force=frozenset(), force_all=False, explain=False)
+    snap = snapshot(paths, workflow.workdir, plain.tolerance_ns, trees=graph.directories())
+    again = make_plan(graph, snap, history, plain)
+    if again.run:
+        return False
+    verdict.remember(workflow, target, plain, graph, snap, len(graph) - len(again.groups))
+    return True

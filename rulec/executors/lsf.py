@@ -41,12 +41,13 @@ DEFAULT_POLL = 1.0
 DEFAULT_MAX_POLL = 30.0
 FAILED_ROUNDS = 6  # bjobs failing this many polls in a row: give up following
 SAY_EVERY = 30.0  # seconds between two "bjobs failing" lines
+STUCK_AFTER = 600.0  # seconds a job may be UNKWN (its host out of contact) before it is given up
 LOST_ROUNDS = 3  # polls a task may be missing from bjobs (and have no marker) before it is LOST
 STOP_WAIT = 30.0  # seconds ``stop`` waits for bkilled jobs to end
 FINAL = frozenset({"DONE", "EXIT"})
 # Every other state (PEND, PROV, PSUSP, RUN, USUSP, SSUSP, WAIT, UNKWN, ZOMBI) is not over.
 RUNNING = frozenset({"RUN", "USUSP", "SSUSP", "PROV"})
-BJOBS_FORMAT = "jobid jobindex stat exit_code delimiter='|'"
+BJOBS_FORMAT = "jobid jobindex stat exit_code exec_host delimiter='|'"
 KILL_BATCH = 500  # task ids per bkill call
 
 
@@ -69,10 +70,11 @@ class Row:
     index: int  # LSF's array index, from 1 (0 for a job that is not an array)
     stat: str
     exit_code: int | None = None
+    host: str = ""  # exec_host ("" when not shown or not started)
 
 
 def parse_bjobs(text: str) -> list[Row]:
-    """``bjobs -noheader -o "jobid jobindex stat exit_code delimiter='|'"``: one line per
+    """``bjobs -noheader -o "jobid jobindex stat exit_code exec_host delimiter='|'"``: one line per
     element; an absent value is ``-``. Lines that are not rows (``Job <N> is not found`` when
     stderr is merged, headers) are skipped."""
     rows = []
@@ -90,7 +92,8 @@ def parse_bjobs(text: str) -> list[Row]:
                 code = int(parts[3])
             except ValueError:
                 code = None
-        rows.append(Row(parts[0], index, parts[2].upper(), code))
+        host = parts[4] if len(parts) > 4 and parts[4] not in ("", "-") else ""
+        rows.append(Row(parts[0], index, parts[2].upper(), code, host))
     return rows
 
 
@@ -183,7 +186,9 @@ def make(options, graph, plan, journal=None, quiet: bool = False) -> "LsfExecuto
     bundle_mod.write(bundle)
     poll = options.poll or float(prof.setting("poll", DEFAULT_POLL))
     max_poll = max(float(prof.setting("max_poll", DEFAULT_MAX_POLL)), poll)
-    return LsfExecutor(bundle, Lsf(), poll, max_poll)
+    from .slurm import stuck_after_setting
+
+    return LsfExecutor(bundle, Lsf(), poll, max_poll, stuck_after=stuck_after_setting(prof.setting("stuck_after")))
 
 
 class LsfExecutor:
@@ -192,8 +197,10 @@ class LsfExecutor:
     stages_files = False  # the task scripts make folders, remove stale outputs, check outputs
 
     def __init__(self, bundle, lsf: Lsf, poll: float = DEFAULT_POLL, max_poll: float = DEFAULT_MAX_POLL, sleep=time.sleep,
-                 clock=time.monotonic):
+                 clock=time.monotonic, stuck_after: float = STUCK_AFTER):
         self.bundle = bundle
+        self.stuck_after = stuck_after
+        self.unknown_since: dict[int, float] = {}  # job in UNKWN (LSF lost its host) -> since
         self.clock = clock
         self.failing_since: float | None = None  # bjobs failing since then
         self.failing_said: float | None = None  # when that was last said
@@ -357,7 +364,12 @@ class LsfExecutor:
         return []
 
     def stop(self, grace: float) -> tuple[list[Event], list[int]]:
-        old = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+        old = {}
+        for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # a second Ctrl-C must not cut this short
+            try:
+                old[s] = signal.signal(s, signal.SIG_IGN)
+            except (ValueError, OSError):  # not the main thread
+                pass
         try:
             ids = list(self.ids.values()) + sorted(set(self.current.values()), key=int)
             if not ids or not self.remaining:
@@ -446,6 +458,15 @@ class LsfExecutor:
             else:
                 self.missing_rounds.pop(job, None)
                 stat = row.stat
+                if stat == "UNKWN":
+                    lost = self._unknown(job, row)
+                    if lost is not None:
+                        events.append(lost)
+                        if type(lost) is Finished:
+                            self.more = bool(self.remaining)
+                            break
+                    continue
+                self.unknown_since.pop(job, None)
                 if stat not in FINAL:
                     if stat in RUNNING and job not in self.seen_running:
                         self.seen_running.add(job)
@@ -479,6 +500,26 @@ class LsfExecutor:
                 break
         return events
 
+    def _unknown(self, job: int, row: Row) -> Event | None:
+        """UNKWN: mbatchd lost contact with the sbatchd of the job's host. Said once, with the
+        host; after ``stuck_after`` s (the profile's, default 600) the job is bkilled and
+        reported as a node failure (retried if it has attempts left, else it reruns next time)."""
+        now = self.clock()
+        since = self.unknown_since.get(job)
+        host = row.host or "its host"
+        if since is None:
+            self.unknown_since[job] = now
+            return Note(f"{self.graph.job_id(job)} ({self.task_id(job)}): LSF lost contact with {host} (UNKWN); "
+                        f"waiting up to {self.stuck_after:.0f} s (stuck_after) for it to come back")
+        if now - since < self.stuck_after:
+            return None
+        self.lsf.kill([self.task_id(job)])
+        self.unknown_since.pop(job, None)
+        self.remaining.discard(job)
+        self.bad.add(job)
+        return Finished(job, Outcome.NODE_FAIL, state="UNKWN", log=self.bundle.logs[job], notes=(
+            f"{host} out of contact with LSF (UNKWN) for {now - since:.0f} s: ended with bkill",))
+
     def _ended_by_lsf(self, job: int, row: Row, log: str) -> Finished:
         """EXIT without a marker: the command did not run to its end (bkill by hand, a run or
         memory limit), or the array waits for a whole upstream array where a job failed."""
@@ -500,3 +541,40 @@ class LsfExecutor:
 def _rel(path: str) -> str:
     rel = os.path.relpath(path)
     return path if rel.startswith("../..") else rel
+
+
+# --------------------------------------------------------------------------- adopt
+class LsfQueue:
+    """What adopting a dead run's bundle asks of LSF (rulec/executors/adopt.py)."""
+
+    command = "bjobs"
+
+    def __init__(self, lsf: Lsf):
+        self.lsf = lsf
+
+    @property
+    def last_error(self) -> str:
+        return self.lsf.last_error
+
+    def task_key(self, array: str, task: int) -> str:
+        return f"{array}_{task + 1}"
+
+    def shown(self, scheduler_id: str, task: int) -> str:
+        return f"{scheduler_id}[{task + 1}]"
+
+    def alive(self, where: dict[str, tuple[str, int]]) -> set[str] | None:
+        rows = self.lsf.jobs(sorted({w[0] for w in where.values()}, key=int))
+        if rows is None:
+            return None
+        states = {(r.job_id, r.index): r for r in rows}
+        return {jid for jid, (lid, task) in where.items()
+                if (row := states.get((lid, task + 1)) or states.get((lid, 0))) is not None and row.stat not in FINAL}
+
+
+def adopt(workdir: str, history, graph, lsf: Lsf | None = None, quiet: bool = False,
+          poll: float = DEFAULT_POLL, sleep=time.sleep) -> dict[str, list[str]]:
+    """Before a ``--executor lsf`` run plans: take over the bundle of a run whose rulec
+    died (see rulec/executors/adopt.py)."""
+    from .adopt import adopt as adopt_bundle
+
+    return adopt_bundle(workdir, Backend.LSF, history, graph, LsfQueue(lsf or Lsf()), quiet, poll, sleep)

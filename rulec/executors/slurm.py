@@ -26,14 +26,13 @@ markers (recorded as done, forgotten, or left incomplete).
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sys
 import time
 from typing import Sequence
 
-from .. import report, storage
+from .. import report
 from ..backend import Backend
 from ..bundle import files as bundle_mod
 from . import slurm_limits as limits
@@ -691,176 +690,47 @@ def _rel(path: str) -> str:
 
 
 # --------------------------------------------------------------------------- adopt
-ADOPTED = "adopted"  # written in a bundle's folder once a later run has adopted it
-MARK_SLACK = 2.0  # seconds a marker may seem older than its job's started mark (clocks of node and head)
+class SlurmQueue:
+    """What adopting a dead run's bundle asks of SLURM (rulec/executors/adopt.py)."""
+
+    command = "squeue"
+
+    def __init__(self, slurm: Slurm):
+        self.slurm = slurm
+
+    @property
+    def last_error(self) -> str:
+        return self.slurm.last_error
+
+    def task_key(self, array: str, task: int) -> str:
+        return f"{array}_{task}"
+
+    def shown(self, scheduler_id: str, task: int) -> str:
+        return f"{scheduler_id}_{task}"
+
+    def alive(self, where: dict[str, tuple[str, int]]) -> set[str] | None:
+        rows = self.slurm.queue(sorted({w[0] for w in where.values()}))
+        if rows is None:
+            return None
+        states = {(r.array_id, r.task): r for r in rows}
+        never, alive = [], set()
+        for jid, (sid, task) in where.items():
+            row = states.get((sid, task)) or states.get((sid, None))
+            if row is None or row.state in TERMINAL:
+                continue
+            if row.state == "PENDING" and row.reason in HOPELESS:
+                never.append(f"{sid}_{task}")  # it can never start
+                continue
+            alive.add(jid)
+        if never:
+            self.slurm.cancel(never)
+        return alive
 
 
 def adopt(workdir: str, history, graph, slurm: Slurm | None = None, quiet: bool = False,
           poll: float = DEFAULT_POLL, sleep=time.sleep) -> dict[str, list[str]]:
-    """Before a ``--executor slurm`` run plans (the lock held, so no other run is alive here):
-    take over what the last dead run left on SLURM. The newest bundle under ``.rulec/slurm/``
-    that was submitted (``jobids``), is not marked ``adopted``, and holds jobs of this graph
-    that have started marks and no record is adopted:
+    """Before a ``--executor slurm`` run plans: take over the bundle of a run whose rulec
+    died (see rulec/executors/adopt.py)."""
+    from .adopt import adopt as adopt_bundle
 
-    - tasks still pending or running on SLURM are waited for (one squeue per poll);
-    - a job whose marker says 0, whose declared outputs exist and whose task table line is
-      the one this graph would write (same command, outputs, log) is recorded as done;
-    - a job whose marker says non-zero is forgotten (its task removed its outputs: it reruns);
-    - any other job keeps its mark (the plan says "incomplete": it reruns).
-
-    The bundle is then marked ``adopted`` (never adopted twice). Returns job ids by what
-    was done with them: "recorded", "forgotten", "left"."""
-    done: dict[str, list[str]] = {"recorded": [], "forgotten": [], "left": []}
-    records = history.records()
-    marked = {jid for jid, rec in records.items() if rec[2] == "running"}
-    base = os.path.join(workdir, ".rulec", Backend.SLURM.value)
-    if not marked or not os.path.isdir(base):
-        return done
-    index = {graph.job_id(j): j for j in range(len(graph))}
-    marked = {jid for jid in marked if jid in index}
-    found = None
-    for n in sorted((int(n) for n in os.listdir(base) if n.isdigit()), reverse=True):
-        folder = os.path.join(base, str(n))
-        if os.path.exists(os.path.join(folder, ADOPTED)) or not os.path.isfile(os.path.join(folder, "jobids")):
-            continue
-        try:
-            with open(os.path.join(folder, bundle_mod.MANIFEST)) as fh:
-                manifest = json.load(fh)
-        except (OSError, ValueError):
-            continue
-        if manifest.get("backend") != Backend.SLURM:
-            continue
-        if marked & set(manifest.get("jobs", {})):
-            found = folder, manifest
-            break
-    if found is None:
-        return done
-    folder, manifest = found
-    entries = {jid: e for jid, e in manifest["jobs"].items() if jid in marked}
-    arrays, retries = _adopted_ids(folder, len(manifest.get("arrays", ())))
-    where = {}  # job id -> (SLURM id, task) of its latest submission
-    for jid, e in entries.items():
-        retry = retries.get(f"{e['array']}_{e['task']}")
-        where[jid] = (retry, e["task"]) if retry else (arrays.get(e["array"]), e["task"])
-    slurm = slurm or Slurm()
-
-    details = {jid: history.detail(jid) for jid in entries}
-    started = {jid: d.started for jid, d in details.items() if d is not None and d.started is not None}
-
-    def marker(jid: str) -> int | None:
-        """The job's marker, if its task wrote it after the job was marked started: an older
-        one is of an earlier run of the bundle's jobs, and says nothing of this mark."""
-        path = os.path.join(folder, "status", jid + ".rc")
-        try:
-            if jid in started and os.stat(path).st_mtime < started[jid] - MARK_SLACK:
-                return None
-            with open(path) as fh:
-                return int(fh.read().strip())
-        except (OSError, ValueError):
-            return None
-
-    waiting = {jid for jid in entries if marker(jid) is None and where[jid][0]}
-    said = False
-    bad = 0
-    while waiting:
-        queued = sorted({where[jid][0] for jid in waiting})
-        rows = slurm.queue(queued)
-        if rows is None:
-            bad += 1
-            if bad >= FAILED_ROUNDS:
-                raise BackendError(f"squeue failed {bad} times in a row: cannot tell whether the jobs of the previous run "
-                                   f"({_rel(folder)}) still run ({slurm.last_error})",
-                                   hint="run again once squeue answers; nothing was submitted")
-            sleep(poll)
-            continue
-        bad = 0
-        states = {(r.array_id, r.task): r for r in rows}
-        never = []
-        alive = set()
-        for jid in waiting:
-            if marker(jid) is not None:
-                continue
-            row = states.get(where[jid]) or states.get((where[jid][0], None))
-            if row is None or row.state in TERMINAL:
-                continue
-            if row.state == "PENDING" and row.reason in HOPELESS:
-                never.append(f"{where[jid][0]}_{where[jid][1]}")  # it can never start
-                continue
-            alive.add(jid)
-        if never:
-            slurm.cancel(never)
-        waiting = alive
-        if not waiting:
-            break
-        if not said and not quiet:
-            shown = sorted({f"{where[j][0]}_{where[j][1]}" for j in waiting})
-            print(f"waiting for {len(waiting)} job(s) of the previous run still on SLURM: ids "
-                  + " ".join(shown[:20]) + (" ..." if len(shown) > 20 else ""), flush=True)
-            said = True
-        sleep(poll)
-
-    from ..run.record import Recorder
-
-    recorder = Recorder(graph)
-    renderers = recorder.renderers
-    tables: dict[str, list[str]] = {}
-    finished = []
-    for jid in sorted(entries):
-        e = entries[jid]
-        job = index[jid]
-        code = marker(jid)
-        if code is None:
-            done["left"].append(jid)
-            continue
-        if code != 0:
-            done["forgotten"].append(jid)
-            continue
-        if e["array"] not in tables:
-            try:
-                with open(os.path.join(folder, f"{e['array']}.tasks")) as fh:
-                    tables[e["array"]] = fh.read().split("\n")
-            except OSError:
-                tables[e["array"]] = []
-        lines = tables[e["array"]]
-        log = bundle_mod.log_of(graph, job)
-        same = e["task"] < len(lines) and lines[e["task"]] == bundle_mod.task_line(
-            graph, job, log, bundle_mod.task_command(graph, renderers, job))
-        if not same or not _outputs_exist(workdir, graph.declared_outputs(job)):
-            done["left"].append(jid)
-            continue
-        finished.append(recorder.finished(job, log=log, started=started.get(jid)))
-        done["recorded"].append(jid)
-    if finished:
-        history.record(finished)
-    if done["forgotten"]:
-        history.forget(done["forgotten"])
-    bundle_mod.write_file(os.path.join(folder, ADOPTED),
-                          "".join(f"{what} {jid}\n" for what in ("recorded", "forgotten", "left") for jid in done[what]),
-                          bundle_mod.FILE_MODE)
-    if not quiet and entries:
-        print(f"adopted {_rel(folder)} of the previous run: {len(done['recorded'])} job(s) done there recorded, "
-              f"{len(done['forgotten'])} failed, {len(done['left'])} not finished", flush=True)
-    return done
-
-
-def _adopted_ids(folder: str, n_arrays: int) -> tuple[dict[str, str], dict[str, str]]:
-    """A bundle's ``jobids``: array name -> SLURM id (its first ``n_arrays`` lines, written
-    at submission), and ``<array>_<task>`` -> the id of that task's latest resubmission."""
-    arrays: dict[str, str] = {}
-    retries: dict[str, str] = {}
-    try:
-        with open(os.path.join(folder, "jobids")) as fh:
-            for i, line in enumerate(fh):
-                parts = line.split()
-                if len(parts) == 2:
-                    (arrays if i < n_arrays else retries)[parts[0]] = parts[1]  # a later line wins
-    except OSError:
-        pass
-    return arrays, retries
-
-
-def _outputs_exist(workdir: str, outputs) -> bool:
-    remote = [p for p in outputs if storage.is_remote(p)]
-    if any(not os.path.lexists(os.path.join(workdir, p)) for p in outputs if not storage.is_remote(p)):
-        return False
-    return not remote or len(storage.stat_each(remote)) == len(remote)
+    return adopt_bundle(workdir, Backend.SLURM, history, graph, SlurmQueue(slurm or Slurm()), quiet, poll, sleep)

@@ -17,6 +17,7 @@ fails: they were cut short).
 
 from __future__ import annotations
 
+import enum
 import os
 import signal
 import sys
@@ -54,6 +55,35 @@ class Failure:
     job_id: str
     why: str
     log: str | None
+    outcome: Outcome | None = None  # the executor's (None: rulec's own verdict: an input not fetched, an upload)
+    exit_code: int | None = None
+    attempts: int = 1
+
+
+class Status(enum.Enum):
+    """How a planned job ended in a run (``Loop.results``)."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"  # a job it needs failed
+    NOT_RUN = "not-run"  # the run stopped before it: a failure without --keep-going, an interruption
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """One planned job after a run, as data: what ``rulec run`` prints, for the Python API."""
+
+    id: str
+    status: Status
+    outcome: Outcome | None = None  # the last attempt's, as the executor reported it
+    exit_code: int | None = None
+    log: str | None = None  # relative to the working folder; None: the job printed nothing
+    attempts: int = 0
+    why: str | None = None  # a failure in words, as the summary gives it
+
+    @property
+    def ok(self) -> bool:
+        return self.status is Status.SUCCEEDED
 
 
 class Loop:
@@ -98,6 +128,9 @@ class Loop:
         self.sched: Scheduler | None = None
         self.progress = None
         self.logs_of: dict[int, tuple[str, bool]] = {}  # push: each task's log, for a resubmission
+        self.benchmarked = [r.benchmark is not None for r in graph.workflow.rules]  # per rule index
+        # per rule index, the positions of its outputs written directory(...) (most: none)
+        self.folder_outputs = [tuple(i for i, s in enumerate(r.outputs) if "directory" in s.flags) for r in graph.workflow.rules]
         # Output kinds (temp, protected, touch): None when the workflow uses none.
         self.kinds = OutputKinds.of(graph)
         # temp() outputs this run may delete -> how many of its jobs that read them have not
@@ -118,13 +151,11 @@ class Loop:
         executor = self.executor
         sched = self.sched = Scheduler(graph, self.plan, Pools(self.opts.cores, self.opts.mem_mb, self.opts.gpus, self.opts.custom), self.opts.keep_going)
         progress_ = self.progress = _progress(len(self.plan.run), self.opts.quiet)
-        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+        previous = catch(signal.SIGTERM)
         # A closed terminal or SSH session: the jobs, in their own sessions, do not get the
         # hang-up, so stop them as for SIGTERM (unless rulec runs under nohup: an ignored
         # SIGHUP stays ignored, for every executor).
-        previous_hup = signal.getsignal(signal.SIGHUP)
-        if previous_hup is signal.SIG_DFL:
-            signal.signal(signal.SIGHUP, _raise_interrupt)
+        previous_hup = catch(signal.SIGHUP) if signal.getsignal(signal.SIGHUP) is signal.SIG_DFL else None
         # A line per event on a pipe, as it happens: `rulec run | head -1` then learns at the
         # next line that its reader is gone, not 8 KiB of lines later. (A file keeps block
         # buffering: a write per line costs ~20 us per job there.)
@@ -149,9 +180,8 @@ class Loop:
                 self.executor.close()
                 self.executor = executor
             executor.close()
-            signal.signal(signal.SIGTERM, previous)
-            if previous_hup is signal.SIG_DFL:
-                signal.signal(signal.SIGHUP, previous_hup)
+            restore(signal.SIGTERM, previous)
+            restore(signal.SIGHUP, previous_hup)
             _close(progress_)
             if relined is not None:
                 _line_buffered(sys.stdout, relined)
@@ -170,6 +200,32 @@ class Loop:
             if self.temp_deleted:
                 print(f"Deleted {self.temp_deleted} temp() file(s) after their last use (--keep-temp keeps them).")
         return 0
+
+    def results(self) -> list[JobResult]:
+        """Every planned job after ``run``, in plan order: how it ended (for the Python API;
+        ``rulec run`` prints the same as words). Costs a stat per job that succeeded with a
+        default log, to say whether it printed anything: asked for only by the API."""
+        sched = self.sched
+        if sched is None:
+            return []
+        graph = self.graph
+        failed = {f.job_id: f for f in self.failures}
+        out = []
+        for job in self.plan.run:
+            jid = graph.job_id(job)
+            if job in sched.done:
+                log, lazy = self.log_of(job)
+                if lazy and not os.path.exists(os.path.join(self.workdir, log)):
+                    log = None
+                out.append(JobResult(jid, Status.SUCCEEDED, Outcome.OK, 0, log, self.attempts.get(job, 1)))
+            elif jid in failed:
+                f = failed[jid]
+                out.append(JobResult(jid, Status.FAILED, f.outcome, f.exit_code, f.log, f.attempts, f.why))
+            elif job in sched.skipped:
+                out.append(JobResult(jid, Status.SKIPPED))
+            else:
+                out.append(JobResult(jid, Status.NOT_RUN))
+        return out
 
     # ------------------------------------------------------------------ driving
 
@@ -234,8 +290,8 @@ class Loop:
             jid = graph.job_id(job)
             log, lazy = self.log_of(job)
             logs[jid] = log
-            command = self.commands[job] = self.recorder.command(job)
-            tasks.append(Task(job, jid, command, log, lazy))
+            self.commands[job] = self.recorder.command(job)
+            tasks.append(Task(job, jid, self.recorder.task_command(job), log, lazy))
             self.logs_of[job] = (log, lazy)
         self.history.mark_started([(graph.job_id(j), graph.rule_of(j).name, graph.outputs[j]) for j in jobs], logs)
         sched.ready.clear()  # the scheduler only tells which jobs a failure skips
@@ -276,6 +332,11 @@ class Loop:
                 markers = kinds.outputs(job, TOUCH) if kinds is not None else ()
                 missing = [p for p in graph.declared_outputs(job)
                            if not os.path.exists(os.path.join(self.workdir, local_(p))) and p not in markers]
+                folders = self.folder_outputs[graph.rule[job]]
+                if folders:  # directory(...): a folder, not a file, must be there
+                    outs = graph.outputs[job]
+                    missing += [outs[i] + "/" for i in folders if outs[i] not in missing
+                                and not os.path.isdir(os.path.join(self.workdir, outs[i]))]
             if not missing:
                 why = None
                 if stages and kinds is not None:
@@ -301,7 +362,7 @@ class Loop:
         if ev.outcome is Outcome.NOT_STARTED:
             self._not_run(job)
             return
-        self._failed(job, report.outcome_text(ev, missing), ev.log)
+        self._failed(job, report.outcome_text(ev, missing), ev.log, ev)
 
     def _not_run(self, job: int) -> None:
         """A job the executor never started because of an upstream failure (a cluster array
@@ -369,6 +430,8 @@ class Loop:
         now = time.time()
         local_ = self.local
         blocked = {job for job, _ in self.not_started}
+        g_rule = graph.rule
+        bench = self.benchmarked
         tasks = []
         for job, (jid, _, _) in zip(jobs, items):
             if job in blocked:
@@ -382,11 +445,11 @@ class Loop:
                     self.not_started.append((job, why))
                     continue
                 self.commands[job] = self.recorder.command(job)
-                command = self.recorder.command(job, local=local_, attempt=attempt)
+                command = self.recorder.task_command(job, local=local_, attempt=attempt)
             else:
                 command = self.commands[job] = self.recorder.command(job)
-                if attempt != 1:
-                    command = self.recorder.command(job, attempt=attempt)
+                if attempt != 1 or bench[g_rule[job]]:
+                    command = self.recorder.task_command(job, attempt=attempt)
             self.started_at[job] = now
             tasks.append(Task(job, jid, command, local_(logs[jid]), lazy[job], attempt))
         for event in self.executor.start(tasks):
@@ -423,6 +486,8 @@ class Loop:
                 if lazy and full in self.old_logs:
                     storage.remove_local(full)
             elif existed is None or existed(path) or local_(path) is not path:
+                if self.attempts.get(job, 1) > 1 and path == self.graph.benchmark(job):
+                    continue  # a retry adds its row to the earlier attempts' (rulec/benchmark.py)
                 storage.remove_local(full)
 
     def _touch_markers(self, job: int) -> str | None:
@@ -487,9 +552,10 @@ class Loop:
             except Exception:
                 pass  # the job is reported as failed; its record is gone, so it reruns
 
-    def _failed(self, job: int, why: str, log: str | None) -> None:
+    def _failed(self, job: int, why: str, log: str | None, ev: Finished | None = None) -> None:
         """A job failed: remove its outputs, forget it, skip its dependents (and, without
-        --keep-going, start nothing more: a push executor cancels what has not started)."""
+        --keep-going, start nothing more: a push executor cancels what has not started).
+        ``ev``: the executor's event, when the executor reported the failure."""
         sched, progress_ = self.sched, self.progress
         jid = self.graph.job_id(job)
         if log is None and _disk_full(self.workdir):
@@ -503,7 +569,8 @@ class Loop:
             why += f" (attempt {attempt} of {allowed + 1})"
         self._remove_outputs(job)
         self.history.forget([jid])
-        self.failures.append(Failure(jid, why, log))
+        outcome = None if ev is None else Outcome.MISSING_OUTPUT if ev.outcome is Outcome.OK else ev.outcome
+        self.failures.append(Failure(jid, why, log, outcome, None if ev is None else ev.exit_code, attempt))
         progress_.failure(jid, f"{why} (log: {log})" if log else f"{why} (no output)")
         skipped = sched.finished(job, False)
         progress_.skip([self.graph.job_id(j) for j in skipped])
@@ -538,7 +605,7 @@ class Loop:
         self.progress.note(report.shown(f"retrying {jid} (attempt {attempt} of {total}): {why}"))
         if self.executor.push:
             log, lazy = self.logs_of.get(job) or self.log_of(job)
-            task = Task(job, jid, self.recorder.command(job, attempt=attempt), log, lazy, attempt)
+            task = Task(job, jid, self.recorder.task_command(job, attempt=attempt), log, lazy, attempt)
             for event in self.executor.resubmit([task]):
                 self._event(event)
         else:
@@ -572,7 +639,7 @@ class Loop:
         planned or as uploaded by this run."""
         inputs = self.graph.inputs[job]
         local_ = self.local
-        stats = snapshot([p for p in inputs if local_(p) is p], self.workdir).as_dict()
+        stats = snapshot([p for p in inputs if local_(p) is p], self.workdir, trees=self.graph.directories()).as_dict()
         for path in inputs:
             if local_(path) is not path:
                 st = self.remote_stats.get(path) or self.planned_stat(path)
@@ -666,6 +733,22 @@ def _disk_full(folder: str) -> bool:
 
 def _raise_interrupt(signum, frame):
     raise Interrupted("terminated")
+
+
+def catch(signum: int):
+    """Make ``signum`` raise Interrupted; returns the handler to give back to ``restore``.
+    Only the main thread gets signals (and may set handlers): elsewhere (a run started from
+    a thread of a script) nothing is set and None is returned."""
+    try:
+        return signal.signal(signum, _raise_interrupt)
+    except ValueError:  # not the main thread
+        return None
+
+
+def restore(signum: int, previous) -> None:
+    """Give ``signum`` back the handler ``catch`` replaced (nothing if it set none)."""
+    if previous is not None:
+        signal.signal(signum, previous)
 
 
 def _line_buffered(stream, on: bool = True) -> bool | None:

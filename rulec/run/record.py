@@ -27,12 +27,23 @@ class Recorder:
         """The job's command; ``local`` maps its paths to those the job works on."""
         return shell.command_of(self.graph, self.renderers, job, local, attempt)
 
+    def task_command(self, job: int, local=None, attempt: int = 1) -> str:
+        """What the job's task runs: its command, measured into its ``benchmark:`` file if it
+        has one (rulec/benchmark.py); the record keeps the command itself."""
+        command = self.command(job, local, attempt)
+        path = self.graph.benchmark(job)
+        if path is None:
+            return command
+        from .. import benchmark
+
+        return benchmark.wrap(command, path, attempt, self.graph.job_id(job))
+
     def finished(self, job: int, log: str | None = None, started: float | None = None, stats=None, command: str | None = None,
                  attempts: int = 1) -> Finished:
         """The record for ``job``; inputs are stat'ed now (or taken from ``stats``)."""
         g = self.graph
         inputs = g.inputs[job]
-        snap = stats if stats is not None else snapshot(inputs, self.workdir)
+        snap = stats if stats is not None else snapshot(inputs, self.workdir, trees=g.directories())
         get = snap.get
         r = self.renderers[g.rule[job]]
         if command is None:
@@ -43,7 +54,7 @@ class Recorder:
             cmd_hash=r.key(g.job_id(job), g.values[job], inputs, g.outputs[job], g.n_outputs[job]),
             params_hash=shell.params_hash(r, g.values[job]) + shell.env_key(g, self.renderers, job),
             inputs_hash=inputs_hash(inputs),
-            input_sig=input_signature(inputs, get, self.temp_inputs(job) if self.temp_inputs is not None else ()),
+            input_sig=input_signature(inputs, get, g.ancient(job), self.temp_inputs(job) if self.temp_inputs is not None else ()),
             command=command,
             inputs=[(p, *(get(p) or (0, -1))[::-1]) for p in inputs] if len(inputs) <= 10000 else [],
             outputs=g.outputs[job],

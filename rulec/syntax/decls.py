@@ -119,6 +119,19 @@ class Word:
 
 
 @dataclass(frozen=True, slots=True)
+class Dotted:
+    """``rules.prepare.output.name``: names joined by dots, each with its span."""
+
+    names: tuple[str, ...]
+    spans: tuple[Span, ...]
+    span: Span
+
+    @property
+    def text(self) -> str:
+        return ".".join(self.names)
+
+
+@dataclass(frozen=True, slots=True)
 class ListV:
     items: tuple["Expr", ...]
     span: Span
@@ -140,7 +153,7 @@ class Call:
     func_span: Span
 
 
-Expr = Union[Str, Num, Word, ListV, Call]
+Expr = Union[Str, Num, Word, Dotted, ListV, Call]
 Item = Union[Expr, Named]
 
 
@@ -197,7 +210,15 @@ class IncludeDecl:
     span: Span
 
 
-Decl = Union[DimensionDecl, RuleDecl, LabelDecl, RuleorderDecl, IncludeDecl]
+@dataclass(frozen=True, slots=True)
+class ConfigDecl:
+    """``config "config.toml"``: a config file, relative to the declaring Rulefile's folder."""
+
+    path: Str
+    span: Span
+
+
+Decl = Union[DimensionDecl, RuleDecl, LabelDecl, RuleorderDecl, IncludeDecl, ConfigDecl]
 
 
 @dataclass(frozen=True, slots=True)

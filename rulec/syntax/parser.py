@@ -95,7 +95,7 @@ def parse(text: str, file: str = "<string>", _registered: bool = True) -> d.Modu
         try:
             tree = _lark().parse(text)
         except (UnexpectedInput, _BadDedent) as exc:
-            errors.append(_syntax_error(exc, file, text))
+            errors.append(_explained(_syntax_error(exc, file, text), text))
             blanked = _blank_statement(text, exc)
             if blanked is None or len(errors) >= MAX_ERRORS:
                 break
@@ -168,15 +168,19 @@ _HUMAN = {
     "_LABEL": "'label'",
     "_RULEORDER": "'ruleorder'",
     "_INCLUDE": "'include'",
+    "_CONFIG": "'config'",
+    "DOT": "'.'",
 }
 
 
-_KEYWORDS = ("_DIMENSION", "_RULE", "_LABEL", "_RULEORDER", "_INCLUDE")
+_KEYWORDS = ("_DIMENSION", "_RULE", "_LABEL", "_RULEORDER", "_INCLUDE", "_CONFIG")
 
 
 def _describe_expected(expected) -> str:
     names = []
     for term in sorted(expected):
+        if term == "DOT":  # a name may go on with .name (rules.x.output): not worth saying
+            continue
         if term in _HUMAN:
             names.append(_HUMAN[term])
         elif term.isupper() and term.replace("_", "").isalpha() and not term.startswith("_"):
@@ -280,6 +284,94 @@ def _syntax_error(exc: UnexpectedInput | _BadDedent, file: str, text: str) -> Sy
     if isinstance(exc, UnexpectedEOF):
         return SyntaxError_("unexpected end of file", Span(file, line, col, line, col + 1))
     return SyntaxError_(str(exc).splitlines()[0], Span(file, line, col, line, col + 1))
+
+
+_FIELD_LINE = re.compile(r"([ \t]+)([A-Za-z_][A-Za-z0-9_]*)[ \t]*:")
+_TOP_WORD = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)[ \t]*(=|:|\(|\b)")
+# A bare word where a value goes: a path or text written without quotes (data/x.csv, 4G).
+_BARE = re.compile(r"""[^\s,"'()\[\]=#]+""")
+
+
+def _width(indent: str) -> int:
+    return indent.count(" ") + indent.count("\t") * _RulefileIndenter.tab_len
+
+
+def _explained(err: SyntaxError_, text: str) -> SyntaxError_:
+    """The error, with what to write instead when it is a Snakemake habit (a run: block,
+    Python at the top, an unquoted path) or a tab in the indentation."""
+    span = err.span
+    lines = text.split("\n")
+    if span is None or not 1 <= span.line <= len(lines) or err.hint:
+        return err
+    from .snakemake import FIELDS, RUN_BLOCK, STATEMENTS
+
+    idx = span.line - 1
+    row = lines[idx]
+    field = _enclosing_field(lines, idx)
+    if field is not None and field[0] == "run":
+        _, k, col = field
+        return SyntaxError_(RUN_BLOCK, Span(span.file, k + 1, col, k + 1, col + 3), FIELDS["run"])
+    if span.col == 1 and (row[:1].isalpha() or row[:1] == "_"):
+        m = _TOP_WORD.match(row)
+        if m and m.group(1) in STATEMENTS:
+            return SyntaxError_(err.message, span, STATEMENTS[m.group(1)])
+        if m and m.group(2) == "=":
+            name = m.group(1)
+            return SyntaxError_(err.message, span,
+                                f'a Rulefile has no variables: a list of values is a dimension,  dimension {name.lower()} = '
+                                f'["a", "b"],  and a wildcard of that name, {{{name.lower()}}}, takes its values')
+    if re.search(r"\blambda\b", row[: span.col]):
+        return SyntaxError_(err.message, span, STATEMENTS["lambda"])
+    if row.startswith("include") and row[7:].lstrip().startswith(":"):
+        return SyntaxError_(err.message, span, 'write  include "PATH"  (no colon)')
+    if span.col <= len(row) + 1:
+        for m in _BARE.finditer(row):
+            if m.start() <= span.col - 1 < max(m.end(), m.start() + 1):
+                word = m.group()
+                before = row[: m.start()].rstrip()
+                at_value = not before or before[-1] in ":,=(["
+                if at_value and not word.startswith("#") and (any(c in word for c in "/.{}") or word[0].isdigit()):
+                    return SyntaxError_(err.message, span, f'paths and other text are written in quotes: "{word}"')
+                break
+    # A tab counts as 8 columns: lines that look aligned may not be.
+    above = next((lines[k] for k in range(idx - 1, -1, -1) if lines[k].strip() and not lines[k].lstrip().startswith("#")), "")
+    tabs = any("\t" in r[: len(r) - len(r.lstrip())] for r in (row, above))
+    tab_hint = "a tab in the indentation counts as 8 columns: indent with spaces only"
+    m = _FIELD_LINE.match(row)
+    if m and field is not None and field[1] != idx and span.col == len(m.group(0)) and row[span.col - 1] == ":":
+        # "shell:" indented deeper than the field above: taken for more items of that field.
+        return SyntaxError_(
+            f"unexpected ':': this line is indented deeper than the field '{field[0]}' above it, "
+            f"so it would go on with that field's items", span,
+            tab_hint if tabs else f"indent '{m.group(2)}:' as '{field[0]}:' is, to start a field of its own")
+    if tabs and ("indent" in err.message or span.col == 1):
+        return SyntaxError_(err.message, span, tab_hint)
+    return err
+
+
+def _enclosing_field(lines: list[str], idx: int) -> tuple[str, int, int] | None:
+    """(name, line index, column) of the field of a rule or label that line ``idx`` is in."""
+    def content(s: str) -> bool:
+        return bool(s.strip()) and not s.lstrip().startswith("#")
+
+    top = idx
+    while top >= 0 and not (content(lines[top]) and not lines[top][0].isspace()):
+        top -= 1
+    if top < 0 or top == idx or not re.match(r"(rule|label)[ \t]", lines[top]):
+        return None
+    level = None
+    for k in range(top + 1, idx + 1):
+        if content(lines[k]):
+            level = _width(lines[k][: len(lines[k]) - len(lines[k].lstrip())])
+            break
+    if level is None:
+        return None
+    for k in range(idx, top, -1):
+        s = lines[k]
+        if content(s) and _width(s[: len(s) - len(s.lstrip())]) == level:
+            m = _FIELD_LINE.match(s)
+            return (m.group(2), k, len(m.group(1)) + 1) if m else None
+    return None
 
 
 def _unquote(token: Token, file: str) -> str:
@@ -412,6 +504,11 @@ class _ToDecls:
         name, items = children
         return d.Field(str(name), tuple(items), self._span(meta), self._tspan(name))
 
+    def field_more(self, meta, children):
+        name, *groups = children
+        items = tuple(item for group in groups for item in group)
+        return d.Field(str(name), items, self._span(meta), self._tspan(name))
+
     def field_block(self, meta, children):
         name, *groups = children
         items = tuple(item for group in groups for item in group)
@@ -424,6 +521,11 @@ class _ToDecls:
         (tok,) = children
         path = d.Str(_unquote(tok, self.file), self._tspan(tok))
         return d.IncludeDecl(path, self._span(meta))
+
+    def config(self, meta, children):
+        (tok,) = children
+        path = d.Str(_unquote(tok, self.file), self._tspan(tok))
+        return d.ConfigDecl(path, self._span(meta))
 
     # values ----------------------------------------------------------------
     def items(self, meta, children):
@@ -454,6 +556,9 @@ class _ToDecls:
     def word(self, meta, children):
         (tok,) = children
         return d.Word(str(tok), self._tspan(tok))
+
+    def dotted(self, meta, children):
+        return d.Dotted(tuple(str(t) for t in children), tuple(self._tspan(t) for t in children), self._span(meta))
 
     def list(self, meta, children):
         return d.ListV(tuple(c for c in children if c is not None), self._span(meta))

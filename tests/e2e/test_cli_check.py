@@ -228,3 +228,127 @@ def test_a_nul_or_a_lone_surrogate_in_an_output_path_is_refused_where_it_is(tmp_
             assert res.returncode == 2 and "Traceback" not in res.stderr, (command, res.stderr)
             assert res.stderr.startswith(f"Rulefile:2:19: {what}"), res.stderr
         assert not (tmp_path / "out").exists()
+
+
+# ----------------------------------------------------------------------------- a Snakefile, nearly
+
+# What someone moving from Snakemake writes first: each habit is an error at its place, with
+# what to write instead. Syntax errors come first (the analyzer reads only a file that parses).
+SNAKEFILE_SYNTAX = '''\
+DATASETS = ["a", "b"]
+
+rule all:
+    input: expand("bld/{d}.txt", d=DATASETS)
+
+rule copy:
+    input: data/{d}.csv
+    output: "bld/{d}.txt"
+    shell: "cp {input} {output}"
+
+rule plot:
+    output: "bld/plot.png"
+    run:
+        with open(output[0], "w") as f:
+            f.write("x")
+
+rule tabbed:
+    output: "bld/t.txt"
+\tshell: "touch {output}"
+'''
+
+SNAKEFILE_FIELDS = '''\
+dimension dataset = ["a", "b"]
+
+rule all:
+    input: expand("bld/{d}.txt", d=DATASETS), rules.summary.output
+
+rule copy:
+    input: "data/{dataset}.csv"
+    output: "bld/{dataset}.txt",
+            "bld/{dataset}.md"
+    conda: "envs/copy.yaml"
+    shell: "cp {input} {output[0]}; touch {output[1]}"
+
+rule summary:
+    input: expand(rules.copy.output)
+    output: "bld/summary/{datset}.txt"
+    script: "scripts/summary.py"
+'''
+
+
+def test_a_snakefiles_syntax_habits_are_errors_with_hints(tmp_path):
+    assert check_error(tmp_path, SNAKEFILE_SYNTAX) == (
+        "Rulefile:1:1: unexpected 'DATASETS'; expected 'config', 'dimension', 'include', 'label', 'rule' or 'ruleorder'\n"
+        '    DATASETS = ["a", "b"]\n'
+        "    ^^^^^^^^\n"
+        '  hint: a Rulefile has no variables: a list of values is a dimension,  dimension datasets = ["a", "b"],  '
+        "and a wildcard of that name, {datasets}, takes its values\n"
+        "Rulefile:7:16: unexpected character '/'; expected ',', '=', '(' or end of line\n"
+        "        input: data/{d}.csv\n"
+        "                   ^\n"
+        '  hint: paths and other text are written in quotes: "data/{d}.csv"\n'
+        "Rulefile:13:5: a run: block is Python code, which a Rulefile cannot hold\n"
+        "        run:\n"
+        "        ^^^\n"
+        "  hint: rulec runs no Python code of a Rulefile: put the code in a script and call it from shell:, "
+        'e.g.  shell: "python scripts/step.py {input} {output}"\n'
+        "Rulefile:19:7: unexpected ':': this line is indented deeper than the field 'output' above it, "
+        "so it would go on with that field's items\n"
+        '    \tshell: "touch {output}"\n'
+        "    \t     ^\n"
+        "  hint: a tab in the indentation counts as 8 columns: indent with spaces only\n"
+    )
+
+
+def test_a_snakefiles_fields_are_errors_with_hints(tmp_path):
+    stderr = check_error(tmp_path, SNAKEFILE_FIELDS)
+    assert stderr == (
+        "warning: Rulefile:15:26: wildcard {datset} is not a dimension, so it matches any text "
+        "(did you mean {dataset}?); a constraint ({datset,[a-z]+}) says it is meant to be free\n"
+        "Rulefile:4:36: d=DATASETS: a bare name is not a list of values (a Rulefile has no variables)\n"
+        '        input: expand("bld/{d}.txt", d=DATASETS), rules.summary.output\n'
+        "                                       ^^^^^^^^\n"
+        '  hint: a list needs brackets and quotes: d=["a", "b"] (one value: d="DATASETS"); '
+        "or declare the values as a dimension and name the wildcard after it\n"
+        "Rulefile:4:47: wildcard {datset} in input (rules.summary.output: 'bld/summary/{datset}.txt') is not "
+        "defined by any output of rule all (it has no output wildcards)\n"
+        '        input: expand("bld/{d}.txt", d=DATASETS), rules.summary.output\n'
+        "                                                  ^^^^^^^^^^^^^^^^^^^^\n"
+        "Rulefile:10:5: unknown rule field 'conda'; expected one of input, output, log, params, resources, label, "
+        "shell, persist, priority, retries, benchmark, local\n"
+        '        conda: "envs/copy.yaml"\n'
+        "        ^^^^^\n"
+        "  hint: give the rule a label whose prefix runs its jobs in the environment, e.g.  label myenv:  "
+        "prefix: \"conda run -n myenv\"  (see \"Labels\" in docs/language.md; a label's env: sets variables)\n"
+        "Rulefile:16:5: unknown rule field 'script'; expected one of input, output, log, params, resources, label, "
+        "shell, persist, priority, retries, benchmark, local\n"
+        '        script: "scripts/summary.py"\n'
+        "        ^^^^^^\n"
+        '  hint: call the script from shell:, e.g.  shell: "python scripts/x.py {input} {output}" '
+        "(it gets the paths as arguments; there is no snakemake object)\n"
+    )
+
+
+def test_the_same_workflow_written_for_rulec_checks(tmp_path):
+    text = '''\
+dimension dataset = ["a", "b"]
+
+rule all:
+    input: expand(rules.copy.output), rules.summary.output
+
+rule copy:
+    input: "data/{dataset}.csv"
+    output: "bld/{dataset}.txt",
+            "bld/{dataset}.md"
+    shell: "cp {input} {output[0]}; touch {output[1]}"
+
+rule summary:
+    input: expand(rules.copy.output)
+    output: multiext("bld/summary", ".txt", ".json")
+    shell: "python scripts/summary.py {input} {output}"
+'''
+    (tmp_path / "Rulefile").write_text(text)
+    res = run_rulec(["check"], tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert res.stderr == ""
+    assert summary(res.stdout)["jobs_per_rule"] == {"all": 1, "copy": 2, "summary": 1}

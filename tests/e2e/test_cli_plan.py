@@ -778,3 +778,115 @@ def test_names_with_control_characters_or_bad_bytes_print_safely(empty_project):
     assert b"Traceback" not in res.stderr
     assert b"\x1b" not in res.stdout and b"copy[a\\x1b[2Jb]" in res.stdout
     assert b"copy[c\xffd]" in res.stdout  # the name's own bytes
+
+
+# --------------------------------------------------------------------------- config files
+
+CONFIG_RULEFILE = """\
+config "config.toml"
+dimension dataset = ["d0", "d1"]
+dimension model = config.models
+
+rule all:
+    input: expand("bld/summary/{model}.txt")
+
+rule prepare:
+    input:  "{config.data}"
+    output: "bld/data/{dataset}.txt"
+    shell:  "cat {input} > {output}; echo prepared {dataset} {config.tag} >> {output}"
+
+rule estimate:
+    input:  data="bld/data/{dataset}.txt"
+    output: "bld/estimation/{dataset}_{model}.txt"
+    params: seed="{config.fit.seed}"
+    shell:  "cat {input.data} > {output}; echo fit {model} seed {params.seed} >> {output}"
+
+rule summarize:
+    input:  expand("bld/estimation/{dataset}_{model}.txt")
+    output: "bld/summary/{model}.txt"
+    shell:  "cat {input} > {output}"
+"""
+CONFIG_TOML = 'models = ["m0", "m1"]\ndata = "src/data.txt"\ntag = "v1"\n\n[fit]\nseed = 42\n'
+
+
+@pytest.fixture
+def configured(empty_project):
+    empty_project.write("Rulefile", CONFIG_RULEFILE)
+    empty_project.write("config.toml", CONFIG_TOML)
+    empty_project.write("src/data.txt", "data\n")
+    res = empty_project.ok("run", "-j2")
+    assert "Done: 8 job(s) ran." in res.stdout
+    assert empty_project.ok("dryrun").stdout.startswith("Nothing to do")
+    return empty_project
+
+
+def test_a_config_change_reruns_exactly_the_jobs_using_the_key_and_says_which(configured):
+    configured.edit("seed = 42", "seed = 7", "config.toml")
+    jobs = planned_jobs(configured.ok("dryrun").stdout)
+    assert jobs == {**{j: "config changed: fit.seed" for j in ESTIMATE}, **{j: jobs[j] for j in SUMMARIZE}}
+    assert all(jobs[j].startswith("upstream job runs: estimate[") for j in SUMMARIZE)
+    configured.edit("seed = 7", "seed = 42", "config.toml")  # back: nothing to do again
+    assert configured.ok("dryrun").stdout.startswith("Nothing to do")
+    configured.edit('tag = "v1"', 'tag = "v2"', "config.toml")
+    jobs = planned_jobs(configured.ok("dryrun").stdout)
+    assert {j: jobs[j] for j in PREPARE} == {j: "config changed: tag" for j in PREPARE} and len(jobs) == 8
+
+
+def test_config_on_the_command_line_overrides_the_file_for_that_invocation(configured):
+    jobs = planned_jobs(configured.ok("dryrun", "--config", "fit.seed=9").stdout)
+    assert sorted(j for j, why in jobs.items() if why == "config changed: fit.seed") == ESTIMATE
+    configured.ok("run", "--config", "fit.seed=9")
+    assert configured.read("bld/estimation/d0_m1.txt").endswith("fit m1 seed 9\n")
+    assert configured.ok("dryrun", "--config", "fit.seed=9").stdout.startswith("Nothing to do")
+    assert sorted(planned_jobs(configured.ok("dryrun").stdout)) == sorted(ESTIMATE + SUMMARIZE)  # the file's 42 again
+    # a dimension from the config, restricted on the command line; a config file after the Rulefile's
+    res = configured.ok("dryrun", "--config", "models=m0", "--force-all")
+    assert sorted(rule_counts(res.stdout)) == ["estimate", "prepare", "summarize"] and rule_counts(res.stdout)["estimate"] == (2, 2)
+    configured.write("more.yaml", "fit:\n  seed: 9\n")
+    assert configured.ok("dryrun", "--config-file", "more.yaml").stdout.startswith("Nothing to do")
+
+
+def test_config_errors_on_the_command_line(configured):
+    res = configured.run("dryrun", "--config", "fit.sed=1")
+    assert res.returncode == 2
+    assert res.stderr == ("--config fit.sed=1: no config file has the key 'fit.sed' and the Rulefile does not use it "
+                          "(did you mean 'fit.seed'?)\n  hint: --config sets a key of the config files, or one that {config.KEY} uses\n")
+    res = configured.run("check", "--config", "fit.seed=many")
+    assert (res.returncode, res.stderr) == (2, "--config fit.seed=many: fit.seed is a whole number in the config (42), not 'many'\n")
+    res = configured.run("status", "--config-file", "nope.toml")
+    assert (res.returncode, res.stderr) == (2, "--config-file nope.toml: no such file\n")
+    configured.edit("{config.tag}", "{config.tga}")
+    res = configured.run("dryrun")
+    assert res.returncode == 2
+    assert res.stderr.splitlines()[0] == "Rulefile:11:62: unknown config key 'tga' (did you mean 'tag'?) (the config: config.toml)"
+    configured.edit("{config.tga}", "{config.tag}")
+    configured.write("config.toml", "models = [\n")
+    res = configured.run("dryrun")
+    assert res.returncode == 2 and res.stderr.splitlines()[0] == "Rulefile:1:8: config file config.toml:1: bad TOML: Invalid value at the end of the file"
+
+
+# --------------------------------------------------------------------------- sample sheets
+
+def test_a_changed_field_of_a_sample_sheet_reruns_the_jobs_that_use_it(empty_project):
+    p = empty_project
+    p.write("Rulefile", 'dimension sample = table("samples.tsv")\n\nrule all:\n    input: expand("out/{sample}.txt")\n\n'
+                        'rule greet:\n    output: "out/{sample}.txt"\n    shell: "echo {sample.greeting} > {output}"\n')
+    p.write("samples.tsv", "sample\tgreeting\na\thello\nb\thi\n")
+    assert p.ok("run").returncode == 0 and p.read("out/b.txt") == "hi\n"
+    assert p.ok("dryrun").stdout.startswith("Nothing to do")  # a verdict is kept: the sheet is part of its key
+    p.write("samples.tsv", "sample\tgreeting\na\thello\nb\tgood day\n")
+    assert planned_jobs(p.ok("dryrun").stdout) == {"greet[b]": "command changed"}
+    res = p.ok("check")
+    assert "sample          2  a, b" in res.stdout
+def test_json_plan_names_a_jobs_benchmark_apart_from_its_logs(empty_project):
+    p = empty_project
+    p.rulefile("""\
+        rule x:
+            output: directory("out/x")
+            log: "logs/x.log"
+            benchmark: "bench/x.tsv"
+            shell: "mkdir {output} 2> {log}"
+        """)
+    (job,) = json.loads(p.ok("dryrun", "--json").stdout)["jobs"]
+    assert (job["outputs"], job["logs"], job["benchmark"]) == (["out/x"], ["logs/x.log"], "bench/x.tsv")
+    assert job["command"] == "mkdir out/x 2> logs/x.log"  # the command itself, not how it is measured

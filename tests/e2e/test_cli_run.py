@@ -1203,3 +1203,209 @@ def test_touch_mode_makes_missing_markers_and_passes_over_deleted_temp_files(kin
     assert "Touched 6 job(s)." in res.stdout
     assert kinds.exists("bld/done.flag") and not kinds.exists("bld/tmp/d0.txt")
     assert kinds.ok("dryrun").stdout.strip() == "Nothing to do: all 6 jobs are up to date."
+
+
+REFERENCES = """
+dimension sample = ["a", "b"]
+
+rule all:
+    input: expand(rules.stats.output), rules.report.output.html
+
+rule align:
+    input:  "src/{sample}.txt"
+    output: multiext("bld/align/{sample}", ".bam", ".bai")
+    log:    "logs/align/{sample}.log"
+    shell:  "tr a-z A-Z < {input} > {output[0]}; wc -c < {input} > {output[1]}; echo aligned {sample} > {log}"
+
+rule stats:
+    input:  bam=rules.align.output, log=rules.align.log
+    output: "bld/stats/{sample}.txt",
+            "bld/stats/{sample}.json"
+    shell:  "cat {input.bam} {input.log} > {output[0]}; echo '{{\\"n\\": 1}}' > {output[1]}"
+
+rule report:
+    input:  expand(rules.stats.output)
+    output: multiext("bld/report", html=".html", md=".md")
+    shell:  "cat {input} > {output.html}; ls {input} > {output.md}"
+"""
+
+
+def test_rule_references_and_multiext_run_and_make_their_files(empty_project):
+    proj = empty_project
+    proj.write("Rulefile", REFERENCES)
+    proj.write("src/a.txt", "ab\n")
+    proj.write("src/b.txt", "xyz\n")
+    res = proj.run("run", "-j2")
+    assert res.returncode == 0, res.stderr
+    assert sorted(done_jobs(res.stdout)) == ["align[a]", "align[b]", "report", "stats[a]", "stats[b]"]
+    assert proj.read("bld/align/a.bam") == "AB\n"
+    assert proj.read("bld/align/b.bai").strip() == "4"
+    assert proj.read("bld/stats/b.txt") == "XYZ\n4\naligned b\n"
+    assert proj.read("bld/stats/a.json") == '{"n": 1}\n'
+    assert proj.read("bld/report.md").split() == ["bld/stats/a.json", "bld/stats/a.txt", "bld/stats/b.json", "bld/stats/b.txt"]
+    # expand(rules.stats.output): each pattern over the samples, one pattern after the other
+    assert proj.read("bld/report.html") == "AB\n3\naligned a\nXYZ\n4\naligned b\n" + '{"n": 1}\n' * 2
+    # the references are the patterns: a changed source reruns its sample's jobs and the report
+    assert planned_jobs(proj.ok("dryrun").stdout) == {}
+    set_mtime(proj.path / "src/b.txt")
+    assert sorted(planned_jobs(proj.ok("dryrun").stdout)) == ["align[b]", "report", "stats[b]"]
+# --------------------------------------------------------------------------- sample sheets and configs
+
+def test_a_run_driven_by_a_sample_sheet_and_a_config_makes_its_files(empty_project):
+    p = empty_project
+    p.write("config.yaml", "out: results\ngreeting: \"it's $(date)\"\n")
+    p.write("samples.csv", 'sample,reads,label\nA,"fq/A_1.fq,fq/A_2.fq",first\nB,fq/B.fq,second\n')
+    for name in ("A_1", "A_2", "B"):
+        p.write(f"fq/{name}.fq", f"reads of {name}\n")
+    p.write("Rulefile", '''\
+config "config.yaml"
+dimension sample = table("samples.csv", lists=["reads"], list_sep=",")
+
+rule all:
+    input: expand("{config.out}/{sample}.txt")
+
+rule count:
+    input: reads="{sample.reads}"
+    output: "{config.out}/{sample}.txt"
+    params: label="{sample.label}"
+    shell: "echo {config.greeting} {params.label} {sample.reads[0]} > {output}; cat {input.reads} >> {output}"
+''')
+    res = p.ok("run", "-j2")
+    assert "Done: 2 job(s) ran." in res.stdout
+    assert p.read("results/A.txt") == "it's $(date) first fq/A_1.fq\nreads of A_1\nreads of A_2\n"
+    assert p.read("results/B.txt") == "it's $(date) second fq/B.fq\nreads of B\n"
+    assert p.ok("dryrun").stdout.startswith("Nothing to do")
+    # a new row: one new job; a changed list: that sample's job (its inputs changed)
+    p.write("samples.csv", 'sample,reads,label\nA,fq/A_1.fq,first\nB,fq/B.fq,second\nC,fq/B.fq,third\n')
+    jobs = planned_jobs(p.ok("dryrun").stdout)
+    assert jobs == {"count[A]": "the set of inputs changed", "count[C]": "output missing: results/C.txt"}
+    assert done_jobs(p.ok("run").stdout) == ["count[A]", "count[C]"]
+    assert p.read("results/A.txt") == "it's $(date) first fq/A_1.fq\nreads of A_1\n"
+
+
+def test_the_sample_sheet_example_runs_and_reruns_for_its_config(tmp_path):
+    root = Path(__file__).resolve().parent.parent.parent / "examples" / "sample_sheet"
+    work = tmp_path / "sample_sheet"
+    shutil.copytree(root, work, ignore=shutil.ignore_patterns("bld", ".rulec"))
+    p = Project(work)
+    assert "Done: 3 job(s) ran." in p.ok("run").stdout
+    assert p.read("bld/report.txt") == "A control reads 3\nB treated reads 4\n"
+    assert p.ok("dryrun").stdout.startswith("Nothing to do")
+    jobs = planned_jobs(p.ok("dryrun", "--config", "count.label=lines").stdout)
+    assert jobs["count[A]"] == jobs["count[B]"] == "config changed: count.label"
+# --------------------------------------------------------------------------- directory(), ancient(), benchmark:
+
+FOLDERS = """\
+dimension genome = ["g1", "g2"]
+
+rule all:
+    input: expand("bld/aligned/{genome}.txt")
+
+rule index:
+    input:  ancient("data/reference.fa")
+    output: directory("bld/index/{genome}")
+    shell:  "mkdir -p {output}/part && cp {input} {output}/part/ref.fa && echo {genome} > {output}/name"
+
+rule align:
+    input:  "bld/index/{genome}"
+    output: "bld/aligned/{genome}.txt"
+    shell:  "find {input} -type f | sort > {output}"
+"""
+
+
+def test_a_directory_output_is_signed_a_change_inside_reruns_its_reader_and_a_stale_one_goes_first(empty_project):
+    p = empty_project
+    p.rulefile(FOLDERS)
+    p.write("data/reference.fa", ">ref\n")
+    res = p.ok("run", "-j2")
+    assert sorted(done_jobs(res.stdout)) == ["align[g1]", "align[g2]", "index[g1]", "index[g2]"]
+    assert p.read("bld/aligned/g1.txt") == "bld/index/g1/name\nbld/index/g1/part/ref.fa\n"
+    assert "Nothing to do" in p.ok("run").stdout
+    # the reference is ancient(): newer, even changed, it reruns nothing
+    p.write("data/reference.fa", ">ref, edited\n")
+    set_mtime(p.path / "data/reference.fa")
+    assert "Nothing to do" in p.ok("dryrun").stdout
+    # a file added two levels down (the folder's own mtime does not move): its reader reruns
+    folder = os.stat(p.path / "bld/index/g1")
+    p.write("bld/index/g1/part/extra.txt", "x")
+    assert os.stat(p.path / "bld/index/g1").st_mtime_ns == folder.st_mtime_ns
+    res = p.ok("dryrun")
+    assert planned_jobs(res.stdout) == {"align[g1]": "input changed since the last run: bld/index/g1"}
+    res = p.ok("run")
+    assert done_jobs(res.stdout) == ["align[g1]"]
+    assert "extra.txt" in p.read("bld/aligned/g1.txt")
+    assert "Nothing to do" in p.ok("run").stdout
+    # forced, the job's stale folder is removed whole before it runs
+    res = p.ok("run", "--force", "index[g1]")
+    assert sorted(done_jobs(res.stdout)) == ["align[g1]", "index[g1]"]
+    assert not p.exists("bld/index/g1/part/extra.txt")
+    assert p.read("bld/aligned/g1.txt") == "bld/index/g1/name\nbld/index/g1/part/ref.fa\n"
+
+
+def test_a_job_that_exits_0_without_its_folder_fails(empty_project):
+    p = empty_project
+    p.rulefile("""\
+        rule all:
+            input: "idx"
+        rule index:
+            output: directory("idx")
+            shell: "touch {output}"
+        """)
+    res = p.run("run")
+    assert res.returncode == 1
+    assert "index: exited 0 but did not create the folder idx" in res.stderr
+    assert not p.exists("idx")  # the file it made instead is removed, as a failed job's outputs are
+
+
+BENCH = """\
+dimension n = ["a"]
+
+rule all:
+    input: "out/sleep_a.txt", "out/mem_a.txt"
+
+rule sleep:
+    output: "out/sleep_{n}.txt"
+    benchmark: "bench/sleep_{n}.tsv"
+    shell: "sleep 0.3; echo {n} > {output}"
+
+rule mem:
+    output: "out/mem_{n}.txt"
+    benchmark: "bench/mem_{n}.tsv"
+    retries: 1
+    shell: \"\"\"
+        python3 -c 'import time; x = bytearray(50 * 1024 * 1024); x[::4096] = b"1" * len(x[::4096]); time.sleep(0.1)'
+        if [ ! -e tried ]; then touch tried; exit 3; fi
+        echo {n} > {output}
+    \"\"\"
+"""
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    lines = path.read_text().splitlines()
+    head = lines[0].split("\t")
+    return [dict(zip(head, line.split("\t"))) for line in lines[1:]]
+
+
+def test_benchmark_files_have_a_row_per_attempt_with_plausible_figures(empty_project):
+    p = empty_project
+    p.rulefile(BENCH)
+    p.write("bench/sleep_a.tsv", "stale\n")
+    res = p.ok("run", "-j2")
+    assert "mem[a] succeeded on attempt 2" in res.stdout
+    assert (p.path / "bench/sleep_a.tsv").read_text().split("\n")[0] == "attempt\ts\tmax_rss_mb\tuser_s\tsystem_s\tio_in\tio_out\texit"
+    (sleep,) = _rows(p.path / "bench/sleep_a.tsv")
+    assert sleep["attempt"] == "1" and sleep["exit"] == "0"
+    assert 0.3 <= float(sleep["s"]) < 10
+    assert float(sleep["user_s"]) >= 0 and float(sleep["system_s"]) >= 0
+    assert int(sleep["io_in"]) >= 0 and int(sleep["io_out"]) >= 0
+    first, second = _rows(p.path / "bench/mem_a.tsv")  # the failed attempt's row is kept
+    assert (first["attempt"], first["exit"], second["attempt"], second["exit"]) == ("1", "3", "2", "0")
+    assert float(first["max_rss_mb"]) >= 40 and float(second["max_rss_mb"]) >= 40
+    assert float(second["user_s"]) + float(second["system_s"]) > 0
+    assert "Nothing to do" in p.ok("run").stdout
+    # a rerun starts the file afresh; a missing benchmark is a missing output of nothing:
+    # the job is up to date without it, and `rulec clean` removes it with the outputs
+    res = p.ok("run", "--force", "sleep")
+    assert len(_rows(p.path / "bench/sleep_a.tsv")) == 1
+    assert "bench/sleep_a.tsv" in p.run("clean", "--yes").stdout
+    assert not p.exists("bench/sleep_a.tsv")

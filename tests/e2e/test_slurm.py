@@ -549,3 +549,51 @@ def test_a_local_rule_runs_here_between_two_slurm_submissions(slurm_cluster, tmp
     res = run_rulec(["emit", "--slurm", "--force-all", "-o", "b"], proj)
     assert res.returncode == 2 and "rule summarize is local: true, and its job summarize needs fit[d0]" in res.stderr
     assert not (proj / "b").exists()
+
+
+# --------------------------------------------------------------------------- directory(), benchmark:
+
+FOLDERS = '''\
+dimension g = ["g1", "g2"]
+
+rule all:
+    input: expand("aligned/{g}.txt")
+
+rule index:
+    output: directory("index/{g}")
+    benchmark: "bench/index_{g}.tsv"
+    resources: mem="100M", time="5m"
+    shell: "sleep 0.3; mkdir -p {output}/sub && echo {g} > {output}/sub/name"
+
+rule align:
+    input: "index/{g}"
+    output: "aligned/{g}.txt"
+    shell: "find {input} -type f | sort > {output}"
+
+rule broken:
+    output: directory("broken")
+    shell: "touch {output}"
+'''
+
+
+def test_directory_outputs_and_benchmarks_on_slurm(slurm_cluster, tmp_path):
+    proj = make(tmp_path / "p", FOLDERS)
+    ok(run_rulec(["run", *SLURM], proj, timeout=TIMEOUT))
+    assert (proj / "aligned" / "g1.txt").read_text() == "index/g1/sub/name\n"
+    lines = (proj / "bench" / "index_g2.tsv").read_text().splitlines()
+    assert lines[0].split("\t") == ["attempt", "s", "max_rss_mb", "user_s", "system_s", "io_in", "io_out", "exit"]
+    row = dict(zip(lines[0].split("\t"), lines[1].split("\t")))
+    assert len(lines) == 2 and row["attempt"] == "1" and row["exit"] == "0"
+    assert 0.3 <= float(row["s"]) < 30 and float(row["max_rss_mb"]) > 0
+    assert "Nothing to do" in ok(run_rulec(["dryrun"], proj)).stdout
+    # a file added inside the folder a node made: its reader reruns, on SLURM
+    (proj / "index" / "g1" / "sub" / "extra").write_text("x")
+    assert "input changed since the last run: index/g1" in ok(run_rulec(["dryrun"], proj)).stdout
+    res = ok(run_rulec(["run", *SLURM], proj, timeout=TIMEOUT))
+    assert "Done: 1 job(s) ran on slurm." in res.stdout
+    assert (proj / "aligned" / "g1.txt").read_text() == "index/g1/sub/extra\nindex/g1/sub/name\n"
+    # the task checks that a folder is there after exit 0
+    res = run_rulec(["run", *SLURM, "broken"], proj, timeout=TIMEOUT)
+    assert res.returncode == 1
+    assert "rulec: broken exited 0 but did not create the folder broken" in (proj / ".rulec" / "logs" / "broken" / "broken.log").read_text()
+    assert not (proj / "broken").exists()

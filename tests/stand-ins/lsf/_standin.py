@@ -13,7 +13,9 @@ runs each element's script with ``LSB_JOBINDEX`` set (at most ``%L`` at once) an
 end. bjobs reads that folder; bkill signals running elements and ends pending ones. Every call
 is appended to ``$RULEC_LSF_STANDIN_DIR/calls.log`` (one line: the command and its arguments,
 tab-separated). ``RULEC_LSF_STANDIN_CLEAN_PERIOD`` (seconds): finished jobs older than this are
-no longer shown by bjobs, as past LSF's CLEAN_PERIOD.
+no longer shown by bjobs, as past LSF's CLEAN_PERIOD. While a file ``unreachable`` exists in
+that folder, running elements show as ``UNKWN`` (mbatchd has lost contact with the sbatchd of
+the job's host, per bjobs' documentation); the jobs themselves go on.
 """
 
 from __future__ import annotations
@@ -367,11 +369,14 @@ def bjobs(argv: list[str]) -> int:
             continue
         for index, e in sorted(shown.items()):
             code = e.get("exit_code")
-            values = {"jobid": job["id"], "jobindex": str(index), "stat": e["stat"],
+            stat = e["stat"]
+            if stat == "RUN" and os.path.exists(os.path.join(root, "unreachable")):
+                stat = "UNKWN"  # mbatchd lost contact with the host's sbatchd (the test says so)
+            values = {"jobid": job["id"], "jobindex": str(index), "stat": stat,
                       "exit_code": str(code) if code is not None else "-",
                       "job_name": f"{job['name']}[{index}]" if job["size"] else job["name"],
                       "queue": job["queue"], "user": os.environ.get("USER", "user"), "from_host": "localhost",
-                      "exec_host": "localhost" if e["stat"] != "PEND" else "-",
+                      "exec_host": "hostA" if e["stat"] != "PEND" else "-",
                       "submit_time": time.strftime("%b %d %H:%M", time.localtime(job["submitted"]))}
             rows.append([values[n] for n in names])
     if not rows:
