@@ -580,3 +580,16 @@ def test_directories_and_ancient_inputs_are_known_per_job():
     assert g.inputs[align] == ("data/g2.fa", "bld/index/g2", "data/raw", "data/reference.fa")
     assert g.ancient(align) == {3}
     assert graph().directories() == frozenset()
+
+
+def test_ancient_in_a_rule_with_list_field_inputs_is_refused_where_it_is_written(tmp_path, monkeypatch):
+    from rulec.errors import RulecError
+
+    text = ('dimension sample:\n    A: reads=["a1.fq", "a2.fq"]\n\n'
+            'rule align:\n    input: ancient("ref.fa"), "{sample.reads}"\n    output: "bld/{sample}.bam"\n'
+            '    shell: "cat {input} > {output}"\n')
+    wf = workflow(text, str(tmp_path))
+    with pytest.raises(RulecError) as err:
+        resolve(wf, exists=lambda p: False)
+    assert "ancient() in a rule whose inputs use a list field is not supported yet" in str(err.value)
+    assert err.value.span.line == 5
