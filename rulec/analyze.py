@@ -45,7 +45,11 @@ def _glob_hidden(base: str, text: str) -> list[str]:
     return sorted(found)
 
 DIMENSION_OPTIONS = ("outside",)
-RULE_FIELDS = ("input", "output", "log", "params", "resources", "label", "shell", "persist", "priority", "retries", "benchmark")
+RULE_FIELDS = ("input", "output", "log", "params", "resources", "label", "shell", "persist", "priority", "retries", "benchmark", "local")
+# Output kinds (the path wrappers temp, protected, touch: see kinds.py) that cannot be honoured
+# for a remote path (s3://...): rulec cannot make it read-only, and a task uploads its outputs
+# before rulec would create the marker.
+_LOCAL_ONLY_KINDS = ("protected", "touch")
 LABEL_FIELDS = ("limit", "slurm", "lsf", "jbsub", "prefix", "env")
 _BUILTIN_RESOURCES = ("cpus", "gpus", "mem", "mem_mb", "time", "time_s")
 SHELL_OBJECTS = ("input", "output", "log", "params", "resources", "wildcards", "rule", "jobid", "threads", "attempt")
@@ -53,10 +57,14 @@ _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Path wrappers: NAME("path") around one path entry; where each may stand, and what it means
 # (the words for a wrapper in the wrong place). The wrapper names become the entry's flags
 # (ir.PathSpec.flags, ir.InputSpec.flags).
-PATH_WRAPPERS: dict[str, tuple[str, ...]] = {"directory": ("output", "input"), "ancient": ("input",)}
+PATH_WRAPPERS: dict[str, tuple[str, ...]] = {"directory": ("output", "input"), "ancient": ("input",),
+                                             "temp": ("output",), "protected": ("output",), "touch": ("output",)}
 _WRAPPER_MEANING = {
     "directory": "directory() marks a folder: an output the job makes as a whole folder, or an input read as one",
     "ancient": "ancient() marks an input whose time, size and content never count, only that it exists",
+    "temp": "temp() marks an output deleted once every job that reads it has succeeded",
+    "protected": "protected() marks an output made read-only once its job has succeeded",
+    "touch": "touch() marks an output that rulec creates when its job has succeeded",
 }
 _PER_ATTEMPT = re.compile(r"(.*?)\s*\*\s*\{attempt\}")  # mem="4G*{attempt}"
 
@@ -162,6 +170,7 @@ class _Analyzer:
         self.trie: dict[str, str] = {}
         self._label_env: dict[str, list] = {}  # label -> [(NAME, Str)]
         self._template_what = "shell command"  # what a {...} template is, for messages
+        self._last_wrapper = ""  # the innermost path wrapper unwrapped last (for messages)
         self._rule_decls: dict[str, d.RuleDecl] = {}  # the first rule of each name
         self._rule_paths: dict[str, tuple] = {}  # name -> (outputs, logs, free of errors)
         self._places: dict[int, object] = {}  # id(spec) -> (offset, length) -> Span
@@ -1121,6 +1130,13 @@ class _Analyzer:
                 persist = f.items[0].name == "true"
             else:
                 self.error("persist takes true or false", f.items[0].span if f.items and not isinstance(f.items[0], d.Named) else f.span)
+        local = False
+        if "local" in fields:
+            f = fields["local"]
+            if len(f.items) == 1 and isinstance(f.items[0], d.Word) and f.items[0].name in ("true", "false"):
+                local = f.items[0].name == "true"
+            else:
+                self.error("local takes true or false", f.items[0].span if f.items and not isinstance(f.items[0], d.Named) else f.span)
         priority = 0
         if "priority" in fields:
             f = fields["priority"]
@@ -1149,6 +1165,7 @@ class _Analyzer:
             retries=retries,
             config=_config_key(used),
             benchmark=benchmark,
+            local=local,
         )
 
     # ------------------------------------------------------------------ paths
@@ -1193,6 +1210,7 @@ class _Analyzer:
                     continue
             strings = value.items if isinstance(value, d.ListV) else (value,)
             for s in strings:
+                wrapper = s.span if isinstance(s, d.Call) and s.func in PATH_WRAPPERS else None
                 s, flags = self.unwrap(s, what)
                 if s is None:
                     continue
@@ -1200,9 +1218,21 @@ class _Analyzer:
                     for ext_name, path in self.multiext(s, what, name, names):
                         p = self.compile_path(path)
                         if p is not None:
-                            spec = ir.PathSpec(name or ext_name, p, path.span, flags)
+                            spec = ir.PathSpec(name or ext_name, p, path.span, flags, wrapper)
                             self._places[id(spec)] = path.place
                             out.append(spec)
+                    continue
+                if isinstance(s, d.Call) and what == "output" and s.func not in ("expand", "zip"):
+                    close = _suggest(s.func, [w for w, at in PATH_WRAPPERS.items() if what in at] + ["multiext"])
+                    self.error(f"unknown path wrapper '{s.func}()'{close}; an output entry is a path pattern in quotes, "
+                               "or wrapped: " + ", ".join(w + "(...)" for w, at in PATH_WRAPPERS.items() if what in at),
+                               s.func_span)
+                    continue
+                if flags and not isinstance(s, (d.Str, d.Call)):
+                    func = self._last_wrapper
+                    self.error(f"{func}() takes one path pattern in quotes, e.g. {func}(\"bld/x.csv\")"
+                               + (f", not the name {s.name}" if isinstance(s, d.Word) else ""), _span_of(s),
+                               hint=f'a path is written in quotes: {func}("{s.name}")' if isinstance(s, d.Word) else None)
                     continue
                 if not isinstance(s, d.Str):
                     self.error(f"{what} entries are path patterns in quotes"
@@ -1221,7 +1251,7 @@ class _Analyzer:
                         if not q.text:
                             self.error(f"empty {what} path (the config gives '')", s.span)
                             continue
-                        out.append(ir.PathSpec(name, q, s.span, flags))
+                        out.append(ir.PathSpec(name, q, s.span, flags, wrapper))
         return tuple(out)
 
     def unwrap(self, v, what: str):
@@ -1237,14 +1267,34 @@ class _Analyzer:
                            v.func_span)
                 return None, frozenset()
             if len(v.args) != 1 or isinstance(v.args[0], d.Named):
-                self.error(f'{v.func}() takes one path, e.g. {v.func}("bld/index/{{genome}}")', v.span)
+                example = "bld/index/{genome}" if v.func in ("directory", "ancient") else "bld/x.csv"
+                self.error(f'{v.func}() takes one path, e.g. {v.func}("{example}")', v.span)
+                return None, frozenset()
+            if v.func in flags:
+                self.error(f"{v.func}() is given twice", v.func_span)
                 return None, frozenset()
             flags.add(v.func)
+            self._last_wrapper = v.func
             v = v.args[0]
         return v, frozenset(flags)
 
     def wrapped_path_ok(self, s: d.Str, flags: frozenset[str]) -> bool:
-        """A ``directory()`` path names a local folder, written without a trailing '/'."""
+        """A ``directory()`` path names a local folder, written without a trailing '/'. Output
+        kinds: not ``temp()`` with ``protected()``, nor ``touch()`` with ``directory()``;
+        ``protected()`` and ``touch()`` on local paths only."""
+        if "temp" in flags and "protected" in flags:
+            self.error("an output cannot be both temp() and protected(): temp() deletes it once it is used, "
+                       "protected() keeps it read-only", s.span)
+            return False
+        if "touch" in flags and "directory" in flags:
+            self.error("touch() makes a marker file, directory() names a folder: an output is one or the other", s.span)
+            return False
+        local_only = sorted(k for k in flags if k in _LOCAL_ONLY_KINDS)
+        if local_only and _is_remote(s.value):
+            why = ("a remote file cannot be made read-only" if local_only[0] == "protected"
+                   else "rulec creates the marker after the job, and a remote output is uploaded by then")
+            self.error(f"{local_only[0]}() needs a path on this machine's file system: {why}", s.span)
+            return False
         if "directory" not in flags:
             return True
         from . import storage
@@ -1582,6 +1632,11 @@ class _Analyzer:
                     return ()
                 out.append(ir.InputSpec(name, spec.pattern, v.span))
             return tuple(out)
+        if isinstance(v, d.Call):
+            close = _suggest(v.func, ["expand", "zip", "multiext"] + [w for w, at in PATH_WRAPPERS.items() if "input" in at])
+            if close:
+                self.error(f"unknown function '{v.func}()' in input{close}", v.func_span)
+                return ()
         self.error("input entries are path patterns in quotes, expand(...), zip(...), multiext(...) or rules.RULE.output, "
                    "or one of those wrapped: ancient(...), directory(...)",
                    _span_of(v), hint=self.entry_hint(v, "input"))
@@ -2130,6 +2185,12 @@ def _show(v) -> str:
     if isinstance(v, d.Word):
         return v.name
     return "value"
+
+
+def _is_remote(path: str) -> bool:
+    from .storage import is_remote
+
+    return is_remote(path)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

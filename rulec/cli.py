@@ -133,6 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--profile", help="cluster settings (TOML) for --executor slurm")
             p.add_argument("--bundle", help="where the SLURM bundle is written (default .rulec/slurm/<run>)")
             p.add_argument("--poll", type=float, default=None, help="seconds between status queries (SLURM)")
+            p.add_argument("--keep-temp", action="store_true", help="keep temp() outputs (by default deleted once every job that reads them has succeeded)")
+            p.add_argument("--overwrite-protected", action="store_true", help="let jobs replace their read-only protected() outputs")
 
     p = sub.add_parser("status", help=COMMANDS["status"])
     _target_args(p)
@@ -158,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--yes", action="store_true", help="do not ask")
     p.add_argument("--upstream", action="store_true", help="also the jobs the selected ones need")
     p.add_argument("--downstream", action="store_true", help="also the jobs of the pipeline that need the selected ones")
+    p.add_argument("--protected", action="store_true", help="delete read-only protected() outputs too (by default they are kept)")
 
     p = sub.add_parser("unlock", help=COMMANDS["unlock"])
     _target_args(p)
@@ -214,7 +217,7 @@ def run_args(ns):
     return RunArgs(force=tuple(ns.force), force_all=ns.force_all, touch=ns.touch, why=ns.why, quiet=ns.quiet,
                    cores=ns.cores, mem=ns.mem, resources=tuple(ns.resources), keep_going=ns.keep_going,
                    retries=ns.retries, executor=Backend(ns.executor), profile=ns.profile, bundle=ns.bundle, poll=ns.poll,
-                   print_commands=ns.print_commands)
+                   print_commands=ns.print_commands, keep_temp=ns.keep_temp, overwrite_protected=ns.overwrite_protected)
 
 
 def emit_args(ns):
@@ -375,7 +378,7 @@ def _dispatch(ns) -> int:
     if ns.command == "clean":
         from .commands import clean
 
-        return clean.main(target, yes=ns.yes, upstream=ns.upstream, downstream=ns.downstream)
+        return clean.main(target, yes=ns.yes, upstream=ns.upstream, downstream=ns.downstream, protected=ns.protected)
     if ns.command == "unlock":
         from .commands import unlock
 

@@ -45,12 +45,15 @@ class FieldColumns:
 @dataclass(frozen=True, slots=True)
 class PathSpec:
     """One output or log entry of a rule. ``flags``: the path wrappers it was written in
-    (``directory("bld/index")``: {"directory"}), see ``PATH_WRAPPERS`` in analyze.py."""
+    (``directory("bld/index")``: {"directory"}; ``temp("...")``, ``protected("...")``,
+    ``touch("...")``: output kinds, see ``kinds.py``), see ``PATH_WRAPPERS`` in analyze.py;
+    ``wrapper_span``: where the outermost wrapper is written (for messages)."""
 
     name: str | None
     pattern: Pattern
     span: Span
     flags: frozenset[str] = frozenset()
+    wrapper_span: Span | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +145,9 @@ class Rule:
     # the config keys its paths, params, command and env use: (key, a hash of the value)
     config: tuple[tuple[str, str], ...] = ()
     benchmark: PathSpec | None = None  # benchmark: "bench/{x}.tsv", one row per attempt
+    # ``local: true``: under a cluster executor its jobs run on this machine (Snakemake's
+    # localrules); locally nothing changes.
+    local: bool = False
 
     @property
     def products(self) -> tuple[PathSpec, ...]:

@@ -19,6 +19,11 @@ words. The rules, in the order they are checked for each job (dependencies first
   INPUT_NEWER, and a job that makes it gives no UPSTREAM while it exists (Snakemake's rule)
 - COMMAND_CHANGED, PARAMS_CHANGED   the expanded command (white space folded) or params differ
 - ENV_CHANGED       a value of the label's ``env:`` differs (the reason names the variables)
+- TEMP_NEEDED       a ``temp()`` output that is missing (a run deleted it once it was used)
+                    is no reason on its own: its job runs only when a job that reads it
+                    runs (or it is requested: an output of a target job). Jobs whose
+                    records were made from a temp input compare the other inputs only,
+                    while it is missing (``input_signature``).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from typing import TYPE_CHECKING
 from . import shell
 from .errors import ResolveError
 from .history import History
+from .kinds import TEMP, OutputKinds
 from .state import Snapshot
 from .storage import is_remote
 
@@ -54,13 +60,14 @@ class Why(enum.Enum):
     PARAMS_CHANGED = "params-changed"
     ENV_CHANGED = "env-changed"
     CONFIG_CHANGED = "config-changed"
+    TEMP_NEEDED = "temp-needed"  # path: a missing temp() output; job: the job that runs and reads it
 
 
 @dataclass(frozen=True, slots=True)
 class Reason:
     why: Why
     path: str | None = None  # the output or input concerned; for ENV_CHANGED, the variables; CONFIG_CHANGED, the keys
-    job: str | None = None  # the upstream job, for UPSTREAM
+    job: str | None = None  # the upstream job, for UPSTREAM; the job that reads it, for TEMP_NEEDED
 
 
 @dataclass(frozen=True)
@@ -90,13 +97,43 @@ def inputs_hash(paths: tuple[str, ...]) -> str:
 EXISTS = (0, 0)  # what an ancient input adds to a signature: that it exists
 
 
-def input_signature(paths: tuple[str, ...], stat, ancient: frozenset[int] = frozenset()) -> str:
+def input_signature(paths: tuple[str, ...], stat, ancient: frozenset[int] = frozenset(), temp: tuple[int, ...] = ()) -> str:
     """A hash of the inputs' sizes and mtimes; ``stat(path)`` -> (mtime_ns, size) or None.
-    The inputs at positions ``ancient`` count only by existing."""
-    if not ancient:
+    The inputs at positions ``ancient`` count only by existing.
+
+    ``temp``: the positions of inputs that are ``temp()`` outputs (a run deletes them once
+    used). Their stats are kept apart, one short hash each after a ``|``, so that a deleted
+    one can be left out of the comparison (``same_inputs``)."""
+    if not ancient and not temp:
         return shell.digest(repr([stat(path) for path in paths]))
-    return shell.digest(repr([(EXISTS if stat(p) is not None else None) if i in ancient else stat(p)
-                              for i, p in enumerate(paths)]))
+
+    def one(i: int, p: str):
+        return (EXISTS if stat(p) is not None else None) if i in ancient else stat(p)
+
+    if not temp:
+        return shell.digest(repr([one(i, p) for i, p in enumerate(paths)]))
+    skip = set(temp)
+    base = shell.digest(repr([one(i, p) for i, p in enumerate(paths) if i not in skip]))
+    return base + "|" + ",".join(shell.digest(repr(one(i, paths[i])))[:16] for i in temp)
+
+
+def same_inputs(recorded: str, paths: tuple[str, ...], stat, ancient: frozenset[int] = frozenset(),
+                temp: tuple[int, ...] = ()) -> bool:
+    """Whether the inputs are as ``recorded`` (an ``input_signature``), a missing temp input
+    counting as unchanged: a run deleted it after the job had used it."""
+    if not temp:
+        return recorded == input_signature(paths, stat, ancient)
+    base, bar, rest = recorded.partition("|")
+    if not bar:  # recorded before they were temp() outputs: comparable while they all exist
+        return all(stat(paths[i]) is not None for i in temp) and recorded == input_signature(paths, stat, ancient)
+    now = input_signature(paths, stat, ancient, temp)
+    now_base, _, now_rest = now.partition("|")
+    if now_base != base:
+        return False
+    old, new = rest.split(","), now_rest.split(",")
+    if len(old) != len(new):
+        return False
+    return all(o == n or stat(paths[i]) is None for i, o, n in zip(temp, old, new))
 
 
 def plan(graph: "JobGraph", snap: Snapshot, history: History, options: PlanOptions = PlanOptions()) -> Plan:
@@ -122,6 +159,11 @@ def plan(graph: "JobGraph", snap: Snapshot, history: History, options: PlanOptio
     ancient_of = [p.ancient for p in graph.plans]
     any_ancient = any(ancient_of)  # else no job pays for ancient(...)
     anc: frozenset[int] = frozenset()
+    # temp() outputs: None when the workflow has none (nothing below costs anything then)
+    kinds = OutputKinds.of(graph)
+    temp_ok = kinds.temp_paths() if kinds is not None and kinds.has(TEMP) else None  # deletable: not requested
+    temp_in = kinds.temp_inputs if temp_ok is not None else None
+    pending: dict[int, list[str]] = {}  # job -> its missing temp outputs, when that is all it lacks
 
     for job in graph.order:
         rule = rules[g_rule[job]]
@@ -147,9 +189,15 @@ def plan(graph: "JobGraph", snap: Snapshot, history: History, options: PlanOptio
                     break
         if not outs:
             found.append(Reason(Why.NO_OUTPUTS))
+        missing_temp = None
         if not found or explain:
             for path in outs:
                 if get(path) is None:
+                    if temp_ok and path in temp_ok:
+                        if missing_temp is None:
+                            missing_temp = []
+                        missing_temp.append(path)
+                        continue
                     found.append(Reason(Why.OUTPUT_MISSING, path))
                     if not explain:
                         break
@@ -175,7 +223,8 @@ def plan(graph: "JobGraph", snap: Snapshot, history: History, options: PlanOptio
                 if not rule.persist and (not found or explain):
                     if rec[5] != inputs_hash(inputs):
                         found.append(Reason(Why.INPUT_SET_CHANGED))
-                    elif not upstream and rec[6] != input_signature(inputs, get, anc):
+                    elif not upstream and (rec[6] != input_signature(inputs, get, anc) if temp_in is None
+                                           else not same_inputs(rec[6], inputs, get, anc, temp_in(job))):
                         found.append(Reason(Why.INPUT_CHANGED, _changed_input(inputs, get, outs, anc)))
                 if not found or explain:
                     if renderers is None:
@@ -211,10 +260,62 @@ def plan(graph: "JobGraph", snap: Snapshot, history: History, options: PlanOptio
                         found.append(Reason(Why.INPUT_NEWER, path))
                         break
         if found:
+            if missing_temp and explain:
+                found.extend(Reason(Why.OUTPUT_MISSING, p) for p in missing_temp)
             runs[job] = 1
             reasons[job] = tuple(found)
             order_run.append(job)
+        elif missing_temp:
+            pending[job] = missing_temp
+    if pending and order_run:
+        order_run = _needed_temps(graph, runs, reasons, order_run, pending, set(groups), explain)
     return Plan(graph, order_run, reasons, groups)
+
+
+def _needed_temps(graph, runs: bytearray, reasons: dict, order_run: list[int], pending: dict[int, list[str]],
+                  groups: set[int], explain: bool) -> list[int]:
+    """Jobs whose only lack is a deleted temp() output (``pending``) run when a job that
+    runs reads it (TEMP_NEEDED); every job downstream of them then runs too (UPSTREAM),
+    and may need other deleted temp outputs in turn. Returns the jobs to run in order."""
+    g_in, g_deps = graph.inputs, graph.deps
+    dependents = None
+    new: set[int] = set()
+    work = list(order_run)
+    while work:
+        job = work.pop()
+        inputs = None
+        for d in g_deps[job]:
+            missing = pending.get(d)
+            if missing is None or runs[d]:
+                continue
+            if inputs is None:
+                inputs = set(g_in[job])
+            needed = [p for p in missing if p in inputs]
+            if not needed:
+                continue
+            runs[d] = 1
+            found = [Reason(Why.TEMP_NEEDED, needed[0], graph.job_id(job))]
+            if explain:
+                found.extend(Reason(Why.TEMP_NEEDED, p, graph.job_id(job)) for p in needed[1:])
+            reasons[d] = tuple(found)
+            new.add(d)
+            work.append(d)
+        if job in new:  # newly running: so is everything downstream of it
+            if dependents is None:
+                dependents = graph.dependents()
+            for c in dependents[job]:
+                if c in groups:
+                    runs[c] = 1
+                elif not runs[c]:
+                    runs[c] = 1
+                    reasons[c] = (Reason(Why.UPSTREAM, job=graph.job_id(job)),)
+                    new.add(c)
+                    work.append(c)
+                elif explain and not any(r.why is Why.UPSTREAM for r in reasons[c]):
+                    reasons[c] += (Reason(Why.UPSTREAM, job=graph.job_id(job)),)
+    if not new:
+        return order_run
+    return [j for j in graph.order if runs[j] and j not in groups]
 
 
 def _config_changed(recorded: str, config: tuple[tuple[str, str], ...]) -> str | None:

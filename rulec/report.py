@@ -137,6 +137,8 @@ def reason_text(reason: Reason) -> str:
         return "command changed"
     if w is Why.PARAMS_CHANGED:
         return "params changed"
+    if w is Why.TEMP_NEEDED:
+        return f"temp output missing: {reason.path}, read by {reason.job}, which runs"
     if w is Why.ENV_CHANGED:
         return f"environment changed: {reason.path}" if reason.path else "environment changed"
     if w is Why.CONFIG_CHANGED:

@@ -71,6 +71,8 @@ class Scheduler:
         self.skipped: set[int] = set()
         self.stopping = False
         self.total = len(plan.run)
+        self.allowed: set[int] | None = None  # only these may start (a phase); None: any
+        self.parked: list[int] = []  # ready, waiting for their phase
 
     def _need(self, rule, res=None) -> Need:
         res = res or rule.resources
@@ -143,7 +145,10 @@ class Scheduler:
                 self.waiting[dep] = left
                 if left == 0 and dep not in self.skipped:
                     del self.waiting[dep]
-                    self.ready.append(dep)
+                    if self.allowed is None or dep in self.allowed:
+                        self.ready.append(dep)
+                    else:
+                        self.parked.append(dep)
             return []
         self.failed.add(job)
         if not self.keep_going:
@@ -188,9 +193,51 @@ class Scheduler:
     def stop(self) -> None:
         self.stopping = True
 
+    def phase(self, jobs: set[int]) -> None:
+        """Start a phase of a run in which only ``jobs`` may start (a cluster run with
+        ``local: true`` rules: the local jobs between the cluster's waves, see ``phases``);
+        the other jobs that are or become ready wait for their phase. Nothing runs between
+        two phases, so the pools are full again."""
+        pool = [*self.ready, *self.parked]
+        self.ready = deque(j for j in pool if j in jobs)
+        self.parked = [j for j in pool if j not in jobs]
+        self.allowed = jobs
+        self.free_cores = self.pools.cores
+        self.free_mem = self.pools.mem_mb
+        self.free_gpus = self.pools.gpus
+        self.free_custom = dict(self.pools.custom)
+        self.label_running = {}
+
     def finished_all(self) -> bool:
         if self.running:
             return False
         if self.stopping:
             return True
         return not self.ready
+
+
+def phases(graph: JobGraph, run: list[int]) -> list[tuple[list[int], list[int]]]:
+    """A cluster run (SLURM, LSF) of a plan with ``local: true`` jobs, in phases: a list of
+    (cluster jobs, local jobs), run in that order, each phase's cluster jobs submitted
+    together (their dependencies wired by the scheduler) once everything before them has
+    ended, then its local jobs run here. A cluster job goes one phase after the latest local
+    job it depends on; a local job goes in the phase of the latest job it depends on. So no
+    submitted job waits for a local job, and a local job runs once the cluster jobs it
+    reads have ended. ``run`` is in dependency order."""
+    rules = graph.workflow.rules
+    g_rule, g_deps = graph.rule, graph.deps
+    level: dict[int, int] = {}
+    local: dict[int, bool] = {}
+    for job in run:
+        here = rules[g_rule[job]].local
+        at = 0
+        for d in g_deps[job]:
+            lv = level.get(d)
+            if lv is not None:
+                at = max(at, lv + 1 if local[d] and not here else lv)
+        level[job] = at
+        local[job] = here
+    out: list[tuple[list[int], list[int]]] = [([], []) for _ in range(max(level.values(), default=-1) + 1)]
+    for job in run:
+        out[level[job]][1 if local[job] else 0].append(job)
+    return out

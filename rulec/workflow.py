@@ -193,10 +193,12 @@ class Workflow:
             keep_going: bool = False, retries: int | None = None, quiet: bool = True,
             force: Iterable[str] = (), force_all: bool = False, select: str | None = None,
             mem: str | None = None, resources: Mapping[str, float] | None = None,
-            profile: str | None = None, bundle: str | None = None, poll: float | None = None) -> RunReport:
+            profile: str | None = None, bundle: str | None = None, poll: float | None = None,
+            keep_temp: bool = False, overwrite_protected: bool = False) -> RunReport:
         """``rulec run``: run what is out of date. ``plan_or_targets``: a ``Plan`` (its targets,
         force and select), target names (one or several), or None (the default target).
-        ``jobs`` is ``-j`` (default: all cores); ``quiet=False`` prints the progress lines.
+        ``jobs`` is ``-j`` (default: all cores); ``quiet=False`` prints the progress lines;
+        ``keep_temp`` and ``overwrite_protected`` are ``--keep-temp`` and ``--overwrite-protected``.
         A failed job gives ``report.ok == False``, not an exception; Ctrl-C stops the running
         jobs and removes their outputs, as ``rulec run`` does, then raises KeyboardInterrupt."""
         from .commands import run as run_cmd
@@ -205,7 +207,8 @@ class Workflow:
         args = run_cmd.RunArgs(force=force, force_all=force_all, quiet=quiet, cores=jobs, mem=mem,
                                resources=tuple(f"{k}={v}" for k, v in (resources or {}).items()),
                                keep_going=keep_going, retries=retries, executor=_backend(executor, "executor"),
-                               profile=profile, bundle=bundle, poll=poll)
+                               profile=profile, bundle=bundle, poll=poll, keep_temp=keep_temp,
+                               overwrite_protected=overwrite_protected)
         with _errors():
             result = run_cmd.execute(self._for(targets, select), args)
         from .errors import EXIT_INTERRUPTED

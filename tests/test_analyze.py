@@ -405,7 +405,7 @@ def test_unknown_label_with_nothing_close_gets_a_hint(here):
 def test_unknown_rule_field(here):
     assert error(here, 'rule estimate:\n    ouput: "x"\n', kind=AnalysisError) == msg(
         "Rulefile:2:5: unknown rule field 'ouput' (did you mean 'output'?); expected one of input, output, log, params, "
-        "resources, label, shell, persist, priority, retries, benchmark",
+        "resources, label, shell, persist, priority, retries, benchmark, local",
         '        ouput: "x"',
         "        ^^^^^",
     )
@@ -1125,6 +1125,85 @@ def test_the_hidden_file_glob_of_python_3_10_finds_what_include_hidden_finds(tmp
     monkeypatch.setattr(sys, "version_info", (3, 10, 13))
     assert [_glob_hidden(base, t) for t in texts] == wanted
     assert any(".hidden.csv" in p for p in wanted[0])
+# ============================================================================ output kinds, local
+
+def test_output_kinds_are_recorded_on_the_output_specs(here):
+    wf = load(here, textwrap.dedent('''\
+        rule a:
+            output: temp("bld/{n}.csv"), flag=protected(touch("bld/{n}.flag")), plain="bld/{n}.txt"
+            local: true
+        rule b:
+            output: "x"
+        '''))
+    a = wf.rule("a")
+    assert [(s.name, s.pattern.text, s.flags) for s in a.outputs] == [
+        (None, "bld/{n}.csv", {"temp"}), ("flag", "bld/{n}.flag", {"protected", "touch"}), ("plain", "bld/{n}.txt", frozenset())]
+    assert a.outputs[1].wrapper_span.location() == "Rulefile:2:39"  # the outermost wrapper, for messages
+    assert a.outputs[1].span.location() == "Rulefile:2:55"  # the pattern's own place, for its errors
+    assert a.local and not wf.rule("b").local
+
+
+def test_temp_on_an_input_or_a_log_is_an_error_at_the_wrapper(here):
+    assert error(here, 'rule a:\n    input: temp("x")\n    output: "y"\n', kind=AnalysisError) == msg(
+        "Rulefile:2:12: temp() is not for an input: temp() marks an output deleted once every job that reads it "
+        "has succeeded (it goes on outputs)",
+        '        input: temp("x")',
+        "               ^^^^",
+    )
+    assert error(here, 'rule a:\n    output: "x"\n    log: protected("l.log")\n', kind=AnalysisError).startswith(
+        "Rulefile:3:10: protected() is not for a log: protected() marks an output made read-only once its job "
+        "has succeeded (it goes on outputs)")
+
+
+def test_an_unknown_path_wrapper_suggests_the_close_one(here):
+    assert error(here, 'rule a:\n    output: tmp("x")\n', kind=AnalysisError) == msg(
+        "Rulefile:2:13: unknown path wrapper 'tmp()' (did you mean 'temp'?); an output entry is a path pattern in "
+        "quotes, or wrapped: directory(...), temp(...), protected(...), touch(...)",
+        '        output: tmp("x")',
+        "                ^^^",
+    )
+    assert error(here, 'rule a:\n    input: expnd("x")\n    output: "y"\n', kind=AnalysisError) == msg(
+        "Rulefile:2:12: unknown function 'expnd()' in input (did you mean 'expand'?)",
+        '        input: expnd("x")',
+        "               ^^^^^",
+    )
+
+
+def test_a_path_wrapper_takes_one_string(here):
+    assert error(here, 'rule a:\n    output: protected(model)\n', kind=AnalysisError) == msg(
+        'Rulefile:2:23: protected() takes one path pattern in quotes, e.g. protected("bld/x.csv"), not the name model',
+        "        output: protected(model)",
+        "                          ^^^^^",
+        '  hint: a path is written in quotes: protected("model")',
+    )
+    assert error(here, 'rule a:\n    output: temp(42)\n', kind=AnalysisError).startswith(
+        'Rulefile:2:18: temp() takes one path pattern in quotes, e.g. temp("bld/x.csv")\n')
+    assert error(here, 'rule a:\n    output: temp("a", "b")\n', kind=AnalysisError) == msg(
+        'Rulefile:2:13: temp() takes one path, e.g. temp("bld/x.csv")',
+        '        output: temp("a", "b")',
+        "                ^^^^^^^^^^^^^^",
+    )
+    assert error(here, 'rule a:\n    output: temp(temp("a"))\n', kind=AnalysisError).startswith(
+        "Rulefile:2:18: temp() is given twice")
+
+
+def test_contradicting_kinds_and_remote_protected_outputs_are_errors(here):
+    assert error(here, 'rule a:\n    output: temp(protected("m"))\n', kind=AnalysisError).startswith(
+        "Rulefile:2:28: an output cannot be both temp() and protected(): temp() deletes it once it is used, "
+        "protected() keeps it read-only")
+    assert error(here, 'rule a:\n    output: touch(directory("d"))\n', kind=AnalysisError).startswith(
+        "Rulefile:2:29: touch() makes a marker file, directory() names a folder: an output is one or the other")
+    assert error(here, 'rule a:\n    output: protected("s3://b/m.pkl")\n', kind=AnalysisError).startswith(
+        "Rulefile:2:23: protected() needs a path on this machine's file system: a remote file cannot be made read-only")
+    assert error(here, 'rule a:\n    output: "x"\n    local: yes\n', kind=AnalysisError) == msg(
+        "Rulefile:3:12: local takes true or false",
+        "        local: yes",
+        "               ^^^",
+    )
+
+
+def test_a_pattern_error_inside_a_kind_is_placed_in_the_string(here):
+    assert error(here, 'rule a:\n    output: temp("bld/{n")\n', kind=AnalysisError).startswith("Rulefile:2:23: ")
 
 
 # ============================================================================ rule references
@@ -1236,7 +1315,7 @@ def test_expand_of_a_reference_checks_its_keywords_against_the_patterns(here):
 def test_a_reference_is_for_inputs_and_a_path_needs_quotes(here):
     text = 'rule a:\n    output: rules.b.output\n\nrule b:\n    output: "b"\n'
     assert error(here, text, kind=AnalysisError) == msg(
-        "Rulefile:2:13: output entries are path patterns in quotes, or wrapped: directory(...)",
+        "Rulefile:2:13: output entries are path patterns in quotes, or wrapped: directory(...), temp(...), protected(...), touch(...)",
         "        output: rules.b.output",
         "                ^^^^^^^^^^^^^^",
         "  hint: rules.RULE.output stands for another rule's files, in an input; an output of this rule is "
@@ -1393,7 +1472,7 @@ def test_one_edit_apart(a, b, close):
 def test_snakemake_rule_fields_say_what_to_write_instead(here, field, value, hint):
     lines = error(here, f'rule r:\n    output: "x"\n    {field}: {value}\n', kind=AnalysisError).splitlines()
     assert lines[0] == (f"Rulefile:3:5: unknown rule field '{field}'; expected one of input, output, log, params, "
-                        "resources, label, shell, persist, priority, retries, benchmark")
+                        "resources, label, shell, persist, priority, retries, benchmark, local")
     assert lines[-1] == f"  hint: {hint}"
 
 

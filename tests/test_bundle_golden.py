@@ -13,6 +13,7 @@ cannot run here: these golden files are their tests.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -368,3 +369,85 @@ def test_tasks_with_remote_paths_fetch_run_on_local_copies_and_upload(backend, m
         "wc -c < .rulec/remote/s3/lab/raw/a.txt > bld/a.sum",
         f"{py} -m rulec.storage put s3://results/out/a.txt",
     ]
+
+
+# --------------------------------------------------------------------------- output kinds, local rules
+
+KINDS = '''
+rule all:
+    input: "report.txt", "done.flag"
+
+rule download:
+    output: "raw.txt"
+    local: true
+    shell: "echo raw > {output}"
+
+rule tidy:
+    input: "raw.txt"
+    output: temp("tidy.txt")
+    shell: "cat {input} > {output}"
+
+rule fit:
+    input: "tidy.txt"
+    output: protected("model.txt"), touch("done.flag")
+    shell: "cat {input} > {output[0]}"
+
+rule report:
+    input: "model.txt"
+    output: "report.txt"
+    shell: "cat {input} > {output}"
+'''
+
+
+def kinds_bundle(backend: str, text: str = KINDS, followed: bool = False):
+    wf = analyze(parse(text, "Rulefile"), WORKDIR)
+    graph = resolve(wf, (), exists=lambda p: False)
+    run = [j for j in graph.order if graph.rule_of(j).shell is not None]
+    return bundle_mod.build(graph, run, backend, prof.EMPTY, BUNDLE, 4, followed=followed)
+
+
+@pytest.mark.parametrize("backend", ["slurm", "lsf"])
+def test_a_local_rule_is_left_out_of_the_arrays_and_run_first_by_submit_sh(backend):
+    b = kinds_bundle(backend)
+    assert [a.name for a in b.layout.arrays] == ["tidy", "fit", "report"]
+    assert "download.local.sh" in b.files and b.files["download.tasks"].startswith("download ")
+    submit = b.files["submit.sh"]
+    assert submit.index("run_local download 0 download") < submit.index("submit tidy 1")
+    manifest = json.loads(b.files["manifest.json"])
+    assert manifest["jobs"]["download"]["local"] is True
+    assert manifest["local"] == [{"name": "download", "rule": "download", "script": "download.local.sh",
+                                  "tasks": "download.tasks", "size": 1}]
+    assert len(manifest["arrays"]) == 3  # what submit.sh submits, and jobids lists
+
+
+def test_task_scripts_carry_the_rules_output_kinds():
+    b = kinds_bundle("slurm")
+    fit = b.files["fit.sbatch"]
+    assert 'touch -- "${outputs[1]}" || rc=1' in fit
+    assert 'chmod -R a-w -- "${outputs[0]}" || rc=1' in fit
+    assert "refuse_protected \"${outputs[0]}\" 'protected() in Rulefile:17:13'" in fit
+    assert "refuse_protected" not in b.files["report.sbatch"] and "touch --" not in b.files["report.sbatch"]
+    # the touch marker is made before the outputs are checked, the chmod after
+    assert fit.index("touch --") < fit.index("did not create") < fit.index("chmod -R a-w")
+
+
+def test_the_readme_says_what_the_bundle_does_with_kinds_and_local_jobs():
+    readme = kinds_bundle("slurm").files["README.md"]
+    assert "temp() files are not deleted" in readme and "`tidy.txt`" in readme
+    assert "protected() outputs** are made read-only" in readme and "touch() outputs** are created" in readme
+    assert "local: true jobs** (1, of download) run in submit.sh" in readme
+    # a bundle followed by rulec run (it deletes temp files, runs local jobs): no README
+    followed = kinds_bundle("slurm", KINDS.replace("    local: true\n", ""), followed=True)
+    assert "README.md" not in followed.files
+    assert "README.md" not in make_bundle("slurm").files  # nothing to say
+
+
+def test_a_local_job_after_a_cluster_job_cannot_be_emitted():
+    from rulec.errors import BackendError
+
+    text = KINDS.replace("    local: true\n", "").replace('    output: "report.txt"\n', '    output: "report.txt"\n    local: true\n')
+    with pytest.raises(BackendError) as info:
+        kinds_bundle("slurm", text)
+    assert str(info.value).startswith("rule report is local: true, and its job report needs fit, which runs on the cluster")
+    b = kinds_bundle("jbsub", text)  # jbsub's submit.sh stays alive: it runs it in its waves
+    assert 'submit_report() {  # local: true: run here, not through jbsub' in b.files["submit.sh"]

@@ -153,6 +153,80 @@ def test_lsf_bundle_runs(tmp_path, shims, capsys):
     assert ids[0::2] == ["prepare", "fit", "score", "summarize"]
 
 
+KINDS = '''
+dimension dataset = ["d0", "d1"]
+
+rule all:
+    input: expand("bld/fit/{dataset}.txt"), "bld/done.flag"
+
+rule download:
+    output: "src/data.txt"
+    local: true
+    shell: "echo ${{LSB_JOBINDEX:-here}} > {output}"
+
+rule prepare:
+    input: "src/data.txt"
+    output: temp("bld/tmp/{dataset}.txt")
+    shell: "cat {input} > {output}; echo {dataset} >> {output}"
+
+rule fit:
+    input: "bld/tmp/{dataset}.txt"
+    output: "bld/fit/{dataset}.txt"
+    shell: "cat {input} > {output}"
+
+rule model:
+    input: expand("bld/fit/{dataset}.txt")
+    output: protected("bld/model.txt"), touch("bld/done.flag")
+    shell: "cat {input} > {output[0]}"
+'''
+
+
+def kinds_project(tmp_path) -> Path:
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "Rulefile").write_text(KINDS)
+    return proj
+
+
+@pytest.mark.parametrize("backend", ["lsf", "jbsub"])
+def test_a_bundle_runs_local_jobs_here_makes_touch_markers_and_protects(tmp_path, shims, capsys, backend):
+    proj = kinds_project(tmp_path)
+    assert main(["emit", f"--{backend}", str(proj), "-o", str(proj / "bundle")]) == 0
+    res = subprocess.run(["bash", str(proj / "bundle" / "submit.sh")], env=shims, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert (proj / "src" / "data.txt").read_text() == "here\n"  # not in an array element (LSB_JOBINDEX)
+    calls = (tmp_path / "calls.log").read_text()
+    assert "download" not in calls  # never submitted
+    assert (proj / "bld" / "done.flag").exists()  # made by the task: the command did not
+    assert not os.stat(proj / "bld" / "model.txt").st_mode & 0o222
+    assert (proj / "bld" / "tmp" / "d0.txt").exists()  # no head process: kept (the README says so)
+    readme = (proj / "bundle" / "README.md").read_text()
+    assert "temp() files are not deleted" in readme and "`bld/tmp/d0.txt`, `bld/tmp/d1.txt`" in readme
+    assert "local: true jobs** (1, of download)" in readme
+    if backend == "lsf":
+        assert res.stdout.startswith("ran download here (local: true)\n")
+    # a rerun of the model task refuses to replace the read-only protected output
+    (proj / "bld" / "fit" / "d0.txt").write_text("changed\n")
+    out = subprocess.run(["python", "-m", "rulec", "emit", f"--{backend}", str(proj), "-o", str(proj / "b2")],
+                         env={**shims, "PYTHONPATH": os.environ.get("PYTHONPATH", "")}, capture_output=True, text=True)
+    assert out.returncode == 2
+    assert "bld/model.txt is protected (protected() in" in out.stderr and "Rulefile:24:13): model would replace it" in out.stderr
+    assert not (proj / "b2").exists()
+
+
+def test_a_task_refuses_to_replace_a_read_only_protected_output(tmp_path, shims, capsys):
+    proj = kinds_project(tmp_path)
+    assert main(["emit", "--lsf", str(proj), "-o", str(proj / "bundle")]) == 0
+    (proj / "bld").mkdir()
+    (proj / "bld" / "model.txt").write_text("precious\n")
+    os.chmod(proj / "bld" / "model.txt", 0o444)  # made read-only after the bundle was written
+    res = subprocess.run(["bash", str(proj / "bundle" / "submit.sh")], env=shims, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stdout + res.stderr  # submit.sh submits; the task fails
+    assert (proj / "bld" / "model.txt").read_text() == "precious\n"
+    assert (proj / "bundle" / "status" / "model.rc").read_text() == "1\n"
+    assert not (proj / "bld" / "done.flag").exists()
+
+
 FOLDER_RULEFILE = '''
 dimension g = ["g1", "g2"]
 

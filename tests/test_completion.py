@@ -29,7 +29,7 @@ def starter(tmp_path, monkeypatch):
 def test_commands_and_options_come_from_the_parser(starter):
     assert completion.candidates(["ru"]) == ["run"]
     assert "__complete" not in completion.candidates([""]) and "completion" in completion.candidates([""])
-    assert completion.candidates(["run", "--ke"]) == ["--keep-going"]
+    assert completion.candidates(["run", "--keep-g"]) == ["--keep-going"]
     assert {"-p", "--print-commands", "-F", "-t", "-j"} <= set(completion.candidates(["run", "-"]))
     assert completion.candidates(["run", "--executor", "s"]) == ["slurm"]
     assert completion.candidates(["dag", "--format=m"]) == ["--format=mermaid"]

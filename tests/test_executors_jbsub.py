@@ -224,6 +224,16 @@ def test_this_machines_memory_and_gpus_do_not_bound_jbsub_jobs(tmp_path, env):
     assert "-mem 100000g" in " ".join(submitted(env)["big"])
 
 
+def test_a_local_rule_runs_here_without_jbsub(tmp_path, env):
+    (tmp_path / "Rulefile").write_text(PIPELINE.replace('    label:  big\n', '    label:  big\n    local:  true\n')
+                                       .replace("$LSB_JOBID", "${{LSB_JOBID:-here}}"))
+    res = rulec(tmp_path, env, "run", "--executor", "jbsub", "-j4")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert sorted(submitted(env)) == ["a", "c"]  # b is local: never submitted
+    assert (tmp_path / "bld/b.txt").read_text().splitlines() == ["made-a", "here"]  # not in a cluster job
+    assert "Done: 3 job(s) ran on jbsub." in res.stdout
+
+
 def test_a_profiles_env_reaches_the_jobs_and_a_change_reruns_them(tmp_path, env):
     (tmp_path / "Rulefile").write_text('''
 rule all:

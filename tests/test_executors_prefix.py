@@ -148,6 +148,16 @@ def test_prefix_is_fine_when_no_job_to_run_carries_it():
     executors._refuse_prefixes("slurm", graph, _Plan(list(range(len(graph)))))  # no error
 
 
+def test_a_local_rule_under_a_cluster_executor_keeps_its_prefix():
+    """local: true jobs run on this machine, so their label's prefix can be honoured there."""
+    text = 'label box:\n    prefix: "apptainer exec img.sif"\n\nrule r:\n    output: "o"\n    label: box\n    local: true\n    shell: "x"\n'
+    graph = resolve(workflow(text), ())
+    executors._refuse_prefixes("slurm", graph, _Plan(list(range(len(graph)))))  # no error
+    with pytest.raises(RulecError, match="label box"):
+        executors._refuse_prefixes("slurm", graph := resolve(workflow(text.replace("    local: true\n", "")), ()),
+                                   _Plan(list(range(len(graph)))))
+
+
 @pytest.mark.slurm
 def test_prefix_srun_runs_the_job_under_slurm(tmp_path, slurm_cluster):
     if shutil.which("srun") is None:

@@ -5,7 +5,7 @@ import pytest
 from rulec import shell
 from rulec.errors import ResolveError
 from rulec.history import History, Record
-from rulec.plan import PlanOptions, Why, input_signature, inputs_hash, plan
+from rulec.plan import PlanOptions, Reason, Why, input_signature, inputs_hash, plan
 from rulec.state import Snapshot
 
 from helpers import SMALL, graph
@@ -255,6 +255,158 @@ def test_an_env_change_reruns_exactly_the_jobs_of_that_label_saying_which_variab
     from rulec import report
 
     assert report.reason_text(p.reasons[p.run[0]][0]) == "environment changed: JAVA_HOME"
+
+
+# ---------------------------------------------------------------- temp() outputs
+
+TEMP_RULES = '''
+dimension dataset = ["d0", "d1"]
+
+rule all:
+    input: expand("bld/fit/{dataset}.json"), "bld/stats.txt"
+
+rule prepare:
+    input:  "src/data.csv"
+    output: temp("bld/tmp/{dataset}.csv")
+    shell:  "cp {input} {output}"
+
+rule fit:
+    input:  "bld/tmp/{dataset}.csv"
+    output: "bld/fit/{dataset}.json"
+    shell:  "wc -l {input} > {output}"
+
+rule stats:
+    input:  expand("bld/tmp/{dataset}.csv")
+    output: "bld/stats.txt"
+    shell:  "cat {input} > {output}"
+'''
+
+
+def temp_records(g, snap, **override):
+    """Records as a run writes them: temp inputs' stats kept apart (Recorder does the same)."""
+    from rulec.kinds import OutputKinds
+
+    kinds = OutputKinds(g)
+    renderers = shell.renderers(g)
+    out = []
+    for job in g.order:
+        if not g.outputs[job]:
+            continue
+        jid = g.job_id(job)
+        r = renderers[g.rule[job]]
+        out.append(Record(jid, g.rule_of(job).name, "ok", shell.command_key(g, renderers, job),
+                          shell.params_hash(r, g.values[job]), inputs_hash(g.inputs[job]),
+                          input_signature(g.inputs[job], snap.get, temp=kinds.temp_inputs(job)))._replace(**override.get(jid, {})))
+    return History.of(out)
+
+
+def built_then_temp_deleted(g):
+    """Everything built (records from the snapshot with the temp files), then the temp files
+    deleted: the snapshot a run leaves."""
+    built = fresh_snapshot(g)
+    history = temp_records(g, built)
+    left = Snapshot({p: st for p, st in built.as_dict().items() if not p.startswith("bld/tmp/")})
+    return left, history
+
+
+def test_a_deleted_temp_output_whose_readers_are_up_to_date_is_no_reason_to_run():
+    g = graph(TEMP_RULES)
+    snap, history = built_then_temp_deleted(g)
+    assert plan(g, snap, history).run == []
+    assert plan(g, snap, history, PlanOptions(explain=True)).run == []
+
+
+def test_a_reader_that_must_run_brings_back_the_temp_output_it_reads_and_only_that():
+    g = graph(TEMP_RULES.replace(', "bld/stats.txt"', ""))  # no stats: fit[dX] alone reads bld/tmp/dX.csv
+    snap, _ = built_then_temp_deleted(g)
+    history = temp_records(g, fresh_snapshot(g), **{"fit[d0]": {"cmd_hash": "old"}})
+    p = plan(g, snap, history)
+    assert [g.job_id(j) for j in p.run] == ["prepare[d0]", "fit[d0]"]
+    assert p.reasons[p.run[0]] == (Reason(Why.TEMP_NEEDED, "bld/tmp/d0.csv", "fit[d0]"),)
+    assert p.reasons[p.run[1]][0].why is Why.COMMAND_CHANGED
+
+
+def test_a_temp_output_that_comes_back_reruns_every_reader_which_may_need_others():
+    g = graph(TEMP_RULES)
+    snap, _ = built_then_temp_deleted(g)
+    history = temp_records(g, fresh_snapshot(g), **{"fit[d0]": {"cmd_hash": "old"}})
+    p = plan(g, snap, history)
+    reasons = {g.job_id(j): p.reasons[j] for j in p.run}
+    # prepare[d0] comes back for fit[d0]; stats reads it, so stats runs (UPSTREAM) and needs
+    # bld/tmp/d1.csv back as well, which reruns fit[d1]: every job, dependencies first
+    assert [g.job_id(j) for j in p.run] == ["prepare[d0]", "fit[d0]", "prepare[d1]", "fit[d1]", "stats"]
+    assert reasons["prepare[d0]"] == (Reason(Why.TEMP_NEEDED, "bld/tmp/d0.csv", "fit[d0]"),)
+    assert reasons["stats"] == (Reason(Why.UPSTREAM, job="prepare[d0]"),)
+    assert reasons["prepare[d1]"] == (Reason(Why.TEMP_NEEDED, "bld/tmp/d1.csv", "stats"),)
+    assert reasons["fit[d1]"] == (Reason(Why.UPSTREAM, job="prepare[d1]"),)
+
+
+def test_temp_outputs_needed_through_a_chain_of_temp_outputs_all_come_back():
+    text = '''
+rule all:
+    input: "c.txt"
+rule a:
+    output: temp("a.txt")
+    shell: "echo a > {output}"
+rule b:
+    input: "a.txt"
+    output: temp("b.txt")
+    shell: "cat {input} > {output}"
+rule c:
+    input: "b.txt"
+    output: "c.txt"
+    shell: "cat {input} > {output}"
+'''
+    g = graph(text)
+    built = Snapshot({p: (10 * T, 1) for p in all_paths(g)})
+    history = temp_records(g, built)
+    snap = Snapshot({"c.txt": (10 * T, 1)})
+    assert plan(g, snap, history).run == []
+    p = plan(g, Snapshot({}), history)  # c.txt missing too: everything comes back, in order
+    assert [g.job_id(j) for j in p.run] == ["a", "b", "c"]
+    assert p.reasons[p.run[0]] == (Reason(Why.TEMP_NEEDED, "a.txt", "b"),)
+    assert p.reasons[p.run[1]] == (Reason(Why.TEMP_NEEDED, "b.txt", "c"),)
+
+
+def test_a_present_temp_input_that_changed_still_reruns_its_reader():
+    g = graph(TEMP_RULES)
+    built = fresh_snapshot(g)
+    history = temp_records(g, built)
+    stats = built.as_dict()
+    stats["bld/tmp/d1.csv"] = (20 * T, 2)
+    p = plan(g, Snapshot(stats), history)
+    assert whys(p, g) == {"fit[d1]": [Why.INPUT_CHANGED], "stats": [Why.INPUT_CHANGED]}
+
+
+def test_a_requested_temp_output_is_made_when_missing():
+    g = graph(TEMP_RULES, targets=["bld/tmp/d0.csv"])
+    built = fresh_snapshot(g)
+    history = temp_records(g, built)
+    snap = Snapshot({p: st for p, st in built.as_dict().items() if not p.startswith("bld/tmp/")})
+    p = plan(g, snap, history)
+    assert whys(p, g) == {"prepare[d0]": [Why.OUTPUT_MISSING]}
+    # a rule named as the target: its jobs' temp outputs are requested too
+    g = graph(TEMP_RULES, targets=["prepare"])
+    assert set(whys(plan(g, snap, history), g)) == {"prepare[d0]", "prepare[d1]"}
+
+
+def test_a_record_made_before_the_output_was_temp_compares_while_the_file_exists():
+    g = graph(TEMP_RULES)
+    built = fresh_snapshot(g)
+    plain = records_for(g, built)  # input signatures as plain hashes
+    assert plan(g, built, plain).run == []
+    snap = Snapshot({p: st for p, st in built.as_dict().items() if p != "bld/tmp/d0.csv"})
+    p = plan(g, snap, plain)
+    assert whys(p, g)["fit[d0]"] == [Why.INPUT_CHANGED]
+    assert whys(p, g)["prepare[d0]"] == [Why.TEMP_NEEDED]
+
+
+def test_explain_lists_a_missing_temp_output_among_the_reasons_of_a_job_that_runs():
+    g = graph(TEMP_RULES.replace(', "bld/stats.txt"', ""))
+    snap, _ = built_then_temp_deleted(g)
+    history = temp_records(g, fresh_snapshot(g), **{"prepare[d1]": {"cmd_hash": "old"}})
+    p = plan(g, snap, history, PlanOptions(explain=True))
+    assert whys(p, g) == {"prepare[d1]": [Why.COMMAND_CHANGED, Why.OUTPUT_MISSING], "fit[d1]": [Why.UPSTREAM]}
 
 
 CONFIG_RULES = '''\

@@ -325,6 +325,181 @@ def test_a_job_the_cluster_never_started_for_an_upstream_failure_is_skipped_not_
     assert "summarize[m1]" not in history.records()
 
 
+# --------------------------------------------------------------------------- output kinds
+
+KINDS = '''
+dimension dataset = ["d0", "d1"]
+
+rule all:
+    input: expand("bld/fit/{dataset}.json"), "bld/done.flag"
+
+rule prepare:
+    output: temp("bld/tmp/{dataset}.csv")
+    shell:  "make {output}"
+
+rule fit:
+    input:  "bld/tmp/{dataset}.csv"
+    output: "bld/fit/{dataset}.json"
+    shell:  "make {output}"
+
+rule model:
+    input:  expand("bld/fit/{dataset}.json")
+    output: protected("bld/model.pkl"), touch("bld/done.flag")
+    shell:  "make {output}"
+'''
+
+
+class KindsFake(FakeExecutor):
+    """Writes a job's outputs except its touch() markers (rulec's to make), and notes which
+    temp files exist when each job finishes. ``stages`` False: a push executor's job scripts
+    check outputs themselves (the loop does not)."""
+
+    def __init__(self, graph, workdir, stages=True, **kw):
+        super().__init__(graph, workdir=workdir, **kw)
+        self.stages_files = stages
+        self.seen: dict[str, list[str]] = {}
+
+    def wait(self):
+        for job in self.running_[:1]:
+            self.seen[self._id(job)] = sorted(p for p in ("bld/tmp/d0.csv", "bld/tmp/d1.csv")
+                                             if os.path.exists(os.path.join(self.workdir, p)))
+        events = super().wait()
+        for e in events:
+            if isinstance(e, Finished) and e.outcome is Outcome.OK and self._id(e.job) == "model":
+                os.unlink(os.path.join(self.workdir, "bld/done.flag"))
+        return events
+
+
+@pytest.fixture
+def kinds_setup(tmp_path):
+    def make(targets=(), keep_temp=False, stages=True, text=KINDS, **fake):
+        wf = analyze(parse(text, "Rulefile"), str(tmp_path))
+        graph = resolve(wf, targets)
+        history = History.open(str(tmp_path), write=True)
+        plan = make_plan(graph, Snapshot({}), history)
+        executor = KindsFake(graph, str(tmp_path), stages=stages, **fake)
+        loop = Loop(graph, plan, history, RunOptions(1, None, quiet=True, keep_temp=keep_temp), executor)
+        return loop, executor, history
+
+    return make
+
+
+@pytest.mark.parametrize("push", [False, True], ids=["pull", "push"])
+def test_a_temp_output_is_deleted_once_its_last_reader_has_succeeded(kinds_setup, tmp_path, push):
+    loop, fake, history = kinds_setup(push=push, stages=not push)
+    assert loop.run() == 0
+    # each fit finished while its own temp input was there; nothing is left of them after
+    assert "bld/tmp/d0.csv" in fake.seen["fit[d0]"] and "bld/tmp/d1.csv" in fake.seen["fit[d1]"]
+    assert not (tmp_path / "bld/tmp/d0.csv").exists() and not (tmp_path / "bld/tmp/d1.csv").exists()
+    assert loop.temp_deleted == 2
+    assert recorded(history) == ["fit[d0]", "fit[d1]", "model", "prepare[d0]", "prepare[d1]"]
+
+
+def test_keep_temp_and_requested_temp_outputs_are_not_deleted(kinds_setup, tmp_path):
+    loop, fake, history = kinds_setup(keep_temp=True)
+    assert loop.run() == 0
+    assert (tmp_path / "bld/tmp/d0.csv").exists() and loop.temp_deleted == 0
+    for p in ("bld/tmp/d0.csv", "bld/tmp/d1.csv"):
+        os.unlink(tmp_path / p)
+    loop, fake, history = kinds_setup(targets=("bld/tmp/d0.csv", "fit[d1]"))
+    assert loop.run() == 0
+    # the path target stays; prepare[d1] is no target (fit[d1] is): its output goes
+    assert (tmp_path / "bld/tmp/d0.csv").exists() and not (tmp_path / "bld/tmp/d1.csv").exists()
+
+
+def test_a_temp_output_stays_while_a_reader_has_not_succeeded(kinds_setup, tmp_path, capsys):
+    loop, fake, history = kinds_setup(script={"fit[d1]": Outcome.EXIT})
+    assert loop.run() == 1
+    assert not (tmp_path / "bld/tmp/d0.csv").exists()
+    assert (tmp_path / "bld/tmp/d1.csv").exists()  # the next run needs it for fit[d1]
+
+
+def test_touch_markers_are_made_and_protected_outputs_made_read_only_after_success(kinds_setup, tmp_path):
+    loop, fake, history = kinds_setup()
+    assert loop.run() == 0
+    assert (tmp_path / "bld/done.flag").exists()  # the command did not make it
+    assert not os.stat(tmp_path / "bld/model.pkl").st_mode & 0o222
+    assert "model" in recorded(history)
+
+
+def test_a_failed_job_gets_no_touch_marker(kinds_setup, tmp_path, capsys):
+    loop, fake, history = kinds_setup(script={"model": Outcome.EXIT})
+    assert loop.run() == 1
+    assert not (tmp_path / "bld/done.flag").exists() and not (tmp_path / "bld/model.pkl").exists()
+
+
+# --------------------------------------------------------------------------- local: true under a push executor
+
+PHASES = '''
+dimension dataset = ["d0", "d1"]
+
+rule all:
+    input: "bld/report.txt"
+
+rule fit:
+    output: "bld/fit/{dataset}.txt"
+    shell:  "make {output}"
+
+rule summarize:
+    input:  expand("bld/fit/{dataset}.txt")
+    output: "bld/summary.txt"
+    local:  true
+    shell:  "make {output}"
+
+rule report:
+    input:  "bld/summary.txt"
+    output: "bld/report.txt"
+    shell:  "make {output}"
+'''
+
+
+class FakeWaves:
+    """Waves of push fakes (what executors.make_waves gives the loop), all logged in one list."""
+
+    name = "fake-cluster"
+
+    def __init__(self, graph, log, script):
+        self.graph, self.log, self.script = graph, log, script
+        self.made: list[FakeExecutor] = []
+
+    def make(self, plan):
+        fake = FakeExecutor(self.graph, script=self.script, push=True)
+        fake.log = self.log
+        self.made.append(fake)
+        return fake
+
+
+@pytest.fixture
+def phases_setup(tmp_path):
+    def make(script=None, keep_going=False):
+        wf = analyze(parse(PHASES, "Rulefile"), str(tmp_path))
+        graph = resolve(wf, ())
+        history = History.open(str(tmp_path), write=True)
+        plan = make_plan(graph, Snapshot({}), history)
+        local = FakeExecutor(graph, script=script)
+        waves = FakeWaves(graph, local.log, script or {})
+        loop = Loop(graph, plan, history, RunOptions(2, None, quiet=True, keep_going=keep_going), local, waves=waves)
+        return loop, local, waves, history
+
+    return make
+
+
+def test_a_cluster_run_with_a_local_job_runs_it_here_between_two_submissions(phases_setup, capsys):
+    loop, local, waves, history = phases_setup()
+    assert loop.run() == 0
+    steps = [(e[0], e[1]) for e in local.log if e[0] in ("open", "start")]
+    assert steps == [("open", ["fit[d0]", "fit[d1]"]), ("start", ["summarize"]), ("open", ["report"])]
+    assert all(w.closed for w in waves.made) and local.closed and len(waves.made) == 2
+    assert recorded(history) == ["fit[d0]", "fit[d1]", "report", "summarize"]
+
+
+def test_a_failure_on_the_cluster_skips_the_local_job_and_the_next_phase(phases_setup, capsys):
+    loop, local, waves, history = phases_setup(script={"fit[d1]": Outcome.EXIT}, keep_going=True)
+    assert loop.run() == 1
+    assert [e[0] for e in local.log if e[0] in ("open", "start")] == ["open"]
+    assert "1 job(s) failed, 1 succeeded, 2 not run" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("push", [False, True], ids=["pull", "push"])
 def test_results_say_how_each_planned_job_ended(setup, push, capsys):
     from rulec.run.loop import Status

@@ -91,3 +91,60 @@ rule all:
     assert s.startable() == [a] and s.free_mem == 2560 - 2048
     s.retry(a, g.rule_of(a).resources.at(5))  # 5 GB: more than the pool, capped so it can run
     assert s.startable() == [a] and s.free_mem == 0
+
+
+PHASES = '''
+dimension dataset = ["d0", "d1"]
+
+rule all:
+    input: "bld/report.txt"
+
+rule fit:
+    output: "bld/fit/{dataset}.txt"
+    shell:  "make {output}"
+
+rule summarize:
+    input:  expand("bld/fit/{dataset}.txt")
+    output: "bld/summary.txt"
+    local:  true
+    shell:  "make {output}"
+
+rule report:
+    input:  "bld/summary.txt"
+    output: "bld/report.txt"
+    shell:  "make {output}"
+'''
+
+
+def named_phases(text):
+    from rulec.schedule import phases
+
+    g = graph(text)
+    p = plan(g, Snapshot({}), History.empty())
+    return [([g.job_id(j) for j in c], [g.job_id(j) for j in l]) for c, l in phases(g, p.run)]
+
+
+def test_a_cluster_run_with_local_jobs_goes_in_phases():
+    assert named_phases(PHASES) == [(["fit[d0]", "fit[d1]"], ["summarize"]), (["report"], [])]
+    # a local job first: the cluster jobs that need it wait for the next phase
+    first = PHASES.replace("    local:  true\n", "").replace('    output: "bld/fit/{dataset}.txt"\n',
+                                                           '    output: "bld/fit/{dataset}.txt"\n    local: true\n')
+    assert named_phases(first) == [([], ["fit[d0]", "fit[d1]"]), (["summarize", "report"], [])]
+    # no local job: one phase, everything submitted at once
+    assert named_phases(PHASES.replace("    local:  true\n", "")) == [(["fit[d0]", "fit[d1]", "summarize", "report"], [])]
+
+
+def test_in_a_phase_only_its_jobs_start_and_the_others_wait_for_theirs():
+    g, s = setup()
+    prepares = s.startable()
+    fits = {j for j in range(len(g)) if g.job_id(j).startswith("fit[d0")}
+    for job in prepares:
+        s.finished(job, True)
+    s.phase(fits)
+    got = s.startable()
+    assert names(g, got) == ["fit[d0,m0]", "fit[d0,m1]"]  # not the d1 fits: not this phase's
+    for job in got:
+        s.finished(job, True)
+    assert s.finished_all()  # this phase is over, though other jobs are ready
+    s.phase({j for j in range(len(g)) if g.job_id(j).startswith("fit[d1")})
+    assert names(g, s.startable()) == ["fit[d1,m0]", "fit[d1,m1]"]  # the pools are full again

@@ -10,6 +10,11 @@ Shape (the same for every backend)::
                              shell word, so a task is exactly one line (multi-line commands
                              as $'...\n...')
       manifest.json          job id -> array, task, outputs, log; arrays and dependencies
+      <rule>.local.sh        SLURM/LSF: the jobs of a ``local: true`` rule, run by submit.sh on
+                             the submit host before anything is submitted (``local`` in the
+                             manifest); jbsub runs them in its waves, without jbsub
+      README.md              only when the plan uses what a bundle does differently from
+                             ``rulec run`` (temp(), protected(), touch(), local: true)
       written when it runs:  jobs/<array>/<i>.sh (the command the task ran, as a script),
                              logs/ (scheduler output per task), status/<job id>.rc (exit
                              status markers), jobids (the scheduler's ids of the arrays)
@@ -191,6 +196,51 @@ def workdir_word(workdir: str, bundle_dir: str) -> str:
 
 # --------------------------------------------------------------------------- build
 
+def kind_context(rule) -> dict:
+    """What a task script needs of its rule's output kinds: the positions (among the declared
+    outputs) of its touch() outputs, and of its protected() ones with where each is written."""
+    from ..kinds import PROTECTED, TOUCH, rule_positions
+
+    return {
+        "touch": list(rule_positions(rule, TOUCH)),
+        "protected": [{"at": i, "where": f"protected() in {rule.outputs[i].wrapper_span.location()}"
+                       if rule.outputs[i].wrapper_span is not None else "protected()"}
+                      for i in rule_positions(rule, PROTECTED)],
+    }
+
+
+def split_local(graph: JobGraph, run: list[int]) -> tuple[list[int], list[int]]:
+    """A SLURM or LSF bundle's jobs: (those submitted, those of ``local: true`` rules, which
+    submit.sh runs first on the submit host). A local job that needs a submitted job cannot be
+    run by a bundle (no process is left to wait for it): refused, naming both."""
+    rules = graph.workflow.rules
+    if not any(r.local for r in rules):
+        return run, []
+    local = [j for j in run if rules[graph.rule[j]].local]
+    if not local:
+        return run, []
+    cluster = set(run) - set(local)
+    after: dict[int, int] = {}  # job -> a cluster job it needs, directly or through local jobs
+    for job in run:
+        for d in graph.deps[job]:
+            if d in cluster:
+                after[job] = d
+                break
+            if d in after:
+                after[job] = after[d]
+                break
+        if job in after and rules[graph.rule[job]].local:
+            rule = rules[graph.rule[job]]
+            raise BackendError(
+                f"rule {rule.name} is local: true, and its job {graph.job_id(job)} needs "
+                f"{graph.job_id(after[job])}, which runs on the cluster: an emitted bundle has no process "
+                "left to run it here once that job has ended",
+                hint="use rulec run --executor slurm|lsf (it runs local jobs here between the cluster's waves), "
+                     "or emit the cluster part only (name its targets) and run the rest afterwards",
+            )
+    return [j for j in run if j in cluster], local
+
+
 def build(
     graph: JobGraph,
     run: list[int],
@@ -198,7 +248,11 @@ def build(
     profile: Profile,
     bundle_dir: str,
     max_array_size: int = 1001,
+    followed: bool = False,
 ) -> Bundle:
+    """``followed``: a rulec process follows the bundle (``rulec run --executor slurm|lsf``):
+    it runs the local jobs and deletes temp files itself, so the bundle holds neither a local
+    part nor a README about them."""
     from . import jbsub, lsf, slurm
 
     module = {Backend.SLURM: slurm, Backend.LSF: lsf, Backend.JBSUB: jbsub}[backend]
@@ -212,14 +266,20 @@ def build(
         return cache[rule.index]
 
     size = max_array_size if backend != Backend.JBSUB else UNLIMITED
+    planned = list(run)
+    local_jobs: list[int] = []
+    if backend != Backend.JBSUB:
+        run, local_jobs = split_local(graph, list(run))
+        assert not (local_jobs and followed), "a followed bundle's local jobs are the run loop's"
     layout = arr.layout(graph, run, settings_of, size)
-    for array in layout.arrays:
+    local = _local_arrays(graph, local_jobs, settings_of, len(layout.arrays))
+    for array in layout.arrays + local:
         check_name(array)
         st.check_one_line(array.rule.name, array.settings)
     renderers = shell.renderers(graph)
     files: dict[str, str] = {}
     logs: dict[int, str] = {}
-    for array in layout.arrays:
+    for array in layout.arrays + local:
         lines = []
         for job in array.jobs:
             log = log_of(graph, job)
@@ -229,10 +289,89 @@ def build(
     bundle = Bundle(backend, bundle_dir, workflow.workdir, graph, layout, files, logs, max_array_size)
     bundle.extras["limit"] = profile.backend(backend).setting("limit", None) or 100
     context = {"workdir": workdir_word(workflow.workdir, bundle_dir)}
+    if local:
+        bundle.extras["local"] = local
+        bundle.extras["local_tasks"] = [{"name": a.name, "task": t, "job": graph.job_id(j)}
+                                        for j in local_jobs for a, t in [_where(local, j)]]
     scripts = module.render_scripts(bundle, context)
+    for array in local:
+        scripts[f"{array.name}.local.sh"] = render_local(array, context)
     # scripts first in the listing, then tables and commands, then the manifest
     bundle.files = {**scripts, **files, MANIFEST: manifest(bundle)}
+    if not followed:
+        notes = readme(bundle, planned)
+        if notes is not None:
+            bundle.files["README.md"] = notes
     return bundle
+
+
+def _local_arrays(graph: JobGraph, jobs: list[int], settings_of, first: int) -> list[arr.Array]:
+    """The jobs of ``local: true`` rules, one table per rule (in the order they first run)."""
+    by_rule: dict[int, list[int]] = {}
+    for job in jobs:
+        by_rule.setdefault(graph.rule[job], []).append(job)
+    rules = graph.workflow.rules
+    return [arr.Array(first + i, rules[r].name, rules[r], js, settings_of(rules[r])) for i, (r, js) in enumerate(by_rule.items())]
+
+
+def _where(local: list[arr.Array], job: int) -> tuple[arr.Array, int]:
+    for array in local:
+        if job in array.jobs:
+            return array, array.jobs.index(job)
+    raise KeyError(job)  # pragma: no cover
+
+
+def render_local(array: arr.Array, context: dict) -> str:
+    from .render import render
+
+    return render("common/local.sh.j2", name=array.name, rule=array.rule.name, size=len(array),
+                  tasks_file=f"{array.name}.tasks", **kind_context(array.rule), **context)
+
+
+def readme(bundle: Bundle, run: list[int]) -> str | None:
+    """The bundle's README: what it does differently from ``rulec run`` with this plan (output
+    kinds, local jobs), or None when nothing is."""
+    from ..kinds import PROTECTED, TEMP, TOUCH, OutputKinds
+
+    graph = bundle.graph
+    kinds = OutputKinds.of(graph)
+    local = bundle.extras.get("local", [])
+    jbsub_local = [a for a in bundle.layout.arrays if a.rule.local] if bundle.backend == Backend.JBSUB else []
+    if kinds is None and not local and not jbsub_local:
+        return None
+    lines = [f"# rulec {bundle.backend} bundle", "",
+             "`bash submit.sh` runs it. What it does with what the Rulefile asks of some outputs and rules "
+             f"(compared with `rulec run --executor {bundle.backend}` on the same plan):", ""]
+    if kinds is not None:
+        temp = kinds.temp_paths()
+        kept = sorted({p for j in run for p in kinds.outputs(j, TEMP) if p in temp}
+                      | {p for j in run for p in graph.inputs[j] if p in temp})
+        if kept:
+            shown_ = ", ".join(f"`{comment(p)}`" for p in kept[:20]) + (f" and {len(kept) - 20} more" if len(kept) > 20 else "")
+            lines += [f"- **temp() files are not deleted.** With no rulec process following the jobs, nothing knows "
+                      f"when the last job reading one has ended, so the bundle keeps them: {shown_}. Delete them by hand "
+                      "once the bundle has run: rulec does not rebuild a deleted temp() file while the jobs that read it "
+                      "are up to date.", ""]
+        if any(kinds.outputs(j, PROTECTED) for j in run):
+            lines += ["- **protected() outputs** are made read-only by their task once it has succeeded, as `rulec run` "
+                      "does; a task whose protected() output exists read-only refuses to replace it (it fails, saying "
+                      "so): delete the file or make it writable first.", ""]
+        if any(kinds.outputs(j, TOUCH) for j in run):
+            lines += ["- **touch() outputs** are created by their task once its command has succeeded, as `rulec run` "
+                      "does.", ""]
+    if local:
+        n = sum(len(a) for a in local)
+        names = ", ".join(a.rule.name for a in local)
+        lines += [f"- **local: true jobs** ({n}, of {names}) run in submit.sh, on the machine that runs it, one at "
+                  "a time and before anything is submitted (none of them needs a cluster job: `rulec emit` refuses a "
+                  "plan where one does). A failure stops submit.sh before any submission.", ""]
+    if jbsub_local:
+        n = sum(len(a) for a in jbsub_local)
+        lines += [f"- **local: true jobs** ({n}, of {', '.join(a.rule.name for a in jbsub_local)}) run in submit.sh's "
+                  "waves on the machine that runs it, without jbsub.", ""]
+    if len(lines) == 4:
+        return None
+    return "\n".join(lines)
 
 
 def manifest(bundle: Bundle) -> str:
@@ -260,6 +399,17 @@ def manifest(bundle: Bundle) -> str:
                 "log": bundle.logs[job],
                 "marker": f"status/{graph.job_id(job)}.rc",
             }
+    for a in bundle.extras.get("local", ()):
+        for t, job in enumerate(a.jobs):
+            jobs[graph.job_id(job)] = {
+                "array": a.name,
+                "task": t,
+                "local": True,
+                "outputs": list(graph.declared_outputs(job)),
+                "logs": list(graph.logs(job)),
+                "log": bundle.logs[job],
+                "marker": f"status/{graph.job_id(job)}.rc",
+            }
     head = {
         "format": FORMAT,
         "backend": bundle.backend,
@@ -273,6 +423,12 @@ def manifest(bundle: Bundle) -> str:
     out.append(' "arrays": [')
     out.append(",\n".join(f"  {dump(a)}" for a in arrays))
     out.append(" ],")
+    local = bundle.extras.get("local")
+    if local:  # run by submit.sh on the submit host, in this order, before any submission
+        out.append(' "local": [')
+        out.append(",\n".join(f"  {dump({'name': a.name, 'rule': a.rule.name, 'script': a.name + '.local.sh', 'tasks': a.name + '.tasks', 'size': len(a)})}" for a in local))
+        out.append(" ],")
+        out.append(f' "local_order": {dump([t["job"] for t in bundle.extras["local_tasks"]])},')
     out.append(' "jobs": {')
     out.append(",\n".join(f"  {dump(k)}: {dump(v)}" for k, v in jobs.items()))
     out.append(" }")

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from ..errors import BackendError
 from . import arrays as arr
-from .files import word
+from .files import kind_context, word
 from .render import render
 from .settings import Value
 
@@ -80,9 +80,11 @@ def render_scripts(bundle, context: dict) -> dict[str, str]:
             size=len(array),
             flags=text,
             tasks_file=f"{array.name}.tasks",
+            **kind_context(array.rule),
             **context,
         )
-        arrays_ctx.append({"name": array.name, "var": array.name, "flags": text, "job_name": f"rulec-{array.rule.name}"})
+        arrays_ctx.append({"name": array.name, "var": array.name, "flags": text, "job_name": f"rulec-{array.rule.name}",
+                           "local": array.rule.local})
 
     # Waves: longest-path depth over the jobs in the bundle.
     default_limit = bundle.extras.get("limit", DEFAULT_LIMIT)
@@ -113,5 +115,5 @@ def render_scripts(bundle, context: dict) -> dict[str, str]:
             lane_ctx.append({"limit": limit, "note": note, "jobs": specs})
         waves.append({"number": number + 1, "size": len(jobs), "lanes": lane_ctx})
     submit = render("jbsub/submit.sh.j2", arrays=arrays_ctx, waves=waves, n_waves=n_waves, n_tasks=layout.n_tasks)
-    bundle.submissions = layout.n_tasks
+    bundle.submissions = sum(len(a) for a in layout.arrays if not a.rule.local)
     return {"submit.sh": submit, **files}

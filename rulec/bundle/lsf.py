@@ -80,6 +80,7 @@ def render_scripts(bundle, context: dict) -> dict[str, str]:
         return f' -ti -w "{dep}"' if dep else ""
 
     files, submissions = render_arrays(bundle, context, "lsf/array.lsf.j2", directives, dependency_note, flags)
-    submit = render("lsf/submit.sh.j2", submissions=submissions, n_arrays=len(layout.arrays), n_tasks=layout.n_tasks)
+    submit = render("lsf/submit.sh.j2", submissions=submissions, n_arrays=len(layout.arrays), n_tasks=layout.n_tasks,
+                    local_tasks=bundle.extras.get("local_tasks", []))
     bundle.submissions = len(layout.arrays)
     return {"submit.sh": submit, **files}

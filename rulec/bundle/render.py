@@ -51,6 +51,8 @@ def render_arrays(bundle, context: dict, template: str, directives, dependency_n
     ``dependency_flags(array)`` gives the extra submission flags of an array ("" if none).
     Returns (files by bundle path, submissions for the submit.sh template).
     """
+    from .files import kind_context
+
     layout = bundle.layout
     files: dict[str, str] = {}
     submissions = []
@@ -71,6 +73,7 @@ def render_arrays(bundle, context: dict, template: str, directives, dependency_n
             size=len(array),
             tasks_file=f"{array.name}.tasks",
             dependency_note=dependency_note(layout, array),
+            **kind_context(array.rule),
             **context,
         )
         submissions.append({"name": array.name, "size": len(array), "flags": dependency_flags(array)})

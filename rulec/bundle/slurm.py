@@ -104,6 +104,7 @@ def render_scripts(bundle, context: dict) -> dict[str, str]:
         submissions=submissions,
         n_arrays=len(layout.arrays),
         n_tasks=layout.n_tasks,
+        local_tasks=bundle.extras.get("local_tasks", []),
     )
     bundle.submissions = len(layout.arrays)
     return {"submit.sh": files.pop("submit.sh"), **files}

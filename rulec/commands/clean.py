@@ -12,16 +12,17 @@ from __future__ import annotations
 import os
 import sys
 
-from .. import api, storage
+from .. import api, report, storage
+from ..kinds import PROTECTED, OutputKinds, in_the_way, make_writable
 from ..history import History
 from ..run.lock import Lock
 
 
-def selected(workflow, target: api.Target, upstream: bool = False, downstream: bool = False) -> list[tuple[str, tuple[str, ...]]]:
-    """The (job id, outputs) of the jobs ``rulec clean`` removes, in dependency order."""
+def selected(workflow, target: api.Target, upstream: bool = False, downstream: bool = False) -> list[tuple[object, int]]:
+    """The (job graph, job) pairs ``rulec clean`` removes the outputs of, in dependency order."""
     graph = api.graph_of(workflow, target)
     if not target.targets and not target.select:
-        return [(graph.job_id(j), graph.outputs[j]) for j in graph.order]
+        return [(graph, j) for j in graph.order]
     chosen: set[int] = set(graph.targets)
     stack = [j for j in graph.targets if upstream or not graph.outputs[j]]
     expanded: set[int] = set()
@@ -32,7 +33,7 @@ def selected(workflow, target: api.Target, upstream: bool = False, downstream: b
         expanded.add(job)
         chosen.add(job)
         stack.extend(graph.deps[job])
-    jobs = {(graph.rule[j], graph.values[j]): (graph.job_id(j), graph.outputs[j]) for j in graph.order if j in chosen}
+    jobs = {(graph.rule[j], graph.values[j]): (graph, j) for j in graph.order if j in chosen}
     if downstream:
         from .. import dag
 
@@ -48,28 +49,48 @@ def selected(workflow, target: api.Target, upstream: bool = False, downstream: b
             if job in seen:
                 continue
             seen.add(job)
-            jobs.setdefault((full.rule[job], full.values[job]), (full.job_id(job), full.outputs[job]))
+            jobs.setdefault((full.rule[job], full.values[job]), (full, job))
             stack.extend(needed_by.get(job, ()))
         order = {(full.rule[j], full.values[j]): i for i, j in enumerate(full.order)}
         return [jobs[k] for k in sorted(jobs, key=lambda k: order.get(k, -1))]
     return list(jobs.values())
 
 
-def main(target: api.Target, yes: bool = False, upstream: bool = False, downstream: bool = False) -> int:
+def main(target: api.Target, yes: bool = False, upstream: bool = False, downstream: bool = False,
+         protected: bool = False) -> int:
     """``yes``: delete without asking (--yes); ``upstream``/``downstream``: also the jobs the
-    selected ones need / that need them (--upstream, --downstream)."""
+    selected ones need / that need them (--upstream, --downstream). Read-only protected()
+    outputs are kept unless ``protected`` (--protected)."""
     workflow = api.load(target)
     chosen = selected(workflow, target, upstream, downstream)
-    remote = [p for _, outs in chosen for p in outs if storage.is_remote(p)]
+    remote = [p for g, j in chosen for p in g.outputs[j] if storage.is_remote(p)]
     remote_found = set(storage.stat_many(remote)) if remote else set()
+    kinds_of: dict[int, OutputKinds | None] = {}
     existing = []
     jobs = []
-    for job_id, outputs in chosen:
-        outs = [p for p in outputs
+    kept: list[tuple[OutputKinds, int, str]] = []
+    unguard: list[str] = []
+    for graph, job in chosen:
+        outs = [p for p in graph.outputs[job]
                 if (p in remote_found if storage.is_remote(p) else os.path.lexists(os.path.join(workflow.workdir, p)))]
+        if id(graph) not in kinds_of:
+            kinds_of[id(graph)] = OutputKinds.of(graph)
+        kinds = kinds_of[id(graph)]
+        if kinds is not None and kinds.has(PROTECTED) and outs:
+            mine = in_the_way(kinds, [job])
+            if mine and not protected:
+                kept.extend((kinds, j, q) for j, q in mine)
+                outs = [p for p in outs if all(p != q for _, q in mine)]
+            else:
+                unguard.extend(q for _, q in mine)
         if outs:
             existing.extend(outs)
-            jobs.append(job_id)
+            jobs.append(graph.job_id(job))
+    if kept:
+        kinds, job, path = kept[0]
+        rest = f" and {len(kept) - 1} more" if len(kept) > 1 else ""
+        print(f"Keeping {len(kept)} protected file(s): {report.shown(path)} ({kinds.where(job, path)}){rest}; "
+              "add --protected to delete them too.")
     if not existing:
         print("Nothing to clean.")
         return 0
@@ -92,7 +113,10 @@ def main(target: api.Target, yes: bool = False, upstream: bool = False, downstre
             if path in remote_found:
                 storage.remove([path])
                 path = storage.scratch_path(path)  # and its local copy
-            storage.remove_local(os.path.join(workflow.workdir, path))
+            full = os.path.join(workflow.workdir, path)
+            if path in unguard:
+                make_writable(full)  # a protected folder's files can then be removed
+            storage.remove_local(full)
         history.forget(jobs)
         history.close()
     print(f"Deleted {len(existing)} file(s).")

@@ -69,12 +69,27 @@ def write(target: api.Target, args: EmitArgs) -> str | None:
         return None
     if why:  # the jobs the bundle holds, each with every reason it must run
         report.show_plan(planned, why=True)
+    refuse_protected(graph, plan)
     size = max_array_size(backend, profile)
     bundle = bundle_mod.build(graph, plan.run, backend, profile, out, size)
     bundle_mod.write(bundle)
     if not args.quiet:
         show(bundle, out)
     return bundle.dir
+
+
+def refuse_protected(graph, plan) -> None:
+    """A bundle whose jobs would replace read-only protected() outputs is not written: its
+    tasks would refuse to (see the bundle's README)."""
+    from ..kinds import PROTECTED, OutputKinds, in_the_way, refusal
+
+    kinds = OutputKinds.of(graph)
+    if kinds is None or not kinds.has(PROTECTED):
+        return
+    found = in_the_way(kinds, plan.run)
+    if found:
+        raise refusal(kinds, found, "would replace it, and its task refuses to",
+                      "delete the file, or make it writable (chmod u+w), then emit again; no bundle was written")
 
 
 def show(bundle, out: str) -> None:
@@ -94,3 +109,9 @@ def show(bundle, out: str) -> None:
     else:
         hint = f"submit with: bash {path}/submit.sh"
     report.bundle_written(path, bundle.backend, rows, layout.n_tasks, bundle.submissions, SUBMIT_COMMAND[Backend(bundle.backend)], hint)
+    local = bundle.extras.get("local")
+    if local:
+        n = sum(len(a) for a in local)
+        print(f"  and {n} local: true job(s) ({', '.join(a.name for a in local)}) that submit.sh runs here, before submitting")
+    if "README.md" in bundle.files:
+        print(f"  see {path}/README.md for temp(), protected(), touch() and local: true in this bundle")

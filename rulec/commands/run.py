@@ -37,6 +37,8 @@ class RunArgs:
     bundle: str | None = None
     poll: float | None = None
     print_commands: bool = False  # -p
+    keep_temp: bool = False  # --keep-temp: temp() outputs are not deleted
+    overwrite_protected: bool = False  # --overwrite-protected: jobs may replace read-only protected() outputs
 
 
 @dataclass
@@ -99,7 +101,7 @@ def run_options(args: RunArgs) -> RunOptions:
     if retries < 0:
         raise RulecError("--retries must be zero or more")
     return RunOptions(cores, mem, gpus, tuple(custom), args.keep_going, args.quiet, retries=retries,
-                      print_commands=args.print_commands)
+                      print_commands=args.print_commands, keep_temp=args.keep_temp)
 
 
 def check_executor_options(args: RunArgs) -> None:
@@ -177,15 +179,39 @@ def _locked(workflow, target, args: RunArgs, options: PlanOptions, opts: RunOpti
             report.show_plan(api.Planned(workflow, graph, plan, history), why=True)
         if args.touch:
             return RunResult(touch(graph, plan, history, opts.quiet, snap), jobs - len(plan.run))
+        unprotect(graph, plan, args.overwrite_protected)
         eopts = executors.ExecutorOptions(args.executor, args.profile, args.bundle, args.poll)
-        executor = executors.make(eopts, graph, plan, lock.journal(), opts.quiet)
-        loop = Loop(graph, plan, history, opts, executor, snap)
+        if args.executor in PUSH and executors.local_jobs(graph, plan):
+            # local: true jobs run here, between the cluster's waves (docs/slurm.md)
+            waves = executors.make_waves(eopts, graph, plan, lock.journal(), opts.quiet)
+            loop = Loop(graph, plan, history, opts, waves.local, snap, waves=waves)
+        else:
+            executor = executors.make(eopts, graph, plan, lock.journal(), opts.quiet)
+            loop = Loop(graph, plan, history, opts, executor, snap)
         code = loop.run()
         if code == 0:
             remember_after_run(workflow, target, options, graph, history)
         return RunResult(code, jobs - len(plan.run), loop)
     finally:
         history.close()
+
+
+def unprotect(graph, plan, overwrite: bool) -> None:
+    """Planned jobs would replace read-only protected() outputs: refused, naming them, unless
+    ``overwrite`` (--overwrite-protected), which gives them their write permission back so
+    that the job (here or on a cluster node) can remove them as any stale output."""
+    from ..kinds import PROTECTED, OutputKinds, in_the_way, make_writable, refusal
+
+    kinds = OutputKinds.of(graph)
+    if kinds is None or not kinds.has(PROTECTED):
+        return
+    found = in_the_way(kinds, plan.run)
+    if not found:
+        return
+    if not overwrite:
+        raise refusal(kinds, found, "would replace it", "run with --overwrite-protected to let it, or delete the file yourself")
+    for job, path in found:
+        make_writable(os.path.join(graph.workflow.workdir, path))
 
 
 def remember_after_run(workflow, target, options: PlanOptions, graph, history: History) -> bool:

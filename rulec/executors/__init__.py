@@ -11,7 +11,7 @@ import importlib
 import shlex
 from dataclasses import dataclass
 
-from ..backend import LOCAL_WORKERS, Backend
+from ..backend import LOCAL_WORKERS, PUSH, Backend
 
 
 @dataclass(frozen=True)
@@ -28,12 +28,57 @@ def make(options: ExecutorOptions, graph, plan, journal=None, quiet: bool = Fals
     """The executor named by ``options``, ready for ``Loop``."""
     if options.name not in LOCAL_WORKERS:
         _refuse_prefixes(options.name, graph, plan)
+    if options.name in PUSH and local_jobs(graph, plan):
+        raise AssertionError("a cluster run with local: true jobs goes in waves (make_waves)")
     if options.name is Backend.LOCAL:
         from .local import LocalExecutor
 
         return LocalExecutor(graph.workflow.workdir, journal, graph)
     module = importlib.import_module(f"{__name__}.{options.name.value}")
     return module.make(options, graph, plan, journal, quiet)
+
+
+def local_jobs(graph, plan) -> bool:
+    """Whether the plan runs a job of a ``local: true`` rule."""
+    rules = graph.workflow.rules
+    if not any(r.local for r in rules):
+        return False
+    return any(rules[graph.rule[j]].local for j in plan.run)
+
+
+class Waves:
+    """A push run (SLURM, LSF) of a plan with ``local: true`` jobs: the loop runs the local
+    jobs here on ``local`` (the local executor) and asks ``make`` for one push executor per
+    phase of cluster jobs (its own bundle under .rulec/<backend>/). See ``schedule.phases``."""
+
+    def __init__(self, options: ExecutorOptions, graph, plan, journal=None, quiet: bool = False):
+        from .local import LocalExecutor
+
+        _refuse_prefixes(options.name, graph, plan)  # the cluster jobs'; local jobs may have one
+        self.name = options.name
+        self.options = options
+        self.graph = graph
+        self.journal = journal
+        self.quiet = quiet
+        self.module = importlib.import_module(f"{__name__}.{options.name.value}")
+        self.local = LocalExecutor(graph.workflow.workdir, journal, graph)
+        self.made = 0  # phases submitted so far
+
+    def make(self, plan):
+        """The push executor for the cluster jobs of one phase (``plan.run``); with
+        ``--bundle DIR``, phase k's bundle is ``DIR/<k>``."""
+        import dataclasses
+        import os
+
+        self.made += 1
+        options = self.options
+        if options.bundle:
+            options = dataclasses.replace(options, bundle=os.path.join(options.bundle, str(self.made)))
+        return self.module.make(options, self.graph, plan, self.journal, self.quiet)
+
+
+def make_waves(options: ExecutorOptions, graph, plan, journal=None, quiet: bool = False) -> Waves:
+    return Waves(options, graph, plan, journal, quiet)
 
 
 def _refuse_prefixes(name: str, graph, plan) -> None:
@@ -45,12 +90,12 @@ def _refuse_prefixes(name: str, graph, plan) -> None:
     run = getattr(plan, "run", None)
     rules = {graph.rule[j] for j in run} if run is not None else range(len(graph.workflow.rules))
     found = sorted({r.label for r in (graph.workflow.rules[i] for i in rules)
-                    if r.label and labels.get(r.label) is not None and labels[r.label].prefix})
+                    if r.label and labels.get(r.label) is not None and labels[r.label].prefix and not r.local})
     if found:
         label = labels[found[0]]
         more = f" (and label{'s' if len(found) > 2 else ''} {', '.join(found[1:])})" if len(found) > 1 else ""
         raise RulecError(
             f"label {label.name}{more} has prefix {shlex.join(label.prefix)!r}: its jobs run on this machine "
             f"under that prefix, which --executor {name} cannot do (a cluster job cannot be run through a local prefix)",
-            hint="run with --executor local (or jbsub), or remove the prefix from the label",
+            hint="run with --executor local (or jbsub), give the rule  local: true  (its jobs then run here, under the prefix), or remove the prefix from the label",
         )

@@ -7,7 +7,8 @@ over (as soon as its own dependencies have ended) runs in a worker as
 which blocks until the cluster job has ended and exits with its status. The flags are the
 jbsub bundle's (``bundle/jbsub.py``): ``-cores``, ``-mem`` and ``-queue`` (from ``time``)
 derived from the rule's resources, then the label's ``jbsub:`` string and the profile's
-``[jbsub]`` flags, flag by flag. The cluster shares this file system (``stages_files``): the
+``[jbsub]`` flags, flag by flag. A ``local: true`` rule's jobs run on this machine instead, as
+the local executor runs them (under their label's prefix, if any). The cluster shares this file system (``stages_files``): the
 loop makes the output folders and checks the outputs as for local jobs.
 
 jbsub's own words (``Job <N> is submitted to queue <q>.``) go to a side file next to the job
@@ -53,6 +54,8 @@ class JbsubExecutor(LocalExecutor):
         return script[: -len(".sh")] + ".jbsub"
 
     def runner(self, task: Task):
+        if self.graph.rule_of(task.job).local:  # local: true: on this machine, as --executor local runs it
+            return super().runner(task)
         words = self.prefix(task.job)
         flags = self.flags.get(self.graph.rule[task.job], ())
         side = self.side_file(task.job_id)
@@ -73,8 +76,10 @@ class JbsubExecutor(LocalExecutor):
 
     def wait(self) -> list[Event]:
         out = []
+        from .local import _finished
+
         for proc, code in self.launcher.wait_any():
-            event = _finished_with(proc, code, self)
+            event = _finished(proc, code) if self.graph.rule_of(proc.job).local else _finished_with(proc, code, self)
             out.append(event)
         return out
 
@@ -158,7 +163,7 @@ def make(options, graph, plan, journal=None, quiet: bool = False) -> JbsubExecut
                          hint="run where jbsub is installed, or use --executor local")
     profile = load_profile(options.profile)
     workflow = graph.workflow
-    rules = sorted({graph.rule[j] for j in plan.run})
+    rules = sorted({graph.rule[j] for j in plan.run if not workflow.rules[graph.rule[j]].local})
     flags = {}
     for index in rules:
         try:

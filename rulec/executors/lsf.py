@@ -182,7 +182,7 @@ def make(options, graph, plan, journal=None, quiet: bool = False) -> "LsfExecuto
         raise RulecError(f"max array size {size!r} is not a whole number") from None
     workdir = graph.workflow.workdir
     where = os.path.abspath(options.bundle) if options.bundle else next_bundle_dir(workdir)
-    bundle = bundle_mod.build(graph, plan.run, Backend.LSF, profile, where, max(size, 1))
+    bundle = bundle_mod.build(graph, plan.run, Backend.LSF, profile, where, max(size, 1), followed=True)
     bundle_mod.write(bundle)
     poll = options.poll or float(prof.setting("poll", DEFAULT_POLL))
     max_poll = max(float(prof.setting("max_poll", DEFAULT_MAX_POLL)), poll)

@@ -99,7 +99,7 @@ def make(options, graph, plan, journal=None, quiet: bool = False, slurm: Slurm |
         max_size = min(max_size, int(prof.setting("max_array_size")))
     workdir = graph.workflow.workdir
     bundle_dir = os.path.abspath(options.bundle) if options.bundle else next_bundle_dir(workdir)
-    bundle = bundle_mod.build(graph, list(plan.run), Backend.SLURM, profile, bundle_dir, max_size)
+    bundle = bundle_mod.build(graph, list(plan.run), Backend.SLURM, profile, bundle_dir, max_size, followed=True)
     problems = limits.check(bundle.layout, limits.cluster(slurm.partitions(), slurm.nodes()))
     too_many = limits.check_job_count(bundle.layout.n_tasks, config)
     if too_many:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from .. import report, storage
 from ..errors import EXIT_INTERRUPTED, EXIT_JOB_FAILED, Interrupted, RulecError, brief
 from ..history import History
+from ..kinds import PROTECTED, TEMP, TOUCH, OutputKinds, make_read_only
 from ..logs import default_log
 from ..schedule import Pools, Scheduler
 from ..state import snapshot
@@ -47,6 +48,7 @@ class RunOptions:
     grace: float = 5.0
     retries: int = 0  # --retries: for rules that do not say (a rule's retries: wins)
     print_commands: bool = False  # -p: each job's command when it starts
+    keep_temp: bool = False  # --keep-temp: temp() outputs are not deleted after their last use
 
 
 @dataclass
@@ -89,8 +91,13 @@ class JobResult:
 class Loop:
     """One run of a Plan through one executor."""
 
-    def __init__(self, graph, plan, history: History, opts: RunOptions, executor, snap=None):
+    def __init__(self, graph, plan, history: History, opts: RunOptions, executor, snap=None, waves=None):
+        """``waves``: a cluster run with ``local: true`` jobs (``executor`` is then the local
+        one): ``waves.make(plan)`` gives the push executor of one phase's cluster jobs, and
+        ``waves.name`` names the cluster (see ``_drive_phases``)."""
         self.graph = graph
+        self.waves = waves
+        self.pushed: set[int] = set()  # jobs handed to the current push executor
         self.plan = plan
         self.history = history
         self.opts = opts
@@ -126,6 +133,14 @@ class Loop:
         self.benchmarked = [r.benchmark is not None for r in graph.workflow.rules]  # per rule index
         # per rule index, the positions of its outputs written directory(...) (most: none)
         self.folder_outputs = [tuple(i for i, s in enumerate(r.outputs) if "directory" in s.flags) for r in graph.workflow.rules]
+        # Output kinds (temp, protected, touch): None when the workflow uses none.
+        self.kinds = OutputKinds.of(graph)
+        # temp() outputs this run may delete -> how many of its jobs that read them have not
+        # succeeded yet (0: delete once its own job has succeeded); None: nothing to delete
+        self.temp_left: dict[str, int] | None = None
+        self.temp_deleted = 0
+        if self.kinds is not None and self.kinds.has(TEMP) and not opts.keep_temp:
+            self.temp_left = _temp_readers(graph, plan, self.kinds)
 
     def log_of(self, job: int) -> tuple[str, bool]:
         """The job's log path, and whether it is lazy (the default log: written only if the
@@ -151,7 +166,9 @@ class Loop:
             if executor.push and not hasattr(executor, "resubmit") and self._any_retries():
                 raise RulecError(f"retries: the {executor.name} executor cannot resubmit a failed job yet; "
                                  "run without --retries (and without rules' retries:), or use another executor")
-            if executor.push:
+            if self.waves is not None:
+                self._drive_phases()
+            elif executor.push:
                 self._drive_push()
             else:
                 self._drive_pull()
@@ -161,6 +178,9 @@ class Loop:
         except (KeyboardInterrupt, Interrupted, BrokenPipeError) as exc:
             return self._interrupted(isinstance(exc, BrokenPipeError))
         finally:
+            if self.executor is not executor:  # a phase's push executor (interrupted)
+                self.executor.close()
+                self.executor = executor
             executor.close()
             restore(signal.SIGTERM, previous)
             restore(signal.SIGHUP, previous_hup)
@@ -171,13 +191,16 @@ class Loop:
             not_run = len(self.plan.run) - len(sched.done) - len(self.failures)
             report.run_failures(self.failures, len(sched.done), not_run, self.workdir)
             return EXIT_JOB_FAILED
-        where = f" on {executor.name}" if executor.name != "local" else ""
+        name = self.waves.name if self.waves is not None else executor.name
+        where = f" on {name}" if name != "local" else ""
         print(f"Done: {len(sched.done)} job(s) ran{where}.")  # -q too: the one-line summary
         if not self.opts.quiet:
             for jid, attempt in self.retried[:10]:
                 print(f"  {report.shown(jid)} succeeded on attempt {attempt}")
             if len(self.retried) > 10:
                 print(f"  ... and {len(self.retried) - 10} more succeeded on a retry")
+            if self.temp_deleted:
+                print(f"Deleted {self.temp_deleted} temp() file(s) after their last use (--keep-temp keeps them).")
         return 0
 
     def results(self) -> list[JobResult]:
@@ -228,10 +251,41 @@ class Loop:
             for event in executor.wait():
                 self._event(event)
 
-    def _drive_push(self) -> None:
+    def _drive_phases(self) -> None:
+        """A cluster run with ``local: true`` jobs, in phases (``schedule.phases``): each
+        phase's cluster jobs are submitted together and followed as a push run, then its
+        local jobs run here as a pull run; a job skipped by a failure is left out of later
+        phases, and without --keep-going a failure ends the run after the phase."""
+        from dataclasses import replace
+
+        from ..schedule import phases
+
+        sched, local = self.sched, self.executor
+        for cluster, here in phases(self.graph, self.plan.run):
+            if sched.stopping:
+                break
+            jobs = [j for j in cluster if j not in sched.skipped]
+            if jobs:
+                sched.phase(set())
+                # (interrupted, the loop stops this executor; run() closes it)
+                self.executor = self.waves.make(replace(self.plan, run=jobs))
+                self._drive_push(jobs)
+                self.executor.close()
+                self.executor = local
+                self.pushed = set()
+                if self.done:
+                    self.history.record(self.done)
+                    self.done = []
+            jobs = [j for j in here if j not in sched.skipped]
+            if jobs and not sched.stopping:
+                sched.phase(set(jobs))
+                self._drive_pull()
+
+    def _drive_push(self, jobs: list[int] | None = None) -> None:
         """Hand every task to the executor (it wires the dependencies), then follow it."""
         graph, sched, executor = self.graph, self.sched, self.executor
-        jobs = list(self.plan.run)
+        jobs = list(self.plan.run) if jobs is None else jobs
+        self.pushed = set(jobs)
         tasks = []
         logs = {}
         for job in jobs:
@@ -273,16 +327,26 @@ class Loop:
         job = ev.job
         missing = ()
         if ev.outcome is Outcome.OK:
-            if self.executor.stages_files:
+            stages = self.executor.stages_files
+            kinds = self.kinds
+            if stages:
                 local_ = self.local
-                missing = [p for p in graph.declared_outputs(job) if not os.path.exists(os.path.join(self.workdir, local_(p)))]
+                markers = kinds.outputs(job, TOUCH) if kinds is not None else ()
+                missing = [p for p in graph.declared_outputs(job)
+                           if not os.path.exists(os.path.join(self.workdir, local_(p))) and p not in markers]
                 folders = self.folder_outputs[graph.rule[job]]
                 if folders:  # directory(...): a folder, not a file, must be there
                     outs = graph.outputs[job]
                     missing += [outs[i] + "/" for i in folders if outs[i] not in missing
                                 and not os.path.isdir(os.path.join(self.workdir, outs[i]))]
             if not missing:
-                why = self._upload(job) if self.remote else None
+                why = None
+                if stages and kinds is not None:
+                    why = self._touch_markers(job)
+                if why is None and self.remote and stages:
+                    why = self._upload(job)
+                if why is None and stages and kinds is not None:
+                    why = self._protect(job)
                 if why is None:
                     stats = self._input_stats(job) if self.remote else None
                     attempt = self.attempts.get(job, 1)
@@ -292,6 +356,8 @@ class Loop:
                     self.progress.success(graph.job_id(job))
                     if attempt > 1:
                         self.retried.append((graph.job_id(job), attempt))
+                    if self.temp_left is not None:
+                        self._used(job)
                     return
                 self._failed(job, why, ev.log)
                 return
@@ -310,7 +376,7 @@ class Loop:
         if self.executor.push and dependents:
             for j in dependents:
                 self.sched.running.discard(j)
-            for event in self.executor.cancel(sorted(dependents)):
+            for event in self.executor.cancel(sorted(j for j in dependents if j in self.pushed)):
                 self._event(event)
 
     def _interrupted(self, closed: bool) -> int:
@@ -338,8 +404,8 @@ class Loop:
         stopped = [j for j in running if j not in alive]
         for job in stopped:
             self._remove_outputs(job)
-        unfinished = [j for j in self.plan.run if j not in self.sched.done and j not in self.sched.failed and j not in alive] \
-            if self.executor.push else stopped
+        unfinished = [j for j in self.plan.run if j in self.pushed and j not in self.sched.done and j not in self.sched.failed
+                      and j not in alive] if self.executor.push else stopped
         self.history.forget([graph.job_id(j) for j in unfinished])
         cause = "standard output was closed; " if closed else ""
         if alive:
@@ -426,6 +492,54 @@ class Loop:
                     continue  # a retry adds its row to the earlier attempts' (rulec/benchmark.py)
                 storage.remove_local(full)
 
+    def _touch_markers(self, job: int) -> str | None:
+        """Create (or update) the job's touch() outputs; None, or why it could not."""
+        for path in self.kinds.outputs(job, TOUCH):
+            full = os.path.join(self.workdir, self.local(path))
+            try:
+                with open(full, "a"):
+                    pass
+                os.utime(full)
+            except OSError as exc:
+                return f"could not create its touch() output {path}: {exc.strerror or exc}"
+        return None
+
+    def _protect(self, job: int) -> str | None:
+        """Make the job's protected() outputs read-only; None, or why it could not."""
+        for path in self.kinds.outputs(job, PROTECTED):
+            try:
+                make_read_only(os.path.join(self.workdir, path))
+            except OSError as exc:
+                return f"could not make its protected() output {path} read-only: {exc.strerror or exc}"
+        return None
+
+    def _used(self, job: int) -> None:
+        """``job`` succeeded: its temp() outputs no job of this run reads, and the temp()
+        inputs it was the last to need, are deleted."""
+        left = self.temp_left
+        gone = [p for p in self.kinds.outputs(job, TEMP) if left.get(p) == 0]
+        inputs = self.graph.inputs[job]
+        for path in set(inputs) if len(inputs) > 1 else inputs:
+            n = left.get(path)
+            if n:
+                left[path] = n - 1
+                if n == 1:
+                    gone.append(path)
+        for path in gone:
+            del left[path]
+            self._delete_temp(path)
+
+    def _delete_temp(self, path: str) -> None:
+        local = _local_path(path) if storage.is_remote(path) else path
+        try:
+            if local is not path:
+                storage.remove([path])
+            storage.remove_local(os.path.join(self.workdir, local))
+        except Exception as exc:  # a temp file that stays is no failure of any job
+            self.progress.note(report.shown(f"could not delete the temp() file {path}: {brief(exc)}"))
+            return
+        self.temp_deleted += 1
+
     def _remove_outputs(self, job: int) -> None:
         local_ = self.local
         remote = []
@@ -469,7 +583,7 @@ class Loop:
             if cancel:
                 for j in cancel:
                     sched.running.discard(j)
-                for event in self.executor.cancel(sorted(cancel)):
+                for event in self.executor.cancel(sorted(j for j in cancel if j in self.pushed)):
                     self._event(event)
 
     def _retries(self, job: int) -> int:
@@ -538,6 +652,27 @@ class Loop:
         return stats
 
 
+def _temp_readers(graph, plan, kinds: OutputKinds) -> dict[str, int]:
+    """The temp() outputs a run may delete -> how many of its planned jobs read them; the
+    temp outputs of planned jobs that none of them reads count 0 (deleted once made). Only
+    outputs no target asked for (``OutputKinds.temp_paths``)."""
+    temp = kinds.temp_paths()
+    left: dict[str, int] = {}
+    if not temp:
+        return left
+    g_in = graph.inputs
+    for job in plan.run:
+        inputs = g_in[job]
+        for path in set(inputs) if len(inputs) > 1 else inputs:
+            if path in temp:
+                left[path] = left.get(path, 0) + 1
+    for job in plan.run:
+        for path in kinds.outputs(job, TEMP):
+            if path in temp:
+                left.setdefault(path, 0)
+    return left
+
+
 def touch(graph, plan, history: History, quiet: bool = False, snap=None) -> int:
     """``rulec run --touch``: record the planned jobs as built from the current inputs and
     touch their outputs in dependency order, running nothing (make -t). A missing output
@@ -550,7 +685,12 @@ def touch(graph, plan, history: History, quiet: bool = False, snap=None) -> int:
             return snap is not None and snap.exists(path)
         return os.path.exists(os.path.join(workdir, path))
 
-    missing = [(graph.job_id(j), p) for j in plan.run for p in graph.declared_outputs(j) if not exists(p)]
+    kinds = OutputKinds.of(graph)
+    markers = {p for j in plan.run for p in kinds.outputs(j, TOUCH)} if kinds is not None else ()
+    # a deleted temp() file needs no touching (its readers' records say what they read)
+    deleted = kinds.temp_paths() if kinds is not None and kinds.has(TEMP) else ()
+    missing = [(graph.job_id(j), p) for j in plan.run for p in graph.declared_outputs(j)
+               if not exists(p) and p not in markers and p not in deleted]
     if missing:
         jid, path = missing[0]
         raise RulecError(f"--touch: output {path!r} of {jid} does not exist ({len(missing)} missing in all); run the job instead")
@@ -559,7 +699,14 @@ def touch(graph, plan, history: History, quiet: bool = False, snap=None) -> int:
     for job in plan.run:
         for path in graph.declared_outputs(job):
             if not storage.is_remote(path):
-                os.utime(os.path.join(workdir, path))
+                full = os.path.join(workdir, path)
+                if path in markers and not os.path.lexists(full):
+                    os.makedirs(os.path.dirname(full) or ".", exist_ok=True)
+                    with open(full, "a"):  # a touch() output: rulec's to make
+                        pass
+                elif path in deleted and not os.path.lexists(full):
+                    continue
+                os.utime(full)
         records.append(recorder.finished(job))
     history.record(records)
     print(f"Touched {len(records)} job(s).")  # -q too: the one-line summary

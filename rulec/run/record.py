@@ -17,6 +17,11 @@ class Recorder:
         self.graph = graph
         self.renderers = shell.renderers(graph)
         self.workdir = graph.workflow.workdir
+        from ..kinds import TEMP, OutputKinds
+
+        kinds = OutputKinds.of(graph)
+        # temp() inputs' stats are kept apart in the signature (plan.same_inputs)
+        self.temp_inputs = kinds.temp_inputs if kinds is not None and kinds.has(TEMP) else None
 
     def command(self, job: int, local=None, attempt: int = 1) -> str:
         """The job's command; ``local`` maps its paths to those the job works on."""
@@ -49,7 +54,7 @@ class Recorder:
             cmd_hash=r.key(g.job_id(job), g.values[job], inputs, g.outputs[job], g.n_outputs[job]),
             params_hash=shell.params_hash(r, g.values[job]) + shell.env_key(g, self.renderers, job),
             inputs_hash=inputs_hash(inputs),
-            input_sig=input_signature(inputs, get, g.ancient(job)),
+            input_sig=input_signature(inputs, get, g.ancient(job), self.temp_inputs(job) if self.temp_inputs is not None else ()),
             command=command,
             inputs=[(p, *(get(p) or (0, -1))[::-1]) for p in inputs] if len(inputs) <= 10000 else [],
             outputs=g.outputs[job],

@@ -1197,6 +1197,110 @@ def test_no_color_and_pipes_get_one_line_per_event_and_no_control_codes(project,
     assert sorted(done_jobs(run.output.replace("\r\n", "\n"))) == sorted(ALL_JOBS)
     res = project.ok("run", "--force-all")  # a pipe
     assert "\x1b" not in res.stdout + res.stderr and len(done_jobs(res.stdout)) == 8
+# --------------------------------------------------------------------------- output kinds
+
+KINDS = """\
+    dimension dataset = ["d0", "d1"]
+
+    rule all:
+        input: expand("bld/fit/{dataset}.txt"), "bld/done.flag"
+
+    rule prepare:
+        input:  "src/data.txt"
+        output: temp("bld/tmp/{dataset}.txt")
+        shell:  "cat {input} > {output}; echo {dataset} >> {output}"
+
+    rule fit:
+        input:  "bld/tmp/{dataset}.txt"
+        output: "bld/fit/{dataset}.txt"
+        shell:  "cat {input} > {output}; ls bld/tmp > bld/fit/{dataset}.seen"
+
+    rule model:
+        input:  expand("bld/fit/{dataset}.txt")
+        output: protected("bld/model.txt")
+        shell:  "cat {input} > {output}"
+
+    rule flag:
+        input:  "bld/model.txt"
+        output: touch("bld/done.flag")
+        shell:  "echo checked"
+    """
+
+
+@pytest.fixture
+def kinds(tmp_path):
+    p = Project(tmp_path / "kinds")
+    p.rulefile(KINDS)
+    p.write("src/data.txt", "raw\n")
+    return p
+
+
+def test_temp_outputs_are_deleted_after_their_last_reader_and_not_rebuilt(kinds):
+    res = kinds.ok("run", "-j1")
+    assert "Deleted 2 temp() file(s) after their last use" in res.stdout
+    assert kinds.read("bld/fit/d0.txt") == "raw\nd0\n"
+    assert "d0.txt" in kinds.read("bld/fit/d0.seen")  # it was there while fit[d0] ran
+    assert not kinds.exists("bld/tmp/d0.txt") and not kinds.exists("bld/tmp/d1.txt")
+    assert kinds.ok("dryrun").stdout.strip() == "Nothing to do: all 6 jobs are up to date."
+    assert kinds.ok("run").stdout.strip() == "Nothing to do: all 6 jobs are up to date."
+    # readers that must run bring back the temp files they read, which go again after
+    kinds.edit('rule fit:\n    input:  "bld/tmp/{dataset}.txt"', 'rule fit:\n    input:  "bld/tmp/{dataset}.txt"\n    params: v=2')
+    plan = planned_jobs(kinds.ok("dryrun").stdout)
+    assert plan["prepare[d0]"] == "temp output missing: bld/tmp/d0.txt, read by fit[d0], which runs"
+    assert plan["fit[d0]"] == "params changed"
+    res = kinds.ok("run", "--overwrite-protected")  # model reruns too (upstream): it replaces its protected output
+    assert sorted(done_jobs(res.stdout)) == ["fit[d0]", "fit[d1]", "flag", "model", "prepare[d0]", "prepare[d1]"]
+    assert not kinds.exists("bld/tmp/d0.txt")
+
+
+def test_keep_temp_keeps_them_and_a_target_temp_output_is_kept(kinds):
+    kinds.ok("run", "--keep-temp")
+    assert kinds.exists("bld/tmp/d0.txt") and kinds.exists("bld/tmp/d1.txt")
+    kinds.ok("clean", "--yes", "--protected")
+    res = kinds.ok("run", "bld/tmp/d1.txt")
+    assert done_jobs(res.stdout) == ["prepare[d1]"] and kinds.exists("bld/tmp/d1.txt")
+    res = kinds.ok("run", "fit[d0]")  # prepare[d0] is no target: its file goes once fit[d0] has it
+    assert not kinds.exists("bld/tmp/d0.txt") and kinds.exists("bld/tmp/d1.txt")
+
+
+def test_protected_outputs_are_read_only_and_neither_rerun_nor_clean_touch_them(kinds):
+    kinds.ok("run")
+    model = kinds.path / "bld/model.txt"
+    assert not os.stat(model).st_mode & 0o222
+    res = kinds.run("run", "--force", "model")
+    assert res.returncode == 2
+    assert "bld/model.txt is protected (protected() in Rulefile:18:13): model would replace it" in res.stderr
+    assert "hint: run with --overwrite-protected to let it" in res.stderr
+    assert kinds.read("bld/model.txt") == "raw\nd0\nraw\nd1\n"
+    res = kinds.ok("run", "--force", "model", "--overwrite-protected")
+    assert "model" in done_jobs(res.stdout) and not os.stat(model).st_mode & 0o222
+    res = kinds.ok("clean", "--yes")
+    assert ("Keeping 1 protected file(s): bld/model.txt (protected() in Rulefile:18:13); "
+            "add --protected to delete them too.") in res.stdout
+    assert kinds.exists("bld/model.txt") and not kinds.exists("bld/fit/d0.txt")
+    kinds.ok("clean", "--yes", "--protected")
+    assert not kinds.exists("bld/model.txt")
+
+
+def test_a_touch_output_is_made_by_rulec_after_the_command_succeeds(kinds):
+    res = kinds.ok("run")
+    assert kinds.exists("bld/done.flag") and kinds.read("bld/done.flag") == ""
+    before = os.stat(kinds.path / "bld/done.flag").st_mtime_ns
+    time.sleep(0.02)
+    kinds.ok("run", "--force", "flag")
+    assert os.stat(kinds.path / "bld/done.flag").st_mtime_ns > before  # made anew
+    kinds.edit('shell:  "echo checked"', 'shell:  "exit 4"')
+    res = kinds.run("run", "--force", "flag")
+    assert res.returncode == 1 and not kinds.exists("bld/done.flag")  # no marker for a failure
+
+
+def test_touch_mode_makes_missing_markers_and_passes_over_deleted_temp_files(kinds):
+    kinds.ok("run")
+    os.unlink(kinds.path / "bld/done.flag")
+    res = kinds.ok("run", "--touch")
+    assert "Touched 6 job(s)." in res.stdout
+    assert kinds.exists("bld/done.flag") and not kinds.exists("bld/tmp/d0.txt")
+    assert kinds.ok("dryrun").stdout.strip() == "Nothing to do: all 6 jobs are up to date."
 
 
 REFERENCES = """

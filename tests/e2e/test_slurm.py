@@ -468,6 +468,89 @@ def test_after_a_sigkill_a_rerun_waits_for_the_jobs_still_on_slurm(slurm_cluster
     assert {p: (proj / p).stat().st_mtime_ns for p in QUICK_OUTPUTS} == mtimes
 
 
+# --------------------------------------------------------------------------- output kinds, local: true
+
+KINDS = '''\
+dimension dataset = ["d0", "d1"]
+
+rule all:
+    input: expand("bld/fit/{dataset}.txt"), "bld/done.flag"
+
+rule prepare:
+    output: temp("bld/tmp/{dataset}.txt")
+    shell: "echo {dataset} > {output}"
+
+rule fit:
+    input: "bld/tmp/{dataset}.txt"
+    output: "bld/fit/{dataset}.txt"
+    shell: "cat {input} > {output}"
+
+rule model:
+    input: expand("bld/fit/{dataset}.txt")
+    output: protected("bld/model.txt"), touch("bld/done.flag")
+    shell: "cat {input} > {output[0]}"
+'''
+
+
+def test_temp_protected_and_touch_outputs_on_slurm(slurm_cluster, tmp_path):
+    proj = make(tmp_path / "p", KINDS)
+    res = ok(run_rulec(["run", *SLURM], proj, timeout=TIMEOUT))
+    assert "Done: 5 job(s) ran on slurm." in res.stdout
+    assert "Deleted 2 temp() file(s)" in res.stdout  # by rulec, once both fits had succeeded
+    assert not (proj / "bld/tmp/d0.txt").exists() and (proj / "bld/fit/d0.txt").read_text() == "d0\n"
+    assert (proj / "bld/done.flag").exists()  # made by the task script: the command did not
+    assert not (proj / "bld/model.txt").stat().st_mode & 0o222  # read-only, made so on the node
+    assert "Nothing to do" in ok(run_rulec(["dryrun"], proj)).stdout
+    # a rerun that would replace the protected output is refused before anything is submitted
+    res = run_rulec(["run", *SLURM, "--force", "model"], proj, timeout=TIMEOUT)
+    assert res.returncode == 2 and "bld/model.txt is protected (protected() in Rulefile:17:13)" in res.stderr
+    assert not (proj / ".rulec/slurm/2").exists()
+    res = ok(run_rulec(["run", *SLURM, "--force", "model", "--overwrite-protected"], proj, timeout=TIMEOUT))
+    assert "Done: 1 job(s) ran on slurm." in res.stdout
+    assert not (proj / "bld/model.txt").stat().st_mode & 0o222
+
+
+PHASES = '''\
+dimension dataset = ["d0", "d1"]
+
+rule all:
+    input: "bld/report.txt"
+
+rule fit:
+    output: "bld/fit/{dataset}.txt"
+    shell: "echo {dataset} ${{SLURM_JOB_ID:-here}} > {output}"
+
+rule summarize:
+    input: expand("bld/fit/{dataset}.txt")
+    output: "bld/summary.txt"
+    local: true
+    shell: "cat {input} > {output}; echo summary ${{SLURM_JOB_ID:-here}} >> {output}"
+
+rule report:
+    input: "bld/summary.txt"
+    output: "bld/report.txt"
+    shell: "cat {input} > {output}; echo report ${{SLURM_JOB_ID:-here}} >> {output}"
+'''
+
+
+def test_a_local_rule_runs_here_between_two_slurm_submissions(slurm_cluster, tmp_path):
+    proj = make(tmp_path / "p", PHASES)
+    res = ok(run_rulec(["run", *SLURM], proj, timeout=TIMEOUT))
+    lines = (proj / "bld/report.txt").read_text().splitlines()
+    assert lines[2] == "summary here"  # not in a SLURM job
+    assert all(line.split()[-1].isdigit() for line in lines[:2] + lines[3:])  # in SLURM jobs
+    assert manifest(proj, 1)["jobs"].keys() == {"fit[d0]", "fit[d1]"}
+    assert manifest(proj, 2)["jobs"].keys() == {"report"}
+    out = res.stdout
+    assert out.index("done fit[d1]") < out.index("done summarize") < out.index("submitted 1 array(s), 1 task(s)")
+    assert "Done: 4 job(s) ran on slurm." in out
+    assert "Nothing to do" in ok(run_rulec(["dryrun"], proj)).stdout
+    # an emitted bundle cannot run a local job after a cluster one: refused, nothing written
+    res = run_rulec(["emit", "--slurm", "--force-all", "-o", "b"], proj)
+    assert res.returncode == 2 and "rule summarize is local: true, and its job summarize needs fit[d0]" in res.stderr
+    assert not (proj / "b").exists()
+
+
 # --------------------------------------------------------------------------- directory(), benchmark:
 
 FOLDERS = '''\
