@@ -284,6 +284,16 @@ class History:
         return [Attempt(r[0], _py(r[1]), r[2], r[3], r[4], r[5], r[6], _py(r[7]), _py(r[8]), _py(r[9]), _py(r[10]), _py(r[11]))
                 for r in rows]
 
+    def successes(self) -> list[Attempt]:
+        """The last successful attempt of every recorded job, from its record (run 0): what a
+        store written before the run history knows of when jobs ran."""
+        if self._db is None:
+            return []
+        attempts = "attempts" if _has_attempts(self._db) else "1"
+        rows = self._db.execute(f"SELECT job_id, rule, {attempts}, started, finished, log FROM jobs "
+                                "WHERE status='ok' AND finished IS NOT NULL ORDER BY finished").fetchall()
+        return [Attempt(0, _py(r[0]), r[1], r[2], r[3], r[4], "ok", None, None, None, _py(r[5]), None) for r in rows]
+
     def failed(self) -> dict[str, str]:
         """job id -> why, for the jobs whose latest recorded attempt failed."""
         if self._db is None or not _has_table(self._db, "attempts"):
