@@ -196,8 +196,9 @@ def _summary(workflow, runs: list[Run], by_run, all_runs: bool) -> str:
         final = _final(attempts)
         outcome = Counter(a.outcome for a in final.values())
         retried = sum(1 for a in final.values() if a.outcome == "ok" and a.attempt > 1)
-        end = run.finished or max((a.finished for a in attempts), default=None)
-        wall = _duration(end - run.started) if end else "?"
+        end = max([run.finished or 0.0] + [a.finished for a in attempts]) or None
+        first = min([run.started] + [a.started for a in attempts if a.started is not None])
+        wall = _duration(end - first) if end else "?"
         status = run.status if run.finished or run.run_id == 0 else "no end recorded (still running, or rulec was stopped)"
         not_run = max(run.planned - len(final), 0)
         rows.append((run, outcome, retried, wall, status, not_run, end))
@@ -560,7 +561,8 @@ _JS = r"""
   function plan(run) {
     var lanes = [], byRule = {}, i, y = TOP;
     if (run.bins) {
-      Object.keys(run.bins.lanes).map(Number).sort(function (a, b) { return a - b; }).forEach(function (r) {
+      var first = function (r) { var v = run.bins.lanes[String(r)]; for (var k = 0; k < v.length; k++) if (v[k] > 0) return k; return v.length; };
+      Object.keys(run.bins.lanes).map(Number).sort(function (a, b) { return first(a) - first(b) || a - b; }).forEach(function (r) {
         var v = run.bins.lanes[String(r)], max = 0;
         for (var k = 0; k < v.length; k++) if (v[k] > max) max = v[k];
         lanes.push({ rule: r, y: y, h: BINLANE, bins: v, max: max || 1 });
@@ -585,7 +587,9 @@ _JS = r"""
       lane.ends[row] = Math.max(lane.ends[row], run.a.s[i] + run.a.d[i]);
       lane.items.push([i, row]);
     }
-    Object.keys(byRule).map(Number).sort(function (a, b) { return a - b; }).forEach(function (r) {
+    // lanes in the order their rules' first jobs started
+    var start = function (r) { return run.a.s[byRule[r].items[0][0]]; };
+    Object.keys(byRule).map(Number).sort(function (a, b) { return start(a) - start(b) || a - b; }).forEach(function (r) {
       var lane = byRule[r];
       lane.y = y;
       lane.h = Math.max(lane.ends.length, 2) * ROW;
@@ -759,7 +763,11 @@ _JS = r"""
   document.getElementById("next").addEventListener("click", function () { pageNo++; page(); });
   var pending = null;
   window.addEventListener("resize", function () { clearTimeout(pending); pending = setTimeout(draw, 100); });
-  show(D.runs[D.runs.length - 1]);
+  // #run=ID in the address shows that run first
+  var wanted = /run=(\d+)/.exec(location.hash), at = D.runs.length - 1;
+  if (wanted) D.runs.forEach(function (run, k) { if (String(run.id) === wanted[1]) at = k; });
+  if (select) select.value = String(at);
+  show(D.runs[at]);
   document.body.setAttribute("data-ready", "1");
 })();
 """

@@ -389,13 +389,14 @@ class Loop:
         if log is None and _disk_full(self.workdir):
             why += " (the disk holding the working folder is full: nothing it printed could be kept)"
         attempt = self.attempts.get(job, 1)
-        self._attempt(job, "failed", why, log)
         allowed = self._retries(job)
         if attempt <= allowed and not sched.stopping:  # stopping: a failure elsewhere ends the run
+            self._attempt(job, "failed", why, log)
             self._retry(job, attempt + 1, allowed + 1, why)
             return
         if attempt > 1:
             why += f" (attempt {attempt} of {allowed + 1})"
+        self._attempt(job, "failed", why, log)
         self._remove_outputs(job)
         self.history.forget([jid])
         self.failures.append(Failure(jid, why, log))
