@@ -300,7 +300,7 @@ def _failures_html(failures: list[Attempt], workdir: str) -> str:
         tail, read_now = a.tail, False
         if tail is None and a.log:
             lines = report.tail(os.path.join(workdir, a.log), 40)
-            tail, read_now = "\n".join(lines) if lines else None, True
+            tail, read_now = ("\n".join(lines), True) if lines else (None, False)
         parts = [f"<summary><b>{_h(a.job_id)}</b> <span>{_h(a.why or 'failed')}</span> "
                  f'<span class="note">run {a.run_id}, attempt {a.attempt}{", at " + _h(a.place) if a.place else ""}, '
                  f"{_h(_when(a.finished))}</span></summary>"]
