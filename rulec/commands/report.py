@@ -190,6 +190,9 @@ def _failures(attempts: list[Attempt]) -> list[Attempt]:
 # --------------------------------------------------------------------------- sections
 
 def _summary(workflow, runs: list[Run], by_run, all_runs: bool) -> str:
+    from ..run import lock
+
+    live = lock.live_holder(workflow.workdir)
     rows = []
     for run in reversed(runs):
         attempts = by_run.get(run.run_id, [])
@@ -199,7 +202,10 @@ def _summary(workflow, runs: list[Run], by_run, all_runs: bool) -> str:
         end = max([run.finished or 0.0] + [a.finished for a in attempts]) or None
         first = min([run.started] + [a.started for a in attempts if a.started is not None])
         wall = _duration(end - first) if end else "?"
-        status = run.status if run.finished or run.run_id == 0 else "no end recorded (still running, or rulec was stopped)"
+        status = run.status
+        if not run.finished and run.run_id:
+            status = ("still running: " + lock.describe(live) if live and run is runs[-1]
+                      else "no end recorded: rulec was stopped before it could say how the run ended")
         not_run = max(run.planned - len(final), 0)
         rows.append((run, outcome, retried, wall, status, not_run, end))
     run, outcome, retried, wall, status, not_run, end = rows[0]

@@ -250,3 +250,14 @@ def test_no_recorded_run_is_a_clear_error(empty_project):
     assert res.returncode == 2
     assert "no run is recorded in" in res.stderr and "`rulec run` first" in res.stderr
     assert not empty_project.exists("rulec-report.html")
+
+
+def test_a_run_in_progress_is_reported_as_running(empty_project, marker, procs, tmp_path):
+    proj = empty_project
+    p = proj.start_fast_then_slow(marker, procs)
+    out = tmp_path / "r.html"
+    proj.ok("report", "-o", out)
+    text = out.read_text()
+    assert f"still running: pid {p.pid} on " in text
+    (run,) = page_data(text)["runs"]
+    assert run["n"] == 1  # fast is done; slow has not ended yet
