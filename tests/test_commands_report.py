@@ -114,6 +114,14 @@ def test_nothing_recorded_is_a_clear_error(tmp_path):
     assert not (tmp_path / "r.html").exists()
 
 
+def test_passwords_in_urls_are_masked(tmp_path):
+    t = time.time() - 100
+    planned, states, h = planned_with_runs(tmp_path, ["a"], [
+        [("make[a]", 1, t, t + 1, "failed", "could not fetch s3://me:secret@host/x", "GET s3://me:secret@host/x: 403")]])
+    page = report.build(planned, states, h.runs(), h.attempts())
+    assert "secret" not in page and "s3://me:***@host/x" in page
+
+
 def test_json_for_a_script_element_has_no_markup():
     data = {"id": "</script><script>alert(1)</script>", "amp": "a&b", "ls": "\u2028"}
     text = report._json(data)

@@ -26,7 +26,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 
 from .. import __version__, api, graphviz, report
-from ..errors import RulecError
+from ..errors import RulecError, mask_secrets
 from ..history import Attempt, Run
 from ..plan import PlanOptions
 from .dag import job_states, write_atomic
@@ -435,13 +435,13 @@ def _fill(template: str, **parts: str) -> str:
 
 
 def _clean(text: str | None) -> str:
-    """Text that is valid Unicode: a name that is not UTF-8 (lone surrogates) shows its
-    undecodable bytes as U+FFFD."""
+    """Text that is valid Unicode (a name that is not UTF-8, lone surrogates, shows its
+    undecodable bytes as U+FFFD), with the passwords of URLs in it masked."""
     if text is None:
         return ""
-    if text.isascii():
-        return text
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    if not text.isascii():
+        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return mask_secrets(text)
 
 
 def _h(text) -> str:
