@@ -7,6 +7,7 @@ own end-to-end tests (tests/e2e/)."""
 from __future__ import annotations
 
 import os
+import sys
 
 import pytest
 
@@ -306,25 +307,6 @@ def test_the_retry_line_goes_through_the_progress_sink(setup, capsys):
     assert "prepare[d0] succeeded on attempt 2" in out
 
 
-def test_a_push_executor_without_resubmit_refuses_retries(setup):
-    loop, fake, history = setup(retries=1, push=True)
-    with pytest.raises(RulecError, match="cannot resubmit"):
-        loop.run()
-    assert not any(e[0] == "open" for e in fake.log) and fake.closed
-
-
-def test_a_job_the_cluster_never_started_for_an_upstream_failure_is_skipped_not_failed(setup, capsys):
-    """SLURM's afterok on a whole array (or LSF's done(ID) with -ti) ends a job whose own
-    inputs were fine because another element upstream failed: it did not fail, it was not run."""
-    loop, fake, history = setup(push=True, keep_going=True,
-                                script={"fit[d0,m0]": Outcome.EXIT, "summarize[m1]": Outcome.NOT_STARTED})
-    assert loop.run() == 1
-    err = capsys.readouterr().err
-    assert "1 job(s) failed, 5 succeeded, 2 not run" in err
-    assert "summarize[m1]:" not in err  # not listed among the failures
-    assert "summarize[m1]" not in history.records()
-
-
 # --------------------------------------------------------------------------- run history
 
 @pytest.mark.parametrize("push", [False, True], ids=["pull", "push"])
@@ -333,12 +315,10 @@ def test_every_attempt_goes_into_the_run_history_with_where_it_ran(setup, push, 
         "fit[d0,m0]": [Outcome.EXIT, Outcome.EXIT],  # fails twice: for good
         "fit[d1,m1]": [Outcome.SIGNAL, Outcome.OK],  # fails once
     }, **fake_for(push))
-    history.begin_run("fake", len(loop.plan.run), "rulec run")
-    code = loop.run()
-    history.end_run(code)
-    assert code == 1
+    assert loop.run() == 1
     (run,) = history.runs()
-    assert (run.executor, run.planned, run.status, run.exit_code, run.command) == ("fake", 8, "failed", 1, "rulec run")
+    assert (run.executor, run.planned, run.status, run.exit_code) == ("fake", 8, "failed", 1)
+    assert run.command == " ".join(sys.argv)
     rows = history.attempts()
     by_job: dict = {}
     for a in rows:
@@ -361,11 +341,30 @@ def test_every_attempt_goes_into_the_run_history_with_where_it_ran(setup, push, 
 
 def test_an_interrupted_run_notes_its_stopped_jobs(setup, capsys):
     loop, fake, history = setup(cores=2, interrupt_at=3)
-    history.begin_run("fake", len(loop.plan.run))
-    history.end_run(loop.run())
+    assert loop.run() == 130
     (run,) = history.runs()
     assert run.status == "interrupted" and run.exit_code == 130
     outcomes = {a.job_id: a.outcome for a in history.attempts()}
     done = [e[1] for e in fake.log if e[0] == "finished"]
     assert {j for j, o in outcomes.items() if o == "ok"} == set(done)
     assert "interrupted" in outcomes.values()
+
+
+def test_a_push_executor_without_resubmit_refuses_retries(setup):
+    loop, fake, history = setup(retries=1, push=True)
+    with pytest.raises(RulecError, match="cannot resubmit"):
+        loop.run()
+    assert not any(e[0] == "open" for e in fake.log) and fake.closed
+
+
+def test_a_job_the_cluster_never_started_for_an_upstream_failure_is_skipped_not_failed(setup, capsys):
+    """SLURM's afterok on a whole array (or LSF's done(ID) with -ti) ends a job whose own
+    inputs were fine because another element upstream failed: it did not fail, it was not run."""
+    loop, fake, history = setup(push=True, keep_going=True,
+                                script={"fit[d0,m0]": Outcome.EXIT, "summarize[m1]": Outcome.NOT_STARTED})
+    assert loop.run() == 1
+    err = capsys.readouterr().err
+    assert "1 job(s) failed, 5 succeeded, 2 not run" in err
+    assert "summarize[m1]:" not in err  # not listed among the failures
+    assert "summarize[m1]" not in history.records()
+

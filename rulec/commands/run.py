@@ -156,9 +156,6 @@ def _locked(workflow, target, args: RunArgs, options: PlanOptions, opts: RunOpti
             return touch(graph, plan, history, opts.quiet, snap)
         eopts = executors.ExecutorOptions(args.executor, args.profile, args.bundle, args.poll)
         executor = executors.make(eopts, graph, plan, lock.journal(), opts.quiet)
-        history.begin_run(args.executor, len(plan.run), lock.command)  # the run history (`rulec report`)
-        code = Loop(graph, plan, history, opts, executor, snap).run()
-        history.end_run(code)
-        return code
+        return Loop(graph, plan, history, opts, executor, snap).run()
     finally:
         history.close()

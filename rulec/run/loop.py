@@ -102,6 +102,14 @@ class Loop:
         return (logs[0], False) if logs else (default_log(self.graph, job), True)
 
     def run(self) -> int:
+        """Run the plan: the exit status. The run, and every attempt of a job in it, go into
+        the state store's run history (``rulec report``, the failed state of ``rulec dag``)."""
+        self.history.begin_run(str(self.executor.name), len(self.plan.run), " ".join(sys.argv))
+        code = self._run()
+        self.history.end_run(code)  # (an exception: History.close records the run as an error)
+        return code
+
+    def _run(self) -> int:
         graph = self.graph
         executor = self.executor
         sched = self.sched = Scheduler(graph, self.plan, Pools(self.opts.cores, self.opts.mem_mb, self.opts.gpus, self.opts.custom), self.opts.keep_going)
