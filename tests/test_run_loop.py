@@ -367,4 +367,3 @@ def test_a_job_the_cluster_never_started_for_an_upstream_failure_is_skipped_not_
     assert "1 job(s) failed, 5 succeeded, 2 not run" in err
     assert "summarize[m1]:" not in err  # not listed among the failures
     assert "summarize[m1]" not in history.records()
-
