@@ -159,6 +159,14 @@ def test_benchmark_figures_per_rule(tmp_path):
     figures = report.benchmarks(graph)
     assert figures == {"fit": {"files": 2, "s_median": 2.0, "s_max": 3.0, "max_rss_mb": 300.0, "cpu_median": 2.0,
                                "io_in": 30.0, "io_out": 3.0}}
+    # a graph that knows each job's benchmark file (JobGraph.benchmark) is asked for it
+    graph.benchmark = lambda job: {0: "bench/a.tsv", 1: "bench/b.tsv"}.get(job)
+    assert report.benchmark_paths(graph) == {"fit": ["bench/a.tsv", "bench/b.tsv"]}
+    # rows per attempt, with the attempt and exit columns: the last attempt's row counts
+    (tmp_path / "bench" / "b.tsv").write_text("attempt\ts\tmax_rss_mb\tuser_s\tsystem_s\tio_in\tio_out\texit\n"
+                                              "1\t9\t900\t9\t0\t0\t0\t1\n2\t5\t500\t4\t1\t0\t4096\t0\n")
+    assert report.benchmarks(graph)["fit"] == {"files": 2, "s_median": 3.0, "s_max": 5.0, "max_rss_mb": 500.0,
+                                               "cpu_median": 3.0, "io_in": 10.0, "io_out": 4097.0}
 
 
 @pytest.mark.slow

@@ -347,6 +347,16 @@ def benchmark_paths(graph) -> dict[str, list[str]]:
     from .. import pattern as pat
 
     workflow = graph.workflow
+    of_job = getattr(graph, "benchmark", None)  # JobGraph.benchmark(job), where the graph knows it
+    if callable(of_job):
+        out: dict[str, list[str]] = defaultdict(list)
+        rules = workflow.rules
+        if any(getattr(r, "benchmark", None) is not None for r in rules):
+            for job in graph.order:
+                path = of_job(job)
+                if path is not None:
+                    out[rules[graph.rule[job]].name].append(path)
+        return dict(out)
     formatters = {}
     fields = None
     for rule in workflow.rules:
@@ -361,7 +371,7 @@ def benchmark_paths(graph) -> dict[str, list[str]]:
         if fields is None:
             fields = {(d.name, f): {v: d.table[v][f] for v in d.values} for d in workflow.dimensions.values() for f in d.fields}
         formatters[rule.index] = (rule.name, pat.formatter(pattern, rule.wildcards, fields))
-    out: dict[str, list[str]] = defaultdict(list)
+    out = defaultdict(list)
     if formatters:
         for job in graph.order:
             f = formatters.get(graph.rule[job])
