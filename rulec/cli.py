@@ -14,7 +14,8 @@ COMMANDS = {
     "dryrun": "show what would run, and why",
     "run": "run the jobs that are out of date",
     "status": "how many jobs of each rule are done, outdated or missing",
-    "dag": "write the rule graph (or the job graph) as dot or mermaid",
+    "dag": "write the rule graph (or the job graph) as dot, mermaid, SVG or PNG",
+    "report": "write an HTML report of the last run (or of every recorded run)",
     "emit": "write a cluster submission bundle (SLURM, LSF, jbsub)",
     "clean": "remove the outputs (and records) of the selected jobs",
     "unlock": "remove a stale lock left by a killed rulec",
@@ -143,8 +144,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("dag", help=COMMANDS["dag"])
     _target_args(p)
-    p.add_argument("--format", choices=("dot", "mermaid"), default="dot")
+    p.add_argument("--format", choices=("dot", "mermaid", "svg", "png"), default="dot",
+                   help="svg and png are drawn by graphviz's dot")
     p.add_argument("--jobs", action="store_true", help="the job graph instead of the rule graph")
+    p.add_argument("-o", "--output", default=None, metavar="FILE", help="write FILE (default: standard output)")
+
+    p = sub.add_parser("report", help=COMMANDS["report"])
+    _target_args(p)
+    p.add_argument("-o", "--output", default=None, metavar="FILE", help="the HTML file (default: rulec-report.html; - for standard output)")
+    p.add_argument("--all", action="store_true", help="every recorded run, not only the last")
 
     p = sub.add_parser("emit", help=COMMANDS["emit"])
     _target_args(p)
@@ -365,12 +373,13 @@ def _dispatch(ns) -> int:
 
         return status.main(target, verbose=ns.verbose, json=ns.json)
     if ns.command == "dag":
-        from . import graphviz
+        from .commands import dag
 
-        workflow = api.load(target)
-        graph = api.graph_of(workflow, target)
-        sys.stdout.write(graphviz.render(graph, ns.format, ns.jobs))
-        return 0
+        return dag.main(target, dag.DagArgs(ns.format, ns.jobs, ns.output))
+    if ns.command == "report":
+        from .commands import report as report_command
+
+        return report_command.main(target, report_command.ReportArgs(ns.output, ns.all))
     if ns.command == "emit":
         from .commands import emit
 

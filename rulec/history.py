@@ -51,6 +51,67 @@ CREATE TABLE IF NOT EXISTS failures (     -- jobs whose last run failed (they ha
 );
 """
 
+# The run history (``rulec report``, the failed state of ``rulec dag``): one row per
+# ``rulec run`` that ran jobs, one per attempt of a job in it. Added after schema 1 as
+# tables of their own, so an older rulec reads (and writes) such a store as before and a
+# store written before them simply has no history yet. The last RUNS_KEPT runs are kept.
+_RUN_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id    INTEGER PRIMARY KEY AUTOINCREMENT,
+    started   REAL NOT NULL,
+    finished  REAL,                     -- NULL: still running, or rulec was killed
+    executor  TEXT NOT NULL,
+    command   TEXT,
+    planned   INTEGER NOT NULL,         -- the jobs its plan said to run
+    status    TEXT NOT NULL,            -- 'running', 'ok', 'failed', 'interrupted', 'error'
+    exit_code INTEGER
+);
+CREATE TABLE IF NOT EXISTS attempts (
+    run_id   INTEGER NOT NULL,
+    job_id   TEXT NOT NULL,
+    rule     TEXT NOT NULL,
+    attempt  INTEGER NOT NULL,          -- 1, then 2, 3 ... for retries
+    started  REAL,
+    finished REAL NOT NULL,
+    outcome  TEXT NOT NULL,             -- 'ok', 'failed', 'interrupted'
+    place    TEXT,                      -- where it ran: a local slot ('local:2'), a cluster job id
+    why      TEXT,                      -- a failure in words
+    command  TEXT,                      -- a failed attempt's command
+    log      TEXT,
+    tail     TEXT                       -- a failed attempt's log end, read when it failed
+);
+CREATE INDEX IF NOT EXISTS attempts_run ON attempts(run_id);
+CREATE INDEX IF NOT EXISTS attempts_job ON attempts(job_id);
+"""
+RUNS_KEPT = 20
+
+
+class Run(NamedTuple):
+    run_id: int
+    started: float
+    finished: float | None
+    executor: str
+    command: str | None
+    planned: int
+    status: str
+    exit_code: int | None
+
+
+class Attempt(NamedTuple):
+    run_id: int
+    job_id: str
+    rule: str
+    attempt: int
+    started: float | None
+    finished: float
+    outcome: str
+    place: str | None
+    why: str | None
+    command: str | None
+    log: str | None
+    tail: str | None
+
+
 
 class Record(NamedTuple):
     job_id: str
@@ -98,6 +159,8 @@ class History:
         self._db = db
         self.path = path
         self._failed: set[str] = _failed_ids(db) if db is not None else set()  # usually empty
+        self.run_id: int | None = None  # the run in progress (begin_run), whose attempts are noted
+        self._attempts: list[tuple] = []  # noted, written with the next transaction
 
     @staticmethod
     def generation(workdir: str) -> str:
@@ -149,6 +212,7 @@ class History:
             if write:
                 db.executescript(_SCHEMA)
                 _add_attempts(db)
+                db.executescript(_RUN_SCHEMA)
             version = _schema_version(db, write)
             if version > SCHEMA_VERSION:
                 db.close()
@@ -210,6 +274,48 @@ class History:
             return {}
         rows = self._db.execute("SELECT job_id, why, log FROM failures").fetchall()
         return {_py(job_id): (_py(why), _py(log)) for job_id, why, log in rows}
+    def runs(self) -> list[Run]:
+        """The recorded runs, oldest first (none in a store written before run history)."""
+        if self._db is None or not _has_table(self._db, "runs"):
+            return []
+        rows = self._db.execute("SELECT run_id, started, finished, executor, command, planned, status, exit_code "
+                                "FROM runs ORDER BY run_id").fetchall()
+        return [Run(r[0], r[1], r[2], r[3], _py(r[4]), r[5], r[6], r[7]) for r in rows]
+
+    def attempts(self, run_ids: Iterable[int] | None = None) -> list[Attempt]:
+        """The attempts of these runs (default: every recorded run), in the order they ended."""
+        if self._db is None or not _has_table(self._db, "attempts"):
+            return []
+        sql = "SELECT run_id, job_id, rule, attempt, started, finished, outcome, place, why, command, log, tail FROM attempts"
+        args: tuple = ()
+        if run_ids is not None:
+            ids = sorted(set(run_ids))
+            if not ids:
+                return []
+            sql += f" WHERE run_id IN ({','.join('?' * len(ids))})"
+            args = tuple(ids)
+        rows = self._db.execute(sql + " ORDER BY rowid", args).fetchall()
+        return [Attempt(r[0], _py(r[1]), r[2], r[3], r[4], r[5], r[6], _py(r[7]), _py(r[8]), _py(r[9]), _py(r[10]), _py(r[11]))
+                for r in rows]
+
+    def successes(self) -> list[Attempt]:
+        """The last successful attempt of every recorded job, from its record (run 0): what a
+        store written before the run history knows of when jobs ran."""
+        if self._db is None:
+            return []
+        attempts = "attempts" if _has_attempts(self._db) else "1"
+        rows = self._db.execute(f"SELECT job_id, rule, {attempts}, started, finished, log FROM jobs "
+                                "WHERE status='ok' AND finished IS NOT NULL ORDER BY finished").fetchall()
+        return [Attempt(0, _py(r[0]), r[1], r[2], r[3], r[4], "ok", None, None, None, _py(r[5]), None) for r in rows]
+
+    def failed(self) -> dict[str, str]:
+        """job id -> why, for the jobs whose latest recorded attempt failed."""
+        if self._db is None or not _has_table(self._db, "attempts"):
+            return {}
+        rows = self._db.execute(
+            "SELECT a.job_id, a.why FROM attempts a WHERE a.outcome='failed' AND NOT EXISTS "
+            "(SELECT 1 FROM attempts b WHERE b.job_id=a.job_id AND b.rowid > a.rowid)").fetchall()
+        return {_py(job_id): _py(why) or "failed" for job_id, why in rows}
 
     def jobs_of_outputs(self, paths: Iterable[str]) -> dict[str, str]:
         if self._db is None:
@@ -227,6 +333,47 @@ class History:
             raise StateError("the state store is open read-only")
         return self._db
 
+    def begin_run(self, executor: str, planned: int, command: str | None = None) -> int:
+        """Record that a run starts (its attempts are noted with ``note_attempt``); older runs
+        beyond the last RUNS_KEPT are dropped."""
+        db = self._need_db()
+        with _transaction(db):
+            cur = db.execute("INSERT INTO runs(started, executor, command, planned, status) VALUES (?, ?, ?, ?, 'running')",
+                             (time.time(), str(executor), _sql(command), planned))
+            self.run_id = cur.lastrowid
+            oldest = self.run_id - RUNS_KEPT
+            if db.execute("SELECT 1 FROM runs WHERE run_id <= ? LIMIT 1", (oldest,)).fetchone():
+                db.execute("DELETE FROM attempts WHERE run_id <= ?", (oldest,))
+                db.execute("DELETE FROM runs WHERE run_id <= ?", (oldest,))
+        return self.run_id
+
+    def note_attempt(self, job_id: str, rule: str, attempt: int, started: float | None, finished: float, outcome: str,
+                     place: str | None = None, why: str | None = None, command: str | None = None,
+                     log: str | None = None, tail: str | None = None) -> None:
+        """Note an attempt of the run in progress: written with the next transaction (nothing
+        when no run was begun)."""
+        if self.run_id is not None:
+            self._attempts.append((self.run_id, _sql(job_id), rule, attempt, started, finished, outcome, _sql(place),
+                                   _sql(why), _sql(command), _sql(log), _sql(tail)))
+
+    def end_run(self, exit_code: int | None, status: str | None = None) -> None:
+        """Record the end of the run in progress, with the attempts noted and not yet written."""
+        if self.run_id is None or self._db is None:
+            return
+        if status is None:
+            status = {0: "ok", 1: "failed", 130: "interrupted", 141: "interrupted"}.get(exit_code, "error")
+        with _transaction(self._db) as db:
+            self._write_attempts(db)
+            db.execute("UPDATE runs SET finished=?, status=?, exit_code=? WHERE run_id=?",
+                       (time.time(), status, exit_code, self.run_id))
+        self.run_id = None
+
+    def _write_attempts(self, db: sqlite3.Connection) -> None:
+        if self._attempts:
+            db.executemany("INSERT INTO attempts(run_id, job_id, rule, attempt, started, finished, outcome, place, why, command, log, tail) "
+                           "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", self._attempts)
+            self._attempts = []
+
     def mark_started(self, jobs: Iterable[tuple[str, str, tuple[str, ...]]], log: dict[str, str] | None = None) -> None:
         """Record jobs (id, rule, outputs) as started and not finished, in one transaction."""
         self.commit((), jobs, log)
@@ -242,6 +389,7 @@ class History:
         db = self._need_db()
         now = time.time()
         with _transaction(db):
+            self._write_attempts(db)
             for f in done:
                 db.execute(
                     "INSERT OR REPLACE INTO jobs(job_id, rule, status, cmd_hash, params_hash, inputs_hash, input_sig, command, inputs, log, started, finished, attempts) "
@@ -296,6 +444,8 @@ class History:
 
     def close(self) -> None:
         if self._db is not None:
+            if self.run_id is not None:  # the run ended without saying how: an error
+                self.end_run(None, "error")
             self._db.close()
             self._db = None
 
@@ -334,6 +484,13 @@ def _has_attempts(db: sqlite3.Connection) -> bool:
     read-only, does not: its jobs succeeded on their first attempt)."""
     try:
         return any(row[1] == "attempts" for row in db.execute("PRAGMA table_info(jobs)"))
+    except sqlite3.DatabaseError:
+        return False
+
+
+def _has_table(db: sqlite3.Connection, name: str) -> bool:
+    try:
+        return db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,)).fetchone() is not None
     except sqlite3.DatabaseError:
         return False
 

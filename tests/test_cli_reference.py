@@ -35,7 +35,7 @@ def test_every_command_and_option_is_in_it():
     text = _script().render()
     parser = build_parser()
     (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-    assert list(sub.choices) == ["check", "dryrun", "run", "status", "dag", "emit", "clean", "unlock", "init", "completion"]
+    assert list(sub.choices) == ["check", "dryrun", "run", "status", "dag", "report", "emit", "clean", "unlock", "init", "completion"]
     for name, p in sub.choices.items():
         section = text.split(f"\n## rulec {name}\n", 1)[1].split("\n## ", 1)[0]
         for action in p._actions:

@@ -221,3 +221,107 @@ def test_a_store_made_before_failures_were_kept_reads_as_none_failed(tmp_path):
     h = History.open(str(tmp_path), write=True)  # written to: it is
     h.fail([("a[1]", "exit status 1", None)])
     assert h.failures() == {"a[1]": ("exit status 1", None)}
+# --------------------------------------------------------------------------- run history
+
+def test_a_run_and_its_attempts_are_recorded_and_read_back(tmp_path):
+    from rulec.history import Attempt
+
+    h = History.open(str(tmp_path), write=True)
+    run_id = h.begin_run("local", 3, "rulec run -j2")
+    h.note_attempt("a[1]", "a", 1, 10.0, 11.5, "ok", "local:1", log="log/1")
+    h.note_attempt("a[2]", "a", 1, 10.0, 10.5, "failed", "local:2", "exit status 3", "echo 2; exit 3", "log/2", "2\n")
+    h.record([finished("a[1]")])  # noted attempts go with the next transaction
+    h.note_attempt("a[2]", "a", 2, 10.6, 11.0, "ok", "local:2")
+    h.end_run(0)
+    h.close()
+    h = History.open(str(tmp_path))
+    (run,) = h.runs()
+    assert (run.run_id, run.executor, run.planned, run.command, run.status, run.exit_code) == (run_id, "local", 3, "rulec run -j2", "ok", 0)
+    assert run.finished >= run.started
+    assert h.attempts() == [
+        Attempt(run_id, "a[1]", "a", 1, 10.0, 11.5, "ok", "local:1", None, None, "log/1", None),
+        Attempt(run_id, "a[2]", "a", 1, 10.0, 10.5, "failed", "local:2", "exit status 3", "echo 2; exit 3", "log/2", "2\n"),
+        Attempt(run_id, "a[2]", "a", 2, 10.6, 11.0, "ok", "local:2", None, None, None, None),
+    ]
+    assert h.failed() == {}  # its last attempt succeeded
+    assert h.attempts([run_id + 1]) == [] and h.attempts([]) == []
+
+
+def test_failed_names_the_jobs_whose_latest_attempt_failed(tmp_path):
+    h = History.open(str(tmp_path), write=True)
+    h.begin_run("local", 2)
+    h.note_attempt("a[1]", "a", 1, 1.0, 2.0, "failed", why="exit status 1")
+    h.note_attempt("a[2]", "a", 1, 1.0, 2.0, "ok")
+    h.end_run(1)
+    h.begin_run("local", 2)
+    h.note_attempt("a[1]", "a", 1, 3.0, 4.0, "ok")
+    h.note_attempt("a[2]", "a", 1, 3.0, 4.0, "failed", why="killed by signal SIGKILL")
+    h.end_run(1)
+    assert h.failed() == {"a[2]": "killed by signal SIGKILL"}
+    assert [r.status for r in h.runs()] == ["failed", "failed"]
+
+
+def test_only_the_last_runs_are_kept(tmp_path):
+    from rulec.history import RUNS_KEPT
+
+    h = History.open(str(tmp_path), write=True)
+    for i in range(RUNS_KEPT + 3):
+        h.begin_run("local", 1)
+        h.note_attempt(f"a[{i}]", "a", 1, float(i), float(i) + 1, "ok")
+        h.end_run(0)
+    runs = h.runs()
+    assert len(runs) == RUNS_KEPT and runs[0].run_id == 4 and runs[-1].run_id == RUNS_KEPT + 3
+    assert {a.run_id for a in h.attempts()} == {r.run_id for r in runs}
+
+
+def test_a_run_that_never_ended_is_closed_as_an_error_with_its_attempts(tmp_path):
+    h = History.open(str(tmp_path), write=True)
+    h.begin_run("slurm", 1)
+    h.note_attempt("a[1]", "a", 1, 1.0, 2.0, "ok", "12345_0")
+    h.close()  # an exception went past end_run
+    h = History.open(str(tmp_path))
+    assert [(r.status, r.exit_code) for r in h.runs()] == [("error", None)]
+    assert [a.place for a in h.attempts()] == ["12345_0"]
+
+
+def test_attempts_noted_without_a_run_are_not_kept(tmp_path):
+    h = History.open(str(tmp_path), write=True)
+    h.note_attempt("a[1]", "a", 1, 1.0, 2.0, "ok")  # rulec run --touch, tests: no run begun
+    h.record([finished("a[1]")])
+    assert h.runs() == [] and h.attempts() == []
+
+
+def test_a_store_from_before_the_run_history_reads_as_having_none_and_gets_it_when_written(tmp_path):
+    h = History.open(str(tmp_path), write=True)
+    h.record([Finished("a[1]", "a", "c", "p", "i", "s", "echo", [], ("out/1",), log="l", started=5.0)])
+    h.close()
+    db = sqlite3.connect(tmp_path / ".rulec" / "state.db")  # as a rulec before the run history left it
+    db.execute("DROP TABLE runs")
+    db.execute("DROP TABLE attempts")
+    db.commit()
+    h = History.open(str(tmp_path))
+    assert h.runs() == [] and h.attempts() == [] and h.failed() == {}
+    (old,) = h.successes()  # what its records know: the last successful run of each job
+    assert (old.run_id, old.job_id, old.rule, old.started, old.outcome, old.log) == (0, "a[1]", "a", 5.0, "ok", "l")
+    h.close()
+    h = History.open(str(tmp_path), write=True)
+    assert h.get("a[1]").status == "ok"
+    h.begin_run("local", 1)
+    h.end_run(0)
+    assert len(h.runs()) == 1
+
+
+def test_run_history_text_that_is_not_utf8_is_read_back(tmp_path):
+    import os
+
+    job = os.fsdecode(b"make[\xff]")
+    h = History.open(str(tmp_path), write=True)
+    h.begin_run("local", 1, os.fsdecode(b"rulec run \xff"))
+    h.note_attempt(job, "make", 1, 1.0, 2.0, "failed", why="exit status 1", command=os.fsdecode(b"cp \xff x"),
+                   log=os.fsdecode(b"logs/\xff.log"), tail=os.fsdecode(b"\xff"))
+    h.end_run(1)
+    h.close()
+    h = History.open(str(tmp_path))
+    (a,) = h.attempts()
+    assert (a.job_id, a.command, a.log, a.tail) == (job, os.fsdecode(b"cp \xff x"), os.fsdecode(b"logs/\xff.log"), os.fsdecode(b"\xff"))
+    assert h.failed() == {job: "exit status 1"} and h.runs()[0].command == os.fsdecode(b"rulec run \xff")

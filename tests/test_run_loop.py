@@ -7,6 +7,7 @@ own end-to-end tests (tests/e2e/)."""
 from __future__ import annotations
 
 import os
+import sys
 
 import pytest
 
@@ -304,6 +305,49 @@ def test_the_retry_line_goes_through_the_progress_sink(setup, capsys):
     out = capsys.readouterr().out
     assert "retrying prepare[d0] (attempt 2 of 2): exit status 3" in out
     assert "prepare[d0] succeeded on attempt 2" in out
+
+
+# --------------------------------------------------------------------------- run history
+
+@pytest.mark.parametrize("push", [False, True], ids=["pull", "push"])
+def test_every_attempt_goes_into_the_run_history_with_where_it_ran(setup, push, capsys):
+    loop, fake, history = setup(retries=1, keep_going=True, script={
+        "fit[d0,m0]": [Outcome.EXIT, Outcome.EXIT],  # fails twice: for good
+        "fit[d1,m1]": [Outcome.SIGNAL, Outcome.OK],  # fails once
+    }, **fake_for(push))
+    assert loop.run() == 1
+    (run,) = history.runs()
+    assert (run.executor, run.planned, run.status, run.exit_code) == ("fake", 8, "failed", 1)
+    assert run.command == " ".join(sys.argv)
+    rows = history.attempts()
+    by_job: dict = {}
+    for a in rows:
+        by_job.setdefault(a.job_id, []).append((a.attempt, a.outcome))
+    assert by_job["fit[d0,m0]"] == [(1, "failed"), (2, "failed")]
+    assert by_job["fit[d1,m1]"] == [(1, "failed"), (2, "ok")]
+    assert "summarize[m0]" not in by_job  # skipped: never ran
+    assert all(by_job[j] == [(1, "ok")] for j in ALL if j not in ("fit[d0,m0]", "fit[d1,m1]", "summarize[m0]"))
+    failed = [a for a in rows if a.outcome == "failed"]
+    assert {a.why for a in failed if a.job_id == "fit[d0,m0]"} == {"exit status 3", "exit status 3 (attempt 2 of 2)"}
+    assert all(a.command and "fit" in a.command for a in failed)  # what the failed attempt ran
+    assert all(a.started is not None and a.finished >= a.started for a in rows)
+    if push:
+        graph = loop.graph
+        assert all(a.place == f"slurm:{next(j for j in graph.order if graph.job_id(j) == a.job_id)}" for a in rows)
+    else:
+        assert all(a.place is None for a in rows)  # this fake says nothing of where
+    assert history.failed() == {"fit[d0,m0]": "exit status 3 (attempt 2 of 2)"}
+
+
+def test_an_interrupted_run_notes_its_stopped_jobs(setup, capsys):
+    loop, fake, history = setup(cores=2, interrupt_at=3)
+    assert loop.run() == 130
+    (run,) = history.runs()
+    assert run.status == "interrupted" and run.exit_code == 130
+    outcomes = {a.job_id: a.outcome for a in history.attempts()}
+    done = [e[1] for e in fake.log if e[0] == "finished"]
+    assert {j for j, o in outcomes.items() if o == "ok"} == set(done)
+    assert "interrupted" in outcomes.values()
 
 
 def test_a_push_executor_without_resubmit_refuses_retries(setup):

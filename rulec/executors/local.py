@@ -56,8 +56,8 @@ class LocalExecutor:
         spawn = self.launcher.spawn
         out: list[Event] = []
         for t in tasks:
-            spawn(t.job, t.job_id, t.command, t.log, t.lazy_log, self.runner(t))
-            out.append(Started(t.job))
+            proc = spawn(t.job, t.job_id, t.command, t.log, t.lazy_log, self.runner(t))
+            out.append(Started(t.job, where=f"{self.name}:{proc.worker.number}"))
         return out
 
     def wait(self) -> list[Event]:

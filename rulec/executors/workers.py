@@ -91,6 +91,7 @@ class Worker:
     buf: bytes = b""
     proc: Proc | None = None
     spool: str = ""
+    number: int = 0  # 1, 2, ...: the job slot it serves (where its jobs ran, in the run history)
 
 
 class Launcher:
@@ -145,7 +146,7 @@ class Launcher:
                 popen.wait()
                 raise
         worker = Worker(popen, popen.stdin.fileno(), popen.stdout.fileno(),
-                        spool=os.path.join(self.spool_dir, f"{os.getpid()}-{self._started}.log"))
+                        spool=os.path.join(self.spool_dir, f"{os.getpid()}-{self._started}.log"), number=self._started)
         self.workers.append(worker)
         self.selector.register(worker.stdout, selectors.EVENT_READ, worker)
         return worker

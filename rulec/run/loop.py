@@ -34,6 +34,7 @@ from ..state import snapshot
 from .record import Recorder
 from .executor import Finished, Note, Outcome, Started, Task
 
+TAILS_KEPT = 500  # failed attempts per run whose log end goes into the run history
 EXIT_CLOSED_OUTPUT = 141  # 128 + SIGPIPE: what a shell shows for a writer whose reader went away
 
 
@@ -124,6 +125,8 @@ class Loop:
         self.listed: set[str] = set()
         self.commands: dict[int, str] = {}  # commands of running jobs, for their records
         self.started_at: dict[int, float] = {}
+        self.where: dict[int, str] = {}  # where a started job runs (a local slot, a cluster job id)
+        self.tails = TAILS_KEPT  # failed attempts whose log end is still kept in the run history
         self.attempts: dict[int, int] = {}  # jobs on a later attempt than the first (retries)
         self.retried: list[tuple[str, int]] = []  # (job id, attempt) of jobs that succeeded on a retry
         self.done: list = []  # finished jobs not yet recorded: written with the next starts
@@ -149,6 +152,14 @@ class Loop:
         return (logs[0], False) if logs else (default_log(self.graph, job), True)
 
     def run(self) -> int:
+        """Run the plan: the exit status. The run, and every attempt of a job in it, go into
+        the state store's run history (``rulec report``, the failed state of ``rulec dag``)."""
+        self.history.begin_run(str(self.executor.name), len(self.plan.run), " ".join(sys.argv))
+        code = self._run()
+        self.history.end_run(code)  # (an exception: History.close records the run as an error)
+        return code
+
+    def _run(self) -> int:
         graph = self.graph
         executor = self.executor
         sched = self.sched = Scheduler(graph, self.plan, Pools(self.opts.cores, self.opts.mem_mb, self.opts.gpus, self.opts.custom), self.opts.keep_going)
@@ -318,6 +329,8 @@ class Loop:
         elif type(event) is Started:
             jid = self.graph.job_id(event.job)
             self.started_at.setdefault(event.job, time.time())
+            if event.where:
+                self.where[event.job] = event.where
             self.progress.start(jid, self.commands.get(event.job))
         else:
             self._ended(event)
@@ -353,6 +366,7 @@ class Loop:
                     self.done.append(self.recorder.finished(job, log=ev.log, started=self.started_at.get(job), command=self.commands.pop(job, None),
                                                             stats=stats, attempts=attempt))
                     self.sched.finished(job, True)
+                    self._attempt(job, "ok", log=ev.log)
                     self.progress.success(graph.job_id(job))
                     if attempt > 1:
                         self.retried.append((graph.job_id(job), attempt))
@@ -397,6 +411,7 @@ class Loop:
                 # a push executor's job that completed while being cancelled: it is done
                 finished_ok.append(self.recorder.finished(ev.job, log=ev.log, started=self.started_at.get(ev.job), command=self.commands.get(ev.job),
                                                           attempts=self.attempts.get(ev.job, 1)))
+                self._attempt(ev.job, "ok", log=ev.log)
                 running.discard(ev.job)
         if finished_ok:
             self.history.record(finished_ok)
@@ -404,6 +419,7 @@ class Loop:
         stopped = [j for j in running if j not in alive]
         for job in stopped:
             self._remove_outputs(job)
+            self._attempt(job, "interrupted", "interrupted")
         unfinished = [j for j in self.plan.run if j in self.pushed and j not in self.sched.done and j not in self.sched.failed
                       and j not in alive] if self.executor.push else stopped
         self.history.forget([graph.job_id(j) for j in unfinished])
@@ -565,10 +581,12 @@ class Loop:
         attempt = self.attempts.get(job, 1)
         allowed = self._retries(job)
         if attempt <= allowed and not sched.stopping:  # stopping: a failure elsewhere ends the run
+            self._attempt(job, "failed", why, log)
             self._retry(job, attempt + 1, allowed + 1, why)
             return
         if attempt > 1:
             why += f" (attempt {attempt} of {allowed + 1})"
+        self._attempt(job, "failed", why, log)
         self._remove_outputs(job)
         self.history.fail([(jid, why, log)])
         outcome = None if ev is None else Outcome.MISSING_OUTPUT if ev.outcome is Outcome.OK else ev.outcome
@@ -585,6 +603,20 @@ class Loop:
                     sched.running.discard(j)
                 for event in self.executor.cancel(sorted(j for j in cancel if j in self.pushed)):
                     self._event(event)
+
+    def _attempt(self, job: int, outcome: str, why: str | None = None, log: str | None = None) -> None:
+        """Note an attempt's end in the run history (``rulec report``): a failed one with its
+        command and the end of its log, as they are now (a retry rewrites both)."""
+        graph = self.graph
+        attempt = self.attempts.get(job, 1)
+        command = tail = None
+        if outcome == "failed":
+            command = self.recorder.command(job, attempt=attempt)
+            if log is not None and self.tails > 0:
+                self.tails -= 1
+                tail = "\n".join(report.tail(os.path.join(self.workdir, self.local(log)), 40)) or None
+        self.history.note_attempt(graph.job_id(job), graph.rule_of(job).name, attempt, self.started_at.get(job), time.time(),
+                                  outcome, self.where.get(job), why, command, log, tail)
 
     def _retries(self, job: int) -> int:
         """How many times a failed attempt of ``job`` may be retried: its rule's ``retries:``,

@@ -282,6 +282,16 @@ def test_the_example_pipeline_on_slurm_matches_a_local_run(slurm_cluster, tmp_pa
     for rel in made:
         assert (on_slurm / rel).read_bytes() == (local / rel).read_bytes(), rel
     assert "Nothing to do" in ok(run_rulec(["dryrun"], on_slurm)).stdout
+    # the run history says where each job ran: its SLURM task (rulec report's timeline)
+    import json
+    import re
+
+    ok(run_rulec(["report", "-o", "r.html"], on_slurm))
+    page = (on_slurm / "r.html").read_text()
+    data = json.loads(re.search(r'id="rulec-data">(.*?)</script>', page, re.S).group(1))
+    (run,) = data["runs"]
+    assert run["n"] == 20 and all(re.fullmatch(r"\d+_\d+", data["places"][p]) for p in run["a"]["p"])
+    assert "executor slurm; ok" in page
 
 
 # --------------------------------------------------------------------------- nohup
