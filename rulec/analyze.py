@@ -25,8 +25,8 @@ from .syntax.snakemake import FIELDS as SNAKEMAKE_FIELDS
 from .units import parse_mem, parse_time
 
 DIMENSION_OPTIONS = ("outside",)
-RULE_FIELDS = ("input", "output", "log", "params", "resources", "label", "shell", "persist", "priority", "retries")
-LABEL_FIELDS = ("limit", "slurm", "lsf", "jbsub", "prefix", "env")
+RULE_FIELDS = ("input", "output", "log", "params", "resources", "label", "shell", "persist", "priority", "retries", "pack")
+LABEL_FIELDS = ("limit", "slurm", "lsf", "jbsub", "prefix", "env", "pack")
 _BUILTIN_RESOURCES = ("cpus", "gpus", "mem", "mem_mb", "time", "time_s")
 SHELL_OBJECTS = ("input", "output", "log", "params", "resources", "wildcards", "rule", "jobid", "threads", "attempt")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -830,6 +830,7 @@ class _Analyzer:
         jbsub = None
         prefix: tuple[str, ...] = ()
         env: list = []
+        pack = None
         for f in decl.fields:
             if f.name not in LABEL_FIELDS:
                 self.error(f"unknown label field '{f.name}'{_suggest(f.name, LABEL_FIELDS)}; expected one of {', '.join(LABEL_FIELDS)}", f.name_span)
@@ -840,6 +841,8 @@ class _Analyzer:
                     continue
             if f.name == "limit":
                 limit = self.positive_int(f, "limit")
+            elif f.name == "pack":
+                pack = self.pack(f)
             elif f.name in ("slurm", "lsf"):
                 pairs = []
                 for item in f.items:
@@ -864,7 +867,7 @@ class _Analyzer:
                 env = self.label_env(f)
                 self._label_env[decl.name] = env
         return ir.Label(decl.name, decl.name_span, limit, slurm, lsf, jbsub, prefix=prefix,
-                        env=tuple((name, s.value) for name, s in env))
+                        env=tuple((name, s.value) for name, s in env), pack=pack)
 
     def label_env(self, f: d.Field) -> list:
         """``env: JAVA_HOME="/opt/java11", OMP_NUM_THREADS="{threads}"``: (name, Str) pairs;
@@ -976,6 +979,26 @@ class _Analyzer:
             return None
         return value
 
+    def pack(self, f: d.Field) -> ir.Pack | None:
+        """``pack: 50`` (jobs per cluster array task) or ``pack: "5m"`` (a run time per task,
+        divided by the time each job asks for)."""
+        item = f.items[0] if len(f.items) == 1 else None
+        if isinstance(item, d.Num) and isinstance(item.value, int):
+            if item.value < 1:
+                self.error("pack must be at least 1 (pack: 1 runs one job per task)", item.span)
+                return None
+            return ir.Pack(jobs=item.value, span=item.span, text=str(item.value))
+        if isinstance(item, d.Str):
+            seconds = parse_time(item.value)
+            if seconds is None or seconds <= 0:
+                self.error(f"pack {item.value!r}: not a run time; expected e.g. \"5m\", \"1h\" or \"HH:MM:SS\", "
+                           "or a whole number of jobs per task", item.span)
+                return None
+            return ir.Pack(seconds=seconds, span=item.span, text=item.value)
+        self.error('pack takes a whole number of jobs per task (pack: 50) or a run time per task (pack: "5m")',
+                   item.span if item is not None and not isinstance(item, d.Named) else f.span)
+        return None
+
     # ------------------------------------------------------------------ rules
     def compile(self, s: d.Str) -> pat.Pattern | None:
         try:
@@ -1078,7 +1101,7 @@ class _Analyzer:
             shell = self.shell(fields["shell"], bound, decl.name, inputs, outputs, logs, params, resources)
         env = self.rule_env(label, bound, decl.name, inputs, outputs, logs, params, resources) if label in self._label_env else ()
         used, self._config_used = self._config_used, None
-        for name in ("retries", "persist", "priority"):
+        for name in ("retries", "persist", "priority", "pack"):
             if name in fields:
                 f = self.configured(fields[name])
                 if f is None:
@@ -1086,6 +1109,7 @@ class _Analyzer:
                 else:
                     fields[name] = f
         retries = self.positive_int(fields["retries"], "retries", allow_zero=True) if "retries" in fields else None
+        pack = self.pack(fields["pack"]) if "pack" in fields else None
         persist = False
         if "persist" in fields:
             f = fields["persist"]
@@ -1120,6 +1144,7 @@ class _Analyzer:
             env=env,
             retries=retries,
             config=_config_key(used),
+            pack=pack,
         )
 
     # ------------------------------------------------------------------ paths

@@ -119,6 +119,19 @@ class ShellTemplate:
 
 
 @dataclass(frozen=True, slots=True)
+class Pack:
+    """``pack:`` of a rule or label: how many of its jobs one cluster array task runs, one
+    after another: ``jobs`` per task, or as many as fit in ``seconds`` of run time (worked out
+    from the time each job asks for). Where jobs run, not what they compute: no part of a
+    job's signature."""
+
+    jobs: int | None = None
+    seconds: int | None = None
+    span: Span | None = None
+    text: str = ""  # as written: "50", "5m"
+
+
+@dataclass(frozen=True, slots=True)
 class Rule:
     name: str
     index: int
@@ -138,6 +151,7 @@ class Rule:
     retries: int | None = None  # None: the run's --retries
     # the config keys its paths, params, command and env use: (key, a hash of the value)
     config: tuple[tuple[str, str], ...] = ()
+    pack: Pack | None = None  # None: its label's, else the run's --pack
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +167,7 @@ class Label:
     # (``srun -p gpu --``, ``apptainer exec img.sif``): where a job runs, not what it computes,
     # so no part of any job's signature.
     prefix: tuple[str, ...] = ()
+    pack: Pack | None = None  # for its rules that have no pack: of their own
 
 
 @dataclass(frozen=True, slots=True, eq=False)

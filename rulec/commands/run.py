@@ -36,6 +36,7 @@ class RunArgs:
     profile: str | None = None
     bundle: str | None = None
     poll: float | None = None
+    pack: str | None = None  # --pack N or --pack 5m (cluster executors)
 
 
 def _machine_mem_mb() -> int | None:
@@ -89,6 +90,10 @@ def run_options(args: RunArgs) -> RunOptions:
 
 def check_executor_options(args: RunArgs) -> None:
     """Refuse, before anything runs, an option the chosen executor cannot honour."""
+    if args.pack is not None:
+        from .emit import pack_option
+
+        pack_option(args.pack, args.executor)
     if args.executor is Backend.SLURM:
         for given, flag in ((args.cores, "-j/--cores"), (args.mem, "--mem"), (args.resources, "--resources")):
             if given:
@@ -158,7 +163,9 @@ def _locked(workflow, target, args: RunArgs, options: PlanOptions, opts: RunOpti
             report.show_plan(api.Planned(workflow, graph, plan, history), why=True)
         if args.touch:
             return touch(graph, plan, history, opts.quiet, snap)
-        eopts = executors.ExecutorOptions(args.executor, args.profile, args.bundle, args.poll)
+        from .emit import pack_option
+
+        eopts = executors.ExecutorOptions(args.executor, args.profile, args.bundle, args.poll, pack_option(args.pack, args.executor))
         executor = executors.make(eopts, graph, plan, lock.journal(), opts.quiet)
         code = Loop(graph, plan, history, opts, executor, snap).run()
         if code == 0:
