@@ -544,6 +544,10 @@ def test_stuck_after_is_seconds_or_a_duration():
     (["--poll", "1"], "--poll is for cluster runs"),
     (["--bundle", "b"], "--bundle is for cluster runs"),
     (["--profile", "p.toml"], "--profile is for cluster runs"),
+    (["--pack", "5"], "--pack is for SLURM and LSF job arrays: a local run has no array tasks to pack"),
+    (["--executor", "jbsub", "--pack", "5"], "--pack is for SLURM and LSF job arrays: jbsub runs one job per jbsub call"),
+    (["--executor", "slurm", "--pack", "0"], "--pack must be at least 1"),
+    (["--executor", "slurm", "--pack", "soon"], "--pack 'soon': expected a whole number of jobs per task (--pack 50) or a run time per task (--pack 5m)"),
 ])
 def test_options_the_executor_cannot_honour_are_refused_before_anything_runs(tmp_path, capsys, args, words):
     (tmp_path / "Rulefile").write_text('rule a:\n    output: "a.txt"\n    shell: "touch {output}"\n')

@@ -96,8 +96,9 @@ def pack_size(rule: ir.Rule, workflow: ir.Workflow, settings: Settings, default:
         return spec.jobs
     if not settings.time_s:
         given = "--pack" if spec is default else "pack:"
+        shown = f"--pack {spec.text}" if spec is default else f'pack: "{spec.text}"'
         raise BackendError(
-            f"rule {rule.name}: {given} {spec.text} is a run time per task, and the rule asks for no time per job to divide it by",
+            f"rule {rule.name}: {shown} is a run time per task, and the rule asks for no time per job to divide it by",
             spec.span,
             hint=f'give the rule a time (resources: time="2m", or the profile\'s time), or pack a number of jobs ({given} 50)',
         )
