@@ -815,3 +815,22 @@ def test_ctrl_c_keeps_the_packed_jobs_done_and_removes_the_running_ones_outputs(
     assert run.fake.cancelled == ["100", "101", "102"]
     assert sorted(run.history.records()) == ["fit[d0]"]  # done while being cancelled: kept
     assert not (tmp_path / "fit" / "d1.txt").exists()  # it had started
+
+
+def test_a_pack_left_completing_is_watched_through_its_first_job_not_started(setup):
+    """The task's script is over (COMPLETING) with fit[d1] and fit[d2] never started (the
+    node went down between two jobs): fit[d1] stands for the task, so a node that is down
+    is found and said once, not once per job."""
+    now = [0.0]
+
+    def completing(fake):
+        now[0] += 5.0
+        return step(run, "100_0=COMPLETING 101_0=PENDING 102_0=PENDING", done=["fit[d0]"])(fake)
+
+    run = packed(setup, [completing] * 4, clock=lambda: now[0], stuck_after=60)
+    run.fake.where = {"100_0": "vm"}
+    run.fake.node_state = {"vm": "down*"}
+    run.open()
+    notes = [e.text for _ in range(4) for e in run.executor.wait() if not hasattr(e, "job")]
+    assert notes == ["fit[d1] (100_0) has been COMPLETING for 10 s on node vm, which is DOWN (sinfo: down*); "
+                     "it is given up as NODE_FAIL if it is still there in 60 s (stuck_after)"]

@@ -465,8 +465,15 @@ class SlurmExecutor:
         if code is not None:
             return Row(row.array_id, row.task, "COMPLETED" if code == 0 else "FAILED", "marker", code, 0, row.nodes)
         if row.state in LIVE and not self._started(job):
-            return Row(row.array_id, row.task, "PENDING", PACK_WAIT)
+            if row.state == "COMPLETING" and self._first_waiting(job):
+                return row  # the task's script is over: watched (a node that is down) as its first job left
+            return Row(row.array_id, row.task, "PENDING", PACK_WAIT, nodes=row.nodes)
         return row
+
+    def _first_waiting(self, job: int) -> bool:
+        a, t = self.layout.where[job]
+        mates = (j for j in self.layout.arrays[a].task_jobs(t) if j in self.remaining and j not in self.current)
+        return next(mates, None) == job
 
     def _ordered(self) -> list[int]:
         return [j for a in self.layout.arrays for j in a.jobs if j in self.remaining]
