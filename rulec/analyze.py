@@ -45,12 +45,12 @@ def _glob_hidden(base: str, text: str) -> list[str]:
     return sorted(found)
 
 DIMENSION_OPTIONS = ("outside",)
-RULE_FIELDS = ("input", "output", "log", "params", "resources", "label", "shell", "persist", "priority", "retries", "benchmark", "local")
+RULE_FIELDS = ("input", "output", "log", "params", "resources", "label", "shell", "persist", "priority", "retries", "benchmark", "local", "pack")
 # Output kinds (the path wrappers temp, protected, touch: see kinds.py) that cannot be honoured
 # for a remote path (s3://...): rulec cannot make it read-only, and a task uploads its outputs
 # before rulec would create the marker.
 _LOCAL_ONLY_KINDS = ("protected", "touch")
-LABEL_FIELDS = ("limit", "slurm", "lsf", "jbsub", "prefix", "env")
+LABEL_FIELDS = ("limit", "slurm", "lsf", "jbsub", "prefix", "env", "pack")
 _BUILTIN_RESOURCES = ("cpus", "gpus", "mem", "mem_mb", "time", "time_s")
 SHELL_OBJECTS = ("input", "output", "log", "params", "resources", "wildcards", "rule", "jobid", "threads", "attempt")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -866,6 +866,7 @@ class _Analyzer:
         jbsub = None
         prefix: tuple[str, ...] = ()
         env: list = []
+        pack = None
         for f in decl.fields:
             if f.name not in LABEL_FIELDS:
                 self.error(f"unknown label field '{f.name}'{_suggest(f.name, LABEL_FIELDS)}; expected one of {', '.join(LABEL_FIELDS)}", f.name_span)
@@ -876,6 +877,8 @@ class _Analyzer:
                     continue
             if f.name == "limit":
                 limit = self.positive_int(f, "limit")
+            elif f.name == "pack":
+                pack = self.pack(f)
             elif f.name in ("slurm", "lsf"):
                 pairs = []
                 for item in f.items:
@@ -900,7 +903,7 @@ class _Analyzer:
                 env = self.label_env(f)
                 self._label_env[decl.name] = env
         return ir.Label(decl.name, decl.name_span, limit, slurm, lsf, jbsub, prefix=prefix,
-                        env=tuple((name, s.value) for name, s in env))
+                        env=tuple((name, s.value) for name, s in env), pack=pack)
 
     def label_env(self, f: d.Field) -> list:
         """``env: JAVA_HOME="/opt/java11", OMP_NUM_THREADS="{threads}"``: (name, Str) pairs;
@@ -1012,6 +1015,26 @@ class _Analyzer:
             return None
         return value
 
+    def pack(self, f: d.Field) -> ir.Pack | None:
+        """``pack: 50`` (jobs per cluster array task) or ``pack: "5m"`` (a run time per task,
+        divided by the time each job asks for)."""
+        item = f.items[0] if len(f.items) == 1 else None
+        if isinstance(item, d.Num) and isinstance(item.value, int):
+            if item.value < 1:
+                self.error("pack must be at least 1 (pack: 1 runs one job per task)", item.span)
+                return None
+            return ir.Pack(jobs=item.value, span=item.span, text=str(item.value))
+        if isinstance(item, d.Str):
+            seconds = parse_time(item.value)
+            if seconds is None or seconds <= 0:
+                self.error(f"pack {item.value!r}: not a run time; expected e.g. \"5m\", \"1h\" or \"HH:MM:SS\", "
+                           "or a whole number of jobs per task", item.span)
+                return None
+            return ir.Pack(seconds=seconds, span=item.span, text=item.value)
+        self.error('pack takes a whole number of jobs per task (pack: 50) or a run time per task (pack: "5m")',
+                   item.span if item is not None and not isinstance(item, d.Named) else f.span)
+        return None
+
     # ------------------------------------------------------------------ rules
     def compile(self, s: d.Str) -> pat.Pattern | None:
         try:
@@ -1115,7 +1138,7 @@ class _Analyzer:
             shell = self.shell(fields["shell"], bound, decl.name, inputs, outputs, logs, params, resources)
         env = self.rule_env(label, bound, decl.name, inputs, outputs, logs, params, resources) if label in self._label_env else ()
         used, self._config_used = self._config_used, None
-        for name in ("retries", "persist", "priority"):
+        for name in ("retries", "persist", "priority", "pack"):
             if name in fields:
                 f = self.configured(fields[name])
                 if f is None:
@@ -1123,6 +1146,7 @@ class _Analyzer:
                 else:
                     fields[name] = f
         retries = self.positive_int(fields["retries"], "retries", allow_zero=True) if "retries" in fields else None
+        pack = self.pack(fields["pack"]) if "pack" in fields else None
         persist = False
         if "persist" in fields:
             f = fields["persist"]
@@ -1166,6 +1190,7 @@ class _Analyzer:
             config=_config_key(used),
             benchmark=benchmark,
             local=local,
+            pack=pack,
         )
 
     # ------------------------------------------------------------------ paths

@@ -136,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--poll", type=float, default=None, help="seconds between status queries (SLURM)")
             p.add_argument("--keep-temp", action="store_true", help="keep temp() outputs (by default deleted once every job that reads them has succeeded)")
             p.add_argument("--overwrite-protected", action="store_true", help="let jobs replace their read-only protected() outputs")
+            p.add_argument("--pack", default=None, metavar="N|TIME", help="cluster array tasks run N jobs each, or as many as fit in TIME (e.g. 5m), one after another (for rules without pack: of their own)")
 
     p = sub.add_parser("status", help=COMMANDS["status"])
     _target_args(p)
@@ -162,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
         group.add_argument(f"--{backend}", action="store_true", help=f"a {backend} bundle")
     p.add_argument("-o", "--output", default=None, help="the bundle folder (default: rulec-<backend>)")
     p.add_argument("--profile", help="cluster settings (TOML)")
+    p.add_argument("--pack", default=None, metavar="N|TIME", help="array tasks run N jobs each, or as many as fit in TIME (e.g. 5m), one after another (for rules without pack: of their own)")
 
     p = sub.add_parser("clean", help=COMMANDS["clean"])
     _target_args(p)
@@ -225,7 +227,8 @@ def run_args(ns):
     return RunArgs(force=tuple(ns.force), force_all=ns.force_all, touch=ns.touch, why=ns.why, quiet=ns.quiet,
                    cores=ns.cores, mem=ns.mem, resources=tuple(ns.resources), keep_going=ns.keep_going,
                    retries=ns.retries, executor=Backend(ns.executor), profile=ns.profile, bundle=ns.bundle, poll=ns.poll,
-                   print_commands=ns.print_commands, keep_temp=ns.keep_temp, overwrite_protected=ns.overwrite_protected)
+                   print_commands=ns.print_commands, keep_temp=ns.keep_temp, overwrite_protected=ns.overwrite_protected,
+                   pack=ns.pack)
 
 
 def emit_args(ns):
@@ -235,7 +238,7 @@ def emit_args(ns):
 
     backend = next(b for b in CLUSTER if getattr(ns, b.value))  # argparse requires exactly one
     return EmitArgs(backend, output=ns.output, profile=ns.profile, force=tuple(ns.force), force_all=ns.force_all,
-                    why=ns.why, quiet=ns.quiet)
+                    why=ns.why, quiet=ns.quiet, pack=ns.pack)
 
 
 def main(argv: list[str] | None = None) -> int:

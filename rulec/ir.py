@@ -125,6 +125,19 @@ class ShellTemplate:
 
 
 @dataclass(frozen=True, slots=True)
+class Pack:
+    """``pack:`` of a rule or label: how many of its jobs one cluster array task runs, one
+    after another: ``jobs`` per task, or as many as fit in ``seconds`` of run time (worked out
+    from the time each job asks for). Where jobs run, not what they compute: no part of a
+    job's signature."""
+
+    jobs: int | None = None
+    seconds: int | None = None
+    span: Span | None = None
+    text: str = ""  # as written: "50", "5m"
+
+
+@dataclass(frozen=True, slots=True)
 class Rule:
     name: str
     index: int
@@ -148,6 +161,7 @@ class Rule:
     # ``local: true``: under a cluster executor its jobs run on this machine (Snakemake's
     # localrules); locally nothing changes.
     local: bool = False
+    pack: Pack | None = None  # None: its label's, else the run's --pack
 
     @property
     def products(self) -> tuple[PathSpec, ...]:
@@ -170,6 +184,7 @@ class Label:
     # (``srun -p gpu --``, ``apptainer exec img.sif``): where a job runs, not what it computes,
     # so no part of any job's signature.
     prefix: tuple[str, ...] = ()
+    pack: Pack | None = None  # for its rules that have no pack: of their own
 
 
 @dataclass(frozen=True, slots=True, eq=False)

@@ -361,13 +361,15 @@ def run_failures(failures, done: int, not_run: int, workdir: str, stream: IO[str
 
 def bundle_written(path: str, backend: str, rows, n_tasks: int, calls: int, call_name: str,
                    hint: str, stream: IO[str] | None = None) -> None:
-    """rows: (array name, number of tasks, dependency text) per array."""
+    """rows: (array name, number of tasks, dependency text[, (jobs, jobs per task) of a packed
+    array]) per array."""
     stream = stream or sys.stdout
     rows = list(rows)
     out = [f"wrote {path}/ ({backend}): {len(rows)} array(s), {n_tasks} task(s), {calls} {call_name} call(s)"]
     width = max((len(r[0]) for r in rows), default=0)
-    for name, size, deps in rows:
-        out.append(f"  {name:<{width}}  {size:>7} task(s)" + (f"  after {deps}" if deps else ""))
+    for name, size, deps, *packed in rows:
+        jobs = f" ({packed[0][0]} jobs, {packed[0][1]} per task)" if packed and packed[0] else ""
+        out.append(f"  {name:<{width}}  {size:>7} task(s){jobs}" + (f"  after {deps}" if deps else ""))
     out.append(hint)
     stream.write("\n".join(out) + "\n")
     stream.flush()

@@ -405,7 +405,7 @@ def test_unknown_label_with_nothing_close_gets_a_hint(here):
 def test_unknown_rule_field(here):
     assert error(here, 'rule estimate:\n    ouput: "x"\n', kind=AnalysisError) == msg(
         "Rulefile:2:5: unknown rule field 'ouput' (did you mean 'output'?); expected one of input, output, log, params, "
-        "resources, label, shell, persist, priority, retries, benchmark, local",
+        "resources, label, shell, persist, priority, retries, benchmark, local, pack",
         '        ouput: "x"',
         "        ^^^^^",
     )
@@ -1204,6 +1204,74 @@ def test_contradicting_kinds_and_remote_protected_outputs_are_errors(here):
 
 def test_a_pattern_error_inside_a_kind_is_placed_in_the_string(here):
     assert error(here, 'rule a:\n    output: temp("bld/{n")\n', kind=AnalysisError).startswith("Rulefile:2:23: ")
+# --------------------------------------------------------------------------- pack
+
+def test_pack_is_a_number_of_jobs_or_a_run_time_per_task_for_rules_and_labels(here):
+    wf = load(here, '''
+label quick:
+    pack: "2m30s"
+
+rule a:
+    output: "a/{n}.txt"
+    pack: 50
+    shell: "touch {output}"
+
+rule b:
+    output: "b/{n}.txt"
+    label: quick
+    shell: "touch {output}"
+
+rule c:
+    output: "c/{n}.txt"
+    label: quick
+    pack: 1
+    shell: "touch {output}"
+''')
+    a, b, c = wf.rule("a"), wf.rule("b"), wf.rule("c")
+    assert (a.pack.jobs, a.pack.seconds, a.pack.text) == (50, None, "50")
+    assert (a.pack.span.line, a.pack.span.col) == (7, 11)
+    assert b.pack is None and c.pack.jobs == 1
+    assert (wf.labels["quick"].pack.seconds, wf.labels["quick"].pack.text) == (150, "2m30s")
+
+
+def test_pack_errors_have_their_place(here):
+    out = error(here, '''
+label l:
+    pack: "soon"
+
+rule a:
+    output: "a/{n}.txt"
+    pack: 0
+    shell: "true"
+
+rule b:
+    output: "b/{n}.txt"
+    pack: 2.5
+    shell: "true"
+
+rule c:
+    output: "c/{n}.txt"
+    pack: n=3
+    shell: "true"
+''')
+    assert "Rulefile:3:11: pack 'soon': not a run time; expected e.g. \"5m\", \"1h\" or \"HH:MM:SS\", or a whole number of jobs per task" in out
+    assert "Rulefile:7:11: pack must be at least 1 (pack: 1 runs one job per task)" in out
+    assert 'Rulefile:12:11: pack takes a whole number of jobs per task (pack: 50) or a run time per task (pack: "5m")' in out
+    assert "Rulefile:17:5: pack takes a whole number" in out
+
+
+def test_pack_is_no_part_of_a_jobs_signature(here):
+    from rulec.dag import resolve
+    from rulec.run.record import Recorder
+
+    plain = 'rule a:\n    output: "a.txt"\n    shell: "touch {output}"\n'
+    packed = plain.replace("    shell:", "    pack: 50\n    shell:")
+    keys = []
+    for text in (plain, packed):
+        graph = resolve(load(here, text), ())
+        rec = Recorder(graph).finished(0)
+        keys.append((rec.cmd_hash, rec.params_hash))
+    assert keys[0] == keys[1]
 
 
 # ============================================================================ rule references
@@ -1472,7 +1540,8 @@ def test_one_edit_apart(a, b, close):
 def test_snakemake_rule_fields_say_what_to_write_instead(here, field, value, hint):
     lines = error(here, f'rule r:\n    output: "x"\n    {field}: {value}\n', kind=AnalysisError).splitlines()
     assert lines[0] == (f"Rulefile:3:5: unknown rule field '{field}'; expected one of input, output, log, params, "
-                        "resources, label, shell, persist, priority, retries, benchmark, local")
+                        "resources, label, shell, persist, priority, retries, benchmark, local, pack")
+                        "resources, label, shell, persist, priority, retries, pack")
     assert lines[-1] == f"  hint: {hint}"
 
 

@@ -182,3 +182,91 @@ def test_bad_max_size():
     g = make_graph(CHAIN)
     with pytest.raises(ValueError):
         arr.layout(g, runnable(g), lambda r: Settings(), 0)
+
+
+# --------------------------------------------------------------------------- packing
+
+def packed(packs: dict[str, int], max_size=1001, run=None):
+    g = make_graph(CHAIN)
+    jobs = runnable(g) if run is None else run(g)
+    return g, arr.layout(g, jobs, lambda rule: Settings(pack=packs.get(rule.name, 1)), max_size)
+
+
+def array(lay, name):
+    return next(a for a in lay.arrays if a.name == name)
+
+
+def ids(g, jobs):
+    return [g.job_id(j) for j in jobs]
+
+
+def test_a_packed_array_has_a_task_per_pack_and_a_line_per_job():
+    g, lay = packed({"fit": 4, "score": 4})
+    fit = array(lay, "fit")
+    assert (len(fit), fit.pack, len(fit.jobs)) == (2, 4, 6)  # ceil(6 / 4) tasks
+    assert [len(a) for a in lay.arrays] == [3, 2, 2, 2] and lay.n_tasks == 9 and lay.packed
+    assert ids(g, fit.task_jobs(1)) == ids(g, fit.jobs[4:])
+    for i, job in enumerate(fit.jobs):
+        assert lay.where[job] == (fit.index, i // 4)
+        assert lay.line_of(job) == i
+    prepare = array(lay, "prepare")
+    assert prepare.pack == 1 and [lay.line_of(j) for j in prepare.jobs] == [0, 1, 2]  # its task
+
+
+def test_packs_that_line_up_stay_element_wise():
+    # fit and score packed alike: task i of score needs exactly the jobs of task i of fit
+    g, lay = packed({"fit": 2, "score": 2})
+    assert deps(lay, "score") == [("aftercorr", "fit")]
+    fit, score = array(lay, "fit"), array(lay, "score")
+    for t in range(len(score)):
+        needs = {d for j in score.task_jobs(t) for d in g.deps[j]}
+        assert needs == set(fit.task_jobs(t))
+
+
+def test_packs_of_a_fan_out_line_up_with_their_upstream_job():
+    # fit[d, *] packed by the two models of one prepare[d]: task i of fit needs prepare task i
+    g, lay = packed({"fit": 2})
+    fit = array(lay, "fit")
+    assert deps(lay, "fit") == [("aftercorr", "prepare")]
+    assert [sorted(ids(g, fit.task_jobs(t))) for t in range(3)] == [
+        ["fit[d0,m0]", "fit[d0,m1]"], ["fit[d1,m0]", "fit[d1,m1]"], ["fit[d2,m0]", "fit[d2,m1]"]]
+
+
+def test_packs_that_do_not_line_up_fall_back_to_afterok():
+    # a pack of 3 spans two datasets' fits; packs of different sizes never line up
+    assert deps(packed({"fit": 3})[1], "fit") == [("afterok", "prepare")]
+    assert deps(packed({"fit": 2, "score": 3})[1], "score") == [("afterok", "fit")]
+    assert deps(packed({"prepare": 2, "fit": 2})[1], "fit") == [("afterok", "prepare")]
+    # the same pack on both sides of a one-to-one chain, unpacked downstream: sizes differ
+    assert deps(packed({"fit": 2})[1], "score") == [("afterok", "fit")]
+
+
+def test_packed_arrays_are_cut_at_max_size_tasks_and_still_line_up():
+    g, lay = packed({"fit": 2, "score": 2}, max_size=2)
+    assert names(lay) == ["prepare-1", "prepare-2", "fit-1", "fit-2", "score-1", "score-2", "summarize"]
+    assert [(len(a), len(a.jobs)) for a in lay.arrays] == [(2, 2), (1, 1), (2, 4), (1, 2), (2, 4), (1, 2), (2, 2)]
+    assert deps(lay, "score-1") == [("aftercorr", "fit-1")] and deps(lay, "score-2") == [("aftercorr", "fit-2")]
+    assert deps(lay, "fit-1") == [("aftercorr", "prepare-1")] and deps(lay, "fit-2") == [("aftercorr", "prepare-2")]
+    fit2 = array(lay, "fit-2")
+    assert [lay.where[j] for j in fit2.jobs] == [(fit2.index, 0)] * 2 and [lay.line_of(j) for j in fit2.jobs] == [0, 1]
+
+
+def test_a_pack_is_no_bigger_than_its_jobs():
+    g, lay = packed({"fit": 50, "summarize": 50, "score": 1})
+    assert [(a.name, len(a), a.pack) for a in lay.arrays] == [
+        ("prepare", 3, 1), ("fit", 1, 6), ("score", 6, 1), ("summarize", 1, 2)]
+
+    def one(g):
+        return [j for j in runnable(g) if g.job_id(j) == "fit[d1,m0]"]
+
+    _, lay = packed({"fit": 50}, run=one)
+    assert [(len(a), a.pack) for a in lay.arrays] == [(1, 1)]  # one job: no pack
+    assert not lay.packed
+
+
+def test_a_packs_task_asks_for_its_jobs_time_one_after_another():
+    g = make_graph(CHAIN)
+    lay = arr.layout(g, runnable(g), lambda rule: Settings(time_s=60, pack=4 if rule.name == "fit" else 1), 1001)
+    assert [a.task_seconds() for a in lay.arrays] == [60, 240, 60, 60]
+    lay = arr.layout(g, runnable(g), lambda rule: Settings(pack=4), 1001)
+    assert lay.arrays[1].task_seconds() is None

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from rulec import ir
 from rulec import profile as prof
 from rulec.analyze import analyze
 from rulec.bundle import files as bundle_mod
@@ -101,11 +102,16 @@ PROFILE = {
 }
 
 
-def make_bundle(backend: str, profile=prof.EMPTY, max_size: int = 4):
+def make_bundle(backend: str, profile=prof.EMPTY, max_size: int = 4, pack=None):
     wf = analyze(parse(RULEFILE, "Rulefile"), WORKDIR)
     graph = resolve(wf, (), exists=lambda p: False)
     run = [j for j in graph.order if graph.rule_of(j).shell is not None]
-    return bundle_mod.build(graph, run, backend, profile, BUNDLE, max_size)
+    return bundle_mod.build(graph, run, backend, profile, BUNDLE, max_size, pack)
+
+
+# --pack 2: fit's packs of two models line up with prepare's tasks (aftercorr), score's with
+# fit's; each packed task asks for its jobs' time, one after another
+PACK = ir.Pack(jobs=2, text="2")
 
 
 def as_text(bundle) -> str:
@@ -119,12 +125,14 @@ CASES = [
     ("lsf", "profile", prof.parse(PROFILE, "cluster.toml")),
     ("jbsub", "directives", prof.EMPTY),
     ("jbsub", "profile", prof.parse(PROFILE, "cluster.toml")),
+    ("slurm", "packed", prof.EMPTY),
+    ("lsf", "packed", prof.EMPTY),
 ]
 
 
 @pytest.mark.parametrize("backend, case, profile", CASES, ids=[f"{b}-{c}" for b, c, _ in CASES])
 def test_golden(backend, case, profile):
-    text = as_text(make_bundle(backend, profile))
+    text = as_text(make_bundle(backend, profile, pack=PACK if case == "packed" else None))
     path = GOLDEN / backend / f"{case}.txt"
     if os.environ.get("RULEC_UPDATE_GOLDEN") == "1":
         path.parent.mkdir(parents=True, exist_ok=True)

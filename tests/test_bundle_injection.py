@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from rulec import ir
 from rulec import profile as prof
 from rulec.analyze import analyze
 from rulec.bundle import files as bundle_mod
@@ -47,6 +48,9 @@ PAYLOADS = (
 )
 BAD = {"PWNED", "PWNED2", "PWNED3", "PWNED4", "PWNED5", "PWNED6", "PWNED7"}
 BACKENDS = ("slurm", "lsf", "jbsub")
+# and packed SLURM and LSF bundles (rulec emit --pack 3: several jobs per task)
+RUNS = [(b, None) for b in BACKENDS] + [("slurm", "3"), ("lsf", "3")]
+RUN_IDS = [b if p is None else f"{b}-packed" for b, p in RUNS]
 
 RULEFILE = '''
 dimension s = glob("raw/{s}.txt")
@@ -107,17 +111,18 @@ def expected(proj: Path) -> None:
     assert sorted((proj / "total.txt").read_text().split()) == sorted(counts)
 
 
-def in_memory_bundle(backend: str, profile=prof.EMPTY):
+def in_memory_bundle(backend: str, profile=prof.EMPTY, pack: str | None = None):
     wf = analyze(parse(RULEFILE.replace('glob("raw/{s}.txt")', "[" + ", ".join(json.dumps(p) for p in PAYLOADS) + "]"), "Rulefile"), "/project")
     graph = resolve(wf, [], exists=lambda p: False)
-    return bundle_mod.build(graph, list(graph.order), backend, profile, "/project/bundle")
+    return bundle_mod.build(graph, list(graph.order), backend, profile, "/project/bundle",
+                            pack=ir.Pack(jobs=int(pack), text=pack) if pack else None)
 
 
 # --------------------------------------------------------------------------- the text
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_no_line_of_a_bundle_is_a_payload_command(backend):
-    b = in_memory_bundle(backend)
+@pytest.mark.parametrize("backend, pack", RUNS, ids=RUN_IDS)
+def test_no_line_of_a_bundle_is_a_payload_command(backend, pack):
+    b = in_memory_bundle(backend, pack=pack)
     for rel, text in b.files.items():
         if rel == bundle_mod.MANIFEST:
             json.loads(text)  # JSON, never run: the payloads are escaped there
@@ -182,8 +187,8 @@ def test_comment_text_has_no_control_characters():
 
 # --------------------------------------------------------------------------- running them
 
-def emit(proj: Path, backend: str) -> Path:
-    assert main(["emit", f"--{backend}", str(proj), "-o", str(proj / "bundle"), "-q"]) == 0
+def emit(proj: Path, backend: str, pack: str | None = None) -> Path:
+    assert main(["emit", f"--{backend}", str(proj), "-o", str(proj / "bundle"), "-q", *(["--pack", pack] if pack else [])]) == 0
     return proj / "bundle"
 
 
@@ -202,10 +207,10 @@ def run_task(bundle: Path, backend: str, array: str, task: int, umask: int | Non
     return subprocess.run(args, cwd=bundle, env=env, capture_output=True, text=True, timeout=60)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_each_task_script_run_by_hand_runs_its_job_and_nothing_else(backend, tmp_path):
+@pytest.mark.parametrize("backend, pack", RUNS, ids=RUN_IDS)
+def test_each_task_script_run_by_hand_runs_its_job_and_nothing_else(backend, pack, tmp_path):
     proj = plant(tmp_path / "p")
-    bundle = emit(proj, backend)
+    bundle = emit(proj, backend, pack)
     m = json.loads((bundle / "manifest.json").read_text())
     for a in m["arrays"]:  # in dependency order
         for task in range(a["size"]):
@@ -231,10 +236,10 @@ def shims(tmp_path):
     return {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "FAKE_LOG": str(tmp_path / "calls.log")}
 
 
-@pytest.mark.parametrize("backend", ["lsf", "jbsub"])
-def test_lsf_and_jbsub_bundles_run_through_submit_sh_and_run_nothing_else(backend, tmp_path, shims):
+@pytest.mark.parametrize("backend, pack", [("lsf", None), ("jbsub", None), ("lsf", "3")], ids=["lsf", "jbsub", "lsf-packed"])
+def test_lsf_and_jbsub_bundles_run_through_submit_sh_and_run_nothing_else(backend, pack, tmp_path, shims):
     proj = plant(tmp_path / "p")
-    bundle = emit(proj, backend)
+    bundle = emit(proj, backend, pack)
     res = subprocess.run(["bash", str(bundle / "submit.sh")], env=shims, capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stdout + res.stderr
     assert not pwned(tmp_path)
@@ -318,12 +323,13 @@ def modes(root: Path) -> dict[str, int]:
     return out
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_under_umask_000_nothing_in_a_bundle_is_writable_by_others(backend, tmp_path):
+@pytest.mark.parametrize("backend, pack", RUNS, ids=RUN_IDS)
+def test_under_umask_000_nothing_in_a_bundle_is_writable_by_others(backend, pack, tmp_path):
     proj = plant(tmp_path / "p")
     old = os.umask(0)
     try:
-        assert main(["emit", f"--{backend}", str(proj), "-o", str(proj / "new" / "deeper" / "bundle"), "-q"]) == 0
+        assert main(["emit", f"--{backend}", str(proj), "-o", str(proj / "new" / "deeper" / "bundle"), "-q",
+                     *(["--pack", pack] if pack else [])]) == 0
     finally:
         os.umask(old)
     bundle = proj / "new" / "deeper" / "bundle"

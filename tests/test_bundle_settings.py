@@ -175,3 +175,88 @@ def test_profile_errors(tmp_path, text, message):
 def test_missing_profile(tmp_path):
     with pytest.raises(RulecError, match="not found"):
         prof.load(str(tmp_path / "nope.toml"))
+
+
+# --------------------------------------------------------------------------- pack
+
+PACKS = '''
+label quick:
+    pack: 20
+
+label timed:
+    pack: "10m"
+    slurm: time="2m"
+
+rule own:
+    output: "o/{n}.txt"
+    label: quick
+    pack: 5
+    shell: "true"
+
+rule by_label:
+    output: "l/{n}.txt"
+    label: quick
+    shell: "true"
+
+rule by_time:
+    output: "t/{n}.txt"
+    resources: time="45s"
+    pack: "5m"
+    shell: "true"
+
+rule label_time:
+    output: "lt/{n}.txt"
+    label: timed
+    shell: "true"
+
+rule off:
+    output: "x/{n}.txt"
+    pack: 1
+    shell: "true"
+
+rule untimed:
+    output: "u/{n}.txt"
+    pack: "5m"
+    shell: "true"
+
+rule plain:
+    output: "p/{n}.txt"
+    shell: "true"
+'''
+
+
+def pack_of(wf, name, default=None, profile=prof.EMPTY):
+    from rulec import ir
+
+    rule = wf.rule(name)
+    s = st.for_rule(rule, wf, "slurm", profile)
+    return st.pack_size(rule, wf, s, None if default is None else ir.Pack(jobs=default, text=str(default)))
+
+
+def test_a_rules_pack_wins_over_its_labels_and_the_run_default():
+    wf = workflow(PACKS)
+    assert pack_of(wf, "own", default=50) == 5
+    assert pack_of(wf, "by_label", default=50) == 20
+    assert pack_of(wf, "off", default=50) == 1
+    assert (pack_of(wf, "plain"), pack_of(wf, "plain", default=50)) == (1, 50)
+
+
+def test_a_run_time_per_task_is_divided_by_the_time_per_job():
+    wf = workflow(PACKS)
+    assert pack_of(wf, "by_time") == 6  # 5 min / 45 s, rounded down
+    assert pack_of(wf, "label_time") == 5  # the label's slurm: time="2m"
+    profile = prof.parse({"slurm": {"rules": {"by_time": {"time": "10m"}}}}, "p.toml")
+    assert pack_of(wf, "by_time", profile=profile) == 1  # longer than the pack's time: one job a task
+
+
+def test_a_run_time_without_a_time_per_job_is_an_error_at_its_place():
+    from rulec import ir
+
+    wf = workflow(PACKS)
+    with pytest.raises(BackendError) as info:
+        pack_of(wf, "untimed")
+    assert info.value.message == 'rule untimed: pack: "5m" is a run time per task, and the rule asks for no time per job to divide it by'
+    assert (info.value.span.line, info.value.span.col) == (38, 11)
+    rule = wf.rule("plain")
+    with pytest.raises(BackendError, match=r"^rule plain: --pack 5m is a run time per task"):
+        st.pack_size(rule, wf, st.for_rule(rule, wf, "slurm", prof.EMPTY), ir.Pack(seconds=300, text="5m"))

@@ -20,3 +20,22 @@ def test_a_profiles_env_is_exported_by_the_bundles_jobs(tmp_path, capsys):
     other = tmp_path / "bundle2"
     main(Target(str(tmp_path / "Rulefile")), EmitArgs(Backend.SLURM, output=str(other), quiet=True))
     assert "export" not in next(other.glob("*.tasks")).read_text()
+
+
+def test_pack_reaches_the_bundle_and_is_refused_for_jbsub(tmp_path, capsys):
+    import json
+
+    import pytest
+
+    from rulec.errors import RulecError
+
+    (tmp_path / "Rulefile").write_text('dimension n = ["a", "b", "c"]\nrule all:\n    input: expand("o/{n}.txt")\n'
+                                       'rule make:\n    output: "o/{n}.txt"\n    shell: "touch {output}"\n')
+    target = Target(str(tmp_path / "Rulefile"))
+    assert main(target, EmitArgs(Backend.SLURM, output=str(tmp_path / "b"), pack="2")) == 0
+    assert "make        2 task(s) (3 jobs, 2 per task)" in capsys.readouterr().out
+    m = json.loads((tmp_path / "b" / "manifest.json").read_text())
+    assert [(a["size"], a["pack"], a["jobs"]) for a in m["arrays"]] == [(2, 2, 3)]
+    with pytest.raises(RulecError, match="--pack is for SLURM and LSF job arrays: jbsub runs one job per jbsub call"):
+        main(target, EmitArgs(Backend.JBSUB, output=str(tmp_path / "j"), pack="2"))
+    assert not (tmp_path / "j").exists()

@@ -390,3 +390,99 @@ rule total:
     assert len(calls(state, "bsub")) == 2
     assert (proj / "total.txt").read_text() == "1\n2\n3\n"
     assert "Nothing to do" in rulec(proj, env, "dryrun").stdout
+
+
+# --------------------------------------------------------------------------- packed tasks
+
+def test_a_packed_pipeline_runs_on_lsf_job_by_job_and_is_then_up_to_date(lsf):
+    """--pack 2: 17 jobs in 9 elements; score's packs line up with fit's (done(ID[*]))."""
+    proj, env, state = lsf
+    res = rulec(proj, env, "run", "--executor", "lsf", "--poll", "0.05", "--pack", "2")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert f"Done: {ALL} job(s) ran on lsf." in res.stdout
+    assert sum(1 for line in res.stdout.splitlines() if " done " in line) == ALL  # one line a job
+    for m in ("m0", "m1"):
+        assert (proj / "out" / f"{m}.txt").read_text() == "2\n2\n2\n"
+    assert (proj / "logs" / "fit" / "d1_m0.log").read_text() == "log line for d1 m0\n"
+    assert len(recorded(proj)) == ALL
+    ids = jobids(proj)
+    assert calls(state, "bsub") == [[], ["-ti", "-w", f"done({ids['prepare']})"], ["-ti", "-w", f"done({ids['fit']}[*])"],
+                                    ["-ti", "-w", f"done({ids['score']})"]]
+    bundle = proj / ".rulec" / "lsf" / "1"
+    assert "#BSUB -J \"rulec-fit[1-3]\"" in (bundle / "fit.lsf").read_text()
+    status = sorted(p.name for p in (bundle / "status").iterdir())
+    assert len([s for s in status if s.endswith(".rc")]) == len([s for s in status if s.endswith(".start")]) == ALL
+    assert "Nothing to do" in rulec(proj, env, "dryrun").stdout
+
+
+def test_a_failing_packed_job_fails_alone_and_the_rerun_does_exactly_the_rest(lsf):
+    proj, env, state = lsf
+    (proj / "fail_d1_m0").write_text("")
+    res = rulec(proj, env, "run", "--executor", "lsf", "--poll", "0.05", "--pack", "2", "--keep-going")
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert "fit[d1,m0]: exit status 3" in res.stderr
+    assert not (proj / "fit" / "d1_m0.txt").exists()
+    # its pack-mate fit[d1,m1] (same element) ran to the end and is kept
+    assert (proj / "fit" / "d1_m1.txt").read_text() == "data d1\nfitted m1\n"
+    done = recorded(proj)
+    assert "fit[d1,m1]" in done and "fit[d1,m0]" not in done
+    assert "score[d1,m0]" not in done and not (proj / "score" / "d1_m0.txt").exists()
+    os.unlink(proj / "fail_d1_m0")
+    res = rulec(proj, env, "run", "--executor", "lsf", "--poll", "0.05", "--pack", "2")
+    assert res.returncode == 0, res.stdout + res.stderr
+    import re
+
+    adopted = re.search(r"adopted \S+ of the previous run: (\d+) job\(s\) done there recorded", res.stdout)
+    ran = int(re.search(r"Done: (\d+) job\(s\) ran on lsf\.", res.stdout).group(1))
+    assert ran + (int(adopted.group(1)) if adopted else 0) == ALL - len(done), res.stdout
+    assert len(recorded(proj)) == ALL
+    assert "Nothing to do" in rulec(proj, env, "dryrun").stdout
+
+
+def test_a_packed_job_failing_once_is_resubmitted_alone_and_its_pack_mate_is_not_run_again(lsf):
+    proj, env, state = lsf
+    (proj / "Rulefile").write_text(RETRY_RULEFILE)
+    res = rulec(proj, env, "run", "--executor", "lsf", "--poll", "0.05", "--pack", "2")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "retrying flaky[a] (attempt 2 of 2)" in res.stdout + res.stderr
+    assert "Done: 5 job(s) ran on lsf." in res.stdout
+    # flaky[b], flaky[a]'s pack-mate, ran once
+    assert (proj / "tries_a.txt").read_text() == "1\n2\n" and (proj / "tries_b.txt").read_text() == "1\n"
+    assert (proj / "out.txt").read_text() == "a 2\nb 1\n"
+    subs = calls(state, "bsub")
+    ids = jobids(proj)
+    # flaky[a] alone (its element's index, its own time: 5m × 2, twice the memory), as retry/flaky.0.lsf
+    assert subs[3] == ["-J", "rulec-flaky[1]", "-R", "rusage[mem=200]", "-M", "200", "-W", "0:10"]
+    assert "flaky_1:0" in ids
+    assert (proj / ".rulec" / "lsf" / "1" / "retry" / "flaky.0.lsf").exists()
+    assert len(recorded(proj)) == 5
+
+
+def test_after_a_sigkill_the_next_run_adopts_a_packed_lsf_bundle(lsf):
+    proj, env, state = lsf
+    (proj / "Rulefile").write_text('''
+dimension i = ["1", "2", "3"]
+rule all:
+    input: "total.txt"
+rule part:
+    output: "part_{i}.txt"
+    shell:  "sleep 0.5; echo {i} > {output}"
+rule total:
+    input:  expand("part_{i}.txt")
+    output: "total.txt"
+    shell:  "cat {input} > {output}"
+''')
+    proc = subprocess.Popen([sys.executable, "-m", "rulec", "run", "--executor", "lsf", "--poll", "0.1", "--pack", "3"],
+                            cwd=proj, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ids = proj / ".rulec" / "lsf" / "1" / "jobids"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not (ids.exists() and len(ids.read_text().splitlines()) == 2):
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait()
+    res = rulec(proj, env, "run", "--executor", "lsf", "--poll", "0.1", "--pack", "3")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "adopted .rulec/lsf/1 of the previous run: 4 job(s) done there recorded" in res.stdout, res.stdout
+    assert "Nothing to do" in res.stdout
+    assert len(calls(state, "bsub")) == 2
+    assert (proj / "total.txt").read_text() == "1\n2\n3\n"

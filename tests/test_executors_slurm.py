@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from rulec import cli
+from rulec import cli, ir
 from rulec import profile as prof
 from rulec.analyze import analyze
 from rulec.bundle import files as bundle_mod
@@ -96,13 +96,14 @@ class FakeSlurm:
 
 class Run:
     def __init__(self, tmp_path, rounds, show=None, quiet=True, keep_going=True, poll=0.0, max_poll=0.0, clock=None,
-                 stuck_after=None):
+                 stuck_after=None, rulefile=RULEFILE, pack=None):
         self.path = tmp_path
-        wf = analyze(parse(RULEFILE, "Rulefile"), str(tmp_path))
+        wf = analyze(parse(rulefile, "Rulefile"), str(tmp_path))
         self.graph = graph = resolve(wf, (), exists=lambda p: False)
         self.history = History.open(str(tmp_path), write=True)
         self.plan = make_plan(graph, Snapshot({}), self.history)
-        self.bundle = bundle_mod.build(graph, list(self.plan.run), "slurm", prof.EMPTY, str(tmp_path / ".rulec" / "slurm" / "1"), 1001)
+        self.bundle = bundle_mod.build(graph, list(self.plan.run), "slurm", prof.EMPTY, str(tmp_path / ".rulec" / "slurm" / "1"), 1001,
+                                       None if pack is None else ir.Pack(jobs=pack))
         bundle_mod.write(self.bundle)
         self.fake = FakeSlurm(rounds, show)
         self.sleeps = []
@@ -127,6 +128,12 @@ class Run:
         status = self.path / ".rulec" / "slurm" / "1" / "status"
         status.mkdir(parents=True, exist_ok=True)
         (status / f"{jid}.rc").write_text(f"{code}\n")
+
+    def start(self, jid: str) -> None:
+        """What a packed task writes when it starts the job."""
+        status = self.path / ".rulec" / "slurm" / "1" / "status"
+        status.mkdir(parents=True, exist_ok=True)
+        (status / f"{jid}.start").write_text("1700000000\n")
 
 
 @pytest.fixture
@@ -537,6 +544,10 @@ def test_stuck_after_is_seconds_or_a_duration():
     (["--poll", "1"], "--poll is for cluster runs"),
     (["--bundle", "b"], "--bundle is for cluster runs"),
     (["--profile", "p.toml"], "--profile is for cluster runs"),
+    (["--pack", "5"], "--pack is for SLURM and LSF job arrays: a local run has no array tasks to pack"),
+    (["--executor", "jbsub", "--pack", "5"], "--pack is for SLURM and LSF job arrays: jbsub runs one job per jbsub call"),
+    (["--executor", "slurm", "--pack", "0"], "--pack must be at least 1"),
+    (["--executor", "slurm", "--pack", "soon"], "--pack 'soon': expected a whole number of jobs per task (--pack 50) or a run time per task (--pack 5m)"),
 ])
 def test_options_the_executor_cannot_honour_are_refused_before_anything_runs(tmp_path, capsys, args, words):
     (tmp_path / "Rulefile").write_text('rule a:\n    output: "a.txt"\n    shell: "touch {output}"\n')
@@ -599,3 +610,227 @@ rule a:
     assert fake.submitted[-1] == ("a.sbatch", None, "--array=0", "--mem=300M", "--time=00:30:00")
     assert "echo 3 > a.txt" in (tmp_path / "b" / "a.tasks").read_text()
     history.close()
+
+
+# --------------------------------------------------------------------------- packed tasks
+
+PACKED = '''
+dimension dataset = ["d0", "d1", "d2"]
+
+rule all:
+    input: "out.txt"
+
+rule fit:
+    output: "fit/{dataset}.txt"
+    shell: "echo {dataset} > {output}"
+
+rule score:
+    input: "fit/{dataset}.txt"
+    output: "score/{dataset}.txt"
+    shell: "cat {input} > {output}"
+
+rule summarize:
+    input: expand("score/{dataset}.txt")
+    output: "out.txt"
+    shell: "cat {input} > {output}"
+'''
+
+
+def packed(setup, rounds=(), **kw):
+    """fit[d0..d2] in task 100_0, score[d0..d2] in 101_0 (aftercorr), summarize alone in 102_0."""
+    run = setup(list(rounds), rulefile=PACKED, pack=3, **kw)
+    assert [(a.name, len(a), a.pack) for a in run.bundle.layout.arrays] == [("fit", 1, 3), ("score", 1, 3), ("summarize", 1, 1)]
+    return run
+
+
+def step(run, spec, done=(), started=(), failed=()):
+    """An squeue answer after the packed tasks wrote these markers."""
+    def answer(fake):
+        for jid in (*done, *failed, *started):
+            run.start(jid)
+        for jid in done:
+            run.marker(jid, 0)
+        for jid in failed:
+            run.marker(jid, 3)
+        return rows(spec)
+    return answer
+
+
+def test_packed_jobs_are_reported_one_by_one_from_their_markers(setup, capsys):
+    run = packed(setup, quiet=False)
+    run.fake.rounds = [
+        step(run, "100_0=RUNNING 101_0=PENDING 102_0=PENDING", started=["fit[d0]"]),
+        step(run, "100_0=RUNNING 101_0=PENDING 102_0=PENDING", done=["fit[d0]"], started=["fit[d1]"]),
+        step(run, "100_0=COMPLETED 101_0=RUNNING 102_0=PENDING", done=["fit[d1]"], started=["score[d0]"]),  # fit[d2]: COMPLETED
+        rows("100_0=COMPLETED 101_0=COMPLETED 102_0=COMPLETED"),
+    ]
+    assert run.loop() == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("submitted 3 array(s), 3 task(s) for 7 job(s), 3 sbatch call(s) from .rulec/slurm/1: fit=100")
+    assert [line.rsplit(" (", 1)[0] for line in out[1:-1]] == [
+        "[1/7] done fit[d0]", "[2/7] done fit[d1]", "[3/7] done fit[d2]",
+        "[4/7] done score[d0]", "[5/7] done score[d1]", "[6/7] done score[d2]", "[7/7] done summarize"]
+    assert run.fake.submitted == [("fit.sbatch", None), ("score.sbatch", "aftercorr:100"), ("summarize.sbatch", "aftercorr:101")]
+    assert len(run.history.records()) == 7 and {r[2] for r in run.history.records().values()} == {"ok"}
+
+
+def test_a_packed_job_starts_when_its_task_reaches_it(setup):
+    run = packed(setup, [lambda fake: (run.start("fit[d1]"), rows("100_0=RUNNING 101_0=PENDING 102_0=PENDING"))[1]])
+    run.open()
+    events = run.executor.wait()
+    assert [(type(e).__name__, run.graph.job_id(e.job), e.where) for e in events] == [("Started", "fit[d1]", "100_0")]
+    assert run.executor.running_jobs() == [run.job("fit[d1]")]  # not its pack-mates
+
+
+def test_a_failing_packed_job_fails_alone_and_slurm_ends_its_dependents_task(setup, tmp_path, capsys):
+    """With --keep-going: fit[d1] fails in the middle of its pack; fit[d0] and fit[d2] succeed.
+    Its task exits 1, so SLURM ends score's task (aftercorr): score[d1] is cancelled by the
+    loop (a dependent), score[d0] and score[d2] are not run (their task waited for every job
+    of fit's task) and run on the next run."""
+    (tmp_path / "fit").mkdir()
+    run = packed(setup)
+    run.fake.rounds = [
+        step(run, "100_0=RUNNING 101_0=PENDING 102_0=PENDING", done=["fit[d0]"], failed=["fit[d1]"], started=["fit[d2]"]),
+        step(run, "100_0=FAILED/NonZeroExitCode 101_0=CANCELLED/DependencyNeverSatisfied 102_0=CANCELLED/DependencyNeverSatisfied",
+             done=["fit[d2]"]),
+        rows("100_0=FAILED 101_0=CANCELLED/DependencyNeverSatisfied 102_0=CANCELLED/DependencyNeverSatisfied"),
+    ]
+    assert run.loop() == 1
+    assert run.fake.cancelled == []  # left to SLURM: nothing of the pack-mates is cancelled
+    err = capsys.readouterr().err
+    assert "FAILED fit[d1]: exit status 3 (scheduler log .rulec/slurm/1/logs/fit_100_0.out)" in err
+    assert "1 job(s) failed, 2 succeeded, 4 not run:" in err
+    assert sorted(j for j, r in run.history.records().items() if r[2] == "ok") == ["fit[d0]", "fit[d2]"]
+
+
+def test_a_pack_mates_dependent_cancelled_by_slurm_says_why(setup):
+    run = packed(setup)
+    never = "100_0=FAILED 101_0=CANCELLED/DependencyNeverSatisfied 102_0=PENDING"
+    run.fake.rounds = [step(run, never, done=["fit[d0]", "fit[d2]"], failed=["fit[d1]"]), rows(never)]
+    run.open()
+    first = [e for e in run.executor.wait() if isinstance(e, Finished)]
+    assert [(run.graph.job_id(e.job), e.outcome) for e in first] == [
+        ("fit[d0]", Outcome.OK), ("fit[d1]", Outcome.EXIT), ("fit[d2]", Outcome.OK)]
+    assert first[1].exit_code == 3
+    run.executor.cancel([run.job("score[d1]"), run.job("summarize")])  # what the loop does
+    later = [e for e in run.executor.wait() if isinstance(e, Finished)]
+    assert [(run.graph.job_id(e.job), e.outcome) for e in later] == [("score[d0]", Outcome.NOT_STARTED), ("score[d2]", Outcome.NOT_STARTED)]
+    assert later[0].notes[-1] == ("cancelled by SLURM: its task waits for every job of task 0 of fit, where a job failed; "
+                                  "it runs on the next rulec run")
+
+
+def test_without_keep_going_a_running_pack_skips_its_jobs_not_started(setup, tmp_path):
+    """fit[d0] fails while fit[d1] runs (seen started): fit[d2] must not start, but fit[d1]
+    may finish: a cancel file for fit[d2], no scancel of fit's task; score's task, none of
+    whose jobs may run now, is scancelled."""
+    run = packed(setup, keep_going=False)
+    status = tmp_path / ".rulec" / "slurm" / "1" / "status"
+    run.fake.rounds = [
+        step(run, "100_0=RUNNING 101_0=PENDING 102_0=PENDING", started=["fit[d1]"]),
+        step(run, "100_0=RUNNING 101_0=PENDING 102_0=PENDING", failed=["fit[d0]"], started=["fit[d1]"]),
+        step(run, "100_0=FAILED 101_0=CANCELLED/DependencyNeverSatisfied 102_0=CANCELLED/DependencyNeverSatisfied", done=["fit[d1]"]),
+    ]
+    assert run.loop() == 1
+    assert run.fake.cancelled == ["101_0"]
+    assert (status / "fit[d2].cancel").exists() and not (status / "fit[d1].cancel").exists()
+    assert sorted(j for j, r in run.history.records().items() if r[2] == "ok") == ["fit[d1]"]
+
+
+def test_a_pack_whose_jobs_are_all_cancelled_is_scancelled(setup):
+    run = packed(setup, [rows("100_0=RUNNING 101_0=PENDING 102_0=PENDING")])
+    run.open()
+    run.executor.wait()
+    run.executor.cancel([run.job("score[d0]"), run.job("score[d1]")])
+    assert run.fake.cancelled == []  # score[d2] still to run in that task
+    run.executor.cancel([run.job("score[d2]")])
+    assert run.fake.cancelled == ["101_0"]
+
+
+def test_a_pack_the_scheduler_stops_fails_its_running_job_and_those_not_started(setup, capsys):
+    run = packed(setup)
+    run.fake.rounds = [step(run, "100_0=TIMEOUT/TimeLimit 101_0=CANCELLED/DependencyNeverSatisfied 102_0=PENDING",
+                            done=["fit[d0]"], started=["fit[d1]"])]
+    run.open()
+    events = {run.graph.job_id(e.job): e for e in run.executor.wait() if isinstance(e, Finished)}
+    assert events["fit[d0]"].outcome is Outcome.OK
+    assert events["fit[d1]"].outcome is Outcome.TIMEOUT
+    assert "its task 100_0 (a pack of 3) ended while it ran" in events["fit[d1]"].notes
+    assert events["fit[d2]"].outcome is Outcome.TIMEOUT and events["fit[d2]"].log is None
+    assert "it had not started: its task 100_0 (a pack of 3) ended first" in events["fit[d2]"].notes
+
+
+def test_a_packed_job_is_retried_alone_and_its_task_mates_dependents_follow(setup):
+    """fit[d1] fails in its pack and is retried alone (retry/fit.1.sbatch, --array=0); fit's
+    task ends FAILED, so SLURM cancels score's task: its three jobs go again one task each,
+    score[d1] after the retry, the others at once; summarize after them."""
+    run = packed(setup)
+    run.fake.rounds = [
+        step(run, "100_0=RUNNING 101_0=PENDING 102_0=PENDING", done=["fit[d0]"], failed=["fit[d1]"], started=["fit[d2]"]),
+        step(run, "100_0=FAILED 103_0=PENDING 101_0=CANCELLED/DependencyNeverSatisfied 102_0=CANCELLED/DependencyNeverSatisfied",
+             done=["fit[d2]"]),
+        rows("100_0=FAILED 103_0=RUNNING 101_0=CANCELLED/DependencyNeverSatisfied 102_0=CANCELLED/DependencyNeverSatisfied"),
+        rows("100_0=FAILED 103_0=COMPLETED 104_0=COMPLETED 105_0=COMPLETED 106_0=COMPLETED 107_0=COMPLETED"),
+    ]
+    run.open()
+    fit1 = run.job("fit[d1]")
+    events = run.executor.wait()
+    assert [(run.graph.job_id(e.job), e.outcome) for e in events if isinstance(e, Finished)] == [
+        ("fit[d0]", Outcome.OK), ("fit[d1]", Outcome.EXIT)]
+    run.executor.resubmit([Task(fit1, "fit[d1]", "echo d1 > fit/d1.txt", run.bundle.logs[fit1], attempt=2)])
+    assert run.fake.submitted[3] == ("retry/fit.1.sbatch", None, "--array=0")
+    bundle = run.path / ".rulec" / "slurm" / "1"
+    assert "\nonly=1  #" in (bundle / "retry" / "fit.1.sbatch").read_text()
+    assert not (bundle / "status" / "fit[d1].rc").exists() and not (bundle / "status" / "fit[d1].start").exists()
+    events = run.executor.wait()  # fit[d2] done; score's three jobs held a poll
+    assert [(run.graph.job_id(e.job), e.outcome) for e in events if isinstance(e, Finished)] == [("fit[d2]", Outcome.OK)]
+    events = run.executor.wait()
+    assert run.fake.submitted[4:] == [("retry/score.0.sbatch", None, "--array=0"),
+                                      ("retry/score.1.sbatch", "afterok:103_0", "--array=0"),
+                                      ("retry/score.2.sbatch", None, "--array=0"),
+                                      ("summarize.sbatch", "afterok:104_0:105_0:106_0", "--array=0")]
+    assert [(type(e).__name__, run.graph.job_id(e.job)) for e in events] == [("Started", "fit[d1]")]
+    events = run.executor.wait()
+    assert [(run.graph.job_id(e.job), e.outcome) for e in events if isinstance(e, Finished)] == [
+        ("fit[d1]", Outcome.OK), ("score[d0]", Outcome.OK), ("score[d1]", Outcome.OK), ("score[d2]", Outcome.OK),
+        ("summarize", Outcome.OK)]
+    assert run.executor.running() == 0
+    ids = (bundle / "jobids").read_text().split("\n")
+    assert ids[3:8] == ["fit_0:1 103", "score_0:0 104", "score_0:1 105", "score_0:2 106", "summarize_0 107"]
+
+
+def test_ctrl_c_keeps_the_packed_jobs_done_and_removes_the_running_ones_outputs(setup, tmp_path, capsys):
+    (tmp_path / "fit").mkdir()
+    (tmp_path / "fit" / "d1.txt").write_text("partial")
+    run = packed(setup)
+    def ctrl_c(fake):  # meanwhile fit[d0] ended and fit[d1] started
+        step(run, "", done=["fit[d0]"], started=["fit[d1]"])(fake)
+        raise KeyboardInterrupt
+
+    run.fake.rounds = [
+        step(run, "100_0=RUNNING 101_0=PENDING 102_0=PENDING", started=["fit[d0]"]),
+        ctrl_c,
+        rows("100_0=CANCELLED 101_0=CANCELLED 102_0=CANCELLED"),
+    ]
+    assert run.loop() == 130
+    assert run.fake.cancelled == ["100", "101", "102"]
+    assert sorted(run.history.records()) == ["fit[d0]"]  # done while being cancelled: kept
+    assert not (tmp_path / "fit" / "d1.txt").exists()  # it had started
+
+
+def test_a_pack_left_completing_is_watched_through_its_first_job_not_started(setup):
+    """The task's script is over (COMPLETING) with fit[d1] and fit[d2] never started (the
+    node went down between two jobs): fit[d1] stands for the task, so a node that is down
+    is found and said once, not once per job."""
+    now = [0.0]
+
+    def completing(fake):
+        now[0] += 5.0
+        return step(run, "100_0=COMPLETING 101_0=PENDING 102_0=PENDING", done=["fit[d0]"])(fake)
+
+    run = packed(setup, [completing] * 4, clock=lambda: now[0], stuck_after=60)
+    run.fake.where = {"100_0": "vm"}
+    run.fake.node_state = {"vm": "down*"}
+    run.open()
+    notes = [e.text for _ in range(4) for e in run.executor.wait() if not hasattr(e, "job")]
+    assert notes == ["fit[d1] (100_0) has been COMPLETING for 10 s on node vm, which is DOWN (sinfo: down*); "
+                     "it is given up as NODE_FAIL if it is still there in 60 s (stuck_after)"]

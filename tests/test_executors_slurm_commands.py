@@ -168,9 +168,14 @@ def test_gpu_count(gres, n):
 
 
 class _Array:
-    def __init__(self, name, settings):
+    def __init__(self, name, settings, pack=1, jobs=1):
         self.rule = type("R", (), {"name": name})()
         self.settings = settings
+        self.pack = pack
+        self.jobs = list(range(jobs))
+
+    def task_seconds(self):
+        return self.settings.time_s * min(self.pack, len(self.jobs))
 
 
 def check(*pairs):
@@ -216,6 +221,16 @@ def test_cpus_over_max_cpus_per_node_and_gpus():
 def test_unknown_partition():
     (msg,) = check(("x", Settings(options=(("partition", "nope"),))))
     assert "partition nope does not exist" in msg and "debug, gpu, short" in msg
+
+
+def test_a_packed_task_asks_for_its_jobs_time_added_up():
+    """20 jobs of 5 minutes in a task: 01:40:00, over short's MaxTime, with a hint."""
+    lay = type("L", (), {"arrays": [_Array("p", Settings(time_s=300, options=(("partition", "short"),)), pack=20, jobs=100)]})()
+    (msg,) = limits.check(lay, cluster())
+    assert "time 01:40:00 is over partition short's MaxTime 01:00:00" in msg
+    assert "a task runs 20 of its jobs one after another: pack fewer" in msg
+    lay.arrays[0].pack = 12
+    assert limits.check(lay, cluster()) == []
 
 
 def test_any_of_several_partitions_may_fit():

@@ -10,6 +10,13 @@
   (``aftercorr`` / LSF ``done(A[*])``) instead of waiting for all of A (``afterok``).
 - Only jobs in the bundle (the Plan's ``run`` list) appear; a dependency on a job that need
   not run is no dependency.
+- Packing (``settings.pack`` = P > 1, a rule's ``pack:``): task t runs jobs[t*P:(t+1)*P], one
+  after another, so an array of n jobs has ceil(n / P) tasks and is split into chunks of
+  ``max_size`` tasks. B depends on A element-wise when task i of B needs jobs of task i of A
+  only (packs that line up: the same values in the same order, e.g. ``fit`` and ``score``
+  packed alike, or ``fit[d,*]`` packed by the models of one ``prepare[d]``); else on all of A.
+  When every job of a packed B needs exactly one job of A, B's jobs are put in the order of
+  their A job, so that packs can line up.
 """
 
 from __future__ import annotations
@@ -37,22 +44,43 @@ class Array:
     index: int
     name: str  # file-name stem: the rule's name, or <rule>-<k> when the rule has several arrays
     rule: ir.Rule
-    jobs: list[int]  # task i runs jobs[i]
+    jobs: list[int]  # line i of the task table is jobs[i]; task t runs jobs[t*pack:(t+1)*pack]
     settings: Settings
     deps: list[Dep] = field(default_factory=list)
+    pack: int = 1  # jobs per task
 
     def __len__(self) -> int:
-        return len(self.jobs)
+        """The number of tasks (the scheduler's array size)."""
+        return -(-len(self.jobs) // self.pack)
+
+    def task_jobs(self, t: int) -> list[int]:
+        """The jobs task ``t`` runs, in order."""
+        return self.jobs[t * self.pack:(t + 1) * self.pack]
+
+    def task_seconds(self) -> int | None:
+        """The run time a task asks for: its jobs' time, one after another."""
+        s = self.settings.time_s
+        return s * min(self.pack, len(self.jobs)) if s is not None else None
 
 
 @dataclass
 class Layout:
     arrays: list[Array]
     where: dict[int, tuple[int, int]]  # job -> (array index, task index)
+    lines: dict[int, int] = field(default_factory=dict)  # job of a packed array -> its line (0-based)
 
     @property
     def n_tasks(self) -> int:
         return sum(len(a) for a in self.arrays)
+
+    @property
+    def packed(self) -> bool:
+        return any(a.pack > 1 for a in self.arrays)
+
+    def line_of(self, job: int) -> int:
+        """The job's line in its array's task table, from 0 (its task, unless packed)."""
+        line = self.lines.get(job)
+        return self.where[job][1] if line is None else line
 
     def upstream_names(self, array: Array, kind: str) -> list[str]:
         return [self.arrays[d.array].name for d in array.deps if d.kind == kind]
@@ -116,13 +144,23 @@ def layout(
     if len(order) != len(groups):  # cannot happen: groups split by depth break every cycle
         raise AssertionError("cycle among job arrays")
 
-    # Align each group with an upstream group when the jobs correspond one to one.
+    settings_cache: dict[int, Settings] = {}
+    for key in order:
+        if key[0] not in settings_cache:
+            settings_cache[key[0]] = settings_of(rules[key[0]])
+    pack_of: dict[tuple[int, int], int] = {}  # a pack no bigger than the group: 1 job is no pack
+    for key in order:
+        pack_of[key] = max(1, min(settings_cache[key[0]].pack, len(groups[key])))
+
+    # Align each group with an upstream group when the jobs correspond one to one (or, for a
+    # packed group, when each of its jobs needs exactly one job of the upstream group).
     position = {k: i for i, k in enumerate(order)}
     for key in order:
         jobs = groups[key]
+        packed = pack_of[key] > 1
         for a_key in sorted(up[key], key=position.__getitem__):
             a_jobs = groups[a_key]
-            if len(a_jobs) != len(jobs):
+            if len(a_jobs) != len(jobs) and not packed:
                 continue
             a_set = set(a_jobs)
             partner: dict[int, int] = {}
@@ -132,9 +170,9 @@ def layout(
                     break
                 partner[j] = mine[0]
             else:
-                if len(set(partner.values())) == len(jobs):
+                if packed or len(set(partner.values())) == len(jobs):
                     index = {job: i for i, job in enumerate(a_jobs)}
-                    jobs.sort(key=lambda j: index[partner[j]])
+                    jobs.sort(key=lambda j: index[partner[j]])  # stable: many-to-one keeps its order
                     break
 
     # Chunks, names, settings.
@@ -144,11 +182,12 @@ def layout(
     chunked: list[tuple[tuple[int, int], list[int]]] = []
     for key in order:
         jobs = groups[key]
-        for start in range(0, len(jobs), max_size):
-            chunked.append((key, jobs[start : start + max_size]))
+        step = max_size * pack_of[key]  # jobs per chunk
+        for start in range(0, len(jobs), step):
+            chunked.append((key, jobs[start : start + step]))
             per_rule[key[0]] = per_rule.get(key[0], 0) + 1
     counter: dict[int, int] = {}
-    settings_cache: dict[int, Settings] = {}
+    lines: dict[int, int] = {}
     for key, jobs in chunked:
         r = key[0]
         rule = rules[r]
@@ -157,30 +196,38 @@ def layout(
             name = f"{rule.name}-{counter[r]}"
         else:
             name = rule.name
-        if r not in settings_cache:
-            settings_cache[r] = settings_of(rule)
-        array = Array(len(arrays), name, rule, jobs, settings_cache[r])
-        for t, j in enumerate(jobs):
-            where[j] = (array.index, t)
+        settings = settings_cache[r]
+        array = Array(len(arrays), name, rule, jobs, settings, pack=pack_of[key])
+        if array.pack == 1:
+            for t, j in enumerate(jobs):
+                where[j] = (array.index, t)
+        else:
+            pack = array.pack
+            for i, j in enumerate(jobs):
+                where[j] = (array.index, i // pack)
+                lines[j] = i
         arrays.append(array)
 
     # Dependencies between arrays.
     for array in arrays:
-        tasks_in: dict[int, list[list[int]]] = {}
-        for t, j in enumerate(array.jobs):
+        tasks_in: dict[int, list[set[int]]] = {}
+        n = len(array)
+        pack = array.pack
+        for i, j in enumerate(array.jobs):
+            t = i // pack
             for d in deps_in[j]:
                 ua, ut = where[d]
                 if ua == array.index:  # pragma: no cover - excluded by construction
                     raise AssertionError("a task depends on a task of its own array")
                 per_task = tasks_in.get(ua)
                 if per_task is None:
-                    per_task = tasks_in[ua] = [[] for _ in array.jobs]
-                per_task[t].append(ut)
+                    per_task = tasks_in[ua] = [set() for _ in range(n)]
+                per_task[t].add(ut)
         for ua in sorted(tasks_in):
             per_task = tasks_in[ua]
-            corr = len(arrays[ua]) == len(array) and all(ts == [t] for t, ts in enumerate(per_task))
+            corr = len(arrays[ua]) == n and all(len(ts) == 1 and t in ts for t, ts in enumerate(per_task))
             array.deps.append(Dep(AFTERCORR if corr else AFTEROK, ua))
-    return Layout(arrays, where)
+    return Layout(arrays, where, lines)
 
 
 def _cyclic_nodes(edges: dict[int, set[int]]) -> set[int]:

@@ -25,6 +25,7 @@ Deterministic: the same plan gives byte-identical files (no timestamps, stable o
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -33,7 +34,7 @@ import sys
 from dataclasses import dataclass, field
 
 from ..backend import Backend
-from .. import benchmark, shell, storage
+from .. import benchmark, ir, shell, storage
 from ..dag import JobGraph
 from ..errors import BackendError
 from ..logs import default_log
@@ -65,6 +66,14 @@ class Bundle:
 
     def marker(self, job: int) -> str:
         return os.path.join(self.dir, "status", self.graph.job_id(job) + ".rc")
+
+    def start_marker(self, job: int) -> str:
+        """Written by a packed task when the job's command starts (its time)."""
+        return os.path.join(self.dir, "status", self.graph.job_id(job) + ".start")
+
+    def cancel_marker(self, job: int) -> str:
+        """Written by rulec: a packed task does not start the job."""
+        return os.path.join(self.dir, "status", self.graph.job_id(job) + ".cancel")
 
     def marker_code(self, job: int) -> int | None:
         """The exit status the job's task wrote to its marker (it ran to its end), or None."""
@@ -249,10 +258,12 @@ def build(
     bundle_dir: str,
     max_array_size: int = 1001,
     followed: bool = False,
+    pack: ir.Pack | None = None,
 ) -> Bundle:
     """``followed``: a rulec process follows the bundle (``rulec run --executor slurm|lsf``):
     it runs the local jobs and deletes temp files itself, so the bundle holds neither a local
-    part nor a README about them."""
+    part nor a README about them. ``pack``: the run's ``--pack``, for rules (and labels)
+    without ``pack:`` of their own; jbsub runs one job per jbsub call: nothing is packed there."""
     from . import jbsub, lsf, slurm
 
     module = {Backend.SLURM: slurm, Backend.LSF: lsf, Backend.JBSUB: jbsub}[backend]
@@ -262,7 +273,12 @@ def build(
 
     def settings_of(rule):
         if rule.index not in cache:
-            cache[rule.index] = st.for_rule(rule, workflow, backend, profile)
+            s = st.for_rule(rule, workflow, backend, profile)
+            if backend != Backend.JBSUB:
+                n = st.pack_size(rule, workflow, s, pack)
+                if n > 1:
+                    s = dataclasses.replace(s, pack=n)
+            cache[rule.index] = s
         return cache[rule.index]
 
     size = max_array_size if backend != Backend.JBSUB else UNLIMITED
@@ -293,6 +309,7 @@ def build(
         bundle.extras["local"] = local
         bundle.extras["local_tasks"] = [{"name": a.name, "task": t, "job": graph.job_id(j)}
                                         for j in local_jobs for a, t in [_where(local, j)]]
+    bundle.extras["context"] = context
     scripts = module.render_scripts(bundle, context)
     for array in local:
         scripts[f"{array.name}.local.sh"] = render_local(array, context)
@@ -379,20 +396,24 @@ def manifest(bundle: Bundle) -> str:
     layout = bundle.layout
     arrays = []
     for a in layout.arrays:
-        arrays.append({
+        entry = {
             "name": a.name,
             "rule": a.rule.name,
             "script": bundle.script(a),
             "tasks": f"{a.name}.tasks",
             "size": len(a),
             "dependencies": [{"type": d.kind, "array": layout.arrays[d.array].name} for d in a.deps],
-        })
+        }
+        if a.pack > 1:  # task t runs lines t*pack+1 .. (t+1)*pack of the table
+            entry["pack"] = a.pack
+            entry["jobs"] = len(a.jobs)
+        arrays.append(entry)
     jobs = {}
     for a in layout.arrays:
-        for t, job in enumerate(a.jobs):
-            jobs[graph.job_id(job)] = {
+        for i, job in enumerate(a.jobs):
+            entry = {
                 "array": a.name,
-                "task": t,
+                "task": i // a.pack,
                 "outputs": list(graph.declared_outputs(job)),
                 "logs": list(graph.logs(job)),
                 **({"benchmark": graph.benchmark(job)} if graph.benchmark(job) else {}),
@@ -410,6 +431,9 @@ def manifest(bundle: Bundle) -> str:
                 "log": bundle.logs[job],
                 "marker": f"status/{graph.job_id(job)}.rc",
             }
+            if a.pack > 1:
+                entry["line"] = i  # its line in the task table, from 0
+            jobs[graph.job_id(job)] = entry
     head = {
         "format": FORMAT,
         "backend": bundle.backend,
@@ -492,7 +516,8 @@ remove = storage.remove_local
 
 
 def set_task_command(bundle: "Bundle", array, t: int, job: int, command: str) -> None:
-    """A retried attempt's command in line ``t`` of the array's task table (``{attempt}``);
+    """A retried attempt's command in the job's line of the array's task table (``{attempt}``;
+    ``t`` is its task, whose line it is unless the array is packed);
     the table is replaced whole (rename), so a task reading it meanwhile reads one of the two,
     which differ only in this failed task's line. A job with remote paths keeps its line: it
     wraps the command in the staging steps."""
@@ -503,12 +528,29 @@ def set_task_command(bundle: "Bundle", array, t: int, job: int, command: str) ->
     with open(path) as fh:
         lines = fh.read().split("\n")
     line = task_line(graph, job, bundle.logs[job], command)
+    t = bundle.layout.line_of(job)  # its line: its task, unless the array is packed
     if lines[t] == line:
         return
     lines[t] = line
     tmp = path + ".new"
     write_file(tmp, "\n".join(lines), FILE_MODE)
     os.replace(tmp, path)
+
+
+def single_job_script(bundle: Bundle, array, job: int) -> str:
+    """A job of a packed array submitted alone (a retry, or a dependent of one): its array's
+    script running only the job's line, written as ``retry/<array>.<line><ext>``; returns that
+    path, relative to the bundle."""
+    from . import lsf, slurm
+
+    module = {Backend.SLURM: slurm, Backend.LSF: lsf}[bundle.backend]
+    line = bundle.layout.line_of(job)
+    rel = f"retry/{array.name}.{line}{EXTENSIONS[bundle.backend]}"
+    full = os.path.join(bundle.dir, rel)
+    if not os.path.exists(full):
+        make_dirs(os.path.dirname(full))
+        write_file(full, module.single_script(bundle, array, line), SCRIPT_MODE)
+    return rel
 
 
 def summary(bundle: Bundle, calls: str) -> str:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from ..errors import BackendError
 from . import arrays as arr
 from .files import word
-from .render import render, render_arrays
+from .render import render, render_array, render_arrays
 from .settings import lsf_time
 
 NAMES = {"queue": "-q", "project": "-P", "group": "-G", "app": "-app", "sla": "-sla"}
@@ -46,7 +46,7 @@ def directives(array: arr.Array) -> list[str]:
     if s.mem_mb is not None:
         lines.append(f'-R "rusage[mem={s.mem_mb}]"')
     if s.time_s is not None and "-W" not in opts:
-        lines.append(f"-W {lsf_time(s.time_s)}")
+        lines.append(f"-W {lsf_time(array.task_seconds())}")  # a pack's jobs, one after another
     if s.gpus and "-gpu" not in opts:
         lines.append(f'-gpu "num={s.gpus}"')
     first = [f for f in ("-q", "-P") if f in opts]
@@ -72,6 +72,16 @@ def dependency_note(layout: arr.Layout, array: arr.Array) -> str:
     return "; ".join(parts) or "none"
 
 
+TEMPLATE = "lsf/array.lsf.j2"
+
+
+def single_script(bundle, array: arr.Array, line: int) -> str:
+    """The array's script running only the job on ``line`` of its table (a packed job
+    submitted alone: ``bsub -J "name[<its task + 1>]" < ...``)."""
+    return render_array(array, TEMPLATE, directives(array), dependency_note(bundle.layout, array),
+                        bundle.extras["context"], only=line)
+
+
 def render_scripts(bundle, context: dict) -> dict[str, str]:
     layout = bundle.layout
 
@@ -79,7 +89,7 @@ def render_scripts(bundle, context: dict) -> dict[str, str]:
         dep = dependency(layout, array, lambda n: "${id[" + n + "]}")
         return f' -ti -w "{dep}"' if dep else ""
 
-    files, submissions = render_arrays(bundle, context, "lsf/array.lsf.j2", directives, dependency_note, flags)
+    files, submissions = render_arrays(bundle, context, TEMPLATE, directives, dependency_note, flags)
     submit = render("lsf/submit.sh.j2", submissions=submissions, n_arrays=len(layout.arrays), n_tasks=layout.n_tasks,
                     local_tasks=bundle.extras.get("local_tasks", []))
     bundle.submissions = len(layout.arrays)

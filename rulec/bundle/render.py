@@ -51,8 +51,6 @@ def render_arrays(bundle, context: dict, template: str, directives, dependency_n
     ``dependency_flags(array)`` gives the extra submission flags of an array ("" if none).
     Returns (files by bundle path, submissions for the submit.sh template).
     """
-    from .files import kind_context
-
     layout = bundle.layout
     files: dict[str, str] = {}
     submissions = []
@@ -65,16 +63,29 @@ def render_arrays(bundle, context: dict, template: str, directives, dependency_n
                     f"rule {array.rule.name}: the directive {line!r} holds {describe_char(line[at])}; "
                     "a directive is one line of the job script"
                 )
-        files[bundle.script(array)] = render(
-            template,
-            directives=lines,
-            name=array.name,
-            rule=array.rule.name,
-            size=len(array),
-            tasks_file=f"{array.name}.tasks",
-            dependency_note=dependency_note(layout, array),
-            **kind_context(array.rule),
-            **context,
-        )
+        files[bundle.script(array)] = render_array(array, template, lines, dependency_note(layout, array), context)
         submissions.append({"name": array.name, "size": len(array), "flags": dependency_flags(array)})
     return files, submissions
+
+
+def render_array(array, template: str, directives: list[str], note: str, context: dict, only: int | None = None) -> str:
+    """One array's script: its directives, then the task wrapper (``common/task.sh.j2``, or
+    ``common/pack.sh.j2`` for a packed array; ``only``: the line of the one job a retry of a
+    packed job runs)."""
+    from .files import kind_context
+
+    packed = array.pack > 1
+    return render(
+        template,
+        directives=directives,
+        name=array.name,
+        rule=array.rule.name,
+        size=len(array),
+        tasks_file=f"{array.name}.tasks",
+        dependency_note=note,
+        task_template="common/pack.sh.j2" if packed else "common/task.sh.j2",
+        pack=array.pack,
+        only="" if only is None else int(only),
+        **kind_context(array.rule),
+        **context,
+    )

@@ -27,6 +27,7 @@ class Settings:
     options: tuple[tuple[str, Value], ...] = ()  # scheduler options, by name, first-set order
     extra: str | None = None  # raw flags appended as they are
     array_limit: int | None = None  # at most this many tasks of one array at once
+    pack: int = 1  # jobs per array task (pack:), run one after another
 
     def option(self, key: str, default=None):
         for k, v in self.options:
@@ -81,6 +82,41 @@ def for_rule(rule: ir.Rule, workflow: ir.Workflow, backend: str, profile: Profil
         extra=state["extra"],
         array_limit=state["array_limit"],
     )
+
+
+def _unpackable(rule: ir.Rule) -> str:
+    """The output kinds of ``rule`` a packed task script does not handle ("" if none)."""
+    kinds = sorted({flag for spec in rule.outputs for flag in spec.flags} & {"directory", "protected", "touch"})
+    return ", ".join(f"{k}()" for k in kinds)
+
+
+def pack_size(rule: ir.Rule, workflow: ir.Workflow, settings: Settings, default: ir.Pack | None = None) -> int:
+    """How many of the rule's jobs one array task runs: its ``pack:``, else its label's, else
+    the run's ``--pack`` (``default``), else 1. A run time (``pack: "5m"``) is divided by the
+    time each job asks for (``settings.time_s``: the rule's, or the profile's), at least 1."""
+    label = workflow.labels.get(rule.label) if rule.label else None
+    spec = rule.pack if rule.pack is not None else label.pack if label is not None and label.pack is not None else default
+    if spec is None:
+        return 1
+    unpackable = _unpackable(rule)
+    if unpackable and (spec.jobs is None or spec.jobs > 1):
+        if spec is default:  # --pack is a default: a rule packed tasks cannot run stays unpacked
+            return 1
+        raise BackendError(
+            f"rule {rule.name}: pack: cannot be used with {unpackable} outputs yet: a packed task does not "
+            "handle them; its jobs would go unchecked",
+            spec.span, hint="remove pack: from the rule (or its label); --pack leaves such rules unpacked")
+    if spec.jobs is not None:
+        return spec.jobs
+    if not settings.time_s:
+        given = "--pack" if spec is default else "pack:"
+        shown = f"--pack {spec.text}" if spec is default else f'pack: "{spec.text}"'
+        raise BackendError(
+            f"rule {rule.name}: {shown} is a run time per task, and the rule asks for no time per job to divide it by",
+            spec.span,
+            hint=f'give the rule a time (resources: time="2m", or the profile\'s time), or pack a number of jobs ({given} 50)',
+        )
+    return max(1, spec.seconds // settings.time_s)
 
 
 def check_one_line(rule: str, settings: Settings) -> None:

@@ -15,7 +15,7 @@ import re
 
 from ..errors import BackendError
 from . import arrays as arr
-from .render import render, render_arrays
+from .render import render, render_array, render_arrays
 from .settings import Settings, mem_mb_text, slurm_time
 
 # Options rulec sets itself and a label or profile may not.
@@ -44,7 +44,7 @@ def directives(array: arr.Array) -> list[str]:
     if s.mem_mb is not None and not ({"mem", "mem-per-cpu", "mem-per-gpu"} & set(opts)):
         lines.append(f"--mem={mem_mb_text(s.mem_mb)}")
     if s.time_s is not None and "time" not in opts:
-        lines.append(f"--time={slurm_time(s.time_s)}")
+        lines.append(f"--time={slurm_time(array.task_seconds())}")  # a pack's jobs, one after another
     if s.gpus and not ({"gres", "gpus"} & set(opts)):
         lines.append(f"--gres=gpu:{s.gpus}")
     order = [k for k in FIRST if k in opts] + [k for k in opts if k not in FIRST]
@@ -91,6 +91,16 @@ def dependency_note(layout: arr.Layout, array: arr.Array) -> str:
     return "; ".join(parts) or "none"
 
 
+TEMPLATE = "slurm/array.sbatch.j2"
+
+
+def single_script(bundle, array: arr.Array, line: int) -> str:
+    """The array's script running only the job on ``line`` of its table (a packed job
+    submitted alone: ``sbatch --array=<its task> ...``)."""
+    return render_array(array, TEMPLATE, directives(array), dependency_note(bundle.layout, array),
+                        bundle.extras["context"], only=line)
+
+
 def render_scripts(bundle, context: dict) -> dict[str, str]:
     layout = bundle.layout
 
@@ -98,7 +108,7 @@ def render_scripts(bundle, context: dict) -> dict[str, str]:
         dep = dependency(layout, array, lambda n: "${id[" + n + "]}")
         return f' --dependency="{dep}"' if dep else ""
 
-    files, submissions = render_arrays(bundle, context, "slurm/array.sbatch.j2", directives, dependency_note, flags)
+    files, submissions = render_arrays(bundle, context, TEMPLATE, directives, dependency_note, flags)
     files["submit.sh"] = render(
         "slurm/submit.sh.j2",
         submissions=submissions,

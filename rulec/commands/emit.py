@@ -11,12 +11,13 @@ import os
 
 from dataclasses import dataclass
 
-from .. import api, report
+from .. import api, ir, report
 from ..backend import DEFAULT_MAX_ARRAY, SUBMIT_COMMAND, Backend
 from ..bundle import files as bundle_mod
 from ..errors import RulecError
 from ..plan import PlanOptions
 from ..profile import load as load_profile
+from ..units import parse_time
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,28 @@ class EmitArgs:
     force_all: bool = False
     why: bool = False
     quiet: bool = False
+    pack: str | None = None  # --pack N or --pack 5m
+
+
+def pack_option(text: str | None, backend: Backend) -> ir.Pack | None:
+    """``--pack N`` (jobs per array task) or ``--pack 5m`` (a run time per task), for rules
+    without ``pack:`` of their own; refused where there are no array tasks to pack."""
+    if text is None:
+        return None
+    if backend not in (Backend.SLURM, Backend.LSF):
+        where = "a local run has no array tasks to pack" if backend is Backend.LOCAL else "jbsub runs one job per jbsub call"
+        raise RulecError(f"--pack is for SLURM and LSF job arrays: {where}",
+                         hint="add --executor slurm (or lsf)" if backend is Backend.LOCAL else None)
+    value = text.strip()
+    if value.isdigit():
+        if int(value) < 1:
+            raise RulecError("--pack must be at least 1 (--pack 1 runs one job per task)")
+        return ir.Pack(jobs=int(value), text=value)
+    seconds = parse_time(value)
+    if seconds is None or seconds <= 0:
+        raise RulecError(f"--pack {text!r}: expected a whole number of jobs per task (--pack 50) "
+                         "or a run time per task (--pack 5m)")
+    return ir.Pack(seconds=seconds, text=value)
 
 
 def max_array_size(backend: Backend, profile) -> int:
@@ -57,6 +80,7 @@ def write(target: api.Target, args: EmitArgs) -> str | None:
     """``rulec emit``: the bundle's folder, or None when nothing is to run (no bundle)."""
     backend = args.backend
     why = args.why
+    pack = pack_option(args.pack, backend)
     options = PlanOptions(force=frozenset(args.force), force_all=args.force_all, explain=why)
     profile = load_profile(args.profile)
     workflow = api.with_profile_env(api.load(target), profile, backend)
@@ -71,7 +95,7 @@ def write(target: api.Target, args: EmitArgs) -> str | None:
         report.show_plan(planned, why=True)
     refuse_protected(graph, plan)
     size = max_array_size(backend, profile)
-    bundle = bundle_mod.build(graph, plan.run, backend, profile, out, size)
+    bundle = bundle_mod.build(graph, plan.run, backend, profile, out, size, pack=pack)
     bundle_mod.write(bundle)
     if not args.quiet:
         show(bundle, out)
@@ -102,7 +126,7 @@ def show(bundle, out: str) -> None:
         for d in a.deps:
             kind = "element-wise" if d.kind == arr.AFTERCORR else "all of"
             deps.append(f"{kind} {layout.arrays[d.array].name}")
-        rows.append((a.name, len(a), ", ".join(deps)))
+        rows.append((a.name, len(a), ", ".join(deps), (len(a.jobs), a.pack) if a.pack > 1 else None))
     path = out.rstrip("/")
     if bundle.backend == Backend.JBSUB:
         hint = f"run with: bash {path}/submit.sh   (stays alive while the jobs run: jbsub has no dependencies)"

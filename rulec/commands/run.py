@@ -39,6 +39,7 @@ class RunArgs:
     print_commands: bool = False  # -p
     keep_temp: bool = False  # --keep-temp: temp() outputs are not deleted
     overwrite_protected: bool = False  # --overwrite-protected: jobs may replace read-only protected() outputs
+    pack: str | None = None  # --pack N or --pack 5m (cluster executors)
 
 
 @dataclass
@@ -106,6 +107,10 @@ def run_options(args: RunArgs) -> RunOptions:
 
 def check_executor_options(args: RunArgs) -> None:
     """Refuse, before anything runs, an option the chosen executor cannot honour."""
+    if args.pack is not None:
+        from .emit import pack_option
+
+        pack_option(args.pack, args.executor)
     if args.executor is Backend.SLURM:
         for given, flag in ((args.cores, "-j/--cores"), (args.mem, "--mem"), (args.resources, "--resources")):
             if given:
@@ -180,7 +185,9 @@ def _locked(workflow, target, args: RunArgs, options: PlanOptions, opts: RunOpti
         if args.touch:
             return RunResult(touch(graph, plan, history, opts.quiet, snap), jobs - len(plan.run))
         unprotect(graph, plan, args.overwrite_protected)
-        eopts = executors.ExecutorOptions(args.executor, args.profile, args.bundle, args.poll)
+        from .emit import pack_option
+
+        eopts = executors.ExecutorOptions(args.executor, args.profile, args.bundle, args.poll, pack_option(args.pack, args.executor))
         if args.executor in PUSH and executors.local_jobs(graph, plan):
             # local: true jobs run here, between the cluster's waves (docs/slurm.md)
             waves = executors.make_waves(eopts, graph, plan, lock.journal(), opts.quiet)

@@ -11,6 +11,7 @@ import importlib
 import shlex
 from dataclasses import dataclass
 
+from .. import ir
 from ..backend import LOCAL_WORKERS, PUSH, Backend
 
 
@@ -22,6 +23,7 @@ class ExecutorOptions:
     profile: str | None = None  # cluster settings (TOML)
     bundle: str | None = None  # where a cluster executor writes its bundle
     poll: float | None = None  # seconds between status queries
+    pack: "ir.Pack | None" = None  # --pack: jobs per array task, for rules without pack: of their own
 
 
 def make(options: ExecutorOptions, graph, plan, journal=None, quiet: bool = False):

@@ -7,7 +7,8 @@ jobs of this graph that have started marks and no record is adopted:
 - tasks still pending or running on the scheduler are waited for (one batched status query
   per poll, through the backend's ``Queue``), their ids said once;
 - a job whose marker says 0, whose declared outputs exist and whose task table line is the one
-  this graph would write (same command, outputs, log) is recorded as done;
+  this graph would write (same command, outputs, log) is recorded as done (a packed task's
+  jobs each have a line and a marker of their own: the manifest's ``line``);
 - a job whose marker says non-zero is forgotten (its task removed its outputs: it reruns);
 - any other job keeps its mark (the plan says "incomplete": it reruns).
 
@@ -66,7 +67,10 @@ def adopt(workdir: str, backend: str, history, graph, queue: Queue, quiet: bool 
     arrays, retries = _adopted_ids(folder, len(manifest.get("arrays", ())))
     where = {}  # job id -> (scheduler id, task) of its latest submission
     for jid, e in entries.items():
-        retry = retries.get(queue.task_key(e["array"], e["task"]))
+        key = queue.task_key(e["array"], e["task"])
+        if "line" in e:  # a packed task's job: submitted alone as "<key>:<line>"
+            key += f":{e['line']}"
+        retry = retries.get(key)
         where[jid] = (retry, e["task"]) if retry else (arrays.get(e["array"]), e["task"])
 
     details = {jid: history.detail(jid) for jid in entries}
@@ -132,7 +136,8 @@ def adopt(workdir: str, backend: str, history, graph, queue: Queue, quiet: bool 
                 tables[e["array"]] = []
         lines = tables[e["array"]]
         log = bundle_mod.log_of(graph, job)
-        same = e["task"] < len(lines) and lines[e["task"]] == bundle_mod.task_line(
+        line = e.get("line", e["task"])  # a packed task's jobs have a line each
+        same = isinstance(line, int) and 0 <= line < len(lines) and lines[line] == bundle_mod.task_line(
             graph, job, log, bundle_mod.task_command(graph, renderers, job))
         if not same or not _outputs_exist(workdir, graph.declared_outputs(job)):
             done["left"].append(jid)

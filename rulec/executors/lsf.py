@@ -182,7 +182,7 @@ def make(options, graph, plan, journal=None, quiet: bool = False) -> "LsfExecuto
         raise RulecError(f"max array size {size!r} is not a whole number") from None
     workdir = graph.workflow.workdir
     where = os.path.abspath(options.bundle) if options.bundle else next_bundle_dir(workdir)
-    bundle = bundle_mod.build(graph, plan.run, Backend.LSF, profile, where, max(size, 1), followed=True)
+    bundle = bundle_mod.build(graph, plan.run, Backend.LSF, profile, where, max(size, 1), followed=True, pack=options.pack)
     bundle_mod.write(bundle)
     poll = options.poll or float(prof.setting("poll", DEFAULT_POLL))
     max_poll = max(float(prof.setting("max_poll", DEFAULT_MAX_POLL)), poll)
@@ -267,6 +267,8 @@ class LsfExecutor:
         return []
 
     def _submit_again(self, job: int, attempt: int, command: str | None = None) -> None:
+        """A job of a packed array goes alone (``retry/<array>.<line>.lsf``: its array's
+        script running only its line), in an element of its own."""
         a, t = self.layout.where[job]
         array = self.layout.arrays[a]
         b = self.bundle
@@ -279,19 +281,26 @@ class LsfExecutor:
         if attempt > 1 and "mem" in per and s.mem_mb:
             mem = s.mem_mb * attempt
             options += ["-R", f"rusage[mem={mem}]", "-M", str(mem)]
-        if attempt > 1 and "time" in per and s.time_s and "W" not in opts and "-W" not in opts:
-            options += ["-W", lsf_time(s.time_s * attempt)]
+        scale = attempt if attempt > 1 and "time" in per else 1
+        if s.time_s and "W" not in opts and "-W" not in opts and (scale > 1 or array.pack > 1):  # a pack asks for its jobs' time
+            options += ["-W", lsf_time(s.time_s * scale)]
         waits = [f"done({self.task_id(d)})" for d in self.graph.deps[job] if d in self.remaining]
-        try:
-            os.unlink(b.marker(job))  # the failed attempt's: this one writes its own
-        except OSError:
-            pass
-        job_id = self.lsf.submit(b.script(array), " && ".join(waits) or None, b.dir, options=options)
+        markers = [b.marker(job)]  # the failed attempt's: this one writes its own
+        if array.pack > 1:
+            markers += [b.start_marker(job), b.cancel_marker(job)]
+        for path in markers:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+        script = bundle_mod.single_job_script(b, array, job) if array.pack > 1 else b.script(array)
+        job_id = self.lsf.submit(script, " && ".join(waits) or None, b.dir, options=options)
         self.current[job] = job_id
         self.array_of[job_id] = a
+        key = f"{array.name}_{t + 1}" + (f":{self.layout.line_of(job)}" if array.pack > 1 else "")
         fd = os.open(os.path.join(b.dir, "jobids"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, bundle_mod.FILE_MODE)
         with open(fd, "a") as ids_file:
-            ids_file.write(f"{array.name}_{t + 1} {job_id}\n")
+            ids_file.write(f"{key} {job_id}\n")
         self.seen_running.discard(job)
         self.bad.discard(job)
         self.missing_rounds.pop(job, None)
@@ -355,10 +364,25 @@ class LsfExecutor:
         return [j for j in self.remaining if self._started(j)]
 
     def cancel(self, jobs: Sequence[int]) -> list[Event]:
-        ids = [self.task_id(j) for j in jobs if j in self.remaining and self.layout.where[j][0] in self.ids]
+        """bkill exactly these elements; a packed job whose element still has other jobs to
+        run is skipped by it instead (a cancel file), so its pack-mates go on."""
+        where = self.layout.where
+        ids, packs = [], {}
+        for j in jobs:
+            if j in self.remaining and where[j][0] in self.ids:
+                if self._packed(j):
+                    packs.setdefault(where[j], []).append(j)
+                else:
+                    ids.append(self.task_id(j))
         for j in jobs:
             self.remaining.discard(j)
             self.bad.add(j)
+        for (a, t), group in packs.items():
+            if any(j in self.remaining and j not in self.current for j in self.layout.arrays[a].task_jobs(t)):
+                for j in group:
+                    bundle_mod.write_file(self.bundle.cancel_marker(j), "cancelled\n", bundle_mod.FILE_MODE)
+            else:
+                ids.append(self.task_id(group[0]))
         if ids:
             self.lsf.kill(ids)  # best effort: -ti ends them anyway once their dependency fails
         return []
@@ -391,7 +415,7 @@ class LsfExecutor:
             for job in sorted(self.remaining - live, key=self.order.__getitem__):
                 row = states.get(job)
                 code = self.marker(job)
-                if row is not None and row.stat == "DONE" or row is None and code == 0:
+                if row is not None and row.stat == "DONE" or code == 0:
                     events.append(Finished(job, Outcome.OK, exit_code=0, state="DONE", log=self.bundle.logs[job]))
                 else:
                     events.append(Finished(job, Outcome.CANCELLED, state="EXIT", log=self.bundle.logs[job],
@@ -416,6 +440,8 @@ class LsfExecutor:
         return [self.ids[a] for a in active if a in self.ids] + own
 
     def _by_job(self, rows: list[Row]) -> dict[int, Row]:
+        """Rows by job: an element's row is its job's, or that of each job of a packed
+        element (read with the job's markers in ``update``)."""
         out: dict[int, Row] = {}
         for row in rows:
             a = self.array_of.get(row.job_id)
@@ -423,9 +449,35 @@ class LsfExecutor:
                 continue
             array = self.layout.arrays[a]
             t = row.index - 1 if row.index else 0
-            if 0 <= t < len(array) and self.current.get(array.jobs[t], self.ids.get(a)) == row.job_id:
+            if not 0 <= t < len(array):
+                continue
+            if array.pack > 1:
+                for job in array.task_jobs(t):
+                    if self.current.get(job, self.ids.get(a)) == row.job_id:
+                        out[job] = row
+            elif self.current.get(array.jobs[t], self.ids.get(a)) == row.job_id:
                 out[array.jobs[t]] = row
         return out
+
+    def _packed(self, job: int) -> bool:
+        """The job runs in an element with others (a packed array's, not submitted alone)."""
+        return self.layout.arrays[self.layout.where[job][0]].pack > 1 and job not in self.current
+
+    def _own_stat(self, job: int, row: Row, code: int | None) -> str:
+        """A packed job's own state, from its element's and its markers: over (as its marker
+        says) once it has one, PEND while its running element has not reached it."""
+        if code is not None:
+            return "DONE" if code == 0 else "EXIT"
+        if (row.stat in RUNNING or row.stat == "UNKWN") and not os.path.exists(self.bundle.start_marker(job)):
+            if row.stat in RUNNING:
+                return "PEND"  # its element has not reached it yet
+            # out of contact: said (and given up) once, by its element's running job, or by
+            # its first job if none has started
+            a, t = self.layout.where[job]
+            mates = [j for j in self.layout.arrays[a].task_jobs(t) if j in self.remaining and j not in self.current]
+            if mates[:1] != [job] or any(os.path.exists(self.bundle.start_marker(j)) for j in mates):
+                return "PEND"
+        return row.stat
 
     def marker(self, job: int) -> int | None:
         return self.bundle.marker_code(job)
@@ -436,6 +488,8 @@ class LsfExecutor:
         a, t = self.layout.where[job]
         if a not in self.ids:
             return False
+        if self._packed(job):  # its element's log says nothing of this job
+            return os.path.exists(self.bundle.start_marker(job))
         name_ = self.layout.arrays[a].name
         return os.path.exists(os.path.join(self.bundle.dir, "logs", f"{name_}_{self.current.get(job) or self.ids[a]}_{t + 1}.out"))
 
@@ -458,6 +512,8 @@ class LsfExecutor:
             else:
                 self.missing_rounds.pop(job, None)
                 stat = row.stat
+                if self._packed(job):
+                    stat = self._own_stat(job, row, code)
                 if stat == "UNKWN":
                     lost = self._unknown(job, row)
                     if lost is not None:
@@ -530,8 +586,13 @@ class LsfExecutor:
         sched_log = os.path.join(_rel(self.bundle.dir), "logs", f"{array.name}_{self.ids[a]}_{t + 1}.out")
         if upstream and job not in self.seen_running:
             return Finished(job, Outcome.NOT_STARTED, state="EXIT", log=None, notes=(
-                f"ended by LSF (-ti): its array waits for all of {', '.join(upstream)}, where a job failed; "
+                f"ended by LSF (-ti): its {'element' if array.pack > 1 else 'array'} waits for "
+                f"{'every job of ' if array.pack > 1 else 'all of '}{', '.join(upstream)}, where a job failed; "
                 "it runs on the next rulec run",))
+        if self._packed(job) and not os.path.exists(self.bundle.start_marker(job)):
+            return Finished(job, Outcome.CANCELLED, state="EXIT", log=None, notes=(
+                f"it had not started: its element {self.task_id(job)} (a pack of {array.pack}) ended first; "
+                f"scheduler log {sched_log}",))
         notes = (f"no status marker: LSF ended it (bkill, a run or memory limit); scheduler log {sched_log}",)
         if row.exit_code is not None:
             return Finished(job, Outcome.EXIT, exit_code=row.exit_code, state="EXIT", log=log, notes=notes)

@@ -83,6 +83,7 @@ OUTCOMES = {
     "LOST": Outcome.LOST,
 }
 NEVER = "DependencyNeverSatisfied"
+PACK_WAIT = "Pack"  # a packed job whose task runs, waiting for its turn
 
 
 def make(options, graph, plan, journal=None, quiet: bool = False, slurm: Slurm | None = None) -> "SlurmExecutor":
@@ -99,7 +100,7 @@ def make(options, graph, plan, journal=None, quiet: bool = False, slurm: Slurm |
         max_size = min(max_size, int(prof.setting("max_array_size")))
     workdir = graph.workflow.workdir
     bundle_dir = os.path.abspath(options.bundle) if options.bundle else next_bundle_dir(workdir)
-    bundle = bundle_mod.build(graph, list(plan.run), Backend.SLURM, profile, bundle_dir, max_size, followed=True)
+    bundle = bundle_mod.build(graph, list(plan.run), Backend.SLURM, profile, bundle_dir, max_size, followed=True, pack=options.pack)
     problems = limits.check(bundle.layout, limits.cluster(slurm.partitions(), slurm.nodes()))
     too_many = limits.check_job_count(bundle.layout.n_tasks, config)
     if too_many:
@@ -203,7 +204,8 @@ class SlurmExecutor:
                 ids_file.flush()
         if not self.quiet:
             n = len(self.layout.arrays)
-            print(f"submitted {n} array(s), {self.layout.n_tasks} task(s), {n} sbatch call(s) from {_rel(b.dir)}: "
+            jobs = f" for {sum(len(a.jobs) for a in self.layout.arrays)} job(s)" if self.layout.packed else ""
+            print(f"submitted {n} array(s), {self.layout.n_tasks} task(s){jobs}, {n} sbatch call(s) from {_rel(b.dir)}: "
                   + " ".join(f"{a.name}={self.ids[a.index]}" for a in self.layout.arrays[:8])
                   + (" ..." if n > 8 else ""), flush=True)
 
@@ -222,6 +224,8 @@ class SlurmExecutor:
         return []
 
     def _submit_again(self, job: int, attempt: int, command: str | None = None) -> None:
+        """A job of a packed array goes alone (``retry/<array>.<line>.sbatch``: its array's
+        script running only its line), in a task of its own."""
         a, t = self.layout.where[job]
         array = self.layout.arrays[a]
         b = self.bundle
@@ -233,20 +237,27 @@ class SlurmExecutor:
         opts = set(s.options)
         if attempt > 1 and "mem" in per and s.mem_mb and not ({"mem", "mem-per-cpu", "mem-per-gpu"} & opts):
             options.append(f"--mem={mem_mb_text(s.mem_mb * attempt)}")
-        if attempt > 1 and "time" in per and s.time_s and "time" not in opts:
-            options.append(f"--time={slurm_time(s.time_s * attempt)}")
+        scale = attempt if attempt > 1 and "time" in per else 1
+        if s.time_s and "time" not in opts and (scale > 1 or array.pack > 1):  # a pack asks for its jobs' time
+            options.append(f"--time={slurm_time(s.time_s * scale)}")
         waits = [self._task_id(d) for d in self.graph.deps[job] if d in self.remaining]
         dep = "afterok:" + ":".join(waits) if waits else None
-        try:
-            os.unlink(b.marker(job))  # the failed attempt's: this one writes its own
-        except OSError:
-            pass
-        job_id = self.slurm.submit(b.script(array), dep, cwd=b.dir, options=options)
+        markers = [b.marker(job)]  # the failed attempt's: this one writes its own
+        if array.pack > 1:
+            markers += [b.start_marker(job), b.cancel_marker(job)]
+        for path in markers:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+        script = bundle_mod.single_job_script(b, array, job) if array.pack > 1 else b.script(array)
+        job_id = self.slurm.submit(script, dep, cwd=b.dir, options=options)
         self.current[job] = job_id
         self.array_of[job_id] = a
+        key = f"{array.name}_{t}" + (f":{self.layout.line_of(job)}" if array.pack > 1 else "")
         fd = os.open(os.path.join(b.dir, "jobids"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, bundle_mod.FILE_MODE)
         with open(fd, "a") as ids_file:
-            ids_file.write(f"{array.name}_{t} {job_id}\n")
+            ids_file.write(f"{key} {job_id}\n")
         for seen in (self.seen_running, self.ended, self.held, self.failed, self.doomed):
             seen.discard(job)
         self.lost_rounds.pop(job, None)
@@ -399,6 +410,7 @@ class SlurmExecutor:
         ends them itself (their dependency can never be met). None is reported any more."""
         ids = []
         where = self.layout.where
+        packs: dict[tuple[int, int], list[int]] = {}
         for job in sorted(jobs, key=where.__getitem__):  # upstream arrays first
             if job not in self.remaining:
                 continue
@@ -409,14 +421,59 @@ class SlurmExecutor:
                 continue
             if any(d in self.failed or d in self.doomed for d in self.graph.deps[job]):
                 self.doomed.add(job)
+            elif self._packed(job):
+                packs.setdefault(where[job], []).append(job)
             else:
                 ids.append(self._task_id(job))
+        for (a, t), group in packs.items():
+            if self._pack_goes_on(a, t):  # its task skips them (a cancel file each) and goes on
+                for job in group:
+                    self._write_cancel(job)
+            else:
+                ids.append(f"{self.ids[a]}_{t}")
         if ids:
             why = self.slurm.cancel(ids)
             if why is not None:
                 report.warn(f"could not cancel {len(ids)} job(s) that must not run any more ({why}); "
                             f"cancel them yourself: scancel {' '.join(ids[:20])}{' ...' if len(ids) > 20 else ''}")
         return []
+
+    # ------------------------------------------------------------------ packs
+    def _packed(self, job: int) -> bool:
+        """The job runs in a task with others (a packed array's, not submitted alone)."""
+        return self.layout.arrays[self.layout.where[job][0]].pack > 1 and job not in self.current
+
+    def _pack_goes_on(self, a: int, t: int) -> bool:
+        """Task t of array a still has jobs this run waits for (its pack-mates)."""
+        return any(j in self.remaining and j not in self.current for j in self.layout.arrays[a].task_jobs(t))
+
+    def _write_cancel(self, job: int) -> None:
+        bundle_mod.write_file(self.bundle.cancel_marker(job), "cancelled\n", bundle_mod.FILE_MODE)
+
+    def _started(self, job: int) -> bool:
+        """A packed job's command has started (its task wrote status/<job id>.start)."""
+        return os.path.exists(self.bundle.start_marker(job))
+
+    def _own_row(self, job: int, row: Row) -> Row:
+        """A packed job's own state, from its task's row and its markers: a task that
+        COMPLETED ran every one of its jobs to success; a job with a marker is over (as the
+        marker says), while its task runs or after; one its running task has not reached yet
+        is PENDING (reason ``Pack``); otherwise the task's state is the job's."""
+        if row.state == "COMPLETED" or (row.state not in LIVE and row.state not in TERMINAL):
+            return row
+        code = self._marker(job)
+        if code is not None:
+            return Row(row.array_id, row.task, "COMPLETED" if code == 0 else "FAILED", "marker", code, 0, row.nodes)
+        if row.state in LIVE and not self._started(job):
+            if row.state == "COMPLETING" and self._first_waiting(job):
+                return row  # the task's script is over: watched (a node that is down) as its first job left
+            return Row(row.array_id, row.task, "PENDING", PACK_WAIT, nodes=row.nodes)
+        return row
+
+    def _first_waiting(self, job: int) -> bool:
+        a, t = self.layout.where[job]
+        mates = (j for j in self.layout.arrays[a].task_jobs(t) if j in self.remaining and j not in self.current)
+        return next(mates, None) == job
 
     def _ordered(self) -> list[int]:
         return [j for a in self.layout.arrays for j in a.jobs if j in self.remaining]
@@ -436,12 +493,22 @@ class SlurmExecutor:
         return f"{self._id_of(job)}_{self.layout.where[job][1]}"
 
     def _rows_by_job(self, rows: list[Row]) -> dict[int, Row]:
+        """Rows by job: a task's row is its job's, or, for a packed task, the row of each of
+        its jobs this run still follows, read with its markers (``_own_row``)."""
         out: dict[int, Row] = {}
         for row in rows:
             a = self.array_of.get(row.array_id)
             if a is None:
                 continue
             array = self.layout.arrays[a]
+            if array.pack > 1:
+                t = 0 if row.task is None and len(array) == 1 else row.task
+                if t is None or not 0 <= t < len(array):
+                    continue
+                for job in array.task_jobs(t):
+                    if self.current.get(job, self.ids.get(a)) == row.array_id and (job in self.remaining or job in self.doomed):
+                        out[job] = self._own_row(job, row) if job not in self.current else row
+                continue
             if row.task is None:
                 if len(array) == 1 and self.current.get(array.jobs[0], self.ids.get(a)) == row.array_id:
                     out[array.jobs[0]] = row
@@ -494,7 +561,7 @@ class SlurmExecutor:
                     if self.lost_rounds[job] >= LOST_ROUNDS:
                         finished.append((job, Row("", None, "LOST")))
         if hopeless:  # pending for good (a bad constraint, a dependency that can never be met)
-            ids = [self._task_id(job) for job, _ in hopeless if job not in self.ended]  # once
+            ids = list(dict.fromkeys(self._task_id(job) for job, _ in hopeless if job not in self.ended))  # once
             why = self.slurm.cancel(ids) if ids else None
             if why is not None:  # SLURM's kill-on-invalid-dep ends them anyway
                 report.warn(f"could not cancel jobs that can never start: {why}")
@@ -580,8 +647,11 @@ class SlurmExecutor:
         return log if os.path.exists(os.path.join(self.bundle.workdir, log)) else None
 
     def _left_a_trace(self, job: int) -> bool:
-        return self.layout.where[job][0] in self.ids and (
-            self._marker(job) is not None or os.path.exists(self._sched_log(job)))
+        if self.layout.where[job][0] not in self.ids:
+            return False
+        if self._packed(job):  # its task's log says nothing of this job
+            return self._marker(job) is not None or self._started(job)
+        return self._marker(job) is not None or os.path.exists(self._sched_log(job))
 
     def _finished(self, job: int, row: Row, extra: Row | None, code: int | None) -> Finished:
         """A final state as data: the outcome, exit code and signal (the marker, else sacct or
@@ -604,12 +674,25 @@ class SlurmExecutor:
         if state == "CANCELLED" and reason == NEVER and code is None:
             notes.append(self._waited_for(job))
             return Finished(job, Outcome.NOT_STARTED, state=state, log=None, notes=tuple(notes))
+        if code is None and self._packed(job):
+            array = self.layout.arrays[self.layout.where[job][0]]
+            if self._started(job):
+                notes.append(f"its task {self._task_id(job)} (a pack of {array.pack}) ended while it ran")
+            else:
+                notes.append(f"it had not started: its task {self._task_id(job)} (a pack of {array.pack}) ended first")
+                log = None
         notes.append(f"scheduler log {_rel(self._sched_log(job))}")
         outcome = OUTCOMES.get(state, Outcome.LOST if row.state == "LOST" else Outcome.EXIT)
         return Finished(job, outcome, exit_code=exit_code, signal=sig, state=state, log=log, notes=tuple(notes))
 
     def _waited_for(self, job: int) -> str:
-        array = self.layout.arrays[self.layout.where[job][0]]
+        a, t = self.layout.where[job]
+        array = self.layout.arrays[a]
+        if array.pack > 1 or any(self.layout.arrays[d.array].pack > 1 for d in array.deps):
+            parts = [f"task {t} of {self.layout.arrays[d.array].name}" if d.kind == slurm_mod.arr.AFTERCORR
+                     else f"all of {self.layout.arrays[d.array].name}" for d in array.deps]
+            return (f"cancelled by SLURM: its task waits for every job of {', '.join(parts) or 'an upstream array'}, "
+                    "where a job failed; it runs on the next rulec run")
         names = [self.layout.arrays[d.array].name for d in array.deps]
         return (f"cancelled by SLURM: its array waits for all of {', '.join(names) or 'an upstream array'}, "
                 "where a job failed; it runs on the next rulec run")
@@ -680,7 +763,7 @@ class SlurmExecutor:
                 break
             self.sleep(max(self.poll, 0.2))
         if self.doomed and not self.bad_rounds:
-            self.slurm.cancel(sorted(self._task_id(j) for j in self.doomed))
+            self.slurm.cancel(sorted({self._task_id(j) for j in self.doomed}))
         self.doomed.clear()
 
 

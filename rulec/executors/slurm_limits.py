@@ -9,6 +9,7 @@ limit, instead of failing at sbatch time or pending forever.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 
@@ -151,6 +152,9 @@ def check(layout: arr.Layout, parts: list[Partition]) -> list[str]:
             continue
         seen.add(rule)
         req = request(array.settings)
+        packed = array.pack > 1 and req.time_s is not None and array.settings.option("time") is None
+        if packed:  # a packed task asks for its jobs' time, one after another
+            req = dataclasses.replace(req, time_s=array.task_seconds())
         if req.partitions:
             unknown = [n for n in req.partitions if n not in by_name]
             if len(unknown) == len(req.partitions):
@@ -168,6 +172,8 @@ def check(layout: arr.Layout, parts: list[Partition]) -> list[str]:
         reasons = "; ".join(probs[0] if len(probs) == 1 else ", ".join(probs) for _, probs in found)
         fits = [p.name for p in parts if p not in candidates and not problems(req, p)]
         hint = f" (it fits partition {', '.join(fits)}: set partition=\"{fits[0]}\" in its label or the profile)" if fits else ""
+        if packed and any(p.max_time_s is not None and req.time_s > p.max_time_s for p, _ in found):
+            hint += f" (a task runs {array.pack} of its jobs one after another: pack fewer)"
         messages.append(f"rule {rule} asks for more than the cluster allows: {reasons}{hint}")
     return messages
 

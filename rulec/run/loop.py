@@ -406,8 +406,10 @@ class Loop:
         _close(self.progress)
         events, alive = self.executor.stop(self.opts.grace)
         finished_ok = []
+        kept: set[int] = set()
         for ev in events:
             if ev.outcome is Outcome.OK and ev.job in running and not self.executor.stages_files:
+                kept.add(ev.job)
                 # a push executor's job that completed while being cancelled: it is done
                 finished_ok.append(self.recorder.finished(ev.job, log=ev.log, started=self.started_at.get(ev.job), command=self.commands.get(ev.job),
                                                           attempts=self.attempts.get(ev.job, 1)))
@@ -421,7 +423,7 @@ class Loop:
             self._remove_outputs(job)
             self._attempt(job, "interrupted", "interrupted")
         unfinished = [j for j in self.plan.run if j in self.pushed and j not in self.sched.done and j not in self.sched.failed
-                      and j not in alive] if self.executor.push else stopped
+                      and j not in alive and j not in kept] if self.executor.push else stopped
         self.history.forget([graph.job_id(j) for j in unfinished])
         cause = "standard output was closed; " if closed else ""
         if alive:

@@ -315,13 +315,13 @@ def test_a_snakefiles_fields_are_errors_with_hints(tmp_path):
         '        input: expand("bld/{d}.txt", d=DATASETS), rules.summary.output\n'
         "                                                  ^^^^^^^^^^^^^^^^^^^^\n"
         "Rulefile:10:5: unknown rule field 'conda'; expected one of input, output, log, params, resources, label, "
-        "shell, persist, priority, retries, benchmark, local\n"
+        "shell, persist, priority, retries, benchmark, local, pack\n"
         '        conda: "envs/copy.yaml"\n'
         "        ^^^^^\n"
         "  hint: give the rule a label whose prefix runs its jobs in the environment, e.g.  label myenv:  "
         "prefix: \"conda run -n myenv\"  (see \"Labels\" in docs/language.md; a label's env: sets variables)\n"
         "Rulefile:16:5: unknown rule field 'script'; expected one of input, output, log, params, resources, label, "
-        "shell, persist, priority, retries, benchmark, local\n"
+        "shell, persist, priority, retries, benchmark, local, pack\n"
         '        script: "scripts/summary.py"\n'
         "        ^^^^^^\n"
         '  hint: call the script from shell:, e.g.  shell: "python scripts/x.py {input} {output}" '

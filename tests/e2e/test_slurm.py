@@ -607,3 +607,41 @@ def test_directory_outputs_and_benchmarks_on_slurm(slurm_cluster, tmp_path):
     assert res.returncode == 1
     assert "rulec: broken exited 0 but did not create the folder broken" in (proj / ".rulec" / "logs" / "broken" / "broken.log").read_text()
     assert not (proj / "broken").exists()
+# --------------------------------------------------------------------------- packing
+
+def test_a_packed_run_fails_only_the_failing_job_and_a_rerun_does_exactly_the_rest(slurm_cluster, tmp_path):
+    """--pack 2: 17 jobs in 9 tasks. fit[d1,m0] fails in its pack: its pack-mate fit[d1,m1]
+    runs to the end and is kept; its dependents are skipped (score's task 1 waits for every
+    job of fit's task 1, so SLURM cancels score[d1,m1] too, and summarize waits for all of
+    score); the rerun does exactly the rest."""
+    proj = make(tmp_path / "p")
+    (proj / "fail_d1_m0").write_text("")
+    res = run_rulec(["run", *SLURM, "--keep-going", "--pack", "2"], proj, timeout=TIMEOUT)
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert "submitted 4 array(s), 9 task(s) for 17 job(s), 4 sbatch call(s)" in res.stdout
+    assert "FAILED fit[d1,m0]: exit status 3 (scheduler log .rulec/slurm/1/logs/fit_" in res.stderr
+    assert "skipped score[d1,m0]: an upstream job failed" in res.stdout
+    m = manifest(proj, 1)
+    assert [(a["name"], a["size"], a.get("pack")) for a in m["arrays"]] == [
+        ("prepare", 2, 2), ("fit", 3, 2), ("score", 3, 2), ("summarize", 1, 2)]
+    assert m["jobs"]["fit[d1,m0]"]["task"] == m["jobs"]["fit[d1,m1]"]["task"]  # pack-mates
+    bundle = proj / ".rulec" / "slurm" / "1"
+    assert (bundle / "status" / "fit[d1,m0].rc").read_text() == "3\n"
+    assert (bundle / "status" / "fit[d1,m1].rc").read_text() == "0\n"
+    assert (proj / "fit" / "d1_m1.txt").read_text() == "data d1\nfitted m1\n"
+    assert not (proj / "fit" / "d1_m0.txt").exists()
+    states = squeue(job_ids(bundle).values(), all_states=True)
+    assert states[task_of(proj, 1, "fit[d1,m0]")][0] == "FAILED"  # the pack's task: a job of it failed
+    assert states[task_of(proj, 1, "score[d1,m0]")][0] == "CANCELLED"
+    assert not [t for t, (s, _) in states.items() if s in ("PENDING", "RUNNING")]
+    assert " done fit[d1,m1] " in res.stdout and " done fit[d1,m0] " not in res.stdout
+
+    (proj / "fail_d1_m0").unlink()
+    res = ok(run_rulec(["run", *SLURM, "--pack", "2"], proj, timeout=TIMEOUT))
+    rerun = manifest(proj, 2)
+    assert sorted(rerun["jobs"]) == ["fit[d1,m0]", "score[d1,m0]", "score[d1,m1]", "summarize[m0]", "summarize[m1]"]
+    assert "Done: 5 job(s) ran on slurm." in res.stdout
+    for rel in OUTPUTS:
+        assert (proj / rel).exists(), rel
+    assert (proj / "out" / "m0.txt").read_text() == "2\n2\n2\n"
+    assert "Nothing to do" in ok(run_rulec(["dryrun"], proj)).stdout
