@@ -1541,7 +1541,6 @@ def test_snakemake_rule_fields_say_what_to_write_instead(here, field, value, hin
     lines = error(here, f'rule r:\n    output: "x"\n    {field}: {value}\n', kind=AnalysisError).splitlines()
     assert lines[0] == (f"Rulefile:3:5: unknown rule field '{field}'; expected one of input, output, log, params, "
                         "resources, label, shell, persist, priority, retries, benchmark, local, pack")
-                        "resources, label, shell, persist, priority, retries, pack")
     assert lines[-1] == f"  hint: {hint}"
 
 

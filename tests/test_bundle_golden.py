@@ -106,7 +106,7 @@ def make_bundle(backend: str, profile=prof.EMPTY, max_size: int = 4, pack=None):
     wf = analyze(parse(RULEFILE, "Rulefile"), WORKDIR)
     graph = resolve(wf, (), exists=lambda p: False)
     run = [j for j in graph.order if graph.rule_of(j).shell is not None]
-    return bundle_mod.build(graph, run, backend, profile, BUNDLE, max_size, pack)
+    return bundle_mod.build(graph, run, backend, profile, BUNDLE, max_size, pack=pack)
 
 
 # --pack 2: fit's packs of two models line up with prepare's tasks (aftercorr), score's with

@@ -82,7 +82,7 @@ def test_a_packed_task_runs_its_jobs_one_after_another_with_a_marker_and_a_log_e
     assert markers(bundle) == dict.fromkeys("abcde", "0")
     for i, x in enumerate("abcde"):
         assert (proj / "mid" / f"{x}.txt").read_text() == f"made {x}\n"
-        assert (proj / ".rulec" / "logs" / "make" / f"make[{x}].log").read_text() == f"log of {x}\n"  # its own log
+        assert (proj / ".rulec" / "logs" / "make" / f"make.{x}.log").read_text() == f"log of {x}\n"  # its own log
         started = int((bundle / "status" / f"make[{x}].start").read_text())
         assert before - 1 <= started <= time.time()
         assert (bundle / "jobs" / "make" / f"{i}.sh").read_text().startswith(f"# make[{x}]\n")
@@ -103,7 +103,7 @@ def test_a_failing_job_in_the_middle_fails_only_itself_and_the_task_exits_1(tmp_
     assert res.returncode == 1, res.stdout + res.stderr
     assert markers(bundle) == {"a": "0", "b": "0", "c": "3", "d": "0", "e": "0"}
     assert sorted(p.name for p in (proj / "mid").iterdir()) == ["a.txt", "b.txt", "d.txt", "e.txt"]  # the stale one gone too
-    assert "failing on purpose" in (proj / ".rulec" / "logs" / "make" / "make[c].log").read_text()
+    assert "failing on purpose" in (proj / ".rulec" / "logs" / "make" / "make.c.log").read_text()
     # its dependent fails (its input is missing); the pack-mates' dependents run
     res = run_task(bundle, "use", 0)
     assert res.returncode == 1
@@ -144,7 +144,7 @@ def test_a_retry_script_runs_exactly_one_job_of_the_pack(tmp_path, backend):
 
     proj = project(tmp_path, backend=backend)
     planned = api.plan(api.Target(str(proj / "Rulefile")))
-    b = bundle_mod.build(planned.graph, planned.plan.run, backend, prof.EMPTY, str(proj / "bundle2"), 1001, ir.Pack(jobs=5))
+    b = bundle_mod.build(planned.graph, planned.plan.run, backend, prof.EMPTY, str(proj / "bundle2"), 1001, pack=ir.Pack(jobs=5))
     bundle_mod.write(b)
     array = b.layout.arrays[0]
     job = next(j for j in array.jobs if planned.graph.job_id(j) == "make[c]")

@@ -103,7 +103,7 @@ class Run:
         self.history = History.open(str(tmp_path), write=True)
         self.plan = make_plan(graph, Snapshot({}), self.history)
         self.bundle = bundle_mod.build(graph, list(self.plan.run), "slurm", prof.EMPTY, str(tmp_path / ".rulec" / "slurm" / "1"), 1001,
-                                       None if pack is None else ir.Pack(jobs=pack))
+                                       pack=None if pack is None else ir.Pack(jobs=pack))
         bundle_mod.write(self.bundle)
         self.fake = FakeSlurm(rounds, show)
         self.sleeps = []

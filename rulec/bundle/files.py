@@ -420,6 +420,9 @@ def manifest(bundle: Bundle) -> str:
                 "log": bundle.logs[job],
                 "marker": f"status/{graph.job_id(job)}.rc",
             }
+            if a.pack > 1:
+                entry["line"] = i  # its line in the task table, from 0
+            jobs[graph.job_id(job)] = entry
     for a in bundle.extras.get("local", ()):
         for t, job in enumerate(a.jobs):
             jobs[graph.job_id(job)] = {
@@ -431,9 +434,6 @@ def manifest(bundle: Bundle) -> str:
                 "log": bundle.logs[job],
                 "marker": f"status/{graph.job_id(job)}.rc",
             }
-            if a.pack > 1:
-                entry["line"] = i  # its line in the task table, from 0
-            jobs[graph.job_id(job)] = entry
     head = {
         "format": FORMAT,
         "backend": bundle.backend,
