@@ -46,8 +46,12 @@ EXAMPLES = {
   rulec status -v                  each job, with its reason and log
   rulec status --json -v           the same as data""",
     "dag": """examples:
-  rulec dag | dot -Tsvg > rules.svg
+  rulec dag --format svg -o rules.svg    the rule graph, coloured by state
+  rulec dag --jobs --format png -o jobs.png
   rulec dag --jobs --format mermaid""",
+    "report": """examples:
+  rulec report                     the last run: rulec-report.html
+  rulec report --all -o runs.html  every recorded run""",
     "emit": """examples:
   rulec emit --slurm               write rulec-slurm/; submit with bash rulec-slurm/submit.sh
   rulec emit --lsf -o bundle --profile cluster.toml""",
