@@ -260,3 +260,24 @@ def test_a_run_time_without_a_time_per_job_is_an_error_at_its_place():
     rule = wf.rule("plain")
     with pytest.raises(BackendError, match=r"^rule plain: --pack 5m is a run time per task"):
         st.pack_size(rule, wf, st.for_rule(rule, wf, "slurm", prof.EMPTY), ir.Pack(seconds=300, text="5m"))
+
+
+KINDS_PACKED = '''
+rule model:
+    output: protected("bld/model.txt"), touch("bld/done.flag")
+    pack:   10
+    shell:  "true"
+
+rule index:
+    output: directory("bld/index/{g}")
+    shell:  "true"
+'''
+
+
+def test_pack_is_refused_for_outputs_a_packed_task_does_not_handle_and_the_default_skips_them():
+    wf = workflow(KINDS_PACKED.replace('{g}', 'g1'))
+    with pytest.raises(BackendError) as info:
+        pack_of(wf, "model")
+    assert info.value.message.startswith("rule model: pack: cannot be used with protected(), touch() outputs yet")
+    assert info.value.span.line == 4
+    assert pack_of(wf, "index", default=50) == 1  # --pack leaves it unpacked
