@@ -101,3 +101,12 @@ def _refuse_prefixes(name: str, graph, plan) -> None:
             f"under that prefix, which --executor {name} cannot do (a cluster job cannot be run through a local prefix)",
             hint="run with --executor local (or jbsub), give the rule  local: true  (its jobs then run here, under the prefix), or remove the prefix from the label",
         )
+
+
+def rel_path(path: str) -> str:
+    """A path as messages show it: relative to the current folder, unless that climbs out
+    more than one level."""
+    import os
+
+    rel = os.path.relpath(path)
+    return path if rel.startswith("../..") else rel

@@ -25,6 +25,7 @@ from typing import Protocol
 from .. import storage
 from ..bundle import files as bundle_mod
 from ..errors import BackendError
+from . import rel_path as _rel
 
 ADOPTED = "adopted"  # written in a bundle's folder once a later run has adopted it
 MARK_SLACK = 2.0  # seconds a marker may seem older than its job's started mark (clocks of node and head)
@@ -197,6 +198,3 @@ def _outputs_exist(workdir: str, outputs) -> bool:
     return not remote or len(storage.stat_each(remote)) == len(remote)
 
 
-def _rel(path: str) -> str:
-    rel = os.path.relpath(path)
-    return path if rel.startswith("../..") else rel

@@ -34,6 +34,7 @@ from ..backend import DEFAULT_MAX_ARRAY, Backend
 from ..errors import BackendError, Interrupted, RulecError
 from ..profile import load as load_profile
 from ..run.executor import Event, Finished, Note, Outcome, Started, Task
+from . import rel_path as _rel
 
 name = Backend.LSF
 COMMANDS = ("bsub", "bjobs", "bkill")
@@ -599,9 +600,6 @@ class LsfExecutor:
         return Finished(job, Outcome.CANCELLED, state="EXIT", log=log, notes=notes)
 
 
-def _rel(path: str) -> str:
-    rel = os.path.relpath(path)
-    return path if rel.startswith("../..") else rel
 
 
 # --------------------------------------------------------------------------- adopt

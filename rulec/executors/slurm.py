@@ -42,6 +42,7 @@ from ..bundle.settings import mem_mb_text, slurm_time
 from ..errors import BackendError
 from .slurm_commands import expand_hostlist, node_problem
 from ..run.executor import Event, Finished, Note, Outcome, Started, Task
+from . import rel_path as _rel
 
 DEFAULT_POLL = 1.0
 DEFAULT_MAX_POLL = 30.0
@@ -767,9 +768,6 @@ class SlurmExecutor:
         self.doomed.clear()
 
 
-def _rel(path: str) -> str:
-    rel = os.path.relpath(path)
-    return path if rel.startswith("../..") else rel
 
 
 # --------------------------------------------------------------------------- adopt
