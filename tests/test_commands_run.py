@@ -65,3 +65,17 @@ def test_nothing_is_remembered_when_an_input_changed_during_the_run(tmp_path):
         history.close()
     assert not (proj / ".rulec" / "verdict.bin").exists()
     assert "copy[b]" in _run(proj, "dryrun").stdout
+
+
+def test_run_touch_leaves_the_verdict_for_the_next_no_op(tmp_path, monkeypatch):
+    proj = _project(tmp_path)
+    (proj / "out").mkdir()
+    for d in "ab":
+        (proj / "out" / f"{d}.txt").write_text(d)  # made by another tool
+    assert _run(proj, "run", "--touch", "-q").returncode == 0
+    monkeypatch.chdir(proj)
+    target = api.Target("Rulefile")
+    wf = api.load(target)
+    assert verdict.check(wf, target, PlanOptions()) == 2
+    (proj / "src" / "b.txt").write_text("changed")
+    assert "copy[b]" in _run(proj, "dryrun").stdout

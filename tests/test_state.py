@@ -77,3 +77,18 @@ def test_only_the_paths_given_as_trees_are_walked(tmp_path, monkeypatch):
     assert signed.get("idx") == real(str(tmp_path / "idx"))
     assert signed.get("plain.txt") == plain.get("plain.txt")
     assert signed.get("gone") is None and "elsewhere" not in signed
+
+
+def test_snapshot_of_a_folder_holds_what_exists_and_nothing_else(tmp_path):
+    (tmp_path / "d").mkdir()
+    for name in ("a", "b", "c"):
+        (tmp_path / "d" / name).write_text(name * 3)
+    (tmp_path / "d" / "dangling").symlink_to(tmp_path / "nowhere")
+    (tmp_path / "d" / "link").symlink_to(tmp_path / "d" / "a")
+    (tmp_path / "f").write_text("a file, not a folder")
+    paths = ["d/a", "d/b", "d/c", "d/gone", "d/dangling", "d/link", "f/x", "f/y", "f/z", "no/1", "no/2", "no/3"]
+    snap = snapshot(paths, str(tmp_path))
+    assert sorted(snap.as_dict()) == ["d/a", "d/b", "d/c", "d/link"]
+    st = os.stat(tmp_path / "d" / "a")
+    assert snap.get("d/a") == (st.st_mtime_ns, 3)
+    assert snap.get("d/link") == snap.get("d/a")  # a link counts as its target

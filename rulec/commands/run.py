@@ -183,7 +183,10 @@ def _locked(workflow, target, args: RunArgs, options: PlanOptions, opts: RunOpti
         if options.explain:  # --why: every job that runs, with every reason, before it runs
             report.show_plan(api.Planned(workflow, graph, plan, history), why=True)
         if args.touch:
-            return RunResult(touch(graph, plan, history, opts.quiet, snap), jobs - len(plan.run))
+            code = touch(graph, plan, history, opts.quiet, snap)
+            if code == 0:  # as after a run: the next no-op takes the verdict's fast path
+                remember_after_run(workflow, target, options, graph, history)
+            return RunResult(code, jobs - len(plan.run))
         unprotect(graph, plan, args.overwrite_protected)
         from .emit import pack_option
 
