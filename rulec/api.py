@@ -83,9 +83,9 @@ def with_profile_env(workflow: ir.Workflow, profile, backend: str) -> ir.Workflo
 
 
 def graph_of(workflow: ir.Workflow, target: Target) -> "dag.JobGraph":
-    from . import dag
+    from . import graphs
 
-    graph = dag.resolve(workflow, target.targets)
+    graph = graphs.resolve(workflow, target.targets)  # dag.resolve, through the cache
     if target.select:
         from .select import compile_expr
 

@@ -50,15 +50,27 @@ class JobGraph:
         self.n_outputs: list[int] = []  # how many of ``outputs`` are declared outputs (the rest are logs)
         self.inputs: list[tuple[str, ...]] = []
         self.deps: list[tuple[int, ...]] = []
-        self.producer: dict[str, int] = {}
+        self._producer: dict[str, int] | None = {}  # None: made from ``outputs`` on first use
         self.targets: list[int] = []
         self.order: list[int] = []  # topological: dependencies first
         self.sources: dict[str, int] = {}  # input path no job makes -> first job needing it
-        self._key: dict[tuple[int, tuple[str, ...]], int] = {}
+        self._key: dict[tuple[int, tuple[str, ...]], int] | None = {}  # None: made on first use
         self._directories: frozenset[str] | None = None  # see directories(), once resolved
 
     def __len__(self) -> int:
         return len(self.rule)
+
+    @property
+    def producer(self) -> dict[str, int]:
+        """path -> the job that makes it (outputs and logs)."""
+        made = self._producer
+        if made is None:
+            made = self._producer = {path: job for job, outs in enumerate(self.outputs) for path in outs}
+        return made
+
+    @producer.setter
+    def producer(self, value: dict[str, int]) -> None:
+        self._producer = value
 
     def rule_of(self, job: int) -> ir.Rule:
         return self.workflow.rules[self.rule[job]]
@@ -69,6 +81,8 @@ class JobGraph:
         return f"{rule.name}[{','.join(values)}]" if values else rule.name
 
     def find(self, rule_index: int, values: tuple[str, ...]) -> int | None:
+        if self._key is None:
+            self._key = dict(zip(zip(self.rule, self.values), range(len(self.rule))))
         return self._key.get((rule_index, values))
 
     def declared_outputs(self, job: int) -> tuple[str, ...]:

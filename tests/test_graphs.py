@@ -1,0 +1,177 @@
+"""rulec/graphs.py: the cache of resolved job graphs."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from rulec import dag, graphs
+
+from helpers import SMALL, workflow
+
+COLUMNS = ("rule", "values", "outputs", "n_outputs", "inputs", "deps", "targets", "order", "sources", "producer")
+
+@pytest.fixture(autouse=True)
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("RULEC_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path / "cache" / "graph"
+
+
+def same(a, b) -> None:
+    for name in COLUMNS:
+        assert getattr(a, name) == getattr(b, name), name
+    for job in range(len(a)):
+        assert a.job_id(job) == b.job_id(job)
+
+
+def entries(folder) -> list[str]:
+    return sorted(os.listdir(folder)) if os.path.isdir(folder) else []
+
+
+WITH_KINDS = '''
+dimension sample:
+    a: files=["raw/a1.fq", "raw/a2.fq"]
+    b: files=["raw/b1.fq"]
+dimension k = ["1", "2"]
+
+rule all:
+    input: expand("out/{sample}_{k}.txt"), "bld/joined.txt"
+
+rule count:
+    input:  reads="{sample.files}", ref="ref.txt"
+    output: "out/{sample}_{k}.txt", tmp=temp("tmp/{sample}_{k}.part")
+    log:    "logs/count/{sample}_{k}.log"
+    benchmark: "bench/{sample}_{k}.tsv"
+    shell:  "wc -l {input.reads} > out/{sample}_{k}.txt; touch tmp/{sample}_{k}.part"
+
+rule join:
+    input:  expand("out/{sample}_{k}.txt"), old=ancient("ref.txt")
+    output: "bld/joined.txt"
+    shell:  "cat {input} > {output}"
+'''
+
+
+@pytest.mark.parametrize("text", [SMALL, WITH_KINDS], ids=["small", "kinds"])
+def test_a_cached_graph_is_the_graph_resolving_makes(text, cache):
+    wf = workflow(text)
+    fresh = dag.resolve(wf, (), exists=lambda p: False)
+    first = graphs.resolve(wf)
+    assert len(entries(cache)) == 1
+    again = graphs.resolve(wf)
+    same(fresh, first)
+    same(fresh, again)
+    for job in range(len(fresh)):
+        assert again.find(fresh.rule[job], fresh.values[job]) == job  # made on first use
+        assert again.input_entries(job) == fresh.input_entries(job)
+    assert again.directories() == fresh.directories()
+
+
+def test_targets_are_part_of_the_key(cache):
+    wf = workflow()
+    one = graphs.resolve(wf, ("bld/fit/d1_m0.json",))
+    both = graphs.resolve(wf, ())
+    assert len(entries(cache)) == 2
+    assert [one.job_id(j) for j in one.order] == ["prepare[d1]", "fit[d1,m0]"]
+    same(both, dag.resolve(wf, ()))
+
+
+def test_the_key_leaves_out_commands_params_and_lines_but_not_the_paths():
+    base = graphs.key(workflow(), ())
+    edited = SMALL.replace('"echo {model} {params.seed} > {output}"', '"echo edited {model} > {output}"')
+    edited = edited.replace("params: seed=42", "params: seed=43")
+    assert graphs.key(workflow("\n\n# a comment\n" + edited), ()) == base
+    assert graphs.key(workflow(SMALL.replace('"bld/fit/{dataset}_{model}.json"', '"bld/fit/{model}_{dataset}.json"')), ()) != base
+    assert graphs.key(workflow(SMALL.replace('["m0", "m1"]', '["m0", "m1", "m2"]')), ()) != base
+    assert graphs.key(workflow(SMALL.replace('"src/data.csv"', '"src/other.csv"')), ()) != base
+    assert graphs.key(workflow(), ("bld/summary/m0.csv",)) != base
+    assert graphs.key(workflow(SMALL, workdir="/elsewhere"), ()) != base
+
+
+def test_a_field_the_paths_use_is_part_of_the_key_and_another_is_not():
+    text = '''
+dimension s:
+    a: path="raw/a.fq", note="x"
+    b: path="raw/b.fq", note="y"
+rule all:
+    input: expand("out/{s}.txt")
+rule count:
+    input:  "{s.path}"
+    output: "out/{s}.txt"
+    shell:  "wc -l {input} > {output} # {s.note}"
+'''
+    base = graphs.key(workflow(text), ())
+    assert graphs.key(workflow(text.replace('note="x"', 'note="z"')), ()) == base
+    assert graphs.key(workflow(text.replace('"raw/a.fq"', '"raw/A.fq"')), ()) != base
+
+
+def test_a_graph_that_looked_at_the_disk_is_not_kept(tmp_path, cache):
+    text = '''
+rule a:
+    input: "x/{n}.b"
+    output: "x/{n}.a"
+    shell: "cp {input} {output}"
+rule b:
+    input: "x/{n}.a"
+    output: "x/{n}.b"
+    shell: "cp {input} {output}"
+'''
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "1.a").write_text("")
+    wf = workflow(text, workdir=str(tmp_path))
+    g = graphs.resolve(wf, ("x/1.a",))
+    assert [g.job_id(j) for j in g.order] == ["b[1]", "a[1]"]
+    assert entries(cache) == []  # the cycle was cut at an existing file: it depends on the disk
+    os.unlink(tmp_path / "x" / "1.a")
+    with pytest.raises(Exception, match="cycle"):
+        graphs.resolve(wf, ("x/1.a",))
+
+
+def _entry(cache) -> str:
+    (name,) = entries(cache)
+    return os.path.join(cache, name)
+
+
+@pytest.mark.parametrize("damage", ["truncate", "extend", "index", "magic", "key", "fifo", "empty"])
+def test_a_damaged_or_crafted_entry_reads_as_absent(damage, cache):
+    wf = workflow()
+    fresh = graphs.resolve(wf)
+    path = _entry(cache)
+    data = bytearray(open(path, "rb").read())
+    if damage == "truncate":
+        data = data[:-3]
+    elif damage == "extend":
+        data += b"\0\0\0\0"
+    elif damage == "index":  # the last int32 (a source's job) points past the jobs
+        data[-4:] = (10**6).to_bytes(4, "little" if os.sys.byteorder == "little" else "big")
+    elif damage == "magic":
+        data[:5] = b"xxxxx"
+    elif damage == "key":
+        data = data.replace(os.path.basename(path)[:-len(graphs.SUFFIX)].encode(), b"0" * 40, 1)
+    elif damage == "empty":
+        data = b""
+    os.unlink(path)
+    if damage == "fifo":
+        os.mkfifo(path)  # a read would block: never opened for reading
+    else:
+        with open(path, "wb") as fh:
+            fh.write(bytes(data))
+    assert graphs._load(path, os.path.basename(path)[:-len(graphs.SUFFIX)], wf, dag.compile_rules(wf)) is None
+    same(fresh, graphs.resolve(wf))  # resolved again, and written again
+
+
+def test_the_folder_keeps_the_newest_entries_within_its_budget(cache, monkeypatch):
+    wf = workflow()
+    for target in ("bld/summary/m0.csv", "bld/summary/m1.csv"):
+        graphs.resolve(wf, (target,))
+    assert len(entries(cache)) == 2
+    monkeypatch.setattr(graphs, "BUDGET", 1)  # smaller than any entry: the newest is kept all the same
+    graphs.resolve(wf, ("bld/fit/d0_m0.json",))
+    assert entries(cache) == [graphs.key(wf, ("bld/fit/d0_m0.json",)) + graphs.SUFFIX]
+
+
+def test_an_unwritable_cache_folder_only_means_resolving(tmp_path, monkeypatch):
+    (tmp_path / "ro").write_text("a file where the cache folder would be")
+    monkeypatch.setenv("RULEC_CACHE_DIR", str(tmp_path / "ro"))
+    wf = workflow()
+    same(graphs.resolve(wf), dag.resolve(wf, ()))
