@@ -137,6 +137,12 @@ def analyze(modules: list[d.Module] | d.Module, workdir: str = ".", overrides: d
 _warned: set[tuple[str, int, int, str]] = set()
 
 
+def warned() -> bool:
+    """Whether this process printed a warning about a workflow (a verdict kept to skip the
+    load would skip it too)."""
+    return bool(_warned)
+
+
 def _warn_once(span: Span, message: str) -> None:
     """A warning on stderr, with the place it is about; the same one is printed once."""
     key = (os.path.abspath(span.file), span.line, span.col, message)

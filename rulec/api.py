@@ -12,25 +12,13 @@ from typing import TYPE_CHECKING
 
 from . import analyze, ir
 from .errors import RulecError
+from .options import Target  # noqa: F401 - part of this module's interface
 from .history import History
 from .plan import Plan, PlanOptions, plan as make_plan
 from .state import snapshot
 
 if TYPE_CHECKING:
     from . import dag
-
-
-@dataclass(frozen=True)
-class Target:
-    """What to build: which Rulefile, from which folder, which targets."""
-
-    rulefile: str = "Rulefile"
-    workdir: str | None = None  # default: the Rulefile's folder
-    targets: tuple[str, ...] = ()
-    select: str | None = None  # -k EXPR
-    overrides: tuple[tuple[str, tuple[str, ...]], ...] = ()  # --set dim=a,b
-    config: tuple[str, ...] = ()  # --config KEY=VALUE, in order
-    config_files: tuple[str, ...] = ()  # --config-file FILE: after the Rulefile's config files
 
 
 @dataclass
@@ -105,7 +93,10 @@ def paths_of(graph: "dag.JobGraph") -> set[str]:
 
 
 def plan(target: Target, options: PlanOptions = PlanOptions(), history: History | None = None,
-         workflow: ir.Workflow | None = None) -> Planned:
+         workflow: ir.Workflow | None = None, before_load: bool = False) -> Planned:
+    """Load (unless ``workflow`` is given), resolve, snapshot and plan; a plan with nothing to
+    do is remembered (``verdict``). ``before_load``: ``workflow`` is ``target`` loaded as it
+    is, so the verdict may be checked before loading next time."""
     workflow = workflow if workflow is not None else load(target)
     graph = graph_of(workflow, target)
     snap = snapshot(paths_of(graph), workflow.workdir, options.tolerance_ns, trees=graph.directories())
@@ -114,7 +105,8 @@ def plan(target: Target, options: PlanOptions = PlanOptions(), history: History 
     if not result.run:
         from . import verdict
 
-        verdict.remember(workflow, target, options, graph, snap, len(graph) - len(result.groups))
+        verdict.remember(workflow, target, options, graph, snap, len(graph) - len(result.groups),
+                         before_load=before_load)
     return Planned(workflow, graph, result, history, {"snapshot": snap})
 
 

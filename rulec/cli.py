@@ -198,7 +198,7 @@ def _add_examples(sub) -> None:
 
 
 def _target(ns):
-    from .api import Target
+    from .options import Target
     from .errors import RulecError
 
     args = list(ns.args)
@@ -218,7 +218,7 @@ def _target(ns):
 
 
 def _plan_options(ns):
-    from .plan import PlanOptions
+    from .options import PlanOptions
 
     return PlanOptions(force=frozenset(ns.force), force_all=ns.force_all, explain=ns.why or getattr(ns, "json", False))
 
@@ -270,11 +270,12 @@ def _main(argv: list[str] | None) -> int:
         parser.print_help()
         return 2
     from .errors import RulecError
-    from . import report
 
     try:
         return _dispatch(ns)
     except RulecError as err:
+        from . import report  # here, not above: a no-op from the verdict never needs it
+
         report.error(err)
         return err.exit_code
     except KeyboardInterrupt:
@@ -284,11 +285,15 @@ def _main(argv: list[str] | None) -> int:
         _quiet_stdout()
         return 0
     except OSError as err:  # a folder, file or disk that refuses: one line, not a traceback
+        from . import report
+
         report.error(RulecError(os_error_text(err), hint=_os_error_hint(err)))
         return 2
     except Exception as err:
         if type(err).__module__ != "sqlite3":
             raise
+        from . import report
+
         report.error(RulecError(f"the state store in .rulec/ cannot be used: {err}",
                                 hint="free disk space, or make .rulec/ writable; nothing was recorded for the jobs in progress, so they run again"))
         return 2
@@ -339,8 +344,6 @@ def _refuse_unhonoured(ns) -> None:
 
 
 def _dispatch(ns) -> int:
-    from . import api, report
-
     if ns.command == "init":
         from .commands import init
 
@@ -352,6 +355,17 @@ def _dispatch(ns) -> int:
         return 0
     _refuse_unhonoured(ns)
     target = _target(ns)
+    dry = ns.command in ("dryrun",) or (ns.command == "run" and ns.dry_run)
+    if dry and not (ns.json or ns.why):
+        from . import verdict
+
+        # a verdict kept over the bytes of every file the load would read: nothing to load
+        jobs = verdict.check_before_load(target, _plan_options(ns))
+        if jobs is not None:
+            sys.stdout.write(verdict.nothing_to_do(jobs) + "\n")
+            return 0
+    from . import api, report
+
     if ns.command == "check":
         workflow = api.load(target)
         graph = api.graph_of(workflow, target)
@@ -368,7 +382,7 @@ def _dispatch(ns) -> int:
             if jobs is not None:
                 sys.stdout.write(report.nothing_to_do(jobs) + "\n")
                 return 0
-        planned = api.plan(target, options, workflow=workflow)
+        planned = api.plan(target, options, workflow=workflow, before_load=True)
         report.show_plan(planned, json=ns.json, quiet=ns.quiet, why=ns.why, print_commands=ns.print_commands)
         return 0
     if ns.command == "run":

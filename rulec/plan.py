@@ -37,6 +37,7 @@ from . import shell
 from .errors import ResolveError
 from .history import History
 from .kinds import TEMP, OutputKinds
+from .options import PlanOptions  # noqa: F401 - part of this module's interface
 from .state import Snapshot
 from .storage import is_remote
 
@@ -68,15 +69,6 @@ class Reason:
     why: Why
     path: str | None = None  # the output or input concerned; for ENV_CHANGED, the variables; CONFIG_CHANGED, the keys
     job: str | None = None  # the upstream job, for UPSTREAM; the job that reads it, for TEMP_NEEDED
-
-
-@dataclass(frozen=True)
-class PlanOptions:
-    force: frozenset[str] = frozenset()  # rule names or job ids
-    force_all: bool = False
-    explain: bool = False  # collect every reason, not only the first
-    tolerance_ns: int = 0  # an input counts as newer only by more than this
-    missing_sources_ok: bool = False  # a missing source is a reason (INPUT_MISSING), not an error
 
 
 @dataclass
@@ -155,6 +147,7 @@ def plan(graph: "JobGraph", snap: Snapshot, history: History, options: PlanOptio
     tol = options.tolerance_ns
     get = snap.lookup
     records = history.records()
+    need_id = bool(records) or bool(force)
     g_rule, g_out, g_nout, g_in, g_deps = graph.rule, graph.outputs, graph.n_outputs, graph.inputs, graph.deps
     ancient_of = [p.ancient for p in graph.plans]
     any_ancient = any(ancient_of)  # else no job pays for ancient(...)
@@ -176,7 +169,8 @@ def plan(graph: "JobGraph", snap: Snapshot, history: History, options: PlanOptio
             if any(runs[d] for d in deps):
                 runs[job] = 1
             continue
-        job_id = graph.job_id(job)
+        # the job's id, for the records and --force (no job pays for it without either)
+        job_id = graph.job_id(job) if need_id else None
         if any_ancient:
             anc = ancient_of[g_rule[job]]
         found: list[Reason] = []
@@ -201,7 +195,7 @@ def plan(graph: "JobGraph", snap: Snapshot, history: History, options: PlanOptio
                     found.append(Reason(Why.OUTPUT_MISSING, path))
                     if not explain:
                         break
-        rec = records.get(job_id)
+        rec = records.get(job_id) if records else None
         # rec: (job_id, rule, status, cmd_hash, params_hash, inputs_hash, input_sig)
         if rec is not None and rec[2] != "ok" and (not found or explain):
             found.append(Reason(Why.INCOMPLETE))

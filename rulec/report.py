@@ -13,13 +13,8 @@ from collections import Counter
 from typing import IO
 
 from .plan import Plan, Reason, Why
+from .verdict import nothing_to_do  # noqa: F401 - the line for a plan with nothing to run
 
-
-
-def nothing_to_do(jobs: int, tail: str = "") -> str:
-    """The line for a plan with nothing to run."""
-    what = "the one job is" if jobs == 1 else f"all {jobs} jobs are"
-    return f"Nothing to do: {what} up to date{tail}."
 
 def console(stderr: bool = False):
     from rich.console import Console

@@ -37,8 +37,14 @@ from .storage import is_remote
 
 FILE = "verdict.bin"
 OLD_FILES = ("uptodate.pickle",)  # older rulecs' verdicts: never read, removed on write
-FORMAT = 4
+FORMAT = 5
 MAGIC = "rulec-verdict"
+
+
+def nothing_to_do(jobs: int, tail: str = "") -> str:
+    """The line for a plan with nothing to run."""
+    what = "the one job is" if jobs == 1 else f"all {jobs} jobs are"
+    return f"Nothing to do: {what} up to date{tail}."
 
 
 def _key(workflow, target, options) -> str:
@@ -76,21 +82,93 @@ def check(workflow, target, options) -> int | None:
         saved = _decode(data) if data is not None else None
         if saved is None or saved[0] != _key(workflow, target, options):
             return None
-        _, jobs, remote, folders, trees = saved
-        base = os.path.abspath(workflow.workdir)
-        for head, names, mtimes, sizes in folders:
-            if not _folder_holds(os.path.join(base, head) if head else base, names, mtimes, sizes):
-                return None
-        for path, st in trees:
-            if tree_stat(os.path.join(base, path)) != st:
-                return None
-        if remote:
-            now = snapshot([p for p, _ in remote], workflow.workdir).lookup
-            if any(now(p) != st for p, st in remote):
-                return None
-        return jobs
+        return _holds(saved, workflow.workdir)
     except Exception:  # a missing, stale or damaged cache only means a full plan
         return None
+
+
+def check_before_load(target, options) -> int | None:
+    """``check`` without loading the workflow: the number of jobs if the verdict was kept
+    with a key over the bytes of every file the load read (the Rulefiles, config files and
+    sample sheets), the target, the options and the state store's generation, and all of
+    those, and every path's stat, are still the same. Else None, and the caller loads.
+
+    Kept only for a load that depends on nothing else: no glob() dimension (the files it
+    lists), no warning (it would not be shown), no profile (its env tables are no file of
+    the load). Then neither lark, nor the analyzer, nor the parse cache is even imported."""
+    if options.force or options.force_all:
+        return None
+    try:
+        workdir = _workdir(target)
+        if workdir is None:
+            return None
+        data = _read_regular(os.path.join(workdir, STATE_DIR, FILE))
+        saved = _decode(data) if data is not None else None
+        if saved is None or saved[5] is None:
+            return None
+        pre = saved[5]
+        if _pre_key(target, options, workdir, pre["files"]) != pre["key"]:
+            return None
+        return _holds(saved, workdir)
+    except Exception:  # as check(): any doubt means loading
+        return None
+
+
+def _workdir(target) -> str | None:
+    """The working folder ``api.load`` gives ``target`` (None when there is no Rulefile: the
+    load says so)."""
+    rulefile = target.rulefile
+    if os.path.isdir(rulefile):
+        rulefile = os.path.join(rulefile, "Rulefile")
+    if not os.path.isfile(rulefile):
+        return None
+    if target.workdir:
+        return os.path.abspath(target.workdir)
+    return os.path.dirname(os.path.abspath(os.path.normpath(rulefile)))
+
+
+def _pre_key(target, options, workdir: str, files) -> str | None:
+    h = hashlib.blake2b(digest_size=16)
+    h.update(repr((FORMAT, __version__, workdir, os.getcwd(), target.rulefile, target.workdir, target.targets,
+                   target.select, target.overrides, target.config, target.config_files,
+                   sorted(options.force), options.force_all, options.tolerance_ns)).encode("utf-8", "surrogateescape"))
+    for file in files:
+        data = _read_regular(file)
+        if data is None:
+            return None
+        h.update(file.encode("utf-8", "surrogateescape") + b"\0" + str(len(data)).encode() + b"\0" + data)
+    h.update(b"history:" + History.generation(workdir=workdir).encode())
+    return h.hexdigest()
+
+
+def _pre(workflow, target, options) -> dict | None:
+    """What ``check_before_load`` needs, when the load depended on files alone."""
+    from . import analyze
+
+    if analyze.warned() or any(d.origin == "glob" for d in workflow.dimensions.values()):
+        return None
+    files = [os.path.abspath(f) for f in (*workflow.files, *workflow.data_files)]
+    if any(is_remote(f) for f in workflow.data_files):
+        return None
+    key = _pre_key(target, options, workflow.workdir, files)
+    return {"key": key, "files": files} if key is not None else None
+
+
+def _holds(saved, workdir: str) -> int | None:
+    """The saved job count if every saved path still has its saved stat, else None."""
+    _, jobs, remote, folders, trees, _ = saved
+    base = os.path.abspath(workdir)
+    for head, names, mtimes, sizes in folders:
+        if not _folder_holds(os.path.join(base, head) if head else base, names, mtimes, sizes):
+            return None
+    for path, st in trees:
+        if tree_stat(os.path.join(base, path)) != st:
+            return None
+    if remote:
+        now = snapshot([p for p, _ in remote], workdir).lookup
+        if any(now(p) != st for p, st in remote):
+            return None
+    return jobs
 
 
 def _read_regular(path: str) -> bytes | None:
@@ -107,7 +185,7 @@ def _read_regular(path: str) -> bytes | None:
         os.close(fd)
 
 
-def _encode(key: str, jobs: int, remote: list, folders: list, trees: list = ()) -> bytes:
+def _encode(key: str, jobs: int, remote: list, folders: list, trees: list = (), pre: dict | None = None) -> bytes:
     """The file's bytes: a JSON line, then each folder's names, mtimes and sizes."""
     body = []
     listed = []
@@ -117,7 +195,7 @@ def _encode(key: str, jobs: int, remote: list, folders: list, trees: list = ()) 
         body += [blob, array("q", mtimes).tobytes(), array("q", sizes).tobytes()]
     header = {"format": MAGIC, "version": FORMAT, "byteorder": sys.byteorder, "key": key, "jobs": jobs,
               "remote": [[p, st[0], st[1]] for p, st in remote], "folders": listed,
-              "trees": [[p, st[0], st[1]] for p, st in trees]}
+              "trees": [[p, st[0], st[1]] for p, st in trees], "pre": pre}
     # ensure_ascii: a name's lone surrogates (undecodable bytes) survive, and no raw newline
     return json.dumps(header, ensure_ascii=True, separators=(",", ":")).encode("ascii") + b"\n" + b"".join(body)
 
@@ -127,7 +205,7 @@ def _is_int(x) -> bool:
 
 
 def _decode(data: bytes):
-    """(key, jobs, remote, folders, trees) from a file's bytes, or None for anything malformed."""
+    """(key, jobs, remote, folders, trees, pre) from a file's bytes, or None for anything malformed."""
     end = data.find(b"\n")
     if end < 0:
         return None
@@ -144,6 +222,10 @@ def _decode(data: bytes):
         return None
     listed_trees = header.get("trees")
     if not isinstance(listed_trees, list):
+        return None
+    pre = header.get("pre")
+    if pre is not None and not (isinstance(pre, dict) and isinstance(pre.get("key"), str)
+                                and isinstance(pre.get("files"), list) and all(isinstance(f, str) for f in pre["files"])):
         return None
     stats, trees = [], []
     for entries, out in ((remote, stats), (listed_trees, trees)):
@@ -173,7 +255,7 @@ def _decode(data: bytes):
         folders.append((head, names, mtimes, sizes))
     if at != len(data):
         return None
-    return key, jobs, stats, folders, trees
+    return key, jobs, stats, folders, trees, pre
 
 
 def _folder_holds(folder: str, names: list[str], mtimes, sizes) -> bool:
@@ -193,8 +275,10 @@ def _folder_holds(folder: str, names: list[str], mtimes, sizes) -> bool:
     return True
 
 
-def remember(workflow, target, options, graph, snap, jobs: int) -> None:
-    """Keep the verdict "nothing to do" of a full plan (only where .rulec/ exists already)."""
+def remember(workflow, target, options, graph, snap, jobs: int, before_load: bool = False) -> None:
+    """Keep the verdict "nothing to do" of a full plan (only where .rulec/ exists already).
+    ``before_load``: ``workflow`` is ``target`` loaded as it is (no profile added to it), so
+    the verdict may be checked before loading (``check_before_load``)."""
     folder = os.path.join(workflow.workdir, STATE_DIR)
     if options.force or options.force_all or not os.path.isdir(folder):
         return
@@ -217,7 +301,8 @@ def remember(workflow, target, options, graph, snap, jobs: int) -> None:
         by_dir.setdefault(head, []).append((name, st))
     folders = [(head, [n for n, _ in entries], [st[0] for _, st in entries], [st[1] for _, st in entries])
                for head, entries in by_dir.items()]
-    data = _encode(_key(workflow, target, options), jobs, remote, folders, trees)
+    pre = _pre(workflow, target, options) if before_load else None
+    data = _encode(_key(workflow, target, options), jobs, remote, folders, trees, pre)
     try:
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=".verdict.")
         with os.fdopen(fd, "wb") as fh:

@@ -297,3 +297,68 @@ rule use:
     os.utime(tmp_path / "idx" / "sub" / "f", (past + 1, past + 1))
     assert [os.stat(tmp_path / p) for p in ("idx", "idx/sub")] == folders
     assert verdict_now(target) is None
+
+
+# ---- checked before loading (verdict.check_before_load)
+
+
+def before_load(target, options=PlanOptions()):
+    return verdict.check_before_load(target, options)
+
+
+def test_checked_before_loading_when_kept_so(tmp_path):
+    target = project(tmp_path)
+    api.plan(target)  # not kept for a check before loading: the caller did not say it may be
+    assert verdict_now(target) == 2 and before_load(target) is None
+    api.plan(target, before_load=True)
+    assert before_load(target) == 2
+    (tmp_path / "out" / "a.txt").write_text("changed")
+    assert before_load(target) is None
+
+
+@pytest.mark.parametrize("edit", ["rulefile", "config", "sheet"])
+def test_an_edited_file_of_the_load_voids_it_before_loading(edit, tmp_path):
+    target = project(tmp_path)
+    text = RULEFILE.replace('dimension d = ["a", "b"]', 'config "c.toml"\ndimension d = table("d.tsv")')
+    text = text.replace('"cp {input} {output}"', '"cp {input} {output} # {config.x}"')
+    (tmp_path / "Rulefile").write_text(text)
+    (tmp_path / "c.toml").write_text("x = 1\n")
+    (tmp_path / "d.tsv").write_text("d\tnote\na\tfirst\nb\tsecond\n")
+    api.plan(target, before_load=True)
+    assert before_load(target) == 2
+    if edit == "rulefile":
+        (tmp_path / "Rulefile").write_text(text + "\n# a comment\n")
+    elif edit == "config":
+        (tmp_path / "c.toml").write_text("x = 2\n")
+    else:
+        (tmp_path / "d.tsv").write_text("d\tnote\na\tfirst\nb\tthird\n")
+    assert before_load(target) is None
+
+
+def test_other_targets_options_or_folders_do_not_share_it_before_loading(tmp_path, monkeypatch):
+    target = project(tmp_path)
+    api.plan(target, before_load=True)
+    assert before_load(target) == 2
+    assert before_load(api.Target(target.rulefile, targets=("out/a.txt",))) is None
+    assert before_load(api.Target(target.rulefile, config=("x=1",))) is None
+    assert before_load(target, PlanOptions(force=frozenset({"make"}))) is None
+    monkeypatch.chdir(tmp_path / "src")  # the same names, read from elsewhere
+    assert before_load(target) is None
+
+
+def test_a_glob_dimension_is_never_checked_before_loading(tmp_path):
+    target = project(tmp_path)
+    (tmp_path / "Rulefile").write_text(RULEFILE.replace('dimension d = ["a", "b"]', 'dimension d = glob("src/{d}.in")'))
+    api.plan(target, before_load=True)
+    assert verdict_now(target) == 2  # kept, but only for after loading: a new file would add a value
+    assert before_load(target) is None
+
+
+def test_a_load_with_a_warning_is_never_checked_before_loading(tmp_path, monkeypatch):
+    from rulec import analyze
+
+    target = project(tmp_path)
+    monkeypatch.setattr(analyze, "_warned", {("Rulefile", 1, 1, "a warning")})
+    api.plan(target, before_load=True)
+    assert verdict_now(target) == 2
+    assert before_load(target) is None

@@ -132,6 +132,13 @@ def execute(target: api.Target, args: RunArgs) -> RunResult:
     # --touch records every job (even those up to date by mtime alone), so later plans use the records.
     options = PlanOptions(force=frozenset(args.force), force_all=args.force_all or args.touch, explain=args.why)
     check_executor_options(args)
+    if not args.touch and not args.profile:  # a verdict over every file the load reads: no load
+        from .. import verdict
+
+        jobs = verdict.check_before_load(target, options)
+        if jobs is not None:
+            print(report.nothing_to_do(jobs))  # -q too: the one-line summary
+            return RunResult(0, jobs)
     workflow = api.load(target)
     if args.profile:  # its env tables (cluster executors only: check_executor_options)
         from ..profile import load as load_profile
@@ -174,7 +181,8 @@ def _locked(workflow, target, args: RunArgs, options: PlanOptions, opts: RunOpti
         if not plan.run and not args.touch:
             from .. import verdict
 
-            verdict.remember(workflow, target, options, graph, snap, len(graph) - len(plan.groups))
+            verdict.remember(workflow, target, options, graph, snap, len(graph) - len(plan.groups),
+                             before_load=not args.profile)
         jobs = len(graph) - len(plan.groups)
         if not plan.run:
             print(report.nothing_to_do(jobs))  # -q too
@@ -185,7 +193,7 @@ def _locked(workflow, target, args: RunArgs, options: PlanOptions, opts: RunOpti
         if args.touch:
             code = touch(graph, plan, history, opts.quiet, snap)
             if code == 0:  # as after a run: the next no-op takes the verdict's fast path
-                remember_after_run(workflow, target, options, graph, history)
+                remember_after_run(workflow, target, options, graph, history, before_load=not args.profile)
             return RunResult(code, jobs - len(plan.run))
         unprotect(graph, plan, args.overwrite_protected)
         from .emit import pack_option
@@ -200,7 +208,7 @@ def _locked(workflow, target, args: RunArgs, options: PlanOptions, opts: RunOpti
             loop = Loop(graph, plan, history, opts, executor, snap)
         code = loop.run()
         if code == 0:
-            remember_after_run(workflow, target, options, graph, history)
+            remember_after_run(workflow, target, options, graph, history, before_load=not args.profile)
         return RunResult(code, jobs - len(plan.run), loop)
     finally:
         history.close()
@@ -224,7 +232,8 @@ def unprotect(graph, plan, overwrite: bool) -> None:
         make_writable(os.path.join(graph.workflow.workdir, path))
 
 
-def remember_after_run(workflow, target, options: PlanOptions, graph, history: History) -> bool:
+def remember_after_run(workflow, target, options: PlanOptions, graph, history: History,
+                       before_load: bool = False) -> bool:
     """After a run that did all it planned: plan again, on a fresh snapshot and the records the
     run wrote, and remember the verdict when nothing is left to do, so that the first no-op
     after a run takes the verdict's fast path (one stat per path) instead of resolving and
@@ -244,5 +253,5 @@ def remember_after_run(workflow, target, options: PlanOptions, graph, history: H
     again = make_plan(graph, snap, history, plain)
     if again.run:
         return False
-    verdict.remember(workflow, target, plain, graph, snap, len(graph) - len(again.groups))
+    verdict.remember(workflow, target, plain, graph, snap, len(graph) - len(again.groups), before_load=before_load)
     return True

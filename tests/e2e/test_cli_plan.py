@@ -890,3 +890,40 @@ def test_json_plan_names_a_jobs_benchmark_apart_from_its_logs(empty_project):
     (job,) = json.loads(p.ok("dryrun", "--json").stdout)["jobs"]
     assert (job["outputs"], job["logs"], job["benchmark"]) == (["out/x"], ["logs/x.log"], "bench/x.tsv")
     assert job["command"] == "mkdir out/x 2> logs/x.log"  # the command itself, not how it is measured
+
+
+def test_a_no_op_after_a_run_loads_nothing(project):
+    """The first no-op after a run stops at the verdict, before reading the Rulefile's
+    parse: neither the analyzer nor lark is imported."""
+    project.ok("run", "-q")
+    probe = ("import sys; from rulec import cli; code = cli.main(['dryrun', '-q']); "
+             "print(sorted(m for m in ('rulec.analyze', 'lark', 'rulec.syntax.parser', 'rulec.dag') if m in sys.modules)); "
+             "sys.exit(code)")
+    res = subprocess.run([sys.executable, "-c", probe], cwd=project.path, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.splitlines() == ["Nothing to do: all 8 jobs are up to date.", "[]"]
+    project.write("Rulefile", project.read("Rulefile") + "\n# edited\n")
+    res = subprocess.run([sys.executable, "-c", probe], cwd=project.path, capture_output=True, text=True, timeout=60)
+    assert "'rulec.analyze'" in res.stdout.splitlines()[-1]  # an edited Rulefile is loaded again
+
+
+def test_a_warning_is_shown_on_every_no_op(empty_project):
+    empty_project.write("Rulefile", '''
+rule all:
+    input: "out/x.txt"
+rule make:
+    output: "out/{datset}.txt"
+    shell: "echo {datset} > {output}"
+dimension dataset = ["x"]
+''')
+    assert empty_project.run("run", "-q").returncode == 0
+    for _ in range(2):
+        res = empty_project.run("dryrun", "-q")
+        assert "Nothing to do" in res.stdout
+        assert "warning: Rulefile:5:18: wildcard {datset} is not a dimension" in res.stderr, res.stderr
+
+
+def test_a_run_option_that_cannot_be_honoured_is_refused_on_a_no_op_too(project):
+    project.ok("run", "-q")
+    res = project.run("run", "--poll", "5")
+    assert res.returncode == 2 and "--poll is for cluster runs" in res.stderr, res.stderr

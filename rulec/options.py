@@ -1,0 +1,28 @@
+"""The typed options of a plan, light to import: the command line builds them before it
+knows whether a remembered verdict lets it stop (``verdict.check_before_load``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Target:
+    """What to build: which Rulefile, from which folder, which targets."""
+
+    rulefile: str = "Rulefile"
+    workdir: str | None = None  # default: the Rulefile's folder
+    targets: tuple[str, ...] = ()
+    select: str | None = None  # -k EXPR
+    overrides: tuple[tuple[str, tuple[str, ...]], ...] = ()  # --set dim=a,b
+    config: tuple[str, ...] = ()  # --config KEY=VALUE, in order
+    config_files: tuple[str, ...] = ()  # --config-file FILE: after the Rulefile's config files
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    force: frozenset[str] = frozenset()  # rule names or job ids
+    force_all: bool = False
+    explain: bool = False  # collect every reason, not only the first
+    tolerance_ns: int = 0  # an input counts as newer only by more than this
+    missing_sources_ok: bool = False  # a missing source is a reason (INPUT_MISSING), not an error
