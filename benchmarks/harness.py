@@ -3,10 +3,14 @@
 
 Modes:
 
-  dry (default)  For each scale, two phases:
-                   scratch  no outputs exist: every job must run   (rulec dryrun / make -n / snakemake -n)
-                   noop     every output is up to date by mtime    (rulec dryrun / make -q / snakemake -n)
-                 plus, once generate.record_rulec_history() works, "noop-hist" (rulec with a History).
+  dry (default)  For each scale, these phases:
+                   scratch    no outputs exist: every job must run   (rulec dryrun / make -n / snakemake -n)
+                   noop       every output is up to date by mtime, no .rulec/ (rulec dryrun / make -q / snakemake -n)
+                   noop-hist  the first no-op after `rulec run --touch` recorded every job (rulec dryrun / make -q)
+                   edit       as noop-hist, just after an edit of one rule's command (summarize:
+                              one job per model): rulec plans those jobs (rulec dryrun / make -q)
+                 The tool "rulec-cold" is rulec with no cache folder (no parse or graph cache):
+                 the first dry run of a new Rulefile.
   throughput     Really run the workflow from scratch with -j N (rulec run / make -j / snakemake -c),
                  deleting bld/ and tool state before every run; report jobs per second.
 
@@ -46,6 +50,9 @@ RULEC_DRYRUN = "{rulec} dryrun -q Rulefile"
 # The same workflow with its dimensions read from sample sheets and a 10k-key config.toml
 # (generate.write_table_rulefile): what reading them costs, against RULEC_DRYRUN.
 RULEC_TABLE_DRYRUN = "{rulec} dryrun -q table.rules"
+# No cache at all (a cache folder that cannot exist): the Rulefile parsed and the graph
+# resolved anew, as the first dry run of a new Rulefile does.
+RULEC_COLD_DRYRUN = "env RULEC_CACHE_DIR=/dev/null/none {rulec} dryrun -q Rulefile"
 RULEC_RUN = "{rulec} run -j {jobs} -q Rulefile"
 # Records the touched state in the History without running jobs (make -t), so the
 # "noop-hist" phase measures a no-op dry run with a History present.
@@ -60,7 +67,7 @@ SNAKEMAKE_RUN = "snakemake -c {jobs} -s Snakefile"
 # Not a CLI: rulec's parse + analyze + resolve in-process, as a preview while `dryrun` is missing.
 RULEC_RESOLVE = "{python} -c 'from rulec import analyze, dag; dag.resolve(analyze.load(\"Rulefile\", \".\"))'"
 
-ALL_TOOLS = ("rulec", "make", "ninja", "snakemake", "rulec-resolve", "rulec-table")
+ALL_TOOLS = ("rulec", "make", "ninja", "snakemake", "rulec-resolve", "rulec-table", "rulec-cold")
 DEFAULT_TOOLS = "rulec,make,ninja,snakemake"
 DEFAULT_SCALES = "1.1k,11k,51k"
 
@@ -117,7 +124,7 @@ def available(tool: str) -> tuple[bool, str]:
         ok = subprocess.run([sys.executable, "-c", "import rulec.analyze, rulec.dag"], env=env,
                             capture_output=True).returncode == 0
         return ok, "rulec.analyze / rulec.dag not importable"
-    if tool in ("rulec", "rulec-table"):
+    if tool in ("rulec", "rulec-table", "rulec-cold"):
         argv = expand(RULEC_DRYRUN)
         probe = argv[: argv.index("dryrun") + 1] + ["--help"] if "dryrun" in argv else argv + ["--help"]
         r = subprocess.run(probe, env=env, capture_output=True, text=True, cwd=REPO)
@@ -284,6 +291,7 @@ def dry_commands(phase: str) -> dict[str, tuple[str, tuple[int, ...], bool]]:
     if phase == "scratch":
         return {
             "rulec": (RULEC_DRYRUN, (0,), True),
+            "rulec-cold": (RULEC_COLD_DRYRUN, (0,), True),
             "rulec-table": (RULEC_TABLE_DRYRUN, (0,), True),
             "make": (MAKE_DRYRUN, (0,), False),
             "ninja": (NINJA_DRYRUN, (0,), True),
@@ -293,18 +301,21 @@ def dry_commands(phase: str) -> dict[str, tuple[str, tuple[int, ...], bool]]:
     if phase == "noop":
         return {
             "rulec": (RULEC_DRYRUN, (0,), True),  # no History: plain mtime comparison
+            "rulec-cold": (RULEC_COLD_DRYRUN, (0,), True),
             "rulec-table": (RULEC_TABLE_DRYRUN, (0,), True),
             "make": (MAKE_QUESTION, (0, 1), False),  # 0 = up to date, 1 = something to do
             "ninja": (NINJA_DRYRUN, (0,), True),  # no .ninja_log: plain mtime comparison, as rulec without a History
             "snakemake": (SNAKEMAKE_DRYRUN, (0,), False),
             "rulec-resolve": (RULEC_RESOLVE, (0,), False),
         }
+    if phase == "edit":  # the no-op with a History, just after an edit of one rule's command
+        return {"rulec": (RULEC_DRYRUN, (0,), False), "make": (MAKE_QUESTION, (0, 1), False)}
     if phase == "noop-hist":
-        return {"rulec": (RULEC_DRYRUN, (0,), False)}
+        return {"rulec": (RULEC_DRYRUN, (0,), False), "make": (MAKE_QUESTION, (0, 1), False)}
     raise ValueError(phase)
 
 
-STATE_DIRS = {"rulec": ".rulec", "rulec-table": ".rulec", "snakemake": ".snakemake"}
+STATE_DIRS = {"rulec": ".rulec", "rulec-table": ".rulec", "rulec-cold": ".rulec", "snakemake": ".snakemake"}
 STATE_FILES = {"ninja": (".ninja_log", ".ninja_deps")}
 
 
@@ -325,7 +336,8 @@ def rotations(tools: list[str], reps: int):
         yield r, tools[k:] + tools[:k]
 
 
-def run_phase(meta: dict, phase: str, tools: list[str], reps: int, timeout: float | None) -> list[dict]:
+def run_phase(meta: dict, phase: str, tools: list[str], reps: int, timeout: float | None, before=None) -> list[dict]:
+    """``before(tool, rep)``, when given, runs before each measured run (not timed)."""
     cmds = dry_commands(phase)
     tools = [t for t in tools if t in cmds]
     runs: dict[str, list[dict]] = {t: [] for t in tools}
@@ -334,6 +346,8 @@ def run_phase(meta: dict, phase: str, tools: list[str], reps: int, timeout: floa
             template, ok, wipe = cmds[tool]
             if wipe:
                 wipe_state(meta, tool)
+            if before is not None:
+                before(tool, r)
             argv = expand(template)
             res = measure(argv, meta["dir"], ok, timeout)
             runs[tool].append(res)
@@ -343,6 +357,31 @@ def run_phase(meta: dict, phase: str, tools: list[str], reps: int, timeout: floa
         print(f"WARNING [{meta['scale']}] make -q says something is out of date: the no-op setup is broken",
               file=sys.stderr)
     return [summarize(meta, phase, t, cmds[t][0], runs[t]) for t in tools]
+
+
+EDITED = '    shell: "cat {input} > {output}"\n'  # rule summarize's command in generate.write_rulefile
+
+
+def run_edit_phase(meta: dict, tools: list[str], reps: int, timeout: float | None) -> list[dict]:
+    """rulec's dry run just after editing one rule's command (summarize: one job per model),
+    with every output up to date and recorded: a new command each time, so each run parses
+    the edited Rulefile and plans that rule's jobs (and the report after them) to run."""
+    path = os.path.join(meta["dir"], "Rulefile")
+    with open(path, encoding="utf-8") as fh:
+        original = fh.read()
+    at = original.rindex(EDITED)
+
+    def edit(tool: str, rep: int) -> None:
+        if tool == "rulec":
+            text = original[:at] + f'    shell: "cat {{input}} > {{output}}; : edit {rep}"\n' + original[at + len(EDITED):]
+            with open(path, "w", encoding="utf-8") as fh:
+                fh.write(text)
+
+    try:
+        return run_phase(meta, "edit", tools, reps, timeout, before=edit)
+    finally:
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(original)
 
 
 def summarize(meta: dict, phase: str, tool: str, template: str, runs: list[dict], jobs_flag: int = 1) -> dict:
@@ -362,8 +401,8 @@ def summarize(meta: dict, phase: str, tool: str, template: str, runs: list[dict]
 def add_ratios(rows: list[dict]) -> None:
     for anchor in ("make", "ninja"):
         base = {(r["scale"], r["phase"]): r["median_s"] for r in rows if r["tool"] == anchor}
-        for r in rows:  # rulec with a History is compared with the anchor's plain no-op
-            b = base.get((r["scale"], "noop" if r["phase"] == "noop-hist" else r["phase"]))
+        for r in rows:  # rulec with a History: with the anchor's no-op of the same phase, else of "noop"
+            b = base.get((r["scale"], r["phase"])) or base.get((r["scale"], "noop" if r["phase"] == "noop-hist" else r["phase"]))
             r[f"ratio_to_{anchor}"] = r["median_s"] / b if b else None
 
 
@@ -433,8 +472,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tools", default=DEFAULT_TOOLS,
                     help=f"comma-separated subset of {', '.join(ALL_TOOLS)} (default {DEFAULT_TOOLS}); "
                          "unavailable tools are skipped with a note")
-    ap.add_argument("--phases", default="scratch,noop,noop-hist",
-                    help="dry mode: comma-separated subset of scratch,noop,noop-hist")
+    ap.add_argument("--phases", default="scratch,noop,noop-hist,edit",
+                    help="dry mode: comma-separated subset of scratch,noop,noop-hist,edit")
     ap.add_argument("--reps", type=int, default=3, help="repetitions per tool (default 3)")
     ap.add_argument("-j", "--jobs", type=int, default=2, help="throughput: parallel jobs (default 2)")
     ap.add_argument("--workdir", default=os.path.join(HERE, "work"), help="where workflows are generated")
@@ -484,9 +523,15 @@ def main(argv: list[str] | None = None) -> int:
                 set_noop(meta)
                 rows += run_phase(meta, "noop", tools, args.reps, args.timeout)
                 restore_uptodate(meta)
+            if "edit" in phases and "rulec" in tools:
+                if set_noop_history(meta):
+                    rows += run_edit_phase(meta, [t for t in tools if t in ("rulec", "make")], args.reps, args.timeout)
+                restore_uptodate(meta)
             if "noop-hist" in phases and "rulec" in tools:
                 if set_noop_history(meta):
-                    rows += run_phase(meta, "noop-hist", ["rulec"], args.reps, args.timeout)
+                    # make -q alternates with rulec here too: the ratio is from one window of time
+                    rows += run_phase(meta, "noop-hist", [t for t in tools if t in ("rulec", "make")],
+                                      args.reps, args.timeout)
                     restore_uptodate(meta)
                 else:
                     restore_uptodate(meta)
