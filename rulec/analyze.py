@@ -135,16 +135,12 @@ def analyze(modules: list[d.Module] | d.Module, workdir: str = ".", overrides: d
 
 
 _warned: set[tuple[str, int, int, str]] = set()
-
-
-def warned() -> bool:
-    """Whether this process printed a warning about a workflow (a verdict kept to skip the
-    load would skip it too)."""
-    return bool(_warned)
+_warnings = [0]  # warnings asked for, printed or not: a load that asked for one says so (Workflow.warned)
 
 
 def _warn_once(span: Span, message: str) -> None:
     """A warning on stderr, with the place it is about; the same one is printed once."""
+    _warnings[0] += 1
     key = (os.path.abspath(span.file), span.line, span.col, message)
     if key in _warned:
         return
@@ -198,6 +194,7 @@ class _Analyzer:
 
     # ------------------------------------------------------------------ driver
     def run(self) -> ir.Workflow:
+        self._warnings_before = _warnings[0]
         decls = [x for m in self.modules for x in m.decls]
         declared = {x.name for x in decls if isinstance(x, d.DimensionDecl)}
         for name in self.overrides:
@@ -282,6 +279,8 @@ class _Analyzer:
             self.check_split_collisions(workflow)
         if self.errors:
             _raise(self.errors)
+        if _warnings[0] != self._warnings_before:
+            workflow = dataclasses.replace(workflow, warned=True)
         return workflow
 
     # ------------------------------------------------------------------ config

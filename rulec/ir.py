@@ -199,6 +199,7 @@ class Workflow:
     default_target: str | None = None
     data_files: tuple[str, ...] = ()  # config files and sample sheets read
     data_key: str = ""  # a hash of what they held and of the --config overrides ("" if none)
+    warned: bool = False  # the analyzer warned about it (a verdict that skips the load would not)
 
     def rule(self, name: str) -> Rule:
         for rule in self.rules:

@@ -238,8 +238,12 @@ def plan(graph: "JobGraph", snap: Snapshot, history: History, options: PlanOptio
                             if (not found or explain) and bar + old_e != ek:
                                 found.append(Reason(Why.ENV_CHANGED, _env_changed(old_e, ek[1:])))
             elif not rule.persist and not upstream and inputs:
-                out_stats = [get(p) for p in outs]
-                oldest = min(st[0] for st in out_stats if st is not None) if any(out_stats) else None
+                if len(outs) == 1:  # the common case, without building a list
+                    st = get(outs[0])
+                    oldest = st[0] if st is not None else None
+                else:
+                    out_stats = [get(p) for p in outs]
+                    oldest = min(st[0] for st in out_stats if st is not None) if any(out_stats) else None
                 for i, path in enumerate(inputs if oldest is not None else ()):
                     if anc and i in anc:
                         continue

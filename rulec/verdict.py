@@ -143,9 +143,7 @@ def _pre_key(target, options, workdir: str, files) -> str | None:
 
 def _pre(workflow, target, options) -> dict | None:
     """What ``check_before_load`` needs, when the load depended on files alone."""
-    from . import analyze
-
-    if analyze.warned() or any(d.origin == "glob" for d in workflow.dimensions.values()):
+    if workflow.warned or any(d.origin == "glob" for d in workflow.dimensions.values()):
         return None
     files = [os.path.abspath(f) for f in (*workflow.files, *workflow.data_files)]
     if any(is_remote(f) for f in workflow.data_files):
