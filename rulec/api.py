@@ -99,15 +99,28 @@ def plan(target: Target, options: PlanOptions = PlanOptions(), history: History 
     is, so the verdict may be checked before loading next time."""
     workflow = workflow if workflow is not None else load(target)
     graph = graph_of(workflow, target)
-    snap = snapshot(paths_of(graph), workflow.workdir, options.tolerance_ns, trees=graph.directories())
+    fresh, snap = fresh_snapshot(workflow, target, options, graph)
     history = history if history is not None else History.open(workflow.workdir)
-    result = make_plan(graph, snap, history, options)
+    result = make_plan(graph, snap, history, options, fresh)
     if not result.run:
         from . import verdict
 
         verdict.remember(workflow, target, options, graph, snap, len(graph) - len(result.groups),
                          before_load=before_load)
     return Planned(workflow, graph, result, history, {"snapshot": snap})
+
+
+def fresh_snapshot(workflow: ir.Workflow, target: Target, options: PlanOptions, graph: "dag.JobGraph"):
+    """(rules known up to date but for their upstream, the snapshot): after an edit of some
+    rules only, from the kept verdict, with no stat taken again (``verdict.fresh_rules``);
+    else (no rule, a fresh snapshot)."""
+    if not target.select:  # -k plans a subgraph: the verdict is of the whole
+        from . import verdict
+
+        found = verdict.fresh_rules(workflow, target, options)
+        if found is not None:
+            return found
+    return frozenset(), snapshot(paths_of(graph), workflow.workdir, options.tolerance_ns, trees=graph.directories())
 
 
 def up_to_date(workflow: ir.Workflow, target: Target, options: PlanOptions) -> int | None:

@@ -128,7 +128,11 @@ def same_inputs(recorded: str, paths: tuple[str, ...], stat, ancient: frozenset[
     return all(o == n or stat(paths[i]) is None for i, o, n in zip(temp, old, new))
 
 
-def plan(graph: "JobGraph", snap: Snapshot, history: History, options: PlanOptions = PlanOptions()) -> Plan:
+def plan(graph: "JobGraph", snap: Snapshot, history: History, options: PlanOptions = PlanOptions(),
+         fresh: frozenset[int] = frozenset()) -> Plan:
+    """Which jobs run and why. ``fresh``: rules (indices) whose jobs are known up to date but
+    for their upstream (``verdict.fresh_rules``, after an edit of other rules): of those, only
+    whether a job they need runs is looked at."""
     missing_sources = [(path, job) for path, job in graph.sources.items() if path not in snap]
     if missing_sources and not options.missing_sources_ok:
         raise _missing_error(graph, missing_sources)
@@ -168,6 +172,15 @@ def plan(graph: "JobGraph", snap: Snapshot, history: History, options: PlanOptio
             groups.append(job)
             if any(runs[d] for d in deps):
                 runs[job] = 1
+            continue
+        if fresh and g_rule[job] in fresh and not explain:
+            for d in deps:
+                if runs[d] and not (any_ancient and ancient_of[g_rule[job]]
+                                    and _only_ancient(graph, job, d, ancient_of[g_rule[job]], get)):
+                    runs[job] = 1
+                    reasons[job] = (Reason(Why.UPSTREAM, job=graph.job_id(d)),)
+                    order_run.append(job)
+                    break
             continue
         # the job's id, for the records and --force (no job pays for it without either)
         job_id = graph.job_id(job) if need_id else None

@@ -152,9 +152,95 @@ def _pre(workflow, target, options) -> dict | None:
     return {"key": key, "files": files} if key is not None else None
 
 
+def fresh_rules(workflow, target, options):
+    """After an edit of some rules' commands (or params, env, resources): ``(rules, snapshot)``
+    where ``rules`` are the indices of the rules whose jobs the kept verdict still covers,
+    and ``snapshot`` the stats it holds, the same as on disk. Else None.
+
+    The verdict holds when everything but the Rulefiles' text is as it was (the graph's
+    structure, the dimension values and fields, the config files and sheets, the targets,
+    the options, the state store's generation) and every path still has its stat: then each
+    job of a rule whose fingerprint (the rule, less its places in the file) is unchanged is
+    up to date unless a job it needs runs, and only the other rules' jobs need planning
+    (``plan.plan``'s ``fresh``)."""
+    if options.force or options.force_all or options.explain:
+        return None
+    try:
+        data = _read_regular(_path(workflow))
+        saved = _decode(data) if data is not None else None
+        if saved is None or saved[6] is None:
+            return None
+        partial = saved[6]
+        if len(partial["rules"]) != len(workflow.rules) or partial["key"] != _partial_key(workflow, target, options):
+            return None
+        if _holds(saved, workflow.workdir) is None:
+            return None
+        fresh = frozenset(i for i, (old, new) in enumerate(zip(partial["rules"], fingerprints(workflow))) if old == new)
+        if not fresh:
+            return None
+        return fresh, _saved_snapshot(saved, options.tolerance_ns)
+    except Exception:  # any doubt: a full plan
+        return None
+
+
+def _saved_snapshot(saved, tolerance_ns: int):
+    from .state import Snapshot
+
+    _, _, remote, folders, trees, _, _ = saved
+    stats: dict = {}
+    for head, names, mtimes, sizes in folders:
+        prefix = head + "/" if head else ""
+        stats.update(zip([prefix + n for n in names] if prefix else names, zip(mtimes.tolist(), sizes.tolist())))
+    stats.update(remote)
+    stats.update(trees)
+    return Snapshot(stats, tolerance_ns)
+
+
+def fingerprints(workflow) -> list[str]:
+    """Per rule, a hash of everything it says (command, params, env, resources, paths...)
+    but where it says it: a line added above a rule leaves it alone."""
+    return [hashlib.blake2b(repr(_plain(rule)).encode("utf-8", "surrogateescape"), digest_size=12).hexdigest()
+            for rule in workflow.rules]
+
+
+_PLACES = ("span", "wrapper_span")
+
+
+def _plain(x):
+    if isinstance(x, (str, int, float, bool, type(None))):
+        return x
+    if isinstance(x, (tuple, list)):
+        return tuple(_plain(v) for v in x)
+    if isinstance(x, (frozenset, set)):
+        return tuple(sorted(repr(_plain(v)) for v in x))
+    if isinstance(x, dict):
+        return tuple((_plain(k), _plain(v)) for k, v in x.items())
+    fields = getattr(x, "__dataclass_fields__", None)
+    if fields is not None:
+        return (type(x).__name__, *((n, _plain(getattr(x, n))) for n in fields if n not in _PLACES))
+    raise TypeError(f"no fingerprint for a {type(x).__name__}")
+
+
+def _partial_key(workflow, target, options) -> str:
+    """The key of everything but the rules: what must be the same for ``fresh_rules``."""
+    from . import graphs
+
+    h = hashlib.blake2b(digest_size=16)
+    h.update(repr((FORMAT, __version__, workflow.workdir, target.targets, target.select, target.overrides,
+                   sorted(options.force), options.force_all, options.tolerance_ns,
+                   graphs.key(workflow, target.targets), workflow.data_key)).encode("utf-8", "surrogateescape"))
+    for name, dim in workflow.dimensions.items():
+        h.update(repr((name, dim.values, dim.fields, sorted(dim.list_fields))).encode("utf-8", "surrogateescape"))
+        if dim.fields and dim.origin != "table":  # a sheet's fields are in the data key
+            h.update(repr(_plain(dim.table)).encode("utf-8", "surrogateescape"))
+    h.update(repr(sorted((name, _plain(label)) for name, label in workflow.labels.items())).encode("utf-8", "surrogateescape"))
+    h.update(b"history:" + History.generation(workdir=workflow.workdir).encode())
+    return h.hexdigest()
+
+
 def _holds(saved, workdir: str) -> int | None:
     """The saved job count if every saved path still has its saved stat, else None."""
-    _, jobs, remote, folders, trees, _ = saved
+    _, jobs, remote, folders, trees, _, _ = saved
     base = os.path.abspath(workdir)
     for head, names, mtimes, sizes in folders:
         if not _folder_holds(os.path.join(base, head) if head else base, names, mtimes, sizes):
@@ -183,7 +269,8 @@ def _read_regular(path: str) -> bytes | None:
         os.close(fd)
 
 
-def _encode(key: str, jobs: int, remote: list, folders: list, trees: list = (), pre: dict | None = None) -> bytes:
+def _encode(key: str, jobs: int, remote: list, folders: list, trees: list = (), pre: dict | None = None,
+            partial: dict | None = None) -> bytes:
     """The file's bytes: a JSON line, then each folder's names, mtimes and sizes."""
     body = []
     listed = []
@@ -193,7 +280,7 @@ def _encode(key: str, jobs: int, remote: list, folders: list, trees: list = (), 
         body += [blob, array("q", mtimes).tobytes(), array("q", sizes).tobytes()]
     header = {"format": MAGIC, "version": FORMAT, "byteorder": sys.byteorder, "key": key, "jobs": jobs,
               "remote": [[p, st[0], st[1]] for p, st in remote], "folders": listed,
-              "trees": [[p, st[0], st[1]] for p, st in trees], "pre": pre}
+              "trees": [[p, st[0], st[1]] for p, st in trees], "pre": pre, "partial": partial}
     # ensure_ascii: a name's lone surrogates (undecodable bytes) survive, and no raw newline
     return json.dumps(header, ensure_ascii=True, separators=(",", ":")).encode("ascii") + b"\n" + b"".join(body)
 
@@ -203,7 +290,7 @@ def _is_int(x) -> bool:
 
 
 def _decode(data: bytes):
-    """(key, jobs, remote, folders, trees, pre) from a file's bytes, or None for anything malformed."""
+    """(key, jobs, remote, folders, trees, pre, partial) from a file's bytes, or None for anything malformed."""
     end = data.find(b"\n")
     if end < 0:
         return None
@@ -224,6 +311,11 @@ def _decode(data: bytes):
     pre = header.get("pre")
     if pre is not None and not (isinstance(pre, dict) and isinstance(pre.get("key"), str)
                                 and isinstance(pre.get("files"), list) and all(isinstance(f, str) for f in pre["files"])):
+        return None
+    partial = header.get("partial")
+    if partial is not None and not (isinstance(partial, dict) and isinstance(partial.get("key"), str)
+                                    and isinstance(partial.get("rules"), list)
+                                    and all(isinstance(f, str) for f in partial["rules"])):
         return None
     stats, trees = [], []
     for entries, out in ((remote, stats), (listed_trees, trees)):
@@ -253,7 +345,7 @@ def _decode(data: bytes):
         folders.append((head, names, mtimes, sizes))
     if at != len(data):
         return None
-    return key, jobs, stats, folders, trees, pre
+    return key, jobs, stats, folders, trees, pre, partial
 
 
 def _folder_holds(folder: str, names: list[str], mtimes, sizes) -> bool:
@@ -300,7 +392,11 @@ def remember(workflow, target, options, graph, snap, jobs: int, before_load: boo
     folders = [(head, [n for n, _ in entries], [st[0] for _, st in entries], [st[1] for _, st in entries])
                for head, entries in by_dir.items()]
     pre = _pre(workflow, target, options) if before_load else None
-    data = _encode(_key(workflow, target, options), jobs, remote, folders, trees, pre)
+    try:
+        partial = {"key": _partial_key(workflow, target, options), "rules": fingerprints(workflow)}
+    except TypeError:  # a value with no fingerprint: kept for the whole workflow only
+        partial = None
+    data = _encode(_key(workflow, target, options), jobs, remote, folders, trees, pre, partial)
     try:
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=".verdict.")
         with os.fdopen(fd, "wb") as fh:

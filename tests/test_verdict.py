@@ -364,3 +364,97 @@ def test_a_load_with_a_warning_is_never_checked_before_loading(tmp_path):
     api.plan(target, before_load=True, workflow=workflow)
     assert verdict_now(target) == 2
     assert before_load(target) is None
+
+
+# ---- after an edit of some rules (verdict.fresh_rules)
+
+CHAIN = '''
+dimension d:
+    a: note="first"
+    b: note="second"
+rule all:
+    input: expand("sum/{d}.txt")
+rule make:
+    input: "src/{d}.in"
+    output: "out/{d}.txt"
+    shell: "cp {input} {output}"
+rule sum:
+    input: "out/{d}.txt"
+    output: "sum/{d}.txt"
+    shell: "cat {input} > {output} # {d.note}"
+'''
+
+
+def chain(tmp_path):
+    from rulec.history import Record
+
+    target = project(tmp_path)
+    (tmp_path / "Rulefile").write_text(CHAIN)
+    (tmp_path / "sum").mkdir()
+    for d in "ab":
+        (tmp_path / "sum" / f"{d}.txt").write_text(d)
+    history = History.open(str(tmp_path), write=True)  # every job recorded as built from what is there now
+    try:
+        planned = api.plan(target, PlanOptions(force_all=True), history=history)
+        from rulec.run.record import Recorder
+
+        recorder = Recorder(planned.graph)
+        history.record([recorder.finished(j) for j in planned.plan.run])
+    finally:
+        history.close()
+    assert api.plan(target).plan.run == []  # remembered
+    return target
+
+
+def full_and_fresh(target):
+    """The plan made from the kept verdict and the plan made from scratch, as job ids and reasons."""
+    from rulec.plan import plan as make_plan
+    from rulec.state import snapshot
+
+    wf = api.load(target)
+    graph = api.graph_of(wf, target)
+    found = verdict.fresh_rules(wf, target, PlanOptions())
+    history = History.open(wf.workdir)
+    full = make_plan(graph, snapshot(api.paths_of(graph), wf.workdir, trees=graph.directories()), history)
+    shown = lambda p: [(graph.job_id(j), [(r.why, r.path, r.job) for r in p.reasons[j]]) for j in p.run]  # noqa: E731
+    if found is None:
+        return shown(full), None, None
+    rules, snap = found
+    return shown(full), shown(make_plan(graph, snap, history, PlanOptions(), rules)), {wf.rules[i].name for i in rules}
+
+
+def test_after_an_edit_of_one_command_only_its_rule_is_planned(tmp_path):
+    target = chain(tmp_path)
+    (tmp_path / "Rulefile").write_text(CHAIN.replace('"cp {input} {output}"', '"cp -p {input} {output}"'))
+    full, fresh, rules = full_and_fresh(target)
+    assert rules == {"all", "sum"}
+    assert fresh == full
+    assert sorted(j for j, _ in full) == ["make[a]", "make[b]", "sum[a]", "sum[b]"]
+
+
+@pytest.mark.parametrize("edit", [
+    ("params", 'shell: "cat {input} > {output} # {d.note}"', 'params: n=1\n    shell: "cat {input} > {output} # {d.note} {params.n}"'),
+    ("a field the command uses", 'note="first"', 'note="other"'),
+    ("a comment and a blank line", "rule all:", "# the rules\n\nrule all:"),
+    ("an output path", '"out/{d}.txt"\n    shell: "cp', '"out/{d}.csv"\n    shell: "cp'),
+    ("a dimension value", 'b: note="second"', 'b: note="second"\n    c: note="third"'),  # src/c.in is made below
+])
+def test_the_plan_from_the_kept_verdict_is_the_full_plan(edit, tmp_path):
+    target = chain(tmp_path)
+    _, old, new = edit
+    text = CHAIN.replace(old, new)
+    if "out/{d}.csv" in new:
+        text = text.replace('input: "out/{d}.txt"', 'input: "out/{d}.csv"')
+    (tmp_path / "src" / "c.in").write_text("c")
+    (tmp_path / "Rulefile").write_text(text)
+    full, fresh, _ = full_and_fresh(target)
+    assert fresh is None or fresh == full
+
+
+def test_a_changed_file_means_no_rule_is_taken_as_up_to_date(tmp_path):
+    target = chain(tmp_path)
+    (tmp_path / "Rulefile").write_text(CHAIN.replace('"cp {input} {output}"', '"cp -p {input} {output}"'))
+    os.utime(tmp_path / "sum" / "a.txt", (1, 1))
+    full, fresh, _ = full_and_fresh(target)
+    assert fresh is None
+    assert "sum[a]" in [j for j, _ in full]

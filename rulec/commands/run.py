@@ -176,8 +176,8 @@ def _locked(workflow, target, args: RunArgs, options: PlanOptions, opts: RunOpti
 
             push = importlib.import_module(f"..executors.{args.executor.value}", __package__)
             push.adopt(workflow.workdir, history, graph, quiet=opts.quiet, poll=args.poll or push.DEFAULT_POLL)
-        snap = snapshot(api.paths_of(graph), workflow.workdir, trees=graph.directories())
-        plan = make_plan(graph, snap, history, options)
+        fresh, snap = api.fresh_snapshot(workflow, target, options, graph)
+        plan = make_plan(graph, snap, history, options, fresh)
         if not plan.run and not args.touch:
             from .. import verdict
 
