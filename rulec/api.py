@@ -93,14 +93,18 @@ def paths_of(graph: "dag.JobGraph") -> set[str]:
 
 
 def plan(target: Target, options: PlanOptions = PlanOptions(), history: History | None = None,
-         workflow: ir.Workflow | None = None, before_load: bool = False) -> Planned:
+         workflow: ir.Workflow | None = None, before_load: bool = False, only_plan: bool = False) -> Planned:
     """Load (unless ``workflow`` is given), resolve, snapshot and plan; a plan with nothing to
     do is remembered (``verdict``). ``before_load``: ``workflow`` is ``target`` loaded as it
-    is, so the verdict may be checked before loading next time."""
+    is, so the verdict may be checked before loading next time. ``only_plan``: the caller
+    reads nothing of the returned History but what the plan needed (a dry run)."""
     workflow = workflow if workflow is not None else load(target)
     graph = graph_of(workflow, target)
     fresh, snap = fresh_snapshot(workflow, target, options, graph)
-    history = history if history is not None else History.open(workflow.workdir)
+    if history is None:
+        # after an edit of some rules, a dry run reads only the records of the others' jobs
+        rules = [r.name for r in workflow.rules if r.index not in fresh] if fresh and only_plan else None
+        history = History.open(workflow.workdir, rules=rules)
     result = make_plan(graph, snap, history, options, fresh)
     if not result.run:
         from . import verdict

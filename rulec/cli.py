@@ -382,7 +382,7 @@ def _dispatch(ns) -> int:
             if jobs is not None:
                 sys.stdout.write(report.nothing_to_do(jobs) + "\n")
                 return 0
-        planned = api.plan(target, options, workflow=workflow, before_load=True)
+        planned = api.plan(target, options, workflow=workflow, before_load=True, only_plan=not ns.json)
         report.show_plan(planned, json=ns.json, quiet=ns.quiet, why=ns.why, print_commands=ns.print_commands)
         return 0
     if ns.command == "run":

@@ -188,8 +188,12 @@ class History:
         return cls({r.job_id: r for r in records})
 
     @classmethod
-    def open(cls, workdir: str, write: bool = False) -> "History":
-        """Open the store of ``workdir``; without ``write``, a missing store is an empty one."""
+    def open(cls, workdir: str, write: bool = False, rules: Iterable[str] | None = None) -> "History":
+        """Open the store of ``workdir``; without ``write``, a missing store is an empty one.
+        ``rules``: read the records of those rules' jobs only (a plan that needs no other:
+        ``verdict.fresh_rules``); never with ``write``."""
+        if rules is not None and write:
+            raise ValueError("a store open for writing holds every record")
         path = os.path.join(workdir, STATE_DIR, DB_NAME)
         if not write and not os.path.exists(path):
             return cls({}, None, path)
@@ -220,7 +224,7 @@ class History:
                     f"{path} was written by a newer rulec (state schema {version}; this rulec reads up to {SCHEMA_VERSION}). "
                     "Upgrade rulec, or move .rulec/ away to start afresh."
                 )
-            records = _load(db) if version else {}
+            records = _load(db, rules) if version else {}
             if version:
                 from .shell import HASH_VERSION
 
@@ -518,8 +522,18 @@ def _schema_version(db: sqlite3.Connection, write: bool) -> int:
         raise StateError(f"the state store has a bad schema version {row[0]!r}") from None
 
 
-def _load(db: sqlite3.Connection) -> dict[str, Record]:
-    rows = db.execute("SELECT job_id, rule, status, cmd_hash, params_hash, inputs_hash, input_sig FROM jobs").fetchall()
+def _load(db: sqlite3.Connection, rules: Iterable[str] | None = None) -> dict[str, Record]:
+    query = "SELECT job_id, rule, status, cmd_hash, params_hash, inputs_hash, input_sig FROM jobs"
+    if rules is not None:
+        names = sorted(set(rules))
+        if not names:
+            return {}
+        rows = []
+        for at in range(0, len(names), 500):  # within SQLite's limit on parameters
+            part = names[at:at + 500]
+            rows += db.execute(f"{query} WHERE rule IN ({','.join('?' * len(part))})", part).fetchall()
+    else:
+        rows = db.execute(query).fetchall()
     if db.execute("SELECT 1 FROM jobs WHERE typeof(job_id)='blob' LIMIT 1").fetchone():  # ids of non-UTF-8 names
         rows = [(_py(row[0]),) + tuple(row[1:]) if row[0].__class__ is bytes else row for row in rows]
     return {row[0]: row for row in rows}  # plain tuples: 100k Records cost more to build

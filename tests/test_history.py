@@ -325,3 +325,16 @@ def test_run_history_text_that_is_not_utf8_is_read_back(tmp_path):
     (a,) = h.attempts()
     assert (a.job_id, a.command, a.log, a.tail) == (job, os.fsdecode(b"cp \xff x"), os.fsdecode(b"logs/\xff.log"), os.fsdecode(b"\xff"))
     assert h.failed() == {job: "exit status 1"} and h.runs()[0].command == os.fsdecode(b"rulec run \xff")
+
+
+def test_the_records_of_some_rules_only(tmp_path):
+    h = History.open(str(tmp_path), write=True)
+    rules = [f"r{k}" for k in range(700)]  # more than one query's parameters
+    h.record([Finished(f"{r}[1]", r, "c", "p", "i", "s", "echo", [], (f"out/{r}",)) for r in rules])
+    h.close()
+    some = History.open(str(tmp_path), rules=["r3", "r650", "gone"])
+    assert sorted(some.records()) == ["r3[1]", "r650[1]"]
+    assert len(History.open(str(tmp_path), rules=[])) == 0
+    assert len(History.open(str(tmp_path))) == 700
+    with pytest.raises(ValueError):
+        History.open(str(tmp_path), write=True, rules=["r3"])

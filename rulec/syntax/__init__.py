@@ -31,9 +31,46 @@ def parse_file(path: str) -> d.Module:
     if module is None:
         from .parser import parse as _parse
 
-        module = _parse(text, path, _registered=False)
+        module = _by_statements(path, text)
+        if module is None:
+            module = _parse(text, path, _registered=False)
         cache.put(path, text, module)
     return module
+
+
+def _by_statements(path: str, text: str) -> d.Module | None:
+    """The Module of a big Rulefile parsed statement by statement, those unchanged since the
+    file's last parse taken from the cache (``cache.statements``); None when the file must be
+    parsed whole: small, or a statement does not parse alone (its errors are the whole
+    file's to report)."""
+    from . import cache
+    from .parser import parse as _parse
+    from ..errors import RulecError
+
+    pieces = cache.statements(text)
+    if pieces is None:
+        return None
+    kept = cache.get_statements(path)
+    entries: dict[str, str] = {}
+    decls: list = []
+    for line, piece in pieces:
+        key = cache.digest(piece)
+        entry = kept.get(key)
+        part = cache.statement(entry, line) if entry is not None else None
+        if part is None:
+            try:
+                part = _parse("\n" * (line - 1) + piece, path, _registered=False).decls
+            except RulecError:
+                return None
+            try:
+                entry = cache.statement_entry(path, part, line)
+            except (TypeError, ValueError, RecursionError):
+                entry = None
+        if entry is not None:
+            entries[key] = entry
+        decls.extend(part)
+    cache.put_statements(path, entries)
+    return d.Module(path, tuple(decls))
 
 
 __all__ = ["parse", "parse_file"]

@@ -118,29 +118,143 @@ def put(path: str, text: str, module: d.Module) -> None:
         pass
 
 
+# ------------------------------------------------------------- statement by statement
+#
+# An edit of one statement of a big Rulefile (a rule's command) misses the entry above, and
+# parsing the whole file again costs ~0.3 s for 44 KB. So each big file also has one entry
+# holding its top-level statements apart, each with its text's digest and its decls with
+# lines counted from the statement's first: after an edit, the statements whose text is the
+# same are taken from it, moved to their new lines, and only the others are parsed.
+
+STATEMENTS_MIN = 8 << 10  # below this, parsing the whole file is as cheap
+
+
+def statements(text: str) -> list[tuple[int, str]] | None:
+    """The top-level statements of a Rulefile's text as (first line, text), a statement
+    starting at each line that starts with a letter (and does not follow a line ending with a
+    backslash); what comes before the first goes with it. None when the text is small or has
+    carriage returns or a byte order mark (the whole file is parsed then).
+
+    A split that is not a statement's end (a line inside brackets or a long string that starts
+    with a letter) leaves the part before it unfinished: its parse fails, and so the whole file
+    is parsed (``syntax.parse_file``)."""
+    if len(text) < STATEMENTS_MIN or "\r" in text or text.startswith("\ufeff"):
+        return None
+    lines = text.split("\n")
+    starts = [0]
+    for i in range(1, len(lines)):
+        first = lines[i][:1]
+        if first.isalpha() and not lines[i - 1].endswith("\\"):
+            starts.append(i)
+    if len(starts) < 2:
+        return None
+    out = []
+    for a, b in zip(starts, starts[1:] + [len(lines)]):
+        chunk = "\n".join(lines[a:b])
+        out.append((a + 1, chunk + "\n" if b < len(lines) else chunk))
+    return out
+
+
+def _statements_file(path: str) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    h.update(FORMAT.encode() + b"\0statements\0")
+    h.update(grammar_text().encode())
+    h.update(b"\0" + _parser_stamp())
+    h.update(b"\0" + path.encode("utf-8", "surrogateescape"))
+    return os.path.join(folder(), h.hexdigest() + SUFFIX)
+
+
+def digest(text: str) -> str:
+    return hashlib.blake2b(text.encode("utf-8", "surrogateescape"), digest_size=16).hexdigest()
+
+
+def get_statements(path: str) -> dict[str, str]:
+    """digest of a statement's text -> its entry (a JSON text, lines counted from 1)."""
+    data = _read(_statements_file(path))
+    if data is None:
+        return {}
+    try:
+        found = json.loads(data)
+    except (ValueError, RecursionError):
+        return {}
+    if not isinstance(found, dict) or not all(type(k) is str and type(v) is str for k, v in found.items()):
+        return {}
+    return found
+
+
+def statement(entry: str, first_line: int) -> tuple | None:
+    """The decls of a statement's entry, for the statement starting at ``first_line``."""
+    module = decode(entry, first_line - 1)
+    return module.decls if module is not None else None
+
+
+def statement_entry(path: str, decls: tuple, first_line: int) -> str:
+    """The entry of a statement's decls parsed at ``first_line`` (a TypeError if the format
+    cannot hold them)."""
+    return encode(d.Module(path, decls), 1 - first_line).decode("ascii")
+
+
+def put_statements(path: str, entries: dict[str, str]) -> None:
+    _write(_statements_file(path), json.dumps(entries, ensure_ascii=True, separators=(",", ":")).encode("ascii"))
+
+
+def _read(file: str) -> bytes | None:
+    try:
+        fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not S_ISREG(st.st_mode):
+            return None
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            return fh.read(st.st_size)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def _write(file: str, data: bytes) -> None:
+    try:
+        make_dirs(os.path.dirname(file))
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(file))
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, file)
+        _prune(os.path.dirname(file))
+    except OSError:
+        pass
+
+
 # --------------------------------------------------------------------------- the format
 
 _PLAIN = (str, int, float, bool, type(None))
 
 
-def encode(module: d.Module) -> bytes:
+def encode(module: d.Module, lines: int = 0) -> bytes:
     """A Module as JSON bytes; a TypeError for a value that is not a dataclass of the
-    allow-list, a tuple or a plain JSON value."""
-    return json.dumps(_encode(module), ensure_ascii=True, check_circular=False, separators=(",", ":")).encode("ascii")
+    allow-list, a tuple or a plain JSON value. ``lines`` is added to every span's lines."""
+    return json.dumps(_encode(module, lines), ensure_ascii=True, check_circular=False,
+                      separators=(",", ":")).encode("ascii")
 
 
-def _encode(value):
+def _encode(value, lines: int = 0):
     kind = type(value)
     if kind in _PLAIN:
         return value
     if kind is tuple:
-        return [_encode(v) for v in value]
+        return [_encode(v, lines) for v in value]
     names = _allowed_fields().get(kind)
     if names is None:
         raise TypeError(f"the parse cache cannot hold a {kind.__name__}")
     out = {"@": kind.__name__}
     for name in names:
-        out[name] = _encode(getattr(value, name))
+        out[name] = _encode(getattr(value, name), lines)
+    if lines and kind is Span:
+        out["line"] += lines
+        if out["end_line"]:
+            out["end_line"] += lines
     return out
 
 
@@ -148,18 +262,19 @@ class _Malformed(Exception):
     pass
 
 
-def decode(data: bytes) -> d.Module | None:
+def decode(data: bytes | str, lines: int = 0) -> d.Module | None:
     """The Module of an entry's bytes, or None for anything else: not JSON, an unknown class,
-    missing or extra fields, a value of the wrong type."""
+    missing or extra fields, a value of the wrong type. ``lines`` is added to every span's
+    lines (a statement kept from another place in its file)."""
     try:
-        module = json.loads(data, object_hook=_hook())
+        module = json.loads(data, object_hook=_hook(lines))
     except (_Malformed, ValueError, TypeError, RecursionError, MemoryError):
         return None
     return module if type(module) is d.Module else None
 
 
-@lru_cache(maxsize=1)
-def _hook():
+@lru_cache(maxsize=8)
+def _hook(lines: int = 0):
     """The ``object_hook`` of ``json.loads``: each JSON object becomes an instance of a class
     of the allow-list, or the whole entry is malformed."""
     get = _specs().get
@@ -180,6 +295,8 @@ def _hook():
                 raise _Malformed from None
             if type(file) is str and type(line) is int and type(col) is int and type(end_line) is int \
                     and type(end_col) is int:
+                if lines:
+                    return Span(file, line + lines, col, end_line + lines if end_line else end_line, end_col)
                 return Span(file, line, col, end_line, end_col)
             raise _Malformed
         build = get(name)
