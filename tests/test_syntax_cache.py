@@ -307,3 +307,77 @@ def test_an_entry_that_is_not_a_regular_file_reads_as_absent(kind, cache_dir, tm
     thread.join(10)
     assert not thread.is_alive(), "blocked"
     assert out == [None]
+
+
+# ---- statement by statement (big Rulefiles)
+
+BIG = "".join(
+    f'rule r{k}:\n    input: "in/{{d}}.{k}"\n    output: "out/{{d}}.{k}"\n    shell: """\n        cp {{input}} {{output}}  # {"x" * 40}\n    """\n\n'
+    for k in range(120)) + 'dimension d = ["a", "b"]\n'
+
+
+def parses(monkeypatch) -> list[int]:
+    """Every parse of a text by lark, as the number of lines it had."""
+    from rulec.syntax import parser
+
+    seen: list[int] = []
+    real = parser.parse
+
+    def counted(text, *args, **kwargs):
+        seen.append(text.count("\n"))
+        return real(text, *args, **kwargs)
+
+    monkeypatch.setattr(parser, "parse", counted)
+    return seen
+
+
+def test_an_edit_of_one_statement_parses_that_statement_only(cache_dir, tmp_path, monkeypatch):
+    from rulec.syntax import parser
+
+    assert len(BIG) > cache.STATEMENTS_MIN
+    rulefile = tmp_path / "Rulefile"
+    rulefile.write_text(BIG)
+    whole = parser.parse(BIG, str(rulefile), _registered=False)
+    assert syntax.parse_file(str(rulefile)) == whole  # first read: statement by statement, each parsed
+    seen = parses(monkeypatch)
+    edited = BIG.replace("rule r7:", "# a new line above, so what follows moves down\nrule r7:")
+    edited = edited.replace("cp {input} {output}  # " + "x" * 40 + "\n    \"\"\"\n\nrule r8:", "cat {input} > {output}\n    \"\"\"\n\nrule r8:")
+    rulefile.write_text(edited)
+    again = syntax.parse_file(str(rulefile))
+    assert again == parser.parse(edited, str(rulefile), _registered=False)  # the same decls, spans included
+    # r6 (the comment is its last line), r7 (edited) and the whole parse above, nothing else
+    assert len(seen) == 3 and edited.count("cat {input}") == 1
+    r100 = next(x for x in again.decls if getattr(x, "name", None) == "r100")
+    assert r100.span.line == 1 + 7 * 100 + 1  # moved down one line, taken from the cache
+
+
+def test_a_statement_that_does_not_parse_alone_means_the_whole_file(cache_dir, tmp_path, monkeypatch):
+    from rulec.syntax import parser
+
+    # a line of the long string starts with a letter: the split there leaves the string open
+    text = BIG.replace("    cp {input} {output}  # " + "x" * 40 + "\n", "cp {input} {output}\nrule not a statement\n", 1)
+    rulefile = tmp_path / "Rulefile"
+    rulefile.write_text(text)
+    assert syntax.parse_file(str(rulefile)) == parser.parse(text, str(rulefile), _registered=False)
+
+
+def test_a_crafted_statements_entry_reads_as_absent(cache_dir, tmp_path):
+    rulefile = tmp_path / "Rulefile"
+    rulefile.write_text(BIG)
+    first = syntax.parse_file(str(rulefile))
+    store = cache._statements_file(str(rulefile))
+    kept = json.loads(Path(store).read_text())
+    for key in kept:
+        kept[key] = json.dumps({"@": "os.system", "command": "touch pwned"})
+    Path(store).write_text(json.dumps(kept))
+    from rulec.syntax import parser
+
+    edited = "# edited\n" + BIG
+    rulefile.write_text(edited)
+    assert syntax.parse_file(str(rulefile)) == parser.parse(edited, str(rulefile), _registered=False)
+    assert not (tmp_path / "pwned").exists()
+    Path(store).write_text("[1, 2")
+    edited = "# edited again\n" + BIG
+    rulefile.write_text(edited)
+    assert syntax.parse_file(str(rulefile)) == parser.parse(edited, str(rulefile), _registered=False)
+    assert first.decls[0].name == "r0"
