@@ -273,3 +273,32 @@ def test_temporary_lock_files_of_dead_processes_are_removed(tmp_path):
     alive.write_text("{}")
     with Lock(str(tmp_path)):
         assert not dead.exists() and alive.exists()
+
+
+@pytest.mark.parametrize("where", ["_remove_dead_temps", "stop_dead_runs"])
+def test_an_interrupt_while_the_lock_is_taken_leaves_no_lock(tmp_path, monkeypatch, where):
+    from rulec.run import lock as lockmod
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(lockmod, where, interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        with Lock(str(tmp_path)):
+            pass
+    assert not (tmp_path / ".rulec" / "lock").exists()
+
+
+def test_the_lock_is_held_from_the_moment_it_is_in_place(tmp_path, monkeypatch):
+    """A Ctrl-C that comes just as the lock is put in place waits until it is held, then
+    finds it held: the lock is removed."""
+    real = os.link
+
+    def link_then_ctrl_c(src, dst):
+        real(src, dst)
+        os.kill(os.getpid(), signal.SIGINT)  # blocked now: delivered once the lock is held
+
+    monkeypatch.setattr(os, "link", link_then_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        Lock(str(tmp_path)).acquire()
+    assert not (tmp_path / ".rulec" / "lock").exists()

@@ -34,6 +34,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 import time
 
 from ..errors import LockError
@@ -246,6 +247,17 @@ class Lock:
         return fd, tmp
 
     def acquire(self) -> "Lock":
+        """Take the lock. An interrupt (Ctrl-C) at any point leaves no lock behind: a lock put
+        in place is held from the same moment (signals wait while both happen), and one held
+        when the interrupt comes is released before it goes on."""
+        try:
+            return self._acquire()
+        except BaseException:
+            if self.held:
+                self.release()
+            raise
+
+    def _acquire(self) -> "Lock":
         make_dirs(os.path.dirname(self.path))
         deadline = time.monotonic() + BUSY_WAIT
         while True:
@@ -280,8 +292,10 @@ class Lock:
                     raise self._busy(other, alive)
                 # Stale, and we hold its flock: nobody else can take it over now.
                 tmp_fd, tmp = self._write_temp()
+                held = _hold_signals()
                 try:
                     os.rename(tmp, self.path)
+                    self.fd, self.held = tmp_fd, True  # in the same breath, as in _create
                 except BaseException:
                     os.close(tmp_fd)
                     try:
@@ -289,7 +303,8 @@ class Lock:
                     except OSError:
                         pass
                     raise
-                self.fd = tmp_fd
+                finally:
+                    _release_signals(held)
                 keep = True
                 self.warning = (f"took over a stale lock of process {other['pid']}"
                                 + (f" (started {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(other['started']))})"
@@ -302,11 +317,7 @@ class Lock:
                     os.close(fd)  # the old lock's inode: our lock is the renamed file
         self.held = True
         _remove_dead_temps(os.path.dirname(self.path))
-        try:
-            stopped = stop_dead_runs(self.workdir)
-        except BaseException:
-            self.release()
-            raise
+        stopped = stop_dead_runs(self.workdir)  # an interrupt here: acquire() releases
         if stopped:
             self.warning = "; ".join(([self.warning] if self.warning else []) + stopped)
         return self
@@ -314,8 +325,10 @@ class Lock:
     def _create(self) -> bool:
         """Put a new lock in place (none existed); False if another run was quicker."""
         fd, tmp = self._write_temp()
+        held = _hold_signals()
         try:
             os.link(tmp, self.path)
+            self.fd, self.held = fd, True  # in the same breath: an interrupt finds it held
         except FileExistsError:
             os.close(fd)
             return False
@@ -323,11 +336,11 @@ class Lock:
             os.close(fd)
             raise
         finally:
+            _release_signals(held)
             try:
                 os.unlink(tmp)
             except OSError:
                 pass
-        self.fd = fd
         return True
 
     def _busy(self, other: dict, alive: bool | None) -> LockError:
@@ -368,6 +381,22 @@ class Lock:
 
     def __exit__(self, *exc) -> None:
         self.release()
+
+
+_INTERRUPTS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+
+
+def _hold_signals():
+    """Interrupts wait (blocked, not lost) until ``_release_signals``: in the main thread only,
+    where Python runs its handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.pthread_sigmask(signal.SIG_BLOCK, _INTERRUPTS)
+
+
+def _release_signals(previous) -> None:
+    if previous is not None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _remove_dead_temps(folder: str) -> None:
