@@ -784,3 +784,28 @@ def test_directory_protected_and_touch_outputs_in_packed_tasks_of_an_emitted_bun
         assert (proj / "model" / f"{x}.txt").read_text() == f"idx/{x}/sub/name\n"
         assert not (proj / "model" / f"{x}.txt").stat().st_mode & 0o222
     assert all((proj / "flag" / f"{x}.done").exists() for x in "abc")
+
+
+def test_scancel_of_a_task_running_two_jobs_at_once_stops_both_and_removes_their_outputs(slurm_cluster, tmp_path):
+    proj = make(tmp_path / "p", WIDE.replace("sleep 1.5", "echo partial > {output}; sleep 60"))
+    (proj / "cluster.toml").write_text(WIDE_PROFILE)
+    ok(run_rulec(["emit", "--slurm", "-o", "bundle", "--profile", "cluster.toml"], proj))
+    bundle = proj / "bundle"
+    sub = subprocess.run(["bash", str(bundle / "submit.sh")], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert sub.returncode == 0, sub.stdout + sub.stderr
+    ids = list(job_ids(bundle).values())
+    wait_for(lambda: (proj / "work" / "a.txt").exists() and (proj / "work" / "b.txt").exists(), 60, 0.1,
+             what="two jobs of the task to run")
+    subprocess.run(["scancel", *ids], check=True)
+    wait_for(lambda: not squeue(ids), 60, 0.2, what="the task to end")
+    # SLURM signals every process of the task at once: a job's command may be seen to end
+    # (exit 143, its marker written) just before its task is told to stop; either way no job
+    # succeeded and no output is left
+    status = {p.name: p.read_text() for p in (bundle / "status").iterdir()}
+    assert {"work[a].start", "work[b].start"} <= set(status), status
+    assert all(text.strip() != "0" for name, text in status.items() if name.endswith(".rc")), status
+    log = "".join(p.read_text() for p in (bundle / "logs").glob("work_*.out"))
+    assert "rulec: task 0 of work stopped by a signal" in log, log
+    for x in "ab":
+        assert f"rulec: work[{x}] stopped by a signal; its outputs were removed" in log or f"work[{x}].rc" in status, log
+    assert not (proj / "work").exists() or not list((proj / "work").iterdir())
