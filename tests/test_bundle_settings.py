@@ -385,6 +385,10 @@ def test_a_packed_task_runs_as_many_jobs_at_once_as_its_cores_hold():
     assert [settings(wf, r, "slurm", p).width for r in ("one", "quad", "gpu")] == [8, 2, 1]  # GPUs are not shared
     assert [settings(wf, r, "lsf", p).width for r in ("one", "quad", "gpu")] == [8, 2, 1]
     assert settings(wf, "quad", "slurm", profile_of({"slurm": {"cpus_per_task": 6}})).width == 1  # 6 // 4
+    for gpu_option in ({"gres": "gpu:a100:1"}, {"gpus": 2}):  # GPUs asked for by a scheduler option
+        assert settings(wf, "one", "slurm", profile_of({"slurm": {"cpus_per_task": 8, **gpu_option}})).width == 1
+    assert settings(wf, "one", "slurm", profile_of({"slurm": {"cpus_per_task": 8, "gres": "tmpdisk:10"}})).width == 8
+    assert settings(wf, "one", "lsf", profile_of({"lsf": {"n": 8, "gpu": "num=1"}})).width == 1
     assert settings(wf, "one", "jbsub", profile_of({"jbsub": {"cpus_per_task": 8}})).width == 1
     wide = workflow(WIDTHS.replace('rule one:\n', 'rule one:\n    label: wide\n') + '\nlabel wide:\n    slurm: cpus_per_task=3\n')
     assert settings(wide, "one").width == 3

@@ -117,7 +117,7 @@ def _width(backend: str, cpus: int, gpus: int, options: dict) -> int:
     the profile's SLURM ``cpus_per_task``, LSF ``n``), divided by the cpus of one job, rounded
     down; 1 when no such option is set, and for jobs that ask for GPUs (a task does not split
     its GPUs between them)."""
-    if gpus or any(k in options and "gpu" in str(options[k]) for k in ("gres", "gpus", "gpu", "-gpu")):
+    if gpus or "gpu" in str(options.get("gres", "")) or any(k in options for k in ("gpus", "gpu", "-gpu")):
         return 1
     for key in TASK_CPUS.get(backend, ()):
         if key in options:
