@@ -17,7 +17,10 @@ accounts, queues, jbsub flags) in a profile given with ``--profile cluster.toml`
 
 The same shape for ``[lsf]`` and ``[jbsub]``. Keys ``cpus``, ``mem``, ``time`` and ``gpus``
 override the rule's resources (same units as in a Rulefile); ``extra`` is a string of raw
-flags; ``array_limit`` caps how many tasks of one array run at once; any other key is a
+flags; ``array_limit`` caps how many tasks of one array run at once; ``pack`` (SLURM and LSF:
+``pack = 50`` jobs per array task, or ``pack = "5m"`` of run time per task) is rulec's own
+and goes in its own order (rulec/bundle/settings.py: the table ``[slurm]`` is a default below
+``--pack``, the label and rule tables win over the Rulefile's ``pack:``); any other key is a
 scheduler option (``qos = "high"`` -> ``--qos=high``, ``exclusive = true`` -> ``--exclusive``,
 ``false`` removes an option set by an earlier layer).
 
@@ -157,6 +160,10 @@ def parse(data: Mapping, path: str = "<profile>") -> Profile:
                 continue
             top.append(_check(f"{name} [{key}]", k, v, (name, key, k)))
         env = _env(f"{name} [{key}]", table.get("env"), (name, key, "env"))
+        if key == "jbsub":
+            for layer in [Layer(tuple(top), f"{name} [{key}]"), *labels.values(), *rules.values()]:
+                if layer.get("pack") is not None:
+                    raise ProfileError(f"{layer.where}: pack is for SLURM and LSF job arrays: jbsub runs one job per jbsub call")
         backends[key] = BackendProfile(Layer(tuple(top), f"{name} [{key}]", env), labels, rules)
     return Profile(path, backends)
 
@@ -212,11 +219,30 @@ def _check(where: str, key: str, value, path: tuple[str, ...] = ()) -> tuple[str
         or (isinstance(value, str) and parse_time(value))
     ):
         raise ProfileError(f"{where}: stuck_after must be seconds (a number) or a duration like \"10m\"")
+    if key == "pack":
+        _check_pack(where, value)
     if key in ("cpus", "gpus", "array_limit", "max_array_size", "limit") and (
         isinstance(value, bool) or not isinstance(value, int) or value < (0 if key == "gpus" else 1)
     ):
         raise ProfileError(f"{where}: {key} must be a whole number{'' if key == 'gpus' else ' of at least 1'}")
     return key, value
+
+
+def _check_pack(where: str, value) -> None:
+    """``pack = 50`` (jobs per array task) or ``pack = "5m"`` (a run time per task)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 1:
+            raise ProfileError(f"{where}: pack must be at least 1 (pack = 1 runs one job per task), got {value}")
+        return
+    if isinstance(value, str):
+        seconds = parse_time(value)
+        if seconds is None or seconds <= 0:
+            raise ProfileError(f"{where}: pack {value!r} is not a run time; expected e.g. \"5m\", \"1h\" or \"HH:MM:SS\", "
+                               "or a whole number of jobs per task (pack = 50)")
+        return
+    shown = str(value).lower() if isinstance(value, bool) else repr(value)
+    raise ProfileError(f"{where}: pack takes a whole number of jobs per task (pack = 50) or a run time per task "
+                       f"(pack = \"5m\"), not {shown}")
 
 
 _WHY = "scheduler options go on one line of the job script and may not hold control characters"

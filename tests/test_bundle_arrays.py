@@ -270,3 +270,24 @@ def test_a_packs_task_asks_for_its_jobs_time_one_after_another():
     assert [a.task_seconds() for a in lay.arrays] == [60, 240, 60, 60]
     lay = arr.layout(g, runnable(g), lambda rule: Settings(pack=4), 1001)
     assert lay.arrays[1].task_seconds() is None
+
+
+def test_a_task_asks_for_the_time_of_its_jobs_width_at_a_time_and_the_memory_of_those_at_once():
+    g = make_graph(CHAIN)
+    jobs = runnable(g)
+
+    def lay_of(pack, width):
+        return arr.layout(g, jobs, lambda rule: Settings(mem_mb=100, time_s=60, pack=pack, width=width))
+
+    fit = next(a for a in lay_of(4, 1).arrays if a.name == "fit")
+    assert (fit.width, fit.task_seconds(), fit.task_mem_mb()) == (1, 240, 100)  # one after another
+    fit = next(a for a in lay_of(4, 2).arrays if a.name == "fit")
+    assert (fit.width, fit.task_seconds(), fit.task_mem_mb()) == (2, 120, 200)  # two at once: two rounds
+    fit = next(a for a in lay_of(4, 3).arrays if a.name == "fit")
+    assert (fit.width, fit.task_seconds(), fit.task_mem_mb()) == (3, 120, 300)  # 3 then 1
+    fit = next(a for a in lay_of(4, 8).arrays if a.name == "fit")
+    assert (fit.width, fit.task_seconds()) == (4, 60)  # never more at once than a task has
+    summarize = next(a for a in lay_of(50, 8).arrays if a.name == "summarize")
+    assert (len(summarize.jobs), summarize.pack, summarize.width) == (2, 2, 2)
+    prepare = next(a for a in lay_of(1, 8).arrays if a.name == "prepare")
+    assert (prepare.width, prepare.task_seconds(), prepare.task_mem_mb()) == (1, 60, 100)  # unpacked: one job

@@ -47,8 +47,13 @@ def test_the_mapping_table_matches_the_code():
         def __len__(self):
             return 10
 
+        width = 1
+
         def task_seconds(self):  # unpacked: one job's
             return s.time_s
+
+        def task_mem_mb(self):
+            return s.mem_mb
 
     lines = directives(A())
     for line in ["--cpus-per-task=4", "--mem=8192M", "--time=01:30:00", "--gres=gpu:2", "--kill-on-invalid-dep=yes"]:

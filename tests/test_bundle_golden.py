@@ -112,6 +112,12 @@ def make_bundle(backend: str, profile=prof.EMPTY, max_size: int = 4, pack=None):
 # --pack 2: fit's packs of two models line up with prepare's tasks (aftercorr), score's with
 # fit's; each packed task asks for its jobs' time, one after another
 PACK = ir.Pack(jobs=2, text="2")
+# score's tasks get the cores of two jobs (two at once: the memory of two, the time of one
+# round); the profile unpacks prepare and packs summarize's two jobs together
+PACK_PROFILE = {
+    "slurm": {"rules": {"score": {"cpus_per_task": 2}, "prepare": {"pack": 1}, "summarize": {"pack": 5}}},
+    "lsf": {"rules": {"score": {"n": 2}, "prepare": {"pack": 1}, "summarize": {"pack": 5}}},
+}
 
 
 def as_text(bundle) -> str:
@@ -127,12 +133,14 @@ CASES = [
     ("jbsub", "profile", prof.parse(PROFILE, "cluster.toml")),
     ("slurm", "packed", prof.EMPTY),
     ("lsf", "packed", prof.EMPTY),
+    ("slurm", "packed_wide", prof.parse(PACK_PROFILE, "cluster.toml")),
+    ("lsf", "packed_wide", prof.parse(PACK_PROFILE, "cluster.toml")),
 ]
 
 
 @pytest.mark.parametrize("backend, case, profile", CASES, ids=[f"{b}-{c}" for b, c, _ in CASES])
 def test_golden(backend, case, profile):
-    text = as_text(make_bundle(backend, profile, pack=PACK if case == "packed" else None))
+    text = as_text(make_bundle(backend, profile, pack=PACK if case.startswith("packed") else None))
     path = GOLDEN / backend / f"{case}.txt"
     if os.environ.get("RULEC_UPDATE_GOLDEN") == "1":
         path.parent.mkdir(parents=True, exist_ok=True)

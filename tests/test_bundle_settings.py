@@ -274,10 +274,125 @@ rule index:
 '''
 
 
-def test_pack_is_refused_for_outputs_a_packed_task_does_not_handle_and_the_default_skips_them():
+def test_rules_with_directory_protected_and_touch_outputs_are_packed_like_any_other():
     wf = workflow(KINDS_PACKED.replace('{g}', 'g1'))
+    assert pack_of(wf, "model") == 10
+    assert pack_of(wf, "index", default=50) == 50
+
+
+# --------------------------------------------------------------------------- pack in the profile
+
+def profile_of(data: dict):
+    return prof.parse(data, "/site/cluster.toml")
+
+
+def test_a_profiles_pack_its_default_below_the_run_and_its_label_and_rule_tables_above_the_rulefile():
+    wf = workflow(PACKS)
+    top = profile_of({"slurm": {"pack": 7}})
+    assert pack_of(wf, "plain", profile=top) == 7  # a default for rules that say nothing
+    assert pack_of(wf, "plain", default=50, profile=top) == 50  # --pack wins over it
+    assert pack_of(wf, "own", profile=top) == 5 and pack_of(wf, "by_label", profile=top) == 20
+    assert pack_of(wf, "off", profile=top) == 1  # pack: 1 says something
+    tables = profile_of({"slurm": {"pack": 7, "labels": {"quick": {"pack": 30}}, "rules": {"own": {"pack": 3}}}})
+    assert pack_of(wf, "by_label", default=50, profile=tables) == 30  # the label table wins over the label's pack:
+    assert pack_of(wf, "own", default=50, profile=tables) == 3  # the rule table wins over the rule's pack: and its label's
+    assert pack_of(wf, "plain", profile=tables) == 7
+    off = profile_of({"slurm": {"rules": {"own": {"pack": 1}}}})
+    assert pack_of(wf, "own", default=50, profile=off) == 1  # the profile can unpack a rule
+    # a run time in the profile, divided by the time per job; lsf reads its own table
+    timed = profile_of({"slurm": {"rules": {"by_time": {"pack": "15m"}}}, "lsf": {"pack": 4}})
+    assert pack_of(wf, "by_time", profile=timed) == 20  # 15 min / 45 s
+    rule = wf.rule("plain")
+    assert st.pack_size(rule, wf, st.for_rule(rule, wf, "lsf", timed)) == 4
+    assert st.pack_size(rule, wf, st.for_rule(rule, wf, "slurm", timed)) == 1
+
+
+def test_a_profiles_pack_is_no_scheduler_option():
+    wf = workflow(PACKS)
+    p = profile_of({"slurm": {"pack": 7, "partition": "x", "rules": {"own": {"pack": 3, "qos": "q"}}}})
+    assert dict(st.for_rule(wf.rule("own"), wf, "slurm", p).options) == {"partition": "x", "qos": "q"}
+
+
+def test_a_profiles_run_time_pack_without_a_time_per_job_names_its_table():
+    wf = workflow(PACKS)
     with pytest.raises(BackendError) as info:
-        pack_of(wf, "model")
-    assert info.value.message.startswith("rule model: pack: cannot be used with protected(), touch() outputs yet")
-    assert info.value.span.line == 4
-    assert pack_of(wf, "index", default=50) == 1  # --pack leaves it unpacked
+        pack_of(wf, "plain", profile=profile_of({"slurm": {"labels": {"none": {}}, "rules": {"plain": {"pack": "5m"}}}}))
+    assert info.value.message == ('rule plain: pack = "5m" in cluster.toml [slurm.rules.plain] is a run time per task, '
+                                  'and the rule asks for no time per job to divide it by')
+    assert "pack = 50" in info.value.hint
+
+
+@pytest.mark.parametrize("table, message", [
+    ({"slurm": {"pack": 0}}, "cluster.toml [slurm]: pack must be at least 1 (pack = 1 runs one job per task), got 0"),
+    ({"slurm": {"rules": {"fit": {"pack": "5 min"}}}},
+     "cluster.toml [slurm.rules.fit]: pack '5 min' is not a run time; expected e.g. \"5m\", \"1h\" or \"HH:MM:SS\", "
+     "or a whole number of jobs per task (pack = 50)"),
+    ({"lsf": {"labels": {"quick": {"pack": True}}}},
+     "cluster.toml [lsf.labels.quick]: pack takes a whole number of jobs per task (pack = 50) or a run time per task "
+     "(pack = \"5m\"), not true"),
+    ({"slurm": {"pack": 2.5}}, "cluster.toml [slurm]: pack takes a whole number of jobs per task (pack = 50) or a run "
+                               "time per task (pack = \"5m\"), not 2.5"),
+    ({"jbsub": {"rules": {"fit": {"pack": 5}}}},
+     "cluster.toml [jbsub.rules.fit]: pack is for SLURM and LSF job arrays: jbsub runs one job per jbsub call"),
+])
+def test_bad_pack_values_in_a_profile_are_refused_naming_the_file_and_table(table, message):
+    with pytest.raises(prof.ProfileError) as info:
+        profile_of(table)
+    assert info.value.message == message
+
+
+def test_a_bad_pack_in_a_profile_file_is_refused_by_rulec_emit(tmp_path, capsys):
+    from rulec.cli import main
+
+    (tmp_path / "Rulefile").write_text('rule a:\n    output: "a.txt"\n    shell: "touch {output}"\n')
+    (tmp_path / "cluster.toml").write_text("[slurm.rules.a]\npack = -3\n")
+    assert main(["emit", "--slurm", str(tmp_path), "-o", str(tmp_path / "b"), "--profile", str(tmp_path / "cluster.toml")]) == 2
+    err = capsys.readouterr().err
+    assert "cluster.toml [slurm.rules.a]: pack must be at least 1 (pack = 1 runs one job per task), got -3" in err
+    assert "Traceback" not in err and not (tmp_path / "b").exists()
+
+
+# --------------------------------------------------------------------------- jobs at once
+
+WIDTHS = '''
+rule one:
+    output: "o/{n}.txt"
+    pack: 10
+    shell: "true"
+
+rule quad:
+    output: "q/{n}.txt"
+    resources: cpus=4, mem="1G", time="1m"
+    pack: "10m"
+    shell: "true"
+
+rule gpu:
+    output: "g/{n}.txt"
+    resources: gpus=1
+    pack: 10
+    shell: "true"
+'''
+
+
+def settings(wf, name, backend="slurm", profile=prof.EMPTY):
+    return st.for_rule(wf.rule(name), wf, backend, profile)
+
+
+def test_a_packed_task_runs_as_many_jobs_at_once_as_its_cores_hold():
+    wf = workflow(WIDTHS)
+    assert [settings(wf, r).width for r in ("one", "quad", "gpu")] == [1, 1, 1]  # the cores of one job: one at a time
+    p = profile_of({"slurm": {"cpus_per_task": 8}, "lsf": {"n": 8}})
+    assert [settings(wf, r, "slurm", p).width for r in ("one", "quad", "gpu")] == [8, 2, 1]  # GPUs are not shared
+    assert [settings(wf, r, "lsf", p).width for r in ("one", "quad", "gpu")] == [8, 2, 1]
+    assert settings(wf, "quad", "slurm", profile_of({"slurm": {"cpus_per_task": 6}})).width == 1  # 6 // 4
+    for gpu_option in ({"gres": "gpu:a100:1"}, {"gpus": 2}):  # GPUs asked for by a scheduler option
+        assert settings(wf, "one", "slurm", profile_of({"slurm": {"cpus_per_task": 8, **gpu_option}})).width == 1
+    assert settings(wf, "one", "slurm", profile_of({"slurm": {"cpus_per_task": 8, "gres": "tmpdisk:10"}})).width == 8
+    assert settings(wf, "one", "lsf", profile_of({"lsf": {"n": 8, "gpu": "num=1"}})).width == 1
+    assert settings(wf, "one", "jbsub", profile_of({"jbsub": {"cpus_per_task": 8}})).width == 1
+    wide = workflow(WIDTHS.replace('rule one:\n', 'rule one:\n    label: wide\n') + '\nlabel wide:\n    slurm: cpus_per_task=3\n')
+    assert settings(wide, "one").width == 3
+    # a run time per task holds that many batches: 10 min of 1 min jobs, 2 at once
+    rule = wf.rule("quad")
+    assert st.pack_size(rule, wf, st.for_rule(rule, wf, "slurm", p)) == 20
+    assert st.pack_size(rule, wf, st.for_rule(rule, wf, "slurm", prof.EMPTY)) == 10

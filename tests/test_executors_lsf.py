@@ -415,6 +415,22 @@ def test_a_packed_pipeline_runs_on_lsf_job_by_job_and_is_then_up_to_date(lsf):
     assert "Nothing to do" in rulec(proj, env, "dryrun").stdout
 
 
+def test_a_profile_packs_the_pipeline_with_the_cores_of_two_jobs_per_element(lsf):
+    """The profile's pack = 2 and n = 2: each element runs its two jobs at once."""
+    proj, env, state = lsf
+    (proj / "cluster.toml").write_text("[lsf]\npack = 2\nn = 2\n")
+    res = rulec(proj, env, "run", "--executor", "lsf", "--poll", "0.05", "--profile", "cluster.toml")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert f"Done: {ALL} job(s) ran on lsf." in res.stdout
+    text = (proj / ".rulec" / "lsf" / "1" / "fit.lsf").read_text()
+    assert '#BSUB -J "rulec-fit[1-3]"' in text and "#BSUB -n 2\n" in text and '#BSUB -R "span[hosts=1]"\n' in text
+    assert "\nwidth=2  # jobs run at once\n" in text
+    for m in ("m0", "m1"):
+        assert (proj / "out" / f"{m}.txt").read_text() == "2\n2\n2\n"
+    assert len(recorded(proj)) == ALL
+    assert "Nothing to do" in rulec(proj, env, "dryrun").stdout
+
+
 def test_a_failing_packed_job_fails_alone_and_the_rerun_does_exactly_the_rest(lsf):
     proj, env, state = lsf
     (proj / "fail_d1_m0").write_text("")

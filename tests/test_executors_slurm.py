@@ -96,13 +96,13 @@ class FakeSlurm:
 
 class Run:
     def __init__(self, tmp_path, rounds, show=None, quiet=True, keep_going=True, poll=0.0, max_poll=0.0, clock=None,
-                 stuck_after=None, rulefile=RULEFILE, pack=None):
+                 stuck_after=None, rulefile=RULEFILE, pack=None, profile=prof.EMPTY):
         self.path = tmp_path
         wf = analyze(parse(rulefile, "Rulefile"), str(tmp_path))
         self.graph = graph = resolve(wf, (), exists=lambda p: False)
         self.history = History.open(str(tmp_path), write=True)
         self.plan = make_plan(graph, Snapshot({}), self.history)
-        self.bundle = bundle_mod.build(graph, list(self.plan.run), "slurm", prof.EMPTY, str(tmp_path / ".rulec" / "slurm" / "1"), 1001,
+        self.bundle = bundle_mod.build(graph, list(self.plan.run), "slurm", profile, str(tmp_path / ".rulec" / "slurm" / "1"), 1001,
                                        pack=None if pack is None else ir.Pack(jobs=pack))
         bundle_mod.write(self.bundle)
         self.fake = FakeSlurm(rounds, show)
@@ -796,6 +796,22 @@ def test_a_packed_job_is_retried_alone_and_its_task_mates_dependents_follow(setu
     assert run.executor.running() == 0
     ids = (bundle / "jobids").read_text().split("\n")
     assert ids[3:8] == ["fit_0:1 103", "score_0:0 104", "score_0:1 105", "score_0:2 106", "summarize_0 107"]
+
+
+def test_a_job_of_a_task_running_three_at_once_is_retried_with_the_cores_and_memory_of_one(setup):
+    rulefile = PACKED.replace('''    output: "fit/{dataset}.txt"
+''', '''    output: "fit/{dataset}.txt"
+    resources: mem="300M", time="10m"
+''')
+    run = setup([], rulefile=rulefile, pack=3, profile=prof.parse({"slurm": {"rules": {"fit": {"cpus_per_task": 3}}}}, "c.toml"))
+    fit = run.bundle.layout.arrays[0]
+    assert (fit.name, fit.pack, fit.width) == ("fit", 3, 3)
+    text = (run.path / ".rulec" / "slurm" / "1" / "fit.sbatch").read_text()
+    assert "#SBATCH --mem=900M\n" in text and "#SBATCH --time=00:10:00\n" in text and "#SBATCH --cpus-per-task=3\n" in text
+    run.open()
+    fit1 = run.job("fit[d1]")
+    run.executor.resubmit([Task(fit1, "fit[d1]", "echo d1 > fit/d1.txt", run.bundle.logs[fit1], attempt=2)])
+    assert run.fake.submitted[3] == ("retry/fit.1.sbatch", None, "--array=0", "--mem=300M", "--cpus-per-task=1", "--time=00:10:00")
 
 
 def test_ctrl_c_keeps_the_packed_jobs_done_and_removes_the_running_ones_outputs(setup, tmp_path, capsys):

@@ -6,6 +6,7 @@ import pytest
 
 from rulec.executors import slurm_limits as limits
 from rulec.executors import slurm_commands as sc
+from rulec.bundle.arrays import Array
 from rulec.bundle.settings import Settings
 from rulec.errors import BackendError
 
@@ -167,15 +168,8 @@ def test_gpu_count(gres, n):
     assert limits.gpu_count(gres) == n
 
 
-class _Array:
-    def __init__(self, name, settings, pack=1, jobs=1):
-        self.rule = type("R", (), {"name": name})()
-        self.settings = settings
-        self.pack = pack
-        self.jobs = list(range(jobs))
-
-    def task_seconds(self):
-        return self.settings.time_s * min(self.pack, len(self.jobs))
+def _Array(name, settings, pack=1, jobs=1):
+    return Array(0, name, type("R", (), {"name": name})(), list(range(jobs)), settings, pack=pack)
 
 
 def check(*pairs):
@@ -231,6 +225,22 @@ def test_a_packed_task_asks_for_its_jobs_time_added_up():
     assert "a task runs 20 of its jobs one after another: pack fewer" in msg
     lay.arrays[0].pack = 12
     assert limits.check(lay, cluster()) == []
+
+
+def test_a_task_running_jobs_at_once_asks_for_their_time_in_rounds_and_their_memory_together():
+    """20 jobs of 5 minutes and 12G, 2 at once: 10 rounds (00:50:00, under short's MaxTime),
+    24G at once: over the RealMemory of the partition's node; one at a time, it fits."""
+    s = Settings(time_s=300, mem_mb=12288, width=2, options=(("partition", "short"), ("cpus-per-task", 2)))
+    lay = type("L", (), {"arrays": [_Array("p", s, pack=20, jobs=100)]})()
+    (msg,) = limits.check(lay, cluster())
+    assert "time" not in msg and "mem=24576M is over the 21695M RealMemory" in msg, msg
+    lay.arrays[0].pack = 10
+    lay.arrays[0].settings = Settings(time_s=300, mem_mb=12288, width=1, options=(("partition", "short"),))
+    assert limits.check(lay, cluster()) == []
+    lay = type("L", (), {"arrays": [_Array("p", Settings(time_s=300, width=4, options=(("partition", "short"),)), pack=80, jobs=100)]})()
+    (msg,) = limits.check(lay, cluster())
+    assert "time 01:40:00 is over partition short's MaxTime 01:00:00" in msg
+    assert "a task runs 80 of its jobs, 4 at a time: pack fewer" in msg
 
 
 def test_any_of_several_partitions_may_fit():

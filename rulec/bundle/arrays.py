@@ -11,7 +11,7 @@
 - Only jobs in the bundle (the Plan's ``run`` list) appear; a dependency on a job that need
   not run is no dependency.
 - Packing (``settings.pack`` = P > 1, a rule's ``pack:``): task t runs jobs[t*P:(t+1)*P], one
-  after another, so an array of n jobs has ceil(n / P) tasks and is split into chunks of
+  after another (``width`` at a time when the task has the cores for several), so an array of n jobs has ceil(n / P) tasks and is split into chunks of
   ``max_size`` tasks. B depends on A element-wise when task i of B needs jobs of task i of A
   only (packs that line up: the same values in the same order, e.g. ``fit`` and ``score``
   packed alike, or ``fit[d,*]`` packed by the models of one ``prepare[d]``); else on all of A.
@@ -57,10 +57,25 @@ class Array:
         """The jobs task ``t`` runs, in order."""
         return self.jobs[t * self.pack:(t + 1) * self.pack]
 
+    @property
+    def width(self) -> int:
+        """How many jobs a task runs at once (1 unless packed with more cores per task than
+        one job needs: ``settings.width``), never more than a task has."""
+        if self.pack == 1:
+            return 1
+        return max(1, min(self.settings.width, self.pack, len(self.jobs)))
+
     def task_seconds(self) -> int | None:
-        """The run time a task asks for: its jobs' time, one after another."""
+        """The run time a task asks for: its jobs' time, ``width`` at a time."""
         s = self.settings.time_s
-        return s * min(self.pack, len(self.jobs)) if s is not None else None
+        if s is None:
+            return None
+        return s * -(-min(self.pack, len(self.jobs)) // self.width)
+
+    def task_mem_mb(self) -> int | None:
+        """The memory a task asks for: that of the jobs it runs at once."""
+        m = self.settings.mem_mb
+        return m * self.width if m is not None else None
 
 
 @dataclass

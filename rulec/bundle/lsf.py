@@ -43,10 +43,12 @@ def directives(array: arr.Array) -> list[str]:
         lines.append(f"-n {s.cpus}")
         if s.cpus > 1:
             lines.append('-R "span[hosts=1]"')
+    elif array.width > 1:  # a packed task's jobs run at once in its one script: on one host
+        lines.append('-R "span[hosts=1]"')
     if s.mem_mb is not None:
-        lines.append(f'-R "rusage[mem={s.mem_mb}]"')
+        lines.append(f'-R "rusage[mem={array.task_mem_mb()}]"')  # the jobs a task runs at once
     if s.time_s is not None and "-W" not in opts:
-        lines.append(f"-W {lsf_time(array.task_seconds())}")  # a pack's jobs, one after another
+        lines.append(f"-W {lsf_time(array.task_seconds())}")  # a pack's jobs, width at a time
     if s.gpus and "-gpu" not in opts:
         lines.append(f'-gpu "num={s.gpus}"')
     first = [f for f in ("-q", "-P") if f in opts]

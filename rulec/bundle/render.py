@@ -85,6 +85,7 @@ def render_array(array, template: str, directives: list[str], note: str, context
         dependency_note=note,
         task_template="common/pack.sh.j2" if packed else "common/task.sh.j2",
         pack=array.pack,
+        width=array.width,
         only="" if only is None else int(only),
         **kind_context(array.rule),
         **context,

@@ -5,6 +5,11 @@ Layers, later wins: profile ``[backend]`` (cluster-wide defaults; its cpus/mem/t
 only for rules that leave them unset) < the rule's ``resources:`` < the Rulefile label's
 ``slurm:``/``lsf:``/``jbsub:`` settings (and its ``limit``) < profile
 ``[backend.labels.<label>]`` < profile ``[backend.rules.<rule>]``.
+
+Packing (``pack``: jobs per array task) is rulec's own, not a scheduler option, and goes in
+its own order (``pack_size``): profile ``[backend]`` < the run's ``--pack`` (both defaults,
+for rules that say nothing) < the label's ``pack:`` < the rule's ``pack:`` < profile
+``[backend.labels.<label>]`` < profile ``[backend.rules.<rule>]``.
 """
 
 from __future__ import annotations
@@ -27,13 +32,31 @@ class Settings:
     options: tuple[tuple[str, Value], ...] = ()  # scheduler options, by name, first-set order
     extra: str | None = None  # raw flags appended as they are
     array_limit: int | None = None  # at most this many tasks of one array at once
-    pack: int = 1  # jobs per array task (pack:), run one after another
+    pack: int = 1  # jobs per array task (pack:)
+    width: int = 1  # jobs a packed task runs at once: the cores it asks for / each job's cpus
+    # the profile's pack: its [backend] default, and its label or rule table's (later wins)
+    pack_default: "ProfilePack | None" = None
+    pack_given: "ProfilePack | None" = None
 
     def option(self, key: str, default=None):
         for k, v in self.options:
             if k == key:
                 return v
         return default
+
+
+@dataclass(frozen=True)
+class ProfilePack:
+    """A profile's ``pack = 50`` / ``pack = "5m"``, with the table it is in (for messages)."""
+
+    pack: ir.Pack
+    where: str  # "cluster.toml [slurm.rules.fit]"
+
+
+# The scheduler option that sets the cores of one array task, when a label or the profile
+# gives it instead of the rule's cpus: a packed task with more cores than one job needs runs
+# several of its jobs at once.
+TASK_CPUS = {Backend.SLURM: ("cpus-per-task",), Backend.LSF: ("n", "-n")}
 
 
 def for_rule(rule: ir.Rule, workflow: ir.Workflow, backend: str, profile: Profile) -> Settings:
@@ -48,7 +71,9 @@ def for_rule(rule: ir.Rule, workflow: ir.Workflow, backend: str, profile: Profil
     }
     options: dict[str, Value] = {}
     prof = profile.backend(backend)
-    top = [i for i in prof.top.items if i[0] not in TOP_KEYS]
+    top = [i for i in prof.top.items if i[0] not in TOP_KEYS and i[0] != "pack"]
+    pack_default = _profile_pack(prof.top)
+    pack_given = None
     # The profile's [backend] resources are defaults for rules that leave them unset.
     unset = {"cpus": res.cpus == 1, "mem": res.mem_mb is None, "time": res.time_s is None, "gpus": not res.gpus}
     for key, value in top:
@@ -66,10 +91,10 @@ def for_rule(rule: ir.Rule, workflow: ir.Workflow, backend: str, profile: Profil
             layers.append(Layer(tuple(label.lsf), where))
         elif backend == Backend.JBSUB and label.jbsub:
             layers.append(Layer((("flags", label.jbsub),), where))
-    if rule.label and rule.label in prof.labels:
-        layers.append(prof.labels[rule.label])
-    if rule.name in prof.rules:
-        layers.append(prof.rules[rule.name])
+    for table in (prof.labels.get(rule.label) if rule.label else None, prof.rules.get(rule.name)):
+        if table is not None:
+            pack_given = _profile_pack(table) or pack_given
+            layers.append(Layer(tuple(i for i in table.items if i[0] != "pack"), table.where, table.env))
     for layer in layers:
         for key, value in layer.items:
             _apply(backend, layer.where, key, value, state, options)
@@ -81,42 +106,72 @@ def for_rule(rule: ir.Rule, workflow: ir.Workflow, backend: str, profile: Profil
         options=tuple(options.items()),
         extra=state["extra"],
         array_limit=state["array_limit"],
+        width=_width(backend, state["cpus"], state["gpus"], options),
+        pack_default=pack_default,
+        pack_given=pack_given,
     )
 
 
-def _unpackable(rule: ir.Rule) -> str:
-    """The output kinds of ``rule`` a packed task script does not handle ("" if none)."""
-    kinds = sorted({flag for spec in rule.outputs for flag in spec.flags} & {"directory", "protected", "touch"})
-    return ", ".join(f"{k}()" for k in kinds)
+def _width(backend: str, cpus: int, gpus: int, options: dict) -> int:
+    """How many jobs of a packed task run at once: the cores the task asks for (a label's or
+    the profile's SLURM ``cpus_per_task``, LSF ``n``), divided by the cpus of one job, rounded
+    down; 1 when no such option is set, and for jobs that ask for GPUs (a task does not split
+    its GPUs between them)."""
+    if gpus or "gpu" in str(options.get("gres", "")) or any(k in options for k in ("gpus", "gpu", "-gpu")):
+        return 1
+    for key in TASK_CPUS.get(backend, ()):
+        if key in options:
+            cores = _int(options[key])
+            return max(1, cores // max(cpus, 1)) if cores else 1
+    return 1
+
+
+def _profile_pack(layer: Layer) -> ProfilePack | None:
+    """The layer's ``pack`` setting as a Pack (profile.py has checked its value)."""
+    value = layer.get("pack")
+    if value is None:
+        return None
+    if isinstance(value, int):
+        return ProfilePack(ir.Pack(jobs=value, text=str(value)), layer.where)
+    return ProfilePack(ir.Pack(seconds=parse_time(value), text=str(value)), layer.where)
 
 
 def pack_size(rule: ir.Rule, workflow: ir.Workflow, settings: Settings, default: ir.Pack | None = None) -> int:
-    """How many of the rule's jobs one array task runs: its ``pack:``, else its label's, else
-    the run's ``--pack`` (``default``), else 1. A run time (``pack: "5m"``) is divided by the
-    time each job asks for (``settings.time_s``: the rule's, or the profile's), at least 1."""
+    """How many of the rule's jobs one array task runs, later wins: the profile's ``[backend]
+    pack``, the run's ``--pack`` (``default``), the label's ``pack:``, the rule's ``pack:``, the
+    profile's ``[backend.labels.<label>]`` then ``[backend.rules.<rule>]`` ``pack``; else 1.
+    A run time (``pack: "5m"``) is divided by the time each job asks for (``settings.time_s``:
+    the rule's, or the profile's), at least 1, and multiplied by the jobs a task runs at once
+    (``settings.width``)."""
     label = workflow.labels.get(rule.label) if rule.label else None
-    spec = rule.pack if rule.pack is not None else label.pack if label is not None and label.pack is not None else default
-    if spec is None:
+    where = None  # the profile table it comes from, if it does
+    if settings.pack_given is not None:
+        spec, where = settings.pack_given.pack, settings.pack_given.where
+    elif rule.pack is not None:
+        spec = rule.pack
+    elif label is not None and label.pack is not None:
+        spec = label.pack
+    elif default is not None:
+        spec = default
+    elif settings.pack_default is not None:
+        spec, where = settings.pack_default.pack, settings.pack_default.where
+    else:
         return 1
-    unpackable = _unpackable(rule)
-    if unpackable and (spec.jobs is None or spec.jobs > 1):
-        if spec is default:  # --pack is a default: a rule packed tasks cannot run stays unpacked
-            return 1
-        raise BackendError(
-            f"rule {rule.name}: pack: cannot be used with {unpackable} outputs yet: a packed task does not "
-            "handle them; its jobs would go unchecked",
-            spec.span, hint="remove pack: from the rule (or its label); --pack leaves such rules unpacked")
     if spec.jobs is not None:
         return spec.jobs
     if not settings.time_s:
-        given = "--pack" if spec is default else "pack:"
-        shown = f"--pack {spec.text}" if spec is default else f'pack: "{spec.text}"'
+        if where is not None:
+            shown, given = f'pack = "{spec.text}" in {where}', "pack = 50"
+        elif spec is default:
+            shown, given = f"--pack {spec.text}", "--pack 50"
+        else:
+            shown, given = f'pack: "{spec.text}"', "pack: 50"
         raise BackendError(
             f"rule {rule.name}: {shown} is a run time per task, and the rule asks for no time per job to divide it by",
             spec.span,
-            hint=f'give the rule a time (resources: time="2m", or the profile\'s time), or pack a number of jobs ({given} 50)',
+            hint=f'give the rule a time (resources: time="2m", or the profile\'s time), or pack a number of jobs ({given})',
         )
-    return max(1, spec.seconds // settings.time_s)
+    return max(1, spec.seconds // settings.time_s) * settings.width
 
 
 def check_one_line(rule: str, settings: Settings) -> None:

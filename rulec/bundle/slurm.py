@@ -42,9 +42,9 @@ def directives(array: arr.Array) -> list[str]:
     if "cpus-per-task" not in opts:
         lines.append(f"--cpus-per-task={s.cpus}")
     if s.mem_mb is not None and not ({"mem", "mem-per-cpu", "mem-per-gpu"} & set(opts)):
-        lines.append(f"--mem={mem_mb_text(s.mem_mb)}")
+        lines.append(f"--mem={mem_mb_text(array.task_mem_mb())}")  # the jobs a task runs at once
     if s.time_s is not None and "time" not in opts:
-        lines.append(f"--time={slurm_time(array.task_seconds())}")  # a pack's jobs, one after another
+        lines.append(f"--time={slurm_time(array.task_seconds())}")  # a pack's jobs, width at a time
     if s.gpus and not ({"gres", "gpus"} & set(opts)):
         lines.append(f"--gres=gpu:{s.gpus}")
     order = [k for k in FIRST if k in opts] + [k for k in opts if k not in FIRST]

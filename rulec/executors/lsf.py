@@ -282,6 +282,10 @@ class LsfExecutor:
         if attempt > 1 and "mem" in per and s.mem_mb:
             mem = s.mem_mb * attempt
             options += ["-R", f"rusage[mem={mem}]", "-M", str(mem)]
+        elif array.width > 1 and s.mem_mb:
+            options += ["-R", f"rusage[mem={s.mem_mb}]"]  # one job's, not the pack's at once
+        if array.width > 1:  # alone: the cores of one job, not of the jobs its task runs at once
+            options += ["-n", str(s.cpus)]
         scale = attempt if attempt > 1 and "time" in per else 1
         if s.time_s and "W" not in opts and "-W" not in opts and (scale > 1 or array.pack > 1):  # a pack asks for its jobs' time
             options += ["-W", lsf_time(s.time_s * scale)]

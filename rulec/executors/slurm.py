@@ -238,6 +238,10 @@ class SlurmExecutor:
         opts = set(s.options)
         if attempt > 1 and "mem" in per and s.mem_mb and not ({"mem", "mem-per-cpu", "mem-per-gpu"} & opts):
             options.append(f"--mem={mem_mb_text(s.mem_mb * attempt)}")
+        elif array.width > 1 and s.mem_mb and not ({"mem", "mem-per-cpu", "mem-per-gpu"} & opts):
+            options.append(f"--mem={mem_mb_text(s.mem_mb)}")  # one job's, not the pack's at once
+        if array.width > 1:  # alone: the cores of one job, not of the jobs its task runs at once
+            options.append(f"--cpus-per-task={s.cpus}")
         scale = attempt if attempt > 1 and "time" in per else 1
         if s.time_s and "time" not in opts and (scale > 1 or array.pack > 1):  # a pack asks for its jobs' time
             options.append(f"--time={slurm_time(s.time_s * scale)}")

@@ -153,8 +153,10 @@ def check(layout: arr.Layout, parts: list[Partition]) -> list[str]:
         seen.add(rule)
         req = request(array.settings)
         packed = array.pack > 1 and req.time_s is not None and array.settings.option("time") is None
-        if packed:  # a packed task asks for its jobs' time, one after another
+        if packed:  # a packed task asks for its jobs' time, width at a time
             req = dataclasses.replace(req, time_s=array.task_seconds())
+        if array.width > 1 and req.mem_mb is not None and array.settings.option("mem-per-cpu") is None:
+            req = dataclasses.replace(req, mem_mb=array.task_mem_mb())  # the memory of the jobs it runs at once
         if req.partitions:
             unknown = [n for n in req.partitions if n not in by_name]
             if len(unknown) == len(req.partitions):
@@ -173,7 +175,8 @@ def check(layout: arr.Layout, parts: list[Partition]) -> list[str]:
         fits = [p.name for p in parts if p not in candidates and not problems(req, p)]
         hint = f" (it fits partition {', '.join(fits)}: set partition=\"{fits[0]}\" in its label or the profile)" if fits else ""
         if packed and any(p.max_time_s is not None and req.time_s > p.max_time_s for p, _ in found):
-            hint += f" (a task runs {array.pack} of its jobs one after another: pack fewer)"
+            hint += (f" (a task runs {array.pack} of its jobs one after another: pack fewer)" if array.width == 1 else
+                     f" (a task runs {array.pack} of its jobs, {array.width} at a time: pack fewer)")
         messages.append(f"rule {rule} asks for more than the cluster allows: {reasons}{hint}")
     return messages
 

@@ -645,3 +645,167 @@ def test_a_packed_run_fails_only_the_failing_job_and_a_rerun_does_exactly_the_re
         assert (proj / rel).exists(), rel
     assert (proj / "out" / "m0.txt").read_text() == "2\n2\n2\n"
     assert "Nothing to do" in ok(run_rulec(["dryrun"], proj)).stdout
+
+
+WIDE = '''\
+dimension x = ["a", "b", "c", "d"]
+
+rule all:
+    input: expand("work/{x}.txt")
+
+rule work:
+    output: "work/{x}.txt"
+    resources: cpus=1, time="2m"
+    shell: """
+        mkdir -p times
+        date +%s.%N > times/{x}
+        sleep 1.5
+        date +%s.%N >> times/{x}
+        if [ -e fail_{x} ]; then echo "failing on purpose" >&2; exit 3; fi
+        echo {x} $SLURM_CPUS_PER_TASK > {output}
+    """
+'''
+
+WIDE_PROFILE = '''\
+[slurm.rules.work]
+pack = 4               # the profile packs the rule: 4 jobs in one task
+cpus_per_task = 2      # with the cores of two: two at once
+'''
+
+
+def test_a_packed_task_with_the_cores_of_two_jobs_runs_two_at_once_and_a_failure_stays_its_own(slurm_cluster, tmp_path):
+    proj = make(tmp_path / "p", WIDE)
+    (proj / "cluster.toml").write_text(WIDE_PROFILE)
+    (proj / "fail_b").write_text("")
+    res = run_rulec(["run", *SLURM, "--keep-going", "--profile", "cluster.toml"], proj, timeout=TIMEOUT)
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert "submitted 1 array(s), 1 task(s) for 4 job(s), 1 sbatch call(s)" in res.stdout
+    m = manifest(proj, 1)
+    assert [(a["name"], a["size"], a.get("pack")) for a in m["arrays"]] == [("work", 1, 4)]
+    bundle = proj / ".rulec" / "slurm" / "1"
+    script = (bundle / "work.sbatch").read_text()
+    assert "#SBATCH --cpus-per-task=2\n" in script and "#SBATCH --time=00:04:00\n" in script  # two rounds of 2m
+    times = {}
+    for x in "abcd":
+        start, end = (float(t) for t in (proj / "times" / x).read_text().split())
+        times[x] = (start, end)
+    assert times["a"][0] < times["b"][1] and times["b"][0] < times["a"][1], times  # a and b at once
+    assert times["c"][0] >= min(times["a"][1], times["b"][1]) - 0.05, times  # c waited for a free slot
+    starts = {x: int((bundle / "status" / f"work[{x}].start").read_text()) for x in "abcd"}
+    assert abs(starts["a"] - starts["b"]) <= 1 and starts["d"] - starts["a"] <= 3, starts
+    assert {x: (bundle / "status" / f"work[{x}].rc").read_text() for x in "abcd"} == {
+        "a": "0\n", "b": "3\n", "c": "0\n", "d": "0\n"}
+    for x in "acd":
+        assert (proj / "work" / f"{x}.txt").read_text() == f"{x} 2\n"  # each job saw the task's cores
+    assert not (proj / "work" / "b.txt").exists()
+    assert "FAILED work[b]: exit status 3" in res.stderr
+    assert res.stdout.count(" done work[") == 3
+    states = squeue(job_ids(bundle).values(), all_states=True)
+    assert [s for s, _ in states.values()] == ["FAILED"]  # the task: one of its jobs failed
+    (proj / "fail_b").unlink()
+    res = ok(run_rulec(["run", *SLURM, "--profile", "cluster.toml"], proj, timeout=TIMEOUT))
+    assert sorted(manifest(proj, 2)["jobs"]) == ["work[b]"] and "Done: 1 job(s) ran on slurm." in res.stdout
+
+
+PACKED_KINDS = '''\
+dimension x = ["a", "b", "c"]
+
+rule all:
+    input: expand("aligned/{x}.txt"), expand("flag/{x}.done")
+
+rule index:
+    output: directory("idx/{x}")
+    resources: time="1m"
+    shell: "mkdir -p {output}/sub && echo {x} > {output}/sub/name"
+
+rule model:
+    input: "idx/{x}"
+    output: protected("model/{x}.txt")
+    shell: "find {input} -type f > {output}"
+
+rule align:
+    input: "model/{x}.txt"
+    output: "aligned/{x}.txt"
+    shell: "cat {input} > {output}"
+
+rule flag:
+    output: touch("flag/{x}.done")
+    shell: "echo flagging {x}"
+'''
+
+
+def test_directory_protected_and_touch_outputs_in_packed_tasks_through_rulec_run(slurm_cluster, tmp_path):
+    proj = make(tmp_path / "p", PACKED_KINDS)
+    res = ok(run_rulec(["run", *SLURM, "--pack", "3"], proj, timeout=TIMEOUT))
+    assert "submitted 4 array(s), 4 task(s) for 12 job(s), 4 sbatch call(s)" in res.stdout
+    assert {a["name"]: a.get("pack") for a in manifest(proj, 1)["arrays"]} == {"index": 3, "model": 3, "align": 3, "flag": 3}
+    for x in "abc":
+        assert (proj / "idx" / x / "sub" / "name").read_text() == f"{x}\n"
+        assert (proj / "aligned" / f"{x}.txt").read_text() == f"idx/{x}/sub/name\n"
+        assert not (proj / "model" / f"{x}.txt").stat().st_mode & 0o222  # made read-only by the packed task
+        assert (proj / "flag" / f"{x}.done").exists()  # made by the packed task: the command did not
+    assert "Nothing to do" in ok(run_rulec(["dryrun"], proj)).stdout
+    # replacing the protected outputs is refused before anything is submitted, unless asked for
+    res = run_rulec(["run", *SLURM, "--pack", "3", "--force", "model"], proj, timeout=TIMEOUT)
+    assert res.returncode == 2 and "model/a.txt is protected" in res.stderr
+    res = ok(run_rulec(["run", *SLURM, "--pack", "3", "--force", "model", "--overwrite-protected"], proj, timeout=TIMEOUT))
+    assert "Done: 6 job(s) ran on slurm." in res.stdout  # model's 3, and align's after them
+    assert all(not (proj / "model" / f"{x}.txt").stat().st_mode & 0o222 for x in "abc")
+
+
+def test_directory_protected_and_touch_outputs_in_packed_tasks_of_an_emitted_bundle(slurm_cluster, tmp_path):
+    """No rulec alive: the packed tasks (two jobs at once) remove a stale folder, refuse a
+    read-only protected output and make the others read-only, and make the touch() markers."""
+    proj = make(tmp_path / "p", PACKED_KINDS)
+    (proj / "cluster.toml").write_text("[slurm]\ncpus_per_task = 2\n")
+    ok(run_rulec(["emit", "--slurm", "-o", "bundle", "--pack", "3", "--profile", "cluster.toml"], proj))
+    bundle = proj / "bundle"
+    assert "\nwidth=2  # jobs run at once\n" in (bundle / "model.sbatch").read_text()
+    (proj / "idx" / "a" / "stale").mkdir(parents=True)  # an earlier run's, in the folder index[a] makes
+    (proj / "model").mkdir()
+    (proj / "model" / "c.txt").write_text("an earlier model\n")
+    (proj / "model" / "c.txt").chmod(0o444)
+    sub = subprocess.run(["bash", str(bundle / "submit.sh")], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert sub.returncode == 0, sub.stdout + sub.stderr
+    ids = list(job_ids(bundle).values())
+    wait_for(lambda: not squeue(ids), 60, 0.2, what="the jobs to finish")
+    rc = {p.name[:-3]: p.read_text().strip() for p in (bundle / "status").glob("*.rc")}
+    assert rc == {"index[a]": "0", "index[b]": "0", "index[c]": "0", "model[a]": "0", "model[b]": "0", "model[c]": "1",
+                  "flag[a]": "0", "flag[b]": "0", "flag[c]": "0"}, rc
+    # align's task waits for every job of model's, where model[c] was refused: SLURM cancels it
+    states = squeue(ids, all_states=True)
+    assert sorted(s for s, _ in states.values()) == ["CANCELLED", "COMPLETED", "COMPLETED", "FAILED"], states
+    assert not (proj / "aligned").exists()
+    assert sorted(p.name for p in (proj / "idx" / "a").iterdir()) == ["sub"]
+    assert (proj / "model" / "c.txt").read_text() == "an earlier model\n"
+    logs = "".join(p.read_text() for p in (bundle / "logs").glob("model_*.out"))
+    assert "rulec: model[c]: model/c.txt is protected (protected() in Rulefile:13:13): not replacing it" in logs
+    for x in "ab":
+        assert (proj / "model" / f"{x}.txt").read_text() == f"idx/{x}/sub/name\n"
+        assert not (proj / "model" / f"{x}.txt").stat().st_mode & 0o222
+    assert all((proj / "flag" / f"{x}.done").exists() for x in "abc")
+
+
+def test_scancel_of_a_task_running_two_jobs_at_once_stops_both_and_removes_their_outputs(slurm_cluster, tmp_path):
+    proj = make(tmp_path / "p", WIDE.replace("sleep 1.5", "echo partial > {output}; sleep 60"))
+    (proj / "cluster.toml").write_text(WIDE_PROFILE)
+    ok(run_rulec(["emit", "--slurm", "-o", "bundle", "--profile", "cluster.toml"], proj))
+    bundle = proj / "bundle"
+    sub = subprocess.run(["bash", str(bundle / "submit.sh")], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert sub.returncode == 0, sub.stdout + sub.stderr
+    ids = list(job_ids(bundle).values())
+    wait_for(lambda: (proj / "work" / "a.txt").exists() and (proj / "work" / "b.txt").exists(), 60, 0.1,
+             what="two jobs of the task to run")
+    subprocess.run(["scancel", *ids], check=True)
+    wait_for(lambda: not squeue(ids), 60, 0.2, what="the task to end")
+    # SLURM signals every process of the task at once: a job's command may be seen to end
+    # (exit 143, its marker written) just before its task is told to stop; either way no job
+    # succeeded and no output is left
+    status = {p.name: p.read_text() for p in (bundle / "status").iterdir()}
+    assert {"work[a].start", "work[b].start"} <= set(status), status
+    assert all(text.strip() != "0" for name, text in status.items() if name.endswith(".rc")), status
+    log = "".join(p.read_text() for p in (bundle / "logs").glob("work_*.out"))
+    assert "rulec: task 0 of work stopped by a signal" in log, log
+    for x in "ab":
+        assert f"rulec: work[{x}] stopped by a signal; its outputs were removed" in log or f"work[{x}].rc" in status, log
+    assert not (proj / "work").exists() or not list((proj / "work").iterdir())
