@@ -25,12 +25,11 @@ import hashlib
 import json
 import os
 import sys
-import tempfile
 from array import array
 from itertools import islice
-from stat import S_ISREG
 
 from . import ir
+from .storage import make_dirs, read_regular, write_replacing
 
 FORMAT = 1
 MAGIC = b"rulec-graph\n"
@@ -169,18 +168,8 @@ def _store(path: str, k: str, graph) -> None:
         return
     try:
         where = os.path.dirname(path)
-        os.makedirs(where, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=where, prefix=".graph.")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        make_dirs(where)
+        write_replacing(path, data)
         _prune(where)
     except OSError:
         return
@@ -207,30 +196,18 @@ def _prune(where: str) -> None:
                 pass
 
 
-def _read_regular(path: str) -> bytes | None:
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:
-        return None
-    try:
-        st = os.fstat(fd)
-        if not S_ISREG(st.st_mode):
-            return None
-        with os.fdopen(fd, "rb", closefd=False) as fh:
-            data = fh.read(st.st_size)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-    try:
-        os.utime(path)  # used: the newest entries are the ones kept
-    except OSError:
-        pass
+def _read_used(path: str) -> bytes | None:
+    data = read_regular(path)
+    if data is not None:
+        try:
+            os.utime(path)  # used: the newest entries are the ones kept
+        except OSError:
+            pass
     return data
 
 
 def _load(path: str, k: str, workflow: ir.Workflow, plans):
-    data = _read_regular(path)
+    data = _read_used(path)
     if data is None:
         return None
     try:

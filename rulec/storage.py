@@ -195,6 +195,52 @@ def make_dirs(path: str, mode: int = PRIVATE_DIR) -> None:
                 raise
 
 
+def read_regular(path: str) -> bytes | None:
+    """The bytes of a regular file; None for a missing or unreadable one and for anything
+    else (a FIFO would block a read, a link to /dev/zero would never end): what rulec reads
+    back from its caches and ``.rulec/``."""
+    from stat import S_ISREG
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not S_ISREG(st.st_mode):
+            return None
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            return fh.read(st.st_size)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def write_replacing(path: str, data: bytes, mode: int | None = None) -> None:
+    """Write ``path`` whole or not at all: a temporary file in its folder, renamed over it
+    (a reader never sees half a file; nothing is left behind on failure or interrupt). The
+    file is private (0600) unless ``mode`` is given, which the umask then narrows."""
+    import tempfile
+
+    folder = os.path.dirname(path) or "."
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        if mode is not None:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, mode & ~umask)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
 def remove_local(path: str) -> None:
     """Remove a local file, link or folder; a missing one is fine."""
     try:

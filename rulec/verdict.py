@@ -26,14 +26,12 @@ import hashlib
 import json
 import os
 import sys
-import tempfile
 from array import array
-from stat import S_ISREG
 
 from . import __version__
 from .history import STATE_DIR, History
 from .state import snapshot, tree_stat
-from .storage import is_remote
+from .storage import is_remote, read_regular, write_replacing
 
 FILE = "verdict.bin"
 OLD_FILES = ("uptodate.pickle",)  # older rulecs' verdicts: never read, removed on write
@@ -78,7 +76,7 @@ def check(workflow, target, options) -> int | None:
     if options.force or options.force_all:
         return None
     try:
-        data = _read_regular(_path(workflow))
+        data = read_regular(_path(workflow))
         saved = _decode(data) if data is not None else None
         if saved is None or saved[0] != _key(workflow, target, options):
             return None
@@ -102,7 +100,7 @@ def check_before_load(target, options) -> int | None:
         workdir = _workdir(target)
         if workdir is None:
             return None
-        data = _read_regular(os.path.join(workdir, STATE_DIR, FILE))
+        data = read_regular(os.path.join(workdir, STATE_DIR, FILE))
         saved = _decode(data) if data is not None else None
         if saved is None or saved[5] is None:
             return None
@@ -133,7 +131,7 @@ def _pre_key(target, options, workdir: str, files) -> str | None:
                    target.select, target.overrides, target.config, target.config_files,
                    sorted(options.force), options.force_all, options.tolerance_ns)).encode("utf-8", "surrogateescape"))
     for file in files:
-        data = _read_regular(file)
+        data = read_regular(file)
         if data is None:
             return None
         h.update(file.encode("utf-8", "surrogateescape") + b"\0" + str(len(data)).encode() + b"\0" + data)
@@ -166,7 +164,7 @@ def fresh_rules(workflow, target, options):
     if options.force or options.force_all or options.explain:
         return None
     try:
-        data = _read_regular(_path(workflow))
+        data = read_regular(_path(workflow))
         saved = _decode(data) if data is not None else None
         if saved is None or saved[6] is None:
             return None
@@ -253,20 +251,6 @@ def _holds(saved, workdir: str) -> int | None:
         if any(now(p) != st for p, st in remote):
             return None
     return jobs
-
-
-def _read_regular(path: str) -> bytes | None:
-    """The bytes of a regular file; None for anything else (a FIFO would block a read, a link
-    to /dev/zero would never end)."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    try:
-        st = os.fstat(fd)
-        if not S_ISREG(st.st_mode):
-            return None
-        with os.fdopen(fd, "rb", closefd=False) as fh:
-            return fh.read(st.st_size)
-    finally:
-        os.close(fd)
 
 
 def _encode(key: str, jobs: int, remote: list, folders: list, trees: list = (), pre: dict | None = None,
@@ -398,10 +382,7 @@ def remember(workflow, target, options, graph, snap, jobs: int, before_load: boo
         partial = None
     data = _encode(_key(workflow, target, options), jobs, remote, folders, trees, pre, partial)
     try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".verdict.")
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, _path(workflow))
+        write_replacing(_path(workflow), data)
     except OSError:
         return
     for old in OLD_FILES:

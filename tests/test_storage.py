@@ -166,3 +166,37 @@ def test_the_module_command_does_not_show_passwords(capsys):
     assert storage.main(["get", "ftp://user:s3cr3tpw@127.0.0.1:1/x.txt"]) == 1
     err = capsys.readouterr().err
     assert "s3cr3tpw" not in err and "ftp://user:***@127.0.0.1:1/x.txt" in err, err
+
+
+def test_read_regular_reads_files_only(tmp_path):
+    from rulec.storage import read_regular
+
+    (tmp_path / "f").write_bytes(b"data")
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "link").symlink_to("/dev/zero")
+    assert read_regular(str(tmp_path / "f")) == b"data"
+    assert read_regular(str(tmp_path / "fifo")) is None  # never blocks
+    assert read_regular(str(tmp_path / "link")) is None  # never endless
+    assert read_regular(str(tmp_path / "missing")) is None
+    assert read_regular(str(tmp_path)) is None
+
+
+def test_write_replacing_is_whole_or_nothing(tmp_path, monkeypatch):
+    from rulec.storage import write_replacing
+
+    target = tmp_path / "out.bin"
+    write_replacing(str(target), b"first")
+    assert target.read_bytes() == b"first" and (target.stat().st_mode & 0o777) == 0o600
+    umask = os.umask(0)
+    os.umask(umask)
+    write_replacing(str(target), b"second", mode=0o666)
+    assert target.read_bytes() == b"second" and (target.stat().st_mode & 0o777) == 0o666 & ~umask
+
+    def broken(src, dst):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "replace", broken)
+    with pytest.raises(KeyboardInterrupt):
+        write_replacing(str(target), b"third")
+    assert target.read_bytes() == b"second"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.bin"]  # no temporary file left

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from dataclasses import dataclass
 
 from .. import api, graphviz, report
 from ..errors import RulecError
+from ..storage import write_replacing
 from ..plan import PlanOptions
 
 # With --jobs, a picture of more jobs than this is the rule graph with counts per state
@@ -99,20 +99,7 @@ def write_atomic(path: str, data: bytes) -> None:
         raise RulecError(f"{path} is a folder: -o needs a file name")
     if not os.path.isdir(folder):
         raise RulecError(f"cannot write {path}: the folder {folder} does not exist")
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # as a plain open() would have made it, not mkstemp's 0600
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    write_replacing(path, data, mode=0o666)  # as a plain open() would have made it, not private
 
 
 def _tty(stream) -> bool:

@@ -22,15 +22,13 @@ import hashlib
 import json
 import operator
 import os
-import tempfile
 import types
 import typing
 from functools import lru_cache
-from stat import S_ISREG
 
 from ..resources import data_dir
 from ..source import Span
-from ..storage import make_dirs
+from ..storage import make_dirs, read_regular, write_replacing
 from . import decls as d
 
 KEEP = 200  # entries kept; older ones are removed when a new one is written
@@ -77,20 +75,9 @@ def _file(path: str, text: str) -> str:
 
 def get(path: str, text: str) -> d.Module | None:
     file = _file(path, text)
-    try:
-        fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:
+    data = read_regular(file)  # a FIFO would block a read, /dev/zero would never end
+    if data is None:
         return None
-    try:
-        st = os.fstat(fd)
-        if not S_ISREG(st.st_mode):  # a FIFO would block a read, /dev/zero would never end
-            return None
-        with os.fdopen(fd, "rb", closefd=False) as fh:
-            data = fh.read(st.st_size)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
     module = decode(data)
     if module is None:
         return None
@@ -107,15 +94,7 @@ def put(path: str, text: str, module: d.Module) -> None:
         data = encode(module)
     except (TypeError, ValueError, RecursionError):  # a value the format cannot hold: not cached
         return
-    try:
-        make_dirs(os.path.dirname(file))
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(file))
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, file)  # atomic: a reader never sees half a file
-        _prune(os.path.dirname(file))
-    except OSError:
-        pass
+    _write(file, data)
 
 
 # ------------------------------------------------------------- statement by statement
@@ -170,7 +149,7 @@ def digest(text: str) -> str:
 
 def get_statements(path: str) -> dict[str, str]:
     """digest of a statement's text -> its entry (a JSON text, lines counted from 1)."""
-    data = _read(_statements_file(path))
+    data = read_regular(_statements_file(path))
     if data is None:
         return {}
     try:
@@ -198,30 +177,10 @@ def put_statements(path: str, entries: dict[str, str]) -> None:
     _write(_statements_file(path), json.dumps(entries, ensure_ascii=True, separators=(",", ":")).encode("ascii"))
 
 
-def _read(file: str) -> bytes | None:
-    try:
-        fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:
-        return None
-    try:
-        st = os.fstat(fd)
-        if not S_ISREG(st.st_mode):
-            return None
-        with os.fdopen(fd, "rb", closefd=False) as fh:
-            return fh.read(st.st_size)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-
-
 def _write(file: str, data: bytes) -> None:
     try:
         make_dirs(os.path.dirname(file))
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(file))
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, file)
+        write_replacing(file, data)  # atomic: a reader never sees half a file
         _prune(os.path.dirname(file))
     except OSError:
         pass
