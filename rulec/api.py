@@ -86,9 +86,10 @@ def graph_of(workflow: ir.Workflow, target: Target) -> "dag.JobGraph":
 
 
 def paths_of(graph: "dag.JobGraph") -> set[str]:
+    from itertools import chain
+
     paths = set(graph.sources)
-    for outs in graph.outputs:
-        paths.update(outs)
+    paths.update(chain.from_iterable(graph.outputs))
     return paths
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import operator
 import os
 import sys
 from array import array
@@ -265,8 +266,8 @@ def _decode(data: bytes, k: str, workflow: ir.Workflow, plans):
             return None
     if len(order) != n or len(sources) % 2:
         return None
-    if any(x > b - a for x, a, b in zip(n_out, o_off, islice(o_off, 1, None))):
-        return None
+    if n and min(map(operator.sub, map(operator.sub, islice(o_off, 1, None), o_off), n_out)) < 0:
+        return None  # more declared outputs than outputs
     src_paths, src_jobs = sources[0::2], sources[1::2]
     if src_paths and not (0 <= min(src_paths) and max(src_paths) < count and 0 <= min(src_jobs) and max(src_jobs) < n):
         return None

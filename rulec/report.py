@@ -196,7 +196,9 @@ def plan_summary(plan: Plan, quiet: bool = False, why: bool = False, history=Non
     graph = plan.graph
     stream = stream or sys.stdout
     rules = graph.workflow.rules
-    total = Counter(graph.rule[j] for j in graph.order if j not in set(plan.groups))
+    total = Counter(map(graph.rule.__getitem__, graph.order))
+    for j in set(plan.groups):  # a group of targets runs nothing: not a job to count
+        total[graph.rule[j]] -= 1
     running = Counter(graph.rule[j] for j in plan.run)
     n_jobs = sum(total.values())
     lines = []

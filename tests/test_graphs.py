@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import pytest
 
@@ -175,3 +176,22 @@ def test_an_unwritable_cache_folder_only_means_resolving(tmp_path, monkeypatch):
     monkeypatch.setenv("RULEC_CACHE_DIR", str(tmp_path / "ro"))
     wf = workflow()
     same(graphs.resolve(wf), dag.resolve(wf, ()))
+
+
+def test_an_entry_with_more_declared_outputs_than_outputs_reads_as_absent(cache):
+    import json as json_
+
+    wf = workflow()
+    graphs.resolve(wf)
+    path = _entry(cache)
+    data = open(path, "rb").read()
+    end = data.index(b"\n", len(graphs.MAGIC))
+    head = json_.loads(data[len(graphs.MAGIC):end])
+    # n_outputs is the 10th column: make its first count larger than that job's outputs
+    width = 4
+    at = end + 1 + head["bytes"] + width * sum(head["columns"][:9])
+    damaged = bytearray(data)
+    damaged[at:at + width] = (99).to_bytes(width, sys.byteorder)
+    with open(path, "wb") as fh:
+        fh.write(bytes(damaged))
+    assert graphs._load(path, os.path.basename(path)[:-len(graphs.SUFFIX)], wf, dag.compile_rules(wf)) is None
