@@ -1,8 +1,8 @@
-"""Starting and stopping local job processes: the only place that spawns them (via plumbum).
+"""Starting and stopping local job processes: the only place that spawns them.
 
 Starting bash costs more than most small jobs (about 2 ms of CPU here, against 0.5 ms for
-forking a running bash). So a run starts a few long-lived bash *workers* through plumbum, one
-per job slot, and each job is a subshell forked from a worker:
+forking a running bash). So a run starts a few long-lived bash *workers* (with
+``subprocess``), one per job slot, and each job is a subshell forked from a worker:
 
     ( exec </dev/null >LOG 2>&1; set -euo pipefail; COMMAND ) &   # with job control on
 
@@ -34,25 +34,55 @@ from dataclasses import dataclass, field
 
 from ..storage import make_dirs, remove_local
 
-# Each request is four NUL-terminated fields: job id, log path, mode, command. The worker
-# answers two lines of digits: the job's pid as soon as it is forked, then its exit status.
-# Any other line is bash's complaint that the job's log cannot be opened (the job's stderr
-# is the answer pipe until then). The worker's own stderr, where bash prints its job
-# notices, is /dev/null. Everything is on one line so that bash's ``line N`` in a job's
-# error messages counts from the command.
+# Each request starts with a header of HEADER bytes: a form letter, the mode (e: eval the
+# command, c: run it as ``bash -c`` for its own ``$$``, f: run the script file it names), then
+# three lengths. Form "a": the job id, the log path (empty: the worker's spool, its first
+# argument) and the command follow back to back, their lengths in the header, and are read
+# with one ``read -N`` (which takes characters, so this form is used only when all three
+# are ASCII: a character is then a byte). Form "z", for anything else: the three fields
+# follow NUL-terminated, read as such (bash reads a pipe one byte per system call for that,
+# so a field of 100 bytes costs 100 reads). The worker answers two lines of digits: the
+# job's pid as soon as it is forked, then its exit status. Any other line is bash's
+# complaint that the job's log cannot be opened (the job's stderr is the answer pipe until
+# then). The worker's own stderr, where bash prints its job notices, is /dev/null.
+# Everything is on one line so that bash's ``line N`` in a job's error messages counts from
+# the command. The job's setup is a function (``__w``), so the text bash keeps (and prints
+# as a notice) for each background job is short; the command itself is eval'ed outside it,
+# at the subshell's top level, as ``bash -c`` would run it. The status is checked again
+# with ``kill -0`` only when it says "signal" (a stopped job makes ``wait`` return early).
+HEADER = 24
 WORKER = (
-    "set -m; "
-    "while IFS= read -r -d '' __j && IFS= read -r -d '' __l && IFS= read -r -d '' __m && IFS= read -r -d '' __c; do "
-    "( set +m; exec 2>&1; exec </dev/null >\"$__l\" 2>&1 || exit 1; BASH_ARGV0=$__j; "
+    "__sp=$1; shift; "
+    "__w() { set +m; exec 2>&1 </dev/null >\"${__l:-$__sp}\" 2>&1 || exit 1; BASH_ARGV0=$__j; "
     "case $__m in "
-    "e) eval \"set -euo pipefail; unset -v __j __l __m __c __p __s; $__c\" ;; "
-    "c) exec bash -euo pipefail -c \"$__c\" \"$__j\" ;; "
-    "*) exec bash -euo pipefail \"$__c\" ;; "
-    "esac ) & __p=$!; printf '%s\\n' \"$__p\"; "
-    # A stopped job makes `wait` return early: wait again while it exists.
-    "wait \"$__p\"; __s=$?; while kill -0 \"$__p\"; do wait \"$__p\"; __s=$?; done; "
+    "e) __e=\"set -euo pipefail; unset -v __j __l __m __c __p __s __h __n __r __e __sp; unset -f __w; $__c\" ;; "
+    "c) __e='exec bash -euo pipefail -c \"$__c\" \"$__j\"' ;; "
+    "*) __e='exec bash -euo pipefail \"$__c\"' ;; "
+    "esac; }; "
+    "set -m; "
+    "while IFS= read -r -N 24 __h; do "
+    "__m=${__h:1:1}; "
+    "if [[ ${__h:0:1} == a ]]; then "
+    "__n=$((${__h:2:7})); __r=$((${__h:9:7})); "
+    "IFS= read -r -N $((__n + __r + ${__h:16:7})) __c || break; "
+    "__j=${__c:0:__n}; __l=${__c:__n:__r}; __c=${__c:__n+__r}; "
+    "else IFS= read -r -d '' __j && IFS= read -r -d '' __l && IFS= read -r -d '' __c || break; fi; "
+    "( __w; eval \"$__e\" ) & __p=$!; printf '%s\\n' \"$__p\"; "
+    "wait \"$__p\"; __s=$?; "
+    "if ((__s > 128)); then while kill -0 \"$__p\"; do wait \"$__p\"; __s=$?; done; fi; "
     "printf '%s\\n' \"$__s\"; done"
 )
+_FIELD_MAX = 10**7 - 1  # a length in the header: 7 digits
+
+
+def request(job_id: str, log: str, mode: str, command: str) -> bytes:
+    """The bytes that hand one job to a worker (see WORKER); ``log`` "" for the spool."""
+    if job_id.isascii() and log.isascii() and command.isascii() and "\0" not in command and len(command) <= _FIELD_MAX:
+        body = job_id + log + command
+        return f"a{mode}{len(job_id):7d}{len(log):7d}{len(command):7d}\n{body}".encode("ascii")
+    fields = b"".join(s.encode("utf-8", "surrogateescape") + b"\0" for s in (job_id, log, command))
+    return f"z{mode}{'':21}\n".encode("ascii") + fields
+
 
 # Above this many bytes a command goes through a script file (see the module docstring).
 INLINE_LIMIT = 4096
@@ -127,9 +157,12 @@ class Launcher:
     def _new_worker(self) -> Worker:
         import subprocess
 
-        from plumbum import local
-
-        popen = local["bash"]["-c", WORKER, "rulec-worker"].popen(
+        number = self._started + 1
+        spool = os.path.join(self.spool_dir, f"{os.getpid()}-{number}.log")
+        # subprocess itself, not plumbum: importing plumbum costs more (40-100 ms) than
+        # everything else a local run of a thousand small jobs does at its start.
+        popen = subprocess.Popen(
+            ["bash", "-c", WORKER, "rulec-worker", spool],
             cwd=self.workdir,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -145,8 +178,7 @@ class Launcher:
                 popen.kill()  # a worker nobody could find again must not get a job
                 popen.wait()
                 raise
-        worker = Worker(popen, popen.stdin.fileno(), popen.stdout.fileno(),
-                        spool=os.path.join(self.spool_dir, f"{os.getpid()}-{self._started}.log"), number=self._started)
+        worker = Worker(popen, popen.stdin.fileno(), popen.stdout.fileno(), spool=spool, number=number)
         self.workers.append(worker)
         self.selector.register(worker.stdout, selectors.EVENT_READ, worker)
         return worker
@@ -184,11 +216,11 @@ class Launcher:
         else:
             mode = "f"
             command = self.write_script(job_id, command)
-        request = b"".join(s.encode("utf-8", "surrogateescape") + b"\0" for s in (job_id, target, mode, command))
+        data = request(job_id, "" if lazy else log, mode, command)
         # The job is the worker's before the request is written: an interrupt during the
         # write then still finds it (see _pid_of).
         proc = worker.proc = Proc(job, worker, time.monotonic(), log, spool=worker.spool if lazy else None, job_id=job_id)
-        view = memoryview(request)
+        view = memoryview(data)
         while view:
             view = view[os.write(worker.stdin, view):]
         if lazy:
