@@ -400,13 +400,16 @@ class History:
             self._write_attempts(db)
             done = list(done)
             if done:
+                # (an update in place where the row is there: the job was marked started)
                 db.executemany(
-                    "INSERT OR REPLACE INTO jobs(job_id, rule, status, cmd_hash, params_hash, inputs_hash, input_sig, command, inputs, log, started, finished, attempts) "
-                    "VALUES (?, ?, 'ok', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO jobs(job_id, rule, status, cmd_hash, params_hash, inputs_hash, input_sig, command, inputs, log, started, finished, attempts) "
+                    "VALUES (?, ?, 'ok', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(job_id) DO UPDATE SET rule=excluded.rule, "
+                    "status='ok', cmd_hash=excluded.cmd_hash, params_hash=excluded.params_hash, inputs_hash=excluded.inputs_hash, "
+                    "input_sig=excluded.input_sig, command=excluded.command, inputs=excluded.inputs, log=excluded.log, "
+                    "started=excluded.started, finished=excluded.finished, attempts=excluded.attempts",
                     [(_sql(f.job_id), f.rule, f.cmd_hash, f.params_hash, f.inputs_hash, f.input_sig, _sql(f.command),
                       json.dumps(f.inputs, separators=(",", ":")), _sql(f.log), f.started, now, f.attempts) for f in done])
-                db.executemany("INSERT OR REPLACE INTO outputs(path, job_id) VALUES (?, ?)",
-                               [(_sql(p), _sql(f.job_id)) for f in done for p in f.outputs])
+                db.executemany(_OUTPUT, [(_sql(p), _sql(f.job_id)) for f in done for p in f.outputs])
                 failed = self._failed
                 for f in done:
                     records[f.job_id] = Record(f.job_id, f.rule, "ok", f.cmd_hash, f.params_hash, f.inputs_hash, f.input_sig)
@@ -432,8 +435,7 @@ class History:
                     "VALUES (?, ?, 'running', '', '', '', '', '', '[]', ?, NULL) "
                     "ON CONFLICT(job_id) DO UPDATE SET status='running'",
                     [(_sql(job_id), rule, _sql((log or {}).get(job_id))) for job_id, rule, _ in ahead])
-                db.executemany("INSERT OR REPLACE INTO outputs(path, job_id) VALUES (?, ?)",
-                               [(_sql(p), _sql(job_id)) for job_id, _, outputs in ahead for p in outputs])
+                db.executemany(_OUTPUT, [(_sql(p), _sql(job_id)) for job_id, _, outputs in ahead for p in outputs])
                 for job_id, rule, _ in ahead:
                     old = records.get(job_id)
                     if job_id not in self._ahead:
@@ -499,6 +501,12 @@ class History:
                 self.end_run(None, "error")
             self._db.close()
             self._db = None
+
+
+# An output's row, written only where it is not there as it is (INSERT OR REPLACE would
+# delete and insert it again every time).
+_OUTPUT = ("INSERT INTO outputs(path, job_id) VALUES (?, ?) "
+           "ON CONFLICT(path) DO UPDATE SET job_id=excluded.job_id WHERE job_id != excluded.job_id")
 
 
 class _transaction:

@@ -30,58 +30,48 @@ import re
 import selectors
 import signal
 import time
-from dataclasses import dataclass, field
+from collections import deque
+from dataclasses import dataclass
 
 from ..storage import make_dirs, remove_local
 
 # Each request starts with a header of HEADER bytes: a form letter, the mode (e: eval the
-# command, c: run it as ``bash -c`` for its own ``$$``, f: run the script file it names), then
-# three lengths. Form "a": the job id, the log path (empty: the worker's spool, its first
-# argument) and the command follow back to back, their lengths in the header, and are read
-# with one ``read -N`` (which takes characters, so this form is used only when all three
-# are ASCII: a character is then a byte). Form "z", for anything else: the three fields
-# follow NUL-terminated, read as such (bash reads a pipe one byte per system call for that,
-# so a field of 100 bytes costs 100 reads). The worker answers two lines of digits: the
-# job's pid as soon as it is forked, then its exit status. Any other line is bash's
-# complaint that the job's log cannot be opened (the job's stderr is the answer pipe until
-# then). The worker's own stderr, where bash prints its job notices, is /dev/null.
+# command, c: run it as ``bash -c`` for its own ``$$``, f: run the script file it names), the
+# lengths of three fields (7 digits each) and a newline. Form "a": the job id, the log path
+# (empty: the worker's spool, its first argument) and the command follow back to back, each
+# read with one ``read -N`` (which counts characters, so this form is used only when all
+# three are ASCII: a character is then a byte). Form "z", for anything else: the three fields
+# follow NUL-terminated, read as such (bash reads a pipe one byte per system call for that).
+# The worker answers two lines of digits: the job's pid as soon as it is forked, then its exit
+# status (``wait -f``: a job that is stopped is waited for until it ends). Any other line is
+# bash's complaint that the job's log cannot be opened (the job's stderr is the answer pipe
+# until then). The worker's own stderr, where bash prints its job notices, is /dev/null.
 # Everything is on one line so that bash's ``line N`` in a job's error messages counts from
-# the command. The job's setup is a function (``__w``), so the text bash keeps (and prints
-# as a notice) for each background job is short; the command itself is eval'ed outside it,
-# at the subshell's top level, as ``bash -c`` would run it. The status is checked again
-# with ``kill -0`` only when it says "signal" (a stopped job makes ``wait`` return early).
+# the command. Bash 5.0 or later (``BASH_ARGV0``, ``wait -f``).
 HEADER = 24
 WORKER = (
-    "__sp=$1; shift; "
-    "__w() { set +m; exec 2>&1 </dev/null >\"${__l:-$__sp}\" 2>&1 || exit 1; BASH_ARGV0=$__j; "
-    "case $__m in "
-    "e) __e=\"set -euo pipefail; unset -v __j __l __m __c __p __s __h __n __r __e __sp; unset -f __w; $__c\" ;; "
-    "c) __e='exec bash -euo pipefail -c \"$__c\" \"$__j\"' ;; "
-    "*) __e='exec bash -euo pipefail \"$__c\"' ;; "
-    "esac; }; "
-    "set -m; "
-    "while IFS= read -r -N 24 __h; do "
-    "__m=${__h:1:1}; "
-    "if [[ ${__h:0:1} == a ]]; then "
-    "__n=$((${__h:2:7})); __r=$((${__h:9:7})); "
-    "IFS= read -r -N $((__n + __r + ${__h:16:7})) __c || break; "
-    "__j=${__c:0:__n}; __l=${__c:__n:__r}; __c=${__c:__n+__r}; "
-    "else IFS= read -r -d '' __j && IFS= read -r -d '' __l && IFS= read -r -d '' __c || break; fi; "
-    "( __w; eval \"$__e\" ) & __p=$!; printf '%s\\n' \"$__p\"; "
-    "wait \"$__p\"; __s=$?; "
-    "if ((__s > 128)); then while kill -0 \"$__p\"; do wait \"$__p\"; __s=$?; done; fi; "
-    "printf '%s\\n' \"$__s\"; done"
+    "__sp=$1; shift; set -m; "
+    "while IFS= read -r -N 24 __h && if [[ ${__h:0:1} == a ]]; then "
+    "IFS= read -r -N ${__h:2:7} __j && IFS= read -r -N ${__h:9:7} __l && IFS= read -r -N ${__h:16:7} __c; "
+    "else IFS= read -r -d '' __j && IFS= read -r -d '' __l && IFS= read -r -d '' __c; fi; do "
+    "( set +m; exec 2>&1 </dev/null >\"${__l:-$__sp}\" 2>&1 || exit 1; BASH_ARGV0=$__j; "
+    "case ${__h:1:1} in "
+    "e) eval \"set -euo pipefail; unset -v __j __l __c __h __sp; $__c\" ;; "
+    "c) exec bash -euo pipefail -c \"$__c\" \"$__j\" ;; "
+    "*) exec bash -euo pipefail \"$__c\" ;; "
+    "esac ) & "
+    "printf '%s\\n' \"$!\"; wait -f \"$!\"; printf '%s\\n' \"$?\"; done"
 )
 _FIELD_MAX = 10**7 - 1  # a length in the header: 7 digits
 
 
 def request(job_id: str, log: str, mode: str, command: str) -> bytes:
     """The bytes that hand one job to a worker (see WORKER); ``log`` "" for the spool."""
-    if job_id.isascii() and log.isascii() and command.isascii() and "\0" not in command and len(command) <= _FIELD_MAX:
-        body = job_id + log + command
-        return f"a{mode}{len(job_id):7d}{len(log):7d}{len(command):7d}\n{body}".encode("ascii")
+    if (job_id.isascii() and log.isascii() and command.isascii() and "\0" not in command
+            and len(command) <= _FIELD_MAX and len(job_id) <= _FIELD_MAX and len(log) <= _FIELD_MAX):
+        return f"a{mode}{len(job_id):07d}{len(log):07d}{len(command):07d}\n{job_id}{log}{command}".encode("ascii")
     fields = b"".join(s.encode("utf-8", "surrogateescape") + b"\0" for s in (job_id, log, command))
-    return f"z{mode}{'':21}\n".encode("ascii") + fields
+    return f"z{mode}{0:021d}\n".encode("ascii") + fields
 
 
 # Above this many bytes a command goes through a script file (see the module docstring).
@@ -98,19 +88,28 @@ def uses_own_pid(command: str) -> bool:
     return "$$" in command or "${$}" in command
 
 
-@dataclass(eq=False)
 class Proc:
-    job: int
-    worker: "Worker"
-    started: float
-    log: str | None  # None once a job with a lazy log has ended without printing anything
-    pid: int | None = None  # the job's pid (and process group), once the worker has said it
-    spool: str | None = None  # a lazy log's spool file (see Launcher.spawn)
-    linked: bool = False  # the spool is already hard-linked at ``log``
-    notes: list = field(default_factory=list)  # bash's words when the log cannot be opened
-    job_id: str = ""
-    left: list = field(default_factory=list)  # processes of its group still running after it ended (stopped)
-    status: int | None = None  # its shell's exit status, once the worker has said it
+    """One job handed to a worker (a plain class: one is made per job, and a dataclass's
+    default factories cost more than the rest of its making)."""
+
+    __slots__ = ("job", "worker", "started", "log", "pid", "spool", "linked", "notes", "job_id", "left", "status")
+
+    def __init__(self, job: int, worker: "Worker", started: float, log: str | None, spool: str | None = None,
+                 job_id: str = ""):
+        self.job = job
+        self.worker = worker
+        self.started = started
+        self.log = log  # None once a job with a lazy log has ended without printing anything
+        self.pid: int | None = None  # the job's pid (and process group), once the worker has said it
+        self.spool = spool  # a lazy log's spool file (see Launcher.spawn)
+        self.linked = False  # the spool is already hard-linked at ``log``
+        self.notes: list = []  # bash's words when the log cannot be opened
+        self.job_id = job_id
+        self.left: list = []  # processes of its group still running after it ended (stopped)
+        self.status: int | None = None  # its shell's exit status, once the worker has said it
+
+    def __repr__(self) -> str:
+        return f"Proc(job={self.job}, job_id={self.job_id!r}, pid={self.pid}, status={self.status})"
 
 
 @dataclass(eq=False)
@@ -120,8 +119,9 @@ class Worker:
     stdout: int
     buf: bytes = b""
     proc: Proc | None = None
-    spool: str = ""
+    spool: str = ""  # its lazy logs' spool, relative to the working folder
     number: int = 0  # 1, 2, ...: the job slot it serves (where its jobs ran, in the run history)
+    spool_path: str = ""  # the spool joined to the working folder
 
 
 class Launcher:
@@ -143,7 +143,7 @@ class Launcher:
         self.selector = selectors.DefaultSelector()
         self.spool_dir = os.path.join(".rulec", "spool")
         self._spools_ready = False
-        self._unlinked: list[Proc] = []  # running jobs whose lazy log is not at its path yet
+        self._unlinked: deque[Proc] = deque()  # jobs with a lazy log not at its path yet, in start order
         self._started = 0  # workers started so far
 
     def __enter__(self) -> "Launcher":
@@ -178,7 +178,8 @@ class Launcher:
                 popen.kill()  # a worker nobody could find again must not get a job
                 popen.wait()
                 raise
-        worker = Worker(popen, popen.stdin.fileno(), popen.stdout.fileno(), spool=spool, number=number)
+        worker = Worker(popen, popen.stdin.fileno(), popen.stdout.fileno(), spool=spool, number=number,
+                        spool_path=os.path.join(self.workdir, spool))
         self.workers.append(worker)
         self.selector.register(worker.stdout, selectors.EVENT_READ, worker)
         return worker
@@ -239,29 +240,29 @@ class Launcher:
 
     def _link_live_logs(self) -> float | None:
         """Hard-link the spools of jobs running longer than LIVE_AFTER at their log paths;
-        the seconds until the next one is due (None: none)."""
+        the seconds until the next one is due (None: none). The jobs are in start order, so
+        the first one still running is the next due: only those before it are looked at."""
+        unlinked = self._unlinked
         now = time.monotonic()
-        due = None
-        keep = []
-        for proc in self._unlinked:
+        while unlinked:
+            proc = unlinked[0]
             if proc.worker.proc is not proc:
-                continue  # ended
+                unlinked.popleft()  # ended
+                continue
             wait = proc.started + self.LIVE_AFTER - now
             if wait > 0:
-                keep.append(proc)
-                due = wait if due is None else min(due, wait)
-                continue
+                return wait
+            unlinked.popleft()
             try:
                 os.link(os.path.join(self.workdir, proc.spool), os.path.join(self.workdir, proc.log))
                 proc.linked = True
             except OSError:
                 pass  # no hard links here: the log appears when the job ends
-        self._unlinked = keep
-        return due
+        return None
 
     def _finish_log(self, proc: Proc) -> None:
         """Move a lazy log's spool to the log path if the job printed something."""
-        spool = os.path.join(self.workdir, proc.spool)
+        spool = proc.worker.spool_path
         if proc.linked:
             remove_local(spool)  # the log path holds the same file
             return
@@ -296,8 +297,9 @@ class Launcher:
             if proc.spool is not None:
                 self._finish_log(proc)  # what it printed until then
             return [(proc, None)]
-        worker.buf += data
-        *lines, worker.buf = worker.buf.split(b"\n")
+        if worker.buf:
+            data = worker.buf + data
+        *lines, worker.buf = data.split(b"\n")
         out = []
         for line in lines:
             if proc is None:
