@@ -36,7 +36,8 @@ from dataclasses import dataclass
 from ..storage import make_dirs, remove_local
 
 # Each request starts with a header of HEADER bytes: a form letter, the mode (e: eval the
-# command, c: run it as ``bash -c`` for its own ``$$``, f: run the script file it names), the
+# command; x: the same, as ``exec COMMAND``, for one external program, see ``exec_word``; c:
+# run it as ``bash -c`` for its own ``$$``; f: run the script file it names), the
 # lengths of three fields (7 digits each) and a newline. Form "a": the job id, the log path
 # (empty: the worker's spool, its first argument) and the command follow back to back, each
 # read with one ``read -N`` (which counts characters, so this form is used only when all
@@ -57,6 +58,7 @@ WORKER = (
     "( set +m; exec 2>&1 </dev/null >\"${__l:-$__sp}\" 2>&1 || exit 1; BASH_ARGV0=$__j; "
     "case ${__h:1:1} in "
     "e) eval \"set -euo pipefail; unset -v __j __l __c __h __sp; $__c\" ;; "
+    "x) eval \"set -euo pipefail; unset -v __j __l __c __h __sp; exec $__c\" ;; "
     "c) exec bash -euo pipefail -c \"$__c\" \"$__j\" ;; "
     "*) exec bash -euo pipefail \"$__c\" ;; "
     "esac ) & "
@@ -86,6 +88,55 @@ def script_path(workdir: str, job_id: str) -> str:
 def uses_own_pid(command: str) -> bool:
     """Whether ``$$`` appears in the command (as ``$$`` or ``${$}``)."""
     return "$$" in command or "${$}" in command
+
+
+# One simple command of plain words: a program name, then arguments and redirections to
+# files, with nothing bash would expand, quote, group, chain or run in the background.
+_ONE_PROGRAM = re.compile(r"([A-Za-z_][A-Za-z0-9_.+-]*)(?: +[A-Za-z0-9_./,:=+@%^~<>-]+)* *").fullmatch
+
+# What bash runs itself, without a program: its builtins and reserved words (bash 5).
+_BASH_OWN = frozenset("""
+    ! . : [ [[ ]] { } alias bg bind break builtin caller case cd command compgen complete compopt
+    continue coproc declare dirs disown do done echo elif else enable esac eval exec exit export
+    false fc fg fi for function getopts hash help history if in jobs kill let local logout mapfile
+    popd printf pushd pwd read readarray readonly return select set shift shopt source suspend
+    test then time times trap true type typeset ulimit umask unalias unset until wait while
+    """.split())
+
+
+class ExecWords:
+    """Which commands a worker may ``exec`` instead of forking once more for them.
+
+    bash -c runs the last command of its script by exec'ing it, but a command eval'ed in
+    the worker's subshell is forked: one process more per job, for the common job that runs
+    one program. A command may be exec'ed (and then behaves as under ``bash -c``) when it is
+    one simple command of plain words (``_ONE_PROGRAM``) whose first word is a program found
+    on PATH: no builtin or reserved word, no function the worker could have (bash imports
+    exported ones from the environment, ``BASH_FUNC_name%%``), and nothing may be defined
+    behind rulec's back (BASH_ENV, which a non-interactive bash sources, turns it off, as
+    does a relative folder in PATH). Anything else goes the usual way."""
+
+    def __init__(self, env=None):
+        env = os.environ if env is None else env
+        self.path = env.get("PATH", os.defpath)
+        self.off = bool(env.get("BASH_ENV")) or any(not d.startswith("/") for d in self.path.split(os.pathsep))
+        self.functions = {k[10:-2] for k in env if k.startswith("BASH_FUNC_") and k.endswith("%%")}
+        self._found: dict[str, bool] = {}
+
+    def __call__(self, command: str) -> bool:
+        if self.off:
+            return False
+        m = _ONE_PROGRAM(command)
+        if m is None or "<<" in command:  # (a here-document needs lines of its own anyway)
+            return False
+        word = m.group(1)
+        found = self._found.get(word)
+        if found is None:
+            import shutil
+
+            found = self._found[word] = (word not in _BASH_OWN and word not in self.functions
+                                         and shutil.which(word, path=self.path) is not None)
+        return found
 
 
 class Proc:
@@ -145,6 +196,7 @@ class Launcher:
         self._spools_ready = False
         self._unlinked: deque[Proc] = deque()  # jobs with a lazy log not at its path yet, in start order
         self._started = 0  # workers started so far
+        self.exec_word = ExecWords()
 
     def __enter__(self) -> "Launcher":
         return self
@@ -213,7 +265,7 @@ class Launcher:
             mode = "e"
             command = run(self.write_script(job_id, command), os.path.join(os.path.abspath(self.workdir), target))
         elif len(command) < INLINE_LIMIT and "\0" not in command:
-            mode = "c" if uses_own_pid(command) else "e"
+            mode = "c" if uses_own_pid(command) else "x" if self.exec_word(command) else "e"
         else:
             mode = "f"
             command = self.write_script(job_id, command)
