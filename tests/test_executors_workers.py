@@ -391,17 +391,30 @@ class Journal:
     def worker(self, pid):
         self.calls.append(("worker", pid))
 
-    def job(self, pid, job_id):
-        self.calls.append(("job", pid, job_id))
+    def handed(self, worker, job_id):
+        self.calls.append(("handed", worker, job_id))
 
 
-def test_the_journal_hears_of_each_worker_before_its_first_job_and_of_each_job_pid(tmp_path):
+def test_the_journal_hears_of_each_worker_before_its_first_job_and_of_each_job_before_it_starts(tmp_path):
     journal = Journal()
     with local.Launcher(str(tmp_path), journal) as lnch:
         proc, code, _ = run_one(lnch, "true", job_id="a[1]")
         worker = lnch.workers[0].popen.pid
-        assert journal.calls == [("worker", worker), ("job", proc.pid, "a[1]")]
+        assert journal.calls == [("worker", worker), ("handed", worker, "a[1]")]
         assert os.getsid(worker) == worker  # a session of its own: what a later run looks for
+
+
+def test_a_running_jobs_pid_is_its_workers_child_and_comes_with_its_status(launcher, tmp_path):
+    """The worker says nothing when a job starts (one wake-up of rulec less per job): the
+    pid is asked of the system when needed, and said with the job's status."""
+    launcher.spawn(0, "j", "echo $BASHPID > pid; sleep 0.3", "j.log")
+    proc = launcher.running()[0]
+    assert proc.pid is None
+    pid = launcher._pid_of(proc, [])
+    assert local._children(proc.worker.popen.pid) == [pid] and _read_pid(tmp_path / "pid") == pid
+    proc.pid = None  # forgotten: the status line says it again
+    (done, code), = launcher.wait_any()
+    assert done is proc and code == 0 and proc.pid == pid
 
 
 def test_a_newline_in_the_job_id_of_a_long_command_runs_nothing(launcher, tmp_path):

@@ -43,10 +43,12 @@ from ..storage import make_dirs, remove_local
 # read with one ``read -N`` (which counts characters, so this form is used only when all
 # three are ASCII: a character is then a byte). Form "z", for anything else: the three fields
 # follow NUL-terminated, read as such (bash reads a pipe one byte per system call for that).
-# The worker answers two lines of digits: the job's pid as soon as it is forked, then its exit
-# status (``wait -f``: a job that is stopped is waited for until it ends). Any other line is
-# bash's complaint that the job's log cannot be opened (the job's stderr is the answer pipe
-# until then). The worker's own stderr, where bash prints its job notices, is /dev/null.
+# The worker answers one line when the job has ended: its pid and its exit status (``wait
+# -f``: a job that is stopped is waited for until it ends). Nothing is said when it starts:
+# a line then would wake rulec once more per job, for a pid it needs only to stop the job
+# early, when it asks the system for the worker's child instead (``Launcher._pid_of``). Any
+# other line is bash's complaint that the job's log cannot be opened (the job's stderr is
+# the answer pipe until then). The worker's own stderr, where bash prints its job notices, is /dev/null.
 # Everything is on one line so that bash's ``line N`` in a job's error messages counts from
 # the command. Bash 5.0 or later (``BASH_ARGV0``, ``wait -f``).
 HEADER = 24
@@ -62,7 +64,7 @@ WORKER = (
     "c) exec bash -euo pipefail -c \"$__c\" \"$__j\" ;; "
     "*) exec bash -euo pipefail \"$__c\" ;; "
     "esac ) & "
-    "printf '%s\\n' \"$!\"; wait -f \"$!\"; printf '%s\\n' \"$?\"; done"
+    "wait -f \"$!\"; printf '%s %s\\n' \"$!\" \"$?\"; done"
 )
 _FIELD_MAX = 10**7 - 1  # a length in the header: 7 digits
 
@@ -143,7 +145,7 @@ class Proc:
     """One job handed to a worker (a plain class: one is made per job, and a dataclass's
     default factories cost more than the rest of its making)."""
 
-    __slots__ = ("job", "worker", "started", "log", "pid", "spool", "linked", "notes", "job_id", "left", "status")
+    __slots__ = ("job", "worker", "started", "log", "pid", "spool", "linked", "notes", "job_id", "left", "status", "sent")
 
     def __init__(self, job: int, worker: "Worker", started: float, log: str | None, spool: str | None = None,
                  job_id: str = ""):
@@ -151,13 +153,14 @@ class Proc:
         self.worker = worker
         self.started = started
         self.log = log  # None once a job with a lazy log has ended without printing anything
-        self.pid: int | None = None  # the job's pid (and process group), once the worker has said it
+        self.pid: int | None = None  # the job's pid (and process group), once known (see Launcher._pid_of)
         self.spool = spool  # a lazy log's spool file (see Launcher.spawn)
         self.linked = False  # the spool is already hard-linked at ``log``
         self.notes: list = []  # bash's words when the log cannot be opened
         self.job_id = job_id
         self.left: list = []  # processes of its group still running after it ended (stopped)
         self.status: int | None = None  # its shell's exit status, once the worker has said it
+        self.sent = False  # its request is written whole
 
     def __repr__(self) -> str:
         return f"Proc(job={self.job}, job_id={self.job_id!r}, pid={self.pid}, status={self.status})"
@@ -186,7 +189,8 @@ class Launcher:
 
     def __init__(self, workdir: str, journal=None):
         """``journal`` (a lock.RunFile, optional) is told every worker before it gets a job,
-        and every job's pid: what a later run needs to stop them if this rulec is killed."""
+        and every job before it is handed to its worker: what a later run needs to stop
+        them if this rulec is killed (and ``rulec status`` to say which ones run)."""
         self.workdir = workdir
         self.journal = journal
         self.idle: list[Worker] = []
@@ -273,9 +277,12 @@ class Launcher:
         # The job is the worker's before the request is written: an interrupt during the
         # write then still finds it (see _pid_of).
         proc = worker.proc = Proc(job, worker, time.monotonic(), log, spool=worker.spool if lazy else None, job_id=job_id)
+        if self.journal is not None:
+            self.journal.handed(worker.popen.pid, job_id)
         view = memoryview(data)
         while view:
             view = view[os.write(worker.stdin, view):]
+        proc.sent = True
         if lazy:
             self._unlinked.append(proc)
         return proc
@@ -346,6 +353,10 @@ class Launcher:
                 return []
             if proc.pid is not None:
                 proc.left = end_group(proc.pid, 0.0)
+            else:  # its job, if it had started, is in the worker's session still
+                for pgid in _session_groups(worker.popen.pid):
+                    proc.pid = proc.pid or pgid
+                    proc.left += end_group(pgid, 0.0)
             if proc.spool is not None:
                 self._finish_log(proc)  # what it printed until then
             return [(proc, None)]
@@ -356,15 +367,12 @@ class Launcher:
         for line in lines:
             if proc is None:
                 continue
-            if not line.isdigit():
+            pid, _, status = line.partition(b" ")
+            if not (pid.isdigit() and status.isdigit()):
                 proc.notes.append(line.decode("utf-8", "replace"))
                 continue
-            if proc.pid is None:
-                proc.pid = int(line)
-                if self.journal is not None:
-                    self.journal.job(proc.pid, proc.job_id)
-                continue
-            proc.status = int(line)
+            proc.pid = int(pid)
+            proc.status = int(status)
             # Nothing of the job may go on once it has ended (its shell killed, or a child
             # left in the background): its outputs are judged, or removed, next. (An
             # interrupt during this wait leaves the job to stop_all, which finishes it.)
@@ -398,17 +406,25 @@ class Launcher:
         return [w.proc for w in self.workers if w.proc is not None]
 
     def _pid_of(self, proc: Proc, finished: list, timeout: float = 5.0) -> int | None:
-        """The job's pid, waiting briefly for its worker to say it (a job that finishes
-        meanwhile goes to ``finished``)."""
+        """The job's pid: its worker's child (the worker says it only with the job's status),
+        waiting briefly for the worker to fork it (a job that finishes meanwhile goes to
+        ``finished``). None for a job whose request was cut short: it never starts."""
         import select
 
         deadline = time.monotonic() + timeout
         worker = proc.worker
-        while proc.pid is None and worker.proc is proc:
+        pause = 0.001
+        while proc.pid is None and worker.proc is proc and proc.sent:
+            children = _children(worker.popen.pid)
+            if children:
+                proc.pid = children[0]
+                break
             left = deadline - time.monotonic()
-            if left <= 0 or not select.select([worker.stdout], [], [], left)[0]:
-                break  # (a request cut short by the interrupt: the job never started)
-            finished += self._read(worker)
+            if left <= 0:
+                break
+            if select.select([worker.stdout], [], [], min(pause, left))[0]:
+                finished += self._read(worker)
+            pause = min(pause * 2, 0.05)
         return proc.pid
 
     # ------------------------------------------------------------------ stopping
@@ -500,6 +516,45 @@ def _comment(text: str) -> str:
     """``text`` for a ``#`` comment line: control characters (a newline would end the
     comment and make the rest a command) written as ``\\xNN``."""
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def _stats():
+    """(pid, state, ppid, process group, session) of every process, from /proc."""
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as fh:
+                data = fh.read()
+        except OSError:
+            continue
+        fields = data[data.rfind(b")") + 2:].split()
+        if len(fields) > 3:
+            try:
+                yield int(entry), fields[0], int(fields[1]), int(fields[2]), int(fields[3])
+            except ValueError:
+                continue
+
+
+def _children(pid: int) -> list[int]:
+    """The child processes of ``pid`` (a worker has one at most: its job)."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children", "rb") as fh:
+            return [int(c) for c in fh.read().split()]
+    except FileNotFoundError:  # a kernel without that file (or the process is gone)
+        return [p for p, _, ppid, _, _ in _stats() if ppid == pid]
+    except (OSError, ValueError):
+        return []
+
+
+def _session_groups(sid: int) -> list[int]:
+    """The process groups of the live processes in session ``sid`` other than its leader's
+    (a worker's session: its jobs' groups)."""
+    return sorted({g for p, state, _, g, s in _stats() if s == sid and g != sid and state not in (b"Z", b"X")})
 
 
 def _group_members(pgid: int) -> list[int]:
