@@ -422,7 +422,11 @@ class RunFile:
     def handed(self, worker: int, job_id: str) -> None:
         """Note a job about to be handed to bash worker ``worker`` (its pid)."""
         if self.fd is not None:
-            os.write(self.fd, b"q %d %s\n" % (worker, json.dumps(job_id).encode()))
+            if job_id.isascii() and job_id.isprintable() and '"' not in job_id and "\\" not in job_id:
+                quoted = f'"{job_id}"'.encode()  # what json.dumps gives it, for less
+            else:
+                quoted = json.dumps(job_id).encode()
+            os.write(self.fd, b"q %d %s\n" % (worker, quoted))
 
     def close(self) -> None:
         if self.fd is not None:
