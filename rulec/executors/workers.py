@@ -277,12 +277,12 @@ class Launcher:
         # The job is the worker's before the request is written: an interrupt during the
         # write then still finds it (see _pid_of).
         proc = worker.proc = Proc(job, worker, time.monotonic(), log, spool=worker.spool if lazy else None, job_id=job_id)
-        if self.journal is not None:
-            self.journal.handed(worker.popen.pid, job_id)
         view = memoryview(data)
         while view:
             view = view[os.write(worker.stdin, view):]
         proc.sent = True
+        if self.journal is not None:  # (after the request: the job starts a little sooner)
+            self.journal.handed(worker.popen.pid, job_id)
         if lazy:
             self._unlinked.append(proc)
         return proc

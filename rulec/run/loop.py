@@ -140,6 +140,7 @@ class Loop:
         self.done: list = []  # finished jobs not yet recorded: written with the next marks (RECORD_EVERY)
         self.recorded_at = time.monotonic()  # when they were last written
         self.ahead: dict[int, tuple[str, str, bool]] = {}  # marked started, not started yet: job -> (id, log, lazy)
+        self.rendered: dict[int, str] = {}  # their commands (Recorder.command), made with the marks
         self.ahead_size = 0  # how many to mark ahead (0 until starts are seen to be quick)
         self.starts = 0  # jobs started so far
         self.rate_seen = (time.monotonic(), 0)  # (when, starts) at the last _mark: the start rate since
@@ -314,7 +315,9 @@ class Loop:
         else write the finished jobs' records if they are due (nothing else to start, or
         RECORD_EVERY has passed)."""
         sched = self.sched
-        if self.ahead_size and len(self.ahead) * 2 <= self.ahead_size and sched.ready and not sched.stopping:
+        ahead = len(self.ahead)
+        # (the jobs marked ahead are in the ready queue: a longer queue has some to mark)
+        if self.ahead_size and ahead * 2 <= self.ahead_size and len(sched.ready) > ahead and not sched.stopping:
             self._mark([])
         elif self.done and (not sched.ready or time.monotonic() - self.recorded_at >= RECORD_EVERY):
             self.history.record(self.done)
@@ -351,6 +354,7 @@ class Loop:
                 log, lazy = self.log_of(job)
                 logs[jid] = log
                 ahead[job] = (jid, log, lazy)
+                self.rendered[job] = self.recorder.command(job)  # (now rather than when it starts)
                 later.append((jid, graph.rule_of(job).name, graph.outputs[job]))
                 if len(ahead) >= want:
                     break
@@ -364,6 +368,7 @@ class Loop:
         if self.ahead:
             jids = [jid for jid, _, _ in self.ahead.values()]
             self.ahead = {}
+            self.rendered = {}
             self.history.unmark(jids)
 
     def _drive_phases(self) -> None:
@@ -575,10 +580,14 @@ class Loop:
                 if why is not None:
                     self.not_started.append((job, why))
                     continue
+                self.rendered.pop(job, None)
                 self.commands[job] = self.recorder.command(job)
                 command = self.recorder.task_command(job, local=local_, attempt=attempt)
             else:
-                command = self.commands[job] = self.recorder.command(job)
+                command = self.rendered.pop(job, None)
+                if command is None:
+                    command = self.recorder.command(job)
+                self.commands[job] = command
                 if attempt != 1 or bench[g_rule[job]]:
                     command = self.recorder.task_command(job, attempt=attempt)
             self.started_at[job] = now
