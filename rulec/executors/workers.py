@@ -43,14 +43,16 @@ from ..storage import make_dirs, remove_local
 # read with one ``read -N`` (which counts characters, so this form is used only when all
 # three are ASCII: a character is then a byte). Form "z", for anything else: the three fields
 # follow NUL-terminated, read as such (bash reads a pipe one byte per system call for that).
-# The worker answers one line when the job has ended: its pid and its exit status (``wait
-# -f``: a job that is stopped is waited for until it ends). Nothing is said when it starts:
+# The worker answers one line when the job has ended: its pid and its exit status (a job
+# that is stopped makes ``wait`` return early, with a status over 128: it is waited for
+# again while it exists; ``wait -f`` would do that, but bash 5.2 can loop for ever in it
+# when the job has ended before it is called). Nothing is said when it starts:
 # a line then would wake rulec once more per job, for a pid it needs only to stop the job
 # early, when it asks the system for the worker's child instead (``Launcher._pid_of``). Any
 # other line is bash's complaint that the job's log cannot be opened (the job's stderr is
 # the answer pipe until then). The worker's own stderr, where bash prints its job notices, is /dev/null.
 # Everything is on one line so that bash's ``line N`` in a job's error messages counts from
-# the command. Bash 5.0 or later (``BASH_ARGV0``, ``wait -f``).
+# the command. Bash 5.0 or later (``BASH_ARGV0``).
 HEADER = 24
 WORKER = (
     "__sp=$1; shift; set -m; "
@@ -59,12 +61,14 @@ WORKER = (
     "else IFS= read -r -d '' __j && IFS= read -r -d '' __l && IFS= read -r -d '' __c; fi; do "
     "( set +m; exec 2>&1 </dev/null >\"${__l:-$__sp}\" 2>&1 || exit 1; BASH_ARGV0=$__j; "
     "case ${__h:1:1} in "
-    "e) eval \"set -euo pipefail; unset -v __j __l __c __h __sp; $__c\" ;; "
-    "x) eval \"set -euo pipefail; unset -v __j __l __c __h __sp; exec $__c\" ;; "
+    "e) eval \"set -euo pipefail; unset -v __j __l __c __h __s __sp; $__c\" ;; "
+    "x) eval \"set -euo pipefail; unset -v __j __l __c __h __s __sp; exec $__c\" ;; "
     "c) exec bash -euo pipefail -c \"$__c\" \"$__j\" ;; "
     "*) exec bash -euo pipefail \"$__c\" ;; "
     "esac ) & "
-    "wait -f \"$!\"; printf '%s %s\\n' \"$!\" \"$?\"; done"
+    "wait \"$!\"; __s=$?; "
+    "if ((__s > 128)); then while kill -0 \"$!\"; do wait \"$!\"; __s=$?; done; fi; "
+    "printf '%s %s\\n' \"$!\" \"$__s\"; done"
 )
 _FIELD_MAX = 10**7 - 1  # a length in the header: 7 digits
 

@@ -28,7 +28,7 @@ from .. import report, storage
 from ..errors import EXIT_INTERRUPTED, EXIT_JOB_FAILED, Interrupted, RulecError, brief
 from ..history import History
 from ..kinds import PROTECTED, TEMP, TOUCH, OutputKinds, make_read_only
-from ..logs import default_log
+from ..logs import default_log, file_name
 from ..schedule import Pools, Scheduler
 from ..state import snapshot
 from .record import Recorder
@@ -131,6 +131,8 @@ class Loop:
         self.old_logs: set[str] = set()  # files in the folders of lazy logs, listed once
         self.listed: set[str] = set()  # folders of lazy logs listed (by their path as written)
         self.heads: set[str] = set()  # folders of outputs and logs made or found (by their path as written)
+        self._log_dirs: dict[int, str] = {}  # rule index -> the folder of its default logs, with a trailing /
+        self._prefix = os.path.join(self.workdir, "")  # what a relative path is joined to
         self.commands: dict[int, str] = {}  # commands of running jobs, for their records
         self.started_at: dict[int, float] = {}
         self.where: dict[int, str] = {}  # where a started job runs (a local slot, a cluster job id)
@@ -163,7 +165,12 @@ class Loop:
         """The job's log path, and whether it is lazy (the default log: written only if the
         job prints something; a declared ``log:`` is always written)."""
         logs = self.graph.logs(job)
-        return (logs[0], False) if logs else (default_log(self.graph, job), True)
+        if logs:
+            return logs[0], False
+        folder = self._log_dirs.get(self.graph.rule[job])
+        if folder is None:  # (default_log's folder, joined once per rule)
+            folder = self._log_dirs[self.graph.rule[job]] = os.path.dirname(default_log(self.graph, job)) + os.sep
+        return folder + file_name(self.graph.job_id(job), ".log"), True
 
     def run(self) -> int:
         """Run the plan: the exit status. The run, and every attempt of a job in it, go into
@@ -284,7 +291,7 @@ class Loop:
         go back and the next ready jobs start first (they do not depend on them: their
         dependents are not ready yet), then their records are made. True if so; False (and
         nothing done) for any other mix, which goes the usual way."""
-        graph, prefix, exists = self.graph, os.path.join(self.workdir, ""), os.path.exists
+        graph, prefix, exists = self.graph, self._prefix, os.path.exists
         outputs, folders_of, g_rule = graph.declared_outputs, self.folder_outputs, graph.rule
         for ev in events:
             if type(ev) is not Finished or ev.outcome is not Outcome.OK:
