@@ -70,7 +70,7 @@ class LocalExecutor:
         return [_finished(proc, code) for proc, code in self.launcher.wait_any()]
 
     def running(self) -> int:
-        return len(self.launcher.running())
+        return self.launcher.busy()
 
     def running_jobs(self) -> list[int]:
         return [p.job for p in self.launcher.running()]

@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import select
 import selectors
 import signal
 import time
@@ -66,9 +67,9 @@ WORKER = (
     "c) exec bash -euo pipefail -c \"$__c\" \"$__j\" ;; "
     "*) exec bash -euo pipefail \"$__c\" ;; "
     "esac ) & "
-    "wait \"$!\"; __s=$?; "
+    "if wait \"$!\"; then printf '%s 0\\n' \"$!\"; else __s=$?; "
     "if ((__s > 128)); then while kill -0 \"$!\"; do wait \"$!\"; __s=$?; done; fi; "
-    "printf '%s %s\\n' \"$!\" \"$__s\"; done"
+    "printf '%s %s\\n' \"$!\" \"$__s\"; fi; done"
 )
 _FIELD_MAX = 10**7 - 1  # a length in the header: 7 digits
 
@@ -200,6 +201,9 @@ class Launcher:
         self.idle: list[Worker] = []
         self.workers: list[Worker] = []
         self.selector = selectors.DefaultSelector()
+        # epoll itself where there is one: the selectors wrapper costs a few microseconds a call
+        self._epoll = select.epoll() if hasattr(select, "epoll") else None
+        self._by_fd: dict[int, Worker] = {}
         self.spool_dir = os.path.join(".rulec", "spool")
         self._spools_ready = False
         self._unlinked: deque[Proc] = deque()  # jobs with a lazy log not at its path yet, in start order
@@ -242,6 +246,9 @@ class Launcher:
                         spool_path=os.path.join(self.workdir, spool))
         self.workers.append(worker)
         self.selector.register(worker.stdout, selectors.EVENT_READ, worker)
+        if self._epoll is not None:
+            self._epoll.register(worker.stdout, select.EPOLLIN)
+            self._by_fd[worker.stdout] = worker
         return worker
 
     def _clear_spools(self) -> None:
@@ -401,20 +408,33 @@ class Launcher:
         while True:
             out = []
             due = self._link_live_logs() if self._unlinked else None
-            for key, _ in self.selector.select(due if block else 0):
-                out += self._read(key.data)
+            for worker in self._ready(due if block else 0):
+                out += self._read(worker)
             if out or not block or not self.running():
                 return out
 
     def running(self) -> list[Proc]:
         return [w.proc for w in self.workers if w.proc is not None]
 
+    def busy(self) -> int:
+        """How many jobs are running (``len(running())`` without the list)."""
+        n = 0
+        for w in self.workers:
+            if w.proc is not None:
+                n += 1
+        return n
+
+    def _ready(self, timeout: float | None) -> list[Worker]:
+        """The workers with something to read, waiting up to ``timeout`` seconds (None: for ever)."""
+        if self._epoll is not None:
+            by_fd = self._by_fd
+            return [by_fd[fd] for fd, _ in self._epoll.poll(-1 if timeout is None else timeout)]
+        return [key.data for key, _ in self.selector.select(timeout)]
+
     def _pid_of(self, proc: Proc, finished: list, timeout: float = 5.0) -> int | None:
         """The job's pid: its worker's child (the worker says it only with the job's status),
         waiting briefly for the worker to fork it (a job that finishes meanwhile goes to
         ``finished``). None for a job whose request was cut short: it never starts."""
-        import select
-
         deadline = time.monotonic() + timeout
         worker = proc.worker
         pause = 0.001
@@ -450,8 +470,8 @@ class Launcher:
                 done.append(self._abandon(proc.worker))  # its request never got through
         deadline = time.monotonic() + grace
         while self.running() and time.monotonic() < deadline:
-            for key, _ in self.selector.select(min(0.05, max(0.0, deadline - time.monotonic()))):
-                done += self._read(key.data)
+            for worker in self._ready(min(0.05, max(0.0, deadline - time.monotonic()))):
+                done += self._read(worker)
         for proc in self.running():
             _signal_group(proc.pid, signal.SIGKILL)
         deadline = time.monotonic() + 10
@@ -459,8 +479,8 @@ class Launcher:
             if time.monotonic() > deadline:  # a worker that does not answer any more
                 done += [self._abandon(p.worker) for p in self.running()]
                 break
-            for key, _ in self.selector.select(1.0):
-                done += self._read(key.data)
+            for worker in self._ready(1.0):
+                done += self._read(worker)
         # Members of the groups that outlived their leader: gone before outputs are removed.
         for proc in running:
             if proc.pid is not None:
@@ -480,6 +500,9 @@ class Launcher:
         if worker in self.workers:
             self.workers.remove(worker)
             self.selector.unregister(worker.stdout)
+            if self._epoll is not None:
+                self._epoll.unregister(worker.stdout)
+                self._by_fd.pop(worker.stdout, None)
         for stream in (worker.popen.stdin, worker.popen.stdout):
             try:
                 stream.close()
@@ -501,6 +524,8 @@ class Launcher:
                 worker.popen.kill()
                 worker.popen.wait()
         self.selector.close()
+        if self._epoll is not None:
+            self._epoll.close()
         if self._spools_ready:
             for worker in workers:
                 remove_local(os.path.join(self.workdir, worker.spool))
