@@ -161,6 +161,7 @@ class History:
         self._failed: set[str] = _failed_ids(db) if db is not None else set()  # usually empty
         self.run_id: int | None = None  # the run in progress (begin_run), whose attempts are noted
         self._attempts: list[tuple] = []  # noted, written with the next transaction
+        self._ahead: dict[str, tuple | None] = {}  # marked started ahead (commit's ``ahead``): the record before
 
     @staticmethod
     def generation(workdir: str) -> str:
@@ -387,26 +388,38 @@ class History:
         self.commit(done, ())
 
     def commit(self, done: Iterable[Finished], started: Iterable[tuple[str, str, tuple[str, ...]]],
-               log: dict[str, str] | None = None) -> None:
+               log: dict[str, str] | None = None, ahead: Iterable[tuple[str, str, tuple[str, ...]]] = ()) -> None:
         """Record finished jobs and mark others started, in one transaction (the run loop
-        does both at each turn; one commit instead of two)."""
+        does both at each turn; one commit instead of two).
+
+        ``ahead``: jobs (id, rule, outputs) about to start, marked started as well (so that a
+        ``kill -9`` of rulec after they started leaves them to be redone), but with the rest
+        of an existing record (its start time, its log) left as it was: ``rulec status`` does
+        not call them running before their pid is known, and ``unmark`` can give back the
+        records of those that did not start by restoring their status."""
         db = self._need_db()
         now = time.time()
+        records = self._records
         with _transaction(db):
             self._write_attempts(db)
-            for f in done:
-                db.execute(
-                    "INSERT OR REPLACE INTO jobs(job_id, rule, status, cmd_hash, params_hash, inputs_hash, input_sig, command, inputs, log, started, finished, attempts) "
-                    "VALUES (?, ?, 'ok', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (_sql(f.job_id), f.rule, f.cmd_hash, f.params_hash, f.inputs_hash, f.input_sig, _sql(f.command),
-                     json.dumps(f.inputs, separators=(",", ":")), _sql(f.log), f.started, now, f.attempts),
-                )
-                key = _sql(f.job_id)
-                db.executemany("INSERT OR REPLACE INTO outputs(path, job_id) VALUES (?, ?)", [(_sql(p), key) for p in f.outputs])
-                self._records[f.job_id] = Record(f.job_id, f.rule, "ok", f.cmd_hash, f.params_hash, f.inputs_hash, f.input_sig)
-                if self._failed and f.job_id in self._failed:  # it failed before: no more
-                    db.execute("DELETE FROM failures WHERE job_id=?", (key,))
-                    self._failed.discard(f.job_id)
+            done = list(done)
+            if done:
+                # (an update in place where the row is there: the job was marked started)
+                db.executemany(
+                    "INSERT INTO jobs(job_id, rule, status, cmd_hash, params_hash, inputs_hash, input_sig, command, inputs, log, started, finished, attempts) "
+                    "VALUES (?, ?, 'ok', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(job_id) DO UPDATE SET rule=excluded.rule, "
+                    "status='ok', cmd_hash=excluded.cmd_hash, params_hash=excluded.params_hash, inputs_hash=excluded.inputs_hash, "
+                    "input_sig=excluded.input_sig, command=excluded.command, inputs=excluded.inputs, log=excluded.log, "
+                    "started=excluded.started, finished=excluded.finished, attempts=excluded.attempts",
+                    [(_sql(f.job_id), f.rule, f.cmd_hash, f.params_hash, f.inputs_hash, f.input_sig, _sql(f.command),
+                      json.dumps(f.inputs, separators=(",", ":")), _sql(f.log), f.started, now, f.attempts) for f in done])
+                db.executemany(_OUTPUT, [(_sql(p), _sql(f.job_id)) for f in done for p in f.outputs])
+                failed = self._failed
+                for f in done:
+                    records[f.job_id] = Record(f.job_id, f.rule, "ok", f.cmd_hash, f.params_hash, f.inputs_hash, f.input_sig)
+                    if failed and f.job_id in failed:  # it failed before: no more
+                        db.execute("DELETE FROM failures WHERE job_id=?", (_sql(f.job_id),))
+                        failed.discard(f.job_id)
             for job_id, rule, outputs in started:
                 db.execute(
                     "INSERT INTO jobs(job_id, rule, status, cmd_hash, params_hash, inputs_hash, input_sig, command, inputs, log, started) "
@@ -416,8 +429,48 @@ class History:
                 )
                 key = _sql(job_id)
                 db.executemany("INSERT OR REPLACE INTO outputs(path, job_id) VALUES (?, ?)", [(_sql(p), key) for p in outputs])
-                old = self._records.get(job_id)
-                self._records[job_id] = Record(job_id, rule, "running", *(tuple(old[3:]) if old else ("", "", "", "")))
+                self._ahead.pop(job_id, None)
+                old = records.get(job_id)
+                records[job_id] = Record(job_id, rule, "running", *(tuple(old[3:]) if old else ("", "", "", "")))
+            ahead = list(ahead)
+            if ahead:
+                db.executemany(
+                    "INSERT INTO jobs(job_id, rule, status, cmd_hash, params_hash, inputs_hash, input_sig, command, inputs, log, started) "
+                    "VALUES (?, ?, 'running', '', '', '', '', '', '[]', ?, NULL) "
+                    "ON CONFLICT(job_id) DO UPDATE SET status='running'",
+                    [(_sql(job_id), rule, _sql((log or {}).get(job_id))) for job_id, rule, _ in ahead])
+                db.executemany(_OUTPUT, [(_sql(p), _sql(job_id)) for job_id, _, outputs in ahead for p in outputs])
+                for job_id, rule, _ in ahead:
+                    old = records.get(job_id)
+                    if job_id not in self._ahead:
+                        self._ahead[job_id] = old
+                    records[job_id] = Record(job_id, rule, "running", *(tuple(old[3:]) if old else ("", "", "", "")))
+
+    def launched(self, job_ids: Iterable[str]) -> None:
+        """Jobs marked ahead have started: they stay marked (nothing is written)."""
+        pending = self._ahead
+        for job_id in job_ids:
+            pending.pop(job_id, None)
+
+    def unmark(self, job_ids: Iterable[str]) -> None:
+        """Jobs marked started ahead that the run did not start after all (a failure stopped
+        it, or an interruption): their records as they were before (none: no record), in one
+        transaction. Their outputs were never touched."""
+        db = self._need_db()
+        with _transaction(db):
+            self._write_attempts(db)
+            for job_id in job_ids:
+                if job_id not in self._ahead:
+                    continue
+                old = self._ahead.pop(job_id)
+                key = _sql(job_id)
+                if old is None:
+                    db.execute("DELETE FROM jobs WHERE job_id=?", (key,))
+                    db.execute("DELETE FROM outputs WHERE job_id=?", (key,))
+                    self._records.pop(job_id, None)
+                else:
+                    db.execute("UPDATE jobs SET status=? WHERE job_id=?", (old[2], key))
+                    self._records[job_id] = old
 
     def forget(self, job_ids: Iterable[str]) -> None:
         """Drop the records of jobs (their outputs were removed, or the job failed)."""
@@ -452,6 +505,12 @@ class History:
                 self.end_run(None, "error")
             self._db.close()
             self._db = None
+
+
+# An output's row, written only where it is not there as it is (INSERT OR REPLACE would
+# delete and insert it again every time).
+_OUTPUT = ("INSERT INTO outputs(path, job_id) VALUES (?, ?) "
+           "ON CONFLICT(path) DO UPDATE SET job_id=excluded.job_id WHERE job_id != excluded.job_id")
 
 
 class _transaction:

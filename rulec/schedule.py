@@ -109,7 +109,7 @@ class Scheduler:
         out = []
         if not self.ready:
             return out
-        kept: deque[int] = deque()
+        kept = []
         ready = self.ready
         while ready and self.free_cores > 0:
             job = ready.popleft()
@@ -120,9 +120,17 @@ class Scheduler:
                 out.append(job)
             else:
                 kept.append(job)
-        kept.extend(ready)
-        self.ready = kept
+        if kept:  # back at the front, in their order (the rest of the queue is not copied)
+            ready.extendleft(reversed(kept))
         return out
+
+    def peek(self, n: int) -> list[int]:
+        """Up to ``n`` jobs at the front of the ready queue, left in it: those likely to
+        start next (the run loop marks them started ahead, see ``Loop._mark_ahead``)."""
+        if self.stopping:
+            return []
+        ready = self.ready
+        return [ready[i] for i in range(min(n, len(ready)))]
 
     def _take(self, need: Need, sign: int) -> None:
         self.free_cores -= sign * need.cores
@@ -134,10 +142,18 @@ class Scheduler:
         if need.label is not None:
             self.label_running[need.label] = self.label_running.get(need.label, 0) + sign
 
-    def finished(self, job: int, ok: bool) -> list[int]:
-        """Release the job's resources; returns the jobs skipped because it failed."""
+    def release(self, job: int) -> None:
+        """A job that has ended gives its resources back before it is judged (the run loop
+        starts the next ready jobs first); ``finished(job, True, released=True)`` follows."""
         self.running.discard(job)
         self._take(self.needs[job], -1)
+
+    def finished(self, job: int, ok: bool, released: bool = False) -> list[int]:
+        """Release the job's resources (unless ``release`` did); returns the jobs skipped
+        because it failed."""
+        if not released:
+            self.running.discard(job)
+            self._take(self.needs[job], -1)
         if ok:
             self.done.add(job)
             for dep in self.dependents.get(job, ()):

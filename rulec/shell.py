@@ -187,14 +187,17 @@ class CommandRenderer:
             return self._env_static[1]
         return self._env_text(job_id, values, inputs, outputs, n_out, 1)[1]
 
-    def key(self, job_id: str, values: tuple[str, ...], inputs: tuple[str, ...], outputs: tuple[str, ...], n_out: int) -> str:
+    def key(self, job_id: str, values: tuple[str, ...], inputs: tuple[str, ...], outputs: tuple[str, ...], n_out: int,
+            rendered: str | None = None) -> str:
         """The command's hash: that of the command as ``normalize`` gives it (re-indenting a
         block, blank lines, comments and runs of blanks between words are not a change).
         Where the job's texts for the references read as their places in the normalized
         template did (the common case), that template is filled in, which gives the same
-        text as normalizing the whole command, at a fraction of the cost."""
+        text as normalizing the whole command, at a fraction of the cost. ``rendered``: the
+        job's command as ``render`` gave it (first attempt), when the caller has it."""
         if self._plain:  # a plain template, and most often a plain command
-            text = "".join([p if p.__class__ is str else p(job_id, values, inputs, outputs, n_out) for p in self._pieces])
+            text = rendered if rendered is not None else "".join(
+                [p if p.__class__ is str else p(job_id, values, inputs, outputs, n_out) for p in self._pieces])
             if _is_plain(text):
                 return digest(_fold(text))
         norm = self._normalized

@@ -52,6 +52,10 @@ def bash_c(tmp_path, command, job_id="j[x]"):
     "printf '%s|' \"$#\" \"$-\"",
     "echo ${__j-unset} ${__l-unset} ${__m-unset} ${__c-unset} ${__p-unset} ${__s-unset}",
     "set +e; false; echo went on",
+    "ls no-such-file-here",  # one program: exec'ed (see test_a_job_of_one_program_is_that_program)
+    "cat /dev/null > empty.txt",
+    "expr 6 \\* 7",  # (a backslash: not plain, forked as before)
+    "sleep-no-such-program 1",
 ])
 def test_a_job_behaves_as_under_bash_c(launcher, tmp_path, command):
     run_one(launcher, "true")  # a worker with an earlier job behind it (its variables set)
@@ -85,6 +89,71 @@ def test_a_signal_death_reads_as_killed_by_that_signal(launcher):
     assert code == -signal.SIGKILL
     _, code, _ = run_one(launcher, "kill -TERM $$")
     assert code == -signal.SIGTERM
+
+
+def _comm(pid: int) -> str:
+    return Path(f"/proc/{pid}/comm").read_text().strip()
+
+
+def _children(pid: int) -> list[int]:
+    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def _until(check, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def test_a_job_of_one_program_is_that_program(launcher):
+    """As under ``bash -c``, a job that runs one program is that program (exec'ed by the
+    job's shell): its pid and process group are the program's, and no shell waits for it."""
+    launcher.spawn(0, "j", "sleep 5", "one.log")
+    proc = launcher.running()[0]
+    pid = launcher._pid_of(proc, [])
+    _until(lambda: _comm(pid) == "sleep")  # (the pid is said as soon as it is forked)
+    assert os.getpgid(pid) == pid and _children(pid) == []
+    os.killpg(pid, signal.SIGTERM)
+    (_, code), = launcher.wait_any()
+    assert code == -signal.SIGTERM
+
+
+@pytest.mark.parametrize("command", [
+    "sleep 5; true",  # two commands
+    "sleep 5 &&  true",
+    "A=1 sleep 5",  # an assignment first
+    "sleep 5 # note",
+    "sleep \"5\"",  # quotes
+    "sleep $((5))",  # an expansion
+])
+def test_a_job_of_more_than_one_plain_program_keeps_its_shell(launcher, command):
+    launcher.spawn(0, "j", command, "more.log")
+    proc = launcher.running()[0]
+    pid = launcher._pid_of(proc, [])
+    _until(lambda: [_comm(c) for c in _children(pid)] == ["sleep"])  # its shell runs sleep as a child
+    assert _comm(pid) == "bash"
+    os.killpg(pid, signal.SIGKILL)
+    launcher.wait_any()
+
+
+def test_only_a_program_on_path_that_no_shell_function_or_builtin_shadows_is_exec_ed(tmp_path):
+    words = local.ExecWords({"PATH": os.environ["PATH"], "BASH_FUNC_sort%%": "() { echo mine; }"})
+    assert words("cp a b") and words("cat a b > c") and words("python3 s.py --n=3 2> err")
+    assert not words("sort a")  # an exported function of that name: bash runs the function
+    assert not words("echo a > b") and not words("test -f a") and not words("time cp a b")  # builtins, words
+    assert not words("no-such-program-anywhere a")  # bash's own "command not found" then
+    assert not words("./run.sh") and not words("cat <<EOF")
+    # BASH_ENV may define anything, and a relative folder in PATH depends on the job's folder
+    assert not local.ExecWords({"PATH": os.environ["PATH"], "BASH_ENV": "/etc/x.sh"})("cp a b")
+    assert not local.ExecWords({"PATH": "bin:" + os.environ["PATH"]})("cp a b")
+
+
+def test_an_exported_function_runs_rather_than_the_program_of_its_name(tmp_path, monkeypatch):
+    monkeypatch.setenv("BASH_FUNC_sort%%", "() { echo function sort \"$@\"; }")
+    with local.Launcher(str(tmp_path)) as lnch:
+        _, code, text = run_one(lnch, "sort a b")
+    assert code == 0 and text == "function sort a b\n"
 
 
 def test_long_commands_and_nul_bytes_go_through_a_script_file(launcher, tmp_path):
@@ -322,17 +391,30 @@ class Journal:
     def worker(self, pid):
         self.calls.append(("worker", pid))
 
-    def job(self, pid, job_id):
-        self.calls.append(("job", pid, job_id))
+    def handed(self, worker, job_id):
+        self.calls.append(("handed", worker, job_id))
 
 
-def test_the_journal_hears_of_each_worker_before_its_first_job_and_of_each_job_pid(tmp_path):
+def test_the_journal_hears_of_each_worker_before_its_first_job_and_of_each_job_before_it_starts(tmp_path):
     journal = Journal()
     with local.Launcher(str(tmp_path), journal) as lnch:
         proc, code, _ = run_one(lnch, "true", job_id="a[1]")
         worker = lnch.workers[0].popen.pid
-        assert journal.calls == [("worker", worker), ("job", proc.pid, "a[1]")]
+        assert journal.calls == [("worker", worker), ("handed", worker, "a[1]")]
         assert os.getsid(worker) == worker  # a session of its own: what a later run looks for
+
+
+def test_a_running_jobs_pid_is_its_workers_child_and_comes_with_its_status(launcher, tmp_path):
+    """The worker says nothing when a job starts (one wake-up of rulec less per job): the
+    pid is asked of the system when needed, and said with the job's status."""
+    launcher.spawn(0, "j", "echo $BASHPID > pid; sleep 0.3", "j.log")
+    proc = launcher.running()[0]
+    assert proc.pid is None
+    pid = launcher._pid_of(proc, [])
+    assert local._children(proc.worker.popen.pid) == [pid] and _read_pid(tmp_path / "pid") == pid
+    proc.pid = None  # forgotten: the status line says it again
+    (done, code), = launcher.wait_any()
+    assert done is proc and code == 0 and proc.pid == pid
 
 
 def test_a_newline_in_the_job_id_of_a_long_command_runs_nothing(launcher, tmp_path):

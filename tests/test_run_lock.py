@@ -256,6 +256,43 @@ def test_the_run_file_of_a_live_run_is_left_alone(tmp_path):
     assert not path.exists()  # released with the lock
 
 
+def test_a_job_handed_to_a_worker_is_running_while_the_worker_has_a_child(tmp_path):
+    with Lock(str(tmp_path)) as lk:
+        worker = _fake_worker(tmp_path, "(sleep 30) & echo $! > job; wait")
+        try:
+            lk.journal().worker(worker.pid)
+            lk.journal().handed(worker.pid, "x[1]")
+            job = _read_int(tmp_path / "job")
+            assert lockmod.running_jobs(str(tmp_path), os.getpid()) == {"x[1]": job}
+            os.kill(job, signal.SIGKILL)
+            worker.wait(timeout=5)
+            assert lockmod.running_jobs(str(tmp_path), os.getpid()) == {}
+        finally:
+            worker.kill()
+            worker.wait()
+
+
+def test_taking_over_names_the_jobs_handed_to_the_dead_runs_workers(tmp_path):
+    worker = _fake_worker(tmp_path, "set -m; (sleep 30) & echo $! > job; wait")
+    job = _read_int(tmp_path / "job")
+    folder = tmp_path / ".rulec" / "runs"
+    runfile = _dead_runfile(tmp_path, [(worker.pid, None)])
+    with open(runfile, "a") as fh:
+        fh.write(f"q {worker.pid} {json.dumps('old[1]')}\nq {worker.pid} {json.dumps('fit[d0]')}\n")
+    notes = lockmod.stop_dead_runs(str(tmp_path), grace=0.5)
+    worker.wait(timeout=5)
+    assert len(notes) == 1 and f"fit[d0] (pid {job})" in notes[0] and "old[1]" not in notes[0]
+    assert not _alive(job) and not list(folder.iterdir())
+
+
+def _read_int(path, timeout: float = 5.0) -> int:
+    deadline = time.monotonic() + timeout
+    while not (path.exists() and path.read_text().strip()):
+        assert time.monotonic() < deadline, f"{path} was not written"
+        time.sleep(0.01)
+    return int(path.read_text())
+
+
 def test_a_torn_run_file_is_read_as_far_as_it_goes(tmp_path):
     path = tmp_path / "run"
     path.write_bytes(b'{"pid": 5, "host": "h"}\nw 10 7\nj 11 "a[1]"\nj 12 "b')

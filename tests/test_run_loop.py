@@ -570,3 +570,94 @@ def test_results_of_an_interrupted_run_say_not_run(setup, capsys):
     assert loop.run() == 130
     statuses = [r.status for r in loop.results()]
     assert statuses[0] is Status.SUCCEEDED and set(statuses[1:]) == {Status.NOT_RUN}
+
+
+# --------------------------------------------------------------------------- marks and records in batches
+
+MANY = '''
+dimension x = [{values}]
+
+rule make:
+    output: "out/{{x}}.txt"
+    shell:  "echo {{x}} > {{output}}"
+'''
+
+
+@pytest.fixture
+def many(tmp_path):
+    """40 independent jobs that end at once (so the loop marks the next ones ahead)."""
+    text = MANY.format(values=", ".join(f'"v{i:02d}"' for i in range(40)))
+
+    def make(script=None, force=False, **fake):
+        from rulec.plan import PlanOptions
+
+        wf = analyze(parse(text, "Rulefile"), str(tmp_path))
+        graph = resolve(wf, ())
+        history = History.open(str(tmp_path), write=True)
+        plan = make_plan(graph, Snapshot({}), history, PlanOptions(force_all=force))
+        executor = FakeExecutor(graph, script=script, **fake)
+        loop = Loop(graph, plan, history, RunOptions(1, None, quiet=True), executor)
+        return loop, executor, history
+
+    return make
+
+
+def _stored(tmp_path):
+    """The records as a new reader of the state store sees them (status per job id)."""
+    reader = History.open(str(tmp_path))
+    try:
+        return {jid: rec[2] for jid, rec in reader.records().items()}
+    finally:
+        reader.close()
+
+
+def test_jobs_marked_started_ahead_that_never_start_get_their_records_back(many, tmp_path, capsys, monkeypatch):
+    loop, fake, history = many()
+    assert loop.run() == 0
+    history.close()
+    before = _stored(tmp_path)
+    assert len(before) == 40 and set(before.values()) == {"ok"}
+    loop, fake, history = many(script={"make[v03]": Outcome.EXIT}, force=True)
+    marked_ahead = []
+    real_commit = history.commit
+
+    def commit(done, started, log=None, ahead=()):
+        ahead = list(ahead)
+        marked_ahead.extend(jid for jid, _, _ in ahead)
+        return real_commit(done, started, log, ahead)
+
+    monkeypatch.setattr(history, "commit", commit)
+    assert loop.run() == 1
+    history.close()
+    started = {jid for entry in fake.log if entry[0] == "start" for jid in entry[1]}
+    never = set(marked_ahead) - started
+    assert len(never) > 10  # the failure stopped the run with many jobs marked ahead
+    after = _stored(tmp_path)
+    assert all(after[jid] == "ok" for jid in never)  # as they were: not "incomplete"
+    assert "make[v03]" not in after and all(after[j] == "ok" for j in started - {"make[v03]"})
+
+
+def test_records_of_finished_jobs_are_written_in_batches_at_least_every_record_every(many, tmp_path, monkeypatch):
+    from rulec.run import loop as loopmod
+
+    def seen_mid_run(record_every):
+        monkeypatch.setattr(loopmod, "RECORD_EVERY", record_every)
+        for path in tmp_path.glob(".rulec/state.db*"):
+            path.unlink()
+        loop, fake, history = many()
+        seen = []
+        real_wait = fake.wait
+
+        def wait():
+            if fake.waits == 20:  # halfway: what a reader of the store sees now
+                seen.append(sum(1 for s in _stored(tmp_path).values() if s == "ok"))
+            return real_wait()
+
+        fake.wait = wait
+        assert loop.run() == 0
+        history.close()
+        assert set(_stored(tmp_path).values()) == {"ok"} and len(_stored(tmp_path)) == 40
+        return seen[0]
+
+    assert seen_mid_run(0.0) >= 19  # each turn's records at once when they are due
+    assert seen_mid_run(3600.0) < 19  # else with the marks of the next jobs, in batches

@@ -196,9 +196,12 @@ def _locked(workflow, target, args: RunArgs, options: PlanOptions, opts: RunOpti
                 remember_after_run(workflow, target, options, graph, history, before_load=not args.profile)
             return RunResult(code, jobs - len(plan.run))
         unprotect(graph, plan, args.overwrite_protected)
-        from .emit import pack_option
+        pack = None
+        if args.pack is not None:  # (commands/emit.py, and the bundle modules it pulls in, only then)
+            from .emit import pack_option
 
-        eopts = executors.ExecutorOptions(args.executor, args.profile, args.bundle, args.poll, pack_option(args.pack, args.executor))
+            pack = pack_option(args.pack, args.executor)
+        eopts = executors.ExecutorOptions(args.executor, args.profile, args.bundle, args.poll, pack)
         if args.executor in PUSH and executors.local_jobs(graph, plan):
             # local: true jobs run here, between the cluster's waves (docs/slurm.md)
             waves = executors.make_waves(eopts, graph, plan, lock.journal(), opts.quiet)

@@ -27,6 +27,7 @@ class LocalExecutor:
         self.launcher = local.Launcher(workdir, journal)
         self.graph = graph  # the rules' labels (prefixes); None: no job has one
         self._prefixes: dict[int, tuple[str, ...]] = {}  # rule index -> its label's prefix
+        self._places: dict[int, str] = {}  # worker number -> "local:N"
 
     def open(self, tasks: Sequence[Task], deps) -> list[Event]:
         return []
@@ -54,17 +55,22 @@ class LocalExecutor:
 
     def start(self, tasks: Sequence[Task]) -> list[Event]:
         spawn = self.launcher.spawn
+        places = self._places
         out: list[Event] = []
         for t in tasks:
             proc = spawn(t.job, t.job_id, t.command, t.log, t.lazy_log, self.runner(t))
-            out.append(Started(t.job, where=f"{self.name}:{proc.worker.number}"))
+            number = proc.worker.number
+            where = places.get(number)
+            if where is None:
+                where = places[number] = f"{self.name}:{number}"
+            out.append(Started(t.job, where=where))
         return out
 
     def wait(self) -> list[Event]:
         return [_finished(proc, code) for proc, code in self.launcher.wait_any()]
 
     def running(self) -> int:
-        return len(self.launcher.running())
+        return self.launcher.busy()
 
     def running_jobs(self) -> list[int]:
         return [p.job for p in self.launcher.running()]
@@ -82,6 +88,8 @@ class LocalExecutor:
 
 
 def _finished(proc, code: int | None) -> Finished:
+    if code == 0 and not proc.left and not proc.notes:  # (the common case, first)
+        return Finished(proc.job, Outcome.OK, exit_code=0, log=proc.log)
     notes = tuple(proc.notes)
     if proc.left:
         notes += (f"rulec stopped {_pids(proc.left)} it left running",)

@@ -1,8 +1,8 @@
-"""Starting and stopping local job processes: the only place that spawns them (via plumbum).
+"""Starting and stopping local job processes: the only place that spawns them.
 
 Starting bash costs more than most small jobs (about 2 ms of CPU here, against 0.5 ms for
-forking a running bash). So a run starts a few long-lived bash *workers* through plumbum, one
-per job slot, and each job is a subshell forked from a worker:
+forking a running bash). So a run starts a few long-lived bash *workers* (with
+``subprocess``), one per job slot, and each job is a subshell forked from a worker:
 
     ( exec </dev/null >LOG 2>&1; set -euo pipefail; COMMAND ) &   # with job control on
 
@@ -27,32 +27,61 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import select
 import selectors
 import signal
 import time
-from dataclasses import dataclass, field
+from collections import deque
+from dataclasses import dataclass
 
 from ..storage import make_dirs, remove_local
 
-# Each request is four NUL-terminated fields: job id, log path, mode, command. The worker
-# answers two lines of digits: the job's pid as soon as it is forked, then its exit status.
-# Any other line is bash's complaint that the job's log cannot be opened (the job's stderr
-# is the answer pipe until then). The worker's own stderr, where bash prints its job
-# notices, is /dev/null. Everything is on one line so that bash's ``line N`` in a job's
-# error messages counts from the command.
+# Each request starts with a header of HEADER bytes: a form letter, the mode (e: eval the
+# command; x: the same, as ``exec COMMAND``, for one external program, see ``exec_word``; c:
+# run it as ``bash -c`` for its own ``$$``; f: run the script file it names), the
+# lengths of three fields (7 digits each) and a newline. Form "a": the job id, the log path
+# (empty: the worker's spool, its first argument) and the command follow back to back, each
+# read with one ``read -N`` (which counts characters, so this form is used only when all
+# three are ASCII: a character is then a byte). Form "z", for anything else: the three fields
+# follow NUL-terminated, read as such (bash reads a pipe one byte per system call for that).
+# The worker answers one line when the job has ended: its pid and its exit status (a job
+# that is stopped makes ``wait`` return early, with a status over 128: it is waited for
+# again while it exists; ``wait -f`` would do that, but bash 5.2 can loop for ever in it
+# when the job has ended before it is called). Nothing is said when it starts:
+# a line then would wake rulec once more per job, for a pid it needs only to stop the job
+# early, when it asks the system for the worker's child instead (``Launcher._pid_of``). Any
+# other line is bash's complaint that the job's log cannot be opened (the job's stderr is
+# the answer pipe until then). The worker's own stderr, where bash prints its job notices, is /dev/null.
+# Everything is on one line so that bash's ``line N`` in a job's error messages counts from
+# the command. Bash 5.0 or later (``BASH_ARGV0``).
+HEADER = 24
 WORKER = (
-    "set -m; "
-    "while IFS= read -r -d '' __j && IFS= read -r -d '' __l && IFS= read -r -d '' __m && IFS= read -r -d '' __c; do "
-    "( set +m; exec 2>&1; exec </dev/null >\"$__l\" 2>&1 || exit 1; BASH_ARGV0=$__j; "
-    "case $__m in "
-    "e) eval \"set -euo pipefail; unset -v __j __l __m __c __p __s; $__c\" ;; "
+    "__sp=$1; shift; set -m; "
+    "while IFS= read -r -N 24 __h && if [[ ${__h:0:1} == a ]]; then "
+    "IFS= read -r -N ${__h:2:7} __j && IFS= read -r -N ${__h:9:7} __l && IFS= read -r -N ${__h:16:7} __c; "
+    "else IFS= read -r -d '' __j && IFS= read -r -d '' __l && IFS= read -r -d '' __c; fi; do "
+    "( set +m; exec 2>&1 </dev/null >\"${__l:-$__sp}\" 2>&1 || exit 1; BASH_ARGV0=$__j; "
+    "case ${__h:1:1} in "
+    "e) eval \"set -euo pipefail; unset -v __j __l __c __h __s __sp; $__c\" ;; "
+    "x) eval \"set -euo pipefail; unset -v __j __l __c __h __s __sp; exec $__c\" ;; "
     "c) exec bash -euo pipefail -c \"$__c\" \"$__j\" ;; "
     "*) exec bash -euo pipefail \"$__c\" ;; "
-    "esac ) & __p=$!; printf '%s\\n' \"$__p\"; "
-    # A stopped job makes `wait` return early: wait again while it exists.
-    "wait \"$__p\"; __s=$?; while kill -0 \"$__p\"; do wait \"$__p\"; __s=$?; done; "
-    "printf '%s\\n' \"$__s\"; done"
+    "esac ) & "
+    "if wait \"$!\"; then printf '%s 0\\n' \"$!\"; else __s=$?; "
+    "if ((__s > 128)); then while kill -0 \"$!\"; do wait \"$!\"; __s=$?; done; fi; "
+    "printf '%s %s\\n' \"$!\" \"$__s\"; fi; done"
 )
+_FIELD_MAX = 10**7 - 1  # a length in the header: 7 digits
+
+
+def request(job_id: str, log: str, mode: str, command: str) -> bytes:
+    """The bytes that hand one job to a worker (see WORKER); ``log`` "" for the spool."""
+    if (job_id.isascii() and log.isascii() and command.isascii() and "\0" not in command
+            and len(command) <= _FIELD_MAX and len(job_id) <= _FIELD_MAX and len(log) <= _FIELD_MAX):
+        return f"a{mode}{len(job_id):07d}{len(log):07d}{len(command):07d}\n{job_id}{log}{command}".encode("ascii")
+    fields = b"".join(s.encode("utf-8", "surrogateescape") + b"\0" for s in (job_id, log, command))
+    return f"z{mode}{0:021d}\n".encode("ascii") + fields
+
 
 # Above this many bytes a command goes through a script file (see the module docstring).
 INLINE_LIMIT = 4096
@@ -68,19 +97,78 @@ def uses_own_pid(command: str) -> bool:
     return "$$" in command or "${$}" in command
 
 
-@dataclass(eq=False)
+# One simple command of plain words: a program name, then arguments and redirections to
+# files, with nothing bash would expand, quote, group, chain or run in the background.
+_ONE_PROGRAM = re.compile(r"([A-Za-z_][A-Za-z0-9_.+-]*)(?: +[A-Za-z0-9_./,:=+@%^~<>-]+)* *").fullmatch
+
+# What bash runs itself, without a program: its builtins and reserved words (bash 5).
+_BASH_OWN = frozenset("""
+    ! . : [ [[ ]] { } alias bg bind break builtin caller case cd command compgen complete compopt
+    continue coproc declare dirs disown do done echo elif else enable esac eval exec exit export
+    false fc fg fi for function getopts hash help history if in jobs kill let local logout mapfile
+    popd printf pushd pwd read readarray readonly return select set shift shopt source suspend
+    test then time times trap true type typeset ulimit umask unalias unset until wait while
+    """.split())
+
+
+class ExecWords:
+    """Which commands a worker may ``exec`` instead of forking once more for them.
+
+    bash -c runs the last command of its script by exec'ing it, but a command eval'ed in
+    the worker's subshell is forked: one process more per job, for the common job that runs
+    one program. A command may be exec'ed (and then behaves as under ``bash -c``) when it is
+    one simple command of plain words (``_ONE_PROGRAM``) whose first word is a program found
+    on PATH: no builtin or reserved word, no function the worker could have (bash imports
+    exported ones from the environment, ``BASH_FUNC_name%%``), and nothing may be defined
+    behind rulec's back (BASH_ENV, which a non-interactive bash sources, turns it off, as
+    does a relative folder in PATH). Anything else goes the usual way."""
+
+    def __init__(self, env=None):
+        env = os.environ if env is None else env
+        self.path = env.get("PATH", os.defpath)
+        self.off = bool(env.get("BASH_ENV")) or any(not d.startswith("/") for d in self.path.split(os.pathsep))
+        self.functions = {k[10:-2] for k in env if k.startswith("BASH_FUNC_") and k.endswith("%%")}
+        self._found: dict[str, bool] = {}
+
+    def __call__(self, command: str) -> bool:
+        if self.off:
+            return False
+        m = _ONE_PROGRAM(command)
+        if m is None or "<<" in command:  # (a here-document needs lines of its own anyway)
+            return False
+        word = m.group(1)
+        found = self._found.get(word)
+        if found is None:
+            import shutil
+
+            found = self._found[word] = (word not in _BASH_OWN and word not in self.functions
+                                         and shutil.which(word, path=self.path) is not None)
+        return found
+
+
 class Proc:
-    job: int
-    worker: "Worker"
-    started: float
-    log: str | None  # None once a job with a lazy log has ended without printing anything
-    pid: int | None = None  # the job's pid (and process group), once the worker has said it
-    spool: str | None = None  # a lazy log's spool file (see Launcher.spawn)
-    linked: bool = False  # the spool is already hard-linked at ``log``
-    notes: list = field(default_factory=list)  # bash's words when the log cannot be opened
-    job_id: str = ""
-    left: list = field(default_factory=list)  # processes of its group still running after it ended (stopped)
-    status: int | None = None  # its shell's exit status, once the worker has said it
+    """One job handed to a worker (a plain class: one is made per job, and a dataclass's
+    default factories cost more than the rest of its making)."""
+
+    __slots__ = ("job", "worker", "started", "log", "pid", "spool", "linked", "notes", "job_id", "left", "status", "sent")
+
+    def __init__(self, job: int, worker: "Worker", started: float, log: str | None, spool: str | None = None,
+                 job_id: str = ""):
+        self.job = job
+        self.worker = worker
+        self.started = started
+        self.log = log  # None once a job with a lazy log has ended without printing anything
+        self.pid: int | None = None  # the job's pid (and process group), once known (see Launcher._pid_of)
+        self.spool = spool  # a lazy log's spool file (see Launcher.spawn)
+        self.linked = False  # the spool is already hard-linked at ``log``
+        self.notes: list = []  # bash's words when the log cannot be opened
+        self.job_id = job_id
+        self.left: list = []  # processes of its group still running after it ended (stopped)
+        self.status: int | None = None  # its shell's exit status, once the worker has said it
+        self.sent = False  # its request is written whole
+
+    def __repr__(self) -> str:
+        return f"Proc(job={self.job}, job_id={self.job_id!r}, pid={self.pid}, status={self.status})"
 
 
 @dataclass(eq=False)
@@ -90,8 +178,9 @@ class Worker:
     stdout: int
     buf: bytes = b""
     proc: Proc | None = None
-    spool: str = ""
+    spool: str = ""  # its lazy logs' spool, relative to the working folder
     number: int = 0  # 1, 2, ...: the job slot it serves (where its jobs ran, in the run history)
+    spool_path: str = ""  # the spool joined to the working folder
 
 
 class Launcher:
@@ -105,16 +194,21 @@ class Launcher:
 
     def __init__(self, workdir: str, journal=None):
         """``journal`` (a lock.RunFile, optional) is told every worker before it gets a job,
-        and every job's pid: what a later run needs to stop them if this rulec is killed."""
+        and every job before it is handed to its worker: what a later run needs to stop
+        them if this rulec is killed (and ``rulec status`` to say which ones run)."""
         self.workdir = workdir
         self.journal = journal
         self.idle: list[Worker] = []
         self.workers: list[Worker] = []
         self.selector = selectors.DefaultSelector()
+        # epoll itself where there is one: the selectors wrapper costs a few microseconds a call
+        self._epoll = select.epoll() if hasattr(select, "epoll") else None
+        self._by_fd: dict[int, Worker] = {}
         self.spool_dir = os.path.join(".rulec", "spool")
         self._spools_ready = False
-        self._unlinked: list[Proc] = []  # running jobs whose lazy log is not at its path yet
+        self._unlinked: deque[Proc] = deque()  # jobs with a lazy log not at its path yet, in start order
         self._started = 0  # workers started so far
+        self.exec_word = ExecWords()
 
     def __enter__(self) -> "Launcher":
         return self
@@ -127,9 +221,12 @@ class Launcher:
     def _new_worker(self) -> Worker:
         import subprocess
 
-        from plumbum import local
-
-        popen = local["bash"]["-c", WORKER, "rulec-worker"].popen(
+        number = self._started + 1
+        spool = os.path.join(self.spool_dir, f"{os.getpid()}-{number}.log")
+        # subprocess itself, not plumbum: importing plumbum costs more (40-100 ms) than
+        # everything else a local run of a thousand small jobs does at its start.
+        popen = subprocess.Popen(
+            ["bash", "-c", WORKER, "rulec-worker", spool],
             cwd=self.workdir,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -145,10 +242,13 @@ class Launcher:
                 popen.kill()  # a worker nobody could find again must not get a job
                 popen.wait()
                 raise
-        worker = Worker(popen, popen.stdin.fileno(), popen.stdout.fileno(),
-                        spool=os.path.join(self.spool_dir, f"{os.getpid()}-{self._started}.log"), number=self._started)
+        worker = Worker(popen, popen.stdin.fileno(), popen.stdout.fileno(), spool=spool, number=number,
+                        spool_path=os.path.join(self.workdir, spool))
         self.workers.append(worker)
         self.selector.register(worker.stdout, selectors.EVENT_READ, worker)
+        if self._epoll is not None:
+            self._epoll.register(worker.stdout, select.EPOLLIN)
+            self._by_fd[worker.stdout] = worker
         return worker
 
     def _clear_spools(self) -> None:
@@ -180,17 +280,20 @@ class Launcher:
             mode = "e"
             command = run(self.write_script(job_id, command), os.path.join(os.path.abspath(self.workdir), target))
         elif len(command) < INLINE_LIMIT and "\0" not in command:
-            mode = "c" if uses_own_pid(command) else "e"
+            mode = "c" if uses_own_pid(command) else "x" if self.exec_word(command) else "e"
         else:
             mode = "f"
             command = self.write_script(job_id, command)
-        request = b"".join(s.encode("utf-8", "surrogateescape") + b"\0" for s in (job_id, target, mode, command))
+        data = request(job_id, "" if lazy else log, mode, command)
         # The job is the worker's before the request is written: an interrupt during the
         # write then still finds it (see _pid_of).
         proc = worker.proc = Proc(job, worker, time.monotonic(), log, spool=worker.spool if lazy else None, job_id=job_id)
-        view = memoryview(request)
+        view = memoryview(data)
         while view:
             view = view[os.write(worker.stdin, view):]
+        proc.sent = True
+        if self.journal is not None:  # (after the request: the job starts a little sooner)
+            self.journal.handed(worker.popen.pid, job_id)
         if lazy:
             self._unlinked.append(proc)
         return proc
@@ -207,29 +310,29 @@ class Launcher:
 
     def _link_live_logs(self) -> float | None:
         """Hard-link the spools of jobs running longer than LIVE_AFTER at their log paths;
-        the seconds until the next one is due (None: none)."""
+        the seconds until the next one is due (None: none). The jobs are in start order, so
+        the first one still running is the next due: only those before it are looked at."""
+        unlinked = self._unlinked
         now = time.monotonic()
-        due = None
-        keep = []
-        for proc in self._unlinked:
+        while unlinked:
+            proc = unlinked[0]
             if proc.worker.proc is not proc:
-                continue  # ended
+                unlinked.popleft()  # ended
+                continue
             wait = proc.started + self.LIVE_AFTER - now
             if wait > 0:
-                keep.append(proc)
-                due = wait if due is None else min(due, wait)
-                continue
+                return wait
+            unlinked.popleft()
             try:
                 os.link(os.path.join(self.workdir, proc.spool), os.path.join(self.workdir, proc.log))
                 proc.linked = True
             except OSError:
                 pass  # no hard links here: the log appears when the job ends
-        self._unlinked = keep
-        return due
+        return None
 
     def _finish_log(self, proc: Proc) -> None:
         """Move a lazy log's spool to the log path if the job printed something."""
-        spool = os.path.join(self.workdir, proc.spool)
+        spool = proc.worker.spool_path
         if proc.linked:
             remove_local(spool)  # the log path holds the same file
             return
@@ -261,24 +364,26 @@ class Launcher:
                 return []
             if proc.pid is not None:
                 proc.left = end_group(proc.pid, 0.0)
+            else:  # its job, if it had started, is in the worker's session still
+                for pgid in _session_groups(worker.popen.pid):
+                    proc.pid = proc.pid or pgid
+                    proc.left += end_group(pgid, 0.0)
             if proc.spool is not None:
                 self._finish_log(proc)  # what it printed until then
             return [(proc, None)]
-        worker.buf += data
-        *lines, worker.buf = worker.buf.split(b"\n")
+        if worker.buf:
+            data = worker.buf + data
+        *lines, worker.buf = data.split(b"\n")
         out = []
         for line in lines:
             if proc is None:
                 continue
-            if not line.isdigit():
+            pid, _, status = line.partition(b" ")
+            if not (pid.isdigit() and status.isdigit()):
                 proc.notes.append(line.decode("utf-8", "replace"))
                 continue
-            if proc.pid is None:
-                proc.pid = int(line)
-                if self.journal is not None:
-                    self.journal.job(proc.pid, proc.job_id)
-                continue
-            proc.status = int(line)
+            proc.pid = int(pid)
+            proc.status = int(status)
             # Nothing of the job may go on once it has ended (its shell killed, or a child
             # left in the background): its outputs are judged, or removed, next. (An
             # interrupt during this wait leaves the job to stop_all, which finishes it.)
@@ -303,26 +408,47 @@ class Launcher:
         while True:
             out = []
             due = self._link_live_logs() if self._unlinked else None
-            for key, _ in self.selector.select(due if block else 0):
-                out += self._read(key.data)
+            for worker in self._ready(due if block else 0):
+                out += self._read(worker)
             if out or not block or not self.running():
                 return out
 
     def running(self) -> list[Proc]:
         return [w.proc for w in self.workers if w.proc is not None]
 
-    def _pid_of(self, proc: Proc, finished: list, timeout: float = 5.0) -> int | None:
-        """The job's pid, waiting briefly for its worker to say it (a job that finishes
-        meanwhile goes to ``finished``)."""
-        import select
+    def busy(self) -> int:
+        """How many jobs are running (``len(running())`` without the list)."""
+        n = 0
+        for w in self.workers:
+            if w.proc is not None:
+                n += 1
+        return n
 
+    def _ready(self, timeout: float | None) -> list[Worker]:
+        """The workers with something to read, waiting up to ``timeout`` seconds (None: for ever)."""
+        if self._epoll is not None:
+            by_fd = self._by_fd
+            return [by_fd[fd] for fd, _ in self._epoll.poll(-1 if timeout is None else timeout)]
+        return [key.data for key, _ in self.selector.select(timeout)]
+
+    def _pid_of(self, proc: Proc, finished: list, timeout: float = 5.0) -> int | None:
+        """The job's pid: its worker's child (the worker says it only with the job's status),
+        waiting briefly for the worker to fork it (a job that finishes meanwhile goes to
+        ``finished``). None for a job whose request was cut short: it never starts."""
         deadline = time.monotonic() + timeout
         worker = proc.worker
-        while proc.pid is None and worker.proc is proc:
+        pause = 0.001
+        while proc.pid is None and worker.proc is proc and proc.sent:
+            children = _children(worker.popen.pid)
+            if children:
+                proc.pid = children[0]
+                break
             left = deadline - time.monotonic()
-            if left <= 0 or not select.select([worker.stdout], [], [], left)[0]:
-                break  # (a request cut short by the interrupt: the job never started)
-            finished += self._read(worker)
+            if left <= 0:
+                break
+            if select.select([worker.stdout], [], [], min(pause, left))[0]:
+                finished += self._read(worker)
+            pause = min(pause * 2, 0.05)
         return proc.pid
 
     # ------------------------------------------------------------------ stopping
@@ -344,8 +470,8 @@ class Launcher:
                 done.append(self._abandon(proc.worker))  # its request never got through
         deadline = time.monotonic() + grace
         while self.running() and time.monotonic() < deadline:
-            for key, _ in self.selector.select(min(0.05, max(0.0, deadline - time.monotonic()))):
-                done += self._read(key.data)
+            for worker in self._ready(min(0.05, max(0.0, deadline - time.monotonic()))):
+                done += self._read(worker)
         for proc in self.running():
             _signal_group(proc.pid, signal.SIGKILL)
         deadline = time.monotonic() + 10
@@ -353,8 +479,8 @@ class Launcher:
             if time.monotonic() > deadline:  # a worker that does not answer any more
                 done += [self._abandon(p.worker) for p in self.running()]
                 break
-            for key, _ in self.selector.select(1.0):
-                done += self._read(key.data)
+            for worker in self._ready(1.0):
+                done += self._read(worker)
         # Members of the groups that outlived their leader: gone before outputs are removed.
         for proc in running:
             if proc.pid is not None:
@@ -374,6 +500,9 @@ class Launcher:
         if worker in self.workers:
             self.workers.remove(worker)
             self.selector.unregister(worker.stdout)
+            if self._epoll is not None:
+                self._epoll.unregister(worker.stdout)
+                self._by_fd.pop(worker.stdout, None)
         for stream in (worker.popen.stdin, worker.popen.stdout):
             try:
                 stream.close()
@@ -395,6 +524,8 @@ class Launcher:
                 worker.popen.kill()
                 worker.popen.wait()
         self.selector.close()
+        if self._epoll is not None:
+            self._epoll.close()
         if self._spools_ready:
             for worker in workers:
                 remove_local(os.path.join(self.workdir, worker.spool))
@@ -414,6 +545,45 @@ def _comment(text: str) -> str:
     """``text`` for a ``#`` comment line: control characters (a newline would end the
     comment and make the rest a command) written as ``\\xNN``."""
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def _stats():
+    """(pid, state, ppid, process group, session) of every process, from /proc."""
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as fh:
+                data = fh.read()
+        except OSError:
+            continue
+        fields = data[data.rfind(b")") + 2:].split()
+        if len(fields) > 3:
+            try:
+                yield int(entry), fields[0], int(fields[1]), int(fields[2]), int(fields[3])
+            except ValueError:
+                continue
+
+
+def _children(pid: int) -> list[int]:
+    """The child processes of ``pid`` (a worker has one at most: its job)."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children", "rb") as fh:
+            return [int(c) for c in fh.read().split()]
+    except FileNotFoundError:  # a kernel without that file (or the process is gone)
+        return [p for p, _, ppid, _, _ in _stats() if ppid == pid]
+    except (OSError, ValueError):
+        return []
+
+
+def _session_groups(sid: int) -> list[int]:
+    """The process groups of the live processes in session ``sid`` other than its leader's
+    (a worker's session: its jobs' groups)."""
+    return sorted({g for p, state, _, g, s in _stats() if s == sid and g != sid and state not in (b"Z", b"X")})
 
 
 def _group_members(pgid: int) -> list[int]:

@@ -15,8 +15,8 @@ automatically anyway: its pid cannot be tested from here.
 
 The processes of a run are found again through ``.rulec/runs/<pid>``, written by the run's
 Launcher: the pid and start time of every bash worker (each is the leader of its own session,
-and a job and everything it starts stay in that session unless they call ``setsid``), and the
-pid of every job. Before a new run starts anything, it stops what dead runs left behind: the
+and a job and everything it starts stay in that session unless they call ``setsid``), and
+each job as it is handed to a worker (the job's pid is then that worker's child). Before a new run starts anything, it stops what dead runs left behind: the
 processes still in those sessions (TERM, then KILL), so that no job of a killed rulec goes on
 writing beside the job's rerun. A line is one ``write`` of a file opened once per run: a
 killed rulec cannot lose it (the kernel has it), and a crashed machine takes the jobs along.
@@ -420,7 +420,9 @@ def _remove_dead_temps(folder: str) -> None:
 
 class RunFile:
     """``.rulec/runs/<pid>``: a JSON header line (pid, host, start ticks, boot id), then
-    ``w PID START`` per bash worker and ``j PID "JOB ID"`` per job, each one ``write``."""
+    ``w PID START`` per bash worker and ``q WORKER "JOB ID"`` per job handed to a worker
+    (written before the worker gets it; the job's pid is the worker's child), each one
+    ``write``. (``j PID "JOB ID"``, a job by its own pid, is read too: older runs wrote it.)"""
 
     def __init__(self, workdir: str):
         self.path = os.path.join(_runs(workdir), str(os.getpid()))
@@ -442,8 +444,18 @@ class RunFile:
             os.write(self.fd, line)
 
     def job(self, pid: int, job_id: str) -> None:
+        """Note a job by its own pid."""
         if self.fd is not None:
             os.write(self.fd, b"j %d %s\n" % (pid, json.dumps(job_id).encode()))
+
+    def handed(self, worker: int, job_id: str) -> None:
+        """Note a job about to be handed to bash worker ``worker`` (its pid)."""
+        if self.fd is not None:
+            if job_id.isascii() and job_id.isprintable() and '"' not in job_id and "\\" not in job_id:
+                quoted = f'"{job_id}"'.encode()  # what json.dumps gives it, for less
+            else:
+                quoted = json.dumps(job_id).encode()
+            os.write(self.fd, b"q %d %s\n" % (worker, quoted))
 
     def close(self) -> None:
         if self.fd is not None:
@@ -455,9 +467,10 @@ class RunFile:
                 pass
 
 
-def read_runfile(path: str) -> tuple[dict | None, list[tuple[int, int]], dict[int, str]]:
+def read_runfile(path: str, handed: dict[int, str] | None = None) -> tuple[dict | None, list[tuple[int, int]], dict[int, str]]:
     """(header, workers as (pid, start ticks), job id by pid) of a run file; a torn last
-    line is skipped."""
+    line is skipped. ``handed`` (a dict, optional) gets, per worker pid, the id of the last
+    job handed to it."""
     try:
         with open(path, "rb") as fh:
             lines = fh.read().split(b"\n")
@@ -478,19 +491,46 @@ def read_runfile(path: str) -> tuple[dict | None, list[tuple[int, int]], dict[in
                 workers.append((int(pid), int(value)))
             elif kind == b"j":
                 jobs[int(pid)] = json.loads(value)
+            elif kind == b"q" and handed is not None:
+                handed[int(pid)] = json.loads(value)
         except ValueError:
             continue
     return head, workers, jobs
 
 
 def running_jobs(workdir: str, pid: int) -> dict[str, int]:
-    """Job id -> pid of the jobs that run ``pid`` started and that are still alive."""
-    _, _, jobs = read_runfile(os.path.join(_runs(workdir), str(pid)))
-    return {jid: p for p, jid in jobs.items() if _pid_alive(p)}
+    """Job id -> pid of the jobs that run ``pid`` started and that are still alive: the job
+    last handed to each of its workers, while that worker has a child (the job)."""
+    handed: dict[int, str] = {}
+    _, _, jobs = read_runfile(os.path.join(_runs(workdir), str(pid)), handed)
+    out = {jid: p for p, jid in jobs.items() if _pid_alive(p)}
+    for worker, jid in handed.items():
+        for child in _children(worker):
+            if _pid_alive(child):
+                out[jid] = child
+    return out
 
 
-def _members(workers: list[tuple[int, int]]) -> dict[int, tuple[int, int]]:
-    """pid -> (process group, session) of the live processes in the workers' sessions.
+def _children(pid: int) -> list[int]:
+    """The child processes of ``pid`` (from /proc)."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children", "rb") as fh:
+            return [int(c) for c in fh.read().split()]
+    except FileNotFoundError:  # a kernel without that file, or no such process
+        if not os.path.exists(f"/proc/{pid}"):
+            return []
+    except (OSError, ValueError):
+        return []
+    out = []
+    for entry in os.listdir("/proc"):
+        fields = proc_stat(int(entry)) if entry.isdigit() else None
+        if fields and len(fields) > 1 and fields[1] == str(pid):
+            out.append(int(entry))
+    return out
+
+
+def _members(workers: list[tuple[int, int]]) -> dict[int, tuple[int, int, int]]:
+    """pid -> (process group, session, parent) of the live processes in the workers' sessions.
 
     A session lives on, its id pinned, as long as any process is in it: a process found in
     session W is the worker's or its jobs', unless pid W was reused by a new session leader,
@@ -500,7 +540,7 @@ def _members(workers: list[tuple[int, int]]) -> dict[int, tuple[int, int]]:
         now = start_ticks(pid)
         if now is None or not start or now == start:
             sessions[pid] = start
-    out: dict[int, tuple[int, int]] = {}
+    out: dict[int, tuple[int, int, int]] = {}
     if not sessions:
         return out
     me = os.getpid()
@@ -515,15 +555,15 @@ def _members(workers: list[tuple[int, int]]) -> dict[int, tuple[int, int]]:
         if not fields or len(fields) < 20 or fields[0] in ("Z", "X"):
             continue
         try:
-            pgrp, sid, started = int(fields[2]), int(fields[3]), int(fields[19])
+            ppid, pgrp, sid, started = int(fields[1]), int(fields[2]), int(fields[3]), int(fields[19])
         except ValueError:
             continue
         if sid in sessions and started >= (sessions[sid] or 0):
-            out[int(entry)] = (pgrp, sid)
+            out[int(entry)] = (pgrp, sid, ppid)
     return out
 
 
-def _stop(workers: list[tuple[int, int]], grace: float) -> dict[int, tuple[int, int]]:
+def _stop(workers: list[tuple[int, int]], grace: float) -> dict[int, tuple[int, int, int]]:
     """TERM the processes in the workers' sessions, KILL those left after ``grace``, wait
     until none is left (at most 10 s more); the processes found at first."""
     found = _members(workers)
@@ -531,7 +571,7 @@ def _stop(workers: list[tuple[int, int]], grace: float) -> dict[int, tuple[int, 
         return found
     for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 10.0)):
         left = _members(workers)
-        for pgrp in {g for g, _ in left.values()}:
+        for pgrp in {g for g, _, _ in left.values()}:
             try:
                 os.killpg(pgrp, sig)
             except (ProcessLookupError, PermissionError):
@@ -563,7 +603,8 @@ def stop_dead_runs(workdir: str, grace: float = LEFTOVER_GRACE) -> list[str]:
     notes = []
     for name in names:
         path = os.path.join(folder, name)
-        head, workers, jobs = read_runfile(path)
+        handed: dict[int, str] = {}
+        head, workers, jobs = read_runfile(path, handed)
         if head is not None:
             if head.get("host") != host:
                 continue  # another host's: its processes are not visible here
@@ -572,8 +613,11 @@ def stop_dead_runs(workdir: str, grace: float = LEFTOVER_GRACE) -> list[str]:
             if head.get("boot") == boot_id() or head.get("boot") is None:
                 found = _stop(workers, grace)
                 # job leaders (a group of their own), and what they started; not the workers
-                leaders = sorted(p for p, (g, sid) in found.items() if p == g and p != sid)
-                others = sum(1 for p, (g, sid) in found.items() if p != g and p != sid)
+                leaders = sorted(p for p, (g, sid, _) in found.items() if p == g and p != sid)
+                others = sum(1 for p, (g, sid, _) in found.items() if p != g and p != sid)
+                for p in leaders:  # a job's pid is its worker's child
+                    if p not in jobs and found[p][2] == found[p][1] and found[p][2] in handed:
+                        jobs[p] = handed[found[p][2]]
                 if leaders or others:
                     named = ", ".join(f"{jobs[p]} (pid {p})" if p in jobs else f"pid {p}" for p in leaders)
                     if others:

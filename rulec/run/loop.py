@@ -28,13 +28,20 @@ from .. import report, storage
 from ..errors import EXIT_INTERRUPTED, EXIT_JOB_FAILED, Interrupted, RulecError, brief
 from ..history import History
 from ..kinds import PROTECTED, TEMP, TOUCH, OutputKinds, make_read_only
-from ..logs import default_log
+from ..logs import default_log, file_name
 from ..schedule import Pools, Scheduler
 from ..state import snapshot
 from .record import Recorder
 from .executor import Finished, Note, Outcome, Started, Task
 
 TAILS_KEPT = 500  # failed attempts per run whose log end goes into the run history
+# Jobs about to start are marked started in the state store in batches (one transaction for
+# many, see Loop._mark): at most this many ahead of their start, and only as many as started
+# within about MARK_AHEAD_SECONDS the last time, so that the marks stay close to the starts.
+MARK_AHEAD = 64
+MARK_AHEAD_SECONDS = 1.0
+# Finished jobs' records are written with the next marks, and at least this often.
+RECORD_EVERY = 1.0
 EXIT_CLOSED_OUTPUT = 141  # 128 + SIGPIPE: what a shell shows for a writer whose reader went away
 
 
@@ -122,14 +129,23 @@ class Loop:
         # Paths that existed when the run was planned (None: unknown, so any may exist).
         self.existed = snap.exists if snap is not None else None
         self.old_logs: set[str] = set()  # files in the folders of lazy logs, listed once
-        self.listed: set[str] = set()
+        self.listed: set[str] = set()  # folders of lazy logs listed (by their path as written)
+        self.heads: set[str] = set()  # folders of outputs and logs made or found (by their path as written)
+        self._log_dirs: dict[int, str] = {}  # rule index -> the folder of its default logs, with a trailing /
+        self._prefix = os.path.join(self.workdir, "")  # what a relative path is joined to
         self.commands: dict[int, str] = {}  # commands of running jobs, for their records
         self.started_at: dict[int, float] = {}
         self.where: dict[int, str] = {}  # where a started job runs (a local slot, a cluster job id)
         self.tails = TAILS_KEPT  # failed attempts whose log end is still kept in the run history
         self.attempts: dict[int, int] = {}  # jobs on a later attempt than the first (retries)
         self.retried: list[tuple[str, int]] = []  # (job id, attempt) of jobs that succeeded on a retry
-        self.done: list = []  # finished jobs not yet recorded: written with the next starts
+        self.done: list = []  # finished jobs not yet recorded: written with the next marks (RECORD_EVERY)
+        self.recorded_at = time.monotonic()  # when they were last written
+        self.ahead: dict[int, tuple[str, str, bool]] = {}  # marked started, not started yet: job -> (id, log, lazy)
+        self.rendered: dict[int, str] = {}  # their commands (Recorder.command), made with the marks
+        self.ahead_size = 0  # how many to mark ahead (0 until starts are seen to be quick)
+        self.starts = 0  # jobs started so far
+        self.rate_seen = (time.monotonic(), 0)  # (when, starts) at the last _mark: the start rate since
         self.sched: Scheduler | None = None
         self.progress = None
         self.logs_of: dict[int, tuple[str, bool]] = {}  # push: each task's log, for a resubmission
@@ -149,7 +165,12 @@ class Loop:
         """The job's log path, and whether it is lazy (the default log: written only if the
         job prints something; a declared ``log:`` is always written)."""
         logs = self.graph.logs(job)
-        return (logs[0], False) if logs else (default_log(self.graph, job), True)
+        if logs:
+            return logs[0], False
+        folder = self._log_dirs.get(self.graph.rule[job])
+        if folder is None:  # (default_log's folder, joined once per rule)
+            folder = self._log_dirs[self.graph.rule[job]] = os.path.dirname(default_log(self.graph, job)) + os.sep
+        return folder + file_name(self.graph.job_id(job), ".log"), True
 
     def run(self) -> int:
         """Run the plan: the exit status. The run, and every attempt of a job in it, go into
@@ -245,22 +266,117 @@ class Loop:
     def _drive_pull(self) -> None:
         """Start what the ready queue allows, wait for events, until nothing is left."""
         sched, executor = self.sched, self.executor
+        # Jobs that end well give their slots to the next ready jobs before their records are
+        # made (see _ended_early): not where the workflow needs any check that can fail later.
+        early = self.kinds is None and not self.remote and not self.opts.print_commands
         while not sched.finished_all():
             starts = sched.startable()
             if starts:
                 self._start(starts)
-                for job, why in self.not_started:  # a remote input could not be fetched
-                    self._failed(job, why, None)
-                self.not_started = []
+                self._start_blocked()
             if not executor.running():
                 if sched.ready and not sched.stopping:
                     continue
                 break
-            if self.done:
-                self.history.record(self.done)  # nothing to start: record now, then wait
-                self.done = []
-            for event in executor.wait():
+            self._mark_or_record()
+            events = executor.wait()
+            if early and self._ended_early(events):
+                continue
+            for event in events:
                 self._event(event)
+        self._unmark()  # (interrupted: _interrupted does it)
+
+    def _ended_early(self, events) -> bool:
+        """Events that are all jobs that ended well with every output there: their resources
+        go back and the next ready jobs start first (they do not depend on them: their
+        dependents are not ready yet), then their records are made. True if so; False (and
+        nothing done) for any other mix, which goes the usual way."""
+        graph, prefix, exists = self.graph, self._prefix, os.path.exists
+        outputs, folders_of, g_rule = graph.declared_outputs, self.folder_outputs, graph.rule
+        for ev in events:
+            if type(ev) is not Finished or ev.outcome is not Outcome.OK:
+                return False
+            job = ev.job
+            for p in outputs(job):
+                if not exists(p if p[:1] == "/" else prefix + p):
+                    return False
+            if folders_of[g_rule[job]]:
+                return False  # directory(...) outputs: the usual way checks them
+        sched = self.sched
+        for ev in events:
+            sched.release(ev.job)
+        starts = sched.startable()
+        if starts:
+            self._start(starts)
+        for ev in events:
+            self._succeeded(ev.job, ev, released=True)
+        return True
+
+    def _start_blocked(self) -> None:
+        for job, why in self.not_started:  # a remote input could not be fetched
+            self._failed(job, why, None)
+        self.not_started = []
+
+    def _mark_or_record(self) -> None:
+        """Between two waits: mark the next ready jobs started ahead when few marks are left,
+        else write the finished jobs' records if they are due (nothing else to start, or
+        RECORD_EVERY has passed)."""
+        sched = self.sched
+        ahead = len(self.ahead)
+        # (the jobs marked ahead are in the ready queue: a longer queue has some to mark)
+        if self.ahead_size and ahead * 2 <= self.ahead_size and len(sched.ready) > ahead and not sched.stopping:
+            self._mark([])
+        elif self.done and (not sched.ready or time.monotonic() - self.recorded_at >= RECORD_EVERY):
+            self.history.record(self.done)
+            self.done = []
+            self.recorded_at = time.monotonic()
+
+    def _mark(self, jobs: list[int]) -> None:
+        """One transaction: the finished jobs' records, ``jobs`` (about to start) marked
+        started, and the next ready jobs marked ahead: as many as started in
+        MARK_AHEAD_SECONDS at the rate seen since the last call (at most MARK_AHEAD), so
+        that a job is marked ahead of its start by about that much at most, and jobs that
+        run long are marked one by one as they start. A mark ahead only means the job counts
+        as incomplete if rulec is killed; the run gives it back if the job never starts
+        (``_unmark``)."""
+        graph, ahead = self.graph, self.ahead
+        now = time.monotonic()
+        seen_at, seen = self.rate_seen
+        self.ahead_size = min(MARK_AHEAD, int((self.starts - seen) / max(now - seen_at, 1e-3) * MARK_AHEAD_SECONDS))
+        self.rate_seen = (now, self.starts)
+        items, logs, later = [], {}, []
+        for job in jobs:
+            jid = graph.job_id(job)
+            log, lazy = self.log_of(job)
+            logs[jid] = log
+            ahead[job] = (jid, log, lazy)
+            items.append((jid, graph.rule_of(job).name, graph.outputs[job]))
+        want = self.ahead_size + len(jobs)
+        if want > len(ahead) and not self.sched.stopping:
+            taken = set(jobs)
+            for job in self.sched.peek(want):
+                if job in ahead or job in taken:
+                    continue
+                jid = graph.job_id(job)
+                log, lazy = self.log_of(job)
+                logs[jid] = log
+                ahead[job] = (jid, log, lazy)
+                self.rendered[job] = self.recorder.command(job)  # (now rather than when it starts)
+                later.append((jid, graph.rule_of(job).name, graph.outputs[job]))
+                if len(ahead) >= want:
+                    break
+        self.history.commit(self.done, items, logs, later)
+        self.done = []
+        self.recorded_at = now
+
+    def _unmark(self) -> None:
+        """Jobs marked ahead that will not start (a failure stopped the run, or an
+        interruption): their records as they were."""
+        if self.ahead:
+            jids = [jid for jid, _, _ in self.ahead.values()]
+            self.ahead = {}
+            self.rendered = {}
+            self.history.unmark(jids)
 
     def _drive_phases(self) -> None:
         """A cluster run with ``local: true`` jobs, in phases (``schedule.phases``): each
@@ -361,17 +477,7 @@ class Loop:
                 if why is None and stages and kinds is not None:
                     why = self._protect(job)
                 if why is None:
-                    stats = self._input_stats(job) if self.remote else None
-                    attempt = self.attempts.get(job, 1)
-                    self.done.append(self.recorder.finished(job, log=ev.log, started=self.started_at.get(job), command=self.commands.pop(job, None),
-                                                            stats=stats, attempts=attempt))
-                    self.sched.finished(job, True)
-                    self._attempt(job, "ok", log=ev.log)
-                    self.progress.success(graph.job_id(job))
-                    if attempt > 1:
-                        self.retried.append((graph.job_id(job), attempt))
-                    if self.temp_left is not None:
-                        self._used(job)
+                    self._succeeded(job, ev)
                     return
                 self._failed(job, why, ev.log)
                 return
@@ -379,6 +485,23 @@ class Loop:
             self._not_run(job)
             return
         self._failed(job, report.outcome_text(ev, missing), ev.log, ev)
+
+    def _succeeded(self, job: int, ev: Finished, released: bool = False) -> None:
+        """A job that ended well and whose outputs are all there: its record (written with
+        the next transaction), its dependents ready, the display told."""
+        graph = self.graph
+        stats = self._input_stats(job) if self.remote else None
+        attempt = self.attempts.get(job, 1)
+        self.done.append(self.recorder.finished(job, log=ev.log, started=self.started_at.get(job), command=self.commands.pop(job, None),
+                                                stats=stats, attempts=attempt))
+        self.sched.finished(job, True, released)
+        self._attempt(job, "ok", log=ev.log)
+        jid = graph.job_id(job)
+        self.progress.success(jid)
+        if attempt > 1:
+            self.retried.append((jid, attempt))
+        if self.temp_left is not None:
+            self._used(job)
 
     def _not_run(self, job: int) -> None:
         """A job the executor never started because of an upstream failure (a cluster array
@@ -402,6 +525,7 @@ class Loop:
         if self.done:
             self.history.record(self.done)  # they finished: keep them
             self.done = []
+        self._unmark()
         running = set(self.executor.running_jobs())
         _close(self.progress)
         events, alive = self.executor.stop(self.opts.grace)
@@ -436,24 +560,23 @@ class Loop:
 
     def _start(self, jobs: list[int]) -> None:
         graph = self.graph
-        items = []
-        logs = {}
-        lazy = {}
-        for job in jobs:
-            jid = graph.job_id(job)
-            log, lazy[job] = self.log_of(job)
-            logs[jid] = log
-            self._prepare(job, log, lazy[job])
-            items.append((jid, graph.rule_of(job).name, graph.outputs[job]))
-        self.history.commit(self.done, items, logs)
-        self.done = []
+        ahead = self.ahead
+        fresh = [job for job in jobs if job not in ahead]
+        if len(fresh) < len(jobs):
+            self.history.launched([ahead[job][0] for job in jobs if job in ahead])
+        if fresh:  # marked started now, with the next ones ahead (and the finished records)
+            self._mark(fresh)
+        items = [ahead.pop(job) for job in jobs]
+        self.starts += len(jobs)
+        for job, (_, log, lazy) in zip(jobs, items):
+            self._prepare(job, log, lazy)
         now = time.time()
         local_ = self.local
-        blocked = {job for job, _ in self.not_started}
+        blocked = {job for job, _ in self.not_started} if self.not_started else ()
         g_rule = graph.rule
         bench = self.benchmarked
         tasks = []
-        for job, (jid, _, _) in zip(jobs, items):
+        for job, (jid, log, lazy) in zip(jobs, items):
             if job in blocked:
                 continue
             # The record keeps the first attempt's command (what a plan compares); the task
@@ -464,14 +587,18 @@ class Loop:
                 if why is not None:
                     self.not_started.append((job, why))
                     continue
+                self.rendered.pop(job, None)
                 self.commands[job] = self.recorder.command(job)
                 command = self.recorder.task_command(job, local=local_, attempt=attempt)
             else:
-                command = self.commands[job] = self.recorder.command(job)
+                command = self.rendered.pop(job, None)
+                if command is None:
+                    command = self.recorder.command(job)
+                self.commands[job] = command
                 if attempt != 1 or bench[g_rule[job]]:
                     command = self.recorder.task_command(job, attempt=attempt)
             self.started_at[job] = now
-            tasks.append(Task(job, jid, command, local_(logs[jid]), lazy[job], attempt))
+            tasks.append(Task(job, jid, command, local_(log), lazy, attempt))
         for event in self.executor.start(tasks):
             self._event(event)
 
@@ -491,24 +618,31 @@ class Loop:
                     except Exception as exc:  # fsspec backends raise many kinds
                         self.not_started.append((job, f"could not delete its old output {path}: {brief(exc)}"))
                         return
-            full = os.path.join(self.workdir, local_(path))
-            folder = os.path.dirname(full)
-            if folder and folder not in self.folders:
-                if folder.startswith(self.own_dir):  # default logs, remote copies: rulec's own
-                    storage.make_dirs(folder)
-                else:  # the user's folders get the user's umask
-                    os.makedirs(folder, exist_ok=True)
-                self.folders.add(folder)
+            lp = local_(path)
+            head = lp.rpartition("/")[0]  # (the folder is known by it: no join per path)
+            if head not in self.heads:
+                folder = os.path.dirname(os.path.join(self.workdir, lp))
+                if folder and folder not in self.folders:
+                    if folder.startswith(self.own_dir):  # default logs, remote copies: rulec's own
+                        storage.make_dirs(folder)
+                    else:  # the user's folders get the user's umask
+                        os.makedirs(folder, exist_ok=True)
+                    self.folders.add(folder)
+                self.heads.add(head)
             if path == log:
-                if lazy and folder not in self.listed:
-                    self.listed.add(folder)
-                    self.old_logs.update(e.path for e in os.scandir(folder))
-                if lazy and full in self.old_logs:
-                    storage.remove_local(full)
-            elif existed is None or existed(path) or local_(path) is not path:
+                if lazy:
+                    if head not in self.listed:
+                        self.listed.add(head)
+                        folder = os.path.dirname(os.path.join(self.workdir, lp))
+                        self.old_logs.update(e.path for e in os.scandir(folder or "."))
+                    if self.old_logs:
+                        full = os.path.join(self.workdir, lp)
+                        if full in self.old_logs:
+                            storage.remove_local(full)
+            elif existed is None or existed(path) or lp is not path:
                 if self.attempts.get(job, 1) > 1 and path == self.graph.benchmark(job):
                     continue  # a retry adds its row to the earlier attempts' (rulec/benchmark.py)
-                storage.remove_local(full)
+                storage.remove_local(os.path.join(self.workdir, lp))
 
     def _touch_markers(self, job: int) -> str | None:
         """Create (or update) the job's touch() outputs; None, or why it could not."""

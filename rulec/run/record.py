@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from .. import shell
 from ..dag import JobGraph
 from ..history import Finished
@@ -17,6 +19,7 @@ class Recorder:
         self.graph = graph
         self.renderers = shell.renderers(graph)
         self.workdir = graph.workflow.workdir
+        self._prefix = os.path.join(os.path.abspath(self.workdir), "")  # what a relative path is joined to
         from ..kinds import TEMP, OutputKinds
 
         kinds = OutputKinds.of(graph)
@@ -40,18 +43,24 @@ class Recorder:
 
     def finished(self, job: int, log: str | None = None, started: float | None = None, stats=None, command: str | None = None,
                  attempts: int = 1) -> Finished:
-        """The record for ``job``; inputs are stat'ed now (or taken from ``stats``)."""
+        """The record for ``job``; inputs are stat'ed now (or taken from ``stats``).
+        ``command``: the job's command as ``command(job)`` gives it, when the caller has it."""
         g = self.graph
         inputs = g.inputs[job]
-        snap = stats if stats is not None else snapshot(inputs, self.workdir, trees=g.directories())
-        get = snap.get
+        if stats is not None:
+            get = stats.get
+        elif len(inputs) <= 2 and not g.directories():  # (what snapshot does for two or fewer)
+            get = self._stat_few(inputs).get
+        else:
+            get = snapshot(inputs, self.workdir, trees=g.directories()).get
         r = self.renderers[g.rule[job]]
         if command is None:
             command = self.command(job)
+        job_id = g.job_id(job)
         return Finished(
-            job_id=g.job_id(job),
-            rule=g.rule_of(job).name,
-            cmd_hash=r.key(g.job_id(job), g.values[job], inputs, g.outputs[job], g.n_outputs[job]),
+            job_id=job_id,
+            rule=r.rule.name,
+            cmd_hash=r.key(job_id, g.values[job], inputs, g.outputs[job], g.n_outputs[job], None if r.env else command),
             params_hash=shell.params_hash(r, g.values[job]) + shell.env_key(g, self.renderers, job),
             inputs_hash=inputs_hash(inputs),
             input_sig=input_signature(inputs, get, g.ancient(job), self.temp_inputs(job) if self.temp_inputs is not None else ()),
@@ -62,5 +71,19 @@ class Recorder:
             started=started,
             attempts=attempts,
         )
+
+    def _stat_few(self, paths: tuple[str, ...]) -> dict:
+        """The stats of a few local paths, as ``state.snapshot`` reads them (one ``stat`` each)."""
+        out = {}
+        prefix = self._prefix
+        for path in paths:
+            if "://" in path:
+                return snapshot(paths, self.workdir).as_dict()  # a remote one: the general way
+            try:
+                st = os.stat(path if path[:1] == "/" else prefix + path)
+            except OSError:
+                continue
+            out[path] = (st.st_mtime_ns, st.st_size)
+        return out
 
 
