@@ -661,3 +661,32 @@ def test_records_of_finished_jobs_are_written_in_batches_at_least_every_record_e
 
     assert seen_mid_run(0.0) >= 19  # each turn's records at once when they are due
     assert seen_mid_run(3600.0) < 19  # else with the marks of the next jobs, in batches
+
+
+def test_a_finished_jobs_record_is_written_before_a_long_wait(tmp_path, monkeypatch):
+    """A job ends while the next ready one cannot start (it needs both cores) and a long job
+    runs on: the loop will wait long, so the record is written before that wait."""
+    from rulec.run import loop as loopmod
+
+    monkeypatch.setattr(loopmod, "RECORD_EVERY", 3600.0)
+    text = ('rule short:\n    output: "s.txt"\n    shell: "touch s.txt"\n\n'
+            'rule long:\n    output: "l.txt"\n    shell: "touch l.txt"\n\n'
+            'rule wide:\n    output: "w.txt"\n    resources: cpus=2\n    shell: "touch w.txt"\n')
+    wf = analyze(parse(text, "Rulefile"), str(tmp_path))
+    graph = resolve(wf, ("s.txt", "l.txt", "w.txt"))
+    history = History.open(str(tmp_path), write=True)
+    plan = make_plan(graph, Snapshot({}), history)
+    fake = FakeExecutor(graph)
+    seen = []
+    real_wait = fake.wait
+
+    def wait():
+        if fake.waits == 1:  # short has ended (its event comes first); long runs; wide waits
+            seen.append(_stored(tmp_path))
+        return real_wait()
+
+    fake.wait = wait
+    loop = Loop(graph, plan, history, RunOptions(2, None, quiet=True), fake)
+    assert loop.run() == 0
+    history.close()
+    assert seen[0].get("short") == "ok"

@@ -7,16 +7,19 @@ forking a running bash). So a run starts a few long-lived bash *workers* (with
     ( exec </dev/null >LOG 2>&1; set -euo pipefail; COMMAND ) &   # with job control on
 
 Job control (``set -m``) puts every job in its own process group, which is what rulec signals
-on Ctrl-C. The worker waits for the job and reports its pid, then its exit status, on a pipe.
-A job sees what ``bash -euo pipefail -c COMMAND JOB_ID`` would show it (``$0`` is the job id,
-error messages say ``line N`` of the command), with two exceptions that are handled here:
+on Ctrl-C. The worker waits for the job and reports its pid and exit status on a pipe when it
+has ended. A job sees what ``bash -euo pipefail -c COMMAND JOB_ID`` would show it (``$0`` is
+the job id, error messages say ``line N`` of the command), with two exceptions that are
+handled here:
 
 - ``$$`` in a subshell is the worker's pid. A command that mentions ``$$`` (for a temporary
   name, say) is therefore run by ``exec bash -euo pipefail -c COMMAND JOB_ID`` in the subshell,
   where ``$$`` is its own.
 - Long commands (and commands holding a NUL) are written to a script file and run by
-  ``exec bash -euo pipefail FILE``: the worker would read a long command from its pipe one byte
-  at a time.
+  ``exec bash -euo pipefail FILE``.
+
+As under ``bash -c``, a command that is one program with plain words (``ExecWords``) is
+exec'ed by the job's shell rather than forked from it once more.
 
 A worker sees its job's status the way a shell does: a job killed by signal N reads as exit
 status 128+N, which rulec reports as "killed by signal" (as shells and make do).

@@ -145,6 +145,7 @@ class Loop:
         self.rendered: dict[int, str] = {}  # their commands (Recorder.command), made with the marks
         self.ahead_size = 0  # how many to mark ahead (0 until starts are seen to be quick)
         self.starts = 0  # jobs started so far
+        self.turn_started = False  # whether this turn of the loop started a job
         self.rate_seen = (time.monotonic(), 0)  # (when, starts) at the last _mark: the start rate since
         self.sched: Scheduler | None = None
         self.progress = None
@@ -319,17 +320,19 @@ class Loop:
 
     def _mark_or_record(self) -> None:
         """Between two waits: mark the next ready jobs started ahead when few marks are left,
-        else write the finished jobs' records if they are due (nothing else to start, or
-        RECORD_EVERY has passed)."""
+        else write the finished jobs' records if they are due (this turn started no job, so
+        the wait may be long; or nothing is left to start; or RECORD_EVERY has passed)."""
         sched = self.sched
         ahead = len(self.ahead)
         # (the jobs marked ahead are in the ready queue: a longer queue has some to mark)
         if self.ahead_size and ahead * 2 <= self.ahead_size and len(sched.ready) > ahead and not sched.stopping:
             self._mark([])
-        elif self.done and (not sched.ready or time.monotonic() - self.recorded_at >= RECORD_EVERY):
+        elif self.done and (not self.turn_started or not sched.ready or time.monotonic() - self.recorded_at >= RECORD_EVERY):
+            # (a turn that started nothing may wait long for the next event: record now)
             self.history.record(self.done)
             self.done = []
             self.recorded_at = time.monotonic()
+        self.turn_started = False
 
     def _mark(self, jobs: list[int]) -> None:
         """One transaction: the finished jobs' records, ``jobs`` (about to start) marked
@@ -568,6 +571,7 @@ class Loop:
             self._mark(fresh)
         items = [ahead.pop(job) for job in jobs]
         self.starts += len(jobs)
+        self.turn_started = True
         for job, (_, log, lazy) in zip(jobs, items):
             self._prepare(job, log, lazy)
         now = time.time()
