@@ -591,23 +591,7 @@ def _session_groups(sid: int) -> list[int]:
 
 def _group_members(pgid: int) -> list[int]:
     """The live (not zombie) processes of a process group, from /proc."""
-    out = []
-    try:
-        entries = os.listdir("/proc")
-    except OSError:
-        return out
-    for entry in entries:
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as fh:
-                data = fh.read()
-        except OSError:
-            continue
-        fields = data[data.rfind(b")") + 2:].split()
-        if len(fields) > 2 and fields[2] == b"%d" % pgid and fields[0] not in (b"Z", b"X"):
-            out.append(int(entry))
-    return out
+    return [p for p, state, _, g, _ in _stats() if g == pgid and state not in (b"Z", b"X")]
 
 
 def end_group(pgid: int, grace: float) -> list[int]:
