@@ -537,6 +537,21 @@ def set_task_command(bundle: "Bundle", array, t: int, job: int, command: str) ->
     os.replace(tmp, path)
 
 
+def resubmission_script(bundle: Bundle, array, job: int) -> str:
+    """The script that submits ``job`` again, alone (a retry, or a dependent of one), with the
+    failed attempt's markers removed first, as this attempt writes its own: the array's own
+    script, or for a packed array the job's line alone (``single_job_script``)."""
+    markers = [bundle.marker(job)]
+    if array.pack > 1:
+        markers += [bundle.start_marker(job), bundle.cancel_marker(job)]
+    for path in markers:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+    return single_job_script(bundle, array, job) if array.pack > 1 else bundle.script(array)
+
+
 def single_job_script(bundle: Bundle, array, job: int) -> str:
     """A job of a packed array submitted alone (a retry, or a dependent of one): its array's
     script running only the job's line, written as ``retry/<array>.<line><ext>``; returns that

@@ -290,15 +290,7 @@ class LsfExecutor:
         if s.time_s and "W" not in opts and "-W" not in opts and (scale > 1 or array.pack > 1):  # a pack asks for its jobs' time
             options += ["-W", lsf_time(s.time_s * scale)]
         waits = [f"done({self.task_id(d)})" for d in self.graph.deps[job] if d in self.remaining]
-        markers = [b.marker(job)]  # the failed attempt's: this one writes its own
-        if array.pack > 1:
-            markers += [b.start_marker(job), b.cancel_marker(job)]
-        for path in markers:
-            try:
-                os.unlink(path)
-            except OSError:
-                pass
-        script = bundle_mod.single_job_script(b, array, job) if array.pack > 1 else b.script(array)
+        script = bundle_mod.resubmission_script(b, array, job)
         job_id = self.lsf.submit(script, " && ".join(waits) or None, b.dir, options=options)
         self.current[job] = job_id
         self.array_of[job_id] = a

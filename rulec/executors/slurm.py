@@ -247,15 +247,7 @@ class SlurmExecutor:
             options.append(f"--time={slurm_time(s.time_s * scale)}")
         waits = [self._task_id(d) for d in self.graph.deps[job] if d in self.remaining]
         dep = "afterok:" + ":".join(waits) if waits else None
-        markers = [b.marker(job)]  # the failed attempt's: this one writes its own
-        if array.pack > 1:
-            markers += [b.start_marker(job), b.cancel_marker(job)]
-        for path in markers:
-            try:
-                os.unlink(path)
-            except OSError:
-                pass
-        script = bundle_mod.single_job_script(b, array, job) if array.pack > 1 else b.script(array)
+        script = bundle_mod.resubmission_script(b, array, job)
         job_id = self.slurm.submit(script, dep, cwd=b.dir, options=options)
         self.current[job] = job_id
         self.array_of[job_id] = a
