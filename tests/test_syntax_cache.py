@@ -9,6 +9,9 @@ import json
 import os
 import pickle
 import re
+import subprocess
+import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -381,3 +384,80 @@ def test_a_crafted_statements_entry_reads_as_absent(cache_dir, tmp_path):
     rulefile.write_text(edited)
     assert syntax.parse_file(str(rulefile)) == parser.parse(edited, str(rulefile), _registered=False)
     assert first.decls[0].name == "r0"
+
+
+# --------------------------------------------------------------- lark's parser tables
+
+_BROKEN = 'rule r:\n    output: "a"\n    shell: "x"\nrule s\n    output: "b"\n'
+
+
+def _parse_in_fresh_process(tmp_path, cache_root, code_before: str = "") -> subprocess.CompletedProcess:
+    """Parse TEXT and _BROKEN in a new interpreter (so the parser is built or loaded anew),
+    with pickle's loaders and dumpers replaced by ones that fail the run."""
+    script = textwrap.dedent(f"""
+        import pickle, sys
+        def refuse(*a, **k):
+            print("PICKLE USED", file=sys.stderr); raise SystemExit(3)
+        pickle.load = pickle.loads = pickle.dump = pickle.dumps = refuse
+        {code_before}
+        from rulec import syntax
+        from rulec.errors import RulecError
+        print(syntax.parse({TEXT!r}, "R") == syntax.parse({TEXT!r}, "R"))
+        try:
+            syntax.parse({_BROKEN!r}, "B")
+        except RulecError as exc:
+            print(str(exc).splitlines()[0])
+    """)
+    env = dict(os.environ, RULEC_CACHE_DIR=str(cache_root), TMPDIR=str(tmp_path / "tmp"),
+               PYTHONPATH=str(ROOT))
+    (tmp_path / "tmp").mkdir(exist_ok=True)
+    return subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+
+
+def test_the_parser_tables_never_go_through_pickle_or_the_shared_temporary_folder(tmp_path):
+    # lark's cache=True unpickles /tmp/.lark_cache_<user>_<hash>.tmp, a name any local user
+    # can plant: the tables are kept as data in the user's cache folder instead
+    root = tmp_path / "cache"
+    first = _parse_in_fresh_process(tmp_path, root)
+    assert first.returncode == 0, first.stderr
+    tables = list((root / "lark").iterdir())
+    assert len(tables) == 1 and tables[0].suffix == ".json"
+    json.loads(tables[0].read_text())  # plain JSON
+    second = _parse_in_fresh_process(tmp_path, root)  # tables loaded from the entry
+    assert second.returncode == 0, second.stderr
+    assert second.stdout == first.stdout and second.stdout.startswith("True\n")
+    assert "B:4" in second.stdout  # the broken rule's message, with its place
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_tables_loaded_from_the_cache_parse_as_freshly_built_ones(tmp_path, monkeypatch):
+    from lark import Lark
+
+    from rulec.syntax import parser
+
+    monkeypatch.setenv("RULEC_CACHE_DIR", str(tmp_path / "cache"))
+    parser._lark.cache_clear()
+    built = parser._lark()  # builds and keeps the tables
+    parser._lark.cache_clear()
+    loaded = parser._lark()
+    assert loaded is not built
+    text = (ROOT / "examples").glob("**/Rulefile")
+    for rulefile in list(text)[:5] + [None]:
+        source = rulefile.read_text() if rulefile else TEXT
+        source += "\n" if not source.endswith("\n") else ""
+        assert loaded.parse(source) == built.parse(source)
+    parser._lark.cache_clear()
+
+
+@pytest.mark.parametrize("damage", [b"", b"not json", b'{"data": 1}', b'{"#d": [[1]]}',
+                                    b'{"data": {"options": {}}, "memo": {}}'])
+def test_damaged_tables_are_built_again(tmp_path, damage):
+    root = tmp_path / "cache"
+    assert _parse_in_fresh_process(tmp_path, root).returncode == 0
+    (entry,) = (root / "lark").iterdir()
+    good = _parse_in_fresh_process(tmp_path, root).stdout
+    entry.write_bytes(damage)
+    again = _parse_in_fresh_process(tmp_path, root)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout == good
+    json.loads(entry.read_text())  # written again whole

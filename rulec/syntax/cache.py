@@ -97,6 +97,93 @@ def put(path: str, text: str, module: d.Module) -> None:
     _write(file, data)
 
 
+# ------------------------------------------------------------------ the parser's tables
+#
+# Building lark's LALR tables costs ~40 ms, loading them ~15 ms. lark can cache them itself
+# (``cache=True``), but it pickles them to a predictable name in the shared temporary
+# folder: a file another user planted there would run their code. So they are kept here,
+# in lark's own data-only serialized form (``Lark.memo_serialize``) written as JSON with two
+# marks JSON lacks: {"#t": [...]} for a tuple and {"#d": [[key, value], ...]} for a dict
+# whose keys are not all strings. An entry of any other shape reads as absent.
+
+TABLES_FORMAT = "lark-tables-1"
+
+
+def _tables_file() -> str:
+    import lark
+
+    h = hashlib.blake2b(digest_size=16)
+    h.update(f"{TABLES_FORMAT}\0{lark.__version__}\0".encode())
+    h.update(grammar_text().encode())
+    return os.path.join(os.path.dirname(folder()), "lark", h.hexdigest() + SUFFIX)
+
+
+def _tables_hook(obj: dict):
+    if len(obj) == 1:
+        if "#t" in obj and type(obj["#t"]) is list:
+            return tuple(obj["#t"])
+        if "#d" in obj and type(obj["#d"]) is list:
+            items = obj["#d"]
+            if not all(type(i) is list and len(i) == 2 and type(i[0]) in (int, str) for i in items):
+                raise ValueError("not a table entry")
+            return {k: v for k, v in items}
+    return obj
+
+
+def _tables_encode(value):
+    if isinstance(value, tuple):
+        return {"#t": [_tables_encode(v) for v in value]}
+    if isinstance(value, list):
+        return [_tables_encode(v) for v in value]
+    if isinstance(value, dict):
+        if all(type(k) is str for k in value):
+            if len(value) == 1 and ("#t" in value or "#d" in value):
+                raise TypeError("a key of the marks")
+            return {k: _tables_encode(v) for k, v in value.items()}
+        if not all(type(k) in (int, str) for k in value):
+            raise TypeError("a dict key that is neither int nor str")
+        return {"#d": [[k, _tables_encode(v)] for k, v in value.items()]}
+    if value is None or type(value) in (str, int, bool):
+        return value
+    raise TypeError(f"{type(value).__name__} in lark's tables")
+
+
+def get_tables() -> dict | None:
+    """lark's serialized parser ({"data": ..., "memo": ...}) as ``put_tables`` kept it."""
+    data = read_regular(_tables_file())
+    if data is None:
+        return None
+    try:
+        found = json.loads(data, object_hook=_tables_hook)
+    except (ValueError, RecursionError):
+        return None
+    if not (isinstance(found, dict) and isinstance(found.get("data"), dict)
+            and isinstance(found.get("memo"), dict) and isinstance(found["data"].get("options"), dict)):
+        return None
+    return found
+
+
+def put_tables(parser) -> None:
+    """Keep ``parser``'s tables (a lark.Lark) for ``get_tables``; nothing if they cannot be held."""
+    from lark.grammar import Rule
+    from lark.lexer import TerminalDef
+
+    data, memo = parser.memo_serialize([TerminalDef, Rule])
+    # the options hold the postlex object, which is not data: given again when loading
+    data["options"] = {k: v for k, v in data["options"].items() if k != "postlex"}
+    try:
+        text = json.dumps({"data": _tables_encode(data), "memo": _tables_encode(memo)},
+                          ensure_ascii=True, separators=(",", ":"))
+    except (TypeError, ValueError, RecursionError):
+        return
+    file = _tables_file()
+    try:
+        make_dirs(os.path.dirname(file))
+        write_replacing(file, text.encode("ascii"))
+    except OSError:
+        pass
+
+
 # ------------------------------------------------------------- statement by statement
 #
 # An edit of one statement of a big Rulefile (a rule's command) misses the entry above, and

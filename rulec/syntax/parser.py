@@ -1,7 +1,7 @@
 """Rulefile text -> declarations (``decls.Module``), with precise syntax errors.
 
-The lark parser is built once per process and cached on disk by lark (``cache=True``), so
-only the first run after an install pays for building the LALR tables.
+The lark parser is built once per process; its LALR tables are kept in the user's cache
+folder as data (``cache.put_tables``), so only the first run after an install builds them.
 """
 
 from __future__ import annotations
@@ -64,17 +64,23 @@ class _RulefileIndenter(Indenter):
 
 @lru_cache(maxsize=1)
 def _lark() -> Lark:
-    from .cache import grammar_text
+    """The parser, its LALR tables read from the user's cache folder when they are there.
 
-    grammar = grammar_text()
-    return Lark(
-        grammar,
-        parser="lalr",
-        postlex=_RulefileIndenter(),
-        propagate_positions=True,
-        maybe_placeholders=False,
-        cache=True,
-    )
+    lark's own ``cache=True`` is not used: it unpickles a file of a predictable name in the
+    shared temporary folder, which any local user can plant. The tables are kept instead by
+    ``cache.get_tables``/``put_tables`` as data only, in lark's own serialized form."""
+    from .cache import get_tables, grammar_text, put_tables
+
+    options = dict(postlex=_RulefileIndenter(), propagate_positions=True)
+    tables = get_tables()
+    if tables is not None:
+        try:
+            return Lark._load_from_dict(tables["data"], tables["memo"], **options)
+        except Exception:  # tables of another shape (lark's internals changed): build anew
+            pass
+    parser = Lark(grammar_text(), parser="lalr", maybe_placeholders=False, **options)
+    put_tables(parser)
+    return parser
 
 
 def parse(text: str, file: str = "<string>", _registered: bool = True) -> d.Module:
