@@ -10,7 +10,9 @@ Modes:
                    edit       as noop-hist, just after an edit of one rule's command (summarize:
                               one job per model): rulec plans those jobs (rulec dryrun / make -q)
                  The tool "rulec-cold" is rulec with no cache folder (no parse or graph cache):
-                 the first dry run of a new Rulefile.
+                 the first dry run of a new Rulefile. "rulec-replan" is rulec with its verdict
+                 forgotten before each run (the parse and graph caches warm): a full plan, as
+                 the first dry run after another tool changed a file.
   throughput     Really run the workflow from scratch with -j N (rulec run / make -j / snakemake -c),
                  deleting bld/ and tool state before every run; report jobs per second.
 
@@ -67,7 +69,7 @@ SNAKEMAKE_RUN = "snakemake -c {jobs} -s Snakefile"
 # Not a CLI: rulec's parse + analyze + resolve in-process, as a preview while `dryrun` is missing.
 RULEC_RESOLVE = "{python} -c 'from rulec import analyze, dag; dag.resolve(analyze.load(\"Rulefile\", \".\"))'"
 
-ALL_TOOLS = ("rulec", "make", "ninja", "snakemake", "rulec-resolve", "rulec-table", "rulec-cold")
+ALL_TOOLS = ("rulec", "make", "ninja", "snakemake", "rulec-resolve", "rulec-table", "rulec-cold", "rulec-replan")
 DEFAULT_TOOLS = "rulec,make,ninja,snakemake"
 DEFAULT_SCALES = "1.1k,11k,51k"
 
@@ -124,7 +126,7 @@ def available(tool: str) -> tuple[bool, str]:
         ok = subprocess.run([sys.executable, "-c", "import rulec.analyze, rulec.dag"], env=env,
                             capture_output=True).returncode == 0
         return ok, "rulec.analyze / rulec.dag not importable"
-    if tool in ("rulec", "rulec-table", "rulec-cold"):
+    if tool in ("rulec", "rulec-table", "rulec-cold", "rulec-replan"):
         argv = expand(RULEC_DRYRUN)
         probe = argv[: argv.index("dryrun") + 1] + ["--help"] if "dryrun" in argv else argv + ["--help"]
         r = subprocess.run(probe, env=env, capture_output=True, text=True, cwd=REPO)
@@ -302,6 +304,7 @@ def dry_commands(phase: str) -> dict[str, tuple[str, tuple[int, ...], bool]]:
         return {
             "rulec": (RULEC_DRYRUN, (0,), True),  # no History: plain mtime comparison
             "rulec-cold": (RULEC_COLD_DRYRUN, (0,), True),
+            "rulec-replan": (RULEC_DRYRUN, (0,), True),  # the verdict forgotten: a full plan
             "rulec-table": (RULEC_TABLE_DRYRUN, (0,), True),
             "make": (MAKE_QUESTION, (0, 1), False),  # 0 = up to date, 1 = something to do
             "ninja": (NINJA_DRYRUN, (0,), True),  # no .ninja_log: plain mtime comparison, as rulec without a History
@@ -315,11 +318,14 @@ def dry_commands(phase: str) -> dict[str, tuple[str, tuple[int, ...], bool]]:
     raise ValueError(phase)
 
 
-STATE_DIRS = {"rulec": ".rulec", "rulec-table": ".rulec", "rulec-cold": ".rulec", "snakemake": ".snakemake"}
+STATE_DIRS = {"rulec": ".rulec", "rulec-table": ".rulec", "rulec-cold": ".rulec", "rulec-replan": ".rulec",
+              "snakemake": ".snakemake"}
 STATE_FILES = {"ninja": (".ninja_log", ".ninja_deps")}
 
 
 def wipe_state(meta: dict, tool: str) -> None:
+    if tool == "rulec-replan":  # also the verdict a project without .rulec/ keeps in the user cache
+        forget_cached_verdicts()
     name = STATE_DIRS.get(tool)
     if name:
         shutil.rmtree(os.path.join(meta["dir"], name), ignore_errors=True)
@@ -328,6 +334,16 @@ def wipe_state(meta: dict, tool: str) -> None:
             os.unlink(os.path.join(meta["dir"], file))
         except FileNotFoundError:
             pass
+
+
+def forget_cached_verdicts() -> None:
+    probe = subprocess.run([sys.executable, "-c", "from rulec import verdict; print(verdict.cache_folder())"],
+                           env=child_env(), capture_output=True, text=True, check=True)
+    where = probe.stdout.strip()
+    if os.path.isdir(where):
+        for name in os.listdir(where):
+            if name.endswith(".verdict"):
+                os.unlink(os.path.join(where, name))
 
 
 def rotations(tools: list[str], reps: int):

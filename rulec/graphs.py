@@ -30,7 +30,7 @@ from array import array
 from itertools import islice
 
 from . import ir
-from .storage import make_dirs, read_regular, write_replacing
+from .storage import make_dirs, prune_newest, read_regular, write_replacing
 
 FORMAT = 1
 MAGIC = b"rulec-graph\n"
@@ -171,30 +171,9 @@ def _store(path: str, k: str, graph) -> None:
         where = os.path.dirname(path)
         make_dirs(where)
         write_replacing(path, data)
-        _prune(where)
+        prune_newest(where, SUFFIX, BUDGET)
     except OSError:
         return
-
-
-def _prune(where: str) -> None:
-    entries = []
-    with os.scandir(where) as it:
-        for e in it:
-            if e.name.endswith(SUFFIX):
-                try:
-                    st = e.stat(follow_symlinks=False)
-                except OSError:
-                    continue
-                entries.append((st.st_mtime_ns, st.st_size, e.path))
-    entries.sort(reverse=True)
-    total = 0
-    for k, (_, size, p) in enumerate(entries):
-        total += size
-        if total > BUDGET and k:  # the newest stays, whatever its size
-            try:
-                os.unlink(p)
-            except OSError:
-                pass
 
 
 def _read_used(path: str) -> bytes | None:

@@ -241,6 +241,29 @@ def write_replacing(path: str, data: bytes, mode: int | None = None) -> None:
         raise
 
 
+def prune_newest(folder: str, suffix: str, budget: int) -> None:
+    """Remove the oldest (by mtime) files of ``folder`` ending in ``suffix`` beyond ``budget``
+    bytes in all; the newest always stays, whatever its size (the caches' pruning)."""
+    entries = []
+    with os.scandir(folder) as it:
+        for e in it:
+            if e.name.endswith(suffix):
+                try:
+                    st = e.stat(follow_symlinks=False)
+                except OSError:
+                    continue
+                entries.append((st.st_mtime_ns, st.st_size, e.path))
+    entries.sort(reverse=True)
+    total = 0
+    for k, (_, size, p) in enumerate(entries):
+        total += size
+        if total > budget and k:
+            try:
+                os.unlink(p)
+            except OSError:
+                pass
+
+
 def remove_local(path: str) -> None:
     """Remove a local file, link or folder; a missing one is fine."""
     try:

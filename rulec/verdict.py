@@ -31,9 +31,11 @@ from array import array
 from . import __version__
 from .history import STATE_DIR, History
 from .state import snapshot, tree_stat
-from .storage import is_remote, read_regular, write_replacing
+from .storage import is_remote, make_dirs, prune_newest, read_regular, write_replacing
 
 FILE = "verdict.bin"
+CACHED_SUFFIX = ".verdict"  # the verdicts of projects without .rulec/, in the user's cache
+CACHE_BUDGET = 256 << 20  # bytes of those kept; the least recently written go first
 OLD_FILES = ("uptodate.pickle",)  # older rulecs' verdicts: never read, removed on write
 FORMAT = 5
 MAGIC = "rulec-verdict"
@@ -67,8 +69,27 @@ def _key(workflow, target, options) -> str:
     return h.hexdigest()
 
 
-def _path(workflow) -> str:
-    return os.path.join(workflow.workdir, STATE_DIR, FILE)
+def _path(workflow, target) -> str:
+    return _file(workflow.workdir, target)
+
+
+def _file(workdir: str, target) -> str:
+    """Where the verdict is kept: ``.rulec/verdict.bin`` where the project has a state store,
+    else in the user's cache folder, one per working folder and Rulefile (a dry run never
+    creates ``.rulec/``, and outputs made by another tool have no records to keep there)."""
+    folder = os.path.join(workdir, STATE_DIR)
+    if os.path.isdir(folder):
+        return os.path.join(folder, FILE)
+    h = hashlib.blake2b(digest_size=16)
+    h.update(os.path.abspath(workdir).encode("utf-8", "surrogateescape") + b"\0")
+    h.update(os.path.abspath(target.rulefile).encode("utf-8", "surrogateescape"))
+    return os.path.join(cache_folder(), h.hexdigest() + CACHED_SUFFIX)
+
+
+def cache_folder() -> str:
+    from .syntax.cache import folder as parse_folder
+
+    return os.path.join(os.path.dirname(parse_folder()), "verdict")
 
 
 def check(workflow, target, options) -> int | None:
@@ -76,7 +97,7 @@ def check(workflow, target, options) -> int | None:
     if options.force or options.force_all:
         return None
     try:
-        data = read_regular(_path(workflow))
+        data = read_regular(_path(workflow, target))
         saved = _decode(data) if data is not None else None
         if saved is None or saved[0] != _key(workflow, target, options):
             return None
@@ -100,7 +121,7 @@ def check_before_load(target, options) -> int | None:
         workdir = _workdir(target)
         if workdir is None:
             return None
-        data = read_regular(os.path.join(workdir, STATE_DIR, FILE))
+        data = read_regular(_file(workdir, target))
         saved = _decode(data) if data is not None else None
         if saved is None or saved[5] is None:
             return None
@@ -164,7 +185,7 @@ def fresh_rules(workflow, target, options):
     if options.force or options.force_all or options.explain:
         return None
     try:
-        data = read_regular(_path(workflow))
+        data = read_regular(_path(workflow, target))
         saved = _decode(data) if data is not None else None
         if saved is None or saved[6] is None:
             return None
@@ -350,11 +371,11 @@ def _folder_holds(folder: str, names: list[str], mtimes, sizes) -> bool:
 
 
 def remember(workflow, target, options, graph, snap, jobs: int, before_load: bool = False) -> None:
-    """Keep the verdict "nothing to do" of a full plan (only where .rulec/ exists already).
+    """Keep the verdict "nothing to do" of a full plan: in ``.rulec/`` where it exists, else
+    in the user's cache folder (``_file``).
     ``before_load``: ``workflow`` is ``target`` loaded as it is (no profile added to it), so
     the verdict may be checked before loading (``check_before_load``)."""
-    folder = os.path.join(workflow.workdir, STATE_DIR)
-    if options.force or options.force_all or not os.path.isdir(folder):
+    if options.force or options.force_all:
         return
     get = snap.lookup
     by_dir: dict[str, list] = {}
@@ -381,9 +402,18 @@ def remember(workflow, target, options, graph, snap, jobs: int, before_load: boo
     except TypeError:  # a value with no fingerprint: kept for the whole workflow only
         partial = None
     data = _encode(_key(workflow, target, options), jobs, remote, folders, trees, pre, partial)
+    path = _path(workflow, target)
+    folder = os.path.join(workflow.workdir, STATE_DIR)
+    cached = not path.startswith(folder + os.sep)
     try:
-        write_replacing(_path(workflow), data)
+        if cached:
+            make_dirs(os.path.dirname(path))
+        write_replacing(path, data)
+        if cached:
+            prune_newest(os.path.dirname(path), CACHED_SUFFIX, CACHE_BUDGET)
     except OSError:
+        return
+    if cached:
         return
     for old in OLD_FILES:
         try:

@@ -47,12 +47,70 @@ def test_kept_after_an_empty_plan_and_reused(tmp_path):
     assert verdict_now(target) == 2
 
 
-def test_not_kept_without_a_state_folder(tmp_path):
+def test_without_a_state_folder_it_is_kept_in_the_user_cache(tmp_path):
+    # outputs made by another tool: no .rulec/, and a dry run never makes one
+    target = project(tmp_path)
+    os.rmdir(tmp_path / ".rulec")
+    assert api.plan(target).plan.run == []
+    assert not (tmp_path / ".rulec").exists()
+    assert verdict_now(target) == 2
+    (kept,) = [f for f in os.listdir(verdict.cache_folder()) if f == os.path.basename(verdict._file(str(tmp_path), target))]
+    assert kept.endswith(verdict.CACHED_SUFFIX)
+    assert verdict.check_before_load(target, PlanOptions()) is None  # api.plan kept no pre-load key
+    os.utime(tmp_path / "src" / "a.in")  # the input changed since: the verdict does not hold
+    assert verdict_now(target) is None
+    assert [j.rule.name if hasattr(j, "rule") else j for j in api.plan(target).plan.run]
+
+
+def test_a_state_folder_made_later_takes_over_from_the_user_cache(tmp_path):
     target = project(tmp_path)
     os.rmdir(tmp_path / ".rulec")
     api.plan(target)
-    assert not (tmp_path / ".rulec").exists()
+    assert verdict_now(target) == 2
+    (tmp_path / ".rulec").mkdir()  # a run made the state store: its verdict is the project's
     assert verdict_now(target) is None
+    api.plan(target)
+    assert (tmp_path / ".rulec" / verdict.FILE).exists()
+    assert verdict_now(target) == 2
+
+
+def test_each_rulefile_of_a_folder_has_its_own_cached_verdict(tmp_path):
+    target = project(tmp_path)
+    os.rmdir(tmp_path / ".rulec")
+    (tmp_path / "Other.rules").write_text(RULEFILE.replace("cp {input}", "cat {input} >"))
+    other = api.Target(str(tmp_path / "Other.rules"))
+    api.plan(target)
+    api.plan(other)
+    assert verdict_now(target) == 2 and verdict_now(other) == 2
+    assert verdict._file(str(tmp_path), target) != verdict._file(str(tmp_path), other)
+
+
+def test_a_damaged_cached_verdict_means_a_full_plan(tmp_path):
+    target = project(tmp_path)
+    os.rmdir(tmp_path / ".rulec")
+    api.plan(target)
+    path = verdict._file(str(tmp_path), target)
+    with open(path, "wb") as fh:
+        pickle.dump({"x": 1}, fh)
+    assert verdict_now(target) is None
+    assert api.plan(target).plan.run == []
+    assert verdict_now(target) == 2
+
+
+def test_cached_verdicts_are_pruned_to_the_budget(tmp_path, monkeypatch):
+    monkeypatch.setattr(verdict, "CACHE_BUDGET", 1)
+    paths = []
+    for k in range(3):
+        proj = tmp_path / f"p{k}"
+        proj.mkdir()
+        target = project(proj)
+        os.rmdir(proj / ".rulec")
+        api.plan(target)
+        paths.append(verdict._file(str(proj), target))
+        past = time.time() - 100 + k
+        os.utime(paths[-1], (past, past))
+    # the newest always stays; with a budget of one byte, only it
+    assert [os.path.exists(p) for p in paths] == [False, False, True]
 
 
 def test_a_changed_input_mtime_or_a_removed_output_voids_it(tmp_path):

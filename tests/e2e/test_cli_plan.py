@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -905,6 +906,28 @@ def test_a_no_op_after_a_run_loads_nothing(project):
     project.write("Rulefile", project.read("Rulefile") + "\n# edited\n")
     res = subprocess.run([sys.executable, "-c", probe], cwd=project.path, capture_output=True, text=True, timeout=60)
     assert "'rulec.analyze'" in res.stdout.splitlines()[-1]  # an edited Rulefile is loaded again
+
+
+def test_a_repeated_no_op_without_a_state_folder_loads_nothing_and_writes_nothing_in_the_project(project):
+    """Outputs made by another tool, no .rulec/: the first dry run plans in full and keeps its
+    verdict in the user's cache; the next stops at it, and stops no more once a file moves."""
+    project.ok("run", "-q")
+    shutil.rmtree(os.path.join(project.path, ".rulec"))
+    probe = ("import sys; from rulec import cli; code = cli.main(['dryrun', '-q']); "
+             "print(sorted(m for m in ('rulec.analyze', 'lark', 'rulec.dag') if m in sys.modules)); "
+             "sys.exit(code)")
+    first = subprocess.run([sys.executable, "-c", probe], cwd=project.path, capture_output=True, text=True, timeout=60)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.splitlines()[0] == "Nothing to do: all 8 jobs are up to date."
+    assert "'rulec.analyze'" in first.stdout.splitlines()[-1]
+    again = subprocess.run([sys.executable, "-c", probe], cwd=project.path, capture_output=True, text=True, timeout=60)
+    assert again.stdout.splitlines() == ["Nothing to do: all 8 jobs are up to date.", "[]"], again.stderr
+    assert not os.path.exists(os.path.join(project.path, ".rulec"))
+    source = os.path.join(project.path, "src", "data.txt")
+    future = time.time() + 5
+    os.utime(source, (future, future))  # an input newer than what it made: the verdict is void
+    res = project.ok("dryrun")
+    assert not res.stdout.startswith("Nothing to do") and "newer" in res.stdout, res.stdout
 
 
 def test_a_warning_is_shown_on_every_no_op(empty_project):
