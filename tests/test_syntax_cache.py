@@ -354,6 +354,25 @@ def test_an_edit_of_one_statement_parses_that_statement_only(cache_dir, tmp_path
     assert r100.span.line == 1 + 7 * 100 + 1  # moved down one line, taken from the cache
 
 
+def test_a_big_file_keeps_one_entry_and_an_unchanged_one_needs_no_lark(cache_dir, tmp_path):
+    rulefile = tmp_path / "Rulefile"
+    rulefile.write_text(BIG)
+    root = cache_dir.parent
+    probe = ("import sys; from rulec import syntax; m = syntax.parse_file(sys.argv[1]); "
+             "print(len(m.decls), 'lark' in sys.modules)")
+    env = dict(os.environ, RULEC_CACHE_DIR=str(root), PYTHONPATH=str(ROOT))
+    runs = [subprocess.run([sys.executable, "-c", probe, str(rulefile)], env=env, capture_output=True, text=True)
+            for _ in range(2)]
+    assert [r.returncode for r in runs] == [0, 0], runs[0].stderr
+    count = runs[0].stdout.split()[0]
+    assert [r.stdout.split() for r in runs] == [[count, "True"], [count, "False"]]
+    # the statements' entry only: no whole-file entry written beside it (an edit writes one entry)
+    assert [p.name for p in cache_dir.iterdir()] == [os.path.basename(cache._statements_file(str(rulefile)))]
+    before = os.stat(cache._statements_file(str(rulefile))).st_ino
+    subprocess.run([sys.executable, "-c", probe, str(rulefile)], env=env, check=True, capture_output=True)
+    assert os.stat(cache._statements_file(str(rulefile))).st_ino == before  # nothing new: not written again
+
+
 def test_a_statement_that_does_not_parse_alone_means_the_whole_file(cache_dir, tmp_path, monkeypatch):
     from rulec.syntax import parser
 

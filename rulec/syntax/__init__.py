@@ -27,14 +27,14 @@ def parse_file(path: str) -> d.Module:
     # Errors found later (by the analyzer) show lines of this text, even if the file
     # changes or another file of the same relative name is read after a chdir.
     register_text(path, text)
-    module = cache.get(path, text)
+    module = cache.get(path, text)  # a whole-file entry: files that are not parsed by statements
     if module is None:
-        from .parser import parse as _parse
-
-        module = _by_statements(path, text)
+        module = _by_statements(path, text)  # their entry is their statements' (no second entry to write)
         if module is None:
+            from .parser import parse as _parse
+
             module = _parse(text, path, _registered=False)
-        cache.put(path, text, module)
+            cache.put(path, text, module)
     return module
 
 
@@ -44,7 +44,6 @@ def _by_statements(path: str, text: str) -> d.Module | None:
     parsed whole: small, or a statement does not parse alone (its errors are the whole
     file's to report)."""
     from . import cache
-    from .parser import parse as _parse
     from ..errors import RulecError
 
     pieces = cache.statements(text)
@@ -58,6 +57,8 @@ def _by_statements(path: str, text: str) -> d.Module | None:
         entry = kept.get(key)
         part = cache.statement(entry, line) if entry is not None else None
         if part is None:
+            from .parser import parse as _parse  # lark: only when a statement is new
+
             try:
                 part = _parse("\n" * (line - 1) + piece, path, _registered=False).decls
             except RulecError:
@@ -69,7 +70,8 @@ def _by_statements(path: str, text: str) -> d.Module | None:
         if entry is not None:
             entries[key] = entry
         decls.extend(part)
-    cache.put_statements(path, entries)
+    if entries.keys() != kept.keys():
+        cache.put_statements(path, entries)
     return d.Module(path, tuple(decls))
 
 

@@ -245,6 +245,10 @@ def get_statements(path: str) -> dict[str, str]:
         return {}
     if not isinstance(found, dict) or not all(type(k) is str and type(v) is str for k, v in found.items()):
         return {}
+    try:
+        os.utime(_statements_file(path))  # recently used: kept by the pruning
+    except OSError:
+        pass
     return found
 
 
