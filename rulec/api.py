@@ -70,10 +70,10 @@ def with_profile_env(workflow: ir.Workflow, profile, backend: str) -> ir.Workflo
     return dataclasses.replace(workflow, rules=tuple(rules))
 
 
-def graph_of(workflow: ir.Workflow, target: Target) -> "dag.JobGraph":
+def graph_of(workflow: ir.Workflow, target: Target, lazy: bool = False) -> "dag.JobGraph":
     from . import graphs
 
-    graph = graphs.resolve(workflow, target.targets)  # dag.resolve, through the cache
+    graph = graphs.resolve(workflow, target.targets, lazy)  # dag.resolve, through the cache
     if target.select:
         from .select import compile_expr
 
@@ -100,8 +100,10 @@ def plan(target: Target, options: PlanOptions = PlanOptions(), history: History 
     is, so the verdict may be checked before loading next time. ``only_plan``: the caller
     reads nothing of the returned History but what the plan needed (a dry run)."""
     workflow = workflow if workflow is not None else load(target)
-    graph = graph_of(workflow, target)
-    fresh, snap = fresh_snapshot(workflow, target, options, graph)
+    found = _fresh(workflow, target, options)
+    # after an edit of some rules, a dry run looks at few jobs: their rows made when asked for
+    graph = graph_of(workflow, target, lazy=found is not None and only_plan)
+    fresh, snap = found if found is not None else (frozenset(), full_snapshot(workflow, options, graph))
     if history is None:
         # after an edit of some rules, a dry run reads only the records of the others' jobs
         rules = [r.name for r in workflow.rules if r.index not in fresh] if fresh and only_plan else None
@@ -119,13 +121,20 @@ def fresh_snapshot(workflow: ir.Workflow, target: Target, options: PlanOptions, 
     """(rules known up to date but for their upstream, the snapshot): after an edit of some
     rules only, from the kept verdict, with no stat taken again (``verdict.fresh_rules``);
     else (no rule, a fresh snapshot)."""
-    if not target.select:  # -k plans a subgraph: the verdict is of the whole
-        from . import verdict
+    found = _fresh(workflow, target, options)
+    return found if found is not None else (frozenset(), full_snapshot(workflow, options, graph))
 
-        found = verdict.fresh_rules(workflow, target, options)
-        if found is not None:
-            return found
-    return frozenset(), snapshot(paths_of(graph), workflow.workdir, options.tolerance_ns, trees=graph.directories())
+
+def _fresh(workflow: ir.Workflow, target: Target, options: PlanOptions):
+    if target.select:  # -k plans a subgraph: the verdict is of the whole
+        return None
+    from . import verdict
+
+    return verdict.fresh_rules(workflow, target, options)
+
+
+def full_snapshot(workflow: ir.Workflow, options: PlanOptions, graph: "dag.JobGraph"):
+    return snapshot(paths_of(graph), workflow.workdir, options.tolerance_ns, trees=graph.directories())
 
 
 def up_to_date(workflow: ir.Workflow, target: Target, options: PlanOptions) -> int | None:

@@ -56,6 +56,7 @@ class JobGraph:
         self.sources: dict[str, int] = {}  # input path no job makes -> first job needing it
         self._key: dict[tuple[int, tuple[str, ...]], int] | None = {}  # None: made on first use
         self._directories: frozenset[str] | None = None  # see directories(), once resolved
+        self._rule_edges: set[tuple[int, int]] | None = None  # see rule_edges(), once resolved
 
     def __len__(self) -> int:
         return len(self.rule)
@@ -71,6 +72,22 @@ class JobGraph:
     @producer.setter
     def producer(self, value: dict[str, int]) -> None:
         self._producer = value
+
+    def rule_edges(self) -> set[tuple[int, int]]:
+        """(rule, rule it needs) for every dependency of a job on another's, at C speed."""
+        if self._rule_edges is not None:
+            return self._rule_edges
+        from itertools import chain, repeat
+
+        rule, deps = self.rule, self.deps
+        flat = getattr(deps, "flat", None)  # a lazy column (graphs.Rows): its arrays as they are
+        if flat is not None:
+            lengths, items = deps.lengths(), flat
+        else:
+            lengths, items = map(len, deps), chain.from_iterable(deps)
+        owners = chain.from_iterable(map(repeat, rule, lengths))
+        self._rule_edges = set(zip(owners, map(rule.__getitem__, items)))
+        return self._rule_edges
 
     def rule_of(self, job: int) -> ir.Rule:
         return self.workflow.rules[self.rule[job]]

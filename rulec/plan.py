@@ -161,8 +161,15 @@ def plan(graph: "JobGraph", snap: Snapshot, history: History, options: PlanOptio
     temp_ok = kinds.temp_paths() if kinds is not None and kinds.has(TEMP) else None  # deletable: not requested
     temp_in = kinds.temp_inputs if temp_ok is not None else None
     pending: dict[int, list[str]] = {}  # job -> its missing temp outputs, when that is all it lacks
+    # fresh rules upstream of no other rule's jobs: none of their jobs can run, and their
+    # rows are not even read (a graph from the cache makes a row only when it is asked for)
+    skip = _unreached(graph, fresh) if fresh and not explain else frozenset()
 
     for job in graph.order:
+        if skip and g_rule[job] in skip:
+            if not g_nout[job] and rules[g_rule[job]].shell is None:
+                groups.append(job)
+            continue
         rule = rules[g_rule[job]]
         n_out = g_nout[job]
         outs = g_out[job][:n_out] if n_out != len(g_out[job]) else g_out[job]
@@ -281,6 +288,20 @@ def plan(graph: "JobGraph", snap: Snapshot, history: History, options: PlanOptio
     if pending and order_run:
         order_run = _needed_temps(graph, runs, reasons, order_run, pending, set(groups), explain)
     return Plan(graph, order_run, reasons, groups)
+
+
+def _unreached(graph: "JobGraph", fresh: frozenset[int]) -> frozenset[int]:
+    """The rules of ``fresh`` that need, however indirectly, no job of another rule."""
+    edges = graph.rule_edges()
+    reached = set(range(len(graph.workflow.rules))) - fresh
+    grew = bool(reached)
+    while grew:
+        grew = False
+        for rule, needs in edges:
+            if needs in reached and rule not in reached:
+                reached.add(rule)
+                grew = True
+    return frozenset(fresh - reached)
 
 
 def _needed_temps(graph, runs: bytearray, reasons: dict, order_run: list[int], pending: dict[int, list[str]],

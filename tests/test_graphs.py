@@ -133,7 +133,7 @@ def _entry(cache) -> str:
     return os.path.join(cache, name)
 
 
-@pytest.mark.parametrize("damage", ["truncate", "extend", "index", "magic", "key", "fifo", "empty"])
+@pytest.mark.parametrize("damage", ["truncate", "extend", "index", "magic", "key", "fifo", "empty", "edges"])
 def test_a_damaged_or_crafted_entry_reads_as_absent(damage, cache):
     wf = workflow()
     fresh = graphs.resolve(wf)
@@ -151,6 +151,9 @@ def test_a_damaged_or_crafted_entry_reads_as_absent(damage, cache):
         data = data.replace(os.path.basename(path)[:-len(graphs.SUFFIX)].encode(), b"0" * 40, 1)
     elif damage == "empty":
         data = b""
+    elif damage == "edges":  # a rule-level edge naming a rule the workflow does not have
+        at = data.index(b'"rule_edges": [[') + len(b'"rule_edges": [[')
+        data[at:at + 1] = b"9"
     os.unlink(path)
     if damage == "fifo":
         os.mkfifo(path)  # a read would block: never opened for reading
@@ -195,3 +198,32 @@ def test_an_entry_with_more_declared_outputs_than_outputs_reads_as_absent(cache)
     with open(path, "wb") as fh:
         fh.write(bytes(damaged))
     assert graphs._load(path, os.path.basename(path)[:-len(graphs.SUFFIX)], wf, dag.compile_rules(wf)) is None
+
+
+@pytest.mark.parametrize("text", [SMALL, WITH_KINDS], ids=["small", "kinds"])
+def test_a_lazily_read_graph_has_the_same_rows(text, cache):
+    wf = workflow(text)
+    fresh = dag.resolve(wf, (), exists=lambda p: False)
+    graphs.resolve(wf)  # kept
+    lazy = graphs.resolve(wf, lazy=True)
+    assert isinstance(lazy.outputs, graphs.Rows) and isinstance(lazy.deps, graphs.Rows)
+    for name in COLUMNS:  # row by row (iterating a lazy column makes them all)
+        column = getattr(lazy, name)
+        assert (list(column) if isinstance(column, graphs.Rows) else column) == getattr(fresh, name), name
+    for name in ("values", "outputs", "inputs", "deps"):
+        eager, rows = getattr(fresh, name), getattr(lazy, name)
+        assert len(rows) == len(eager)
+        assert [rows[j] for j in range(len(rows))] == eager
+        assert rows[-1] == eager[-1] and rows[1:3] == eager[1:3] and rows[::-2] == eager[::-2]
+        with pytest.raises(IndexError):
+            rows[len(rows)]
+        assert list(rows.lengths()) == [len(r) for r in eager]
+    assert lazy.rule_edges() == fresh.rule_edges() != set()
+    assert graphs.resolve(wf).rule_edges() == fresh.rule_edges()  # read from the entry's header
+
+
+def test_rule_edges_name_each_rule_and_the_rules_its_jobs_need():
+    wf = workflow(WITH_KINDS)
+    g = dag.resolve(wf, (), exists=lambda p: False)
+    names = {(wf.rules[a].name, wf.rules[b].name) for a, b in g.rule_edges()}
+    assert names == {("all", "count"), ("all", "join"), ("join", "count")}

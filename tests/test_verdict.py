@@ -509,6 +509,33 @@ def test_the_plan_from_the_kept_verdict_is_the_full_plan(edit, tmp_path):
     assert fresh is None or fresh == full
 
 
+def test_after_an_edit_the_jobs_of_rules_it_does_not_reach_are_never_read(tmp_path, monkeypatch):
+    from rulec import graphs
+    from rulec.plan import plan as make_plan
+
+    target = chain(tmp_path)
+    (tmp_path / "Rulefile").write_text(CHAIN.replace("cat {input} > {output}", "cat {input} >| {output}"))
+    full, _, _ = full_and_fresh(target)
+    wf = api.load(target)
+    graph = api.graph_of(wf, target, lazy=True)
+    assert isinstance(graph.inputs, graphs.Rows)
+    read: set[int] = set()
+    real = graphs.Rows.__getitem__
+
+    def recorded(self, j):
+        read.add(j)
+        return real(self, j)
+
+    monkeypatch.setattr(graphs.Rows, "__getitem__", recorded)
+    rules, snap = verdict.fresh_rules(wf, target, PlanOptions())
+    planned = make_plan(graph, snap, History.open(wf.workdir), PlanOptions(), rules)
+    # make is upstream of the edited rule only: none of its jobs is looked at
+    assert {graph.rule_of(j).name for j in read} == {"sum", "all"}
+    assert [(graph.job_id(j), [(r.why, r.path, r.job) for r in planned.reasons[j]]) for j in planned.run] == full
+    assert sorted(j for j, _ in full) == ["sum[a]", "sum[b]"]
+    assert len(planned.groups) == 1  # rule all: a group, counted as such
+
+
 def test_a_changed_file_means_no_rule_is_taken_as_up_to_date(tmp_path):
     target = chain(tmp_path)
     (tmp_path / "Rulefile").write_text(CHAIN.replace('"cp {input} {output}"', '"cp -p {input} {output}"'))
