@@ -15,6 +15,18 @@ from . import ir
 from . import pattern as pat
 
 _quote = shlex.quote
+# what shlex.quote leaves alone, and NUL (which no path holds): a list of words matching none
+# of it needs no quoting at all, found by one search over the words joined
+_UNSAFE_IN_WORDS = re.compile(r"[^\w@%+=:,./\x00-]", re.ASCII).search
+
+
+def _quote_words(words) -> str:
+    """``" ".join(shlex.quote(w) for w in words)``, in one search when none needs quoting."""
+    if not words:
+        return ""
+    if _UNSAFE_IN_WORDS("\0".join(words)) is None and "" not in words:
+        return " ".join(words)
+    return " ".join([_quote(w) for w in words])
 _SCALED = ("mem", "mem_mb", "time", "time_s")  # resources that may grow with the attempt
 
 
@@ -90,6 +102,7 @@ class CommandRenderer:
     def _piece(self, part: ir.Ref, attempt: int = 1) -> Callable:
         kind, raw, index, key = part.kind, part.raw, part.index, part.key
         q = (lambda t: t) if raw else _quote
+        qs = " ".join if raw else _quote_words  # a list of words
         if kind == "input" and self.slices is not None and key is not None:
             slices = self.slices
 
@@ -99,12 +112,12 @@ class CommandRenderer:
 
             if index is not None:
                 return lambda j, v, i, o, n: (lambda xs: q(xs[index]) if index < len(xs) else "")(i[slice(*named(v))])
-            return lambda j, v, i, o, n: " ".join([q(x) for x in i[slice(*named(v))]])
+            return lambda j, v, i, o, n: qs(i[slice(*named(v))])
         if kind == "input":
             a, b = self.input_slices[key] if key is not None else (0, None)
             if index is not None:
                 return lambda j, v, i, o, n: q(i[a:b][index]) if index < len(i[a:b]) else ""
-            return lambda j, v, i, o, n: " ".join([q(x) for x in i[a:b]])
+            return lambda j, v, i, o, n: qs(i[a:b])
         if kind in ("output", "log"):
             where = None if key is None else (self.out_index if kind == "output" else self.log_index)[key]
 
@@ -116,7 +129,7 @@ class CommandRenderer:
 
             if index is not None:
                 return lambda j, v, i, o, n: (lambda xs: q(xs[index]) if index < len(xs) else "")(items(o, n))
-            return lambda j, v, i, o, n: " ".join([q(x) for x in items(o, n)])
+            return lambda j, v, i, o, n: qs(items(o, n))
         if kind == "wildcard":
             pos = self.wc_pos[key]
             return lambda j, v, i, o, n: q(v[pos])
@@ -127,7 +140,7 @@ class CommandRenderer:
             if part.attr in dim.list_fields:  # its items, like a list param
                 if index is not None:
                     return lambda j, v, i, o, n: (lambda xs: q(xs[index]) if index < len(xs) else "")(column[v[pos]])
-                return lambda j, v, i, o, n: " ".join([q(x) for x in column[v[pos]]])
+                return lambda j, v, i, o, n: qs(column[v[pos]])
             return lambda j, v, i, o, n: q(column[v[pos]])
         if kind == "params":
             return lambda j, v, i, o, n: self._value(self.param_text(key, v, attempt), index, raw)

@@ -255,3 +255,17 @@ rule a:
 ''')
     job = g.find(0, ())
     assert shell.command_of(g, shell.renderers(g), job) == "echo out.txt a.log > out.txt"
+
+
+def test_a_list_of_words_is_quoted_as_shlex_quotes_each():
+    import random
+    import shlex
+
+    from rulec.shell import _quote_words
+
+    rng = random.Random(7)
+    alphabet = "ab/._-@%+=:, '\"$\\\n\té\x01*?[]~#!;&|<>(){}`"
+    for _ in range(5000):
+        words = tuple("".join(rng.choice(alphabet) for _ in range(rng.randint(0, 6))) for _ in range(rng.randint(0, 5)))
+        assert _quote_words(words) == " ".join(shlex.quote(w) for w in words), words
+    assert _quote_words(("a", "")) == "a ''" and _quote_words(("a b",)) == "'a b'" and _quote_words(()) == ""
