@@ -554,12 +554,11 @@ class _Analyzer:
                         continue
                     if isinstance(item.value, d.ListV):  # a list field: files=["a.fq", "b.fq"]
                         texts = [self.scalar_text(x) for x in item.value.items]
-                        if all(t is not None for t in texts):
-                            fields[item.name] = tuple(texts)
+                        fields[item.name] = tuple(t if t is not None else "" for t in texts)
                         continue
                     text = self.scalar_text(item.value)
-                    if text is not None:
-                        fields[item.name] = text
+                    # a field whose value is in error (said) keeps its place: no second error
+                    fields[item.name] = text if text is not None else ""
                 names = tuple(fields)
                 if field_names is None:
                     field_names = names
@@ -843,8 +842,8 @@ class _Analyzer:
         _warn_once(arg.span, f"glob({arg.value!r}) matches no file: dimension {decl.name} has no values{skipped}")
 
     def scalar_text(self, expr) -> str | None:
-        if isinstance(expr, d.Dotted):
-            expr = self.config_expr(expr)
+        if isinstance(expr, d.Dotted) or (isinstance(expr, d.Str) and self.config_refs and "{config." in expr.value):
+            expr = self.config_expr(expr)  # config.KEY, or "...{config.KEY}..." (a dimension's value or field)
             if expr is None:
                 return None
             if isinstance(expr, d.ListV):

@@ -1670,6 +1670,32 @@ rule fit:
     assert [k for k, _ in r.config] == ["db.host", "db.port", "flags", "models", "outdir", "ratio", "seed", "verbose"]
 
 
+def test_config_values_in_a_block_dimensions_fields_and_in_dimension_values(here):
+    wf = load(here, '''\
+config "config.toml"
+dimension sample:
+    a: dir="{config.outdir}/a", threads=config.threads, files=["{config.outdir}/a1.fq", "raw/a2.fq"]
+    b: dir="{config.outdir}/b", threads="{config.seed}", files=["raw/b1.fq"]
+dimension host = ["{config.db.host}", "local"]
+
+rule count:
+    input: "{sample.files}"
+    output: "out/{sample}/{host}.txt"
+    shell: "count -t {sample.threads} {input} > {sample.dir}/{output}"
+''', {"config.toml": CONFIG})
+    dim = wf.dimensions["sample"]
+    assert dim.table == {"a": {"dir": "bld/a", "threads": "4", "files": ("bld/a1.fq", "raw/a2.fq")},
+                         "b": {"dir": "bld/b", "threads": "7", "files": ("raw/b1.fq",)}}
+    assert wf.dimensions["host"].values == ("db.example.org", "local")
+    # one error where the key is unknown, nothing more said about the field it leaves empty
+    assert error(here, 'config "config.toml"\ndimension s:\n    a: f="{config.outdr}/a"\n    b: f="x"\n'
+                 'rule r:\n    output: "{s}.txt"\n    shell: "echo {s.f} > {output}"\n', {"config.toml": CONFIG}) == msg(
+        "Rulefile:3:11: unknown config key 'outdr' (did you mean 'outdir'?) (the config: config.toml)",
+        '        a: f="{config.outdr}/a"',
+        "              ^^^^^^^^^^^^^^",
+    )
+
+
 def test_config_files_merge_in_order_tables_key_by_key_and_an_included_file_finds_its_own(here):
     wf = load(here, '''\
 config "base.toml"
