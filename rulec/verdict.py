@@ -97,8 +97,7 @@ def check(workflow, target, options) -> int | None:
     if options.force or options.force_all:
         return None
     try:
-        data = read_regular(_path(workflow, target))
-        saved = _decode(data) if data is not None else None
+        saved = _saved(_path(workflow, target))
         if saved is None or saved[0] != _key(workflow, target, options):
             return None
         return _holds(saved, workflow.workdir)
@@ -121,8 +120,7 @@ def check_before_load(target, options) -> int | None:
         workdir = _workdir(target)
         if workdir is None:
             return None
-        data = read_regular(_file(workdir, target))
-        saved = _decode(data) if data is not None else None
+        saved = _saved(_file(workdir, target))
         if saved is None or saved[5] is None:
             return None
         pre = saved[5]
@@ -131,6 +129,27 @@ def check_before_load(target, options) -> int | None:
         return _holds(saved, workdir)
     except Exception:  # as check(): any doubt means loading
         return None
+
+
+_read: dict[str, tuple[tuple, tuple | None]] = {}  # path -> (its stat, its decoded verdict)
+
+
+def _saved(path: str):
+    """The decoded verdict at ``path`` (None: none, or malformed), read once per process for
+    as long as the file is the same (a dry run after an edit asks three times)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    stamp = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    known = _read.get(path)
+    if known is not None and known[0] == stamp:
+        return known[1]
+    data = read_regular(path)
+    saved = _decode(data) if data is not None else None
+    _read.clear()  # one verdict is kept: a long-lived process (the API) holds no more
+    _read[path] = (stamp, saved)
+    return saved
 
 
 def _workdir(target) -> str | None:
@@ -185,8 +204,7 @@ def fresh_rules(workflow, target, options):
     if options.force or options.force_all or options.explain:
         return None
     try:
-        data = read_regular(_path(workflow, target))
-        saved = _decode(data) if data is not None else None
+        saved = _saved(_path(workflow, target))
         if saved is None or saved[6] is None:
             return None
         partial = saved[6]
