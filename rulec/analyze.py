@@ -722,14 +722,18 @@ class _Analyzer:
                 options[kw.name] = (value.value, value.span)
         if not ok:
             return None
-        path = os.path.normpath(os.path.join(os.path.dirname(decl.span.file), arg.value))
-        shown = os.path.relpath(path) if os.path.isabs(path) else path
+        remote = "://" in arg.value  # a URL (s3://bucket/samples.tsv): read through fsspec
+        path = arg.value if remote else os.path.normpath(os.path.join(os.path.dirname(decl.span.file), arg.value))
+        shown = path if remote or not os.path.isabs(path) else os.path.relpath(path)
         span = call.span
         try:
             header, rows, delimiter, text, data = tablemod.read(path, options["sep"][0] if "sep" in options else None)
+        except StorageError as err:  # an unreachable store: said at the table() call
+            self.error(err.message, span, hint=err.hint)
+            return None
         except tablemod.TableError as exc:
             if exc.message == "no such file":
-                where = "" if os.path.normpath(arg.value) == path else f" (looked for {path})"
+                where = "" if remote or os.path.normpath(arg.value) == path else f" (looked for {path})"
                 self.error(f"table file not found: {arg.value}{where}", span)
             else:
                 self.error(f"{shown}{f':{exc.line}' if exc.line else ''}: {exc.message}", span)

@@ -38,8 +38,11 @@ def read(path: str, delimiter: str | None = None) -> tuple[list[str], list[list[
     """(header, rows, the delimiter, the text, the file's bytes). Blank lines are skipped;
     ``lines(text, delimiter)`` says where each row starts, when a message needs it."""
     try:
-        with open(path, "rb") as fh:
-            data = fh.read()
+        if "://" in path:
+            data = _read_remote(path)
+        else:
+            with open(path, "rb") as fh:
+                data = fh.read()
     except FileNotFoundError:
         raise TableError("no such file") from None
     except IsADirectoryError:
@@ -63,6 +66,24 @@ def read(path: str, delimiter: str | None = None) -> tuple[list[str], list[list[
     if not rows:
         raise TableError("is empty: its first line names the columns")
     return rows[0], rows[1:], delimiter, text, data
+
+
+def _read_remote(url: str) -> bytes:
+    """A table at a URL (``s3://bucket/samples.tsv``), read whole through fsspec; an
+    unreachable store raises ``storage.unreachable``'s StorageError."""
+    from . import storage
+
+    if not storage.is_remote(url):
+        raise TableError(f"{url.split('://', 1)[0]}:// is no storage fsspec knows")
+    try:
+        fs, where = storage._fs(url)
+        if fs.isdir(where):
+            raise IsADirectoryError(url)
+        return fs.cat_file(where)
+    except (FileNotFoundError, IsADirectoryError):
+        raise
+    except Exception as exc:  # fsspec's and its backends' own errors: the store is not there
+        raise storage.unreachable(url, exc) from None
 
 
 def lines(text: str, delimiter: str) -> list[int]:

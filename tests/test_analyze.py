@@ -884,6 +884,31 @@ def test_a_glob_on_an_unreachable_store_is_an_error_at_the_glob(here):
     )
 
 
+def test_a_table_on_an_unreachable_store_is_an_error_at_the_table(here):
+    import fsspec
+
+    class Unreachable(fsspec.AbstractFileSystem):
+        protocol = "unreachablefs"
+
+        def info(self, path, **kwargs):
+            raise ConnectionError("Could not connect to the endpoint URL")
+
+        isdir = cat_file = info
+
+    fsspec.register_implementation("unreachablefs", Unreachable, clobber=True)
+    text = 'dimension s = table("unreachablefs://b/samples.tsv")\nrule a:\n    output: "out/{s}.txt"\n'
+    assert error(here, text, kind=AnalysisError) == msg(
+        "Rulefile:1:15: cannot reach unreachablefs://b/samples.tsv: Could not connect to the endpoint URL",
+        '    dimension s = table("unreachablefs://b/samples.tsv")',
+        "                  ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^",
+        "  hint: fsspec takes its settings from the environment (e.g. FSSPEC_UNREACHABLEFS_ENDPOINT_URL, "
+        "and AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY for S3)",
+    )
+    assert error(here, 'dimension s = table("nosuchfs://b/samples.tsv")\nrule a:\n    output: "out/{s}.txt"\n',
+                 kind=AnalysisError).splitlines()[0] == \
+        "Rulefile:1:15: cannot reach nosuchfs://b/samples.tsv: Protocol not known: nosuchfs"
+
+
 # ============================================================================ scheduler settings on one line
 
 WHY_ONE_LINE = "scheduler settings go on one line of the job script and may not hold control characters"

@@ -282,3 +282,27 @@ def test_remote_paths_on_the_real_slurm_cluster_and_in_an_emitted_bundle(slurm_c
         assert time.monotonic() < deadline, "the bundle's tasks did not upload their outputs"
         time.sleep(0.5)
     assert get(fs, f"{name}/report/b.txt") == "BETA\nbeta\n"
+
+
+def test_a_sample_sheet_on_s3(project, bucket):
+    fs, name = bucket
+    put(fs, f"{name}/meta/samples.tsv", "sample\tgreeting\na\thello\nb\thi\n")
+    project.write("Rulefile", f"""\
+dimension sample = table("s3://{name}/meta/samples.tsv")
+
+rule all:
+    input: expand("out/{{sample}}.txt")
+
+rule greet:
+    output: "out/{{sample}}.txt"
+    shell:  "echo {{sample.greeting}} > {{output}}"
+""")
+    assert set(planned_jobs(project.ok("dryrun").stdout)) == {"greet[a]", "greet[b]"}
+    project.ok("run")
+    assert project.read("out/b.txt") == "hi\n"
+    assert project.ok("dryrun").stdout.startswith("Nothing to do")
+    put(fs, f"{name}/meta/samples.tsv", "sample\tgreeting\na\thello\nb\tgood day\n")  # read on every load
+    assert planned_jobs(project.ok("dryrun").stdout) == {"greet[b]": "command changed"}
+    fs.rm(f"{name}/meta/samples.tsv")
+    res = project.run("dryrun")
+    assert res.returncode == 2 and f"table file not found: s3://{name}/meta/samples.tsv" in res.stderr, res.stderr
