@@ -395,8 +395,9 @@ class Launcher:
         return True
 
     def _hold(self, worker: Worker) -> None:
+        if not self._spools_ready:
+            self._clear_spools()  # (now: a later clearing would remove the stop file)
         if not os.path.exists(worker.stop_file):
-            make_dirs(os.path.dirname(worker.stop_file))
             with open(worker.stop_file, "w"):
                 pass
 
@@ -482,7 +483,7 @@ class Launcher:
         proc = worker.proc
         pid, _, status = line.partition(b" ")
         status, _, verdict = status.partition(b" ")
-        if pid.isdigit() and status.isdigit() and proc is not None:
+        if pid.isdigit() and status.isdigit() and proc is not None and verdict in (b"", b"+", b"-"):
             proc.pid = int(pid)
             proc.status = int(status)
             proc.verdict = verdict

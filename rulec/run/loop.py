@@ -730,10 +730,20 @@ class Loop:
         if lazy:
             head = log.rpartition("/")[0]
             if head not in self.listed:
-                return True
+                self._list_logs(head, log)
             if self.old_logs and os.path.join(self.workdir, log) in self.old_logs:
                 return True
         return False
+
+    def _list_logs(self, head: str, log: str) -> None:
+        """Note the files in the folder of lazy logs ``head`` (an earlier run's logs are
+        removed before a job writes its own; a folder not made yet holds none)."""
+        self.listed.add(head)
+        folder = os.path.dirname(os.path.join(self.workdir, log))
+        try:
+            self.old_logs.update(e.path for e in os.scandir(folder or "."))
+        except FileNotFoundError:
+            pass
 
     def _began(self, job: int, jid: str) -> None:
         """A queued job has started (its Started event): it holds its resources, its mark
@@ -785,9 +795,7 @@ class Loop:
             if path == log:
                 if lazy:
                     if head not in self.listed:
-                        self.listed.add(head)
-                        folder = os.path.dirname(os.path.join(self.workdir, lp))
-                        self.old_logs.update(e.path for e in os.scandir(folder or "."))
+                        self._list_logs(head, lp)
                     if self.old_logs:
                         full = os.path.join(self.workdir, lp)
                         if full in self.old_logs:
