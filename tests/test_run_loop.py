@@ -834,14 +834,69 @@ def test_a_queued_job_given_back_runs_later_as_any_ready_job(queueing, capsys):
             assert any(e[0] == "start" and jid in e[1] for e in fake.log)  # started the usual way
 
 
-def test_a_job_with_an_old_output_to_remove_is_not_queued(queueing, capsys):
-    """Its old output is removed just before it starts, never for a job that may not start."""
-    old = [f"out/v{i:02d}.txt" for i in range(0, 40, 2)]
+def _old_outputs(tmp_path, every=2):
+    old = [f"out/v{i:02d}.txt" for i in range(0, 40, every)]
+    (tmp_path / "out").mkdir(exist_ok=True)
+    for path in old:
+        (tmp_path / path).write_text("old\n")
+    return old
+
+
+def test_a_queued_jobs_old_output_is_moved_aside_then_removed_once_it_starts(queueing, tmp_path, capsys):
+    """As before, a job's old output is gone when it starts (a failing command cannot leave
+    it looking new); while it is queued, it waits in .rulec/stash/."""
+    old = _old_outputs(tmp_path)
     loop, fake, history = queueing(cores=2, existing=old)
     assert len(loop.plan.run) == 40
+    seen = {}
+    real_queue = fake.queue
+
+    def queue(items):
+        for q in items:
+            path = f"out/{q.task.job_id[5:-1]}.txt"
+            seen[path] = (tmp_path / path).exists(), len(list((tmp_path / ".rulec" / "stash").iterdir()))
+        return real_queue(items)
+
+    fake.queue = queue
     assert loop.run() == 0
-    queued = _queued(fake)
-    assert queued and not any(f"out/{jid[5:-1]}.txt" in old for jid in queued)
+    stashed = [p for p in old if p in seen]
+    assert stashed  # jobs with an old output were queued too
+    assert all(seen[p][0] is False and seen[p][1] >= 1 for p in stashed)
+    assert list((tmp_path / ".rulec" / "stash").iterdir()) == []  # removed as each started
+    assert all(not (tmp_path / p).exists() for p in old)  # (the fake writes no outputs)
+
+
+def test_a_queued_job_given_back_gets_its_old_output_back(queueing, tmp_path, capsys):
+    old = _old_outputs(tmp_path, every=1)
+    loop, fake, history = queueing(cores=2, existing=old, refuse={f"make[v{i:02d}]" for i in range(40)})
+    started_with = {}
+    real_start = fake.start
+
+    def start(tasks):  # a job given back starts the usual way later: its old output is still there then
+        for t in tasks:
+            started_with[t.job_id] = (tmp_path / f"out/{t.job_id[5:-1]}.txt").exists()
+        return real_start(tasks)
+
+    fake.start = start
+    assert loop.run() == 0
+    given_back = [e[1] for e in fake.log if e[0] == "dequeued"]
+    assert given_back
+    # put back when it came back; removed by the usual preparation just before it started
+    assert all(started_with[jid] is False for jid in given_back)
+    assert list((tmp_path / ".rulec" / "stash").iterdir()) == []
+
+
+def test_ctrl_c_puts_the_old_outputs_of_queued_jobs_back(queueing, tmp_path, capsys):
+    old = _old_outputs(tmp_path, every=1)
+    loop, fake, history = queueing(cores=2, existing=old, interrupt_at=4)
+    assert loop.run() == 130
+    queued = set(_queued(fake))
+    started = {e[1] for e in fake.log if e[0] == "started"} | {j for e in fake.log if e[0] == "start" for j in e[1]}
+    never = queued - started
+    assert never
+    for jid in never:
+        assert (tmp_path / f"out/{jid[5:-1]}.txt").read_text() == "old\n"
+    assert list((tmp_path / ".rulec" / "stash").iterdir()) == []
 
 
 def test_ctrl_c_gives_queued_jobs_back_unstarted_and_unrecorded(queueing, tmp_path, capsys):

@@ -155,6 +155,9 @@ class Loop:
         self.queued: dict[int, int] = {}
         self.slots: list[int] = []
         self.queueing = False
+        self.stashed: dict[int, list[tuple[str, str]]] = {}  # queued job -> its old files moved aside (_stash)
+        self.stash_dir: str | None = None
+        self.stash_count = 0
         self.logs_of: dict[int, tuple[str, bool]] = {}  # push: each task's log, for a resubmission
         self.benchmarked = [r.benchmark is not None for r in graph.workflow.rules]  # per rule index
         # per rule index, the positions of its outputs written directory(...) (most: none)
@@ -221,6 +224,8 @@ class Loop:
                 self.executor.close()
                 self.executor = executor
             executor.close()
+            for job in list(self.stashed):  # (an error: queued jobs never started keep their old files)
+                self._unstash(job)
             restore(signal.SIGTERM, previous)
             restore(signal.SIGHUP, previous_hup)
             _close(progress_)
@@ -574,6 +579,9 @@ class Loop:
                 running.add(ev.job)
                 if self.ahead.pop(ev.job, None) is not None:
                     self.history.launched([graph.job_id(ev.job)])
+                self._drop_stash(ev.job)
+        for job in list(self.stashed):  # queued, never started: their old files back
+            self._unstash(job)
         self._unmark()  # (the jobs marked ahead that never started, queued ones too)
         events = [ev for ev in events if type(ev) is Finished]
         finished_ok = []
@@ -662,8 +670,9 @@ class Loop:
         marked started ahead, as the next jobs to start are (``_mark``), and counts as
         started only when the executor says it has (``_began``); without --keep-going it
         starts only if the job before it exits 0 with its outputs there, and after a failure
-        elsewhere it is taken back (``_failed``). Only jobs with nothing to remove before
-        they start are queued (``_stale``): one that never starts keeps its old outputs."""
+        elsewhere it is taken back (``_failed``). The old outputs (and log) that preparing a
+        job removes are moved aside when it is queued (``_stash``), removed when it starts
+        and put back if it does not: a job that never starts keeps them, as before."""
         sched, slots, behind, ahead = self.sched, self.slots, self.behind, self.ahead
         running = sched.running
         take = []
@@ -677,8 +686,9 @@ class Loop:
                 break
             entry = ahead.get(job)
             log, lazy = (entry[1], entry[2]) if entry is not None else self.log_of(job)
-            if self._stale(job, log, lazy):
-                sched.unqueue(job)
+            old = self._old_files(job, log, lazy)
+            if old is None or (old and not self._stash(job, old)):
+                sched.unqueue(job)  # (it starts the usual way)
                 slots.append(after)
                 break
             take.append((after, job))
@@ -692,7 +702,7 @@ class Loop:
         items = []
         for after, job in take:
             jid, log, lazy = ahead[job]
-            self._prepare(job, log, lazy)  # (the folders: nothing is removed, see _stale)
+            self._prepare(job, log, lazy)  # (the folders: what it would remove is aside, see _stash)
             attempt = self.attempts.get(job, 1)
             command = self.rendered.pop(job, None)
             if command is None:
@@ -718,22 +728,68 @@ class Loop:
         dirs = {outs[i] for i in folders}
         return tuple(p + "/" if p in dirs else p for p in outputs)
 
-    def _stale(self, job: int, log: str, lazy: bool) -> bool:
-        """Whether preparing ``job`` would remove a file (an output the plan saw, an earlier
-        run's lazy log; see _prepare), or cannot tell yet (a lazy log's folder not listed)."""
+    def _old_files(self, job: int, log: str, lazy: bool) -> list[str] | None:
+        """The files preparing ``job`` would remove (outputs the plan saw, an earlier run's
+        lazy log; see _prepare), as full paths; None: it cannot tell (no snapshot)."""
         existed = self.existed
         if existed is None:
-            return True
+            return None
+        found = []
+        workdir = self.workdir
         for path in self.graph.outputs[job]:
             if path != log and existed(path):
-                return True
+                if self.attempts.get(job, 1) > 1 and path == self.graph.benchmark(job):
+                    continue  # (kept, see _prepare)
+                found.append(os.path.join(workdir, path))
         if lazy:
             head = log.rpartition("/")[0]
             if head not in self.listed:
                 self._list_logs(head, log)
-            if self.old_logs and os.path.join(self.workdir, log) in self.old_logs:
-                return True
-        return False
+            if self.old_logs:
+                full = os.path.join(workdir, log)
+                if full in self.old_logs:
+                    found.append(full)
+        return found
+
+    def _stash(self, job: int, files: list[str]) -> bool:
+        """Move a queued job's old files aside, to ``.rulec/stash/``: they are removed once it
+        starts (``_began``) and put back if it does not (``_unstash``). False, with nothing
+        moved, if one cannot be (another file system): the job is then not queued."""
+        folder = self.stash_dir
+        if folder is None:
+            folder = self.stash_dir = os.path.join(self.own_dir, "stash")
+            storage.make_dirs(folder)
+            for entry in os.scandir(folder):  # a killed run's: their jobs were to run again
+                storage.remove_local(entry.path)
+        moved = []
+        for full in files:
+            if not os.path.lexists(full):
+                continue
+            self.stash_count += 1
+            aside = os.path.join(folder, str(self.stash_count))
+            try:
+                os.rename(full, aside)
+            except OSError:
+                self.stashed[job] = moved
+                self._unstash(job)
+                return False
+            moved.append((aside, full))
+        if moved:
+            self.stashed[job] = moved
+        return True
+
+    def _unstash(self, job: int) -> None:
+        """A queued job did not start: its old files back where they were."""
+        for aside, full in reversed(self.stashed.pop(job, ())):
+            try:
+                os.rename(aside, full)
+            except OSError as exc:
+                self.progress.note(report.shown(f"could not put back {full} (kept as {aside}): {brief(exc)}"))
+
+    def _drop_stash(self, job: int) -> None:
+        """A queued job has started: its old files go, as they would have just before it started."""
+        for aside, _ in self.stashed.pop(job, ()):
+            storage.remove_local(aside)
 
     def _list_logs(self, head: str, log: str) -> None:
         """Note the files in the folder of lazy logs ``head`` (an earlier run's logs are
@@ -751,6 +807,8 @@ class Loop:
         after = self.queued.pop(job)
         self.behind.pop(after, None)
         self.sched.began(job)
+        if self.stashed:
+            self._drop_stash(job)
         if self.ahead.pop(job, None) is not None:
             self.history.launched([jid])
         self.starts += 1
@@ -764,6 +822,8 @@ class Loop:
         self.behind.pop(after, None)
         self.commands.pop(job, None)
         self.sched.unqueue(job)
+        if self.stashed:
+            self._unstash(job)
 
     def _prepare(self, job: int, log: str, lazy: bool) -> None:
         """Make the output and log folders; remove stale outputs so a failing command

@@ -459,6 +459,24 @@ def test_a_failure_takes_back_the_jobs_queued_behind_the_other_running_jobs(empt
     assert not proj.exists("ran.b") and not proj.exists("ran.d")
 
 
+def test_a_queued_job_that_never_starts_keeps_its_old_output(empty_project):
+    """A queued job's old output waits in .rulec/stash/ (it is gone when the job starts, as
+    before): put back when the job does not start after all."""
+    proj = empty_project
+    proj.write("Rulefile", QUEUED.format(a="echo a > {output}"))
+    proj.ok("run", "-j1")
+    (proj.path / "ran.b").unlink()
+    proj.write("Rulefile", QUEUED.format(a="exit 1"))
+    res = proj.run("run", "-j1", "--force-all")
+    assert res.returncode == 1 and "1 not run" in res.stderr
+    assert not proj.exists("ran.b") and proj.read("out/b.txt") == "b\n"
+    assert list((proj.path / ".rulec" / "stash").iterdir()) == []
+    status = json.loads(proj.ok("status", "--json", "-v").stdout)
+    assert {j["id"]: j["state"] for j in status["jobs"]} == {"a": "failed", "b": "done"}
+    res = proj.run("run", "-j1", "--force-all", "--keep-going")  # it starts: the old output goes first
+    assert res.returncode == 1 and proj.exists("ran.b") and proj.read("out/b.txt") == "b\n"
+
+
 def test_with_keep_going_the_queued_job_starts_after_the_failure(empty_project):
     proj = empty_project
     proj.write("Rulefile", QUEUED.format(a="exit 1"))
@@ -521,6 +539,39 @@ def test_ctrl_c_leaves_queued_jobs_unstarted_and_unmarked(empty_project, marker,
     jobs = planned_jobs(proj.ok("dryrun").stdout)  # missing, not "incomplete": nothing was left marked
     assert jobs == {"slow[p]": "output missing: out/p.txt", "slow[q]": "output missing: out/q.txt",
                     "quick[p]": "output missing: next/p.txt", "quick[q]": "output missing: next/q.txt"}
+
+
+def test_ctrl_c_leaves_the_old_outputs_of_queued_jobs_in_place(empty_project, marker, procs):
+    proj = empty_project
+    proj.rulefile(f"""\
+        dimension n = ["p", "q"]
+
+        rule all:
+            input: expand("out/{{n}}.txt"), expand("next/{{n}}.txt")
+
+        rule slow:
+            output: "out/{{n}}.txt"
+            shell: "echo partial > {{output}}; test -e fast || sleep {marker}; echo done >> {{output}}"
+
+        rule quick:
+            output: "next/{{n}}.txt"
+            shell: "echo {{n}} > {{output}}"
+        """)
+    proj.write("fast", "")
+    proj.ok("run", "-j2")
+    (proj.path / "fast").unlink()
+    p = proj.popen("run", "-j2", "--force-all")
+    procs.append(p)
+    wait_for(lambda: len(marker.pids()) == 2, what="both slow jobs to run")
+    time.sleep(0.3)  # (the quick jobs are queued behind them by now, their outputs aside)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=15)
+    assert p.returncode == 130, (out, err)
+    assert proj.read("next/p.txt") == "p\n" and proj.read("next/q.txt") == "q\n"
+    assert not proj.exists("out/p.txt") and not proj.exists("out/q.txt")  # stopped: removed
+    assert list((proj.path / ".rulec" / "stash").iterdir()) == []
+    assert planned_jobs(proj.ok("dryrun").stdout) == {"slow[p]": "output missing: out/p.txt",
+                                                      "slow[q]": "output missing: out/q.txt"}
 
 
 def test_queued_jobs_logs_and_outputs_are_their_own(empty_project):
