@@ -8,7 +8,9 @@ the progress display and the summary) is the loop's, the same for every executor
 Two kinds:
 
 - *pull* executors (local bash workers, and label prefixes and jbsub on top of them) start
-  what the loop's ready queue hands them, when every dependency has succeeded;
+  what the loop's ready queue hands them, when every dependency has succeeded (and may
+  hold one such task queued behind a running job, to start it as that job ends: see
+  ``queue_depth`` below);
 - *push* executors (SLURM and LSF job arrays) get every task at once in ``open`` and wire the
   dependencies on the scheduler's side; the loop only follows their events and cancels what
   must not run any more.
