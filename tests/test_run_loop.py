@@ -914,3 +914,25 @@ def test_ctrl_c_gives_queued_jobs_back_unstarted_and_unrecorded(queueing, tmp_pa
     assert all(status == "ok" for status in stored.values())
     results = {r.id: r.status.value for r in loop.results()}
     assert all(results[jid] == "not-run" for jid in never)
+
+
+def test_a_job_whose_old_output_cannot_be_moved_aside_is_not_queued(queueing, tmp_path, monkeypatch, capsys):
+    """(An output on another file system than .rulec/: a rename cannot move it.)"""
+    import errno
+
+    from rulec.run import loop as loopmod
+
+    old = _old_outputs(tmp_path, every=1)
+    loop, fake, history = queueing(cores=2, existing=old)
+    real_rename = os.rename
+
+    def rename(src, dst):
+        if "stash" in str(dst) and "v07" in str(src):
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        return real_rename(src, dst)
+
+    monkeypatch.setattr(loopmod.os, "rename", rename)
+    assert loop.run() == 0
+    assert "make[v07]" not in _queued(fake) and len(_queued(fake)) > 20
+    assert any(e[0] == "start" and "make[v07]" in e[1] for e in fake.log)  # the usual way
+    assert list((tmp_path / ".rulec" / "stash").iterdir()) == []

@@ -4,11 +4,14 @@ Starting bash costs more than most small jobs (about 2 ms of CPU here, against 0
 forking a running bash). So a run starts a few long-lived bash *workers* (with
 ``subprocess``), one per job slot, and each job is a subshell forked from a worker:
 
-    ( exec </dev/null >LOG 2>&1; set -euo pipefail; COMMAND ) &   # with job control on
+    ( set -euo pipefail; COMMAND ) 2>&1 </dev/null >LOG 2>&1 &   # with job control on
 
 Job control (``set -m``) puts every job in its own process group, which is what rulec signals
 on Ctrl-C. The worker waits for the job and reports its pid and exit status on a pipe when it
-has ended. A job sees what ``bash -euo pipefail -c COMMAND JOB_ID`` would show it (``$0`` is
+has ended. It may hold one more request, *queued* while its job runs, and starts that job as
+soon as the running one has ended (unless the request's guard says the job before failed,
+that job's group still has processes, or rulec has taken the queued job back): its answer
+then says so, and the next job starts without waiting for rulec. A job sees what ``bash -euo pipefail -c COMMAND JOB_ID`` would show it (``$0`` is
 the job id, error messages say ``line N`` of the command), with two exceptions that are
 handled here:
 

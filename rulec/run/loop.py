@@ -784,7 +784,7 @@ class Loop:
             try:
                 os.rename(aside, full)
             except OSError as exc:
-                self.progress.note(report.shown(f"could not put back {full} (kept as {aside}): {brief(exc)}"))
+                report.warn(report.shown(f"could not put back {full} (kept as {aside}): {brief(exc)}"))
 
     def _drop_stash(self, job: int) -> None:
         """A queued job has started: its old files go, as they would have just before it started."""
