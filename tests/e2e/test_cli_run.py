@@ -502,8 +502,23 @@ def test_a_queued_job_is_not_running_until_it_starts(empty_project, marker, proc
     assert p.returncode == 1 and not proj.exists("ran.b")
 
 
-@pytest.mark.parametrize("flags", [(), ("--keep-going",)], ids=["stop", "keep-going"])
-def test_ctrl_c_leaves_queued_jobs_unstarted_and_unmarked(empty_project, marker, procs, flags):
+def test_with_queued_jobs_no_more_than_j_jobs_run_at_once(empty_project):
+    proj = empty_project
+    count = "flock c.lock bash -c 'n=$(cat c); n=$((n+D)); echo $n > c; [ $n -le 2 ] || echo {n} >> too-many'"
+    shell = f"{count.replace('D', '1')}; sleep 0.0$(( {{n}} % 5 )); {count.replace('D', '-1')}; echo {{n}} > {{output}}"
+    values = ", ".join(str(i) for i in range(16))
+    proj.write("Rulefile", f'dimension n = [{values}]\n\nrule all:\n    input: expand("out/{{n}}.txt")\n\n'
+                           f'rule x:\n    output: "out/{{n}}.txt"\n    shell: "{shell}"\n')
+    proj.write("c", "0\n")
+    proj.ok("run", "-j2")
+    assert not proj.exists("too-many") and proj.read("c") == "0\n"
+    assert all(proj.exists(f"out/{i}.txt") for i in range(16))
+
+
+@pytest.mark.parametrize("flags, sig", [((), signal.SIGINT), (("--keep-going",), signal.SIGINT),
+                                        (("--keep-going",), signal.SIGTERM), ((), signal.SIGHUP)],
+                         ids=["stop-SIGINT", "keep-going-SIGINT", "keep-going-SIGTERM", "stop-SIGHUP"])
+def test_ctrl_c_leaves_queued_jobs_unstarted_and_unmarked(empty_project, marker, procs, flags, sig):
     """(With --keep-going a queued job would start whatever the job before it did: the
     interrupt takes it back first.)"""
     proj = empty_project
@@ -526,7 +541,7 @@ def test_ctrl_c_leaves_queued_jobs_unstarted_and_unmarked(empty_project, marker,
     wait_for(lambda: proj.exists("out/p.txt") and proj.exists("out/q.txt") and len(marker.pids()) == 2,
              what="both slow jobs to run")
     time.sleep(0.3)  # (the quick jobs are queued behind them by now)
-    p.send_signal(signal.SIGINT)
+    p.send_signal(sig)
     out, err = p.communicate(timeout=15)
     assert p.returncode == 130, (out, err)
     assert "stopped 2 running job(s)" in err
