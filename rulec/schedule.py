@@ -66,6 +66,7 @@ class Scheduler:
             else:
                 self.ready.append(job)
         self.running: set[int] = set()
+        self.queued: set[int] = set()  # taken from the ready queue to start behind a running job
         self.done: set[int] = set()
         self.failed: set[int] = set()
         self.skipped: set[int] = set()
@@ -131,6 +132,36 @@ class Scheduler:
             return []
         ready = self.ready
         return [ready[i] for i in range(min(n, len(ready)))]
+
+    def take_queued(self, after: int, scan: int = 4) -> int | None:
+        """A ready job to queue behind running job ``after`` (its executor starts it the moment
+        ``after`` ends, with what ``after`` held): the first of the next ``scan`` jobs in the
+        ready queue whose needs fit in ``after``'s (and whose label, if limited, is
+        ``after``'s), taken out of the queue. It holds nothing until ``began``. None: none."""
+        if self.stopping:
+            return None
+        ready = self.ready
+        held = self.needs[after]
+        for i in range(min(scan, len(ready))):
+            job = ready[i]
+            need = self.needs[job]
+            if need is held or _within(need, held, self.free_mem is not None):
+                del ready[i]
+                self.queued.add(job)
+                return job
+        return None
+
+    def began(self, job: int) -> None:
+        """A queued job has started (the job before it has ended and given its resources
+        back): it holds its needs now."""
+        self.queued.discard(job)
+        self.running.add(job)
+        self._take(self.needs[job], 1)
+
+    def unqueue(self, job: int) -> None:
+        """A queued job that did not start: back at the front of the ready queue."""
+        self.queued.discard(job)
+        self.ready.appendleft(job)
 
     def _take(self, need: Need, sign: int) -> None:
         self.free_cores -= sign * need.cores
@@ -225,11 +256,26 @@ class Scheduler:
         self.label_running = {}
 
     def finished_all(self) -> bool:
-        if self.running:
+        if self.running or self.queued:
             return False
         if self.stopping:
             return True
         return not self.ready
+
+
+def _within(need: Need, held: Need, mem: bool = True) -> bool:
+    """Whether a job needing ``need`` fits in what a job holding ``held`` gives back (``mem``:
+    memory is counted)."""
+    if need.cores > held.cores or need.gpus > held.gpus or (mem and need.mem_mb > held.mem_mb):
+        return False
+    if need.label is not None and need.label != held.label:
+        return False
+    if need.custom:
+        have = dict(held.custom)
+        for name, amount in need.custom:
+            if amount > have.get(name, 0):
+                return False
+    return True
 
 
 def phases(graph: JobGraph, run: list[int]) -> list[tuple[list[int], list[int]]]:

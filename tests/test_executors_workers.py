@@ -50,7 +50,7 @@ def bash_c(tmp_path, command, job_id="j[x]"):
     "echo $0",
     "if",
     "printf '%s|' \"$#\" \"$-\"",
-    "echo ${__j-unset} ${__l-unset} ${__m-unset} ${__c-unset} ${__p-unset} ${__s-unset}",
+    "echo ${__j-unset} ${__l-unset} ${__m-unset} ${__c-unset} ${__p-unset} ${__s-unset} ${__g-unset} ${__o-unset} ${__h-unset} ${__sf-unset}",
     "set +e; false; echo went on",
     "ls no-such-file-here",  # one program: exec'ed (see test_a_job_of_one_program_is_that_program)
     "cat /dev/null > empty.txt",
@@ -447,3 +447,185 @@ def test_an_interrupt_while_waiting_for_a_jobs_leftovers_leaves_the_job_to_stop_
     assert not _alive(int((tmp_path / "child").read_text())) and launcher.running() == []
     monkeypatch.setattr(local, "end_group", real)
     assert run_one(launcher, "echo next")[1:] == (0, "next\n")  # its worker is free again
+
+
+# --------------------------------------------------------------------------- queued jobs
+
+def _first(launcher, job_id, command, log="a.log", **kw):
+    """Start a job and wait until its worker runs it (its pid is known)."""
+    proc = launcher.spawn(0, job_id, command, log, **kw)
+    launcher._pid_of(proc, [])
+    return proc
+
+
+def _collect(launcher, n, timeout=10.0):
+    """What wait_any says until ``n`` finished jobs have come: [(job id, code)] in order."""
+    out, ended = [], 0
+    deadline = time.monotonic() + timeout
+    while ended < n:
+        assert time.monotonic() < deadline, f"timed out: {out}"
+        for proc, code in launcher.wait_any():
+            out.append((proc.job_id, code))
+            ended += code not in (local.STARTED, local.RETURNED)
+    return out
+
+
+def test_a_queued_job_starts_when_the_job_before_it_ends_and_is_said_to_then(launcher, tmp_path):
+    first = _first(launcher, "first", "sleep 0.3; date +%s.%N > first.end")
+    second = launcher.spawn(1, "second", "date +%s.%N > second.start", "b.log", after=first)
+    assert launcher.running() == [first] and launcher.queued() == [second]  # queued: not running
+    assert not (tmp_path / "second.start").exists()
+    (p, code), (q, started) = launcher.wait_any()
+    assert (p, code, q, started) == (first, 0, second, local.STARTED)
+    assert launcher.running() == [second] and launcher.queued() == []
+    assert _collect(launcher, 1) == [("second", 0)]
+    assert float((tmp_path / "second.start").read_text()) >= float((tmp_path / "first.end").read_text())
+    assert len(launcher.workers) == 1  # the same worker ran both
+    assert run_one(launcher, "echo next")[1:] == (0, "next\n")  # and is idle again
+
+
+@pytest.mark.parametrize("command, guard, why", [
+    ("sleep 0.2; exit 3", "", "its exit status"),
+    ("sleep 0.2", local.guard(["out.txt"]), "an output it did not write"),
+    ("sleep 0.2; mkdir -p made", local.guard(["made", "folder/"]), "a folder output missing"),
+    ("sleep 0.2; sleep 30 &", "", "a process it left in its group"),
+])
+def test_a_queued_job_does_not_start_after_the_job_before_it_failed(launcher, tmp_path, command, guard, why):
+    first = _first(launcher, "first", command)
+    launcher.spawn(1, "second", "touch second.ran", "b.log", after=first, guard=guard)
+    happened = launcher.wait_any()
+    assert [(p.job_id, code) for p, code in happened][1:] == [("second", local.RETURNED)], why
+    time.sleep(0.1)
+    assert not (tmp_path / "second.ran").exists()
+    assert launcher.running() == [] and launcher.queued() == [] and launcher.idle
+
+
+def test_a_queued_job_whose_guard_holds_starts(launcher, tmp_path):
+    first = _first(launcher, "first", "sleep 0.2; echo x > 'out put.txt'; mkdir -p d")
+    launcher.spawn(1, "second", "touch second.ran", "b.log", after=first, guard=local.guard(["out put.txt", "d/"]))
+    assert _collect(launcher, 2) == [("first", 0), ("second", local.STARTED), ("second", 0)]
+    assert (tmp_path / "second.ran").exists()
+
+
+def test_without_a_guard_a_queued_job_starts_however_the_job_before_ended(launcher, tmp_path):
+    """(--keep-going)"""
+    first = _first(launcher, "first", "sleep 0.2; exit 4")
+    launcher.spawn(1, "second", "touch second.ran", "b.log", after=first, guard=None)
+    assert _collect(launcher, 2) == [("first", 4), ("second", local.STARTED), ("second", 0)]
+    assert (tmp_path / "second.ran").exists()
+
+
+def test_a_queued_request_that_comes_after_the_job_ended_gets_its_verdict_on_a_line_of_its_own(launcher, tmp_path):
+    """rulec may queue a job behind one whose end it has not read yet: the worker has printed
+    that job's line already and reads the request as a fresh one; its verdict follows alone."""
+    first = launcher.spawn(0, "first", "true", "a.log")
+    time.sleep(0.3)  # ended, its line unread
+    second = launcher.spawn(1, "second", "touch second.ran", "b.log", after=first, guard="")
+    (p, code), (q, verdict) = launcher.wait_any()  # (one call: the verdict is read at once)
+    assert (p, code, q, verdict) == (first, 0, second, local.STARTED)
+    assert _collect(launcher, 1) == [("second", 0)]
+    first = launcher.spawn(0, "third", "exit 1", "a.log")
+    time.sleep(0.3)
+    launcher.spawn(1, "fourth", "touch fourth.ran", "b.log", after=first, guard="")
+    assert [(p.job_id, c) for p, c in launcher.wait_any()] == [("third", 1), ("fourth", local.RETURNED)]
+    assert not (tmp_path / "fourth.ran").exists()
+
+
+def test_a_held_queued_job_is_given_back_unstarted(launcher, tmp_path):
+    first = _first(launcher, "first", "sleep 0.3")
+    second = launcher.spawn(1, "second", "touch second.ran", "b.log", after=first, guard=None)
+    assert launcher.hold(second) and not launcher.hold(first)
+    assert _collect(launcher, 1) == [("first", 0), ("second", local.RETURNED)]
+    assert not (tmp_path / "second.ran").exists()
+    first = _first(launcher, "third", "sleep 0.2")  # the same worker queues again afterwards
+    launcher.spawn(1, "fourth", "touch fourth.ran", "b.log", after=first, guard=None)
+    assert _collect(launcher, 2) == [("third", 0), ("fourth", local.STARTED), ("fourth", 0)]
+
+
+def test_stop_all_never_starts_a_queued_job(launcher, tmp_path):
+    first = _first(launcher, "first", "sleep 30", "a.log")
+    other = _first(launcher, "other", "sleep 30", "o.log")
+    launcher.spawn(2, "second", "touch second.ran", "b.log", after=first, guard=None)
+    launcher.spawn(3, "third", "touch third.ran", "c.log", after=other, guard="")
+    done = {p.job_id: code for p, code in launcher.stop_all(grace=0.5)}
+    assert done == {"first": -signal.SIGTERM, "other": -signal.SIGTERM, "second": local.RETURNED, "third": local.RETURNED}
+    time.sleep(0.1)
+    assert not (tmp_path / "second.ran").exists() and not (tmp_path / "third.ran").exists()
+    assert launcher.running() == [] and launcher.queued() == []
+
+
+def test_a_killed_worker_gives_its_queued_job_back(launcher, tmp_path):
+    first = _first(launcher, "first", "sleep 30", "a.log")
+    launcher.spawn(1, "second", "touch second.ran", "b.log", after=first, guard=None)
+    first.worker.popen.kill()
+    assert [(p.job_id, c) for p, c in launcher.wait_any()] == [("first", None), ("second", local.RETURNED)]
+    assert _group_gone(first.pid) and not (tmp_path / "second.ran").exists()
+
+
+def test_stop_all_copes_with_a_queued_request_cut_short(launcher, monkeypatch, tmp_path):
+    first = _first(launcher, "first", "sleep 30", "a.log")
+    real_write = os.write
+
+    def half_write(fd, data):
+        real_write(fd, bytes(data[:5]))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(local.os, "write", half_write)
+    with pytest.raises(KeyboardInterrupt):
+        launcher.spawn(1, "cut", "touch cut.ran", "b.log", after=first, guard=None)
+    monkeypatch.setattr(local.os, "write", real_write)
+    t0 = time.monotonic()
+    done = [(p.job_id, c) for p, c in launcher.stop_all(grace=0.3)]
+    assert time.monotonic() - t0 < 5
+    assert done == [("first", None), ("cut", local.RETURNED)]  # its worker could not say: killed
+    assert _group_gone(first.pid) and not (tmp_path / "cut.ran").exists()
+
+
+def test_queued_jobs_lazy_logs_do_not_mix(launcher, tmp_path):
+    """A queued job starts while the job before it is finished: the two write to different spools."""
+    (tmp_path / "logs").mkdir()
+    first = _first(launcher, "a", "echo from a; sleep 0.2; echo end of a", "logs/a.log", lazy=True)
+    second = launcher.spawn(1, "b", "echo from b", "logs/b.log", lazy=True, after=first, guard="")
+    third = None
+    events = []
+    while len([e for e in events if e[1] not in (local.STARTED, local.RETURNED)]) < 3:
+        for proc, code in launcher.wait_any():
+            events.append((proc.job_id, code))
+            if proc is second and code is local.STARTED:
+                third = launcher.spawn(2, "c", "true", "logs/c.log", lazy=True, after=second, guard="")
+    assert third is not None and events[-1] == ("c", 0)
+    assert (tmp_path / "logs/a.log").read_text() == "from a\nend of a\n"
+    assert (tmp_path / "logs/b.log").read_text() == "from b\n"
+    assert not (tmp_path / "logs/c.log").exists()
+
+
+def test_the_journal_names_a_queued_job_only_once_it_has_started(tmp_path):
+    class Journal:
+        def __init__(self):
+            self.lines = []
+
+        def worker(self, pid):
+            self.lines.append(("w", pid))
+
+        def handed(self, worker, job_id):
+            self.lines.append(("q", job_id))
+
+    journal = Journal()
+    with local.Launcher(str(tmp_path), journal) as lnch:
+        first = _first(lnch, "first", "sleep 0.3")
+        lnch.spawn(1, "second", "true", "b.log", after=first, guard="")
+        assert [x for x in journal.lines if x[0] == "q"] == [("q", "first")]
+        _collect(lnch, 1)
+        assert [x for x in journal.lines if x[0] == "q"] == [("q", "first"), ("q", "second")]
+        _collect(lnch, 1)
+
+
+def test_a_guard_quotes_every_path(tmp_path):
+    text = local.guard(["a b", "-n", "it's", "$(touch pwned)", "dir/"])
+    assert text == "[[ -e 'a b' && -e ./-n && -e 'it'\"'\"'s' && -e '$(touch pwned)' && -d dir ]]"
+    for name in ("a b", "-n", "it's", "$(touch pwned)"):
+        (tmp_path / name).write_text("")
+    (tmp_path / "dir").mkdir()
+    res = subprocess.run(["bash", "-c", text], cwd=tmp_path)
+    assert res.returncode == 0 and not (tmp_path / "pwned").exists()
+    assert local.guard([]) == ""

@@ -15,7 +15,7 @@ from rulec.analyze import analyze
 from rulec.dag import resolve
 from rulec.history import History
 from rulec.plan import plan as make_plan
-from rulec.run.executor import Finished, Outcome, Started
+from rulec.run.executor import Dequeued, Finished, Outcome, Started
 from rulec.errors import RulecError
 from rulec.run.loop import Loop, RunOptions
 from rulec.state import Snapshot
@@ -690,3 +690,249 @@ def test_a_finished_jobs_record_is_written_before_a_long_wait(tmp_path, monkeypa
     assert loop.run() == 0
     history.close()
     assert seen[0].get("short") == "ok"
+
+
+# --------------------------------------------------------------------------- queueing executors
+
+class QueueingFake(FakeExecutor):
+    """A pull fake that holds one task queued behind each running job (``queue_depth``), as
+    the local bash workers do: when a job ends, the task behind it starts in the same
+    ``wait`` (Finished, then Started), unless it was queued with outputs (no --keep-going)
+    and the job failed, or ``cancel`` held it (then Dequeued). ``refuse``: job ids it gives
+    back whatever happened (a job that left processes behind). Checks that at most
+    ``cores`` jobs ever run."""
+
+    queue_depth = 1
+
+    def __init__(self, graph, cores=2, refuse=(), **kw):
+        super().__init__(graph, **kw)
+        self.cores = cores
+        self.behind: dict[int, object] = {}  # running job -> the Queued behind it
+        self.held: set[int] = set()
+        self.refuse = set(refuse)
+        self.most = 0
+
+    def start(self, tasks):
+        events = super().start(tasks)
+        self._check()
+        return events
+
+    def _check(self):
+        self.most = max(self.most, len(self.running_))
+        assert len(self.running_) <= self.cores, "more jobs running than -j allows"
+
+    def queue(self, items):
+        for q in items:
+            assert q.after in self.running_ and q.after not in self.behind, "queued behind a job that does not run"
+            self.behind[q.after] = q
+            self.tasks[q.task.job] = q.task
+            self.log.append(("queue", q.task.job_id, self._id(q.after), q.outputs))
+        return []
+
+    def wait(self):
+        events = super().wait()
+        for ev in list(events):
+            if type(ev) is Finished and ev.job in self.behind:
+                q = self.behind.pop(ev.job)
+                job = q.task.job
+                failed = ev.outcome is not Outcome.OK
+                if job in self.held or self._id(job) in self.refuse or (q.outputs is not None and failed):
+                    self.held.discard(job)
+                    events.append(Dequeued(job))
+                    self.log.append(("dequeued", self._id(job)))
+                else:
+                    self.running_.append(job)
+                    self._check()
+                    events.append(Started(job))
+                    self.log.append(("started", self._id(job)))
+        return events
+
+    def cancel(self, jobs):
+        queued = {q.task.job for q in self.behind.values()}
+        self.held.update(j for j in jobs if j in queued)
+        return super().cancel(jobs)
+
+    def stop(self, grace):
+        events, alive = super().stop(grace)
+        events += [Dequeued(q.task.job) for q in self.behind.values()]
+        self.behind = {}
+        return events, alive
+
+
+@pytest.fixture
+def queueing(tmp_path):
+    """40 independent jobs through a QueueingFake; ``existing``: outputs there before the run."""
+    text = MANY.format(values=", ".join(f'"v{i:02d}"' for i in range(40)))
+
+    def make(cores=2, keep_going=False, existing=(), **fake):
+        from rulec.plan import PlanOptions
+
+        wf = analyze(parse(text, "Rulefile"), str(tmp_path))
+        graph = resolve(wf, ())
+        history = History.open(str(tmp_path), write=True)
+        snap = Snapshot({p: (1, 1) for p in existing})
+        plan = make_plan(graph, snap, history, PlanOptions(force_all=bool(existing)))
+        executor = QueueingFake(graph, cores=cores, **fake)
+        loop = Loop(graph, plan, history, RunOptions(cores, None, keep_going=keep_going, quiet=True), executor, snap)
+        return loop, executor, history
+
+    return make
+
+
+def _queued(fake):
+    return [e[1] for e in fake.log if e[0] == "queue"]
+
+
+def test_ready_jobs_are_queued_behind_running_ones_and_start_only_when_those_end(queueing, capsys):
+    loop, fake, history = queueing(cores=2)
+    assert loop.run() == 0
+    assert len(recorded(history)) == 40
+    assert len(_queued(fake)) > 30  # most jobs went through the queue
+    assert fake.most == 2  # -j 2: never more than two running
+    for jid in _queued(fake):  # each queued job started after the job before it ended
+        after = next(e[2] for e in fake.log if e[0] == "queue" and e[1] == jid)
+        assert fake.log.index(("finished", after, Outcome.OK)) < fake.log.index(("started", jid))
+    outputs = {e[2]: e[3] for e in fake.log if e[0] == "queue"}
+    assert all(outs == (f"out/{after[5:-1]}.txt",) for after, outs in outputs.items())  # what the job before must leave
+
+
+def test_a_queued_job_does_not_start_after_a_failure_without_keep_going(queueing, tmp_path, capsys):
+    loop, fake, history = queueing(cores=2, script={"make[v05]": Outcome.EXIT})
+    assert loop.run() == 1
+    results = {r.id: r.status.value for r in loop.results()}
+    behind = next(e[1] for e in fake.log if e[0] == "queue" and e[2] == "make[v05]")
+    assert ("dequeued", behind) in fake.log and ("started", behind) not in fake.log
+    assert results[behind] == "not-run" and results["make[v05]"] == "failed"
+    # the job queued behind the other running one is held back too: nothing new starts
+    cancels = [e for e in fake.log if e[0] == "cancel"]
+    assert cancels and fake.log.index(cancels[0]) > fake.log.index(("finished", "make[v05]", Outcome.EXIT))
+    started_after = [e for e in fake.log[fake.log.index(cancels[0]):] if e[0] in ("start", "started")]
+    assert started_after == []
+    history.close()
+    stored = _stored(tmp_path)
+    assert behind not in stored  # its mark ahead was given back (it had no record)
+    assert all(status == "ok" for status in stored.values())
+
+
+def test_with_keep_going_a_queued_job_starts_whatever_the_job_before_it_did(queueing, capsys):
+    loop, fake, history = queueing(cores=2, keep_going=True, script={"make[v05]": Outcome.EXIT})
+    assert loop.run() == 1
+    queued = [e for e in fake.log if e[0] == "queue"]
+    assert queued and all(e[3] is None for e in queued)  # no condition on the job before
+    behind = next(e[1] for e in queued if e[2] == "make[v05]")
+    assert ("started", behind) in fake.log
+    assert len(recorded(history)) == 39
+
+
+def test_a_queued_job_given_back_runs_later_as_any_ready_job(queueing, capsys):
+    loop, fake, history = queueing(cores=2, refuse={"make[v03]", "make[v04]"})
+    assert loop.run() == 0
+    assert len(recorded(history)) == 40
+    for jid in ("make[v03]", "make[v04]"):
+        if jid in _queued(fake):
+            assert ("dequeued", jid) in fake.log
+            assert any(e[0] == "start" and jid in e[1] for e in fake.log)  # started the usual way
+
+
+def _old_outputs(tmp_path, every=2):
+    old = [f"out/v{i:02d}.txt" for i in range(0, 40, every)]
+    (tmp_path / "out").mkdir(exist_ok=True)
+    for path in old:
+        (tmp_path / path).write_text("old\n")
+    return old
+
+
+def test_a_queued_jobs_old_output_is_moved_aside_then_removed_once_it_starts(queueing, tmp_path, capsys):
+    """As before, a job's old output is gone when it starts (a failing command cannot leave
+    it looking new); while it is queued, it waits in .rulec/stash/."""
+    old = _old_outputs(tmp_path)
+    loop, fake, history = queueing(cores=2, existing=old)
+    assert len(loop.plan.run) == 40
+    seen = {}
+    real_queue = fake.queue
+
+    def queue(items):
+        for q in items:
+            path = f"out/{q.task.job_id[5:-1]}.txt"
+            seen[path] = (tmp_path / path).exists(), len(list((tmp_path / ".rulec" / "stash").iterdir()))
+        return real_queue(items)
+
+    fake.queue = queue
+    assert loop.run() == 0
+    stashed = [p for p in old if p in seen]
+    assert stashed  # jobs with an old output were queued too
+    assert all(seen[p][0] is False and seen[p][1] >= 1 for p in stashed)
+    assert list((tmp_path / ".rulec" / "stash").iterdir()) == []  # removed as each started
+    assert all(not (tmp_path / p).exists() for p in old)  # (the fake writes no outputs)
+
+
+def test_a_queued_job_given_back_gets_its_old_output_back(queueing, tmp_path, capsys):
+    old = _old_outputs(tmp_path, every=1)
+    loop, fake, history = queueing(cores=2, existing=old, refuse={f"make[v{i:02d}]" for i in range(40)})
+    started_with = {}
+    real_start = fake.start
+
+    def start(tasks):  # a job given back starts the usual way later: its old output is still there then
+        for t in tasks:
+            started_with[t.job_id] = (tmp_path / f"out/{t.job_id[5:-1]}.txt").exists()
+        return real_start(tasks)
+
+    fake.start = start
+    assert loop.run() == 0
+    given_back = [e[1] for e in fake.log if e[0] == "dequeued"]
+    assert given_back
+    # put back when it came back; removed by the usual preparation just before it started
+    assert all(started_with[jid] is False for jid in given_back)
+    assert list((tmp_path / ".rulec" / "stash").iterdir()) == []
+
+
+def test_ctrl_c_puts_the_old_outputs_of_queued_jobs_back(queueing, tmp_path, capsys):
+    old = _old_outputs(tmp_path, every=1)
+    loop, fake, history = queueing(cores=2, existing=old, interrupt_at=4)
+    assert loop.run() == 130
+    queued = set(_queued(fake))
+    started = {e[1] for e in fake.log if e[0] == "started"} | {j for e in fake.log if e[0] == "start" for j in e[1]}
+    never = queued - started
+    assert never
+    for jid in never:
+        assert (tmp_path / f"out/{jid[5:-1]}.txt").read_text() == "old\n"
+    assert list((tmp_path / ".rulec" / "stash").iterdir()) == []
+
+
+def test_ctrl_c_gives_queued_jobs_back_unstarted_and_unrecorded(queueing, tmp_path, capsys):
+    loop, fake, history = queueing(cores=2, interrupt_at=6)
+    assert loop.run() == 130
+    in_queue = {q.task.job_id for q in fake.behind.values()} if fake.behind else set()
+    queued = set(_queued(fake))
+    started = {e[1] for e in fake.log if e[0] == "started"} | {j for e in fake.log if e[0] == "start" for j in e[1]}
+    never = queued - started
+    assert never  # jobs were queued and never started
+    assert not in_queue
+    history.close()
+    stored = _stored(tmp_path)
+    assert not any(jid in stored for jid in never)  # no record, no mark left
+    assert all(status == "ok" for status in stored.values())
+    results = {r.id: r.status.value for r in loop.results()}
+    assert all(results[jid] == "not-run" for jid in never)
+
+
+def test_a_job_whose_old_output_cannot_be_moved_aside_is_not_queued(queueing, tmp_path, monkeypatch, capsys):
+    """(An output on another file system than .rulec/: a rename cannot move it.)"""
+    import errno
+
+    from rulec.run import loop as loopmod
+
+    old = _old_outputs(tmp_path, every=1)
+    loop, fake, history = queueing(cores=2, existing=old)
+    real_rename = os.rename
+
+    def rename(src, dst):
+        if "stash" in str(dst) and "v07" in str(src):
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        return real_rename(src, dst)
+
+    monkeypatch.setattr(loopmod.os, "rename", rename)
+    assert loop.run() == 0
+    assert "make[v07]" not in _queued(fake) and len(_queued(fake)) > 20
+    assert any(e[0] == "start" and "make[v07]" in e[1] for e in fake.log)  # the usual way
+    assert list((tmp_path / ".rulec" / "stash").iterdir()) == []

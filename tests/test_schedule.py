@@ -148,3 +148,75 @@ def test_in_a_phase_only_its_jobs_start_and_the_others_wait_for_theirs():
     assert s.finished_all()  # this phase is over, though other jobs are ready
     s.phase({j for j in range(len(g)) if g.job_id(j).startswith("fit[d1")})
     assert names(g, s.startable()) == ["fit[d1,m0]", "fit[d1,m1]"]  # the pools are full again
+
+
+# --------------------------------------------------------------------------- queued jobs
+
+QUEUE = '''
+rule one:
+    output: "one/{x}.txt"
+    shell: "touch {output}"
+
+rule wide:
+    output: "wide.txt"
+    resources: cpus=2
+    shell: "touch {output}"
+
+rule heavy:
+    output: "heavy/{x}.txt"
+    label: disk
+    shell: "touch {output}"
+
+dimension x = ["a", "b", "c"]
+
+rule all:
+    input: expand("one/{x}.txt"), "wide.txt", expand("heavy/{x}.txt")
+
+label disk:
+    limit: 1
+'''
+
+
+def test_a_job_is_queued_behind_a_running_one_only_if_it_fits_in_what_that_one_holds():
+    g, s = setup(QUEUE, Pools(cores=2))
+    first = s.startable()
+    assert names(g, first) == ["one[a]", "one[b]"]
+    behind = s.take_queued(first[0])
+    assert names(g, [behind]) == ["one[c]"]  # ready, the same needs
+    assert behind in s.queued and behind not in s.running and behind not in s.ready
+    # wide needs two cores, heavy a label one[b] does not hold: neither fits behind one[b]
+    assert s.take_queued(first[1]) is None
+    assert s.startable() == []  # the queued job took no core
+    s.finished(first[0], True)  # it ends; the worker starts what was queued behind it
+    s.began(behind)
+    assert behind in s.running and behind not in s.queued and s.free_cores == 0
+    assert s.startable() == []
+
+
+def test_a_job_with_a_limited_label_is_queued_behind_one_of_that_label():
+    g, s = setup(QUEUE, Pools(cores=8))
+    running = s.startable()
+    heavy = [j for j in running if g.job_id(j).startswith("heavy")]
+    assert names(g, heavy) == ["heavy[a]"]  # the label allows one at a time
+    behind = s.take_queued(heavy[0])
+    assert names(g, [behind]) == ["heavy[b]"]
+    s.finished(heavy[0], True)
+    s.began(behind)
+    assert s.label_running["disk"] == 1
+
+
+def test_a_queued_job_that_did_not_start_goes_back_to_the_front_and_the_run_waits_for_it():
+    g, s = setup(QUEUE, Pools(cores=1))
+    first, = s.startable()
+    behind = s.take_queued(first)
+    s.finished(first, True)
+    assert not s.finished_all()  # (the queued job is not settled yet)
+    s.unqueue(behind)
+    assert s.startable() == [behind]
+
+
+def test_nothing_is_queued_once_the_run_is_stopping():
+    g, s = setup(QUEUE, Pools(cores=2))
+    a, b = s.startable()
+    s.finished(a, False)
+    assert s.take_queued(b) is None

@@ -43,6 +43,7 @@ class JbsubExecutor(LocalExecutor):
     name = Backend.JBSUB
     push = False
     stages_files = True  # the cluster shares this file system
+    queue_depth = 0  # (a cluster job's wait dwarfs the turn of the loop that queueing saves)
 
     def __init__(self, workdir: str, journal, graph, flags: dict[int, tuple[str, ...]], jbsub: str = "jbsub"):
         super().__init__(workdir, journal, graph)

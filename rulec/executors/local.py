@@ -15,19 +15,22 @@ from typing import Sequence
 
 from ..backend import Backend
 from . import workers as local
-from ..run.executor import Event, Finished, Outcome, Started, Task
+from ..run.executor import Dequeued, Event, Finished, Outcome, Queued, Started, Task
 
 
 class LocalExecutor:
     name = Backend.LOCAL
     push = False
     stages_files = True  # runs in this working folder: the loop prepares and stages paths
+    queue_depth = 1  # a worker holds one request besides its job, and starts it as the job ends
 
     def __init__(self, workdir: str, journal=None, graph=None):
         self.launcher = local.Launcher(workdir, journal)
         self.graph = graph  # the rules' labels (prefixes); None: no job has one
         self._prefixes: dict[int, tuple[str, ...]] = {}  # rule index -> its label's prefix
         self._places: dict[int, str] = {}  # worker number -> "local:N"
+        self._procs: dict[int, local.Proc] = {}  # running and queued jobs (when it queues: queue_depth)
+        self._queued: dict[int, local.Proc] = {}  # queued jobs
 
     def open(self, tasks: Sequence[Task], deps) -> list[Event]:
         return []
@@ -56,18 +59,49 @@ class LocalExecutor:
     def start(self, tasks: Sequence[Task]) -> list[Event]:
         spawn = self.launcher.spawn
         places = self._places
+        procs = self._procs if self.queue_depth else None
         out: list[Event] = []
         for t in tasks:
             proc = spawn(t.job, t.job_id, t.command, t.log, t.lazy_log, self.runner(t))
-            number = proc.worker.number
-            where = places.get(number)
-            if where is None:
-                where = places[number] = f"{self.name}:{number}"
-            out.append(Started(t.job, where=where))
+            if procs is not None:
+                procs[t.job] = proc
+            out.append(Started(t.job, where=places.get(proc.worker.number) or self._place(proc)))
         return out
 
+    def _place(self, proc) -> str:
+        number = proc.worker.number
+        where = self._places[number] = f"{self.name}:{number}"
+        return where
+
+    def queue(self, items: Sequence[Queued]) -> list[Event]:
+        """Queue each task on the worker of the job it waits for (see Launcher.spawn)."""
+        spawn = self.launcher.spawn
+        procs = self._procs
+        for q in items:
+            t = q.task
+            guard = None if q.outputs is None else local.guard(q.outputs)
+            proc = spawn(t.job, t.job_id, t.command, t.log, t.lazy_log, self.runner(t), after=procs[q.after], guard=guard)
+            procs[t.job] = self._queued[t.job] = proc
+        return []
+
     def wait(self) -> list[Event]:
-        return [_finished(proc, code) for proc, code in self.launcher.wait_any()]
+        return self._events(self.launcher.wait_any())
+
+    def _events(self, happened) -> list[Event]:
+        procs = self._procs
+        out: list[Event] = []
+        for proc, code in happened:
+            if code is local.STARTED:
+                del self._queued[proc.job]
+                out.append(Started(proc.job, where=self._places.get(proc.worker.number) or self._place(proc)))
+            elif code is local.RETURNED:
+                del self._queued[proc.job]
+                procs.pop(proc.job, None)
+                out.append(Dequeued(proc.job))
+            else:
+                procs.pop(proc.job, None)
+                out.append(_finished(proc, code))
+        return out
 
     def running(self) -> int:
         return self.launcher.busy()
@@ -76,12 +110,18 @@ class LocalExecutor:
         return [p.job for p in self.launcher.running()]
 
     def cancel(self, jobs: Sequence[int]) -> list[Event]:
-        return []  # nothing is queued here: the loop simply does not start them
+        """Queued jobs among ``jobs`` are held back (they come back through ``wait``); the
+        loop simply does not start the others."""
+        for job in jobs:
+            proc = self._queued.get(job)
+            if proc is not None:
+                self.launcher.hold(proc)
+        return []
 
     def stop(self, grace: float) -> tuple[list[Event], list[int]]:
-        """Every running job's group TERMed, KILLed after ``grace``, waited for. None can be
-        left alive (a job is over when its group is gone)."""
-        return [_finished(proc, code) for proc, code in self.launcher.stop_all(grace)], []
+        """Every running job's group TERMed, KILLed after ``grace``, waited for; queued jobs
+        held back. None can be left alive (a job is over when its group is gone)."""
+        return self._events(self.launcher.stop_all(grace)), []
 
     def close(self) -> None:
         self.launcher.close()

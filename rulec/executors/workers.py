@@ -4,11 +4,14 @@ Starting bash costs more than most small jobs (about 2 ms of CPU here, against 0
 forking a running bash). So a run starts a few long-lived bash *workers* (with
 ``subprocess``), one per job slot, and each job is a subshell forked from a worker:
 
-    ( exec </dev/null >LOG 2>&1; set -euo pipefail; COMMAND ) &   # with job control on
+    ( set -euo pipefail; COMMAND ) 2>&1 </dev/null >LOG 2>&1 &   # with job control on
 
 Job control (``set -m``) puts every job in its own process group, which is what rulec signals
 on Ctrl-C. The worker waits for the job and reports its pid and exit status on a pipe when it
-has ended. A job sees what ``bash -euo pipefail -c COMMAND JOB_ID`` would show it (``$0`` is
+has ended. It may hold one more request, *queued* while its job runs, and starts that job as
+soon as the running one has ended (unless the request's guard says the job before failed,
+that job's group still has processes, or rulec has taken the queued job back): its answer
+then says so, and the next job starts without waiting for rulec. A job sees what ``bash -euo pipefail -c COMMAND JOB_ID`` would show it (``$0`` is
 the job id, error messages say ``line N`` of the command), with two exceptions that are
 handled here:
 
@@ -41,49 +44,99 @@ from ..storage import make_dirs, remove_local
 
 # Each request starts with a header of HEADER bytes: a form letter, the mode (e: eval the
 # command; x: the same, as ``exec COMMAND``, for one external program, see ``exec_word``; c:
-# run it as ``bash -c`` for its own ``$$``; f: run the script file it names), the
-# lengths of three fields (7 digits each) and a newline. Form "a": the job id, the log path
-# (empty: the worker's spool, its first argument) and the command follow back to back, each
-# read with one ``read -N`` (which counts characters, so this form is used only when all
-# three are ASCII: a character is then a byte). Form "z", for anything else: the three fields
-# follow NUL-terminated, read as such (bash reads a pipe one byte per system call for that).
-# The worker answers one line when the job has ended: its pid and its exit status (a job
-# that is stopped makes ``wait`` return early, with a status over 128: it is waited for
-# again while it exists; ``wait -f`` would do that, but bash 5.2 can loop for ever in it
-# when the job has ended before it is called). Nothing is said when it starts:
-# a line then would wake rulec once more per job, for a pid it needs only to stop the job
-# early, when it asks the system for the worker's child instead (``Launcher._pid_of``). Any
-# other line is bash's complaint that the job's log cannot be opened (the job's stderr is
-# the answer pipe until then). The worker's own stderr, where bash prints its job notices, is /dev/null.
+# run it as ``bash -c`` for its own ``$$``; f: run the script file it names), a queue letter
+# (n: start it now; q: a *queued* request, written while the worker's job runs, to start the
+# moment that job ends; g: queued, and to start only if that job exited 0 and its guard, a
+# ``[[ ... ]]`` test of the paths it must leave, holds), the lengths of four fields (7 digits
+# each) and a newline. Form "a": the job id, the log path, the command and the guard follow
+# back to back, each read with one ``read -N`` (which counts characters, so this form is
+# used only when all are ASCII: a character is then a byte). Form "z", for anything else: the
+# fields follow NUL-terminated, read as such (bash reads a pipe one byte per system call for
+# that). The guard is there for "g" requests only.
+#
+# The worker answers one line when a job has ended: its pid and its exit status (a job that
+# is stopped makes ``wait`` return early, with a status over 128: it is waited for again
+# while it exists; ``wait -f`` would do that, but bash 5.2 can loop for ever in it when the
+# job has ended before it is called). Nothing is said when a job starts: a line then would
+# wake rulec once more per job, for a pid it needs only to stop the job early, when it asks
+# the system for the worker's child instead (``Launcher._pid_of``). A queued request gets a
+# verdict, ``+`` (started) or ``-`` (not started: its stop file exists, which is how rulec
+# takes a queued job back; the group of the job before it still has processes; or its guard
+# failed). When the queued request was there as the job before it ended (``read -t 0``), the
+# verdict ends that job's line (``PID STATUS +``), which is printed just before the queued job
+# is forked; when it came later, the verdict is a line of its own. Any other line is bash's
+# complaint that a job's log cannot be opened (the job's stderr is the answer pipe until
+# then). The worker's own stderr, where bash prints its job notices, is /dev/null.
 # Everything is on one line so that bash's ``line N`` in a job's error messages counts from
 # the command. Bash 5.0 or later (``BASH_ARGV0``).
-HEADER = 24
-WORKER = (
-    "__sp=$1; shift; set -m; "
-    "while IFS= read -r -N 24 __h && if [[ ${__h:0:1} == a ]]; then "
-    "IFS= read -r -N ${__h:2:7} __j && IFS= read -r -N ${__h:9:7} __l && IFS= read -r -N ${__h:16:7} __c; "
-    "else IFS= read -r -d '' __j && IFS= read -r -d '' __l && IFS= read -r -d '' __c; fi; do "
-    "( set +m; exec 2>&1 </dev/null >\"${__l:-$__sp}\" 2>&1 || exit 1; BASH_ARGV0=$__j; "
+HEADER = 32
+_READ_FIELDS = (
+    "while IFS= read -r -N 32 __h && if [[ ${__h:0:1} == a ]]; then "
+    "IFS= read -r -N ${__h:3:7} __j && IFS= read -r -N ${__h:10:7} __l && IFS= read -r -N ${__h:17:7} __c && "
+    "{ [[ ${__h:2:1} != g ]] || IFS= read -r -N ${__h:24:7} __g; }; "
+    "else IFS= read -r -d '' __j && IFS= read -r -d '' __l && IFS= read -r -d '' __c && "
+    "{ [[ ${__h:2:1} != g ]] || IFS= read -r -d '' __g; }; fi; do "
+)
+# __p: the pid of the job whose line waits for the verdict of the request read after it
+_VERDICT = (
+    "__o=; if [[ ${__h:2:1} != n ]]; then "
+    "if [[ ! -e $__sf ]] && ! kill -0 -- \"-$!\" && { [[ ${__h:2:1} == q ]] || { ((!__s)) && eval \"$__g\"; }; }; "
+    "then __o=+; else __o=-; fi; fi; "
+    "if [[ -n $__p ]]; then printf '%s %s%s\\n' \"$__p\" \"$__s\" \"${__o:+ $__o}\"; __p=; "
+    "elif [[ -n $__o ]]; then printf '%s\\n' \"$__o\"; fi; "
+)
+# The job: a subshell with its own process group (job control), the redirections on it
+# (done in the child; a log that cannot be opened is said on the answer pipe, and the job
+# does not run).
+_UNSET = "unset -v __j __l __c __g __h __o __p __s __sf; "
+_JOB = (
+    "if [[ $__o != - ]]; then "
+    "( set +m; BASH_ARGV0=$__j; "
     "case ${__h:1:1} in "
-    "e) eval \"set -euo pipefail; unset -v __j __l __c __h __s __sp; $__c\" ;; "
-    "x) eval \"set -euo pipefail; unset -v __j __l __c __h __s __sp; exec $__c\" ;; "
+    "e) eval \"set -euo pipefail; " + _UNSET + "$__c\" ;; "
+    "x) eval \"set -euo pipefail; " + _UNSET + "exec $__c\" ;; "
     "c) exec bash -euo pipefail -c \"$__c\" \"$__j\" ;; "
     "*) exec bash -euo pipefail \"$__c\" ;; "
-    "esac ) & "
-    "if wait \"$!\"; then printf '%s 0\\n' \"$!\"; else __s=$?; "
-    "if ((__s > 128)); then while kill -0 \"$!\"; do wait \"$!\"; __s=$?; done; fi; "
-    "printf '%s %s\\n' \"$!\" \"$__s\"; fi; done"
+    "esac ) 2>&1 </dev/null >\"$__l\" 2>&1 & "
 )
+_WAIT = (
+    "if wait \"$!\"; then __s=0; else __s=$?; "
+    "if ((__s > 128)); then while kill -0 \"$!\"; do wait \"$!\"; __s=$?; done; fi; fi; "
+    "if read -t 0; then __p=$!; else printf '%s %s\\n' \"$!\" \"$__s\"; fi; fi; done; "
+    "[[ -z $__p ]] || printf '%s %s\\n' \"$__p\" \"$__s\""
+)
+WORKER = "__sf=$1; shift; set -m; __p=; __s=0; " + _READ_FIELDS + _VERDICT + _JOB + _WAIT
 _FIELD_MAX = 10**7 - 1  # a length in the header: 7 digits
+STARTED = "started"  # wait_any: a queued job its worker has started
+RETURNED = "returned"  # wait_any: a queued job its worker did not start (it is the caller's again)
 
 
-def request(job_id: str, log: str, mode: str, command: str) -> bytes:
-    """The bytes that hand one job to a worker (see WORKER); ``log`` "" for the spool."""
-    if (job_id.isascii() and log.isascii() and command.isascii() and "\0" not in command
-            and len(command) <= _FIELD_MAX and len(job_id) <= _FIELD_MAX and len(log) <= _FIELD_MAX):
-        return f"a{mode}{len(job_id):07d}{len(log):07d}{len(command):07d}\n{job_id}{log}{command}".encode("ascii")
-    fields = b"".join(s.encode("utf-8", "surrogateescape") + b"\0" for s in (job_id, log, command))
-    return f"z{mode}{0:021d}\n".encode("ascii") + fields
+def request(job_id: str, log: str, mode: str, command: str, queue: str = "n", guard: str = "") -> bytes:
+    """The bytes that hand one job to a worker (see WORKER): ``queue`` "n" (start now), "q"
+    (queued) or "g" (queued, with ``guard``)."""
+    if (job_id.isascii() and log.isascii() and command.isascii() and guard.isascii() and "\0" not in command
+            and len(command) <= _FIELD_MAX and len(job_id) <= _FIELD_MAX and len(log) <= _FIELD_MAX
+            and len(guard) <= _FIELD_MAX):
+        return (f"a{mode}{queue}{len(job_id):07d}{len(log):07d}{len(command):07d}{len(guard) if queue == 'g' else 0:07d}\n"
+                f"{job_id}{log}{command}{guard if queue == 'g' else ''}").encode("ascii")
+    fields = (job_id, log, command, guard) if queue == "g" else (job_id, log, command)
+    data = b"".join(s.encode("utf-8", "surrogateescape") + b"\0" for s in fields)
+    return f"z{mode}{queue}{0:028d}\n".encode("ascii") + data
+
+
+def guard(paths) -> str:
+    """The worker's test that ``paths`` are there (a trailing "/": a folder), quoted."""
+    import shlex
+
+    tests = []
+    for path in paths:
+        folder = path.endswith("/") and len(path) > 1
+        if folder:
+            path = path.rstrip("/")
+        if path.startswith("-"):
+            path = "./" + path
+        tests.append(("-d " if folder else "-e ") + shlex.quote(path))
+    return f"[[ {' && '.join(tests)} ]]" if tests else ""
 
 
 # Above this many bytes a command goes through a script file (see the module docstring).
@@ -153,13 +206,14 @@ class Proc:
     """One job handed to a worker (a plain class: one is made per job, and a dataclass's
     default factories cost more than the rest of its making)."""
 
-    __slots__ = ("job", "worker", "started", "log", "pid", "spool", "linked", "notes", "job_id", "left", "status", "sent")
+    __slots__ = ("job", "worker", "started", "log", "pid", "spool", "linked", "notes", "job_id", "left", "status",
+                 "sent", "verdict", "termed")
 
     def __init__(self, job: int, worker: "Worker", started: float, log: str | None, spool: str | None = None,
                  job_id: str = ""):
         self.job = job
         self.worker = worker
-        self.started = started
+        self.started = started  # (a queued job: when its worker said it started it)
         self.log = log  # None once a job with a lazy log has ended without printing anything
         self.pid: int | None = None  # the job's pid (and process group), once known (see Launcher._pid_of)
         self.spool = spool  # a lazy log's spool file (see Launcher.spawn)
@@ -169,6 +223,8 @@ class Proc:
         self.left: list = []  # processes of its group still running after it ended (stopped)
         self.status: int | None = None  # its shell's exit status, once the worker has said it
         self.sent = False  # its request is written whole
+        self.verdict = b""  # with its status: what its worker did with the job queued behind it
+        self.termed = False  # stop_all has signalled its group
 
     def __repr__(self) -> str:
         return f"Proc(job={self.job}, job_id={self.job_id!r}, pid={self.pid}, status={self.status})"
@@ -180,15 +236,20 @@ class Worker:
     stdin: int
     stdout: int
     buf: bytes = b""
-    proc: Proc | None = None
-    spool: str = ""  # its lazy logs' spool, relative to the working folder
+    proc: Proc | None = None  # the job it runs
+    queued: Proc | None = None  # the job queued behind it (started when ``proc`` ends)
+    spool: str = ""  # its first lazy log spool, relative to the working folder
     number: int = 0  # 1, 2, ...: the job slot it serves (where its jobs ran, in the run history)
-    spool_path: str = ""  # the spool joined to the working folder
+    spools: tuple[str, str] = ("", "")  # the two spools its lazy logs alternate between (a queued job
+    #                                     writes to one while the job before it is finished from the other)
+    turn: int = 0  # which of the two the next lazy log gets
+    stop_file: str = ""  # while it exists, the worker starts no queued job (absolute)
 
 
 class Launcher:
     """The bash workers of one run. ``spawn`` hands a job to an idle worker (starting one when
-    none is idle), ``wait_any`` collects finished jobs, ``stop_all`` stops running ones."""
+    none is idle) or queues it behind a running job (``after``), ``wait_any`` collects finished
+    jobs (and queued ones started or given back), ``stop_all`` stops running ones."""
 
     # A lazy log shows up at its path once its job has run this long (see spawn).
     LIVE_AFTER = 1.0
@@ -197,8 +258,9 @@ class Launcher:
 
     def __init__(self, workdir: str, journal=None):
         """``journal`` (a lock.RunFile, optional) is told every worker before it gets a job,
-        and every job before it is handed to its worker: what a later run needs to stop
-        them if this rulec is killed (and ``rulec status`` to say which ones run)."""
+        and every job before it is handed to its worker (a queued job: when its worker has
+        started it): what a later run needs to stop them if this rulec is killed (and
+        ``rulec status`` to say which ones run)."""
         self.workdir = workdir
         self.journal = journal
         self.idle: list[Worker] = []
@@ -225,11 +287,13 @@ class Launcher:
         import subprocess
 
         number = self._started + 1
-        spool = os.path.join(self.spool_dir, f"{os.getpid()}-{number}.log")
+        stem = os.path.join(self.spool_dir, f"{os.getpid()}-{number}")
+        spools = (stem + ".log", stem + ".2.log")
+        stop_file = os.path.join(os.path.abspath(self.workdir), stem + ".stop")
         # subprocess itself, not plumbum: importing plumbum costs more (40-100 ms) than
         # everything else a local run of a thousand small jobs does at its start.
         popen = subprocess.Popen(
-            ["bash", "-c", WORKER, "rulec-worker", spool],
+            ["bash", "-c", WORKER, "rulec-worker", stop_file],
             cwd=self.workdir,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -245,8 +309,8 @@ class Launcher:
                 popen.kill()  # a worker nobody could find again must not get a job
                 popen.wait()
                 raise
-        worker = Worker(popen, popen.stdin.fileno(), popen.stdout.fileno(), spool=spool, number=number,
-                        spool_path=os.path.join(self.workdir, spool))
+        worker = Worker(popen, popen.stdin.fileno(), popen.stdout.fileno(), spool=spools[0], number=number,
+                        spools=spools, stop_file=stop_file)
         self.workers.append(worker)
         self.selector.register(worker.stdout, selectors.EVENT_READ, worker)
         if self._epoll is not None:
@@ -262,23 +326,41 @@ class Launcher:
             remove_local(entry.path)
         self._spools_ready = True
 
-    def spawn(self, job: int, job_id: str, command: str, log: str, lazy: bool = False, run=None) -> Proc:
+    def spawn(self, job: int, job_id: str, command: str, log: str, lazy: bool = False, run=None,
+              after: Proc | None = None, guard: str | None = "") -> Proc:
         """Start the job: its stdout and stderr go to ``log`` (relative to the workdir).
 
-        A *lazy* log is only created if the job prints something: the job writes to its
-        worker's spool file, which becomes the log when the job ends (a rename), or is
-        emptied for the next job. Creating a file per job is what costs most for small jobs
-        (and on network file systems a create is a round trip to a metadata server). A job
-        running longer than ``LIVE_AFTER`` gets its log hard-linked in place, so that it can
-        be followed while it runs.
+        A *lazy* log is only created if the job prints something: the job writes to a spool
+        file of its worker, which becomes the log when the job ends (a rename), or is emptied
+        for a later job. Creating a file per job is what costs most for small jobs (and on
+        network file systems a create is a round trip to a metadata server). A job running
+        longer than ``LIVE_AFTER`` gets its log hard-linked in place, so that it can be
+        followed while it runs.
 
         ``run`` (a label prefix, jbsub): the command goes to its script file and the worker
         runs the shell text ``run(script, target)`` instead, given the script's and the log
-        target's absolute paths (the target is the lazy log's spool while the job runs)."""
-        worker = self.idle.pop() if self.idle else self._new_worker()
+        target's absolute paths (the target is the lazy log's spool while the job runs).
+
+        ``after`` (a running job, with nothing queued behind it yet): queue the job on that
+        job's worker instead, to start the moment ``after`` ends, without waiting for rulec;
+        ``guard`` (``guard()``'s text; "": none) makes it start only if ``after`` exits 0 with
+        the guard holding, None whatever ``after``'s status. Either way it starts only once
+        ``after``'s process group is gone, and not at all after ``hold``. ``wait_any`` says
+        whether it started (see there). It is not running until then."""
+        if after is None:
+            worker = self.idle.pop() if self.idle else self._new_worker()
+            queue = "n"
+        else:
+            worker = after.worker
+            assert worker.proc is after and worker.queued is None, "a job is queued behind a running job with none queued"
+            queue = "q" if guard is None else "g"
         if lazy and not self._spools_ready:
             self._clear_spools()
-        target = worker.spool if lazy else log
+        if lazy:
+            target = worker.spools[worker.turn]
+            worker.turn ^= 1
+        else:
+            target = log
         if run is not None:
             mode = "e"
             command = run(self.write_script(job_id, command), os.path.join(os.path.abspath(self.workdir), target))
@@ -287,19 +369,40 @@ class Launcher:
         else:
             mode = "f"
             command = self.write_script(job_id, command)
-        data = request(job_id, "" if lazy else log, mode, command)
+        data = request(job_id, target, mode, command, queue, guard or "")
+        proc = Proc(job, worker, time.monotonic(), log, spool=target if lazy else None, job_id=job_id)
         # The job is the worker's before the request is written: an interrupt during the
-        # write then still finds it (see _pid_of).
-        proc = worker.proc = Proc(job, worker, time.monotonic(), log, spool=worker.spool if lazy else None, job_id=job_id)
+        # write then still finds it (see _pid_of, stop_all).
+        if after is None:
+            worker.proc = proc
+        else:
+            worker.queued = proc
         view = memoryview(data)
         while view:
             view = view[os.write(worker.stdin, view):]
         proc.sent = True
-        if self.journal is not None:  # (after the request: the job starts a little sooner)
-            self.journal.handed(worker.popen.pid, job_id)
-        if lazy:
-            self._unlinked.append(proc)
+        if after is None:
+            if self.journal is not None:  # (after the request: the job starts a little sooner)
+                self.journal.handed(worker.popen.pid, job_id)
+            if lazy:
+                self._unlinked.append(proc)
         return proc
+
+    def hold(self, proc: Proc) -> bool:
+        """Take a queued job back: its worker will not start it (unless it has already, which
+        ``wait_any`` then says). False if ``proc`` is not queued."""
+        worker = proc.worker
+        if worker.queued is not proc:
+            return False
+        self._hold(worker)
+        return True
+
+    def _hold(self, worker: Worker) -> None:
+        if not self._spools_ready:
+            self._clear_spools()  # (now: a later clearing would remove the stop file)
+        if not os.path.exists(worker.stop_file):
+            with open(worker.stop_file, "w"):
+                pass
 
     def write_script(self, job_id: str, command: str) -> str:
         """Write the job's command to its script file (0644); its absolute path."""
@@ -335,7 +438,7 @@ class Launcher:
 
     def _finish_log(self, proc: Proc) -> None:
         """Move a lazy log's spool to the log path if the job printed something."""
-        spool = proc.worker.spool_path
+        spool = os.path.join(self.workdir, proc.spool)
         if proc.linked:
             remove_local(spool)  # the log path holds the same file
             return
@@ -357,14 +460,75 @@ class Launcher:
 
     # ------------------------------------------------------------------ waiting
 
-    def _read(self, worker: Worker) -> list[tuple[Proc, int | None]]:
-        """Read what the worker has written; the finished job, if its status came."""
-        data = os.read(worker.stdout, 4096)
+    def _read(self, worker: Worker) -> list:
+        """Read what the worker has written: the finished job, if its status came, and the
+        job queued behind it, started (STARTED) or not (RETURNED). A status that came
+        before the verdict on the queued job is followed by a blocking read of the verdict
+        (it comes at once: the worker has the request), so that a queued job is never left
+        without a running job before it."""
+        out: list = []
+        while True:
+            data = os.read(worker.stdout, 4096)
+            if not data:  # the worker is gone (killed from outside)
+                return out + self._dead(worker)
+            if worker.buf:
+                data = worker.buf + data
+            *lines, worker.buf = data.split(b"\n")
+            for line in lines:
+                self._line(worker, line, out)
+            queued = worker.queued
+            if worker.proc is not None or queued is None:
+                return out
+            if not queued.sent:  # cut short: the worker waits for the rest for ever
+                return out + self._abandon(worker)
+
+    def _line(self, worker: Worker, line: bytes, out: list) -> None:
         proc = worker.proc
-        if not data:  # the worker is gone (killed from outside)
-            self._drop(worker)
-            if proc is None:
-                return []
+        pid, _, status = line.partition(b" ")
+        status, _, verdict = status.partition(b" ")
+        if pid.isdigit() and status.isdigit() and proc is not None and verdict in (b"", b"+", b"-"):
+            proc.pid = int(pid)
+            proc.status = int(status)
+            proc.verdict = verdict
+            # Nothing of the job may go on once it has ended (its shell killed, or a child
+            # left in the background): its outputs are judged, or removed, next. (An
+            # interrupt during this wait leaves the job to stop_all, which finishes it.)
+            proc.left = end_group(proc.pid, self.LEFTOVER_GRACE)
+            out.append(self._ended(proc))
+            self._after(worker, verdict, out)
+        elif proc is None and (line == b"+" or line == b"-") and worker.queued is not None:
+            self._after(worker, line, out)
+        elif proc is not None:
+            proc.notes.append(line.decode("utf-8", "replace"))
+
+    def _after(self, worker: Worker, verdict: bytes, out: list) -> None:
+        """The job before ``worker.queued`` has ended: the worker's verdict on it (b"+":
+        started, b"-": not; b"": not said yet, or nothing is queued)."""
+        queued = worker.queued
+        if queued is None or not verdict:
+            if queued is None:
+                self.idle.append(worker)
+            return
+        worker.queued = None
+        if verdict == b"+":
+            worker.proc = queued
+            queued.started = time.monotonic()
+            if self.journal is not None:
+                self.journal.handed(worker.popen.pid, queued.job_id)
+            if queued.spool is not None:
+                self._unlinked.append(queued)
+            out.append((queued, STARTED))
+        else:
+            if os.path.exists(worker.stop_file):
+                remove_local(worker.stop_file)
+            self.idle.append(worker)
+            out.append((queued, RETURNED))
+
+    def _dead(self, worker: Worker) -> list:
+        proc, queued = worker.proc, worker.queued
+        self._drop(worker)
+        out: list = []
+        if proc is not None:
             if proc.pid is not None:
                 proc.left = end_group(proc.pid, 0.0)
             else:  # its job, if it had started, is in the worker's session still
@@ -373,41 +537,26 @@ class Launcher:
                     proc.left += end_group(pgid, 0.0)
             if proc.spool is not None:
                 self._finish_log(proc)  # what it printed until then
-            return [(proc, None)]
-        if worker.buf:
-            data = worker.buf + data
-        *lines, worker.buf = data.split(b"\n")
-        out = []
-        for line in lines:
-            if proc is None:
-                continue
-            pid, _, status = line.partition(b" ")
-            if not (pid.isdigit() and status.isdigit()):
-                proc.notes.append(line.decode("utf-8", "replace"))
-                continue
-            proc.pid = int(pid)
-            proc.status = int(status)
-            # Nothing of the job may go on once it has ended (its shell killed, or a child
-            # left in the background): its outputs are judged, or removed, next. (An
-            # interrupt during this wait leaves the job to stop_all, which finishes it.)
-            proc.left = end_group(proc.pid, self.LEFTOVER_GRACE)
-            out.append(self._ended(proc))
-            proc = None
+            out.append((proc, None))
+        if queued is not None:  # (started, it would have been said: the verdict comes first)
+            out.append((queued, RETURNED))
         return out
 
     def _ended(self, proc: Proc) -> tuple[Proc, int]:
-        """A job whose status came and whose group is gone: its worker is idle again."""
-        worker = proc.worker
-        worker.proc = None
-        self.idle.append(worker)
+        """A job whose status came and whose group is gone (``_after`` says what its worker
+        does next)."""
+        proc.worker.proc = None
         if proc.spool is not None:
             self._finish_log(proc)
         status = proc.status
         return proc, -(status - 128) if 128 < status <= 128 + 64 else status
 
-    def wait_any(self, block: bool = True) -> list[tuple[Proc, int | None]]:
-        """Finished jobs with their exit codes (negative: killed by that signal; None: the
-        worker running it died). Blocks until at least one finishes, unless ``block`` is false."""
+    def wait_any(self, block: bool = True) -> list[tuple[Proc, int | str | None]]:
+        """What happened, in order: finished jobs with their exit codes (negative: killed by
+        that signal; None: the worker running it died), and queued jobs with STARTED (their
+        worker started them as the job before them ended) or RETURNED (it did not: the job
+        before failed its guard, left processes running, or ``hold`` came first). Blocks
+        until there is something, unless ``block`` is false."""
         while True:
             out = []
             due = self._link_live_logs() if self._unlinked else None
@@ -418,6 +567,9 @@ class Launcher:
 
     def running(self) -> list[Proc]:
         return [w.proc for w in self.workers if w.proc is not None]
+
+    def queued(self) -> list[Proc]:
+        return [w.queued for w in self.workers if w.queued is not None]
 
     def busy(self) -> int:
         """How many jobs are running (``len(running())`` without the list)."""
@@ -437,7 +589,8 @@ class Launcher:
     def _pid_of(self, proc: Proc, finished: list, timeout: float = 5.0) -> int | None:
         """The job's pid: its worker's child (the worker says it only with the job's status),
         waiting briefly for the worker to fork it (a job that finishes meanwhile goes to
-        ``finished``). None for a job whose request was cut short: it never starts."""
+        ``finished``, with what the worker did with the job queued behind it). None for a
+        job whose request was cut short: it never starts."""
         deadline = time.monotonic() + timeout
         worker = proc.worker
         pause = 0.001
@@ -456,46 +609,86 @@ class Launcher:
 
     # ------------------------------------------------------------------ stopping
 
-    def stop_all(self, grace: float = 5.0) -> list[tuple[Proc, int | None]]:
+    def stop_all(self, grace: float = 5.0) -> list[tuple[Proc, int | str | None]]:
         """TERM every running job's process group, KILL what is left after ``grace`` seconds,
-        and wait for all of them. Returns the jobs with their exit codes."""
+        and wait for all of them. Queued jobs are held first (they come back RETURNED; one
+        whose worker started it as this began is STARTED, then stopped as the others are).
+        Returns what happened, as ``wait_any`` does."""
         done: list = []
+        for worker in self.workers:
+            if worker.queued is not None:
+                self._hold(worker)
         for proc in self.running():
             if proc.status is not None:  # ended; an interrupt cut short the wait for its group
                 proc.left = end_group(proc.pid, 0.0) or proc.left
                 done.append(self._ended(proc))
-        running = self.running()
-        for proc in running:
-            pid = self._pid_of(proc, done)
-            if pid is not None:
-                _signal_group(pid, signal.SIGTERM)
-            elif proc.worker.proc is proc:
-                done.append(self._abandon(proc.worker))  # its request never got through
+                self._after(proc.worker, proc.verdict, done)
+                if proc.worker.queued is not None and proc.worker.proc is None:  # its verdict is due
+                    done += self._read(proc.worker)
+        # A worker whose queued request was cut short never answers for the job before it
+        # (it waits for the rest of the request): that job is stopped, then the worker killed.
+        cut = [w for w in self.workers if w.queued is not None and not w.queued.sent]
+        stopped: list[Proc] = []
+
+        def term() -> None:  # (again after each read: a queued job may have started)
+            for proc in self.running():
+                if proc.termed:
+                    continue
+                pid = self._pid_of(proc, done)
+                if pid is not None:
+                    proc.termed = True
+                    stopped.append(proc)
+                    _signal_group(pid, signal.SIGTERM)
+                elif proc.worker.proc is proc:
+                    done.extend(self._abandon(proc.worker))  # its request never got through
+
+        def answering() -> list[Proc]:
+            return [p for p in self.running() if p.worker not in cut]
+
+        term()
         deadline = time.monotonic() + grace
-        while self.running() and time.monotonic() < deadline:
+        while answering() and time.monotonic() < deadline:
             for worker in self._ready(min(0.05, max(0.0, deadline - time.monotonic()))):
-                done += self._read(worker)
+                if worker not in cut:
+                    done += self._read(worker)
+            term()
         for proc in self.running():
             _signal_group(proc.pid, signal.SIGKILL)
+        for worker in cut:
+            if worker.proc is not None and worker.proc.pid is not None:
+                worker.proc.left = end_group(worker.proc.pid, 0.0)
+            done.extend(self._abandon(worker))
         deadline = time.monotonic() + 10
         while self.running():
             if time.monotonic() > deadline:  # a worker that does not answer any more
-                done += [self._abandon(p.worker) for p in self.running()]
+                for p in self.running():
+                    done.extend(self._abandon(p.worker))
                 break
             for worker in self._ready(1.0):
                 done += self._read(worker)
+            for proc in self.running():
+                if not proc.termed and self._pid_of(proc, done) is not None:
+                    proc.termed = True
+                    stopped.append(proc)
+                    _signal_group(proc.pid, signal.SIGKILL)
         # Members of the groups that outlived their leader: gone before outputs are removed.
-        for proc in running:
+        for proc in stopped:
             if proc.pid is not None:
                 end_group(proc.pid, 0.0)
         return done
 
-    def _abandon(self, worker: Worker) -> tuple[Proc, None]:
-        """Kill a worker that cannot finish its request; its job is lost."""
-        proc = worker.proc
+    def _abandon(self, worker: Worker) -> list:
+        """Kill a worker that cannot finish its request; its job is lost (and the job queued
+        behind it given back)."""
+        proc, queued = worker.proc, worker.queued
         worker.popen.kill()
         self._drop(worker)
-        return proc, None
+        out: list = []
+        if proc is not None:
+            out.append((proc, None))
+        if queued is not None:
+            out.append((queued, RETURNED))
+        return out
 
     def _drop(self, worker: Worker) -> None:
         if worker in self.idle:
@@ -512,10 +705,11 @@ class Launcher:
             except OSError:
                 pass
         worker.proc = None
+        worker.queued = None
 
     def close(self) -> None:
         """End the workers (an idle worker exits when its input closes)."""
-        if self.running():
+        if self.running() or self.queued():
             self.stop_all(0.0)
         workers = list(self.workers)
         for worker in workers:
@@ -529,9 +723,12 @@ class Launcher:
         self.selector.close()
         if self._epoll is not None:
             self._epoll.close()
-        if self._spools_ready:
-            for worker in workers:
-                remove_local(os.path.join(self.workdir, worker.spool))
+        for worker in workers:
+            if self._spools_ready:
+                for spool in worker.spools:
+                    remove_local(os.path.join(self.workdir, spool))
+            if os.path.exists(worker.stop_file):
+                remove_local(worker.stop_file)
 
 
 def _signal_group(pid: int, sig: int) -> None:

@@ -8,7 +8,9 @@ the progress display and the summary) is the loop's, the same for every executor
 Two kinds:
 
 - *pull* executors (local bash workers, and label prefixes and jbsub on top of them) start
-  what the loop's ready queue hands them, when every dependency has succeeded;
+  what the loop's ready queue hands them, when every dependency has succeeded (and may
+  hold one such task queued behind a running job, to start it as that job ends: see
+  ``queue_depth`` below);
 - *push* executors (SLURM and LSF job arrays) get every task at once in ``open`` and wire the
   dependencies on the scheduler's side; the loop only follows their events and cancels what
   must not run any more.
@@ -58,6 +60,29 @@ class Started:
 
 
 @dataclass(frozen=True)
+class Queued:
+    """A task for a pull executor to start the moment the running job ``after`` ends, without
+    a turn of the loop in between (``Executor.queue``). The loop queues only a job that may
+    start now (every job it needs has succeeded) and whose needs fit in what ``after`` holds,
+    which passes to it."""
+
+    task: Task
+    after: int  # a running job with nothing queued behind it
+    # None: start it however ``after`` ended (--keep-going). Else start it only if ``after``
+    # exits 0 leaving these paths (its declared outputs, relative to the working folder; "/"
+    # at the end: a folder), so that a queued job never starts after a failure.
+    outputs: tuple[str, ...] | None = ()
+
+
+@dataclass(frozen=True)
+class Dequeued:
+    """A queued task the executor did not start (the job before it failed, or left processes
+    running, or the task was cancelled): the job is the loop's again, as if never handed over."""
+
+    job: int
+
+
+@dataclass(frozen=True)
 class Finished:
     job: int
     outcome: Outcome
@@ -77,7 +102,7 @@ class Note:
     text: str
 
 
-Event = Union[Started, Finished, Note]
+Event = Union[Started, Finished, Note, Dequeued]
 
 
 class Executor(Protocol):
@@ -111,19 +136,30 @@ class Executor(Protocol):
 
     def cancel(self, jobs: Sequence[int]) -> list[Event]:
         """Jobs that must not run (dependents of a failure, or everything left after a failure
-        without --keep-going): a push executor removes them from the scheduler's queue."""
+        without --keep-going): a push executor removes them from the scheduler's queue; a pull
+        executor does not start those it holds queued (each comes back as ``Dequeued``
+        through ``wait``, or as ``Started`` if it had started already)."""
         ...
 
     def stop(self, grace: float) -> tuple[list[Event], list[int]]:
         """An interruption: stop every running job (TERM, then KILL after ``grace`` s) and wait
-        until each is gone. Returns the Finished events of those that ended, and the jobs that
-        may still be alive (a cluster that could not be reached): the loop leaves their
-        outputs and marks alone and names them."""
+        until each is gone; queued tasks are not started. Returns the events of those that
+        ended (a queued task that started as the stop began: its ``Started`` and ``Finished``;
+        the others ``Dequeued``), and the jobs that may still be alive (a cluster that could
+        not be reached): the loop leaves their outputs and marks alone and names them."""
         ...
 
     def close(self) -> None:
         ...
 
+    # Optional (pull executors): ``queue_depth: int`` and ``queue(items: Sequence[Queued]) ->
+    # list[Event]``. How many tasks the executor can hold queued behind each running job (0,
+    # or no such attribute: none), and the call that hands them over. A queued task is not
+    # running (``running`` and ``running_jobs`` leave it out) until the executor says it
+    # started: its ``Started`` follows, in the same ``wait``, the ``Finished`` of the job it
+    # waited for, or it comes back as ``Dequeued``. It saves the turn of the loop between two
+    # jobs of a slot (the worker starts the next one itself); ``-j N`` stays N jobs running.
+    #
     # Optional (push executors): ``resubmit(tasks: Sequence[Task]) -> list[Event]``. A task
     # failed and has attempts left (``retries:``): submit it again as ``task.attempt`` (its
     # command already says that attempt; what it asks the scheduler for is

@@ -32,7 +32,7 @@ from ..logs import default_log, file_name
 from ..schedule import Pools, Scheduler
 from ..state import snapshot
 from .record import Recorder
-from .executor import Finished, Note, Outcome, Started, Task
+from .executor import Dequeued, Finished, Note, Outcome, Queued, Started, Task
 
 TAILS_KEPT = 500  # failed attempts per run whose log end goes into the run history
 # Jobs about to start are marked started in the state store in batches (one transaction for
@@ -149,6 +149,15 @@ class Loop:
         self.rate_seen = (time.monotonic(), 0)  # (when, starts) at the last _mark: the start rate since
         self.sched: Scheduler | None = None
         self.progress = None
+        # Queueing (a pull executor's queue_depth, see _queue): the job queued behind each
+        # running job, the reverse, and the running jobs with nothing queued behind them yet.
+        self.behind: dict[int, int] = {}
+        self.queued: dict[int, int] = {}
+        self.slots: list[int] = []
+        self.queueing = False
+        self.stashed: dict[int, list[tuple[str, str]]] = {}  # queued job -> its old files moved aside (_stash)
+        self.stash_dir: str | None = None
+        self.stash_count = 0
         self.logs_of: dict[int, tuple[str, bool]] = {}  # push: each task's log, for a resubmission
         self.benchmarked = [r.benchmark is not None for r in graph.workflow.rules]  # per rule index
         # per rule index, the positions of its outputs written directory(...) (most: none)
@@ -215,6 +224,8 @@ class Loop:
                 self.executor.close()
                 self.executor = executor
             executor.close()
+            for job in list(self.stashed):  # (an error: queued jobs never started keep their old files)
+                self._unstash(job)
             restore(signal.SIGTERM, previous)
             restore(signal.SIGHUP, previous_hup)
             _close(progress_)
@@ -270,11 +281,18 @@ class Loop:
         # Jobs that end well give their slots to the next ready jobs before their records are
         # made (see _ended_early): not where the workflow needs any check that can fail later.
         early = self.kinds is None and not self.remote and not self.opts.print_commands
+        # Ready jobs are queued behind running ones where the executor can hold them (see
+        # _queue): not where a job's success can still be decided after its exit status and
+        # outputs (touch(), protected(), remote outputs), unless --keep-going makes that moot.
+        self.queueing = bool(getattr(executor, "queue_depth", 0)) and not self.remote and (
+            self.kinds is None or self.opts.keep_going)
         while not sched.finished_all():
             starts = sched.startable()
             if starts:
                 self._start(starts)
                 self._start_blocked()
+            if self.queueing and self.slots and sched.ready and not sched.stopping:
+                self._queue()
             if not executor.running():
                 if sched.ready and not sched.stopping:
                     continue
@@ -294,8 +312,13 @@ class Loop:
         nothing done) for any other mix, which goes the usual way."""
         graph, prefix, exists = self.graph, self._prefix, os.path.exists
         outputs, folders_of, g_rule = graph.declared_outputs, self.folder_outputs, graph.rule
+        others = False  # queued jobs started or given back (their resources are settled first)
         for ev in events:
-            if type(ev) is not Finished or ev.outcome is not Outcome.OK:
+            kind = type(ev)
+            if kind is Started or kind is Dequeued:
+                others = True
+                continue
+            if kind is not Finished or ev.outcome is not Outcome.OK:
                 return False
             job = ev.job
             for p in outputs(job):
@@ -304,12 +327,22 @@ class Loop:
             if folders_of[g_rule[job]]:
                 return False  # directory(...) outputs: the usual way checks them
         sched = self.sched
-        for ev in events:
-            sched.release(ev.job)
+        if others:  # in order: a queued job may have started and ended in this batch
+            ended = []
+            for ev in events:
+                if type(ev) is Finished:
+                    sched.release(ev.job)
+                    ended.append(ev)
+                else:
+                    self._event(ev)
+        else:
+            ended = events
+            for ev in events:
+                sched.release(ev.job)
         starts = sched.startable()
         if starts:
             self._start(starts)
-        for ev in events:
+        for ev in ended:
             self._succeeded(ev.job, ev, released=True)
         return True
 
@@ -334,14 +367,14 @@ class Loop:
             self.recorded_at = time.monotonic()
         self.turn_started = False
 
-    def _mark(self, jobs: list[int]) -> None:
+    def _mark(self, jobs: list[int], queued: list[int] = ()) -> None:
         """One transaction: the finished jobs' records, ``jobs`` (about to start) marked
         started, and the next ready jobs marked ahead: as many as started in
         MARK_AHEAD_SECONDS at the rate seen since the last call (at most MARK_AHEAD), so
         that a job is marked ahead of its start by about that much at most, and jobs that
         run long are marked one by one as they start. A mark ahead only means the job counts
         as incomplete if rulec is killed; the run gives it back if the job never starts
-        (``_unmark``)."""
+        (``_unmark``). ``queued``: jobs about to be queued (``_queue``), marked ahead with them."""
         graph, ahead = self.graph, self.ahead
         now = time.monotonic()
         seen_at, seen = self.rate_seen
@@ -354,7 +387,13 @@ class Loop:
             logs[jid] = log
             ahead[job] = (jid, log, lazy)
             items.append((jid, graph.rule_of(job).name, graph.outputs[job]))
-        want = self.ahead_size + len(jobs)
+        for job in queued:
+            jid = graph.job_id(job)
+            log, lazy = self.log_of(job)
+            logs[jid] = log
+            ahead[job] = (jid, log, lazy)
+            later.append((jid, graph.rule_of(job).name, graph.outputs[job]))
+        want = self.ahead_size + len(jobs) + len(queued)
         if want > len(ahead) and not self.sched.stopping:
             taken = set(jobs)
             for job in self.sched.peek(want):
@@ -447,10 +486,14 @@ class Loop:
             self.progress.note(report.shown(event.text))
         elif type(event) is Started:
             jid = self.graph.job_id(event.job)
+            if self.queued and event.job in self.queued:
+                self._began(event.job, jid)
             self.started_at.setdefault(event.job, time.time())
             if event.where:
                 self.where[event.job] = event.where
             self.progress.start(jid, self.commands.get(event.job))
+        elif type(event) is Dequeued:
+            self._dequeued(event.job)
         else:
             self._ended(event)
 
@@ -528,10 +571,19 @@ class Loop:
         if self.done:
             self.history.record(self.done)  # they finished: keep them
             self.done = []
-        self._unmark()
         running = set(self.executor.running_jobs())
         _close(self.progress)
         events, alive = self.executor.stop(self.opts.grace)
+        for ev in events:  # a queued job that started as the stop began is stopped as a running one
+            if type(ev) is Started:
+                running.add(ev.job)
+                if self.ahead.pop(ev.job, None) is not None:
+                    self.history.launched([graph.job_id(ev.job)])
+                self._drop_stash(ev.job)
+        for job in list(self.stashed):  # queued, never started: their old files back
+            self._unstash(job)
+        self._unmark()  # (the jobs marked ahead that never started, queued ones too)
+        events = [ev for ev in events if type(ev) is Finished]
         finished_ok = []
         kept: set[int] = set()
         for ev in events:
@@ -605,6 +657,173 @@ class Loop:
             tasks.append(Task(job, jid, command, local_(log), lazy, attempt))
         for event in self.executor.start(tasks):
             self._event(event)
+        if self.queueing:
+            slots = self.slots
+            slots.extend(t.job for t in tasks)
+            if len(slots) > 64 + 2 * len(self.sched.running):  # (jobs that ended with none behind them)
+                slots[:] = [j for j in slots if j in self.sched.running and j not in self.behind]
+
+    def _queue(self) -> None:
+        """Queue ready jobs behind running ones that have none behind them (the executor's
+        ``queue``): each starts the moment the job before it ends, without waiting for a turn
+        of this loop, with what that job held (``Scheduler.take_queued``). A queued job is
+        marked started ahead, as the next jobs to start are (``_mark``), and counts as
+        started only when the executor says it has (``_began``); without --keep-going it
+        starts only if the job before it exits 0 with its outputs there, and after a failure
+        elsewhere it is taken back (``_failed``). The old outputs (and log) that preparing a
+        job removes are moved aside when it is queued (``_stash``), removed when it starts
+        and put back if it does not: a job that never starts keeps them, as before."""
+        sched, slots, behind, ahead = self.sched, self.slots, self.behind, self.ahead
+        running = sched.running
+        take = []
+        while slots and sched.ready:
+            after = slots.pop()
+            if after not in running or after in behind:
+                continue  # ended (or already has one)
+            job = sched.take_queued(after)
+            if job is None:
+                slots.append(after)
+                break
+            entry = ahead.get(job)
+            log, lazy = (entry[1], entry[2]) if entry is not None else self.log_of(job)
+            old = self._old_files(job, log, lazy)
+            if old is None or (old and not self._stash(job, old)):
+                sched.unqueue(job)  # (it starts the usual way)
+                slots.append(after)
+                break
+            take.append((after, job))
+        if not take:
+            return
+        fresh = [job for _, job in take if job not in ahead]
+        if fresh:
+            self._mark([], fresh)
+        g_rule, bench = self.graph.rule, self.benchmarked
+        keep_going = self.opts.keep_going
+        items = []
+        for after, job in take:
+            jid, log, lazy = ahead[job]
+            self._prepare(job, log, lazy)  # (the folders: what it would remove is aside, see _stash)
+            attempt = self.attempts.get(job, 1)
+            command = self.rendered.pop(job, None)
+            if command is None:
+                command = self.recorder.command(job)
+            self.commands[job] = command
+            if attempt != 1 or bench[g_rule[job]]:
+                command = self.recorder.task_command(job, attempt=attempt)
+            behind[after] = job
+            self.queued[job] = after
+            outputs = None if keep_going else self._required(after)
+            items.append(Queued(Task(job, jid, command, log, lazy, attempt), after, outputs))
+        for event in self.executor.queue(items):
+            self._event(event)
+
+    def _required(self, job: int) -> tuple[str, ...]:
+        """What a job must leave for the loop to call it a success, as ``Queued.outputs``
+        (only asked where the workflow has no touch(), protected() or remote outputs)."""
+        outputs = self.graph.declared_outputs(job)
+        folders = self.folder_outputs[self.graph.rule[job]]
+        if not folders:
+            return tuple(outputs)
+        outs = self.graph.outputs[job]
+        dirs = {outs[i] for i in folders}
+        return tuple(p + "/" if p in dirs else p for p in outputs)
+
+    def _old_files(self, job: int, log: str, lazy: bool) -> list[str] | None:
+        """The files preparing ``job`` would remove (outputs the plan saw, an earlier run's
+        lazy log; see _prepare), as full paths; None: it cannot tell (no snapshot)."""
+        existed = self.existed
+        if existed is None:
+            return None
+        found = []
+        workdir = self.workdir
+        for path in self.graph.outputs[job]:
+            if path != log and existed(path):
+                if self.attempts.get(job, 1) > 1 and path == self.graph.benchmark(job):
+                    continue  # (kept, see _prepare)
+                found.append(os.path.join(workdir, path))
+        if lazy:
+            head = log.rpartition("/")[0]
+            if head not in self.listed:
+                self._list_logs(head, log)
+            if self.old_logs:
+                full = os.path.join(workdir, log)
+                if full in self.old_logs:
+                    found.append(full)
+        return found
+
+    def _stash(self, job: int, files: list[str]) -> bool:
+        """Move a queued job's old files aside, to ``.rulec/stash/``: they are removed once it
+        starts (``_began``) and put back if it does not (``_unstash``). False, with nothing
+        moved, if one cannot be (another file system): the job is then not queued."""
+        folder = self.stash_dir
+        if folder is None:
+            folder = self.stash_dir = os.path.join(self.own_dir, "stash")
+            storage.make_dirs(folder)
+            for entry in os.scandir(folder):  # a killed run's: their jobs were to run again
+                storage.remove_local(entry.path)
+        moved = []
+        for full in files:
+            if not os.path.lexists(full):
+                continue
+            self.stash_count += 1
+            aside = os.path.join(folder, str(self.stash_count))
+            try:
+                os.rename(full, aside)
+            except OSError:
+                self.stashed[job] = moved
+                self._unstash(job)
+                return False
+            moved.append((aside, full))
+        if moved:
+            self.stashed[job] = moved
+        return True
+
+    def _unstash(self, job: int) -> None:
+        """A queued job did not start: its old files back where they were."""
+        for aside, full in reversed(self.stashed.pop(job, ())):
+            try:
+                os.rename(aside, full)
+            except OSError as exc:
+                report.warn(report.shown(f"could not put back {full} (kept as {aside}): {brief(exc)}"))
+
+    def _drop_stash(self, job: int) -> None:
+        """A queued job has started: its old files go, as they would have just before it started."""
+        for aside, _ in self.stashed.pop(job, ()):
+            storage.remove_local(aside)
+
+    def _list_logs(self, head: str, log: str) -> None:
+        """Note the files in the folder of lazy logs ``head`` (an earlier run's logs are
+        removed before a job writes its own; a folder not made yet holds none)."""
+        self.listed.add(head)
+        folder = os.path.dirname(os.path.join(self.workdir, log))
+        try:
+            self.old_logs.update(e.path for e in os.scandir(folder or "."))
+        except FileNotFoundError:
+            pass
+
+    def _began(self, job: int, jid: str) -> None:
+        """A queued job has started (its Started event): it holds its resources, its mark
+        ahead is its mark, and a job may be queued behind it."""
+        after = self.queued.pop(job)
+        self.behind.pop(after, None)
+        self.sched.began(job)
+        if self.stashed:
+            self._drop_stash(job)
+        if self.ahead.pop(job, None) is not None:
+            self.history.launched([jid])
+        self.starts += 1
+        self.turn_started = True
+        self.slots.append(job)
+
+    def _dequeued(self, job: int) -> None:
+        """A queued job its executor did not start: back at the front of the ready queue,
+        still marked ahead (``_unmark`` gives the mark back if it never starts)."""
+        after = self.queued.pop(job)
+        self.behind.pop(after, None)
+        self.commands.pop(job, None)
+        self.sched.unqueue(job)
+        if self.stashed:
+            self._unstash(job)
 
     def _prepare(self, job: int, log: str, lazy: bool) -> None:
         """Make the output and log folders; remove stale outputs so a failing command
@@ -636,9 +855,7 @@ class Loop:
             if path == log:
                 if lazy:
                     if head not in self.listed:
-                        self.listed.add(head)
-                        folder = os.path.dirname(os.path.join(self.workdir, lp))
-                        self.old_logs.update(e.path for e in os.scandir(folder or "."))
+                        self._list_logs(head, lp)
                     if self.old_logs:
                         full = os.path.join(self.workdir, lp)
                         if full in self.old_logs:
@@ -734,6 +951,9 @@ class Loop:
         progress_.failure(jid, f"{why} (log: {log})" if log else f"{why} (no output)")
         skipped = sched.finished(job, False)
         progress_.skip([self.graph.job_id(j) for j in skipped])
+        if sched.stopping and self.queued and not self.executor.push:  # no --keep-going: queued jobs stay unstarted
+            for event in self.executor.cancel(sorted(self.queued)):
+                self._event(event)
         if self.executor.push:
             cancel = set(skipped)
             if sched.stopping:  # no --keep-going: nothing new starts

@@ -392,6 +392,223 @@ def test_sigkill_of_rulec_leaves_jobs_to_be_redone(empty_project, marker, procs)
     assert proj.ok("dryrun").stdout.strip() == "Nothing to do: all 2 jobs are up to date."
 
 
+# --------------------------------------------------------------------------- queued jobs
+# A worker holds the next ready job queued behind its running one and starts it as that one
+# ends (docs/architecture.md, "Running local jobs"): -j N still means N jobs running, and a
+# failure without --keep-going starts nothing more.
+
+QUEUED = """\
+rule all:
+    input: "out/a.txt", "out/b.txt"
+
+rule a:
+    output: "out/a.txt"
+    shell: "sleep 0.5; {a}"
+
+rule b:
+    output: "out/b.txt"
+    shell: "touch ran.b; echo b > {{output}}"
+"""
+
+
+def test_a_job_queued_behind_a_failing_one_does_not_start(empty_project):
+    proj = empty_project
+    proj.write("Rulefile", QUEUED.format(a="exit 1"))
+    res = proj.run("run", "-j1")
+    assert res.returncode == 1
+    assert "1 job(s) failed, 0 succeeded, 1 not run" in res.stderr
+    assert not proj.exists("ran.b") and not proj.exists("out/b.txt")
+    status = json.loads(proj.ok("status", "--json", "-v").stdout)
+    assert {j["id"]: j["state"] for j in status["jobs"]} == {"a": "failed", "b": "missing"}
+
+
+def test_a_job_queued_behind_one_that_left_out_its_output_does_not_start(empty_project):
+    proj = empty_project
+    proj.write("Rulefile", QUEUED.format(a="true"))
+    res = proj.run("run", "-j1")
+    assert res.returncode == 1 and "out/a.txt" in res.stderr
+    assert not proj.exists("ran.b")
+
+
+def test_a_failure_takes_back_the_jobs_queued_behind_the_other_running_jobs(empty_project):
+    proj = empty_project
+    proj.rulefile("""\
+        rule all:
+            input: "out/a.txt", "out/c.txt", "out/b.txt", "out/d.txt"
+
+        rule a:
+            output: "out/a.txt"
+            shell: "sleep 0.3; exit 1"
+
+        rule c:
+            output: "out/c.txt"
+            shell: "sleep 1.5; echo c > {output}"
+
+        rule b:
+            output: "out/b.txt"
+            shell: "touch ran.b; echo b > {output}"
+
+        rule d:
+            output: "out/d.txt"
+            shell: "touch ran.d; echo d > {output}"
+        """)
+    res = proj.run("run", "-j2")
+    assert res.returncode == 1
+    assert "1 job(s) failed, 1 succeeded, 2 not run" in res.stderr  # c ran to its end
+    assert proj.read("out/c.txt") == "c\n"
+    assert not proj.exists("ran.b") and not proj.exists("ran.d")
+
+
+def test_a_queued_job_that_never_starts_keeps_its_old_output(empty_project):
+    """A queued job's old output waits in .rulec/stash/ (it is gone when the job starts, as
+    before): put back when the job does not start after all."""
+    proj = empty_project
+    proj.write("Rulefile", QUEUED.format(a="echo a > {output}"))
+    proj.ok("run", "-j1")
+    (proj.path / "ran.b").unlink()
+    proj.write("Rulefile", QUEUED.format(a="exit 1"))
+    res = proj.run("run", "-j1", "--force-all")
+    assert res.returncode == 1 and "1 not run" in res.stderr
+    assert not proj.exists("ran.b") and proj.read("out/b.txt") == "b\n"
+    assert list((proj.path / ".rulec" / "stash").iterdir()) == []
+    status = json.loads(proj.ok("status", "--json", "-v").stdout)
+    assert {j["id"]: j["state"] for j in status["jobs"]} == {"a": "failed", "b": "done"}
+    res = proj.run("run", "-j1", "--force-all", "--keep-going")  # it starts: the old output goes first
+    assert res.returncode == 1 and proj.exists("ran.b") and proj.read("out/b.txt") == "b\n"
+
+
+def test_with_keep_going_the_queued_job_starts_after_the_failure(empty_project):
+    proj = empty_project
+    proj.write("Rulefile", QUEUED.format(a="exit 1"))
+    res = proj.run("run", "-j1", "--keep-going")
+    assert res.returncode == 1 and "1 job(s) failed, 1 succeeded, 0 not run" in res.stderr
+    assert proj.exists("ran.b") and proj.read("out/b.txt") == "b\n"
+
+
+def test_a_queued_job_is_not_running_until_it_starts(empty_project, marker, procs):
+    proj = empty_project
+    proj.write("Rulefile", QUEUED.format(a=f"echo a > {{output}}; sleep {marker}").replace("sleep 0.5; ", ""))
+    p = proj.popen("run", "-j1")
+    procs.append(p)
+    wait_for(lambda: marker.pids(), what="job a to run")
+    time.sleep(0.3)  # (b is queued behind it by now)
+    status = json.loads(proj.ok("status", "--json", "-v").stdout)
+    assert status["running"] == 1
+    states = {j["id"]: j["reason"] for j in status["jobs"]}
+    assert states["a"].startswith("running") and not states["b"].startswith("running")
+    assert not proj.exists("ran.b")
+    kill_groups_of(marker.pids())  # a fails (killed); b never starts
+    out, err = p.communicate(timeout=15)
+    assert p.returncode == 1 and not proj.exists("ran.b")
+
+
+def test_with_queued_jobs_no_more_than_j_jobs_run_at_once(empty_project):
+    proj = empty_project
+    count = "flock c.lock bash -c 'n=$(cat c); n=$((n+D)); echo $n > c; [ $n -le 2 ] || echo {n} >> too-many'"
+    shell = f"{count.replace('D', '1')}; sleep 0.0$(( {{n}} % 5 )); {count.replace('D', '-1')}; echo {{n}} > {{output}}"
+    values = ", ".join(str(i) for i in range(16))
+    proj.write("Rulefile", f'dimension n = [{values}]\n\nrule all:\n    input: expand("out/{{n}}.txt")\n\n'
+                           f'rule x:\n    output: "out/{{n}}.txt"\n    shell: "{shell}"\n')
+    proj.write("c", "0\n")
+    proj.ok("run", "-j2")
+    assert not proj.exists("too-many") and proj.read("c") == "0\n"
+    assert all(proj.exists(f"out/{i}.txt") for i in range(16))
+
+
+@pytest.mark.parametrize("flags, sig", [((), signal.SIGINT), (("--keep-going",), signal.SIGINT),
+                                        (("--keep-going",), signal.SIGTERM), ((), signal.SIGHUP)],
+                         ids=["stop-SIGINT", "keep-going-SIGINT", "keep-going-SIGTERM", "stop-SIGHUP"])
+def test_ctrl_c_leaves_queued_jobs_unstarted_and_unmarked(empty_project, marker, procs, flags, sig):
+    """(With --keep-going a queued job would start whatever the job before it did: the
+    interrupt takes it back first.)"""
+    proj = empty_project
+    proj.rulefile(f"""\
+        dimension n = ["p", "q"]
+
+        rule all:
+            input: expand("out/{{n}}.txt"), expand("next/{{n}}.txt")
+
+        rule slow:
+            output: "out/{{n}}.txt"
+            shell: "echo partial > {{output}}; sleep {marker}; echo done >> {{output}}"
+
+        rule quick:
+            output: "next/{{n}}.txt"
+            shell: "touch ran.{{wildcards.n}}; echo {{n}} > {{output}}"
+        """.replace("{{wildcards.n}}", "{{n}}"))
+    p = proj.popen("run", "-j2", *flags)
+    procs.append(p)
+    wait_for(lambda: proj.exists("out/p.txt") and proj.exists("out/q.txt") and len(marker.pids()) == 2,
+             what="both slow jobs to run")
+    time.sleep(0.3)  # (the quick jobs are queued behind them by now)
+    p.send_signal(sig)
+    out, err = p.communicate(timeout=15)
+    assert p.returncode == 130, (out, err)
+    assert "stopped 2 running job(s)" in err
+    wait_for(lambda: not marker.all_pids(), timeout=3, what="the jobs' processes to be gone")
+    assert not any(proj.exists(f) for f in ("ran.p", "ran.q", "next/p.txt", "next/q.txt", "out/p.txt", "out/q.txt"))
+    status = json.loads(proj.ok("status", "--json", "-v").stdout)
+    assert status["running"] == 0
+    assert {j["id"]: j["state"] for j in status["jobs"]} == {
+        "slow[p]": "missing", "slow[q]": "missing", "quick[p]": "missing", "quick[q]": "missing"}
+    jobs = planned_jobs(proj.ok("dryrun").stdout)  # missing, not "incomplete": nothing was left marked
+    assert jobs == {"slow[p]": "output missing: out/p.txt", "slow[q]": "output missing: out/q.txt",
+                    "quick[p]": "output missing: next/p.txt", "quick[q]": "output missing: next/q.txt"}
+
+
+def test_ctrl_c_leaves_the_old_outputs_of_queued_jobs_in_place(empty_project, marker, procs):
+    proj = empty_project
+    proj.rulefile(f"""\
+        dimension n = ["p", "q"]
+
+        rule all:
+            input: expand("out/{{n}}.txt"), expand("next/{{n}}.txt")
+
+        rule slow:
+            output: "out/{{n}}.txt"
+            shell: "echo partial > {{output}}; test -e fast || sleep {marker}; echo done >> {{output}}"
+
+        rule quick:
+            output: "next/{{n}}.txt"
+            shell: "echo {{n}} > {{output}}"
+        """)
+    proj.write("fast", "")
+    proj.ok("run", "-j2")
+    (proj.path / "fast").unlink()
+    p = proj.popen("run", "-j2", "--force-all")
+    procs.append(p)
+    wait_for(lambda: len(marker.pids()) == 2, what="both slow jobs to run")
+    time.sleep(0.3)  # (the quick jobs are queued behind them by now, their outputs aside)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=15)
+    assert p.returncode == 130, (out, err)
+    assert proj.read("next/p.txt") == "p\n" and proj.read("next/q.txt") == "q\n"
+    assert not proj.exists("out/p.txt") and not proj.exists("out/q.txt")  # stopped: removed
+    assert list((proj.path / ".rulec" / "stash").iterdir()) == []
+    assert planned_jobs(proj.ok("dryrun").stdout) == {"slow[p]": "output missing: out/p.txt",
+                                                      "slow[q]": "output missing: out/q.txt"}
+
+
+def test_queued_jobs_logs_and_outputs_are_their_own(empty_project):
+    proj = empty_project
+    proj.rulefile("""\
+        dimension n = ["a", "b", "c", "d", "e", "f"]
+
+        rule all:
+            input: expand("out/{n}.txt")
+
+        rule x:
+            output: "out/{n}.txt"
+            shell: "echo said {n}; echo {n} > {output}; echo err {n} >&2"
+        """)
+    res = proj.ok("run", "-j2")
+    assert sorted(done_jobs(res.stdout)) == [f"x[{n}]" for n in "abcdef"]
+    for n in "abcdef":
+        assert proj.read(f"out/{n}.txt") == f"{n}\n"
+        assert proj.read(f".rulec/logs/x/x.{n}.log") == f"said {n}\nerr {n}\n"
+    assert list((proj.path / ".rulec" / "spool").iterdir()) == []
+
+
 # --------------------------------------------------------------------------- the lock
 
 def test_a_second_concurrent_run_is_refused(empty_project, marker, procs):
