@@ -381,18 +381,13 @@ class Loop:
         self.ahead_size = min(MARK_AHEAD, int((self.starts - seen) / max(now - seen_at, 1e-3) * MARK_AHEAD_SECONDS))
         self.rate_seen = (now, self.starts)
         items, logs, later = [], {}, []
-        for job in jobs:
-            jid = graph.job_id(job)
-            log, lazy = self.log_of(job)
-            logs[jid] = log
-            ahead[job] = (jid, log, lazy)
-            items.append((jid, graph.rule_of(job).name, graph.outputs[job]))
-        for job in queued:
-            jid = graph.job_id(job)
-            log, lazy = self.log_of(job)
-            logs[jid] = log
-            ahead[job] = (jid, log, lazy)
-            later.append((jid, graph.rule_of(job).name, graph.outputs[job]))
+        for group, out in ((jobs, items), (queued, later)):
+            for job in group:
+                jid = graph.job_id(job)
+                log, lazy = self.log_of(job)
+                logs[jid] = log
+                ahead[job] = (jid, log, lazy)
+                out.append((jid, graph.rule_of(job).name, graph.outputs[job]))
         want = self.ahead_size + len(jobs) + len(queued)
         if want > len(ahead) and not self.sched.stopping:
             taken = set(jobs)
