@@ -642,12 +642,7 @@ class Loop:
                 self.commands[job] = self.recorder.command(job)
                 command = self.recorder.task_command(job, local=local_, attempt=attempt)
             else:
-                command = self.rendered.pop(job, None)
-                if command is None:
-                    command = self.recorder.command(job)
-                self.commands[job] = command
-                if attempt != 1 or bench[g_rule[job]]:
-                    command = self.recorder.task_command(job, attempt=attempt)
+                command = self._plain_command(job, attempt, bench[g_rule[job]])
             self.started_at[job] = now
             tasks.append(Task(job, jid, command, local_(log), lazy, attempt))
         for event in self.executor.start(tasks):
@@ -699,12 +694,7 @@ class Loop:
             jid, log, lazy = ahead[job]
             self._prepare(job, log, lazy)  # (the folders: what it would remove is aside, see _stash)
             attempt = self.attempts.get(job, 1)
-            command = self.rendered.pop(job, None)
-            if command is None:
-                command = self.recorder.command(job)
-            self.commands[job] = command
-            if attempt != 1 or bench[g_rule[job]]:
-                command = self.recorder.task_command(job, attempt=attempt)
+            command = self._plain_command(job, attempt, bench[g_rule[job]])
             behind[after] = job
             self.queued[job] = after
             outputs = None if keep_going else self._required(after)
@@ -745,6 +735,17 @@ class Loop:
                 if full in self.old_logs:
                     found.append(full)
         return found
+
+    def _plain_command(self, job: int, attempt: int, benchmarked: bool) -> str:
+        """The command a job's worker runs (rendered ahead when it could be), kept for its
+        record; through the task wrapper for a retry or a benchmark."""
+        command = self.rendered.pop(job, None)
+        if command is None:
+            command = self.recorder.command(job)
+        self.commands[job] = command
+        if attempt != 1 or benchmarked:
+            command = self.recorder.task_command(job, attempt=attempt)
+        return command
 
     def _stash(self, job: int, files: list[str]) -> bool:
         """Move a queued job's old files aside, to ``.rulec/stash/``: they are removed once it
