@@ -862,18 +862,24 @@ def test_a_dimension_of_many_values_is_read_in_linear_time():
     assert time.perf_counter() - t0 < 5  # quadratic took minutes
 
 
-def test_a_glob_on_an_unreachable_store_is_an_error_at_the_glob(here):
+def unreachable_store() -> None:
+    """Register ``unreachablefs://``: a file system whose every listing and read fails as an
+    S3 endpoint that does not answer."""
     import fsspec
 
     class Unreachable(fsspec.AbstractFileSystem):
         protocol = "unreachablefs"
 
-        def ls(self, path, detail=True, **kwargs):
+        def ls(self, path, *args, **kwargs):
             raise ConnectionError("Could not connect to the endpoint URL")
 
-        find = glob = ls
+        find = glob = info = isdir = cat_file = ls
 
     fsspec.register_implementation("unreachablefs", Unreachable, clobber=True)
+
+
+def test_a_glob_on_an_unreachable_store_is_an_error_at_the_glob(here):
+    unreachable_store()
     text = 'dimension s = glob("unreachablefs://b/raw/{s}.csv")\nrule a:\n    output: "out/{s}.txt"\n'
     assert error(here, text, kind=AnalysisError) == msg(
         "Rulefile:1:20: cannot reach unreachablefs://b/raw/*.csv: Could not connect to the endpoint URL",
@@ -885,17 +891,7 @@ def test_a_glob_on_an_unreachable_store_is_an_error_at_the_glob(here):
 
 
 def test_a_table_on_an_unreachable_store_is_an_error_at_the_table(here):
-    import fsspec
-
-    class Unreachable(fsspec.AbstractFileSystem):
-        protocol = "unreachablefs"
-
-        def info(self, path, **kwargs):
-            raise ConnectionError("Could not connect to the endpoint URL")
-
-        isdir = cat_file = info
-
-    fsspec.register_implementation("unreachablefs", Unreachable, clobber=True)
+    unreachable_store()
     text = 'dimension s = table("unreachablefs://b/samples.tsv")\nrule a:\n    output: "out/{s}.txt"\n'
     assert error(here, text, kind=AnalysisError) == msg(
         "Rulefile:1:15: cannot reach unreachablefs://b/samples.tsv: Could not connect to the endpoint URL",
