@@ -31,6 +31,19 @@ rule summarize:
 '''
 
 
+# two rules, each making the other's input: a cycle among x/N.a and x/N.b
+CYCLE = '''
+rule a:
+    input: "x/{n}.b"
+    output: "x/{n}.a"
+    shell: "cp {input} {output}"
+rule b:
+    input: "x/{n}.a"
+    output: "x/{n}.b"
+    shell: "cp {input} {output}"
+'''
+
+
 def workflow(text: str = SMALL, workdir: str = "/nonexistent"):
     return analyze(parse(text, "Rulefile"), workdir)
 

@@ -5,7 +5,7 @@ import pytest
 from rulec.dag import resolve
 from rulec.errors import ResolveError
 
-from helpers import SMALL, graph, workflow
+from helpers import CYCLE, SMALL, graph, workflow
 
 
 def ids(g, jobs=None):
@@ -78,32 +78,14 @@ rule word:
 
 
 def test_cycle_among_missing_files_is_an_error_that_prints_it():
-    text = '''
-rule a:
-    input: "x/{n}.b"
-    output: "x/{n}.a"
-    shell: "cp {input} {output}"
-rule b:
-    input: "x/{n}.a"
-    output: "x/{n}.b"
-    shell: "cp {input} {output}"
-'''
+    text = CYCLE
     with pytest.raises(ResolveError) as err:
         graph(text, targets=["x/1.a"])
     assert "cycle: a[1] -> b[1] -> a[1]" in err.value.message
 
 
 def test_a_cycle_through_an_existing_file_takes_it_as_a_source():
-    text = '''
-rule a:
-    input: "x/{n}.b"
-    output: "x/{n}.a"
-    shell: "cp {input} {output}"
-rule b:
-    input: "x/{n}.a"
-    output: "x/{n}.b"
-    shell: "cp {input} {output}"
-'''
+    text = CYCLE
     g = graph(text, targets=["x/1.a"], exists=lambda p: p == "x/1.a")
     assert ids(g) == ["b[1]", "a[1]"]
     assert "x/1.a" in g.sources

@@ -9,7 +9,7 @@ import pytest
 
 from rulec import dag, graphs
 
-from helpers import SMALL, workflow
+from helpers import CYCLE, SMALL, workflow
 
 COLUMNS = ("rule", "values", "outputs", "n_outputs", "inputs", "deps", "targets", "order", "sources", "producer")
 
@@ -107,16 +107,7 @@ rule count:
 
 
 def test_a_graph_that_looked_at_the_disk_is_not_kept(tmp_path, cache):
-    text = '''
-rule a:
-    input: "x/{n}.b"
-    output: "x/{n}.a"
-    shell: "cp {input} {output}"
-rule b:
-    input: "x/{n}.a"
-    output: "x/{n}.b"
-    shell: "cp {input} {output}"
-'''
+    text = CYCLE
     (tmp_path / "x").mkdir()
     (tmp_path / "x" / "1.a").write_text("")
     wf = workflow(text, workdir=str(tmp_path))
