@@ -18,7 +18,7 @@ from typing import Iterable
 from . import ir
 from . import pattern as pat
 from .errors import AnalysisError, ErrorGroup, RulecError, StorageError
-from .profile import control_char, describe_char
+from .controls import control_char, describe_char
 from .source import Span
 from .syntax import decls as d
 from .syntax.snakemake import FIELDS as SNAKEMAKE_FIELDS
@@ -308,9 +308,9 @@ class _Analyzer:
     def data_read(self, path: str, data: bytes, listed: bool = True) -> None:
         """A config file or a table was read: part of the workflow's data key (the verdict)."""
         if self._data_hash is None:
-            import hashlib
+            from .digest import blake2b
 
-            self._data_hash = hashlib.blake2b(digest_size=16)
+            self._data_hash = blake2b(digest_size=16)
         if listed:
             self._data_files.append(path)
         self._data_hash.update(path.encode("utf-8", "surrogateescape") + b"\0" + str(len(data)).encode() + b"\0" + data)
@@ -2195,10 +2195,10 @@ def _config_key(used: dict | None) -> tuple[tuple[str, str], ...]:
     """The config keys a rule's jobs use, each with a short hash of its value."""
     if not used:
         return ()
-    import hashlib
+    from .digest import blake2b
     import json
 
-    return tuple((k, hashlib.blake2b(json.dumps(v, sort_keys=True).encode(), digest_size=6).hexdigest())
+    return tuple((k, blake2b(json.dumps(v, sort_keys=True).encode(), digest_size=6).hexdigest())
                  for k, v in sorted(used.items()))
 
 

@@ -22,7 +22,7 @@ entries up to BUDGET bytes.
 
 from __future__ import annotations
 
-import hashlib
+from .digest import blake2b
 import json
 import operator
 import os
@@ -65,7 +65,7 @@ def key(workflow: ir.Workflow, targets) -> str:
     """The hash of everything resolving reads (see the module's docstring)."""
     from . import __version__
 
-    h = hashlib.blake2b(digest_size=20)
+    h = blake2b(digest_size=20)
     used: set[tuple[str, str]] = set()
     rules = []
     for r in workflow.rules:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import time
 from dataclasses import dataclass
 from typing import Iterable, NamedTuple
@@ -167,6 +166,7 @@ class History:
     def generation(workdir: str) -> str:
         """How many write transactions the store of ``workdir`` has seen ("" if none): a
         cheap test that nothing was recorded since."""
+        import sqlite3  # here: a dry run without a state store never needs it
         path = os.path.join(workdir, STATE_DIR, DB_NAME)
         if not os.path.exists(path):
             return ""
@@ -193,6 +193,7 @@ class History:
         """Open the store of ``workdir``; without ``write``, a missing store is an empty one.
         ``rules``: read the records of those rules' jobs only (a plan that needs no other:
         ``verdict.fresh_rules``); never with ``write``."""
+        import sqlite3
         if rules is not None and write:
             raise ValueError("a store open for writing holds every record")
         path = os.path.join(workdir, STATE_DIR, DB_NAME)
@@ -536,6 +537,7 @@ class _transaction:
 
 def _failed_ids(db: sqlite3.Connection) -> set[str]:
     """The job ids in ``failures`` (none in a store made before that table, opened read-only)."""
+    import sqlite3
     try:
         return {_py(row[0]) for row in db.execute("SELECT job_id FROM failures")}
     except sqlite3.DatabaseError:
@@ -545,6 +547,7 @@ def _failed_ids(db: sqlite3.Connection) -> set[str]:
 def _has_attempts(db: sqlite3.Connection) -> bool:
     """Whether the store has the ``attempts`` column (a store written before it, opened
     read-only, does not: its jobs succeeded on their first attempt)."""
+    import sqlite3
     try:
         return any(row[1] == "attempts" for row in db.execute("PRAGMA table_info(jobs)"))
     except sqlite3.DatabaseError:
@@ -552,6 +555,7 @@ def _has_attempts(db: sqlite3.Connection) -> bool:
 
 
 def _has_table(db: sqlite3.Connection, name: str) -> bool:
+    import sqlite3
     try:
         return db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,)).fetchone() is not None
     except sqlite3.DatabaseError:
@@ -566,6 +570,7 @@ def _add_attempts(db: sqlite3.Connection) -> None:
 
 
 def _schema_version(db: sqlite3.Connection, write: bool) -> int:
+    import sqlite3
     try:
         row = db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
     except sqlite3.OperationalError:
@@ -647,6 +652,7 @@ def _frozen(path: str) -> sqlite3.Connection:
     reading: SQLite cannot make the ``-shm`` file it shares with writers there, and there can
     be no writer (one needs that folder too), so the file is read as it is, unless a ``-wal``
     file holds writes not yet merged into it."""
+    import sqlite3
     from urllib.parse import quote
 
     wal = path + "-wal"

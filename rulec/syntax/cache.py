@@ -18,7 +18,7 @@ does a ``.pickle`` entry of an older rulec (never read; removed when the folder 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
+from ..digest import blake2b
 import json
 import operator
 import os
@@ -39,7 +39,8 @@ OLD_SUFFIXES = (".pickle",)  # older rulecs' entries: never read, removed by _pr
 
 @lru_cache(maxsize=1)
 def grammar_text() -> str:
-    return (data_dir("grammar") / "rulefile.lark").read_text(encoding="utf-8")
+    with open(os.path.join(data_dir("grammar"), "rulefile.lark"), encoding="utf-8") as f:
+        return f.read()
 
 
 @lru_cache(maxsize=1)
@@ -64,7 +65,7 @@ def folder() -> str:
 
 
 def _file(path: str, text: str) -> str:
-    h = hashlib.blake2b(digest_size=16)
+    h = blake2b(digest_size=16)
     h.update(FORMAT.encode() + b"\0")
     h.update(grammar_text().encode())
     h.update(b"\0" + _parser_stamp())
@@ -112,7 +113,7 @@ TABLES_FORMAT = "lark-tables-1"
 def _tables_file() -> str:
     import lark
 
-    h = hashlib.blake2b(digest_size=16)
+    h = blake2b(digest_size=16)
     h.update(f"{TABLES_FORMAT}\0{lark.__version__}\0".encode())
     h.update(grammar_text().encode())
     return os.path.join(os.path.dirname(folder()), "lark", h.hexdigest() + SUFFIX)
@@ -222,7 +223,7 @@ def statements(text: str) -> list[tuple[int, str]] | None:
 
 
 def _statements_file(path: str) -> str:
-    h = hashlib.blake2b(digest_size=16)
+    h = blake2b(digest_size=16)
     h.update(FORMAT.encode() + b"\0statements\0")
     h.update(grammar_text().encode())
     h.update(b"\0" + _parser_stamp())
@@ -231,7 +232,7 @@ def _statements_file(path: str) -> str:
 
 
 def digest(text: str) -> str:
-    return hashlib.blake2b(text.encode("utf-8", "surrogateescape"), digest_size=16).hexdigest()
+    return blake2b(text.encode("utf-8", "surrogateescape"), digest_size=16).hexdigest()
 
 
 def get_statements(path: str) -> dict[str, str]:
