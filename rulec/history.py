@@ -166,10 +166,11 @@ class History:
     def generation(workdir: str) -> str:
         """How many write transactions the store of ``workdir`` has seen ("" if none): a
         cheap test that nothing was recorded since."""
-        import sqlite3  # here: a dry run without a state store never needs it
         path = os.path.join(workdir, STATE_DIR, DB_NAME)
         if not os.path.exists(path):
             return ""
+        import sqlite3
+
         try:
             db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
             try:
@@ -193,7 +194,6 @@ class History:
         """Open the store of ``workdir``; without ``write``, a missing store is an empty one.
         ``rules``: read the records of those rules' jobs only (a plan that needs no other:
         ``verdict.fresh_rules``); never with ``write``."""
-        import sqlite3
         if rules is not None and write:
             raise ValueError("a store open for writing holds every record")
         path = os.path.join(workdir, STATE_DIR, DB_NAME)
@@ -205,6 +205,8 @@ class History:
                 raise _read_only(path)
             if not os.access(os.path.dirname(path), os.W_OK):  # SQLite writes files next to it
                 raise _read_only(path, f"its folder {os.path.dirname(path)} is not writable")
+        import sqlite3  # here: a dry run without a state store never needs it
+
         try:
             db = sqlite3.connect(path, timeout=30, isolation_level=None)
             try:
