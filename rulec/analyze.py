@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import difflib
 import glob as globmod
-import dataclasses
 import itertools
 import os
 import re
@@ -18,6 +17,7 @@ from typing import Iterable
 from . import ir
 from . import pattern as pat
 from .errors import AnalysisError, ErrorGroup, RulecError, StorageError
+from .recordclass import record, replace
 from .controls import control_char, describe_char
 from .source import Span
 from .syntax import decls as d
@@ -280,7 +280,7 @@ class _Analyzer:
         if self.errors:
             _raise(self.errors)
         if _warnings[0] != self._warnings_before:
-            workflow = dataclasses.replace(workflow, warned=True)
+            workflow = replace(workflow, warned=True)
         return workflow
 
     # ------------------------------------------------------------------ config
@@ -960,7 +960,7 @@ class _Analyzer:
             finally:
                 self._template_what = "shell command"
             if t is not None:
-                parts = tuple(p if isinstance(p, str) else dataclasses.replace(p, raw=True) for p in t.parts)
+                parts = tuple(p if isinstance(p, str) else replace(p, raw=True) for p in t.parts)
                 out.append((name, ir.ShellTemplate(t.text, parts, s.span)))
         # A label's value wrong for every rule of the label is said once.
         kept = []
@@ -1635,7 +1635,7 @@ class _Analyzer:
             text = inner.args[0] if isinstance(inner, d.Call) and inner.args else inner  # expand("...")
             if isinstance(text, d.Str) and not self.wrapped_path_ok(text, flags):
                 return ()
-            return tuple(dataclasses.replace(spec, flags=flags) for spec in self.input_entry(name, inner, bound, rule, names))
+            return tuple(replace(spec, flags=flags) for spec in self.input_entry(name, inner, bound, rule, names))
         if isinstance(v, d.Str):
             p = self.compile(v)
             if p is None:
@@ -2226,7 +2226,7 @@ def _is_remote(path: str) -> bool:
     return is_remote(path)
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class _Path:
     """A path pattern made of parts of the source (a multiext() prefix and extension):
     its text, the span its entry reports, and where each of its characters is written."""

@@ -10,17 +10,17 @@ from __future__ import annotations
 import os
 import re
 import sys
-from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence
 
 from . import ir
 from . import pattern as pat
 from .errors import ResolveError
+from .recordclass import record
 
 intern = sys.intern
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class RulePlan:
     """Per rule, what resolving needs, compiled once: formatters and matchers."""
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import dataclass
 from typing import Iterable, NamedTuple
 
 from .errors import StateError
+from .recordclass import record
 from .storage import make_dirs
 
 SCHEMA_VERSION = 1
@@ -122,7 +122,7 @@ class Record(NamedTuple):
     input_sig: str
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Detail:
     command: str
     inputs: list[tuple[str, int, int]]
@@ -132,7 +132,7 @@ class Detail:
     attempts: int = 1  # the attempt that succeeded (1: no retry was needed)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Finished:
     """What to record for a job that succeeded."""
 

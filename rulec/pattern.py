@@ -16,7 +16,7 @@ import bisect
 import re
 import warnings
 from collections import deque
-from dataclasses import dataclass, field
+from .recordclass import field, record
 from typing import Callable, Iterable, Mapping
 
 FREE = r"[^/]+"
@@ -35,7 +35,7 @@ class PatternError(ValueError):
         self.length = length
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Slot:
     name: str
     field: str | None
@@ -44,7 +44,7 @@ class Slot:
     length: int  # up to and including ``}``
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Pattern:
     text: str
     parts: tuple  # str | Slot

@@ -29,7 +29,6 @@ words. The rules, in the order they are checked for each job (dependencies first
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
 
 from typing import TYPE_CHECKING
 
@@ -38,6 +37,7 @@ from .errors import ResolveError
 from .history import History
 from .kinds import TEMP, OutputKinds
 from .options import PlanOptions  # noqa: F401 - part of this module's interface
+from .recordclass import field, record
 from .state import Snapshot
 from .storage import is_remote
 
@@ -64,14 +64,14 @@ class Why(enum.Enum):
     TEMP_NEEDED = "temp-needed"  # path: a missing temp() output; job: the job that runs and reads it
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Reason:
     why: Why
     path: str | None = None  # the output or input concerned; for ENV_CHANGED, the variables; CONFIG_CHANGED, the keys
     job: str | None = None  # the upstream job, for UPSTREAM; the job that reads it, for TEMP_NEEDED
 
 
-@dataclass
+@record
 class Plan:
     graph: "JobGraph"
     run: list[int]  # jobs to run, dependencies first

@@ -33,13 +33,13 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
 from typing import Mapping, Union
 
 from . import units
 from .backend import CLUSTER
 from .controls import CONTROL, control_char, describe_char  # noqa: F401 - used by the bundle too
 from .errors import RulecError
+from .recordclass import field, record
 
 Value = Union[str, int, float, bool]
 
@@ -57,7 +57,7 @@ class ProfileError(RulecError):
 # Control characters are refused in profiles as in the Rulefile's labels: rulec/controls.py.
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Layer:
     """One table of settings: key -> value, in file order."""
 
@@ -72,7 +72,7 @@ class Layer:
         return default
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class BackendProfile:
     top: Layer = Layer()
     labels: Mapping[str, Layer] = field(default_factory=dict)
@@ -82,7 +82,7 @@ class BackendProfile:
         return self.top.get(key, default)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Profile:
     path: str | None = None
     backends: Mapping[str, BackendProfile] = field(default_factory=dict)

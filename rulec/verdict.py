@@ -252,9 +252,9 @@ def _plain(x):
         return tuple(sorted(repr(_plain(v)) for v in x))
     if isinstance(x, dict):
         return tuple((_plain(k), _plain(v)) for k, v in x.items())
-    fields = getattr(x, "__dataclass_fields__", None)
+    fields = getattr(x, "__record_fields__", None)
     if fields is not None:
-        return (type(x).__name__, *((n, _plain(getattr(x, n))) for n in fields if n not in _PLACES))
+        return (type(x).__name__, *((f.name, _plain(getattr(x, f.name))) for f in fields if f.name not in _PLACES))
     raise TypeError(f"no fingerprint for a {type(x).__name__}")
 
 

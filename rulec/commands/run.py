@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-from dataclasses import dataclass
 
 from .. import api, executors, report
 from ..backend import PUSH, Backend
@@ -13,12 +12,13 @@ from ..errors import EXIT_INTERRUPTED, Interrupted, RulecError
 from ..history import History
 from ..plan import PlanOptions
 from ..plan import plan as make_plan
+from ..recordclass import record
 from ..run.lock import Lock
 from ..run.loop import JobResult, Loop, RunOptions, catch, restore, touch
 from ..state import snapshot
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class RunArgs:
     """What the command line says to ``rulec run`` (built by rulec/cli.py)."""
 
@@ -42,7 +42,7 @@ class RunArgs:
     pack: str | None = None  # --pack N or --pack 5m (cluster executors)
 
 
-@dataclass
+@record
 class RunResult:
     """What a ``rulec run`` did, as data (the Python API's RunReport is made from it)."""
 
@@ -244,14 +244,14 @@ def remember_after_run(workflow, target, options: PlanOptions, graph, history: H
     on shows as changed, and nothing is remembered. It costs one snapshot and one plan at the
     end of the run (the price the next no-op would have paid); runs over remote paths are not
     re-listed for it."""
-    import dataclasses
+    from ..recordclass import replace
 
     from .. import storage, verdict
 
     paths = api.paths_of(graph)
     if any(storage.is_remote(p) for p in paths):
         return False
-    plain = dataclasses.replace(options, force=frozenset(), force_all=False, explain=False)
+    plain = replace(options, force=frozenset(), force_all=False, explain=False)
     snap = snapshot(paths, workflow.workdir, plain.tolerance_ns, trees=graph.directories())
     again = make_plan(graph, snap, history, plain)
     if again.run:

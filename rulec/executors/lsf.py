@@ -24,7 +24,6 @@ import shutil
 import signal
 import subprocess
 import time
-from dataclasses import dataclass
 from typing import Sequence
 
 from ..bundle import files as bundle_mod
@@ -33,6 +32,7 @@ from ..bundle.settings import lsf_time
 from ..backend import DEFAULT_MAX_ARRAY, Backend
 from ..errors import BackendError, Interrupted, RulecError
 from ..profile import load as load_profile
+from ..recordclass import record
 from ..run.executor import Event, Finished, Note, Outcome, Started, Task
 from . import rel_path as _rel
 
@@ -63,7 +63,7 @@ def parse_bsub(text: str) -> str | None:
     return m.group(1) if m else None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Row:
     """One element of a job array as ``bjobs -o`` shows it."""
 

@@ -22,13 +22,13 @@ import os
 import signal
 import sys
 import time
-from dataclasses import dataclass
 
 from .. import report, storage
 from ..errors import EXIT_INTERRUPTED, EXIT_JOB_FAILED, Interrupted, RulecError, brief
 from ..history import History
 from ..kinds import PROTECTED, TEMP, TOUCH, OutputKinds, make_read_only
 from ..logs import default_log, file_name
+from ..recordclass import record
 from ..schedule import Pools, Scheduler
 from ..state import snapshot
 from .record import Recorder
@@ -45,7 +45,7 @@ RECORD_EVERY = 1.0
 EXIT_CLOSED_OUTPUT = 141  # 128 + SIGPIPE: what a shell shows for a writer whose reader went away
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class RunOptions:
     cores: int
     mem_mb: int | None
@@ -59,7 +59,7 @@ class RunOptions:
     keep_temp: bool = False  # --keep-temp: temp() outputs are not deleted after their last use
 
 
-@dataclass
+@record
 class Failure:
     job_id: str
     why: str
@@ -79,7 +79,7 @@ class Status(enum.Enum):
     NOT_RUN = "not-run"  # the run stopped before it: a failure without --keep-going, an interruption
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class JobResult:
     """One planned job after a run, as data: what ``rulec run`` prints, for the Python API."""
 
@@ -420,7 +420,7 @@ class Loop:
         phase's cluster jobs are submitted together and followed as a push run, then its
         local jobs run here as a pull run; a job skipped by a failure is left out of later
         phases, and without --keep-going a failure ends the run after the phase."""
-        from dataclasses import replace
+        from ..recordclass import replace
 
         from ..schedule import phases
 

@@ -8,7 +8,7 @@ are always found afresh. The folder keeps the KEEP most recently used entries: e
 a Rulefile makes a new one.
 
 An entry is data only: the cache folder may be writable by others, and reading an entry
-must not run their code. ``encode`` writes every dataclass of ``decls`` (and ``Span``) as
+must not run their code. ``encode`` writes every record class of ``decls`` (and ``Span``) as
 ``{"@": "ClassName", field: value, ...}``, tuples as lists; ``decode`` instantiates only the
 classes of that allow-list, with exactly their fields, each checked against the field's
 annotation (lists become tuples again). An entry of any other shape reads as absent, and so
@@ -17,7 +17,7 @@ does a ``.pickle`` entry of an older rulec (never read; removed when the folder 
 
 from __future__ import annotations
 
-import dataclasses
+from ..recordclass import fields, is_record
 from ..digest import blake2b
 import json
 import operator
@@ -284,7 +284,7 @@ _PLAIN = (str, int, float, bool, type(None))
 
 
 def encode(module: d.Module, lines: int = 0) -> bytes:
-    """A Module as JSON bytes; a TypeError for a value that is not a dataclass of the
+    """A Module as JSON bytes; a TypeError for a value that is not a record of the
     allow-list, a tuple or a plain JSON value. ``lines`` is added to every span's lines."""
     return json.dumps(_encode(module, lines), ensure_ascii=True, check_circular=False,
                       separators=(",", ":")).encode("ascii")
@@ -364,14 +364,14 @@ def _tuples(items: list) -> tuple:
 
 @lru_cache(maxsize=1)
 def _allowed() -> tuple:
-    """The allow-list: every dataclass defined in ``decls``, and ``Span``."""
+    """The allow-list: every record class defined in ``decls``, and ``Span``."""
     return (Span,) + tuple(c for c in vars(d).values()
-                           if isinstance(c, type) and dataclasses.is_dataclass(c) and c.__module__ == d.__name__)
+                           if isinstance(c, type) and is_record(c) and c.__module__ == d.__name__)
 
 
 @lru_cache(maxsize=1)
 def _allowed_fields() -> dict:
-    return {cls: tuple(f.name for f in dataclasses.fields(cls)) for cls in _allowed()}
+    return {cls: tuple(f.name for f in fields(cls)) for cls in _allowed()}
 
 
 @lru_cache(maxsize=1)
