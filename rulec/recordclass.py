@@ -97,6 +97,30 @@ def replace(obj, /, **changes):
     return obj.__class__(**changes)
 
 
+# The methods that are the same for every record: only __init__, __eq__ and __hash__, the ones
+# called most, are written out for each class (compiling is most of a class's making).
+def _repr(self) -> str:
+    shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in self.__record_fields__ if f.repr)
+    return f"{self.__class__.__qualname__}({shown})"
+
+
+def _frozen_setattr(self, name, value):
+    raise FrozenError(f"cannot assign to field {name!r}")
+
+
+def _frozen_delattr(self, name):
+    raise FrozenError(f"cannot delete field {name!r}")
+
+
+def _getstate(self) -> list:
+    return [getattr(self, f.name) for f in self.__record_fields__ if hasattr(self, f.name)]
+
+
+def _setstate(self, state: list) -> None:
+    for f, value in zip(self.__record_fields__, state):
+        object.__setattr__(self, f.name, value)
+
+
 def _is_classvar(annotation) -> bool:
     if isinstance(annotation, str):
         return annotation.startswith(("ClassVar", "typing.ClassVar", "t.ClassVar"))
@@ -105,7 +129,7 @@ def _is_classvar(annotation) -> bool:
 
 # Names the generated __init__ uses besides its parameters: a field of one of these names
 # would shadow them.
-_RESERVED = frozenset({"self", "MISSING", "_set", "_hash", "FrozenError", "_names"})
+_RESERVED = frozenset({"self", "MISSING", "_set", "_hash"})
 
 
 def _make(cls, frozen: bool, slots: bool, eq: bool):
@@ -129,7 +153,7 @@ def _make(cls, frozen: bool, slots: bool, eq: bool):
         if isinstance(value, Field) and name not in {f.name for f in specs}:
             raise TypeError(f"{cls.__name__}.{name} is a field() without an annotation")
 
-    env = {"MISSING": MISSING, "_set": object.__setattr__, "_hash": hash, "FrozenError": FrozenError}
+    env = {"MISSING": MISSING, "_set": object.__setattr__, "_hash": hash}
     params: list[str] = []
     body: list[str] = []
     after_default = None
@@ -161,9 +185,6 @@ def _make(cls, frozen: bool, slots: bool, eq: bool):
         body.append("    self.__post_init__()")
 
     src = [f"def __init__(self, {', '.join(params)}):" if params else "def __init__(self):", *(body or ["    pass"])]
-    shown = [f for f in specs if f.repr]
-    src += ["def __repr__(self):",
-            "    return f'{self.__class__.__qualname__}(" + ", ".join(f"{f.name}={{self.{f.name}!r}}" for f in shown) + ")'"]
     compared = [f.name for f in specs if f.compare]
     mine = "(" + "".join(f"self.{n}," for n in compared) + ")"
     if eq:
@@ -171,44 +192,32 @@ def _make(cls, frozen: bool, slots: bool, eq: bool):
         src += ["def __eq__(self, other):",
                 "    if other.__class__ is self.__class__:",
                 f"        return {mine} == {theirs}",
-                "    return NotImplemented"]
-    src += ["def __hash__(self):", f"    return _hash({mine})"]
-    if frozen:
-        src += ["def __setattr__(self, name, value):",
-                "    raise FrozenError(f'cannot assign to field {name!r}')",
-                "def __delattr__(self, name):",
-                "    raise FrozenError(f'cannot delete field {name!r}')"]
-        if slots:  # copy.copy sets a slotted object's state with setattr: refused when frozen
-            names = tuple(f.name for f in specs)
-            env["_names"] = names
-            src += ["def __getstate__(self):",
-                    "    return [getattr(self, n) for n in _names if hasattr(self, n)]",
-                    "def __setstate__(self, state):",
-                    "    for n, v in zip(_names, state):",
-                    "        _set(self, n, v)"]
+                "    return NotImplemented",
+                "def __hash__(self):",
+                f"    return _hash({mine})"]
     made: dict = {}
     exec("\n".join(src), env, made)
+    for fn in made.values():
+        fn.__qualname__ = f"{cls.__qualname__}.{fn.__name__}"
 
-    methods = {"__init__": made["__init__"], "__repr__": made["__repr__"]}
+    methods = {"__init__": made["__init__"], "__repr__": _repr}
     if eq:
         methods["__eq__"] = made["__eq__"]
-    class_hash = own.get("__hash__", MISSING)
-    explicit_hash = not (class_hash is MISSING or (class_hash is None and "__eq__" in own))
-    if eq and not explicit_hash:
-        methods["__hash__"] = made["__hash__"] if frozen else None
+        class_hash = own.get("__hash__", MISSING)
+        if class_hash is MISSING or (class_hash is None and "__eq__" in own):  # no __hash__ of its own
+            methods["__hash__"] = made["__hash__"] if frozen else None
     if frozen:
         for name in ("__setattr__", "__delattr__"):
             if name in own:
                 raise TypeError(f"cannot overwrite attribute {name} in class {cls.__name__}")
-            methods[name] = made[name]
-        if slots:
-            methods["__getstate__"] = made["__getstate__"]
-            methods["__setstate__"] = made["__setstate__"]
+        methods["__setattr__"] = _frozen_setattr
+        methods["__delattr__"] = _frozen_delattr
+        if slots:  # copy.copy sets a slotted object's state with setattr: refused when frozen
+            methods["__getstate__"] = _getstate
+            methods["__setstate__"] = _setstate
     for name, fn in methods.items():
         if name in own and name != "__hash__":
             continue  # the class's own method wins
-        if fn is not None:
-            fn.__qualname__ = f"{cls.__qualname__}.{name}"
         type.__setattr__(cls, name, fn)
     if "__match_args__" not in own:
         cls.__match_args__ = tuple(f.name for f in specs if f.init)
