@@ -318,8 +318,6 @@ class _Analyzer:
     def load_config(self, decls: list) -> None:
         """The Rulefile's config files in order, then --config-file, then --config: later wins,
         tables merge key by key."""
-        from . import config as cfgmod
-
         statements = self.config_decls()
         if any(isinstance(x, d.DimensionDecl) and x.name == "config" for x in decls):
             # A dimension named config keeps {config.field} its field, as it always was.
@@ -332,6 +330,8 @@ class _Analyzer:
             return
         if not (statements or self.config_files or self.config_items):
             return
+        from . import config as cfgmod  # here: a workflow without a config never needs it
+
         merged: dict = {}
         for decl in statements:
             path = os.path.normpath(os.path.join(os.path.dirname(decl.span.file), decl.path.value))

@@ -28,7 +28,7 @@ import operator
 import os
 import sys
 from array import array
-from itertools import islice
+from itertools import compress, islice
 
 from . import ir
 from .storage import make_dirs, prune_newest, read_regular, write_replacing
@@ -237,6 +237,30 @@ def _int(x) -> bool:
     return type(x) is int and x >= 0
 
 
+def _rows(off: list[int], items: list) -> list[tuple]:
+    """``items`` cut into tuples at ``off``: row ``j`` is ``items[off[j]:off[j + 1]]``.
+
+    Jobs of one rule are mostly side by side and their rows of one width, so each run of
+    rows of one width is made by ``zip`` at C speed, not by a slice per row (three to ten
+    times faster); rows whose widths change at almost every job are sliced one by one."""
+    n = len(off) - 1
+    if n <= 0:
+        return []
+    widths = list(map(operator.sub, islice(off, 1, None), off))
+    cuts = [0, *compress(range(1, n), map(operator.ne, islice(widths, 1, None), widths)), n]
+    if len(cuts) > n // 8 + 2:
+        return [tuple(items[a:b]) for a, b in zip(off, islice(off, 1, None))]
+    out: list[tuple] = []
+    for a, b in zip(cuts, islice(cuts, 1, None)):
+        width = widths[a]
+        if width == 0:
+            out += [()] * (b - a)
+        else:
+            chunk = items[off[a]:off[b]]
+            out += zip(chunk) if width == 1 else zip(*[iter(chunk)] * width)
+    return out
+
+
 def _decode(data: bytes, k: str, workflow: ir.Workflow, plans, lazy: bool = False):
     from .dag import JobGraph
 
@@ -289,9 +313,7 @@ def _decode(data: bytes, k: str, workflow: ir.Workflow, plans, lazy: bool = Fals
         return None
     get = strings.__getitem__
 
-    def rows(off, items):
-        return [tuple(items[a:b]) for a, b in zip(off, islice(off, 1, None))]
-
+    rows = _rows
     edges = head.get("rule_edges")
     if not (isinstance(edges, list) and all(isinstance(e, list) and len(e) == 2 and all(
             type(x) is int and 0 <= x < n_rules for x in e) for e in edges)):
