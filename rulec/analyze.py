@@ -169,7 +169,6 @@ class _Analyzer:
         self.workdir = workdir
         self.errors: list[RulecError] = []
         self.dimensions: dict[str, ir.Dimension] = {}
-        self.trie: dict[str, str] = {}
         self._label_env: dict[str, list] = {}  # label -> [(NAME, Str)]
         self._template_what = "shell command"  # what a {...} template is, for messages
         self._last_wrapper = ""  # the innermost path wrapper unwrapped last (for messages)
@@ -223,7 +222,6 @@ class _Analyzer:
                     dim = self.restrict(dim, self.overrides[dim.name]) or dim
                 if dim is not None:
                     self.dimensions[dim.name] = dim
-                    self.trie[dim.name] = pat.trie_regex(dim.values)
 
         labels: dict[str, ir.Label] = {}
         for decl in decls:
@@ -1100,7 +1098,7 @@ class _Analyzer:
                     regex[slot.name] = slot.regex
         for name in wildcards:
             if name not in regex:
-                regex[name] = self.trie.get(name, pat.FREE)
+                regex[name] = pat.DIMENSION if name in self.dimensions else pat.FREE
                 if name not in self.dimensions:
                     self.warn_near_dimension(name, outputs)
         bound = set(wildcards)
@@ -2119,8 +2117,8 @@ class _Analyzer:
                 break
 
     def witness(self, a: ir.PathSpec, ra: ir.Rule, b: ir.PathSpec, rb: ir.Rule, choices) -> str | None:
-        xa = re.compile(pat.regex_for(a.pattern, dict(ra.wildcard_regex)), re.DOTALL)
-        xb = re.compile(pat.regex_for(b.pattern, dict(rb.wildcard_regex)), re.DOTALL)
+        xa = re.compile(pat.regex_for(a.pattern, pat.Regexes(ra.wildcard_regex, self.dimensions)), re.DOTALL)
+        xb = re.compile(pat.regex_for(b.pattern, pat.Regexes(rb.wildcard_regex, self.dimensions)), re.DOTALL)
         # Finite choices only for wildcards that really are dimensions in both rules.
         return pat.overlap(a.pattern, b.pattern, choices, lambda s: bool(xa.fullmatch(s) and xb.fullmatch(s)))
 

@@ -143,7 +143,7 @@ class Rule:
     index: int
     span: Span
     wildcards: tuple[str, ...]  # from the outputs, in order of first appearance: the job id order
-    wildcard_regex: tuple[tuple[str, str], ...]  # per wildcard: dimension trie, constraint or default
+    wildcard_regex: tuple[tuple[str, str], ...]  # per wildcard: pattern.DIMENSION, the constraint or pattern.FREE
     outputs: tuple[PathSpec, ...]
     logs: tuple[PathSpec, ...]
     inputs: tuple[InputSpec, ...]
