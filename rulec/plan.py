@@ -97,7 +97,7 @@ def input_signature(paths: tuple[str, ...], stat, ancient: frozenset[int] = froz
     used). Their stats are kept apart, one short hash each after a ``|``, so that a deleted
     one can be left out of the comparison (``same_inputs``)."""
     if not ancient and not temp:
-        return shell.digest(repr([stat(path) for path in paths]))
+        return shell.digest(repr(list(map(stat, paths))))
 
     def one(i: int, p: str):
         return (EXISTS if stat(p) is not None else None) if i in ancient else stat(p)
