@@ -383,10 +383,11 @@ rule total:
     assert (proj / ".rulec" / "lsf" / "1" / "jobids").exists()
     res = rulec(proj, env, "run", "--executor", "lsf", "--poll", "0.1")
     assert res.returncode == 0, res.stdout + res.stderr
-    assert "job(s) of the previous run still on LSF: ids " in res.stdout
-    assert "adopted .rulec/lsf/1 of the previous run: 4 job(s) done there recorded" in res.stdout, res.stdout
-    assert "Nothing to do" in res.stdout
-    assert not (proj / ".rulec" / "lsf" / "2").exists()  # nothing submitted again
+    # the jobs still in bjobs are followed by the new run, not waited for before it plans
+    assert "re-attached 4 job(s) of .rulec/lsf/1 still on LSF: ids " in res.stdout, res.stdout
+    assert "Done: 4 job(s) ran on lsf." in res.stdout
+    assert res.stdout.index("done part[3]") < res.stdout.index("done total")
+    assert (proj / ".rulec" / "lsf" / "1" / "adopted").read_text().count("followed ") == 4
     assert len(calls(state, "bsub")) == 2
     assert (proj / "total.txt").read_text() == "1\n2\n3\n"
     assert "Nothing to do" in rulec(proj, env, "dryrun").stdout
