@@ -19,9 +19,11 @@ output removal, skipping, --keep-going, signals and the summary.
 5. ``stop``: ``scancel`` exactly this run's arrays, wait (bounded) for them to leave the
    queue; what completed meanwhile is reported, what is still alive is returned as such.
 
-``adopt`` (called by the loop before a SLURM run plans): the bundle of a run whose rulec died
-is taken over: its tasks still on SLURM are waited for, then its jobs are settled by their
-markers (recorded as done, forgotten, or left incomplete).
+``reattach`` (called by ``rulec run`` before a SLURM run plans): the bundle of a run whose
+rulec died is taken over: its jobs that ended are settled by their markers (recorded as done,
+forgotten, or left incomplete), those still on SLURM are re-attached: ``make`` leaves them out
+of the new bundle, and the executor follows them in its squeue (``adopt.Follower``), holding
+back the arrays that need them until they have ended (``release``).
 """
 
 from __future__ import annotations
