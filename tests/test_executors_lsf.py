@@ -383,13 +383,86 @@ rule total:
     assert (proj / ".rulec" / "lsf" / "1" / "jobids").exists()
     res = rulec(proj, env, "run", "--executor", "lsf", "--poll", "0.1")
     assert res.returncode == 0, res.stdout + res.stderr
-    assert "job(s) of the previous run still on LSF: ids " in res.stdout
-    assert "adopted .rulec/lsf/1 of the previous run: 4 job(s) done there recorded" in res.stdout, res.stdout
-    assert "Nothing to do" in res.stdout
-    assert not (proj / ".rulec" / "lsf" / "2").exists()  # nothing submitted again
+    # the jobs still in bjobs are followed by the new run, not waited for before it plans
+    assert "re-attached 4 job(s) of .rulec/lsf/1 still on LSF: ids " in res.stdout, res.stdout
+    assert "Done: 4 job(s) ran on lsf." in res.stdout
+    assert res.stdout.index("done part[3]") < res.stdout.index("done total")
+    assert (proj / ".rulec" / "lsf" / "1" / "adopted").read_text().count("followed ") == 4
     assert len(calls(state, "bsub")) == 2
     assert (proj / "total.txt").read_text() == "1\n2\n3\n"
     assert "Nothing to do" in rulec(proj, env, "dryrun").stdout
+
+
+COUNTED = '''
+dimension i = ["1", "2", "3"]
+rule all:
+    input: "total.txt"
+rule part:
+    output: "part_{i}.txt"
+    shell:  "echo {i} >> runs_part_{i}; sleep 2; echo {i} > {output}"
+rule total:
+    input:  expand("part_{i}.txt")
+    output: "total.txt"
+    shell:  "echo x >> runs_total; cat {input} > {output}"
+'''
+
+
+def test_after_a_sigkill_the_next_run_follows_the_running_lsf_jobs_and_submits_their_dependents_after_them(lsf):
+    """The dead run submitted the parts only; the next one (every target) plans at once,
+    re-attaches the running parts, holds total back until they have ended, then submits it.
+    Every job ran once."""
+    proj, env, state = lsf
+    (proj / "Rulefile").write_text(COUNTED)
+    proc = subprocess.Popen([sys.executable, "-m", "rulec", "run", "--executor", "lsf", "--poll", "0.1",
+                             "part_1.txt", "part_2.txt", "part_3.txt"],
+                            cwd=proj, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not all((proj / f"runs_part_{i}").exists() for i in "123"):
+        time.sleep(0.05)
+    proc.kill()  # SIGKILL: no cleanup, the jobs go on
+    proc.wait()
+    start = time.monotonic()
+    res = rulec(proj, env, "run", "--executor", "lsf", "--poll", "0.1")
+    assert res.returncode == 0, res.stdout + res.stderr
+    lines = res.stdout.splitlines()
+    assert lines[0].startswith("re-attached 3 job(s) of .rulec/lsf/1 still on LSF: ids "), res.stdout
+    assert "1 array(s) of .rulec/lsf/2 to submit once the re-attached jobs they need have ended" in res.stdout
+
+    def at(text: str) -> int:
+        return next(i for i, line in enumerate(lines) if text in line)
+
+    assert max(at(f"done part[{i}]") for i in "123") < at("submitted total=") < at("done total"), res.stdout
+    assert "Done: 4 job(s) ran on lsf." in res.stdout
+    assert time.monotonic() - start < 30
+    for i in "123":
+        assert (proj / f"runs_part_{i}").read_text() == f"{i}\n"  # once each
+    assert (proj / "runs_total").read_text() == "x\n"
+    assert (proj / "total.txt").read_text() == "1\n2\n3\n"
+    ids = jobids(proj, 2)
+    assert calls(state, "bsub")[1:] == [[]]  # total alone, with nothing to wait for: its parts were over
+    assert list(ids) == ["total"]
+    assert (proj / ".rulec" / "lsf" / "1" / "adopted").read_text().count("followed ") == 3
+    assert "Nothing to do" in rulec(proj, env, "dryrun").stdout
+
+
+def test_a_re_attached_lsf_job_that_fails_fails_its_dependents(lsf):
+    proj, env, state = lsf
+    (proj / "Rulefile").write_text(COUNTED.replace("sleep 2; echo {i}", "sleep 2; test {i} != 2; echo {i}"))
+    proc = subprocess.Popen([sys.executable, "-m", "rulec", "run", "--executor", "lsf", "--poll", "0.1",
+                             "part_1.txt", "part_2.txt", "part_3.txt"],
+                            cwd=proj, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not all((proj / f"runs_part_{i}").exists() for i in "123"):
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait()
+    res = rulec(proj, env, "run", "--executor", "lsf", "--poll", "0.1", "--keep-going")
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert "part[2]: exit status 1 (re-attached from .rulec/lsf/1, " in res.stderr
+    assert "1 job(s) failed, 2 succeeded, 1 not run" in res.stderr
+    assert len(calls(state, "bsub")) == 1  # total never submitted
+    assert not (proj / "total.txt").exists()
+    assert recorded(proj) == ["part[1]", "part[3]"]
 
 
 # --------------------------------------------------------------------------- packed tasks

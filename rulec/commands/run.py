@@ -170,14 +170,20 @@ def _locked(workflow, target, args: RunArgs, options: PlanOptions, opts: RunOpti
     history = History.open(workflow.workdir, write=True)
     try:
         graph = api.graph_of(workflow, target)
+        reattached = None
         if args.executor in PUSH:
-            # what a dead run left on the cluster: its finished jobs recorded, its running ones waited for
+            # what a dead run left on the cluster: its finished jobs recorded, its jobs still
+            # there re-attached (this run follows them), see executors/adopt.py
             import importlib
 
             push = importlib.import_module(f"..executors.{args.executor.value}", __package__)
-            push.adopt(workflow.workdir, history, graph, quiet=opts.quiet, poll=args.poll or push.DEFAULT_POLL)
+            reattached = push.reattach(workflow.workdir, history, graph, quiet=opts.quiet, poll=args.poll or push.DEFAULT_POLL)
         fresh, snap = api.fresh_snapshot(workflow, target, options, graph)
         plan = make_plan(graph, snap, history, options, fresh)
+        if reattached is not None and reattached.jobs:
+            # one that would read an output this run makes again must run after it instead
+            reattached.drop(reattached.outdated(plan, graph) + [j for j in reattached.jobs if j not in set(plan.run)],
+                            push.queue(), opts.quiet, "an upstream job runs again")
         if not plan.run and not args.touch:
             from .. import verdict
 
@@ -201,14 +207,15 @@ def _locked(workflow, target, args: RunArgs, options: PlanOptions, opts: RunOpti
             from .emit import pack_option
 
             pack = pack_option(args.pack, args.executor)
-        eopts = executors.ExecutorOptions(args.executor, args.profile, args.bundle, args.poll, pack)
+        eopts = executors.ExecutorOptions(args.executor, args.profile, args.bundle, args.poll, pack, reattached)
+        attached = reattached.started(plan.run) if reattached is not None else None
         if args.executor in PUSH and executors.local_jobs(graph, plan):
             # local: true jobs run here, between the cluster's waves (docs/slurm.md)
             waves = executors.make_waves(eopts, graph, plan, lock.journal(), opts.quiet)
-            loop = Loop(graph, plan, history, opts, waves.local, snap, waves=waves)
+            loop = Loop(graph, plan, history, opts, waves.local, snap, waves=waves, attached=attached)
         else:
             executor = executors.make(eopts, graph, plan, lock.journal(), opts.quiet)
-            loop = Loop(graph, plan, history, opts, executor, snap)
+            loop = Loop(graph, plan, history, opts, executor, snap, attached=attached)
         code = loop.run()
         if code == 0:
             remember_after_run(workflow, target, options, graph, history, before_load=not args.profile)

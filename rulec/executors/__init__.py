@@ -24,6 +24,9 @@ class ExecutorOptions:
     bundle: str | None = None  # where a cluster executor writes its bundle
     poll: float | None = None  # seconds between status queries
     pack: "ir.Pack | None" = None  # --pack: jobs per array task, for rules without pack: of their own
+    # a dead run's jobs still on the scheduler (executors/adopt.py: Reattached), which this
+    # run follows instead of submitting them: not an option, what the run found before planning
+    reattached: object = None
 
 
 def make(options: ExecutorOptions, graph, plan, journal=None, quiet: bool = False):

@@ -160,6 +160,11 @@ class Executor(Protocol):
     # waited for, or it comes back as ``Dequeued``. It saves the turn of the loop between two
     # jobs of a slot (the worker starts the next one itself); ``-j N`` stays N jobs running.
     #
+    # Push executors may be made with jobs a dead run left on the scheduler (re-attached,
+    # executors/adopt.py): ``open`` gets their tasks with the others, and the executor follows
+    # them (their starts and ends as events) instead of submitting them; ``cancel`` and
+    # ``stop`` cancel them as the run's own. The loop knows them (``Loop(attached=...)``).
+    #
     # Optional (push executors): ``resubmit(tasks: Sequence[Task]) -> list[Event]``. A task
     # failed and has attempts left (``retries:``): submit it again as ``task.attempt`` (its
     # command already says that attempt; what it asks the scheduler for is
