@@ -565,3 +565,22 @@ def test_after_an_edit_the_edited_rules_inputs_are_not_signed_again(tmp_path, mo
     assert signed == []
     assert [(graph.job_id(j), [(r.why, r.path, r.job) for r in planned.reasons[j]]) for j in planned.run] == full
     assert [r.why for j in planned.run for r in planned.reasons[j]] == [plan_mod.Why.COMMAND_CHANGED] * 2
+
+
+def test_the_kept_verdicts_stats_are_made_folder_by_folder_as_asked(tmp_path):
+    from rulec.state import snapshot
+
+    target = chain(tmp_path)
+    (tmp_path / "Rulefile").write_text(CHAIN.replace("cat {input} > {output}", "cat {input} >| {output}"))
+    wf = api.load(target)
+    graph = api.graph_of(wf, target)
+    _, snap = verdict.fresh_rules(wf, target, PlanOptions())
+    stats = snap._stats
+    assert stats._folders and dict.__len__(stats) == 0  # nothing made yet
+    real = snapshot(api.paths_of(graph), wf.workdir, trees=graph.directories())
+    assert snap.lookup("sum/a.txt") == real.get("sum/a.txt") is not None
+    assert "sum" not in stats._folders and "out" in stats._folders  # only the folder asked for
+    assert "out/b.txt" in snap and snap.get("nope/x") is None and not snap.exists("sum/none")
+    assert snap.as_dict() == real.as_dict() and len(snap) == len(real)
+    snap.update("out/a.txt", None)
+    assert "out/a.txt" not in snap
