@@ -10,8 +10,9 @@ for what rulec uses of dataclasses:
   ``field(default=..., default_factory=..., init=..., repr=..., compare=...)``; a mutable
   default (list, dict, set) is refused, as dataclasses does;
 - ``__init__`` (then ``__post_init__`` if the class has one), ``__repr__``, ``__eq__``
-  (same class only, fields with ``compare``), ``__hash__`` (frozen and eq: the compared
-  fields' hash; eq without frozen: unhashable; a ``__hash__`` of the class's own is kept),
+  (same class only, fields with ``compare``), ``__hash__`` (frozen and eq: the hash of the
+  compared fields, as a tuple when there are several; eq without frozen: unhashable; a
+  ``__hash__`` of the class's own is kept),
   ``__match_args__``; a method the class defines itself is never replaced;
 - ``frozen=True``: assigning or deleting an attribute raises ``FrozenError`` (an
   ``AttributeError``); ``slots=True``: the class is made again with ``__slots__``
@@ -23,6 +24,8 @@ than another meaning): inheriting from a record, ``order``, ``kw_only``, ``InitV
 """
 
 from __future__ import annotations
+
+from operator import attrgetter
 
 __all__ = ["FrozenError", "MISSING", "Field", "field", "fields", "is_record", "record", "replace"]
 
@@ -97,8 +100,24 @@ def replace(obj, /, **changes):
     return obj.__class__(**changes)
 
 
-# The methods that are the same for every record: only __init__, __eq__ and __hash__, the ones
-# called most, are written out for each class (compiling is most of a class's making).
+# The methods that are the same for every record: only __init__ is written out for each class
+# (compiling is most of a class's making); __eq__ and __hash__ compare the fields through the
+# class's ``__record_key__``, an ``operator.attrgetter`` of the compared fields.
+def _no_key(self) -> tuple:
+    return ()
+
+
+def _eq(self, other):
+    if other.__class__ is self.__class__:
+        key = self.__record_key__
+        return key(self) == key(other)
+    return NotImplemented
+
+
+def _hash(self) -> int:
+    return hash(self.__record_key__(self))
+
+
 def _repr(self) -> str:
     shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in self.__record_fields__ if f.repr)
     return f"{self.__class__.__qualname__}({shown})"
@@ -129,7 +148,7 @@ def _is_classvar(annotation) -> bool:
 
 # Names the generated __init__ uses besides its parameters: a field of one of these names
 # would shadow them.
-_RESERVED = frozenset({"self", "MISSING", "_set", "_hash"})
+_RESERVED = frozenset({"self", "MISSING", "_set"})
 
 
 def _make(cls, frozen: bool, slots: bool, eq: bool):
@@ -153,7 +172,7 @@ def _make(cls, frozen: bool, slots: bool, eq: bool):
         if isinstance(value, Field) and name not in {f.name for f in specs}:
             raise TypeError(f"{cls.__name__}.{name} is a field() without an annotation")
 
-    env = {"MISSING": MISSING, "_set": object.__setattr__, "_hash": hash}
+    env = {"MISSING": MISSING, "_set": object.__setattr__}
     params: list[str] = []
     body: list[str] = []
     after_default = None
@@ -185,27 +204,18 @@ def _make(cls, frozen: bool, slots: bool, eq: bool):
         body.append("    self.__post_init__()")
 
     src = [f"def __init__(self, {', '.join(params)}):" if params else "def __init__(self):", *(body or ["    pass"])]
-    compared = [f.name for f in specs if f.compare]
-    mine = "(" + "".join(f"self.{n}," for n in compared) + ")"
-    if eq:
-        theirs = "(" + "".join(f"other.{n}," for n in compared) + ")"
-        src += ["def __eq__(self, other):",
-                "    if other.__class__ is self.__class__:",
-                f"        return {mine} == {theirs}",
-                "    return NotImplemented",
-                "def __hash__(self):",
-                f"    return _hash({mine})"]
     made: dict = {}
     exec("\n".join(src), env, made)
-    for fn in made.values():
-        fn.__qualname__ = f"{cls.__qualname__}.{fn.__name__}"
+    made["__init__"].__qualname__ = f"{cls.__qualname__}.__init__"
+    compared = [f.name for f in specs if f.compare]
+    cls.__record_key__ = attrgetter(*compared) if compared else _no_key
 
     methods = {"__init__": made["__init__"], "__repr__": _repr}
     if eq:
-        methods["__eq__"] = made["__eq__"]
+        methods["__eq__"] = _eq
         class_hash = own.get("__hash__", MISSING)
         if class_hash is MISSING or (class_hash is None and "__eq__" in own):  # no __hash__ of its own
-            methods["__hash__"] = made["__hash__"] if frozen else None
+            methods["__hash__"] = _hash if frozen else None
     if frozen:
         for name in ("__setattr__", "__delattr__"):
             if name in own:
