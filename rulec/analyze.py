@@ -5,13 +5,11 @@ Errors are collected, not raised one by one, so ``rulec check`` shows them all a
 
 from __future__ import annotations
 
-import difflib
 import glob as globmod
 import itertools
 import os
 import re
 import shlex
-import textwrap
 from typing import Iterable
 
 from . import ir
@@ -157,6 +155,8 @@ def _raise(errors: list[RulecError]):
 
 
 def _suggest(name: str, choices: Iterable[str]) -> str:
+    import difflib  # here: only an error needs it
+
     close = difflib.get_close_matches(name, list(choices), n=1)
     return f" (did you mean '{close[0]}'?)" if close else ""
 
@@ -387,6 +387,8 @@ class _Analyzer:
             if any(key == k or k.startswith(key + ".") or key.startswith(k + ".") for k in seen):
                 continue
             choices = sorted(set(cfgmod.keys(base)) | seen)
+            import difflib
+
             close = difflib.get_close_matches(key, choices, n=1)
             self.errors.append(AnalysisError(
                 f"--config {item}: no config file has the key {key!r} and the Rulefile does not use it"
@@ -2160,6 +2162,8 @@ _REF = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?:\.([A-Za-z_][A-Za-z0-9_-]*(?:\.[A
 def _dedent(value: str) -> tuple[str, list[int] | None]:
     """A shell block as run (dedented, first and last blank lines dropped), and for each of its
     characters the index of that character in ``value`` (None if the two cannot be aligned)."""
+    import textwrap  # here: only a triple-quoted block needs it
+
     text = textwrap.dedent(value)
     final = text.strip("\n")
     vlines, tlines = value.split("\n"), text.split("\n")

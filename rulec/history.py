@@ -10,11 +10,15 @@ from __future__ import annotations
 import json
 import os
 import time
-from typing import Iterable, NamedTuple
+from collections import namedtuple
+from typing import TYPE_CHECKING, Iterable
 
 from .errors import StateError
 from .recordclass import record
 from .storage import make_dirs
+
+if TYPE_CHECKING:  # annotations only: sqlite3 is imported where a store is opened
+    import sqlite3
 
 SCHEMA_VERSION = 1
 STATE_DIR = ".rulec"
@@ -85,41 +89,18 @@ CREATE INDEX IF NOT EXISTS attempts_job ON attempts(job_id);
 RUNS_KEPT = 20
 
 
-class Run(NamedTuple):
-    run_id: int
-    started: float
-    finished: float | None
-    executor: str
-    command: str | None
-    planned: int
-    status: str
-    exit_code: int | None
+# Rows as namedtuples (typing.NamedTuple would compile every annotation at import, 2 ms).
+Run = namedtuple("Run", "run_id started finished executor command planned status exit_code")
+Run.__doc__ = """A run: run_id int, started float, finished float | None, executor str, command
+str | None, planned int, status str, exit_code int | None."""
 
+Attempt = namedtuple("Attempt", "run_id job_id rule attempt started finished outcome place why command log tail")
+Attempt.__doc__ = """An attempt of a job: run_id int, job_id str, rule str, attempt int, started float | None,
+finished float, outcome str, place str | None, why str | None, command str | None, log
+str | None, tail str | None."""
 
-class Attempt(NamedTuple):
-    run_id: int
-    job_id: str
-    rule: str
-    attempt: int
-    started: float | None
-    finished: float
-    outcome: str
-    place: str | None
-    why: str | None
-    command: str | None
-    log: str | None
-    tail: str | None
-
-
-
-class Record(NamedTuple):
-    job_id: str
-    rule: str
-    status: str
-    cmd_hash: str
-    params_hash: str
-    inputs_hash: str
-    input_sig: str
+Record = namedtuple("Record", "job_id rule status cmd_hash params_hash inputs_hash input_sig")
+Record.__doc__ = """A job's record: every field a str (status "ok", "running"...; the hashes hex)."""
 
 
 @record(frozen=True)
