@@ -13,21 +13,34 @@ jobs of this graph that have started marks and no record is adopted:
 - any other job keeps its mark (the plan says "incomplete": it reruns).
 
 The bundle is then marked ``adopted`` (never adopted twice).
+
+The jobs settled by their markers (recorded or forgotten) make a run of their own in the run
+history (``rulec report``): executor the backend, status ``adopted``, one attempt a job,
+``adopted`` (done there) or ``failed`` ("failed in the run that died", with its exit status).
+Their own run, not the adopting one's: adoption comes before the plan (which may then find
+nothing to run, and a run that runs nothing records none), and their times are the dead
+run's (a packed job's ``status/<job id>.start``, else the start its mark recorded when the
+dead rulec saw it start; the end: the mtime of its ``.rc`` marker), which would stretch the
+wall time of the run that adopts them over the time no rulec was running.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from typing import Protocol
 
-from .. import storage
+from .. import report, storage
+from ..backend import Backend
 from ..bundle import files as bundle_mod
 from ..errors import BackendError
+from ..history import ADOPTED as ADOPTED_RUN
 from . import rel_path as _rel
 
 ADOPTED = "adopted"  # written in a bundle's folder once a later run has adopted it
+DIED = "failed in the run that died"  # the reason of a job whose marker says it failed
 MARK_SLACK = 2.0  # seconds a marker may seem older than its job's started mark (clocks of node and head)
 FAILED_ROUNDS = 6  # status queries failing this many polls in a row: give up (nothing submitted)
 
@@ -65,14 +78,16 @@ def adopt(workdir: str, backend: str, history, graph, queue: Queue, quiet: bool 
         return done
     folder, manifest = found
     entries = {jid: e for jid, e in manifest["jobs"].items() if jid in marked}
-    arrays, retries = _adopted_ids(folder, len(manifest.get("arrays", ())))
+    arrays, retries, resubmitted = _adopted_ids(folder, len(manifest.get("arrays", ())))
     where = {}  # job id -> (scheduler id, task) of its latest submission
+    attempt = {}  # job id -> its latest submission's attempt (1, or 1 + its resubmissions)
     for jid, e in entries.items():
         key = queue.task_key(e["array"], e["task"])
         if "line" in e:  # a packed task's job: submitted alone as "<key>:<line>"
             key += f":{e['line']}"
         retry = retries.get(key)
         where[jid] = (retry, e["task"]) if retry else (arrays.get(e["array"]), e["task"])
+        attempt[jid] = 1 + resubmitted.get(key, 0)
 
     details = {jid: history.detail(jid) for jid in entries}
     started = {jid: d.started for jid, d in details.items() if d is not None and d.started is not None}
@@ -145,10 +160,16 @@ def adopt(workdir: str, backend: str, history, graph, queue: Queue, quiet: bool 
             continue
         finished.append(recorder.finished(job, log=log, started=started.get(jid)))
         done["recorded"].append(jid)
+    settled = done["recorded"] + done["forgotten"]
+    if settled:  # a run of their own in the run history (``rulec report``): see _note_run
+        _note_run(history, backend, queue, graph, index, folder, {j: where[j] for j in settled}, attempt, started,
+                  recorder, done["forgotten"], marker)
     if finished:
-        history.record(finished)
+        history.record(finished)  # (with the run's attempts)
     if done["forgotten"]:
         history.forget(done["forgotten"])
+    if settled:
+        history.end_run(0, ADOPTED_RUN)
     bundle_mod.write_file(os.path.join(folder, ADOPTED),
                           "".join(f"{what} {jid}\n" for what in ("recorded", "forgotten", "left") for jid in done[what]),
                           bundle_mod.FILE_MODE)
@@ -156,6 +177,63 @@ def adopt(workdir: str, backend: str, history, graph, queue: Queue, quiet: bool 
         print(f"adopted {_rel(folder)} of the previous run: {len(done['recorded'])} job(s) done there recorded, "
               f"{len(done['forgotten'])} failed, {len(done['left'])} not finished", flush=True)
     return done
+
+
+def _note_run(history, backend, queue: Queue, graph, index: dict, folder: str, where: dict, attempt: dict,
+              started: dict, recorder, failed: list[str], marker) -> None:
+    """Begin the adoption's run in ``history`` and note an attempt for each settled job (the
+    keys of ``where``; ``failed``: those whose marker is not 0), in the order they ended."""
+    try:
+        since = os.stat(os.path.join(folder, bundle_mod.MANIFEST)).st_mtime - MARK_SLACK  # the bundle's writing
+    except OSError:
+        since = 0.0
+    failed = set(failed)
+    rows = []
+    for jid in where:
+        try:
+            end = os.stat(os.path.join(folder, "status", jid + ".rc")).st_mtime
+        except OSError:
+            continue
+        start = _start_marker(folder, jid)  # a packed job's
+        if start is None:
+            start = started.get(jid)  # when the dead rulec saw it start (an older run's: no)
+        if start is not None and not since <= start <= end + MARK_SLACK:
+            start = None
+        rows.append((end, jid, None if start is None else min(start, end)))
+    if not rows:
+        return
+    rows.sort()
+    from ..run.loop import TAILS_KEPT
+
+    history.begin_run(str(backend), len(rows), " ".join(sys.argv))
+    tails = TAILS_KEPT
+    for end, jid, start in rows:
+        job = index[jid]
+        sid, task = where[jid]
+        place = None
+        if sid:
+            place = queue.shown(sid, task)
+            place = place if backend == Backend.SLURM else f"{backend}:{place}"  # as the run loop names it
+        log = bundle_mod.log_of(graph, job)
+        if jid in failed:
+            code = marker(jid)
+            tail = None
+            if tails > 0:
+                tails -= 1
+                tail = "\n".join(report.tail(os.path.join(graph.workflow.workdir, log), 40)) or None
+            history.note_attempt(jid, graph.rule_of(job).name, attempt[jid], start, end, "failed", place,
+                                 f"{DIED} (exit status {code})", recorder.command(job, attempt=attempt[jid]), log, tail)
+        else:
+            history.note_attempt(jid, graph.rule_of(job).name, attempt[jid], start, end, ADOPTED_RUN, place, log=log)
+
+
+def _start_marker(folder: str, jid: str) -> float | None:
+    """The time in a packed job's ``status/<job id>.start`` (seconds since 1970), if any."""
+    try:
+        with open(os.path.join(folder, "status", jid + ".start")) as fh:
+            return float(fh.read(64).strip())
+    except (OSError, ValueError):
+        return None
 
 
 def _newest_bundle(base: str, backend: str, marked: set[str]):
@@ -175,20 +253,24 @@ def _newest_bundle(base: str, backend: str, marked: set[str]):
     return None
 
 
-def _adopted_ids(folder: str, n_arrays: int) -> tuple[dict[str, str], dict[str, str]]:
+def _adopted_ids(folder: str, n_arrays: int) -> tuple[dict[str, str], dict[str, str], dict[str, int]]:
     """A bundle's ``jobids``: array name -> scheduler id (its first ``n_arrays`` lines, written
-    at submission), and ``<array>_<task>`` -> the id of that task's latest resubmission."""
+    at submission), ``<array>_<task>`` -> the id of that task's latest resubmission, and
+    ``<array>_<task>`` -> how many times it was resubmitted."""
     arrays: dict[str, str] = {}
     retries: dict[str, str] = {}
+    count: dict[str, int] = {}
     try:
         with open(os.path.join(folder, "jobids")) as fh:
             for i, line in enumerate(fh):
                 parts = line.split()
                 if len(parts) == 2:
                     (arrays if i < n_arrays else retries)[parts[0]] = parts[1]  # a later line wins
+                    if i >= n_arrays:
+                        count[parts[0]] = count.get(parts[0], 0) + 1
     except OSError:
         pass
-    return arrays, retries
+    return arrays, retries, count
 
 
 def _outputs_exist(workdir: str, outputs) -> bool:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from .. import report, storage
 from ..errors import EXIT_INTERRUPTED, EXIT_JOB_FAILED, Interrupted, RulecError, brief
-from ..history import History
+from ..history import TOUCH as TOUCH_RUN, TOUCHED, History
 from ..kinds import PROTECTED, TEMP, TOUCH, OutputKinds, make_read_only
 from ..logs import default_log, file_name
 from ..schedule import Pools, Scheduler
@@ -1065,7 +1065,9 @@ def touch(graph, plan, history: History, quiet: bool = False, snap=None) -> int:
     """``rulec run --touch``: record the planned jobs as built from the current inputs and
     touch their outputs in dependency order, running nothing (make -t). A missing output
     is an error: rulec never invents content. Remote outputs cannot be touched: they are
-    recorded as they are (the plan's snapshot says they exist)."""
+    recorded as they are (the plan's snapshot says they exist). The touch is a run of the
+    run history (executor ``touch``, each job's attempt ``touched``); touching nothing
+    records none."""
     workdir = graph.workflow.workdir
 
     def exists(path: str) -> bool:
@@ -1084,6 +1086,8 @@ def touch(graph, plan, history: History, quiet: bool = False, snap=None) -> int:
         raise RulecError(f"--touch: output {path!r} of {jid} does not exist ({len(missing)} missing in all); run the job instead")
     recorder = Recorder(graph)
     records = []
+    when = []  # the time each job was touched
+    started = time.time()
     for job in plan.run:
         for path in graph.declared_outputs(job):
             if not storage.is_remote(path):
@@ -1096,7 +1100,16 @@ def touch(graph, plan, history: History, quiet: bool = False, snap=None) -> int:
                     continue
                 os.utime(full)
         records.append(recorder.finished(job))
-    history.record(records)
+        when.append(time.time())
+    if records:
+        # A run of its own in the run history (``rulec report``): one attempt a job, touched
+        # (its start and end: when it was touched; no log), written with the records.
+        history.begin_run(TOUCH_RUN, len(records), " ".join(sys.argv), started=started)
+        note = history.note_attempt
+        for f, t in zip(records, when):
+            note(f.job_id, f.rule, 1, t, t, TOUCHED)
+        history.record(records)
+        history.end_run(0)
     print(f"Touched {len(records)} job(s).")  # -q too: the one-line summary
     return 0
 
