@@ -350,6 +350,56 @@ def test_an_interrupted_run_notes_its_stopped_jobs(setup, capsys):
     assert "interrupted" in outcomes.values()
 
 
+def _outputs_of(graph, workdir):
+    for job in graph.order:
+        for path in graph.declared_outputs(job):
+            full = os.path.join(workdir, path)
+            os.makedirs(os.path.dirname(full), exist_ok=True)
+            with open(full, "w") as fh:
+                fh.write("made by hand\n")
+
+
+def test_touch_is_a_run_of_its_own_with_one_touched_attempt_a_job(setup, tmp_path, capsys):
+    import time
+
+    from rulec.run.loop import touch
+
+    loop, fake, history = setup()
+    _outputs_of(loop.graph, str(tmp_path))
+    before = time.time()
+    assert touch(loop.graph, loop.plan, history, quiet=True) == 0
+    assert capsys.readouterr().out == "Touched 8 job(s).\n"
+    (run,) = history.runs()
+    assert (run.executor, run.planned, run.status, run.exit_code, run.command) == ("touch", 8, "ok", 0, " ".join(sys.argv))
+    assert before <= run.started <= run.finished
+    rows = history.attempts()
+    assert sorted(a.job_id for a in rows) == sorted(ALL) == recorded(history)
+    assert [a.job_id for a in rows] == [loop.graph.job_id(j) for j in loop.plan.run]  # in the order they were touched
+    for a in rows:
+        assert (a.attempt, a.outcome, a.place, a.why, a.command, a.log, a.tail) == (1, "touched", None, None, None, None, None)
+        assert run.started <= a.started == a.finished <= run.finished
+    assert history.failed() == {} and fake.log == []  # nothing ran
+
+
+def test_a_touch_that_fails_on_a_missing_output_records_no_run(setup, tmp_path):
+    from rulec.run.loop import touch
+
+    loop, fake, history = setup()
+    with pytest.raises(RulecError, match="does not exist"):
+        touch(loop.graph, loop.plan, history, quiet=True)
+    assert history.runs() == [] and history.attempts() == [] and recorded(history) == []
+
+
+def test_a_touch_with_nothing_to_touch_records_no_run(setup, capsys):
+    from rulec.plan import Plan
+    from rulec.run.loop import touch
+
+    loop, fake, history = setup()
+    assert touch(loop.graph, Plan(loop.graph, [], {}), history, quiet=True) == 0
+    assert capsys.readouterr().out == "Touched 0 job(s).\n"
+    assert history.runs() == [] and history.attempts() == []
+
+
 def test_a_push_executor_without_resubmit_refuses_retries(setup):
     loop, fake, history = setup(retries=1, push=True)
     with pytest.raises(RulecError, match="cannot resubmit"):
