@@ -458,6 +458,23 @@ def test_after_a_sigkill_the_next_run_adopts_what_slurm_finished(slurm_cluster, 
     assert {p: (proj / p).stat().st_mtime_ns for p in QUICK_OUTPUTS} == mtimes
     assert (proj / "total.txt").read_text() == "a\nb\nc\n"
     assert "Nothing to do" in ok(run_rulec(["dryrun"], proj)).stdout
+    # the run history: the adoption is a run of its own, its jobs adopted, where SLURM ran them
+    from rulec.history import History
+
+    h = History.open(str(proj))
+    try:
+        adoption = h.runs()[-1]
+        attempts = h.attempts([adoption.run_id])
+    finally:
+        h.close()
+    assert (adoption.executor, adoption.status, adoption.planned) == ("slurm", "adopted", 4)
+    status = proj / ".rulec" / "slurm" / "1" / "status"
+    arrays = job_ids(proj / ".rulec" / "slurm" / "1")
+    assert sorted(a.job_id for a in attempts) == ["step[a]", "step[b]", "step[c]", "total"]
+    for a in attempts:
+        assert a.outcome == "adopted" and a.finished == (status / f"{a.job_id}.rc").stat().st_mtime
+        assert a.place.split("_")[0] in arrays.values()  # e.g. 4711_2: the SLURM task
+    assert "executor slurm; adopted" in ok(run_rulec(["report", "-o", "-"], proj)).stdout
 
 
 def test_after_a_sigkill_a_rerun_waits_for_the_jobs_still_on_slurm(slurm_cluster, tmp_path):
