@@ -6,7 +6,9 @@ by the jobs' states (dot's SVG, or a plain SVG drawn here when graphviz is missi
 timeline of every attempt on a <canvas> (per-rule lanes; start, end, attempt, where it
 ran), a paged table of the attempts, per-rule runtime statistics (with the figures of the
 rules' ``benchmark:`` files when there are any) and the failures with their command and
-log end. The data are embedded as JSON and drawn by the page's script, so 50,000 jobs make
+log end. A ``rulec run --touch`` is a run of touched jobs, the adoption of a dead SLURM/LSF
+run's bundle a run of adopted (or failed) ones: each outcome has its colour and its word. The
+data are embedded as JSON and drawn by the page's script, so 50,000 jobs make
 a few MB and no more than a page of table rows at a time; beyond DETAIL_LIMIT attempts the
 timeline of older runs (or of one huge run) is binned per rule instead.
 
