@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import difflib
 import glob as globmod
-import dataclasses
 import itertools
 import os
 import re
@@ -18,7 +17,8 @@ from typing import Iterable
 from . import ir
 from . import pattern as pat
 from .errors import AnalysisError, ErrorGroup, RulecError, StorageError
-from .profile import control_char, describe_char
+from .recordclass import record, replace
+from .controls import control_char, describe_char
 from .source import Span
 from .syntax import decls as d
 from .syntax.snakemake import FIELDS as SNAKEMAKE_FIELDS
@@ -169,7 +169,6 @@ class _Analyzer:
         self.workdir = workdir
         self.errors: list[RulecError] = []
         self.dimensions: dict[str, ir.Dimension] = {}
-        self.trie: dict[str, str] = {}
         self._label_env: dict[str, list] = {}  # label -> [(NAME, Str)]
         self._template_what = "shell command"  # what a {...} template is, for messages
         self._last_wrapper = ""  # the innermost path wrapper unwrapped last (for messages)
@@ -223,7 +222,6 @@ class _Analyzer:
                     dim = self.restrict(dim, self.overrides[dim.name]) or dim
                 if dim is not None:
                     self.dimensions[dim.name] = dim
-                    self.trie[dim.name] = pat.trie_regex(dim.values)
 
         labels: dict[str, ir.Label] = {}
         for decl in decls:
@@ -280,7 +278,7 @@ class _Analyzer:
         if self.errors:
             _raise(self.errors)
         if _warnings[0] != self._warnings_before:
-            workflow = dataclasses.replace(workflow, warned=True)
+            workflow = replace(workflow, warned=True)
         return workflow
 
     # ------------------------------------------------------------------ config
@@ -308,9 +306,9 @@ class _Analyzer:
     def data_read(self, path: str, data: bytes, listed: bool = True) -> None:
         """A config file or a table was read: part of the workflow's data key (the verdict)."""
         if self._data_hash is None:
-            import hashlib
+            from .digest import blake2b
 
-            self._data_hash = hashlib.blake2b(digest_size=16)
+            self._data_hash = blake2b(digest_size=16)
         if listed:
             self._data_files.append(path)
         self._data_hash.update(path.encode("utf-8", "surrogateescape") + b"\0" + str(len(data)).encode() + b"\0" + data)
@@ -318,8 +316,6 @@ class _Analyzer:
     def load_config(self, decls: list) -> None:
         """The Rulefile's config files in order, then --config-file, then --config: later wins,
         tables merge key by key."""
-        from . import config as cfgmod
-
         statements = self.config_decls()
         if any(isinstance(x, d.DimensionDecl) and x.name == "config" for x in decls):
             # A dimension named config keeps {config.field} its field, as it always was.
@@ -332,6 +328,8 @@ class _Analyzer:
             return
         if not (statements or self.config_files or self.config_items):
             return
+        from . import config as cfgmod  # here: a workflow without a config never needs it
+
         merged: dict = {}
         for decl in statements:
             path = os.path.normpath(os.path.join(os.path.dirname(decl.span.file), decl.path.value))
@@ -960,7 +958,7 @@ class _Analyzer:
             finally:
                 self._template_what = "shell command"
             if t is not None:
-                parts = tuple(p if isinstance(p, str) else dataclasses.replace(p, raw=True) for p in t.parts)
+                parts = tuple(p if isinstance(p, str) else replace(p, raw=True) for p in t.parts)
                 out.append((name, ir.ShellTemplate(t.text, parts, s.span)))
         # A label's value wrong for every rule of the label is said once.
         kept = []
@@ -1100,7 +1098,7 @@ class _Analyzer:
                     regex[slot.name] = slot.regex
         for name in wildcards:
             if name not in regex:
-                regex[name] = self.trie.get(name, pat.FREE)
+                regex[name] = pat.DIMENSION if name in self.dimensions else pat.FREE
                 if name not in self.dimensions:
                     self.warn_near_dimension(name, outputs)
         bound = set(wildcards)
@@ -1635,7 +1633,7 @@ class _Analyzer:
             text = inner.args[0] if isinstance(inner, d.Call) and inner.args else inner  # expand("...")
             if isinstance(text, d.Str) and not self.wrapped_path_ok(text, flags):
                 return ()
-            return tuple(dataclasses.replace(spec, flags=flags) for spec in self.input_entry(name, inner, bound, rule, names))
+            return tuple(replace(spec, flags=flags) for spec in self.input_entry(name, inner, bound, rule, names))
         if isinstance(v, d.Str):
             p = self.compile(v)
             if p is None:
@@ -2119,8 +2117,8 @@ class _Analyzer:
                 break
 
     def witness(self, a: ir.PathSpec, ra: ir.Rule, b: ir.PathSpec, rb: ir.Rule, choices) -> str | None:
-        xa = re.compile(pat.regex_for(a.pattern, dict(ra.wildcard_regex)), re.DOTALL)
-        xb = re.compile(pat.regex_for(b.pattern, dict(rb.wildcard_regex)), re.DOTALL)
+        xa = re.compile(pat.regex_for(a.pattern, pat.Regexes(ra.wildcard_regex, self.dimensions)), re.DOTALL)
+        xb = re.compile(pat.regex_for(b.pattern, pat.Regexes(rb.wildcard_regex, self.dimensions)), re.DOTALL)
         # Finite choices only for wildcards that really are dimensions in both rules.
         return pat.overlap(a.pattern, b.pattern, choices, lambda s: bool(xa.fullmatch(s) and xb.fullmatch(s)))
 
@@ -2195,10 +2193,10 @@ def _config_key(used: dict | None) -> tuple[tuple[str, str], ...]:
     """The config keys a rule's jobs use, each with a short hash of its value."""
     if not used:
         return ()
-    import hashlib
+    from .digest import blake2b
     import json
 
-    return tuple((k, hashlib.blake2b(json.dumps(v, sort_keys=True).encode(), digest_size=6).hexdigest())
+    return tuple((k, blake2b(json.dumps(v, sort_keys=True).encode(), digest_size=6).hexdigest())
                  for k, v in sorted(used.items()))
 
 
@@ -2226,7 +2224,7 @@ def _is_remote(path: str) -> bool:
     return is_remote(path)
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class _Path:
     """A path pattern made of parts of the source (a multiext() prefix and extension):
     its text, the span its entry reports, and where each of its characters is written."""

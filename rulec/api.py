@@ -6,7 +6,6 @@ The CLI builds a ``Target`` and ``PlanOptions`` and calls these; tests can too.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 
 from typing import TYPE_CHECKING
 
@@ -15,13 +14,14 @@ from .errors import RulecError
 from .options import Target  # noqa: F401 - part of this module's interface
 from .history import History
 from .plan import Plan, PlanOptions, plan as make_plan
+from .recordclass import field, record
 from .state import snapshot
 
 if TYPE_CHECKING:
     from . import dag
 
 
-@dataclass
+@record
 class Planned:
     workflow: ir.Workflow
     graph: "dag.JobGraph"
@@ -49,7 +49,7 @@ def with_profile_env(workflow: ir.Workflow, profile, backend: str) -> ir.Workflo
     (``[slurm.env]`` < ``[slurm.labels.L.env]`` < ``[slurm.rules.R.env]``; a profile's value
     wins over the label's for the same name). Like a label's env, it is exported before each
     job's command and is part of what decides a rerun. Profile values are taken literally."""
-    import dataclasses
+    from .recordclass import replace
 
     from .profile import env_for
     from .source import Span
@@ -65,9 +65,9 @@ def with_profile_env(workflow: ir.Workflow, profile, backend: str) -> ir.Workflo
             names = {n for n, _ in extra}
             env = tuple((n, t) for n, t in rule.env if n not in names)
             env += tuple((n, ir.ShellTemplate(v, (v,), span)) for n, v in extra)
-            rule = dataclasses.replace(rule, env=env)
+            rule = replace(rule, env=env)
         rules.append(rule)
-    return dataclasses.replace(workflow, rules=tuple(rules))
+    return replace(workflow, rules=tuple(rules))
 
 
 def graph_of(workflow: ir.Workflow, target: Target, lazy: bool = False) -> "dag.JobGraph":

@@ -112,17 +112,27 @@ def _plan_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="only the summary (and errors)")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The command line's parser. ``only``: the command given; the other commands are listed
+    (for ``--help`` and for a mistyped name) but their options are not built, which is most
+    of the parser's cost at every start."""
+
+    def want(name: str) -> bool:
+        return only is None or only == name
+
     parser = argparse.ArgumentParser(prog="rulec", description="A rule compiler for data-analysis pipelines: local runs, SLURM, LSF and jbsub.")
     parser.add_argument("-V", "--version", action="version", version=f"rulec {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("check", help=COMMANDS["check"])
-    _target_args(p)
-    p.add_argument("--json", action="store_true", help="the summary as JSON (file, default target, jobs, rules, dimensions)")
+    if want("check"):
+        _target_args(p)
+        p.add_argument("--json", action="store_true", help="the summary as JSON (file, default target, jobs, rules, dimensions)")
 
     for name in ("dryrun", "run"):
         p = sub.add_parser(name, help=COMMANDS[name])
+        if not want(name):
+            continue
         _target_args(p)
         _plan_args(p)
         p.add_argument("-n", "--dry-run", action="store_true", help="print the plan, run nothing")
@@ -143,48 +153,56 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--pack", default=None, metavar="N|TIME", help="cluster array tasks run N jobs each, or as many as fit in TIME (e.g. 5m), one after another (for rules without pack: of their own)")
 
     p = sub.add_parser("status", help=COMMANDS["status"])
-    _target_args(p)
-    p.add_argument("-v", "--verbose", action="store_true", help="one line per job, with its log")
-    p.add_argument("--json", action="store_true", help="the counts per rule as JSON (with -v: each job too)")
+    if want("status"):
+        _target_args(p)
+        p.add_argument("-v", "--verbose", action="store_true", help="one line per job, with its log")
+        p.add_argument("--json", action="store_true", help="the counts per rule as JSON (with -v: each job too)")
 
     p = sub.add_parser("dag", help=COMMANDS["dag"])
-    _target_args(p)
-    p.add_argument("--format", choices=("dot", "mermaid", "svg", "png"), default="dot",
-                   help="svg and png are drawn by graphviz's dot")
-    p.add_argument("--jobs", action="store_true", help="the job graph instead of the rule graph")
-    p.add_argument("-o", "--output", default=None, metavar="FILE", help="write FILE (default: standard output)")
+    if want("dag"):
+        _target_args(p)
+        p.add_argument("--format", choices=("dot", "mermaid", "svg", "png"), default="dot",
+                       help="svg and png are drawn by graphviz's dot")
+        p.add_argument("--jobs", action="store_true", help="the job graph instead of the rule graph")
+        p.add_argument("-o", "--output", default=None, metavar="FILE", help="write FILE (default: standard output)")
 
     p = sub.add_parser("report", help=COMMANDS["report"])
-    _target_args(p)
-    p.add_argument("-o", "--output", default=None, metavar="FILE", help="the HTML file (default: rulec-report.html; - for standard output)")
-    p.add_argument("--all", action="store_true", help="every recorded run, not only the last")
+    if want("report"):
+        _target_args(p)
+        p.add_argument("-o", "--output", default=None, metavar="FILE", help="the HTML file (default: rulec-report.html; - for standard output)")
+        p.add_argument("--all", action="store_true", help="every recorded run, not only the last")
 
     p = sub.add_parser("emit", help=COMMANDS["emit"])
-    _target_args(p)
-    _plan_args(p)
-    group = p.add_mutually_exclusive_group(required=True)
-    for backend in CLUSTER:
-        group.add_argument(f"--{backend}", action="store_true", help=f"a {backend} bundle")
-    p.add_argument("-o", "--output", default=None, help="the bundle folder (default: rulec-<backend>)")
-    p.add_argument("--profile", help="cluster settings (TOML)")
-    p.add_argument("--pack", default=None, metavar="N|TIME", help="array tasks run N jobs each, or as many as fit in TIME (e.g. 5m), one after another (for rules without pack: of their own)")
+    if want("emit"):
+        _target_args(p)
+        _plan_args(p)
+        group = p.add_mutually_exclusive_group(required=True)
+        for backend in CLUSTER:
+            group.add_argument(f"--{backend}", action="store_true", help=f"a {backend} bundle")
+        p.add_argument("-o", "--output", default=None, help="the bundle folder (default: rulec-<backend>)")
+        p.add_argument("--profile", help="cluster settings (TOML)")
+        p.add_argument("--pack", default=None, metavar="N|TIME", help="array tasks run N jobs each, or as many as fit in TIME (e.g. 5m), one after another (for rules without pack: of their own)")
 
     p = sub.add_parser("clean", help=COMMANDS["clean"])
-    _target_args(p)
-    p.add_argument("--yes", action="store_true", help="do not ask")
-    p.add_argument("--upstream", action="store_true", help="also the jobs the selected ones need")
-    p.add_argument("--downstream", action="store_true", help="also the jobs of the pipeline that need the selected ones")
-    p.add_argument("--protected", action="store_true", help="delete read-only protected() outputs too (by default they are kept)")
+    if want("clean"):
+        _target_args(p)
+        p.add_argument("--yes", action="store_true", help="do not ask")
+        p.add_argument("--upstream", action="store_true", help="also the jobs the selected ones need")
+        p.add_argument("--downstream", action="store_true", help="also the jobs of the pipeline that need the selected ones")
+        p.add_argument("--protected", action="store_true", help="delete read-only protected() outputs too (by default they are kept)")
 
     p = sub.add_parser("unlock", help=COMMANDS["unlock"])
-    _target_args(p)
-    p.add_argument("--force", action="store_true", help="remove the lock even if the rulec holding it is running on this host")
+    if want("unlock"):
+        _target_args(p)
+        p.add_argument("--force", action="store_true", help="remove the lock even if the rulec holding it is running on this host")
 
     p = sub.add_parser("init", help=COMMANDS["init"])
-    p.add_argument("folder", nargs="?", default=".", metavar="DIR", help="where to write it (default: here; made if missing)")
+    if want("init"):
+        p.add_argument("folder", nargs="?", default=".", metavar="DIR", help="where to write it (default: here; made if missing)")
 
     p = sub.add_parser("completion", help=COMMANDS["completion"])
-    p.add_argument("shell", choices=("bash", "zsh", "fish"))
+    if want("completion"):
+        p.add_argument("shell", choices=("bash", "zsh", "fish"))
     _add_examples(sub)
     return parser
 
@@ -264,7 +282,7 @@ def _main(argv: list[str] | None) -> int:
         from . import completion
 
         return completion.main(args[1:])
-    parser = build_parser()
+    parser = build_parser(args[0] if args and args[0] in COMMANDS else None)
     ns = parser.parse_args(args)
     if ns.command is None:
         parser.print_help()

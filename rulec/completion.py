@@ -305,7 +305,7 @@ def _targets(words: list[str], cur: str) -> list[str]:
             size *= len(dim.values) if dim is not None else MAX_IDS + 1
         if size > MAX_IDS:
             return out
-    from dataclasses import replace
+    from .recordclass import replace
 
     from . import api
     from .cli import _looks_like_rulefile

@@ -84,13 +84,13 @@ def _cached(ext: str, data: bytes, text: str):
     """A big TOML or YAML file's table, from the user's cache when the same bytes were read
     before (tomllib takes ~60 ms for 10k keys, its JSON entry ~3 ms). Entries are JSON: data
     only, and one of any other shape reads as absent."""
-    import hashlib
+    from .digest import blake2b
     import tempfile
 
     from .syntax import cache
 
     where = os.path.join(os.path.dirname(cache.folder()), "config")
-    name = hashlib.blake2b(CACHE_FORMAT + b"\0" + ext.encode() + b"\0" + data, digest_size=16).hexdigest()
+    name = blake2b(CACHE_FORMAT + b"\0" + ext.encode() + b"\0" + data, digest_size=16).hexdigest()
     path = os.path.join(where, name + ".json")
     try:
         with open(path, "rb") as fh:

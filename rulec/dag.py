@@ -10,17 +10,17 @@ from __future__ import annotations
 import os
 import re
 import sys
-from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence
 
 from . import ir
 from . import pattern as pat
 from .errors import ResolveError
+from .recordclass import record
 
 intern = sys.intern
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class RulePlan:
     """Per rule, what resolving needs, compiled once: formatters and matchers."""
 
@@ -204,7 +204,7 @@ def compile_rules(workflow: ir.Workflow) -> list[RulePlan]:
     plans = []
     for rule in workflow.rules:
         order = rule.wildcards
-        regex = dict(rule.wildcard_regex)
+        regex = pat.Regexes(rule.wildcard_regex, dims)
         outputs = tuple(pat.formatter(s.pattern, order, fields) for s in rule.outputs)
         # the benchmark goes last, after the logs (JobGraph.logs and .benchmark know it)
         logs = tuple(pat.formatter(s.pattern, order, fields) for s in rule.products[len(rule.outputs):])
@@ -831,7 +831,7 @@ def _target_jobs(workflow, graph, target, rules_by_name, new_job, producer_of, i
                     f"job id {target!r}: rule {name} has {len(rule.wildcards)} wildcard(s) "
                     f"({', '.join(rule.wildcards) or 'none'}), {len(values)} value(s) given"
                 )
-            regex = dict(rule.wildcard_regex)
+            regex = pat.Regexes(rule.wildcard_regex, workflow.dimensions)
             for w, v in zip(rule.wildcards, values):
                 dim = workflow.dimensions.get(w)
                 if dim is not None:

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import time
-from dataclasses import dataclass
 from typing import Iterable, NamedTuple
 
 from .errors import StateError
+from .recordclass import record
 from .storage import make_dirs
 
 SCHEMA_VERSION = 1
@@ -133,7 +132,7 @@ class Record(NamedTuple):
     input_sig: str
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Detail:
     command: str
     inputs: list[tuple[str, int, int]]
@@ -143,7 +142,7 @@ class Detail:
     attempts: int = 1  # the attempt that succeeded (1: no retry was needed)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Finished:
     """What to record for a job that succeeded."""
 
@@ -180,6 +179,8 @@ class History:
         path = os.path.join(workdir, STATE_DIR, DB_NAME)
         if not os.path.exists(path):
             return ""
+        import sqlite3
+
         try:
             db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
             try:
@@ -214,6 +215,8 @@ class History:
                 raise _read_only(path)
             if not os.access(os.path.dirname(path), os.W_OK):  # SQLite writes files next to it
                 raise _read_only(path, f"its folder {os.path.dirname(path)} is not writable")
+        import sqlite3  # here: a dry run without a state store never needs it
+
         try:
             db = sqlite3.connect(path, timeout=30, isolation_level=None)
             try:
@@ -546,6 +549,7 @@ class _transaction:
 
 def _failed_ids(db: sqlite3.Connection) -> set[str]:
     """The job ids in ``failures`` (none in a store made before that table, opened read-only)."""
+    import sqlite3
     try:
         return {_py(row[0]) for row in db.execute("SELECT job_id FROM failures")}
     except sqlite3.DatabaseError:
@@ -555,6 +559,7 @@ def _failed_ids(db: sqlite3.Connection) -> set[str]:
 def _has_attempts(db: sqlite3.Connection) -> bool:
     """Whether the store has the ``attempts`` column (a store written before it, opened
     read-only, does not: its jobs succeeded on their first attempt)."""
+    import sqlite3
     try:
         return any(row[1] == "attempts" for row in db.execute("PRAGMA table_info(jobs)"))
     except sqlite3.DatabaseError:
@@ -562,6 +567,7 @@ def _has_attempts(db: sqlite3.Connection) -> bool:
 
 
 def _has_table(db: sqlite3.Connection, name: str) -> bool:
+    import sqlite3
     try:
         return db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,)).fetchone() is not None
     except sqlite3.DatabaseError:
@@ -576,6 +582,7 @@ def _add_attempts(db: sqlite3.Connection) -> None:
 
 
 def _schema_version(db: sqlite3.Connection, write: bool) -> int:
+    import sqlite3
     try:
         row = db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
     except sqlite3.OperationalError:
@@ -657,6 +664,7 @@ def _frozen(path: str) -> sqlite3.Connection:
     reading: SQLite cannot make the ``-shm`` file it shares with writers there, and there can
     be no writer (one needs that folder too), so the file is read as it is, unless a ``-wal``
     file holds writes not yet merged into it."""
+    import sqlite3
     from urllib.parse import quote
 
     wal = path + "-wal"

@@ -1,15 +1,15 @@
-"""The typed workflow: what a Rulefile means, checked. Frozen dataclasses, no behaviour."""
+"""The typed workflow: what a Rulefile means, checked. Frozen records (rulec/recordclass.py), no behaviour."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Mapping, Union
 
 from .pattern import Pattern
+from .recordclass import field, record
 from .source import Span
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@record(frozen=True, slots=True, eq=False)
 class Dimension:
     name: str
     values: tuple[str, ...]
@@ -42,7 +42,7 @@ class FieldColumns:
         return self.dimensions[key[0]].column(key[1])
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class PathSpec:
     """One output or log entry of a rule. ``flags``: the path wrappers it was written in
     (``directory("bld/index")``: {"directory"}; ``temp("...")``, ``protected("...")``,
@@ -56,7 +56,7 @@ class PathSpec:
     wrapper_span: Span | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class InputSpec:
     """One input entry. ``kind`` "one": a single pattern formatted with the job's wildcards;
     "expand"/"zip": the pattern over ``combos`` of the ``expanded`` wildcards (product or pairs),
@@ -74,7 +74,7 @@ class InputSpec:
 ParamValue = Union[int, float, bool, str, Pattern, tuple]
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Resources:
     cpus: int = 1
     mem_mb: int | None = None
@@ -87,7 +87,7 @@ class Resources:
         """The resources of a job's ``attempt`` (1, 2, ...): those marked ``*{attempt}`` times it."""
         if attempt == 1 or not self.per_attempt:
             return self
-        from dataclasses import replace
+        from .recordclass import replace
 
         return replace(self, mem_mb=self.mem_mb * attempt if "mem" in self.per_attempt and self.mem_mb else self.mem_mb,
                        time_s=self.time_s * attempt if "time" in self.per_attempt and self.time_s else self.time_s)
@@ -104,7 +104,7 @@ class Resources:
         return out
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Ref:
     """A ``{...}`` reference inside a shell command."""
 
@@ -117,14 +117,14 @@ class Ref:
     length: int
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class ShellTemplate:
     text: str
     parts: tuple[Union[str, Ref], ...]
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Pack:
     """``pack:`` of a rule or label: how many of its jobs one cluster array task runs, one
     after another: ``jobs`` per task, or as many as fit in ``seconds`` of run time (worked out
@@ -137,13 +137,13 @@ class Pack:
     text: str = ""  # as written: "50", "5m"
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Rule:
     name: str
     index: int
     span: Span
     wildcards: tuple[str, ...]  # from the outputs, in order of first appearance: the job id order
-    wildcard_regex: tuple[tuple[str, str], ...]  # per wildcard: dimension trie, constraint or default
+    wildcard_regex: tuple[tuple[str, str], ...]  # per wildcard: pattern.DIMENSION, the constraint or pattern.FREE
     outputs: tuple[PathSpec, ...]
     logs: tuple[PathSpec, ...]
     inputs: tuple[InputSpec, ...]
@@ -171,7 +171,7 @@ class Rule:
         return self.outputs + self.logs + (self.benchmark,)
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Label:
     name: str
     span: Span
@@ -187,7 +187,7 @@ class Label:
     pack: Pack | None = None  # for its rules that have no pack: of their own
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@record(frozen=True, slots=True, eq=False)
 class Workflow:
     file: str  # the top Rulefile
     workdir: str  # paths are relative to this folder

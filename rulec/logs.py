@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
+from .digest import blake2b
 import os
 import re
 
@@ -39,7 +39,7 @@ def file_name(job_id: str, suffix: str = ".log") -> str:
     else:  # a rule without wildcards: its name, an identifier
         name = job_id + suffix
     if len(name.encode("utf-8", "surrogateescape")) > NAME_MAX:
-        digest = hashlib.blake2b(job_id.encode("utf-8", "surrogateescape"), digest_size=8).hexdigest()
+        digest = blake2b(job_id.encode("utf-8", "surrogateescape"), digest_size=8).hexdigest()
         keep = NAME_MAX - len(digest) - 1 - len(suffix.encode("utf-8", "surrogateescape"))
         cut = name.encode("utf-8", "surrogateescape")[:keep].decode("utf-8", "ignore")
         name = f"{cut}~{digest}{suffix}"

@@ -3,10 +3,10 @@ knows whether a remembered verdict lets it stop (``verdict.check_before_load``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from .recordclass import record
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Target:
     """What to build: which Rulefile, from which folder, which targets."""
 
@@ -19,7 +19,7 @@ class Target:
     config_files: tuple[str, ...] = ()  # --config-file FILE: after the Rulefile's config files
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class PlanOptions:
     force: frozenset[str] = frozenset()  # rule names or job ids
     force_all: bool = False

@@ -29,7 +29,6 @@ words. The rules, in the order they are checked for each job (dependencies first
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
 
 from typing import TYPE_CHECKING
 
@@ -38,6 +37,7 @@ from .errors import ResolveError
 from .history import History
 from .kinds import TEMP, OutputKinds
 from .options import PlanOptions  # noqa: F401 - part of this module's interface
+from .recordclass import field, record
 from .state import Snapshot
 from .storage import is_remote
 
@@ -64,14 +64,14 @@ class Why(enum.Enum):
     TEMP_NEEDED = "temp-needed"  # path: a missing temp() output; job: the job that runs and reads it
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Reason:
     why: Why
     path: str | None = None  # the output or input concerned; for ENV_CHANGED, the variables; CONFIG_CHANGED, the keys
     job: str | None = None  # the upstream job, for UPSTREAM; the job that reads it, for TEMP_NEEDED
 
 
-@dataclass
+@record
 class Plan:
     graph: "JobGraph"
     run: list[int]  # jobs to run, dependencies first
@@ -97,7 +97,7 @@ def input_signature(paths: tuple[str, ...], stat, ancient: frozenset[int] = froz
     used). Their stats are kept apart, one short hash each after a ``|``, so that a deleted
     one can be left out of the comparison (``same_inputs``)."""
     if not ancient and not temp:
-        return shell.digest(repr([stat(path) for path in paths]))
+        return shell.digest(repr(list(map(stat, paths))))
 
     def one(i: int, p: str):
         return (EXISTS if stat(p) is not None else None) if i in ancient else stat(p)

@@ -33,12 +33,13 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
 from typing import Mapping, Union
 
 from . import units
 from .backend import CLUSTER
+from .controls import CONTROL, control_char, describe_char  # noqa: F401 - used by the bundle too
 from .errors import RulecError
+from .recordclass import field, record
 
 Value = Union[str, int, float, bool]
 
@@ -53,27 +54,10 @@ class ProfileError(RulecError):
     phase = "profile"
 
 
-# What cannot go into a scheduler option: every option becomes (part of) one directive line
-# (``#SBATCH ...``, ``#BSUB ...``) or one word of a shell command, and a newline would start a
-# line of its own: a directive, or a command of the job script. Control characters (C0, DEL,
-# C1) and the Unicode line and paragraph separators are refused, in the Rulefile's labels
-# (analyze.py) and in profiles (here).
-CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-_CHAR_NAMES = {"\n": "a newline", "\r": "a carriage return", "\t": "a tab", "\x00": "a NUL character"}
+# Control characters are refused in profiles as in the Rulefile's labels: rulec/controls.py.
 
 
-def control_char(text: str) -> int:
-    """The index of the first control character (newline, tab, ESC, ...) in ``text``, else -1."""
-    m = CONTROL.search(text)
-    return m.start() if m else -1
-
-
-def describe_char(ch: str) -> str:
-    """``"a newline"``, ``"a tab"``, ``"the control character U+001B"``."""
-    return _CHAR_NAMES.get(ch, f"the control character U+{ord(ch):04X}")
-
-
-@dataclass(frozen=True)
+@record(frozen=True)
 class Layer:
     """One table of settings: key -> value, in file order."""
 
@@ -88,7 +72,7 @@ class Layer:
         return default
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class BackendProfile:
     top: Layer = Layer()
     labels: Mapping[str, Layer] = field(default_factory=dict)
@@ -98,7 +82,7 @@ class BackendProfile:
         return self.top.get(key, default)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Profile:
     path: str | None = None
     backends: Mapping[str, BackendProfile] = field(default_factory=dict)

@@ -8,14 +8,14 @@ A failed job's dependents are skipped, transitively.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
 
 from .dag import JobGraph
 from .errors import RulecError
 from .plan import Plan
+from .recordclass import record
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Pools:
     cores: int
     mem_mb: int | None = None  # None: not limited
@@ -23,7 +23,7 @@ class Pools:
     custom: tuple[tuple[str, float], ...] = ()
 
 
-@dataclass
+@record
 class Need:
     cores: int
     mem_mb: int
@@ -224,7 +224,7 @@ class Scheduler:
         rule = self.graph.rule_of(job)
         if resources is not None and resources is not rule.resources:
             if self.pools.mem_mb is not None and (resources.mem_mb or 0) > self.pools.mem_mb:
-                from dataclasses import replace
+                from .recordclass import replace
 
                 resources = replace(resources, mem_mb=self.pools.mem_mb)
             self.needs[job] = self._need(rule, resources)

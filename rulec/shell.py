@@ -6,7 +6,7 @@ name with spaces, quotes, ``;`` or ``$(...)`` reaches the command as one literal
 
 from __future__ import annotations
 
-import hashlib
+from .digest import blake2b
 import re
 import shlex
 from typing import Callable
@@ -725,7 +725,7 @@ class _Scanner:
 
 
 def digest(text: str) -> str:
-    return hashlib.blake2b(text.encode("utf-8", "surrogateescape"), digest_size=12).hexdigest()
+    return blake2b(text.encode("utf-8", "surrogateescape"), digest_size=12).hexdigest()
 
 
 def command_hash(command: str) -> str:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from .recordclass import record
 from functools import lru_cache
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Span:
     """A region of a source file. Lines and columns are 1-based; ``end_col`` is exclusive."""
 

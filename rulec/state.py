@@ -13,7 +13,7 @@ more than before.
 
 from __future__ import annotations
 
-import hashlib
+from .digest import blake2b
 import os
 from typing import Collection, Iterable, Mapping
 
@@ -99,7 +99,7 @@ def tree_stat(folder: str) -> Stat | None:
             if st.st_mtime_ns > newest:
                 newest = st.st_mtime_ns
     rows.sort()
-    digest = hashlib.blake2b("\n".join(rows).encode("utf-8", "surrogateescape"), digest_size=8).digest()
+    digest = blake2b("\n".join(rows).encode("utf-8", "surrogateescape"), digest_size=8).digest()
     return newest, int.from_bytes(digest, "big") >> 1
 
 

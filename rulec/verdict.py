@@ -22,7 +22,7 @@ new verdict is written).
 
 from __future__ import annotations
 
-import hashlib
+from .digest import blake2b
 import json
 import os
 import sys
@@ -48,7 +48,7 @@ def nothing_to_do(jobs: int, tail: str = "") -> str:
 
 
 def _key(workflow, target, options) -> str:
-    h = hashlib.blake2b(digest_size=16)
+    h = blake2b(digest_size=16)
     h.update(repr((FORMAT, __version__, workflow.workdir, target.targets, target.select, target.overrides,
                    sorted(options.force), options.force_all, options.tolerance_ns)).encode())
     for file in workflow.files:
@@ -80,7 +80,7 @@ def _file(workdir: str, target) -> str:
     folder = os.path.join(workdir, STATE_DIR)
     if os.path.isdir(folder):
         return os.path.join(folder, FILE)
-    h = hashlib.blake2b(digest_size=16)
+    h = blake2b(digest_size=16)
     h.update(os.path.abspath(workdir).encode("utf-8", "surrogateescape") + b"\0")
     h.update(os.path.abspath(target.rulefile).encode("utf-8", "surrogateescape"))
     return os.path.join(cache_folder(), h.hexdigest() + CACHED_SUFFIX)
@@ -166,7 +166,7 @@ def _workdir(target) -> str | None:
 
 
 def _pre_key(target, options, workdir: str, files) -> str | None:
-    h = hashlib.blake2b(digest_size=16)
+    h = blake2b(digest_size=16)
     h.update(repr((FORMAT, __version__, workdir, os.getcwd(), target.rulefile, target.workdir, target.targets,
                    target.select, target.overrides, target.config, target.config_files,
                    sorted(options.force), options.force_all, options.tolerance_ns)).encode("utf-8", "surrogateescape"))
@@ -236,7 +236,7 @@ def _saved_snapshot(saved, tolerance_ns: int):
 def fingerprints(workflow) -> list[str]:
     """Per rule, a hash of everything it says (command, params, env, resources, paths...)
     but where it says it: a line added above a rule leaves it alone."""
-    return [hashlib.blake2b(repr(_plain(rule)).encode("utf-8", "surrogateescape"), digest_size=12).hexdigest()
+    return [blake2b(repr(_plain(rule)).encode("utf-8", "surrogateescape"), digest_size=12).hexdigest()
             for rule in workflow.rules]
 
 
@@ -252,9 +252,9 @@ def _plain(x):
         return tuple(sorted(repr(_plain(v)) for v in x))
     if isinstance(x, dict):
         return tuple((_plain(k), _plain(v)) for k, v in x.items())
-    fields = getattr(x, "__dataclass_fields__", None)
+    fields = getattr(x, "__record_fields__", None)
     if fields is not None:
-        return (type(x).__name__, *((n, _plain(getattr(x, n))) for n in fields if n not in _PLACES))
+        return (type(x).__name__, *((f.name, _plain(getattr(x, f.name))) for f in fields if f.name not in _PLACES))
     raise TypeError(f"no fingerprint for a {type(x).__name__}")
 
 
@@ -262,7 +262,7 @@ def _partial_key(workflow, target, options) -> str:
     """The key of everything but the rules: what must be the same for ``fresh_rules``."""
     from . import graphs
 
-    h = hashlib.blake2b(digest_size=16)
+    h = blake2b(digest_size=16)
     h.update(repr((FORMAT, __version__, workflow.workdir, target.targets, target.select, target.overrides,
                    sorted(options.force), options.force_all, options.tolerance_ns,
                    graphs.key(workflow, target.targets), workflow.data_key)).encode("utf-8", "surrogateescape"))

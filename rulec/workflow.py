@@ -21,13 +21,12 @@ the next ``plan`` or ``run`` without loading again.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterable, Mapping
 
 from . import api
 from .errors import RulecError
+from .recordclass import field, record, replace
 
 if TYPE_CHECKING:
     from .backend import Backend
@@ -37,7 +36,7 @@ if TYPE_CHECKING:
 
 # --------------------------------------------------------------------------- plans
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Job:
     """A job the plan will run: what ``rulec dryrun --json`` says about it, as values."""
 
@@ -63,7 +62,7 @@ class Job:
         return [reason_text(r) for r in self.reasons]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Plan:
     """What ``Workflow.plan`` found: the jobs to run (dependencies first) and how many are up
     to date. ``Workflow.run(plan)`` runs what it asked for, planned again under the run's
@@ -101,7 +100,7 @@ class Plan:
 
 # --------------------------------------------------------------------------- runs
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class RunReport:
     """What ``Workflow.run`` did. ``jobs``: job id -> ``rulec.JobResult`` (``status``: a
     ``rulec.Status``; ``outcome``: a ``rulec.Outcome``; ``exit_code``, ``log``, ``attempts``,
@@ -241,10 +240,10 @@ class Workflow:
         """The Target of one call; relative paths as at ``load`` even after a chdir."""
         target = self._target
         if os.getcwd() != self._cwd:
-            target = dataclasses.replace(
+            target = replace(
                 target, rulefile=os.path.join(self._cwd, target.rulefile),
                 workdir=os.path.join(self._cwd, target.workdir) if target.workdir else None)
-        return dataclasses.replace(target, targets=targets, select=select)
+        return replace(target, targets=targets, select=select)
 
     def _what(self, plan_or_targets, force, force_all, select):
         force = _names(force, "force")

@@ -744,7 +744,7 @@ def test_dimension_wildcards_split_values_with_underscores(here):
     )
     wf = load(here, text)
     rule = wf.rule("estimate")
-    m = pat.Matcher(rule.outputs[0].pattern, dict(rule.wildcard_regex), rule.wildcards)
+    m = pat.Matcher(rule.outputs[0].pattern, pat.Regexes(rule.wildcard_regex, wf.dimensions), rule.wildcards)
     assert m.match("bld/data_0_linear_probability.json") == ("data_0", "linear_probability")
     assert m.match("bld/data_0_x_logit.json") == ("data_0_x", "logit")
     assert m.match("bld/data_0_x.json") == ("data_0", "x")

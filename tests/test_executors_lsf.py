@@ -404,34 +404,27 @@ rule total:
     assert (proj / ".rulec" / "lsf" / "1" / "jobids").exists()
     res = rulec(proj, env, "run", "--executor", "lsf", "--poll", "0.1")
     assert res.returncode == 0, res.stdout + res.stderr
-    assert "job(s) of the previous run still on LSF: ids " in res.stdout
-    assert "adopted .rulec/lsf/1 of the previous run: 4 job(s) done there recorded" in res.stdout, res.stdout
-    assert "Nothing to do" in res.stdout
-    assert not (proj / ".rulec" / "lsf" / "2").exists()  # nothing submitted again
+    # the jobs still in bjobs are followed by the new run, not waited for before it plans
+    assert "re-attached 4 job(s) of .rulec/lsf/1 still on LSF: ids " in res.stdout, res.stdout
+    assert "Done: 4 job(s) ran on lsf." in res.stdout
+    assert res.stdout.index("done part[3]") < res.stdout.index("done total")
+    assert (proj / ".rulec" / "lsf" / "1" / "adopted").read_text().count("followed ") == 4
     assert len(calls(state, "bsub")) == 2
     assert (proj / "total.txt").read_text() == "1\n2\n3\n"
     assert "Nothing to do" in rulec(proj, env, "dryrun").stdout
-    # the run history: the dead run (no end), then the adoption's run of its own, one attempt a job
-    dead, adoption = history_of(proj)
+    # the run history: the dead run (no end), then the run that followed its jobs, each one
+    # adopted there (started by the dead run, done on LSF); nothing was settled before it
+    dead, rerun = history_of(proj)
     assert (dead.executor, dead.status, dead.finished) == ("lsf", "running", None)
-    assert (adoption.executor, adoption.status, adoption.planned) == ("lsf", "adopted", 4)
-    attempts = attempts_of(proj, adoption.run_id)
+    assert (rerun.executor, rerun.status, rerun.planned) == ("lsf", "ok", 4)
+    attempts = attempts_of(proj, rerun.run_id)
     assert sorted(a.job_id for a in attempts) == ["part[1]", "part[2]", "part[3]", "total"]
     assert [a.job_id for a in attempts][-1] == "total"  # in the order they ended
-    bundle = proj / ".rulec" / "lsf" / "1"
-    ids = jobids(proj)
-    since = (bundle / "manifest.json").stat().st_mtime - 2
     for a in attempts:
-        assert (a.outcome, a.attempt, a.why) == ("adopted", 1, None)
-        assert a.finished == (bundle / "status" / f"{a.job_id}.rc").stat().st_mtime  # its marker's time
-        assert a.started is None or since <= a.started <= a.finished  # when the dead rulec saw it start, if it did
-        array, task = ("total", 1) if a.job_id == "total" else ("part", int(a.job_id[5]))
-        assert a.place == f"lsf:{ids[array]}[{task}]"
+        assert (a.outcome, a.attempt, a.why) == ("adopted", 1, None) and a.started <= a.finished
     res = rulec(proj, env, "report", "-o", "r.html")
     assert res.returncode == 0, res.stderr
-    page = (proj / "r.html").read_text()
-    assert "(adopted: jobs of a run whose rulec died)" in page and "executor lsf; adopted" in page
-    assert '<div class="k">adopted</div><div class="v">4</div>' in page
+    assert '<div class="k">adopted</div><div class="v">4</div>' in (proj / "r.html").read_text()
 
 
 def test_a_job_the_dead_run_saw_fail_on_lsf_is_a_failed_attempt_of_the_adoption(lsf):
@@ -452,8 +445,8 @@ rule part:
                             cwd=proj, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     bundle = proj / ".rulec" / "lsf" / "1"
     deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and not (bundle / "jobids").exists():
-        time.sleep(0.05)
+    while time.monotonic() < deadline and not ((bundle / "jobids").exists() and (bundle / "jobids").read_text().strip()):
+        time.sleep(0.05)  # the array submitted
     proc.kill()  # before either job has ended (each sleeps 1 s first)
     proc.wait()
     deadline = time.monotonic() + 20
@@ -472,11 +465,88 @@ rule part:
     assert failed.outcome == "failed" and failed.why == "failed in the run that died (exit status 3)"
     assert "fail_2" in failed.command and failed.log == "logs/part_2.log"
     assert failed.tail.splitlines()[-1] == "giving up on 2"
-    assert failed.finished == (bundle / "status" / "part[2].rc").stat().st_mtime
+    part = jobids(proj)["part"]
+    since = (bundle / "manifest.json").stat().st_mtime - 2
+    for i, a in ((1, ok), (2, failed)):
+        assert a.finished == (bundle / "status" / f"part[{i}].rc").stat().st_mtime  # its marker's time
+        assert a.started is None or since <= a.started <= a.finished  # when the dead rulec saw it start, if it did
+        assert a.place == f"lsf:{part}[{i}]" and a.attempt == 1
     assert [a.outcome for a in attempts_of(proj, rerun.run_id)] == ["ok"]
     res = rulec(proj, env, "report", "--all", "-o", "r.html")
     assert res.returncode == 0, res.stderr
     assert "failed in the run that died (exit status 3)" in (proj / "r.html").read_text()
+
+
+COUNTED = '''
+dimension i = ["1", "2", "3"]
+rule all:
+    input: "total.txt"
+rule part:
+    output: "part_{i}.txt"
+    shell:  "echo {i} >> runs_part_{i}; sleep 2; echo {i} > {output}"
+rule total:
+    input:  expand("part_{i}.txt")
+    output: "total.txt"
+    shell:  "echo x >> runs_total; cat {input} > {output}"
+'''
+
+
+def test_after_a_sigkill_the_next_run_follows_the_running_lsf_jobs_and_submits_their_dependents_after_them(lsf):
+    """The dead run submitted the parts only; the next one (every target) plans at once,
+    re-attaches the running parts, holds total back until they have ended, then submits it.
+    Every job ran once."""
+    proj, env, state = lsf
+    (proj / "Rulefile").write_text(COUNTED)
+    proc = subprocess.Popen([sys.executable, "-m", "rulec", "run", "--executor", "lsf", "--poll", "0.1",
+                             "part_1.txt", "part_2.txt", "part_3.txt"],
+                            cwd=proj, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not all((proj / f"runs_part_{i}").exists() for i in "123"):
+        time.sleep(0.05)
+    proc.kill()  # SIGKILL: no cleanup, the jobs go on
+    proc.wait()
+    start = time.monotonic()
+    res = rulec(proj, env, "run", "--executor", "lsf", "--poll", "0.1")
+    assert res.returncode == 0, res.stdout + res.stderr
+    lines = res.stdout.splitlines()
+    assert lines[0].startswith("re-attached 3 job(s) of .rulec/lsf/1 still on LSF: ids "), res.stdout
+    assert "1 array(s) of .rulec/lsf/2 to submit once the re-attached jobs they need have ended" in res.stdout
+
+    def at(text: str) -> int:
+        return next(i for i, line in enumerate(lines) if text in line)
+
+    assert max(at(f"done part[{i}]") for i in "123") < at("submitted total=") < at("done total"), res.stdout
+    assert "Done: 4 job(s) ran on lsf." in res.stdout
+    assert time.monotonic() - start < 30
+    for i in "123":
+        assert (proj / f"runs_part_{i}").read_text() == f"{i}\n"  # once each
+    assert (proj / "runs_total").read_text() == "x\n"
+    assert (proj / "total.txt").read_text() == "1\n2\n3\n"
+    ids = jobids(proj, 2)
+    assert calls(state, "bsub")[1:] == [[]]  # total alone, with nothing to wait for: its parts were over
+    assert list(ids) == ["total"]
+    assert (proj / ".rulec" / "lsf" / "1" / "adopted").read_text().count("followed ") == 3
+    assert "Nothing to do" in rulec(proj, env, "dryrun").stdout
+
+
+def test_a_re_attached_lsf_job_that_fails_fails_its_dependents(lsf):
+    proj, env, state = lsf
+    (proj / "Rulefile").write_text(COUNTED.replace("sleep 2; echo {i}", "sleep 2; test {i} != 2; echo {i}"))
+    proc = subprocess.Popen([sys.executable, "-m", "rulec", "run", "--executor", "lsf", "--poll", "0.1",
+                             "part_1.txt", "part_2.txt", "part_3.txt"],
+                            cwd=proj, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not all((proj / f"runs_part_{i}").exists() for i in "123"):
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait()
+    res = rulec(proj, env, "run", "--executor", "lsf", "--poll", "0.1", "--keep-going")
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert "part[2]: exit status 1 (re-attached from .rulec/lsf/1, " in res.stderr
+    assert "1 job(s) failed, 2 succeeded, 1 not run" in res.stderr
+    assert len(calls(state, "bsub")) == 1  # total never submitted
+    assert not (proj / "total.txt").exists()
+    assert recorded(proj) == ["part[1]", "part[3]"]
 
 
 # --------------------------------------------------------------------------- packed tasks

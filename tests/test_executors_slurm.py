@@ -850,3 +850,120 @@ def test_a_pack_left_completing_is_watched_through_its_first_job_not_started(set
     notes = [e.text for _ in range(4) for e in run.executor.wait() if not hasattr(e, "job")]
     assert notes == ["fit[d1] (100_0) has been COMPLETING for 10 s on node vm, which is DOWN (sinfo: down*); "
                      "it is given up as NODE_FAIL if it is still there in 60 s (stuck_after)"]
+
+
+# --------------------------------------------------------------------------- re-attached jobs
+
+class Reattach:
+    """A dead run that submitted fit (array 50, bundle 1) and was killed while it ran; the
+    next run re-attaches its tasks and plans every job: score and summarize go in bundle 2,
+    held back until the fits have ended."""
+
+    def __init__(self, tmp_path, monkeypatch, rounds, keep_going=True):
+        from rulec.executors import ExecutorOptions
+        from rulec.executors import slurm as slurm_exec
+
+        monkeypatch.chdir(tmp_path)  # the paths in messages are shown relative to it
+        monkeypatch.setattr(slurm_exec.limits, "check", lambda layout, cluster: [])  # (no partitions to fit)
+
+        wf = analyze(parse(RULEFILE, "Rulefile"), str(tmp_path))
+        self.path = tmp_path
+        self.graph = graph = resolve(wf, (), exists=lambda p: False)
+        self.history = History.open(str(tmp_path), write=True)
+        fits = [j for j in range(len(graph)) if graph.rule_of(j).name == "fit"]
+        dead = bundle_mod.build(graph, fits, "slurm", prof.EMPTY, str(tmp_path / ".rulec" / "slurm" / "1"), 1001)
+        bundle_mod.write(dead)
+        (tmp_path / ".rulec" / "slurm" / "1" / "jobids").write_text("fit 50\n")
+        (tmp_path / ".rulec" / "slurm" / "1" / "status").mkdir()
+        self.history.mark_started([(graph.job_id(j), "fit", graph.outputs[j]) for j in fits])
+        self.fake = FakeSlurm(rounds)
+        self.fake.config = lambda: {}
+        self.fake.partitions = lambda: []
+        self.fake.nodes = lambda: []
+        self.reattached = slurm_exec.reattach(str(tmp_path), self.history, graph, slurm=self.fake, quiet=False)
+        self.plan = make_plan(graph, Snapshot({}), self.history)
+        opts = ExecutorOptions(slurm_exec.Backend.SLURM, poll=0.0, reattached=self.reattached)
+        self.executor = slurm_exec.make(opts, graph, self.plan, quiet=False, slurm=self.fake)
+        self.executor.sleep = lambda s: None
+        self.opts = RunOptions(1, None, keep_going=keep_going, quiet=False)
+
+    def loop(self) -> int:
+        return Loop(self.graph, self.plan, self.history, self.opts, self.executor,
+                    attached=self.reattached.started(self.plan.run)).run()
+
+    def end(self, jid: str, code: int, output: str | None = None) -> None:
+        (self.path / ".rulec" / "slurm" / "1" / "status" / f"{jid}.rc").write_text(f"{code}\n")
+        if output:
+            (self.path / output).parent.mkdir(exist_ok=True)
+            (self.path / output).write_text("x\n")
+
+
+def test_re_attached_tasks_are_followed_in_the_same_squeue_and_their_dependents_submitted_after_them(tmp_path, monkeypatch, capsys):
+    def fits_end(fake):
+        run.end("fit[d0]", 0, "fit/d0.txt")
+        run.end("fit[d1]", 0, "fit/d1.txt")
+        return rows("50_0=COMPLETED 50_1=COMPLETED")
+
+    def score_ends(fake):
+        for d in ("d0", "d1"):
+            (tmp_path / "score").mkdir(exist_ok=True)
+            (tmp_path / "score" / f"{d}.txt").write_text("x\n")
+        return rows("100_0=COMPLETED 100_1=COMPLETED 101_0=PENDING")
+
+    run = Reattach(tmp_path, monkeypatch, [
+        rows("50_0=RUNNING 50_1=PENDING"),  # reattach: both still on SLURM
+        rows("50_0=RUNNING 50_1=RUNNING"),
+        fits_end,
+        score_ends,
+        rows("101_0=COMPLETED"),
+    ])
+    assert run.reattached.jobs and len(run.reattached.jobs) == 2
+    assert run.fake.submitted == []  # nothing before the loop: score and summarize wait for the fits
+    assert run.loop() == 0
+    out = capsys.readouterr().out
+    assert "re-attached 2 job(s) of .rulec/slurm/1 still on SLURM: ids 50_0 50_1" in out
+    assert "2 array(s) of .rulec/slurm/2 to submit once the re-attached jobs they need have ended" in out
+    # one squeue per poll, the dead run's array with the new run's own
+    assert run.fake.queries[1:] == [["50"], ["50"], ["100", "101"], ["101"]]
+    # submitted once the fits were over: score with no dependency left, summarize after score
+    assert [(s[0], s[1]) for s in run.fake.submitted] == [("score.sbatch", None), ("summarize.sbatch", "afterok:100")]
+    assert "Done: 5 job(s) ran on slurm." in out
+    done = {jid for jid, rec in run.history.records().items() if rec[2] == "ok"}
+    assert done == {"fit[d0]", "fit[d1]", "score[d0]", "score[d1]", "summarize"}
+    assert (tmp_path / ".rulec" / "slurm" / "1" / "adopted").read_text() == "followed fit[d0]\nfollowed fit[d1]\n"
+
+
+def test_a_failed_re_attached_task_fails_its_dependents_and_the_rest_is_submitted_in_part(tmp_path, monkeypatch, capsys):
+    def fits_end(fake):
+        run.end("fit[d0]", 4)
+        run.end("fit[d1]", 0, "fit/d1.txt")
+        return rows("50_0=FAILED 50_1=COMPLETED")
+
+    def score_ends(fake):
+        (tmp_path / "score").mkdir(exist_ok=True)
+        (tmp_path / "score" / "d1.txt").write_text("x\n")
+        return rows("100_1=COMPLETED")
+
+    run = Reattach(tmp_path, monkeypatch, [rows("50_0=RUNNING 50_1=RUNNING"), fits_end, score_ends])
+    assert run.loop() == 1
+    captured = capsys.readouterr()
+    assert "fit[d0]: exit status 4 (re-attached from .rulec/slurm/1, 50_0)" in captured.err
+    # score[d0] and summarize were cancelled before anything of them was submitted: score
+    # goes with its task 1 only; summarize never
+    assert run.fake.submitted == [("score.sbatch", None, "--array=1")]
+    assert "1 job(s) failed, 2 succeeded, 2 not run" in captured.err
+    done = {jid for jid, rec in run.history.records().items() if rec[2] == "ok"}
+    assert done == {"fit[d1]", "score[d1]"}
+
+
+def test_ctrl_c_cancels_the_re_attached_tasks_too(tmp_path, monkeypatch, capsys):
+    def interrupt(fake):
+        raise KeyboardInterrupt
+
+    run = Reattach(tmp_path, monkeypatch, [rows("50_0=RUNNING 50_1=RUNNING"), rows("50_0=RUNNING 50_1=RUNNING"), interrupt,
+                              rows("50_0=CANCELLED 50_1=CANCELLED")])
+    assert run.loop() == 130
+    assert run.fake.cancelled == ["50_0", "50_1"]
+    assert run.fake.submitted == []
+    assert not {jid for jid, rec in run.history.records().items() if rec[2] == "running"}  # they run again
+    assert (tmp_path / ".rulec" / "slurm" / "1" / "adopted").exists()

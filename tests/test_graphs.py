@@ -218,3 +218,34 @@ def test_rule_edges_name_each_rule_and_the_rules_its_jobs_need():
     g = dag.resolve(wf, (), exists=lambda p: False)
     names = {(wf.rules[a].name, wf.rules[b].name) for a, b in g.rule_edges()}
     assert names == {("all", "count"), ("all", "join"), ("join", "count")}
+
+
+def test_a_lazily_read_entry_crafted_past_its_digest_is_an_error_at_the_row(cache):
+    """Lazily read, the items are checked when a row is made: an index out of range, in an
+    entry whose digest was made to match, is a RulecError naming the folder."""
+    import json as json_
+
+    from rulec.digest import blake2b
+    from rulec.errors import RulecError
+
+    wf = workflow()
+    graphs.resolve(wf)
+    path = _entry(cache)
+    data = open(path, "rb").read()
+    end = data.index(b"\n", len(graphs.MAGIC))
+    head = json_.loads(data[len(graphs.MAGIC):end])
+    body = bytearray(data[end + 1:])
+    # the first item of the inputs' flat column (the 7th column) points past the strings
+    at = head["bytes"] + 4 * sum(head["columns"][:6])
+    body[at:at + 4] = (10**6).to_bytes(4, sys.byteorder)
+    head["digest"] = blake2b(bytes(body), digest_size=16).hexdigest()
+    with open(path, "wb") as fh:
+        fh.write(graphs.MAGIC + json_.dumps(head).encode() + b"\n" + bytes(body))
+    k = os.path.basename(path)[:-len(graphs.SUFFIX)]
+    assert graphs._load(path, k, wf, dag.compile_rules(wf)) is None  # read whole: absent
+    lazy = graphs._load(path, k, wf, dag.compile_rules(wf), lazy=True)
+    first = next(j for j in range(len(lazy)) if lazy.inputs.offsets[j + 1] > lazy.inputs.offsets[j])
+    with pytest.raises(RulecError, match="cached job graph"):
+        lazy.inputs[first]
+    with pytest.raises(RulecError, match="cached job graph"):
+        list(lazy.inputs)

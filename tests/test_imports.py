@@ -9,6 +9,7 @@ statement counts, including the lazy ones inside functions.
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -113,6 +114,24 @@ def test_check_of_a_local_rulefile_needs_no_jinja2_fsspec_or_plumbum(tmp_path):
     (tmp_path / "Rulefile").write_text('dimension m = ["a"]\nrule all:\n    input: expand("x/{m}.txt")\nrule x:\n    output: "x/{m}.txt"\n    shell: "touch {output}"\n')
     code = f"import contextlib, io, rulec.cli\nwith contextlib.redirect_stdout(io.StringIO()):\n    rulec.cli.main(['check', {str(tmp_path)!r}])"
     assert set(_loaded_after(code)) <= {"lark", "rich"}
+
+
+# Standard modules a dry run of a project without a state store does not need: each is a few
+# milliseconds of every start (OpenSSL for hashlib, SQLite, pathlib, the profile and config readers).
+NOT_AT_START = ("_hashlib", "sqlite3", "pathlib", "rulec.profile", "rulec.config")
+
+
+def test_a_dry_run_without_a_store_imports_no_needless_module(tmp_path):
+    (tmp_path / "Rulefile").write_text('dimension m = ["a"]\nrule all:\n    input: expand("x/{m}.txt")\nrule x:\n    output: "x/{m}.txt"\n    shell: "touch {output}"\n')
+    probe = (f"import sys\nbefore = set(sys.modules)\nimport contextlib, io, os, rulec.cli\nos.chdir({str(tmp_path)!r})\n"
+             "with contextlib.redirect_stdout(io.StringIO()):\n    rulec.cli.main(['dryrun', '-q'])\n"
+             f"print(' '.join(m for m in {NOT_AT_START!r} if m in sys.modules and m not in before))")
+    env = {**os.environ, "RULEC_CACHE_DIR": str(tmp_path / "cache")}
+    for _ in range(2):  # the first run parses with lark (which uses hashlib) and fills the caches
+        out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, env=env)
+        assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == []  # the second reads them
+    assert not (tmp_path / ".rulec").exists()
 
 
 def test_every_package_is_in_the_wheel():

@@ -350,3 +350,25 @@ def test_split_collision_agrees_with_brute_force(parts, va, vb, vc):
 ])
 def test_escapes_is_a_dotdot_segment_or_a_leading_slash(value, out):
     assert pat.escapes(value) is out
+
+
+def test_a_dimensions_regex_is_made_only_when_a_path_is_matched():
+    from types import SimpleNamespace
+
+    class Dims(dict):
+        asked: list = []
+
+        def __getitem__(self, name):
+            Dims.asked.append(name)
+            return dict.__getitem__(self, name)
+
+    dims = Dims(dataset=SimpleNamespace(values=("d0", "d1", "d10")))
+    regexes = pat.Regexes((("dataset", pat.DIMENSION), ("n", "[0-9]+")), dims)
+    p = pat.compile("bld/{dataset}_{n}.txt")
+    m = pat.Matcher(p, regexes)
+    assert Dims.asked == []  # nothing made yet
+    assert m.match("bld/d10_3.txt") == ("d10", "3")
+    assert m.match("bld/d2_3.txt") is None  # only the dimension's values
+    assert Dims.asked == ["dataset"]
+    assert regexes["dataset"] == pat.trie_regex(("d0", "d1", "d10")) and regexes.get("n") == "[0-9]+"
+    assert regexes.get("other", pat.FREE) == pat.FREE

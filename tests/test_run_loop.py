@@ -137,7 +137,7 @@ class ResubmittingFake(FakeExecutor):
 
 @pytest.fixture
 def setup(tmp_path):
-    def make(keep_going=False, cores=1, retries=0, fake_class=None, **fake):
+    def make(keep_going=False, cores=1, retries=0, fake_class=None, reattached=(), **fake):
         wf = analyze(parse(SMALL, "Rulefile"), str(tmp_path))
         graph = resolve(wf, (), exists=lambda p: p == "src/data.csv")
         (tmp_path / "src").mkdir(exist_ok=True)
@@ -145,7 +145,13 @@ def setup(tmp_path):
         history = History.open(str(tmp_path), write=True)
         plan = make_plan(graph, Snapshot({"src/data.csv": (1, 5)}), history)
         executor = (fake_class or FakeExecutor)(graph, **fake)
-        loop = Loop(graph, plan, history, RunOptions(cores, None, keep_going=keep_going, quiet=True, retries=retries), executor)
+        attached = None
+        if reattached:  # jobs a dead run started, marked as it left them, followed by this run
+            ids = {graph.job_id(j): j for j in plan.run}
+            history.mark_started([(jid, graph.rule_of(ids[jid]).name, graph.outputs[ids[jid]]) for jid in reattached])
+            attached = {ids[jid]: history.detail(jid).started - 100 for jid in reattached}
+        loop = Loop(graph, plan, history, RunOptions(cores, None, keep_going=keep_going, quiet=True, retries=retries), executor,
+                    attached=attached)
         return loop, executor, history
 
     return make
@@ -986,3 +992,85 @@ def test_a_job_whose_old_output_cannot_be_moved_aside_is_not_queued(queueing, tm
     assert "make[v07]" not in _queued(fake) and len(_queued(fake)) > 20
     assert any(e[0] == "start" and "make[v07]" in e[1] for e in fake.log)  # the usual way
     assert list((tmp_path / ".rulec" / "stash").iterdir()) == []
+
+
+# --------------------------------------------------------------------------- re-attached jobs
+
+PREPARES = ("prepare[d0]", "prepare[d1]")
+
+
+def _spy_marks(history):
+    marked = []
+    mark = history.mark_started
+
+    def spy(jobs, log=None):
+        jobs = list(jobs)
+        marked.extend(j[0] for j in jobs)
+        return mark(jobs, log)
+
+    history.mark_started = spy
+    return marked
+
+
+def test_re_attached_jobs_are_in_flight_their_marks_kept_and_their_success_releases_dependents(setup, capsys):
+    loop, fake, history = setup(push=True, reattached=PREPARES)
+    marked = _spy_marks(history)
+    started = dict(loop.attached)
+    assert loop.run() == 0
+    (opened,) = [e[1] for e in fake.log if e[0] == "open"]
+    assert sorted(opened) == sorted(ALL)  # handed over as every job: the executor follows them
+    assert set(marked) == set(ALL) - set(PREPARES)  # their marks are the dead run's
+    assert recorded(history) == sorted(ALL)
+    for job, t in started.items():  # recorded with the dead run's start
+        assert history.detail(loop.graph.job_id(job)).started == t
+    finished = [e[1] for e in fake.log if e[0] == "finished"]
+    assert max(finished.index(j) for j in PREPARES) < min(finished.index(j) for j in ALL if j.startswith("fit"))
+    assert "Done: 8 job(s) ran on fake." in capsys.readouterr().out
+    # in the run history: the re-attached jobs adopted (a run that died started them), the rest ok
+    outcomes = {a.job_id: (a.outcome, a.started) for a in history.attempts()}
+    assert {j: o for j, (o, _) in outcomes.items()} == {j: "adopted" if j in PREPARES else "ok" for j in ALL}
+    for job, t in started.items():
+        assert outcomes[loop.graph.job_id(job)][1] == t
+
+
+def test_a_re_attached_job_that_fails_fails_its_dependents_as_the_runs_own(setup, capsys):
+    loop, fake, history = setup(push=True, reattached=PREPARES, script={"prepare[d0]": Outcome.EXIT})
+    assert loop.run() == 1
+    err = capsys.readouterr().err
+    assert "prepare[d0]: exit status 3" in err
+    assert "prepare[d0]" not in history.records()  # no record, no mark: it runs again next time
+    assert {a.job_id: a.outcome for a in history.attempts()}["prepare[d0]"] == "failed"  # not adopted
+    (cancelled,) = [e[1] for e in fake.log if e[0] == "cancel"]
+    assert {"fit[d0,m0]", "fit[d0,m1]", "summarize[m0]", "summarize[m1]"} <= set(cancelled)
+    assert not any(j.startswith("fit[d0") or j.startswith("summarize") for j in recorded(history))
+
+
+def test_keep_going_with_a_failing_re_attached_job_runs_the_rest(setup, capsys):
+    loop, fake, history = setup(push=True, keep_going=True, reattached=PREPARES, script={"prepare[d0]": Outcome.EXIT})
+    assert loop.run() == 1
+    assert recorded(history) == sorted(["prepare[d1]", "fit[d1,m0]", "fit[d1,m1]"])
+    assert ("cancel", ["fit[d0,m0]", "fit[d0,m1]", "summarize[m0]", "summarize[m1]"]) in fake.log
+    assert "1 job(s) failed, 3 succeeded, 4 not run" in capsys.readouterr().err
+
+
+def test_a_re_attached_job_is_not_retried_in_the_run_that_follows_it(setup, capsys):
+    loop, fake, history = setup(push=True, retries=2, keep_going=True, reattached=PREPARES, fake_class=ResubmittingFake,
+                                script={"prepare[d0]": Outcome.EXIT, "fit[d1,m0]": [Outcome.EXIT, Outcome.OK]})
+    assert loop.run() == 1
+    resubmitted = [e[1] for e in fake.log if e[0] == "resubmit"]
+    assert resubmitted == [[("fit[d1,m0]", 2)]]  # the run's own job is retried; the re-attached one is not
+    assert "prepare[d0]: exit status 3" in capsys.readouterr().err
+
+
+def test_a_push_executor_without_resubmit_takes_re_attached_jobs_with_retries_of_their_own(setup, capsys):
+    """Only the jobs the run submits need resubmit: a run whose every job with retries is
+    re-attached is not refused."""
+    loop, fake, history = setup(push=True, retries=1, reattached=tuple(ALL))
+    assert loop.run() == 0
+
+
+def test_ctrl_c_stops_re_attached_jobs_as_the_runs_own(setup, capsys):
+    loop, fake, history = setup(push=True, reattached=PREPARES, interrupt_at=1)
+    assert loop.run() == 130
+    assert ("stop",) in fake.log
+    assert not any(history.records().get(j) for j in PREPARES)  # marks dropped: they run again

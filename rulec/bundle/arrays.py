@@ -22,24 +22,24 @@
 from __future__ import annotations
 
 import heapq
-from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 from .. import ir
 from ..dag import JobGraph
+from ..recordclass import field, record
 from .settings import Settings
 
 AFTERCORR = "aftercorr"  # task i waits for task i of the other array
 AFTEROK = "afterok"  # every task waits for all of the other array
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Dep:
     kind: str  # AFTERCORR | AFTEROK
     array: int  # index of the upstream array
 
 
-@dataclass
+@record
 class Array:
     index: int
     name: str  # file-name stem: the rule's name, or <rule>-<k> when the rule has several arrays
@@ -78,7 +78,7 @@ class Array:
         return m * self.width if m is not None else None
 
 
-@dataclass
+@record
 class Layout:
     arrays: list[Array]
     where: dict[int, tuple[int, int]]  # job -> (array index, task index)

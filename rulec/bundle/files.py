@@ -25,19 +25,18 @@ Deterministic: the same plan gives byte-identical files (no timestamps, stable o
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import re
 import shutil
 import sys
-from dataclasses import dataclass, field
 
 from ..backend import Backend
 from .. import benchmark, ir, shell, storage
 from ..dag import JobGraph
 from ..errors import BackendError
 from ..logs import default_log
+from ..recordclass import field, record, replace
 from ..profile import CONTROL, Profile
 from . import arrays as arr
 from . import settings as st
@@ -48,7 +47,7 @@ EXTENSIONS = {Backend.SLURM: ".sbatch", Backend.LSF: ".lsf", Backend.JBSUB: ".jo
 UNLIMITED = 1 << 62
 
 
-@dataclass
+@record
 class Bundle:
     backend: str
     dir: str  # absolute
@@ -277,7 +276,7 @@ def build(
             if backend != Backend.JBSUB:
                 n = st.pack_size(rule, workflow, s, pack)
                 if n > 1:
-                    s = dataclasses.replace(s, pack=n)
+                    s = replace(s, pack=n)
             cache[rule.index] = s
         return cache[rule.index]
 

@@ -15,15 +15,15 @@ for rules that say nothing) < the label's ``pack:`` < the rule's ``pack:`` < pro
 from __future__ import annotations
 
 import shlex
-from dataclasses import dataclass
 
 from ..backend import Backend
 from .. import ir
 from ..errors import BackendError
 from ..profile import TOP_KEYS, Layer, Profile, Value, control_char, describe_char, parse_mem, parse_time
+from ..recordclass import record
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Settings:
     cpus: int = 1
     mem_mb: int | None = None
@@ -45,7 +45,7 @@ class Settings:
         return default
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ProfilePack:
     """A profile's ``pack = 50`` / ``pack = "5m"``, with the table it is in (for messages)."""
 

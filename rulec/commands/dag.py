@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
 
 from .. import api, graphviz, report
 from ..errors import RulecError
+from ..recordclass import record
 from ..storage import write_replacing
 from ..plan import PlanOptions
 
@@ -18,7 +18,7 @@ JOB_LIMIT = 500
 FORMATS = ("dot", "mermaid", "svg", "png")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class DagArgs:
     """What the command line says to ``rulec dag`` (built by rulec/cli.py)."""
 

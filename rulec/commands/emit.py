@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from dataclasses import dataclass
+from ..recordclass import record
 
 from .. import api, ir, report
 from ..backend import DEFAULT_MAX_ARRAY, SUBMIT_COMMAND, Backend
@@ -20,7 +20,7 @@ from ..profile import load as load_profile
 from ..units import parse_time
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class EmitArgs:
     """What the command line says to ``rulec emit`` (built by rulec/cli.py)."""
 

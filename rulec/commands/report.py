@@ -25,12 +25,12 @@ import statistics
 import sys
 import time
 from collections import Counter, defaultdict
-from dataclasses import dataclass
 
 from .. import __version__, api, graphviz, report
 from ..errors import RulecError, mask_secrets
 from ..history import ADOPTED, TOUCH, TOUCHED, Attempt, Run
 from ..plan import PlanOptions
+from ..recordclass import record
 from .dag import job_states, write_atomic
 
 DEFAULT_OUTPUT = "rulec-report.html"
@@ -46,7 +46,7 @@ OUTCOMES = ("ok", "failed", "interrupted", TOUCHED, ADOPTED)
 BENCHMARK_COLUMNS = ("s", "max_rss_mb", "user_s", "system_s", "io_in", "io_out")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ReportArgs:
     """What the command line says to ``rulec report`` (built by rulec/cli.py)."""
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-from dataclasses import dataclass
 
 from .. import api, executors, report
 from ..backend import PUSH, Backend
@@ -13,12 +12,13 @@ from ..errors import EXIT_INTERRUPTED, Interrupted, RulecError
 from ..history import History
 from ..plan import PlanOptions
 from ..plan import plan as make_plan
+from ..recordclass import record
 from ..run.lock import Lock
 from ..run.loop import JobResult, Loop, RunOptions, catch, restore, touch
 from ..state import snapshot
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class RunArgs:
     """What the command line says to ``rulec run`` (built by rulec/cli.py)."""
 
@@ -42,7 +42,7 @@ class RunArgs:
     pack: str | None = None  # --pack N or --pack 5m (cluster executors)
 
 
-@dataclass
+@record
 class RunResult:
     """What a ``rulec run`` did, as data (the Python API's RunReport is made from it)."""
 
@@ -170,14 +170,20 @@ def _locked(workflow, target, args: RunArgs, options: PlanOptions, opts: RunOpti
     history = History.open(workflow.workdir, write=True)
     try:
         graph = api.graph_of(workflow, target)
+        reattached = None
         if args.executor in PUSH:
-            # what a dead run left on the cluster: its finished jobs recorded, its running ones waited for
+            # what a dead run left on the cluster: its finished jobs recorded, its jobs still
+            # there re-attached (this run follows them), see executors/adopt.py
             import importlib
 
             push = importlib.import_module(f"..executors.{args.executor.value}", __package__)
-            push.adopt(workflow.workdir, history, graph, quiet=opts.quiet, poll=args.poll or push.DEFAULT_POLL)
+            reattached = push.reattach(workflow.workdir, history, graph, quiet=opts.quiet, poll=args.poll or push.DEFAULT_POLL)
         fresh, snap = api.fresh_snapshot(workflow, target, options, graph)
         plan = make_plan(graph, snap, history, options, fresh)
+        if reattached is not None and reattached.jobs:
+            # one that would read an output this run makes again must run after it instead
+            reattached.drop(reattached.outdated(plan, graph) + [j for j in reattached.jobs if j not in set(plan.run)],
+                            push.queue(), opts.quiet, "an upstream job runs again")
         if not plan.run and not args.touch:
             from .. import verdict
 
@@ -201,14 +207,15 @@ def _locked(workflow, target, args: RunArgs, options: PlanOptions, opts: RunOpti
             from .emit import pack_option
 
             pack = pack_option(args.pack, args.executor)
-        eopts = executors.ExecutorOptions(args.executor, args.profile, args.bundle, args.poll, pack)
+        eopts = executors.ExecutorOptions(args.executor, args.profile, args.bundle, args.poll, pack, reattached)
+        attached = reattached.started(plan.run) if reattached is not None else None
         if args.executor in PUSH and executors.local_jobs(graph, plan):
             # local: true jobs run here, between the cluster's waves (docs/slurm.md)
             waves = executors.make_waves(eopts, graph, plan, lock.journal(), opts.quiet)
-            loop = Loop(graph, plan, history, opts, waves.local, snap, waves=waves)
+            loop = Loop(graph, plan, history, opts, waves.local, snap, waves=waves, attached=attached)
         else:
             executor = executors.make(eopts, graph, plan, lock.journal(), opts.quiet)
-            loop = Loop(graph, plan, history, opts, executor, snap)
+            loop = Loop(graph, plan, history, opts, executor, snap, attached=attached)
         code = loop.run()
         if code == 0:
             remember_after_run(workflow, target, options, graph, history, before_load=not args.profile)
@@ -244,14 +251,14 @@ def remember_after_run(workflow, target, options: PlanOptions, graph, history: H
     on shows as changed, and nothing is remembered. It costs one snapshot and one plan at the
     end of the run (the price the next no-op would have paid); runs over remote paths are not
     re-listed for it."""
-    import dataclasses
+    from ..recordclass import replace
 
     from .. import storage, verdict
 
     paths = api.paths_of(graph)
     if any(storage.is_remote(p) for p in paths):
         return False
-    plain = dataclasses.replace(options, force=frozenset(), force_all=False, explain=False)
+    plain = replace(options, force=frozenset(), force_all=False, explain=False)
     snap = snapshot(paths, workflow.workdir, plain.tolerance_ns, trees=graph.directories())
     again = make_plan(graph, snap, history, plain)
     if again.run:

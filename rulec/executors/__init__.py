@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import importlib
 import shlex
-from dataclasses import dataclass
 
 from .. import ir
 from ..backend import LOCAL_WORKERS, PUSH, Backend
+from ..recordclass import record
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ExecutorOptions:
     """What the command line says about the executor (built by rulec/cli.py's callers)."""
 
@@ -24,6 +24,9 @@ class ExecutorOptions:
     bundle: str | None = None  # where a cluster executor writes its bundle
     poll: float | None = None  # seconds between status queries
     pack: "ir.Pack | None" = None  # --pack: jobs per array task, for rules without pack: of their own
+    # a dead run's jobs still on the scheduler (executors/adopt.py: Reattached), which this
+    # run follows instead of submitting them: not an option, what the run found before planning
+    reattached: object = None
 
 
 def make(options: ExecutorOptions, graph, plan, journal=None, quiet: bool = False):
@@ -69,13 +72,13 @@ class Waves:
     def make(self, plan):
         """The push executor for the cluster jobs of one phase (``plan.run``); with
         ``--bundle DIR``, phase k's bundle is ``DIR/<k>``."""
-        import dataclasses
+        from ..recordclass import replace
         import os
 
         self.made += 1
         options = self.options
         if options.bundle:
-            options = dataclasses.replace(options, bundle=os.path.join(options.bundle, str(self.made)))
+            options = replace(options, bundle=os.path.join(options.bundle, str(self.made)))
         return self.module.make(options, self.graph, plan, self.journal, self.quiet)
 
 

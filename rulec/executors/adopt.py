@@ -1,27 +1,38 @@
-"""Adopting the bundle of a push run (SLURM, LSF) whose rulec died, before the next run plans.
+"""Taking over the bundles of push runs (SLURM, LSF) whose rulec died, before the next run plans.
 
-Called with the lock held (so no other run is alive here). The newest bundle under
+Called with the lock held (so no other run is alive here). A bundle under
 ``.rulec/<backend>/`` that was submitted (``jobids``), is not marked ``adopted``, and holds
-jobs of this graph that have started marks and no record is adopted:
+jobs of this graph that have started marks and no record is adopted (the newest first; a job
+in two such bundles is the newest one's):
 
-- tasks still pending or running on the scheduler are waited for (one batched status query
-  per poll, through the backend's ``Queue``), their ids said once;
+- ``reattach`` (what ``rulec run --executor slurm|lsf`` does): the tasks still pending or
+  running on the scheduler (one batched status query, through the backend's ``Queue``) are
+  *re-attached*: the new run's loop takes them as jobs already started, and its executor
+  follows them (``Follower``) with the status query it makes for its own tasks. One whose
+  task table line is not the one this graph would write (the command changed) is cancelled
+  instead, and runs again as a job of the new run. The others are settled at once:
 - a job whose marker says 0, whose declared outputs exist and whose task table line is the one
   this graph would write (same command, outputs, log) is recorded as done (a packed task's
   jobs each have a line and a marker of their own: the manifest's ``line``);
 - a job whose marker says non-zero is forgotten (its task removed its outputs: it reruns);
 - any other job keeps its mark (the plan says "incomplete": it reruns).
 
-The bundle is then marked ``adopted`` (never adopted twice).
+A bundle is marked ``adopted`` (never adopted twice) once every job of it is settled: at once
+when none was re-attached, else when the run that follows them has seen the last one end.
 
-The jobs settled by their markers (recorded or forgotten) make a run of their own in the run
-history (``rulec report``): executor the backend, status ``adopted``, one attempt a job,
-``adopted`` (done there) or ``failed`` ("failed in the run that died", with its exit status).
-Their own run, not the adopting one's: adoption comes before the plan (which may then find
-nothing to run, and a run that runs nothing records none), and their times are the dead
-run's (a packed job's ``status/<job id>.start``, else the start its mark recorded when the
-dead rulec saw it start; the end: the mtime of its ``.rc`` marker), which would stretch the
-wall time of the run that adopts them over the time no rulec was running.
+``adopt`` is the older way, kept for packed bundles (whose tasks run several jobs, which the
+follower does not read): the tasks still on the scheduler are waited for, then settled.
+
+The jobs of a bundle settled by their markers (recorded or forgotten) make a run of their own
+in the run history (``rulec report``): executor the backend, status ``adopted``, one attempt
+a job, ``adopted`` (done there) or ``failed`` ("failed in the run that died", with its exit
+status). Their own run, not the adopting one's: they are settled before the plan (which may
+then find nothing to run, and a run that runs nothing records none), and their times are
+the dead run's (a packed job's ``status/<job id>.start``, else the start its mark recorded
+when the dead rulec saw it start; the end: the mtime of its ``.rc`` marker), which would
+stretch the adopting run's wall time back over the time no rulec was running. Re-attached
+jobs are the adopting run's own attempts (the loop notes them; one that succeeds is
+``adopted`` there too).
 """
 
 from __future__ import annotations
@@ -30,6 +41,7 @@ import json
 import os
 import sys
 import time
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from .. import report, storage
@@ -37,12 +49,17 @@ from ..backend import Backend
 from ..bundle import files as bundle_mod
 from ..errors import BackendError
 from ..history import ADOPTED as ADOPTED_RUN
+from ..run.executor import Event
 from . import rel_path as _rel
 
 ADOPTED = "adopted"  # written in a bundle's folder once a later run has adopted it
-DIED = "failed in the run that died"  # the reason of a job whose marker says it failed
+DIED = "failed in the run that died"  # the reason of a settled job whose marker says it failed
 MARK_SLACK = 2.0  # seconds a marker may seem older than its job's started mark (clocks of node and head)
 FAILED_ROUNDS = 6  # status queries failing this many polls in a row: give up (nothing submitted)
+LOST_ROUNDS = 3  # polls a re-attached task may be missing from the answer (and have no marker) before it is lost
+CANCEL_WAIT = 30.0  # seconds a cancelled job of a dead run is waited for before the new run submits its own
+# What Queue.state says of a task (None: the answer does not show it)
+PENDING, RUNNING, OVER, NEVER = "pending", "running", "over", "never"  # NEVER: pending for good
 
 
 class Queue(Protocol):
@@ -61,50 +78,105 @@ class Queue(Protocol):
     def shown(self, scheduler_id: str, task: int) -> str:
         """A task as the scheduler names it (``1234_3``, ``1234[4]``)."""
 
+    def state(self, rows, scheduler_id: str, task: int) -> str | None:
+        """What the rows of one status query (the executor's) say of a task: PENDING,
+        RUNNING, OVER, NEVER (pending for good), or None when they do not show it."""
+
+    def kill(self, ids: list[str]) -> str | None:
+        """Cancel these tasks (as ``shown`` names them); None, or why it could not."""
+
 
 def adopt(workdir: str, backend: str, history, graph, queue: Queue, quiet: bool = False, poll: float = 5.0,
           sleep=time.sleep) -> dict[str, list[str]]:
-    """Returns job ids by what was done with them: "recorded", "forgotten", "left"."""
-    done: dict[str, list[str]] = {"recorded": [], "forgotten": [], "left": []}
-    records = history.records()
-    marked = {jid for jid, rec in records.items() if rec[2] == "running"}
-    base = os.path.join(workdir, ".rulec", str(backend))
-    if not marked or not os.path.isdir(base):
-        return done
-    index = {graph.job_id(j): j for j in range(len(graph))}
-    marked = {jid for jid in marked if jid in index}
-    found = _newest_bundle(base, str(backend), marked)
+    """Wait for the newest dead run's tasks still on the scheduler, then settle its jobs.
+    Returns job ids by what was done with them: "recorded", "forgotten", "left"."""
+    marked, index = _marked(workdir, backend, history, graph)
+    if not marked:
+        return {"recorded": [], "forgotten": [], "left": []}
+    found = _newest_bundle(os.path.join(workdir, ".rulec", str(backend)), str(backend), marked)
     if found is None:
-        return done
-    folder, manifest = found
-    entries = {jid: e for jid, e in manifest["jobs"].items() if jid in marked}
-    arrays, retries, resubmitted = _adopted_ids(folder, len(manifest.get("arrays", ())))
-    where = {}  # job id -> (scheduler id, task) of its latest submission
-    attempt = {}  # job id -> its latest submission's attempt (1, or 1 + its resubmissions)
-    for jid, e in entries.items():
-        key = queue.task_key(e["array"], e["task"])
-        if "line" in e:  # a packed task's job: submitted alone as "<key>:<line>"
-            key += f":{e['line']}"
-        retry = retries.get(key)
-        where[jid] = (retry, e["task"]) if retry else (arrays.get(e["array"]), e["task"])
-        attempt[jid] = 1 + resubmitted.get(key, 0)
+        return {"recorded": [], "forgotten": [], "left": []}
+    return _wait_and_settle(_Found(workdir, found[0], found[1], marked, history, queue), backend, history, graph, index,
+                            queue, quiet, poll, sleep)
 
-    details = {jid: history.detail(jid) for jid in entries}
-    started = {jid: d.started for jid, d in details.items() if d is not None and d.started is not None}
 
-    def marker(jid: str) -> int | None:
+class _Found:
+    """One dead run's bundle: its jobs with marks (``entries``), where each one's latest
+    submission is (``where``: job id -> (scheduler id, task)), and their markers."""
+
+    def __init__(self, workdir: str, folder: str, manifest: dict, marked: set[str], history, queue: Queue):
+        self.workdir = workdir
+        self.folder = folder
+        self.manifest = manifest
+        self.entries = {jid: e for jid, e in manifest["jobs"].items() if jid in marked}
+        arrays, retries = _adopted_ids(folder, manifest.get("arrays", ()))
+        resubmitted = _resubmissions(folder, manifest.get("arrays", ()))
+        self.queue = queue
+        self.where: dict[str, tuple[str | None, int]] = {}
+        self.attempt: dict[str, int] = {}  # job id -> its latest submission's attempt: 1 + its resubmissions
+        for jid, e in self.entries.items():
+            key = queue.task_key(e["array"], e["task"])
+            if "line" in e:  # a packed task's job: submitted alone as "<key>:<line>"
+                key += f":{e['line']}"
+            retry = retries.get(key)
+            self.where[jid] = (retry, e["task"]) if retry else (arrays.get(e["array"]), e["task"])
+            self.attempt[jid] = 1 + resubmitted.get(key, 0)
+        details = {jid: history.detail(jid) for jid in self.entries}
+        self.started = {jid: d.started for jid, d in details.items() if d is not None and d.started is not None}
+        self.tables: dict[str, list[str]] = {}
+
+    @property
+    def packed(self) -> bool:
+        return any("line" in e for e in self.entries.values())
+
+    def marker(self, jid: str) -> int | None:
         """The job's marker, if its task wrote it after the job was marked started: an older
         one is of an earlier run of the bundle's jobs, and says nothing of this mark."""
-        path = os.path.join(folder, "status", jid + ".rc")
-        try:
-            if jid in started and os.stat(path).st_mtime < started[jid] - MARK_SLACK:
-                return None
-            with open(path) as fh:
-                return int(fh.read().strip())
-        except (OSError, ValueError):
-            return None
+        return marker_code(os.path.join(self.folder, "status", jid + ".rc"), self.started.get(jid))
 
-    waiting = {jid for jid in entries if marker(jid) is None and where[jid][0]}
+    def same_line(self, graph, renderers, jid: str, job: int) -> bool:
+        """Whether the job's line in its array's task table is the one this graph would write
+        (same command, outputs and log)."""
+        e = self.entries[jid]
+        if e["array"] not in self.tables:
+            try:
+                with open(os.path.join(self.folder, f"{e['array']}.tasks")) as fh:
+                    self.tables[e["array"]] = fh.read().split("\n")
+            except OSError:
+                self.tables[e["array"]] = []
+        lines = self.tables[e["array"]]
+        line = e.get("line", e["task"])  # a packed task's jobs have a line each
+        return isinstance(line, int) and 0 <= line < len(lines) and lines[line] == bundle_mod.task_line(
+            graph, job, bundle_mod.log_of(graph, job), bundle_mod.task_command(graph, renderers, job))
+
+
+def marker_code(path: str, started: float | None) -> int | None:
+    """A status marker's exit status; None if there is none, or if it is older than the job's
+    started mark (``started``: it is of an earlier run of that job)."""
+    try:
+        if started is not None and os.stat(path).st_mtime < started - MARK_SLACK:
+            return None
+        with open(path) as fh:
+            return int(fh.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _marked(workdir: str, backend: str, history, graph) -> tuple[set[str], dict[str, int]]:
+    """The job ids of this graph with a started mark and no record (none when there is no
+    bundle folder for the backend), and every job id's dense id."""
+    records = history.records()
+    marked = {jid for jid, rec in records.items() if rec[2] == "running"}
+    if not marked or not os.path.isdir(os.path.join(workdir, ".rulec", str(backend))):
+        return set(), {}
+    index = {graph.job_id(j): j for j in range(len(graph))}
+    return {jid for jid in marked if jid in index}, index
+
+
+def _wait_for(found: _Found, backend: str, queue: Queue, jids, quiet: bool, poll: float, sleep) -> None:
+    """Wait until none of these jobs is still on the scheduler (without a marker)."""
+    where = found.where
+    waiting = {jid for jid in jids if found.marker(jid) is None and where[jid][0]}
     said = False
     bad = 0
     while waiting:
@@ -113,12 +185,12 @@ def adopt(workdir: str, backend: str, history, graph, queue: Queue, quiet: bool 
             bad += 1
             if bad >= FAILED_ROUNDS:
                 raise BackendError(f"{queue.command} failed {bad} times in a row: cannot tell whether the jobs of the previous run "
-                                   f"({_rel(folder)}) still run ({queue.last_error})",
+                                   f"({_rel(found.folder)}) still run ({queue.last_error})",
                                    hint=f"run again once {queue.command} answers; nothing was submitted")
             sleep(poll)
             continue
         bad = 0
-        waiting = {jid for jid in alive if marker(jid) is None}
+        waiting = {jid for jid in alive if found.marker(jid) is None}
         if not waiting:
             break
         if not said and not quiet:
@@ -128,80 +200,61 @@ def adopt(workdir: str, backend: str, history, graph, queue: Queue, quiet: bool 
             said = True
         sleep(poll)
 
+
+def _settle(found: _Found, jids, history, graph, index: dict[str, int], left=(), backend=None) -> dict[str, list[str]]:
+    """Settle these jobs by their markers: recorded, forgotten, or left with their marks
+    (``left``: jobs to leave whatever their markers say). Those recorded or forgotten are a
+    run of the ``backend`` in the run history (``_note_run``)."""
     from ..run.record import Recorder
 
+    done: dict[str, list[str]] = {"recorded": [], "forgotten": [], "left": []}
     recorder = Recorder(graph)
-    renderers = recorder.renderers
-    tables: dict[str, list[str]] = {}
     finished = []
-    for jid in sorted(entries):
-        e = entries[jid]
+    for jid in sorted(jids):
         job = index[jid]
-        code = marker(jid)
+        code = None if jid in left else found.marker(jid)
         if code is None:
             done["left"].append(jid)
-            continue
-        if code != 0:
+        elif code != 0:
             done["forgotten"].append(jid)
-            continue
-        if e["array"] not in tables:
-            try:
-                with open(os.path.join(folder, f"{e['array']}.tasks")) as fh:
-                    tables[e["array"]] = fh.read().split("\n")
-            except OSError:
-                tables[e["array"]] = []
-        lines = tables[e["array"]]
-        log = bundle_mod.log_of(graph, job)
-        line = e.get("line", e["task"])  # a packed task's jobs have a line each
-        same = isinstance(line, int) and 0 <= line < len(lines) and lines[line] == bundle_mod.task_line(
-            graph, job, log, bundle_mod.task_command(graph, renderers, job))
-        if not same or not _outputs_exist(workdir, graph.declared_outputs(job)):
+        elif not found.same_line(graph, recorder.renderers, jid, job) or not _outputs_exist(found.workdir, graph.declared_outputs(job)):
             done["left"].append(jid)
-            continue
-        finished.append(recorder.finished(job, log=log, started=started.get(jid)))
-        done["recorded"].append(jid)
-    settled = done["recorded"] + done["forgotten"]
-    if settled:  # a run of their own in the run history (``rulec report``): see _note_run
-        _note_run(history, backend, queue, graph, index, folder, {j: where[j] for j in settled}, attempt, started,
-                  recorder, done["forgotten"], marker)
+        else:
+            finished.append(recorder.finished(job, log=bundle_mod.log_of(graph, job), started=found.started.get(jid)))
+            done["recorded"].append(jid)
+    noted = backend is not None and _note_run(found, backend, history, graph, index, recorder, done)
     if finished:
         history.record(finished)  # (with the run's attempts)
     if done["forgotten"]:
         history.forget(done["forgotten"])
-    if settled:
+    if noted:
         history.end_run(0, ADOPTED_RUN)
-    bundle_mod.write_file(os.path.join(folder, ADOPTED),
-                          "".join(f"{what} {jid}\n" for what in ("recorded", "forgotten", "left") for jid in done[what]),
-                          bundle_mod.FILE_MODE)
-    if not quiet and entries:
-        print(f"adopted {_rel(folder)} of the previous run: {len(done['recorded'])} job(s) done there recorded, "
-              f"{len(done['forgotten'])} failed, {len(done['left'])} not finished", flush=True)
     return done
 
 
-def _note_run(history, backend, queue: Queue, graph, index: dict, folder: str, where: dict, attempt: dict,
-              started: dict, recorder, failed: list[str], marker) -> None:
-    """Begin the adoption's run in ``history`` and note an attempt for each settled job (the
-    keys of ``where``; ``failed``: those whose marker is not 0), in the order they ended."""
-    try:
-        since = os.stat(os.path.join(folder, bundle_mod.MANIFEST)).st_mtime - MARK_SLACK  # the bundle's writing
+def _note_run(found: _Found, backend, history, graph, index: dict[str, int], recorder, done) -> bool:
+    """Begin the adoption's run in ``history`` and note an attempt for each job ``done``
+    recorded (``adopted``) or forgotten (``failed``), in the order they ended; whether there
+    was any."""
+    try:  # what is older than the bundle's writing is an earlier run's
+        since = os.stat(os.path.join(found.folder, bundle_mod.MANIFEST)).st_mtime - MARK_SLACK
     except OSError:
         since = 0.0
-    failed = set(failed)
+    failed = set(done["forgotten"])
     rows = []
-    for jid in where:
+    for jid in done["recorded"] + done["forgotten"]:
         try:
-            end = os.stat(os.path.join(folder, "status", jid + ".rc")).st_mtime
+            end = os.stat(os.path.join(found.folder, "status", jid + ".rc")).st_mtime
         except OSError:
             continue
-        start = _start_marker(folder, jid)  # a packed job's
+        start = _start_marker(found.folder, jid)  # a packed job's
         if start is None:
-            start = started.get(jid)  # when the dead rulec saw it start (an older run's: no)
+            start = found.started.get(jid)  # when the dead rulec saw it start
         if start is not None and not since <= start <= end + MARK_SLACK:
             start = None
         rows.append((end, jid, None if start is None else min(start, end)))
     if not rows:
-        return
+        return False
     rows.sort()
     from ..run.loop import TAILS_KEPT
 
@@ -209,22 +262,23 @@ def _note_run(history, backend, queue: Queue, graph, index: dict, folder: str, w
     tails = TAILS_KEPT
     for end, jid, start in rows:
         job = index[jid]
-        sid, task = where[jid]
+        sid, task = found.where[jid]
         place = None
         if sid:
-            place = queue.shown(sid, task)
+            place = found.queue.shown(sid, task)
             place = place if backend == Backend.SLURM else f"{backend}:{place}"  # as the run loop names it
         log = bundle_mod.log_of(graph, job)
+        attempt = found.attempt[jid]
         if jid in failed:
-            code = marker(jid)
             tail = None
             if tails > 0:
                 tails -= 1
-                tail = "\n".join(report.tail(os.path.join(graph.workflow.workdir, log), 40)) or None
-            history.note_attempt(jid, graph.rule_of(job).name, attempt[jid], start, end, "failed", place,
-                                 f"{DIED} (exit status {code})", recorder.command(job, attempt=attempt[jid]), log, tail)
+                tail = "\n".join(report.tail(os.path.join(found.workdir, log), 40)) or None
+            history.note_attempt(jid, graph.rule_of(job).name, attempt, start, end, "failed", place,
+                                 f"{DIED} (exit status {found.marker(jid)})", recorder.command(job, attempt=attempt), log, tail)
         else:
-            history.note_attempt(jid, graph.rule_of(job).name, attempt[jid], start, end, ADOPTED_RUN, place, log=log)
+            history.note_attempt(jid, graph.rule_of(job).name, attempt, start, end, ADOPTED_RUN, place, log=log)
+    return True
 
 
 def _start_marker(folder: str, jid: str) -> float | None:
@@ -236,7 +290,325 @@ def _start_marker(folder: str, jid: str) -> float | None:
         return None
 
 
+def _adopted_text(done: dict[str, list[str]]) -> str:
+    return "".join(f"{what} {jid}\n" for what in ("recorded", "forgotten", "left", "followed") for jid in done.get(what, ()))
+
+
+def _mark_adopted(folder: str, done: dict[str, list[str]]) -> None:
+    bundle_mod.write_file(os.path.join(folder, ADOPTED), _adopted_text(done), bundle_mod.FILE_MODE)
+
+
+def _say_settled(found: _Found, done: dict[str, list[str]]) -> None:
+    print(f"adopted {_rel(found.folder)} of the previous run: {len(done['recorded'])} job(s) done there recorded, "
+          f"{len(done['forgotten'])} failed, {len(done['left'])} not finished", flush=True)
+
+
+def _wait_and_settle(found: _Found, backend: str, history, graph, index, queue: Queue, quiet: bool, poll: float,
+                     sleep) -> dict[str, list[str]]:
+    _wait_for(found, backend, queue, found.entries, quiet, poll, sleep)
+    done = _settle(found, found.entries, history, graph, index, backend=backend)
+    _mark_adopted(found.folder, done)
+    if not quiet and found.entries:
+        _say_settled(found, done)
+    return done
+
+
+# --------------------------------------------------------------------------- re-attach
+
+@dataclass(frozen=True)
+class Attached:
+    """A dead run's job still pending or running on the scheduler, taken into the new run."""
+
+    job: int  # its dense id in this graph
+    job_id: str
+    scheduler_id: str  # the array's id (or its latest resubmission's)
+    task: int  # its task in that array (as the bundle counts: from 0)
+    folder: str  # its bundle (absolute)
+    log: str  # its log, relative to the working folder
+    started: float | None  # its started mark (seconds since 1970)
+
+
+@dataclass
+class Reattached:
+    """What ``reattach`` found: the jobs re-attached (by dense id), and per bundle folder the
+    jobs settled before the run and those re-attached (its ``adopted`` file, written once the
+    run has seen every one of them end)."""
+
+    backend: str
+    jobs: dict[int, Attached] = field(default_factory=dict)
+    settled: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+
+    def started(self, jobs) -> dict[int, float | None]:
+        """The started marks of the re-attached jobs among ``jobs`` (a plan's)."""
+        return {j: self.jobs[j].started for j in jobs if j in self.jobs}
+
+    def drop(self, jobs, queue: Queue, quiet: bool = False, why: str = "", sleep=time.sleep) -> None:
+        """Stop following these jobs: cancelled on the scheduler (and waited for), they keep
+        their marks and run again as jobs of the new run."""
+        gone = [self.jobs.pop(j) for j in sorted(jobs) if j in self.jobs]
+        if not gone:
+            return
+        _cancel_and_wait(queue, [(a.job_id, a.scheduler_id, a.task) for a in gone], quiet, why, sleep)
+        for a in gone:
+            done = self.settled[a.folder]
+            done["followed"].remove(a.job_id)
+            done["left"].append(a.job_id)
+            if not done["followed"]:
+                _mark_adopted(a.folder, done)
+
+    def outdated(self, plan, graph) -> list[int]:
+        """Re-attached jobs that would use an output the plan makes again (an upstream job
+        that runs and is not itself re-attached): they must run again after it."""
+        runs = set(plan.run)
+        out, seen = [], set()
+        for job in plan.run:  # dependencies first
+            if job in self.jobs and any((d in runs and d not in self.jobs) or d in seen for d in graph.deps[job]):
+                seen.add(job)
+                out.append(job)
+        return out
+
+
+def reattach(workdir: str, backend: str, history, graph, queue: Queue, quiet: bool = False, poll: float = 5.0,
+             sleep=time.sleep) -> Reattached:
+    """Before a push run plans: the dead runs' jobs still on the scheduler are re-attached
+    (``Reattached.jobs``), the others settled. Nothing is waited for, except a packed bundle's
+    tasks (``adopt``'s way)."""
+    out = Reattached(str(backend))
+    marked, index = _marked(workdir, backend, history, graph)
+    if not marked:
+        return out
+    base = os.path.join(workdir, ".rulec", str(backend))
+    from ..run.record import Recorder
+
+    renderers = Recorder(graph).renderers
+    for folder, manifest in _bundles(base, str(backend), marked):
+        found = _Found(workdir, folder, manifest, marked, history, queue)
+        marked -= set(found.entries)  # (an older bundle's copy of a job is not this run's)
+        if found.packed:
+            _wait_and_settle(found, backend, history, graph, index, queue, quiet, poll, sleep)
+            continue
+        live = {jid: found.where[jid] for jid in found.entries if found.where[jid][0] and found.marker(jid) is None}
+        alive = set()
+        bad = 0
+        while live:
+            alive = queue.alive(live)
+            if alive is not None:
+                break
+            bad += 1
+            if bad >= FAILED_ROUNDS:
+                raise BackendError(f"{queue.command} failed {bad} times in a row: cannot tell whether the jobs of the previous run "
+                                   f"({_rel(folder)}) still run ({queue.last_error})",
+                                   hint=f"run again once {queue.command} answers; nothing was submitted")
+            sleep(poll)
+        changed = {jid for jid in alive if not found.same_line(graph, renderers, jid, index[jid])}
+        followed = sorted(alive - changed)
+        done = _settle(found, set(found.entries) - set(followed), history, graph, index, left=changed, backend=backend)
+        done["followed"] = list(followed)
+        out.settled[folder] = done
+        for jid in followed:
+            sid, task = found.where[jid]
+            out.jobs[index[jid]] = Attached(index[jid], jid, sid, task, folder, bundle_mod.log_of(graph, index[jid]),
+                                            found.started.get(jid))
+        if not quiet and (len(followed) < len(found.entries)):
+            _say_settled(found, done)
+        if not quiet and followed:
+            shown = [queue.shown(*found.where[jid]) for jid in followed]
+            print(f"re-attached {len(followed)} job(s) of {_rel(folder)} still on {str(backend).upper()}: ids "
+                  + " ".join(shown[:20]) + (" ..." if len(shown) > 20 else ""), flush=True)
+        if changed:
+            _cancel_and_wait(queue, [(jid, *found.where[jid]) for jid in sorted(changed)], quiet,
+                             "its command in the Rulefile changed", sleep)
+        if not followed:
+            _mark_adopted(folder, done)
+    return out
+
+
+def _cancel_and_wait(queue: Queue, gone: list[tuple[str, str, int]], quiet: bool, why: str, sleep) -> None:
+    """Cancel these jobs of a dead run ((job id, scheduler id, task)), said in one line, and
+    wait (at most CANCEL_WAIT s) until the scheduler no longer shows them alive, so that
+    nothing of them runs when the new run submits them again."""
+    ids = [queue.shown(sid, task) for _, sid, task in gone]
+    why_not = queue.kill(ids)
+    if not quiet:
+        names = ", ".join(jid for jid, _, _ in gone[:5]) + (" ..." if len(gone) > 5 else "")
+        print(f"not re-attached: {names} ({why}): cancelled {' '.join(ids[:10])}{' ...' if len(ids) > 10 else ''}; "
+              f"{'it runs' if len(gone) == 1 else 'they run'} again", flush=True)
+    if why_not is not None:
+        raise BackendError(f"could not cancel {' '.join(ids[:20])} of the previous run, which must run again ({why_not})",
+                           hint="cancel them yourself and run again; nothing was submitted")
+    deadline = time.monotonic() + CANCEL_WAIT
+    where = {jid: (sid, task) for jid, sid, task in gone}
+    while time.monotonic() < deadline:
+        alive = queue.alive(where)
+        if alive is not None and not alive:
+            return
+        sleep(0.2)
+
+
+class Follower:
+    """The re-attached jobs of one run, followed by its push executor: each poll, the rows of
+    the executor's one status query (which asks for ``ids()`` too) become events, as for the
+    executor's own tasks. A job ends well only with marker 0 and every declared output there;
+    marker non-zero is its exit status; no marker (cancelled, killed) is a failure too, except
+    for a job whose re-attached upstream job failed: the loop cancels it (skipped)."""
+
+    def __init__(self, reattached: Reattached | None, queue: Queue, graph, jobs=()):
+        jobs = list(jobs)
+        wanted = set(jobs)
+        self.reattached = reattached
+        self.jobs: dict[int, Attached] = {j: a for j, a in (reattached.jobs.items() if reattached else ()) if j in wanted}
+        self.queue = queue
+        self.graph = graph
+        self.workdir = graph.workflow.workdir
+        self.order = [j for j in jobs if j in self.jobs]  # the plan's order: dependencies first
+        self.seen: set[int] = set()
+        self.missing: dict[int, int] = {}
+        self.failed: set[int] = set()
+        self.waiting: dict[int, int] = {}  # ended without a marker after an upstream failure: polls since
+        self.completed: list[Event] = []  # completed while an interruption cancelled them (``stopping``)
+
+    def __len__(self) -> int:
+        return len(self.jobs)
+
+    def __contains__(self, job: int) -> bool:
+        return job in self.jobs
+
+    def ids(self) -> list[str]:
+        """The scheduler ids the executor's status query must ask for."""
+        return sorted({a.scheduler_id for a in self.jobs.values()}, key=lambda s: (len(s), s))
+
+    def task_ids(self, jobs=None) -> list[str]:
+        return [self.queue.shown(a.scheduler_id, a.task) for j, a in sorted(self.jobs.items()) if jobs is None or j in jobs]
+
+    def started_jobs(self) -> list[int]:
+        return [j for j in self.order if j in self.jobs and (j in self.seen or self._marker(j) is not None)]
+
+    def _marker(self, job: int) -> int | None:
+        a = self.jobs[job]
+        return marker_code(os.path.join(a.folder, "status", a.job_id + ".rc"), a.started)
+
+    def update(self, rows) -> list[Event]:
+        """One status answer (the executor's rows) -> events."""
+        from ..run.executor import Started
+
+        events: list[Event] = []
+        never = []
+        for job in self.order:
+            a = self.jobs.get(job)
+            if a is None:
+                continue
+            state = self.queue.state(rows, a.scheduler_id, a.task)
+            code = self._marker(job)
+            if state == NEVER and code is None:
+                never.append(job)
+                continue
+            if state in (PENDING, RUNNING) or (state is None and code is None):
+                if state is None:
+                    self.missing[job] = self.missing.get(job, 0) + 1
+                    if self.missing[job] < LOST_ROUNDS:
+                        continue
+                else:
+                    self.missing.pop(job, None)
+                    if state == RUNNING and job not in self.seen:
+                        self.seen.add(job)
+                        events.append(Started(job, where=self.queue.shown(a.scheduler_id, a.task)))
+                    continue
+            if job not in self.seen and code is not None:
+                self.seen.add(job)
+                events.append(Started(job, where=self.queue.shown(a.scheduler_id, a.task)))
+            ev = self._ended(job, code, state)
+            if ev is not None:
+                events.append(ev)
+        if never:  # pending for good (an upstream job failed): cancelled, then judged as ended
+            self.queue.kill(self.task_ids(set(never)))
+            for job in never:
+                ev = self._ended(job, None, OVER)
+                if ev is not None:
+                    events.append(ev)
+        return events
+
+    def _ended(self, job: int, code: int | None, state: str | None) -> Event | None:
+        from ..run.executor import Finished, Outcome
+
+        a = self.jobs[job]
+        graph = self.graph
+        log = a.log if a.log and os.path.exists(os.path.join(self.workdir, a.log)) else None
+        notes = [f"re-attached from {_rel(a.folder)}, {self.queue.shown(a.scheduler_id, a.task)}"]
+        if code is None and any(d in self.failed for d in graph.deps[job]):
+            n = self.waiting[job] = self.waiting.get(job, 0) + 1
+            if n < 2:
+                return None  # the loop skips it (and cancels it) on seeing its upstream failure
+            self._settled(job)
+            return Finished(job, Outcome.NOT_STARTED, state="CANCELLED", notes=tuple(notes))
+        self._settled(job)
+        if code == 0:
+            missing = [p for p in graph.declared_outputs(job) if not _outputs_exist(self.workdir, (p,))]
+            if not missing:
+                return Finished(job, Outcome.OK, exit_code=0, log=log)
+            self.failed.add(job)
+            return Finished(job, Outcome.MISSING_OUTPUT, exit_code=0, log=log,
+                            notes=(f"missing {', '.join(missing[:3])}", *notes))
+        self.failed.add(job)
+        if code is not None:
+            return Finished(job, Outcome.EXIT, exit_code=code, log=log, notes=tuple(notes))
+        what = "not shown by " + self.queue.command if state is None else "ended"
+        return Finished(job, Outcome.LOST, state=f"{what} without a status marker (cancelled, killed, or never started)",
+                        log=log, notes=tuple(notes))
+
+    def _settled(self, job: int) -> None:
+        a = self.jobs.pop(job)
+        self.missing.pop(job, None)
+        self.waiting.pop(job, None)
+        if self.reattached is not None:
+            done = self.reattached.settled.get(a.folder)
+            if done is not None and a.job_id in done["followed"]:
+                done.setdefault("ended", []).append(a.job_id)
+                if len(done["ended"]) == len(done["followed"]):
+                    _mark_adopted(a.folder, done)
+
+    def stopping(self, rows) -> tuple[list[Event], list[int]]:
+        """An interruption cancelled them (``task_ids``): from one status answer, the events of
+        those that completed meanwhile (so far), and the jobs still alive."""
+        from ..run.executor import Finished, Outcome
+
+        live = []
+        for job in self.order:
+            a = self.jobs.get(job)
+            if a is None:
+                continue
+            if self.queue.state(rows, a.scheduler_id, a.task) in (PENDING, RUNNING, NEVER):
+                live.append(job)
+                continue
+            if self._marker(job) == 0 and _outputs_exist(self.workdir, self.graph.declared_outputs(job)):
+                log = a.log if a.log and os.path.exists(os.path.join(self.workdir, a.log)) else None
+                self.completed.append(Finished(job, Outcome.OK, exit_code=0, log=log))
+            self._settled(job)
+        return list(self.completed), live
+
+    def cancel(self, jobs) -> list[int]:
+        """Stop following these (dependents of a failure, or all that is left): cancelled on
+        the scheduler. Returns those that were followed."""
+        mine = [j for j in jobs if j in self.jobs]
+        if mine:
+            ids = self.task_ids(set(mine))
+            why = self.queue.kill(ids)
+            if why is not None:
+                from .. import report
+
+                report.warn(f"could not cancel {len(ids)} re-attached job(s) that must not run any more ({why}); "
+                            f"cancel them yourself: {' '.join(ids[:20])}")
+            for j in mine:
+                self.failed.add(j)
+                self._settled(j)
+        return mine
+
+
 def _newest_bundle(base: str, backend: str, marked: set[str]):
+    return next(_bundles(base, backend, marked), None)
+
+
+def _bundles(base: str, backend: str, marked: set[str]):
+    """The bundles to adopt, newest first: (folder, manifest)."""
     for n in sorted((int(n) for n in os.listdir(base) if n.isdigit()), reverse=True):
         folder = os.path.join(base, str(n))
         if os.path.exists(os.path.join(folder, ADOPTED)) or not os.path.isfile(os.path.join(folder, "jobids")):
@@ -249,28 +621,55 @@ def _newest_bundle(base: str, backend: str, marked: set[str]):
         if not isinstance(manifest, dict) or manifest.get("backend") != backend or not isinstance(manifest.get("jobs"), dict):
             continue
         if marked & set(manifest["jobs"]):
-            return folder, manifest
-    return None
+            yield folder, manifest
 
 
-def _adopted_ids(folder: str, n_arrays: int) -> tuple[dict[str, str], dict[str, str], dict[str, int]]:
-    """A bundle's ``jobids``: array name -> scheduler id (its first ``n_arrays`` lines, written
-    at submission), ``<array>_<task>`` -> the id of that task's latest resubmission, and
-    ``<array>_<task>`` -> how many times it was resubmitted."""
+def _adopted_ids(folder: str, arrays_of) -> tuple[dict[str, str], dict[str, str]]:
+    """A bundle's ``jobids``: array name -> scheduler id (a line named after one of the
+    manifest's arrays: written at submission, or later for an array held back until
+    re-attached jobs ended), and ``<array>_<task>`` -> the id of that task's latest
+    resubmission."""
+    names = {a.get("name") for a in arrays_of if isinstance(a, dict)}
     arrays: dict[str, str] = {}
     retries: dict[str, str] = {}
+    try:
+        with open(os.path.join(folder, "jobids")) as fh:
+            for line in fh:
+                parts = line.split()
+                if len(parts) == 2:
+                    (arrays if parts[0] in names else retries)[parts[0]] = parts[1]  # a later line wins
+    except OSError:
+        pass
+    return arrays, retries
+
+
+def _resubmissions(folder: str, arrays_of) -> dict[str, int]:
+    """A bundle's ``jobids``: ``<array>_<task>`` -> how many times that task was resubmitted."""
+    names = {a.get("name") for a in arrays_of if isinstance(a, dict)}
     count: dict[str, int] = {}
     try:
         with open(os.path.join(folder, "jobids")) as fh:
-            for i, line in enumerate(fh):
+            for line in fh:
                 parts = line.split()
-                if len(parts) == 2:
-                    (arrays if i < n_arrays else retries)[parts[0]] = parts[1]  # a later line wins
-                    if i >= n_arrays:
-                        count[parts[0]] = count.get(parts[0], 0) + 1
+                if len(parts) == 2 and parts[0] not in names:
+                    count[parts[0]] = count.get(parts[0], 0) + 1
     except OSError:
         pass
-    return arrays, retries, count
+    return count
+
+
+def held_arrays(layout, graph, attached) -> list[int]:
+    """The arrays of a bundle that wait until re-attached jobs have ended (they are submitted
+    then, with what is left of them): those with a job that needs a re-attached job, or a job
+    of an array that waits. In submission (dependency) order."""
+    if not attached:
+        return []
+    held: set[int] = set()
+    where = layout.where
+    for array in layout.arrays:
+        if any(d in attached or (d in where and where[d][0] in held) for j in array.jobs for d in graph.deps[j]):
+            held.add(array.index)
+    return sorted(held)
 
 
 def _outputs_exist(workdir: str, outputs) -> bool:

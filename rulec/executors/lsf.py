@@ -24,7 +24,6 @@ import shutil
 import signal
 import subprocess
 import time
-from dataclasses import dataclass
 from typing import Sequence
 
 from ..bundle import files as bundle_mod
@@ -33,6 +32,7 @@ from ..bundle.settings import lsf_time
 from ..backend import DEFAULT_MAX_ARRAY, Backend
 from ..errors import BackendError, Interrupted, RulecError
 from ..profile import load as load_profile
+from ..recordclass import record
 from ..run.executor import Event, Finished, Note, Outcome, Started, Task
 from . import rel_path as _rel
 
@@ -63,7 +63,7 @@ def parse_bsub(text: str) -> str | None:
     return m.group(1) if m else None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Row:
     """One element of a job array as ``bjobs -o`` shows it."""
 
@@ -183,13 +183,19 @@ def make(options, graph, plan, journal=None, quiet: bool = False) -> "LsfExecuto
         raise RulecError(f"max array size {size!r} is not a whole number") from None
     workdir = graph.workflow.workdir
     where = os.path.abspath(options.bundle) if options.bundle else next_bundle_dir(workdir)
-    bundle = bundle_mod.build(graph, plan.run, Backend.LSF, profile, where, max(size, 1), followed=True, pack=options.pack)
+    from .adopt import Follower
+
+    lsf = Lsf()
+    follower = Follower(options.reattached, LsfQueue(lsf), graph, plan.run)  # followed, not submitted
+    run = [j for j in plan.run if j not in follower] if follower else plan.run
+    bundle = bundle_mod.build(graph, run, Backend.LSF, profile, where, max(size, 1), followed=True, pack=options.pack)
     bundle_mod.write(bundle)
     poll = options.poll or float(prof.setting("poll", DEFAULT_POLL))
     max_poll = max(float(prof.setting("max_poll", DEFAULT_MAX_POLL)), poll)
     from .slurm import stuck_after_setting
 
-    return LsfExecutor(bundle, Lsf(), poll, max_poll, stuck_after=stuck_after_setting(prof.setting("stuck_after")))
+    return LsfExecutor(bundle, lsf, poll, max_poll, stuck_after=stuck_after_setting(prof.setting("stuck_after")), follower=follower,
+                       quiet=quiet)
 
 
 class LsfExecutor:
@@ -198,8 +204,11 @@ class LsfExecutor:
     stages_files = False  # the task scripts make folders, remove stale outputs, check outputs
 
     def __init__(self, bundle, lsf: Lsf, poll: float = DEFAULT_POLL, max_poll: float = DEFAULT_MAX_POLL, sleep=time.sleep,
-                 clock=time.monotonic, stuck_after: float = STUCK_AFTER):
+                 clock=time.monotonic, stuck_after: float = STUCK_AFTER, follower=None, quiet: bool = True):
+        from .adopt import Follower, held_arrays
+
         self.bundle = bundle
+        self.quiet = quiet
         self.stuck_after = stuck_after
         self.unknown_since: dict[int, float] = {}  # job in UNKWN (LSF lost its host) -> since
         self.clock = clock
@@ -224,20 +233,30 @@ class LsfExecutor:
         # a job submitted again (a retry, or a dependent ended by -ti for a retried upstream
         # job): the id of its one-element array (``name[i]``), which replaces the array's
         self.current: dict[int, str] = {}
+        # the dead run's jobs still in bjobs, re-attached: followed in the same bjobs
+        self.follower = follower if follower is not None else Follower(None, LsfQueue(lsf), self.graph)
+        # arrays submitted only once the re-attached jobs they need have ended (see release)
+        self.held_back: list[int] = held_arrays(self.layout, self.graph, set(self.follower.jobs))
+        self.partial: set[int] = set()  # arrays submitted with some of their elements only
 
     # ------------------------------------------------------------------ protocol
     def open(self, tasks: Sequence[Task], deps) -> list[Event]:
         b = self.bundle
         wanted = {t.job for t in tasks}
-        if wanted != set(self.order):
+        if wanted != set(self.order) | set(self.follower.jobs):
             raise BackendError("the LSF bundle does not hold exactly the jobs the loop runs")
         bundle_mod.make_dirs(os.path.join(b.dir, "logs"))
         bundle_mod.make_dirs(os.path.join(b.dir, "status"))
         names: dict[str, str] = {}
+        held = set(self.held_back)
+        for a in held:
+            self.remaining.update(self.layout.arrays[a].jobs)
         fd = os.open(os.path.join(b.dir, "jobids"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, bundle_mod.FILE_MODE)
         try:
             with open(fd, "w") as ids_file:
                 for array in self.layout.arrays:
+                    if array.index in held:
+                        continue
                     dep = lsf_mod.dependency(self.layout, array, names.__getitem__)
                     job_id = self.lsf.submit(b.script(array), dep, b.dir)
                     self.ids[array.index] = job_id
@@ -252,7 +271,53 @@ class LsfExecutor:
             if self.ids:  # all or nothing: what was submitted goes again
                 self.lsf.kill(list(self.ids.values()))
             raise
+        if held and not self.quiet:
+            print(f"{len(held)} array(s) of {_rel(b.dir)} to submit once the re-attached jobs they need have ended", flush=True)
         return []
+
+    def release(self) -> None:
+        """Submit the held arrays whose re-attached upstream jobs have all ended (those that
+        failed have had their dependents cancelled by the loop meanwhile): what is left of
+        each (``-J "name[<its indexes>]"`` when some were cancelled), after its upstream
+        arrays (``done(ID[*])``/``done(ID)``; ``done(ID[i])`` per unfinished job of one
+        submitted in part)."""
+        if not self.held_back:
+            return
+        from .slurm import _task_list
+
+        b = self.bundle
+        where, deps, held = self.layout.where, self.graph.deps, set(self.held_back)
+        for a in list(self.held_back):
+            array = self.layout.arrays[a]
+            jobs = [j for j in array.jobs if j in self.remaining]
+            if not jobs:  # every job of it was cancelled
+                self.held_back.remove(a)
+                held.discard(a)
+                continue
+            if any(d in self.follower or (d in where and where[d][0] in held) or (d in self.current and d in self.remaining)
+                   for j in jobs for d in deps[j]):
+                continue
+            tasks = sorted({where[j][1] for j in jobs})
+            options = []
+            if len(tasks) < len(array):
+                limit = array.settings.array_limit
+                options = ["-J", f"rulec-{array.rule.name}[{_task_list([t + 1 for t in tasks])}]"
+                           + (f"%{limit}" if limit and limit < len(tasks) else "")]
+                self.partial.add(a)
+            parts = [f"done({self.ids[d.array]}[*])" if d.kind == lsf_mod.arr.AFTERCORR else f"done({self.ids[d.array]})"
+                     for d in array.deps if d.array in self.ids and d.array not in self.partial]
+            parts += sorted({f"done({self.task_id(d)})" for j in jobs for d in deps[j]
+                             if d in self.remaining and d in where and where[d][0] in self.partial})
+            job_id = self.lsf.submit(b.script(array), " && ".join(parts) or None, b.dir, options=options)
+            self.ids[a] = job_id
+            self.array_of[job_id] = a
+            self.held_back.remove(a)
+            held.discard(a)
+            fd = os.open(os.path.join(b.dir, "jobids"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, bundle_mod.FILE_MODE)
+            with open(fd, "a") as ids_file:
+                ids_file.write(f"{array.name} {job_id}\n")
+            if not self.quiet:
+                print(f"submitted {array.name}={job_id}, {len(tasks)} element(s), its re-attached upstream jobs over", flush=True)
 
     def start(self, tasks: Sequence[Task]) -> list[Event]:
         raise BackendError("the LSF executor is a push executor: every task is submitted in open")
@@ -317,13 +382,14 @@ class LsfExecutor:
         return True
 
     def wait(self) -> list[Event]:
-        while self.remaining:
+        self.release()
+        while self.remaining or self.follower:
             if self.more:  # the last answer was cut after a failure: ask again at once
                 self.more = False
             else:
                 self.sleep(self.interval)
             asked = self.clock()
-            rows = self.lsf.jobs(self._active_ids())
+            rows = self.lsf.jobs(self._active_ids() + self.follower.ids())
             if rows is None:
                 self.bad_rounds += 1
                 if self.bad_rounds >= FAILED_ROUNDS:
@@ -345,9 +411,13 @@ class LsfExecutor:
             if self.failing_said is not None:
                 self.failing_said, since = None, self.failing_since
                 self.failing_since = None
-                return [Note(f"bjobs answers again (after {self.clock() - since:.0f} s)"), *self.update(rows)]
+                return [Note(f"bjobs answers again (after {self.clock() - since:.0f} s)"), *self.follower.update(rows), *self.update(rows)]
             self.failing_since = None
-            events = self.update(rows)
+            events = self.follower.update(rows)
+            if any(type(e) is Finished and e.outcome is not Outcome.OK for e in events):
+                self.more = True  # the loop cancels its dependents first; the own jobs on a fresh answer
+                return events
+            events += self.update(rows)
             if events:
                 self.interval = self.poll
                 return events
@@ -355,14 +425,16 @@ class LsfExecutor:
         return []
 
     def running(self) -> int:
-        return len(self.remaining)
+        return len(self.remaining) + len(self.follower)
 
     def running_jobs(self) -> list[int]:
-        return [j for j in self.remaining if self._started(j)]
+        return self.follower.started_jobs() + [j for j in self.remaining if self._started(j)]
 
     def cancel(self, jobs: Sequence[int]) -> list[Event]:
         """bkill exactly these elements; a packed job whose element still has other jobs to
         run is skipped by it instead (a cancel file), so its pack-mates go on."""
+        followed = set(self.follower.cancel(jobs))
+        jobs = [j for j in jobs if j not in followed]
         where = self.layout.where
         ids, packs = [], {}
         for j in jobs:
@@ -393,23 +465,28 @@ class LsfExecutor:
                 pass
         try:
             ids = list(self.ids.values()) + sorted(set(self.current.values()), key=int)
-            if not ids or not self.remaining:
+            if (not ids or not self.remaining) and not self.follower:
                 return [], []
-            self.lsf.kill(ids)
-            live = set(self.remaining)
+            self.lsf.kill(ids + self.follower.task_ids())  # the re-attached jobs are this run's too
+            ids += self.follower.ids()
+            live = set(self.remaining) | set(self.follower.jobs)
             states: dict[int, Row] = {}
+            over: list[Event] = []
             deadline = time.monotonic() + max(STOP_WAIT, grace)
             while time.monotonic() < deadline:
                 rows = self.lsf.jobs(ids)
                 if rows is not None:
                     states = self._by_job(rows)
+                    over, followed = self.follower.stopping(rows)
                     # gone from bjobs is over too (past CLEAN_PERIOD)
-                    live = {j for j in self.remaining if j in states and states[j].stat not in FINAL}
+                    live = {j for j in self.remaining if j in states and states[j].stat not in FINAL} | set(followed)
                     if not live:
                         break
                 time.sleep(0.2)
-            events: list[Event] = []
+            events: list[Event] = list(over)
             for job in sorted(self.remaining - live, key=self.order.__getitem__):
+                if self.layout.where[job][0] not in self.ids:
+                    continue  # held: never submitted
                 row = states.get(job)
                 code = self.marker(job)
                 if row is not None and row.stat == "DONE" or code == 0:
@@ -417,7 +494,7 @@ class LsfExecutor:
                 else:
                     events.append(Finished(job, Outcome.CANCELLED, state="EXIT", log=self.bundle.logs[job],
                                            notes=("ended by bkill",)))
-            self.remaining = set(live)
+            self.remaining = {j for j in live if j not in self.follower}
             return events, sorted(live)
         finally:
             for s, h in old.items():
@@ -499,6 +576,8 @@ class LsfExecutor:
         events: list[Event] = []
         for job in sorted(self.remaining, key=self.order.__getitem__):
             row = states.get(job)
+            if row is None and self.layout.where[job][0] not in self.ids:
+                continue  # held: not submitted yet
             code = self.marker(job)
             if row is None:
                 if code is None:
@@ -617,6 +696,22 @@ class LsfQueue:
     def shown(self, scheduler_id: str, task: int) -> str:
         return f"{scheduler_id}[{task + 1}]"
 
+    def state(self, rows: list[Row], scheduler_id: str, task: int) -> str | None:
+        from . import adopt
+
+        row = None
+        for r in rows:
+            if r.job_id == scheduler_id and (r.index == task + 1 or (r.index == 0 and row is None)):
+                row = r
+        if row is None:
+            return None
+        if row.stat in FINAL:
+            return adopt.OVER
+        return adopt.RUNNING if row.stat in RUNNING or row.stat == "UNKWN" else adopt.PENDING
+
+    def kill(self, ids: list[str]) -> str | None:
+        return self.lsf.kill(ids)
+
     def alive(self, where: dict[str, tuple[str, int]]) -> set[str] | None:
         rows = self.lsf.jobs(sorted({w[0] for w in where.values()}, key=int))
         if rows is None:
@@ -624,6 +719,19 @@ class LsfQueue:
         states = {(r.job_id, r.index): r for r in rows}
         return {jid for jid, (lid, task) in where.items()
                 if (row := states.get((lid, task + 1)) or states.get((lid, 0))) is not None and row.stat not in FINAL}
+
+
+def reattach(workdir: str, history, graph, lsf: Lsf | None = None, quiet: bool = False,
+             poll: float = DEFAULT_POLL, sleep=time.sleep):
+    """Before a ``--executor lsf`` run plans: re-attach the jobs of a run whose rulec died
+    that are still in bjobs, settle the others (see rulec/executors/adopt.py)."""
+    from .adopt import reattach as reattach_bundles
+
+    return reattach_bundles(workdir, Backend.LSF, history, graph, LsfQueue(lsf or Lsf()), quiet, poll, sleep)
+
+
+def queue(lsf: Lsf | None = None) -> LsfQueue:
+    return LsfQueue(lsf or Lsf())
 
 
 def adopt(workdir: str, history, graph, lsf: Lsf | None = None, quiet: bool = False,

@@ -19,9 +19,11 @@ output removal, skipping, --keep-going, signals and the summary.
 5. ``stop``: ``scancel`` exactly this run's arrays, wait (bounded) for them to leave the
    queue; what completed meanwhile is reported, what is still alive is returned as such.
 
-``adopt`` (called by the loop before a SLURM run plans): the bundle of a run whose rulec died
-is taken over: its tasks still on SLURM are waited for, then its jobs are settled by their
-markers (recorded as done, forgotten, or left incomplete).
+``reattach`` (called by ``rulec run`` before a SLURM run plans): the bundle of a run whose
+rulec died is taken over: its jobs that ended are settled by their markers (recorded as done,
+forgotten, or left incomplete), those still on SLURM are re-attached: ``make`` leaves them out
+of the new bundle, and the executor follows them in its squeue (``adopt.Follower``), holding
+back the arrays that need them until they have ended (``release``).
 """
 
 from __future__ import annotations
@@ -101,7 +103,11 @@ def make(options, graph, plan, journal=None, quiet: bool = False, slurm: Slurm |
         max_size = min(max_size, int(prof.setting("max_array_size")))
     workdir = graph.workflow.workdir
     bundle_dir = os.path.abspath(options.bundle) if options.bundle else next_bundle_dir(workdir)
-    bundle = bundle_mod.build(graph, list(plan.run), Backend.SLURM, profile, bundle_dir, max_size, followed=True, pack=options.pack)
+    from .adopt import Follower
+
+    follower = Follower(options.reattached, SlurmQueue(slurm), graph, plan.run)  # followed, not submitted
+    run = [j for j in plan.run if j not in follower] if follower else list(plan.run)
+    bundle = bundle_mod.build(graph, run, Backend.SLURM, profile, bundle_dir, max_size, followed=True, pack=options.pack)
     problems = limits.check(bundle.layout, limits.cluster(slurm.partitions(), slurm.nodes()))
     too_many = limits.check_job_count(bundle.layout.n_tasks, config)
     if too_many:
@@ -113,7 +119,7 @@ def make(options, graph, plan, journal=None, quiet: bool = False, slurm: Slurm |
     max_poll = max(float(prof.setting("max_poll", DEFAULT_MAX_POLL)), poll)
     accounting = config.get("AccountingStorageType", "accounting_storage/none") != "accounting_storage/none"
     return SlurmExecutor(bundle, slurm, poll, max_poll, accounting, quiet,
-                         stuck_after=stuck_after_setting(prof.setting("stuck_after")))
+                         stuck_after=stuck_after_setting(prof.setting("stuck_after")), follower=follower)
 
 
 def stuck_after_setting(value) -> float:
@@ -139,7 +145,10 @@ class SlurmExecutor:
     stages_files = False  # the task scripts prepare, check and stage outputs on the node
 
     def __init__(self, bundle, slurm: Slurm, poll: float, max_poll: float, accounting: bool,
-                 quiet: bool = False, sleep=time.sleep, clock=time.monotonic, stuck_after: float = STUCK_AFTER):
+                 quiet: bool = False, sleep=time.sleep, clock=time.monotonic, stuck_after: float = STUCK_AFTER,
+                 follower=None):
+        from .adopt import Follower, held_arrays
+
         self.bundle = bundle
         self.graph = bundle.graph
         self.layout = bundle.layout
@@ -173,11 +182,16 @@ class SlurmExecutor:
         # a job submitted again (a retry, or a dependent SLURM cancelled for a retried upstream
         # job): the id of its one-task array (--array=<task>), which replaces the array's
         self.current: dict[int, str] = {}
+        # the dead run's jobs still on SLURM, re-attached: followed in the same squeue
+        self.follower = follower if follower is not None else Follower(None, SlurmQueue(slurm), self.graph)
+        # arrays submitted only once the re-attached jobs they need have ended (see release)
+        self.held_back: list[int] = held_arrays(self.layout, self.graph, set(self.follower.jobs))
+        self.partial: set[int] = set()  # arrays submitted with some of their tasks only
 
     # ------------------------------------------------------------------ submit
     def open(self, tasks: Sequence[Task], deps) -> list[Event]:
         jobs = {j for a in self.layout.arrays for j in a.jobs}
-        assert {t.job for t in tasks} == jobs, "the bundle was built from another plan"
+        assert {t.job for t in tasks} == jobs | set(self.follower.jobs), "the bundle was built from another plan"
         try:
             self._submit()
         except BaseException:
@@ -194,8 +208,11 @@ class SlurmExecutor:
         bundle_mod.make_dirs(os.path.join(b.dir, "status"))
         names = {}
         fd = os.open(os.path.join(b.dir, "jobids"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, bundle_mod.FILE_MODE)
+        held = set(self.held_back)
         with open(fd, "w") as ids_file:
             for array in self.layout.arrays:
+                if array.index in held:
+                    continue
                 dep = slurm_mod.dependency(self.layout, array, names.__getitem__)
                 job_id = self.slurm.submit(b.script(array), dep, cwd=b.dir)
                 self.ids[array.index] = job_id
@@ -203,12 +220,65 @@ class SlurmExecutor:
                 names[array.name] = job_id
                 ids_file.write(f"{array.name} {job_id}\n")
                 ids_file.flush()
-        if not self.quiet:
-            n = len(self.layout.arrays)
-            jobs = f" for {sum(len(a.jobs) for a in self.layout.arrays)} job(s)" if self.layout.packed else ""
-            print(f"submitted {n} array(s), {self.layout.n_tasks} task(s){jobs}, {n} sbatch call(s) from {_rel(b.dir)}: "
-                  + " ".join(f"{a.name}={self.ids[a.index]}" for a in self.layout.arrays[:8])
-                  + (" ..." if n > 8 else ""), flush=True)
+        if not self.quiet and self.ids:
+            sent = [a for a in self.layout.arrays if a.index in self.ids]
+            n = len(sent)
+            jobs = f" for {sum(len(a.jobs) for a in sent)} job(s)" if self.layout.packed else ""
+            later = f"; {len(held)} more once the re-attached jobs they need have ended" if held else ""
+            print(f"submitted {n} array(s), {sum(len(a) for a in sent)} task(s){jobs}, {n} sbatch call(s) from {_rel(b.dir)}: "
+                  + " ".join(f"{a.name}={self.ids[a.index]}" for a in sent[:8])
+                  + (" ..." if n > 8 else "") + later, flush=True)
+        elif not self.quiet and held:
+            print(f"{len(held)} array(s) of {_rel(b.dir)} to submit once the re-attached jobs they need have ended", flush=True)
+
+    def release(self) -> None:
+        """Submit the held arrays whose re-attached upstream jobs have all ended (those that
+        failed have had their dependents cancelled by the loop meanwhile): what is left of
+        each (``--array=<its tasks>`` when some were cancelled), after its upstream arrays
+        (their ids; a task at a time, afterok, for one submitted in part)."""
+        if not self.held_back:
+            return
+        b = self.bundle
+        where, deps, held = self.layout.where, self.graph.deps, set(self.held_back)
+        for a in list(self.held_back):
+            array = self.layout.arrays[a]
+            jobs = [j for j in array.jobs if j in self.remaining]
+            if not jobs:  # every job of it was cancelled
+                self.held_back.remove(a)
+                held.discard(a)
+                continue
+            if any(d in self.follower or (d in where and where[d][0] in held) or (d in self.current and d in self.remaining)
+                   for j in jobs for d in deps[j]):
+                continue
+            tasks = sorted({where[j][1] for j in jobs})
+            options = []
+            if len(tasks) < len(array):
+                limit = array.settings.array_limit
+                options.append(f"--array={_task_list(tasks)}" + (f"%{limit}" if limit and limit < len(tasks) else ""))
+                self.partial.add(a)
+            job_id = self.slurm.submit(b.script(array), self._dependency_now(array, jobs), cwd=b.dir, options=options)
+            self.ids[a] = job_id
+            self.array_of[job_id] = a
+            self.held_back.remove(a)
+            held.discard(a)
+            fd = os.open(os.path.join(b.dir, "jobids"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, bundle_mod.FILE_MODE)
+            with open(fd, "a") as ids_file:
+                ids_file.write(f"{array.name} {job_id}\n")
+            if not self.quiet:
+                print(f"submitted {array.name}={job_id}, {len(tasks)} task(s), its re-attached upstream jobs over", flush=True)
+
+    def _dependency_now(self, array, jobs: list[int]) -> str | None:
+        """A held array's dependency when it is submitted: on its upstream arrays submitted
+        whole as in the bundle, and on each unfinished upstream job of one submitted in part."""
+        corr, ok = [], []
+        for d in array.deps:
+            if d.array in self.ids and d.array not in self.partial:
+                (corr if d.kind == slurm_mod.arr.AFTERCORR else ok).append(self.ids[d.array])
+        where = self.layout.where
+        ok += sorted({self._task_id(d) for j in jobs for d in self.graph.deps[j]
+                      if d in self.remaining and d in where and where[d][0] in self.partial})
+        parts = [f"aftercorr:{i}" for i in corr] + (["afterok:" + ":".join(ok)] if ok else [])
+        return ",".join(parts) or None
 
     def start(self, tasks: Sequence[Task]) -> list[Event]:
         raise NotImplementedError("a push executor gets every task in open()")
@@ -278,11 +348,12 @@ class SlurmExecutor:
 
     # ------------------------------------------------------------------ follow
     def wait(self) -> list[Event]:
-        if not self.remaining:
+        self.release()
+        if not self.remaining and not self.follower:
             return []
         self.sleep(self.interval)
         asked = self.clock()
-        rows = self.slurm.queue(self._active_ids())
+        rows = self.slurm.queue(self._active_ids() + self.follower.ids())
         if rows is None:
             self.bad_rounds += 1
             if self.bad_rounds >= FAILED_ROUNDS:
@@ -298,7 +369,7 @@ class SlurmExecutor:
         if self.failing_said is not None:
             notes.append(Note(f"squeue answers again (after {self.clock() - self.failing_since:.0f} s)"))
         self.failing_since = self.failing_said = None
-        events = self._update(rows)
+        events = self.follower.update(rows) + self._update(rows)
         soon = events or self.held or self.never_since  # something is about to change
         self.interval = self.poll if soon else min(self.interval * 1.5, self.max_poll)
         return notes + events + self._watch_nodes(rows)
@@ -395,16 +466,18 @@ class SlurmExecutor:
         return events
 
     def running(self) -> int:
-        return len(self.remaining)
+        return len(self.remaining) + len(self.follower)
 
     def running_jobs(self) -> list[int]:
         """Jobs seen running (or whose task has left a trace: a marker, a scheduler log) and
         not finished: what an interruption must clean up after."""
-        return [j for j in self._ordered() if j in self.seen_running or self._left_a_trace(j)]
+        return self.follower.started_jobs() + [j for j in self._ordered() if j in self.seen_running or self._left_a_trace(j)]
 
     def cancel(self, jobs: Sequence[int]) -> list[Event]:
         """scancel exactly these tasks, except those that depend on a failed job: SLURM
         ends them itself (their dependency can never be met). None is reported any more."""
+        followed = set(self.follower.cancel(jobs))
+        jobs = [j for j in jobs if j not in followed]
         ids = []
         where = self.layout.where
         packs: dict[tuple[int, int], list[int]] = {}
@@ -533,6 +606,8 @@ class SlurmExecutor:
                 self.slurm.cancel([self._task_id(job)])
         for job in ordered:
             row = states.get(job)
+            if row is None and self.layout.where[job][0] not in self.ids:
+                continue  # held: not submitted yet
             if row is None:
                 vanished.append(job)
             elif row.state in TERMINAL:
@@ -715,22 +790,24 @@ class SlurmExecutor:
         remaining = self._ordered()
         arrays = {self.layout.where[j][0] for j in remaining} | {self.layout.where[j][0] for j in self.doomed}
         ids = [self.ids[a] for a in sorted(arrays) if a in self.ids] + self._current_ids(set(remaining) | self.doomed)
+        ids += self.follower.task_ids()  # the re-attached jobs are this run's too
         self.doomed.clear()
         if not ids:
             self.remaining.clear()
             return [], []
         failed = self.slurm.cancel(ids)
-        live = list(remaining)  # until the queue says otherwise
+        live = list(remaining) + list(self.follower.jobs)  # until the queue says otherwise
         events: list[Event] = []
         deadline = self.clock() + STOP_WAIT
         while True:
             rows = self.slurm.queue(ids)
             if rows is not None:
                 states = self._rows_by_job(rows)
-                live = [j for j in remaining if j in states and states[j].state not in TERMINAL]
+                over, followed = self.follower.stopping(rows)
+                live = [j for j in remaining if j in states and states[j].state not in TERMINAL] + followed
                 if not live:
                     events = [Finished(j, Outcome.OK, exit_code=0, state="COMPLETED", log=self._log(j))
-                              for j in remaining if j in states and states[j].state == "COMPLETED"]
+                              for j in remaining if j in states and states[j].state == "COMPLETED"] + over
                     break
             if self.clock() >= deadline:
                 break
@@ -767,6 +844,22 @@ class SlurmExecutor:
 
 
 # --------------------------------------------------------------------------- adopt
+def _task_list(tasks: list[int]) -> str:
+    """``[0, 1, 2, 5]`` -> ``0-2,5`` (sbatch's --array, bsub's -J index list)."""
+    parts = []
+    start = prev = None
+    for t in tasks:
+        if prev is not None and t == prev + 1:
+            prev = t
+            continue
+        if start is not None:
+            parts.append(f"{start}-{prev}" if prev > start else str(start))
+        start = prev = t
+    if start is not None:
+        parts.append(f"{start}-{prev}" if prev > start else str(start))
+    return ",".join(parts)
+
+
 class SlurmQueue:
     """What adopting a dead run's bundle asks of SLURM (rulec/executors/adopt.py)."""
 
@@ -785,6 +878,24 @@ class SlurmQueue:
     def shown(self, scheduler_id: str, task: int) -> str:
         return f"{scheduler_id}_{task}"
 
+    def state(self, rows: list[Row], scheduler_id: str, task: int) -> str | None:
+        from . import adopt
+
+        row = None
+        for r in rows:  # (a task's own row wins over its array's pending one)
+            if r.array_id == scheduler_id and (r.task == task or (r.task is None and row is None)):
+                row = r
+        if row is None:
+            return None
+        if row.state in TERMINAL:
+            return adopt.OVER
+        if row.state == "PENDING":
+            return adopt.NEVER if row.reason in HOPELESS else adopt.PENDING
+        return adopt.RUNNING if row.state in LIVE else adopt.PENDING
+
+    def kill(self, ids: list[str]) -> str | None:
+        return self.slurm.cancel(ids)
+
     def alive(self, where: dict[str, tuple[str, int]]) -> set[str] | None:
         rows = self.slurm.queue(sorted({w[0] for w in where.values()}))
         if rows is None:
@@ -802,6 +913,19 @@ class SlurmQueue:
         if never:
             self.slurm.cancel(never)
         return alive
+
+
+def reattach(workdir: str, history, graph, slurm: Slurm | None = None, quiet: bool = False,
+             poll: float = DEFAULT_POLL, sleep=time.sleep):
+    """Before a ``--executor slurm`` run plans: re-attach the jobs of a run whose rulec died
+    that are still on SLURM, settle the others (see rulec/executors/adopt.py)."""
+    from .adopt import reattach as reattach_bundles
+
+    return reattach_bundles(workdir, Backend.SLURM, history, graph, SlurmQueue(slurm or Slurm()), quiet, poll, sleep)
+
+
+def queue(slurm: Slurm | None = None) -> SlurmQueue:
+    return SlurmQueue(slurm or Slurm())
 
 
 def adopt(workdir: str, history, graph, slurm: Slurm | None = None, quiet: bool = False,

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from ..errors import BackendError
+from ..recordclass import record
 
 TERMINAL = frozenset({
     "COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL", "PREEMPTED",
@@ -93,7 +93,7 @@ def expand_job_id(text: str) -> list[tuple[str, int | None]]:
         return [(base, None)]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Row:
     """The state of one job or array task as a status command reported it."""
 

@@ -9,16 +9,15 @@ limit, instead of failing at sbatch time or pending forever.
 
 from __future__ import annotations
 
-import dataclasses
 import re
-from dataclasses import dataclass
 
 from ..bundle import arrays as arr
 from .slurm_commands import parse_mem, parse_minutes
 from ..bundle.settings import Settings, slurm_time
+from ..recordclass import record, replace
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Node:
     name: str
     cpus: int
@@ -27,7 +26,7 @@ class Node:
     partitions: tuple[str, ...]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Partition:
     name: str
     default: bool
@@ -87,7 +86,7 @@ def cluster(partitions: list[dict[str, str]], nodes: list[dict[str, str]]) -> li
     return out
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Request:
     cpus: int
     mem_mb: int | None
@@ -154,9 +153,9 @@ def check(layout: arr.Layout, parts: list[Partition]) -> list[str]:
         req = request(array.settings)
         packed = array.pack > 1 and req.time_s is not None and array.settings.option("time") is None
         if packed:  # a packed task asks for its jobs' time, width at a time
-            req = dataclasses.replace(req, time_s=array.task_seconds())
+            req = replace(req, time_s=array.task_seconds())
         if array.width > 1 and req.mem_mb is not None and array.settings.option("mem-per-cpu") is None:
-            req = dataclasses.replace(req, mem_mb=array.task_mem_mb())  # the memory of the jobs it runs at once
+            req = replace(req, mem_mb=array.task_mem_mb())  # the memory of the jobs it runs at once
         if req.partitions:
             unknown = [n for n in req.partitions if n not in by_name]
             if len(unknown) == len(req.partitions):

@@ -38,8 +38,8 @@ import selectors
 import signal
 import time
 from collections import deque
-from dataclasses import dataclass
 
+from ..recordclass import record
 from ..storage import make_dirs, remove_local
 
 # Each request starts with a header of HEADER bytes: a form letter, the mode (e: eval the
@@ -203,7 +203,7 @@ class ExecWords:
 
 
 class Proc:
-    """One job handed to a worker (a plain class: one is made per job, and a dataclass's
+    """One job handed to a worker (a plain class: one is made per job, and a record's
     default factories cost more than the rest of its making)."""
 
     __slots__ = ("job", "worker", "started", "log", "pid", "spool", "linked", "notes", "job_id", "left", "status",
@@ -230,7 +230,7 @@ class Proc:
         return f"Proc(job={self.job}, job_id={self.job_id!r}, pid={self.pid}, status={self.status})"
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class Worker:
     popen: object
     stdin: int

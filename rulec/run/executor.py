@@ -21,7 +21,7 @@ Words for outcomes live in the reporting layer (``report.outcome_text``), never 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from ..recordclass import field, record
 from typing import Protocol, Sequence, Union
 
 
@@ -40,7 +40,7 @@ class Outcome(enum.Enum):
     NOT_STARTED = "not-started"  # it could not be started (an input could not be staged, say)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Task:
     """One job as an executor sees it: everything is expanded, nothing is re-parsed."""
 
@@ -52,14 +52,14 @@ class Task:
     attempt: int = 1  # 1, then 2, 3... when a failed job is retried (retries:); {attempt} in its command
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Started:
     job: int
     where: str = ""  # a local slot, a cluster job id
     pid: int | None = None  # the job's process group, when it runs on this machine
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Queued:
     """A task for a pull executor to start the moment the running job ``after`` ends, without
     a turn of the loop in between (``Executor.queue``). The loop queues only a job that may
@@ -74,7 +74,7 @@ class Queued:
     outputs: tuple[str, ...] | None = ()
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Dequeued:
     """A queued task the executor did not start (the job before it failed, or left processes
     running, or the task was cancelled): the job is the loop's again, as if never handed over."""
@@ -82,7 +82,7 @@ class Dequeued:
     job: int
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Finished:
     job: int
     outcome: Outcome
@@ -93,7 +93,7 @@ class Finished:
     notes: tuple[str, ...] = field(default=())  # the shell's or scheduler's own words
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Note:
     """Something a user should hear while jobs run that is no job's end: a job stuck on a
     node that is down, a status query that keeps failing. Executors cannot print: the loop
@@ -159,6 +159,11 @@ class Executor(Protocol):
     # started: its ``Started`` follows, in the same ``wait``, the ``Finished`` of the job it
     # waited for, or it comes back as ``Dequeued``. It saves the turn of the loop between two
     # jobs of a slot (the worker starts the next one itself); ``-j N`` stays N jobs running.
+    #
+    # Push executors may be made with jobs a dead run left on the scheduler (re-attached,
+    # executors/adopt.py): ``open`` gets their tasks with the others, and the executor follows
+    # them (their starts and ends as events) instead of submitting them; ``cancel`` and
+    # ``stop`` cancel them as the run's own. The loop knows them (``Loop(attached=...)``).
     #
     # Optional (push executors): ``resubmit(tasks: Sequence[Task]) -> list[Event]``. A task
     # failed and has attempts left (``retries:``): submit it again as ``task.attempt`` (its

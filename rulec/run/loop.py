@@ -22,13 +22,13 @@ import os
 import signal
 import sys
 import time
-from dataclasses import dataclass
 
 from .. import report, storage
 from ..errors import EXIT_INTERRUPTED, EXIT_JOB_FAILED, Interrupted, RulecError, brief
-from ..history import TOUCH as TOUCH_RUN, TOUCHED, History
+from ..history import ADOPTED, TOUCH as TOUCH_RUN, TOUCHED, History
 from ..kinds import PROTECTED, TEMP, TOUCH, OutputKinds, make_read_only
 from ..logs import default_log, file_name
+from ..recordclass import record
 from ..schedule import Pools, Scheduler
 from ..state import snapshot
 from .record import Recorder
@@ -45,7 +45,7 @@ RECORD_EVERY = 1.0
 EXIT_CLOSED_OUTPUT = 141  # 128 + SIGPIPE: what a shell shows for a writer whose reader went away
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class RunOptions:
     cores: int
     mem_mb: int | None
@@ -59,7 +59,7 @@ class RunOptions:
     keep_temp: bool = False  # --keep-temp: temp() outputs are not deleted after their last use
 
 
-@dataclass
+@record
 class Failure:
     job_id: str
     why: str
@@ -79,7 +79,7 @@ class Status(enum.Enum):
     NOT_RUN = "not-run"  # the run stopped before it: a failure without --keep-going, an interruption
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class JobResult:
     """One planned job after a run, as data: what ``rulec run`` prints, for the Python API."""
 
@@ -99,11 +99,20 @@ class JobResult:
 class Loop:
     """One run of a Plan through one executor."""
 
-    def __init__(self, graph, plan, history: History, opts: RunOptions, executor, snap=None, waves=None):
+    def __init__(self, graph, plan, history: History, opts: RunOptions, executor, snap=None, waves=None,
+                 attached: dict[int, float | None] | None = None):
         """``waves``: a cluster run with ``local: true`` jobs (``executor`` is then the local
         one): ``waves.make(plan)`` gives the push executor of one phase's cluster jobs, and
-        ``waves.name`` names the cluster (see ``_drive_phases``)."""
+        ``waves.name`` names the cluster (see ``_drive_phases``).
+
+        ``attached``: planned jobs already in flight, started by a run that died (push
+        executors only: re-attached, see executors/adopt.py) -> their started marks. The
+        executor follows them instead of submitting them; they keep their marks, and their
+        ends count as for the run's own jobs (records, dependents, --keep-going, the
+        summary), except that a failure is not retried in this run (it has no task of its
+        own here: the next run runs it, with its retries)."""
         self.graph = graph
+        self.attached = attached or {}
         self.waves = waves
         self.pushed: set[int] = set()  # jobs handed to the current push executor
         self.plan = plan
@@ -420,7 +429,7 @@ class Loop:
         phase's cluster jobs are submitted together and followed as a push run, then its
         local jobs run here as a pull run; a job skipped by a failure is left out of later
         phases, and without --keep-going a failure ends the run after the phase."""
-        from dataclasses import replace
+        from ..recordclass import replace
 
         from ..schedule import phases
 
@@ -459,7 +468,9 @@ class Loop:
             self.commands[job] = self.recorder.command(job)
             tasks.append(Task(job, jid, self.recorder.task_command(job), log, lazy))
             self.logs_of[job] = (log, lazy)
-        self.history.mark_started([(graph.job_id(j), graph.rule_of(j).name, graph.outputs[j]) for j in jobs], logs)
+        attached = self.attached  # (marked started by the run that started them)
+        self.history.mark_started([(graph.job_id(j), graph.rule_of(j).name, graph.outputs[j]) for j in jobs if j not in attached],
+                                  logs)
         sched.ready.clear()  # the scheduler only tells which jobs a failure skips
         sched.running.update(jobs)
         try:
@@ -483,7 +494,7 @@ class Loop:
             jid = self.graph.job_id(event.job)
             if self.queued and event.job in self.queued:
                 self._began(event.job, jid)
-            self.started_at.setdefault(event.job, time.time())
+            self.started_at.setdefault(event.job, (self.attached.get(event.job) if self.attached else None) or time.time())
             if event.where:
                 self.where[event.job] = event.where
             self.progress.start(jid, self.commands.get(event.job))
@@ -962,10 +973,13 @@ class Loop:
 
     def _attempt(self, job: int, outcome: str, why: str | None = None, log: str | None = None) -> None:
         """Note an attempt's end in the run history (``rulec report``): a failed one with its
-        command and the end of its log, as they are now (a retry rewrites both)."""
+        command and the end of its log, as they are now (a retry rewrites both). A re-attached
+        job that succeeds is ``adopted``: a run that died started it, this one followed it."""
         graph = self.graph
         attempt = self.attempts.get(job, 1)
         command = tail = None
+        if outcome == "ok" and self.attached and job in self.attached:
+            outcome = ADOPTED
         if outcome == "failed":
             command = self.recorder.command(job, attempt=attempt)
             if log is not None and self.tails > 0:
@@ -977,13 +991,15 @@ class Loop:
     def _retries(self, job: int) -> int:
         """How many times a failed attempt of ``job`` may be retried: its rule's ``retries:``,
         else ``--retries``."""
+        if self.attached and job in self.attached:
+            return 0  # re-attached: no task of this run's bundle to submit again
         n = self.graph.rule_of(job).retries
         return self.opts.retries if n is None else n
 
     def _any_retries(self) -> bool:
         rules = self.graph.workflow.rules
         return any((rules[r].retries if rules[r].retries is not None else self.opts.retries)
-                   for r in {self.graph.rule[j] for j in self.plan.run})
+                   for r in {self.graph.rule[j] for j in self.plan.run if j not in self.attached})
 
     def _retry(self, job: int, attempt: int, total: int, why: str) -> None:
         """Start ``job`` again as ``attempt``: its failed attempt's outputs go, one line says

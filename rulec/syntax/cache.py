@@ -8,7 +8,7 @@ are always found afresh. The folder keeps the KEEP most recently used entries: e
 a Rulefile makes a new one.
 
 An entry is data only: the cache folder may be writable by others, and reading an entry
-must not run their code. ``encode`` writes every dataclass of ``decls`` (and ``Span``) as
+must not run their code. ``encode`` writes every record class of ``decls`` (and ``Span``) as
 ``{"@": "ClassName", field: value, ...}``, tuples as lists; ``decode`` instantiates only the
 classes of that allow-list, with exactly their fields, each checked against the field's
 annotation (lists become tuples again). An entry of any other shape reads as absent, and so
@@ -17,8 +17,8 @@ does a ``.pickle`` entry of an older rulec (never read; removed when the folder 
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
+from ..recordclass import fields, is_record
+from ..digest import blake2b
 import json
 import operator
 import os
@@ -39,7 +39,8 @@ OLD_SUFFIXES = (".pickle",)  # older rulecs' entries: never read, removed by _pr
 
 @lru_cache(maxsize=1)
 def grammar_text() -> str:
-    return (data_dir("grammar") / "rulefile.lark").read_text(encoding="utf-8")
+    with open(os.path.join(data_dir("grammar"), "rulefile.lark"), encoding="utf-8") as f:
+        return f.read()
 
 
 @lru_cache(maxsize=1)
@@ -64,7 +65,7 @@ def folder() -> str:
 
 
 def _file(path: str, text: str) -> str:
-    h = hashlib.blake2b(digest_size=16)
+    h = blake2b(digest_size=16)
     h.update(FORMAT.encode() + b"\0")
     h.update(grammar_text().encode())
     h.update(b"\0" + _parser_stamp())
@@ -112,7 +113,7 @@ TABLES_FORMAT = "lark-tables-1"
 def _tables_file() -> str:
     import lark
 
-    h = hashlib.blake2b(digest_size=16)
+    h = blake2b(digest_size=16)
     h.update(f"{TABLES_FORMAT}\0{lark.__version__}\0".encode())
     h.update(grammar_text().encode())
     return os.path.join(os.path.dirname(folder()), "lark", h.hexdigest() + SUFFIX)
@@ -222,7 +223,7 @@ def statements(text: str) -> list[tuple[int, str]] | None:
 
 
 def _statements_file(path: str) -> str:
-    h = hashlib.blake2b(digest_size=16)
+    h = blake2b(digest_size=16)
     h.update(FORMAT.encode() + b"\0statements\0")
     h.update(grammar_text().encode())
     h.update(b"\0" + _parser_stamp())
@@ -231,7 +232,7 @@ def _statements_file(path: str) -> str:
 
 
 def digest(text: str) -> str:
-    return hashlib.blake2b(text.encode("utf-8", "surrogateescape"), digest_size=16).hexdigest()
+    return blake2b(text.encode("utf-8", "surrogateescape"), digest_size=16).hexdigest()
 
 
 def get_statements(path: str) -> dict[str, str]:
@@ -283,7 +284,7 @@ _PLAIN = (str, int, float, bool, type(None))
 
 
 def encode(module: d.Module, lines: int = 0) -> bytes:
-    """A Module as JSON bytes; a TypeError for a value that is not a dataclass of the
+    """A Module as JSON bytes; a TypeError for a value that is not a record of the
     allow-list, a tuple or a plain JSON value. ``lines`` is added to every span's lines."""
     return json.dumps(_encode(module, lines), ensure_ascii=True, check_circular=False,
                       separators=(",", ":")).encode("ascii")
@@ -363,14 +364,14 @@ def _tuples(items: list) -> tuple:
 
 @lru_cache(maxsize=1)
 def _allowed() -> tuple:
-    """The allow-list: every dataclass defined in ``decls``, and ``Span``."""
+    """The allow-list: every record class defined in ``decls``, and ``Span``."""
     return (Span,) + tuple(c for c in vars(d).values()
-                           if isinstance(c, type) and dataclasses.is_dataclass(c) and c.__module__ == d.__name__)
+                           if isinstance(c, type) and is_record(c) and c.__module__ == d.__name__)
 
 
 @lru_cache(maxsize=1)
 def _allowed_fields() -> dict:
-    return {cls: tuple(f.name for f in dataclasses.fields(cls)) for cls in _allowed()}
+    return {cls: tuple(f.name for f in fields(cls)) for cls in _allowed()}
 
 
 @lru_cache(maxsize=1)

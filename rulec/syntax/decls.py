@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Union
 
+from ..recordclass import record
 from ..source import Span, source_line
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Str:
     value: str
     span: Span
@@ -106,19 +106,19 @@ def _raw_index(body: str, offset: int) -> int | None:
     return i if v == offset else None
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Num:
     value: int | float
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Word:
     name: str
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Dotted:
     """``rules.prepare.output.name``: names joined by dots, each with its span."""
 
@@ -131,13 +131,13 @@ class Dotted:
         return ".".join(self.names)
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class ListV:
     items: tuple["Expr", ...]
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Named:
     name: str
     value: "Expr"
@@ -145,7 +145,7 @@ class Named:
     name_span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Call:
     func: str
     args: tuple[Union["Expr", Named], ...]
@@ -157,7 +157,7 @@ Expr = Union[Str, Num, Word, Dotted, ListV, Call]
 Item = Union[Expr, Named]
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Field:
     name: str
     items: tuple[Item, ...]
@@ -165,14 +165,14 @@ class Field:
     name_span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class DimEntry:
     key: str
     fields: tuple[Item, ...]
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class DimensionDecl:
     name: str
     span: Span
@@ -182,7 +182,7 @@ class DimensionDecl:
     options: tuple[tuple[str, Span], ...] = ()  # ``dimension NAME (outside) = ...``
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class RuleDecl:
     name: str
     fields: tuple[Field, ...]
@@ -190,7 +190,7 @@ class RuleDecl:
     name_span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class LabelDecl:
     name: str
     fields: tuple[Field, ...]
@@ -198,19 +198,19 @@ class LabelDecl:
     name_span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class RuleorderDecl:
     names: tuple[tuple[str, Span], ...]
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class IncludeDecl:
     path: Str
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class ConfigDecl:
     """``config "config.toml"``: a config file, relative to the declaring Rulefile's folder."""
 
@@ -221,7 +221,7 @@ class ConfigDecl:
 Decl = Union[DimensionDecl, RuleDecl, LabelDecl, RuleorderDecl, IncludeDecl, ConfigDecl]
 
 
-@dataclass(frozen=True, slots=True)
+@record(frozen=True, slots=True)
 class Module:
     file: str
     decls: tuple[Decl, ...]

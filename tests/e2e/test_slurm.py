@@ -477,22 +477,104 @@ def test_after_a_sigkill_the_next_run_adopts_what_slurm_finished(slurm_cluster, 
     assert "executor slurm; adopted" in ok(run_rulec(["report", "-o", "-"], proj)).stdout
 
 
-def test_after_a_sigkill_a_rerun_waits_for_the_jobs_still_on_slurm(slurm_cluster, tmp_path):
+def test_after_a_sigkill_a_rerun_re_attaches_the_jobs_still_on_slurm(slurm_cluster, tmp_path):
+    """Both arrays on SLURM (steps running, total pending): the new run follows all four jobs
+    in its loop, submits nothing, and records them as they end."""
     proj = make(tmp_path / "p", QUICK)
     ids = _kill_after_submission(proj)
     try:
         res = ok(run_rulec(["run", *SLURM], proj))
     finally:
         subprocess.run(["scancel", *ids], capture_output=True)
-    assert "job(s) of the previous run still on SLURM: ids " in res.stdout, res.stdout + res.stderr
-    assert "Nothing to do" in res.stdout
+    assert "re-attached 4 job(s) of .rulec/slurm/1 still on SLURM: ids " in res.stdout, res.stdout + res.stderr
+    assert "waiting for" not in res.stdout
+    assert "Done: 4 job(s) ran on slurm." in res.stdout
     assert "submitted" not in res.stdout
-    assert not (proj / ".rulec" / "slurm" / "2").exists()
     assert {s for s, _ in squeue(ids, all_states=True).values()} == {"COMPLETED"}
     assert (proj / "total.txt").read_text() == "a\nb\nc\n"
+    assert (proj / ".rulec" / "slurm" / "1" / "adopted").read_text().count("followed ") == 4
     mtimes = {p: (proj / p).stat().st_mtime_ns for p in QUICK_OUTPUTS}
     assert "Nothing to do" in ok(run_rulec(["run", *SLURM], proj)).stdout
     assert {p: (proj / p).stat().st_mtime_ns for p in QUICK_OUTPUTS} == mtimes
+
+
+COUNTED = '''\
+dimension n = ["a", "b"]  # the local cluster runs two tasks at once (two cores)
+
+rule all:
+    input: "total.txt"
+
+rule step:
+    output: "out/{n}.txt"
+    shell: "echo {n} >> runs_step_{n}; sleep 4; echo {n} > {output}"
+
+rule total:
+    input: expand("out/{n}.txt")
+    output: "total.txt"
+    shell: "echo x >> runs_total; cat {input} > {output}"
+'''
+
+
+def test_a_rerun_after_a_sigkill_follows_the_running_jobs_and_submits_their_dependents_after_them(slurm_cluster, tmp_path):
+    """The dead run built the steps only; the next one (every target) does not wait before it
+    plans: it re-attaches the running steps, holds total back until they have ended, then
+    submits it. Every job ran once."""
+    proj = make(tmp_path / "p", COUNTED)
+    proc = popen_rulec(["run", *SLURM, "out/a.txt", "out/b.txt"], proj)
+    bundle = proj / ".rulec" / "slurm" / "1"
+    try:
+        wait_for(lambda: all((proj / f"runs_step_{n}").exists() for n in "ab"), 30, 0.1, what="the steps to run")
+    finally:
+        proc.kill()
+        proc.communicate()
+    ids = list(job_ids(bundle).values())
+    try:
+        start = time.monotonic()
+        proc = popen_rulec(["run", *SLURM], proj)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        subprocess.run(["scancel", *ids], capture_output=True)
+    assert proc.returncode == 0, out + err
+    lines = out.splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith("re-attached "))
+    assert lines[first].startswith("re-attached 2 job(s) of .rulec/slurm/1 still on SLURM: ids "), out
+    assert "waiting for" not in out
+    # the plan came at once: total's array was written before the steps ended, and held back
+    assert "1 array(s) of .rulec/slurm/2 to submit once the re-attached jobs they need have ended" in out, out
+
+    def at(text: str) -> int:
+        return next(i for i, line in enumerate(lines) if text in line)
+
+    # followed in the loop, then total submitted after them
+    assert max(at(f"done step[{n}]") for n in "ab") < at("submitted total=") < at("done total"), out
+    assert "Done: 3 job(s) ran on slurm." in out
+    assert time.monotonic() - start < 50
+    for n in "ab":
+        assert (proj / f"runs_step_{n}").read_text() == f"{n}\n"  # once each
+    assert (proj / "runs_total").read_text() == "x\n"
+    assert (proj / "total.txt").read_text() == "a\nb\n"
+    assert "Nothing to do" in ok(run_rulec(["dryrun"], proj)).stdout
+
+
+def test_a_re_attached_job_whose_command_changed_is_cancelled_and_runs_again(slurm_cluster, tmp_path):
+    proj = make(tmp_path / "p", COUNTED)
+    proc = popen_rulec(["run", *SLURM, "out/a.txt"], proj)
+    try:
+        wait_for(lambda: (proj / "runs_step_a").exists(), 30, 0.1, what="the step to run")
+    finally:
+        proc.kill()
+        proc.communicate()
+    ids = list(job_ids(proj / ".rulec" / "slurm" / "1").values())
+    (proj / "Rulefile").write_text(COUNTED.replace("sleep 4; echo {n}", "echo {n} new"))
+    try:
+        res = ok(run_rulec(["run", *SLURM, "out/a.txt"], proj))
+    finally:
+        subprocess.run(["scancel", *ids], capture_output=True)
+    assert "not re-attached: step[a] (its command in the Rulefile changed): cancelled " in res.stdout, res.stdout
+    assert "re-attached 1" not in res.stdout
+    assert {s for s, _ in squeue(ids, all_states=True).values()} == {"CANCELLED"}
+    assert (proj / "out/a.txt").read_text() == "a new\n"
+    assert "Done: 1 job(s) ran on slurm." in res.stdout
 
 
 # --------------------------------------------------------------------------- output kinds, local: true

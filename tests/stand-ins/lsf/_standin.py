@@ -99,8 +99,9 @@ def save_state(job_id: str, state: dict[int, dict]) -> None:
 
 # --------------------------------------------------------------------------- bsub
 
-# ``name[1-N]%L``, or one element ``name[i]`` (a job array holding only index i)
-ARRAY = re.compile(r"^(?P<name>[^\[]*)(\[((?P<lo>\d+)-(?P<hi>\d+)|(?P<one>\d+))\](%(?P<limit>\d+))?)?$")
+# ``name[1-N]%L``, or one element ``name[i]`` (a job array holding only index i), or a list
+# of indexes and ranges ``name[1-3,5]%L`` (the array holds only those)
+ARRAY = re.compile(r"^(?P<name>[^\[]*)(\[((?P<lo>\d+)-(?P<hi>\d+)|(?P<one>\d+)|(?P<list>[\d,-]+))\](%(?P<limit>\d+))?)?$")
 # done(N), done(N[*]) (element-wise), done(N[i]) (element i of N)
 COND = re.compile(r"^\s*(done|ended|exit|started)\(\s*(\d+)(\[(\*|\d+)\])?\s*\)\s*$")
 
@@ -160,6 +161,12 @@ def bsub(argv: list[str]) -> int:
     indexes = list(range(1, size + 1)) if size else [int(m.group("one"))] if m.group("one") else [0]
     if m.group("one"):
         size = 1
+    if m.group("list"):
+        indexes = []
+        for part in m.group("list").split(","):
+            lo, _, hi = part.partition("-")
+            indexes.extend(range(int(lo), int(hi or lo) + 1))
+        size = max(indexes)
     if m.group("lo") and int(m.group("lo")) != 1:
         sys.stderr.write("this stand-in only handles arrays indexed from 1. Job not submitted.\n")
         return 255
