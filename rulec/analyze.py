@@ -375,10 +375,10 @@ class _Analyzer:
 
     def check_config_items(self) -> None:
         """A --config key that no config file has and no reference uses is a typo: say so."""
-        from . import config as cfgmod
-
         if not self.config_items or self.config is None:
             return
+        from . import config as cfgmod
+
         base = getattr(self, "_file_keys", {})
         seen = self._config_seen
         for key, item in self._items_ok:

@@ -132,7 +132,13 @@ def plan(graph: "JobGraph", snap: Snapshot, history: History, options: PlanOptio
          fresh: frozenset[int] = frozenset()) -> Plan:
     """Which jobs run and why. ``fresh``: rules (indices) whose jobs are known up to date but
     for their upstream (``verdict.fresh_rules``, after an edit of other rules): of those, only
-    whether a job they need runs is looked at."""
+    whether a job they need runs is looked at.
+
+    A ``fresh`` set also says that every path, the graph's structure (paths, input kinds) and
+    the records are as they were when the verdict found every job up to date: no job's inputs
+    can have changed since, so the other rules' jobs are not asked about their inputs either
+    (INPUT_SET_CHANGED, INPUT_CHANGED, INPUT_NEWER), only about what an edit changes (the
+    command, params, env, config)."""
     missing_sources = [(path, job) for path, job in graph.sources.items() if path not in snap]
     if missing_sources and not options.missing_sources_ok:
         raise _missing_error(graph, missing_sources)
@@ -164,6 +170,7 @@ def plan(graph: "JobGraph", snap: Snapshot, history: History, options: PlanOptio
     # fresh rules upstream of no other rule's jobs: none of their jobs can run, and their
     # rows are not even read (a graph from the cache makes a row only when it is asked for)
     skip = _unreached(graph, fresh) if fresh and not explain else frozenset()
+    inputs_known = bool(fresh) and not explain
 
     for job in graph.order:
         if skip and g_rule[job] in skip:
@@ -234,7 +241,7 @@ def plan(graph: "JobGraph", snap: Snapshot, history: History, options: PlanOptio
                     changed = _config_changed(rec[4], rule.config)
                     if changed:
                         found.append(Reason(Why.CONFIG_CHANGED, changed))
-                if not rule.persist and (not found or explain):
+                if not rule.persist and (not found or explain) and not inputs_known:
                     if rec[5] != inputs_hash(inputs):
                         found.append(Reason(Why.INPUT_SET_CHANGED))
                     elif not upstream and (rec[6] != input_signature(inputs, get, anc) if temp_in is None
@@ -257,7 +264,7 @@ def plan(graph: "JobGraph", snap: Snapshot, history: History, options: PlanOptio
                                 found.append(Reason(Why.PARAMS_CHANGED))
                             if (not found or explain) and bar + old_e != ek:
                                 found.append(Reason(Why.ENV_CHANGED, _env_changed(old_e, ek[1:])))
-            elif not rule.persist and not upstream and inputs:
+            elif not rule.persist and not upstream and inputs and not inputs_known:
                 if len(outs) == 1:  # the common case, without building a list
                     st = get(outs[0])
                     oldest = st[0] if st is not None else None

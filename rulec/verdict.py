@@ -224,13 +224,90 @@ def _saved_snapshot(saved, tolerance_ns: int):
     from .state import Snapshot
 
     _, _, remote, folders, trees, _, _ = saved
-    stats: dict = {}
-    for head, names, mtimes, sizes in folders:
+    stats = _SavedStats({head: (names, mtimes, sizes) for head, names, mtimes, sizes in folders})
+    dict.update(stats, remote)
+    dict.update(stats, trees)
+    snap = Snapshot(None, tolerance_ns)
+    snap._stats = stats
+    return snap
+
+
+class _SavedStats(dict):
+    """The verdict's stats (path -> (mtime, size)), each folder's made into entries when a
+    path in it is first asked for: a plan after an edit asks for the paths of the edited
+    rules' jobs only, a few of 51k. Anything that needs them all (``len``, iterating, a copy)
+    makes them all first."""
+
+    __slots__ = ("_folders",)
+
+    def __init__(self, folders: dict):
+        super().__init__()
+        self._folders = folders  # head -> (names, mtimes, sizes): not made yet
+
+    def _make(self, head: str) -> None:
+        names, mtimes, sizes = self._folders.pop(head)
         prefix = head + "/" if head else ""
-        stats.update(zip([prefix + n for n in names] if prefix else names, zip(mtimes.tolist(), sizes.tolist())))
-    stats.update(remote)
-    stats.update(trees)
-    return Snapshot(stats, tolerance_ns)
+        dict.update(self, zip([prefix + n for n in names] if prefix else names, zip(mtimes.tolist(), sizes.tolist())))
+
+    def _made(self, path: str) -> None:
+        if self._folders:
+            head = path.rpartition("/")[0]
+            if head in self._folders:
+                self._make(head)
+
+    def _all(self) -> None:
+        while self._folders:
+            self._make(next(iter(self._folders)))
+
+    def get(self, path, default=None):
+        self._made(path)
+        return dict.get(self, path, default)
+
+    def __getitem__(self, path):
+        self._made(path)
+        return dict.__getitem__(self, path)
+
+    def __contains__(self, path) -> bool:
+        self._made(path)
+        return dict.__contains__(self, path)
+
+    def pop(self, path, *default):
+        self._made(path)
+        return dict.pop(self, path, *default)
+
+    def __setitem__(self, path, value) -> None:
+        self._made(path)
+        dict.__setitem__(self, path, value)
+
+    def __len__(self) -> int:
+        self._all()
+        return dict.__len__(self)
+
+    def __iter__(self):
+        self._all()
+        return dict.__iter__(self)
+
+    def keys(self):
+        self._all()
+        return dict.keys(self)
+
+    def items(self):
+        self._all()
+        return dict.items(self)
+
+    def values(self):
+        self._all()
+        return dict.values(self)
+
+    def copy(self) -> dict:
+        self._all()
+        return dict(dict.items(self))
+
+    def __eq__(self, other) -> bool:
+        self._all()
+        return dict.__eq__(self, other)
+
+    __hash__ = None
 
 
 def fingerprints(workflow) -> list[str]:

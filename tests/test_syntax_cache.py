@@ -267,6 +267,61 @@ MALFORMED = {  # name -> the entry's bytes (made when the test runs)
 }
 
 
+LONG = ('dimension dataset = [' + ", ".join(f'"d{i:02d}"' for i in range(12)) + ']\n'
+        'rule r:\n    input: ["a.txt", "b.txt", "c.txt", "d.txt", "e.txt", "f.txt", "g.txt", """h\n.txt"""]\n'
+        '    output: "out/{dataset}.txt"\n    shell: "cat {input} > {output}"\n')
+
+
+def _strs(tree):
+    return _first(tree, cache.STRS)
+
+
+def test_a_run_of_strings_is_one_object_and_comes_back_equal():
+    module = syntax.parse(LONG, "Rulefile")
+    data = cache.encode(module)
+    tree = json.loads(data)
+    run = _strs(tree)
+    assert run["file"] == "Rulefile" and len(run["rows"]) == 12 and run["rows"][0][:3] == ["d00", 1, 22]
+    assert cache.decode(data) == module
+    assert cache.decode(cache.encode(module, lines=5)) == syntax.parse("\n" * 5 + LONG, "Rulefile")
+    assert _first(_first(tree, "RuleDecl"), cache.STRS)["rows"][-1][-1] is True  # a long string keeps its kind
+
+
+def _run_changed(change):
+    def make():
+        tree = json.loads(cache.encode(syntax.parse(LONG, "Rulefile")))
+        change(_strs(tree))
+        return json.dumps(tree).encode()
+
+    return make
+
+
+RUN_MALFORMED = {
+    "a row too short": lambda r: r["rows"][0].pop(),
+    "a str for a line": lambda r: r["rows"][0].__setitem__(1, "1"),
+    "a bool for a column": lambda r: r["rows"][0].__setitem__(2, True),
+    "an int for a value": lambda r: r["rows"][0].__setitem__(0, 5),
+    "an int for long": lambda r: r["rows"][0].__setitem__(5, 0),
+    "a row that is an object": lambda r: r["rows"].__setitem__(0, {"@": "Str"}),
+    "rows that are an object": lambda r: r.update({"rows": {}}),
+    "no file": lambda r: r.pop("file"),
+    "an extra key": lambda r: r.update({"x": 1}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(RUN_MALFORMED))
+def test_a_malformed_run_of_strings_reads_as_absent(name):
+    assert cache.decode(_run_changed(RUN_MALFORMED[name])()) is None
+
+
+def test_a_run_of_strings_where_another_type_belongs_reads_as_absent():
+    """A run decodes to Str values: where the field holds no Str (the decls of a Module),
+    the entry is malformed."""
+    tree = json.loads(cache.encode(syntax.parse(LONG, "Rulefile")))
+    tree["decls"] = _strs(tree)
+    assert cache.decode(json.dumps(tree).encode()) is None
+
+
 @pytest.mark.parametrize("name", sorted(MALFORMED))
 def test_a_malformed_entry_reads_as_absent(name, cache_dir, tmp_path):
     data = MALFORMED[name]()

@@ -543,3 +543,44 @@ def test_a_changed_file_means_no_rule_is_taken_as_up_to_date(tmp_path):
     full, fresh, _ = full_and_fresh(target)
     assert fresh is None
     assert "sum[a]" in [j for j, _ in full]
+
+
+def test_after_an_edit_the_edited_rules_inputs_are_not_signed_again(tmp_path, monkeypatch):
+    """The kept verdict says every input is as it was: an edited rule's jobs are asked only
+    about what an edit changes, with the same plan as a full one."""
+    from rulec import plan as plan_mod
+    from rulec.plan import plan as make_plan
+
+    target = chain(tmp_path)
+    (tmp_path / "Rulefile").write_text(CHAIN.replace("cat {input} > {output}", "cat {input} >| {output}"))
+    full, _, _ = full_and_fresh(target)
+    signed = []
+    real = plan_mod.input_signature
+    monkeypatch.setattr(plan_mod, "input_signature", lambda *a, **k: signed.append(a) or real(*a, **k))
+    monkeypatch.setattr(plan_mod, "inputs_hash", lambda *a, **k: signed.append(a) or "")
+    wf = api.load(target)
+    graph = api.graph_of(wf, target, lazy=True)
+    rules, snap = verdict.fresh_rules(wf, target, PlanOptions())
+    planned = make_plan(graph, snap, History.open(wf.workdir), PlanOptions(), rules)
+    assert signed == []
+    assert [(graph.job_id(j), [(r.why, r.path, r.job) for r in planned.reasons[j]]) for j in planned.run] == full
+    assert [r.why for j in planned.run for r in planned.reasons[j]] == [plan_mod.Why.COMMAND_CHANGED] * 2
+
+
+def test_the_kept_verdicts_stats_are_made_folder_by_folder_as_asked(tmp_path):
+    from rulec.state import snapshot
+
+    target = chain(tmp_path)
+    (tmp_path / "Rulefile").write_text(CHAIN.replace("cat {input} > {output}", "cat {input} >| {output}"))
+    wf = api.load(target)
+    graph = api.graph_of(wf, target)
+    _, snap = verdict.fresh_rules(wf, target, PlanOptions())
+    stats = snap._stats
+    assert stats._folders and dict.__len__(stats) == 0  # nothing made yet
+    real = snapshot(api.paths_of(graph), wf.workdir, trees=graph.directories())
+    assert snap.lookup("sum/a.txt") == real.get("sum/a.txt") is not None
+    assert "sum" not in stats._folders and "out" in stats._folders  # only the folder asked for
+    assert "out/b.txt" in snap and snap.get("nope/x") is None and not snap.exists("sum/none")
+    assert snap.as_dict() == real.as_dict() and len(snap) == len(real)
+    snap.update("out/a.txt", None)
+    assert "out/a.txt" not in snap

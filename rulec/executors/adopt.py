@@ -41,7 +41,6 @@ import json
 import os
 import sys
 import time
-from dataclasses import dataclass, field
 from typing import Protocol
 
 from .. import report, storage
@@ -49,6 +48,7 @@ from ..backend import Backend
 from ..bundle import files as bundle_mod
 from ..errors import BackendError
 from ..history import ADOPTED as ADOPTED_RUN
+from ..recordclass import field, record
 from ..run.executor import Event
 from . import rel_path as _rel
 
@@ -315,7 +315,7 @@ def _wait_and_settle(found: _Found, backend: str, history, graph, index, queue: 
 
 # --------------------------------------------------------------------------- re-attach
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Attached:
     """A dead run's job still pending or running on the scheduler, taken into the new run."""
 
@@ -328,7 +328,7 @@ class Attached:
     started: float | None  # its started mark (seconds since 1970)
 
 
-@dataclass
+@record
 class Reattached:
     """What ``reattach`` found: the jobs re-attached (by dense id), and per bundle folder the
     jobs settled before the run and those re-attached (its ``adopted`` file, written once the
