@@ -493,6 +493,16 @@ def test_after_a_sigkill_a_rerun_re_attaches_the_jobs_still_on_slurm(slurm_clust
     assert {s for s, _ in squeue(ids, all_states=True).values()} == {"COMPLETED"}
     assert (proj / "total.txt").read_text() == "a\nb\nc\n"
     assert (proj / ".rulec" / "slurm" / "1" / "adopted").read_text().count("followed ") == 4
+    from rulec.history import History
+
+    h = History.open(str(proj))
+    try:  # in the run history: the new run's attempts, adopted (the dead run started them)
+        rerun = h.runs()[-1]
+        assert (rerun.executor, rerun.status) == ("slurm", "ok")
+        assert sorted((a.job_id, a.outcome) for a in h.attempts([rerun.run_id])) == [
+            ("step[a]", "adopted"), ("step[b]", "adopted"), ("step[c]", "adopted"), ("total", "adopted")]
+    finally:
+        h.close()
     mtimes = {p: (proj / p).stat().st_mtime_ns for p in QUICK_OUTPUTS}
     assert "Nothing to do" in ok(run_rulec(["run", *SLURM], proj)).stdout
     assert {p: (proj / p).stat().st_mtime_ns for p in QUICK_OUTPUTS} == mtimes
