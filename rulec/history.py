@@ -55,12 +55,13 @@ CREATE TABLE IF NOT EXISTS failures (     -- jobs whose last run failed (they ha
 # tables of their own, so an older rulec reads (and writes) such a store as before and a
 # store written before them simply has no history yet. The last RUNS_KEPT runs are kept.
 #
-# Two kinds of run record jobs without running them, told apart by the values they write
+# Two kinds of run record jobs this rulec did not run, told apart by the values they write
 # (no column was added for them: every store, and every rulec that reads it, stays as it
 # was): ``rulec run --touch`` is a run of executor TOUCH whose attempts are TOUCHED (start =
 # end = when the job was touched); the adoption of the bundle of a SLURM/LSF run whose rulec
 # died is a run of that executor with status ADOPTED, whose attempts are ADOPTED (done there)
-# or 'failed' (see rulec/executors/adopt.py).
+# or 'failed' (see rulec/executors/adopt.py). A job of such a run that the next run
+# re-attaches and sees succeed is an ADOPTED attempt of that run.
 _RUN_SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     run_id    INTEGER PRIMARY KEY AUTOINCREMENT,
