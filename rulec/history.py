@@ -58,6 +58,14 @@ CREATE TABLE IF NOT EXISTS failures (     -- jobs whose last run failed (they ha
 # ``rulec run`` that ran jobs, one per attempt of a job in it. Added after schema 1 as
 # tables of their own, so an older rulec reads (and writes) such a store as before and a
 # store written before them simply has no history yet. The last RUNS_KEPT runs are kept.
+#
+# Two kinds of run record jobs this rulec did not run, told apart by the values they write
+# (no column was added for them: every store, and every rulec that reads it, stays as it
+# was): ``rulec run --touch`` is a run of executor TOUCH whose attempts are TOUCHED (start =
+# end = when the job was touched); the adoption of the bundle of a SLURM/LSF run whose rulec
+# died is a run of that executor with status ADOPTED, whose attempts are ADOPTED (done there)
+# or 'failed' (see rulec/executors/adopt.py). A job of such a run that the next run
+# re-attaches and sees succeed is an ADOPTED attempt of that run.
 _RUN_SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     run_id    INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -66,7 +74,7 @@ CREATE TABLE IF NOT EXISTS runs (
     executor  TEXT NOT NULL,
     command   TEXT,
     planned   INTEGER NOT NULL,         -- the jobs its plan said to run
-    status    TEXT NOT NULL,            -- 'running', 'ok', 'failed', 'interrupted', 'error'
+    status    TEXT NOT NULL,            -- 'running', 'ok', 'failed', 'interrupted', 'error', 'adopted'
     exit_code INTEGER
 );
 CREATE TABLE IF NOT EXISTS attempts (
@@ -76,7 +84,7 @@ CREATE TABLE IF NOT EXISTS attempts (
     attempt  INTEGER NOT NULL,          -- 1, then 2, 3 ... for retries
     started  REAL,
     finished REAL NOT NULL,
-    outcome  TEXT NOT NULL,             -- 'ok', 'failed', 'interrupted'
+    outcome  TEXT NOT NULL,             -- 'ok', 'failed', 'interrupted', 'touched', 'adopted'
     place    TEXT,                      -- where it ran: a local slot ('local:2'), a cluster job id
     why      TEXT,                      -- a failure in words
     command  TEXT,                      -- a failed attempt's command
@@ -87,6 +95,9 @@ CREATE INDEX IF NOT EXISTS attempts_run ON attempts(run_id);
 CREATE INDEX IF NOT EXISTS attempts_job ON attempts(job_id);
 """
 RUNS_KEPT = 20
+TOUCH = "touch"  # the executor of a ``rulec run --touch`` run
+TOUCHED = "touched"  # the outcome of a job it touched
+ADOPTED = "adopted"  # the status of an adoption's run, and the outcome of a job done in the run that died
 
 
 # Rows as namedtuples (typing.NamedTuple would compile every annotation at import, 2 ms).
@@ -322,13 +333,13 @@ class History:
             raise StateError("the state store is open read-only")
         return self._db
 
-    def begin_run(self, executor: str, planned: int, command: str | None = None) -> int:
+    def begin_run(self, executor: str, planned: int, command: str | None = None, started: float | None = None) -> int:
         """Record that a run starts (its attempts are noted with ``note_attempt``); older runs
-        beyond the last RUNS_KEPT are dropped."""
+        beyond the last RUNS_KEPT are dropped. ``started``: when it started, if not now."""
         db = self._need_db()
         with _transaction(db):
             cur = db.execute("INSERT INTO runs(started, executor, command, planned, status) VALUES (?, ?, ?, ?, 'running')",
-                             (time.time(), str(executor), _sql(command), planned))
+                             (time.time() if started is None else started, str(executor), _sql(command), planned))
             self.run_id = cur.lastrowid
             oldest = self.run_id - RUNS_KEPT
             if db.execute("SELECT 1 FROM runs WHERE run_id <= ? LIMIT 1", (oldest,)).fetchone():

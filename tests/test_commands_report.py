@@ -122,6 +122,79 @@ def test_passwords_in_urls_are_masked(tmp_path):
     assert "secret" not in page and "s3://me:***@host/x" in page
 
 
+def _cards(page: str) -> dict[str, str]:
+    return dict(re.findall(r'<div class="card"><div class="k">([^<]*)</div><div class="v">([^<]*)</div></div>', page))
+
+
+def _rules_rows(page: str) -> dict[str, list[str]]:
+    body = re.search(r'<section id="rules">.*?<tbody>(.*?)</tbody>', page, re.S).group(1)
+    rows = [re.findall(r"<td>([^<]*)</td>", r) for r in re.findall(r"<tr>(.*?)</tr>", body)]
+    return {r[0]: r[1:] for r in rows}
+
+
+def test_a_touch_run_and_an_adoption_run_show_their_own_outcomes(tmp_path):
+    from rulec.history import ADOPTED, TOUCH, TOUCHED
+
+    t = time.time() - 100
+    nasty = "<b>x</b>"
+    (tmp_path / "Rulefile").write_text(rulefile(["a", "b", nasty]))
+    h = History.open(str(tmp_path), write=True)
+    h.begin_run("slurm", 3, "rulec run --executor slurm")  # killed: never ended
+    h.note_attempt("make[a]", "make", 1, t, t + 1, "ok", "4711_0")
+    h.record([])
+    h.run_id = None
+    h.begin_run("slurm", 2, "rulec run --executor slurm", started=t + 20)  # the next run adopts the rest
+    h.note_attempt("make[b]", "make", 1, t + 2, t + 4, ADOPTED, "4711_1", log="logs/b.log")
+    h.note_attempt(f"make[{nasty}]", "make", 1, None, t + 5, "failed", "4711_2", "failed in the run that died (exit status 3)",
+                   "echo x", f"logs/{nasty}.log", f"boom {nasty}")
+    h.end_run(0, ADOPTED)
+    h.begin_run(TOUCH, 3, "rulec run --touch", started=t + 30)
+    for i, v in enumerate(["a", "b", nasty]):
+        h.note_attempt(f"make[{v}]", "make", 1, t + 30 + i, t + 30 + i, TOUCHED)
+    h.end_run(0)
+    h.close()
+    planned = api.plan(api.Target(str(tmp_path / "Rulefile")))
+    states, h = job_states(planned), planned.history
+    runs = h.runs()
+    assert [r.status for r in runs] == ["running", ADOPTED, "ok"]
+
+    # the touch run: its jobs touched, none done nor failed
+    page = report.build(planned, states, runs[-1:], h.attempts([runs[-1].run_id]))
+    data = page_data(page)
+    assert data["outcomes"] == ["ok", "failed", "interrupted", TOUCHED, ADOPTED]
+    (run,) = data["runs"]
+    assert run["a"]["o"] == [3, 3, 3] and run["a"]["d"] == [0, 0, 0]
+    assert "(rulec run --touch)" in run["label"]
+    cards = _cards(page)
+    assert list(cards) == ["touched", "wall time", "when"]  # no "jobs done", no "failed"
+    assert (cards["touched"], cards["when"]) == ("3", report._when(t + 30))
+    assert "executor touch; ok" in page and "No job failed." in page
+    assert _rules_rows(page)["make"][:3] == ["0", "", "3"]  # succeeded, failed attempts, touched
+    assert "touched (rulec run --touch: recorded as built, not run)" in page
+    assert '<option value="3">touched</option>' in page and '<option value="4">adopted</option>' in page
+    assert '"succeeded", "failed", "interrupted", "touched", "adopted"' in page  # the script's words, by index
+
+    # the adoption run: adopted and failed, the failure with its reason, as text
+    page = report.build(planned, states, runs[1:2], h.attempts([runs[1].run_id]))
+    (run,) = page_data(page)["runs"]
+    assert run["a"]["o"] == [4, 1] and run["a"]["d"][0] == 2000
+    assert "(adopted: jobs of a run whose rulec died)" in run["label"]
+    cards = _cards(page)
+    assert (cards["jobs done"], cards["adopted"], cards["failed"]) == ("0", "1", "1")
+    assert "executor slurm; adopted" in page
+    assert "1 job(s) failed." in page and "failed in the run that died (exit status 3)" in page
+    assert nasty not in page and html.escape(f"boom {nasty}") in page
+    assert _rules_rows(page)["make"][:4] == ["1", "1", "", "2.0 s"]  # an adopted job ran: its runtime counts
+
+    # every run: a column each
+    page = report.build(planned, states, runs, h.attempts(), all_runs=True)
+    table = re.search(r"<h3>Every recorded run.*?</table>", page, re.S).group(0)
+    assert "<th>touched</th><th>adopted</th>" in table
+    cells = [c for r in re.findall(r"<tr>(.*?)</tr>", table) if (c := re.findall(r"<td>([^<]*)</td>", r))]
+    assert [c[3:9] for c in cells] == [["touch", "0", "0", "0", "3", "0"], ["slurm", "0", "1", "0", "0", "1"],
+                                       ["slurm", "1", "0", "0", "0", "0"]]
+
+
 def test_json_for_a_script_element_has_no_markup():
     data = {"id": "</script><script>alert(1)</script>", "amp": "a&b", "ls": "\u2028"}
     text = report._json(data)

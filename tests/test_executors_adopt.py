@@ -5,6 +5,8 @@ tests/e2e/test_slurm.py and the LSF stand-ins, tests/test_executors_lsf.py.)"""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from rulec import profile as prof
@@ -108,6 +110,36 @@ def test_jobs_still_on_the_scheduler_are_re_attached_and_the_others_settled_as_b
     assert "waiting" not in out
     assert not (folder / "adopted").exists()  # not before the jobs it follows have ended
     assert queue.killed == []
+
+
+def test_the_jobs_settled_by_their_markers_are_a_run_of_their_own_in_the_history(dead, capsys):
+    graph, history, folder, ids, end = dead
+    marked = history.detail("fit[a]").started
+    with open(folder / "jobids", "a") as fh:
+        fh.write("fit_1 51\n")  # fit[b] resubmitted once (its second attempt), as 51
+    end("b", 2, output=False)  # failed
+    end("a", 0)  # then done
+    for d, after in (("b", 1), ("a", 2)):
+        os.utime(folder / "status" / f"fit[{d}].rc", (marked + after, marked + after))
+    queue = Queue({"50_2": adopt.RUNNING})  # c runs: re-attached, not in this run
+    adopt.reattach(str(folder.parent.parent.parent), "slurm", history, graph, queue, quiet=True)
+    (run,) = history.runs()
+    assert (run.executor, run.status, run.planned, run.exit_code) == ("slurm", "adopted", 2, 0)
+    assert run.finished is not None and history.run_id is None  # ended: the new run begins its own
+    b, a = history.attempts()  # in the order their markers were written
+    assert (a.job_id, a.outcome, a.attempt, a.place, a.why, a.command) == ("fit[a]", "adopted", 1, "50_0", None, None)
+    assert a.log == bundle_mod.log_of(graph, ids["fit[a]"])
+    assert (a.started, a.finished, b.finished) == (marked, marked + 2, marked + 1)
+    assert (b.job_id, b.outcome, b.attempt, b.place) == ("fit[b]", "failed", 2, "51_1")
+    assert b.why == "failed in the run that died (exit status 2)" and "echo b" in b.command
+    assert history.failed() == {"fit[b]": "failed in the run that died (exit status 2)"}
+
+
+def test_nothing_settled_is_no_run(dead):
+    graph, history, folder, ids, end = dead
+    queue = Queue({f"50_{t}": adopt.RUNNING for t in range(4)})
+    found = adopt.reattach(str(folder.parent.parent.parent), "slurm", history, graph, queue, quiet=True)
+    assert len(found.jobs) == 4 and history.runs() == []
 
 
 def test_a_re_attached_job_whose_command_changed_is_cancelled_and_keeps_its_mark(dead, tmp_path, capsys):

@@ -122,6 +122,27 @@ def recorded(proj):
         h.close()
 
 
+def history_of(proj):
+    """The recorded runs, oldest first."""
+    from rulec.history import History
+
+    h = History.open(str(proj))
+    try:
+        return h.runs()
+    finally:
+        h.close()
+
+
+def attempts_of(proj, run_id):
+    from rulec.history import History
+
+    h = History.open(str(proj))
+    try:
+        return h.attempts([run_id])
+    finally:
+        h.close()
+
+
 def test_a_pipeline_runs_on_lsf_and_is_then_up_to_date(lsf):
     proj, env, state = lsf
     res = rulec(proj, env, "run", "--executor", "lsf", "--poll", "0.05")
@@ -391,6 +412,69 @@ rule total:
     assert len(calls(state, "bsub")) == 2
     assert (proj / "total.txt").read_text() == "1\n2\n3\n"
     assert "Nothing to do" in rulec(proj, env, "dryrun").stdout
+    # the run history: the dead run (no end), then the run that followed its jobs, each one
+    # adopted there (started by the dead run, done on LSF); nothing was settled before it
+    dead, rerun = history_of(proj)
+    assert (dead.executor, dead.status, dead.finished) == ("lsf", "running", None)
+    assert (rerun.executor, rerun.status, rerun.planned) == ("lsf", "ok", 4)
+    attempts = attempts_of(proj, rerun.run_id)
+    assert sorted(a.job_id for a in attempts) == ["part[1]", "part[2]", "part[3]", "total"]
+    assert [a.job_id for a in attempts][-1] == "total"  # in the order they ended
+    for a in attempts:
+        assert (a.outcome, a.attempt, a.why) == ("adopted", 1, None) and a.started <= a.finished
+    res = rulec(proj, env, "report", "-o", "r.html")
+    assert res.returncode == 0, res.stderr
+    assert '<div class="k">adopted</div><div class="v">4</div>' in (proj / "r.html").read_text()
+
+
+def test_a_job_the_dead_run_saw_fail_on_lsf_is_a_failed_attempt_of_the_adoption(lsf):
+    """A job whose marker says it failed after rulec was killed: the adoption's run holds it as
+    failed, with the reason, its command and its log's end; the next run runs it again."""
+    proj, env, state = lsf
+    (proj / "Rulefile").write_text('''
+dimension i = ["1", "2"]
+rule all:
+    input: expand("part_{i}.txt")
+rule part:
+    output: "part_{i}.txt"
+    log:    "logs/part_{i}.log"
+    shell:  "sleep 1; echo working on {i}; if [ -e fail_{i} ]; then echo giving up on {i}; exit 3; fi; echo {i} > {output}"
+''')
+    (proj / "fail_2").write_text("")
+    proc = subprocess.Popen([sys.executable, "-m", "rulec", "run", "--executor", "lsf", "--poll", "0.1"],
+                            cwd=proj, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    bundle = proj / ".rulec" / "lsf" / "1"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not ((bundle / "jobids").exists() and (bundle / "jobids").read_text().strip()):
+        time.sleep(0.05)  # the array submitted
+    proc.kill()  # before either job has ended (each sleeps 1 s first)
+    proc.wait()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not all((bundle / "status" / f"part[{i}].rc").exists() for i in "12"):
+        time.sleep(0.05)
+    os.unlink(proj / "fail_2")
+    res = rulec(proj, env, "run", "--executor", "lsf", "--poll", "0.1")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "adopted .rulec/lsf/1 of the previous run: 1 job(s) done there recorded, 1 failed" in res.stdout, res.stdout
+    assert "Done: 1 job(s) ran on lsf." in res.stdout  # part[2] again
+    dead, adoption, rerun = history_of(proj)
+    assert (adoption.status, rerun.status) == ("adopted", "ok")
+    by_job = {a.job_id: a for a in attempts_of(proj, adoption.run_id)}
+    ok, failed = by_job["part[1]"], by_job["part[2]"]
+    assert ok.outcome == "adopted" and ok.log == "logs/part_1.log"
+    assert failed.outcome == "failed" and failed.why == "failed in the run that died (exit status 3)"
+    assert "fail_2" in failed.command and failed.log == "logs/part_2.log"
+    assert failed.tail.splitlines()[-1] == "giving up on 2"
+    part = jobids(proj)["part"]
+    since = (bundle / "manifest.json").stat().st_mtime - 2
+    for i, a in ((1, ok), (2, failed)):
+        assert a.finished == (bundle / "status" / f"part[{i}].rc").stat().st_mtime  # its marker's time
+        assert a.started is None or since <= a.started <= a.finished  # when the dead rulec saw it start, if it did
+        assert a.place == f"lsf:{part}[{i}]" and a.attempt == 1
+    assert [a.outcome for a in attempts_of(proj, rerun.run_id)] == ["ok"]
+    res = rulec(proj, env, "report", "--all", "-o", "r.html")
+    assert res.returncode == 0, res.stderr
+    assert "failed in the run that died (exit status 3)" in (proj / "r.html").read_text()
 
 
 COUNTED = '''
@@ -575,3 +659,13 @@ rule total:
     assert "Nothing to do" in res.stdout
     assert len(calls(state, "bsub")) == 2
     assert (proj / "total.txt").read_text() == "1\n2\n3\n"
+    # a packed job's start is its status/<job id>.start (total, alone in its task, has none)
+    adoption = history_of(proj)[-1]
+    status = proj / ".rulec" / "lsf" / "1" / "status"
+    attempts = attempts_of(proj, adoption.run_id)
+    assert len(attempts) == 4 and {a.outcome for a in attempts} == {"adopted"}
+    assert sorted(p.name for p in status.glob("*.start")) == ["part[1].start", "part[2].start", "part[3].start"]
+    for a in attempts:
+        if a.job_id != "total":
+            assert a.started == float((status / f"{a.job_id}.start").read_text())
+        assert a.finished == (status / f"{a.job_id}.rc").stat().st_mtime

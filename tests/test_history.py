@@ -286,9 +286,81 @@ def test_a_run_that_never_ended_is_closed_as_an_error_with_its_attempts(tmp_path
 
 def test_attempts_noted_without_a_run_are_not_kept(tmp_path):
     h = History.open(str(tmp_path), write=True)
-    h.note_attempt("a[1]", "a", 1, 1.0, 2.0, "ok")  # rulec run --touch, tests: no run begun
+    h.note_attempt("a[1]", "a", 1, 1.0, 2.0, "ok")  # no run begun
     h.record([finished("a[1]")])
     assert h.runs() == [] and h.attempts() == []
+
+
+def test_a_run_may_say_when_it_started(tmp_path):
+    h = History.open(str(tmp_path), write=True)
+    h.begin_run("touch", 1, "rulec run --touch", started=12.5)
+    h.end_run(0)
+    (run,) = h.runs()
+    assert run.started == 12.5 and run.finished > 12.5
+
+
+def test_touched_and_adopted_attempts_are_read_back_and_only_a_failure_is_failed(tmp_path):
+    from rulec.history import ADOPTED, TOUCH, TOUCHED
+
+    h = History.open(str(tmp_path), write=True)
+    h.begin_run("local", 2)
+    h.note_attempt("a[1]", "a", 1, 1.0, 2.0, "failed", why="exit status 1")
+    h.note_attempt("a[2]", "a", 1, 1.0, 2.0, "ok")
+    h.end_run(1)
+    h.begin_run(TOUCH, 1, "rulec run --touch")
+    h.note_attempt("a[1]", "a", 1, 3.0, 3.0, TOUCHED)  # made by hand, then touched: no more failed
+    h.record([finished("a[1]")])
+    h.end_run(0)
+    h.begin_run("slurm", 2, "rulec run --executor slurm")
+    h.note_attempt("b[1]", "b", 1, None, 5.0, ADOPTED, "4711_0", log="logs/b1.log")
+    h.note_attempt("b[2]", "b", 2, 4.0, 5.5, "failed", "4712_1", "failed in the run that died (exit status 3)")
+    h.end_run(0, ADOPTED)
+    h.close()
+    h = History.open(str(tmp_path))
+    assert [(r.executor, r.status, r.planned) for r in h.runs()] == [("local", "failed", 2), (TOUCH, "ok", 1), ("slurm", ADOPTED, 2)]
+    assert [(a.job_id, a.outcome, a.started, a.finished, a.place) for a in h.attempts()][2:] == [
+        ("a[1]", TOUCHED, 3.0, 3.0, None), ("b[1]", ADOPTED, None, 5.0, "4711_0"), ("b[2]", "failed", 4.0, 5.5, "4712_1")]
+    assert h.failed() == {"b[2]": "failed in the run that died (exit status 3)"}
+
+
+# The run history's tables as the first rulec with a run history made them (before touched
+# and adopted attempts): a store it wrote is read, and written to, as it is.
+_FIRST_RUN_SCHEMA = """
+CREATE TABLE runs (run_id INTEGER PRIMARY KEY AUTOINCREMENT, started REAL NOT NULL, finished REAL,
+    executor TEXT NOT NULL, command TEXT, planned INTEGER NOT NULL, status TEXT NOT NULL, exit_code INTEGER);
+CREATE TABLE attempts (run_id INTEGER NOT NULL, job_id TEXT NOT NULL, rule TEXT NOT NULL, attempt INTEGER NOT NULL,
+    started REAL, finished REAL NOT NULL, outcome TEXT NOT NULL, place TEXT, why TEXT, command TEXT, log TEXT, tail TEXT);
+CREATE INDEX attempts_run ON attempts(run_id);
+CREATE INDEX attempts_job ON attempts(job_id);
+INSERT INTO runs VALUES (1, 1.0, 3.0, 'local', 'rulec run', 1, 'failed', 1);
+INSERT INTO attempts VALUES (1, 'a[1]', 'a', 1, 1.0, 2.0, 'failed', 'local:1', 'exit status 1', 'echo 1', 'log/1', 'x');
+"""
+
+
+def test_a_store_from_before_touched_and_adopted_runs_reads_and_takes_them(tmp_path):
+    from rulec.history import TOUCH, TOUCHED
+
+    h = History.open(str(tmp_path), write=True)
+    h.record([finished("a[2]")])
+    h.close()
+    db = sqlite3.connect(tmp_path / ".rulec" / "state.db")
+    db.executescript("DROP TABLE runs; DROP TABLE attempts;" + _FIRST_RUN_SCHEMA)
+    db.commit()
+    db.close()
+    h = History.open(str(tmp_path))
+    assert [(r.run_id, r.executor, r.status) for r in h.runs()] == [(1, "local", "failed")]
+    assert h.failed() == {"a[1]": "exit status 1"}
+    h.close()
+    h = History.open(str(tmp_path), write=True)
+    h.begin_run(TOUCH, 1, "rulec run --touch")
+    h.note_attempt("a[1]", "a", 1, 4.0, 4.0, TOUCHED)
+    h.record([finished("a[1]")])
+    h.end_run(0)
+    h.close()
+    h = History.open(str(tmp_path))
+    assert [(r.run_id, r.executor, r.status) for r in h.runs()] == [(1, "local", "failed"), (2, TOUCH, "ok")]
+    assert [a.outcome for a in h.attempts()] == ["failed", TOUCHED] and h.failed() == {}
+    assert h.get("a[1]").status == "ok" and h.get("a[2]").status == "ok"
 
 
 def test_a_store_from_before_the_run_history_reads_as_having_none_and_gets_it_when_written(tmp_path):

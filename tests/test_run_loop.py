@@ -356,6 +356,56 @@ def test_an_interrupted_run_notes_its_stopped_jobs(setup, capsys):
     assert "interrupted" in outcomes.values()
 
 
+def _outputs_of(graph, workdir):
+    for job in graph.order:
+        for path in graph.declared_outputs(job):
+            full = os.path.join(workdir, path)
+            os.makedirs(os.path.dirname(full), exist_ok=True)
+            with open(full, "w") as fh:
+                fh.write("made by hand\n")
+
+
+def test_touch_is_a_run_of_its_own_with_one_touched_attempt_a_job(setup, tmp_path, capsys):
+    import time
+
+    from rulec.run.loop import touch
+
+    loop, fake, history = setup()
+    _outputs_of(loop.graph, str(tmp_path))
+    before = time.time()
+    assert touch(loop.graph, loop.plan, history, quiet=True) == 0
+    assert capsys.readouterr().out == "Touched 8 job(s).\n"
+    (run,) = history.runs()
+    assert (run.executor, run.planned, run.status, run.exit_code, run.command) == ("touch", 8, "ok", 0, " ".join(sys.argv))
+    assert before <= run.started <= run.finished
+    rows = history.attempts()
+    assert sorted(a.job_id for a in rows) == sorted(ALL) == recorded(history)
+    assert [a.job_id for a in rows] == [loop.graph.job_id(j) for j in loop.plan.run]  # in the order they were touched
+    for a in rows:
+        assert (a.attempt, a.outcome, a.place, a.why, a.command, a.log, a.tail) == (1, "touched", None, None, None, None, None)
+        assert run.started <= a.started == a.finished <= run.finished
+    assert history.failed() == {} and fake.log == []  # nothing ran
+
+
+def test_a_touch_that_fails_on_a_missing_output_records_no_run(setup, tmp_path):
+    from rulec.run.loop import touch
+
+    loop, fake, history = setup()
+    with pytest.raises(RulecError, match="does not exist"):
+        touch(loop.graph, loop.plan, history, quiet=True)
+    assert history.runs() == [] and history.attempts() == [] and recorded(history) == []
+
+
+def test_a_touch_with_nothing_to_touch_records_no_run(setup, capsys):
+    from rulec.plan import Plan
+    from rulec.run.loop import touch
+
+    loop, fake, history = setup()
+    assert touch(loop.graph, Plan(loop.graph, [], {}), history, quiet=True) == 0
+    assert capsys.readouterr().out == "Touched 0 job(s).\n"
+    assert history.runs() == [] and history.attempts() == []
+
+
 def test_a_push_executor_without_resubmit_refuses_retries(setup):
     loop, fake, history = setup(retries=1, push=True)
     with pytest.raises(RulecError, match="cannot resubmit"):
@@ -976,6 +1026,11 @@ def test_re_attached_jobs_are_in_flight_their_marks_kept_and_their_success_relea
     finished = [e[1] for e in fake.log if e[0] == "finished"]
     assert max(finished.index(j) for j in PREPARES) < min(finished.index(j) for j in ALL if j.startswith("fit"))
     assert "Done: 8 job(s) ran on fake." in capsys.readouterr().out
+    # in the run history: the re-attached jobs adopted (a run that died started them), the rest ok
+    outcomes = {a.job_id: (a.outcome, a.started) for a in history.attempts()}
+    assert {j: o for j, (o, _) in outcomes.items()} == {j: "adopted" if j in PREPARES else "ok" for j in ALL}
+    for job, t in started.items():
+        assert outcomes[loop.graph.job_id(job)][1] == t
 
 
 def test_a_re_attached_job_that_fails_fails_its_dependents_as_the_runs_own(setup, capsys):
@@ -984,6 +1039,7 @@ def test_a_re_attached_job_that_fails_fails_its_dependents_as_the_runs_own(setup
     err = capsys.readouterr().err
     assert "prepare[d0]: exit status 3" in err
     assert "prepare[d0]" not in history.records()  # no record, no mark: it runs again next time
+    assert {a.job_id: a.outcome for a in history.attempts()}["prepare[d0]"] == "failed"  # not adopted
     (cancelled,) = [e[1] for e in fake.log if e[0] == "cancel"]
     assert {"fit[d0,m0]", "fit[d0,m1]", "summarize[m0]", "summarize[m1]"} <= set(cancelled)
     assert not any(j.startswith("fit[d0") or j.startswith("summarize") for j in recorded(history))

@@ -6,7 +6,9 @@ by the jobs' states (dot's SVG, or a plain SVG drawn here when graphviz is missi
 timeline of every attempt on a <canvas> (per-rule lanes; start, end, attempt, where it
 ran), a paged table of the attempts, per-rule runtime statistics (with the figures of the
 rules' ``benchmark:`` files when there are any) and the failures with their command and
-log end. The data are embedded as JSON and drawn by the page's script, so 50,000 jobs make
+log end. A ``rulec run --touch`` is a run of touched jobs, the adoption of a dead SLURM/LSF
+run's bundle a run of adopted (or failed) ones: each outcome has its colour and its word. The
+data are embedded as JSON and drawn by the page's script, so 50,000 jobs make
 a few MB and no more than a page of table rows at a time; beyond DETAIL_LIMIT attempts the
 timeline of older runs (or of one huge run) is binned per rule instead.
 
@@ -26,7 +28,7 @@ from collections import Counter, defaultdict
 
 from .. import __version__, api, graphviz, report
 from ..errors import RulecError, mask_secrets
-from ..history import Attempt, Run
+from ..history import ADOPTED, TOUCH, TOUCHED, Attempt, Run
 from ..plan import PlanOptions
 from ..recordclass import record
 from .dag import job_states, write_atomic
@@ -37,7 +39,10 @@ BINS = 400  # time bins per lane of a binned timeline
 TOP = 200  # attempts listed for a binned run (the longest)
 FAILURES_SHOWN = 100  # failures written out with command and log end
 BENCHMARK_FILES = 200_000  # benchmark files read at most
-OUTCOMES = ("ok", "failed", "interrupted")
+# An attempt's outcome, by its index in the page's data (``o``): what ran and succeeded, failed,
+# was interrupted; a job ``rulec run --touch`` recorded as built without running it; a job done
+# on the cluster by a run whose rulec died, recorded when the next run adopted it.
+OUTCOMES = ("ok", "failed", "interrupted", TOUCHED, ADOPTED)
 BENCHMARK_COLUMNS = ("s", "max_rss_mb", "user_s", "system_s", "io_in", "io_out")
 
 
@@ -171,6 +176,10 @@ def _run_data(run: Run, attempts: list[Attempt], rule_index: dict[str, int], pla
 
 def _run_label(run: Run) -> str:
     name = "records of the last successful runs" if run.run_id == 0 else f"run {run.run_id}"
+    if run.run_id and run.executor == TOUCH:
+        name += " (rulec run --touch)"
+    elif run.run_id and run.status == ADOPTED:
+        name += " (adopted: jobs of a run whose rulec died)"
     return f"{name}, {_when(run.started)}"
 
 
@@ -198,7 +207,7 @@ def _summary(workflow, runs: list[Run], by_run, all_runs: bool) -> str:
         attempts = by_run.get(run.run_id, [])
         final = _final(attempts)
         outcome = Counter(a.outcome for a in final.values())
-        retried = sum(1 for a in final.values() if a.outcome == "ok" and a.attempt > 1)
+        retried = sum(1 for a in final.values() if a.outcome in ("ok", ADOPTED) and a.attempt > 1)
         end = max([run.finished or 0.0] + [a.finished for a in attempts]) or None
         first = min([run.started] + [a.started for a in attempts if a.started is not None])
         wall = _duration(end - first) if end else "?"
@@ -209,12 +218,17 @@ def _summary(workflow, runs: list[Run], by_run, all_runs: bool) -> str:
         not_run = max(run.planned - len(final), 0)
         rows.append((run, outcome, retried, wall, status, not_run, end))
     run, outcome, retried, wall, status, not_run, end = rows[0]
-    cards = [("jobs done", outcome["ok"]), ("failed", outcome["failed"]), ("wall time", wall),
-             ("when", _when(run.started))]
-    if retried:
-        cards.insert(2, ("done on a retry", retried))
-    if outcome["interrupted"]:
-        cards.insert(2, ("interrupted", outcome["interrupted"]))
+    if run.run_id and run.executor == TOUCH:  # rulec run --touch: nothing ran, nothing failed
+        cards = [("touched", outcome[TOUCHED]), ("wall time", wall), ("when", _when(run.started))]
+    else:
+        cards = [("jobs done", outcome["ok"]), ("failed", outcome["failed"]), ("wall time", wall),
+                 ("when", _when(run.started))]
+        if retried:
+            cards.insert(2, ("done on a retry", retried))
+        if outcome["interrupted"]:
+            cards.insert(2, ("interrupted", outcome["interrupted"]))
+        if outcome[ADOPTED]:  # done on the cluster by the run that died, not by this one
+            cards.insert(1, ("adopted", outcome[ADOPTED]))
     head = "".join(f'<div class="card"><div class="k">{_h(k)}</div><div class="v">{_h(v)}</div></div>' for k, v in cards)
     facts = [("Rulefile", workflow.file), ("working folder", workflow.workdir),
              ("run", f"{_run_label(run)}; executor {run.executor}; {status}"),
@@ -227,11 +241,12 @@ def _summary(workflow, runs: list[Run], by_run, all_runs: bool) -> str:
     body = f'<div class="cards">{head}</div><dl>{dl}</dl>'
     if all_runs and len(rows) > 1:
         trs = "".join(f"<tr><td>{r.run_id}</td><td>{_h(_when(r.started))}</td><td>{_h(w)}</td><td>{_h(r.executor)}</td>"
-                      f"<td>{o['ok']}</td><td>{o['failed']}</td><td>{o['interrupted']}</td><td>{n}</td><td>{_h(s)}</td></tr>"
+                      f"<td>{o['ok']}</td><td>{o['failed']}</td><td>{o['interrupted']}</td><td>{o[TOUCHED]}</td>"
+                      f"<td>{o[ADOPTED]}</td><td>{n}</td><td>{_h(s)}</td></tr>"
                       for r, o, _, w, s, n, _ in rows)
         body += ('<h3>Every recorded run (newest first)</h3><table class="t"><thead><tr><th>run</th><th>started</th>'
-                 "<th>wall</th><th>executor</th><th>done</th><th>failed</th><th>interrupted</th><th>not run</th>"
-                 f"<th>status</th></tr></thead><tbody>{trs}</tbody></table>")
+                 "<th>wall</th><th>executor</th><th>done</th><th>failed</th><th>interrupted</th><th>touched</th>"
+                 f"<th>adopted</th><th>not run</th><th>status</th></tr></thead><tbody>{trs}</tbody></table>")
     return _section("Summary", body, "summary")
 
 
@@ -257,26 +272,36 @@ def _timeline_html(runs: list[Run]) -> str:
     return (f'<div class="controls">{select}<span id="timeline-note" class="note"></span></div>'
             '<div class="legend"><span><i style="background:#4f8fd6"></i>succeeded</span>'
             '<span><i style="background:#e0524a"></i>failed</span><span><i style="background:#9e9e9e"></i>interrupted</span>'
-            '<span><i style="background:#f0a030"></i>succeeded on a retry</span></div>'
+            '<span><i style="background:#f0a030"></i>succeeded on a retry</span>'
+            '<span><i style="background:#9c7fd1"></i>touched (rulec run --touch: recorded as built, not run)</span>'
+            '<span><i style="background:#2fa58c"></i>adopted (done on the cluster by a run whose rulec died)</span>'
+            '</div>'
             '<div id="timeline-box"><canvas id="timeline-canvas" width="1000" height="100"></canvas><div id="tip"></div></div>')
 
 
 def _rules_table(graph, rules: list[str], attempts: list[Attempt], counts) -> str:
     durations: dict[str, list[float]] = defaultdict(list)
+    succeeded: Counter = Counter()  # ran and succeeded: here, or on the cluster for a run that died (adopted)
     failed: Counter = Counter()
+    touched: Counter = Counter()  # never ran: not in the runtimes
     for a in attempts:
-        if a.outcome == "ok" and a.started is not None:
-            durations[a.rule].append(a.finished - a.started)
+        if a.outcome == "ok" or a.outcome == ADOPTED:
+            succeeded[a.rule] += 1
+            if a.started is not None:  # (an adopted job's start may be unknown)
+                durations[a.rule].append(a.finished - a.started)
         elif a.outcome == "failed":
             failed[a.rule] += 1
+        elif a.outcome == TOUCHED:
+            touched[a.rule] += 1
     bench = benchmarks(graph)
     rows = []
     for name in rules:
         d = durations.get(name, [])
         now = counts.get(name)
-        if not d and not failed[name] and not now and name not in bench:
+        if not succeeded[name] and not failed[name] and not touched[name] and not now and name not in bench:
             continue
-        cells = [name, str(len(d)), str(failed[name]) if failed[name] else "",
+        cells = [name, str(succeeded[name]), str(failed[name]) if failed[name] else "",
+                 str(touched[name]) if touched[name] else "",
                  _duration(statistics.median(d)) if d else "", _duration(max(d)) if d else "",
                  _duration(sum(d)) if d else "", graphviz.counts_text(now) if now else ""]
         b = bench.get(name)
@@ -289,10 +314,12 @@ def _rules_table(graph, rules: list[str], attempts: list[Attempt], counts) -> st
         rows.append("<tr>" + "".join(f"<td>{_h(c)}</td>" for c in cells) + "</tr>")
     bench_note = ("" if bench else '<p class="note">No rule has a <code>benchmark:</code> file yet: '
                   "its columns stay empty.</p>")
-    return ('<p class="note">Runtimes of the attempts that succeeded, in the runs reported; "now": the jobs\' state at '
+    return ('<p class="note">Runtimes of the attempts that succeeded, in the runs reported (adopted ones too: done on '
+            "the cluster by a run whose rulec died, whose start is known); touched: recorded as built by "
+            '<code>rulec run --touch</code>, never run; "now": the jobs\' state at '
             'the time of this report. Benchmark figures: from the rules\' <code>benchmark:</code> TSV files (seconds, '
             "peak resident memory, CPU time user + system, I/O).</p>" + bench_note +
-            '<div class="scroll"><table class="t"><thead><tr><th>rule</th><th>succeeded</th><th>failed attempts</th><th>median</th>'
+            '<div class="scroll"><table class="t"><thead><tr><th>rule</th><th>succeeded</th><th>failed attempts</th><th>touched</th><th>median</th>'
             "<th>max</th><th>total</th><th>now</th><th>bench files</th><th>bench median</th><th>bench max</th>"
             "<th>max RSS</th><th>median CPU</th><th>I/O in</th><th>I/O out</th></tr></thead><tbody>"
             + "".join(rows) + "</tbody></table></div>")
@@ -327,7 +354,8 @@ def _failures_html(failures: list[Attempt], workdir: str) -> str:
 def _table_html() -> str:
     return ('<div class="controls"><input id="q" type="search" placeholder="filter: job id, rule or where" size="34"> '
             '<select id="outcome"><option value="">every outcome</option><option value="0">succeeded</option>'
-            '<option value="1">failed</option><option value="2">interrupted</option></select> '
+            '<option value="1">failed</option><option value="2">interrupted</option><option value="3">touched</option>'
+            '<option value="4">adopted</option></select> '
             '<select id="sort"><option value="start">by start</option><option value="long">longest first</option>'
             '<option value="id">by job id</option></select> '
             '<button id="prev" type="button">&larr;</button> <span id="page"></span> '
@@ -548,8 +576,8 @@ _JS = r"""
 (function () {
   "use strict";
   var D = JSON.parse(document.getElementById("rulec-data").textContent);
-  var COLOUR = ["#4f8fd6", "#e0524a", "#9e9e9e"], RETRY = "#f0a030";
-  var WORD = ["succeeded", "failed", "interrupted"];
+  var COLOUR = ["#4f8fd6", "#e0524a", "#9e9e9e", "#9c7fd1", "#2fa58c"], RETRY = "#f0a030";
+  var WORD = ["succeeded", "failed", "interrupted", "touched", "adopted"];
   var LEFT = 170, TOP = 26, ROW = 7, MAXROWS = 8, LANEPAD = 6, BINLANE = 30;
   var canvas = document.getElementById("timeline-canvas"), tip = document.getElementById("tip");
   var note = document.getElementById("timeline-note"), select = document.getElementById("run-select");

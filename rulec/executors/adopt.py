@@ -22,23 +22,38 @@ when none was re-attached, else when the run that follows them has seen the last
 
 ``adopt`` is the older way, kept for packed bundles (whose tasks run several jobs, which the
 follower does not read): the tasks still on the scheduler are waited for, then settled.
+
+The jobs of a bundle settled by their markers (recorded or forgotten) make a run of their own
+in the run history (``rulec report``): executor the backend, status ``adopted``, one attempt
+a job, ``adopted`` (done there) or ``failed`` ("failed in the run that died", with its exit
+status). Their own run, not the adopting one's: they are settled before the plan (which may
+then find nothing to run, and a run that runs nothing records none), and their times are
+the dead run's (a packed job's ``status/<job id>.start``, else the start its mark recorded
+when the dead rulec saw it start; the end: the mtime of its ``.rc`` marker), which would
+stretch the adopting run's wall time back over the time no rulec was running. Re-attached
+jobs are the adopting run's own attempts (the loop notes them; one that succeeds is
+``adopted`` there too).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from typing import Protocol
 
-from .. import storage
+from .. import report, storage
+from ..backend import Backend
 from ..bundle import files as bundle_mod
 from ..errors import BackendError
+from ..history import ADOPTED as ADOPTED_RUN
 from ..recordclass import field, record
 from ..run.executor import Event
 from . import rel_path as _rel
 
 ADOPTED = "adopted"  # written in a bundle's folder once a later run has adopted it
+DIED = "failed in the run that died"  # the reason of a settled job whose marker says it failed
 MARK_SLACK = 2.0  # seconds a marker may seem older than its job's started mark (clocks of node and head)
 FAILED_ROUNDS = 6  # status queries failing this many polls in a row: give up (nothing submitted)
 LOST_ROUNDS = 3  # polls a re-attached task may be missing from the answer (and have no marker) before it is lost
@@ -95,13 +110,17 @@ class _Found:
         self.manifest = manifest
         self.entries = {jid: e for jid, e in manifest["jobs"].items() if jid in marked}
         arrays, retries = _adopted_ids(folder, manifest.get("arrays", ()))
+        resubmitted = _resubmissions(folder, manifest.get("arrays", ()))
+        self.queue = queue
         self.where: dict[str, tuple[str | None, int]] = {}
+        self.attempt: dict[str, int] = {}  # job id -> its latest submission's attempt: 1 + its resubmissions
         for jid, e in self.entries.items():
             key = queue.task_key(e["array"], e["task"])
             if "line" in e:  # a packed task's job: submitted alone as "<key>:<line>"
                 key += f":{e['line']}"
             retry = retries.get(key)
             self.where[jid] = (retry, e["task"]) if retry else (arrays.get(e["array"]), e["task"])
+            self.attempt[jid] = 1 + resubmitted.get(key, 0)
         details = {jid: history.detail(jid) for jid in self.entries}
         self.started = {jid: d.started for jid, d in details.items() if d is not None and d.started is not None}
         self.tables: dict[str, list[str]] = {}
@@ -182,9 +201,10 @@ def _wait_for(found: _Found, backend: str, queue: Queue, jids, quiet: bool, poll
         sleep(poll)
 
 
-def _settle(found: _Found, jids, history, graph, index: dict[str, int], left=()) -> dict[str, list[str]]:
+def _settle(found: _Found, jids, history, graph, index: dict[str, int], left=(), backend=None) -> dict[str, list[str]]:
     """Settle these jobs by their markers: recorded, forgotten, or left with their marks
-    (``left``: jobs to leave whatever their markers say)."""
+    (``left``: jobs to leave whatever their markers say). Those recorded or forgotten are a
+    run of the ``backend`` in the run history (``_note_run``)."""
     from ..run.record import Recorder
 
     done: dict[str, list[str]] = {"recorded": [], "forgotten": [], "left": []}
@@ -202,11 +222,72 @@ def _settle(found: _Found, jids, history, graph, index: dict[str, int], left=())
         else:
             finished.append(recorder.finished(job, log=bundle_mod.log_of(graph, job), started=found.started.get(jid)))
             done["recorded"].append(jid)
+    noted = backend is not None and _note_run(found, backend, history, graph, index, recorder, done)
     if finished:
-        history.record(finished)
+        history.record(finished)  # (with the run's attempts)
     if done["forgotten"]:
         history.forget(done["forgotten"])
+    if noted:
+        history.end_run(0, ADOPTED_RUN)
     return done
+
+
+def _note_run(found: _Found, backend, history, graph, index: dict[str, int], recorder, done) -> bool:
+    """Begin the adoption's run in ``history`` and note an attempt for each job ``done``
+    recorded (``adopted``) or forgotten (``failed``), in the order they ended; whether there
+    was any."""
+    try:  # what is older than the bundle's writing is an earlier run's
+        since = os.stat(os.path.join(found.folder, bundle_mod.MANIFEST)).st_mtime - MARK_SLACK
+    except OSError:
+        since = 0.0
+    failed = set(done["forgotten"])
+    rows = []
+    for jid in done["recorded"] + done["forgotten"]:
+        try:
+            end = os.stat(os.path.join(found.folder, "status", jid + ".rc")).st_mtime
+        except OSError:
+            continue
+        start = _start_marker(found.folder, jid)  # a packed job's
+        if start is None:
+            start = found.started.get(jid)  # when the dead rulec saw it start
+        if start is not None and not since <= start <= end + MARK_SLACK:
+            start = None
+        rows.append((end, jid, None if start is None else min(start, end)))
+    if not rows:
+        return False
+    rows.sort()
+    from ..run.loop import TAILS_KEPT
+
+    history.begin_run(str(backend), len(rows), " ".join(sys.argv))
+    tails = TAILS_KEPT
+    for end, jid, start in rows:
+        job = index[jid]
+        sid, task = found.where[jid]
+        place = None
+        if sid:
+            place = found.queue.shown(sid, task)
+            place = place if backend == Backend.SLURM else f"{backend}:{place}"  # as the run loop names it
+        log = bundle_mod.log_of(graph, job)
+        attempt = found.attempt[jid]
+        if jid in failed:
+            tail = None
+            if tails > 0:
+                tails -= 1
+                tail = "\n".join(report.tail(os.path.join(found.workdir, log), 40)) or None
+            history.note_attempt(jid, graph.rule_of(job).name, attempt, start, end, "failed", place,
+                                 f"{DIED} (exit status {found.marker(jid)})", recorder.command(job, attempt=attempt), log, tail)
+        else:
+            history.note_attempt(jid, graph.rule_of(job).name, attempt, start, end, ADOPTED_RUN, place, log=log)
+    return True
+
+
+def _start_marker(folder: str, jid: str) -> float | None:
+    """The time in a packed job's ``status/<job id>.start`` (seconds since 1970), if any."""
+    try:
+        with open(os.path.join(folder, "status", jid + ".start")) as fh:
+            return float(fh.read(64).strip())
+    except (OSError, ValueError):
+        return None
 
 
 def _adopted_text(done: dict[str, list[str]]) -> str:
@@ -225,7 +306,7 @@ def _say_settled(found: _Found, done: dict[str, list[str]]) -> None:
 def _wait_and_settle(found: _Found, backend: str, history, graph, index, queue: Queue, quiet: bool, poll: float,
                      sleep) -> dict[str, list[str]]:
     _wait_for(found, backend, queue, found.entries, quiet, poll, sleep)
-    done = _settle(found, found.entries, history, graph, index)
+    done = _settle(found, found.entries, history, graph, index, backend=backend)
     _mark_adopted(found.folder, done)
     if not quiet and found.entries:
         _say_settled(found, done)
@@ -321,7 +402,7 @@ def reattach(workdir: str, backend: str, history, graph, queue: Queue, quiet: bo
             sleep(poll)
         changed = {jid for jid in alive if not found.same_line(graph, renderers, jid, index[jid])}
         followed = sorted(alive - changed)
-        done = _settle(found, set(found.entries) - set(followed), history, graph, index, left=changed)
+        done = _settle(found, set(found.entries) - set(followed), history, graph, index, left=changed, backend=backend)
         done["followed"] = list(followed)
         out.settled[folder] = done
         for jid in followed:
@@ -560,6 +641,21 @@ def _adopted_ids(folder: str, arrays_of) -> tuple[dict[str, str], dict[str, str]
     except OSError:
         pass
     return arrays, retries
+
+
+def _resubmissions(folder: str, arrays_of) -> dict[str, int]:
+    """A bundle's ``jobids``: ``<array>_<task>`` -> how many times that task was resubmitted."""
+    names = {a.get("name") for a in arrays_of if isinstance(a, dict)}
+    count: dict[str, int] = {}
+    try:
+        with open(os.path.join(folder, "jobids")) as fh:
+            for line in fh:
+                parts = line.split()
+                if len(parts) == 2 and parts[0] not in names:
+                    count[parts[0]] = count.get(parts[0], 0) + 1
+    except OSError:
+        pass
+    return count
 
 
 def held_arrays(layout, graph, attached) -> list[int]:

@@ -25,7 +25,7 @@ import time
 
 from .. import report, storage
 from ..errors import EXIT_INTERRUPTED, EXIT_JOB_FAILED, Interrupted, RulecError, brief
-from ..history import History
+from ..history import ADOPTED, TOUCH as TOUCH_RUN, TOUCHED, History
 from ..kinds import PROTECTED, TEMP, TOUCH, OutputKinds, make_read_only
 from ..logs import default_log, file_name
 from ..recordclass import record
@@ -973,10 +973,13 @@ class Loop:
 
     def _attempt(self, job: int, outcome: str, why: str | None = None, log: str | None = None) -> None:
         """Note an attempt's end in the run history (``rulec report``): a failed one with its
-        command and the end of its log, as they are now (a retry rewrites both)."""
+        command and the end of its log, as they are now (a retry rewrites both). A re-attached
+        job that succeeds is ``adopted``: a run that died started it, this one followed it."""
         graph = self.graph
         attempt = self.attempts.get(job, 1)
         command = tail = None
+        if outcome == "ok" and self.attached and job in self.attached:
+            outcome = ADOPTED
         if outcome == "failed":
             command = self.recorder.command(job, attempt=attempt)
             if log is not None and self.tails > 0:
@@ -1078,7 +1081,9 @@ def touch(graph, plan, history: History, quiet: bool = False, snap=None) -> int:
     """``rulec run --touch``: record the planned jobs as built from the current inputs and
     touch their outputs in dependency order, running nothing (make -t). A missing output
     is an error: rulec never invents content. Remote outputs cannot be touched: they are
-    recorded as they are (the plan's snapshot says they exist)."""
+    recorded as they are (the plan's snapshot says they exist). The touch is a run of the
+    run history (executor ``touch``, each job's attempt ``touched``); touching nothing
+    records none."""
     workdir = graph.workflow.workdir
 
     def exists(path: str) -> bool:
@@ -1097,6 +1102,8 @@ def touch(graph, plan, history: History, quiet: bool = False, snap=None) -> int:
         raise RulecError(f"--touch: output {path!r} of {jid} does not exist ({len(missing)} missing in all); run the job instead")
     recorder = Recorder(graph)
     records = []
+    when = []  # the time each job was touched
+    started = time.time()
     for job in plan.run:
         for path in graph.declared_outputs(job):
             if not storage.is_remote(path):
@@ -1109,7 +1116,16 @@ def touch(graph, plan, history: History, quiet: bool = False, snap=None) -> int:
                     continue
                 os.utime(full)
         records.append(recorder.finished(job))
-    history.record(records)
+        when.append(time.time())
+    if records:
+        # A run of its own in the run history (``rulec report``): one attempt a job, touched
+        # (its start and end: when it was touched; no log), written with the records.
+        history.begin_run(TOUCH_RUN, len(records), " ".join(sys.argv), started=started)
+        note = history.note_attempt
+        for f, t in zip(records, when):
+            note(f.job_id, f.rule, 1, t, t, TOUCHED)
+        history.record(records)
+        history.end_run(0)
     print(f"Touched {len(records)} job(s).")  # -q too: the one-line summary
     return 0
 

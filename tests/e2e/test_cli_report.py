@@ -244,6 +244,33 @@ def test_all_runs(example, tmp_path):
         example.ok("run", "-q")
 
 
+@pytest.mark.browser
+def test_a_touch_run_is_reported_as_a_run_of_touched_jobs(project, tmp_path):
+    from rulec_e2e import ALL_JOBS
+
+    project.ok("run", "-q")
+    os.utime(project.path / "src" / "data.txt", (2e9, 2e9))  # newer than every output: a touch says they are fine
+    assert project.ok("run", "--touch").stdout.splitlines() == ["Touched 8 job(s)."]
+    project.ok("report", "--all", "-o", tmp_path / "r.html")
+    text = (tmp_path / "r.html").read_text()
+    ran, touched = page_data(text)["runs"]
+    assert ran["a"]["o"] == [0] * 8 and touched["a"]["o"] == [3] * 8  # ok, touched
+    assert touched["id"] == ran["id"] + 1 and "(rulec run --touch)" in touched["label"]
+    assert "executor touch; ok" in text and "run --touch" in text  # its command
+    assert '<div class="k">touched</div><div class="v">8</div>' in text
+    assert '<div class="k">jobs done</div>' not in text  # (the cards are the last run's)
+    dom, console = browse(tmp_path / "r.html", tmp_path)  # the last run first: the touch
+    assert console == []
+    rows = job_rows(dom)
+    assert sorted(r[0] for r in rows) == sorted(ALL_JOBS) and {r[6] for r in rows} == {"touched"}
+    assert {r[4] for r in rows} == {"0 ms"} and {r[5] for r in rows} == {""}  # no time, nowhere
+    # touching again records another run
+    assert "Touched 8 job(s)." in project.ok("run", "-t").stdout
+    project.ok("report", "-o", tmp_path / "last.html")
+    (last,) = page_data((tmp_path / "last.html").read_text())["runs"]
+    assert last["id"] == touched["id"] + 1 and last["a"]["o"] == [3] * 8
+
+
 def test_no_recorded_run_is_a_clear_error(empty_project):
     empty_project.one_job("echo x > {output}")
     res = empty_project.run("report")

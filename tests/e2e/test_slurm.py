@@ -458,6 +458,23 @@ def test_after_a_sigkill_the_next_run_adopts_what_slurm_finished(slurm_cluster, 
     assert {p: (proj / p).stat().st_mtime_ns for p in QUICK_OUTPUTS} == mtimes
     assert (proj / "total.txt").read_text() == "a\nb\nc\n"
     assert "Nothing to do" in ok(run_rulec(["dryrun"], proj)).stdout
+    # the run history: the adoption is a run of its own, its jobs adopted, where SLURM ran them
+    from rulec.history import History
+
+    h = History.open(str(proj))
+    try:
+        adoption = h.runs()[-1]
+        attempts = h.attempts([adoption.run_id])
+    finally:
+        h.close()
+    assert (adoption.executor, adoption.status, adoption.planned) == ("slurm", "adopted", 4)
+    status = proj / ".rulec" / "slurm" / "1" / "status"
+    arrays = job_ids(proj / ".rulec" / "slurm" / "1")
+    assert sorted(a.job_id for a in attempts) == ["step[a]", "step[b]", "step[c]", "total"]
+    for a in attempts:
+        assert a.outcome == "adopted" and a.finished == (status / f"{a.job_id}.rc").stat().st_mtime
+        assert a.place.split("_")[0] in arrays.values()  # e.g. 4711_2: the SLURM task
+    assert "executor slurm; adopted" in ok(run_rulec(["report", "-o", "-"], proj)).stdout
 
 
 def test_after_a_sigkill_a_rerun_re_attaches_the_jobs_still_on_slurm(slurm_cluster, tmp_path):
@@ -476,6 +493,16 @@ def test_after_a_sigkill_a_rerun_re_attaches_the_jobs_still_on_slurm(slurm_clust
     assert {s for s, _ in squeue(ids, all_states=True).values()} == {"COMPLETED"}
     assert (proj / "total.txt").read_text() == "a\nb\nc\n"
     assert (proj / ".rulec" / "slurm" / "1" / "adopted").read_text().count("followed ") == 4
+    from rulec.history import History
+
+    h = History.open(str(proj))
+    try:  # in the run history: the new run's attempts, adopted (the dead run started them)
+        rerun = h.runs()[-1]
+        assert (rerun.executor, rerun.status) == ("slurm", "ok")
+        assert sorted((a.job_id, a.outcome) for a in h.attempts([rerun.run_id])) == [
+            ("step[a]", "adopted"), ("step[b]", "adopted"), ("step[c]", "adopted"), ("total", "adopted")]
+    finally:
+        h.close()
     mtimes = {p: (proj / p).stat().st_mtime_ns for p in QUICK_OUTPUTS}
     assert "Nothing to do" in ok(run_rulec(["run", *SLURM], proj)).stdout
     assert {p: (proj / p).stat().st_mtime_ns for p in QUICK_OUTPUTS} == mtimes
