@@ -339,3 +339,30 @@ def test_the_lock_is_held_from_the_moment_it_is_in_place(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         Lock(str(tmp_path)).acquire()
     assert not (tmp_path / ".rulec" / "lock").exists()
+
+
+def test_the_lock_is_held_from_the_moment_it_is_in_place_with_other_threads(tmp_path, monkeypatch):
+    """Another thread of the process (the Python API, a test runner) does not block the
+    signal: the system hands it the Ctrl-C at once. Noted, not raised, it still comes only
+    once the lock is held."""
+    import threading
+
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait, daemon=True)
+    other.start()
+    real = os.link
+
+    def link_then_ctrl_c(src, dst):
+        real(src, dst)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(os, "link", link_then_ctrl_c)
+    try:
+        for _ in range(20):
+            with pytest.raises(KeyboardInterrupt):
+                Lock(str(tmp_path)).acquire()
+            assert not (tmp_path / ".rulec" / "lock").exists()
+    finally:
+        stop.set()
+        other.join()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -388,15 +388,38 @@ _INTERRUPTS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 
 def _hold_signals():
     """Interrupts wait (blocked, not lost) until ``_release_signals``: in the main thread only,
-    where Python runs its handlers."""
+    where Python runs its handlers.
+
+    Blocking them in this thread is not enough when the process has other threads (the
+    Python API, a test runner): the system then hands a signal sent to the process to one of
+    them, and Python runs its handler in this thread at once, between two steps of what must
+    happen together. So while they wait, Python's handlers only note them; the first noted
+    one is handed to its own handler by ``_release_signals``."""
     if threading.current_thread() is not threading.main_thread():
         return None
-    return signal.pthread_sigmask(signal.SIG_BLOCK, _INTERRUPTS)
+    noted: list[int] = []
+
+    def note(signum, frame):
+        noted.append(signum)
+
+    previous = {sig: signal.signal(sig, note) for sig in _INTERRUPTS}
+    return signal.pthread_sigmask(signal.SIG_BLOCK, _INTERRUPTS), previous, noted
 
 
-def _release_signals(previous) -> None:
-    if previous is not None:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+def _release_signals(held) -> None:
+    if held is None:
+        return
+    mask, previous, noted = held
+    signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # a signal that waited is noted here
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
+    if noted:
+        sig = noted[0]
+        handler = previous[sig]
+        if callable(handler):
+            handler(sig, None)  # Python's own for SIGINT raises KeyboardInterrupt here
+        elif handler == signal.SIG_DFL:
+            os.kill(os.getpid(), sig)  # what it would have done: end the process
 
 
 def _remove_dead_temps(folder: str) -> None:
