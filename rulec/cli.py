@@ -264,11 +264,16 @@ def emit_args(ns):
 
 
 def main(argv: list[str] | None = None) -> int:
+    from . import gcpause
+
+    gcpause.command_starts()  # the collector off: see rulec/gcpause.py
     try:
         return _main(argv)
     except KeyboardInterrupt:  # Ctrl-C at any moment, start-up included: one line, 130
         sys.stderr.write("interrupted\n")
         return 130
+    finally:
+        gcpause.command_ends()
 
 
 def _main(argv: list[str] | None) -> int:

@@ -15,6 +15,7 @@ from typing import Callable, Iterable, Sequence
 from . import ir
 from . import pattern as pat
 from .errors import ResolveError
+from .gcpause import paused
 from .recordclass import record
 
 intern = sys.intern
@@ -425,6 +426,7 @@ def _links(workflow: ir.Workflow, plans: Sequence[RulePlan]) -> list[list | None
     return out
 
 
+@paused
 def resolve(
     workflow: ir.Workflow,
     targets: Sequence[str] = (),

@@ -34,6 +34,7 @@ from array import array
 from itertools import compress, islice
 
 from . import ir
+from .gcpause import paused
 from .storage import make_dirs, prune_newest, read_regular, write_replacing
 
 FORMAT = 3
@@ -93,6 +94,7 @@ def key(workflow: ir.Workflow, targets) -> str:
     return h.hexdigest()
 
 
+@paused
 def resolve(workflow: ir.Workflow, targets=(), lazy: bool = False):
     """``dag.resolve(workflow, targets)``, through the cache. ``lazy``: a graph read from the
     cache makes each job's values, outputs, inputs and deps only when they are asked for

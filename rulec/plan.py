@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 
 from . import shell
 from .errors import ResolveError
+from .gcpause import paused
 from .history import History
 from .kinds import TEMP, OutputKinds
 from .options import PlanOptions  # noqa: F401 - part of this module's interface
@@ -128,6 +129,7 @@ def same_inputs(recorded: str, paths: tuple[str, ...], stat, ancient: frozenset[
     return all(o == n or stat(paths[i]) is None for i, o, n in zip(temp, old, new))
 
 
+@paused
 def plan(graph: "JobGraph", snap: Snapshot, history: History, options: PlanOptions = PlanOptions(),
          fresh: frozenset[int] = frozenset()) -> Plan:
     """Which jobs run and why. ``fresh``: rules (indices) whose jobs are known up to date but

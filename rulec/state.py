@@ -18,6 +18,7 @@ import os
 from typing import Collection, Iterable, Mapping
 
 from . import storage
+from .gcpause import paused
 
 Stat = tuple[int, int]  # (mtime in ns, size in bytes)
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0)
@@ -103,6 +104,7 @@ def tree_stat(folder: str) -> Stat | None:
     return newest, int.from_bytes(digest, "big") >> 1
 
 
+@paused
 def snapshot(paths: Iterable[str], workdir: str = ".", tolerance_ns: int = 0, trees: Collection[str] = ()) -> Snapshot:
     """Read the state of ``paths`` (relative to ``workdir``, or absolute, or remote URLs).
     Those of ``paths`` in ``trees`` that are folders get their tree's stat (``tree_stat``)."""

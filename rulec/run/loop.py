@@ -23,7 +23,7 @@ import signal
 import sys
 import time
 
-from .. import report, storage
+from .. import gcpause, report, storage
 from ..errors import EXIT_INTERRUPTED, EXIT_JOB_FAILED, Interrupted, RulecError, brief
 from ..history import ADOPTED, TOUCH as TOUCH_RUN, TOUCHED, History
 from ..kinds import PROTECTED, TEMP, TOUCH, OutputKinds, make_read_only
@@ -194,6 +194,7 @@ class Loop:
     def run(self) -> int:
         """Run the plan: the exit status. The run, and every attempt of a job in it, go into
         the state store's run history (``rulec report``, the failed state of ``rulec dag``)."""
+        gcpause.long_work()  # the collector on again, if the command turned it off
         self.history.begin_run(str(self.executor.name), len(self.plan.run), " ".join(sys.argv))
         code = self._run()
         self.history.end_run(code)  # (an exception: History.close records the run as an error)

@@ -26,6 +26,7 @@ import types
 import typing
 from functools import lru_cache
 
+from ..gcpause import paused
 from ..resources import data_dir
 from ..source import Span
 from ..storage import make_dirs, read_regular, write_replacing
@@ -338,6 +339,7 @@ class _Malformed(Exception):
     pass
 
 
+@paused
 def decode(data: bytes | str, lines: int = 0) -> d.Module | None:
     """The Module of an entry's bytes, or None for anything else: not JSON, an unknown class,
     missing or extra fields, a value of the wrong type. ``lines`` is added to every span's
