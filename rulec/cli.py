@@ -113,26 +113,31 @@ def _plan_args(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
-    """The command line's parser. ``only``: the command given; the other commands are listed
-    (for ``--help`` and for a mistyped name) but their options are not built, which is most
-    of the parser's cost at every start."""
-
-    def want(name: str) -> bool:
-        return only is None or only == name
-
+    """The command line's parser. ``only``: the command given, whose parser alone is made
+    then (``prog`` "rulec NAME", the same help and errors): a parser per command is most of
+    argparse's cost at every start."""
+    if only is not None:
+        p = argparse.ArgumentParser(prog=f"rulec {only}")
+        p.set_defaults(command=only)
+        _options(p, only)
+        _add_example(p, only)
+        return p
     parser = argparse.ArgumentParser(prog="rulec", description="A rule compiler for data-analysis pipelines: local runs, SLURM, LSF and jbsub.")
     parser.add_argument("-V", "--version", action="version", version=f"rulec {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, text in COMMANDS.items():
+        p = sub.add_parser(name, help=text)
+        _options(p, name)
+        _add_example(p, name)
+    return parser
 
-    p = sub.add_parser("check", help=COMMANDS["check"])
-    if want("check"):
+
+def _options(p: argparse.ArgumentParser, name: str) -> None:
+    """The options and arguments of command ``name``."""
+    if name == "check":
         _target_args(p)
         p.add_argument("--json", action="store_true", help="the summary as JSON (file, default target, jobs, rules, dimensions)")
-
-    for name in ("dryrun", "run"):
-        p = sub.add_parser(name, help=COMMANDS[name])
-        if not want(name):
-            continue
+    elif name in ("dryrun", "run"):
         _target_args(p)
         _plan_args(p)
         p.add_argument("-n", "--dry-run", action="store_true", help="print the plan, run nothing")
@@ -151,29 +156,21 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
             p.add_argument("--keep-temp", action="store_true", help="keep temp() outputs (by default deleted once every job that reads them has succeeded)")
             p.add_argument("--overwrite-protected", action="store_true", help="let jobs replace their read-only protected() outputs")
             p.add_argument("--pack", default=None, metavar="N|TIME", help="cluster array tasks run N jobs each, or as many as fit in TIME (e.g. 5m), one after another (for rules without pack: of their own)")
-
-    p = sub.add_parser("status", help=COMMANDS["status"])
-    if want("status"):
+    elif name == "status":
         _target_args(p)
         p.add_argument("-v", "--verbose", action="store_true", help="one line per job, with its log")
         p.add_argument("--json", action="store_true", help="the counts per rule as JSON (with -v: each job too)")
-
-    p = sub.add_parser("dag", help=COMMANDS["dag"])
-    if want("dag"):
+    elif name == "dag":
         _target_args(p)
         p.add_argument("--format", choices=("dot", "mermaid", "svg", "png"), default="dot",
                        help="svg and png are drawn by graphviz's dot")
         p.add_argument("--jobs", action="store_true", help="the job graph instead of the rule graph")
         p.add_argument("-o", "--output", default=None, metavar="FILE", help="write FILE (default: standard output)")
-
-    p = sub.add_parser("report", help=COMMANDS["report"])
-    if want("report"):
+    elif name == "report":
         _target_args(p)
         p.add_argument("-o", "--output", default=None, metavar="FILE", help="the HTML file (default: rulec-report.html; - for standard output)")
         p.add_argument("--all", action="store_true", help="every recorded run, not only the last")
-
-    p = sub.add_parser("emit", help=COMMANDS["emit"])
-    if want("emit"):
+    elif name == "emit":
         _target_args(p)
         _plan_args(p)
         group = p.add_mutually_exclusive_group(required=True)
@@ -182,37 +179,26 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         p.add_argument("-o", "--output", default=None, help="the bundle folder (default: rulec-<backend>)")
         p.add_argument("--profile", help="cluster settings (TOML)")
         p.add_argument("--pack", default=None, metavar="N|TIME", help="array tasks run N jobs each, or as many as fit in TIME (e.g. 5m), one after another (for rules without pack: of their own)")
-
-    p = sub.add_parser("clean", help=COMMANDS["clean"])
-    if want("clean"):
+    elif name == "clean":
         _target_args(p)
         p.add_argument("--yes", action="store_true", help="do not ask")
         p.add_argument("--upstream", action="store_true", help="also the jobs the selected ones need")
         p.add_argument("--downstream", action="store_true", help="also the jobs of the pipeline that need the selected ones")
         p.add_argument("--protected", action="store_true", help="delete read-only protected() outputs too (by default they are kept)")
-
-    p = sub.add_parser("unlock", help=COMMANDS["unlock"])
-    if want("unlock"):
+    elif name == "unlock":
         _target_args(p)
         p.add_argument("--force", action="store_true", help="remove the lock even if the rulec holding it is running on this host")
-
-    p = sub.add_parser("init", help=COMMANDS["init"])
-    if want("init"):
+    elif name == "init":
         p.add_argument("folder", nargs="?", default=".", metavar="DIR", help="where to write it (default: here; made if missing)")
-
-    p = sub.add_parser("completion", help=COMMANDS["completion"])
-    if want("completion"):
+    elif name == "completion":
         p.add_argument("shell", choices=("bash", "zsh", "fish"))
-    _add_examples(sub)
-    return parser
 
 
-def _add_examples(sub) -> None:
+def _add_example(p: argparse.ArgumentParser, name: str) -> None:
     """Every command's --help ends with its examples."""
-    for name, p in sub.choices.items():
-        if name in EXAMPLES:
-            p.epilog = EXAMPLES[name]
-            p.formatter_class = argparse.RawDescriptionHelpFormatter
+    if name in EXAMPLES:
+        p.epilog = EXAMPLES[name]
+        p.formatter_class = argparse.RawDescriptionHelpFormatter
 
 
 def _target(ns):
@@ -287,10 +273,13 @@ def _main(argv: list[str] | None) -> int:
         from . import completion
 
         return completion.main(args[1:])
-    parser = build_parser(args[0] if args and args[0] in COMMANDS else None)
-    ns = parser.parse_args(args)
+    if args and args[0] in COMMANDS:
+        ns = build_parser(args[0]).parse_args(args[1:])
+    else:
+        parser = build_parser()
+        ns = parser.parse_args(args)
     if ns.command is None:
-        parser.print_help()
+        build_parser().print_help()
         return 2
     from .errors import RulecError
 

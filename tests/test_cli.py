@@ -16,14 +16,41 @@ def _sub(parser: argparse.ArgumentParser) -> argparse._SubParsersAction:
 
 @pytest.mark.parametrize("name", list(COMMANDS))
 def test_the_parser_of_one_command_is_the_full_parsers(name):
-    full, only = _sub(build_parser()).choices, _sub(build_parser(name)).choices
-    assert list(only) == list(full)  # every command is still listed (--help, a mistyped name)
-    assert only[name].format_help() == full[name].format_help()
-    assert [a.option_strings for a in only[name]._actions] == [a.option_strings for a in full[name]._actions]
-    others = [n for n in full if n != name and len(full[n]._actions) > 1]
-    assert others and all(len(only[n]._actions) == 1 for n in others)  # only -h: not built
+    full, only = _sub(build_parser()).choices[name], build_parser(name)
+    assert only.prog == full.prog == f"rulec {name}"
+    assert only.format_help() == full.format_help()
+    assert only.format_usage() == full.format_usage()
+    assert [a.option_strings for a in only._actions] == [a.option_strings for a in full._actions]
 
 
-def test_a_command_line_parses_the_same_either_way():
-    argv = ["run", "-j", "2", "--keep-going", "--force", "fit", "-q", "Rulefile", "all"]
-    assert vars(build_parser("run").parse_args(argv)) == vars(build_parser().parse_args(argv))
+@pytest.mark.parametrize("argv", [
+    ["run", "-j", "2", "--keep-going", "--force", "fit", "-q", "Rulefile", "all"],
+    ["dryrun", "-q"],
+    ["emit", "--slurm", "-o", "b"],
+    ["completion", "bash"],
+])
+def test_a_command_line_parses_the_same_either_way(argv):
+    assert vars(build_parser(argv[0]).parse_args(argv[1:])) == vars(build_parser().parse_args(argv))
+
+
+@pytest.mark.parametrize("argv", [["emit"], ["completion", "tcsh"], ["run", "-j", "x"]])
+def test_a_bad_command_line_is_the_same_message_either_way(argv, capsys):
+    with pytest.raises(SystemExit) as one:
+        build_parser(argv[0]).parse_args(argv[1:])
+    alone = capsys.readouterr().err
+    with pytest.raises(SystemExit) as every:
+        build_parser().parse_args(argv)
+    assert one.value.code == every.value.code == 2
+    assert alone == capsys.readouterr().err and alone.startswith(f"usage: rulec {argv[0]}")
+
+
+def test_an_unknown_option_is_shown_with_its_commands_usage(capsys):
+    """The full parser leaves an unknown option to the top level ("usage: rulec [-h] [-V]
+    COMMAND ..."); the command's own usage says more."""
+    from rulec import cli
+
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["run", "--no-such-option"])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2
+    assert err.startswith("usage: rulec run [-h]") and "rulec run: error: unrecognized arguments: --no-such-option" in err
