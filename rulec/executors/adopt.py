@@ -672,6 +672,42 @@ def held_arrays(layout, graph, attached) -> list[int]:
     return sorted(held)
 
 
+def release_held(ex, submit, unit: str) -> None:
+    """Submit the arrays ``ex`` (a SLURM or LSF executor) holds back whose re-attached
+    upstream jobs have all ended (those that failed have had their dependents cancelled by
+    the loop meanwhile): what is left of each. ``submit(array, jobs, tasks, part)`` submits
+    one (``part``: some of its tasks only, ``tasks`` 0-based, already noted in ``ex.partial``)
+    and gives its scheduler id; ``unit`` names a task in the line said ("task", "element")."""
+    if not ex.held_back:
+        return
+    b = ex.bundle
+    where, deps, held = ex.layout.where, ex.graph.deps, set(ex.held_back)
+    for a in list(ex.held_back):
+        array = ex.layout.arrays[a]
+        jobs = [j for j in array.jobs if j in ex.remaining]
+        if not jobs:  # every job of it was cancelled
+            ex.held_back.remove(a)
+            held.discard(a)
+            continue
+        if any(d in ex.follower or (d in where and where[d][0] in held) or (d in ex.current and d in ex.remaining)
+               for j in jobs for d in deps[j]):
+            continue
+        tasks = sorted({where[j][1] for j in jobs})
+        part = len(tasks) < len(array)
+        if part:
+            ex.partial.add(a)
+        job_id = submit(array, jobs, tasks, part)
+        ex.ids[a] = job_id
+        ex.array_of[job_id] = a
+        ex.held_back.remove(a)
+        held.discard(a)
+        fd = os.open(os.path.join(b.dir, "jobids"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, bundle_mod.FILE_MODE)
+        with open(fd, "a") as ids_file:
+            ids_file.write(f"{array.name} {job_id}\n")
+        if not ex.quiet:
+            print(f"submitted {array.name}={job_id}, {len(tasks)} {unit}(s), its re-attached upstream jobs over", flush=True)
+
+
 def _outputs_exist(workdir: str, outputs) -> bool:
     remote = [p for p in outputs if storage.is_remote(p)]
     if any(not os.path.lexists(os.path.join(workdir, p)) for p in outputs if not storage.is_remote(p)):

@@ -276,48 +276,28 @@ class LsfExecutor:
         return []
 
     def release(self) -> None:
-        """Submit the held arrays whose re-attached upstream jobs have all ended (those that
-        failed have had their dependents cancelled by the loop meanwhile): what is left of
-        each (``-J "name[<its indexes>]"`` when some were cancelled), after its upstream
-        arrays (``done(ID[*])``/``done(ID)``; ``done(ID[i])`` per unfinished job of one
-        submitted in part)."""
-        if not self.held_back:
-            return
+        """Submit the held arrays whose re-attached upstream jobs have all ended
+        (``adopt.release_held``): what is left of each (``-J "name[<its indexes>]"`` when some
+        were cancelled), after its upstream arrays (``done(ID[*])``/``done(ID)``;
+        ``done(ID[i])`` per unfinished job of one submitted in part)."""
+        from .adopt import release_held
         from .slurm import _task_list
 
-        b = self.bundle
-        where, deps, held = self.layout.where, self.graph.deps, set(self.held_back)
-        for a in list(self.held_back):
-            array = self.layout.arrays[a]
-            jobs = [j for j in array.jobs if j in self.remaining]
-            if not jobs:  # every job of it was cancelled
-                self.held_back.remove(a)
-                held.discard(a)
-                continue
-            if any(d in self.follower or (d in where and where[d][0] in held) or (d in self.current and d in self.remaining)
-                   for j in jobs for d in deps[j]):
-                continue
-            tasks = sorted({where[j][1] for j in jobs})
+        where, deps = self.layout.where, self.graph.deps
+
+        def submit(array, jobs, tasks, part):
             options = []
-            if len(tasks) < len(array):
+            if part:
                 limit = array.settings.array_limit
                 options = ["-J", f"rulec-{array.rule.name}[{_task_list([t + 1 for t in tasks])}]"
                            + (f"%{limit}" if limit and limit < len(tasks) else "")]
-                self.partial.add(a)
             parts = [f"done({self.ids[d.array]}[*])" if d.kind == lsf_mod.arr.AFTERCORR else f"done({self.ids[d.array]})"
                      for d in array.deps if d.array in self.ids and d.array not in self.partial]
             parts += sorted({f"done({self.task_id(d)})" for j in jobs for d in deps[j]
                              if d in self.remaining and d in where and where[d][0] in self.partial})
-            job_id = self.lsf.submit(b.script(array), " && ".join(parts) or None, b.dir, options=options)
-            self.ids[a] = job_id
-            self.array_of[job_id] = a
-            self.held_back.remove(a)
-            held.discard(a)
-            fd = os.open(os.path.join(b.dir, "jobids"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, bundle_mod.FILE_MODE)
-            with open(fd, "a") as ids_file:
-                ids_file.write(f"{array.name} {job_id}\n")
-            if not self.quiet:
-                print(f"submitted {array.name}={job_id}, {len(tasks)} element(s), its re-attached upstream jobs over", flush=True)
+            return self.lsf.submit(self.bundle.script(array), " && ".join(parts) or None, self.bundle.dir, options=options)
+
+        release_held(self, submit, "element")
 
     def start(self, tasks: Sequence[Task]) -> list[Event]:
         raise BackendError("the LSF executor is a push executor: every task is submitted in open")

@@ -232,40 +232,19 @@ class SlurmExecutor:
             print(f"{len(held)} array(s) of {_rel(b.dir)} to submit once the re-attached jobs they need have ended", flush=True)
 
     def release(self) -> None:
-        """Submit the held arrays whose re-attached upstream jobs have all ended (those that
-        failed have had their dependents cancelled by the loop meanwhile): what is left of
-        each (``--array=<its tasks>`` when some were cancelled), after its upstream arrays
-        (their ids; a task at a time, afterok, for one submitted in part)."""
-        if not self.held_back:
-            return
-        b = self.bundle
-        where, deps, held = self.layout.where, self.graph.deps, set(self.held_back)
-        for a in list(self.held_back):
-            array = self.layout.arrays[a]
-            jobs = [j for j in array.jobs if j in self.remaining]
-            if not jobs:  # every job of it was cancelled
-                self.held_back.remove(a)
-                held.discard(a)
-                continue
-            if any(d in self.follower or (d in where and where[d][0] in held) or (d in self.current and d in self.remaining)
-                   for j in jobs for d in deps[j]):
-                continue
-            tasks = sorted({where[j][1] for j in jobs})
-            options = []
-            if len(tasks) < len(array):
-                limit = array.settings.array_limit
-                options.append(f"--array={_task_list(tasks)}" + (f"%{limit}" if limit and limit < len(tasks) else ""))
-                self.partial.add(a)
-            job_id = self.slurm.submit(b.script(array), self._dependency_now(array, jobs), cwd=b.dir, options=options)
-            self.ids[a] = job_id
-            self.array_of[job_id] = a
-            self.held_back.remove(a)
-            held.discard(a)
-            fd = os.open(os.path.join(b.dir, "jobids"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, bundle_mod.FILE_MODE)
-            with open(fd, "a") as ids_file:
-                ids_file.write(f"{array.name} {job_id}\n")
-            if not self.quiet:
-                print(f"submitted {array.name}={job_id}, {len(tasks)} task(s), its re-attached upstream jobs over", flush=True)
+        """Submit the held arrays whose re-attached upstream jobs have all ended
+        (``adopt.release_held``): what is left of each (``--array=<its tasks>`` when some were
+        cancelled), after its upstream arrays (their ids; a task at a time, afterok, for one
+        submitted in part)."""
+        from .adopt import release_held
+
+        def submit(array, jobs, tasks, part):
+            limit = array.settings.array_limit
+            options = [f"--array={_task_list(tasks)}" + (f"%{limit}" if limit and limit < len(tasks) else "")] if part else []
+            return self.slurm.submit(self.bundle.script(array), self._dependency_now(array, jobs), cwd=self.bundle.dir,
+                                     options=options)
+
+        release_held(self, submit, "task")
 
     def _dependency_now(self, array, jobs: list[int]) -> str | None:
         """A held array's dependency when it is submitted: on its upstream arrays submitted
