@@ -172,22 +172,29 @@ def test_an_unwritable_cache_folder_only_means_resolving(tmp_path, monkeypatch):
     same(graphs.resolve(wf), dag.resolve(wf, ()))
 
 
-def test_an_entry_with_more_declared_outputs_than_outputs_reads_as_absent(cache):
+def _crafted(path: str, at_column: int, value: int) -> None:
+    """Rewrite the entry with the first item of column ``at_column`` set to ``value`` and a
+    digest that matches: a crafted entry, not a damaged one."""
     import json as json_
 
-    wf = workflow()
-    graphs.resolve(wf)
-    path = _entry(cache)
+    from rulec.digest import blake2b
+
     data = open(path, "rb").read()
     end = data.index(b"\n", len(graphs.MAGIC))
     head = json_.loads(data[len(graphs.MAGIC):end])
-    # n_outputs is the 10th column: make its first count larger than that job's outputs
-    width = 4
-    at = end + 1 + head["bytes"] + width * sum(head["columns"][:9])
-    damaged = bytearray(data)
-    damaged[at:at + width] = (99).to_bytes(width, sys.byteorder)
+    body = bytearray(data[end + 1:])
+    at = head["bytes"] + 4 * sum(head["columns"][:at_column])
+    body[at:at + 4] = value.to_bytes(4, sys.byteorder)
+    head["digest"] = blake2b(bytes(body), digest_size=16).hexdigest()
     with open(path, "wb") as fh:
-        fh.write(bytes(damaged))
+        fh.write(graphs.MAGIC + json_.dumps(head).encode() + b"\n" + bytes(body))
+
+
+def test_an_entry_with_more_declared_outputs_than_outputs_reads_as_absent(cache):
+    wf = workflow()
+    graphs.resolve(wf)
+    path = _entry(cache)
+    _crafted(path, 9, 99)  # n_outputs is the 10th column: its first count beyond that job's outputs
     assert graphs._load(path, os.path.basename(path)[:-len(graphs.SUFFIX)], wf, dag.compile_rules(wf)) is None
 
 
@@ -223,24 +230,12 @@ def test_rule_edges_name_each_rule_and_the_rules_its_jobs_need():
 def test_a_lazily_read_entry_crafted_past_its_digest_is_an_error_at_the_row(cache):
     """Lazily read, the items are checked when a row is made: an index out of range, in an
     entry whose digest was made to match, is a RulecError naming the folder."""
-    import json as json_
-
-    from rulec.digest import blake2b
     from rulec.errors import RulecError
 
     wf = workflow()
     graphs.resolve(wf)
     path = _entry(cache)
-    data = open(path, "rb").read()
-    end = data.index(b"\n", len(graphs.MAGIC))
-    head = json_.loads(data[len(graphs.MAGIC):end])
-    body = bytearray(data[end + 1:])
-    # the first item of the inputs' flat column (the 7th column) points past the strings
-    at = head["bytes"] + 4 * sum(head["columns"][:6])
-    body[at:at + 4] = (10**6).to_bytes(4, sys.byteorder)
-    head["digest"] = blake2b(bytes(body), digest_size=16).hexdigest()
-    with open(path, "wb") as fh:
-        fh.write(graphs.MAGIC + json_.dumps(head).encode() + b"\n" + bytes(body))
+    _crafted(path, 6, 10**6)  # the first item of the inputs' flat column points past the strings
     k = os.path.basename(path)[:-len(graphs.SUFFIX)]
     assert graphs._load(path, k, wf, dag.compile_rules(wf)) is None  # read whole: absent
     lazy = graphs._load(path, k, wf, dag.compile_rules(wf), lazy=True)
