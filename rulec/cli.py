@@ -278,9 +278,9 @@ def _main(argv: list[str] | None) -> int:
     else:
         parser = build_parser()
         ns = parser.parse_args(args)
-    if ns.command is None:
-        build_parser().print_help()
-        return 2
+        if ns.command is None:
+            parser.print_help()
+            return 2
     from .errors import RulecError
 
     try:

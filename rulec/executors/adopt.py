@@ -173,23 +173,28 @@ def _marked(workdir: str, backend: str, history, graph) -> tuple[set[str], dict[
     return {jid for jid in marked if jid in index}, index
 
 
+def _alive(queue: Queue, jobs: dict[str, tuple[str, int]], folder: str, poll: float, sleep) -> set[str]:
+    """Which of ``jobs`` are still queued or running: the status query asked again each
+    ``poll`` while it fails, a BackendError after FAILED_ROUNDS failures in a row."""
+    for bad in range(1, FAILED_ROUNDS + 1):
+        alive = queue.alive(jobs)
+        if alive is not None:
+            return alive
+        if bad == FAILED_ROUNDS:
+            raise BackendError(f"{queue.command} failed {bad} times in a row: cannot tell whether the jobs of the previous run "
+                               f"({_rel(folder)}) still run ({queue.last_error})",
+                               hint=f"run again once {queue.command} answers; nothing was submitted")
+        sleep(poll)
+    raise AssertionError("unreachable")
+
+
 def _wait_for(found: _Found, backend: str, queue: Queue, jids, quiet: bool, poll: float, sleep) -> None:
     """Wait until none of these jobs is still on the scheduler (without a marker)."""
     where = found.where
     waiting = {jid for jid in jids if found.marker(jid) is None and where[jid][0]}
     said = False
-    bad = 0
     while waiting:
-        alive = queue.alive({jid: where[jid] for jid in waiting})
-        if alive is None:
-            bad += 1
-            if bad >= FAILED_ROUNDS:
-                raise BackendError(f"{queue.command} failed {bad} times in a row: cannot tell whether the jobs of the previous run "
-                                   f"({_rel(found.folder)}) still run ({queue.last_error})",
-                                   hint=f"run again once {queue.command} answers; nothing was submitted")
-            sleep(poll)
-            continue
-        bad = 0
+        alive = _alive(queue, {jid: where[jid] for jid in waiting}, found.folder, poll, sleep)
         waiting = {jid for jid in alive if found.marker(jid) is None}
         if not waiting:
             break
@@ -388,18 +393,7 @@ def reattach(workdir: str, backend: str, history, graph, queue: Queue, quiet: bo
             _wait_and_settle(found, backend, history, graph, index, queue, quiet, poll, sleep)
             continue
         live = {jid: found.where[jid] for jid in found.entries if found.where[jid][0] and found.marker(jid) is None}
-        alive = set()
-        bad = 0
-        while live:
-            alive = queue.alive(live)
-            if alive is not None:
-                break
-            bad += 1
-            if bad >= FAILED_ROUNDS:
-                raise BackendError(f"{queue.command} failed {bad} times in a row: cannot tell whether the jobs of the previous run "
-                                   f"({_rel(folder)}) still run ({queue.last_error})",
-                                   hint=f"run again once {queue.command} answers; nothing was submitted")
-            sleep(poll)
+        alive = _alive(queue, live, folder, poll, sleep) if live else set()
         changed = {jid for jid in alive if not found.same_line(graph, renderers, jid, index[jid])}
         followed = sorted(alive - changed)
         done = _settle(found, set(found.entries) - set(followed), history, graph, index, left=changed, backend=backend)
