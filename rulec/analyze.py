@@ -10,7 +10,9 @@ import itertools
 import os
 import re
 import shlex
-from typing import Iterable
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Iterable
 
 from . import ir
 from . import pattern as pat

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 
-from typing import TYPE_CHECKING
+TYPE_CHECKING = False
 
 from . import analyze, ir
 from .errors import RulecError

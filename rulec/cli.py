@@ -112,21 +112,50 @@ def _plan_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="only the summary (and errors)")
 
 
+class _LazyWidth:
+    """For argparse's formatters: the terminal's width looked up only when help or usage is
+    really formatted. argparse makes a formatter for every option added, to check its
+    metavar, and the stock one looks the width up each time, importing ``shutil`` (and zlib,
+    bz2 and lzma with it): most starts print no help."""
+
+    def __init__(self, prog, indent_increment=2, max_help_position=24, width=None):
+        super().__init__(prog, indent_increment, max_help_position, width=80 if width is None else width)
+        self._asked = (indent_increment, max_help_position, width)
+
+    def format_help(self):
+        indent_increment, max_help_position, width = self._asked
+        if width is None:  # as argparse.HelpFormatter.__init__ does
+            import shutil
+
+            width = shutil.get_terminal_size().columns - 2
+            self._width = width
+            self._max_help_position = min(max_help_position, max(width - 20, indent_increment * 2))
+        return super().format_help()
+
+
+class _Formatter(_LazyWidth, argparse.HelpFormatter):
+    pass
+
+
+class _RawFormatter(_LazyWidth, argparse.RawDescriptionHelpFormatter):
+    """The examples of a command's help kept as written."""
+
+
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The command line's parser. ``only``: the command given, whose parser alone is made
     then (``prog`` "rulec NAME", the same help and errors): a parser per command is most of
     argparse's cost at every start."""
     if only is not None:
-        p = argparse.ArgumentParser(prog=f"rulec {only}")
+        p = argparse.ArgumentParser(prog=f"rulec {only}", formatter_class=_Formatter)
         p.set_defaults(command=only)
         _options(p, only)
         _add_example(p, only)
         return p
-    parser = argparse.ArgumentParser(prog="rulec", description="A rule compiler for data-analysis pipelines: local runs, SLURM, LSF and jbsub.")
+    parser = argparse.ArgumentParser(prog="rulec", formatter_class=_Formatter, description="A rule compiler for data-analysis pipelines: local runs, SLURM, LSF and jbsub.")
     parser.add_argument("-V", "--version", action="version", version=f"rulec {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, text in COMMANDS.items():
-        p = sub.add_parser(name, help=text)
+        p = sub.add_parser(name, help=text, formatter_class=_Formatter)
         _options(p, name)
         _add_example(p, name)
     return parser
@@ -198,7 +227,7 @@ def _add_example(p: argparse.ArgumentParser, name: str) -> None:
     """Every command's --help ends with its examples."""
     if name in EXAMPLES:
         p.epilog = EXAMPLES[name]
-        p.formatter_class = argparse.RawDescriptionHelpFormatter
+        p.formatter_class = _RawFormatter
 
 
 def _target(ns):

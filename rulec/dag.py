@@ -10,7 +10,9 @@ from __future__ import annotations
 import os
 import re
 import sys
-from typing import Callable, Iterable, Sequence
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, Iterable, Sequence
 
 from . import ir
 from . import pattern as pat

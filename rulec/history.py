@@ -11,13 +11,14 @@ import json
 import os
 import time
 from collections import namedtuple
-from typing import TYPE_CHECKING, Iterable
+TYPE_CHECKING = False
 
 from .errors import StateError
 from .recordclass import record
 from .storage import make_dirs
 
 if TYPE_CHECKING:  # annotations only: sqlite3 is imported where a store is opened
+    from typing import Iterable
     import sqlite3
 
 SCHEMA_VERSION = 1

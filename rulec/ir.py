@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Mapping, Union
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Mapping
 
 from .pattern import Pattern
 from .recordclass import field, record
@@ -71,7 +73,7 @@ class InputSpec:
     flags: frozenset[str] = frozenset()  # path wrappers: {"ancient"}, {"directory"}
 
 
-ParamValue = Union[int, float, bool, str, Pattern, tuple]
+ParamValue = int | float | bool | str | Pattern | tuple
 
 
 @record(frozen=True, slots=True)
@@ -120,7 +122,7 @@ class Ref:
 @record(frozen=True, slots=True)
 class ShellTemplate:
     text: str
-    parts: tuple[Union[str, Ref], ...]
+    parts: tuple[str | Ref, ...]
     span: Span
 
 

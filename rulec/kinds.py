@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import stat as stat_mod
-from typing import TYPE_CHECKING
+TYPE_CHECKING = False
 
 if TYPE_CHECKING:
     from .dag import JobGraph

@@ -18,7 +18,9 @@ import warnings
 from collections import deque
 from functools import lru_cache
 from .recordclass import field, record
-from typing import Callable, Iterable, Mapping
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, Iterable, Mapping
 
 FREE = r"[^/]+"
 # The regex of a dimension's wildcard, as a rule holds it (``ir.Rule.wildcard_regex``): the

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import enum
 
-from typing import TYPE_CHECKING
+TYPE_CHECKING = False
 
 from . import shell
 from .errors import ResolveError

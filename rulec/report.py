@@ -6,11 +6,12 @@ its job lines straight to the stream, as make -n does.
 
 from __future__ import annotations
 
-import difflib
 import json
 import sys
 from collections import Counter
-from typing import IO
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import IO
 
 from .plan import Plan, Reason, Why
 from .verdict import nothing_to_do  # noqa: F401 - the line for a plan with nothing to run
@@ -244,6 +245,8 @@ def _command_lines(command: str, lead: str) -> list[str]:
 
 
 def command_diff(old: str, new: str) -> list[str]:
+    import difflib  # here: only a changed command is shown as a diff
+
     return list(difflib.unified_diff(old.splitlines(), new.splitlines(), "last run", "now", lineterm="", n=1))
 
 

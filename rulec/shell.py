@@ -9,7 +9,9 @@ from __future__ import annotations
 from .digest import blake2b
 import re
 import shlex
-from typing import Callable
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable
 
 from . import ir
 from . import pattern as pat

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 from .digest import blake2b
 import os
-from typing import Collection, Iterable, Mapping
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Collection, Iterable, Mapping
 
 from . import storage
 from .gcpause import paused

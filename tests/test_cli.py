@@ -1,4 +1,5 @@
-"""rulec/cli.py: the parser built for the one command given is the full parser's, for it."""
+"""rulec/cli.py: the parser built for the one command given is the full parser's, for it; help
+looks like argparse's own."""
 
 from __future__ import annotations
 
@@ -54,3 +55,43 @@ def test_an_unknown_option_is_shown_with_its_commands_usage(capsys):
     err = capsys.readouterr().err
     assert exc.value.code == 2
     assert err.startswith("usage: rulec run [-h]") and "rulec run: error: unrecognized arguments: --no-such-option" in err
+
+
+def _stock(parser: argparse.ArgumentParser) -> None:
+    """``parser`` (and its subparsers) with argparse's own formatters instead of rulec's."""
+    from rulec import cli
+
+    parser.formatter_class = {cli._Formatter: argparse.HelpFormatter,
+                              cli._RawFormatter: argparse.RawDescriptionHelpFormatter}[parser.formatter_class]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                _stock(sub)
+
+
+@pytest.mark.parametrize("columns", ["40", "72", "160"])
+@pytest.mark.parametrize("name", [None, "run", "dryrun", "emit", "init"])
+def test_help_is_argparses_at_the_terminals_width(name, columns, monkeypatch):
+    """The width is looked up when help is formatted (not for every option added, which
+    imported shutil at every start), and the help is what argparse's formatters give."""
+    monkeypatch.setenv("COLUMNS", columns)
+    ours, stock = build_parser(name), build_parser(name)
+    _stock(stock)
+    assert ours.format_help() == stock.format_help()
+    assert ours.format_usage() == stock.format_usage()
+
+
+def test_the_help_follows_the_terminals_width(monkeypatch):
+    widths = []
+    for columns in ("40", "160"):
+        monkeypatch.setenv("COLUMNS", columns)
+        widths.append(max(map(len, build_parser().format_help().splitlines())))
+    assert widths[0] <= 38 < widths[1]
+
+
+def test_a_formatter_given_a_width_keeps_it():
+    from rulec import cli
+
+    formatter = cli._Formatter("rulec", width=50)
+    formatter.add_text("word " * 40)
+    assert max(map(len, formatter.format_help().splitlines())) <= 50

@@ -117,8 +117,9 @@ def test_check_of_a_local_rulefile_needs_no_jinja2_fsspec_or_plumbum(tmp_path):
 
 
 # Standard modules a dry run of a project without a state store does not need: each is a few
-# milliseconds of every start (OpenSSL for hashlib, SQLite, pathlib, the profile and config readers).
-NOT_AT_START = ("_hashlib", "sqlite3", "pathlib", "rulec.profile", "rulec.config")
+# milliseconds of every start (OpenSSL for hashlib, SQLite, pathlib, the profile and config readers,
+# typing, shutil with its compression modules, difflib).
+NOT_AT_START = ("_hashlib", "sqlite3", "pathlib", "rulec.profile", "rulec.config", "typing", "shutil", "difflib")
 
 
 def test_a_dry_run_without_a_store_imports_no_needless_module(tmp_path):

@@ -22,8 +22,8 @@ from ..digest import blake2b
 import json
 import operator
 import os
+import sys
 import types
-import typing
 from functools import lru_cache
 
 from ..gcpause import paused
@@ -359,7 +359,7 @@ def _hook(lines: int = 0):
     # Spans are most of the objects (16k of 27k for 1,000 rules): built here, with the test
     # _builder would make written out (three times faster), while Span's fields are these.
     names = _allowed_fields()[Span]
-    hints = typing.get_type_hints(Span)
+    hints = _hints(Span)
     span = "Span" if names == ("file", "line", "col", "end_line", "end_col") and \
         [hints[n] for n in names] == [str, int, int, int, int] else object()  # else: never equal
     span_fields = operator.itemgetter(*names)
@@ -430,7 +430,7 @@ def _specs() -> dict:
     raises _Malformed), for the classes of the allow-list only."""
     specs = {}
     for cls, names in _allowed_fields().items():
-        hints = typing.get_type_hints(cls, vars(d))
+        hints = _hints(cls)
         specs[cls.__name__] = _builder(cls, names, [hints[n] for n in names])
     return specs
 
@@ -454,8 +454,8 @@ def _builder(cls, names: tuple[str, ...], hints: list):
     others = []  # (index, predicate)
     for i, hint in enumerate(hints):
         plain = _types(hint)
-        args = typing.get_args(hint)
-        item = _types(args[0]) if typing.get_origin(hint) is tuple and len(args) == 2 and args[1] is Ellipsis else None
+        args = _args(hint)
+        item = _types(args[0]) if _origin(hint) is tuple and len(args) == 2 and args[1] is Ellipsis else None
         if plain is not None:
             kinds.append(plain)
         elif item is not None:
@@ -496,12 +496,36 @@ def _builder(cls, names: tuple[str, ...], hints: list):
     return build
 
 
+def _hints(cls) -> dict:
+    """The annotations of a record's fields, evaluated in its module's namespace (they are
+    strings there: ``from __future__ import annotations``): what ``get_type_hints`` gives
+    for these classes, without importing ``typing``; each distinct text is compiled once."""
+    hints = {}
+    for klass in reversed(cls.__mro__):
+        for name, text in klass.__dict__.get("__annotations__", {}).items():
+            hints[name] = _evaluated(text, klass.__module__) if isinstance(text, str) else text
+    return hints
+
+
+@lru_cache(maxsize=None)
+def _evaluated(text: str, module: str):
+    return eval(text, vars(sys.modules[module]))  # an annotation in rulec's own source
+
+
+def _origin(hint):
+    """``tuple`` for ``tuple[...]``, ``types.UnionType`` for ``A | B``, else None."""
+    if type(hint) is types.UnionType:
+        return types.UnionType
+    return hint.__origin__ if type(hint) is types.GenericAlias else None
+
+
+def _args(hint) -> tuple:
+    return hint.__args__ if type(hint) in (types.GenericAlias, types.UnionType) else ()
+
+
 def _named(hint):
-    """A forward reference left as a name (``tuple["Expr", ...]`` on Python 3.10, whose
-    ``get_type_hints`` does not look inside builtin generics): the class or alias of ``decls``
-    of that name, looked up, never evaluated."""
-    if isinstance(hint, typing.ForwardRef):
-        hint = hint.__forward_arg__
+    """A name left as text in an annotation (``tuple["Expr", ...]``): the class or alias of
+    ``decls`` of that name, looked up, never evaluated."""
     if isinstance(hint, str):
         found = vars(d).get(hint)
         if found is None:
@@ -519,14 +543,14 @@ def _check(hint):
             (only,) = plain
             return lambda v: type(v) is only
         return lambda v: type(v) in plain
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    origin, args = _origin(hint), _args(hint)
     if origin is tuple:
         if len(args) == 2 and args[1] is Ellipsis:
             item = _check(args[0])
             return lambda v: type(v) is tuple and all(map(item, v))
         items = tuple(_check(a) for a in args)
         return lambda v: type(v) is tuple and len(v) == len(items) and all(c(x) for c, x in zip(items, v))
-    if origin in (typing.Union, types.UnionType):
+    if origin is types.UnionType:
         options = tuple(_check(a) for a in args)
         return lambda v: any(c(v) for c in options)
     raise TypeError(f"the parse cache cannot check a field of type {hint!r}")
@@ -537,10 +561,10 @@ def _types(hint) -> frozenset | None:
     hint = _named(hint)
     if hint is type(None) or hint is None:
         return frozenset([type(None)])
-    if isinstance(hint, type) and typing.get_origin(hint) is None:
+    if isinstance(hint, type) and type(hint) is not types.GenericAlias:
         return frozenset([hint])  # str, int, float, bool, or a class of the allow-list
-    if typing.get_origin(hint) in (typing.Union, types.UnionType):
-        parts = [_types(a) for a in typing.get_args(hint)]
+    if type(hint) is types.UnionType:
+        parts = [_types(a) for a in hint.__args__]
         if all(p is not None for p in parts):
             return frozenset().union(*parts)
     return None

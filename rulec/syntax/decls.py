@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Union
-
 from ..recordclass import record
 from ..source import Span, source_line
 
@@ -148,13 +146,13 @@ class Named:
 @record(frozen=True, slots=True)
 class Call:
     func: str
-    args: tuple[Union["Expr", Named], ...]
+    args: tuple[Expr | Named, ...]
     span: Span
     func_span: Span
 
 
-Expr = Union[Str, Num, Word, Dotted, ListV, Call]
-Item = Union[Expr, Named]
+Expr = Str | Num | Word | Dotted | ListV | Call
+Item = Expr | Named
 
 
 @record(frozen=True, slots=True)
@@ -218,7 +216,7 @@ class ConfigDecl:
     span: Span
 
 
-Decl = Union[DimensionDecl, RuleDecl, LabelDecl, RuleorderDecl, IncludeDecl, ConfigDecl]
+Decl = DimensionDecl | RuleDecl | LabelDecl | RuleorderDecl | IncludeDecl | ConfigDecl
 
 
 @record(frozen=True, slots=True)
