@@ -3,14 +3,14 @@ profiles): a module of its own, so the analyzer does not import the profile read
 
 from __future__ import annotations
 
-import re
+from .lazyre import Lazy
 
 # What cannot go into a scheduler option: every option becomes (part of) one directive line
 # (``#SBATCH ...``, ``#BSUB ...``) or one word of a shell command, and a newline would start a
 # line of its own: a directive, or a command of the job script. Control characters (C0, DEL,
 # C1) and the Unicode line and paragraph separators are refused, in the Rulefile's labels
 # (analyze.py) and in profiles (profile.py).
-CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+CONTROL = Lazy("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _CHAR_NAMES = {"\n": "a newline", "\r": "a carriage return", "\t": "a tab", "\x00": "a NUL character"}
 
 

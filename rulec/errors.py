@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import re
+from .lazyre import Lazy
 
 from .source import Span, render
 
@@ -44,7 +44,7 @@ def brief(exc: BaseException) -> str:
 
 # scheme://user:password@host: the password runs to the last '@' before the host, which ends
 # at a '/', a blank, a quote or the end of the text (S3 secret keys may hold '/').
-_USERINFO = re.compile(r"""([A-Za-z][A-Za-z0-9+.-]*://[^\s/:@'"]*):[^\s'"]*?@(?=[^\s/@'"]*(?:[\s/'"]|$))""")
+_USERINFO = Lazy(r"""([A-Za-z][A-Za-z0-9+.-]*://[^\s/:@'"]*):[^\s'"]*?@(?=[^\s/@'"]*(?:[\s/'"]|$))""")
 
 
 def mask_secrets(text: str) -> str:

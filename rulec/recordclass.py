@@ -151,6 +151,26 @@ def _is_classvar(annotation) -> bool:
 _RESERVED = frozenset({"self", "MISSING", "_set"})
 
 
+def _deferred(source: str, env: dict, qualname: str, owner: list, slots: list[str]):
+    """A record's ``__init__`` that compiles the real one (``source``) the first time it is
+    called, puts it in its place on the class and calls it: compiling is most of what making
+    a record class costs, and many classes a command imports are never instantiated by it.
+    ``slots``: the fields ``source`` sets through their slots' setters (``_s_NAME``)."""
+
+    def __init__(self, *args, **kwargs):
+        for name in slots:
+            env[f"_s_{name}"] = owner[0].__dict__[name].__set__
+        made: dict = {}
+        exec(source, env, made)
+        real = made["__init__"]
+        real.__qualname__ = qualname
+        type.__setattr__(owner[0], "__init__", real)
+        real(self, *args, **kwargs)
+
+    __init__.__qualname__ = qualname
+    return __init__
+
+
 def _make(cls, frozen: bool, slots: bool, eq: bool):
     for base in cls.__mro__[1:]:
         if _FIELDS in base.__dict__:
@@ -160,7 +180,7 @@ def _make(cls, frozen: bool, slots: bool, eq: bool):
     for name, annotation in own.get("__annotations__", {}).items():
         if _is_classvar(annotation):
             continue
-        if name in _RESERVED or name.startswith("_d_") or name.startswith("_f_"):
+        if name in _RESERVED or name.startswith(("_d_", "_f_", "_s_")):
             raise TypeError(f"{cls.__name__}: a record field cannot be named {name!r}")
         value = own.get(name, MISSING)
         spec = value if isinstance(value, Field) else Field(default=value)
@@ -199,18 +219,23 @@ def _make(cls, frozen: bool, slots: bool, eq: bool):
             value = f"_f_{f.name}()"
         else:
             continue  # set by __post_init__
-        body.append(f"    _set(self, {f.name!r}, {value})" if frozen else f"    self.{f.name} = {value}")
+        if frozen and slots:  # the slot's own setter: half the cost of object.__setattr__
+            body.append(f"    _s_{f.name}(self, {value})")
+        elif frozen:
+            body.append(f"    _set(self, {f.name!r}, {value})")
+        else:
+            body.append(f"    self.{f.name} = {value}")
     if "__post_init__" in own:
         body.append("    self.__post_init__()")
 
     src = [f"def __init__(self, {', '.join(params)}):" if params else "def __init__(self):", *(body or ["    pass"])]
-    made: dict = {}
-    exec("\n".join(src), env, made)
-    made["__init__"].__qualname__ = f"{cls.__qualname__}.__init__"
+    owner: list = []  # the class made (the slotted copy, with slots), once it exists
+    init = _deferred("\n".join(src), env, f"{cls.__qualname__}.__init__", owner,
+                     [f.name for f in specs] if frozen and slots else [])
     compared = [f.name for f in specs if f.compare]
     cls.__record_key__ = attrgetter(*compared) if compared else _no_key
 
-    methods = {"__init__": made["__init__"], "__repr__": _repr}
+    methods = {"__init__": init, "__repr__": _repr}
     if eq:
         methods["__eq__"] = _eq
         class_hash = own.get("__hash__", MISSING)
@@ -252,4 +277,5 @@ def _make(cls, frozen: bool, slots: bool, eq: bool):
                     type.__delattr__(cls, f.name)
                 else:
                     type.__setattr__(cls, f.name, f.default)
+    owner.append(cls)
     return cls

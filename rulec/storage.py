@@ -15,8 +15,9 @@ import os
 import re
 
 from . import pattern as pat
+from .lazyre import Lazy
 
-REMOTE = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
+REMOTE = Lazy(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 
 
 def is_remote(path: str) -> bool:

@@ -7,13 +7,13 @@ number of minutes (as SLURM reads one).
 
 from __future__ import annotations
 
-import re
+from .lazyre import Lazy
 
-_MEM = re.compile(r"(\d+(?:\.\d+)?)\s*([KkMmGgTt])(?:i?[Bb])?")
+_MEM = Lazy(r"(\d+(?:\.\d+)?)\s*([KkMmGgTt])(?:i?[Bb])?")
 _MEM_UNITS = {"K": 1 / 1024, "M": 1, "G": 1024, "T": 1024 * 1024}
-_CLOCK = re.compile(r"(?:(\d+)-)?(\d+):(\d{1,2})(?::(\d{1,2}))?")
-_UNITS = re.compile(r"(?:\d+[smhd])+")
-_UNIT = re.compile(r"(\d+)([smhd])")
+_CLOCK = Lazy(r"(?:(\d+)-)?(\d+):(\d{1,2})(?::(\d{1,2}))?")
+_UNITS = Lazy(r"(?:\d+[smhd])+")
+_UNIT = Lazy(r"(\d+)([smhd])")
 _TIME_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 

@@ -170,3 +170,28 @@ def test_a_dry_run_imports_neither_dataclasses_nor_inspect(tmp_path):
                              env={**os.environ, **env_cache})
         assert out.returncode == 0, out.stderr
     assert out.stdout.split() == []
+
+
+@pytest.mark.parametrize("settings", SETTINGS)
+def test_init_is_compiled_when_first_called_and_then_kept(settings):
+    """Making a record class compiles nothing: its __init__ is compiled by its first call,
+    for the class itself or a plain subclass, and means what the dataclass's does."""
+
+    @record(**settings)
+    class P:
+        x: int
+        y: int = 2
+
+    class Q(P):  # a plain subclass: its instances use P's __init__
+        pass
+
+    deferred = P.__dict__["__init__"]
+    assert P.__init__.__qualname__.endswith("P.__init__")
+    with pytest.raises(TypeError, match=r"missing 1 required positional argument: 'x'"):
+        Q()
+    compiled = P.__dict__["__init__"]
+    assert compiled is not deferred and compiled.__qualname__ == deferred.__qualname__
+    assert (Q(1).x, Q(1).y) == (1, 2) and (P(1, y=3).x, P(1, y=3).y) == (1, 3)
+    assert P.__dict__["__init__"] is compiled  # compiled once
+    with pytest.raises(TypeError, match=r"got an unexpected keyword argument 'z'"):
+        P(1, z=3)
