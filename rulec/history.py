@@ -416,15 +416,15 @@ class History:
                     if failed and f.job_id in failed:  # it failed before: no more
                         db.execute("DELETE FROM failures WHERE job_id=?", (_sql(f.job_id),))
                         failed.discard(f.job_id)
-            for job_id, rule, outputs in started:
-                db.execute(
+            started = list(started)
+            if started:
+                db.executemany(
                     "INSERT INTO jobs(job_id, rule, status, cmd_hash, params_hash, inputs_hash, input_sig, command, inputs, log, started) "
                     "VALUES (?, ?, 'running', '', '', '', '', '', '[]', ?, ?) "
                     "ON CONFLICT(job_id) DO UPDATE SET status='running', started=excluded.started, log=excluded.log",
-                    (_sql(job_id), rule, _sql((log or {}).get(job_id)), now),
-                )
-                key = _sql(job_id)
-                db.executemany("INSERT OR REPLACE INTO outputs(path, job_id) VALUES (?, ?)", [(_sql(p), key) for p in outputs])
+                    [(_sql(job_id), rule, _sql((log or {}).get(job_id)), now) for job_id, rule, _ in started])
+                db.executemany(_OUTPUT, [(_sql(p), _sql(job_id)) for job_id, _, outputs in started for p in outputs])
+            for job_id, rule, outputs in started:
                 self._ahead.pop(job_id, None)
                 old = records.get(job_id)
                 records[job_id] = Record(job_id, rule, "running", *(tuple(old[3:]) if old else ("", "", "", "")))

@@ -38,7 +38,7 @@ TAILS_KEPT = 500  # failed attempts per run whose log end goes into the run hist
 # Jobs about to start are marked started in the state store in batches (one transaction for
 # many, see Loop._mark): at most this many ahead of their start, and only as many as started
 # within about MARK_AHEAD_SECONDS the last time, so that the marks stay close to the starts.
-MARK_AHEAD = 64
+MARK_AHEAD = 512
 MARK_AHEAD_SECONDS = 1.0
 # Finished jobs' records are written with the next marks, and at least this often.
 RECORD_EVERY = 1.0
