@@ -85,11 +85,13 @@ def graph_of(workflow: ir.Workflow, target: Target, lazy: bool = False) -> "dag.
     return graph
 
 
-def paths_of(graph: "dag.JobGraph") -> set[str]:
+def paths_of(graph: "dag.JobGraph") -> list[str]:
+    """Every path a plan looks at, each once: the sources, then the jobs' outputs in job
+    order (a rule's jobs side by side: ``snapshot`` takes runs of one folder at once)."""
     from itertools import chain
 
-    paths = set(graph.sources)
-    paths.update(chain.from_iterable(graph.outputs))
+    paths = list(graph.sources)
+    paths += chain.from_iterable(graph.outputs)
     return paths
 
 

@@ -112,12 +112,18 @@ def snapshot(paths: Iterable[str], workdir: str = ".", tolerance_ns: int = 0, tr
     Those of ``paths`` in ``trees`` that are folders get their tree's stat (``tree_stat``)."""
     by_dir: dict[str, list[str]] = {}
     remote: list[str] = []
+    last, names = None, []
     for path in paths:
         if "://" in path and storage.is_remote(path):  # (inline test: a call per path costs)
             remote.append(path)
             continue
         head, _, name = path.rpartition("/")
-        by_dir.setdefault(head, []).append(name)
+        if head != last:  # (paths of one folder mostly come one after another)
+            names = by_dir.get(head)
+            if names is None:
+                names = by_dir[head] = []
+            last = head
+        names.append(name)
     stats: dict[str, Stat] = {}
     base = os.path.abspath(workdir)
     stat = os.stat

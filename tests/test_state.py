@@ -92,3 +92,17 @@ def test_snapshot_of_a_folder_holds_what_exists_and_nothing_else(tmp_path):
     st = os.stat(tmp_path / "d" / "a")
     assert snap.get("d/a") == (st.st_mtime_ns, 3)
     assert snap.get("d/link") == snap.get("d/a")  # a link counts as its target
+
+
+def test_paths_of_folders_taken_in_turn_are_all_read(tmp_path):
+    """Paths of one folder come mostly one after another (runs are grouped): a folder met
+    again later, and the top folder, are read as well."""
+    from rulec.state import snapshot
+
+    for rel in ("a/x", "b/y", "a/z", "top", "b/w"):
+        (tmp_path / rel).parent.mkdir(exist_ok=True)
+        (tmp_path / rel).write_text(rel)
+    paths = ["a/x", "b/y", "a/z", "top", "a/none", "b/w", "c/none", "a/x"]
+    snap = snapshot(paths, str(tmp_path))
+    assert sorted(p for p in paths if p in snap) == ["a/x", "a/x", "a/z", "b/w", "b/y", "top"]
+    assert snap.get("a/z")[1] == 3 and "a/none" not in snap and "c/none" not in snap
