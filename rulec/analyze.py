@@ -5,7 +5,6 @@ Errors are collected, not raised one by one, so ``rulec check`` shows them all a
 
 from __future__ import annotations
 
-import glob as globmod
 import itertools
 import os
 import re
@@ -29,6 +28,7 @@ def _glob_hidden(base: str, text: str) -> list[str]:
     """What ``text`` matches in ``base`` (already escaped), names starting with '.' included
     (``glob(include_hidden=True)`` of Python 3.11; on 3.10 each part starting with a wildcard
     is tried with a leading '.' too)."""
+    import glob as globmod  # (here: only a glob() needs it)
     import sys
 
     if sys.version_info >= (3, 11):
@@ -841,6 +841,8 @@ class _Analyzer:
         if not storage.is_remote(pattern.text):
             text = "".join(p if isinstance(p, str) else "*" for p in pattern.parts)
             base = os.path.abspath(self.workdir)
+            import glob as globmod
+
             hidden = sorted(os.path.relpath(p, base) for p in _glob_hidden(globmod.escape(base), text))
             if hidden:
                 skipped = (f"; files whose names start with '.' are skipped (such as {hidden[0]!r}"
