@@ -149,6 +149,13 @@ def request(job_id: str, log: str, mode: str, command: str, queue: str = "n", gu
         run, text = "x", "exec bash -euo pipefail " + shlex.quote(command)
     else:
         run, text = "x", command
+    if "\n" in job_id:
+        # Bash's complaint about the log, on the answer pipe, starts with ``$0``: a newline
+        # there would make the rest of the id a line of its own, which could read as a job's
+        # status. The worker's ``$0`` is then the id with "\\n" for each newline, and the
+        # job sets its own.
+        text = f"BASH_ARGV0={_dollar_quote(job_id)}; {text}"
+        job_id = job_id.replace("\n", "\\n")
     if "/" not in log:
         log = "./" + log  # (see _UNSET: never a variable's or an imported function's name)
     if queue != "g":
@@ -162,6 +169,20 @@ def request(job_id: str, log: str, mode: str, command: str, queue: str = "n", gu
     fields = (job_id, log, text, guard) if queue == "g" else (job_id, log, text)
     data = b"".join(s.encode("utf-8", "surrogateescape") + b"\0" for s in fields)
     return f"z{head}{0:028d}\n".encode("ascii") + data
+
+
+def _dollar_quote(text: str) -> str:
+    """``text`` as a bash ``$'...'`` word: a newline written as ``\\n``, so that the line
+    numbers of what follows it stay those of the command."""
+    return "$'" + text.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n") + "'"
+
+
+def complaint(job_id: str, log: str) -> bytes:
+    """How bash's complaint that ``log`` (a request's log field) cannot be opened starts, on
+    the answer pipe of the worker that got ``job_id`` (see ``request``)."""
+    if "/" not in log:
+        log = "./" + log
+    return f"{job_id.replace(chr(10), chr(92) + 'n')}: line 1: {log}: ".encode("utf-8", "surrogateescape")
 
 
 def guard(paths) -> str:
@@ -310,6 +331,9 @@ class Launcher:
         self.spool_dir = os.path.join(".rulec", "spool")
         self._spools_ready = False
         self._unlinked: deque[Proc] = deque()  # jobs with a lazy log not at its path yet, in start order
+        # Jobs whose log path holds a newline: the first line of bash's complaint that it
+        # cannot be opened, and how many lines more the complaint takes (see _line).
+        self._split_complaints: dict[Proc, list] = {}
         self._started = 0  # workers started so far
         self.exec_word = ExecWords()
 
@@ -412,6 +436,9 @@ class Launcher:
         # of its inode per job (what ``>`` costs even for an empty file).
         data = request(job_id, target, mode, command, queue, guard or "", keep=lazy)
         proc = Proc(job, worker, time.monotonic(), log, spool=target if lazy else None, job_id=job_id)
+        if "\n" in target:
+            said = complaint(job_id, target)
+            self._split_complaints[proc] = [said[:said.index(b"\n")], said.count(b"\n"), 0]
         # The job is the worker's before the request is written: an interrupt during the
         # write then still finds it (see _pid_of, stop_all).
         if after is None:
@@ -525,6 +552,16 @@ class Launcher:
 
     def _line(self, worker: Worker, line: bytes, out: list) -> None:
         proc = worker.proc
+        if self._split_complaints and proc in self._split_complaints:
+            split = self._split_complaints[proc]
+            if split[2]:  # the rest of a complaint about a log path with newlines: none is a status
+                proc.notes[-1] += "\n" + line.decode("utf-8", "replace")
+                split[2] -= 1
+                return
+            if line == split[0]:  # (its first line holds ": line 1: ": never a status either)
+                proc.notes.append(line.decode("utf-8", "replace"))
+                split[2] = split[1]
+                return
         pid, _, status = line.partition(b" ")
         status, _, verdict = status.partition(b" ")
         if pid.isdigit() and status.isdigit() and proc is not None and verdict in (b"", b"+", b"-"):
@@ -562,6 +599,8 @@ class Launcher:
         else:
             if os.path.exists(worker.stop_file):
                 remove_local(worker.stop_file)
+            if self._split_complaints:
+                self._split_complaints.pop(queued, None)
             self.idle.append(worker)
             out.append((queued, RETURNED))
 
@@ -587,6 +626,8 @@ class Launcher:
         """A job whose status came and whose group is gone (``_after`` says what its worker
         does next)."""
         proc.worker.proc = None
+        if self._split_complaints:
+            self._split_complaints.pop(proc, None)
         if proc.spool is not None:
             self._finish_log(proc)
         status = proc.status
@@ -745,6 +786,9 @@ class Launcher:
                 stream.close()
             except OSError:
                 pass
+        if self._split_complaints:
+            self._split_complaints.pop(worker.proc, None)
+            self._split_complaints.pop(worker.queued, None)
         worker.proc = None
         worker.queued = None
 
