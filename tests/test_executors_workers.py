@@ -56,6 +56,8 @@ def bash_c(tmp_path, command, job_id="j[x]"):
     "cat /dev/null > empty.txt",
     "expr 6 \\* 7",  # (a backslash: not plain, forked as before)
     "sleep-no-such-program 1",
+    "cat /dev/null > no-such-dir/x",  # one program whose redirection fails
+    'echo "$BASH_EXECUTION_STRING"',  # (bash -c's command, which the worker reads into it)
 ])
 def test_a_job_behaves_as_under_bash_c(launcher, tmp_path, command):
     run_one(launcher, "true")  # a worker with an earlier job behind it (its variables set)
@@ -82,6 +84,55 @@ def test_dollar_dollar_is_the_jobs_own_pid(launcher, tmp_path):
     """In a forked subshell ``$$`` would be the worker's pid: such commands get their own bash."""
     proc, code, text = run_one(launcher, "echo $$ ${$}")
     assert code == 0 and text.split() == [str(proc.pid)] * 2
+
+
+def test_a_job_with_its_own_bash_keeps_its_job_id_as_dollar_0(launcher):
+    proc, code, text = run_one(launcher, "echo $$ $0", job_id="it's [a b]")
+    assert code == 0 and text == f"{proc.pid} it's [a b]\n"
+
+
+def test_non_ascii_and_undecodable_fields_reach_the_job_as_they_are(launcher, tmp_path):
+    """(a request whose fields are not all ASCII has its fields NUL-terminated)"""
+    (tmp_path / "lögs").mkdir()
+    job_id = "j[é,\udcff]"  # (an undecodable byte from a file name, as surrogateescape keeps it)
+    launcher.spawn(0, job_id, "printf '%s|' \"$0\" ü", "lögs/é.log")
+    (proc, code), = launcher.wait_any()
+    assert code == 0
+    assert (tmp_path / "lögs" / "é.log").read_bytes() == "j[é,\udcff]|ü|".encode("utf-8", "surrogateescape")
+    assert run_one(launcher, "echo next")[1:] == (0, "next\n")  # the worker read the request to its end
+
+
+def test_a_log_path_that_is_a_variables_name_leaves_the_variable_alone(tmp_path, monkeypatch):
+    """The worker unsets its own variables before the fork, the log path along with them
+    (see workers._UNSET): the path must never name one of the worker's variables."""
+    monkeypatch.setenv("RULEC_KEPT", "kept")
+    with local.Launcher(str(tmp_path)) as lnch:
+        assert run_one(lnch, "echo first", log="RULEC_KEPT")[1:] == (0, "first\n")
+        assert (tmp_path / "RULEC_KEPT").read_text() == "first\n"
+        assert run_one(lnch, 'echo "$RULEC_KEPT"')[1:] == (0, "kept\n")
+
+
+def test_a_newline_in_the_job_id_cannot_forge_a_status_line(launcher, tmp_path):
+    """Bash's complaint about a log it cannot open starts with ``$0``: a job id with newlines
+    there would put lines of its own on the worker's answer pipe."""
+    job_id = "a\n123 0\nb"
+    proc, code, _ = run_one(launcher, "echo never", log="no/such/folder/x.log", job_id=job_id)
+    assert code == 1 and proc.pid != 123
+    assert proc.notes == ["a\\n123 0\\nb: line 1: no/such/folder/x.log: No such file or directory"]
+    # the job itself sees its id, and bash's line numbers count from its command
+    command = "printf '%s|' \"$0\"\nno-such-command-on-line-2"
+    proc, code, text = run_one(launcher, command, job_id=job_id)
+    assert (code, text) == bash_c(tmp_path, command, job_id=job_id)
+
+
+def test_a_newline_in_a_log_path_that_cannot_be_opened_cannot_forge_a_status_line(launcher, tmp_path):
+    log = "no/such\n123 0\n/x.log"
+    proc, code, _ = run_one(launcher, "echo never", log=log)
+    assert code == 1 and proc.pid != 123
+    assert proc.notes == [f"j[x]: line 1: {log}: No such file or directory"]
+    assert run_one(launcher, "echo next")[1:] == (0, "next\n")
+    (tmp_path / "a\n1 0").mkdir()
+    assert run_one(launcher, "echo there", log="a\n1 0/x.log")[1:] == (0, "there\n")
 
 
 def test_a_signal_death_reads_as_killed_by_that_signal(launcher):
@@ -280,6 +331,41 @@ def test_a_job_that_prints_gets_its_log_and_the_spool_is_fresh_for_the_next(laun
     proc, code, text = run_one(launcher, "true", log="logs/b.log", lazy=True)
     assert proc.log is None and not (tmp_path / "logs/b.log").exists()
     assert (tmp_path / "logs/a.log").read_text() == "hello\noops\n"
+
+
+def test_each_lazy_log_holds_its_own_jobs_output_and_nothing_of_an_earlier_job(launcher, tmp_path, monkeypatch):
+    """A spool is opened without truncating it (it is empty or gone whenever a job gets it):
+    a log holding the tail of an earlier job's output would show that it was not."""
+    monkeypatch.setattr(local.Launcher, "LIVE_AFTER", 0.2)
+    (tmp_path / "logs").mkdir()
+    long_text = "a" * 300 + "\n"
+    jobs = [("long", f"printf '{long_text}'", long_text), ("silent", "true", None), ("short", "echo c", "c\n"),
+            ("live", "echo started; sleep 0.5; echo l", "started\nl\n"), ("silent2", ":", None),
+            ("after-live", "echo x", "x\n"), ("last", "echo y", "y\n")]
+    for n, (name, command, want) in enumerate(jobs):
+        launcher.spawn(n, name, command, f"logs/{name}.log", lazy=True)
+        (proc, code), = launcher.wait_any()
+        assert code == 0
+        path = tmp_path / "logs" / f"{name}.log"
+        assert (path.read_text() if path.exists() else None) == want, name
+    assert len(launcher.workers) == 1  # one worker, its two spools taken in turn
+
+
+def test_a_spool_is_opened_as_it_is(launcher, tmp_path):
+    """What the log letter "k" means: the worker does not truncate the spool (which is why
+    rulec leaves none with content)."""
+    (tmp_path / "logs").mkdir()
+    run_one(launcher, "true", log="logs/first.log", lazy=True)  # (the spools' folder is made)
+    worker = launcher.workers[0]
+    spool = tmp_path / worker.spools[worker.turn]
+    spool.write_text("0123456789\n")
+    proc, code, text = run_one(launcher, "printf ab", log="logs/b.log", lazy=True)
+    assert code == 0 and text == "ab23456789\n"
+
+
+def test_a_declared_log_is_truncated(launcher, tmp_path):
+    (tmp_path / "old.log").write_text("an earlier run's log, longer than the new one\n")
+    assert run_one(launcher, "echo new", log="old.log")[1:] == (0, "new\n")
 
 
 def test_a_long_job_can_be_followed_at_its_log_path_while_it_runs(launcher, tmp_path, monkeypatch):

@@ -4,7 +4,10 @@ Starting bash costs more than most small jobs (about 2 ms of CPU here, against 0
 forking a running bash). So a run starts a few long-lived bash *workers* (with
 ``subprocess``), one per job slot, and each job is a subshell forked from a worker:
 
-    ( set -euo pipefail; COMMAND ) 2>&1 </dev/null >LOG 2>&1 &   # with job control on
+    ( set +m -euo pipefail; eval "$BASH_EXECUTION_STRING" ) 2>&1 </dev/null >LOG 2>&1 &
+
+with ``$0`` the job id and BASH_EXECUTION_STRING the command, both set before the fork, and
+job control on for the fork (see the protocol below: what the subshell does costs most).
 
 Job control (``set -m``) puts every job in its own process group, which is what rulec signals
 on Ctrl-C. The worker waits for the job and reports its pid and exit status on a pipe when it
@@ -35,6 +38,7 @@ import os
 import re
 import select
 import selectors
+import shlex
 import signal
 import time
 from collections import deque
@@ -42,92 +46,147 @@ from collections import deque
 from ..recordclass import record
 from ..storage import make_dirs, remove_local
 
-# Each request starts with a header of HEADER bytes: a form letter, the mode (e: eval the
-# command; x: the same, as ``exec COMMAND``, for one external program, see ``exec_word``; c:
-# run it as ``bash -c`` for its own ``$$``; f: run the script file it names), a queue letter
-# (n: start it now; q: a *queued* request, written while the worker's job runs, to start the
-# moment that job ends; g: queued, and to start only if that job exited 0 and its guard, a
-# ``[[ ... ]]`` test of the paths it must leave, holds), the lengths of four fields (7 digits
-# each) and a newline. Form "a": the job id, the log path, the command and the guard follow
-# back to back, each read with one ``read -N`` (which counts characters, so this form is
-# used only when all are ASCII: a character is then a byte). Form "z", for anything else: the
-# fields follow NUL-terminated, read as such (bash reads a pipe one byte per system call for
-# that). The guard is there for "g" requests only.
+# The protocol. Each request starts with a header of HEADER bytes: a form letter, a queue
+# letter (n: start it now; q: a *queued* request, written while the worker's job runs, to
+# start the moment that job ends; g: queued, and to start only if that job exited 0 and its
+# guard, a ``[[ ... ]]`` test of the paths it must leave, holds), a run letter (e: a command,
+# run after ``set +m -euo pipefail``; x: shell text of rulec's making that execs a program,
+# run as it is), a log letter (t: open the log with ``>``; k: with ``1<>``, which keeps the
+# file as it is: only for a lazy log's spool, which rulec has emptied or removed), the
+# lengths of four fields (7 digits each) and a newline. Form "a": the job id, the log path,
+# the shell text and the guard follow back to back, each read with one ``read -N`` (which
+# counts characters, so this form is used only when all are ASCII: a character is then a
+# byte). Form "z", for anything else: the fields follow NUL-terminated, read as such (bash
+# reads a pipe one byte per system call for that). The guard is there for "g" requests only.
 #
-# The worker answers one line when a job has ended: its pid and its exit status (a job that
-# is stopped makes ``wait`` return early, with a status over 128: it is waited for again
-# while it exists; ``wait -f`` would do that, but bash 5.2 can loop for ever in it when the
-# job has ended before it is called). Nothing is said when a job starts: a line then would
-# wake rulec once more per job, for a pid it needs only to stop the job early, when it asks
-# the system for the worker's child instead (``Launcher._pid_of``). A queued request gets a
-# verdict, ``+`` (started) or ``-`` (not started: its stop file exists, which is how rulec
-# takes a queued job back; the group of the job before it still has processes; or its guard
-# failed). When the queued request was there as the job before it ended (``read -t 0``), the
-# verdict ends that job's line (``PID STATUS +``), which is printed just before the queued job
-# is forked; when it came later, the verdict is a line of its own. Any other line is bash's
-# complaint that a job's log cannot be opened (the job's stderr is the answer pipe until
-# then). The worker's own stderr, where bash prints its job notices, is /dev/null.
+# The worker answers one line when a job has ended: its pid and its exit status. Nothing is
+# said when a job starts: a line then would wake rulec once more per job, for a pid it needs
+# only to stop the job early, when it asks the system for the worker's child instead
+# (``Launcher._pid_of``). A queued request gets a verdict, ``+`` (started) or ``-`` (not
+# started: its stop file exists, which is how rulec takes a queued job back; the group of
+# the job before it still has processes; or its guard failed). When the queued request was
+# there as the job before it ended (``read -t 0``), the verdict ends that job's line
+# (``PID STATUS +``), said just before the queued job is forked; when it came later, the
+# verdict is a line of its own. Any other line is bash's complaint that a job's log cannot
+# be opened (the job's stderr is the answer pipe until then). The worker's own stderr is
+# /dev/null.
+#
+# What a job sees (as under ``bash -c``) costs the worker the least where it is made before
+# the fork: each command the job's subshell runs before the job's own costs a few page
+# faults (copies of the worker's pages), which on a virtual machine are most of a small
+# job's cost. So:
+# - the job id is read straight into BASH_ARGV0 (``$0``), and the shell text into
+#   BASH_EXECUTION_STRING, where ``bash -c`` has its command: neither is the worker's own;
+# - the worker's variables are unset before the fork, the log path last: the redirection
+#   of the subshell takes it from ``$_``, the last argument of the worker's last command.
+#   (``unset`` without -v takes a word that is no variable's name for a function's: the
+#   log path always holds a "/", and bash never imports a function of such a name.)
+# - the subshell then runs one command, ``set +m -euo pipefail`` (``+m``: ``$-`` as under
+#   ``bash -c``; a subshell has no job control anyway), before the eval'ed command;
+# - job control (``set -m``) is on only around the fork, which gives the job its own
+#   process group: a job that is stopped then does not end the worker's ``wait`` (it is
+#   waited for until it has ended), and bash does not write a "Done" notice of each job.
 # Everything is on one line so that bash's ``line N`` in a job's error messages counts from
-# the command. Bash 5.0 or later (``BASH_ARGV0``).
-HEADER = 32
-_READ_FIELDS = (
-    "while IFS= read -r -N 32 __h && if [[ ${__h:0:1} == a ]]; then "
-    "IFS= read -r -N ${__h:3:7} __j && IFS= read -r -N ${__h:10:7} __l && IFS= read -r -N ${__h:17:7} __c && "
-    "{ [[ ${__h:2:1} != g ]] || IFS= read -r -N ${__h:24:7} __g; }; "
-    "else IFS= read -r -d '' __j && IFS= read -r -d '' __l && IFS= read -r -d '' __c && "
-    "{ [[ ${__h:2:1} != g ]] || IFS= read -r -d '' __g; }; fi; do "
-)
-# __p: the pid of the job whose line waits for the verdict of the request read after it
-_VERDICT = (
-    "__o=; if [[ ${__h:2:1} != n ]]; then "
-    "if [[ ! -e $__sf ]] && ! kill -0 -- \"-$!\" && { [[ ${__h:2:1} == q ]] || { ((!__s)) && eval \"$__g\"; }; }; "
-    "then __o=+; else __o=-; fi; fi; "
-    "if [[ -n $__p ]]; then printf '%s %s%s\\n' \"$__p\" \"$__s\" \"${__o:+ $__o}\"; __p=; "
-    "elif [[ -n $__o ]]; then printf '%s\\n' \"$__o\"; fi; "
-)
-# The job: a subshell with its own process group (job control), the redirections on it
-# (done in the child; a log that cannot be opened is said on the answer pipe, and the job
-# does not run).
-_UNSET = "unset -v __j __l __c __g __h __o __p __s __sf; "
-_JOB = (
-    "if [[ $__o != - ]]; then "
-    "( set +m; BASH_ARGV0=$__j; "
-    "case ${__h:1:1} in "
-    "e) eval \"set -euo pipefail; " + _UNSET + "$__c\" ;; "
-    "x) eval \"set -euo pipefail; " + _UNSET + "exec $__c\" ;; "
-    "c) exec bash -euo pipefail -c \"$__c\" \"$__j\" ;; "
-    "*) exec bash -euo pipefail \"$__c\" ;; "
-    "esac ) 2>&1 </dev/null >\"$__l\" 2>&1 & "
-)
-_WAIT = (
-    "if wait \"$!\"; then __s=0; else __s=$?; "
-    "if ((__s > 128)); then while kill -0 \"$!\"; do wait \"$!\"; __s=$?; done; fi; fi; "
-    "if read -t 0; then __p=$!; else printf '%s %s\\n' \"$!\" \"$__s\"; fi; fi; done; "
-    "[[ -z $__p ]] || printf '%s %s\\n' \"$__p\" \"$__s\""
-)
-WORKER = "__sf=$1; shift; set -m; __p=; __s=0; " + _READ_FIELDS + _VERDICT + _JOB + _WAIT
+# the command. Bash 5.0 or later (BASH_ARGV0).
+HEADER = 33
 _FIELD_MAX = 10**7 - 1  # a length in the header: 7 digits
+_READ = (
+    "read -r -N 33 __h && if [[ $__h == a* ]]; then "
+    "read -r -N ${__h:4:7} BASH_ARGV0 && read -r -N ${__h:11:7} __l && "
+    "read -r -N ${__h:18:7} BASH_EXECUTION_STRING && { [[ $__h != ?g* ]] || read -r -N ${__h:25:7} __g; }; "
+    "else IFS= read -r -d '' BASH_ARGV0 && IFS= read -r -d '' __l && IFS= read -r -d '' BASH_EXECUTION_STRING && "
+    "{ [[ $__h != ?g* ]] || IFS= read -r -d '' __g; }; fi"
+)
+# __p: set while the line of the job that ended last is unsaid (a request was there):
+# it is said with the verdict on that request
+_UNSET = "unset __h __g __p __s __l \"$__l\"; "
+_LOG = " 2>&1 </dev/null >\"$_\" 2>&1 & "
+_KEEP = " 2>&1 </dev/null 1<>\"$_\" 2>&1 & "
+_RUN = "( set +m -euo pipefail; eval \"$BASH_EXECUTION_STRING\" )"
+_AS_IS = "( eval \"$BASH_EXECUTION_STRING\" )"
+
+
+def worker_script(stop_file: str) -> str:
+    """The worker's script (run by ``bash -c``): it starts no queued job while ``stop_file``
+    (an absolute path) exists."""
+    starts = (f"[[ ! -e {shlex.quote(stop_file)} ]] && ! kill -0 -- \"-$!\" && "
+              "{ [[ $__h == ?q* ]] || { ((!__s)) && eval \"$__g\"; }; }")
+    return (
+        "unset -v __h __g __p __s __l; while " + _READ + "; do "
+        "case $__h in ?n*) [[ -z $__p ]] || printf '%s %s\\n' \"$!\" \"$__s\" ;; "
+        "*) if " + starts + "; then if [[ -n $__p ]]; then printf '%s %s +\\n' \"$!\" \"$__s\"; else echo +; fi; "
+        "else if [[ -n $__p ]]; then printf '%s %s -\\n' \"$!\" \"$__s\"; else echo -; fi; unset __p; continue; fi ;; "
+        "esac; set -m; "
+        "case $__h in ??ek*) " + _UNSET + _RUN + _KEEP + ";; ??e*) " + _UNSET + _RUN + _LOG + ";; "
+        "??xk*) " + _UNSET + _AS_IS + _KEEP + ";; *) " + _UNSET + _AS_IS + _LOG + ";; esac; "
+        "set +m; wait \"$!\"; __s=$?; "
+        "if read -t 0; then __p=1; else printf '%s %s\\n' \"$!\" \"$__s\"; fi; done; "
+        "[[ -z $__p ]] || printf '%s %s\\n' \"$!\" \"$__s\""
+    )
+
+
+# A worker with no stop file (a path that cannot exist), for measuring the worker alone.
+WORKER = worker_script("/dev/null/no-stop-file")
 STARTED = "started"  # wait_any: a queued job its worker has started
 RETURNED = "returned"  # wait_any: a queued job its worker did not start (it is the caller's again)
 
 
-def request(job_id: str, log: str, mode: str, command: str, queue: str = "n", guard: str = "") -> bytes:
-    """The bytes that hand one job to a worker (see WORKER): ``queue`` "n" (start now), "q"
-    (queued) or "g" (queued, with ``guard``)."""
-    if (job_id.isascii() and log.isascii() and command.isascii() and guard.isascii() and "\0" not in command
-            and len(command) <= _FIELD_MAX and len(job_id) <= _FIELD_MAX and len(log) <= _FIELD_MAX
+def request(job_id: str, log: str, mode: str, command: str, queue: str = "n", guard: str = "",
+            keep: bool = False) -> bytes:
+    """The bytes that hand one job to a worker (see ``worker_script``). ``mode``: "e" (a
+    command), "x" (one program with plain words: exec'ed), "c" (a command run by a bash of its
+    own, for its own ``$$``), "f" (``command`` names the script file to run) or "r" (shell text
+    of rulec's making, run as it is). ``queue``: "n" (start now), "q" (queued) or "g" (queued,
+    with ``guard``). ``keep``: the log is a spool rulec has emptied or removed, opened without
+    truncating it."""
+    if mode == "e":
+        run, text = "e", command
+    elif mode == "x":
+        run, text = "x", "exec " + command
+    elif mode == "c":
+        run, text = "x", f'exec bash -euo pipefail -c {shlex.quote(command)} "$0"'
+    elif mode == "f":
+        run, text = "x", "exec bash -euo pipefail " + shlex.quote(command)
+    else:
+        run, text = "x", command
+    if "\n" in job_id:
+        # Bash's complaint about the log, on the answer pipe, starts with ``$0``: a newline
+        # there would make the rest of the id a line of its own, which could read as a job's
+        # status. The worker's ``$0`` is then the id with "\\n" for each newline, and the
+        # job sets its own.
+        text = f"BASH_ARGV0={_dollar_quote(job_id)}; {text}"
+        job_id = job_id.replace("\n", "\\n")
+    if "/" not in log:
+        log = "./" + log  # (see _UNSET: never a variable's or an imported function's name)
+    if queue != "g":
+        guard = ""
+    head = f"{queue}{run}{'k' if keep else 't'}"
+    if (job_id.isascii() and log.isascii() and text.isascii() and guard.isascii() and "\0" not in text
+            and len(text) <= _FIELD_MAX and len(job_id) <= _FIELD_MAX and len(log) <= _FIELD_MAX
             and len(guard) <= _FIELD_MAX):
-        return (f"a{mode}{queue}{len(job_id):07d}{len(log):07d}{len(command):07d}{len(guard) if queue == 'g' else 0:07d}\n"
-                f"{job_id}{log}{command}{guard if queue == 'g' else ''}").encode("ascii")
-    fields = (job_id, log, command, guard) if queue == "g" else (job_id, log, command)
+        return (f"a{head}{len(job_id):07d}{len(log):07d}{len(text):07d}{len(guard):07d}\n"
+                f"{job_id}{log}{text}{guard}").encode("ascii")
+    fields = (job_id, log, text, guard) if queue == "g" else (job_id, log, text)
     data = b"".join(s.encode("utf-8", "surrogateescape") + b"\0" for s in fields)
-    return f"z{mode}{queue}{0:028d}\n".encode("ascii") + data
+    return f"z{head}{0:028d}\n".encode("ascii") + data
+
+
+def _dollar_quote(text: str) -> str:
+    """``text`` as a bash ``$'...'`` word: a newline written as ``\\n``, so that the line
+    numbers of what follows it stay those of the command."""
+    return "$'" + text.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n") + "'"
+
+
+def complaint(job_id: str, log: str) -> bytes:
+    """How bash's complaint that ``log`` (a request's log field) cannot be opened starts, on
+    the answer pipe of the worker that got ``job_id`` (see ``request``)."""
+    if "/" not in log:
+        log = "./" + log
+    return f"{job_id.replace(chr(10), chr(92) + 'n')}: line 1: {log}: ".encode("utf-8", "surrogateescape")
 
 
 def guard(paths) -> str:
     """The worker's test that ``paths`` are there (a trailing "/": a folder), quoted."""
-    import shlex
-
     tests = []
     for path in paths:
         folder = path.endswith("/") and len(path) > 1
@@ -272,6 +331,9 @@ class Launcher:
         self.spool_dir = os.path.join(".rulec", "spool")
         self._spools_ready = False
         self._unlinked: deque[Proc] = deque()  # jobs with a lazy log not at its path yet, in start order
+        # Jobs whose log path holds a newline: the first line of bash's complaint that it
+        # cannot be opened, and how many lines more the complaint takes (see _line).
+        self._split_complaints: dict[Proc, list] = {}
         self._started = 0  # workers started so far
         self.exec_word = ExecWords()
 
@@ -293,7 +355,7 @@ class Launcher:
         # subprocess itself, not plumbum: importing plumbum costs more (40-100 ms) than
         # everything else a local run of a thousand small jobs does at its start.
         popen = subprocess.Popen(
-            ["bash", "-c", WORKER, "rulec-worker", stop_file],
+            ["bash", "-c", worker_script(stop_file), "rulec-worker"],
             cwd=self.workdir,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -362,15 +424,21 @@ class Launcher:
         else:
             target = log
         if run is not None:
-            mode = "e"
+            mode = "r"
             command = run(self.write_script(job_id, command), os.path.join(os.path.abspath(self.workdir), target))
         elif len(command) < INLINE_LIMIT and "\0" not in command:
             mode = "c" if uses_own_pid(command) else "x" if self.exec_word(command) else "e"
         else:
             mode = "f"
             command = self.write_script(job_id, command)
-        data = request(job_id, target, mode, command, queue, guard or "")
+        # A spool is empty or gone whenever a job gets it (``_finish_log`` moved or removed what
+        # the job before printed): it is opened as it is, which saves the file system an update
+        # of its inode per job (what ``>`` costs even for an empty file).
+        data = request(job_id, target, mode, command, queue, guard or "", keep=lazy)
         proc = Proc(job, worker, time.monotonic(), log, spool=target if lazy else None, job_id=job_id)
+        if "\n" in target:
+            said = complaint(job_id, target)
+            self._split_complaints[proc] = [said[:said.index(b"\n")], said.count(b"\n"), 0]
         # The job is the worker's before the request is written: an interrupt during the
         # write then still finds it (see _pid_of, stop_all).
         if after is None:
@@ -484,6 +552,16 @@ class Launcher:
 
     def _line(self, worker: Worker, line: bytes, out: list) -> None:
         proc = worker.proc
+        if self._split_complaints and proc in self._split_complaints:
+            split = self._split_complaints[proc]
+            if split[2]:  # the rest of a complaint about a log path with newlines: none is a status
+                proc.notes[-1] += "\n" + line.decode("utf-8", "replace")
+                split[2] -= 1
+                return
+            if line == split[0]:  # (its first line holds ": line 1: ": never a status either)
+                proc.notes.append(line.decode("utf-8", "replace"))
+                split[2] = split[1]
+                return
         pid, _, status = line.partition(b" ")
         status, _, verdict = status.partition(b" ")
         if pid.isdigit() and status.isdigit() and proc is not None and verdict in (b"", b"+", b"-"):
@@ -521,6 +599,8 @@ class Launcher:
         else:
             if os.path.exists(worker.stop_file):
                 remove_local(worker.stop_file)
+            if self._split_complaints:
+                self._split_complaints.pop(queued, None)
             self.idle.append(worker)
             out.append((queued, RETURNED))
 
@@ -546,6 +626,8 @@ class Launcher:
         """A job whose status came and whose group is gone (``_after`` says what its worker
         does next)."""
         proc.worker.proc = None
+        if self._split_complaints:
+            self._split_complaints.pop(proc, None)
         if proc.spool is not None:
             self._finish_log(proc)
         status = proc.status
@@ -704,6 +786,9 @@ class Launcher:
                 stream.close()
             except OSError:
                 pass
+        if self._split_complaints:
+            self._split_complaints.pop(worker.proc, None)
+            self._split_complaints.pop(worker.queued, None)
         worker.proc = None
         worker.queued = None
 
