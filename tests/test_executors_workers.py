@@ -7,6 +7,7 @@ process group, with its output in its log; these tests hold the worker to that.
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import subprocess
 import time
@@ -573,6 +574,12 @@ def test_a_queued_job_starts_when_the_job_before_it_ends_and_is_said_to_then(lau
 @pytest.mark.parametrize("command, guard, why", [
     ("sleep 0.2; exit 3", "", "its exit status"),
     ("sleep 0.2", local.guard(["out.txt"]), "an output it did not write"),
+    ("sleep 0.2", ("out.txt",), "its one output, not written"),
+    ("sleep 0.2; touch made", ("made/",), "its one folder output, a file"),
+    ("sleep 0.2; touch out.txt; exit 3", ("out.txt",), "its exit status, with its one output"),
+    ("sleep 0.2; mkdir d; exit 3", ("d/",), "its exit status, with its one folder"),
+    ("sleep 0.2; touch a", ("a", "b/"), "one of its outputs missing"),
+    ("sleep 0.2; exit 1", (), "its exit status, with no outputs"),
     ("sleep 0.2; mkdir -p made", local.guard(["made", "folder/"]), "a folder output missing"),
     ("sleep 0.2; sleep 30 &", "", "a process it left in its group"),
 ])
@@ -589,6 +596,17 @@ def test_a_queued_job_does_not_start_after_the_job_before_it_failed(launcher, tm
 def test_a_queued_job_whose_guard_holds_starts(launcher, tmp_path):
     first = _first(launcher, "first", "sleep 0.2; echo x > 'out put.txt'; mkdir -p d")
     launcher.spawn(1, "second", "touch second.ran", "b.log", after=first, guard=local.guard(["out put.txt", "d/"]))
+    assert _collect(launcher, 2) == [("first", 0), ("second", local.STARTED), ("second", 0)]
+    assert (tmp_path / "second.ran").exists()
+
+
+@pytest.mark.parametrize("outputs", [
+    ("it's a file -n",), ("-n",), ("a folder/",), ("x", "-y", "z z/"), (),
+])
+def test_a_queued_job_starts_when_the_job_before_leaves_its_outputs(launcher, tmp_path, outputs):
+    make = "; ".join(f"mkdir -p -- {shlex.quote(o)}" if o.endswith("/") else f"touch -- {shlex.quote(o)}" for o in outputs)
+    first = _first(launcher, "first", "sleep 0.2; " + (make or "true"))
+    launcher.spawn(1, "second", "touch second.ran", "b.log", after=first, guard=outputs)
     assert _collect(launcher, 2) == [("first", 0), ("second", local.STARTED), ("second", 0)]
     assert (tmp_path / "second.ran").exists()
 

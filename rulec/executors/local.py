@@ -79,8 +79,7 @@ class LocalExecutor:
         procs = self._procs
         for q in items:
             t = q.task
-            guard = None if q.outputs is None else local.guard(q.outputs)
-            proc = spawn(t.job, t.job_id, t.command, t.log, t.lazy_log, self.runner(t), after=procs[q.after], guard=guard)
+            proc = spawn(t.job, t.job_id, t.command, t.log, t.lazy_log, self.runner(t), after=procs[q.after], guard=q.outputs)
             procs[t.job] = self._queued[t.job] = proc
         return []
 

@@ -49,7 +49,9 @@ from ..storage import make_dirs, remove_local
 # The protocol. Each request starts with a header of HEADER bytes: a form letter, a queue
 # letter (n: start it now; q: a *queued* request, written while the worker's job runs, to
 # start the moment that job ends; g: queued, and to start only if that job exited 0 and its
-# guard, a ``[[ ... ]]`` test of the paths it must leave, holds), a run letter (e: a command,
+# guard, a ``[[ ... ]]`` test of the paths it must leave, holds; f and d: the same with the
+# one file, or folder, that job must leave as the guard, tested without parsing a test),
+# a run letter (e: a command,
 # run after ``set +m -euo pipefail``; x: shell text of rulec's making that execs a program,
 # run as it is), a log letter (t: open the log with ``>``; k: with ``1<>``, which keeps the
 # file as it is: only for a lazy log's spool, which rulec has emptied or removed), the
@@ -57,7 +59,8 @@ from ..storage import make_dirs, remove_local
 # the shell text and the guard follow back to back, each read with one ``read -N`` (which
 # counts characters, so this form is used only when all are ASCII: a character is then a
 # byte). Form "z", for anything else: the fields follow NUL-terminated, read as such (bash
-# reads a pipe one byte per system call for that). The guard is there for "g" requests only.
+# reads a pipe one byte per system call for that). The guard is there for "g", "f" and "d"
+# requests only.
 #
 # The worker answers one line when a job has ended: its pid and its exit status. Nothing is
 # said when a job starts: a line then would wake rulec once more per job, for a pid it needs
@@ -93,9 +96,9 @@ _FIELD_MAX = 10**7 - 1  # a length in the header: 7 digits
 _READ = (
     "read -r -N 33 __h && if [[ $__h == a* ]]; then "
     "read -r -N ${__h:4:7} BASH_ARGV0 && read -r -N ${__h:11:7} __l && "
-    "read -r -N ${__h:18:7} BASH_EXECUTION_STRING && { [[ $__h != ?g* ]] || read -r -N ${__h:25:7} __g; }; "
+    "read -r -N ${__h:18:7} BASH_EXECUTION_STRING && { [[ $__h == ?[nq]* ]] || read -r -N ${__h:25:7} __g; }; "
     "else IFS= read -r -d '' BASH_ARGV0 && IFS= read -r -d '' __l && IFS= read -r -d '' BASH_EXECUTION_STRING && "
-    "{ [[ $__h != ?g* ]] || IFS= read -r -d '' __g; }; fi"
+    "{ [[ $__h == ?[nq]* ]] || IFS= read -r -d '' __g; }; fi"
 )
 # __p: set while the line of the job that ended last is unsaid (a request was there):
 # it is said with the verdict on that request
@@ -109,8 +112,8 @@ _AS_IS = "( eval \"$BASH_EXECUTION_STRING\" )"
 def worker_script(stop_file: str) -> str:
     """The worker's script (run by ``bash -c``): it starts no queued job while ``stop_file``
     (an absolute path) exists."""
-    starts = (f"[[ ! -e {shlex.quote(stop_file)} ]] && ! kill -0 -- \"-$!\" && "
-              "{ [[ $__h == ?q* ]] || { ((!__s)) && eval \"$__g\"; }; }")
+    starts = (f"[[ ! -e {shlex.quote(stop_file)} ]] && ! kill -0 -- \"-$!\" && case $__h in ?q*) ;; "
+              "?f*) ((!__s)) && [[ -e $__g ]] ;; ?d*) ((!__s)) && [[ -d $__g ]] ;; *) ((!__s)) && eval \"$__g\" ;; esac")
     return (
         "unset -v __h __g __p __s __l; while " + _READ + "; do "
         "case $__h in ?n*) [[ -z $__p ]] || printf '%s %s\\n' \"$!\" \"$__s\" ;; "
@@ -136,8 +139,9 @@ def request(job_id: str, log: str, mode: str, command: str, queue: str = "n", gu
     """The bytes that hand one job to a worker (see ``worker_script``). ``mode``: "e" (a
     command), "x" (one program with plain words: exec'ed), "c" (a command run by a bash of its
     own, for its own ``$$``), "f" (``command`` names the script file to run) or "r" (shell text
-    of rulec's making, run as it is). ``queue``: "n" (start now), "q" (queued) or "g" (queued,
-    with ``guard``). ``keep``: the log is a spool rulec has emptied or removed, opened without
+    of rulec's making, run as it is). ``queue``: "n" (start now), "q" (queued), "g" (queued,
+    with ``guard``, a test), "f" or "d" (queued, with ``guard`` the one file or folder to
+    test). ``keep``: the log is a spool rulec has emptied or removed, opened without
     truncating it."""
     if mode == "e":
         run, text = "e", command
@@ -158,7 +162,7 @@ def request(job_id: str, log: str, mode: str, command: str, queue: str = "n", gu
         job_id = job_id.replace("\n", "\\n")
     if "/" not in log:
         log = "./" + log  # (see _UNSET: never a variable's or an imported function's name)
-    if queue != "g":
+    if queue in "nq":
         guard = ""
     head = f"{queue}{run}{'k' if keep else 't'}"
     if (job_id.isascii() and log.isascii() and text.isascii() and guard.isascii() and "\0" not in text
@@ -166,7 +170,7 @@ def request(job_id: str, log: str, mode: str, command: str, queue: str = "n", gu
             and len(guard) <= _FIELD_MAX):
         return (f"a{head}{len(job_id):07d}{len(log):07d}{len(text):07d}{len(guard):07d}\n"
                 f"{job_id}{log}{text}{guard}").encode("ascii")
-    fields = (job_id, log, text, guard) if queue == "g" else (job_id, log, text)
+    fields = (job_id, log, text) if queue in "nq" else (job_id, log, text, guard)
     data = b"".join(s.encode("utf-8", "surrogateescape") + b"\0" for s in fields)
     return f"z{head}{0:028d}\n".encode("ascii") + data
 
@@ -196,6 +200,9 @@ def guard(paths) -> str:
             path = "./" + path
         tests.append(("-d " if folder else "-e ") + shlex.quote(path))
     return f"[[ {' && '.join(tests)} ]]" if tests else ""
+
+
+_guard_text = guard  # (``spawn``'s parameter of that name hides it there)
 
 
 # Above this many bytes a command goes through a script file (see the module docstring).
@@ -389,7 +396,7 @@ class Launcher:
         self._spools_ready = True
 
     def spawn(self, job: int, job_id: str, command: str, log: str, lazy: bool = False, run=None,
-              after: Proc | None = None, guard: str | None = "") -> Proc:
+              after: Proc | None = None, guard: str | tuple[str, ...] | None = "") -> Proc:
         """Start the job: its stdout and stderr go to ``log`` (relative to the workdir).
 
         A *lazy* log is only created if the job prints something: the job writes to a spool
@@ -405,8 +412,9 @@ class Launcher:
 
         ``after`` (a running job, with nothing queued behind it yet): queue the job on that
         job's worker instead, to start the moment ``after`` ends, without waiting for rulec;
-        ``guard`` (``guard()``'s text; "": none) makes it start only if ``after`` exits 0 with
-        the guard holding, None whatever ``after``'s status. Either way it starts only once
+        ``guard`` (the paths ``after`` must leave, a trailing "/" for a folder, or ``guard()``'s
+        text; "" or (): none) makes it start only if ``after`` exits 0 with the guard holding,
+        None whatever ``after``'s status. Either way it starts only once
         ``after``'s process group is gone, and not at all after ``hold``. ``wait_any`` says
         whether it started (see there). It is not running until then."""
         if after is None:
@@ -416,6 +424,12 @@ class Launcher:
             worker = after.worker
             assert worker.proc is after and worker.queued is None, "a job is queued behind a running job with none queued"
             queue = "q" if guard is None else "g"
+            if queue == "g" and not isinstance(guard, str):  # the paths ``after`` must leave
+                if len(guard) == 1:
+                    path = guard[0]
+                    queue, guard = ("d", path.rstrip("/")) if path.endswith("/") and len(path) > 1 else ("f", path)
+                else:
+                    guard = _guard_text(guard)
         if lazy and not self._spools_ready:
             self._clear_spools()
         if lazy:
