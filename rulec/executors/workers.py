@@ -46,20 +46,20 @@ from collections import deque
 from ..recordclass import record
 from ..storage import make_dirs, remove_local
 
-# The protocol. Each request starts with a header of HEADER bytes: a form letter, a queue
+# The protocol. Each request starts with a header of HEADER bytes: a form letter; a queue
 # letter (n: start it now; q: a *queued* request, written while the worker's job runs, to
 # start the moment that job ends; g: queued, and to start only if that job exited 0 and its
-# guard, a ``[[ ... ]]`` test of the paths it must leave, holds; f and d: the same with the
-# one file, or folder, that job must leave as the guard, tested without parsing a test),
-# a run letter (e: a command,
-# run after ``set +m -euo pipefail``; x: shell text of rulec's making that execs a program,
-# run as it is), a log letter (t: open the log with ``>``; k: with ``1<>``, which keeps the
-# file as it is: only for a lazy log's spool, which rulec has emptied or removed), the
-# lengths of four fields (7 digits each) and a newline. Form "a": the job id, the log path,
-# the shell text and the guard follow back to back, each read with one ``read -N`` (which
-# counts characters, so this form is used only when all are ASCII: a character is then a
-# byte). Form "z", for anything else: the fields follow NUL-terminated, read as such (bash
-# reads a pipe one byte per system call for that). The guard is there for "g", "f" and "d"
+# guard, a ``[[ ... ]]`` test of the paths it must leave, holds; f and d: the same, the
+# guard being the one file, or folder, that job must leave, tested without parsing a
+# test); a run letter (e: a command, run after ``set +m -euo pipefail``; x: shell text of
+# rulec's making that execs a program, ``exec COMMAND`` or ``exec bash ...``, run as it
+# is); a log letter (t: open the log with ``>``; k: with ``1<>``, which leaves the file as
+# it is: only for a lazy log's spool, which rulec has emptied or removed); the lengths of
+# four fields (7 digits each) and a newline. Form "a": the job id, the log path, the shell
+# text and the guard follow back to back, each read with one ``read -N`` (which counts
+# characters, so this form is used only when all are ASCII: a character is then a byte).
+# Form "z", for anything else: the fields follow NUL-terminated, read as such (bash reads a
+# pipe one byte per system call for that). The guard is there for "g", "f" and "d"
 # requests only.
 #
 # The worker answers one line when a job has ended: its pid and its exit status. Nothing is
@@ -71,24 +71,27 @@ from ..storage import make_dirs, remove_local
 # there as the job before it ended (``read -t 0``), the verdict ends that job's line
 # (``PID STATUS +``), said just before the queued job is forked; when it came later, the
 # verdict is a line of its own. Any other line is bash's complaint that a job's log cannot
-# be opened (the job's stderr is the answer pipe until then). The worker's own stderr is
-# /dev/null.
+# be opened (the job's stderr is the answer pipe until then), ``JOB_ID: line 1: LOG: why``:
+# a newline in the job id is written "\\n" there (``request``), and one in the log path
+# makes the complaint take several lines, which rulec reads as one (``Launcher._line``), so
+# that no part of either can read as a status. The worker's own stderr is /dev/null.
 #
-# What a job sees (as under ``bash -c``) costs the worker the least where it is made before
-# the fork: each command the job's subshell runs before the job's own costs a few page
-# faults (copies of the worker's pages), which on a virtual machine are most of a small
-# job's cost. So:
+# What a job sees (as under ``bash -c``) costs the least where it is made before the fork:
+# each command the job's subshell runs before the job's own costs a few page faults (copies
+# of the worker's pages), which on a virtual machine are much of a small job's cost. So:
 # - the job id is read straight into BASH_ARGV0 (``$0``), and the shell text into
-#   BASH_EXECUTION_STRING, where ``bash -c`` has its command: neither is the worker's own;
+#   BASH_EXECUTION_STRING, which is where ``bash -c`` has its command;
 # - the worker's variables are unset before the fork, the log path last: the redirection
-#   of the subshell takes it from ``$_``, the last argument of the worker's last command.
-#   (``unset`` without -v takes a word that is no variable's name for a function's: the
-#   log path always holds a "/", and bash never imports a function of such a name.)
+#   of the subshell takes it from ``$_``, the last argument of the worker's last command
+#   (so ``$_`` is the log path when the job starts). ``unset`` without -v takes a word that
+#   is no variable's name for a function's: the log path always holds a "/", and bash never
+#   imports a function of such a name;
 # - the subshell then runs one command, ``set +m -euo pipefail`` (``+m``: ``$-`` as under
-#   ``bash -c``; a subshell has no job control anyway), before the eval'ed command;
+#   ``bash -c``; a subshell has no job control anyway), before the eval'ed command, or
+#   none (run letter x);
 # - job control (``set -m``) is on only around the fork, which gives the job its own
 #   process group: a job that is stopped then does not end the worker's ``wait`` (it is
-#   waited for until it has ended), and bash does not write a "Done" notice of each job.
+#   waited for until it has ended), and bash writes no "Done" notice of each job.
 # Everything is on one line so that bash's ``line N`` in a job's error messages counts from
 # the command. Bash 5.0 or later (BASH_ARGV0).
 HEADER = 33
