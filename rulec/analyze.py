@@ -9,6 +9,7 @@ import itertools
 import os
 import re
 import shlex
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Iterable

@@ -11,6 +11,7 @@ import json
 import os
 import time
 from collections import namedtuple
+
 TYPE_CHECKING = False
 
 from .errors import StateError

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import stat as stat_mod
+
 TYPE_CHECKING = False
 
 if TYPE_CHECKING:

@@ -18,6 +18,7 @@ import warnings
 from collections import deque
 from functools import lru_cache
 from .recordclass import field, record
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Callable, Iterable, Mapping

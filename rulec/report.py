@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from collections import Counter
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import IO

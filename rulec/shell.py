@@ -9,6 +9,7 @@ from __future__ import annotations
 from .digest import blake2b
 import re
 import shlex
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Callable

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from .digest import blake2b
 import os
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Collection, Iterable, Mapping
