@@ -155,6 +155,9 @@ class History:
         self.run_id: int | None = None  # the run in progress (begin_run), whose attempts are noted
         self._attempts: list[tuple] = []  # noted, written with the next transaction
         self._ahead: dict[str, tuple | None] = {}  # marked started ahead (commit's ``ahead``): the record before
+        # jobs marked started (or ahead) by this store, whose outputs' rows are written as
+        # they are: their records need not write them again
+        self._outputs_written: set[str] = set()
 
     @staticmethod
     def generation(workdir: str) -> str:
@@ -410,7 +413,13 @@ class History:
                     "started=excluded.started, finished=excluded.finished, attempts=excluded.attempts",
                     [(_sql(f.job_id), f.rule, f.cmd_hash, f.params_hash, f.inputs_hash, f.input_sig, _sql(f.command),
                       json.dumps(f.inputs, separators=(",", ":")), _sql(f.log), f.started, now, f.attempts) for f in done])
-                db.executemany(_OUTPUT, [(_sql(p), _sql(f.job_id)) for f in done for p in f.outputs])
+                written = self._outputs_written
+                if written:
+                    rows = [(_sql(p), _sql(f.job_id)) for f in done if f.job_id not in written for p in f.outputs]
+                else:
+                    rows = [(_sql(p), _sql(f.job_id)) for f in done for p in f.outputs]
+                if rows:
+                    db.executemany(_OUTPUT, rows)
                 failed = self._failed
                 for f in done:
                     records[f.job_id] = Record(f.job_id, f.rule, "ok", f.cmd_hash, f.params_hash, f.inputs_hash, f.input_sig)
@@ -442,6 +451,12 @@ class History:
                     if job_id not in self._ahead:
                         self._ahead[job_id] = old
                     records[job_id] = Record(job_id, rule, "running", *(tuple(old[3:]) if old else ("", "", "", "")))
+        # (once committed: rows a rolled-back transaction did not write are written again)
+        written = self._outputs_written
+        for f in done:
+            written.discard(f.job_id)
+        written.update(job_id for job_id, _, _ in started)
+        written.update(job_id for job_id, _, _ in ahead)
 
     def launched(self, job_ids: Iterable[str]) -> None:
         """Jobs marked ahead have started: they stay marked (nothing is written)."""
@@ -464,6 +479,7 @@ class History:
                 if old is None:
                     db.execute("DELETE FROM jobs WHERE job_id=?", (key,))
                     db.execute("DELETE FROM outputs WHERE job_id=?", (key,))
+                    self._outputs_written.discard(job_id)
                     self._records.pop(job_id, None)
                 else:
                     db.execute("UPDATE jobs SET status=? WHERE job_id=?", (old[2], key))
@@ -476,6 +492,7 @@ class History:
             for job_id in job_ids:
                 db.execute("DELETE FROM jobs WHERE job_id=?", (_sql(job_id),))
                 db.execute("DELETE FROM outputs WHERE job_id=?", (_sql(job_id),))
+                self._outputs_written.discard(job_id)
                 self._records.pop(job_id, None)
                 if self._failed and job_id in self._failed:
                     db.execute("DELETE FROM failures WHERE job_id=?", (_sql(job_id),))
@@ -491,6 +508,7 @@ class History:
                 key = _sql(job_id)
                 db.execute("DELETE FROM jobs WHERE job_id=?", (key,))
                 db.execute("DELETE FROM outputs WHERE job_id=?", (key,))
+                self._outputs_written.discard(job_id)
                 db.execute("INSERT OR REPLACE INTO failures(job_id, why, log, finished) VALUES (?, ?, ?, ?)",
                            (key, _sql(why), _sql(log), now))
                 self._records.pop(job_id, None)

@@ -410,3 +410,29 @@ def test_the_records_of_some_rules_only(tmp_path):
     assert len(History.open(str(tmp_path))) == 700
     with pytest.raises(ValueError):
         History.open(str(tmp_path), write=True, rules=["r3"])
+
+
+def _output_rows(tmp_path):
+    db = sqlite3.connect(tmp_path / ".rulec" / "state.db")
+    try:
+        return sorted(db.execute("SELECT path, job_id FROM outputs"))
+    finally:
+        db.close()
+
+
+def test_a_record_of_a_job_marked_by_this_store_does_not_write_its_outputs_again(tmp_path):
+    h = History.open(str(tmp_path), write=True)
+    h.mark_started([("a[1]", "a", ("out/1",))])
+    statements = []
+    h._db.set_trace_callback(statements.append)
+    h.record([finished()])
+    h._db.set_trace_callback(None)
+    assert not any("INSERT INTO outputs" in s for s in statements)
+    assert _output_rows(tmp_path) == [("out/1", "a[1]")]
+    # forgotten, then recorded again: the rows are written again
+    h.forget(["a[1]"])
+    assert _output_rows(tmp_path) == []
+    h.record([finished()])
+    assert _output_rows(tmp_path) == [("out/1", "a[1]")]
+    h.close()
+

@@ -200,3 +200,20 @@ def test_write_replacing_is_whole_or_nothing(tmp_path, monkeypatch):
         write_replacing(str(target), b"third")
     assert target.read_bytes() == b"second"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.bin"]  # no temporary file left
+
+
+def test_write_replacing_takes_a_free_temporary_name(tmp_path, monkeypatch):
+    """The temporary file is made with O_EXCL: a name that is taken (a file, or a symbolic
+    link an attacker planted) is never written through; the next random name is tried."""
+    from rulec import storage
+
+    target = tmp_path / "out.bin"
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"keep")
+    names = iter([b"\x00" * 6, b"\x00" * 6, b"\x01" * 6])
+    monkeypatch.setattr(os, "urandom", lambda n: next(names))
+    taken = tmp_path / ".out.bin.000000000000.tmp"
+    taken.symlink_to(victim)
+    storage.write_replacing(str(target), b"data")
+    assert target.read_bytes() == b"data" and victim.read_bytes() == b"keep"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".out.bin.000000000000.tmp", "out.bin", "victim"]

@@ -33,7 +33,6 @@ status 128+N, which rulec reports as "killed by signal" (as shells and make do).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import select
@@ -213,6 +212,8 @@ INLINE_LIMIT = 4096
 
 
 def script_path(workdir: str, job_id: str) -> str:
+    import hashlib  # (here: only long commands have a script file, and hashlib loads OpenSSL)
+
     name = hashlib.sha1(job_id.encode("utf-8", "surrogateescape")).hexdigest()[:20]
     return os.path.join(workdir, ".rulec", "jobs", name + ".sh")
 

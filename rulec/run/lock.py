@@ -32,7 +32,6 @@ import fcntl
 import json
 import os
 import signal
-import socket
 import sys
 import threading
 import time
@@ -47,6 +46,11 @@ RUNS_DIR = "runs"
 BUSY_WAIT = 2.0
 # Processes left by a dead run get this long between TERM and KILL.
 LEFTOVER_GRACE = 2.0
+
+
+def _host() -> str:
+    """This machine's name, as ``socket.gethostname()`` gives it (without importing socket)."""
+    return os.uname().nodename
 
 
 def _path(workdir: str) -> str:
@@ -163,7 +167,7 @@ def describe(info: dict) -> str:
 
 def holder_alive(info: dict) -> bool | None:
     """Whether the lock's process is alive; None for a lock of another host (no telling)."""
-    if info["host"] != socket.gethostname():
+    if info["host"] != _host():
         return None
     return same_process(info["pid"], info.get("start"), info.get("boot"))
 
@@ -220,7 +224,7 @@ class Lock:
 
     def _info(self) -> dict:
         pid = os.getpid()
-        return {"pid": pid, "host": socket.gethostname(), "started": time.time(), "command": self.command,
+        return {"pid": pid, "host": _host(), "started": time.time(), "command": self.command,
                 "start": start_ticks(pid), "boot": boot_id()}
 
     def _write_temp(self) -> tuple[int, str]:
@@ -455,7 +459,7 @@ class RunFile:
         make_dirs(os.path.dirname(self.path))
         self.fd = os.open(self.path, os.O_CREAT | os.O_TRUNC | os.O_WRONLY | os.O_APPEND, 0o644)
         pid = os.getpid()
-        head = json.dumps({"pid": pid, "host": socket.gethostname(), "start": start_ticks(pid), "boot": boot_id()})
+        head = json.dumps({"pid": pid, "host": _host(), "start": start_ticks(pid), "boot": boot_id()})
         os.write(self.fd, head.encode() + b"\n" + first)
 
     def worker(self, pid: int) -> None:
@@ -622,7 +626,7 @@ def stop_dead_runs(workdir: str, grace: float = LEFTOVER_GRACE) -> list[str]:
         names = os.listdir(folder)
     except (FileNotFoundError, NotADirectoryError):
         return []
-    host = socket.gethostname()
+    host = _host()
     notes = []
     for name in names:
         path = os.path.join(folder, name)

@@ -320,8 +320,9 @@ class Loop:
         go back and the next ready jobs start first (they do not depend on them: their
         dependents are not ready yet), then their records are made. True if so; False (and
         nothing done) for any other mix, which goes the usual way."""
-        graph, prefix, exists = self.graph, self._prefix, os.path.exists
+        graph, prefix, stat = self.graph, self._prefix, os.stat
         outputs, folders_of, g_rule = graph.declared_outputs, self.folder_outputs, graph.rule
+        made = self.recorder.made  # (each output's stat, for its readers' records)
         others = False  # queued jobs started or given back (their resources are settled first)
         for ev in events:
             kind = type(ev)
@@ -332,8 +333,11 @@ class Loop:
                 return False
             job = ev.job
             for p in outputs(job):
-                if not exists(p if p[:1] == "/" else prefix + p):
+                try:
+                    st = stat(p if p[:1] == "/" else prefix + p)
+                except (OSError, ValueError):  # (as os.path.exists)
                     return False
+                made[p] = (st.st_mtime_ns, st.st_size)
             if folders_of[g_rule[job]]:
                 return False  # directory(...) outputs: the usual way checks them
         sched = self.sched
@@ -354,6 +358,16 @@ class Loop:
             self._start(starts)
         for ev in ended:
             self._succeeded(ev.job, ev, released=True)
+        return True
+
+    def _there(self, path: str, local_, made: dict | None) -> bool:
+        """Whether a job's output is there; its stat goes to ``made`` (if given)."""
+        try:
+            st = os.stat(os.path.join(self.workdir, local_(path)))
+        except (OSError, ValueError):  # (as os.path.exists)
+            return False
+        if made is not None:
+            made[path] = (st.st_mtime_ns, st.st_size)
         return True
 
     def _start_blocked(self) -> None:
@@ -514,8 +528,9 @@ class Loop:
             if stages:
                 local_ = self.local
                 markers = kinds.outputs(job, TOUCH) if kinds is not None else ()
+                made = None if self.remote else self.recorder.made  # (see _ended_early)
                 missing = [p for p in graph.declared_outputs(job)
-                           if not os.path.exists(os.path.join(self.workdir, local_(p))) and p not in markers]
+                           if p not in markers and not self._there(p, local_, made)]  # (a marker's stat changes: not made's)
                 folders = self.folder_outputs[graph.rule[job]]
                 if folders:  # directory(...): a folder, not a file, must be there
                     outs = graph.outputs[job]

@@ -25,6 +25,12 @@ class Recorder:
         kinds = OutputKinds.of(graph)
         # temp() inputs' stats are kept apart in the signature (plan.same_inputs)
         self.temp_inputs = kinds.temp_inputs if kinds is not None and kinds.has(TEMP) else None
+        # The stats of outputs made by jobs of this run, as the run loop saw them when each
+        # job ended (path -> (mtime_ns, size)): a record takes its inputs' stats from here,
+        # not from a stat of its own. What a job read was there before it started, so the
+        # stat of its producer's end is the one its record should hold: a change after that
+        # (while the job ran, say) then shows as a change at the next plan.
+        self.made: dict = {}
 
     def command(self, job: int, local=None, attempt: int = 1) -> str:
         """The job's command; ``local`` maps its paths to those the job works on."""
@@ -43,16 +49,28 @@ class Recorder:
 
     def finished(self, job: int, log: str | None = None, started: float | None = None, stats=None, command: str | None = None,
                  attempts: int = 1) -> Finished:
-        """The record for ``job``; inputs are stat'ed now (or taken from ``stats``).
+        """The record for ``job``; inputs are stat'ed now (or taken from ``stats``, or from
+        ``made``).
         ``command``: the job's command as ``command(job)`` gives it, when the caller has it."""
         g = self.graph
         inputs = g.inputs[job]
         if stats is not None:
             get = stats.get
-        elif len(inputs) <= 2 and not g.directories():  # (what snapshot does for two or fewer)
-            get = self._stat_few(inputs).get
-        else:
+        elif g.directories():
             get = snapshot(inputs, self.workdir, trees=g.directories()).get
+        else:
+            made = self.made
+            if made:
+                left = [p for p in inputs if p not in made]
+                if not left:
+                    get = made.get
+                else:  # (what snapshot does for two or fewer)
+                    got = self._stat_few(left) if len(left) <= 2 else snapshot(left, self.workdir).as_dict()
+                    get = lambda p: made.get(p) or got.get(p)  # noqa: E731
+            elif len(inputs) <= 2:
+                get = self._stat_few(inputs).get
+            else:
+                get = snapshot(inputs, self.workdir).get
         r = self.renderers[g.rule[job]]
         if command is None:
             command = self.command(job)
