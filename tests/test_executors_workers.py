@@ -201,6 +201,22 @@ def test_only_a_program_on_path_that_no_shell_function_or_builtin_shadows_is_exe
     assert not local.ExecWords({"PATH": "bin:" + os.environ["PATH"]})("cp a b")
 
 
+def test_a_program_is_found_on_path_as_shutil_which_finds_it(tmp_path):
+    import shutil
+
+    plain, folder, tool = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    for d in (plain, folder, tool):
+        d.mkdir()
+    (plain / "mytool").write_text("#!/bin/sh\n")  # not executable
+    (folder / "mytool").mkdir()  # a folder of that name
+    (tool / "mytool").write_text("#!/bin/sh\n")
+    path = os.pathsep.join(map(str, (plain, folder)))
+    assert not local.ExecWords({"PATH": path})("mytool x") and shutil.which("mytool", path=path) is None
+    (tool / "mytool").chmod(0o755)
+    path += os.pathsep + str(tool)
+    assert local.ExecWords({"PATH": path})("mytool x") and shutil.which("mytool", path=path) == str(tool / "mytool")
+
+
 def test_an_exported_function_runs_rather_than_the_program_of_its_name(tmp_path, monkeypatch):
     monkeypatch.setenv("BASH_FUNC_sort%%", "() { echo function sort \"$@\"; }")
     with local.Launcher(str(tmp_path)) as lnch:

@@ -137,22 +137,28 @@ def test_a_dry_run_without_a_store_imports_no_needless_module(tmp_path):
 
 # Standard modules a local run does not need: each costs its start a few milliseconds
 # (_hashlib loads OpenSSL). Long commands' script files use hashlib, config files tempfile.
-NOT_IN_A_RUN = ("_hashlib", "socket", "typing", "tempfile", "pathlib", "difflib")
+NOT_IN_A_RUN = ("_hashlib", "socket", "typing", "tempfile", "shutil", "pathlib", "difflib")
 
 
 def test_a_local_run_imports_no_needless_module(tmp_path):
-    (tmp_path / "Rulefile").write_text('dimension m = ["a", "b"]\nrule all:\n    input: expand("x/{m}.txt")\n'
-                                       'rule x:\n    output: "x/{m}.txt"\n    shell: "echo {m} > {output}"\n')
-    probe = (f"import sys\nbefore = set(sys.modules)\nimport contextlib, io, os, shutil, rulec.cli\nos.chdir({str(tmp_path)!r})\n"
-             "shutil.rmtree('x', ignore_errors=True)\nshutil.rmtree('.rulec', ignore_errors=True)\n"
+    (tmp_path / "Rulefile").write_text('dimension m = ["a", "b"]\nrule all:\n    input: expand("y/{m}.txt")\n'
+                                       'rule x:\n    output: "x/{m}.txt"\n    shell: "echo {m} > {output}"\n'
+                                       'rule y:\n    input: "x/{m}.txt"\n    output: "y/{m}.txt"\n    shell: "cp {input} {output}"\n')
+    probe = (f"import sys\nbefore = set(sys.modules)\nimport contextlib, io, os, rulec.cli\nos.chdir({str(tmp_path)!r})\n"
+             "os.system('rm -rf x y .rulec')\n"
              "with contextlib.redirect_stdout(io.StringIO()):\n    code = rulec.cli.main(['run', '-q'])\n"
              f"print(code, ' '.join(m for m in {NOT_IN_A_RUN!r} if m in sys.modules and m not in before))")
-    env = {**os.environ, "RULEC_CACHE_DIR": str(tmp_path / "cache")}
+    # -S: without site's .pth files (an editable install's finder, a developer's tools),
+    # which may have imported any of them before rulec starts
+    import sysconfig
+
+    path = os.pathsep.join([str(PACKAGE.parent), sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]])
+    env = {**os.environ, "RULEC_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": path}
     for _ in range(2):  # the first run parses with lark (which uses hashlib) and fills the caches
-        out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, env=env)
+        out = subprocess.run([sys.executable, "-S", "-c", probe], capture_output=True, text=True, timeout=60, env=env)
         assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["0"]  # the second reads them, runs both jobs, and needs none of them
-    assert (tmp_path / "x" / "b.txt").read_text() == "b\n"
+    assert out.stdout.split() == ["0"]  # the second reads them, runs the four jobs, and needs none of them
+    assert (tmp_path / "y" / "b.txt").read_text() == "b\n"
 
 
 def test_every_package_is_in_the_wheel():

@@ -11,11 +11,15 @@ Rulefile was read) is quoted for the worker's shell, so none is interpreted agai
 from __future__ import annotations
 
 import shlex
-from typing import Sequence
 
 from ..backend import Backend
 from . import workers as local
 from ..run.executor import Dequeued, Event, Finished, Outcome, Queued, Started, Task
+
+TYPE_CHECKING = False
+
+if TYPE_CHECKING:  # annotations only: typing costs a run's start a few milliseconds
+    from typing import Sequence
 
 
 class LocalExecutor:
