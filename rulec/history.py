@@ -158,6 +158,9 @@ class History:
         # jobs marked started (or ahead) by this store, whose outputs' rows are written as
         # they are: their records need not write them again
         self._outputs_written: set[str] = set()
+        # jobs whose "ok" record this store wrote (``record``/``commit``) and still holds:
+        # their hashes were made from the graph of this process (``plan.plan``'s ``recorded``)
+        self.recorded_here: set[str] = set()
 
     @staticmethod
     def generation(workdir: str) -> str:
@@ -452,11 +455,16 @@ class History:
                         self._ahead[job_id] = old
                     records[job_id] = Record(job_id, rule, "running", *(tuple(old[3:]) if old else ("", "", "", "")))
         # (once committed: rows a rolled-back transaction did not write are written again)
-        written = self._outputs_written
+        written, here = self._outputs_written, self.recorded_here
         for f in done:
             written.discard(f.job_id)
-        written.update(job_id for job_id, _, _ in started)
-        written.update(job_id for job_id, _, _ in ahead)
+            here.add(f.job_id)
+        for job_id, _, _ in started:
+            written.add(job_id)
+            here.discard(job_id)
+        for job_id, _, _ in ahead:
+            written.add(job_id)
+            here.discard(job_id)
 
     def launched(self, job_ids: Iterable[str]) -> None:
         """Jobs marked ahead have started: they stay marked (nothing is written)."""
@@ -493,6 +501,7 @@ class History:
                 db.execute("DELETE FROM jobs WHERE job_id=?", (_sql(job_id),))
                 db.execute("DELETE FROM outputs WHERE job_id=?", (_sql(job_id),))
                 self._outputs_written.discard(job_id)
+                self.recorded_here.discard(job_id)
                 self._records.pop(job_id, None)
                 if self._failed and job_id in self._failed:
                     db.execute("DELETE FROM failures WHERE job_id=?", (_sql(job_id),))
@@ -509,6 +518,7 @@ class History:
                 db.execute("DELETE FROM jobs WHERE job_id=?", (key,))
                 db.execute("DELETE FROM outputs WHERE job_id=?", (key,))
                 self._outputs_written.discard(job_id)
+                self.recorded_here.discard(job_id)
                 db.execute("INSERT OR REPLACE INTO failures(job_id, why, log, finished) VALUES (?, ?, ?, ?)",
                            (key, _sql(why), _sql(log), now))
                 self._records.pop(job_id, None)

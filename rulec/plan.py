@@ -131,7 +131,7 @@ def same_inputs(recorded: str, paths: tuple[str, ...], stat, ancient: frozenset[
 
 @paused
 def plan(graph: "JobGraph", snap: Snapshot, history: History, options: PlanOptions = PlanOptions(),
-         fresh: frozenset[int] = frozenset()) -> Plan:
+         fresh: frozenset[int] = frozenset(), recorded=frozenset()) -> Plan:
     """Which jobs run and why. ``fresh``: rules (indices) whose jobs are known up to date but
     for their upstream (``verdict.fresh_rules``, after an edit of other rules): of those, only
     whether a job they need runs is looked at.
@@ -140,7 +140,12 @@ def plan(graph: "JobGraph", snap: Snapshot, history: History, options: PlanOptio
     the records are as they were when the verdict found every job up to date: no job's inputs
     can have changed since, so the other rules' jobs are not asked about their inputs either
     (INPUT_SET_CHANGED, INPUT_CHANGED, INPUT_NEWER), only about what an edit changes (the
-    command, params, env, config)."""
+    command, params, env, config).
+
+    ``recorded``: ids of jobs whose records this process made from this same ``graph`` (a
+    run's end, ``History.recorded_here``): their command, params, env, config and input set
+    hash to what the record holds, since the same code made both from the same graph, so
+    only their inputs' stats are compared."""
     missing_sources = [(path, job) for path, job in graph.sources.items() if path not in snap]
     if missing_sources and not options.missing_sources_ok:
         raise _missing_error(graph, missing_sources)
@@ -238,7 +243,12 @@ def plan(graph: "JobGraph", snap: Snapshot, history: History, options: PlanOptio
         if (not found or explain) and outs:
             inputs = g_in[job]
             upstream = bool(found) and any(r.why is Why.UPSTREAM for r in found)
-            if rec is not None and rec[2] == "ok":
+            if rec is not None and rec[2] == "ok" and recorded and job_id in recorded and not explain:
+                if not rule.persist and not found and not inputs_known and not upstream and (
+                        rec[6] != input_signature(inputs, get, anc) if temp_in is None
+                        else not same_inputs(rec[6], inputs, get, anc, temp_in(job))):
+                    found.append(Reason(Why.INPUT_CHANGED, _changed_input(inputs, get, outs, anc)))
+            elif rec is not None and rec[2] == "ok":
                 if rule.config:
                     changed = _config_changed(rec[4], rule.config)
                     if changed:

@@ -436,3 +436,15 @@ def test_a_record_of_a_job_marked_by_this_store_does_not_write_its_outputs_again
     assert _output_rows(tmp_path) == [("out/1", "a[1]")]
     h.close()
 
+
+
+def test_recorded_here_names_the_ok_records_this_store_wrote_and_still_holds(tmp_path):
+    h = History.open(str(tmp_path), write=True)
+    h.record([finished("a[1]"), finished("a[2]", ("out/2",)), finished("a[3]", ("out/3",))])
+    assert h.recorded_here == {"a[1]", "a[2]", "a[3]"}
+    h.mark_started([("a[1]", "a", ("out/1",))])  # running again: not ok any more
+    h.forget(["a[2]"])
+    h.fail([("a[3]", "exit status 1", None)])
+    assert h.recorded_here == set()
+    h.close()
+    assert History.open(str(tmp_path), write=True).recorded_here == set()  # another process: none

@@ -160,6 +160,26 @@ def test_command_params_and_input_set_changes():
     }
 
 
+def test_jobs_this_process_recorded_are_asked_about_their_inputs_stats_only():
+    """``recorded`` (a run's end): the records were made from this graph by this process, so
+    only the inputs' stats are compared; a changed input is still found, with what follows."""
+    g = graph()
+    snap = fresh_snapshot(g)
+    everyone = {g.job_id(j) for j in range(len(g)) if g.outputs[j]}
+    hist = records_for(g, snap)
+    assert plan(g, snap, hist, recorded=everyone).run == []
+    snap.update("bld/prepared/d1.csv", (20 * T, 5))  # changed after its readers ran
+    assert whys(plan(g, snap, hist, recorded=everyone), g) == whys(plan(g, snap, hist), g) == {
+        "fit[d1,m0]": [Why.INPUT_CHANGED], "fit[d1,m1]": [Why.INPUT_CHANGED],
+        "summarize[m0]": [Why.UPSTREAM], "summarize[m1]": [Why.UPSTREAM]}
+    # what the caller vouches for is not hashed again: a command hash from elsewhere passes
+    # for a job it names, and is found for one it does not
+    snap = fresh_snapshot(g)
+    hist = records_for(g, snap, **{"fit[d0,m0]": {"cmd_hash": "old"}, "fit[d0,m1]": {"cmd_hash": "old"}})
+    w = whys(plan(g, snap, hist, recorded=everyone - {"fit[d0,m1]"}), g)
+    assert w == {"fit[d0,m1]": [Why.COMMAND_CHANGED], "summarize[m1]": [Why.UPSTREAM]}
+
+
 def test_incomplete_job_from_a_crashed_run():
     g = graph()
     snap = fresh_snapshot(g)

@@ -260,7 +260,7 @@ def remember_after_run(workflow, target, options: PlanOptions, graph, history: H
         return False
     plain = replace(options, force=frozenset(), force_all=False, explain=False)
     snap = snapshot(paths, workflow.workdir, plain.tolerance_ns, trees=graph.directories())
-    again = make_plan(graph, snap, history, plain)
+    again = make_plan(graph, snap, history, plain, recorded=history.recorded_here)
     if again.run:
         return False
     verdict.remember(workflow, target, plain, graph, snap, len(graph) - len(again.groups), before_load=before_load)
