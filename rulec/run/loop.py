@@ -356,6 +356,10 @@ class Loop:
         starts = sched.startable()
         if starts:
             self._start(starts)
+        if self.queueing and self.slots and sched.ready and not sched.stopping:
+            # the job queued behind the one that just started, before the records: a worker
+            # whose queued job is short must not run dry while they are made
+            self._queue()
         for ev in ended:
             self._succeeded(ev.job, ev, released=True)
         return True
