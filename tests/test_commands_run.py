@@ -79,3 +79,30 @@ def test_run_touch_leaves_the_verdict_for_the_next_no_op(tmp_path, monkeypatch):
     assert verdict.check(wf, target, PlanOptions()) == 2
     (proj / "src" / "b.txt").write_text("changed")
     assert "copy[b]" in _run(proj, "dryrun").stdout
+
+
+def test_the_outputs_a_run_made_are_not_stated_again_for_the_verdict(tmp_path, monkeypatch):
+    """remember_after_run takes the made outputs' stats from the run (``made``); a verdict
+    over a stat that is no longer true is never taken: the next no-op plans in full."""
+    import rulec.commands.run as run_cmd
+
+    proj = _project(tmp_path)
+    assert _run(proj, "run", "-q").returncode == 0
+    os.unlink(proj / ".rulec" / "verdict.bin")
+    monkeypatch.chdir(proj)
+    target = api.Target("Rulefile")
+    wf = api.load(target)
+    graph = api.graph_of(wf, target)
+    st = os.stat(proj / "out" / "a.txt")
+    made = {"out/a.txt": (st.st_mtime_ns, st.st_size), "out/b.txt": (1, 1)}  # b: as if changed since
+    asked: list = []
+    real = run_cmd.snapshot
+    monkeypatch.setattr(run_cmd, "snapshot", lambda paths, *a, **k: real(asked.extend(paths) or paths, *a, **k))
+    history = History.open(str(proj), write=True)
+    try:
+        assert remember_after_run(wf, target, PlanOptions(), graph, history, made=made) is True
+    finally:
+        history.close()
+    assert "src/a.txt" in asked and "out/a.txt" not in asked and "out/b.txt" not in asked
+    assert verdict.check(wf, target, PlanOptions()) is None  # out/b.txt is not as the verdict says
+    assert "Nothing to do" in _run(proj, "dryrun").stdout  # and the full plan finds nothing to do

@@ -218,7 +218,8 @@ def _locked(workflow, target, args: RunArgs, options: PlanOptions, opts: RunOpti
             loop = Loop(graph, plan, history, opts, executor, snap, attached=attached)
         code = loop.run()
         if code == 0:
-            remember_after_run(workflow, target, options, graph, history, before_load=not args.profile)
+            remember_after_run(workflow, target, options, graph, history, before_load=not args.profile,
+                               made=loop.recorder.made)
         return RunResult(code, jobs - len(plan.run), loop)
     finally:
         history.close()
@@ -243,23 +244,37 @@ def unprotect(graph, plan, overwrite: bool) -> None:
 
 
 def remember_after_run(workflow, target, options: PlanOptions, graph, history: History,
-                       before_load: bool = False) -> bool:
+                       before_load: bool = False, made: dict | None = None) -> bool:
     """After a run that did all it planned: plan again, on a fresh snapshot and the records the
     run wrote, and remember the verdict when nothing is left to do, so that the first no-op
     after a run takes the verdict's fast path (one stat per path) instead of resolving and
     planning again. The fresh plan is what makes it sound: an input edited while the run went
     on shows as changed, and nothing is remembered. It costs one snapshot and one plan at the
     end of the run (the price the next no-op would have paid); runs over remote paths are not
-    re-listed for it."""
+    re-listed for it.
+
+    ``made``: the stats of the outputs the run made, as the loop saw them at each job's end
+    (``Recorder.made``): those paths are not stat'ed again. The verdict is then over those
+    stats, and stays sound: the next no-op compares every path's stat with the verdict's, so
+    an output changed after its job ended takes it to a full plan, which sees the change.
+    Not where output kinds (temp() outputs a run deletes, touch() markers) or directory
+    outputs make a path's stat at its job's end differ from its stat now."""
     from ..recordclass import replace
 
     from .. import storage, verdict
+    from ..kinds import OutputKinds
+    from ..state import Snapshot
 
     paths = api.paths_of(graph)
     if any(storage.is_remote(p) for p in paths):
         return False
     plain = replace(options, force=frozenset(), force_all=False, explain=False)
-    snap = snapshot(paths, workflow.workdir, plain.tolerance_ns, trees=graph.directories())
+    if made and not graph.directories() and OutputKinds.of(graph) is None:
+        stats = snapshot([p for p in paths if p not in made], workflow.workdir).as_dict()
+        stats.update(made)
+        snap = Snapshot(stats, plain.tolerance_ns)
+    else:
+        snap = snapshot(paths, workflow.workdir, plain.tolerance_ns, trees=graph.directories())
     again = make_plan(graph, snap, history, plain, recorded=history.recorded_here)
     if again.run:
         return False
