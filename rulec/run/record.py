@@ -60,17 +60,12 @@ class Recorder:
             get = snapshot(inputs, self.workdir, trees=g.directories()).get
         else:
             made = self.made
-            if made:
-                left = [p for p in inputs if p not in made]
-                if not left:
-                    get = made.get
-                else:  # (what snapshot does for two or fewer)
-                    got = self._stat_few(left) if len(left) <= 2 else snapshot(left, self.workdir).as_dict()
-                    get = lambda p: made.get(p) or got.get(p)  # noqa: E731
-            elif len(inputs) <= 2:
-                get = self._stat_few(inputs).get
-            else:
-                get = snapshot(inputs, self.workdir).get
+            left = [p for p in inputs if p not in made] if made else inputs  # (the others: stat'ed now)
+            if not left:
+                get = made.get
+            else:  # (what snapshot does for two or fewer)
+                got = self._stat_few(left) if len(left) <= 2 else snapshot(left, self.workdir).as_dict()
+                get = (lambda p: made.get(p) or got.get(p)) if made else got.get
         r = self.renderers[g.rule[job]]
         if command is None:
             command = self.command(job)
