@@ -452,6 +452,10 @@ def summarize(meta: dict, phase: str, tool: str, template: str, runs: list[dict]
         "user_seconds": [x["user"] for x in runs], "sys_seconds": [x["sys"] for x in runs],
         "exit": [x["exit"] for x in runs],
         "median_s": med, "min_s": min(times), "peak_rss_mb": max(x["rss_kb"] for x in runs) / 1024,
+        # CPU of the tool and everything it ran (wait4 counts reaped descendants): what a run
+        # costs a machine whose cores are all busy, where wall time follows it
+        "median_cpu_s": statistics.median(x["user"] + x["sys"] for x in runs),
+        "sys_share": sum(x["sys"] for x in runs) / max(sum(x["user"] + x["sys"] for x in runs), 1e-9),
         "us_per_job": med / meta["jobs"] * 1e6, "jobs_per_s": meta["jobs"] / med if med else None,
     }
 
@@ -472,12 +476,16 @@ def print_table(rows: list[dict], throughput: bool = False) -> None:
         jobs = rs[0]["jobs"]
         print(f"\n{scale} ({jobs:,} jobs: {rs[0]['datasets']} datasets x {rs[0]['models']} models) - {phase}")
         last = "jobs/s" if throughput else "us/job"
-        print(f"  {'tool':14s} {'median s':>10s} {'min s':>10s} {'peak RSS MB':>12s} {last:>10s} {'x make':>8s} {'x ninja':>8s}")
+        cpu_head = f" {'cpu s':>8s} {'sys %':>6s} {'cpu/job ms':>10s}" if throughput else ""
+        print(f"  {'tool':14s} {'median s':>10s} {'min s':>10s} {'peak RSS MB':>12s} {last:>10s} {'x make':>8s} {'x ninja':>8s}"
+              + cpu_head)
         for r in rs:
             ratios = [f"{r[k]:.2f}" if r.get(k) is not None else "-" for k in ("ratio_to_make", "ratio_to_ninja")]
             per = f"{r['jobs_per_s']:.0f}" if throughput else f"{r['us_per_job']:.1f}"
+            cpu = (f" {r['median_cpu_s']:8.2f} {100 * r['sys_share']:6.0f} {1e3 * r['median_cpu_s'] / r['jobs']:10.3f}"
+                   if throughput else "")
             print(f"  {r['tool']:14s} {r['median_s']:10.3f} {r['min_s']:10.3f} {r['peak_rss_mb']:12.1f} "
-                  f"{per:>10s} {ratios[0]:>8s} {ratios[1]:>8s}")
+                  f"{per:>10s} {ratios[0]:>8s} {ratios[1]:>8s}" + cpu)
 
 
 # ------------------------------------------------------------------ throughput
