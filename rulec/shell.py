@@ -761,15 +761,18 @@ def renderers(graph) -> list[CommandRenderer]:
     return [CommandRenderer(wf, rule, graph.plans[rule.index].input_slices, graph.plans[rule.index].slices) for rule in wf.rules]
 
 
-def command_of(graph, renderers_: list[CommandRenderer], job: int, local=None, attempt: int = 1) -> str:
+def command_of(graph, renderers_: list[CommandRenderer], job: int, local=None, attempt: int = 1, jid: str | None = None) -> str:
     """The job's command, as every executor runs it: its label's ``export NAME=value`` lines,
     then the rule's command; ``local`` (a function) maps each input and output path first;
-    ``attempt`` (1, 2, ...) is what ``{attempt}`` becomes."""
+    ``attempt`` (1, 2, ...) is what ``{attempt}`` becomes; ``jid``: the job's id, when the
+    caller has it."""
     r = renderers_[graph.rule[job]]
     inputs, outputs = graph.inputs[job], graph.outputs[job]
     if local is not None:
         inputs, outputs = tuple(map(local, inputs)), tuple(map(local, outputs))
-    jid, values, n_out = graph.job_id(job), graph.values[job], graph.n_outputs[job]
+    if jid is None:
+        jid = graph.job_id(job)
+    values, n_out = graph.values[job], graph.n_outputs[job]
     command = r.render(jid, values, inputs, outputs, n_out, attempt)
     return r.env_prefix(jid, values, inputs, outputs, n_out, attempt) + command if r.env else command
 

@@ -143,6 +143,9 @@ class Loop:
         self._log_dirs: dict[int, str] = {}  # rule index -> the folder of its default logs, with a trailing /
         self._prefix = os.path.join(self.workdir, "")  # what a relative path is joined to
         self.commands: dict[int, str] = {}  # commands of running jobs, for their records
+        # job -> its id, from when it is marked started until it has ended (made once per job:
+        # a start, its record, its attempt and the display all need it)
+        self.ids: dict[int, str] = {}
         self.started_at: dict[int, float] = {}
         self.where: dict[int, str] = {}  # where a started job runs (a local slot, a cluster job id)
         self.tails = TAILS_KEPT  # failed attempts whose log end is still kept in the run history
@@ -180,16 +183,17 @@ class Loop:
         if self.kinds is not None and self.kinds.has(TEMP) and not opts.keep_temp:
             self.temp_left = _temp_readers(graph, plan, self.kinds)
 
-    def log_of(self, job: int) -> tuple[str, bool]:
+    def log_of(self, job: int, jid: str | None = None) -> tuple[str, bool]:
         """The job's log path, and whether it is lazy (the default log: written only if the
-        job prints something; a declared ``log:`` is always written)."""
+        job prints something; a declared ``log:`` is always written). ``jid``: its id, when
+        the caller has it."""
         logs = self.graph.logs(job)
         if logs:
             return logs[0], False
         folder = self._log_dirs.get(self.graph.rule[job])
         if folder is None:  # (default_log's folder, joined once per rule)
             folder = self._log_dirs[self.graph.rule[job]] = os.path.dirname(default_log(self.graph, job)) + os.sep
-        return folder + file_name(self.graph.job_id(job), ".log"), True
+        return folder + file_name(jid or self.graph.job_id(job), ".log"), True
 
     def run(self) -> int:
         """Run the plan: the exit status. The run, and every attempt of a job in it, go into
@@ -409,10 +413,12 @@ class Loop:
         self.ahead_size = min(MARK_AHEAD, int((self.starts - seen) / max(now - seen_at, 1e-3) * MARK_AHEAD_SECONDS))
         self.rate_seen = (now, self.starts)
         items, logs, later = [], {}, []
+        ids, job_id = self.ids, graph.job_id
         for group, out in ((jobs, items), (queued, later)):
             for job in group:
-                jid = graph.job_id(job)
-                log, lazy = self.log_of(job)
+                jid = ids.get(job) or job_id(job)
+                ids[job] = jid
+                log, lazy = self.log_of(job, jid)
                 logs[jid] = log
                 ahead[job] = (jid, log, lazy)
                 out.append((jid, graph.rule_of(job).name, graph.outputs[job]))
@@ -422,11 +428,12 @@ class Loop:
             for job in self.sched.peek(want):
                 if job in ahead or job in taken:
                     continue
-                jid = graph.job_id(job)
-                log, lazy = self.log_of(job)
+                jid = ids.get(job) or job_id(job)
+                ids[job] = jid
+                log, lazy = self.log_of(job, jid)
                 logs[jid] = log
                 ahead[job] = (jid, log, lazy)
-                self.rendered[job] = self.recorder.command(job)  # (now rather than when it starts)
+                self.rendered[job] = self.recorder.command(job, jid=jid)  # (now rather than when it starts)
                 later.append((jid, graph.rule_of(job).name, graph.outputs[job]))
                 if len(ahead) >= want:
                     break
@@ -510,7 +517,7 @@ class Loop:
         if type(event) is Note:
             self.progress.note(report.shown(event.text))
         elif type(event) is Started:
-            jid = self.graph.job_id(event.job)
+            jid = self.ids.get(event.job) or self.graph.job_id(event.job)
             if self.queued and event.job in self.queued:
                 self._began(event.job, jid)
             self.started_at.setdefault(event.job, (self.attached.get(event.job) if self.attached else None) or time.time())
@@ -561,14 +568,13 @@ class Loop:
     def _succeeded(self, job: int, ev: Finished, released: bool = False) -> None:
         """A job that ended well and whose outputs are all there: its record (written with
         the next transaction), its dependents ready, the display told."""
-        graph = self.graph
+        jid = self.ids.pop(job, None) or self.graph.job_id(job)
         stats = self._input_stats(job) if self.remote else None
         attempt = self.attempts.get(job, 1)
         self.done.append(self.recorder.finished(job, log=ev.log, started=self.started_at.get(job), command=self.commands.pop(job, None),
-                                                stats=stats, attempts=attempt))
+                                                stats=stats, attempts=attempt, job_id=jid))
         self.sched.finished(job, True, released)
-        self._attempt(job, "ok", log=ev.log)
-        jid = graph.job_id(job)
+        self._attempt(job, "ok", log=ev.log, jid=jid)
         self.progress.success(jid)
         if attempt > 1:
             self.retried.append((jid, attempt))
@@ -959,18 +965,19 @@ class Loop:
         --keep-going, start nothing more: a push executor cancels what has not started).
         ``ev``: the executor's event, when the executor reported the failure."""
         sched, progress_ = self.sched, self.progress
-        jid = self.graph.job_id(job)
+        jid = self.ids.get(job) or self.graph.job_id(job)
         if log is None and _disk_full(self.workdir):
             why += " (the disk holding the working folder is full: nothing it printed could be kept)"
         attempt = self.attempts.get(job, 1)
         allowed = self._retries(job)
         if attempt <= allowed and not sched.stopping:  # stopping: a failure elsewhere ends the run
-            self._attempt(job, "failed", why, log)
+            self._attempt(job, "failed", why, log, jid)
             self._retry(job, attempt + 1, allowed + 1, why)
             return
         if attempt > 1:
             why += f" (attempt {attempt} of {allowed + 1})"
-        self._attempt(job, "failed", why, log)
+        self.ids.pop(job, None)
+        self._attempt(job, "failed", why, log, jid)
         self._remove_outputs(job)
         self.history.fail([(jid, why, log)])
         outcome = None if ev is None else Outcome.MISSING_OUTPUT if ev.outcome is Outcome.OK else ev.outcome
@@ -991,7 +998,7 @@ class Loop:
                 for event in self.executor.cancel(sorted(j for j in cancel if j in self.pushed)):
                     self._event(event)
 
-    def _attempt(self, job: int, outcome: str, why: str | None = None, log: str | None = None) -> None:
+    def _attempt(self, job: int, outcome: str, why: str | None = None, log: str | None = None, jid: str | None = None) -> None:
         """Note an attempt's end in the run history (``rulec report``): a failed one with its
         command and the end of its log, as they are now (a retry rewrites both). A re-attached
         job that succeeds is ``adopted``: a run that died started it, this one followed it."""
@@ -1005,7 +1012,7 @@ class Loop:
             if log is not None and self.tails > 0:
                 self.tails -= 1
                 tail = "\n".join(report.tail(os.path.join(self.workdir, self.local(log)), 40)) or None
-        self.history.note_attempt(graph.job_id(job), graph.rule_of(job).name, attempt, self.started_at.get(job), time.time(),
+        self.history.note_attempt(jid or graph.job_id(job), graph.rule_of(job).name, attempt, self.started_at.get(job), time.time(),
                                   outcome, self.where.get(job), why, command, log, tail)
 
     def _retries(self, job: int) -> int:

@@ -32,9 +32,10 @@ class Recorder:
         # (while the job ran, say) then shows as a change at the next plan.
         self.made: dict = {}
 
-    def command(self, job: int, local=None, attempt: int = 1) -> str:
-        """The job's command; ``local`` maps its paths to those the job works on."""
-        return shell.command_of(self.graph, self.renderers, job, local, attempt)
+    def command(self, job: int, local=None, attempt: int = 1, jid: str | None = None) -> str:
+        """The job's command; ``local`` maps its paths to those the job works on. ``jid``:
+        the job's id, when the caller has it."""
+        return shell.command_of(self.graph, self.renderers, job, local, attempt, jid)
 
     def task_command(self, job: int, local=None, attempt: int = 1) -> str:
         """What the job's task runs: its command, measured into its ``benchmark:`` file if it
@@ -48,10 +49,11 @@ class Recorder:
         return benchmark.wrap(command, path, attempt, self.graph.job_id(job))
 
     def finished(self, job: int, log: str | None = None, started: float | None = None, stats=None, command: str | None = None,
-                 attempts: int = 1) -> Finished:
+                 attempts: int = 1, job_id: str | None = None) -> Finished:
         """The record for ``job``; inputs are stat'ed now (or taken from ``stats``, or from
         ``made``).
-        ``command``: the job's command as ``command(job)`` gives it, when the caller has it."""
+        ``command``: the job's command as ``command(job)`` gives it, and ``job_id`` its id,
+        when the caller has them."""
         g = self.graph
         inputs = g.inputs[job]
         if stats is not None:
@@ -67,9 +69,10 @@ class Recorder:
                 got = self._stat_few(left) if len(left) <= 2 else snapshot(left, self.workdir).as_dict()
                 get = (lambda p: made.get(p) or got.get(p)) if made else got.get
         r = self.renderers[g.rule[job]]
+        if job_id is None:
+            job_id = g.job_id(job)
         if command is None:
-            command = self.command(job)
-        job_id = g.job_id(job)
+            command = self.command(job, jid=job_id)
         return Finished(
             job_id=job_id,
             rule=r.rule.name,
