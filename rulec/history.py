@@ -361,13 +361,8 @@ class History:
         """Note an attempt of the run in progress: written with the next transaction (nothing
         when no run was begun)."""
         if self.run_id is not None:
-            if why is None and command is None and tail is None:  # (most attempts: one that succeeded)
-                self._attempts.append((self.run_id, _sql(job_id), rule, attempt, started, finished, outcome,
-                                       None if place is None else _sql(place), None, None,
-                                       None if log is None else _sql(log), None))
-            else:
-                self._attempts.append((self.run_id, _sql(job_id), rule, attempt, started, finished, outcome, _sql(place),
-                                       _sql(why), _sql(command), _sql(log), _sql(tail)))
+            self._attempts.append((self.run_id, _sql(job_id), rule, attempt, started, finished, outcome, _sql(place),
+                                   _sql(why), _sql(command), _sql(log), _sql(tail)))
 
     def end_run(self, exit_code: int | None, status: str | None = None) -> None:
         """Record the end of the run in progress, with the attempts noted and not yet written."""

@@ -277,6 +277,18 @@ def test_a_job_failing_once_succeeds_on_its_second_attempt(setup, push, capsys):
 
 
 @pytest.mark.parametrize("push", [False, True], ids=["pull", "push"])
+def test_job_ids_made_once_are_given_back_when_their_jobs_end(setup, push, capsys):
+    # (kept from a job's mark to its end: a run of a million jobs must not hold them all)
+    loop, fake, history = setup(retries=1, keep_going=True, script={
+        "fit[d0,m0]": [Outcome.EXIT, Outcome.EXIT], "fit[d1,m1]": [Outcome.EXIT, Outcome.OK]}, **fake_for(push))
+    assert loop.run() == 1
+    assert loop.ids == {}
+    assert history.detail("fit[d1,m1]").attempts == 2
+    tried = sorted((a.job_id, a.attempt, a.outcome) for a in history.attempts() if a.job_id in ("fit[d0,m0]", "fit[d1,m1]"))
+    assert tried == [("fit[d0,m0]", 1, "failed"), ("fit[d0,m0]", 2, "failed"), ("fit[d1,m1]", 1, "failed"), ("fit[d1,m1]", 2, "ok")]
+
+
+@pytest.mark.parametrize("push", [False, True], ids=["pull", "push"])
 def test_retries_exhausted_is_a_failure_and_its_dependents_are_skipped(setup, push, capsys):
     loop, fake, history = setup(retries=1, script={"fit[d0,m0]": [Outcome.EXIT, Outcome.EXIT]}, **fake_for(push))
     assert loop.run() == 1
