@@ -148,7 +148,7 @@ def _is_classvar(annotation) -> bool:
 
 # Names the generated __init__ uses besides its parameters: a field of one of these names
 # would shadow them.
-_RESERVED = frozenset({"self", "MISSING", "_set"})
+_RESERVED = frozenset({"self", "MISSING", "_set", "_d"})
 
 
 def _deferred(source: str, env: dict, qualname: str, owner: list, slots: list[str]):
@@ -221,10 +221,12 @@ def _make(cls, frozen: bool, slots: bool, eq: bool):
             continue  # set by __post_init__
         if frozen and slots:  # the slot's own setter: half the cost of object.__setattr__
             body.append(f"    _s_{f.name}(self, {value})")
-        elif frozen:
-            body.append(f"    _set(self, {f.name!r}, {value})")
+        elif frozen:  # (into the instance's dict: what object.__setattr__ does, for less)
+            body.append(f"    _d[{f.name!r}] = {value}")
         else:
             body.append(f"    self.{f.name} = {value}")
+    if frozen and not slots and any(line.startswith("    _d[") for line in body):
+        body.insert(next(i for i, line in enumerate(body) if line.startswith("    _d[")), "    _d = self.__dict__")
     if "__post_init__" in own:
         body.append("    self.__post_init__()")
 

@@ -129,6 +129,10 @@ def test_what_records_do_not_do_is_refused_not_ignored():
         @record
         class Self:
             self: int
+    with pytest.raises(TypeError, match="cannot be named"):  # (a frozen __init__'s own name)
+        @record(frozen=True)
+        class Dict:
+            _d: int
     with pytest.raises(TypeError, match="__setattr__"):
         @record(frozen=True)
         class Own:
@@ -195,3 +199,17 @@ def test_init_is_compiled_when_first_called_and_then_kept(settings):
     assert P.__dict__["__init__"] is compiled  # compiled once
     with pytest.raises(TypeError, match=r"got an unexpected keyword argument 'z'"):
         P(1, z=3)
+
+
+def test_a_frozen_records_init_fills_its_dict_as_setattr_would():
+    @record(frozen=True)
+    class Job:
+        name: str
+        tags: list = field(default_factory=list)
+        size: int = 3
+
+    job = Job("a")
+    assert vars(job) == {"name": "a", "tags": [], "size": 3}
+    assert Job("b", ["x"], 5) == Job("b", ["x"], 5) and hash(Job("b", (), 5)) == hash(Job("b", (), 5))
+    with pytest.raises(FrozenError):
+        job.name = "b"

@@ -59,7 +59,8 @@ from ..storage import make_dirs, remove_local
 # characters, so this form is used only when all are ASCII: a character is then a byte).
 # Form "z", for anything else: the fields follow NUL-terminated, read as such (bash reads a
 # pipe one byte per system call for that). The guard is there for "g", "f" and "d"
-# requests only.
+# requests only (form "a" gives the others an empty one: its ``read -N 0`` costs less than
+# the test that would skip it).
 #
 # The worker answers one line when a job has ended: its pid and its exit status. Nothing is
 # said when a job starts: a line then would wake rulec once more per job, for a pid it needs
@@ -98,12 +99,12 @@ _FIELD_MAX = 10**7 - 1  # a length in the header: 7 digits
 _READ = (
     "read -r -N 33 __h && if [[ $__h == a* ]]; then "
     "read -r -N ${__h:4:7} BASH_ARGV0 && read -r -N ${__h:11:7} __l && "
-    "read -r -N ${__h:18:7} BASH_EXECUTION_STRING && { [[ $__h == ?[nq]* ]] || read -r -N ${__h:25:7} __g; }; "
+    "read -r -N ${__h:18:7} BASH_EXECUTION_STRING && read -r -N ${__h:25:7} __g; "
     "else IFS= read -r -d '' BASH_ARGV0 && IFS= read -r -d '' __l && IFS= read -r -d '' BASH_EXECUTION_STRING && "
     "{ [[ $__h == ?[nq]* ]] || IFS= read -r -d '' __g; }; fi"
 )
-# __p: set while the line of the job that ended last is unsaid (a request was there):
-# it is said with the verdict on that request
+# __p: while the line of the job that ended last is unsaid (a request was there), that
+# line's start, "PID STATUS ": it is said with the verdict on that request
 _UNSET = "unset __h __g __p __s __l \"$__l\"; "
 _LOG = " 2>&1 </dev/null >\"$_\" 2>&1 & "
 _KEEP = " 2>&1 </dev/null 1<>\"$_\" 2>&1 & "
@@ -114,19 +115,22 @@ _AS_IS = "( eval \"$BASH_EXECUTION_STRING\" )"
 def worker_script(stop_file: str) -> str:
     """The worker's script (run by ``bash -c``): it starts no queued job while ``stop_file``
     (an absolute path) exists."""
-    starts = (f"[[ ! -e {shlex.quote(stop_file)} ]] && ! kill -0 -- \"-$!\" && case $__h in ?q*) ;; "
-              "?f*) ((!__s)) && [[ -e $__g ]] ;; ?d*) ((!__s)) && [[ -d $__g ]] ;; *) ((!__s)) && eval \"$__g\" ;; esac")
+    stop = f"! -e {shlex.quote(stop_file)}"
+    # (each command the worker runs costs it some 15,000 instructions: the tests of a queued
+    # request are one ``[[ ... ]]`` each where they can be)
+    starts = (f"case $__h in ?q*) [[ {stop} ]] ;; ?f*) [[ {stop} && $__s == 0 && -e $__g ]] ;; "
+              f"?d*) [[ {stop} && $__s == 0 && -d $__g ]] ;; *) [[ {stop} && $__s == 0 ]] && eval \"$__g\" ;; esac "
+              "&& ! kill -0 -- \"-$!\"")
     return (
         "unset -v __h __g __p __s __l; while " + _READ + "; do "
-        "case $__h in ?n*) [[ -z $__p ]] || printf '%s %s\\n' \"$!\" \"$__s\" ;; "
-        "*) if " + starts + "; then if [[ -n $__p ]]; then printf '%s %s +\\n' \"$!\" \"$__s\"; else echo +; fi; "
-        "else if [[ -n $__p ]]; then printf '%s %s -\\n' \"$!\" \"$__s\"; else echo -; fi; unset __p; continue; fi ;; "
+        "case $__h in ?n*) [[ -z $__p ]] || echo \"${__p% }\" ;; "
+        "*) if " + starts + "; then echo \"$__p+\"; else echo \"$__p-\"; unset __p; continue; fi ;; "
         "esac; set -m; "
         "case $__h in ??ek*) " + _UNSET + _RUN + _KEEP + ";; ??e*) " + _UNSET + _RUN + _LOG + ";; "
         "??xk*) " + _UNSET + _AS_IS + _KEEP + ";; *) " + _UNSET + _AS_IS + _LOG + ";; esac; "
         "set +m; wait \"$!\"; __s=$?; "
-        "if read -t 0; then __p=1; else printf '%s %s\\n' \"$!\" \"$__s\"; fi; done; "
-        "[[ -z $__p ]] || printf '%s %s\\n' \"$!\" \"$__s\""
+        "if read -t 0; then __p=\"$! $__s \"; else echo \"$! $__s\"; fi; done; "
+        "[[ -z $__p ]] || echo \"${__p% }\""
     )
 
 
