@@ -587,6 +587,17 @@ def test_a_queued_job_starts_when_the_job_before_it_ends_and_is_said_to_then(lau
     assert run_one(launcher, "echo next")[1:] == (0, "next\n")  # and is idle again
 
 
+def test_a_job_whose_worker_started_the_next_is_not_checked_again_for_processes_left(launcher, monkeypatch):
+    # The worker starts a queued job only once the group of the one before is gone: that
+    # job needs no killpg of its own; the last one, with none behind it, gets one.
+    checked = []
+    monkeypatch.setattr(local, "end_group", lambda pgid, grace: checked.append(pgid) or [])
+    first = _first(launcher, "first", "sleep 0.2")
+    launcher.spawn(1, "second", "true", "b.log", after=first)
+    assert _collect(launcher, 2) == [("first", 0), ("second", local.STARTED), ("second", 0)]
+    assert len(checked) == 1 and checked != [first.pid]
+
+
 @pytest.mark.parametrize("command, guard, why", [
     ("sleep 0.2; exit 3", "", "its exit status"),
     ("sleep 0.2", local.guard(["out.txt"]), "an output it did not write"),

@@ -601,7 +601,8 @@ class Launcher:
             # Nothing of the job may go on once it has ended (its shell killed, or a child
             # left in the background): its outputs are judged, or removed, next. (An
             # interrupt during this wait leaves the job to stop_all, which finishes it.)
-            proc.left = end_group(proc.pid, self.LEFTOVER_GRACE)
+            # (a queued job it started: its worker found this job's group gone first)
+            proc.left = [] if verdict == b"+" else end_group(proc.pid, self.LEFTOVER_GRACE)
             out.append(self._ended(proc))
             self._after(worker, verdict, out)
         elif proc is None and (line == b"+" or line == b"-") and worker.queued is not None:
