@@ -448,3 +448,36 @@ def test_recorded_here_names_the_ok_records_this_store_wrote_and_still_holds(tmp
     assert h.recorded_here == set()
     h.close()
     assert History.open(str(tmp_path), write=True).recorded_here == set()  # another process: none
+
+
+def _wal_index(tmp_path):
+    """(frames in the write-ahead log, frames of it already moved into the store), from the
+    log's index (SQLite's -shm file: the header's mxFrame, the checkpoint's nBackfill)."""
+    import struct
+
+    shm = (tmp_path / ".rulec" / "state.db-shm").read_bytes()
+    return struct.unpack_from("=I", shm, 16)[0], struct.unpack_from("=I", shm, 96)[0]
+
+
+def test_a_runs_store_moves_its_log_into_the_store_beside_the_run_and_close_ends_the_thread(tmp_path):
+    import time
+
+    h = History.open(str(tmp_path), write=True)
+    h.record([finished("a[0]", ("out/0",))])
+    frames, moved = _wal_index(tmp_path)
+    assert frames > 0 and moved < frames  # (SQLite checkpoints by itself only past 1,000 pages)
+    h.checkpoint_behind()
+    thread = h._checkpointer.thread
+    h.commit([finished(f"a[{i}]", (f"out/{i}",)) for i in range(1, 50)], [("b", "b", ("out/b",))])
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        frames, moved = _wal_index(tmp_path)
+        if moved == frames:
+            break
+        time.sleep(0.01)
+    assert moved == frames > 0  # moved by the thread, with no call of the store's
+    h.close()
+    assert not thread.is_alive() and h._checkpointer is None
+    h = History.open(str(tmp_path))
+    assert h.get("a[49]").status == "ok" and h.get("b").status == "running"
+    h.close()

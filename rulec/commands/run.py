@@ -216,6 +216,7 @@ def _locked(workflow, target, args: RunArgs, options: PlanOptions, opts: RunOpti
         else:
             executor = executors.make(eopts, graph, plan, lock.journal(), opts.quiet)
             loop = Loop(graph, plan, history, opts, executor, snap, attached=attached)
+        history.checkpoint_behind()  # (the log moved into the store beside the run, not after it)
         code = loop.run()
         if code == 0:
             remember_after_run(workflow, target, options, graph, history, before_load=not args.profile,
