@@ -43,11 +43,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     finished    REAL,
     attempts    INTEGER NOT NULL DEFAULT 1  -- the attempt that succeeded (retries: N)
 );
-CREATE TABLE IF NOT EXISTS outputs (
-    path   TEXT PRIMARY KEY,
-    job_id TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS outputs_job ON outputs(job_id);
+DROP TABLE IF EXISTS outputs;             -- (which job made each path: written, never read; not kept since)
+DROP INDEX IF EXISTS outputs_job;
 CREATE TABLE IF NOT EXISTS failures (     -- jobs whose last run failed (they have no record in jobs)
     job_id   TEXT PRIMARY KEY,
     why      TEXT NOT NULL,                -- in words: "exit status 3", "killed by signal KILL"
@@ -155,9 +152,6 @@ class History:
         self.run_id: int | None = None  # the run in progress (begin_run), whose attempts are noted
         self._attempts: list[tuple] = []  # noted, written with the next transaction
         self._ahead: dict[str, tuple | None] = {}  # marked started ahead (commit's ``ahead``): the record before
-        # jobs marked started (or ahead) by this store, whose outputs' rows are written as
-        # they are: their records need not write them again
-        self._outputs_written: set[str] = set()
         self._checkpointer: _Checkpointer | None = None  # (checkpoint_behind)
         # jobs whose "ok" record this store wrote (``record``/``commit``) and still holds:
         # their hashes were made from the graph of this process (``plan.plan``'s ``recorded``)
@@ -326,16 +320,6 @@ class History:
             "(SELECT 1 FROM attempts b WHERE b.job_id=a.job_id AND b.rowid > a.rowid)").fetchall()
         return {_py(job_id): _py(why) or "failed" for job_id, why in rows}
 
-    def jobs_of_outputs(self, paths: Iterable[str]) -> dict[str, str]:
-        if self._db is None:
-            return {}
-        out = {}
-        for path in paths:
-            row = self._db.execute("SELECT job_id FROM outputs WHERE path=?", (_sql(path),)).fetchone()
-            if row:
-                out[path] = _py(row[0])
-        return out
-
     # writing ------------------------------------------------------------------
     def _need_db(self) -> sqlite3.Connection:
         if self._db is None:
@@ -417,13 +401,6 @@ class History:
                     "started=excluded.started, finished=excluded.finished, attempts=excluded.attempts",
                     [(_sql(f.job_id), f.rule, f.cmd_hash, f.params_hash, f.inputs_hash, f.input_sig, _sql(f.command),
                       _compact_json(f.inputs), _sql(f.log), f.started, now, f.attempts) for f in done])
-                written = self._outputs_written
-                if written:
-                    rows = [(_sql(p), _sql(f.job_id)) for f in done if f.job_id not in written for p in f.outputs]
-                else:
-                    rows = [(_sql(p), _sql(f.job_id)) for f in done for p in f.outputs]
-                if rows:
-                    db.executemany(_OUTPUT, rows)
                 failed = self._failed
                 for f in done:
                     records[f.job_id] = Record(f.job_id, f.rule, "ok", f.cmd_hash, f.params_hash, f.inputs_hash, f.input_sig)
@@ -437,7 +414,6 @@ class History:
                     "VALUES (?, ?, 'running', '', '', '', '', '', '[]', ?, ?) "
                     "ON CONFLICT(job_id) DO UPDATE SET status='running', started=excluded.started, log=excluded.log",
                     [(_sql(job_id), rule, _sql((log or {}).get(job_id)), now) for job_id, rule, _ in started])
-                db.executemany(_OUTPUT, [(_sql(p), _sql(job_id)) for job_id, _, outputs in started for p in outputs])
             for job_id, rule, outputs in started:
                 self._ahead.pop(job_id, None)
                 old = records.get(job_id)
@@ -449,22 +425,17 @@ class History:
                     "VALUES (?, ?, 'running', '', '', '', '', '', '[]', ?, NULL) "
                     "ON CONFLICT(job_id) DO UPDATE SET status='running'",
                     [(_sql(job_id), rule, _sql((log or {}).get(job_id))) for job_id, rule, _ in ahead])
-                db.executemany(_OUTPUT, [(_sql(p), _sql(job_id)) for job_id, _, outputs in ahead for p in outputs])
                 for job_id, rule, _ in ahead:
                     old = records.get(job_id)
                     if job_id not in self._ahead:
                         self._ahead[job_id] = old
                     records[job_id] = Record(job_id, rule, "running", *(tuple(old[3:]) if old else ("", "", "", "")))
-        # (once committed: rows a rolled-back transaction did not write are written again)
-        written, here = self._outputs_written, self.recorded_here
+        here = self.recorded_here  # (once committed)
         for f in done:
-            written.discard(f.job_id)
             here.add(f.job_id)
         for job_id, _, _ in started:
-            written.add(job_id)
             here.discard(job_id)
         for job_id, _, _ in ahead:
-            written.add(job_id)
             here.discard(job_id)
         if self._checkpointer is not None:
             self._checkpointer.poke()
@@ -489,8 +460,6 @@ class History:
                 key = _sql(job_id)
                 if old is None:
                     db.execute("DELETE FROM jobs WHERE job_id=?", (key,))
-                    db.execute("DELETE FROM outputs WHERE job_id=?", (key,))
-                    self._outputs_written.discard(job_id)
                     self._records.pop(job_id, None)
                 else:
                     db.execute("UPDATE jobs SET status=? WHERE job_id=?", (old[2], key))
@@ -502,8 +471,6 @@ class History:
         with _transaction(db):
             for job_id in job_ids:
                 db.execute("DELETE FROM jobs WHERE job_id=?", (_sql(job_id),))
-                db.execute("DELETE FROM outputs WHERE job_id=?", (_sql(job_id),))
-                self._outputs_written.discard(job_id)
                 self.recorded_here.discard(job_id)
                 self._records.pop(job_id, None)
                 if self._failed and job_id in self._failed:
@@ -519,8 +486,6 @@ class History:
             for job_id, why, log in jobs:
                 key = _sql(job_id)
                 db.execute("DELETE FROM jobs WHERE job_id=?", (key,))
-                db.execute("DELETE FROM outputs WHERE job_id=?", (key,))
-                self._outputs_written.discard(job_id)
                 self.recorded_here.discard(job_id)
                 db.execute("INSERT OR REPLACE INTO failures(job_id, why, log, finished) VALUES (?, ?, ?, ?)",
                            (key, _sql(why), _sql(log), now))
@@ -547,12 +512,6 @@ class History:
 # A record's inputs as compact JSON: one encoder for all (json.dumps makes one per call when
 # given separators, half its time for a job's one or two inputs).
 _compact_json = json.JSONEncoder(separators=(",", ":")).encode
-
-
-# An output's row, written only where it is not there as it is (INSERT OR REPLACE would
-# delete and insert it again every time).
-_OUTPUT = ("INSERT INTO outputs(path, job_id) VALUES (?, ?) "
-           "ON CONFLICT(path) DO UPDATE SET job_id=excluded.job_id WHERE job_id != excluded.job_id")
 
 
 class _Checkpointer:

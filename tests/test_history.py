@@ -27,7 +27,6 @@ def test_records_survive_reopening(tmp_path):
     assert (rec.status, rec.cmd_hash, rec.params_hash, rec.inputs_hash, rec.input_sig) == ("ok", "c1", "p1", "i1", "s1")
     detail = h.detail("a[1]")
     assert detail.command == "echo 1" and detail.inputs == [("in", 3, 100)] and detail.log == "log/1"
-    assert h.jobs_of_outputs(["out/1"]) == {"out/1": "a[1]"}
 
 
 def test_started_and_never_finished_reads_as_running(tmp_path):
@@ -130,7 +129,6 @@ def test_names_that_are_not_utf8_are_stored_and_read_back(tmp_path):
     detail = h.detail(job)
     assert detail.command == f"cp {name} {out}" and detail.inputs == [(name, 2, 5)]
     assert detail.log == h.log_path(job) == os.fsdecode(b"logs/\xff.log")
-    assert h.jobs_of_outputs([out, "out/1"]) == {out: job, "out/1": "ok[1]"}
     h.close()
     h = History.open(str(tmp_path), write=True)
     h.forget([job])
@@ -197,7 +195,7 @@ def test_a_failure_drops_the_record_and_is_kept_until_the_job_succeeds_or_is_for
     h.record([finished("a[1]"), finished("a[2]", ("out/2",))])
     h.mark_started([("a[1]", "a", ("out/1",))])
     h.fail([("a[1]", "exit status 3", ".rulec/logs/a/a.1.log"), ("a[2]", "killed by signal KILL", None)])
-    assert h.get("a[1]") is None and h.jobs_of_outputs(["out/1"]) == {}  # it must run again
+    assert h.get("a[1]") is None  # it must run again
     h.close()
     h = History.open(str(tmp_path), write=True)
     assert h.failures() == {"a[1]": ("exit status 3", ".rulec/logs/a/a.1.log"), "a[2]": ("killed by signal KILL", None)}
@@ -412,30 +410,21 @@ def test_the_records_of_some_rules_only(tmp_path):
         History.open(str(tmp_path), write=True, rules=["r3"])
 
 
-def _output_rows(tmp_path):
-    db = sqlite3.connect(tmp_path / ".rulec" / "state.db")
-    try:
-        return sorted(db.execute("SELECT path, job_id FROM outputs"))
-    finally:
-        db.close()
-
-
-def test_a_record_of_a_job_marked_by_this_store_does_not_write_its_outputs_again(tmp_path):
+def test_a_jobs_marks_and_records_write_no_row_per_output(tmp_path):
+    """A job's rows are its record (and its attempts): which job made each path was once kept
+    too, a row per output written at each mark and never read."""
     h = History.open(str(tmp_path), write=True)
-    h.mark_started([("a[1]", "a", ("out/1",))])
     statements = []
     h._db.set_trace_callback(statements.append)
+    h.commit([], [("a[1]", "a", ("out/1",))], ahead=[("a[2]", "a", ("out/2",))])
     h.record([finished()])
-    h._db.set_trace_callback(None)
-    assert not any("INSERT INTO outputs" in s for s in statements)
-    assert _output_rows(tmp_path) == [("out/1", "a[1]")]
-    # forgotten, then recorded again: the rows are written again
+    h.unmark(["a[2]"])
     h.forget(["a[1]"])
-    assert _output_rows(tmp_path) == []
     h.record([finished()])
-    assert _output_rows(tmp_path) == [("out/1", "a[1]")]
+    h.fail([("a[1]", "exit status 1", None)])
+    h._db.set_trace_callback(None)
+    assert statements and not any("outputs" in s for s in statements)
     h.close()
-
 
 
 def test_recorded_here_names_the_ok_records_this_store_wrote_and_still_holds(tmp_path):
@@ -481,3 +470,22 @@ def test_a_runs_store_moves_its_log_into_the_store_beside_the_run_and_close_ends
     h = History.open(str(tmp_path))
     assert h.get("a[49]").status == "ok" and h.get("b").status == "running"
     h.close()
+
+
+def test_a_store_that_kept_which_job_made_each_path_drops_that_table_when_written(tmp_path):
+    """An older store's ``outputs`` table (written, never read) is dropped by the first rulec
+    that opens the store for writing; its records stay."""
+    h = History.open(str(tmp_path), write=True)
+    h.record([finished()])
+    h.close()
+    db = sqlite3.connect(tmp_path / ".rulec" / "state.db")
+    db.executescript("CREATE TABLE outputs (path TEXT PRIMARY KEY, job_id TEXT NOT NULL);"
+                     "CREATE INDEX outputs_job ON outputs(job_id); INSERT INTO outputs VALUES ('out/1', 'a[1]');")
+    db.close()
+    History.open(str(tmp_path)).close()  # (reading changes nothing)
+    names = lambda: {r[0] for r in sqlite3.connect(tmp_path / ".rulec" / "state.db").execute("SELECT name FROM sqlite_master")}
+    assert {"outputs", "outputs_job"} <= names()
+    h = History.open(str(tmp_path), write=True)
+    h.close()
+    assert not {"outputs", "outputs_job"} & names()
+    assert History.open(str(tmp_path)).get("a[1]").status == "ok"
