@@ -43,8 +43,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     finished    REAL,
     attempts    INTEGER NOT NULL DEFAULT 1  -- the attempt that succeeded (retries: N)
 );
-DROP TABLE IF EXISTS outputs;             -- (which job made each path: written, never read; not kept since)
-DROP INDEX IF EXISTS outputs_job;
+DROP TABLE IF EXISTS outputs;             -- which job made each path, in older stores: written, never read
 CREATE TABLE IF NOT EXISTS failures (     -- jobs whose last run failed (they have no record in jobs)
     job_id   TEXT PRIMARY KEY,
     why      TEXT NOT NULL,                -- in words: "exit status 3", "killed by signal KILL"
