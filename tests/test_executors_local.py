@@ -71,10 +71,12 @@ def test_without_outputs_to_check_a_queued_task_starts_after_a_failure(executor,
 
 
 def test_a_cancelled_queued_task_does_not_start(executor, tmp_path):
-    executor.start([task(0, "sleep 0.3"), task(1, "sleep 0.3")])
+    gate = "for n in $(seq 3000); do [ -e go ] && break; sleep 0.01; done"  # (until the cancel is in)
+    executor.start([task(0, gate), task(1, gate)])
     executor.queue([Queued(task(2, "touch two.ran"), after=0, outputs=None),
                     Queued(task(3, "touch three.ran"), after=1, outputs=None)])
     assert executor.cancel([2]) == []
+    (tmp_path / "go").touch()
     events = until(executor, 3)
     assert Dequeued(2) in events and any(type(e) is Started and e.job == 3 for e in events)
     assert not (tmp_path / "two.ran").exists() and (tmp_path / "three.ran").exists()

@@ -102,6 +102,34 @@ def rulec(proj, env, *args, timeout=60):
                           capture_output=True, text=True, timeout=timeout)
 
 
+# A job that runs until the test lets it end (``go`` in the project), 30 s at most: jobs a
+# killed rulec left running stay running until the next run has re-attached them, however
+# slow the machine.
+GATE = "for n in $(seq 600); do [ -e go ] && break; sleep 0.05; done"
+
+
+def rulec_then_go(proj, env, *args, timeout=60):
+    """``rulec`` with ``args``; once it has said it re-attached the dead run's jobs (or has
+    said all it will), the gated jobs may end (``GATE``)."""
+    with open(proj / "stderr.txt", "w+") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "rulec", *args], cwd=proj, env=env,
+                                stdout=subprocess.PIPE, stderr=err, text=True)
+        lines = []
+        try:
+            for line in proc.stdout:
+                lines.append(line)
+                if line.startswith("re-attached "):
+                    break
+            (proj / "go").touch()
+            rest, _ = proc.communicate(timeout=timeout)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        err.seek(0)
+        return subprocess.CompletedProcess(proc.args, proc.returncode, "".join(lines) + rest, err.read())
+
+
 def calls(state, command):
     lines = (state / "calls.log").read_text().splitlines() if (state / "calls.log").exists() else []
     return [line.split("\t")[1:] for line in lines if line.split("\t")[0] == command]
@@ -387,12 +415,12 @@ rule all:
     input: "total.txt"
 rule part:
     output: "part_{i}.txt"
-    shell:  "sleep 1.5; echo {i} > {output}"
+    shell:  "GATE; echo {i} > {output}"
 rule total:
     input:  expand("part_{i}.txt")
     output: "total.txt"
     shell:  "cat {input} > {output}"
-''')
+'''.replace("GATE", GATE))
     proc = subprocess.Popen([sys.executable, "-m", "rulec", "run", "--executor", "lsf", "--poll", "0.1"],
                             cwd=proj, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ids = proj / ".rulec" / "lsf" / "1" / "jobids"
@@ -402,7 +430,7 @@ rule total:
     proc.kill()  # SIGKILL: no cleanup, the jobs go on
     proc.wait()
     assert (proj / ".rulec" / "lsf" / "1" / "jobids").exists()
-    res = rulec(proj, env, "run", "--executor", "lsf", "--poll", "0.1")
+    res = rulec_then_go(proj, env, "run", "--executor", "lsf", "--poll", "0.1")
     assert res.returncode == 0, res.stdout + res.stderr
     # the jobs still in bjobs are followed by the new run, not waited for before it plans
     assert "re-attached 4 job(s) of .rulec/lsf/1 still on LSF: ids " in res.stdout, res.stdout
@@ -483,12 +511,12 @@ rule all:
     input: "total.txt"
 rule part:
     output: "part_{i}.txt"
-    shell:  "echo {i} >> runs_part_{i}; sleep 2; echo {i} > {output}"
+    shell:  "echo {i} >> runs_part_{i}; GATE; echo {i} > {output}"
 rule total:
     input:  expand("part_{i}.txt")
     output: "total.txt"
     shell:  "echo x >> runs_total; cat {input} > {output}"
-'''
+'''.replace("GATE", GATE)
 
 
 def test_after_a_sigkill_the_next_run_follows_the_running_lsf_jobs_and_submits_their_dependents_after_them(lsf):
@@ -506,7 +534,7 @@ def test_after_a_sigkill_the_next_run_follows_the_running_lsf_jobs_and_submits_t
     proc.kill()  # SIGKILL: no cleanup, the jobs go on
     proc.wait()
     start = time.monotonic()
-    res = rulec(proj, env, "run", "--executor", "lsf", "--poll", "0.1")
+    res = rulec_then_go(proj, env, "run", "--executor", "lsf", "--poll", "0.1")
     assert res.returncode == 0, res.stdout + res.stderr
     lines = res.stdout.splitlines()
     assert lines[0].startswith("re-attached 3 job(s) of .rulec/lsf/1 still on LSF: ids "), res.stdout
@@ -531,7 +559,7 @@ def test_after_a_sigkill_the_next_run_follows_the_running_lsf_jobs_and_submits_t
 
 def test_a_re_attached_lsf_job_that_fails_fails_its_dependents(lsf):
     proj, env, state = lsf
-    (proj / "Rulefile").write_text(COUNTED.replace("sleep 2; echo {i}", "sleep 2; test {i} != 2; echo {i}"))
+    (proj / "Rulefile").write_text(COUNTED.replace(f"{GATE}; echo {{i}}", f"{GATE}; test {{i}} != 2; echo {{i}}"))
     proc = subprocess.Popen([sys.executable, "-m", "rulec", "run", "--executor", "lsf", "--poll", "0.1",
                              "part_1.txt", "part_2.txt", "part_3.txt"],
                             cwd=proj, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -540,7 +568,7 @@ def test_a_re_attached_lsf_job_that_fails_fails_its_dependents(lsf):
         time.sleep(0.05)
     proc.kill()
     proc.wait()
-    res = rulec(proj, env, "run", "--executor", "lsf", "--poll", "0.1", "--keep-going")
+    res = rulec_then_go(proj, env, "run", "--executor", "lsf", "--poll", "0.1", "--keep-going")
     assert res.returncode == 1, res.stdout + res.stderr
     assert "part[2]: exit status 1 (re-attached from .rulec/lsf/1, " in res.stderr
     assert "1 job(s) failed, 2 succeeded, 1 not run" in res.stderr

@@ -259,9 +259,9 @@ def test_workers_are_reused_and_one_per_running_job(launcher):
 
 def test_stop_all_terms_the_groups_then_kills_what_ignores_it(launcher, tmp_path):
     launcher.spawn(0, "polite", "sleep 30 & wait", "a.log")
-    launcher.spawn(1, "stubborn", "trap '' TERM; sleep 30 & wait; sleep 30", "b.log")
+    launcher.spawn(1, "stubborn", "trap '' TERM; touch stubborn.ready; sleep 30 & wait; sleep 30", "b.log")
     pids = [launcher._pid_of(p, []) for p in launcher.running()]
-    time.sleep(0.2)  # let the traps be set
+    _until(lambda: (tmp_path / "stubborn.ready").exists(), 30)  # its trap is set
     t0 = time.monotonic()
     done = launcher.stop_all(grace=0.5)
     assert time.monotonic() - t0 < 5
@@ -302,12 +302,14 @@ def test_a_replacement_worker_gets_a_spool_of_its_own(launcher, tmp_path):
     first, second = launcher.workers
     launcher._pid_of(first.proc, [])
     first.popen.kill()
-    (lost, code), = launcher.wait_any()
-    assert code is None
+    events = []
+    while not any(code is None for _, code in events):  # (b may end first on a slow machine)
+        events += launcher.wait_any()
+    assert [p.job for p, code in events if code is None] == [0]
     launcher.spawn(2, "c", "echo c-output", "logs/c.log", lazy=True)
     third = launcher.workers[-1]
     assert third.spool != second.spool
-    finished = {}
+    finished = {p.job: p for p, code in events if code is not None}
     while len(finished) < 2:
         finished.update((p.job, p) for p, _ in launcher.wait_any())
     assert (tmp_path / "logs/b.log").read_text() == "b-output\n"
@@ -316,10 +318,10 @@ def test_a_replacement_worker_gets_a_spool_of_its_own(launcher, tmp_path):
 
 def test_a_killed_workers_job_keeps_what_it_printed(launcher, tmp_path):
     (tmp_path / "logs").mkdir()
-    launcher.spawn(0, "a", "echo before the end; sleep 30", "logs/a.log", lazy=True)
+    launcher.spawn(0, "a", "echo before the end; touch printed; sleep 30", "logs/a.log", lazy=True)
     proc = launcher.running()[0]
     launcher._pid_of(proc, [])
-    time.sleep(0.2)
+    _until(lambda: (tmp_path / "printed").exists(), 30)
     proc.worker.popen.kill()
     (lost, code), = launcher.wait_any()
     assert code is None and lost.log == "logs/a.log"
@@ -388,11 +390,13 @@ def test_a_declared_log_is_truncated(launcher, tmp_path):
 def test_a_long_job_can_be_followed_at_its_log_path_while_it_runs(launcher, tmp_path, monkeypatch):
     monkeypatch.setattr(local.Launcher, "LIVE_AFTER", 0.2)
     (tmp_path / "logs").mkdir()
-    launcher.spawn(0, "long", "echo started; sleep 0.8; echo ended", "logs/long.log", lazy=True)
-    assert launcher.wait_any(block=False) == []
-    time.sleep(0.3)
+    launcher.spawn(0, "long", "echo started; while [ ! -e go ]; do sleep 0.01; done; echo ended", "logs/long.log", lazy=True)
+    spool = tmp_path / launcher.running()[0].spool
+    _until(lambda: spool.exists() and spool.read_text() == "started\n", 30)
+    time.sleep(0.3)  # (past LIVE_AFTER)
     assert launcher.wait_any(block=False) == []  # the turn that links the log
     assert (tmp_path / "logs/long.log").read_text() == "started\n"
+    (tmp_path / "go").touch()
     (proc, code), = launcher.wait_any()
     assert code == 0 and (tmp_path / "logs/long.log").read_text() == "started\nended\n"
     assert os.stat(tmp_path / "logs/long.log").st_nlink == 1  # the spool name is gone
@@ -466,11 +470,10 @@ def test_a_job_whose_shell_is_killed_does_not_end_before_its_children(launcher, 
 
 
 def test_a_job_that_exits_0_leaving_a_child_running_has_it_stopped(launcher, tmp_path):
-    _, code, _ = run_one(launcher, "(sleep 1; echo late > late.txt) & echo $! > child")
+    _, code, _ = run_one(launcher, "(sleep 30; echo late > late.txt) & echo $! > child")
     child = int((tmp_path / "child").read_text())
     assert code == 0 and launcher.running() == []
-    assert not _alive(child)
-    time.sleep(1.2)
+    assert not _alive(child)  # stopped before the job was reported, not 30 s later
     assert not (tmp_path / "late.txt").exists()
 
 
@@ -554,6 +557,12 @@ def test_an_interrupt_while_waiting_for_a_jobs_leftovers_leaves_the_job_to_stop_
 
 # --------------------------------------------------------------------------- queued jobs
 
+def _gated(name: str = "go") -> str:
+    """A command that runs until the test creates ``name`` (30 s at most): a job that is still
+    running when the test queues or holds the next one, however slow the machine."""
+    return f"for n in $(seq 3000); do [ -e {name} ] && break; sleep 0.01; done"
+
+
 def _first(launcher, job_id, command, log="a.log", **kw):
     """Start a job and wait until its worker runs it (its pid is known)."""
     proc = launcher.spawn(0, job_id, command, log, **kw)
@@ -574,10 +583,11 @@ def _collect(launcher, n, timeout=10.0):
 
 
 def test_a_queued_job_starts_when_the_job_before_it_ends_and_is_said_to_then(launcher, tmp_path):
-    first = _first(launcher, "first", "sleep 0.3; date +%s.%N > first.end")
+    first = _first(launcher, "first", _gated() + "; date +%s.%N > first.end")
     second = launcher.spawn(1, "second", "date +%s.%N > second.start", "b.log", after=first)
     assert launcher.running() == [first] and launcher.queued() == [second]  # queued: not running
     assert not (tmp_path / "second.start").exists()
+    (tmp_path / "go").touch()
     (p, code), (q, started) = launcher.wait_any()
     assert (p, code, q, started) == (first, 0, second, local.STARTED)
     assert launcher.running() == [second] and launcher.queued() == []
@@ -592,8 +602,9 @@ def test_a_job_whose_worker_started_the_next_is_not_checked_again_for_processes_
     # job needs no killpg of its own; the last one, with none behind it, gets one.
     checked = []
     monkeypatch.setattr(local, "end_group", lambda pgid, grace: checked.append(pgid) or [])
-    first = _first(launcher, "first", "sleep 0.2")
+    first = _first(launcher, "first", _gated())
     launcher.spawn(1, "second", "true", "b.log", after=first)
+    (Path(launcher.workdir) / "go").touch()
     assert _collect(launcher, 2) == [("first", 0), ("second", local.STARTED), ("second", 0)]
     assert len(checked) == 1 and checked != [first.pid]
 
@@ -663,13 +674,15 @@ def test_a_queued_request_that_comes_after_the_job_ended_gets_its_verdict_on_a_l
 
 
 def test_a_held_queued_job_is_given_back_unstarted(launcher, tmp_path):
-    first = _first(launcher, "first", "sleep 0.3")
+    first = _first(launcher, "first", _gated())
     second = launcher.spawn(1, "second", "touch second.ran", "b.log", after=first, guard=None)
     assert launcher.hold(second) and not launcher.hold(first)
+    (tmp_path / "go").touch()
     assert _collect(launcher, 1) == [("first", 0), ("second", local.RETURNED)]
     assert not (tmp_path / "second.ran").exists()
-    first = _first(launcher, "third", "sleep 0.2")  # the same worker queues again afterwards
+    first = _first(launcher, "third", _gated("go2"))  # the same worker queues again afterwards
     launcher.spawn(1, "fourth", "touch fourth.ran", "b.log", after=first, guard=None)
+    (tmp_path / "go2").touch()
     assert _collect(launcher, 2) == [("third", 0), ("fourth", local.STARTED), ("fourth", 0)]
 
 

@@ -408,7 +408,26 @@ class Project:
         p = self.popen("run", "-j2")
         procs.append(p)
         wait_for(lambda: self.exists("out/slow.txt") and marker.pids(), what="the slow job to start")
+        # (slow's worker starts it the moment fast ends, before rulec has read fast's end:
+        # wait for fast's record too, which rulec writes after saying it is done)
+        wait_for(lambda: self.recorded("fast"), what="fast's record")
         return p
+
+    def recorded(self, job_id: str) -> bool:
+        """Whether the state store holds ``job_id``'s record of success (read-only: a run may
+        be writing the store)."""
+        import sqlite3
+        from contextlib import closing
+
+        path = self.path / ".rulec" / "state.db"
+        if not path.exists():
+            return False
+        try:
+            with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1)) as db:
+                row = db.execute("SELECT status FROM jobs WHERE job_id=?", (job_id,)).fetchone()
+        except sqlite3.Error:
+            return False
+        return row is not None and row[0] == "ok"
 
     def edit(self, old: str, new: str, rel: str = "Rulefile") -> None:
         text = self.read(rel)

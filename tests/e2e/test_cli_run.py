@@ -1052,16 +1052,18 @@ def test_a_read_only_state_folder_still_dry_runs(project):
 
 # --------------------------------------------------------------------------- a killed rulec, its jobs' processes
 
-def test_a_rerun_right_after_kill_9_first_stops_the_dead_runs_job(empty_project, procs):
-    """The dead run's job would go on appending to the output its rerun writes."""
+def test_a_rerun_right_after_kill_9_first_stops_the_dead_runs_job(empty_project, marker, procs):
+    """The dead run's job would go on appending to the output its rerun writes. (It sleeps
+    until it is stopped; the rerun's own job, which finds ``fast``, does not.)"""
     proj = empty_project
-    proj.one_job("echo part1 >> {output}; sleep 2; echo part2 >> {output}")
+    proj.one_job(f"echo part1 >> {{output}}; test -e fast || sleep {marker}; echo part2 >> {{output}}")
     p = proj.popen("run")
     procs.append(p)
     wait_for(lambda: proj.exists("out/x.txt") and proj.read("out/x.txt") == "part1\n", what="part1")
     p.send_signal(signal.SIGKILL)
     p.communicate(timeout=10)
-    res = proj.ok("run")  # at once: the dead run's job is still sleeping
+    (proj.path / "fast").touch()
+    res = proj.ok("run")  # the dead run's job is still sleeping
     assert "took over a stale lock" in res.stderr
     assert re.search(rf"stopped what the dead rulec \(pid {p.pid}\) had left running: x \(pid \d+\)", res.stderr), res.stderr
     assert done_jobs(res.stdout) == ["x"]
@@ -1084,14 +1086,14 @@ def test_a_job_whose_shell_is_killed_leaves_no_child_to_write_its_output(empty_p
     assert planned_jobs(proj.ok("dryrun").stdout) == {"x": "output missing: out/x.txt"}
 
 
-def test_a_job_that_exits_0_with_a_child_still_running_fails(empty_project):
+def test_a_job_that_exits_0_with_a_child_still_running_fails(empty_project, marker):
     proj = empty_project
-    proj.one_job("echo ok > {output}; (sleep 1; echo late > late.txt) &")
+    proj.one_job(f"echo ok > {{output}}; (sleep {marker}; echo late > late.txt) &")
     res = proj.run("run")
     assert res.returncode == 1, res.stdout + res.stderr
     assert "exited 0 but left processes running" in res.stderr
     assert re.search(r"rulec stopped process(es)? \d+", res.stderr), res.stderr
-    time.sleep(1.3)
+    assert not marker.pids()  # the child was stopped before rulec said so, not left to write later
     assert not proj.exists("late.txt") and not proj.exists("out/x.txt")
 
 
