@@ -197,7 +197,7 @@ n = 2
 
 TIMED = RULEFILE.replace("""        if [ -e slow_{x} ]; then sleep 30; fi""", """        date +%s.%N > times/{x}
         if [ -e slow_{x} ]; then sleep 30; fi
-        sleep 0.6
+        sleep 1.5
         date +%s.%N >> times/{x}""")
 
 
