@@ -51,3 +51,10 @@ def workflow(text: str = SMALL, workdir: str = "/nonexistent"):
 def graph(text: str = SMALL, targets=(), exists=lambda p: False):
     wf = workflow(text)
     return resolve(wf, targets, exists=exists)
+
+
+def gate(name: str = "go", seconds: int = 30) -> str:
+    """Shell text that waits until the file ``name`` exists (``seconds`` at most): a job that
+    is still running when the test acts on it (queues, holds or cancels the next one, kills
+    rulec, re-attaches), however slow the machine, until the test creates the file."""
+    return f"for n in $(seq {seconds * 20}); do [ -e {name} ] && break; sleep 0.05; done"

@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from helpers import gate
 from rulec.executors.local import LocalExecutor
 from rulec.run.executor import Dequeued, Finished, Outcome, Queued, Started, Task
 
@@ -71,8 +72,7 @@ def test_without_outputs_to_check_a_queued_task_starts_after_a_failure(executor,
 
 
 def test_a_cancelled_queued_task_does_not_start(executor, tmp_path):
-    gate = "for n in $(seq 3000); do [ -e go ] && break; sleep 0.01; done"  # (until the cancel is in)
-    executor.start([task(0, gate), task(1, gate)])
+    executor.start([task(0, gate()), task(1, gate())])  # (until the cancel is in)
     executor.queue([Queued(task(2, "touch two.ran"), after=0, outputs=None),
                     Queued(task(3, "touch three.ran"), after=1, outputs=None)])
     assert executor.cancel([2]) == []

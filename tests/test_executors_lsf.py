@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers import gate
 from rulec.executors.lsf import Row, parse_bjobs, parse_bsub
 
 STAND_INS = Path(__file__).parent / "stand-ins" / "lsf"
@@ -102,10 +103,9 @@ def rulec(proj, env, *args, timeout=60):
                           capture_output=True, text=True, timeout=timeout)
 
 
-# A job that runs until the test lets it end (``go`` in the project), 30 s at most: jobs a
-# killed rulec left running stay running until the next run has re-attached them, however
-# slow the machine.
-GATE = "for n in $(seq 600); do [ -e go ] && break; sleep 0.05; done"
+# Jobs a killed rulec left running stay running until the next run has re-attached them
+# (``go`` in the project: see rulec_then_go), however slow the machine.
+GATE = gate()
 
 
 def rulec_then_go(proj, env, *args, timeout=60):

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers import gate
 from rulec.executors import workers as local
 
 
@@ -557,12 +558,6 @@ def test_an_interrupt_while_waiting_for_a_jobs_leftovers_leaves_the_job_to_stop_
 
 # --------------------------------------------------------------------------- queued jobs
 
-def _gated(name: str = "go") -> str:
-    """A command that runs until the test creates ``name`` (30 s at most): a job that is still
-    running when the test queues or holds the next one, however slow the machine."""
-    return f"for n in $(seq 3000); do [ -e {name} ] && break; sleep 0.01; done"
-
-
 def _first(launcher, job_id, command, log="a.log", **kw):
     """Start a job and wait until its worker runs it (its pid is known)."""
     proc = launcher.spawn(0, job_id, command, log, **kw)
@@ -583,7 +578,7 @@ def _collect(launcher, n, timeout=10.0):
 
 
 def test_a_queued_job_starts_when_the_job_before_it_ends_and_is_said_to_then(launcher, tmp_path):
-    first = _first(launcher, "first", _gated() + "; date +%s.%N > first.end")
+    first = _first(launcher, "first", gate() + "; date +%s.%N > first.end")
     second = launcher.spawn(1, "second", "date +%s.%N > second.start", "b.log", after=first)
     assert launcher.running() == [first] and launcher.queued() == [second]  # queued: not running
     assert not (tmp_path / "second.start").exists()
@@ -602,7 +597,7 @@ def test_a_job_whose_worker_started_the_next_is_not_checked_again_for_processes_
     # job needs no killpg of its own; the last one, with none behind it, gets one.
     checked = []
     monkeypatch.setattr(local, "end_group", lambda pgid, grace: checked.append(pgid) or [])
-    first = _first(launcher, "first", _gated())
+    first = _first(launcher, "first", gate())
     launcher.spawn(1, "second", "true", "b.log", after=first)
     (Path(launcher.workdir) / "go").touch()
     assert _collect(launcher, 2) == [("first", 0), ("second", local.STARTED), ("second", 0)]
@@ -674,13 +669,13 @@ def test_a_queued_request_that_comes_after_the_job_ended_gets_its_verdict_on_a_l
 
 
 def test_a_held_queued_job_is_given_back_unstarted(launcher, tmp_path):
-    first = _first(launcher, "first", _gated())
+    first = _first(launcher, "first", gate())
     second = launcher.spawn(1, "second", "touch second.ran", "b.log", after=first, guard=None)
     assert launcher.hold(second) and not launcher.hold(first)
     (tmp_path / "go").touch()
     assert _collect(launcher, 1) == [("first", 0), ("second", local.RETURNED)]
     assert not (tmp_path / "second.ran").exists()
-    first = _first(launcher, "third", _gated("go2"))  # the same worker queues again afterwards
+    first = _first(launcher, "third", gate("go2"))  # the same worker queues again afterwards
     launcher.spawn(1, "fourth", "touch fourth.ran", "b.log", after=first, guard=None)
     (tmp_path / "go2").touch()
     assert _collect(launcher, 2) == [("third", 0), ("fourth", local.STARTED), ("fourth", 0)]

@@ -414,20 +414,20 @@ class Project:
         return p
 
     def recorded(self, job_id: str) -> bool:
-        """Whether the state store holds ``job_id``'s record of success (read-only: a run may
-        be writing the store)."""
-        import sqlite3
-        from contextlib import closing
+        """Whether the state store holds ``job_id``'s record of success (read as ``rulec
+        dryrun`` reads it: a run may be writing the store)."""
+        from rulec.errors import StateError
+        from rulec.history import History
 
-        path = self.path / ".rulec" / "state.db"
-        if not path.exists():
+        try:
+            h = History.open(str(self.path))
+        except StateError:  # (being made: asked again)
             return False
         try:
-            with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1)) as db:
-                row = db.execute("SELECT status FROM jobs WHERE job_id=?", (job_id,)).fetchone()
-        except sqlite3.Error:
-            return False
-        return row is not None and row[0] == "ok"
+            rec = h.get(job_id)
+        finally:
+            h.close()
+        return rec is not None and rec.status == "ok"
 
     def edit(self, old: str, new: str, rel: str = "Rulefile") -> None:
         text = self.read(rel)
