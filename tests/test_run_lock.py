@@ -239,6 +239,56 @@ def test_a_reused_worker_pid_is_left_alone(tmp_path):
         other.wait()
 
 
+def test_a_worker_without_a_start_time_is_left_alone(tmp_path):
+    """``w PID 0`` (no start time: anyone's session could have that id) stops nothing."""
+    other = _fake_worker(tmp_path, "sleep 30")
+    try:
+        _dead_runfile(tmp_path, [(other.pid, 0)])
+        assert lockmod.stop_dead_runs(str(tmp_path)) == []
+        assert other.poll() is None
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_rulecs_own_session_is_never_stopped(tmp_path):
+    sid = os.getsid(0)
+    _dead_runfile(tmp_path, [(sid, lockmod.start_ticks(sid) or 1)])
+    assert lockmod._members([(sid, lockmod.start_ticks(sid) or 1)]) == {}
+    assert lockmod.stop_dead_runs(str(tmp_path)) == []
+
+
+@pytest.mark.parametrize("how", ["group-writable", "symlink"])
+def test_a_run_file_others_could_write_is_not_believed(tmp_path, how):
+    other = _fake_worker(tmp_path, "sleep 30")
+    try:
+        runfile = _dead_runfile(tmp_path, [(other.pid, None)])
+        if how == "group-writable":
+            os.chmod(runfile, 0o664)
+        else:
+            real = tmp_path / "elsewhere"
+            os.rename(runfile, real)
+            os.symlink(real, runfile)
+        assert lockmod.read_runfile(runfile) == (None, [], {})
+        assert lockmod.stop_dead_runs(str(tmp_path)) == []
+        assert other.poll() is None
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_a_run_file_is_written_in_place_of_what_is_at_its_path(tmp_path):
+    folder = tmp_path / ".rulec" / "runs"
+    folder.mkdir(parents=True)
+    victim = tmp_path / "victim"
+    victim.write_text("keep\n")
+    os.symlink(victim, folder / str(os.getpid()))
+    with Lock(str(tmp_path)) as lk:
+        lk.journal().worker(os.getpid())
+        assert not os.path.islink(folder / str(os.getpid()))
+    assert victim.read_text() == "keep\n"
+
+
 def test_the_run_file_of_a_live_run_is_left_alone(tmp_path):
     with Lock(str(tmp_path)) as lk:
         worker = _fake_worker(tmp_path, "sleep 30")

@@ -32,6 +32,7 @@ import fcntl
 import json
 import os
 import signal
+import stat
 import sys
 import threading
 import time
@@ -457,7 +458,11 @@ class RunFile:
 
     def _open(self, first: bytes) -> None:
         make_dirs(os.path.dirname(self.path))
-        self.fd = os.open(self.path, os.O_CREAT | os.O_TRUNC | os.O_WRONLY | os.O_APPEND, 0o644)
+        try:  # (an earlier process of this pid's, or anything else in its place)
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+        self.fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_WRONLY | os.O_APPEND, 0o644)
         pid = os.getpid()
         head = json.dumps({"pid": pid, "host": _host(), "start": start_ticks(pid), "boot": boot_id()})
         os.write(self.fd, head.encode() + b"\n" + first)
@@ -499,10 +504,21 @@ def read_runfile(path: str, handed: dict[int, str] | None = None) -> tuple[dict 
     line is skipped. ``handed`` (a dict, optional) gets, per worker pid, the id of the last
     job handed to it."""
     try:
-        with open(path, "rb") as fh:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None, [], {}
+    try:
+        info = os.fstat(fd)
+        # a run file says which processes to stop: only this user's own, written by rulec
+        # (a regular file nobody else may write), is believed
+        if not stat.S_ISREG(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o022:
+            return None, [], {}
+        with os.fdopen(fd, "rb", closefd=False) as fh:
             lines = fh.read().split(b"\n")
     except OSError:
         return None, [], {}
+    finally:
+        os.close(fd)
     try:
         head = json.loads(lines[0])
     except ValueError:
@@ -563,9 +579,13 @@ def _members(workers: list[tuple[int, int]]) -> dict[int, tuple[int, int, int]]:
     session W is the worker's or its jobs', unless pid W was reused by a new session leader,
     which a live leader's start time tells (the worker's start time is recorded)."""
     sessions = {}
+    own = os.getsid(0)
     for pid, start in workers:
+        # (a worker without a start time is not acted on: pid W may be anyone's session)
+        if not start or pid == own:
+            continue
         now = start_ticks(pid)
-        if now is None or not start or now == start:
+        if now is None or now == start:
             sessions[pid] = start
     out: dict[int, tuple[int, int, int]] = {}
     if not sessions:
@@ -585,7 +605,7 @@ def _members(workers: list[tuple[int, int]]) -> dict[int, tuple[int, int, int]]:
             ppid, pgrp, sid, started = int(fields[1]), int(fields[2]), int(fields[3]), int(fields[19])
         except ValueError:
             continue
-        if sid in sessions and started >= (sessions[sid] or 0):
+        if sid in sessions and started >= sessions[sid]:
             out[int(entry)] = (pgrp, sid, ppid)
     return out
 
