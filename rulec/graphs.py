@@ -35,7 +35,7 @@ from itertools import compress, islice
 
 from . import ir
 from .gcpause import paused
-from .storage import make_dirs, prune_newest, read_regular, write_replacing
+from .storage import make_dirs, prune_newest, read_own, write_replacing
 
 FORMAT = 3
 MAGIC = b"rulec-graph\n"
@@ -187,7 +187,7 @@ def _store(path: str, k: str, graph) -> None:
 
 
 def _read_used(path: str) -> bytes | None:
-    data = read_regular(path)
+    data = read_own(path)
     if data is not None:
         try:
             os.utime(path)  # used: the newest entries are the ones kept

@@ -31,7 +31,7 @@ from array import array
 from . import __version__
 from .history import STATE_DIR, History
 from .state import snapshot, tree_stat
-from .storage import is_remote, make_dirs, prune_newest, read_regular, write_replacing
+from .storage import is_remote, make_dirs, prune_newest, read_own, read_regular, write_replacing
 
 FILE = "verdict.bin"
 CACHED_SUFFIX = ".verdict"  # the verdicts of projects without .rulec/, in the user's cache
@@ -145,7 +145,7 @@ def _saved(path: str):
     known = _read.get(path)
     if known is not None and known[0] == stamp:
         return known[1]
-    data = read_regular(path)
+    data = read_own(path)  # (what it says makes rulec skip jobs: rulec's own file only)
     saved = _decode(data) if data is not None else None
     _read.clear()  # one verdict is kept: a long-lived process (the API) holds no more
     _read[path] = (stamp, saved)

@@ -155,6 +155,22 @@ def test_a_damaged_or_crafted_entry_reads_as_absent(damage, cache):
     same(fresh, graphs.resolve(wf))  # resolved again, and written again
 
 
+@pytest.mark.parametrize("how", ["group-writable", "symlink"])
+def test_an_entry_others_could_have_written_reads_as_absent(how, cache, tmp_path):
+    wf = workflow()
+    fresh = graphs.resolve(wf)
+    path = _entry(cache)
+    key = os.path.basename(path)[:-len(graphs.SUFFIX)]
+    assert graphs._load(path, key, wf, dag.compile_rules(wf)) is not None
+    if how == "symlink":
+        os.rename(path, tmp_path / "elsewhere")
+        os.symlink(tmp_path / "elsewhere", path)
+    else:
+        os.chmod(path, 0o664)
+    assert graphs._load(path, key, wf, dag.compile_rules(wf)) is None
+    same(fresh, graphs.resolve(wf))
+
+
 def test_the_folder_keeps_the_newest_entries_within_its_budget(cache, monkeypatch):
     wf = workflow()
     for target in ("bld/summary/m0.csv", "bld/summary/m1.csv"):

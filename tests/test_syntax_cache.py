@@ -118,6 +118,40 @@ def _old_entry(path: str, text: str) -> str:
     return os.path.join(cache.folder(), h.hexdigest() + ".pickle")
 
 
+def test_an_edited_entry_reads_as_absent(cache_dir, tmp_path):
+    """An entry whose body is not the one its digest was made of could change a command."""
+    rulefile = tmp_path / "Rulefile"
+    rulefile.write_text(TEXT)
+    good = syntax.parse_file(str(rulefile))
+    entry, = cache_dir.iterdir()
+    data = entry.read_bytes()
+    assert cache._unseal(data) is not None and b'"out/{d}.txt"' in data
+    entry.write_bytes(data.replace(b'"out/{d}.txt"', b'"own/{d}.txt"'))
+    assert cache.get(str(rulefile), TEXT) is None
+    assert syntax.parse_file(str(rulefile)) == good
+
+
+@pytest.mark.parametrize("how", ["group-writable", "world-writable", "symlink", "another user's"])
+def test_an_entry_others_could_have_written_is_not_read(cache_dir, tmp_path, how):
+    rulefile = tmp_path / "Rulefile"
+    rulefile.write_text(TEXT)
+    good = syntax.parse_file(str(rulefile))
+    entry, = cache_dir.iterdir()
+    assert cache.get(str(rulefile), TEXT) == good
+    if how == "symlink":
+        real = tmp_path / "elsewhere.json"
+        os.rename(entry, real)
+        os.symlink(real, entry)
+    elif how == "another user's":
+        if os.geteuid() != 0:
+            pytest.skip("needs root to give a file away")
+        os.chown(entry, 12345, 12345)
+    else:
+        os.chmod(entry, 0o620 if how == "group-writable" else 0o602)
+    assert cache.get(str(rulefile), TEXT) is None
+    assert syntax.parse_file(str(rulefile)) == good
+
+
 def test_a_planted_pickle_runs_nothing(cache_dir, tmp_path):
     marker = tmp_path / "marker"
     payload = pickle.dumps(_Payload(marker))
@@ -129,7 +163,7 @@ def test_a_planted_pickle_runs_nothing(cache_dir, tmp_path):
     rulefile.write_text(TEXT)
     cache_dir.mkdir(parents=True)
     for entry in {_old_entry(str(rulefile), TEXT), cache._file(str(rulefile), TEXT)}:
-        Path(entry).write_bytes(payload)
+        Path(entry).write_bytes(cache._seal(payload))  # (a digest an attacker can make)
     assert cache.get(str(rulefile), TEXT) is None
     assert syntax.parse_file(str(rulefile)) == syntax.parse(TEXT, str(rulefile))
     assert not marker.exists()
@@ -330,7 +364,7 @@ def test_a_malformed_entry_reads_as_absent(name, cache_dir, tmp_path):
     rulefile.write_text(TEXT)
     cache_dir.mkdir(parents=True)
     entry = Path(cache._file(str(rulefile), TEXT))
-    entry.write_bytes(data)
+    entry.write_bytes(cache._seal(data))
     assert cache.get(str(rulefile), TEXT) is None
     assert syntax.parse_file(str(rulefile)) == syntax.parse(TEXT, str(rulefile))
     assert cache.get(str(rulefile), TEXT) is not None  # replaced by a good entry
@@ -443,17 +477,17 @@ def test_a_crafted_statements_entry_reads_as_absent(cache_dir, tmp_path):
     rulefile.write_text(BIG)
     first = syntax.parse_file(str(rulefile))
     store = cache._statements_file(str(rulefile))
-    kept = json.loads(Path(store).read_text())
+    kept = json.loads(cache._unseal(Path(store).read_bytes()))
     for key in kept:
         kept[key] = json.dumps({"@": "os.system", "command": "touch pwned"})
-    Path(store).write_text(json.dumps(kept))
+    Path(store).write_bytes(cache._seal(json.dumps(kept).encode()))
     from rulec.syntax import parser
 
     edited = "# edited\n" + BIG
     rulefile.write_text(edited)
     assert syntax.parse_file(str(rulefile)) == parser.parse(edited, str(rulefile), _registered=False)
     assert not (tmp_path / "pwned").exists()
-    Path(store).write_text("[1, 2")
+    Path(store).write_bytes(cache._seal(b"[1, 2"))
     edited = "# edited again\n" + BIG
     rulefile.write_text(edited)
     assert syntax.parse_file(str(rulefile)) == parser.parse(edited, str(rulefile), _registered=False)
@@ -496,7 +530,7 @@ def test_the_parser_tables_never_go_through_pickle_or_the_shared_temporary_folde
     assert first.returncode == 0, first.stderr
     tables = list((root / "lark").iterdir())
     assert len(tables) == 1 and tables[0].suffix == ".json"
-    json.loads(tables[0].read_text())  # plain JSON
+    json.loads(cache._unseal(tables[0].read_bytes()))  # plain JSON, under its digest
     second = _parse_in_fresh_process(tmp_path, root)  # tables loaded from the entry
     assert second.returncode == 0, second.stderr
     assert second.stdout == first.stdout and second.stdout.startswith("True\n")
@@ -530,8 +564,8 @@ def test_damaged_tables_are_built_again(tmp_path, damage):
     assert _parse_in_fresh_process(tmp_path, root).returncode == 0
     (entry,) = (root / "lark").iterdir()
     good = _parse_in_fresh_process(tmp_path, root).stdout
-    entry.write_bytes(damage)
+    entry.write_bytes(cache._seal(damage))
     again = _parse_in_fresh_process(tmp_path, root)
     assert again.returncode == 0, again.stderr
     assert again.stdout == good
-    json.loads(entry.read_text())  # written again whole
+    json.loads(cache._unseal(entry.read_bytes()))  # written again whole

@@ -97,6 +97,19 @@ def test_a_damaged_cached_verdict_means_a_full_plan(tmp_path):
     assert verdict_now(target) == 2
 
 
+def test_a_verdict_others_could_have_written_is_not_believed(tmp_path):
+    """A verdict says which jobs need no look: only rulec's own file, which nobody else may
+    write, is read."""
+    target = project(tmp_path)
+    api.plan(target)
+    assert verdict_now(target) == 2
+    path = verdict._file(str(tmp_path), target)
+    os.chmod(path, 0o666)
+    assert verdict_now(target) is None
+    os.chmod(path, 0o600)
+    assert verdict_now(target) == 2
+
+
 def test_cached_verdicts_are_pruned_to_the_budget(tmp_path, monkeypatch):
     monkeypatch.setattr(verdict, "CACHE_BUDGET", 1)
     paths = []

@@ -8,7 +8,9 @@ are always found afresh. The folder keeps the KEEP most recently used entries: e
 a Rulefile makes a new one.
 
 An entry is data only: the cache folder may be writable by others, and reading an entry
-must not run their code. ``encode`` writes every record class of ``decls`` (and ``Span``) as
+must not run their code, nor change what rulec runs: an entry is read only when it is this
+user's own file that nobody else may write (``storage.read_own``), and only when its body is
+the one its digest was made of (the first line). ``encode`` writes every record class of ``decls`` (and ``Span``) as
 ``{"@": "ClassName", field: value, ...}``, tuples as lists; ``decode`` instantiates only the
 classes of that allow-list, with exactly their fields, each checked against the field's
 annotation (lists become tuples again). An entry of any other shape reads as absent, and so
@@ -29,11 +31,11 @@ from functools import lru_cache
 from ..gcpause import paused
 from ..resources import data_dir
 from ..source import Span
-from ..storage import make_dirs, read_regular, write_replacing
+from ..storage import make_dirs, read_own, write_replacing
 from . import decls as d
 
 KEEP = 200  # entries kept; older ones are removed when a new one is written
-FORMAT = "json-2"  # part of the key: entries of another format are never read
+FORMAT = "json-3"  # part of the key: entries of another format are never read
 SUFFIX = ".json"
 OLD_SUFFIXES = (".pickle",)  # older rulecs' entries: never read, removed by _prune
 
@@ -77,7 +79,7 @@ def _file(path: str, text: str) -> str:
 
 def get(path: str, text: str) -> d.Module | None:
     file = _file(path, text)
-    data = read_regular(file)  # a FIFO would block a read, /dev/zero would never end
+    data = _unseal(read_own(file))  # (a FIFO would block a read, /dev/zero would never end)
     if data is None:
         return None
     module = decode(data)
@@ -108,7 +110,7 @@ def put(path: str, text: str, module: d.Module) -> None:
 # marks JSON lacks: {"#t": [...]} for a tuple and {"#d": [[key, value], ...]} for a dict
 # whose keys are not all strings. An entry of any other shape reads as absent.
 
-TABLES_FORMAT = "lark-tables-1"
+TABLES_FORMAT = "lark-tables-2"
 
 
 def _tables_file() -> str:
@@ -152,7 +154,7 @@ def _tables_encode(value):
 
 def get_tables() -> dict | None:
     """lark's serialized parser ({"data": ..., "memo": ...}) as ``put_tables`` kept it."""
-    data = read_regular(_tables_file())
+    data = _unseal(read_own(_tables_file()))
     if data is None:
         return None
     try:
@@ -181,7 +183,7 @@ def put_tables(parser) -> None:
     file = _tables_file()
     try:
         make_dirs(os.path.dirname(file))
-        write_replacing(file, text.encode("ascii"))
+        write_replacing(file, _seal(text.encode("ascii")))
     except OSError:
         pass
 
@@ -238,7 +240,7 @@ def digest(text: str) -> str:
 
 def get_statements(path: str) -> dict[str, str]:
     """digest of a statement's text -> its entry (a JSON text, lines counted from 1)."""
-    data = read_regular(_statements_file(path))
+    data = _unseal(read_own(_statements_file(path)))
     if data is None:
         return {}
     try:
@@ -273,10 +275,26 @@ def put_statements(path: str, entries: dict[str, str]) -> None:
 def _write(file: str, data: bytes) -> None:
     try:
         make_dirs(os.path.dirname(file))
-        write_replacing(file, data)  # atomic: a reader never sees half a file
+        write_replacing(file, _seal(data))  # atomic: a reader never sees half a file
         _prune(os.path.dirname(file))
     except OSError:
         pass
+
+
+def _seal(data: bytes) -> bytes:
+    """An entry as it is kept: the digest of its body, a newline, the body."""
+    return blake2b(data, digest_size=16).hexdigest().encode("ascii") + b"\n" + data
+
+
+def _unseal(data: bytes | None) -> bytes | None:
+    """The body of a kept entry; None for one whose body is not the one it was kept with (a
+    damaged or edited entry reads as absent: it could change a command)."""
+    if data is None or len(data) < 33 or data[32:33] != b"\n":
+        return None
+    body = data[33:]
+    if blake2b(body, digest_size=16).hexdigest().encode("ascii") != data[:32]:
+        return None
+    return body
 
 
 # --------------------------------------------------------------------------- the format
