@@ -232,6 +232,19 @@ def test_long_commands_and_nul_bytes_go_through_a_script_file(launcher, tmp_path
     assert Path(local.script_path(str(tmp_path), "long[1]")).read_text().endswith("echo long; exit 4\n")
 
 
+def test_a_script_file_replaces_what_is_at_its_path_never_writing_through_it(launcher, tmp_path):
+    victim = tmp_path / "victim"
+    victim.write_text("keep\n")
+    script = Path(local.script_path(str(tmp_path), "long[2]"))
+    script.parent.mkdir(parents=True, exist_ok=True)
+    os.symlink(victim, script)
+    filler = "# " + "x" * local.INLINE_LIMIT + "\n"
+    _, code, text = run_one(launcher, filler + "echo long", job_id="long[2]")
+    assert code == 0 and text == "long\n"
+    assert victim.read_text() == "keep\n" and not script.is_symlink()
+    assert script.stat().st_mode & 0o777 == 0o644
+
+
 def test_a_stopped_job_is_waited_for_until_it_ends(launcher):
     launcher.spawn(0, "j", "sleep 0.6; echo end", "stop.log")
     proc = launcher.running()[0]

@@ -62,6 +62,10 @@ class JbsubExecutor(LocalExecutor):
         side = self.side_file(task.job_id)
 
         def run(script: str, target: str) -> str:
+            try:  # (the shell's ">" would write through whatever is at its path: a new file)
+                os.unlink(side)
+            except FileNotFoundError:
+                pass
             call = (self.jbsub, "-wait", *flags, "-name", task.job_id, "-out", target, "-err", target,
                     *words, "bash", "-euo", "pipefail", script)
             return f"exec {shlex.join(call)} >{shlex.quote(side)} 2>&1"

@@ -43,7 +43,7 @@ import time
 from collections import deque
 
 from ..recordclass import record
-from ..storage import make_dirs, remove_local
+from ..storage import make_dirs, remove_local, write_replacing
 
 # The protocol. Each request starts with a header of HEADER bytes: a form letter; a queue
 # letter (n: start it now; q: a *queued* request, written while the worker's job runs, to
@@ -506,10 +506,9 @@ class Launcher:
         """Write the job's command to its script file (0644); its absolute path."""
         script = os.path.abspath(script_path(self.workdir, job_id))
         make_dirs(os.path.dirname(script))
-        # 0o644 whatever the umask: nobody else may change what bash runs
-        fd = os.open(script, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
-        with open(fd, "w", encoding="utf-8", errors="surrogateescape") as fh:
-            fh.write(f"# {_comment(job_id)}\n{command}\n")
+        # a new file renamed into place (never written through a symbolic link or into a file
+        # someone else could write), 0644 at most: nobody else may change what bash runs
+        write_replacing(script, f"# {_comment(job_id)}\n{command}\n".encode("utf-8", "surrogateescape"), mode=0o644)
         return script
 
     def _link_live_logs(self) -> float | None:
