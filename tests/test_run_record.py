@@ -81,3 +81,34 @@ def test_an_input_changed_while_its_reader_ran_makes_it_run_again(tmp_path):
     assert "1 of 2 jobs to run" in out.getvalue() and "input changed since the last run: a.txt" in out.getvalue(), out.getvalue()
     assert _cli("run", "-q") == 0
     assert (tmp_path / "b.txt").read_text() == "first\nlater\n"
+
+
+def test_a_source_edited_while_its_reader_ran_makes_it_run_again(tmp_path):
+    """A source's stat in the record is the one the plan saw, which is what the job read: an
+    edit while the job runs is a change at the next plan (make sees the source newer)."""
+    (tmp_path / "Rulefile").write_text(
+        'rule a:\n    input: "src.txt"\n    output: "out.txt"\n'
+        '    shell: "cp {input} {output}; echo edited >> {input}"\n')
+    (tmp_path / "src.txt").write_text("v1\n")
+    os.chdir(tmp_path)
+    assert _cli("run", "-q") == 0
+    assert (tmp_path / "out.txt").read_text() == "v1\n"
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        cli.main(["dryrun", "--why"])
+    assert "1 of 1 jobs to run" in out.getvalue() and "src.txt" in out.getvalue(), out.getvalue()
+    assert _cli("run", "-q") == 0
+    assert (tmp_path / "out.txt").read_text() == "v1\nedited\n"
+
+
+def test_a_source_is_signed_as_planned(tmp_path):
+    graph = _graph(tmp_path)
+    recorder = Recorder(graph)
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "data.csv").write_text("now\n")
+    recorder.planned = {"src/data.csv": (5, 9)}.get
+    record = recorder.finished(_job(graph, "prepare[d0]"))
+    assert record.inputs == [("src/data.csv", 9, 5)]
+    recorder.planned = {}.get  # not in the plan's snapshot: stat'ed now
+    st = os.stat(tmp_path / "src" / "data.csv")
+    assert recorder.finished(_job(graph, "prepare[d0]")).inputs == [("src/data.csv", 4, st.st_mtime_ns)]

@@ -131,6 +131,8 @@ class Loop:
         # inputs' stats, and listing a remote folder per finished job would cost seconds.
         self.remote_stats: dict = {}
         self.planned_stat = snap.lookup if snap is not None else (lambda p: None)
+        if snap is not None:
+            self.recorder.planned = snap.lookup
         self.not_started: list[tuple[int, str]] = []
         self.failures: list[Failure] = []
         self.folders: set[str] = set()  # folders known to exist

@@ -31,6 +31,11 @@ class Recorder:
         # stat of its producer's end is the one its record should hold: a change after that
         # (while the job ran, say) then shows as a change at the next plan.
         self.made: dict = {}
+        # The stats the run's plan saw (a path -> (mtime_ns, size) lookup), for the inputs no
+        # job makes (``graph.sources``): what a job read is what was there when it was
+        # planned, so a source edited while the job ran shows as a change at the next plan,
+        # as make sees it newer than the output. None: stat them when the job has ended.
+        self.planned = None
 
     def command(self, job: int, local=None, attempt: int = 1, jid: str | None = None) -> str:
         """The job's command; ``local`` maps its paths to those the job works on. ``jid``:
@@ -62,11 +67,23 @@ class Recorder:
             get = snapshot(inputs, self.workdir, trees=g.directories()).get
         else:
             made = self.made
-            left = [p for p in inputs if p not in made] if made else inputs  # (the others: stat'ed now)
+            left = [p for p in inputs if p not in made] if made else inputs  # (the others: as planned, or stat'ed now)
             if not left:
                 get = made.get
-            else:  # (what snapshot does for two or fewer)
-                got = self._stat_few(left) if len(left) <= 2 else snapshot(left, self.workdir).as_dict()
+            else:
+                planned, got = self.planned, {}
+                if planned is not None:  # sources: as planned (see self.planned)
+                    sources = g.sources
+                    now = []
+                    for p in left:
+                        st = planned(p) if p in sources else None
+                        if st is None:
+                            now.append(p)
+                        else:
+                            got[p] = st
+                    left = now
+                if left:  # (what snapshot does for two or fewer)
+                    got.update(self._stat_few(left) if len(left) <= 2 else snapshot(left, self.workdir).as_dict())
                 get = (lambda p: made.get(p) or got.get(p)) if made else got.get
         r = self.renderers[g.rule[job]]
         if job_id is None:
