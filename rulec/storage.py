@@ -305,7 +305,7 @@ def remove_local(path: str) -> None:
     """Remove a local file, link or folder; a missing one is fine."""
     try:
         os.unlink(path)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # (a file where a folder of the path should be: not there either)
         pass
     except (IsADirectoryError, PermissionError):
         if os.path.isdir(path) and not os.path.islink(path):
