@@ -67,6 +67,9 @@ class Scheduler:
                 self.ready.append(job)
         self.running: set[int] = set()
         self.queued: set[int] = set()  # taken from the ready queue to start behind a running job
+        # Failed jobs waiting for their retry (``retry``): at the front of the ready queue, in
+        # front of every other ready job (``unqueue`` keeps them there), or queued.
+        self.retrying: set[int] = set()
         self.done: set[int] = set()
         self.failed: set[int] = set()
         self.skipped: set[int] = set()
@@ -123,6 +126,8 @@ class Scheduler:
                 kept.append(job)
         if kept:  # back at the front, in their order (the rest of the queue is not copied)
             ready.extendleft(reversed(kept))
+        if self.retrying and out:
+            self.retrying.difference_update(out)
         return out
 
     def peek(self, n: int) -> list[int]:
@@ -157,11 +162,21 @@ class Scheduler:
         self.queued.discard(job)
         self.running.add(job)
         self._take(self.needs[job], 1)
+        if self.retrying:
+            self.retrying.discard(job)
 
     def unqueue(self, job: int) -> None:
-        """A queued job that did not start: back at the front of the ready queue."""
+        """A queued job that did not start: back at the front of the ready queue, behind the
+        failed jobs waiting there for their retry (a retry starts before anything else)."""
         self.queued.discard(job)
-        self.ready.appendleft(job)
+        ready, retrying = self.ready, self.retrying
+        if retrying and job not in retrying:
+            at = 0  # (the retries are the front of the queue: only they are looked at)
+            while at < len(ready) and ready[at] in retrying:
+                at += 1
+            ready.insert(at, job)
+        else:
+            ready.appendleft(job)
 
     def _take(self, need: Need, sign: int) -> None:
         self.free_cores -= sign * need.cores
@@ -228,7 +243,21 @@ class Scheduler:
 
                 resources = replace(resources, mem_mb=self.pools.mem_mb)
             self.needs[job] = self._need(rule, resources)
+        self.retrying.add(job)
         self.ready.appendleft(job)
+
+    def not_retried(self, job: int) -> list[int]:
+        """A job waiting for its retry (``retry``) that will not get it: the run stops. It has
+        failed: it leaves the ready queue (or the queued jobs) and its dependents are skipped,
+        as for any failed job; returns them. (It holds nothing: ``retry`` released it.)"""
+        self.retrying.discard(job)
+        self.running.discard(job)  # (a push executor's: resubmitted, never started)
+        if job in self.queued:
+            self.queued.discard(job)
+        elif job in self.ready:  # (at the front: found at once)
+            self.ready.remove(job)
+        self.failed.add(job)
+        return self._skip_dependents(job)
 
     def skip(self, job: int) -> list[int]:
         """A job that will not run although it did not fail itself (a cluster ended it because

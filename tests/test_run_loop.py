@@ -1086,3 +1086,200 @@ def test_ctrl_c_stops_re_attached_jobs_as_the_runs_own(setup, capsys):
     assert loop.run() == 130
     assert ("stop",) in fake.log
     assert not any(history.records().get(j) for j in PREPARES)  # marks dropped: they run again
+
+
+# --------------------------------------------------------------------------- retries: order, a stopped run, the summary, logs
+
+def test_a_retry_starts_before_the_job_its_worker_gave_back(queueing, capsys):
+    """-j1: the job queued behind a failing one is given back by its worker (no --keep-going:
+    it starts only if that one succeeds); the retry still starts first, as the docs say."""
+    loop, fake, history = queueing(cores=1, script={"make[v01]": [Outcome.EXIT, Outcome.OK]})
+    loop.opts = RunOptions(1, None, quiet=True, retries=1)
+    assert loop.run() == 0
+    assert ("dequeued", "make[v02]") in fake.log
+    starts = [jid for e in fake.log if e[0] in ("start", "started") for jid in (e[1] if e[0] == "start" else [e[1]])]
+    assert starts[:4] == ["make[v00]", "make[v01]", "make[v01]", "make[v02]"]
+    assert next(t.attempt for t in fake.tasks.values() if t.job_id == "make[v01]") == 2
+    assert len(recorded(history)) == 40
+
+
+class TogetherFake(ResubmittingFake):
+    """Ends every running job in one ``wait`` (jobs that end at the same moment): a failure
+    in the batch can stop the run while a job failed before it in the batch waits for its retry."""
+
+    def wait(self):
+        events = super().wait()
+        while self.running_:
+            events += super().wait()
+        return events
+
+
+THREE = '''
+rule a:
+    output: "a.txt"
+    retries: 1
+    shell: "run a --attempt {attempt}"
+
+rule b:
+    output: "b.txt"
+    shell: "run b"
+
+rule c:
+    output: "c.txt"
+    shell: "run c"
+
+rule d:
+    input: "a.txt"
+    output: "d.txt"
+    shell: "run d"
+'''
+
+
+def _three(tmp_path, fake_class, cores=3, mem_mb=None, text=THREE, targets=("a.txt", "b.txt", "c.txt", "d.txt"), keep_going=False, **fake):
+    wf = analyze(parse(text, "Rulefile"), str(tmp_path))
+    graph = resolve(wf, targets)
+    history = History.open(str(tmp_path), write=True)
+    snap = Snapshot({})
+    plan = make_plan(graph, snap, history)
+    executor = fake_class(graph, **fake)
+    loop = Loop(graph, plan, history, RunOptions(cores, mem_mb, keep_going=keep_going, quiet=True), executor, snap)
+    return loop, executor, history
+
+
+@pytest.mark.parametrize("push", [False, True], ids=["pull", "push"])
+def test_a_job_waiting_for_its_retry_when_the_run_stops_has_failed(tmp_path, push, capsys):
+    """a fails and waits for its retry; b fails in the same moment: the run stops (no
+    --keep-going) and a, which ran and failed, fails for good, as any failed job: recorded,
+    in the summary as failed (not as not run), its dependents skipped."""
+    from rulec.run.loop import Status
+
+    loop, fake, history = _three(tmp_path, TogetherFake, push=push, script={"a": [Outcome.EXIT, Outcome.OK], "b": Outcome.SIGNAL})
+    assert loop.run() == 1
+    err = capsys.readouterr().err
+    why = "exit status 3 (attempt 1 of 2; not retried: the run stopped)"
+    assert f"FAILED a: {why} (no output)" in err
+    assert "2 job(s) failed, 1 succeeded, 1 not run:" in err
+    assert f"  a: {why}\n    $ run a --attempt 1\n" in err  # the attempt that ran
+    assert [e[1] for e in fake.log if e[0] == "finished"].count("a") == 1
+    if push:
+        assert ("resubmit", [("a", 2)]) in fake.log and any(e[0] == "cancel" and "a" in e[1] for e in fake.log)
+    results = {r.id: r for r in loop.results()}
+    assert (results["a"].status, results["a"].outcome, results["a"].exit_code, results["a"].attempts) == (Status.FAILED, Outcome.EXIT, 3, 1)
+    assert results["a"].why == why and results["d"].status is Status.SKIPPED
+    assert {j: w for j, (w, _) in history.failures().items()} == {"a": why, "b": "killed by signal SIGKILL"}  # rulec status
+    assert "a" not in history.records() and recorded(history) == ["c"]
+    assert [(x.attempt, x.outcome) for x in history.attempts() if x.job_id == "a"] == [(1, "failed")]  # no attempt 2 ran
+    assert loop.before_retry == {} and loop.ids == {}
+
+
+def test_a_retry_queued_behind_a_running_job_when_the_run_stops_has_failed(tmp_path, capsys):
+    """x's retry needs more memory than is free, so it is queued behind y (which holds
+    enough); z fails, the run stops, the worker gives x back: x has failed."""
+    text = '''
+rule x:
+    output: "x.txt"
+    retries: 1
+    resources: mem="300M*{attempt}"
+    shell: "run x"
+
+rule z:
+    output: "z.txt"
+    shell: "run z"
+
+rule y:
+    output: "y.txt"
+    resources: mem="700M"
+    shell: "run y"
+'''
+    three_workers = lambda graph, **kw: QueueingFake(graph, cores=3, **kw)  # noqa: E731
+    loop, fake, history = _three(tmp_path, three_workers, cores=3, mem_mb=1000, text=text, targets=("x.txt", "z.txt", "y.txt"),
+                                 script={"x": [Outcome.EXIT, Outcome.OK], "z": Outcome.EXIT})
+    assert loop.run() == 1
+    assert ("queue", "x", "y", ("y.txt",)) in fake.log and ("dequeued", "x") in fake.log
+    err = capsys.readouterr().err
+    assert "x: exit status 3 (attempt 1 of 2; not retried: the run stopped)" in err
+    assert "2 job(s) failed, 1 succeeded, 0 not run:" in err
+    assert set(history.failed()) == {"x", "z"} and recorded(history) == ["y"]
+    assert loop.before_retry == {} and not loop.sched.queued
+
+
+@pytest.mark.parametrize("push", [False, True], ids=["pull", "push"])
+def test_the_summary_shows_the_command_of_the_attempt_that_failed(tmp_path, push, capsys):
+    loop, fake, history = _three(tmp_path, ResubmittingFake if push else FakeExecutor, push=push, targets=("a.txt",),
+                                 script={"a": [Outcome.EXIT, Outcome.EXIT]})
+    assert loop.run() == 1
+    err = capsys.readouterr().err
+    assert "  a: exit status 3 (attempt 2 of 2)\n    $ run a --attempt 2\n" in err
+    assert loop.failures[0].command == "run a --attempt 2"
+    commands = [(x.attempt, x.command) for x in history.attempts()]
+    assert commands == [(1, "run a --attempt 1"), (2, "run a --attempt 2")]  # the run history's, the same
+
+
+class LoggingFake(TogetherFake):
+    """A pull TogetherFake whose jobs print ``prints[job id][attempt - 1]`` (if any) into
+    their lazy log, the default log, which is written only if the job prints something (as
+    the local workers do). ``at_start``: (job id, attempt) -> whether its log was there when
+    it started."""
+
+    def __init__(self, graph, prints, workdir, **kw):
+        super().__init__(graph, **kw)
+        self.prints, self.folder = prints, workdir
+        self.at_start: dict = {}
+
+    def start(self, tasks):
+        for t in tasks:
+            self.at_start[(t.job_id, t.attempt)] = os.path.exists(os.path.join(self.folder, t.log))
+        return super().start(tasks)
+
+    def wait(self):
+        events = super().wait()
+        for i, e in enumerate(events):
+            task = self.tasks[e.job]
+            text = self.prints.get(task.job_id, ())[task.attempt - 1:task.attempt]
+            if type(e) is Finished and text and text[0]:
+                with open(os.path.join(self.folder, task.log), "w") as fh:
+                    fh.write(text[0])
+                events[i] = Finished(e.job, e.outcome, exit_code=e.exit_code, log=task.log)
+        return events
+
+
+def _logging(tmp_path, prints, keep_going):
+    return _three(tmp_path, LoggingFake, prints=prints, workdir=str(tmp_path), targets=("a.txt", "b.txt"), keep_going=keep_going,
+                  script={"a": [Outcome.EXIT, Outcome.EXIT], "b": Outcome.EXIT})
+
+
+def test_a_retrys_default_log_starts_empty(tmp_path, capsys):
+    """Attempt 1 prints and fails, attempt 2 fails printing nothing: attempt 1's log is not
+    left at the job's log path (its end is in the run history), the summary says "(no
+    output)" and the failure kept for ``rulec status`` names no log."""
+    loop, fake, history = _logging(tmp_path, {"a": ["attempt one failing\n"]}, keep_going=True)
+    log = tmp_path / loop.log_of(loop.graph.order[0])[0]
+    assert loop.run() == 1
+    assert fake.at_start == {("a", 1): False, ("b", 1): False, ("a", 2): False}  # removed as attempt 2 started
+    assert not log.exists()
+    err = capsys.readouterr().err
+    assert "FAILED a: exit status 3 (attempt 2 of 2) (no output)" in err and "attempt one failing" not in err
+    assert history.failures()["a"] == ("exit status 3 (attempt 2 of 2)", None)
+    (first,) = [x for x in history.attempts() if x.job_id == "a" and x.attempt == 1]
+    assert first.tail == "attempt one failing" and first.log == log.relative_to(tmp_path).as_posix()  # kept
+
+
+def test_a_job_not_retried_because_the_run_stopped_keeps_its_attempts_log(tmp_path, capsys):
+    loop, fake, history = _logging(tmp_path, {"a": ["attempt one failing\n"]}, keep_going=False)
+    log = loop.log_of(loop.graph.order[0])[0]
+    assert loop.run() == 1
+    assert (tmp_path / log).read_text() == "attempt one failing\n"
+    err = capsys.readouterr().err
+    assert f"  a: exit status 3 (attempt 1 of 2; not retried: the run stopped)\n    $ run a --attempt 1\n    log: {log}\n    | attempt one failing\n" in err
+    assert history.failures()["a"] == ("exit status 3 (attempt 1 of 2; not retried: the run stopped)", log)
+
+
+def test_a_job_failing_once_the_run_is_stopping_is_not_retried_and_says_so(tmp_path, capsys):
+    loop, fake, history = _three(tmp_path, TogetherFake, targets=("b.txt", "a.txt", "c.txt", "d.txt"),
+                                 script={"a": [Outcome.EXIT, Outcome.OK], "b": Outcome.EXIT})
+    assert [loop.graph.job_id(j) for j in loop.plan.run][:2] == ["b", "a"]  # b's failure is seen first
+    assert loop.run() == 1
+    err = capsys.readouterr().err
+    assert loop.attempts == {}  # never retried
+    assert "  a: exit status 3 (attempt 1 of 2; not retried: the run stopped)\n    $ run a --attempt 1\n" in err
+    assert "2 job(s) failed, 1 succeeded, 1 not run:" in err

@@ -220,3 +220,46 @@ def test_nothing_is_queued_once_the_run_is_stopping():
     a, b = s.startable()
     s.finished(a, False)
     assert s.take_queued(b) is None
+
+
+# --------------------------------------------------------------------------- retries and queued jobs
+
+def test_a_queued_job_given_back_goes_behind_the_jobs_waiting_for_their_retry():
+    """A retry starts before anything else that is waiting, a job its worker gave back too
+    (it went back to the very front of the queue, ahead of the retry, before)."""
+    g, s = setup(QUEUE, Pools(cores=2))
+    first, failed = s.startable()
+    behind = s.take_queued(failed)
+    rest = list(s.ready)
+    s.retry(failed)  # it failed, to run again; the job queued behind it did not start:
+    s.unqueue(behind)
+    assert list(s.ready) == [failed, behind, *rest]
+    assert s.startable() == [failed]  # the retry first (one core is free)
+    assert s.retrying == set()  # started: no longer waiting for its retry
+    s.finished(first, True)
+    assert s.startable() == [behind]
+
+
+def test_a_retry_queued_then_given_back_is_still_first():
+    g, s = setup(QUEUE, Pools(cores=2))
+    a, b = s.startable()
+    s.retry(a)
+    assert s.take_queued(b) == a and a in s.retrying  # queued behind b: still waiting for its retry
+    other = s.take_queued(b)  # (as if queued behind another running job)
+    s.unqueue(other)
+    s.unqueue(a)
+    assert list(s.ready)[:2] == [a, other]
+    assert s.startable() == [a] and not s.retrying
+
+
+def test_a_job_waiting_for_its_retry_when_the_run_stops_has_failed():
+    g, s = setup()
+    a, b = s.startable()  # prepare[d0], prepare[d1]
+    s.retry(a)
+    assert s.ready[0] == a
+    skipped = s.finished(b, False)  # no --keep-going: the run stops
+    assert s.stopping and s.startable() == []
+    skipped += s.not_retried(a)
+    assert a in s.failed and a not in s.ready and a not in s.retrying
+    assert names(g, skipped) == sorted(j for j in map(g.job_id, g.order) if j.startswith(("fit", "summarize")))
+    assert s.finished_all() and s.free_cores == 2  # it held nothing (retry released it)

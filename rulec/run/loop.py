@@ -152,6 +152,9 @@ class Loop:
         self.where: dict[int, str] = {}  # where a started job runs (a local slot, a cluster job id)
         self.tails = TAILS_KEPT  # failed attempts whose log end is still kept in the run history
         self.attempts: dict[int, int] = {}  # jobs on a later attempt than the first (retries)
+        # jobs whose retry has not ended -> their failed attempt's (why, log, event, command):
+        # what they fail with if the run stops before the retry starts (``_not_retried``)
+        self.before_retry: dict[int, tuple] = {}
         self.retried: list[tuple[str, int]] = []  # (job id, attempt) of jobs that succeeded on a retry
         self.done: list = []  # finished jobs not yet recorded: written with the next marks (RECORD_EVERY)
         self.recorded_at = time.monotonic()  # when they were last written
@@ -210,6 +213,7 @@ class Loop:
         graph = self.graph
         executor = self.executor
         sched = self.sched = Scheduler(graph, self.plan, Pools(self.opts.cores, self.opts.mem_mb, self.opts.gpus, self.opts.custom), self.opts.keep_going)
+        terminal = _guard_terminal()  # (first: the display writes through it)
         progress_ = self.progress = _progress(graph, self.plan.run, self.opts.quiet, self.opts.print_commands)
         previous = catch(signal.SIGTERM)
         # A closed terminal or SSH session: the jobs, in their own sessions, do not get the
@@ -235,6 +239,14 @@ class Loop:
                 self.done = []
         except (KeyboardInterrupt, Interrupted, BrokenPipeError) as exc:
             return self._interrupted(isinstance(exc, BrokenPipeError))
+        except BaseException:
+            if self.done:  # they finished: kept, whatever stops the run
+                try:
+                    self.history.record(self.done)
+                    self.done = []
+                except Exception:
+                    pass
+            raise
         finally:
             if self.executor is not executor:  # a phase's push executor (interrupted)
                 self.executor.close()
@@ -247,9 +259,10 @@ class Loop:
             _close(progress_)
             if relined is not None:
                 _line_buffered(sys.stdout, relined)
+            _unguard_terminal(terminal)
         if self.failures:
             not_run = len(self.plan.run) - len(sched.done) - len(self.failures)
-            report.run_failures(self.failures, len(sched.done), not_run, self.workdir)
+            _say(report.run_failures, self.failures, len(sched.done), not_run, self.workdir)
             return EXIT_JOB_FAILED
         name = self.waves.name if self.waves is not None else executor.name
         where = f" on {name}" if name != "local" else ""
@@ -600,6 +613,14 @@ class Loop:
         """Ctrl-C, SIGTERM, SIGHUP or a closed standard output: stop every running job, keep
         what finished, remove what the others left, record nothing of them as complete."""
         graph = self.graph
+        held = _defer_interrupts()  # a second Ctrl-C must not cut the clean-up short
+        try:
+            return self._stop_all(closed)
+        finally:
+            _undefer_interrupts(held)
+
+    def _stop_all(self, closed: bool) -> int:
+        graph = self.graph
         if closed:
             _quiet_stdout()  # nothing more can be shown there; no complaint at exit either
         if self.done:
@@ -640,11 +661,11 @@ class Loop:
         self.history.forget([graph.job_id(j) for j in unfinished])
         cause = "standard output was closed; " if closed else ""
         if alive:
-            report.error(f"interrupted: {cause}{len(alive)} job(s) may still be running: {self.executor.name} could not stop them "
-                         f"({', '.join(sorted(graph.job_id(j) for j in alive)[:5])}{' ...' if len(alive) > 5 else ''}); "
-                         f"stopped {len(stopped)} and removed their outputs; the others' outputs were left alone")
+            _say(report.error, f"interrupted: {cause}{len(alive)} job(s) may still be running: {self.executor.name} could not stop them "
+                 f"({', '.join(sorted(graph.job_id(j) for j in alive)[:5])}{' ...' if len(alive) > 5 else ''}); "
+                 f"stopped {len(stopped)} and removed their outputs; the others' outputs were left alone")
         else:
-            report.error(f"interrupted: {cause}stopped {len(stopped)} running job(s) and removed their outputs")
+            _say(report.error, f"interrupted: {cause}stopped {len(stopped)} running job(s) and removed their outputs")
         return EXIT_CLOSED_OUTPUT if closed else EXIT_INTERRUPTED
 
     def _start(self, jobs: list[int]) -> None:
@@ -659,7 +680,10 @@ class Loop:
         self.starts += len(jobs)
         self.turn_started = True
         for job, (_, log, lazy) in zip(jobs, items):
-            self._prepare(job, log, lazy)
+            try:
+                self._prepare(job, log, lazy)
+            except OSError as exc:  # this job's folder or old output: it fails, the others go on
+                self.not_started.append((job, f"could not prepare its outputs: {_os_text(exc, self.workdir)}"))
         now = time.time()
         local_ = self.local
         blocked = {job for job, _ in self.not_started} if self.not_started else ()
@@ -851,14 +875,19 @@ class Loop:
         self.slots.append(job)
 
     def _dequeued(self, job: int) -> None:
-        """A queued job its executor did not start: back at the front of the ready queue,
-        still marked ahead (``_unmark`` gives the mark back if it never starts)."""
+        """A queued job its executor did not start: back at the front of the ready queue
+        (behind the jobs waiting there for their retry), still marked ahead (``_unmark`` gives
+        the mark back if it never starts). A queued retry taken back because the run stops
+        fails for good instead (``_not_retried``)."""
         after = self.queued.pop(job)
         self.behind.pop(after, None)
         self.commands.pop(job, None)
-        self.sched.unqueue(job)
         if self.stashed:
-            self._unstash(job)
+            self._unstash(job)  # (first: a queued retry's log, put aside, is its failure's)
+        if self.sched.stopping and job in self.before_retry:
+            self._not_retried(job)
+        else:
+            self.sched.unqueue(job)
 
     def _prepare(self, job: int, log: str, lazy: bool) -> None:
         """Make the output and log folders; remove stale outputs so a failing command
@@ -964,7 +993,8 @@ class Loop:
 
     def _failed(self, job: int, why: str, log: str | None, ev: Finished | None = None) -> None:
         """A job failed: remove its outputs, forget it, skip its dependents (and, without
-        --keep-going, start nothing more: a push executor cancels what has not started).
+        --keep-going, start nothing more: a push executor cancels what has not started, and
+        the jobs waiting for their retry fail for good, see ``_not_retried``).
         ``ev``: the executor's event, when the executor reported the failure."""
         sched, progress_ = self.sched, self.progress
         jid = self.ids.get(job) or self.graph.job_id(job)
@@ -973,18 +1003,18 @@ class Loop:
         attempt = self.attempts.get(job, 1)
         allowed = self._retries(job)
         if attempt <= allowed and not sched.stopping:  # stopping: a failure elsewhere ends the run
-            self._attempt(job, "failed", why, log, jid)
+            command = self._attempt(job, "failed", why, log, jid)
+            self.before_retry[job] = (why, log, ev, command)
             self._retry(job, attempt + 1, allowed + 1, why)
             return
-        if attempt > 1:
+        if attempt <= allowed:
+            why += f" (attempt {attempt} of {allowed + 1}; not retried: the run stopped)"
+        elif attempt > 1:
             why += f" (attempt {attempt} of {allowed + 1})"
         self.ids.pop(job, None)
-        self._attempt(job, "failed", why, log, jid)
+        command = self._attempt(job, "failed", why, log, jid)
         self._remove_outputs(job)
-        self.history.fail([(jid, why, log)])
-        outcome = None if ev is None else Outcome.MISSING_OUTPUT if ev.outcome is Outcome.OK else ev.outcome
-        self.failures.append(Failure(jid, why, log, outcome, None if ev is None else ev.exit_code, attempt, self.commands.get(job)))
-        progress_.failure(jid, f"{why} (log: {log})" if log else f"{why} (no output)")
+        self._failure(jid, why, log, ev, attempt, command)
         skipped = sched.finished(job, False)
         progress_.skip([self.graph.job_id(j) for j in skipped])
         if sched.stopping and self.queued and not self.executor.push:  # no --keep-going: queued jobs stay unstarted
@@ -999,13 +1029,45 @@ class Loop:
                     sched.running.discard(j)
                 for event in self.executor.cancel(sorted(j for j in cancel if j in self.pushed)):
                     self._event(event)
+        if sched.stopping and self.before_retry:  # (queued ones: when they are given back, _dequeued)
+            for j in [j for j in self.before_retry if j not in self.started_at and j not in self.queued]:
+                self._not_retried(j)
 
-    def _attempt(self, job: int, outcome: str, why: str | None = None, log: str | None = None, jid: str | None = None) -> None:
+    def _not_retried(self, job: int) -> None:
+        """A failed job still waiting for its retry when a failure elsewhere stops the run
+        (no --keep-going; in the ready queue, taken back from its worker's queue, or
+        resubmitted and cancelled): it fails for good, with the failure of the attempt that
+        ran, as any failed job does (kept for ``rulec status``, shown, in the summary, its
+        dependents skipped). That attempt is in the run history already."""
+        why, log, ev, command = self.before_retry.pop(job)
+        attempt = self.attempts[job] - 1
+        why += f" (attempt {attempt} of {self._retries(job) + 1}; not retried: the run stopped)"
+        jid = self.ids.pop(job, None) or self.graph.job_id(job)
+        if self.ahead.pop(job, None) is not None:  # marked started ahead of its retry: given back first
+            self.rendered.pop(job, None)
+            self.history.unmark([jid])
+        self._remove_outputs(job)  # (removed by _retry; a cancelled resubmission may have begun)
+        self._failure(jid, why, log, ev, attempt, command)
+        self.progress.skip([self.graph.job_id(j) for j in self.sched.not_retried(job)])
+
+    def _failure(self, jid: str, why: str, log: str | None, ev: Finished | None, attempts: int, command: str | None) -> None:
+        """A job has failed for good: its failure kept for ``rulec status``, shown, and in the
+        summary (with the command of the attempt that failed)."""
+        self.history.fail([(jid, why, log)])
+        outcome = None if ev is None else Outcome.MISSING_OUTPUT if ev.outcome is Outcome.OK else ev.outcome
+        self.failures.append(Failure(jid, why, log, outcome, None if ev is None else ev.exit_code, attempts, command))
+        self.progress.failure(jid, f"{why} (log: {log})" if log else f"{why} (no output)")
+
+    def _attempt(self, job: int, outcome: str, why: str | None = None, log: str | None = None,
+                 jid: str | None = None) -> str | None:
         """Note an attempt's end in the run history (``rulec report``): a failed one with its
         command and the end of its log, as they are now (a retry rewrites both). A re-attached
-        job that succeeds is ``adopted``: a run that died started it, this one followed it."""
+        job that succeeds is ``adopted``: a run that died started it, this one followed it.
+        Returns a failed attempt's command (what it ran: ``{attempt}`` as this attempt's)."""
         graph = self.graph
         attempt = self.attempts.get(job, 1)
+        if attempt > 1:
+            self.before_retry.pop(job, None)  # the retry has ended: no failure waits for it any more
         command = tail = None
         if outcome == "ok" and self.attached and job in self.attached:
             outcome = ADOPTED
@@ -1016,6 +1078,7 @@ class Loop:
                 tail = "\n".join(report.tail(os.path.join(self.workdir, self.local(log)), 40)) or None
         self.history.note_attempt(jid or graph.job_id(job), graph.rule_of(job).name, attempt, self.started_at.get(job), time.time(),
                                   outcome, self.where.get(job), why, command, log, tail)
+        return command
 
     def _retries(self, job: int) -> int:
         """How many times a failed attempt of ``job`` may be retried: its rule's ``retries:``,
@@ -1032,7 +1095,12 @@ class Loop:
 
     def _retry(self, job: int, attempt: int, total: int, why: str) -> None:
         """Start ``job`` again as ``attempt``: its failed attempt's outputs go, one line says
-        so, and it goes back to the front of the ready queue (pull) or is resubmitted (push)."""
+        so, and it goes back to the front of the ready queue (pull) or is resubmitted (push).
+        Its log starts empty when the retry starts, so that it is the last attempt's (the run
+        history keeps the end of the failed one's, ``_attempt``): a default log is removed
+        then, as an earlier run's is (``_prepare``; a cluster task removes its log itself, a
+        declared log is truncated). Until then it is the failed attempt's: the run may stop
+        before the retry starts (``_not_retried``)."""
         jid = self.graph.job_id(job)
         self._remove_outputs(job)
         self.attempts[job] = attempt
@@ -1044,6 +1112,9 @@ class Loop:
             for event in self.executor.resubmit([task]):
                 self._event(event)
         else:
+            log, lazy = self.log_of(job, jid)
+            if lazy:
+                self.old_logs.add(os.path.join(self.workdir, log))  # (removed by _prepare, put aside by _stash)
             self.sched.retry(job, self.graph.rule_of(job).resources.at(attempt))
 
     def _fetch(self, job: int) -> str | None:
@@ -1229,9 +1300,141 @@ def _quiet_stdout() -> None:
 def _close(progress_) -> None:
     try:
         progress_.close()
-    except BrokenPipeError:
+    except OSError:  # a closed pipe, a full disk: nothing more can be shown there
         _quiet_stdout()
-        progress_.close()
+        try:
+            progress_.close()
+        except OSError:
+            pass
+
+
+def _say(show, *args) -> None:
+    """Show a last message on standard error (``report.error``, ``report.run_failures``);
+    a closed or gone standard error swallows it (its reader is gone: the exit status says it)."""
+    try:
+        show(*args)
+        sys.stderr.flush()
+    except OSError:
+        _quiet(2)
+
+
+def _quiet(fd: int) -> None:
+    """Point ``fd`` at /dev/null."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, fd)
+        finally:
+            os.close(devnull)
+    except OSError:
+        pass
+
+
+def _os_text(exc: OSError, workdir: str) -> str:
+    """An OSError of a job's preparation in words: the path (relative to the working folder
+    when it is in it) and why."""
+    import errno
+
+    if exc.filename is None:
+        return exc.strerror or brief(exc)
+    path = os.fsdecode(exc.filename)
+    inside = os.path.join(os.path.abspath(workdir), "")
+    if path.startswith(inside):
+        path = path[len(inside):]
+    if exc.errno in (errno.EEXIST, errno.ENOTDIR) and os.path.lexists(exc.filename) and not os.path.isdir(exc.filename):
+        return f"{path} is a file, where a folder must be made"
+    return f"{path}: {exc.strerror or brief(exc)}"
+
+
+class _Terminal(__import__("io").RawIOBase):
+    """A terminal's file descriptor, for standard output or error during a run: once the
+    terminal is gone (a closed SSH session or window: writes fail with EIO), what is written
+    goes to /dev/null and the run goes on as it would under nohup, its jobs untouched (when
+    SIGHUP is not ignored, the hang-up itself stops the run, as Ctrl-C does)."""
+
+    def __init__(self, fd: int):
+        self.fd = fd
+
+    def writable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def isatty(self) -> bool:
+        return os.isatty(self.fd)
+
+    def write(self, data) -> int:
+        try:
+            return os.write(self.fd, data)
+        except OSError as exc:
+            import errno
+
+            if exc.errno != errno.EIO:
+                raise
+            _quiet(self.fd)
+            return len(data)
+
+
+def _guard_terminal():
+    """Standard output and error, where they are terminals, written through ``_Terminal``;
+    what to give ``_unguard_terminal``."""
+    import io
+
+    saved = []
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        try:
+            if stream is None or not isinstance(stream, io.TextIOWrapper) or not stream.isatty():
+                continue
+            fd = stream.fileno()
+            stream.flush()
+        except (OSError, ValueError, AttributeError):
+            continue
+        guarded = io.TextIOWrapper(io.BufferedWriter(_Terminal(fd)), encoding=stream.encoding, errors=stream.errors,
+                                   line_buffering=stream.line_buffering, write_through=stream.write_through)
+        setattr(sys, name, guarded)
+        saved.append((name, stream, guarded))
+    return saved
+
+
+def _unguard_terminal(saved) -> None:
+    import io
+
+    for name, stream, guarded in saved:
+        try:
+            guarded.flush()
+        except (OSError, ValueError):
+            pass
+        if getattr(sys, name) is guarded:
+            setattr(sys, name, stream)
+        if isinstance(guarded.buffer, io.BufferedWriter):
+            guarded.detach()  # (the descriptor stays: it is the original stream's)
+
+
+_INTERRUPTS = ("SIGINT", "SIGTERM", "SIGHUP")
+
+
+def _defer_interrupts() -> dict:
+    """Until ``_undefer_interrupts``: Ctrl-C, SIGTERM and SIGHUP are noted, not raised (the
+    run is being stopped already; an ignored signal stays ignored)."""
+    held = {}
+    for name in _INTERRUPTS:
+        sig = getattr(signal, name)
+        try:
+            if signal.getsignal(sig) is not signal.SIG_IGN:
+                held[sig] = signal.signal(sig, lambda *_: None)
+        except (ValueError, OSError):  # not the main thread
+            pass
+    return held
+
+
+def _undefer_interrupts(held: dict) -> None:
+    for sig, previous in held.items():
+        try:
+            signal.signal(sig, previous)
+        except (ValueError, OSError, TypeError):
+            pass
 
 
 def _progress(graph, jobs, quiet: bool, print_commands: bool = False):

@@ -1726,3 +1726,67 @@ def test_benchmark_files_have_a_row_per_attempt_with_plausible_figures(empty_pro
     assert len(_rows(p.path / "bench/sleep_a.tsv")) == 1
     assert "bench/sleep_a.tsv" in p.run("clean", "--yes").stdout
     assert not p.exists("bench/sleep_a.tsv")
+
+
+# --------------------------------------------------------------------------- a failed retry's summary, log and count
+
+def test_a_failed_retrys_summary_shows_its_own_command_and_its_log_is_the_last_attempts(empty_project):
+    """Attempt 1 prints and fails, attempt 2 fails printing nothing: the summary shows the
+    command attempt 2 ran, "(no output)", and neither the default log nor a declared one
+    still holds attempt 1's words (rulec report keeps them, with attempt 1)."""
+    p = empty_project
+    shell = "if [ {attempt} = 1 ]; then echo 'attempt one failing'; exit 3; fi; exit 5"
+    p.rulefile(f'''
+        rule all:
+            input: "a.txt", "b.txt"
+
+        rule a:
+            output: "a.txt"
+            retries: 1
+            shell: "{shell}"
+
+        rule b:
+            output: "b.txt"
+            log: "logs/b.log"
+            retries: 1
+            shell: "{shell}"
+        ''')
+    res = p.run("run", "-j1", "--keep-going")
+    assert res.returncode == 1, res.stderr
+    ran = "if [ 2 = 1 ]; then echo 'attempt one failing'; exit 3; fi; exit 5"
+    assert f"  a: exit status 5 (attempt 2 of 2)\n    $ {ran}\n    (no output)\n" in res.stderr
+    assert f"  b: exit status 5 (attempt 2 of 2)\n    $ {ran}\n    log: logs/b.log\n" in res.stderr
+    assert "| attempt one failing" not in res.stderr and "[ 1 = 1 ]" not in res.stderr
+    assert not p.exists(".rulec/logs/a/a.log") and p.read("logs/b.log") == ""
+    status = p.run("status", "-v").stdout
+    assert re.search(r"^a +failed +exit status 5 \(attempt 2 of 2\) *$", status, re.M), status
+
+
+def test_a_job_waiting_for_its_retry_when_a_failure_stops_the_run_has_failed(empty_project):
+    """a fails; its retry needs more memory than b leaves free, so it waits; b fails: the run
+    stops (no --keep-going). a ran and failed: it is counted, shown and kept as failed, with
+    its attempt's log, not as "not run" (nor as missing in rulec status)."""
+    p = empty_project
+    p.rulefile('''
+        rule all:
+            input: "a.txt", "b.txt"
+
+        rule a:
+            output: "a.txt"
+            retries: 1
+            resources: mem="600M*{attempt}"
+            shell: "echo try >> tries.txt; echo a failing; exit 3"
+
+        rule b:
+            output: "b.txt"
+            resources: mem="400M"
+            shell: "sleep 1; exit 4"
+        ''')
+    res = p.run("run", "-j2", "--mem", "1G")
+    assert res.returncode == 1, res.stderr
+    assert "2 job(s) failed, 0 succeeded, 0 not run:" in res.stderr
+    why = "exit status 3 (attempt 1 of 2; not retried: the run stopped)"
+    assert f"  a: {why}\n    $ echo try >> tries.txt; echo a failing; exit 3\n    log: .rulec/logs/a/a.log\n    | a failing\n" in res.stderr
+    assert p.read("tries.txt") == "try\n"
+    status = p.run("status", "-v").stdout
+    assert re.search(r"^a +failed +" + re.escape(why), status, re.M), status
