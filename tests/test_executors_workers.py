@@ -416,6 +416,18 @@ def test_a_long_job_can_be_followed_at_its_log_path_while_it_runs(launcher, tmp_
     assert os.stat(tmp_path / "logs/long.log").st_nlink == 1  # the spool name is gone
 
 
+def test_a_silent_job_that_ran_long_enough_to_be_followed_leaves_no_log(launcher, tmp_path, monkeypatch):
+    monkeypatch.setattr(local.Launcher, "LIVE_AFTER", 0.2)
+    (tmp_path / "logs").mkdir()
+    launcher.spawn(0, "quiet", "while [ ! -e go ]; do sleep 0.01; done", "logs/quiet.log", lazy=True)
+    time.sleep(0.3)  # (past LIVE_AFTER)
+    assert launcher.wait_any(block=False) == []  # the turn that links the log
+    assert (tmp_path / "logs/quiet.log").exists()
+    (tmp_path / "go").touch()
+    (proc, code), = launcher.wait_any()
+    assert code == 0 and proc.log is None and not (tmp_path / "logs/quiet.log").exists()
+
+
 def test_spools_of_an_earlier_run_are_cleared_and_none_outlive_the_run(tmp_path):
     spool = tmp_path / ".rulec" / "spool"
     spool.mkdir(parents=True)

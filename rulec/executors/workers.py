@@ -537,7 +537,14 @@ class Launcher:
         """Move a lazy log's spool to the log path if the job printed something."""
         spool = os.path.join(self.workdir, proc.spool)
         if proc.linked:
+            try:
+                empty = not os.stat(spool).st_size
+            except FileNotFoundError:
+                empty = False
             remove_local(spool)  # the log path holds the same file
+            if empty:  # a silent job leaves no log, however long it ran
+                remove_local(os.path.join(self.workdir, proc.log))
+                proc.log = None
             return
         try:
             size = os.stat(spool).st_size
