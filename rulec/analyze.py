@@ -77,7 +77,7 @@ def load(rulefile: str, workdir: str | None = None, overrides: dict[str, tuple[s
     Paths in the Rulefile are relative to ``workdir``, by default the Rulefile's folder.
     ``config`` are ``--config KEY=VALUE`` overrides, ``config_files`` ``--config-file`` files.
     """
-    from .syntax import parse_file
+    from .syntax import ReadError, parse_file
 
     top = os.path.normpath(rulefile)
     if workdir is None:
@@ -100,13 +100,25 @@ def load(rulefile: str, workdir: str | None = None, overrides: dict[str, tuple[s
             return
         if real in seen:  # included twice without a cycle (a shared file): read once
             return
+        where = "" if via is None or os.path.normpath(via.path.value) == path else f" (looked for {path})"
+        if via is not None and os.path.isdir(path):
+            errors.append(AnalysisError(f"included file {via.path.value}{where} is a folder, not a file", via.path.span,
+                                        hint=f"include names a file of rules: include \"{via.path.value.rstrip('/')}/NAME.rules\""))
+            return
         if via is not None and not os.path.isfile(path):
-            where = "" if os.path.normpath(via.path.value) == path else f" (looked for {path})"
             errors.append(AnalysisError(f"included file not found: {via.path.value}{where}", via.path.span))
             return
         seen.add(real)
         try:
             module = parse_file(path)
+        except ReadError as exc:  # an included file's: said at the include that names it
+            if via is None:
+                errors.append(exc)
+            else:
+                at = f":{exc.line}" if exc.line else ""
+                errors.append(AnalysisError(f"included file {via.path.value}{at}{where}: {exc.reason}", via.path.span,
+                                            hint=exc.hint))
+            return
         except ErrorGroup as group:
             errors.extend(group.errors)
             return
@@ -172,6 +184,7 @@ class _Analyzer:
         self.workdir = workdir
         self.errors: list[RulecError] = []
         self.dimensions: dict[str, ir.Dimension] = {}
+        self._broken_dims: set[str] = set()  # declared, but in error (a sheet that cannot be read...)
         self._label_env: dict[str, list] = {}  # label -> [(NAME, Str)]
         self._template_what = "shell command"  # what a {...} template is, for messages
         self._last_wrapper = ""  # the innermost path wrapper unwrapped last (for messages)
@@ -225,6 +238,8 @@ class _Analyzer:
                     dim = self.restrict(dim, self.overrides[dim.name]) or dim
                 if dim is not None:
                     self.dimensions[dim.name] = dim
+                else:  # its error is said: its uses are not "unknown dimension" too
+                    self._broken_dims.add(decl.name)
 
         labels: dict[str, ir.Label] = {}
         for decl in decls:
@@ -253,6 +268,9 @@ class _Analyzer:
                 for name, span in decl.names:
                     if name not in names:
                         self.error(f"unknown rule '{name}' in ruleorder{_suggest(name, names)}", span)
+                    elif name in order:
+                        self.error(f"ruleorder names rule '{name}' twice: a rule cannot come before itself", span)
+                        continue
                     order.append(name)
                 for i, a in enumerate(order):
                     for b in order[i + 1 :]:
@@ -555,6 +573,9 @@ class _Analyzer:
                     if not isinstance(item, d.Named):
                         self.error("a dimension value's fields need names: value: field=\"...\"", _span_of(item))
                         continue
+                    if item.name in fields:
+                        self.error(f"field '{item.name}' of value '{entry.key}' is given twice", item.name_span)
+                        continue
                     if isinstance(item.value, d.ListV):  # a list field: files=["a.fq", "b.fq"]
                         texts = [self.scalar_text(x) for x in item.value.items]
                         fields[item.name] = tuple(t if t is not None else "" for t in texts)
@@ -621,6 +642,10 @@ class _Analyzer:
         return None
 
     def restrict(self, dim: ir.Dimension, values: tuple[str, ...]) -> ir.Dimension | None:
+        twice = next((v for i, v in enumerate(values) if v in values[:i]), None)
+        if twice is not None:
+            self.errors.append(AnalysisError(f"--set {dim.name}={','.join(values)}: {twice!r} is given twice"))
+            return None
         unknown = [v for v in values if v not in dim.table]
         if unknown:
             self.errors.append(AnalysisError(
@@ -699,7 +724,13 @@ class _Analyzer:
             return None
         options: dict[str, object] = {}
         ok = True
+        named: set[str] = set()
         for kw in (a for a in call.args if isinstance(a, d.Named)):
+            if kw.name in named:
+                self.error(f"table() option {kw.name} is given twice", kw.name_span)
+                ok = False
+                continue
+            named.add(kw.name)
             value = self.config_expr(kw.value)
             if value is None:
                 ok = False
@@ -817,7 +848,7 @@ class _Analyzer:
                 columns[name] = {v: tuple(x.strip() for x in cells[i].split(sep) if x.strip()) for v, cells in zip(values, rows)}
             else:
                 columns[name] = dict(zip(values, [cells[i] for cells in rows]))
-        if not values and not rows:
+        if not values and index is None:  # no row at all (rows in error are said, not "no rows")
             _warn_once(span, f"table({arg.value!r}) has no rows: dimension {decl.name} has no values")
         values = tuple(values)
         return ir.Dimension(decl.name, values, names, tablemod.Rows(values, names, columns), decl.span, "table", lists,
@@ -880,10 +911,15 @@ class _Analyzer:
         prefix: tuple[str, ...] = ()
         env: list = []
         pack = None
+        given: set[str] = set()
         for f in decl.fields:
             if f.name not in LABEL_FIELDS:
                 self.error(f"unknown label field '{f.name}'{_suggest(f.name, LABEL_FIELDS)}; expected one of {', '.join(LABEL_FIELDS)}", f.name_span)
                 continue
+            if f.name in given:
+                self.error(f"'{f.name}' given twice in label {decl.name}", f.name_span)
+                continue
+            given.add(f.name)
             if f.name != "env":  # env values are templates, read for each rule of the label
                 f = self.configured(f)
                 if f is None:
@@ -893,9 +929,14 @@ class _Analyzer:
             elif f.name == "pack":
                 pack = self.pack(f)
             elif f.name in ("slurm", "lsf"):
+                seen_opts: set[str] = set()
                 pairs = []
                 for item in f.items:
                     if isinstance(item, d.Named):
+                        if item.name in seen_opts:
+                            self.error(f"{f.name} option {item.name} is given twice", item.name_span)
+                            continue
+                        seen_opts.add(item.name)
                         text = self.scalar_text(item.value)
                         if text is not None and self.one_line(item.value, f"{f.name} option {item.name}"):
                             pairs.append((item.name, text))
@@ -1067,7 +1108,7 @@ class _Analyzer:
                 self.error(f"'{f.name}' given twice in rule {decl.name}", f.name_span)
             else:
                 fields[f.name] = f
-        before = len(self.errors)
+        before = self._rule_before = len(self.errors)
         self._config_used = {} if self.config is not None else None
         try:
             return self._rule(decl, index, labels, fields, before)
@@ -1579,7 +1620,8 @@ class _Analyzer:
             if slot.field is not None:
                 dim = self.dimensions.get(slot.name)
                 if dim is None:
-                    self.error(f"unknown dimension '{slot.name}' in {{{slot.name}.{slot.field}}}{_suggest(slot.name, self.dimensions)}", sspan)
+                    if slot.name not in self._broken_dims:
+                        self.error(f"unknown dimension '{slot.name}' in {{{slot.name}.{slot.field}}}{_suggest(slot.name, self.dimensions)}", sspan)
                     ok = False
                     continue
                 if slot.field not in dim.fields:
@@ -1708,7 +1750,13 @@ class _Analyzer:
         given: dict[str, tuple[str, ...]] = {}
         ok = True
         said: set[str] = set()  # keywords with an error of their own
+        named: set[str] = set()
         for kw in keywords:
+            if kw.name in named:
+                self.error(f"{call.func}() gives wildcard '{kw.name}' twice", kw.name_span)
+                ok = False
+                continue
+            named.add(kw.name)
             if kw.name in bound:
                 self.error(f"wildcard {{{kw.name}}} is bound by the outputs of rule {rule}, so {call.func}() cannot give it values", kw.name_span)
                 ok = False
@@ -1756,6 +1804,9 @@ class _Analyzer:
             expanded += tuple(dict.fromkeys(sl.name for sl in p.slots if sl.field is not None and not self.config_slot(sl)
                                             and sl.name in self.dimensions and sl.name not in bound and sl.name not in expanded))
             for w in expanded:
+                if w not in given and w in self._broken_dims:  # its own error is said
+                    ok = False
+                    continue
                 if w not in given and w not in self.dimensions and w not in said:
                     slot = next(x for x in p.slots if x.name == w)
                     close = [dim for dim in self.dimensions if _one_edit(w, dim)]
@@ -1850,10 +1901,15 @@ class _Analyzer:
         cpus, mem, time_s, gpus = 1, None, None, 0
         custom = []
         per_attempt: list[str] = []
+        given: set[str] = set()
         for item in f.items:
             if not isinstance(item, d.Named):
                 self.error("resources are name=value pairs, e.g. resources: cpus=2, mem=\"4G\"", _span_of(item))
                 continue
+            if item.name in given:
+                self.error(f"resource '{item.name}' is given twice", item.name_span)
+                continue
+            given.add(item.name)
             v = item.value
             if item.name in ("cpus", "gpus"):
                 if not isinstance(v, d.Num) or not isinstance(v.value, int) or v.value < (1 if item.name == "cpus" else 0):
@@ -1939,7 +1995,7 @@ class _Analyzer:
             body = text[i + 1 : end]
             # where the reference is in the source: worked out only for an error
             where = (lambda at=i, n=end - i + 1: self.shell_span(s, text, at, n))
-            ref = self.shell_ref(body, i, end - i + 1, where, bound, rule, input_names, output_names, log_names, param_names, inputs, outputs, logs, resource_names)
+            ref = self.shell_ref(body, i, end - i + 1, where, bound, rule, input_names, output_names, log_names, param_names, inputs, outputs, logs, resource_names, params)
             if ref is None:
                 return None
             if isinstance(ref, str):  # a config value: text of the command from now on
@@ -1969,6 +2025,10 @@ class _Analyzer:
             if not isinstance(value, list):
                 self.error(f"{{config.{key}[{index}]}}: config key '{key}' is a {cfgmod.kind(value)}, not a list", where())
                 return None
+            if index >= len(value):
+                self.error(f"{{config.{key}[{index}]}}: config key '{key}' has {len(value)} item{'s' if len(value) != 1 else ''}, "
+                           f"so [{index}] names none (0 is the first)", where())
+                return None
             items = items[index : index + 1]
         texts = [cfgmod.text(v) for v in items]
         if env:
@@ -1993,10 +2053,11 @@ class _Analyzer:
             return s.span
         return s.content_span(raw_at, length)
 
-    def shell_ref(self, body, offset, length, where, bound, rule, input_names, output_names, log_names, param_names, inputs, outputs, logs, resource_names=frozenset(_BUILTIN_RESOURCES)) -> ir.Ref | None:
+    def shell_ref(self, body, offset, length, where, bound, rule, input_names, output_names, log_names, param_names, inputs, outputs, logs, resource_names=frozenset(_BUILTIN_RESOURCES), params=()) -> ir.Ref | None:
         m = _REF.fullmatch(body.strip())
         if not m:
-            self.error(f"bad reference {{{body}}} in {self._template_what}: expected e.g. {{input}}, {{output.name}}, {{params.seed}} or {{wildcard}}", where())
+            self.error(f"bad reference {{{body}}} in {self._template_what}: expected e.g. {{input}}, {{output.name}}, {{params.seed}} or {{wildcard}}", where(),
+                       hint=None if body.isascii() else d.NAME_RULE)
             return None
         head, attr, index, mod = m.group(1), m.group(2), m.group(3), m.group(4)
         raw = mod == "raw"
@@ -2004,6 +2065,7 @@ class _Analyzer:
             self.error(f"unknown modifier ':{mod}' (expected :raw or :q)", where())
             return None
         idx = int(index) if index is not None else None
+        shown = "{" + body.strip() + "}"
         if head == "config" and attr is not None and self.config_refs:
             return self.config_text(attr, idx, raw, where)
         if head in ("input", "output", "log"):
@@ -2015,10 +2077,14 @@ class _Analyzer:
             if attr is None and not entries and head not in getattr(self, "_present", ()):
                 self.error(f"rule {rule} has no {head} for {{{head}}}", where())
                 return None
+            if idx is not None and not self.index_fits(shown, idx, head, attr, entries, rule, where):
+                return None
             return ir.Ref(head, attr, None, idx, raw, offset, length)
         if head == "params":
             if attr is None or attr not in param_names:
                 self.error(f"rule {rule} has no param '{attr}'{_suggest(attr or '', param_names)}" if attr else "use {params.NAME}", where())
+                return None
+            if idx is not None and not self.param_index_fits(shown, idx, attr, dict(params), rule, where):
                 return None
             return ir.Ref("params", attr, None, idx, raw, offset, length)
         if head == "resources":
@@ -2032,25 +2098,48 @@ class _Analyzer:
                     where(),
                 )
                 return None
+            if idx is not None:
+                self.error(f"{shown}: a resource is one number, not a list: drop [{index}]", where())
+                return None
             return ir.Ref("resources", attr, None, idx, raw, offset, length)
         if head == "wildcards":
             if attr is None or attr not in bound:
                 self.error(f"{{wildcards.{attr}}}: rule {rule} has no such output wildcard", where())
                 return None
+            if idx is not None:
+                self.error(f"{shown}: a wildcard is one value, not a list: drop [{index}]", where())
+                return None
             return ir.Ref("wildcard", attr, None, None, raw, offset, length)
         if head in ("rule", "jobid", "threads", "attempt"):
+            if attr is not None or idx is not None:
+                self.error(f"{shown}: {{{head}}} has no fields or items: write {{{head}}}", where())
+                return None
             return ir.Ref(head, None, None, None, raw, offset, length)
         if head in bound:
             if attr is not None:
                 dim = self.dimensions.get(head)
                 if dim is None:
-                    self.error(f"wildcard {{{head}}} is not a dimension, so it has no field '{attr}'", where())
+                    if head not in self._broken_dims:
+                        self.error(f"wildcard {{{head}}} is not a dimension, so it has no field '{attr}'", where())
                     return None
                 if attr not in dim.fields:
                     self.error(f"dimension {head} has no field '{attr}'{_suggest(attr, dim.fields)} (its fields: {', '.join(dim.fields) or 'none'})", where())
                     return None
-                # {sample.files[0]}: one item of a list field (an index on a single text is ignored, as ever)
-                return ir.Ref("field", head, attr, idx if attr in dim.list_fields else None, raw, offset, length)
+                if idx is not None:  # {sample.files[0]}: one item of a list field, which every value must have
+                    if attr not in dim.list_fields:
+                        self.error(f"{shown}: field '{attr}' of dimension {head} is one text, not a list: drop [{index}]", where())
+                        return None
+                    column = dim.column(attr)
+                    short = next((v for v in dim.values if len(column[v]) <= idx), None)
+                    if short is not None:
+                        n = len(column[short])
+                        self.error(f"{shown}: field '{attr}' of {head} {short!r} has {n} item{'s' if n != 1 else ''}, "
+                                   f"so [{index}] names none (0 is the first)", where())
+                        return None
+                return ir.Ref("field", head, attr, idx, raw, offset, length)
+            if idx is not None:
+                self.error(f"{shown}: a wildcard is one value, not a list: drop [{index}]", where())
+                return None
             return ir.Ref("wildcard", head, None, None, raw, offset, length)
         if head in self.dimensions:
             self.error(
@@ -2060,7 +2149,8 @@ class _Analyzer:
             )
             return None
         if attr is not None and head not in SHELL_OBJECTS:
-            self.error(f"unknown dimension '{head}' in {{{head}.{attr}}}{_suggest(head, self.dimensions)}", where())
+            if head not in self._broken_dims:
+                self.error(f"unknown dimension '{head}' in {{{head}.{attr}}}{_suggest(head, self.dimensions)}", where())
             return None
         defined = f"its outputs define {_wcs(sorted(bound))}" if bound else "it has no output wildcards"
         self.error(
@@ -2070,6 +2160,120 @@ class _Analyzer:
             where(),
         )
         return None
+
+    def index_fits(self, shown: str, idx: int, head: str, attr: str | None, entries, rule: str, where) -> bool:
+        """``{output[3]}``, ``{input.reads[1]}``: whether every job of the rule has that path
+        (said at the reference if not). Outputs and logs are one path per entry; an input
+        entry is one path, or one per combination of an expand(), or (a list field) one per
+        item of the job's value: then each value of that dimension is looked at, once per
+        rule, not per job. When the count cannot be told here (list fields of two dimensions
+        in one entry), the reference is left to the job, whose command gets nothing for it."""
+        if len(self.errors) > getattr(self, "_rule_before", 0):
+            return True  # an entry in error is missing from ``entries``: counting would mislead
+        specs = [x for x in entries if x.name == attr] if attr is not None else list(entries)
+        what = f"{head} {attr}" if attr is not None else f"{head}"
+        if head != "input":
+            count = len(specs)
+            if idx >= count:
+                self.error(f"{shown}: {'rule ' + rule + ' has' if attr is None else what + ' of rule ' + rule + ' is'} "
+                           f"{count} {'path' if attr is not None else head}{'s' if count != 1 else ''}, "
+                           f"so [{idx}] names none (0 is the first)", where())
+                return False
+            return True
+        counted = self.input_count(specs)
+        if counted is None:
+            return True
+        if isinstance(counted, int):
+            if idx >= counted:
+                self.error(f"{shown}: {'the jobs of rule ' + rule + ' have' if attr is None else what + ' of rule ' + rule + ' is'} "
+                           f"{counted} {'input' if attr is None else 'path'}{'s' if counted != 1 else ''}, "
+                           f"so [{idx}] names none (0 is the first)", where())
+                return False
+            return True
+        dim, counts = counted
+        short = next((v for v in dim.values if counts[v] <= idx), None)
+        if short is not None:
+            n = counts[short]
+            self.error(f"{shown}: the job of rule {rule} for {dim.name} {short!r} has {n} "
+                       f"{'input' if attr is None else what + ' path'}{'s' if n != 1 else ''}, "
+                       f"so [{idx}] names none (0 is the first)", where())
+            return False
+        return True
+
+    def input_count(self, specs):
+        """How many paths input entries ``specs`` give each job: an int when the same for
+        every job; (dimension, {value: count}) when list fields of one dimension the outputs
+        bind make it depend on the job's value of it; None when it cannot be told here."""
+        const = 0
+        terms: list[tuple[int, list[tuple[str, str]]]] = []
+        bound_dims: set[str] = set()
+        for spec in specs:
+            slots: list[tuple[str, str]] = []
+            for sl in spec.pattern.slots:
+                dim = self.dimensions.get(sl.name) if sl.field is not None else None
+                if dim is not None and sl.field in dim.list_fields and (sl.name, sl.field) not in slots:
+                    slots.append((sl.name, sl.field))
+            n = 1 if spec.kind == "one" else len(spec.combos)
+            if not slots:
+                const += n
+                continue
+            dims = {name for name, _ in slots}
+            expanded = set(spec.expanded)
+            if not dims & expanded:  # the job's own value: one dimension's at most
+                bound_dims |= dims
+                if len(bound_dims) > 1:
+                    return None
+                terms.append((n, slots))
+            elif dims <= expanded:  # every value of the dimension: the same for every job
+                at = {w: i for i, w in enumerate(spec.expanded)}
+                columns = [(at[name], self.dimensions[name].column(f)) for name, f in slots]
+                for combo in spec.combos:
+                    k = 1
+                    for i, column in columns:
+                        k *= len(column[combo[i]])
+                    const += k
+            else:
+                return None
+        if not terms:
+            return const
+        dim = self.dimensions[next(iter(bound_dims))]
+        counts = {}
+        for v in dim.values:
+            total = const
+            for n, slots in terms:
+                k = n
+                for _, f in slots:
+                    k *= len(dim.column(f)[v])
+                total += k
+            counts[v] = total
+        return dim, counts
+
+    def param_index_fits(self, shown: str, idx: int, name: str, params: dict, rule: str, where) -> bool:
+        """``{params.tags[1]}``: the param is a list with that item (for a list field alone,
+        ``"{sample.files}"``, in every value of its dimension)."""
+        value = params.get(name)
+        if value is None:  # a param in error: said
+            return True
+        if isinstance(value, pat.Pattern) and len(value.parts) == 1 and not isinstance(value.parts[0], str):
+            slot = value.parts[0]
+            dim = self.dimensions.get(slot.name) if slot.field is not None else None
+            if dim is not None and slot.field in dim.list_fields:
+                column = dim.column(slot.field)
+                short = next((v for v in dim.values if len(column[v]) <= idx), None)
+                if short is None:
+                    return True
+                n = len(column[short])
+                self.error(f"{shown}: param {name} ({{{slot.name}.{slot.field}}}) has {n} item{'s' if n != 1 else ''} "
+                           f"for {slot.name} {short!r}, so [{idx}] names none (0 is the first)", where())
+                return False
+        if not isinstance(value, tuple):
+            self.error(f"{shown}: param {name} is one value, not a list: drop [{idx}]", where())
+            return False
+        if idx >= len(value):
+            self.error(f"{shown}: param {name} has {len(value)} item{'s' if len(value) != 1 else ''}, "
+                       f"so [{idx}] names none (0 is the first)", where())
+            return False
+        return True
 
     # ------------------------------------------------------------------ ambiguity
     def check_ambiguity(self, wf: ir.Workflow) -> None:
@@ -2218,13 +2422,20 @@ def _num_text(value) -> str:
 
 
 def _show(v) -> str:
+    """A value as the message quotes it: ``'4G'``, ``4``, ``['4G']``, ``config.mem``."""
     if isinstance(v, d.Str):
         return repr(v.value)
     if isinstance(v, d.Num):
         return str(v.value)
     if isinstance(v, d.Word):
         return v.name
-    return "value"
+    if isinstance(v, d.ListV):
+        return "[" + ", ".join(_show(x) for x in v.items) + "] (a list)"
+    if isinstance(v, d.Dotted):
+        return v.text
+    if isinstance(v, d.Call):
+        return f"{v.func}(...)"
+    return "(this value)"
 
 
 def _is_remote(path: str) -> bool:

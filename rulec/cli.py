@@ -410,6 +410,11 @@ def _dispatch(ns) -> int:
         return 0
     _refuse_unhonoured(ns)
     target = _target(ns)
+    if ns.command == "run" and ns.dry_run:  # `run -n` refuses what `run` would refuse
+        from .commands import run
+
+        run.check_executor_options(run_args(ns))
+        run.run_options(run_args(ns))
     dry = ns.command in ("dryrun",) or (ns.command == "run" and ns.dry_run)
     if dry and not (ns.json or ns.why):
         from . import verdict

@@ -151,6 +151,7 @@ class History:
         self.run_id: int | None = None  # the run in progress (begin_run), whose attempts are noted
         self._attempts: list[tuple] = []  # noted, written with the next transaction
         self._ahead: dict[str, tuple | None] = {}  # marked started ahead (commit's ``ahead``): the record before
+        self._kept: dict[str, tuple] = {}  # marked started with ``keep``: (started, log) before
         self._checkpointer: _Checkpointer | None = None  # (checkpoint_behind)
         # jobs whose "ok" record this store wrote (``record``/``commit``) and still holds:
         # their hashes were made from the graph of this process (``plan.plan``'s ``recorded``)
@@ -366,16 +367,32 @@ class History:
                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", self._attempts)
             self._attempts = []
 
-    def mark_started(self, jobs: Iterable[tuple[str, str, tuple[str, ...]]], log: dict[str, str] | None = None) -> None:
-        """Record jobs (id, rule, outputs) as started and not finished, in one transaction."""
-        self.commit((), jobs, log)
+    def mark_started(self, jobs: Iterable[tuple[str, str, tuple[str, ...]]], log: dict[str, str] | None = None,
+                     keep: bool = False) -> None:
+        """Record jobs (id, rule, outputs) as started and not finished, in one transaction.
+        ``keep``: their records before are kept for ``unmark``, as for jobs marked ahead (a
+        cluster run's jobs, marked when submitted: those cancelled before they started get
+        their records back), until ``launched`` says they started."""
+        jobs = list(jobs)
+        if keep and jobs:
+            db = self._need_db()
+            for k in range(0, len(jobs), 500):
+                part = [_sql(job_id) for job_id, _, _ in jobs[k:k + 500]]
+                for job_id, started, log_ in db.execute(
+                        f"SELECT job_id, started, log FROM jobs WHERE job_id IN ({','.join('?' * len(part))})", part):
+                    self._kept[_py(job_id)] = (started, log_)
+            for job_id, _, _ in jobs:
+                if job_id not in self._ahead:
+                    self._ahead[job_id] = self._records.get(job_id)
+        self.commit((), jobs, log, keep=keep)
 
     def record(self, done: Iterable[Finished]) -> None:
         """Record finished jobs, in one transaction."""
         self.commit(done, ())
 
     def commit(self, done: Iterable[Finished], started: Iterable[tuple[str, str, tuple[str, ...]]],
-               log: dict[str, str] | None = None, ahead: Iterable[tuple[str, str, tuple[str, ...]]] = ()) -> None:
+               log: dict[str, str] | None = None, ahead: Iterable[tuple[str, str, tuple[str, ...]]] = (),
+               keep: bool = False) -> None:
         """Record finished jobs and mark others started, in one transaction (the run loop
         does both at each turn; one commit instead of two).
 
@@ -402,6 +419,9 @@ class History:
                       _compact_json(f.inputs), _sql(f.log), f.started, now, f.attempts) for f in done])
                 failed = self._failed
                 for f in done:
+                    if self._ahead:  # finished: nothing to give back
+                        self._ahead.pop(f.job_id, None)
+                        self._kept.pop(f.job_id, None)
                     records[f.job_id] = Record(f.job_id, f.rule, "ok", f.cmd_hash, f.params_hash, f.inputs_hash, f.input_sig)
                     if failed and f.job_id in failed:  # it failed before: no more
                         db.execute("DELETE FROM failures WHERE job_id=?", (_sql(f.job_id),))
@@ -414,7 +434,8 @@ class History:
                     "ON CONFLICT(job_id) DO UPDATE SET status='running', started=excluded.started, log=excluded.log",
                     [(_sql(job_id), rule, _sql((log or {}).get(job_id)), now) for job_id, rule, _ in started])
             for job_id, rule, outputs in started:
-                self._ahead.pop(job_id, None)
+                if not keep:
+                    self._ahead.pop(job_id, None)
                 old = records.get(job_id)
                 records[job_id] = Record(job_id, rule, "running", *(tuple(old[3:]) if old else ("", "", "", "")))
             ahead = list(ahead)
@@ -441,9 +462,10 @@ class History:
 
     def launched(self, job_ids: Iterable[str]) -> None:
         """Jobs marked ahead have started: they stay marked (nothing is written)."""
-        pending = self._ahead
+        pending, kept = self._ahead, self._kept
         for job_id in job_ids:
             pending.pop(job_id, None)
+            kept.pop(job_id, None)
 
     def unmark(self, job_ids: Iterable[str]) -> None:
         """Jobs marked started ahead that the run did not start after all (a failure stopped
@@ -460,6 +482,10 @@ class History:
                 if old is None:
                     db.execute("DELETE FROM jobs WHERE job_id=?", (key,))
                     self._records.pop(job_id, None)
+                elif job_id in self._kept:  # (marked started, not ahead: its start and log as well)
+                    started, log = self._kept.pop(job_id)
+                    db.execute("UPDATE jobs SET status=?, started=?, log=? WHERE job_id=?", (old[2], started, log, key))
+                    self._records[job_id] = old
                 else:
                     db.execute("UPDATE jobs SET status=? WHERE job_id=?", (old[2], key))
                     self._records[job_id] = old
@@ -469,6 +495,9 @@ class History:
         db = self._need_db()
         with _transaction(db):
             for job_id in job_ids:
+                if self._ahead:  # (its record is gone: nothing to give back)
+                    self._ahead.pop(job_id, None)
+                    self._kept.pop(job_id, None)
                 db.execute("DELETE FROM jobs WHERE job_id=?", (_sql(job_id),))
                 self.recorded_here.discard(job_id)
                 self._records.pop(job_id, None)
@@ -484,6 +513,9 @@ class History:
         with _transaction(db):
             for job_id, why, log in jobs:
                 key = _sql(job_id)
+                if self._ahead:  # (failed: nothing to give back)
+                    self._ahead.pop(job_id, None)
+                    self._kept.pop(job_id, None)
                 db.execute("DELETE FROM jobs WHERE job_id=?", (key,))
                 self.recorded_here.discard(job_id)
                 db.execute("INSERT OR REPLACE INTO failures(job_id, why, log, finished) VALUES (?, ?, ?, ?)",

@@ -18,6 +18,19 @@ class Target:
     config: tuple[str, ...] = ()  # --config KEY=VALUE, in order
     config_files: tuple[str, ...] = ()  # --config-file FILE: after the Rulefile's config files
 
+    def __post_init__(self) -> None:
+        # --set DIM=... twice would keep the last alone (a dict of them): refused, before a
+        # remembered verdict could answer for the command
+        names = [name for name, _ in self.overrides]
+        twice = next((n for i, n in enumerate(names) if n in names[:i]), None)
+        if twice is not None:
+            from .errors import RulecError
+
+            given = " ".join(f"--set {n}={','.join(v)}" for n, v in self.overrides if n == twice)
+            values = dict.fromkeys(v for n, vs in self.overrides if n == twice for v in vs)
+            raise RulecError(f"{given}: dimension {twice} is restricted twice",
+                             hint=f"give its values once: --set {twice}={','.join(values)}")
+
 
 @record(frozen=True)
 class PlanOptions:

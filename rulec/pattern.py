@@ -148,21 +148,79 @@ def _slot(body: str, offset: int, length: int) -> Slot:
     if "." in name:
         name, _, field = name.partition(".")
     if not _NAME.match(name or "-") or (field is not None and not _FIELD.match(field or "-")):
-        raise PatternError(f"bad wildcard {{{body}}}: expected {{name}}, {{name,regex}} or {{name.field}}", offset, length)
+        ascii = "" if (name + (field or "")).isascii() else " (names are ASCII letters, digits and _)"
+        raise PatternError(f"bad wildcard {{{body}}}: expected {{name}}, {{name,regex}} or {{name.field}}{ascii}", offset, length)
     if sep:
         if field is not None:
             raise PatternError(f"a field reference cannot carry a regex: {{{body}}}", offset, length)
         regex = regex.strip()
         if not regex:
             raise PatternError(f"empty regex in {{{body}}}", offset, length)
-        try:
-            with warnings.catch_warnings():  # "possible nested set" and the like: not ours to say
-                warnings.simplefilter("ignore")
-                re.compile(regex)
-        except re.error as exc:
-            raise PatternError(f"bad regex in {{{body}}}: {exc}", offset, length) from None
+        why = _regex_problem(name, regex)
+        if why is not None:
+            raise PatternError(f"bad regex in {{{body}}}: {why}", offset, length)
         return Slot(name, None, regex, offset, length)
     return Slot(name, field, None, offset, length)
+
+
+def _regex_problem(name: str, regex: str) -> str | None:
+    """Why ``regex`` cannot constrain wildcard ``name``, or None. A wildcard's regex is put
+    into the whole path's regex as the group ``(?P<name>REGEX)`` (``regex_for``), so it
+    must be a valid regex that also works there: no named group of its own (the wildcard is
+    the group, and two slots could name the same one), no back-reference (``\\1``,
+    ``(?P=x)``, ``(?(1)...)``: group numbers are those of the whole path's regex), and no
+    flags for the whole pattern (``(?i)``: they must start the whole regex; ``(?i:...)``
+    sets them for a part)."""
+    with warnings.catch_warnings():  # "possible nested set" and the like: not ours to say
+        warnings.simplefilter("ignore")
+        try:
+            compiled = re.compile(regex)
+        except re.error as exc:
+            return str(exc)
+        except (OverflowError, RecursionError, MemoryError) as exc:  # {n,a{99999999999}}, deep nesting
+            return str(exc) or "too large or nested too deeply"
+        if compiled.groupindex:
+            group = next(iter(compiled.groupindex))
+            return (f"a wildcard's regex cannot name a group ((?P<{group}>...)): the wildcard is the group; "
+                    "write (...) or (?:...)")
+        if _refers_back(regex):
+            return ("a wildcard's regex cannot refer back to a group (\\1, (?P=name), (?(1)...)): its groups are "
+                    "numbered in the regex of the whole path")
+        warnings.simplefilter("error", DeprecationWarning)  # Python 3.10: "Flags not at the start"
+        try:
+            re.compile(f"(?:{regex})")
+        except (re.error, DeprecationWarning):
+            return ("a wildcard's regex cannot set flags for the whole pattern, such as (?i) at its start; "
+                    "write (?i:...) around the part they are for")
+        try:
+            re.compile(f"(?P<{name}>{regex})")
+        except re.error as exc:  # pragma: no cover - what the checks above leave is valid in a group
+            return str(exc)
+    return None
+
+
+def _refers_back(regex: str) -> bool:
+    """Whether ``regex`` (valid) holds a back-reference or a conditional on a group."""
+    try:
+        from re import _parser as sre  # Python 3.11+
+    except ImportError:  # pragma: no cover - Python 3.10
+        import sre_parse as sre  # type: ignore[no-redef]
+    try:
+        tree = sre.parse(regex)
+    except Exception:  # pragma: no cover - compiled above; an internal API that moved
+        return False
+    refs = {getattr(sre, "GROUPREF", None), getattr(sre, "GROUPREF_EXISTS", None)} - {None}
+    stack: list = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, sre.SubPattern):
+            for op, av in node.data:
+                if op in refs:
+                    return True
+                stack.append(av)
+        elif isinstance(node, (list, tuple)):
+            stack.extend(node)
+    return False
 
 
 def escapes(value: str) -> bool:

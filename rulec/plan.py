@@ -19,9 +19,11 @@ words. The rules, in the order they are checked for each job (dependencies first
   INPUT_NEWER, and a job that makes it gives no UPSTREAM while it exists (Snakemake's rule)
 - COMMAND_CHANGED, PARAMS_CHANGED   the expanded command (white space folded) or params differ
 - ENV_CHANGED       a value of the label's ``env:`` differs (the reason names the variables)
-- TEMP_NEEDED       a ``temp()`` output that is missing (a run deleted it once it was used)
-                    is no reason on its own: its job runs only when a job that reads it
-                    runs (or it is requested: an output of a target job). Jobs whose
+- TEMP_NEEDED       a ``temp()`` output that is missing after its job's recorded successful
+                    run (that run deleted it once it was used) is no reason on its own: its
+                    job runs only when a job that reads it runs (or it is requested: an
+                    output of a target job). Without such a record it is OUTPUT_MISSING,
+                    as any output of a job that never ran. Jobs whose
                     records were made from a temp input compare the other inputs only,
                     while it is missing (``input_signature``).
 """
@@ -146,6 +148,8 @@ def plan(graph: "JobGraph", snap: Snapshot, history: History, options: PlanOptio
     run's end, ``History.recorded_here``): their command, params, env, config and input set
     hash to what the record holds, since the same code made both from the same graph, so
     only their inputs' stats are compared."""
+    if options.force:
+        check_force(graph.workflow, options.force)
     missing_sources = [(path, job) for path, job in graph.sources.items() if path not in snap]
     if missing_sources and not options.missing_sources_ok:
         raise _missing_error(graph, missing_sources)
@@ -218,10 +222,14 @@ def plan(graph: "JobGraph", snap: Snapshot, history: History, options: PlanOptio
         if not outs:
             found.append(Reason(Why.NO_OUTPUTS))
         missing_temp = None
+        rec = records.get(job_id) if records else None
+        # rec: (job_id, rule, status, cmd_hash, params_hash, inputs_hash, input_sig)
         if not found or explain:
             for path in outs:
                 if get(path) is None:
-                    if temp_ok and path in temp_ok:
+                    # a missing temp() output is the deletion of a run that made it only with
+                    # the record of that run; a job never run has simply not made it yet
+                    if temp_ok and path in temp_ok and rec is not None and rec[2] == "ok":
                         if missing_temp is None:
                             missing_temp = []
                         missing_temp.append(path)
@@ -229,8 +237,6 @@ def plan(graph: "JobGraph", snap: Snapshot, history: History, options: PlanOptio
                     found.append(Reason(Why.OUTPUT_MISSING, path))
                     if not explain:
                         break
-        rec = records.get(job_id) if records else None
-        # rec: (job_id, rule, status, cmd_hash, params_hash, inputs_hash, input_sig)
         if rec is not None and rec[2] != "ok" and (not found or explain):
             found.append(Reason(Why.INCOMPLETE))
         if not found or explain:
@@ -307,6 +313,50 @@ def plan(graph: "JobGraph", snap: Snapshot, history: History, options: PlanOptio
     if pending and order_run:
         order_run = _needed_temps(graph, runs, reasons, order_run, pending, set(groups), explain)
     return Plan(graph, order_run, reasons, groups)
+
+
+def check_force(workflow, names) -> None:
+    """Each ``--force NAME`` names a rule, or a job id of one (``fit[data_0,mean]``) whose
+    values fit the rule's wildcards, as a target's job id must (``dag._target_jobs``); else a
+    ResolveError (exit 2), never a name that forces nothing. Per name, not per job."""
+    if not names:
+        return
+    import re
+
+    from . import pattern as pat
+    from .dag import _split_job_values
+
+    rules = {r.name: r for r in workflow.rules}
+    for name in sorted(names):
+        if name in rules:
+            continue
+        head, bracket, rest = name.partition("[")
+        rule = rules.get(head) if bracket and name.endswith("]") else None
+        if rule is None:
+            raise ResolveError(f"--force {name!r}: not a rule name or job id{_close(head, rules, 'rule ')}",
+                               hint="--force takes a rule name (all its jobs) or a job id, RULE[VALUE,...]")
+        if not rule.wildcards:
+            raise ResolveError(f"--force {name!r}: rule {head} has no wildcards: its one job is {head!r}")
+        values = _split_job_values(workflow, rule, rest[:-1])
+        if len(values) != len(rule.wildcards):
+            raise ResolveError(f"--force {name!r}: rule {head} has {len(rule.wildcards)} wildcard(s) "
+                               f"({', '.join(rule.wildcards)}), {len(values)} value(s) given")
+        regex = pat.Regexes(rule.wildcard_regex, workflow.dimensions)
+        for w, v in zip(rule.wildcards, values):
+            dim = workflow.dimensions.get(w)
+            if dim is not None:
+                if v not in dim.table:
+                    raise ResolveError(f"--force {name!r}: {v!r} is not a value of dimension {w}{_close(v, dim.values)}")
+            elif not re.fullmatch(regex.get(w, pat.FREE), v, re.DOTALL):
+                raise ResolveError(f"--force {name!r}: {v!r} does not match the wildcard "
+                                   f"{{{w},{regex.get(w, pat.FREE)}}} of rule {head}")
+
+
+def _close(name: str, choices, what: str = "") -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, list(choices), n=1)
+    return f" (did you mean {what}'{close[0]}'?)" if close else ""
 
 
 def _unreached(graph: "JobGraph", fresh: frozenset[int]) -> frozenset[int]:

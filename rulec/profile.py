@@ -22,7 +22,10 @@ flags; ``array_limit`` caps how many tasks of one array run at once; ``pack`` (S
 and goes in its own order (rulec/bundle/settings.py: the table ``[slurm]`` is a default below
 ``--pack``, the label and rule tables win over the Rulefile's ``pack:``); any other key is a
 scheduler option (``qos = "high"`` -> ``--qos=high``, ``exclusive = true`` -> ``--exclusive``,
-``false`` removes an option set by an earlier layer).
+``false`` removes an option set by an earlier layer). A key is a name of letters, digits, ``_``
+and ``-``: it goes into the job script as it is. ``[jbsub]`` refuses the run settings it cannot
+honour (``poll``, ``max_poll``, ``stuck_after``, ``max_array_size``: jbsub has no status query
+and no arrays).
 
 Precedence, later wins: ``[slurm]`` (cluster-wide defaults: its cpus/mem/time/gpus apply
 to rules that do not set them) < the rule's ``resources:`` < the Rulefile's ``label`` block
@@ -48,6 +51,17 @@ BACKENDS = tuple(b.value for b in CLUSTER)
 TOP_KEYS = {"max_array_size", "poll", "max_poll", "limit", "stuck_after"}
 RUN_KEYS = TOP_KEYS - {"limit"}  # settings of the whole run: meaningless per label or rule
 RESOURCE_KEYS = ("cpus", "mem", "time", "gpus")
+# The run settings a [jbsub] table cannot have, and why: the jbsub executor waits on each job's
+# own `jbsub -wait` (no status query, no arrays).
+JBSUB_UNUSED = {
+    "poll": "each job's jbsub -wait blocks until the job ends, so rulec has no status query to space out",
+    "max_poll": "each job's jbsub -wait blocks until the job ends, so rulec has no status query to space out",
+    "stuck_after": "rulec does not query the state of jbsub jobs, so it cannot see one stuck on a node",
+    "max_array_size": "jbsub has no job arrays (one job per jbsub call)",
+}
+# A scheduler option's name: it becomes --<key> (SLURM) or -<key> (LSF, jbsub) as it is, so it
+# may hold nothing a scheduler reads as the end of an option or the start of another.
+_OPTION_NAME = re.compile(r"[A-Za-z0-9_-]+").fullmatch
 
 
 class ProfileError(RulecError):
@@ -145,6 +159,9 @@ def parse(data: Mapping, path: str = "<profile>") -> Profile:
             top.append(_check(f"{name} [{key}]", k, v, (name, key, k)))
         env = _env(f"{name} [{key}]", table.get("env"), (name, key, "env"))
         if key == "jbsub":
+            for k, _ in top:
+                if k in JBSUB_UNUSED:  # accepted there, it would be ignored
+                    raise ProfileError(f"{name} [jbsub]: {k} is for SLURM and LSF runs: {JBSUB_UNUSED[k]}; remove it")
             for layer in [Layer(tuple(top), f"{name} [{key}]"), *labels.values(), *rules.values()]:
                 if layer.get("pack") is not None:
                     raise ProfileError(f"{layer.where}: pack is for SLURM and LSF job arrays: jbsub runs one job per jbsub call")
@@ -187,7 +204,13 @@ def env_for(prof: BackendProfile, rule: str, label: str | None) -> tuple[tuple[s
 
 
 def _check(where: str, key: str, value, path: tuple[str, ...] = ()) -> tuple[str, Value]:
-    _one_line(path or ("<profile>", key), key, value)
+    path = path or ("<profile>", key)
+    _one_line(path, key, value)
+    if not _OPTION_NAME(key):
+        raise ProfileError(
+            f"{path[0]}: {_dotted(path[1:])}: a key is a name of letters, digits, '_' and '-' (e.g. mail_type): "
+            "a scheduler option's key goes into the job script as it is"
+        )
     if isinstance(value, Mapping):
         raise ProfileError(f"{where}: {key} is a table; only [<backend>.labels.<name>] and [<backend>.rules.<name>] nest")
     if isinstance(value, list):

@@ -144,6 +144,19 @@ def test_syntax_keywords_are_whole_words(here):
     )
 
 
+def test_syntax_a_name_with_a_letter_that_is_not_ascii_says_what_names_hold(here):
+    assert error(here, 'rule données:\n    output: "x"\n', kind=SyntaxError_) == msg(
+        "Rulefile:1:10: unexpected character 'é'; expected ':' or end of line",
+        "    rule données:",
+        "             ^",
+        "  hint: names (of rules, dimensions, labels, params, fields and wildcards) are ASCII letters, digits and _: "
+        "write 'donnees' for 'données'",
+    )
+    out = error(here, 'rule a:\n    output: "x/{é}"\n    shell: "touch {output} {ré}"\n', kind=AnalysisError)
+    assert out.splitlines()[0] == ("Rulefile:2:16: bad wildcard {é}: expected {name}, {name,regex} or {name.field} "
+                                   "(names are ASCII letters, digits and _)")
+
+
 def test_syntax_unexpected_character(here):
     assert error(here, 'rule estimate:\n    output: "x" @ "y"\n', kind=SyntaxError_) == msg(
         "Rulefile:2:17: unexpected character '@'; expected ',', ')', ']' or end of line",
@@ -349,6 +362,28 @@ def test_bad_regex_constraint(here):
     )
 
 
+def test_a_constraint_that_names_a_group_is_refused_at_its_slot(here):
+    # (the whole path's regex makes the wildcard the group (?P<n>...): a second one named n
+    # was Python's "redefinition of group name", a traceback)
+    text = 'rule all:\n    input: "oa"\nrule a:\n    output: "o{n,(?P<n>a)}"\n    shell: "touch {output}"\n'
+    assert error(here, text, kind=AnalysisError) == msg(
+        "Rulefile:4:15: bad regex in {n,(?P<n>a)}: a wildcard's regex cannot name a group ((?P<n>...)): "
+        "the wildcard is the group; write (...) or (?:...)",
+        '        output: "o{n,(?P<n>a)}"',
+        "                  ^^^^^^^^^^^^",
+    )
+
+
+@pytest.mark.parametrize("regex,why", [
+    ("(?i)a", "cannot set flags for the whole pattern"),
+    ("(a)\\\\1", "cannot refer back to a group"),
+])
+def test_a_constraint_with_global_flags_or_a_back_reference_is_refused(here, regex, why):
+    text = f'rule all:\n    input: "oaa"\nrule a:\n    output: "o{{n,{regex}}}"\n    shell: "touch {{output}}"\n'
+    out = error(here, text, kind=AnalysisError)
+    assert out.startswith("Rulefile:4:15: bad regex in {n,") and why in out, out
+
+
 def test_constraint_on_a_dimension_wildcard(here):
     text = HEAD + 'rule estimate:\n    output: "bld/{model,[a-z]+}.json"\n'
     assert error(here, text, kind=AnalysisError) == msg(
@@ -422,6 +457,17 @@ def test_unknown_rule_in_ruleorder(here):
     )
 
 
+def test_a_rule_twice_in_a_ruleorder_is_an_error_at_the_second(here):
+    text = 'rule a:\n    output: "x"\nrule b:\n    output: "y"\nruleorder: a > b > a\n'
+    assert error(here, text, kind=AnalysisError) == msg(
+        "Rulefile:5:20: ruleorder names rule 'a' twice: a rule cannot come before itself",
+        "    ruleorder: a > b > a",
+        "                       ^",
+    )
+    assert error(here, text.replace("a > b > a", "a > a"), kind=AnalysisError).splitlines()[0] == (
+        "Rulefile:5:16: ruleorder names rule 'a' twice: a rule cannot come before itself")
+
+
 # ============================================================================ resources
 
 def test_bad_memory_unit(here):
@@ -430,6 +476,11 @@ def test_bad_memory_unit(here):
         '        resources: mem="4X"',
         "                       ^^^^",
     )
+
+
+def test_a_memory_value_that_is_a_list_is_shown_as_one(here):
+    assert error(here, 'rule estimate:\n    output: "x"\n    resources: mem=["4G"]\n', kind=AnalysisError).splitlines()[0] == (
+        """Rulefile:3:20: bad memory value ['4G'] (a list): expected a number with a unit K, M, G or T, e.g. "4G\"""")
 
 
 def test_bad_time_unit(here):
@@ -464,6 +515,56 @@ def test_bad_custom_resource(here):
     )
 
 
+READS_SHEET = "sample\treads\nA\ta1.fq,a2.fq\nB\tb1.fq\n"
+INDEXED = ('dimension sample = table("s.tsv", list_sep=",")\n'
+           'dimension d = ["p", "q"]\n'
+           'config "c.toml"\n'
+           'rule a:\n'
+           '    input: o="ref.fa", reads="{sample.reads}", each=expand("in/{d}.txt")\n'
+           '    output: "x/{sample}/{n}"\n'
+           '    log: l="a{sample}{n}.log"\n'
+           '    params: r="{sample.reads}", t=["a", "b"], s=3\n'
+           '    shell: "cat REF > {output}"\n')
+
+
+@pytest.mark.parametrize("ref,message", [
+    # a count the Rulefile fixes
+    ("{output[1]}", "rule a has 1 output, so [1] names none (0 is the first)"),
+    ("{output[99999999999999999999]}", "rule a has 1 output, so [99999999999999999999] names none (0 is the first)"),
+    ("{log.l[1]}", "log l of rule a is 1 path, so [1] names none (0 is the first)"),
+    ("{input.o[1]}", "input o of rule a is 1 path, so [1] names none (0 is the first)"),
+    ("{input.each[2]}", "input each of rule a is 2 paths, so [2] names none (0 is the first)"),
+    ("{params.t[2]}", "param t has 2 items, so [2] names none (0 is the first)"),
+    ("{config.models[2]}", "config key 'models' has 2 items, so [2] names none (0 is the first)"),
+    # a count each value of the dimension fixes: every value is looked at
+    ("{input[4]}", "the job of rule a for sample 'B' has 4 inputs, so [4] names none (0 is the first)"),
+    ("{input.reads[1]}", "the job of rule a for sample 'B' has 1 input reads path, so [1] names none (0 is the first)"),
+    ("{sample.reads[1]}", "field 'reads' of sample 'B' has 1 item, so [1] names none (0 is the first)"),
+    ("{params.r[1]}", "param r ({sample.reads}) has 1 item for sample 'B', so [1] names none (0 is the first)"),
+    # no items at all
+    ("{params.s[0]}", "param s is one value, not a list: drop [0]"),
+    ("{n[0]}", "a wildcard is one value, not a list: drop [0]"),
+    ("{wildcards.n[0]}", "a wildcard is one value, not a list: drop [0]"),
+    ("{resources.cpus[0]}", "a resource is one number, not a list: drop [0]"),
+    ("{attempt.x}", "{attempt} has no fields or items: write {attempt}"),
+    ("{rule[0]}", "{rule} has no fields or items: write {rule}"),
+    ("{jobid.x}", "{jobid} has no fields or items: write {jobid}"),
+    ("{threads[1]}", "{threads} has no fields or items: write {threads}"),
+])
+def test_a_reference_past_the_end_of_its_list_or_into_a_single_value_is_an_error_at_it(here, ref, message):
+    # (each rendered "" or dropped the index, and rulec check said ok)
+    text = INDEXED.replace("REF", ref)
+    out = error(here, text, files={"s.tsv": READS_SHEET, "c.toml": 'models = ["m1", "m2"]\n'}, kind=AnalysisError)
+    assert out == msg(f"Rulefile:9:17: {ref}: {message}", f'        shell: "cat {ref} > {{output}}"',
+                      " " * 20 + "^" * len(ref)), out
+
+
+def test_references_inside_their_lists_are_fine(here):
+    refs = "{input[3]} {input.reads[0]} {input.each[1]} {sample.reads[0]} {params.r[0]} {params.t[1]} {config.models[1]} {log[0]}"
+    wf = load(here, INDEXED.replace("REF", refs), files={"s.tsv": READS_SHEET, "c.toml": 'models = ["m1", "m2"]\n'})
+    assert wf.rules[0].shell is not None
+
+
 def test_unknown_resource_in_shell(here):
     text = 'rule estimate:\n    output: "x"\n    resources: io=1\n    shell: "run --io {resources.oi} > {output}"\n'
     assert error(here, text, kind=AnalysisError) == msg(
@@ -471,6 +572,37 @@ def test_unknown_resource_in_shell(here):
         '        shell: "run --io {resources.oi} > {output}"',
         "                         ^^^^^^^^^^^^^^",
     )
+
+
+RULE_A = 'rule a:\n    output: "x{s}"\n    shell: "touch {output}"\n'
+
+
+@pytest.mark.parametrize("text,expected", [
+    ('rule a:\n    output: "x"\n    resources: cpus=1, cpus=2\n',
+     ("Rulefile:3:24: resource 'cpus' is given twice", "        resources: cpus=1, cpus=2", "                           ^^^^")),
+    ('rule a:\n    output: "x"\n    resources: io=1, mem="2G", io=2\n',
+     ("Rulefile:3:32: resource 'io' is given twice", '        resources: io=1, mem="2G", io=2', "                                   ^^")),
+    ("label g:\n    limit: 1\n    limit: 2\n",
+     ("Rulefile:3:5: 'limit' given twice in label g", "        limit: 2", "        ^^^^^")),
+    ('label g:\n    slurm: partition="a", partition="b"\n',
+     ("Rulefile:2:27: slurm option partition is given twice", '        slurm: partition="a", partition="b"',
+      "                              ^^^^^^^^^")),
+    ('label g:\n    lsf: queue="a"\n    limit: 1\n    lsf: queue="b"\n',
+     ("Rulefile:4:5: 'lsf' given twice in label g", '        lsf: queue="b"', "        ^^^")),
+    ('label g:\n    lsf: queue="a", queue="b"\n',
+     ("Rulefile:2:21: lsf option queue is given twice", '        lsf: queue="a", queue="b"', "                        ^^^^^")),
+    ("dimension s:\n    a: x=1, x=2\n    b: x=3\n" + RULE_A,
+     ("Rulefile:2:13: field 'x' of value 'a' is given twice", "        a: x=1, x=2", "                ^")),
+    ('dimension s = table("t.tsv", sep="\\t", sep=",")\n' + RULE_A,
+     ("Rulefile:1:40: table() option sep is given twice", '    dimension s = table("t.tsv", sep="\\t", sep=",")',
+      "                                           ^^^")),
+    ('rule all:\n    input: expand("x{s}", s=["a"], s=["b"])\n',
+     ("Rulefile:2:36: expand() gives wildcard 's' twice", '        input: expand("x{s}", s=["a"], s=["b"])',
+      "                                       ^")),
+])
+def test_a_key_given_twice_is_an_error_at_the_second(here, text, expected):
+    # (each was accepted, the last one winning)
+    assert error(here, text, files={"t.tsv": "s\tf\na\t1\n"}, kind=AnalysisError) == msg(*expected)
 
 
 def test_bad_label_limit(here):
@@ -488,6 +620,62 @@ def test_missing_include(here):
         "Rulefile:1:9: included file not found: sub/rules.rulefile",
         '    include "sub/rules.rulefile"',
         "            ^^^^^^^^^^^^^^^^^^^^",
+    )
+
+
+INCLUDE_B = 'include "b.rules"\nrule a:\n    output: "x"\n    shell: "touch {output}"\n'
+
+
+def test_an_included_file_that_is_not_utf8_is_an_error_at_the_include(here):
+    (here / "b.rules").write_bytes(b'rule b:\n    output: "y\xff"\n')
+    assert error(here, INCLUDE_B, kind=AnalysisError) == msg(
+        "Rulefile:1:9: included file b.rules:2: not UTF-8 text (byte 22)",
+        '    include "b.rules"',
+        "            ^^^^^^^^^",
+        "  hint: a Rulefile is UTF-8 text: save it as UTF-8",
+    )
+
+
+def test_an_included_file_that_cannot_be_read_is_an_error_at_the_include(here, monkeypatch):
+    import builtins
+
+    from rulec import syntax
+
+    (here / "b.rules").write_text('rule b:\n    output: "y"\n')
+    real = builtins.open
+
+    def refuse(path, *a, **k):  # what chmod 000 gives a user who is not root
+        if str(path).endswith("b.rules"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path, *a, **k)
+
+    monkeypatch.setattr(syntax, "open", refuse, raising=False)
+    assert error(here, INCLUDE_B, kind=AnalysisError) == msg(
+        "Rulefile:1:9: included file b.rules: Permission denied",
+        '    include "b.rules"',
+        "            ^^^^^^^^^",
+    )
+
+
+def test_an_included_folder_is_said_to_be_a_folder(here):
+    (here / "sub").mkdir()
+    assert error(here, INCLUDE_B.replace("b.rules", "sub"), kind=AnalysisError) == msg(
+        "Rulefile:1:9: included file sub is a folder, not a file",
+        '    include "sub"',
+        "            ^^^^^",
+        '  hint: include names a file of rules: include "sub/NAME.rules"',
+    )
+
+
+def test_a_rulefile_that_is_not_utf8_says_where_the_byte_is(here):
+    (here / "Rulefile").write_bytes('# é\nrule a:\n    output: "x\xff"\n'.encode("utf-8").replace(b"\xc3\xbf", b"\xff"))
+    with pytest.raises(RulecError) as info:
+        analyze.load("Rulefile")
+    assert info.value.render() == msg(
+        "Rulefile:3:15: not UTF-8 text (byte 27)",
+        '        output: "x\ufffd"',
+        "                  ^",
+        "  hint: a Rulefile is UTF-8 text: save it as UTF-8",
     )
 
 
@@ -708,6 +896,21 @@ def test_set_with_a_value_the_dimension_does_not_have(here):
     with pytest.raises(AnalysisError) as info:
         load(here, HEAD, overrides={"model": ("tree",)})
     assert info.value.render() == "--set model=tree: 'tree' is not a value of dimension model (its values: logistic_model, decision_tree)"
+
+
+def test_set_with_a_value_twice_is_refused(here):
+    with pytest.raises(AnalysisError) as info:
+        load(here, HEAD, overrides={"model": ("decision_tree", "decision_tree")})
+    assert info.value.render() == "--set model=decision_tree,decision_tree: 'decision_tree' is given twice"
+
+
+def test_set_of_one_dimension_twice_is_refused_not_the_last_alone():
+    from rulec.options import Target
+
+    with pytest.raises(RulecError) as info:
+        Target("Rulefile", overrides=(("model", ("mean",)), ("dataset", ("a",)), ("model", ("median",))))
+    assert info.value.render() == msg("--set model=mean --set model=median: dimension model is restricted twice",
+                                      "  hint: give its values once: --set model=mean,median")
 
 
 def test_glob_dimension_takes_values_from_files(here):
@@ -1961,6 +2164,31 @@ def test_an_empty_table_is_a_warning(here, capsys):
     wf = load(here, 'dimension s = table("t.tsv")\n', {"t.tsv": "s\tx\n"})
     assert wf.dimensions["s"].values == ()
     assert capsys.readouterr().err == "warning: Rulefile:1:15: table('t.tsv') has no rows: dimension s has no values\n"
+
+
+SHEET_RULE = ('dimension sample = table("s.tsv")\nrule a:\n    input: "{sample.fq1}"\n'
+              '    output: "bld/{sample}.txt"\n    shell: "cat {input} > {output}"\n')
+
+
+def test_a_sheet_whose_only_row_is_in_error_says_that_alone_not_that_it_has_no_rows(here, capsys):
+    out = error(here, SHEET_RULE, {"s.tsv": "sample\tfq1\nA\ta.fq\textra\n"}, kind=AnalysisError)
+    assert out.splitlines()[0] == "Rulefile:1:20: s.tsv:2: 3 cells, but the header (line 1) names 2 columns"
+    assert len(out.splitlines()) == 3
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("sheet,says", [
+    (b"", "Rulefile:1:20: s.tsv: is empty: its first line names the columns"),
+    (b"\x00\x01\x02\x03\xff\xfe", "Rulefile:1:20: s.tsv:1: not UTF-8 text (byte 4)"),
+    (None, "Rulefile:1:20: table file not found: s.tsv"),
+])
+def test_a_sheet_that_cannot_be_read_is_one_error_not_also_an_unknown_dimension(here, sheet, says):
+    if sheet is not None:
+        (here / "s.tsv").write_bytes(sheet)
+    text = SHEET_RULE.replace('"cat {input}', '"cat {sample.fq1} {input}') + 'rule all:\n    input: expand("bld/{sample}.txt")\n'
+    out = error(here, text, kind=AnalysisError)
+    assert out.splitlines()[0] == says
+    assert len(out.splitlines()) == 3, out  # (not "unknown dimension 'sample' in {sample.fq1}": it is declared)
 
 
 def test_list_fields_where_they_have_no_single_text_are_errors(here):

@@ -119,6 +119,34 @@ def test_profile_rulec_settings_are_not_options():
     assert p.backend("lsf").setting("max_array_size") is None
 
 
+def test_a_limit_in_the_backend_table_is_every_arrays_limit_below_the_labels():
+    """``limit`` in ``[slurm]``/``[lsf]`` is ``array_limit``, as documented, in the documented
+    order: below the Rulefile label's ``limit:``, below the profile's label and rule tables."""
+    for backend in ("slurm", "lsf"):
+        p = prof.parse({backend: {"limit": 5}})
+        assert rule_settings(backend, p, "plain").array_limit == 5
+        assert rule_settings(backend, p).array_limit == 2  # heavy's label gpu says limit: 2
+        p = prof.parse({backend: {"array_limit": 5}})
+        assert rule_settings(backend, p).array_limit == 2  # the same for array_limit
+        p = prof.parse({backend: {"limit": 5, "labels": {"gpu": {"limit": 4}}, "rules": {"plain": {"array_limit": 3}}}})
+        assert (rule_settings(backend, p).array_limit, rule_settings(backend, p, "plain").array_limit) == (4, 3)
+    # [jbsub] limit is the bundle's limit for jobs without a label, not each rule's
+    assert rule_settings("jbsub", prof.parse({"jbsub": {"limit": 5}}), "plain").array_limit is None
+
+
+def test_a_limit_in_the_slurm_table_throttles_the_array(tmp_path):
+    from rulec.bundle import files as bundle_mod
+    from rulec.dag import resolve
+
+    wf = workflow('dimension n = ["a", "b", "c", "d"]\nrule all:\n    input: expand("o/{n}")\n'
+                  'rule make:\n    output: "o/{n}"\n    shell: "touch {output}"\n', str(tmp_path))
+    graph = resolve(wf, (), exists=lambda p: False)
+    for backend, directive in (("slurm", "#SBATCH --array=0-3%2\n"), ("lsf", '#BSUB -J "rulec-make[1-4]%2"\n')):
+        p = prof.parse({backend: {"limit": 2}})
+        b = bundle_mod.build(graph, list(range(len(graph))), backend, p, str(tmp_path / backend), 1001)
+        assert directive in b.files[f"make.{'sbatch' if backend == 'slurm' else 'lsf'}"]
+
+
 def test_jbsub_flags_merge_flag_by_flag():
     p = prof.parse({"jbsub": {"labels": {"gpu": {"flags": "-queue x86_6h -require a100"}}}})
     s = rule_settings("jbsub", p)

@@ -39,3 +39,67 @@ def test_pack_reaches_the_bundle_and_is_refused_for_jbsub(tmp_path, capsys):
     with pytest.raises(RulecError, match="--pack is for SLURM and LSF job arrays: jbsub runs one job per jbsub call"):
         main(target, EmitArgs(Backend.JBSUB, output=str(tmp_path / "j"), pack="2"))
     assert not (tmp_path / "j").exists()
+
+
+PREFIXED = '''
+label box:
+    prefix: "env 'RULEC_A=x y' RULEC_PREFIXED=1"
+
+rule all:
+    input: "o/boxed.txt", "o/here.txt"
+
+rule boxed:
+    output: "o/boxed.txt"
+    label: box
+    shell: "echo \\"$RULEC_PREFIXED $RULEC_A\\" > {output}"
+
+rule here:
+    output: "o/here.txt"
+    label: box
+    local: true
+    shell: "echo \\"$RULEC_PREFIXED $RULEC_A\\" > {output}"
+'''
+
+
+def test_a_prefix_label_is_refused_by_emit_slurm_and_lsf_as_run_refuses_it(tmp_path):
+    import pytest
+
+    from rulec.errors import RulecError
+
+    (tmp_path / "Rulefile").write_text(PREFIXED)
+    target = Target(str(tmp_path / "Rulefile"))
+    for backend in (Backend.SLURM, Backend.LSF):
+        with pytest.raises(RulecError) as info:
+            main(target, EmitArgs(backend, output=str(tmp_path / "b"), quiet=True))
+        text = str(info.value)
+        assert "label box has prefix" in text and f"which rulec emit --{backend} cannot do" in text
+        assert "emit --jbsub" in info.value.hint
+        assert not (tmp_path / "b").exists()
+
+
+def test_a_local_rules_prefix_runs_in_the_slurm_bundles_local_script(tmp_path):
+    """local: true jobs run here, as run runs them: under their label's prefix."""
+    import subprocess
+
+    (tmp_path / "Rulefile").write_text(PREFIXED.replace('"o/boxed.txt", ', ""))
+    out = tmp_path / "b"
+    assert main(Target(str(tmp_path / "Rulefile")), EmitArgs(Backend.SLURM, output=str(out), quiet=True)) == 0
+    script = (out / "here.local.sh").read_text()
+    assert "env 'RULEC_A=x y' RULEC_PREFIXED=1 bash -euo pipefail \"$script\"" in script
+    subprocess.run(["bash", str(out / "here.local.sh"), "0"], check=True, capture_output=True, timeout=60)
+    assert (tmp_path / "o" / "here.txt").read_text() == "1 x y\n"
+
+
+def test_emit_jbsub_runs_the_command_under_the_labels_prefix(tmp_path):
+    """As rulec run --executor jbsub does: jbsub ... <prefix> bash -euo pipefail <script>, each
+    prefix word one quoted shell word."""
+    import subprocess
+
+    (tmp_path / "Rulefile").write_text(PREFIXED)
+    out = tmp_path / "b"
+    assert main(Target(str(tmp_path / "Rulefile")), EmitArgs(Backend.JBSUB, output=str(out), quiet=True)) == 0
+    for name in ("boxed", "here"):
+        script = (out / f"{name}.job.sh").read_text()
+        assert "\nenv 'RULEC_A=x y' RULEC_PREFIXED=1 bash -euo pipefail \"$script\" </dev/null" in script
+        subprocess.run(["bash", str(out / f"{name}.job.sh"), "0"], check=True, capture_output=True, timeout=60)
+        assert (tmp_path / "o" / f"{name}.txt").read_text() == "1 x y\n"

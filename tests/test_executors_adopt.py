@@ -231,3 +231,41 @@ def test_outdated_re_attached_jobs_are_those_after_a_job_that_runs_again(dead, t
         run = [ids["fit[a]"], ids["score[a]"], ids["fit[b]"], ids["score[b]"]]
 
     assert found.outdated(Plan, graph) == [ids["score[a]"]]  # fit[a] runs again; fit[b] is re-attached itself
+
+
+@pytest.mark.parametrize("damage, why", [
+    (lambda m: m.update(arrays=5), "arrays is not a list"),
+    (lambda m: m.update(arrays=[{"name": 5}]), "an entry of arrays is not an array with a name"),
+    (lambda m: m["jobs"]["fit[a]"].pop("task"), "job fit[a] has no task"),
+    (lambda m: m["jobs"]["fit[a]"].update(task="0"), "job fit[a] has no task"),
+    (lambda m: m["jobs"]["fit[a]"].update(task=True), "job fit[a] has no task"),
+    (lambda m: m["jobs"]["fit[a]"].update(line=-1), "job fit[a] has no line"),
+    (lambda m: m["jobs"].update({"fit[a]": "x"}), "job fit[a] is not a table"),
+    (lambda m: m["jobs"]["fit[a]"].pop("array"), "job fit[a] names no array of the bundle"),
+    (lambda m: m["jobs"]["fit[a]"].update(array="other"), "job fit[a] names no array of the bundle"),
+])
+def test_a_damaged_manifest_is_skipped_with_a_warning_naming_it(dead, capsys, damage, why):
+    """A dead run's bundle whose manifest.json is not of the shape rulec writes: that bundle is
+    not adopted (one warning line), its jobs keep their marks and run again; never a traceback."""
+    import json
+
+    graph, history, folder, ids, end = dead
+    end("a", 0)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    damage(manifest)
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    queue = Queue({"50_1": adopt.RUNNING})
+    workdir = str(folder.parent.parent.parent)
+
+    def sleep(seconds):
+        raise AssertionError("waited for a job of a damaged bundle")
+
+    assert adopt.reattach(workdir, "slurm", history, graph, queue, sleep=sleep).jobs == {}
+    assert adopt.adopt(workdir, "slurm", history, graph, queue, sleep=sleep) == {"recorded": [], "forgotten": [], "left": []}
+    lines = capsys.readouterr().err.splitlines(keepends=True)
+    assert len(lines) == 2  # one line each time
+    for err in lines:
+        assert err.startswith(f"warning: .rulec/slurm/1/manifest.json is damaged ({why}")
+        assert err.endswith("): not adopting that bundle; its jobs still marked started run again\n")
+    assert set(records(history).values()) == {"running"}  # not settled: the plan runs them again
+    assert not (folder / "adopted").exists() and queue.killed == []

@@ -489,3 +489,20 @@ def test_a_store_that_kept_which_job_made_each_path_drops_that_table_when_writte
     h.close()
     assert not {"outputs", "outputs_job"} & names()
     assert History.open(str(tmp_path)).get("a[1]").status == "ok"
+
+
+def test_jobs_marked_started_with_keep_get_their_records_back_until_they_launch(tmp_path):
+    h = History.open(str(tmp_path), write=True)
+    h.record([finished("a[1]"), finished("a[2]", ("out/2",)), finished("a[3]", ("out/3",))])
+    before = {j: (h.detail(j).started, h.detail(j).log) for j in ("a[1]", "a[2]")}
+    h.mark_started([("a[1]", "a", ("out/1",)), ("a[2]", "a", ("out/2",)), ("a[3]", "a", ("out/3",)),
+                    ("a[4]", "a", ("out/4",))], {"a[1]": "logs/new.log"}, keep=True)
+    assert h.records()["a[1]"][2] == "running"
+    h.launched(["a[2]"])  # it started: it stays marked
+    h.record([finished("a[3]", ("out/3",))])  # it finished: nothing to give back
+    h.unmark(["a[1]", "a[2]", "a[3]", "a[4]"])
+    h.close()
+    again = History.open(str(tmp_path))
+    status = {j: r[2] for j, r in again.records().items()}
+    assert status == {"a[1]": "ok", "a[2]": "running", "a[3]": "ok"}  # a[4] had no record: none
+    assert (again.detail("a[1]").started, again.detail("a[1]").log) == before["a[1]"]

@@ -88,6 +88,39 @@ def test_bad_patterns_say_where(text, message, offset, length):
     assert (info.value.message, info.value.offset, info.value.length) == (message, offset, length)
 
 
+@pytest.mark.parametrize(
+    "regex,why",
+    [
+        ("(?P<n>a)", "a wildcard's regex cannot name a group ((?P<n>...)): the wildcard is the group; write (...) or (?:...)"),
+        ("(?P<x>a)", "a wildcard's regex cannot name a group ((?P<x>...)): the wildcard is the group; write (...) or (?:...)"),
+        ("(a)\\1", "a wildcard's regex cannot refer back to a group (\\1, (?P=name), (?(1)...)): its groups are "
+                   "numbered in the regex of the whole path"),
+        ("(?=(a)\\1)b", "a wildcard's regex cannot refer back to a group (\\1, (?P=name), (?(1)...)): its groups are "
+                        "numbered in the regex of the whole path"),
+        ("(a)(?(1)b|c)", "a wildcard's regex cannot refer back to a group (\\1, (?P=name), (?(1)...)): its groups are "
+                         "numbered in the regex of the whole path"),
+        ("(?i)a", "a wildcard's regex cannot set flags for the whole pattern, such as (?i) at its start; "
+                  "write (?i:...) around the part they are for"),
+        ("(?u)a", "a wildcard's regex cannot set flags for the whole pattern, such as (?i) at its start; "
+                  "write (?i:...) around the part they are for"),
+        ("a{99999999999}", "the repetition number is too large"),
+    ],
+)
+def test_a_regex_that_cannot_stand_in_the_path_regex_is_refused_at_its_slot(regex, why):
+    text = "o/{n,%s}.txt" % regex
+    with pytest.raises(PatternError) as info:
+        pat.compile(text)
+    assert (info.value.message, info.value.offset, info.value.length) == (
+        f"bad regex in {{n,{regex}}}: {why}", 2, len(regex) + 4)
+
+
+@pytest.mark.parametrize("regex", ["(?i:a)", "(a|b)+", "(?:x)(y)", "[\\1]", "\\101", "(?#note)a", "(?=a)a"])
+def test_groups_scoped_flags_and_octal_escapes_are_fine_and_match(regex):
+    p = pat.compile("o/{n,%s}/{m}" % regex)
+    m = pat.Matcher(p, {})  # compiles the whole path's regex
+    assert m.match("o/a/z") in (("a", "z"), None)
+
+
 def test_a_regex_that_python_warns_about_is_fine(recwarn):
     pat.compile("x/{n,[[a]}")  # "possible nested set": a FutureWarning in re, not ours to print
     assert not [w for w in recwarn if issubclass(w.category, FutureWarning)]

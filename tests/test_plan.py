@@ -48,6 +48,24 @@ def whys(p, g):
     return {g.job_id(j): [r.why for r in p.reasons[j]] for j in p.run}
 
 
+@pytest.mark.parametrize("name,message", [
+    ("nope", "--force 'nope': not a rule name or job id"),
+    ("fitt", "--force 'fitt': not a rule name or job id (did you mean rule 'fit'?)"),
+    ("fit[zz,m0]", "--force 'fit[zz,m0]': 'zz' is not a value of dimension dataset"),
+    ("fit[d00,m0]", "--force 'fit[d00,m0]': 'd00' is not a value of dimension dataset (did you mean 'd0'?)"),
+    ("fit[d0]", "--force 'fit[d0]': rule fit has 2 wildcard(s) (dataset, model), 1 value(s) given"),
+    ("all[x]", "--force 'all[x]': rule all has no wildcards: its one job is 'all'"),
+])
+def test_a_force_name_that_names_no_rule_or_job_is_refused_as_a_bad_target_is(name, message):
+    g = graph()
+    snap = fresh_snapshot(g)
+    for options in (PlanOptions(force=frozenset({name})), PlanOptions(force=frozenset({name, "fit"}), force_all=True)):
+        with pytest.raises(ResolveError) as info:
+            plan(g, snap, records_for(g, snap), options)
+        assert info.value.message == message
+        assert info.value.exit_code == 2
+
+
 def test_nothing_exists_every_job_runs_because_its_output_is_missing():
     g = graph()
     p = plan(g, Snapshot({"src/data.csv": (T, 1)}), History.empty())
@@ -334,6 +352,29 @@ def test_a_deleted_temp_output_whose_readers_are_up_to_date_is_no_reason_to_run(
     snap, history = built_then_temp_deleted(g)
     assert plan(g, snap, history).run == []
     assert plan(g, snap, history, PlanOptions(explain=True)).run == []
+
+
+def test_a_temp_output_of_a_job_that_never_ran_is_missing_and_its_job_runs():
+    # a fresh folder: no record says a run made (and deleted) it, so it was never made
+    g = graph('rule all:\n    input: "t"\nrule a:\n    output: temp("t")\n    shell: "touch {output}"\n')
+    p = plan(g, Snapshot({}), History.empty())
+    assert whys(p, g) == {"a": [Why.OUTPUT_MISSING]}
+    assert p.reasons[p.run[0]][0].path == "t"
+
+
+def test_a_temp_output_whose_job_has_no_record_runs_even_when_its_readers_are_recorded():
+    g = graph(TEMP_RULES)
+    snap, history = built_then_temp_deleted(g)
+    kept = History.of([r for r in history.records().values() if r[0] != "prepare[d0]"])
+    p = plan(g, snap, kept)
+    assert whys(p, g)["prepare[d0]"] == [Why.OUTPUT_MISSING]
+    # what reads it runs after it (stats then needs bld/tmp/d1.csv back, which was deleted)
+    assert whys(p, g) == {"prepare[d0]": [Why.OUTPUT_MISSING], "fit[d0]": [Why.UPSTREAM],
+                          "prepare[d1]": [Why.TEMP_NEEDED], "fit[d1]": [Why.UPSTREAM], "stats": [Why.UPSTREAM]}
+    # a record that is not "ok" (the run never finished it): missing too, not deleted
+    failed = History.of([r._replace(status="started") if r[0] == "prepare[d1]" else r
+                         for r in history.records().values()])
+    assert whys(plan(g, snap, failed), g)["prepare[d1]"] == [Why.OUTPUT_MISSING]
 
 
 def test_a_reader_that_must_run_brings_back_the_temp_output_it_reads_and_only_that():

@@ -1015,10 +1015,10 @@ def _spy_marks(history):
     marked = []
     mark = history.mark_started
 
-    def spy(jobs, log=None):
+    def spy(jobs, log=None, keep=False):
         jobs = list(jobs)
         marked.extend(j[0] for j in jobs)
-        return mark(jobs, log)
+        return mark(jobs, log, keep)
 
     history.mark_started = spy
     return marked
@@ -1283,3 +1283,20 @@ def test_a_job_failing_once_the_run_is_stopping_is_not_retried_and_says_so(tmp_p
     assert loop.attempts == {}  # never retried
     assert "  a: exit status 3 (attempt 1 of 2; not retried: the run stopped)\n    $ run a --attempt 1\n" in err
     assert "2 job(s) failed, 1 succeeded, 1 not run:" in err
+
+
+def test_a_push_runs_skipped_dependents_get_their_records_back(setup, tmp_path, capsys):
+    """A cluster job skipped because its upstream failed was held by the scheduler and never
+    ran: its record is as it was, not "incomplete" (a job cancelled when a failure stops the
+    run may have run between two looks at the queue: it stays marked)."""
+    loop, fake, history = setup(push=True)
+    assert loop.run() == 0
+    history.close()
+    loop, fake, history = setup(push=True, keep_going=True, script={"fit[d0,m0]": Outcome.EXIT})
+    assert loop.run() == 1
+    history.close()
+    again = History.open(str(tmp_path))
+    status = {jid: rec[2] for jid, rec in again.records().items()}
+    assert "fit[d0,m0]" not in status  # failed: no record
+    assert status["summarize[m0]"] == "ok"  # skipped: its record given back
+    assert status["fit[d1,m1]"] == "ok"

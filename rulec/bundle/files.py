@@ -85,12 +85,12 @@ class Bundle:
 
 # --------------------------------------------------------------------------- quoting
 
-_SAFE = re.compile(r"[A-Za-z0-9_@%+=:,./-]+")
+SAFE = re.compile(r"[A-Za-z0-9_@%+=:,./-]+")  # a shell word as it is
 
 
 def word(text: str) -> str:
     """One shell word on one line: bare when safe, '...' when printable, else $'...'."""
-    if _SAFE.fullmatch(text):
+    if SAFE.fullmatch(text):
         return text
     if text.isprintable():
         return "'" + text.replace("'", "'\\''") + "'"
@@ -217,6 +217,14 @@ def kind_context(rule) -> dict:
     }
 
 
+def prefix_of(workflow, rule) -> tuple[str, ...]:
+    """The words a job of ``rule`` runs its script under (``<prefix> bash -euo pipefail
+    <script>``, as ``rulec run`` runs it): its label's ``prefix``, else ``()``. Only local: true
+    jobs and jbsub jobs have one in a bundle: SLURM and LSF refuse it on a cluster job."""
+    label = workflow.labels.get(rule.label) if rule.label else None
+    return label.prefix if label is not None else ()
+
+
 def split_local(graph: JobGraph, run: list[int]) -> tuple[list[int], list[int]]:
     """A SLURM or LSF bundle's jobs: (those submitted, those of ``local: true`` rules, which
     submit.sh runs first on the submit host). A local job that needs a submitted job cannot be
@@ -284,6 +292,9 @@ def build(
     planned = list(run)
     local_jobs: list[int] = []
     if backend != Backend.JBSUB:
+        from .settings import refuse_prefixes
+
+        refuse_prefixes(backend, graph, run, emit=not followed)  # as rulec run --executor slurm|lsf does
         run, local_jobs = split_local(graph, list(run))
         assert not (local_jobs and followed), "a followed bundle's local jobs are the run loop's"
     layout = arr.layout(graph, run, settings_of, size)
@@ -311,7 +322,7 @@ def build(
     bundle.extras["context"] = context
     scripts = module.render_scripts(bundle, context)
     for array in local:
-        scripts[f"{array.name}.local.sh"] = render_local(array, context)
+        scripts[f"{array.name}.local.sh"] = render_local(array, context, prefix_of(workflow, array.rule))
     # scripts first in the listing, then tables and commands, then the manifest
     bundle.files = {**scripts, **files, MANIFEST: manifest(bundle)}
     if not followed:
@@ -337,11 +348,11 @@ def _where(local: list[arr.Array], job: int) -> tuple[arr.Array, int]:
     raise KeyError(job)  # pragma: no cover
 
 
-def render_local(array: arr.Array, context: dict) -> str:
+def render_local(array: arr.Array, context: dict, prefix: tuple[str, ...] = ()) -> str:
     from .render import render
 
     return render("common/local.sh.j2", name=array.name, rule=array.rule.name, size=len(array),
-                  tasks_file=f"{array.name}.tasks", **kind_context(array.rule), **context)
+                  tasks_file=f"{array.name}.tasks", prefix=prefix, **kind_context(array.rule), **context)
 
 
 def readme(bundle: Bundle, run: list[int]) -> str | None:

@@ -11,7 +11,9 @@ stay alive while the jobs run.
 Resources -> flags: cpus and gpus -> ``-cores N`` / ``-cores N+G``, mem -> ``-mem <GB>g``
 (rounded up), time -> ``-queue`` by wall-time class (x86_1h, x86_6h, x86_12h, x86_24h, x86_7d)
 unless the flags name a queue; the label's ``jbsub: "..."`` flag string and the profile's
-``flags`` override these flag by flag.
+``flags`` override these flag by flag. A label's ``prefix`` runs the job's command under it on
+the node (``<prefix> bash -euo pipefail <script>`` in the job script), as ``rulec run
+--executor jbsub`` does.
 
 jbsub is not available here: this backend is tested at the script-text level only.
 """
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 from ..errors import BackendError
 from . import arrays as arr
-from .files import kind_context, word
+from .files import kind_context, prefix_of, word
 from .render import render
 from .settings import Value
 
@@ -80,6 +82,7 @@ def render_scripts(bundle, context: dict) -> dict[str, str]:
             size=len(array),
             flags=text,
             tasks_file=f"{array.name}.tasks",
+            prefix=prefix_of(graph.workflow, array.rule),
             **kind_context(array.rule),
             **context,
         )

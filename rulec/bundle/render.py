@@ -87,6 +87,7 @@ def render_array(array, template: str, directives: list[str], note: str, context
         pack=array.pack,
         width=array.width,
         only="" if only is None else int(only),
+        prefix=(),  # a SLURM or LSF cluster job has no label prefix (files.build refuses one)
         **kind_context(array.rule),
         **context,
     )

@@ -71,7 +71,10 @@ def for_rule(rule: ir.Rule, workflow: ir.Workflow, backend: str, profile: Profil
     }
     options: dict[str, Value] = {}
     prof = profile.backend(backend)
-    top = [i for i in prof.top.items if i[0] not in TOP_KEYS and i[0] != "pack"]
+    # [slurm]/[lsf] limit is the array limit of every rule (as array_limit); [jbsub] limit is
+    # the bundle's, for the jobs without a label (bundle/files.py)
+    run_keys = TOP_KEYS if backend == Backend.JBSUB else TOP_KEYS - {"limit"}
+    top = [i for i in prof.top.items if i[0] not in run_keys and i[0] != "pack"]
     pack_default = _profile_pack(prof.top)
     pack_given = None
     # The profile's [backend] resources are defaults for rules that leave them unset.
@@ -83,14 +86,15 @@ def for_rule(rule: ir.Rule, workflow: ir.Workflow, backend: str, profile: Profil
     label = workflow.labels.get(rule.label) if rule.label else None
     if label is not None:
         where = f"label {label.name}"
-        if label.limit is not None:
-            state["array_limit"] = label.limit
+        # its limit, above the profile's [backend] (applied as a layer, in this order)
+        items: tuple = (("limit", label.limit),) if label.limit is not None else ()
         if backend == Backend.SLURM:
-            layers.append(Layer(tuple(label.slurm), where))
+            items += tuple(label.slurm)
         elif backend == Backend.LSF:
-            layers.append(Layer(tuple(label.lsf), where))
+            items += tuple(label.lsf)
         elif backend == Backend.JBSUB and label.jbsub:
-            layers.append(Layer((("flags", label.jbsub),), where))
+            items += (("flags", label.jbsub),)
+        layers.append(Layer(items, where))
     for table in (prof.labels.get(rule.label) if rule.label else None, prof.rules.get(rule.name)):
         if table is not None:
             pack_given = _profile_pack(table) or pack_given
@@ -276,3 +280,26 @@ def lsf_time(seconds: int) -> str:
 
 def mem_mb_text(mb: int) -> str:
     return f"{mb}M"
+
+
+def refuse_prefixes(name: str, graph, jobs=None, emit: bool = False) -> None:
+    """Refuse a plan whose jobs (``jobs``; None: every job of the graph) include one of a rule
+    with a prefix label and without ``local: true``, for a SLURM or LSF run (``emit``: or a
+    bundle written by ``rulec emit``), naming the label."""
+    from ..errors import RulecError
+
+    labels = graph.workflow.labels
+    rules = {graph.rule[j] for j in jobs} if jobs is not None else range(len(graph.workflow.rules))
+    found = sorted({r.label for r in (graph.workflow.rules[i] for i in rules)
+                    if r.label and labels.get(r.label) is not None and labels[r.label].prefix and not r.local})
+    if found:
+        label = labels[found[0]]
+        more = f" (and label{'s' if len(found) > 2 else ''} {', '.join(found[1:])})" if len(found) > 1 else ""
+        what = f"rulec emit --{name}" if emit else f"--executor {name}"
+        raise RulecError(
+            f"label {label.name}{more} has prefix {shlex.join(label.prefix)!r}: its jobs run on this machine "
+            f"under that prefix, which {what} cannot do (a cluster job cannot be run through a local prefix)",
+            hint="emit --jbsub (its jobs run under the prefix on the node), give the rule  local: true  (submit.sh then "
+                 "runs its jobs here, under the prefix), or remove the prefix from the label" if emit else
+                 "run with --executor local (or jbsub), give the rule  local: true  (its jobs then run here, under the prefix), or remove the prefix from the label",
+        )

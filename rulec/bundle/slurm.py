@@ -4,7 +4,9 @@
 Resources -> directives: cpus -> ``--cpus-per-task``, mem -> ``--mem=<MB>M``, time ->
 ``--time`` (whole minutes, rounded up; ``D-HH:MM:SS`` from a day on), gpus -> ``--gres=gpu:N``;
 label/profile settings: partition, account, qos, constraint, gres, ``extra`` (raw flags), any
-other key -> ``--key=value``; the label's ``limit`` -> ``--array=0-N%limit``. Always
+other key -> ``--key=value``; the label's ``limit`` -> ``--array=0-N%limit``. Neither an option
+nor a word of ``extra`` may set what rulec sets itself (``RESERVED``, in any spelling sbatch
+takes: ``--chd``, ``-D``, ``-HD``). Always
 ``--kill-on-invalid-dep=yes``, so a failed job's dependents end CANCELLED instead of pending
 forever.
 """
@@ -12,25 +14,62 @@ forever.
 from __future__ import annotations
 
 import re
+import shlex
 
 from ..errors import BackendError
 from . import arrays as arr
 from .render import render, render_array, render_arrays
 from .settings import Settings, mem_mb_text, slurm_time
 
-# Options rulec sets itself and a label or profile may not.
+# Options rulec sets itself and a label or profile may not (nor ``extra``), with their short
+# forms. sbatch also takes any unambiguous start of a long option (``--chd`` is ``--chdir``).
 RESERVED = {"array", "dependency", "parsable", "wrap", "chdir"}
+RESERVED_SHORT = {"a": "array", "d": "dependency", "D": "chdir"}
+# sbatch's short options without a value: others may follow them in one word (``-HD/tmp`` is
+# ``-H -D /tmp``); any other letter takes the rest of the word as its value.
+NO_VALUE = set("HhIkOQsuVvW")
 FIRST = ("partition", "account", "qos", "constraint", "gres")  # shown first, in this order
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+
+
+def reserved(name: str) -> str | None:
+    """The option rulec sets itself that sbatch reads ``--<name>`` as (or could: an
+    abbreviation of it), or None."""
+    return next((r for r in sorted(RESERVED) if name and r.startswith(name)), None)
+
+
+def reserved_flag(words: list[str]) -> tuple[str, str] | None:
+    """The first of these words of raw flags that sets an option rulec sets itself, with that
+    option: ``--chdir=/x``, ``--chd /x``, ``-D/x``, ``-HD /x``; or None. (A word that is the
+    value of the option before it is checked too: refusing it is the safe side.)"""
+    for word in words:
+        if word.startswith("--"):
+            found = reserved(word[2:].split("=", 1)[0])
+            if found:
+                return word, found
+        elif word.startswith("-"):
+            for letter in word[1:]:
+                if letter in RESERVED_SHORT:
+                    return word, RESERVED_SHORT[letter]
+                if letter not in NO_VALUE:
+                    break
+    return None
 
 
 def directives(array: arr.Array) -> list[str]:
     s: Settings = array.settings
     opts = dict(s.options)
-    bad = sorted(RESERVED & set(opts))
-    if bad:
-        raise BackendError(
-            f"rule {array.rule.name}: the SLURM option --{bad[0]} is set by rulec itself; remove it from the label or profile"
-        )
+    for key in opts:
+        if not _NAME.fullmatch(key):
+            raise BackendError(f"rule {array.rule.name}: {key!r} is not a SLURM option name (letters, digits, '_' and '-')")
+        found = reserved(key)
+        if found:
+            shown = f"--{key}" if key == found else f"--{key} (an abbreviation of --{found})"
+            raise BackendError(
+                f"rule {array.rule.name}: the SLURM option {shown} is set by rulec itself; remove it from the label or profile"
+            )
+    if s.extra:
+        _check_extra(array.rule.name, s.extra)
     n = len(array)
     lines = []
     if "job-name" not in opts:
@@ -60,8 +99,9 @@ def directives(array: arr.Array) -> list[str]:
 
 def _text(value) -> str:
     """An option's value as sbatch reads it from an ``#SBATCH`` line: there, whitespace ends
-    the value, ``#`` starts a comment, ``"`` quotes and ``\\`` escapes; a value holding any of
-    them goes in double quotes, ``"`` and ``\\`` escaped (``--comment="a b # c"``)."""
+    the value, ``#`` starts a comment, ``"`` and ``'`` quote and ``\\`` escapes; a value holding
+    any of them goes in double quotes, ``"`` and ``\\`` escaped (``--comment="a b # c"``,
+    ``--comment="it's"``)."""
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     text = str(value)
@@ -70,7 +110,22 @@ def _text(value) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-_PLAIN = re.compile(r'[^\s"\\#]+')
+_PLAIN = re.compile(r'[^\s"\'\\#]+')
+
+
+def _check_extra(rule: str, extra: str) -> None:
+    """``extra`` goes on its ``#SBATCH`` line as it is (raw flags, on purpose), but may not set
+    an option rulec sets itself."""
+    try:
+        words = shlex.split(extra, comments=True)
+    except ValueError as exc:  # sbatch would refuse the whole script
+        raise BackendError(f"rule {rule}: the SLURM extra flags {extra!r}: {exc}") from None
+    found = reserved_flag(words)
+    if found is not None:
+        raise BackendError(
+            f"rule {rule}: the SLURM extra flags {extra!r} set --{found[1]} ({found[0]}), which rulec sets itself; "
+            "remove it from the label or profile"
+        )
 
 
 def dependency(layout: arr.Layout, array: arr.Array, id_of) -> str | None:

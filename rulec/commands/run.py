@@ -67,6 +67,11 @@ def _machine_mem_mb() -> int | None:
 
 
 def run_options(args: RunArgs) -> RunOptions:
+    """The run's pools and retries from the command line, or a RulecError for a bad value:
+    called before anything else is looked at (a bad option is refused even when nothing
+    would run), after ``check_executor_options``."""
+    import math
+
     from ..units import parse_mem
 
     cores = args.cores if args.cores else (os.cpu_count() or 1)
@@ -76,20 +81,34 @@ def run_options(args: RunArgs) -> RunOptions:
     # rules' resources become jbsub's flags); --mem and --resources still make pools.
     on_nodes = args.executor is Backend.JBSUB
     mem = None if on_nodes else _machine_mem_mb()
-    if args.mem:
-        mem = parse_mem(args.mem) if any(c.isalpha() for c in args.mem) else None
+    if args.mem is not None:
+        text = args.mem.strip()
+        mem = parse_mem(text) if any(c.isalpha() for c in text) else None
         if mem is None:
             raise RulecError(f"--mem {args.mem!r}: expected a number with a unit K, M, G or T, e.g. 16G")
+        if not any(c in "123456789" for c in text):
+            raise RulecError(f"--mem {args.mem!r}: the memory pool must be more than 0")
     gpus = 1 << 30 if on_nodes else 0
     custom = []
+    seen: set[str] = set()
     for item in args.resources:
         name, sep, value = item.partition("=")
+        name = name.strip()
         try:
             amount = float(value)
         except ValueError:
-            amount = -1
-        if not sep or not name or amount < 0:
-            raise RulecError(f"--resources {item!r}: expected NAME=NUMBER, e.g. io=2")
+            amount = math.nan
+        if not sep or not name or not math.isfinite(amount) or amount < 0:
+            raise RulecError(f"--resources {item!r}: expected NAME=NUMBER, a number of at least 0, e.g. io=2")
+        if name in seen:
+            raise RulecError(f"--resources {item!r}: {name} is given twice")
+        seen.add(name)
+        if name in ("mem", "mem_mb", "time", "time_s"):
+            raise RulecError(f"--resources {item!r}: {name} is no pool"
+                             + (" (give the memory pool with --mem, e.g. --mem 16G)" if name.startswith("mem") else
+                                " (a job's run time bounds no local pool)"))
+        if name in ("gpus", "cpus") and amount != int(amount):
+            raise RulecError(f"--resources {item!r}: {name} is a whole number")
         if name == "gpus":
             gpus = int(amount)
         elif name == "cpus":
@@ -100,7 +119,7 @@ def run_options(args: RunArgs) -> RunOptions:
             custom.append((name, amount))
     retries = args.retries or 0
     if retries < 0:
-        raise RulecError("--retries must be zero or more")
+        raise RulecError(f"--retries {args.retries}: must be zero or more")
     return RunOptions(cores, mem, gpus, tuple(custom), args.keep_going, args.quiet, retries=retries,
                       print_commands=args.print_commands, keep_temp=args.keep_temp)
 
@@ -111,11 +130,18 @@ def check_executor_options(args: RunArgs) -> None:
         from .emit import pack_option
 
         pack_option(args.pack, args.executor)
-    if args.executor is Backend.SLURM:
+    if args.executor in PUSH:  # the scheduler runs every job: no pool of this machine bounds them
+        name = args.executor.value.upper()
         for given, flag in ((args.cores, "-j/--cores"), (args.mem, "--mem"), (args.resources, "--resources")):
             if given:
-                raise RulecError(f"{flag} is for local runs: SLURM jobs ask for their own resources "
+                raise RulecError(f"{flag} is for local runs: {name} jobs ask for their own resources "
                                  "(resources: in the Rulefile, or the profile)")
+    elif args.executor is Backend.JBSUB:  # each job's own jbsub -wait, in a worker here (its pools hold)
+        for given, flag in ((args.poll, "--poll"), (args.bundle, "--bundle")):
+            if given is not None:
+                raise RulecError(f"{flag} is for SLURM and LSF runs: the jbsub executor writes no bundle and polls "
+                                 "nothing (each job's jbsub -wait blocks until the job ends)",
+                                 hint="rulec emit --jbsub writes a jbsub bundle")
     elif args.executor is Backend.LOCAL:
         for given, flag in ((args.poll, "--poll"), (args.bundle, "--bundle"), (args.profile, "--profile")):
             if given is not None:
@@ -132,6 +158,7 @@ def execute(target: api.Target, args: RunArgs) -> RunResult:
     # --touch records every job (even those up to date by mtime alone), so later plans use the records.
     options = PlanOptions(force=frozenset(args.force), force_all=args.force_all or args.touch, explain=args.why)
     check_executor_options(args)
+    opts = run_options(args)  # bad values are refused even when nothing would run
     if not args.touch and not args.profile:  # a verdict over every file the load reads: no load
         from .. import verdict
 
@@ -140,11 +167,14 @@ def execute(target: api.Target, args: RunArgs) -> RunResult:
             print(report.nothing_to_do(jobs))  # -q too: the one-line summary
             return RunResult(0, jobs)
     workflow = api.load(target)
+    if options.force:  # before the lock and a cluster's re-attach, as a bad target is
+        from ..plan import check_force
+
+        check_force(workflow, options.force)
     if args.profile:  # its env tables (cluster executors only: check_executor_options)
         from ..profile import load as load_profile
 
         workflow = api.with_profile_env(workflow, load_profile(args.profile), args.executor)
-    opts = run_options(args)
     # Ctrl-C or SIGTERM before the run loop (planning, taking the lock): one line, exit 130.
     # The run loop has its own handling (it has jobs to stop); `started` says it was reached.
     previous = catch(signal.SIGTERM)

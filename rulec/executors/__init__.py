@@ -8,7 +8,6 @@ decision; an executor only starts, watches and stops jobs and reports events as 
 from __future__ import annotations
 
 import importlib
-import shlex
 
 from .. import ir
 from ..backend import LOCAL_WORKERS, PUSH, Backend
@@ -89,21 +88,9 @@ def make_waves(options: ExecutorOptions, graph, plan, journal=None, quiet: bool 
 def _refuse_prefixes(name: str, graph, plan) -> None:
     """A label prefix says how a job runs on this machine (``srun ...``, ``apptainer exec``):
     a cluster job submitted by a push executor cannot honour it, so refuse, naming the label."""
-    from ..errors import RulecError
+    from ..bundle.settings import refuse_prefixes
 
-    labels = graph.workflow.labels
-    run = getattr(plan, "run", None)
-    rules = {graph.rule[j] for j in run} if run is not None else range(len(graph.workflow.rules))
-    found = sorted({r.label for r in (graph.workflow.rules[i] for i in rules)
-                    if r.label and labels.get(r.label) is not None and labels[r.label].prefix and not r.local})
-    if found:
-        label = labels[found[0]]
-        more = f" (and label{'s' if len(found) > 2 else ''} {', '.join(found[1:])})" if len(found) > 1 else ""
-        raise RulecError(
-            f"label {label.name}{more} has prefix {shlex.join(label.prefix)!r}: its jobs run on this machine "
-            f"under that prefix, which --executor {name} cannot do (a cluster job cannot be run through a local prefix)",
-            hint="run with --executor local (or jbsub), give the rule  local: true  (its jobs then run here, under the prefix), or remove the prefix from the label",
-        )
+    refuse_prefixes(name, graph, getattr(plan, "run", None))
 
 
 def rel_path(path: str) -> str:

@@ -615,7 +615,39 @@ def _bundles(base: str, backend: str, marked: set[str]):
         if not isinstance(manifest, dict) or manifest.get("backend") != backend or not isinstance(manifest.get("jobs"), dict):
             continue
         if marked & set(manifest["jobs"]):
+            why = damaged(manifest)
+            if why is not None:
+                report.warn(f"{_rel(os.path.join(folder, bundle_mod.MANIFEST))} is damaged ({why}): not adopting "
+                            "that bundle; its jobs still marked started run again")
+                continue
             yield folder, manifest
+
+
+def damaged(manifest: dict) -> str | None:
+    """What is wrong with the shape of a bundle's manifest (one that has ``jobs``) for
+    adopting it, or None: ``arrays`` a list of arrays with a name each, ``local`` (if there)
+    the same, and each job a table with a ``task`` (a whole number from 0), the ``array`` it is
+    in (one of those) and, if packed, its ``line``."""
+    names: set[str] = set()
+    for key in ("arrays", "local"):
+        arrays = manifest.get(key, [] if key == "local" else None)
+        if not isinstance(arrays, list):
+            return f"{key} is not a list"
+        for a in arrays:
+            if not isinstance(a, dict) or not isinstance(a.get("name"), str) or not bundle_mod.NAME.fullmatch(a["name"]):
+                return f"an entry of {key} is not an array with a name"
+            names.add(a["name"])
+    for jid, e in manifest["jobs"].items():
+        shown = report.shown(jid)
+        if not isinstance(e, dict):
+            return f"job {shown} is not a table"
+        if not isinstance(e.get("array"), str) or e["array"] not in names:
+            return f"job {shown} names no array of the bundle"
+        for key in ("task", "line"):
+            value = e.get(key, 0) if key == "line" else e.get(key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                return f"job {shown} has no {key} (a whole number from 0)"
+    return None
 
 
 def _adopted_ids(folder: str, arrays_of) -> tuple[dict[str, str], dict[str, str]]:

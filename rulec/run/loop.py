@@ -510,8 +510,10 @@ class Loop:
             tasks.append(Task(job, jid, self.recorder.task_command(job), log, lazy))
             self.logs_of[job] = (log, lazy)
         attached = self.attached  # (marked started by the run that started them)
+        # (their records before are kept: a job cancelled or skipped before it started gets
+        # its record back, as a local job marked ahead does)
         self.history.mark_started([(graph.job_id(j), graph.rule_of(j).name, graph.outputs[j]) for j in jobs if j not in attached],
-                                  logs)
+                                  logs, keep=True)
         sched.ready.clear()  # the scheduler only tells which jobs a failure skips
         sched.running.update(jobs)
         try:
@@ -527,6 +529,14 @@ class Loop:
             if self.done:
                 self.history.record(self.done)
                 self.done = []
+        # Dependents of a failed job, skipped: the scheduler never started them (it held them
+        # on their dependencies), so their records are as they were. Any other job not seen
+        # to start (cancelled when a failure stopped the run) may have run between two looks
+        # at the queue, its outputs half-written: it stays marked, incomplete.
+        never = [graph.job_id(j) for j in jobs if j in sched.skipped and j not in self.started_at and j not in sched.done
+                 and j not in sched.failed]
+        if never:
+            self.history.unmark(never)
 
     def _event(self, event) -> None:
         if type(event) is Note:
@@ -535,6 +545,8 @@ class Loop:
             jid = self.ids.get(event.job) or self.graph.job_id(event.job)
             if self.queued and event.job in self.queued:
                 self._began(event.job, jid)
+            if self.pushed:
+                self.history.launched((jid,))  # (marked when submitted: it stays so)
             self.started_at.setdefault(event.job, (self.attached.get(event.job) if self.attached else None) or time.time())
             if event.where:
                 self.where[event.job] = event.where
@@ -658,6 +670,13 @@ class Loop:
             self._attempt(job, "interrupted", "interrupted")
         unfinished = [j for j in self.plan.run if j in self.pushed and j not in self.sched.done and j not in self.sched.failed
                       and j not in alive and j not in kept] if self.executor.push else stopped
+        if self.executor.push:  # those that never started: their records as they were
+            attached = self.attached or {}  # (a dead run's jobs, re-attached: they did start)
+            never = {j for j in unfinished if j in self.sched.skipped and j not in self.started_at and j not in running
+                     and j not in attached}  # (see _drive_push)
+            if never:
+                self.history.unmark([graph.job_id(j) for j in never])
+                unfinished = [j for j in unfinished if j not in never]
         self.history.forget([graph.job_id(j) for j in unfinished])
         cause = "standard output was closed; " if closed else ""
         if alive:

@@ -13,14 +13,47 @@ def parse(text: str, file: str = "<string>") -> d.Module:
     return _parse(text, file)
 
 
-def parse_file(path: str) -> d.Module:
+class ReadError(SyntaxError_):
+    """A Rulefile that cannot be read as text: ``reason`` says why in a few words ("is a
+    folder, not a file", "Permission denied", "not UTF-8 text (byte 7)"), ``line`` where (a
+    bad byte), for the message of an include that names it."""
+
+    def __init__(self, message: str, reason: str, span=None, line: int | None = None, hint: str | None = None):
+        super().__init__(message, span, hint)
+        self.reason = reason
+        self.line = line
+
+
+def read_text(path: str) -> str:
+    """The text of Rulefile ``path`` (UTF-8, a byte order mark dropped), or a ReadError; a
+    byte that is not UTF-8 is an error at its line and column."""
     try:
-        with open(path, encoding="utf-8-sig") as fh:
-            text = fh.read()
+        with open(path, "rb") as fh:
+            data = fh.read()
     except FileNotFoundError:
-        raise SyntaxError_(f"no Rulefile at {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SyntaxError_(f"cannot read {path}: {exc}") from None
+        raise ReadError(f"no Rulefile at {path}", "no such file") from None
+    except IsADirectoryError:
+        raise ReadError(f"{path}: is a folder, not a file", "is a folder, not a file") from None
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ReadError(f"cannot read {path}: {reason}", reason) from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        from ..source import Span, register_text
+
+        register_text(path, data.decode("utf-8-sig", errors="replace"))  # the line the caret is under
+        start = data.rfind(b"\n", 0, exc.start) + 1
+        line = data.count(b"\n", 0, exc.start) + 1
+        before = data[start : exc.start].decode("utf-8-sig" if start == 0 else "utf-8", errors="replace")
+        col = len(before.replace("\r", "")) + 1
+        reason = f"not UTF-8 text (byte {exc.start})"
+        raise ReadError(reason, reason, Span(path, line, col, line, col + 1), line,
+                        hint="a Rulefile is UTF-8 text: save it as UTF-8") from None
+
+
+def parse_file(path: str) -> d.Module:
+    text = read_text(path)
     from . import cache
     from ..source import register_text
 
@@ -75,4 +108,4 @@ def _by_statements(path: str, text: str) -> d.Module | None:
     return d.Module(path, tuple(decls))
 
 
-__all__ = ["parse", "parse_file"]
+__all__ = ["ReadError", "parse", "parse_file", "read_text"]

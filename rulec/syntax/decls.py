@@ -5,6 +5,9 @@ from __future__ import annotations
 from ..recordclass import record
 from ..source import Span, source_line
 
+# What a name may hold, for the messages about one that holds more (``rule données:``).
+NAME_RULE = "names (of rules, dimensions, labels, params, fields and wildcards) are ASCII letters, digits and _"
+
 
 @record(frozen=True, slots=True)
 class Str:

@@ -18,6 +18,7 @@ from lark.indenter import Indenter
 from ..errors import ErrorGroup, SyntaxError_
 from ..source import Span, register_text
 from . import decls as d
+from .decls import NAME_RULE
 
 MAX_ERRORS = 20
 MAX_NESTING = 100  # brackets inside brackets; deeper is refused (it would exhaust Python's stack)
@@ -286,10 +287,35 @@ def _syntax_error(exc: UnexpectedInput | _BadDedent, file: str, text: str) -> Sy
         expected = _describe_expected(exc.allowed or ())
         if expected and ch not in ('"', "'"):
             message += f"; expected {expected}"
-        return SyntaxError_(message, Span(file, line, col, line, col + 1))
+        hint = _ascii_name_hint(text.split("\n")[line - 1], col - 1) if ch and not ch.isascii() and ch.isalnum() else None
+        return SyntaxError_(message, Span(file, line, col, line, col + 1), hint)
     if isinstance(exc, UnexpectedEOF):
         return SyntaxError_("unexpected end of file", Span(file, line, col, line, col + 1))
     return SyntaxError_(str(exc).splitlines()[0], Span(file, line, col, line, col + 1))
+
+
+def ascii_name(word: str) -> str:
+    """``word`` in the characters a name may hold: accents dropped (``données`` ->
+    ``donnees``), any other character left out."""
+    import unicodedata
+
+    plain = unicodedata.normalize("NFKD", word)
+    return "".join(c for c in plain if c.isascii() and (c.isalnum() or c == "_"))
+
+
+def _ascii_name_hint(row: str, at: int) -> str:
+    """The hint for a letter that is not ASCII at ``row[at]``, inside or after a name."""
+    a = at
+    while a > 0 and (row[a - 1].isalnum() or row[a - 1] == "_"):
+        a -= 1
+    b = at
+    while b < len(row) and (row[b].isalnum() or row[b] == "_"):
+        b += 1
+    word = row[a:b]
+    plain = ascii_name(word)
+    if plain and plain[0].isdigit():
+        plain = "_" + plain
+    return f"{NAME_RULE}: write {plain!r} for {word!r}" if plain else NAME_RULE
 
 
 _FIELD_LINE = re.compile(r"([ \t]+)([A-Za-z_][A-Za-z0-9_]*)[ \t]*:")

@@ -211,3 +211,16 @@ def test_clean_a_rule_or_k_selects_only_those_jobs_and_all_means_everything(proj
     assert sorted(jid for jid, p in OUTPUTS.items() if not project.exists(p)) == ["estimate[d1,m0]", "estimate[d1,m1]"]
     project.ok("run")
     assert "Deleted 8 file(s)." in project.ok("clean", "--yes", "all").stdout  # a target without outputs: what it needs
+
+
+def test_a_force_name_that_names_no_rule_or_job_is_refused_by_every_command(project, tmp_path):
+    project.ok("run")
+    for args, says in ((("dryrun", "--force", "nope"), "--force 'nope': not a rule name or job id"),
+                       (("run", "--force", "estimate[zz,m0]"), "--force 'estimate[zz,m0]': 'zz' is not a value of dimension dataset"),
+                       (("emit", "--slurm", "-F", "--force", "nope", "-o", tmp_path / "b"), "--force 'nope'")):
+        res = project.run(*args)
+        assert res.returncode == 2, (args, res.stdout, res.stderr)
+        assert res.stderr.startswith(says), res.stderr
+        assert "Traceback" not in res.stderr and "Nothing to do" not in res.stdout
+    assert not (tmp_path / "b").exists()
+    project.ok("dryrun", "--force", "estimate[d0,m1]")  # a real job id still forces it

@@ -1472,6 +1472,17 @@ def test_temp_outputs_are_deleted_after_their_last_reader_and_not_rebuilt(kinds)
     assert not kinds.exists("bld/tmp/d0.txt")
 
 
+def test_a_temp_output_of_a_job_that_never_ran_is_made_by_the_first_run(empty_project):
+    # (it read as "deleted after its use", so a fresh folder had "Nothing to do" and no t)
+    empty_project.write("Rulefile", 'rule all:\n    input: "t"\nrule a:\n    output: temp("t")\n'
+                                    '    shell: "echo made >> made.log; touch {output}"\n')
+    assert planned_jobs(empty_project.ok("dryrun").stdout) == {"a": "output missing: t"}
+    res = empty_project.ok("run")
+    assert done_jobs(res.stdout) == ["a"] and empty_project.read("made.log") == "made\n"
+    assert empty_project.ok("run").stdout.strip() == "Nothing to do: the one job is up to date."
+    assert empty_project.read("made.log") == "made\n"
+
+
 def test_keep_temp_keeps_them_and_a_target_temp_output_is_kept(kinds):
     kinds.ok("run", "--keep-temp")
     assert kinds.exists("bld/tmp/d0.txt") and kinds.exists("bld/tmp/d1.txt")

@@ -176,3 +176,34 @@ def test_a_profile_value_with_a_newline_is_refused_naming_the_file_and_key(tmp_p
     ), res.stderr
     assert "Traceback" not in res.stderr
     assert not (proj / "rulec-slurm").exists()
+
+
+def test_a_profile_key_that_would_add_directives_is_refused_naming_the_file_and_key(tmp_path):
+    """A key goes on its #SBATCH line as it is: ``"comment=x --partition=short --chdir=/tmp"``
+    would move the jobs to another partition and folder."""
+    proj = plant(tmp_path / "p")
+    (proj / "p4.toml").write_text('[slurm]\n"comment=x --partition=short --chdir=/tmp" = true\n')
+    res = run_rulec(["emit", "--slurm", "--profile", "p4.toml", "-q"], proj)
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert res.stderr.startswith('p4.toml: slurm."comment=x --partition=short --chdir=/tmp": a key is a name of letters'), res.stderr
+    assert "Traceback" not in res.stderr
+    assert not (proj / "rulec-slurm").exists()
+
+
+@pytest.mark.slurm
+def test_a_label_option_with_a_single_quote_reaches_slurm_intact(slurm_cluster, tmp_path):
+    """sbatch reads ' in an #SBATCH line as a quote (a bare one: "Unmatched '"): the value is
+    double-quoted, and the job's comment is the value."""
+    proj = plant(tmp_path / "p", TAGGED.replace('''comment="a b; $(touch PWNED) 'q' # not a comment"''', '''comment="it's"'''))
+    ok(run_rulec(["emit", "--slurm", "-o", "bundle", "-q"], proj))
+    bundle = proj / "bundle"
+    assert "#SBATCH --comment=\"it's\"\n" in (bundle / "copy.sbatch").read_text()
+    ok(subprocess.run(["sbatch", "--test-only", "copy.sbatch"], cwd=bundle, capture_output=True, text=True, timeout=60))
+    res = ok(subprocess.run(["sbatch", "--hold", "--parsable", "copy.sbatch"], cwd=bundle, capture_output=True, text=True,
+                            timeout=60))
+    job = res.stdout.strip().split(";")[0]
+    try:
+        shown = subprocess.run(["scontrol", "show", "job", job], capture_output=True, text=True, timeout=60).stdout
+    finally:
+        subprocess.run(["scancel", job], capture_output=True, timeout=60)
+    assert "Comment=it's " in shown or "Comment=it's\n" in shown, shown
