@@ -241,6 +241,8 @@ def _target(ns):
             rulefile = args.pop(0)
         else:
             rulefile = "Rulefile"
+    if ns.directory is not None and os.path.exists(ns.directory) and not os.path.isdir(ns.directory):
+        raise RulecError(f"-d {ns.directory}: not a folder (the working folder that paths are relative to)")
     overrides = []
     for item in ns.overrides:
         name, sep, values = item.partition("=")

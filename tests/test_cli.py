@@ -118,3 +118,13 @@ def test_python_dash_m_rulec_exits_with_the_commands_status(tmp_path):
     (tmp_path / "Rulefile").write_text('rule x:\n    output: "x.txt"\n    shell: "touch {output}"\n    bogus: 1\n')
     out = subprocess.run([sys.executable, "-m", "rulec", "check", str(tmp_path)], capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and "Traceback" not in out.stderr and "Rulefile:4:" in out.stderr
+
+
+@pytest.mark.parametrize("command", ["check", "dryrun", "run", "status"])
+def test_a_working_folder_that_is_a_file_is_refused(tmp_path, monkeypatch, capsys, command):
+    (tmp_path / "Rulefile").write_text('rule a:\n    output: "x"\n    shell: "touch {output}"\n')
+    monkeypatch.chdir(tmp_path)
+    assert cli.main([command, "-d", "Rulefile"]) == 2
+    err = capsys.readouterr().err
+    assert "-d Rulefile: not a folder" in err and "File exists" not in err
+    assert not (tmp_path / ".rulec").exists()
