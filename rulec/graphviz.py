@@ -214,4 +214,12 @@ def _dot(name: str) -> str:
 
 
 def _mermaid(name: str) -> str:
-    return name.replace('"', "#quot;")
+    """A name as the text of a quoted Mermaid label, shown as it is: Mermaid reads ``#...;``
+    as an entity code and the label as HTML, so ``#`` goes first (``#35;``), then ``&``,
+    ``<``, ``>``, ``"`` and backticks as entity codes, and control characters (a newline
+    would end the line) as their numbers. A job id ``mk[<img src=x onerror=...>]`` is text,
+    never an element."""
+    out = name.replace("#", "#35;")
+    for ch, code in (("&", "#amp;"), ("<", "#lt;"), (">", "#gt;"), ('"', "#quot;"), ("`", "#96;")):
+        out = out.replace(ch, code)
+    return "".join(ch if ch.isprintable() else f"#{ord(ch)};" for ch in out)

@@ -203,11 +203,11 @@ class Workflow:
         from .commands import run as run_cmd
 
         targets, force, force_all, select = self._what(plan_or_targets, force, force_all, select)
-        args = run_cmd.RunArgs(force=force, force_all=force_all, quiet=quiet, cores=jobs, mem=mem,
-                               resources=tuple(f"{k}={v}" for k, v in (resources or {}).items()),
-                               keep_going=keep_going, retries=retries, executor=_backend(executor, "executor"),
-                               profile=profile, bundle=bundle, poll=poll, keep_temp=keep_temp,
-                               overwrite_protected=overwrite_protected)
+        args = run_cmd.RunArgs(force=force, force_all=force_all, quiet=quiet, cores=_whole(jobs, "jobs", every=True),
+                               mem=_mem(mem), resources=_resources(resources), keep_going=keep_going,
+                               retries=_whole(retries, "retries"), executor=_backend(executor, "executor"),
+                               profile=_path(profile, "profile"), bundle=_path(bundle, "bundle"),
+                               poll=_number(poll, "poll"), keep_temp=keep_temp, overwrite_protected=overwrite_protected)
         with _errors():
             result = run_cmd.execute(self._for(targets, select), args)
         from .errors import EXIT_INTERRUPTED
@@ -230,7 +230,7 @@ class Workflow:
         name = _backend(backend, "backend")
         if name not in CLUSTER:
             raise RulecError(f"backend {str(name)!r}: a bundle is for {', '.join(map(str, CLUSTER))}")
-        args = emit_cmd.EmitArgs(name, output=os.fspath(dir) if dir is not None else None, profile=profile,
+        args = emit_cmd.EmitArgs(name, output=_path(dir, "dir"), profile=_path(profile, "profile"),
                                  force=force, force_all=force_all, quiet=quiet)
         with _errors():
             return emit_cmd.write(self._for(targets, select), args)
@@ -238,6 +238,8 @@ class Workflow:
     # helpers -------------------------------------------------------------
     def _for(self, targets: tuple[str, ...], select: str | None) -> api.Target:
         """The Target of one call; relative paths as at ``load`` even after a chdir."""
+        if select is not None and not isinstance(select, str):
+            raise RulecError(f"select: expected an expression as text (-k), e.g. \"fit and small\", not {select!r}")
         target = self._target
         if os.getcwd() != self._cwd:
             target = replace(
@@ -262,8 +264,9 @@ def load(path: str | os.PathLike = "Rulefile", config: Mapping | None = None,
     ``directory`` is ``-d``: the folder paths are relative to (default: the Rulefile's).
     ``config`` overrides config keys, as ``--config KEY=VALUE`` does (nested tables as
     nested dicts or dotted keys; a list as its items)."""
-    target = api.Target(os.fspath(path), os.fspath(directory) if directory is not None else None,
-                        config=_config_items(config))
+    if path is None:
+        raise RulecError("path: expected a Rulefile or a folder holding one, not None")
+    target = api.Target(_path(path, "path"), _path(directory, "directory"), config=_config_items(config))
     with _errors():
         workflow = api.load(target)
     return Workflow(target, workflow)
@@ -284,6 +287,74 @@ def _names(value, what: str) -> tuple[str, ...]:
         if not isinstance(item, (str, os.PathLike)):
             raise RulecError(f"{what}: expected names (text), not {item!r}")
     return tuple(os.fspath(i) for i in items)
+
+
+def _path(value, what: str) -> str | None:
+    """A path given as text or a path-like object (None: not given)."""
+    if value is None:
+        return None
+    if isinstance(value, (str, os.PathLike)):
+        path = os.fspath(value)
+        if isinstance(path, str):
+            return path
+    raise RulecError(f"{what}: expected a path (text or a path-like object), not {value!r}")
+
+
+def _whole(value, what: str, every: bool = False) -> int | None:
+    """A whole number given as an int or as its text, as the command line takes it (``every``:
+    ``"all"`` too, which is 0: every core); None: not given."""
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        if every and text.lower() == "all":
+            return 0
+        try:
+            return int(text)
+        except ValueError:
+            pass
+    kinds = 'a whole number or "all"' if every else "a whole number"
+    raise RulecError(f"{what}: expected {kinds}, not {value!r}")
+
+
+def _number(value, what: str) -> float | None:
+    """A number given as an int, a float or its text; None: not given."""
+    if value is None:
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    raise RulecError(f"{what}: expected a number, not {value!r}")
+
+
+def _mem(value) -> str | None:
+    """``--mem``: a size with its unit, as text ("16G", "500M"); a bare number is refused, as
+    on the command line (it would say no unit)."""
+    if value is None or isinstance(value, str):
+        return value
+    raise RulecError(f"mem: expected a size with its unit as text, e.g. \"16G\" or \"500M\", not {value!r}")
+
+
+def _resources(value) -> tuple[str, ...]:
+    """``--resources NAME=N ...`` from a dict of names and numbers."""
+    if value is None:
+        return ()
+    if not isinstance(value, Mapping):
+        raise RulecError(f"resources: expected a dict of names and numbers, e.g. {{\"io\": 2}}, not {value!r}")
+    items = []
+    for name, amount in value.items():
+        if not isinstance(name, str):
+            raise RulecError(f"resources: expected names (text) as keys, not {name!r}")
+        if isinstance(amount, bool) or not isinstance(amount, (int, float)):
+            raise RulecError(f"resources: {name}: expected a number, not {amount!r}")
+        items.append(f"{name}={amount}")
+    return tuple(items)
 
 
 def _backend(value, what: str) -> "Backend":

@@ -109,12 +109,18 @@ def test_the_bash_script_fills_compreply(starter, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("shell")
     assert _bash_complete(starter, tmp, "rulec st") == ["status"]
     assert _bash_complete(starter, tmp, "rulec run --exec", with_line=False) == ["--executor"]
-    assert _bash_complete(starter, tmp, "rulec run fit[sm") == ["fit[small,mean]", "fit[small,median]"]
+    assert _bash_complete(starter, tmp, "rulec run fit[sm") == ["fit\\[small,mean]", "fit\\[small,median]"]
     # a word starting like a file: file names too
     assert _bash_complete(starter, tmp, "rulec run Rule") == ["Rulefile"]
     assert _bash_complete(starter, tmp, "rulec run scr") == ["scripts"]
     # bash splits "--set model=me" at "=": the candidates fit the word after it
     assert _bash_complete(starter, tmp, "rulec dryrun --set model=me") == ["mean", "median"]
+    # ...and right after the "=", bash's word is the "=": readline completes what follows it
+    assert _bash_complete(starter, tmp, "rulec dryrun --set model=") == ["mean", "median"]
+    # file names beside rule names: folders end with "/" (no space after a lone one)
+    assert _bash_complete(starter, tmp, "rulec run s") == ["summarize", "scripts/"]
+    (starter / "x:y").mkdir()  # bash splits at ":" too: the file names fit the word after it
+    assert _bash_complete(starter, tmp, "rulec run x:") == ["y/"]
 
 
 @pytest.mark.skipif(shutil.which("fish") is None, reason="fish is not installed")
@@ -134,3 +140,154 @@ def test_the_zsh_script_is_valid_zsh_and_defines_its_function(tmp_path):
     res = subprocess.run(["zsh", "-f", "-c", f"autoload -U compinit; compinit -u -D; source {path}; "
                           "print -r -- ${_comps[rulec]}"], capture_output=True, text=True, timeout=60)
     assert res.returncode == 0 and res.stdout.strip() == "_rulec", res.stdout + res.stderr
+
+
+# --------------------------------------------------------------------------- hostile words
+
+HOSTILE = ["$(touch PWNED)", "`touch PWNED`", "p;q", "a b", "x'y", 'a"b', "h!st", "~t", "{a,b}", "#c", "*"]
+
+
+@pytest.fixture
+def hostile(tmp_path, monkeypatch):
+    """A project whose dimension values are shell code, quotes, blanks and globs, as cwd."""
+    values = ", ".join('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in HOSTILE)
+    (tmp_path / "Rulefile").write_text(textwrap.dedent(f"""\
+        dimension s = [{values}]
+
+        rule all:
+            input: expand("out/{{s}}.txt")
+
+        rule mk:
+            output: "out/{{s}}.txt"
+            shell: "printf hi > {{output}}"
+        """))
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def _bash_replies(where: Path, tmp_path: Path, words: list[str]) -> tuple[list[str], list[list[str]]]:
+    """Run the bash script's function with COMP_WORDS = ``words`` (as bash split them; the
+    last is the word being completed), COMP_LINE their join. Returns COMPREPLY, and for each
+    reply the words bash makes of the command line it gives (the text after an open quote
+    is replaced, and readline closes that quote), evaluated by bash itself."""
+    cur = words[-1]
+    parsed = completion._bash_word(cur)
+    opened = ""
+    if parsed.quote:  # what readline keeps: the word up to its open quote
+        opened = cur[:cur.rindex("'" if parsed.quote == "$'" else parsed.quote) + 1]
+    closer = {"": "", "'": "'", "$'": "'", '"': '"'}[parsed.quote]
+    line = _join(words)
+    test = textwrap.dedent(f"""\
+        source /dev/stdin <<'RULEC_COMPLETION'
+        {completion.script("bash")}
+        RULEC_COMPLETION
+        COMP_WORDS=({" ".join(_bash_word(w) for w in words)})
+        COMP_CWORD={len(words) - 1}
+        COMP_LINE={_bash_word(line)}
+        COMP_POINT={len(line)}
+        _rulec
+        for r in "${{COMPREPLY[@]}}"; do printf 'R%s\\0' "$r"; done
+        o={_bash_word(opened)} c={_bash_word(closer)}
+        for r in "${{COMPREPLY[@]}}"; do
+            eval "v=($o$r$c)"
+            printf 'V%s\\0' "${{v[@]}}"; printf 'E\\0'
+        done
+        """)
+    res = subprocess.run(["bash", "-c", test], cwd=where, env=_shell_env(tmp_path), capture_output=True, text=True,
+                         timeout=60)
+    assert res.returncode == 0, res.stderr
+    replies, values, current = [], [], []
+    for item in res.stdout.split("\0")[:-1]:
+        if item[0] == "R":
+            replies.append(item[1:])
+        elif item[0] == "V":
+            current.append(item[1:])
+        else:
+            values.append(current)
+            current = []
+    return replies, values
+
+
+def _join(words: list[str]) -> str:
+    """The command line bash split into ``words`` (no blank around "=" and ":")."""
+    line = words[0]
+    for before, word in zip(words, words[1:]):
+        line += word if word in ("=", ":") or before in ("=", ":") else " " + word
+    return line
+
+
+def test_bash_gets_job_ids_and_values_quoted_so_nothing_in_them_runs(hostile, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("shell")
+    ids = ["mk[" + v + "]" for v in HOSTILE]
+    values = HOSTILE
+    cases = [
+        (["rulec", "run", "--force", "mk["], ids),             # --force JOB
+        (["rulec", "run", "mk["], ids),                        # a target (file names may fit too)
+        (["rulec", "dryrun", "-k", ""], ["all", "mk"] + sorted(values)),
+        (["rulec", "dryrun", "--set", "s", "=", ""], values),  # bash splits at "="
+        (["rulec", "dryrun", "--set", "s", "="], values),
+    ]
+    for words, want in cases:
+        replies, got = _bash_replies(hostile, tmp, words)
+        assert sorted(v for (v,) in got) == sorted(want), (words, replies)
+        assert not (hostile / "PWNED").exists()
+    replies, _ = _bash_replies(hostile, tmp, ["rulec", "run", "--force", "mk[$"])
+    assert replies == ["mk\\[\\$\\(touch\\ PWNED\\)]"]
+    replies, _ = _bash_replies(hostile, tmp, ["rulec", "run", "--force", "mk[p"])
+    assert replies == ["mk\\[p\\;q]"]
+    replies, _ = _bash_replies(hostile, tmp, ["rulec", "dryrun", "--set", "s", "=", "a"])
+    assert sorted(replies) == sorted(["a\\\"b", "a\\ b"])
+    assert not (hostile / "PWNED").exists()
+
+
+def test_bash_candidates_follow_the_quoting_already_typed(hostile, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("shell")
+    cases = [
+        ("mk[\\$", ["mk[$(touch PWNED)]"]),           # a backslash typed
+        ("mk[a\\ ", ["mk[a b]"]),
+        ("mk[\\`", ["mk[`touch PWNED`]"]),
+        ("'mk[$", ["mk[$(touch PWNED)]"]),            # an open single quote: readline closes it
+        ("'mk[x", ["mk[x'y]"]),
+        ('"mk[$', ["mk[$(touch PWNED)]"]),            # an open double quote: $ ` " \\ ! escaped
+        ('"mk[h', ["mk[h!st]"]),
+        ('"mk[a', ['mk[a"b]', "mk[a b]"]),
+        ("$'mk[x", ["mk[x'y]"]),
+        ("mk['a", ['mk[a"b]', "mk[a b]"]),            # a quote opened inside the word
+        ("mk[a\\", ['mk[a"b]', "mk[a b]"]),           # a backslash at the end
+    ]
+    for cur, want in cases:
+        replies, got = _bash_replies(hostile, tmp, ["rulec", "run", "--force", cur])
+        assert sorted(v for (v,) in got) == sorted(want), (cur, replies)
+        replies, got = _bash_replies(hostile, tmp, ["rulec", "dryrun", cur])
+        assert sorted(v for (v,) in got) == sorted(want), (cur, replies)
+    assert not (hostile / "PWNED").exists()
+
+
+def test_bash_quote_round_trips_through_bash_in_every_quoting():
+    texts = HOSTILE + ["new\nline", "tab\there", "esc\x1b[31m", "été", "@files", "back\\slash", "-", "", "a=b:c"]
+    checks = []
+    for text in texts:
+        for quote in ("", "'", '"', "$'"):
+            word = quote + completion.bash_quote(text, quote) + {"": "", "'": "'", '"': '"', "$'": "'"}[quote]
+            if not word:
+                continue
+            checks.append((text, word))
+            assert completion._bash_word(word).value == text, word
+            if quote:  # still open: the value so far, and the quote
+                value, still, kept = completion._bash_word(word[:-1])
+                assert (value, still) == (text, quote) and text.startswith(kept), word
+            else:  # a backslash at the end quotes what is not typed yet
+                assert completion._bash_word(word + "\\") == (text, "", ""), word
+    script = "set -f\n" + "".join(f"printf '%s\\0' {word}\n" for _, word in checks)
+    res = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split("\0")[:-1] == [text for text, _ in checks]
+    assert completion.bash_quote("fit[small,mean]") == "fit\\[small,mean]"
+    assert completion.bash_quote("new\nline") == "new$'\\x0a'line"
+
+
+def test_file_names_alone_are_left_to_bash_with_the_word_unquoted(hostile, capsys):
+    completion.main(["--shell", "bash", "--cur", "'out/a", "--", "run", "--profile", "'out/a"])
+    assert capsys.readouterr().out == "@files=out/a\n"
+    completion.main(["--shell", "bash", "--cur", "sub\\ dir/", "--", "init", "sub\\ dir/"])
+    assert capsys.readouterr().out == "@dirs=sub dir/\n"

@@ -75,3 +75,26 @@ def test_every_public_name_is_documented():
     for name in rulec.__all__:
         if name != "__version__":
             assert f"rulec.{name}" in text, name
+
+
+def test_quiet_runs_print_what_the_page_says(tmp_path, monkeypatch, capsys):
+    text = " ".join(DOC.read_text(encoding="utf-8").split())
+    assert ("`quiet=True` (the default) prints what `rulec run -q` prints: the one-line summary on standard output "
+            "(`Done: 7 job(s) ran.`, or `Nothing to do: all 7 jobs are up to date.`) and, when jobs fail, each "
+            "failure and their summary on standard error.") in text
+    assert "only a failure's summary is printed" not in text
+    from rulec.commands import init
+
+    init.main(str(tmp_path))  # the starter project: 7 jobs
+    capsys.readouterr()
+    wf = rulec.load(tmp_path)
+    assert wf.run().ok
+    assert capsys.readouterr() == ("Done: 7 job(s) ran.\n", "")
+    assert wf.run().ok
+    assert capsys.readouterr() == ("Nothing to do: all 7 jobs are up to date.\n", "")
+    (tmp_path / "failing").mkdir()
+    (tmp_path / "failing" / "Rulefile").write_text('rule x:\n    output: "x.txt"\n    shell: "exit 3"\n')
+    report = rulec.load(tmp_path / "failing").run()
+    out, err = capsys.readouterr()
+    assert not report.ok and out == ""
+    assert "FAILED x: exit status 3" in err and "1 job(s) failed" in err

@@ -68,6 +68,25 @@ def test_mermaid_gets_the_state_colours_as_classes():
     assert "    class n1 failed" in lines and "    class n0,n2,n3 done" in lines
 
 
+def test_mermaid_labels_escape_markup_and_entity_codes():
+    assert graphviz._mermaid('mk[<script>alert(1)</script>]') == "mk[#lt;script#gt;alert(1)#lt;/script#gt;]"
+    assert graphviz._mermaid('a"b') == "a#quot;b"
+    assert graphviz._mermaid("a#b #lt; &amp;") == "a#35;b #35;lt; #amp;amp;"  # written codes stay text
+    assert graphviz._mermaid("x`y\nz") == "x#96;y#10;z"
+    g = graph('''
+dimension s = ["<img src=x onerror=alert(1)>", "#lt;b#gt;", "ok"]
+rule all:
+    input: expand("out/{s}.txt")
+rule mk:
+    output: "out/{s}.txt"
+    shell: "touch {output}"
+''')
+    lines = graphviz.render(g, "mermaid", jobs=True).splitlines()
+    assert '    n0["mk[#lt;img src=x onerror=alert(1)#gt;]"]' in lines
+    assert '    n1["mk[#35;lt;b#35;gt;]"]' in lines
+    assert not any(c in line.partition("[")[2] for line in lines[1:] for c in "<>")
+
+
 def test_names_are_quoted_for_dot():
     assert graphviz._dot('a"b\\c') == '"a\\"b\\\\c"'
 

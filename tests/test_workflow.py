@@ -105,6 +105,42 @@ def test_a_missing_rulefile_and_bad_arguments_raise_rulec_errors(tmp_path, chain
     assert not (chain / "final").exists()
 
 
+@pytest.mark.parametrize("call, says", [
+    (lambda wf: wf.run(jobs="two"), r"jobs: expected a whole number or \"all\", not 'two'"),
+    (lambda wf: wf.run(jobs=2.5), r"jobs: expected a whole number or \"all\", not 2.5"),
+    (lambda wf: wf.run(jobs=True), r"jobs: expected a whole number"),
+    (lambda wf: wf.run(retries="x"), r"retries: expected a whole number, not 'x'"),
+    (lambda wf: wf.run(mem=16), r"mem: expected a size with its unit as text, e.g. \"16G\""),
+    (lambda wf: wf.run(mem="16"), r"--mem '16': expected a number with a unit"),
+    (lambda wf: wf.run(resources=[("io", 2)]), r"resources: expected a dict of names and numbers"),
+    (lambda wf: wf.run(resources={"io": "lots"}), r"resources: io: expected a number, not 'lots'"),
+    (lambda wf: wf.run(resources={3: 1}), r"resources: expected names \(text\) as keys, not 3"),
+    (lambda wf: wf.run(poll="often"), r"poll: expected a number, not 'often'"),
+    (lambda wf: wf.run(profile=3), r"profile: expected a path"),
+    (lambda wf: wf.plan(select=3), r"select: expected an expression as text"),
+    (lambda wf: wf.run(select=["a"]), r"select: expected an expression as text"),
+    (lambda wf: wf.emit("slurm", 3), r"dir: expected a path"),
+    (lambda wf: rulec.load(3), r"path: expected a path \(text or a path-like object\), not 3"),
+    (lambda wf: rulec.load(None), r"path: expected a Rulefile or a folder holding one, not None"),
+    (lambda wf: rulec.load(wf.path, directory=3), r"directory: expected a path"),
+], ids=["jobs-text", "jobs-float", "jobs-bool", "retries-text", "mem-int", "mem-no-unit", "resources-list",
+        "resources-value", "resources-key", "poll-text", "profile-int", "plan-select-int", "run-select-list",
+        "emit-dir-int", "load-int", "load-none", "load-directory-int"])
+def test_arguments_of_the_wrong_type_raise_rulec_errors(chain, call, says):
+    wf = rulec.load(chain)
+    with pytest.raises(rulec.RulecError, match=says):
+        call(wf)
+    assert not (chain / "final").exists() and not (chain / ".rulec" / "lock").exists()
+
+
+def test_jobs_and_retries_take_what_the_command_line_takes(chain):
+    wf = rulec.load(chain)
+    assert wf.run(jobs="all", retries="1", mem="1G", resources={"io": 2}, poll=None).ok  # -j all
+    (chain / "src" / "a.txt").write_text("changed\n")
+    report = wf.run(jobs="2")
+    assert report.ok and sorted(report.jobs) == ["final[a]", "make[a]"]
+
+
 def test_config_overrides_go_to_the_config_mechanism(tmp_path):
     (tmp_path / "c.toml").write_text("seed = 1\n")
     (tmp_path / "Rulefile").write_text('config "c.toml"\n\nrule x:\n    output: "x.txt"\n    shell: "echo {config.seed} > {output}"\n')
