@@ -314,14 +314,17 @@ def phases(graph: JobGraph, run: list[int]) -> list[tuple[list[int], list[int]]]
     ended, then its local jobs run here. A cluster job goes one phase after the latest local
     job it depends on; a local job goes in the phase of the latest job it depends on. So no
     submitted job waits for a local job, and a local job runs once the cluster jobs it
-    reads have ended. ``run`` is in dependency order."""
+    reads have ended. The local jobs that need no cluster job (downloads) come first, in a
+    phase of their own with no cluster jobs, so that nothing waits for the cluster to run
+    them; the cluster jobs that need no local job are in the next phase (the first when there
+    is no such local job). ``run`` is in dependency order."""
     rules = graph.workflow.rules
     g_rule, g_deps = graph.rule, graph.deps
     level: dict[int, int] = {}
     local: dict[int, bool] = {}
     for job in run:
         here = rules[g_rule[job]].local
-        at = 0
+        at = 0 if here else 1  # (phase 0: the local jobs that need no cluster job)
         for d in g_deps[job]:
             lv = level.get(d)
             if lv is not None:
@@ -331,4 +334,4 @@ def phases(graph: JobGraph, run: list[int]) -> list[tuple[list[int], list[int]]]
     out: list[tuple[list[int], list[int]]] = [([], []) for _ in range(max(level.values(), default=-1) + 1)]
     for job in run:
         out[level[job]][1 if local[job] else 0].append(job)
-    return out
+    return out[1:] if out and out[0] == ([], []) else out

@@ -223,7 +223,8 @@ def test_jbsub_waves_and_flags():
     assert "jbsub -cores 1 -mem 1g -queue x86_1h -proj cheap -name rulec-score" in submit
     assert "# wave 1: 3 job(s)" in submit and "# wave 5: 1 job(s)" in submit
     assert "limit=2 running=0  # label gpu: at most 2 at once" in submit
-    assert "start fit 0 'fit[d0,lin]' 'prepare[d0]'" in submit  # no arrays: no chunks
+    # no arrays: no chunks; the job and its dependencies, each with its marker's name
+    assert "start fit 0 'fit[d0,lin]' fit.d0,lin 'prepare[d0]' prepare.d0" in submit
     assert "-wait bash" in submit
 
 
@@ -231,12 +232,12 @@ def test_task_tables_hold_one_line_per_task():
     b = make_bundle("slurm")
     lines = b.files["score-1.tasks"].splitlines()
     assert len(lines) == 4
-    assert shell_words(lines[0]) == ["score[d0,lin]", ".rulec/logs/score/score.d0,lin.log",
+    assert shell_words(lines[0]) == ["score[d0,lin]", "score.d0,lin", ".rulec/logs/score/score.d0,lin.log",
                                      "wc -c < fit/d0_lin.json > 'score/d0 lin.txt'", "1", "score/d0 lin.txt"]
     fit = b.files["fit-1.tasks"].splitlines()[0]
     # a multi-line command stays on one line, and comes back exactly
-    assert fit.startswith("'fit[d0,lin]' logs/fit/d0_lin.log $'cat data/d0.csv > fit/d0_lin.json\\necho")
-    assert shell_words(fit) == ["fit[d0,lin]", "logs/fit/d0_lin.log",
+    assert fit.startswith("'fit[d0,lin]' fit.d0,lin logs/fit/d0_lin.log $'cat data/d0.csv > fit/d0_lin.json\\necho")
+    assert shell_words(fit) == ["fit[d0,lin]", "fit.d0,lin", "logs/fit/d0_lin.log",
                                 "cat data/d0.csv > fit/d0_lin.json\necho \"model lin: it's fitted\" >> fit/d0_lin.json",
                                 "1", "fit/d0_lin.json", "logs/fit/d0_lin.log"]
     assert not [f for f in b.files if f.startswith("jobs/")]  # written when the task runs
@@ -374,7 +375,7 @@ def test_tasks_with_remote_paths_fetch_run_on_local_copies_and_upload(backend, m
     out = subprocess.run(["bash", "-c", 'eval "set -- $1"; printf "%s\\0" "$@"', "-", tasks.rstrip("\n")],
                          capture_output=True, text=True, check=True).stdout
     fields = out.split("\0")[:-1]
-    job, log, command, n_out, *outputs = fields
+    job, key, log, command, n_out, *outputs = fields
     assert (job, n_out) == ("fetch", "2")
     assert outputs == [".rulec/remote/s3/results/out/a.txt", "bld/a.sum"]  # checked and removed by the task
     py = shlex.quote(sys.executable)

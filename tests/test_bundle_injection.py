@@ -164,7 +164,7 @@ def test_task_tables_decode_to_exactly_their_fields(backend, tmp_path):
         lines = b.files[f"{array.name}.tasks"].splitlines()
         assert len(lines) == len(array.jobs)
         for line, job in zip(lines, array.jobs):
-            fields = [graph.job_id(job), b.logs[job], bundle_mod.task_command(graph, renderers, job),
+            fields = [graph.job_id(job), bundle_mod.marker_name(graph.job_id(job)), b.logs[job], bundle_mod.task_command(graph, renderers, job),
                       str(len(graph.declared_outputs(job))), *graph.declared_outputs(job), *graph.logs(job)]
             assert bash_words(line, cwd=tmp_path) == [encoded(f) for f in fields]
     assert not pwned(tmp_path)

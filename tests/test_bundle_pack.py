@@ -71,8 +71,8 @@ def run_task(bundle: Path, array: str, task: int, backend: str = "slurm", script
 
 
 def markers(bundle: Path, rule: str = "make") -> dict[str, str]:
-    return {x: (bundle / "status" / f"{rule}[{x}].rc").read_text().strip()
-            for x in "abcde" if (bundle / "status" / f"{rule}[{x}].rc").exists()}
+    return {x: (bundle / "status" / f"{rule}.{x}.rc").read_text().strip()
+            for x in "abcde" if (bundle / "status" / f"{rule}.{x}.rc").exists()}
 
 
 @pytest.mark.parametrize("backend", ["slurm", "lsf"])
@@ -90,7 +90,7 @@ def test_a_packed_task_runs_its_jobs_one_after_another_with_a_marker_and_a_log_e
     for i, x in enumerate("abcde"):
         assert (proj / "mid" / f"{x}.txt").read_text() == f"made {x}\n"
         assert (proj / ".rulec" / "logs" / "make" / f"make.{x}.log").read_text() == f"log of {x}\n"  # its own log
-        started = int((bundle / "status" / f"make[{x}].start").read_text())
+        started = int((bundle / "status" / f"make.{x}.start").read_text())
         assert before - 1 <= started <= time.time()
         assert (bundle / "jobs" / "make" / f"{i}.sh").read_text().startswith(f"# make[{x}]\n")
     # one after another, in table order
@@ -122,7 +122,7 @@ def test_a_job_that_exits_0_without_its_output_fails_alone(tmp_path):
     proj = project(tmp_path, "nothing_b")
     res = run_task(proj / "bundle", "make", 0)
     assert res.returncode == 1
-    assert markers(proj / "bundle") == {"a": "0", "b": "1", "c": "0", "d": "0", "e": "0"}
+    assert markers(proj / "bundle") == {"a": "0", "b": "256", "c": "0", "d": "0", "e": "0"}  # exit 0 without its output: 256, no exit status
     assert "make[b] exited 0 but did not create mid/b.txt" in res.stdout
 
 
@@ -131,13 +131,13 @@ def test_packs_split_the_table_and_a_cancel_file_skips_a_job(tmp_path):
     bundle = proj / "bundle"
     assert json.loads((bundle / "manifest.json").read_text())["arrays"][0]["size"] == 3  # 2 + 2 + 1
     (bundle / "status").mkdir(exist_ok=True)
-    (bundle / "status" / "make[d].cancel").write_text("cancelled\n")
+    (bundle / "status" / "make.d.cancel").write_text("cancelled\n")
     assert run_task(bundle, "make", 2).returncode == 0  # task 2: line 4 alone
     assert markers(bundle) == {"e": "0"}
     res = run_task(bundle, "make", 1)  # task 1: lines 2 and 3, d cancelled
     assert res.returncode == 1 and "make[d] cancelled: not started" in res.stdout
     assert markers(bundle) == {"c": "0", "e": "0"}
-    assert not (bundle / "status" / "make[d].start").exists() and not (proj / "mid" / "d.txt").exists()
+    assert not (bundle / "status" / "make.d.start").exists() and not (proj / "mid" / "d.txt").exists()
     res = run_task(bundle, "make", 3)
     assert res.returncode == 2 and "has no task 3" in res.stderr
 
@@ -169,7 +169,7 @@ def test_a_signal_stops_the_running_job_removes_its_outputs_and_starts_no_other(
     proj = project(tmp_path, "slow_c")
     bundle = proj / "bundle"
     proc = run_task(bundle, "make", 0, wait=False)
-    start = bundle / "status" / "make[c].start"
+    start = bundle / "status" / "make.c.start"
     deadline = time.monotonic() + 20
     while not start.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -183,7 +183,7 @@ def test_a_signal_stops_the_running_job_removes_its_outputs_and_starts_no_other(
     assert markers(bundle) == {"a": "0", "b": "0"}  # no marker: the scheduler stopped it
     assert not (proj / "mid" / "c.txt").exists()
     assert sorted(p.name for p in (proj / "mid").iterdir()) == ["a.txt", "b.txt"]  # kept
-    assert not (bundle / "status" / "make[d].start").exists()
+    assert not (bundle / "status" / "make.d.start").exists()
 
 
 # --------------------------------------------------------------------------- several at once
@@ -233,7 +233,7 @@ def test_a_task_with_the_cores_of_two_jobs_runs_two_at_once_and_a_failure_stays_
     t = intervals(proj, "abde")
     assert overlap(t["a"], t["b"]), t  # two at once...
     assert not overlap(t["a"], t["e"]) and not overlap(t["b"], t["e"]), t  # ...and never more than two
-    starts = {x: int((bundle / "status" / f"make[{x}].start").read_text()) for x in "abcde"}
+    starts = {x: int((bundle / "status" / f"make.{x}.start").read_text()) for x in "abcde"}
     assert abs(starts["a"] - starts["b"]) <= 1
     said = [line.split()[1] for line in res.stdout.splitlines() if " (line " in line]
     assert said == [f"make[{x}]" for x in "abcde"]  # started in table order
@@ -246,12 +246,12 @@ def test_two_at_once_a_job_without_its_output_and_a_cancel_file_fail_alone(tmp_p
     (proj / "times").mkdir()
     bundle = proj / "bundle"
     (bundle / "status").mkdir(exist_ok=True)
-    (bundle / "status" / "make[d].cancel").write_text("cancelled\n")
+    (bundle / "status" / "make.d.cancel").write_text("cancelled\n")
     res = run_task(bundle, "make", 0)
     assert res.returncode == 1
-    assert markers(bundle) == {"a": "0", "b": "1", "c": "0", "e": "0"}
+    assert markers(bundle) == {"a": "0", "b": "256", "c": "0", "e": "0"}
     assert "make[b] exited 0 but did not create mid/b.txt" in res.stdout
-    assert "make[d] cancelled: not started" in res.stdout and not (bundle / "status" / "make[d].start").exists()
+    assert "make[d] cancelled: not started" in res.stdout and not (bundle / "status" / "make.d.start").exists()
 
 
 def test_two_at_once_a_signal_stops_both_running_jobs_removes_their_outputs_and_starts_no_other(tmp_path):
@@ -259,7 +259,7 @@ def test_two_at_once_a_signal_stops_both_running_jobs_removes_their_outputs_and_
     (proj / "times").mkdir()
     bundle = proj / "bundle"
     proc = run_task(bundle, "make", 0, wait=False)
-    started = [bundle / "status" / f"make[{x}].start" for x in "bc"]
+    started = [bundle / "status" / f"make.{x}.start" for x in "bc"]
     deadline = time.monotonic() + 20
     while not all(p.exists() for p in started) and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -275,7 +275,7 @@ def test_two_at_once_a_signal_stops_both_running_jobs_removes_their_outputs_and_
     assert "task 0 of make stopped by a signal" in out
     assert markers(bundle) == {"a": "0"}  # no marker for the stopped ones: the scheduler stopped them
     assert sorted(p.name for p in (proj / "mid").iterdir()) == ["a.txt"]
-    assert not (bundle / "status" / "make[d].start").exists() and not (bundle / "status" / "make[e].start").exists()
+    assert not (bundle / "status" / "make.d.start").exists() and not (bundle / "status" / "make.e.start").exists()
     _kill_sleepers(proj)
 
 
@@ -331,7 +331,7 @@ def test_directory_outputs_in_a_pack_stale_folders_go_first_and_a_job_must_leave
     (proj / "idx" / "a" / "old" / "left").write_text("stale")
     res = run_task(bundle, "index", 0)
     assert res.returncode == 1, res.stdout + res.stderr
-    assert markers(bundle, "index") == {"a": "0", "b": "1", "c": "0"}
+    assert markers(bundle, "index") == {"a": "0", "b": "256", "c": "0"}
     assert sorted(str(p.relative_to(proj / "idx")) for p in (proj / "idx").rglob("*")) == [
         "a", "a/sub", "a/sub/name", "c", "c/sub", "c/sub/name"]  # the stale folder gone; b's file removed
     assert "rulec: index[b] exited 0 but did not create the folder idx/b" in res.stdout
@@ -353,7 +353,7 @@ def test_protected_outputs_in_a_pack_become_read_only_and_a_read_only_one_is_not
     assert (f"rulec: model[b]: model/b.txt is protected (protected() in {proj / 'Rulefile'}:15:13): not replacing it; "
             "delete it or make it writable (chmod u+w) to run the job") in res.stdout
     assert kept.read_text() == "an earlier model\n"  # not run, not removed
-    assert not (bundle / "status" / "model[b].start").exists()
+    assert not (bundle / "status" / "model.b.start").exists()
     for x in "ac":
         out = proj / "model" / f"{x}.txt"
         assert out.read_text() == f"model {x}\n"
@@ -376,3 +376,38 @@ def test_touch_outputs_in_a_pack_are_made_by_the_task_after_exit_0_only(tmp_path
     assert markers(bundle, "flag") == {"a": "0", "b": "4", "c": "0"}
     assert sorted(p.name for p in (proj / "flag").iterdir()) == ["a.done", "c.done"]
     assert (proj / ".rulec" / "logs" / "flag" / "flag.a.log").read_text() == "flagged a\n"
+
+
+SLASHED = '''
+dimension n = ["a", "b", "sub/x"]
+
+rule all:
+    input: expand("out/{n}.txt")
+
+rule make:
+    output: "out/{n}.txt"
+    shell: "if [ {n} = a ]; then exit 3; fi; echo {n} > {output}"
+'''
+
+
+@pytest.mark.parametrize("backend", ["slurm", "lsf"])
+@pytest.mark.parametrize("profile", [None, WIDE], ids=["one-at-a-time", "two-at-once"])
+def test_a_job_id_with_a_slash_gets_its_markers_in_status_named_as_its_default_log(tmp_path, backend, profile):
+    """A value with a '/' (a glob() dimension's sub/x): the job's markers are named as its
+    default log is (make.sub%2Fx.rc), so they make no folder; its cancel file is found by the
+    same name; the manifest and the task table say that name."""
+    proj = project(tmp_path, backend=backend, pack="3", rulefile=SLASHED, profile=profile)
+    bundle = proj / "bundle"
+    m = json.loads((bundle / "manifest.json").read_text())
+    assert m["jobs"]["make[sub/x]"]["marker"] == "status/make.sub%2Fx.rc"
+    res = run_task(bundle, "make", 0, backend)
+    assert res.returncode == 1, res.stdout + res.stderr  # make[a] failed
+    status = bundle / "status"
+    assert sorted(p.name for p in status.iterdir()) == [
+        "make.a.rc", "make.a.start", "make.b.rc", "make.b.start", "make.sub%2Fx.rc", "make.sub%2Fx.start"]
+    assert (status / "make.sub%2Fx.rc").read_text() == "0\n" and (proj / "out" / "sub" / "x.txt").read_text() == "sub/x\n"
+    # a cancel file by that name skips the job
+    (status / "make.sub%2Fx.cancel").write_text("cancelled\n")
+    res = run_task(bundle, "make", 0, backend)
+    assert "make[sub/x] cancelled: not started" in res.stdout
+    assert not (status / "make.sub%2Fx.start").exists() and not (status / "make.sub%2Fx.rc").exists()

@@ -120,7 +120,7 @@ def test_jbsub_bundle_runs_in_waves(tmp_path, shims, capsys):
     calls = (tmp_path / "calls.log").read_text().splitlines()
     assert len(calls) == 17  # one jbsub call per job
     assert all(c.startswith("bash ") for c in calls)
-    assert (proj / "bundle" / "status" / "fit[d1,m0].rc").read_text() == "0\n"
+    assert (proj / "bundle" / "status" / "fit.d1,m0.rc").read_text() == "0\n"
 
 
 def test_jbsub_bundle_skips_dependents_of_a_failure(tmp_path, shims, capsys):
@@ -134,7 +134,7 @@ def test_jbsub_bundle_skips_dependents_of_a_failure(tmp_path, shims, capsys):
     assert "skipped summarize[m0]" in res.stdout
     assert (proj / "out" / "m1.txt").exists()  # independent work went on
     assert not (proj / "fit" / "d1_m0.txt").exists()  # a failed job's outputs are removed
-    assert (proj / "bundle" / "status" / "fit[d1,m0].rc").read_text() == "3\n"
+    assert (proj / "bundle" / "status" / "fit.d1,m0.rc").read_text() == "3\n"
     assert "failing on purpose" in (proj / "logs" / "fit" / "d1_m0.log").read_text()
     failed = (proj / "bundle" / "failed").read_text().split()
     assert sorted(failed) == ["fit[d1,m0]", "score[d1,m0]", "summarize[m0]"]
@@ -269,5 +269,5 @@ def test_a_bundle_checks_directory_outputs_are_folders_and_writes_benchmarks(bac
     assert len(lines) == 2 and lines[1].split("\t")[0] == "1" and lines[1].split("\t")[-1] == "0"
     # the job that made a file where its folder goes failed, and the file is gone
     assert "exited 0 but did not create the folder index/g2" in (proj / ".rulec" / "logs" / "index" / "index.g2.log").read_text()
-    assert (proj / "bundle" / "status" / "index[g2].rc").read_text() == "1\n"
+    assert (proj / "bundle" / "status" / "index.g2.rc").read_text() == "256\n"  # exit 0 without it
     assert not (proj / "index" / "g2").exists() and not (proj / "aligned" / "g2.txt").exists()

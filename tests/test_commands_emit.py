@@ -103,3 +103,49 @@ def test_emit_jbsub_runs_the_command_under_the_labels_prefix(tmp_path):
         assert "\nenv 'RULEC_A=x y' RULEC_PREFIXED=1 bash -euo pipefail \"$script\" </dev/null" in script
         subprocess.run(["bash", str(out / f"{name}.job.sh"), "0"], check=True, capture_output=True, timeout=60)
         assert (tmp_path / "o" / f"{name}.txt").read_text() == "1 x y\n"
+
+
+def test_a_bundle_run_by_hand_leaves_the_jobs_it_rebuilt_up_to_date(tmp_path, capsys, monkeypatch):
+    """rulec run, an input changes, rulec emit, the bundle's tasks run by hand: the next plan
+    judges what the bundle rebuilt by its files (emit forgot their records, which would call
+    them changed), and keeps the records of the jobs it did not hold."""
+    import os
+    import subprocess
+
+    from rulec.cli import main as cli
+    from rulec.history import History
+
+    (tmp_path / "Rulefile").write_text('''
+dimension d = ["a", "b"]
+
+rule all:
+    input: expand("two/{d}.txt")
+
+rule one:
+    input: "in/{d}.txt"
+    output: "one/{d}.txt"
+    shell: "cat {input} > {output}"
+
+rule two:
+    input: "one/{d}.txt"
+    output: "two/{d}.txt"
+    shell: "cat {input} > {output}; echo MORE >> {output}"
+''')
+    (tmp_path / "in").mkdir()
+    for d in "ab":
+        (tmp_path / "in" / f"{d}.txt").write_text(f"{d}\n")
+    monkeypatch.chdir(tmp_path)
+    assert cli(["run", "-q"]) == 0
+    (tmp_path / "in" / "a.txt").write_text("A2\n")
+    assert cli(["emit", "--slurm", "-o", "bundle", "-q"]) == 0
+    history = History.open(str(tmp_path))
+    assert sorted(history.records()) == ["one[b]", "two[b]"]  # one[a] and two[a] are the bundle's
+    history.close()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLURM_")}
+    for array in ("one", "two"):
+        subprocess.run(["bash", f"{array}.sbatch"], cwd=tmp_path / "bundle", env={**env, "SLURM_ARRAY_TASK_ID": "0"},
+                       check=True, capture_output=True, timeout=60)
+    assert (tmp_path / "two" / "a.txt").read_text() == "A2\nMORE\n"
+    capsys.readouterr()
+    assert cli(["dryrun", "--why"]) == 0
+    assert "Nothing to do" in capsys.readouterr().out

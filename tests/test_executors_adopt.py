@@ -82,7 +82,7 @@ def dead(tmp_path, monkeypatch):
     ids = {graph.job_id(j): j for j in range(len(graph))}
 
     def end(d: str, code: int, output: bool = True):
-        (folder / "status" / f"fit[{d}].rc").write_text(f"{code}\n")
+        (folder / "status" / f"fit.{d}.rc").write_text(f"{code}\n")
         if output:
             (tmp_path / "fit").mkdir(exist_ok=True)
             (tmp_path / "fit" / f"{d}.txt").write_text(f"{d}\n")
@@ -120,7 +120,7 @@ def test_the_jobs_settled_by_their_markers_are_a_run_of_their_own_in_the_history
     end("b", 2, output=False)  # failed
     end("a", 0)  # then done
     for d, after in (("b", 1), ("a", 2)):
-        os.utime(folder / "status" / f"fit[{d}].rc", (marked + after, marked + after))
+        os.utime(folder / "status" / f"fit.{d}.rc", (marked + after, marked + after))
     queue = Queue({"50_2": adopt.RUNNING})  # c runs: re-attached, not in this run
     adopt.reattach(str(folder.parent.parent.parent), "slurm", history, graph, queue, quiet=True)
     (run,) = history.runs()
@@ -269,3 +269,63 @@ def test_a_damaged_manifest_is_skipped_with_a_warning_naming_it(dead, capsys, da
         assert err.endswith("): not adopting that bundle; its jobs still marked started run again\n")
     assert set(records(history).values()) == {"running"}  # not settled: the plan runs them again
     assert not (folder / "adopted").exists() and queue.killed == []
+
+
+def test_a_job_that_failed_in_the_dead_run_is_kept_as_failed_with_its_log(dead, capsys):
+    """Marker non-zero: failed there, as a local failure is (``rulec status -v`` says failed
+    with the reason and the log), not merely forgotten; marker 256: exit 0 without its
+    output, in a local run's words."""
+    graph, history, folder, ids, end = dead
+    end("a", 0)
+    end("b", 2, output=False)
+    end("c", bundle_mod.MISSING_OUTPUT, output=False)
+    adopt.reattach(str(folder.parent.parent.parent), "slurm", history, graph, Queue(), quiet=True)
+    assert history.failures() == {
+        "fit[b]": ("failed in the run that died (exit status 2)", bundle_mod.log_of(graph, ids["fit[b]"])),
+        "fit[c]": ("failed in the run that died (exited 0 but did not create every declared output)",
+                   bundle_mod.log_of(graph, ids["fit[c]"])),
+    }
+    assert records(history) == {"fit[a]": "ok", "fit[e]": "running"}  # e: no marker, incomplete
+    assert history.failed()["fit[c]"] == "failed in the run that died (exited 0 but did not create every declared output)"
+
+
+SLASHED = '''
+dimension n = ["a", "b", "sub/x"]
+
+rule all:
+    input: expand("out/{n}.txt")
+
+rule make:
+    output: "out/{n}.txt"
+    shell: "if [ {n} = a ]; then exit 3; fi; echo {n} > {output}"
+'''
+
+
+def test_a_dead_packed_run_is_settled_by_the_markers_its_task_wrote_for_ids_with_a_slash(tmp_path, monkeypatch):
+    """The markers a packed task writes (make.sub%2Fx.rc, run here with bash as SLURM would)
+    are the ones adoption reads: make[sub/x] is recorded, make[a] kept as failed."""
+    import subprocess
+
+    from rulec import ir
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "Rulefile").write_text(SLASHED)
+    graph = resolve(analyze(parse(SLASHED, "Rulefile"), str(tmp_path)), (), exists=lambda p: False)
+    history = History.open(str(tmp_path), write=True)
+    try:
+        jobs = [j for j in range(len(graph)) if graph.rule_of(j).name == "make"]
+        folder = tmp_path / ".rulec" / "slurm" / "1"
+        bundle_mod.write(bundle_mod.build(graph, jobs, "slurm", prof.EMPTY, str(folder), 1001, pack=ir.Pack(jobs=3)))
+        (folder / "jobids").write_text("make 50\n")
+        history.mark_started([(graph.job_id(j), "make", graph.outputs[j]) for j in jobs])
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SLURM_")}
+        res = subprocess.run(["bash", "make.sbatch"], cwd=folder, env={**env, "SLURM_ARRAY_TASK_ID": "0"},
+                             capture_output=True, text=True, timeout=60)
+        assert res.returncode == 1, res.stdout + res.stderr
+        done = adopt.reattach(str(tmp_path), "slurm", history, graph, Queue(), quiet=True)
+        assert done.jobs == {}
+        assert records(history) == {"make[b]": "ok", "make[sub/x]": "ok"}
+        assert history.failures()["make[a]"][0] == "failed in the run that died (exit status 3)"
+        assert "recorded make[sub/x]" in (folder / "adopted").read_text()
+    finally:
+        history.close()

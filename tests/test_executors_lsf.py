@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from helpers import gate
+from rulec.bundle.files import marker_name
 from rulec.executors.lsf import Row, parse_bjobs, parse_bsub
 
 STAND_INS = Path(__file__).parent / "stand-ins" / "lsf"
@@ -478,7 +479,7 @@ rule part:
     proc.kill()  # before either job has ended (each sleeps 1 s first)
     proc.wait()
     deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and not all((bundle / "status" / f"part[{i}].rc").exists() for i in "12"):
+    while time.monotonic() < deadline and not all((bundle / "status" / f"part.{i}.rc").exists() for i in "12"):
         time.sleep(0.05)
     os.unlink(proj / "fail_2")
     res = rulec(proj, env, "run", "--executor", "lsf", "--poll", "0.1")
@@ -496,7 +497,7 @@ rule part:
     part = jobids(proj)["part"]
     since = (bundle / "manifest.json").stat().st_mtime - 2
     for i, a in ((1, ok), (2, failed)):
-        assert a.finished == (bundle / "status" / f"part[{i}].rc").stat().st_mtime  # its marker's time
+        assert a.finished == (bundle / "status" / f"part.{i}.rc").stat().st_mtime  # its marker's time
         assert a.started is None or since <= a.started <= a.finished  # when the dead rulec saw it start, if it did
         assert a.place == f"lsf:{part}[{i}]" and a.attempt == 1
     assert [a.outcome for a in attempts_of(proj, rerun.run_id)] == ["ok"]
@@ -692,8 +693,34 @@ rule total:
     status = proj / ".rulec" / "lsf" / "1" / "status"
     attempts = attempts_of(proj, adoption.run_id)
     assert len(attempts) == 4 and {a.outcome for a in attempts} == {"adopted"}
-    assert sorted(p.name for p in status.glob("*.start")) == ["part[1].start", "part[2].start", "part[3].start"]
+    assert sorted(p.name for p in status.glob("*.start")) == ["part.1.start", "part.2.start", "part.3.start"]
     for a in attempts:
         if a.job_id != "total":
-            assert a.started == float((status / f"{a.job_id}.start").read_text())
-        assert a.finished == (status / f"{a.job_id}.rc").stat().st_mtime
+            assert a.started == float((status / f"{marker_name(a.job_id)}.start").read_text())
+        assert a.finished == (status / f"{marker_name(a.job_id)}.rc").stat().st_mtime
+
+
+def test_a_packed_lsf_job_whose_id_has_a_slash_and_one_without_its_output(lsf):
+    """make[sub/x] (a glob() dimension's value) runs in a pack like any other: its markers are
+    status/make.sub%2Fx.*; make[b] exits 0 without its output: failed with a local run's words
+    (its marker says 256), not 'exit status 1'; --keep-going keeps make[sub/x]."""
+    proj, env, state = lsf
+    (proj / "Rulefile").write_text('''
+dimension n = ["a", "b", "sub/x"]
+
+rule all:
+    input: expand("out/{n}.txt")
+
+rule make:
+    output: "out/{n}.txt"
+    shell: "if [ {n} != b ]; then echo {n} > {output}; fi"
+''')
+    res = rulec(proj, env, "run", "--executor", "lsf", "--poll", "0.05", "--pack", "3", "--keep-going")
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert "make[b]: exited 0 but did not create every declared output" in res.stderr
+    assert "rulec: make[b] exited 0 but did not create out/b.txt" in res.stderr  # its log's last lines
+    assert "make[b]: exit status" not in res.stderr
+    status = proj / ".rulec" / "lsf" / "1" / "status"
+    assert (status / "make.sub%2Fx.rc").read_text() == "0\n" and (status / "make.b.rc").read_text() == "256\n"
+    assert (proj / "out" / "sub" / "x.txt").read_text() == "sub/x\n"
+    assert sorted(recorded(proj)) == ["make[a]", "make[sub/x]"]

@@ -127,13 +127,13 @@ class Run:
     def marker(self, jid: str, code: int) -> None:
         status = self.path / ".rulec" / "slurm" / "1" / "status"
         status.mkdir(parents=True, exist_ok=True)
-        (status / f"{jid}.rc").write_text(f"{code}\n")
+        (status / f"{bundle_mod.marker_name(jid)}.rc").write_text(f"{code}\n")
 
     def start(self, jid: str) -> None:
         """What a packed task writes when it starts the job."""
         status = self.path / ".rulec" / "slurm" / "1" / "status"
         status.mkdir(parents=True, exist_ok=True)
-        (status / f"{jid}.start").write_text("1700000000\n")
+        (status / f"{bundle_mod.marker_name(jid)}.start").write_text("1700000000\n")
 
 
 @pytest.fixture
@@ -573,7 +573,7 @@ def test_a_retried_task_is_submitted_alone_and_the_dependents_slurm_cancelled_fo
         (fit, Outcome.EXIT), (run.job("fit[d1]"), Outcome.OK)]  # the cancelled dependents wait a poll
     assert run.executor.resubmit([Task(fit, "fit[d0]", "echo d0 > fit/d0.txt", run.bundle.logs[fit], attempt=2)]) == []
     assert run.fake.submitted[3] == ("fit.sbatch", None, "--array=0")
-    assert not (run.path / ".rulec" / "slurm" / "1" / "status" / "fit[d0].rc").exists()
+    assert not (run.path / ".rulec" / "slurm" / "1" / "status" / "fit.d0.rc").exists()
     events = run.executor.wait()
     # the old attempt's row is not this job's any more; score[d0] and summarize go again
     assert run.fake.submitted[4:] == [("score.sbatch", "afterok:103_0", "--array=0"),
@@ -732,7 +732,7 @@ def test_without_keep_going_a_running_pack_skips_its_jobs_not_started(setup, tmp
     ]
     assert run.loop() == 1
     assert run.fake.cancelled == ["101_0"]
-    assert (status / "fit[d2].cancel").exists() and not (status / "fit[d1].cancel").exists()
+    assert (status / "fit.d2.cancel").exists() and not (status / "fit.d1.cancel").exists()
     assert sorted(j for j, r in run.history.records().items() if r[2] == "ok") == ["fit[d1]"]
 
 
@@ -780,7 +780,7 @@ def test_a_packed_job_is_retried_alone_and_its_task_mates_dependents_follow(setu
     assert run.fake.submitted[3] == ("retry/fit.1.sbatch", None, "--array=0")
     bundle = run.path / ".rulec" / "slurm" / "1"
     assert "\nonly=1  #" in (bundle / "retry" / "fit.1.sbatch").read_text()
-    assert not (bundle / "status" / "fit[d1].rc").exists() and not (bundle / "status" / "fit[d1].start").exists()
+    assert not (bundle / "status" / "fit.d1.rc").exists() and not (bundle / "status" / "fit.d1.start").exists()
     events = run.executor.wait()  # fit[d2] done; score's three jobs held a poll
     assert [(run.graph.job_id(e.job), e.outcome) for e in events if isinstance(e, Finished)] == [("fit[d2]", Outcome.OK)]
     events = run.executor.wait()
@@ -892,7 +892,7 @@ class Reattach:
                     attached=self.reattached.started(self.plan.run)).run()
 
     def end(self, jid: str, code: int, output: str | None = None) -> None:
-        (self.path / ".rulec" / "slurm" / "1" / "status" / f"{jid}.rc").write_text(f"{code}\n")
+        (self.path / ".rulec" / "slurm" / "1" / "status" / f"{bundle_mod.marker_name(jid)}.rc").write_text(f"{code}\n")
         if output:
             (self.path / output).parent.mkdir(exist_ok=True)
             (self.path / output).write_text("x\n")
@@ -967,3 +967,133 @@ def test_ctrl_c_cancels_the_re_attached_tasks_too(tmp_path, monkeypatch, capsys)
     assert run.fake.submitted == []
     assert not {jid for jid, rec in run.history.records().items() if rec[2] == "running"}  # they run again
     assert (tmp_path / ".rulec" / "slurm" / "1" / "adopted").exists()
+
+
+# --------------------------------------------------------------------------- review fixes
+
+SLASHED = '''
+dimension n = ["a", "b", "sub/x"]
+
+rule all:
+    input: expand("out/{n}.txt")
+
+rule make:
+    output: "out/{n}.txt"
+    shell: "echo {n} > {output}"
+'''
+
+
+def test_a_packed_job_whose_id_has_a_slash_is_followed_and_cancelled_by_its_escaped_markers(setup, tmp_path):
+    """make[sub/x] (a glob() dimension's value): its markers are status/make.sub%2Fx.*, as its
+    task writes them; without --keep-going, make[a]'s failure gives it a cancel file by that
+    name (its task goes on with make[b]), not a crash on a folder status/make[sub."""
+    run = setup([], rulefile=SLASHED, pack=3, keep_going=False)
+    status = tmp_path / ".rulec" / "slurm" / "1" / "status"
+    run.fake.rounds = [step(run, "100_0=RUNNING", failed=["make[a]"], started=["make[b]"]),
+                       step(run, "100_0=FAILED/NonZeroExitCode", done=["make[b]"])]
+    assert run.loop() == 1
+    assert [p.name for p in status.glob("*.cancel")] == ["make.sub%2Fx.cancel"]
+    assert run.fake.cancelled == []  # its task goes on
+    assert sorted(j for j, r in run.history.records().items() if r[2] == "ok") == ["make[b]"]
+
+
+def test_a_packed_job_whose_id_has_a_slash_is_reported_done_from_its_marker(setup, capsys):
+    run = setup([], rulefile=SLASHED, pack=3, quiet=False)
+    run.fake.rounds = [step(run, "100_0=RUNNING", failed=["make[a]"], done=["make[b]", "make[sub/x]"]),
+                       rows("100_0=FAILED/NonZeroExitCode")]
+    assert run.loop() == 1
+    assert "done make[sub/x]" in capsys.readouterr().out
+    assert sorted(j for j, r in run.history.records().items() if r[2] == "ok") == ["make[b]", "make[sub/x]"]
+
+
+def test_a_job_that_exits_0_without_its_output_fails_as_in_a_local_run(setup, capsys):
+    """Its task's marker says 256 (MISSING_OUTPUT), not 1: the outcome and the words of a
+    local run, not 'exit status 1'."""
+    def answer(fake):
+        run.marker("fit[d1]", bundle_mod.MISSING_OUTPUT)
+        return rows("100_0=COMPLETED 100_1=FAILED/NonZeroExitCode 101_0=COMPLETED 101_1=CANCELLED/DependencyNeverSatisfied "
+                    "102_0=CANCELLED/DependencyNeverSatisfied")
+
+    run = setup([answer])
+    run.open()
+    events = {run.graph.job_id(e.job): e for e in run.executor.wait() if isinstance(e, Finished)}
+    assert (events["fit[d1]"].outcome, events["fit[d1]"].exit_code) == (Outcome.MISSING_OUTPUT, 0)
+    run = setup([answer], quiet=False)
+    assert run.loop() == 1
+    err = capsys.readouterr().err
+    assert "FAILED fit[d1]: exited 0 but did not create every declared output (scheduler log " in err
+    assert "exit status" not in err
+
+
+RETRIED = '''
+dimension d = ["a", "b"]
+
+rule all:
+    input: expand("two/{d}.txt")
+
+rule one:
+    output: "one/{d}.txt"
+    retries: 1
+    shell: "echo {d} > {output}"
+
+rule two:
+    input: "one/{d}.txt"
+    output: "two/{d}.txt"
+    shell: "cat {input} > {output}"
+'''
+
+
+def test_a_dependent_of_a_retry_that_fails_again_is_skipped_once(setup, capsys):
+    """one[a] fails, is retried (103), fails again: two[a], which SLURM cancelled at the first
+    failure and rulec was about to submit again, is skipped once, for that failure."""
+    def first(fake):
+        run.marker("one[a]", 3)
+        return rows("100_0=FAILED/NonZeroExitCode 100_1=COMPLETED 101_0=CANCELLED/DependencyNeverSatisfied 101_1=PENDING")
+
+    def again(fake):
+        run.marker("one[a]", 3)
+        return rows("100_0=FAILED 102_0=FAILED/NonZeroExitCode 101_0=CANCELLED/DependencyNeverSatisfied 101_1=COMPLETED")
+
+    run = setup([first, again], rulefile=RETRIED, quiet=False)
+    assert run.loop() == 1
+    captured = capsys.readouterr()
+    assert captured.out.count("skipped two[a]") == 1, captured.out
+    assert "1 job(s) failed, 2 succeeded, 1 not run:" in captured.err
+    assert [s[0] for s in run.fake.submitted] == ["one.sbatch", "two.sbatch", "one.sbatch"]  # two[a] not again
+
+
+ALL_OF = '''
+dimension d = ["d0", "d1"]
+dimension m = ["m0", "m1"]
+
+rule all:
+    input: expand("sum/{m}.txt")
+
+rule fit:
+    output: "fit/{d}_{m}.txt"
+    shell: "echo {d} > {output}"
+
+rule summarize:
+    input: expand("fit/{d}_{m}.txt")
+    output: "sum/{m}.txt"
+    shell: "cat {input} > {output}"
+'''
+
+
+def test_a_job_slurm_cancels_for_an_array_it_waits_for_whole_says_so_when_skipped(setup, capsys):
+    """fit[d1,m0] fails; summarize[m1], all of whose own fits succeeded, is cancelled by SLURM
+    (afterok on the whole of fit): skipped, saying why, not 'an upstream job failed' alone."""
+    def fails(fake):
+        run.marker("fit[d1,m0]", 3)
+        return rows("100_0=COMPLETED 100_1=FAILED/NonZeroExitCode 100_2=COMPLETED 100_3=COMPLETED "
+                    "101_0=CANCELLED/DependencyNeverSatisfied 101_1=CANCELLED/DependencyNeverSatisfied")
+
+    never = "100_0=COMPLETED 100_1=FAILED 100_2=COMPLETED 100_3=COMPLETED 101_1=CANCELLED/DependencyNeverSatisfied"
+    run = setup([fails, rows(never)], rulefile=ALL_OF, quiet=False)
+    assert [run.graph.job_id(j) for j in run.bundle.layout.arrays[0].jobs] == ["fit[d0,m0]", "fit[d1,m0]", "fit[d0,m1]", "fit[d1,m1]"]
+    assert run.loop() == 1
+    captured = capsys.readouterr()
+    assert ("summarize[m1] not run: cancelled by SLURM: its array waits for all of fit, where a job failed; "
+            "it runs on the next rulec run\nskipped summarize[m1]") in captured.out
+    assert captured.out.count("summarize[m1]") == 2 and captured.out.count("skipped summarize[m0]") == 1
+    assert "1 job(s) failed, 3 succeeded, 2 not run:" in captured.err

@@ -1300,3 +1300,36 @@ def test_a_push_runs_skipped_dependents_get_their_records_back(setup, tmp_path, 
     assert "fit[d0,m0]" not in status  # failed: no record
     assert status["summarize[m0]"] == "ok"  # skipped: its record given back
     assert status["fit[d1,m1]"] == "ok"
+
+
+def test_a_local_job_that_needs_no_cluster_job_runs_before_anything_is_submitted(tmp_path, capsys):
+    """download (local: true, needing nothing) runs first; c2, which needs it, goes with c0 in
+    the one submission: nothing waits for the cluster to run the download."""
+    wf = analyze(parse('''
+rule all:
+    input: "c2.txt", "c0.txt"
+
+rule download:
+    output: "l1.txt"
+    local: true
+    shell: "date > {output}"
+
+rule c2:
+    input: "l1.txt"
+    output: "c2.txt"
+    shell: "cat {input} > {output}"
+
+rule c0:
+    output: "c0.txt"
+    shell: "echo > {output}"
+''', "Rulefile"), str(tmp_path))
+    graph = resolve(wf, ())
+    history = History.open(str(tmp_path), write=True)
+    plan = make_plan(graph, Snapshot({}), history)
+    local = FakeExecutor(graph)
+    waves = FakeWaves(graph, local.log, {})
+    loop = Loop(graph, plan, history, RunOptions(2, None, quiet=True), local, waves=waves)
+    assert loop.run() == 0
+    assert [(e[0], e[1]) for e in local.log if e[0] in ("open", "start")] == [("start", ["download"]), ("open", ["c2", "c0"])]
+    assert len(waves.made) == 1 and recorded(history) == ["c0", "c2", "download"]
+    history.close()

@@ -263,3 +263,38 @@ def test_a_job_waiting_for_its_retry_when_the_run_stops_has_failed():
     assert a in s.failed and a not in s.ready and a not in s.retrying
     assert names(g, skipped) == sorted(j for j in map(g.job_id, g.order) if j.startswith(("fit", "summarize")))
     assert s.finished_all() and s.free_cores == 2  # it held nothing (retry released it)
+
+
+def test_local_jobs_that_need_no_cluster_job_run_before_the_first_submission():
+    """A download (local, needing nothing) does not wait for the cluster's first phase: it
+    runs first, and the cluster jobs that need it are submitted with those that need nothing."""
+    assert named_phases('''
+rule all:
+    input: "c2.txt", "c0.txt", "l3.txt"
+
+rule download:
+    output: "l1.txt"
+    local: true
+    shell: "date > {output}"
+
+rule unpack:
+    input: "l1.txt"
+    output: "l2.txt"
+    local: true
+    shell: "cat {input} > {output}"
+
+rule c2:
+    input: "l2.txt"
+    output: "c2.txt"
+    shell: "cat {input} > {output}"
+
+rule c0:
+    output: "c0.txt"
+    shell: "echo > {output}"
+
+rule plot:
+    input: "c0.txt"
+    output: "l3.txt"
+    local: true
+    shell: "cat {input} > {output}"
+''') == [([], ["download", "unpack"]), (["c2", "c0"], ["plot"])]

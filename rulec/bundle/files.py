@@ -5,10 +5,10 @@ Shape (the same for every backend)::
     <bundle>/
       submit.sh              submits everything in dependency order (or, for jbsub, runs it)
       <array>.sbatch         one script per job array (.lsf for LSF, .job.sh for jbsub)
-      <array>.tasks          the task table: line i+1 = task i's job id, log, fully expanded
-                             command, number of declared outputs, outputs and logs, each one
-                             shell word, so a task is exactly one line (multi-line commands
-                             as $'...\n...')
+      <array>.tasks          the task table: line i+1 = task i's job id, its markers' name
+                             (``marker_name``), log, fully expanded command, number of
+                             declared outputs, outputs and logs, each one shell word, so a
+                             task is exactly one line (multi-line commands as $'...\n...')
       manifest.json          job id -> array, task, outputs, log; arrays and dependencies
       <rule>.local.sh        SLURM/LSF: the jobs of a ``local: true`` rule, run by submit.sh on
                              the submit host before anything is submitted (``local`` in the
@@ -16,8 +16,9 @@ Shape (the same for every backend)::
       README.md              only when the plan uses what a bundle does differently from
                              ``rulec run`` (temp(), protected(), touch(), local: true)
       written when it runs:  jobs/<array>/<i>.sh (the command the task ran, as a script),
-                             logs/ (scheduler output per task), status/<job id>.rc (exit
-                             status markers), jobids (the scheduler's ids of the arrays)
+                             logs/ (scheduler output per task), status/<name>.rc (exit
+                             status markers, <name> the job's ``marker_name``), jobids (the
+                             scheduler's ids of the arrays)
 
 Building is pure (``build`` returns the files as text); ``write`` puts them on disk.
 Deterministic: the same plan gives byte-identical files (no timestamps, stable order).
@@ -35,7 +36,7 @@ from ..backend import Backend
 from .. import benchmark, ir, shell, storage
 from ..dag import JobGraph
 from ..errors import BackendError
-from ..logs import default_log
+from ..logs import default_log, file_name
 from ..recordclass import field, record, replace
 from ..profile import CONTROL, Profile
 from . import arrays as arr
@@ -45,6 +46,10 @@ FORMAT = 1
 MANIFEST = "manifest.json"
 EXTENSIONS = {Backend.SLURM: ".sbatch", Backend.LSF: ".lsf", Backend.JBSUB: ".job.sh"}
 UNLIMITED = 1 << 62
+# What a status marker says when the job's command exited 0 without creating a declared
+# output: no exit status can be 256, so it is told apart from a command's own exit 1 (the
+# task exits 1). The templates write it as ``no_output`` (render.environment).
+MISSING_OUTPUT = 256
 
 
 @record
@@ -64,23 +69,39 @@ class Bundle:
         return array.name + EXTENSIONS[self.backend]
 
     def marker(self, job: int) -> str:
-        return os.path.join(self.dir, "status", self.graph.job_id(job) + ".rc")
+        return status_file(self.dir, self.graph.job_id(job), ".rc")
 
     def start_marker(self, job: int) -> str:
         """Written by a packed task when the job's command starts (its time)."""
-        return os.path.join(self.dir, "status", self.graph.job_id(job) + ".start")
+        return status_file(self.dir, self.graph.job_id(job), ".start")
 
     def cancel_marker(self, job: int) -> str:
         """Written by rulec: a packed task does not start the job."""
-        return os.path.join(self.dir, "status", self.graph.job_id(job) + ".cancel")
+        return status_file(self.dir, self.graph.job_id(job), ".cancel")
 
     def marker_code(self, job: int) -> int | None:
-        """The exit status the job's task wrote to its marker (it ran to its end), or None."""
+        """The exit status the job's task wrote to its marker (it ran to its end; MISSING_OUTPUT:
+        it exited 0 without a declared output), or None."""
         try:
             with open(self.marker(job)) as fh:
                 return int(fh.read().strip())
         except (OSError, ValueError):
             return None
+
+
+def marker_name(job_id: str) -> str:
+    """The name a job's status markers share in a bundle's ``status/`` (``<name>.rc``,
+    ``.start``, ``.cancel``): its id as its default log's file name has it (``logs.file_name``:
+    ``fit[d0,m1]`` is ``fit.d0,m1``), so that a ``/`` in a value (``sub/x``, from a glob()
+    dimension) makes no folder and no id climbs out of ``status/``. Short enough for the
+    longest suffix, ``.cancel``."""
+    return file_name(job_id, ".cancel")[:-len(".cancel")]
+
+
+def status_file(bundle_dir: str, job_id: str, suffix: str) -> str:
+    """A job's status marker in the bundle at ``bundle_dir``: ``status/<marker_name>.rc``
+    (the exit status), ``.start`` (when a packed job started), ``.cancel`` (do not start it)."""
+    return os.path.join(bundle_dir, "status", marker_name(job_id) + suffix)
 
 
 # --------------------------------------------------------------------------- quoting
@@ -149,8 +170,9 @@ def log_of(graph: JobGraph, job: int) -> str:
 
 
 def task_line(graph: JobGraph, job: int, log: str, command: str) -> str:
-    """The task table line of a job: its id, log, command, number of declared outputs, then
-    the declared outputs and the logs, each one shell word. Remote outputs appear as their
+    """The task table line of a job: its id, the name of its status markers (``marker_name``),
+    its log, command, number of declared outputs, then the declared outputs and the logs,
+    each one shell word. Remote outputs appear as their
     local copies (see storage.staged_command), which the task checks and removes; a folder
     output (``directory(...)``) ends with '/', so the task checks that a folder is there. The
     benchmark file is no part of it: ``rulec.benchmark`` starts it afresh on attempt 1."""
@@ -159,7 +181,8 @@ def task_line(graph: JobGraph, job: int, log: str, command: str) -> str:
     if any("directory" in spec.flags for spec in rule.outputs):
         declared = [p + "/" if "directory" in spec.flags else p for p, spec in zip(declared, rule.outputs)]
     logs = [p for p in graph.logs(job) if not is_remote(p)]
-    fields = [graph.job_id(job), log, command, str(len(declared)), *declared, *logs]
+    jid = graph.job_id(job)
+    fields = [jid, marker_name(jid), log, command, str(len(declared)), *declared, *logs]
     return " ".join(word(f) for f in fields)
 
 
@@ -428,7 +451,7 @@ def manifest(bundle: Bundle) -> str:
                 "logs": list(graph.logs(job)),
                 **({"benchmark": graph.benchmark(job)} if graph.benchmark(job) else {}),
                 "log": bundle.logs[job],
-                "marker": f"status/{graph.job_id(job)}.rc",
+                "marker": f"status/{marker_name(graph.job_id(job))}.rc",
             }
             if a.pack > 1:
                 entry["line"] = i  # its line in the task table, from 0
@@ -442,7 +465,7 @@ def manifest(bundle: Bundle) -> str:
                 "outputs": list(graph.declared_outputs(job)),
                 "logs": list(graph.logs(job)),
                 "log": bundle.logs[job],
-                "marker": f"status/{graph.job_id(job)}.rc",
+                "marker": f"status/{marker_name(graph.job_id(job))}.rc",
             }
     head = {
         "format": FORMAT,

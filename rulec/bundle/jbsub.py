@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from ..errors import BackendError
 from . import arrays as arr
-from .files import kind_context, prefix_of, word
+from .files import kind_context, marker_name, prefix_of, word
 from .render import render
 from .settings import Value
 
@@ -109,8 +109,8 @@ def render_scripts(bundle, context: dict) -> dict[str, str]:
             array = layout.arrays[a]
             label = array.rule.label
             limit = array.settings.array_limit or default_limit
-            deps = [graph.job_id(d) for d in graph.deps[job] if d in in_bundle]
-            spec = " ".join(word(x) for x in (array.name, str(t), graph.job_id(job), *deps))
+            ids = [graph.job_id(d) for d in (job, *graph.deps[job]) if d in in_bundle]  # each with its marker's name
+            spec = " ".join(word(x) for x in (array.name, str(t), *(w for jid in ids for w in (jid, marker_name(jid)))))
             lanes.setdefault((label or "", limit), []).append(spec)
         lane_ctx = []
         for (label, limit), specs in sorted(lanes.items()):

@@ -32,10 +32,11 @@ def environment():
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        from .files import comment, word
+        from .files import MISSING_OUTPUT, comment, word
 
         _ENV.filters["sh"] = lambda value: word(str(value))
         _ENV.filters["comment"] = comment
+        _ENV.globals["no_output"] = MISSING_OUTPUT  # a status marker's "exited 0 without an output"
     return _ENV
 
 

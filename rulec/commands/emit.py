@@ -3,6 +3,11 @@
 The bundle holds every job the plan says must run (the same plan as ``rulec dryrun``), with
 fully expanded commands: it runs with no rulec process alive (``bash DIR/submit.sh``), and
 the same inputs give byte-identical files, so it can be reviewed and committed.
+
+No rulec records what a bundle runs, so writing one drops the records (and kept failures) of
+the jobs it holds (``known_jobs``), under the run lock: the next ``rulec run`` judges their outputs by their
+files, as make would, and not by records from before the bundle rebuilt them (whose input
+stats and commands would call them changed).
 """
 
 from __future__ import annotations
@@ -96,10 +101,32 @@ def write(target: api.Target, args: EmitArgs) -> str | None:
     refuse_protected(graph, plan)
     size = max_array_size(backend, profile)
     bundle = bundle_mod.build(graph, plan.run, backend, profile, out, size, pack=pack)
-    bundle_mod.write(bundle)
+    forget = known_jobs(planned.history, [graph.job_id(j) for j in plan.run])
+    if forget:
+        from ..history import History
+        from ..run.lock import Lock
+
+        with Lock(workflow.workdir) as lock:  # (not while a run here writes records)
+            if lock.warning:
+                report.warn(lock.warning)
+            bundle_mod.write(bundle)
+            history = History.open(workflow.workdir, write=True)
+            try:
+                history.forget(forget)
+            finally:
+                history.close()
+    else:
+        bundle_mod.write(bundle)
     if not args.quiet:
         show(bundle, out)
     return bundle.dir
+
+
+def known_jobs(history, job_ids: list[str]) -> list[str]:
+    """Which of these jobs the state store holds a record or a kept failure of: what writing a
+    bundle of them forgets (see the module's docstring)."""
+    records, failures = history.records(), history.failures()
+    return [jid for jid in job_ids if jid in records or jid in failures]
 
 
 def refuse_protected(graph, plan) -> None:

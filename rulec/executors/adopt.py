@@ -14,7 +14,8 @@ in two such bundles is the newest one's):
 - a job whose marker says 0, whose declared outputs exist and whose task table line is the one
   this graph would write (same command, outputs, log) is recorded as done (a packed task's
   jobs each have a line and a marker of their own: the manifest's ``line``);
-- a job whose marker says non-zero is forgotten (its task removed its outputs: it reruns);
+- a job whose marker says non-zero has failed, as a local failure has (its task removed its
+  outputs: it reruns; ``rulec status -v`` shows it failed there, with its log);
 - any other job keeps its mark (the plan says "incomplete": it reruns).
 
 A bundle is marked ``adopted`` (never adopted twice) once every job of it is settled: at once
@@ -28,8 +29,9 @@ in the run history (``rulec report``): executor the backend, status ``adopted``,
 a job, ``adopted`` (done there) or ``failed`` ("failed in the run that died", with its exit
 status). Their own run, not the adopting one's: they are settled before the plan (which may
 then find nothing to run, and a run that runs nothing records none), and their times are
-the dead run's (a packed job's ``status/<job id>.start``, else the start its mark recorded
-when the dead rulec saw it start; the end: the mtime of its ``.rc`` marker), which would
+the dead run's (a packed job's ``status/<name>.start``, else the start its mark recorded
+when the dead rulec saw it start; the end: the mtime of its ``.rc`` marker; ``<name>``: the
+job's ``bundle.files.marker_name``, as its task wrote them), which would
 stretch the adopting run's wall time back over the time no rulec was running. Re-attached
 jobs are the adopting run's own attempts (the loop notes them; one that succeeds is
 ``adopted`` there too).
@@ -132,7 +134,7 @@ class _Found:
     def marker(self, jid: str) -> int | None:
         """The job's marker, if its task wrote it after the job was marked started: an older
         one is of an earlier run of the bundle's jobs, and says nothing of this mark."""
-        return marker_code(os.path.join(self.folder, "status", jid + ".rc"), self.started.get(jid))
+        return marker_code(bundle_mod.status_file(self.folder, jid, ".rc"), self.started.get(jid))
 
     def same_line(self, graph, renderers, jid: str, job: int) -> bool:
         """Whether the job's line in its array's task table is the one this graph would write
@@ -151,8 +153,9 @@ class _Found:
 
 
 def marker_code(path: str, started: float | None) -> int | None:
-    """A status marker's exit status; None if there is none, or if it is older than the job's
-    started mark (``started``: it is of an earlier run of that job)."""
+    """A status marker's exit status (``bundle.files.MISSING_OUTPUT``: exit 0 without a
+    declared output); None if there is none, or if it is older than the job's started mark
+    (``started``: it is of an earlier run of that job)."""
     try:
         if started is not None and os.stat(path).st_mtime < started - MARK_SLACK:
             return None
@@ -206,10 +209,23 @@ def _wait_for(found: _Found, backend: str, queue: Queue, jids, quiet: bool, poll
         sleep(poll)
 
 
+def _why_died(code: int) -> str:
+    """Why a job of a dead run whose marker says ``code`` (not 0) failed, in the loop's words
+    (``report.outcome_text``): ``failed in the run that died (exit status 3)``."""
+    from ..run.executor import Finished, Outcome
+
+    if code == bundle_mod.MISSING_OUTPUT:
+        ev = Finished(-1, Outcome.MISSING_OUTPUT, exit_code=0)
+    else:
+        ev = Finished(-1, Outcome.EXIT, exit_code=code)
+    return f"{DIED} ({report.outcome_text(ev)})"
+
+
 def _settle(found: _Found, jids, history, graph, index: dict[str, int], left=(), backend=None) -> dict[str, list[str]]:
-    """Settle these jobs by their markers: recorded, forgotten, or left with their marks
-    (``left``: jobs to leave whatever their markers say). Those recorded or forgotten are a
-    run of the ``backend`` in the run history (``_note_run``)."""
+    """Settle these jobs by their markers: recorded, forgotten (failed there: kept as a failure
+    for ``rulec status``, as a local one is), or left with their marks (``left``: jobs to leave
+    whatever their markers say). Those recorded or forgotten are a run of the ``backend`` in
+    the run history (``_note_run``)."""
     from ..run.record import Recorder
 
     done: dict[str, list[str]] = {"recorded": [], "forgotten": [], "left": []}
@@ -231,7 +247,7 @@ def _settle(found: _Found, jids, history, graph, index: dict[str, int], left=(),
     if finished:
         history.record(finished)  # (with the run's attempts)
     if done["forgotten"]:
-        history.forget(done["forgotten"])
+        history.fail([(jid, _why_died(found.marker(jid)), bundle_mod.log_of(graph, index[jid])) for jid in done["forgotten"]])
     if noted:
         history.end_run(0, ADOPTED_RUN)
     return done
@@ -249,7 +265,7 @@ def _note_run(found: _Found, backend, history, graph, index: dict[str, int], rec
     rows = []
     for jid in done["recorded"] + done["forgotten"]:
         try:
-            end = os.stat(os.path.join(found.folder, "status", jid + ".rc")).st_mtime
+            end = os.stat(bundle_mod.status_file(found.folder, jid, ".rc")).st_mtime
         except OSError:
             continue
         start = _start_marker(found.folder, jid)  # a packed job's
@@ -280,16 +296,16 @@ def _note_run(found: _Found, backend, history, graph, index: dict[str, int], rec
                 tails -= 1
                 tail = "\n".join(report.tail(os.path.join(found.workdir, log), 40)) or None
             history.note_attempt(jid, graph.rule_of(job).name, attempt, start, end, "failed", place,
-                                 f"{DIED} (exit status {found.marker(jid)})", recorder.command(job, attempt=attempt), log, tail)
+                                 _why_died(found.marker(jid)), recorder.command(job, attempt=attempt), log, tail)
         else:
             history.note_attempt(jid, graph.rule_of(job).name, attempt, start, end, ADOPTED_RUN, place, log=log)
     return True
 
 
 def _start_marker(folder: str, jid: str) -> float | None:
-    """The time in a packed job's ``status/<job id>.start`` (seconds since 1970), if any."""
+    """The time in a packed job's ``status/<name>.start`` (seconds since 1970), if any."""
     try:
-        with open(os.path.join(folder, "status", jid + ".start")) as fh:
+        with open(bundle_mod.status_file(folder, jid, ".start")) as fh:
             return float(fh.read(64).strip())
     except (OSError, ValueError):
         return None
@@ -443,7 +459,8 @@ class Follower:
     """The re-attached jobs of one run, followed by its push executor: each poll, the rows of
     the executor's one status query (which asks for ``ids()`` too) become events, as for the
     executor's own tasks. A job ends well only with marker 0 and every declared output there;
-    marker non-zero is its exit status; no marker (cancelled, killed) is a failure too, except
+    marker non-zero is its exit status (MISSING_OUTPUT: exit 0 without a declared output, as
+    a local run says); no marker (cancelled, killed) is a failure too, except
     for a job whose re-attached upstream job failed: the loop cancels it (skipped)."""
 
     def __init__(self, reattached: Reattached | None, queue: Queue, graph, jobs=()):
@@ -479,7 +496,7 @@ class Follower:
 
     def _marker(self, job: int) -> int | None:
         a = self.jobs[job]
-        return marker_code(os.path.join(a.folder, "status", a.job_id + ".rc"), a.started)
+        return marker_code(bundle_mod.status_file(a.folder, a.job_id, ".rc"), a.started)
 
     def update(self, rows) -> list[Event]:
         """One status answer (the executor's rows) -> events."""
@@ -543,6 +560,8 @@ class Follower:
             return Finished(job, Outcome.MISSING_OUTPUT, exit_code=0, log=log,
                             notes=(f"missing {', '.join(missing[:3])}", *notes))
         self.failed.add(job)
+        if code == bundle_mod.MISSING_OUTPUT:  # its log says which output its command did not create
+            return Finished(job, Outcome.MISSING_OUTPUT, exit_code=0, log=log, notes=tuple(notes))
         if code is not None:
             return Finished(job, Outcome.EXIT, exit_code=code, log=log, notes=tuple(notes))
         what = "not shown by " + self.queue.command if state is None else "ended"

@@ -598,6 +598,9 @@ class LsfExecutor:
             self.remaining.discard(job)
             if stat == "DONE" or stat is None and code == 0:
                 events.append(Finished(job, Outcome.OK, exit_code=0, state="DONE", log=log))
+            elif code == bundle_mod.MISSING_OUTPUT:  # its log says which output its command did not create
+                self.bad.add(job)
+                events.append(Finished(job, Outcome.MISSING_OUTPUT, exit_code=0, log=log))
             elif code is not None:
                 self.bad.add(job)
                 events.append(Finished(job, Outcome.EXIT, exit_code=code, state=stat or "EXIT", log=log))

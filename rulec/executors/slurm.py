@@ -625,9 +625,11 @@ class SlurmExecutor:
         for job, row in finished:
             self.ended.add(job)
             code = self._marker(job)
-            if row.state == "CANCELLED" and row.reason == NEVER and code is None and job in self.held \
-                    and self._resubmit_dependent(job):
-                continue  # it waits for the retried upstream job now
+            if row.state == "CANCELLED" and row.reason == NEVER and code is None and job in self.held:
+                if self._resubmit_dependent(job):
+                    continue  # it waits for the retried upstream job now
+                if any(d in self.failed for d in self.graph.deps[job]):
+                    continue  # a job it needs failed for good: the loop skips (and cancels) it for that failure
             if row.state == "CANCELLED" and row.reason == NEVER and code is None and job not in self.held:
                 # its upstream failed: the loop cancels it once it has seen that failure, which
                 # may be in these very events; otherwise it is reported at the next poll
@@ -711,9 +713,14 @@ class SlurmExecutor:
         state = row.state
         if state == "COMPLETED":
             return Finished(job, Outcome.OK, exit_code=0, state=state, log=log)
+        if code == bundle_mod.MISSING_OUTPUT:  # its log says which output its command did not create
+            return Finished(job, Outcome.MISSING_OUTPUT, exit_code=0, log=log,
+                            notes=(f"scheduler log {_rel(self._sched_log(job))}",))
         exit_code = code if code is not None else row.exit_code if row.exit_code is not None else (extra.exit_code if extra else None)
         sig = (None if code is not None else row.signal if row.signal is not None else (extra.signal if extra else None)) or None
         reason = row.reason or (extra.reason if extra else "")
+        if state == "CANCELLED" and reason == NEVER and code is None:
+            return Finished(job, Outcome.NOT_STARTED, state=state, log=None, notes=(self._waited_for(job),))
         notes = []
         if state == "LOST":
             if code is not None:  # it ran to its end: its marker says how
@@ -722,9 +729,6 @@ class SlurmExecutor:
                 state = "not in squeue, sacct or scontrol, and no marker"
         if reason and reason not in ("None", "marker", "NonZeroExitCode", row.state):
             notes.append(f"reason {reason}")
-        if state == "CANCELLED" and reason == NEVER and code is None:
-            notes.append(self._waited_for(job))
-            return Finished(job, Outcome.NOT_STARTED, state=state, log=None, notes=tuple(notes))
         if code is None and self._packed(job):
             array = self.layout.arrays[self.layout.where[job][0]]
             if self._started(job):

@@ -553,6 +553,8 @@ class Loop:
             self.progress.start(jid, self.commands.get(event.job))
         elif type(event) is Dequeued:
             self._dequeued(event.job)
+        elif event.outcome is Outcome.NOT_STARTED:  # never started (an upstream failure): skipped, saying why
+            self._not_run(event.job, event.notes)
         else:
             self._ended(event)
 
@@ -572,7 +574,9 @@ class Loop:
                 folders = self.folder_outputs[graph.rule[job]]
                 if folders:  # directory(...): a folder, not a file, must be there
                     outs = graph.outputs[job]
-                    missing += [outs[i] + "/" for i in folders if outs[i] not in missing
+                    wanted = {outs[i] for i in folders}
+                    missing = [p + "/" if p in wanted else p for p in missing]  # (said "the folder p")
+                    missing += [outs[i] + "/" for i in folders if outs[i] + "/" not in missing
                                 and not os.path.isdir(os.path.join(self.workdir, outs[i]))]
             if not missing:
                 why = None
@@ -608,10 +612,15 @@ class Loop:
         if self.temp_left is not None:
             self._used(job)
 
-    def _not_run(self, job: int) -> None:
+    def _not_run(self, job: int, notes: tuple[str, ...] = ()) -> None:
         """A job the executor never started because of an upstream failure (a cluster array
-        that waits for a whole upstream array): skipped, as its dependents are; not a failure."""
+        that waits for a whole upstream array): skipped, as its dependents are; not a failure.
+        ``notes``: the executor's words for why (``cancelled by SLURM: its array waits for all
+        of fit, where a job failed; ...``), shown first: the jobs it needs may all have
+        succeeded."""
         graph = self.graph
+        if notes:
+            self.progress.note(report.shown(f"{graph.job_id(job)} not run: {'; '.join(notes)}"))
         dependents = self.sched.skip(job)
         self.history.forget([graph.job_id(j) for j in [job, *dependents]])
         self.progress.skip([graph.job_id(j) for j in [job, *dependents]])

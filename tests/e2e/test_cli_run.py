@@ -1683,6 +1683,10 @@ def test_a_job_that_exits_0_without_its_folder_fails(empty_project):
     assert res.returncode == 1
     assert "index: exited 0 but did not create the folder idx" in res.stderr
     assert not p.exists("idx")  # the file it made instead is removed, as a failed job's outputs are
+    p.edit('shell: "touch {output}"', 'shell: "true"')  # nothing at all where the folder should be
+    res = p.run("run")
+    assert res.returncode == 1
+    assert "index: exited 0 but did not create the folder idx" in res.stderr, res.stderr
 
 
 BENCH = """\

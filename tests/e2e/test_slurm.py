@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from rulec.bundle.files import marker_name
 from rulec_e2e import popen_rulec, run_rulec, wait_for
 
 pytestmark = pytest.mark.slurm
@@ -151,8 +152,8 @@ def test_failure_cancels_dependents_and_a_rerun_submits_only_what_is_left(slurm_
     assert states[task_of(proj, 1, "score[d1,m0]")][0] == "CANCELLED"
     assert states[task_of(proj, 1, "summarize[m0]")][0] == "CANCELLED"
     assert not [t for t, (s, _) in states.items() if s in ("PENDING", "RUNNING")]
-    assert not (bundle / "status" / "score[d1,m0].rc").exists()
-    assert (bundle / "status" / "fit[d1,m0].rc").read_text() == "3\n"
+    assert not (bundle / "status" / "score.d1,m0.rc").exists()
+    assert (bundle / "status" / "fit.d1,m0.rc").read_text() == "3\n"
 
     (proj / "fail_d1_m0").unlink()
     res = ok(run_rulec(["run", *SLURM], proj, timeout=TIMEOUT))
@@ -472,7 +473,7 @@ def test_after_a_sigkill_the_next_run_adopts_what_slurm_finished(slurm_cluster, 
     arrays = job_ids(proj / ".rulec" / "slurm" / "1")
     assert sorted(a.job_id for a in attempts) == ["step[a]", "step[b]", "step[c]", "total"]
     for a in attempts:
-        assert a.outcome == "adopted" and a.finished == (status / f"{a.job_id}.rc").stat().st_mtime
+        assert a.outcome == "adopted" and a.finished == (status / f"{marker_name(a.job_id)}.rc").stat().st_mtime
         assert a.place.split("_")[0] in arrays.values()  # e.g. 4711_2: the SLURM task
     assert "executor slurm; adopted" in ok(run_rulec(["report", "-o", "-"], proj)).stdout
 
@@ -735,8 +736,8 @@ def test_a_packed_run_fails_only_the_failing_job_and_a_rerun_does_exactly_the_re
         ("prepare", 2, 2), ("fit", 3, 2), ("score", 3, 2), ("summarize", 1, 2)]
     assert m["jobs"]["fit[d1,m0]"]["task"] == m["jobs"]["fit[d1,m1]"]["task"]  # pack-mates
     bundle = proj / ".rulec" / "slurm" / "1"
-    assert (bundle / "status" / "fit[d1,m0].rc").read_text() == "3\n"
-    assert (bundle / "status" / "fit[d1,m1].rc").read_text() == "0\n"
+    assert (bundle / "status" / "fit.d1,m0.rc").read_text() == "3\n"
+    assert (bundle / "status" / "fit.d1,m1.rc").read_text() == "0\n"
     assert (proj / "fit" / "d1_m1.txt").read_text() == "data d1\nfitted m1\n"
     assert not (proj / "fit" / "d1_m0.txt").exists()
     states = squeue(job_ids(bundle).values(), all_states=True)
@@ -800,9 +801,9 @@ def test_a_packed_task_with_the_cores_of_two_jobs_runs_two_at_once_and_a_failure
         times[x] = (start, end)
     assert times["a"][0] < times["b"][1] and times["b"][0] < times["a"][1], times  # a and b at once
     assert times["c"][0] >= min(times["a"][1], times["b"][1]) - 0.05, times  # c waited for a free slot
-    starts = {x: int((bundle / "status" / f"work[{x}].start").read_text()) for x in "abcd"}
+    starts = {x: int((bundle / "status" / f"work.{x}.start").read_text()) for x in "abcd"}
     assert abs(starts["a"] - starts["b"]) <= 1 and starts["d"] - starts["a"] <= 3, starts
-    assert {x: (bundle / "status" / f"work[{x}].rc").read_text() for x in "abcd"} == {
+    assert {x: (bundle / "status" / f"work.{x}.rc").read_text() for x in "abcd"} == {
         "a": "0\n", "b": "3\n", "c": "0\n", "d": "0\n"}
     for x in "acd":
         assert (proj / "work" / f"{x}.txt").read_text() == f"{x} 2\n"  # each job saw the task's cores
@@ -879,8 +880,8 @@ def test_directory_protected_and_touch_outputs_in_packed_tasks_of_an_emitted_bun
     ids = list(job_ids(bundle).values())
     wait_for(lambda: not squeue(ids), 60, 0.2, what="the jobs to finish")
     rc = {p.name[:-3]: p.read_text().strip() for p in (bundle / "status").glob("*.rc")}
-    assert rc == {"index[a]": "0", "index[b]": "0", "index[c]": "0", "model[a]": "0", "model[b]": "0", "model[c]": "1",
-                  "flag[a]": "0", "flag[b]": "0", "flag[c]": "0"}, rc
+    assert rc == {"index.a": "0", "index.b": "0", "index.c": "0", "model.a": "0", "model.b": "0", "model.c": "1",
+                  "flag.a": "0", "flag.b": "0", "flag.c": "0"}, rc
     # align's task waits for every job of model's, where model[c] was refused: SLURM cancels it
     states = squeue(ids, all_states=True)
     assert sorted(s for s, _ in states.values()) == ["CANCELLED", "COMPLETED", "COMPLETED", "FAILED"], states
@@ -911,10 +912,10 @@ def test_scancel_of_a_task_running_two_jobs_at_once_stops_both_and_removes_their
     # (exit 143, its marker written) just before its task is told to stop; either way no job
     # succeeded and no output is left
     status = {p.name: p.read_text() for p in (bundle / "status").iterdir()}
-    assert {"work[a].start", "work[b].start"} <= set(status), status
+    assert {"work.a.start", "work.b.start"} <= set(status), status
     assert all(text.strip() != "0" for name, text in status.items() if name.endswith(".rc")), status
     log = "".join(p.read_text() for p in (bundle / "logs").glob("work_*.out"))
     assert "rulec: task 0 of work stopped by a signal" in log, log
     for x in "ab":
-        assert f"rulec: work[{x}] stopped by a signal; its outputs were removed" in log or f"work[{x}].rc" in status, log
+        assert f"rulec: work[{x}] stopped by a signal; its outputs were removed" in log or f"work.{x}.rc" in status, log
     assert not (proj / "work").exists() or not list((proj / "work").iterdir())

@@ -182,7 +182,7 @@ def assert_only_b_and_its_dependents_missing(proj: Path, bundle: Path, state: st
         assert (proj / "check" / f"{n}.txt").read_text() == "2\n"
     # the command of work[b] never ran to its end: no marker; its dependents never started
     markers = {p.name: p.read_text() for p in (bundle / "status").glob("*.rc")}
-    assert markers == {f"{r}[{n}].rc": "0\n" for r in ("work", "check") for n in "ac"}, markers
+    assert markers == {f"{r}.{n}.rc": "0\n" for r in ("work", "check") for n in "ac"}, markers
     ids = job_ids(bundle).values()
     assert left_in_queue(ids) == {}
     states = squeue(ids)
@@ -384,7 +384,7 @@ def test_a_slurmctld_restart_while_following_is_ridden_out(slurm_cluster, tmp_pa
     try:
         # only work[b] runs while slurmctld is away: a job ending then is told to slurmctld
         # by slurmstepd's retry, up to 15 s after the restart
-        wait_during(proc, lambda: (proj / "work" / "b.txt").exists() and (bundle / "status" / "check[a].rc").exists(),
+        wait_during(proc, lambda: (proj / "work" / "b.txt").exists() and (bundle / "status" / "check.a.rc").exists(),
                     30, "work[b] started, and work[a] and check[a] ended")
         os.kill(pid, signal.SIGTERM)
         wait_for(lambda: _slurmctld(slurm_cluster) is None, 20, 0.05, what="slurmctld to stop")
@@ -413,7 +413,7 @@ def test_a_slurmctld_restart_while_following_is_ridden_out(slurm_cluster, tmp_pa
     assert "FAILED" not in err and "giving up" not in err
     for n in "ab":
         assert (proj / "work" / f"{n}.txt").read_text() == f"partial\nwork {n}\n"
-        assert (bundle / "status" / f"work[{n}].rc").read_text() == "0\n"
+        assert (bundle / "status" / f"work.{n}.rc").read_text() == "0\n"
     assert (proj / "total.txt").read_text() == "2\n2\n"
     assert dry_jobs(proj) == []
     ids = job_ids(bundle).values()
@@ -520,7 +520,7 @@ def assert_elementwise_outcome(proj: Path, bundle: Path) -> None:
     assert (proj / "b" / "1.txt").read_text() == "a1\nb1\n"
     assert (proj / "b" / "3.txt").read_text() == "a3\nb3\n"
     markers = {p.name: p.read_text() for p in (bundle / "status").glob("*.rc")}
-    assert markers == {"a[1].rc": "0\n", "a[2].rc": "3\n", "a[3].rc": "0\n", "b[1].rc": "0\n", "b[3].rc": "0\n"}
+    assert markers == {"a.1.rc": "0\n", "a.2.rc": "3\n", "a.3.rc": "0\n", "b.1.rc": "0\n", "b.3.rc": "0\n"}
     ids = job_ids(bundle).values()
     assert left_in_queue(ids) == {}
     states = squeue(ids)
