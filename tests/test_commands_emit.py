@@ -149,3 +149,14 @@ rule two:
     capsys.readouterr()
     assert cli(["dryrun", "--why"]) == 0
     assert "Nothing to do" in capsys.readouterr().out
+
+
+def test_an_output_that_is_a_file_is_refused_before_anything_is_done(tmp_path):
+    import pytest
+
+    from rulec.errors import RulecError
+
+    (tmp_path / "Rulefile").write_text('rule fit:\n    output: "fit.txt"\n    shell: "touch {output}"\n')
+    with pytest.raises(RulecError, match=r"-o .*Rulefile: not a folder \(a bundle is a folder of scripts\)"):
+        main(Target(str(tmp_path / "Rulefile")), EmitArgs(Backend.SLURM, output=str(tmp_path / "Rulefile"), quiet=True))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["Rulefile"]

@@ -85,6 +85,9 @@ def write(target: api.Target, args: EmitArgs) -> str | None:
     """``rulec emit``: the bundle's folder, or None when nothing is to run (no bundle)."""
     backend = args.backend
     why = args.why
+    if args.output and os.path.lexists(args.output) and not os.path.isdir(args.output):
+        raise RulecError(f"-o {args.output}: not a folder (a bundle is a folder of scripts)",
+                         hint="name a new or existing folder")
     pack = pack_option(args.pack, backend)
     options = PlanOptions(force=frozenset(args.force), force_all=args.force_all, explain=why)
     profile = load_profile(args.profile)
