@@ -265,3 +265,16 @@ rule plain:
     assert "environment changed: OMP_NUM_THREADS" in plan.stdout
     assert "[1/1] done tool" in plan.stdout and "done plain" not in plan.stdout  # only the env's jobs
     assert (tmp_path / "bld/tool.txt").read_text() == "/opt/java 11 8\n"
+
+
+@pytest.mark.parametrize("table", ["[jbsub]", "[jbsub.labels.big]", "[jbsub.rules.b]"])
+def test_a_profile_limit_a_jbsub_run_cannot_honour_is_refused(tmp_path, env, table):
+    """`limit` in a [jbsub] table is the emitted bundle's; a run from rulec takes -j and the
+    Rulefile's label limits: accepted, it would be ignored."""
+    (tmp_path / "Rulefile").write_text(PIPELINE)
+    profile = tmp_path / "cluster.toml"
+    profile.write_text(f"{table}\nlimit = 2\n")
+    res = rulec(tmp_path, env, "run", "--executor", "jbsub", "--profile", str(profile))
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert f"{table}: limit is for `rulec emit --jbsub` bundles" in res.stderr and "Traceback" not in res.stderr
+    assert events(env) == [] and not (tmp_path / "bld").exists()

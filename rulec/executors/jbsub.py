@@ -167,6 +167,12 @@ def make(options, graph, plan, journal=None, quiet: bool = False) -> JbsubExecut
         raise RulecError("--executor jbsub: jbsub is not on PATH (it runs on the login nodes of IBM CCC clusters)",
                          hint="run where jbsub is installed, or use --executor local")
     profile = load_profile(options.profile)
+    tables = profile.backend(Backend.JBSUB)
+    for layer in (tables.top, *tables.labels.values(), *tables.rules.values()):
+        if layer.get("limit") is not None:  # accepted here, it would be ignored
+            raise RulecError(f"{layer.where}: limit is for `rulec emit --jbsub` bundles (their submit.sh's jobs at once); "
+                             "a jbsub run from rulec bounds its jobs with -j and the Rulefile's labels' limit:",
+                             hint="give the label a  limit:  in the Rulefile, or run with -j N")
     workflow = graph.workflow
     rules = sorted({graph.rule[j] for j in plan.run if not workflow.rules[graph.rule[j]].local})
     flags = {}
