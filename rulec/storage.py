@@ -197,19 +197,21 @@ def make_dirs(path: str, mode: int = PRIVATE_DIR) -> None:
                 raise
 
 
-def read_regular(path: str) -> bytes | None:
+def read_regular(path: str, own: bool = False) -> bytes | None:
     """The bytes of a regular file; None for a missing or unreadable one and for anything
-    else (a FIFO would block a read, a link to /dev/zero would never end). What rulec reads
-    back from its caches and ``.rulec/`` is read with ``read_own``."""
+    else (a FIFO would block a read, a link to /dev/zero would never end). ``own``: also None
+    unless the file is this user's and nobody else may write it, and for a symbolic link at
+    ``path`` (``read_own``)."""
     from stat import S_ISREG
 
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (getattr(os, "O_NOFOLLOW", 0) if own else 0)
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        fd = os.open(path, flags)
     except OSError:
         return None
     try:
         st = os.fstat(fd)
-        if not S_ISREG(st.st_mode):
+        if not S_ISREG(st.st_mode) or (own and (st.st_uid != os.geteuid() or st.st_mode & 0o022)):
             return None
         with os.fdopen(fd, "rb", closefd=False) as fh:
             return fh.read(st.st_size)
@@ -220,26 +222,11 @@ def read_regular(path: str) -> bytes | None:
 
 
 def read_own(path: str) -> bytes | None:
-    """``read_regular`` for what rulec itself wrote and will act on (its caches, the files of
-    ``.rulec/``): None unless the file is this user's and nobody else may write it, and for
-    a symbolic link at ``path``. A cache folder may be shared or writable by others: what a
-    planted or swapped entry says is never believed (rulec writes them 0600)."""
-    from stat import S_ISREG
-
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0))
-    except OSError:
-        return None
-    try:
-        st = os.fstat(fd)
-        if not S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022:
-            return None
-        with os.fdopen(fd, "rb", closefd=False) as fh:
-            return fh.read(st.st_size)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
+    """What rulec itself wrote and will act on (its caches, the files of ``.rulec/``): read
+    only when it is this user's file that nobody else may write, never through a symbolic
+    link. A cache folder may be shared or writable by others: what a planted or swapped
+    entry says is never believed (rulec writes them 0600)."""
+    return read_regular(path, own=True)
 
 
 def _create_temp(stem: str) -> tuple[int, str]:

@@ -58,3 +58,25 @@ def gate(name: str = "go", seconds: int = 30) -> str:
     is still running when the test acts on it (queues, holds or cancels the next one, kills
     rulec, re-attaches), however slow the machine, until the test creates the file."""
     return f"for n in $(seq {seconds * 20}); do [ -e {name} ] && break; sleep 0.05; done"
+
+
+def hostile_rulefile(values) -> str:
+    """A Rulefile whose dimension ``s`` takes ``values`` (shell code, quotes, blanks, globs),
+    each the job id and output of a rule ``mk``: what shell completion must quote."""
+    quoted = ", ".join('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values)
+    return (f"dimension s = [{quoted}]\n\n"
+            'rule all:\n    input: expand("out/{s}.txt")\n\n'
+            'rule mk:\n    output: "out/{s}.txt"\n    shell: "printf hi > {output}"\n')
+
+
+# A dimension value holding a "/" (common with glob() dimensions): job ids with a slash.
+SLASHED = '''
+dimension n = ["a", "b", "sub/x"]
+
+rule all:
+    input: expand("out/{n}.txt")
+
+rule make:
+    output: "out/{n}.txt"
+    shell: "if [ {n} = a ]; then exit 3; fi; echo {n} > {output}"
+'''

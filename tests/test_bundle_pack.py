@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from rulec.cli import main
+from helpers import SLASHED  # (a job id with a /: its markers named as its default log)
 
 RULEFILE = '''
 dimension x = ["a", "b", "c", "d", "e"]
@@ -378,16 +379,6 @@ def test_touch_outputs_in_a_pack_are_made_by_the_task_after_exit_0_only(tmp_path
     assert (proj / ".rulec" / "logs" / "flag" / "flag.a.log").read_text() == "flagged a\n"
 
 
-SLASHED = '''
-dimension n = ["a", "b", "sub/x"]
-
-rule all:
-    input: expand("out/{n}.txt")
-
-rule make:
-    output: "out/{n}.txt"
-    shell: "if [ {n} = a ]; then exit 3; fi; echo {n} > {output}"
-'''
 
 
 @pytest.mark.parametrize("backend", ["slurm", "lsf"])

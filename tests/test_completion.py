@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 
 from rulec import completion
+
+from helpers import hostile_rulefile
 from rulec.commands import init
 
 REPO = Path(__file__).resolve().parents[1]
@@ -150,17 +152,7 @@ HOSTILE = ["$(touch PWNED)", "`touch PWNED`", "p;q", "a b", "x'y", 'a"b', "h!st"
 @pytest.fixture
 def hostile(tmp_path, monkeypatch):
     """A project whose dimension values are shell code, quotes, blanks and globs, as cwd."""
-    values = ", ".join('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in HOSTILE)
-    (tmp_path / "Rulefile").write_text(textwrap.dedent(f"""\
-        dimension s = [{values}]
-
-        rule all:
-            input: expand("out/{{s}}.txt")
-
-        rule mk:
-            output: "out/{{s}}.txt"
-            shell: "printf hi > {{output}}"
-        """))
+    (tmp_path / "Rulefile").write_text(hostile_rulefile(HOSTILE))
     monkeypatch.chdir(tmp_path)
     return tmp_path
 

@@ -18,6 +18,7 @@ from rulec.executors import adopt
 from rulec.history import History
 from rulec.run.executor import Finished, Outcome, Started
 from rulec.syntax import parse
+from helpers import SLASHED  # (a job id with a /: its markers named as its default log)
 
 RULEFILE = '''
 dimension d = ["a", "b", "c", "e"]
@@ -289,16 +290,6 @@ def test_a_job_that_failed_in_the_dead_run_is_kept_as_failed_with_its_log(dead, 
     assert history.failed()["fit[c]"] == "failed in the run that died (exited 0 but did not create every declared output)"
 
 
-SLASHED = '''
-dimension n = ["a", "b", "sub/x"]
-
-rule all:
-    input: expand("out/{n}.txt")
-
-rule make:
-    output: "out/{n}.txt"
-    shell: "if [ {n} = a ]; then exit 3; fi; echo {n} > {output}"
-'''
 
 
 def test_a_dead_packed_run_is_settled_by_the_markers_its_task_wrote_for_ids_with_a_slash(tmp_path, monkeypatch):

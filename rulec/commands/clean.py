@@ -106,17 +106,10 @@ def main(target: api.Target, yes: bool = False, upstream: bool = False, downstre
         print("Nothing to clean.")
         return 0
     if existing:
-        print(f"Will delete {len(existing)} file(s) of {len(jobs)} job(s):")
-        for path in existing[:50]:
-            print(f"  {path}")
-        if len(existing) > 50:
-            print(f"  ... and {len(existing) - 50} more")
+        _list(f"Will delete {len(existing)} file(s) of {len(jobs)} job(s):", existing)
     if failed:
-        print(f"Will forget the failure of {len(failed)} job(s) (no files left to delete):")
-        for job_id in failed[:50]:
-            print(f"  {report.shown(job_id)}")
-        if len(failed) > 50:
-            print(f"  ... and {len(failed) - 50} more")
+        _list(f"Will forget the failure of {len(failed)} job(s) (no files left to delete):",
+              [report.shown(job_id) for job_id in failed])
     if not yes:
         if not sys.stdin.isatty():
             print("Not deleting anything: confirm with --yes (standard input is not a terminal).")
@@ -144,3 +137,12 @@ def main(target: api.Target, yes: bool = False, upstream: bool = False, downstre
         said.append(f"Forgot the failure of {len(failed)} job(s).")
     print(" ".join(said) or "Nothing to clean.")
     return 0
+
+
+def _list(head: str, items: list[str], most: int = 50) -> None:
+    """``head``, then the first ``most`` items, one a line, and how many more."""
+    print(head)
+    for item in items[:most]:
+        print(f"  {item}")
+    if len(items) > most:
+        print(f"  ... and {len(items) - most} more")

@@ -9,7 +9,6 @@ import re
 import select
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -17,25 +16,17 @@ import pytest
 
 from rulec import completion
 
+from helpers import hostile_rulefile
+
 ROOT = Path(__file__).resolve().parents[2]
 VALUES = ["$(touch PWNED)", "`touch PWNED2`", "p;q", "a b", "x'y", 'a"b', "h!st"]
 
 
 @pytest.fixture
 def hostile(tmp_path):
-    values = ", ".join('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in VALUES)
     project = tmp_path / "project"
     project.mkdir()
-    (project / "Rulefile").write_text(textwrap.dedent(f"""\
-        dimension s = [{values}]
-
-        rule all:
-            input: expand("out/{{s}}.txt")
-
-        rule mk:
-            output: "out/{{s}}.txt"
-            shell: "printf hi > {{output}}"
-        """))
+    (project / "Rulefile").write_text(hostile_rulefile(VALUES))
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "rulec").write_text(f"#!/bin/sh\nexec {sys.executable} -m rulec \"$@\"\n")
