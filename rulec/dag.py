@@ -822,6 +822,42 @@ def _chain(graph: JobGraph, chain_of: dict[int, int], job: int | None) -> str:
     return "\n  needed by: " + " <- ".join(names)
 
 
+def job_values(workflow, rule, text: str, what: str) -> tuple[str, ...]:
+    """The values of a job id ``RULE[text]`` of ``rule``, each checked against its wildcard (a
+    dimension's values, a free wildcard's regex, never a path outside the working folder);
+    else a ResolveError that starts with ``what`` (``job id 'fit[x]'``, ``--force 'fit[x]'``)."""
+    import difflib
+
+    values = _split_job_values(workflow, rule, text)
+    name = rule.name
+    if len(values) != len(rule.wildcards):
+        raise ResolveError(
+            f"{what}: rule {name} has {len(rule.wildcards)} wildcard(s) "
+            f"({', '.join(rule.wildcards) or 'none'}), {len(values)} value(s) given"
+        )
+    regex = pat.Regexes(rule.wildcard_regex, workflow.dimensions)
+    for w, v in zip(rule.wildcards, values):
+        dim = workflow.dimensions.get(w)
+        if dim is not None:
+            if v not in dim.table:
+                close = difflib.get_close_matches(v, list(dim.values), n=1)
+                raise ResolveError(f"{what}: '{v}' is not a value of dimension {w}"
+                                   + (f" (did you mean '{close[0]}'?)" if close else ""))
+            continue
+        if pat.escapes(v):
+            raise ResolveError(
+                f"{what}: the value {v!r} of the free wildcard {{{w}}} would put the "
+                f"outputs of rule {name} outside the working folder ('..' or a leading '/')",
+                rule.span,
+            )
+        if not re.fullmatch(regex.get(w, pat.FREE), v, re.DOTALL):
+            raise ResolveError(
+                f"{what}: {v!r} does not match the wildcard {{{w},{regex.get(w, pat.FREE)}}} of rule {name}",
+                rule.span,
+            )
+    return values
+
+
 def _target_jobs(workflow, graph, target, rules_by_name, new_job, producer_of, index=None) -> list[int]:
     rule = rules_by_name.get(target)
     if rule is not None:
@@ -830,31 +866,7 @@ def _target_jobs(workflow, graph, target, rules_by_name, new_job, producer_of, i
         name, _, rest = target.partition("[")
         rule = rules_by_name.get(name)
         if rule is not None:
-            values = _split_job_values(workflow, rule, rest[:-1])
-            if len(values) != len(rule.wildcards):
-                raise ResolveError(
-                    f"job id {target!r}: rule {name} has {len(rule.wildcards)} wildcard(s) "
-                    f"({', '.join(rule.wildcards) or 'none'}), {len(values)} value(s) given"
-                )
-            regex = pat.Regexes(rule.wildcard_regex, workflow.dimensions)
-            for w, v in zip(rule.wildcards, values):
-                dim = workflow.dimensions.get(w)
-                if dim is not None:
-                    if v not in dim.table:
-                        raise ResolveError(f"job id {target!r}: '{v}' is not a value of dimension {w}")
-                    continue
-                if pat.escapes(v):
-                    raise ResolveError(
-                        f"job id {target!r}: the value {v!r} of the free wildcard {{{w}}} would put the "
-                        f"outputs of rule {name} outside the working folder ('..' or a leading '/')",
-                        rule.span,
-                    )
-                if not re.fullmatch(regex.get(w, pat.FREE), v, re.DOTALL):
-                    raise ResolveError(
-                        f"job id {target!r}: {v!r} does not match the wildcard {{{w},{regex.get(w, pat.FREE)}}} of rule {name}",
-                        rule.span,
-                    )
-            return [new_job(rule, values, None)]
+            return [new_job(rule, job_values(workflow, rule, rest[:-1], f"job id {target!r}"), None)]
     path = target
     remote = "://" in path
     if os.path.isabs(path):

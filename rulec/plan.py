@@ -321,10 +321,7 @@ def check_force(workflow, names) -> None:
     ResolveError (exit 2), never a name that forces nothing. Per name, not per job."""
     if not names:
         return
-    import re
-
-    from . import pattern as pat
-    from .dag import _split_job_values
+    from .dag import job_values
 
     rules = {r.name: r for r in workflow.rules}
     for name in sorted(names):
@@ -337,19 +334,7 @@ def check_force(workflow, names) -> None:
                                hint="--force takes a rule name (all its jobs) or a job id, RULE[VALUE,...]")
         if not rule.wildcards:
             raise ResolveError(f"--force {name!r}: rule {head} has no wildcards: its one job is {head!r}")
-        values = _split_job_values(workflow, rule, rest[:-1])
-        if len(values) != len(rule.wildcards):
-            raise ResolveError(f"--force {name!r}: rule {head} has {len(rule.wildcards)} wildcard(s) "
-                               f"({', '.join(rule.wildcards)}), {len(values)} value(s) given")
-        regex = pat.Regexes(rule.wildcard_regex, workflow.dimensions)
-        for w, v in zip(rule.wildcards, values):
-            dim = workflow.dimensions.get(w)
-            if dim is not None:
-                if v not in dim.table:
-                    raise ResolveError(f"--force {name!r}: {v!r} is not a value of dimension {w}{_close(v, dim.values)}")
-            elif not re.fullmatch(regex.get(w, pat.FREE), v, re.DOTALL):
-                raise ResolveError(f"--force {name!r}: {v!r} does not match the wildcard "
-                                   f"{{{w},{regex.get(w, pat.FREE)}}} of rule {head}")
+        job_values(workflow, rule, rest[:-1], f"--force {name!r}")
 
 
 def _close(name: str, choices, what: str = "") -> str:

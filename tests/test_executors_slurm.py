@@ -24,6 +24,7 @@ from rulec.run.executor import Finished, Outcome, Started, Task
 from rulec.run.loop import Loop, RunOptions
 from rulec.state import Snapshot
 from rulec.syntax import parse
+from helpers import SLASHED  # (a job id with a /: its markers named as its default log)
 
 RULEFILE = '''
 dimension dataset = ["d0", "d1"]
@@ -969,18 +970,7 @@ def test_ctrl_c_cancels_the_re_attached_tasks_too(tmp_path, monkeypatch, capsys)
     assert (tmp_path / ".rulec" / "slurm" / "1" / "adopted").exists()
 
 
-# --------------------------------------------------------------------------- review fixes
-
-SLASHED = '''
-dimension n = ["a", "b", "sub/x"]
-
-rule all:
-    input: expand("out/{n}.txt")
-
-rule make:
-    output: "out/{n}.txt"
-    shell: "echo {n} > {output}"
-'''
+# --------------------------------------------------------------------------- job ids with a slash, a retry's dependents, outcomes
 
 
 def test_a_packed_job_whose_id_has_a_slash_is_followed_and_cancelled_by_its_escaped_markers(setup, tmp_path):
