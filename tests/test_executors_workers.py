@@ -749,7 +749,8 @@ def test_queued_jobs_lazy_logs_do_not_mix(launcher, tmp_path):
     """A queued job starts while the job before it is finished: the two write to different spools."""
     (tmp_path / "logs").mkdir()
     first = _first(launcher, "a", "echo from a; sleep 0.2; echo end of a", "logs/a.log", lazy=True)
-    second = launcher.spawn(1, "b", "echo from b", "logs/b.log", lazy=True, after=first, guard="")
+    # (b runs until c is queued behind it: else it may end before its start is read)
+    second = launcher.spawn(1, "b", "echo from b; " + gate(), "logs/b.log", lazy=True, after=first, guard="")
     third = None
     events = []
     while len([e for e in events if e[1] not in (local.STARTED, local.RETURNED)]) < 3:
@@ -757,6 +758,7 @@ def test_queued_jobs_lazy_logs_do_not_mix(launcher, tmp_path):
             events.append((proc.job_id, code))
             if proc is second and code is local.STARTED:
                 third = launcher.spawn(2, "c", "true", "logs/c.log", lazy=True, after=second, guard="")
+                (tmp_path / "go").touch()
     assert third is not None and events[-1] == ("c", 0)
     assert (tmp_path / "logs/a.log").read_text() == "from a\nend of a\n"
     assert (tmp_path / "logs/b.log").read_text() == "from b\n"
